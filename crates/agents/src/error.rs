@@ -1,0 +1,114 @@
+//! Errors from assembling a prompt, loading a script and running a step.
+//!
+//! Provider failures have their own type ([`crate::provider::ProviderError`])
+//! because they come from the far side of the seam and carry the provider's
+//! own words; everything here is something this crate decided.
+
+use agentwerke_types::ErrorCode;
+
+/// Why a prompt, a script or a step could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// `strictVariables` is set and the template names variables that do not
+    /// resolve. A strict task would rather fail than send the model a prompt
+    /// with holes in it.
+    #[error("unresolved prompt variables: {}", names.join(", "))]
+    UnresolvedVariable {
+        /// The unresolved variables as written, without braces, in order of
+        /// first appearance.
+        names: Vec<String>,
+    },
+    /// The template is larger than [`crate::prompt::MAX_TEMPLATE_BYTES`].
+    #[error("prompt template is {len} bytes, over the limit of {limit}")]
+    TemplateTooLarge {
+        /// The template's size in bytes.
+        len: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The rendered prompt would exceed [`crate::prompt::MAX_OUTPUT_BYTES`].
+    #[error("rendered prompt exceeds the limit of {limit} bytes")]
+    PromptTooLarge {
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// A scripted provider configuration could not be read or is invalid.
+    #[error("invalid scripted provider configuration: {message}")]
+    ScriptInvalid {
+        /// What is wrong, with the TOML position when there is one.
+        message: String,
+    },
+    /// The model was still asking for tools after the last allowed turn.
+    #[error("the model did not finish within {max_turns} turns")]
+    TurnLimit {
+        /// The step's turn budget.
+        max_turns: u32,
+    },
+}
+
+impl ErrorCode for Error {
+    fn code(&self) -> &'static str {
+        match self {
+            Error::UnresolvedVariable { .. } => "agents.unresolved_variable",
+            Error::TemplateTooLarge { .. } => "agents.template_too_large",
+            Error::PromptTooLarge { .. } => "agents.prompt_too_large",
+            Error::ScriptInvalid { .. } => "agents.script_invalid",
+            Error::TurnLimit { .. } => "agents.turn_limit",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::ProviderError;
+
+    /// Codes are a published contract: this list changes only by adding.
+    #[test]
+    fn every_code_is_listed() {
+        let errors = [
+            Error::UnresolvedVariable { names: vec![] },
+            Error::TemplateTooLarge { len: 0, limit: 0 },
+            Error::PromptTooLarge { limit: 0 },
+            Error::ScriptInvalid {
+                message: String::new(),
+            },
+            Error::TurnLimit { max_turns: 0 },
+        ];
+        let codes: Vec<_> = errors.iter().map(ErrorCode::code).collect();
+        assert_eq!(
+            codes,
+            [
+                "agents.unresolved_variable",
+                "agents.template_too_large",
+                "agents.prompt_too_large",
+                "agents.script_invalid",
+                "agents.turn_limit",
+            ]
+        );
+
+        let provider = [
+            ProviderError::Failed {
+                provider: String::new(),
+                message: String::new(),
+            },
+            ProviderError::Timeout {
+                provider: String::new(),
+                message: String::new(),
+            },
+            ProviderError::Scripted {
+                code: "X".into(),
+                message: String::new(),
+            },
+        ];
+        let codes: Vec<_> = provider.iter().map(ErrorCode::code).collect();
+        assert_eq!(
+            codes,
+            [
+                "agents.provider_failed",
+                "agents.provider_timeout",
+                "agents.scripted_failure",
+            ]
+        );
+    }
+}

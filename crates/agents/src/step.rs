@@ -1,0 +1,376 @@
+//! The tool-use loop of one agent step.
+//!
+//! Pure apart from awaiting the two seams: the [`ModelProvider`] and the
+//! [`ToolExecutor`] (the policy gateway in production). The loop owns no
+//! clock, store or network, so every path through it is tested with the
+//! scripted provider and an in-memory executor.
+//!
+//! Each round: ask the model; if it wants tools, hand each call to the
+//! executor in order and feed the results back as tool messages. A rejected
+//! call goes back to the model with its reason, so it can change course. An
+//! escalated call pauses the step at once: later calls of the same turn are
+//! not executed, because they might depend on the one awaiting approval.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use agentwerke_types::ErrorCode;
+
+use crate::error::Error;
+use crate::prompt::AssembledPrompt;
+use crate::provider::{
+    Message, ModelProvider, ModelRequest, ModelResponse, ToolCallRequest, ToolSpec, Usage,
+};
+
+/// Model calls a step may make unless told otherwise.
+pub const DEFAULT_MAX_TURNS: u32 = 8;
+
+/// Why [`NoTools`] refuses every call.
+pub const NO_TOOLS_REASON: &str = "no tool gateway is configured: the call was refused";
+
+/// Executes tool calls on the model's behalf (the policy gateway).
+#[async_trait]
+pub trait ToolExecutor: Send + Sync {
+    /// Decides on and, when allowed, executes one call.
+    async fn call(&self, call: &ToolCallRequest, ctx: &StepContext) -> ToolResult;
+}
+
+/// Which step a tool call belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepContext {
+    /// The run.
+    pub run_id: String,
+    /// The attempt's unit of work.
+    pub work_id: String,
+    /// The BPMN node id.
+    pub node_id: String,
+    /// The agent profile.
+    pub agent: String,
+    /// The attempt number.
+    pub attempt: u32,
+    /// The model turn (1-based) that asked for the call.
+    pub turn: u32,
+}
+
+/// The gateway's answer to one tool call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum ToolResult {
+    /// The tool ran; its output goes back to the model.
+    Allowed {
+        /// What the tool returned.
+        output: Value,
+    },
+    /// The call was refused; the reason goes back to the model.
+    Rejected {
+        /// Why.
+        reason: String,
+    },
+    /// The call needs a human decision; the step pauses.
+    Escalated {
+        /// The approval request that was opened.
+        approval_id: String,
+    },
+}
+
+/// The executor used when no gateway is wired in: refuses everything, so a
+/// misconfigured deployment fails closed instead of running tools ungoverned.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoTools;
+
+#[async_trait]
+impl ToolExecutor for NoTools {
+    async fn call(&self, _call: &ToolCallRequest, _ctx: &StepContext) -> ToolResult {
+        ToolResult::Rejected {
+            reason: NO_TOOLS_REASON.to_owned(),
+        }
+    }
+}
+
+/// Everything one step needs besides the two seams.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepInput {
+    /// The assembled prompt.
+    pub prompt: AssembledPrompt,
+    /// The run.
+    pub run_id: String,
+    /// The attempt's unit of work.
+    pub work_id: String,
+    /// The BPMN node id.
+    pub node_id: String,
+    /// The node's name (its id when it has none).
+    pub node_name: String,
+    /// The agent profile.
+    pub agent: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// The model; `None` is the provider's default.
+    pub model: Option<String>,
+    /// The tools offered to the model.
+    pub tools: Vec<ToolSpec>,
+    /// The run context (see [`ModelRequest::context`]).
+    pub context: Value,
+    /// The approver's `request_changes` comment, if any.
+    pub feedback: Option<String>,
+    /// Model calls allowed before the step fails with `agents.turn_limit`.
+    pub max_turns: u32,
+}
+
+impl StepInput {
+    /// A first attempt with no tools, the provider's default model and
+    /// [`DEFAULT_MAX_TURNS`]; set the other fields directly.
+    pub fn new(
+        prompt: AssembledPrompt,
+        run_id: impl Into<String>,
+        work_id: impl Into<String>,
+        node_id: impl Into<String>,
+        agent: impl Into<String>,
+    ) -> Self {
+        let node_id = node_id.into();
+        Self {
+            prompt,
+            run_id: run_id.into(),
+            work_id: work_id.into(),
+            node_name: node_id.clone(),
+            node_id,
+            agent: agent.into(),
+            attempt: 1,
+            model: None,
+            tools: Vec::new(),
+            context: Value::Null,
+            feedback: None,
+            max_turns: DEFAULT_MAX_TURNS,
+        }
+    }
+
+    fn request(&self, messages: &[Message]) -> ModelRequest {
+        ModelRequest {
+            run_id: self.run_id.clone(),
+            work_id: self.work_id.clone(),
+            node_id: self.node_id.clone(),
+            node_name: self.node_name.clone(),
+            agent: self.agent.clone(),
+            attempt: self.attempt,
+            model: self.model.clone(),
+            messages: messages.to_vec(),
+            tools: self.tools.clone(),
+            context: self.context.clone(),
+            feedback: self.feedback.clone(),
+        }
+    }
+
+    fn tool_context(&self, turn: u32) -> StepContext {
+        StepContext {
+            run_id: self.run_id.clone(),
+            work_id: self.work_id.clone(),
+            node_id: self.node_id.clone(),
+            agent: self.agent.clone(),
+            attempt: self.attempt,
+            turn,
+        }
+    }
+}
+
+/// What evidence keeps of one model call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TurnRecord {
+    /// 1-based.
+    pub turn: u32,
+    /// The provider that answered.
+    pub provider: String,
+    /// The model that answered.
+    pub model: String,
+    /// What the call consumed.
+    pub usage: Usage,
+    /// The model's text, if any.
+    pub content: Option<String>,
+    /// The tool calls it asked for, with the gateway's decisions, in order.
+    /// Calls after an escalation are listed without a decision.
+    pub tool_calls: Vec<ToolCallRecord>,
+}
+
+/// One tool call and what became of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCallRecord {
+    /// The call as the model made it.
+    pub call: ToolCallRequest,
+    /// The gateway's answer; `None` when the step paused before reaching it.
+    pub result: Option<ToolResult>,
+}
+
+/// How a step ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum StepOutcome {
+    /// The model gave its final answer.
+    Completed {
+        /// `{"text": ...}`, or the reply itself when it is a JSON object.
+        output: Value,
+        /// The sum over all turns.
+        usage_total: Usage,
+        /// Every model call.
+        turns: Vec<TurnRecord>,
+    },
+    /// A tool call was escalated; the step waits for the approval.
+    Paused {
+        /// The approval request to wait for.
+        approval_id: String,
+        /// Every model call up to the pause.
+        turns: Vec<TurnRecord>,
+    },
+    /// The provider failed, or the model did not finish in time.
+    Failed {
+        /// A stable code (a scripted failure's own code; see
+        /// [`crate::provider::ProviderError::step_code`]).
+        code: String,
+        /// What happened.
+        message: String,
+        /// Every successful model call before the failure.
+        turns: Vec<TurnRecord>,
+    },
+}
+
+impl StepOutcome {
+    /// The model calls made, whatever the outcome.
+    pub fn turns(&self) -> &[TurnRecord] {
+        match self {
+            StepOutcome::Completed { turns, .. }
+            | StepOutcome::Paused { turns, .. }
+            | StepOutcome::Failed { turns, .. } => turns,
+        }
+    }
+
+    /// Usage summed over [`Self::turns`] (also for paused and failed steps,
+    /// whose tokens were spent all the same).
+    pub fn usage(&self) -> Usage {
+        let mut total = Usage::default();
+        for turn in self.turns() {
+            total += turn.usage;
+        }
+        total
+    }
+}
+
+/// Runs the tool-use loop until a final answer, a pause, a failure or the
+/// turn limit.
+pub async fn run_step(
+    input: StepInput,
+    provider: &dyn ModelProvider,
+    tools: &dyn ToolExecutor,
+) -> StepOutcome {
+    let mut messages = vec![
+        Message::system(input.prompt.system.as_str()),
+        Message::user(input.prompt.user.as_str()),
+    ];
+    let mut turns: Vec<TurnRecord> = Vec::new();
+    let mut usage_total = Usage::default();
+    for turn in 1..=input.max_turns {
+        let response = match provider.complete(&input.request(&messages)).await {
+            Ok(response) => response,
+            Err(e) => {
+                return StepOutcome::Failed {
+                    code: e.step_code(),
+                    message: e.to_string(),
+                    turns,
+                };
+            }
+        };
+        usage_total += response.usage;
+        let ModelResponse {
+            content,
+            tool_calls,
+            usage,
+            model,
+            provider: provider_name,
+        } = response;
+        let mut record = TurnRecord {
+            turn,
+            provider: provider_name,
+            model,
+            usage,
+            content: content.clone(),
+            tool_calls: Vec::new(),
+        };
+        if tool_calls.is_empty() {
+            turns.push(record);
+            return StepOutcome::Completed {
+                output: final_output(content.as_deref().unwrap_or_default()),
+                usage_total,
+                turns,
+            };
+        }
+        messages.push(Message::assistant(
+            content.unwrap_or_default(),
+            tool_calls.clone(),
+        ));
+        let ctx = input.tool_context(turn);
+        let mut calls = tool_calls.into_iter();
+        while let Some(call) = calls.next() {
+            let result = tools.call(&call, &ctx).await;
+            let escalated = match &result {
+                ToolResult::Allowed { output } => {
+                    messages.push(Message::tool(call.id.as_str(), tool_text(output)));
+                    None
+                }
+                ToolResult::Rejected { reason } => {
+                    messages.push(Message::tool(
+                        call.id.as_str(),
+                        format!("The tool call was rejected: {reason}"),
+                    ));
+                    None
+                }
+                ToolResult::Escalated { approval_id } => Some(approval_id.clone()),
+            };
+            record.tool_calls.push(ToolCallRecord {
+                call,
+                result: Some(result),
+            });
+            if let Some(approval_id) = escalated {
+                record
+                    .tool_calls
+                    .extend(calls.map(|call| ToolCallRecord { call, result: None }));
+                turns.push(record);
+                return StepOutcome::Paused { approval_id, turns };
+            }
+        }
+        turns.push(record);
+    }
+    let error = Error::TurnLimit {
+        max_turns: input.max_turns,
+    };
+    StepOutcome::Failed {
+        code: error.code().to_owned(),
+        message: error.to_string(),
+        turns,
+    }
+}
+
+/// A tool's output as the model reads it: strings as they are, the rest as
+/// compact JSON.
+fn tool_text(output: &Value) -> String {
+    match output {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The step output: a reply that is a JSON object (bare, or in one
+/// ```` ```json ```` fence, as models like to write it) becomes the output
+/// itself; anything else is `{"text": reply}`.
+pub fn final_output(reply: &str) -> Value {
+    let trimmed = reply.trim();
+    let unfenced = trimmed
+        .strip_prefix("```json")
+        .or_else(|| trimmed.strip_prefix("```"))
+        .and_then(|rest| rest.strip_suffix("```"))
+        .map_or(trimmed, str::trim);
+    match serde_json::from_str::<Value>(unfenced) {
+        Ok(object @ Value::Object(_)) => object,
+        _ => json!({ "text": reply }),
+    }
+}
+
+#[cfg(test)]
+#[path = "step_tests.rs"]
+mod tests;

@@ -1,0 +1,328 @@
+use std::sync::Mutex;
+
+use serde_json::json;
+
+use super::*;
+use crate::provider::{ProviderError, Role};
+use crate::scripted::{ScriptedProvider, ScriptedToolCall, Turn};
+
+fn prompt() -> AssembledPrompt {
+    AssembledPrompt {
+        system: "You are the agent \"writer\".".into(),
+        user: "Write the report".into(),
+        unresolved: Vec::new(),
+        redacted_snapshot: String::new(),
+        snapshot_sha256: String::new(),
+    }
+}
+
+fn input() -> StepInput {
+    let mut input = StepInput::new(prompt(), "run-1", "work-1", "Write", "writer");
+    input.context = json!({"input": {"topic": "otters"}});
+    input
+}
+
+fn write_call() -> ScriptedToolCall {
+    ScriptedToolCall {
+        name: "artifact.write".into(),
+        arguments: json!({"path": "{{input.topic}}.md"}),
+    }
+}
+
+/// Records every request, then lets the scripted provider answer.
+struct Recording {
+    inner: ScriptedProvider,
+    requests: Mutex<Vec<ModelRequest>>,
+}
+
+impl Recording {
+    fn new(inner: ScriptedProvider) -> Self {
+        Self {
+            inner,
+            requests: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn requests(&self) -> Vec<ModelRequest> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+#[async_trait]
+impl ModelProvider for Recording {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    async fn complete(&self, req: &ModelRequest) -> Result<ModelResponse, ProviderError> {
+        self.requests.lock().unwrap().push(req.clone());
+        self.inner.complete(req).await
+    }
+}
+
+/// Allows `artifact.write`, escalates `deploy`, rejects the rest.
+struct Gateway {
+    seen: Mutex<Vec<(String, StepContext)>>,
+}
+
+impl Gateway {
+    fn new() -> Self {
+        Self {
+            seen: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+#[async_trait]
+impl ToolExecutor for Gateway {
+    async fn call(&self, call: &ToolCallRequest, ctx: &StepContext) -> ToolResult {
+        self.seen
+            .lock()
+            .unwrap()
+            .push((call.name.clone(), ctx.clone()));
+        match call.name.as_str() {
+            "artifact.write" => ToolResult::Allowed {
+                output: json!({"written": call.arguments["path"]}),
+            },
+            "deploy" => ToolResult::Escalated {
+                approval_id: "appr-1".into(),
+            },
+            _ => ToolResult::Rejected {
+                reason: "not granted".into(),
+            },
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_plain_reply_completes_in_one_turn() {
+    let provider =
+        ScriptedProvider::new().with_default(vec![Turn::reply("All about {{input.topic}}")]);
+    let outcome = run_step(input(), &provider, &NoTools).await;
+    let StepOutcome::Completed {
+        output,
+        usage_total,
+        turns,
+    } = outcome
+    else {
+        panic!("expected completion, got {outcome:?}");
+    };
+    assert_eq!(output, json!({"text": "All about otters"}));
+    assert_eq!(turns.len(), 1);
+    assert_eq!(turns[0].turn, 1);
+    assert_eq!(turns[0].provider, "scripted");
+    assert_eq!(turns[0].model, "scripted-v1");
+    assert_eq!(usage_total, turns[0].usage);
+    assert_eq!(usage_total.output_tokens, 3);
+}
+
+#[tokio::test]
+async fn a_json_object_reply_is_the_output() {
+    for reply in [
+        r#"{"verdict": "ok"}"#,
+        "```json\n{\"verdict\": \"ok\"}\n```",
+    ] {
+        let provider = ScriptedProvider::new().with_default(vec![Turn::reply(reply)]);
+        let outcome = run_step(input(), &provider, &NoTools).await;
+        assert!(
+            matches!(&outcome, StepOutcome::Completed { output, .. } if *output == json!({"verdict": "ok"})),
+            "{reply:?}: {outcome:?}"
+        );
+    }
+    let provider = ScriptedProvider::new().with_default(vec![Turn::reply("[1, 2]")]);
+    let outcome = run_step(input(), &provider, &NoTools).await;
+    assert!(
+        matches!(outcome, StepOutcome::Completed { output, .. } if output == json!({"text": "[1, 2]"}))
+    );
+}
+
+#[tokio::test]
+async fn without_a_gateway_tool_calls_are_rejected_and_the_model_is_told_why() {
+    let provider = Recording::new(ScriptedProvider::new().with_default(vec![
+        Turn::tool_calls(vec![write_call()]),
+        Turn::reply("Could not write; here is the report inline."),
+    ]));
+    let outcome = run_step(input(), &provider, &NoTools).await;
+
+    let StepOutcome::Completed {
+        output,
+        turns,
+        usage_total,
+    } = &outcome
+    else {
+        panic!("expected completion, got {outcome:?}");
+    };
+    assert_eq!(
+        output["text"],
+        "Could not write; here is the report inline."
+    );
+    assert_eq!(turns.len(), 2);
+    let record = &turns[0].tool_calls[0];
+    assert_eq!(record.call.id, "call-1-1");
+    assert_eq!(record.call.arguments, json!({"path": "otters.md"}));
+    assert_eq!(
+        record.result,
+        Some(ToolResult::Rejected {
+            reason: NO_TOOLS_REASON.into()
+        })
+    );
+    assert_eq!(*usage_total, outcome.usage());
+
+    let requests = provider.requests();
+    assert_eq!(requests.len(), 2);
+    let second = &requests[1].messages;
+    let roles: Vec<_> = second.iter().map(|m| m.role).collect();
+    assert_eq!(
+        roles,
+        [Role::System, Role::User, Role::Assistant, Role::Tool]
+    );
+    assert_eq!(second[2].tool_calls[0].id, "call-1-1");
+    assert_eq!(second[3].tool_call_id.as_deref(), Some("call-1-1"));
+    assert!(
+        second[3].content.contains(NO_TOOLS_REASON),
+        "{}",
+        second[3].content
+    );
+}
+
+#[tokio::test]
+async fn allowed_outputs_go_back_to_the_model() {
+    let provider = Recording::new(ScriptedProvider::new().with_default(vec![
+        Turn::tool_calls(vec![
+            write_call(),
+            ScriptedToolCall {
+                name: "shell.exec".into(),
+                arguments: json!({}),
+            },
+        ]),
+        Turn::reply("done"),
+    ]));
+    let gateway = Gateway::new();
+    let outcome = run_step(input(), &provider, &gateway).await;
+    assert!(
+        matches!(outcome, StepOutcome::Completed { .. }),
+        "{outcome:?}"
+    );
+
+    let second = &provider.requests()[1].messages;
+    assert_eq!(second[3].content, r#"{"written":"otters.md"}"#);
+    assert!(second[4].content.contains("not granted"));
+    let seen = gateway.seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(seen[0].1.turn, 1);
+    assert_eq!(seen[0].1.work_id, "work-1");
+}
+
+#[tokio::test]
+async fn an_escalated_call_pauses_the_step_before_later_calls_run() {
+    let provider = ScriptedProvider::new().with_default(vec![
+        Turn::tool_calls(vec![write_call()]),
+        Turn::tool_calls(vec![
+            ScriptedToolCall {
+                name: "deploy".into(),
+                arguments: json!({"env": "production"}),
+            },
+            write_call(),
+        ]),
+        Turn::reply("never reached"),
+    ]);
+    let gateway = Gateway::new();
+    let outcome = run_step(input(), &provider, &gateway).await;
+    let StepOutcome::Paused { approval_id, turns } = &outcome else {
+        panic!("expected a pause, got {outcome:?}");
+    };
+    assert_eq!(approval_id, "appr-1");
+    assert_eq!(turns.len(), 2);
+    let paused = &turns[1].tool_calls;
+    assert_eq!(
+        paused[0].result,
+        Some(ToolResult::Escalated {
+            approval_id: "appr-1".into()
+        })
+    );
+    assert_eq!(paused[1].call.name, "artifact.write");
+    assert_eq!(paused[1].result, None);
+    // The call after the escalation was never executed.
+    assert_eq!(gateway.seen.lock().unwrap().len(), 2);
+    assert_eq!(
+        outcome.usage().output_tokens,
+        turns.iter().map(|t| t.usage.output_tokens).sum::<u64>()
+    );
+}
+
+#[tokio::test]
+async fn a_model_that_never_stops_hits_the_turn_limit() {
+    let provider = ScriptedProvider::new().with_default(vec![Turn::tool_calls(vec![write_call()])]);
+    let mut step = input();
+    step.max_turns = 3;
+    let outcome = run_step(step, &provider, &NoTools).await;
+    let StepOutcome::Failed {
+        code,
+        message,
+        turns,
+    } = &outcome
+    else {
+        panic!("expected a failure, got {outcome:?}");
+    };
+    assert_eq!(code, "agents.turn_limit");
+    assert!(message.contains("3 turns"));
+    assert_eq!(turns.len(), 3);
+    let ids: Vec<_> = turns
+        .iter()
+        .map(|t| t.tool_calls[0].call.id.as_str())
+        .collect();
+    assert_eq!(ids, ["call-1-1", "call-2-1", "call-3-1"]);
+}
+
+#[tokio::test]
+async fn the_default_turn_limit_is_eight() {
+    let provider = ScriptedProvider::new().with_default(vec![Turn::tool_calls(vec![write_call()])]);
+    let outcome = run_step(input(), &provider, &NoTools).await;
+    assert_eq!(outcome.turns().len(), DEFAULT_MAX_TURNS as usize);
+}
+
+#[tokio::test]
+async fn provider_failures_fail_the_step_with_the_turns_so_far() {
+    let provider = ScriptedProvider::new().with_default(vec![
+        Turn::tool_calls(vec![write_call()]),
+        Turn::fail("VALIDATION_ERROR", "bad data").times(1),
+        Turn::reply("fine on retry"),
+    ]);
+    let outcome = run_step(input(), &provider, &NoTools).await;
+    let StepOutcome::Failed {
+        code,
+        message,
+        turns,
+    } = &outcome
+    else {
+        panic!("expected a failure, got {outcome:?}");
+    };
+    assert_eq!(code, "VALIDATION_ERROR");
+    assert!(message.contains("bad data"));
+    assert_eq!(turns.len(), 1);
+
+    let mut retry = input();
+    retry.attempt = 2;
+    let outcome = run_step(retry, &provider, &NoTools).await;
+    assert!(
+        matches!(&outcome, StepOutcome::Completed { output, .. } if output["text"] == "fine on retry"),
+        "{outcome:?}"
+    );
+}
+
+#[test]
+fn outcomes_serialize_with_stable_tags() {
+    let outcome = StepOutcome::Paused {
+        approval_id: "a".into(),
+        turns: Vec::new(),
+    };
+    assert_eq!(
+        serde_json::to_value(&outcome).unwrap(),
+        json!({"outcome": "paused", "approval_id": "a", "turns": []})
+    );
+    let result = ToolResult::Rejected { reason: "r".into() };
+    assert_eq!(
+        serde_json::to_value(&result).unwrap(),
+        json!({"decision": "rejected", "reason": "r"})
+    );
+}

@@ -1,0 +1,3 @@
+//! Integration tests for `agentwerke-agents`: one binary, a module per area.
+
+mod flow;

@@ -1,0 +1,10 @@
+//! Integration tests for `agentwerke-auth`: one binary, a module per area.
+
+#[path = "it/dev.rs"]
+mod dev;
+#[path = "it/key_file.rs"]
+mod key_file;
+#[path = "it/oidc.rs"]
+mod oidc;
+#[path = "it/support.rs"]
+mod support;

@@ -1,0 +1,319 @@
+//! The audit hash chain: each run's audit log is a list of records where
+//! every record commits to its own content and to the record before it.
+//!
+//! `hash = sha256(canonical JSON of the record without "hash")`, and
+//! `prevHash` is the previous record's `hash` ([`GENESIS`] for the first).
+//! Because `prevHash` is inside the hashed content, editing any record breaks
+//! either its own hash or the next record's link, and the chain head
+//! (last `seq` and `hash`) stands for the whole log: sign the head, and
+//! every record is signed.
+//!
+//! [`next`] is pure: the shell supplies the time, and the store appends the
+//! result in the same transaction as the state change it describes.
+
+use std::fmt;
+
+use agentwerke_types::ErrorCode;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::canonical::digest_value;
+
+/// `prevHash` of the first record of every run.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One entry in a run's audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AuditRecord {
+    /// Position in the run's log, starting at 1 with no gaps.
+    pub seq: u64,
+    /// The run this record belongs to.
+    pub run_id: String,
+    /// When it happened: RFC 3339, UTC, millisecond precision.
+    pub at: String,
+    /// Who caused it: `system`, `user:<sub>` or `agent:<name>`.
+    pub actor: String,
+    /// What happened, e.g. `run.started`, `step.completed`, `approval.decided`.
+    pub kind: String,
+    /// Details; redacted before it gets here.
+    pub data: Value,
+    /// The previous record's `hash`, or [`GENESIS`].
+    pub prev_hash: String,
+    /// SHA-256 (hex) of the canonical JSON of this record without `hash`.
+    pub hash: String,
+}
+
+impl AuditRecord {
+    /// The hash this record's content commits to. Equal to `self.hash` unless
+    /// the record was altered.
+    pub fn compute_hash(&self) -> String {
+        digest_value(&json!({
+            "seq": self.seq,
+            "runId": self.run_id,
+            "at": self.at,
+            "actor": self.actor,
+            "kind": self.kind,
+            "data": self.data,
+            "prevHash": self.prev_hash,
+        }))
+    }
+
+    /// This record as a chain head.
+    pub fn head(&self) -> ChainHead {
+        ChainHead {
+            seq: self.seq,
+            hash: self.hash.clone(),
+        }
+    }
+}
+
+/// What the caller knows about a record before it is chained.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditDraft {
+    /// The run.
+    pub run_id: String,
+    /// RFC 3339 UTC with milliseconds, from the shell's clock.
+    pub at: String,
+    /// `system`, `user:<sub>` or `agent:<name>`.
+    pub actor: String,
+    /// Event kind, e.g. `step.completed`.
+    pub kind: String,
+    /// Redacted details.
+    pub data: Value,
+}
+
+/// The last record of a chain: enough to detect truncation and to sign the
+/// whole log at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainHead {
+    /// `seq` of the last record; 0 for an empty log.
+    pub seq: u64,
+    /// `hash` of the last record; [`GENESIS`] for an empty log.
+    pub hash: String,
+}
+
+impl ChainHead {
+    /// The head of an empty log.
+    pub fn genesis() -> Self {
+        Self {
+            seq: 0,
+            hash: GENESIS.to_owned(),
+        }
+    }
+}
+
+impl fmt::Display for ChainHead {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "seq {} ({})", self.seq, short(&self.hash))
+    }
+}
+
+/// Appends `draft` after `prev` (or starts the chain when `prev` is `None`).
+pub fn next(prev: Option<&AuditRecord>, draft: AuditDraft) -> AuditRecord {
+    let (seq, prev_hash) = match prev {
+        Some(prev) => (prev.seq + 1, prev.hash.clone()),
+        None => (1, GENESIS.to_owned()),
+    };
+    let mut record = AuditRecord {
+        seq,
+        run_id: draft.run_id,
+        at: draft.at,
+        actor: draft.actor,
+        kind: draft.kind,
+        data: draft.data,
+        prev_hash,
+        hash: String::new(),
+    };
+    record.hash = record.compute_hash();
+    record
+}
+
+/// Why a chain does not verify. Positions are given both as the index in the
+/// slice and as the record's `seq`, because after a deletion they differ.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    /// The record's content no longer matches its `hash`: it was edited.
+    #[error("auditLog[{index}] (seq {seq}) content altered: hash mismatch")]
+    ContentAltered {
+        /// Index in the slice.
+        index: usize,
+        /// The record's `seq`.
+        seq: u64,
+    },
+    /// The record's `prevHash` is not the previous record's `hash`. With the
+    /// record's own hash intact, the record before it was replaced (and
+    /// re-hashed) or removed.
+    #[error(
+        "auditLog[{index}] (seq {seq}) link broken: prevHash does not match the hash of the record before it"
+    )]
+    LinkBroken {
+        /// Index in the slice.
+        index: usize,
+        /// The record's `seq`.
+        seq: u64,
+    },
+    /// Records are missing before this one.
+    #[error("auditLog[{index}] (seq {found}) follows a gap: expected seq {expected}")]
+    SeqGap {
+        /// Index in the slice.
+        index: usize,
+        /// The seq that should be here.
+        expected: u64,
+        /// The seq that is here.
+        found: u64,
+    },
+    /// The record is earlier than its position says: records were reordered
+    /// or duplicated.
+    #[error("auditLog[{index}] (seq {found}) is out of order: expected seq {expected}")]
+    OutOfOrder {
+        /// Index in the slice.
+        index: usize,
+        /// The seq that should be here.
+        expected: u64,
+        /// The seq that is here.
+        found: u64,
+    },
+    /// The record belongs to another run.
+    #[error("auditLog[{index}] (seq {seq}) belongs to run '{found}', not runId '{expected}'")]
+    RunMismatch {
+        /// Index in the slice.
+        index: usize,
+        /// The record's `seq`.
+        seq: u64,
+        /// The run the log is for.
+        expected: String,
+        /// The run the record names.
+        found: String,
+    },
+    /// The log ends before the declared head: records were cut off the end.
+    #[error(
+        "auditLog truncated: ends at seq {last_seq}, but the declared chain head is seq {declared_seq}"
+    )]
+    Truncated {
+        /// The declared head's seq.
+        declared_seq: u64,
+        /// The last seq present.
+        last_seq: u64,
+    },
+    /// The log's last record is not the declared head.
+    #[error("chain head mismatch: the declared head is {declared}, but auditLog ends at {found}")]
+    HeadMismatch {
+        /// What was declared (and signed).
+        declared: ChainHead,
+        /// What the log ends with.
+        found: ChainHead,
+    },
+}
+
+impl ErrorCode for ChainError {
+    fn code(&self) -> &'static str {
+        match self {
+            ChainError::ContentAltered { .. } => "evidence.chain.content_altered",
+            ChainError::LinkBroken { .. } => "evidence.chain.link_broken",
+            ChainError::SeqGap { .. } => "evidence.chain.seq_gap",
+            ChainError::OutOfOrder { .. } => "evidence.chain.out_of_order",
+            ChainError::RunMismatch { .. } => "evidence.chain.run_mismatch",
+            ChainError::Truncated { .. } => "evidence.chain.truncated",
+            ChainError::HeadMismatch { .. } => "evidence.chain.head_mismatch",
+        }
+    }
+}
+
+/// Verifies a whole log and returns its head, or the first problem.
+pub fn verify_chain(records: &[AuditRecord]) -> Result<ChainHead, ChainError> {
+    first(check_chain(records, None, None), records)
+}
+
+/// Like [`verify_chain`], and also requires the log to end exactly at
+/// `declared`, which catches records cut off the end.
+pub fn verify_chain_to(
+    records: &[AuditRecord],
+    declared: &ChainHead,
+) -> Result<ChainHead, ChainError> {
+    first(check_chain(records, None, Some(declared)), records)
+}
+
+fn first(problems: Vec<ChainError>, records: &[AuditRecord]) -> Result<ChainHead, ChainError> {
+    match problems.into_iter().next() {
+        Some(problem) => Err(problem),
+        None => Ok(records
+            .last()
+            .map_or_else(ChainHead::genesis, AuditRecord::head)),
+    }
+}
+
+/// Every problem in `records`, in order: the verifier's full scan.
+///
+/// `run_id` defaults to the first record's run. After a seq problem the scan
+/// resynchronises on the seq it found, so one deleted record yields one
+/// [`ChainError::SeqGap`] and one [`ChainError::LinkBroken`], not a cascade.
+pub fn check_chain(
+    records: &[AuditRecord],
+    run_id: Option<&str>,
+    declared: Option<&ChainHead>,
+) -> Vec<ChainError> {
+    let mut problems = Vec::new();
+    let run_id = run_id.or_else(|| records.first().map(|r| r.run_id.as_str()));
+    let mut expected_seq = 1;
+    let mut prev_hash = GENESIS;
+    for (index, record) in records.iter().enumerate() {
+        let seq = record.seq;
+        if seq > expected_seq {
+            problems.push(ChainError::SeqGap {
+                index,
+                expected: expected_seq,
+                found: seq,
+            });
+        } else if seq < expected_seq {
+            problems.push(ChainError::OutOfOrder {
+                index,
+                expected: expected_seq,
+                found: seq,
+            });
+        }
+        if let Some(run_id) = run_id.filter(|id| *id != record.run_id) {
+            problems.push(ChainError::RunMismatch {
+                index,
+                seq,
+                expected: run_id.to_owned(),
+                found: record.run_id.clone(),
+            });
+        }
+        if record.compute_hash() != record.hash {
+            problems.push(ChainError::ContentAltered { index, seq });
+        }
+        if record.prev_hash != prev_hash {
+            problems.push(ChainError::LinkBroken { index, seq });
+        }
+        expected_seq = seq.saturating_add(1);
+        prev_hash = &record.hash;
+    }
+    if let Some(declared) = declared {
+        let found = records
+            .last()
+            .map_or_else(ChainHead::genesis, AuditRecord::head);
+        if found.seq < declared.seq {
+            problems.push(ChainError::Truncated {
+                declared_seq: declared.seq,
+                last_seq: found.seq,
+            });
+        } else if found != *declared {
+            problems.push(ChainError::HeadMismatch {
+                declared: declared.clone(),
+                found,
+            });
+        }
+    }
+    problems
+}
+
+/// The first 12 hex digits: enough to tell hashes apart in a message.
+pub(crate) fn short(hash: &str) -> &str {
+    hash.get(..12).unwrap_or(hash)
+}
+
+#[cfg(test)]
+#[path = "chain_tests.rs"]
+mod tests;

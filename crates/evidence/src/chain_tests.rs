@@ -1,0 +1,163 @@
+use serde_json::json;
+
+use super::*;
+
+fn draft(kind: &str, n: u64) -> AuditDraft {
+    AuditDraft {
+        run_id: "run-1".to_owned(),
+        at: format!("2025-01-31T09:15:{n:02}.000Z"),
+        actor: "system".to_owned(),
+        kind: kind.to_owned(),
+        data: json!({"n": n}),
+    }
+}
+
+fn log(len: u64) -> Vec<AuditRecord> {
+    let mut records: Vec<AuditRecord> = Vec::new();
+    for n in 1..=len {
+        let record = next(records.last(), draft("step.completed", n));
+        records.push(record);
+    }
+    records
+}
+
+#[test]
+fn starts_at_genesis_and_links_each_record() {
+    let records = log(3);
+    assert_eq!(records[0].seq, 1);
+    assert_eq!(records[0].prev_hash, GENESIS);
+    assert_eq!(records[1].prev_hash, records[0].hash);
+    assert_eq!(records[2].seq, 3);
+    assert_eq!(verify_chain(&records), Ok(records[2].head()));
+    assert_eq!(verify_chain(&[]), Ok(ChainHead::genesis()));
+}
+
+#[test]
+fn hash_covers_exactly_the_serialised_record_without_hash() {
+    let record = &log(1)[0];
+    let mut value = serde_json::to_value(record).unwrap();
+    value.as_object_mut().unwrap().remove("hash");
+    assert_eq!(record.hash, crate::canonical::digest_value(&value));
+    let keys: Vec<_> = serde_json::to_value(record)
+        .unwrap()
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(
+        keys.len(),
+        8,
+        "camelCase keys: seq runId at actor kind data prevHash hash: {keys:?}"
+    );
+}
+
+#[test]
+fn names_an_edited_record() {
+    let mut records = log(4);
+    records[2].data = json!({"n": 99});
+    assert_eq!(
+        verify_chain(&records),
+        Err(ChainError::ContentAltered { index: 2, seq: 3 })
+    );
+}
+
+#[test]
+fn names_the_link_after_a_rehashed_record() {
+    let mut records = log(4);
+    records[1].kind = "step.skipped".to_owned();
+    records[1].hash = records[1].compute_hash();
+    assert_eq!(
+        check_chain(&records, None, None),
+        [ChainError::LinkBroken { index: 2, seq: 3 }]
+    );
+}
+
+#[test]
+fn names_a_deleted_record() {
+    let mut records = log(4);
+    records.remove(1);
+    assert_eq!(
+        check_chain(&records, None, None),
+        [
+            ChainError::SeqGap {
+                index: 1,
+                expected: 2,
+                found: 3
+            },
+            ChainError::LinkBroken { index: 1, seq: 3 },
+        ]
+    );
+}
+
+#[test]
+fn names_reordered_records() {
+    let mut records = log(4);
+    records.swap(1, 2);
+    let problems = check_chain(&records, None, None);
+    assert_eq!(
+        problems[0],
+        ChainError::SeqGap {
+            index: 1,
+            expected: 2,
+            found: 3
+        }
+    );
+    assert!(problems.contains(&ChainError::OutOfOrder {
+        index: 2,
+        expected: 4,
+        found: 2
+    }));
+}
+
+#[test]
+fn names_truncation_and_foreign_heads() {
+    let records = log(4);
+    let declared = records[3].head();
+    assert_eq!(verify_chain_to(&records, &declared), Ok(declared.clone()));
+    assert_eq!(
+        verify_chain_to(&records[..2], &declared),
+        Err(ChainError::Truncated {
+            declared_seq: 4,
+            last_seq: 2
+        })
+    );
+    let other = ChainHead {
+        seq: 4,
+        hash: GENESIS.to_owned(),
+    };
+    assert!(matches!(
+        verify_chain_to(&records, &other),
+        Err(ChainError::HeadMismatch { .. })
+    ));
+}
+
+#[test]
+fn names_a_record_from_another_run() {
+    let mut records = log(2);
+    let mut foreign = next(Some(&records[1]), draft("run.completed", 3));
+    foreign.run_id = "run-2".to_owned();
+    foreign.hash = foreign.compute_hash();
+    records.push(foreign);
+    assert!(matches!(
+        verify_chain(&records),
+        Err(ChainError::RunMismatch {
+            index: 2,
+            seq: 3,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn messages_name_index_and_seq() {
+    assert_eq!(
+        ChainError::ContentAltered { index: 4, seq: 5 }.to_string(),
+        "auditLog[4] (seq 5) content altered: hash mismatch"
+    );
+    assert!(
+        ChainError::LinkBroken { index: 5, seq: 6 }
+            .to_string()
+            .starts_with("auditLog[5] (seq 6) link broken")
+    );
+}

@@ -1,0 +1,270 @@
+//! Redaction of secrets from values before they are persisted or returned.
+//!
+//! Three layers, applied to every string and object key in a JSON value:
+//!
+//! 1. **Known secrets.** Values the caller knows are secret (from the secret
+//!    store, the model API key ...) are replaced wherever they occur. Values
+//!    shorter than [`MIN_SECRET_LEN`] are skipped: a two-letter "secret"
+//!    matches everywhere and would shred the evidence without hiding anything.
+//! 2. **Token shapes.** Strings that look like credentials are replaced even
+//!    when nobody told us about them: `Bearer`/`Basic` credentials,
+//!    `sk-...` API keys, AWS access key ids (`AKIA`/`ASIA` + 16), GitHub
+//!    tokens (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`, `github_pat_`),
+//!    JWT-looking `eyJ...` triples, and the value of `password=...`-style
+//!    assignments (`password`, `passwd`, `secret`, `token`, `api_key`,
+//!    `apikey`, `access_key`, `private_key`, followed by `=` or `:`).
+//! 3. **Secret-looking keys.** An object member whose key, lowercased and
+//!    without `_`/`-`, ends with `password`, `passwd`, `secret`, `secrets`,
+//!    `token`, `apikey`, `authorization`, `privatekey`, `accesskey`,
+//!    `credentials` or `cookie` has its whole (non-null) value replaced.
+//!    Matching the end keeps `inputTokens` and `secretName` readable.
+//!
+//! Redaction is idempotent and errs towards hiding: a false positive costs a
+//! word of evidence, a false negative leaks a credential into an audit
+//! record that is kept for years.
+
+use std::ops::Range;
+
+use serde_json::Value;
+
+/// What replaces a secret.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// Known secrets shorter than this are not searched for.
+pub const MIN_SECRET_LEN: usize = 4;
+
+const SECRET_KEY_SUFFIXES: [&str; 11] = [
+    "password",
+    "passwd",
+    "secret",
+    "secrets",
+    "token",
+    "apikey",
+    "authorization",
+    "privatekey",
+    "accesskey",
+    "credentials",
+    "cookie",
+];
+
+const ASSIGNMENT_NAMES: [&str; 8] = [
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "access_key",
+    "private_key",
+];
+
+/// A credential that starts with a fixed prefix: (prefix, allowed body
+/// character, minimum body length).
+type PrefixedToken = (&'static str, fn(u8) -> bool, usize);
+
+const PREFIXED_TOKENS: [PrefixedToken; 9] = [
+    ("sk-", is_key_char, 16),
+    ("AKIA", is_upper_alnum, 16),
+    ("ASIA", is_upper_alnum, 16),
+    ("ghp_", is_alnum, 20),
+    ("gho_", is_alnum, 20),
+    ("ghu_", is_alnum, 20),
+    ("ghs_", is_alnum, 20),
+    ("ghr_", is_alnum, 20),
+    ("github_pat_", is_key_char, 20),
+];
+
+/// Redacts `value` in place (see the module docs for what is replaced).
+pub fn redact_value(value: &mut Value, secrets: &[&str]) {
+    match value {
+        Value::String(s) => {
+            if let Some(redacted) = redact_changed(s, secrets) {
+                *s = redacted;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| redact_value(v, secrets)),
+        Value::Object(map) => {
+            let entries = std::mem::take(map);
+            for (key, mut v) in entries {
+                if is_secret_key(&key) && !v.is_null() {
+                    v = Value::String(REDACTED.to_owned());
+                } else {
+                    redact_value(&mut v, secrets);
+                }
+                map.insert(redact_str(&key, secrets), v);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+/// Redacts one string (known secrets and token shapes).
+pub fn redact_str(text: &str, secrets: &[&str]) -> String {
+    redact_changed(text, secrets).unwrap_or_else(|| text.to_owned())
+}
+
+/// Whether an object key names a secret.
+pub fn is_secret_key(key: &str) -> bool {
+    let normalized: String = key
+        .chars()
+        .filter(|c| *c != '_' && *c != '-')
+        .flat_map(char::to_lowercase)
+        .collect();
+    SECRET_KEY_SUFFIXES.iter().any(|s| normalized.ends_with(s))
+}
+
+fn redact_changed(text: &str, secrets: &[&str]) -> Option<String> {
+    let mut out = text.to_owned();
+    for secret in secrets.iter().filter(|s| s.len() >= MIN_SECRET_LEN) {
+        if out.contains(secret) {
+            out = out.replace(secret, REDACTED);
+        }
+    }
+    let ranges = token_ranges(&out);
+    if ranges.is_empty() {
+        return (out != text).then_some(out);
+    }
+    let mut redacted = String::with_capacity(out.len());
+    let mut last = 0;
+    for range in ranges {
+        redacted.push_str(&out[last..range.start]);
+        redacted.push_str(REDACTED);
+        last = range.end;
+    }
+    redacted.push_str(&out[last..]);
+    (redacted != text).then_some(redacted)
+}
+
+/// Byte ranges to replace, sorted and merged. All matched bytes are ASCII,
+/// so every range boundary is a char boundary.
+fn token_ranges(text: &str) -> Vec<Range<usize>> {
+    let bytes = text.as_bytes();
+    let lower = text.to_ascii_lowercase();
+    let mut ranges = Vec::new();
+    for (prefix, allowed, min) in PREFIXED_TOKENS {
+        for (start, _) in text.match_indices(prefix) {
+            if at_word_start(bytes, start) {
+                let end = run_end(bytes, start + prefix.len(), allowed);
+                if end - start - prefix.len() >= min {
+                    ranges.push(start..end);
+                }
+            }
+        }
+    }
+    for (start, _) in text.match_indices("eyJ") {
+        if at_word_start(bytes, start)
+            && let Some(end) = jwt_end(bytes, start)
+        {
+            ranges.push(start..end);
+        }
+    }
+    for scheme in ["bearer", "basic"] {
+        for (start, _) in lower.match_indices(scheme) {
+            let after = start + scheme.len();
+            let value_start = skip(bytes, after, |b| b == b' ');
+            if at_word_start(bytes, start) && value_start > after {
+                let end = run_end(bytes, value_start, is_credential_char);
+                if end - value_start >= 8 {
+                    ranges.push(value_start..end);
+                }
+            }
+        }
+    }
+    for name in ASSIGNMENT_NAMES {
+        for (start, _) in lower.match_indices(name) {
+            if let Some(value) = assignment_value(bytes, start + name.len()) {
+                ranges.push(value);
+            }
+        }
+    }
+    merge(ranges)
+}
+
+/// After a name: optional closing quote, spaces, `=` or `:`, spaces, then
+/// a quoted value (up to the closing quote) or a bare one (up to a
+/// separator).
+fn assignment_value(bytes: &[u8], mut i: usize) -> Option<Range<usize>> {
+    if matches!(bytes.get(i), Some(b'"' | b'\'')) {
+        i += 1;
+    }
+    i = skip(bytes, i, |b| b == b' ');
+    if !matches!(bytes.get(i), Some(b'=' | b':')) {
+        return None;
+    }
+    i = skip(bytes, i + 1, |b| b == b' ');
+    let (start, end) = match bytes.get(i) {
+        Some(&quote @ (b'"' | b'\'')) => (i + 1, run_end(bytes, i + 1, |b| b != quote)),
+        Some(_) => (
+            i,
+            run_end(bytes, i, |b| {
+                !b.is_ascii_whitespace() && !b"&;,\"')}]".contains(&b)
+            }),
+        ),
+        None => return None,
+    };
+    let already = bytes[start..].starts_with(REDACTED.as_bytes());
+    (end > start && !already).then_some(start..end)
+}
+
+/// `eyJ<b64url>.<b64url>.<b64url>`; the signature part may be empty.
+fn jwt_end(bytes: &[u8], start: usize) -> Option<usize> {
+    let header_end = run_end(bytes, start, is_b64url);
+    if header_end - start < 10 || bytes.get(header_end) != Some(&b'.') {
+        return None;
+    }
+    let payload_end = run_end(bytes, header_end + 1, is_b64url);
+    if payload_end == header_end + 1 || bytes.get(payload_end) != Some(&b'.') {
+        return None;
+    }
+    Some(run_end(bytes, payload_end + 1, is_b64url))
+}
+
+fn merge(mut ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
+    ranges.sort_by_key(|r| (r.start, r.end));
+    let mut merged: Vec<Range<usize>> = Vec::with_capacity(ranges.len());
+    for range in ranges {
+        match merged.last_mut() {
+            Some(last) if range.start <= last.end => last.end = last.end.max(range.end),
+            _ => merged.push(range),
+        }
+    }
+    merged
+}
+
+fn at_word_start(bytes: &[u8], i: usize) -> bool {
+    i == 0 || !is_key_char(bytes[i - 1])
+}
+
+fn run_end(bytes: &[u8], from: usize, allowed: impl Fn(u8) -> bool) -> usize {
+    from + bytes
+        .get(from..)
+        .map_or(0, |rest| rest.iter().take_while(|b| allowed(**b)).count())
+}
+
+fn skip(bytes: &[u8], from: usize, allowed: impl Fn(u8) -> bool) -> usize {
+    run_end(bytes, from, allowed)
+}
+
+fn is_alnum(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+}
+
+fn is_upper_alnum(b: u8) -> bool {
+    b.is_ascii_uppercase() || b.is_ascii_digit()
+}
+
+fn is_key_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+}
+
+fn is_b64url(b: u8) -> bool {
+    is_key_char(b) || b == b'='
+}
+
+fn is_credential_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b)
+}
+
+#[cfg(test)]
+#[path = "redact_tests.rs"]
+mod tests;

@@ -1,0 +1,249 @@
+//! The typed sections of an evidence pack.
+//!
+//! Optional facts serialise as `null` rather than being left out, so every
+//! item of a section has the same keys: an auditor's tooling (and the JSON
+//! Schema) can rely on the shape, and a missing key is itself a finding.
+//! Timestamps are RFC 3339 UTC strings with milliseconds; digests are
+//! lowercase hex SHA-256. Everything free-form (inputs, outputs, prompt
+//! text, `data`) is redacted before it reaches this crate
+//! ([`crate::redact`]).
+
+use agentwerke_types::RunStatus;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Which published workflow version ran.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WorkflowInfo {
+    /// Workflow id.
+    pub id: String,
+    /// Display name.
+    pub name: String,
+    /// Published version number.
+    pub version: u64,
+    /// SHA-256 of the BPMN XML as published (the *BPMN hash*).
+    pub bpmn_sha256: String,
+}
+
+/// The run as a whole.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RunInfo {
+    /// Status when the pack was generated.
+    pub status: RunStatus,
+    /// When the run started.
+    pub started_at: String,
+    /// When it reached a terminal status, if it has.
+    pub completed_at: Option<String>,
+    /// Who started it (`user:<sub>` or `system`).
+    pub requested_by: String,
+    /// The run input, redacted.
+    pub inputs: Value,
+    /// Highest risk level assessed during the run, if any.
+    pub risk_level: Option<String>,
+    /// Step history in execution order (one entry per attempt).
+    pub steps: Vec<StepRecord>,
+}
+
+/// One attempt at one BPMN node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StepRecord {
+    /// Id of the unit of work (stable across the step's attempts).
+    pub work_id: String,
+    /// BPMN element id.
+    pub node_id: String,
+    /// BPMN element name.
+    pub name: Option<String>,
+    /// BPMN element type, e.g. `serviceTask`, `userTask`.
+    #[serde(rename = "type")]
+    pub node_type: String,
+    /// Step status, e.g. `completed`, `failed`.
+    pub status: String,
+    /// Attempt number, starting at 1.
+    pub attempt: u32,
+    /// When the attempt started.
+    pub started_at: Option<String>,
+    /// When it ended.
+    pub ended_at: Option<String>,
+    /// Agent name for agent tasks.
+    pub agent: Option<String>,
+    /// Output, redacted.
+    pub output: Option<Value>,
+    /// Error message when it failed.
+    pub error: Option<String>,
+}
+
+/// A redacted prompt as sent to the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PromptSnapshot {
+    /// The step's unit of work.
+    pub work_id: String,
+    /// BPMN element id.
+    pub node_id: String,
+    /// Agent name.
+    pub agent: String,
+    /// Prompt text, redacted.
+    pub text: String,
+    /// SHA-256 of `text` (as stored, i.e. after redaction).
+    pub sha256: String,
+}
+
+/// Whether an approval came from the model or from policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalKind {
+    /// A BPMN `approvalTask` user task.
+    Gate,
+    /// A tool call that policy escalated.
+    ToolEscalation,
+}
+
+/// An approval request and, once decided, its decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApprovalRecord {
+    /// Approval id.
+    pub id: String,
+    /// BPMN element id.
+    pub node_id: String,
+    /// Gate or tool escalation.
+    pub kind: ApprovalKind,
+    /// `pending`, `approved`, `rejected`, `changes_requested`, ...
+    pub status: String,
+    /// When it was opened.
+    pub requested_at: String,
+    /// What is to be approved.
+    pub requested_action: String,
+    /// Who asked (`user:<sub>`, `agent:<name>`, `system`).
+    pub requester: String,
+    /// Agent involved, if any.
+    pub agent: Option<String>,
+    /// Policy rationale shown to the approver.
+    pub rationale: Option<String>,
+    /// Risk score shown to the approver.
+    pub risk_score: Option<f64>,
+    /// Risk factors shown to the approver.
+    pub risk_factors: Vec<String>,
+    /// Systems the action affects.
+    pub affected_systems: Vec<String>,
+    /// `approve`, `reject` or `request_changes`, once decided.
+    pub decision: Option<String>,
+    /// The approver's comment.
+    pub comment: Option<String>,
+    /// Who decided (`user:<sub>`).
+    pub decided_by: Option<String>,
+    /// When.
+    pub decided_at: Option<String>,
+}
+
+/// One policy evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PolicyDecisionRecord {
+    /// The step's unit of work, if the decision was for a step.
+    pub work_id: Option<String>,
+    /// When it was decided.
+    pub at: String,
+    /// What was decided on, e.g. `tool:shell.exec`.
+    pub subject: String,
+    /// `allow`, `escalate` or `reject`.
+    pub decision: String,
+    /// Policies that matched.
+    pub policy_ids: Vec<String>,
+    /// Why.
+    pub rationale: Option<String>,
+    /// Assessed risk.
+    pub risk_score: Option<f64>,
+    /// Contributing risk factors.
+    pub risk_factors: Vec<String>,
+}
+
+/// One brokered tool call, whatever its outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ToolCallRecord {
+    /// The step's unit of work.
+    pub work_id: String,
+    /// When it was requested.
+    pub at: String,
+    /// Tool name.
+    pub tool: String,
+    /// Tool category (e.g. `filesystem`, `network`, `exec`).
+    pub category: String,
+    /// SHA-256 of the canonical JSON arguments (arguments may hold data
+    /// that must not be copied into evidence).
+    pub arguments_sha256: String,
+    /// Gateway decision: `allow`, `escalate` or `reject`.
+    pub decision: String,
+    /// Policies that matched.
+    pub policy_ids: Vec<String>,
+    /// Why.
+    pub rationale: Option<String>,
+    /// Assessed risk.
+    pub risk_score: Option<f64>,
+    /// Contributing risk factors.
+    pub risk_factors: Vec<String>,
+    /// Outcome, e.g. `succeeded`, `failed`, `denied`, `escalated`.
+    pub status: String,
+    /// Execution time, if it ran.
+    pub duration_ms: Option<u64>,
+    /// SHA-256 of the output, if it ran.
+    pub output_sha256: Option<String>,
+}
+
+/// One sandboxed execution.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SandboxExecutionRecord {
+    /// The step's unit of work.
+    pub work_id: String,
+    /// When it started.
+    pub at: String,
+    /// Command line, redacted.
+    pub command: String,
+    /// Sandbox profile: `offline`, `repo-read`, `repo-write`, `deployment`.
+    pub profile: String,
+    /// Exit code; `null` if killed by a signal or limit.
+    pub exit_code: Option<i32>,
+    /// Wall-clock duration.
+    pub duration_ms: u64,
+    /// Limits applied (CPU, memory, time, egress hosts ...).
+    pub limits: Value,
+    /// SHA-256 of the combined output.
+    pub output_sha256: Option<String>,
+}
+
+/// Tokens and cost of one step's model calls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ModelUsageRecord {
+    /// The step's unit of work.
+    pub work_id: String,
+    /// Provider, e.g. `openai`, `anthropic`, `scripted`.
+    pub provider: String,
+    /// Model name.
+    pub model: String,
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Completion tokens.
+    pub output_tokens: u64,
+    /// Cost in US dollars (an estimate from the price table).
+    pub cost_usd: f64,
+}
+
+/// A file the run produced, by reference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ArtifactRecord {
+    /// Artifact name.
+    pub name: String,
+    /// SHA-256 of its bytes.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Media type.
+    pub media_type: String,
+}

@@ -1,0 +1,311 @@
+//! Verification names each alteration precisely.
+
+use agentwerke_evidence::keys::{key_id, signing_key_from_seed};
+use agentwerke_evidence::{Problem, VerifyReport, sign, verify};
+use agentwerke_types::ErrorCode;
+use serde_json::{Value, json};
+
+use crate::fixture::{self, bytes, key, signed_value};
+
+fn check(value: &Value) -> VerifyReport {
+    verify(&bytes(value), Some(&key().verifying_key()))
+}
+
+fn messages(report: &VerifyReport) -> Vec<String> {
+    report.problems.iter().map(ToString::to_string).collect()
+}
+
+fn assert_problems(value: &Value, expected: &[&str]) {
+    let report = check(value);
+    assert_eq!(messages(&report), expected);
+}
+
+#[test]
+fn a_signed_pack_verifies_and_reports_its_key_and_chain() {
+    let pack = fixture::signed();
+    let integrity = pack.integrity.as_ref().unwrap();
+    let last = pack.audit_log.last().unwrap();
+    assert_eq!(integrity.chain_head, last.head());
+    assert_eq!(integrity.key_id, key_id(&key().verifying_key()));
+
+    let report = check(&serde_json::to_value(&pack).unwrap());
+    assert!(report.is_valid(), "{:?}", report.problems);
+    assert_eq!(report.key_id.as_deref(), Some(integrity.key_id.as_str()));
+    assert_eq!(report.chain_length, 6);
+    assert_eq!(report.chain_head.as_deref(), Some(last.hash.as_str()));
+    assert_eq!(report.run_id.as_deref(), Some(fixture::RUN));
+    assert!(report.warnings.is_empty());
+}
+
+#[test]
+fn signing_is_deterministic() {
+    assert_eq!(bytes(&signed_value()), bytes(&signed_value()));
+}
+
+#[test]
+fn formatting_and_key_order_do_not_matter() {
+    fn reverse_keys(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => {
+                let mut entries: Vec<_> = map.iter().collect();
+                entries.reverse();
+                Value::Object(
+                    entries
+                        .into_iter()
+                        .map(|(k, v)| (k.clone(), reverse_keys(v)))
+                        .collect(),
+                )
+            }
+            Value::Array(items) => items.iter().map(reverse_keys).collect(),
+            other => other.clone(),
+        }
+    }
+    let pack = signed_value();
+    let compact = serde_json::to_vec(&reverse_keys(&pack)).unwrap();
+    let report = verify(&compact, Some(&key().verifying_key()));
+    assert!(report.is_valid(), "{:?}", report.problems);
+}
+
+#[test]
+fn without_a_trusted_key_it_warns_that_origin_is_unproven() {
+    let report = verify(&bytes(&signed_value()), None);
+    assert!(report.is_valid());
+    assert_eq!(report.warnings.len(), 1);
+}
+
+#[test]
+fn names_an_altered_step() {
+    let mut pack = signed_value();
+    pack["run"]["steps"][2]["status"] = json!("failed");
+    assert_problems(&pack, &["run.steps[2] was altered (digest mismatch)"]);
+}
+
+#[test]
+fn names_altered_object_sections() {
+    let mut pack = signed_value();
+    pack["workflow"]["bpmnSha256"] = json!("0".repeat(64));
+    pack["run"]["inputs"]["title"] = json!("Q2 release");
+    assert_problems(
+        &pack,
+        &[
+            "workflow was altered (digest mismatch)",
+            "run was altered (digest mismatch)",
+        ],
+    );
+}
+
+#[test]
+fn names_an_altered_approval_comment() {
+    let mut pack = signed_value();
+    pack["approvals"][0]["comment"] = json!("Rubber-stamped.");
+    assert_problems(&pack, &["approvals[0] was altered (digest mismatch)"]);
+}
+
+#[test]
+fn names_added_and_removed_items() {
+    let mut pack = signed_value();
+    let copy = pack["approvals"][0].clone();
+    let mut forged = copy.clone();
+    forged["id"] = json!("ap-2");
+    pack["approvals"] = json!([copy, forged]);
+    pack["toolCalls"] = json!([]);
+    assert_problems(
+        &pack,
+        &[
+            "approvals: item added/removed (signed 1 items, found 2)",
+            "approvals[1] is not in the signed pack (added or altered)",
+            "toolCalls: item added/removed (signed 1 items, found 0)",
+            "toolCalls: signed item 0 is missing (removed or altered)",
+        ],
+    );
+}
+
+#[test]
+fn names_an_edited_audit_record() {
+    let mut pack = signed_value();
+    pack["auditLog"][4]["data"]["decision"] = json!("reject");
+    assert_problems(
+        &pack,
+        &[
+            "auditLog[4] was altered (digest mismatch)",
+            "auditLog[4] (seq 5) content altered: hash mismatch",
+        ],
+    );
+}
+
+#[test]
+fn names_the_broken_link_after_a_rehashed_audit_record() {
+    let mut pack = signed_value();
+    let mut record: agentwerke_evidence::AuditRecord =
+        serde_json::from_value(pack["auditLog"][4].clone()).unwrap();
+    record.data = json!({"approvalId": "ap-1", "decision": "reject"});
+    record.hash = record.compute_hash();
+    pack["auditLog"][4] = serde_json::to_value(record).unwrap();
+    let report = check(&pack);
+    let messages = messages(&report);
+    assert!(messages.contains(&"auditLog[4] was altered (digest mismatch)".to_owned()));
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("auditLog[5] (seq 6) link broken")),
+        "{messages:?}"
+    );
+}
+
+#[test]
+fn names_a_truncated_audit_log() {
+    let mut pack = signed_value();
+    pack["auditLog"].as_array_mut().unwrap().pop();
+    assert_problems(
+        &pack,
+        &[
+            "auditLog: item added/removed (signed 6 items, found 5)",
+            "auditLog: signed item 5 is missing (removed or altered)",
+            "auditLog truncated: ends at seq 5, but the declared chain head is seq 6",
+        ],
+    );
+}
+
+#[test]
+fn a_pack_resigned_by_another_key_is_not_trusted() {
+    let mut pack = fixture::signed();
+    pack.approvals[0].comment = Some("Rubber-stamped.".to_owned());
+    let forger = signing_key_from_seed([9; 32]);
+    sign(&mut pack, &forger);
+    let value = serde_json::to_value(&pack).unwrap();
+    // Intact as far as its own key goes...
+    assert!(verify(&bytes(&value), None).is_valid());
+    // ...but not signed by the key we trust.
+    let report = check(&value);
+    let codes: Vec<_> = report.problems.iter().map(ErrorCode::code).collect();
+    assert_eq!(
+        codes,
+        [
+            "evidence.integrity.untrusted_key",
+            "evidence.integrity.invalid_signature"
+        ]
+    );
+    assert_eq!(
+        report.problems[0].to_string(),
+        format!(
+            "signing key {} is not the trusted key {}",
+            key_id(&forger.verifying_key()),
+            key_id(&key().verifying_key())
+        )
+    );
+}
+
+#[test]
+fn names_changes_to_signed_header_fields() {
+    let mut pack = signed_value();
+    pack["generatedAt"] = json!("2025-02-01T00:00:00.000Z");
+    let report = check(&pack);
+    assert!(matches!(
+        report.problems[..],
+        [Problem::InvalidSignature { .. }]
+    ));
+
+    let mut pack = signed_value();
+    pack["schemaVersion"] = json!("agentwerke.evidence-pack.v2");
+    let messages = messages(&check(&pack));
+    assert!(
+        messages[0].starts_with("schemaVersion unsupported"),
+        "{messages:?}"
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("integrity.signature invalid"))
+    );
+}
+
+#[test]
+fn names_changes_to_the_integrity_block() {
+    let mut pack = signed_value();
+    pack["integrity"]["keyId"] = json!("0123456789abcdef");
+    let codes: Vec<_> = check(&pack).problems.iter().map(ErrorCode::code).collect();
+    assert_eq!(
+        codes,
+        [
+            "evidence.integrity.key_id_mismatch",
+            "evidence.integrity.invalid_signature"
+        ]
+    );
+
+    let mut pack = signed_value();
+    pack["integrity"]["algorithm"] = json!("rsa");
+    assert_problems(
+        &pack,
+        &["integrity.algorithm unsupported: \"rsa\" (expected \"ed25519\")"],
+    );
+
+    let mut pack = signed_value();
+    pack["integrity"]["digests"]["runSteps"][1] = json!("0".repeat(64));
+    let codes: Vec<_> = check(&pack).problems.iter().map(ErrorCode::code).collect();
+    assert_eq!(
+        codes,
+        [
+            "evidence.integrity.invalid_signature",
+            "evidence.integrity.digest_mismatch"
+        ]
+    );
+}
+
+#[test]
+fn names_a_prompt_whose_digest_disagrees_with_its_text() {
+    let mut pack = signed_value();
+    pack["prompts"][0]["text"] = json!("Something else");
+    assert_problems(
+        &pack,
+        &[
+            "prompts[0] was altered (digest mismatch)",
+            "prompts[0].sha256 does not match its text",
+        ],
+    );
+}
+
+#[test]
+fn names_unexpected_and_missing_keys() {
+    let mut pack = signed_value();
+    pack["extra"] = json!(true);
+    pack.as_object_mut().unwrap().remove("artifacts");
+    let messages = messages(&check(&pack));
+    assert!(messages.contains(&"missing top-level key 'artifacts'".to_owned()));
+    assert!(
+        messages.contains(
+            &"unexpected top-level key 'extra' (not covered by the signature)".to_owned()
+        )
+    );
+    assert!(messages.contains(&"artifacts is missing or not a list".to_owned()));
+}
+
+#[test]
+fn an_unsigned_pack_does_not_verify() {
+    let mut pack = signed_value();
+    pack.as_object_mut().unwrap().remove("integrity");
+    assert_problems(&pack, &["integrity missing: the pack is not signed"]);
+}
+
+#[test]
+fn malformed_json_is_located() {
+    let report = verify(b"{\n  \"schemaVersion\": \"x\",\n  oops\n}", None);
+    assert_eq!(
+        messages(&report),
+        ["malformed JSON at line 3, column 3: key must be a string"]
+    );
+    let report = verify(b"[]", None);
+    assert_eq!(messages(&report), ["the pack is not a JSON object"]);
+}
+
+#[test]
+fn reports_serialise_for_the_api() {
+    let mut pack = signed_value();
+    pack["run"]["steps"][0]["attempt"] = json!(2);
+    let report = serde_json::to_value(check(&pack)).unwrap();
+    assert_eq!(
+        report["problems"],
+        json!([{"code": "evidence.integrity.digest_mismatch",
+                "message": "run.steps[0] was altered (digest mismatch)"}])
+    );
+    assert_eq!(report["chainLength"], json!(6));
+}

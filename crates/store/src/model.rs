@@ -1,0 +1,458 @@
+//! The values that cross the [`Store`](crate::Store) seam.
+//!
+//! Engine state and events are opaque JSON here: the engine crate owns their
+//! shape, and the store only needs to keep them durable and ordered. Every
+//! time is a [`Timestamp`] (integer milliseconds); RFC 3339 text appears only
+//! inside audit records, where the evidence crate wants it.
+
+use agentwerke_evidence::chain::AuditDraft;
+use agentwerke_types::Timestamp;
+use serde::Serialize;
+use serde_json::Value;
+
+// ---------------------------------------------------------------- workflows
+
+/// A BPMN document to store as the next draft version of a workflow.
+#[derive(Debug, Clone)]
+pub struct NewWorkflowVersion {
+    /// The workflow; created on its first import.
+    pub workflow_id: String,
+    /// Display name; the workflow takes the name of its newest version.
+    pub name: String,
+    /// The document exactly as imported.
+    pub bpmn_xml: String,
+    /// Hex SHA-256 of `bpmn_xml`: the *BPMN hash* runs and evidence cite.
+    pub bpmn_sha256: String,
+    /// Validation findings, kept for display.
+    pub diagnostics: Value,
+    /// Who imported it; the actor of the audit record.
+    pub created_by: String,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// One stored version of a workflow.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowVersion {
+    /// The workflow.
+    pub workflow_id: String,
+    /// 1, 2, 3 ... per workflow.
+    pub version: i64,
+    /// Display name at import.
+    pub name: String,
+    /// `draft` or `published`; published versions never change again.
+    pub status: String,
+    /// The document.
+    pub bpmn_xml: String,
+    /// Its hex SHA-256.
+    pub bpmn_sha256: String,
+    /// Validation findings at import.
+    pub diagnostics: Value,
+    /// Who imported it.
+    pub created_by: String,
+    /// When it was imported.
+    pub created_at: Timestamp,
+    /// Who published it.
+    pub published_by: Option<String>,
+    /// When it was published.
+    pub published_at: Option<Timestamp>,
+}
+
+/// A workflow as lists show it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowSummary {
+    /// The workflow id.
+    pub id: String,
+    /// Name of its newest version.
+    pub name: String,
+    /// Its newest version number.
+    pub latest_version: i64,
+    /// Its newest published version, if any.
+    pub published_version: Option<i64>,
+    /// First import.
+    pub created_at: Timestamp,
+    /// Last import or publication.
+    pub updated_at: Timestamp,
+}
+
+// --------------------------------------------------------------------- runs
+
+/// A run to create, with its first event and audit record.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    /// The run id (UUIDv7 text).
+    pub run_id: String,
+    /// The workflow.
+    pub workflow_id: String,
+    /// The published version it runs.
+    pub version: i64,
+    /// That version's BPMN hash; checked against the stored version.
+    pub bpmn_sha256: String,
+    /// Who started it.
+    pub requested_by: String,
+    /// Its inputs.
+    pub inputs: Value,
+    /// The engine's initial state.
+    pub state: Value,
+    /// The initial status, e.g. `running`.
+    pub status: String,
+    /// When.
+    pub at: Timestamp,
+}
+
+/// A run as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunRow {
+    /// The run id.
+    pub id: String,
+    /// The workflow.
+    pub workflow_id: String,
+    /// The version it runs.
+    pub workflow_version: i64,
+    /// That version's BPMN hash.
+    pub bpmn_sha256: String,
+    /// A [`agentwerke_types::RunStatus`] wire name.
+    pub status: String,
+    /// The engine's state (opaque here).
+    pub state: Value,
+    /// Bumped by every commit; the optimistic-concurrency token.
+    pub state_version: i64,
+    /// Who started it.
+    pub requested_by: String,
+    /// Its inputs.
+    pub inputs: Value,
+    /// The last risk level a commit reported.
+    pub risk_level: Option<String>,
+    /// Why the run was halted, if an operator or the system halted it.
+    pub halted_reason: Option<Value>,
+    /// Free-form operator notes.
+    pub notes: Option<Value>,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// Last write.
+    pub updated_at: Timestamp,
+    /// When it reached a terminal status.
+    pub completed_at: Option<Timestamp>,
+}
+
+/// Filters and paging for [`Store::list_runs`](crate::Store::list_runs).
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    /// Only runs with this status.
+    pub status: Option<String>,
+    /// Only runs of this workflow.
+    pub workflow_id: Option<String>,
+    /// Page size; 0 means 1, capped at [`MAX_PAGE`](crate::MAX_PAGE).
+    pub limit: u32,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One page of a keyset-paginated list.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Page<T> {
+    /// The items, in list order.
+    pub items: Vec<T>,
+    /// Pass back to get the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+// --------------------------------------------------------- inbox and claims
+
+/// An event waiting in a run's inbox.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InboxEvent {
+    /// Inbox row id; increasing in arrival order.
+    pub id: i64,
+    /// The event (opaque here).
+    pub event: Value,
+}
+
+/// A run claimed under a lease with the events to apply, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedRun {
+    /// The run as it was at claim time.
+    pub run: RunRow,
+    /// Its unprocessed events, oldest first (at most
+    /// [`MAX_EVENTS_PER_CLAIM`](crate::MAX_EVENTS_PER_CLAIM)).
+    pub events: Vec<InboxEvent>,
+}
+
+/// Everything one engine step changes, written in one transaction.
+#[derive(Debug, Clone)]
+pub struct Commit {
+    /// The run.
+    pub run_id: String,
+    /// The lease owner that claimed it.
+    pub owner: String,
+    /// The `state_version` the claim returned.
+    pub expected_state_version: i64,
+    /// The new engine state.
+    pub state: Value,
+    /// The new status.
+    pub status: String,
+    /// A new risk level; `None` keeps the stored one.
+    pub risk_level: Option<String>,
+    /// Set when the run reached a terminal status; `None` keeps the stored one.
+    pub completed_at: Option<Timestamp>,
+    /// The inbox rows this step applied (or refused).
+    pub processed_inbox_ids: Vec<i64>,
+    /// Rows to write.
+    pub ops: Vec<Op>,
+    /// Audit records to append, in order.
+    pub audit: Vec<AuditDraft>,
+}
+
+/// A row-level consequence of an engine step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// Queue agent work for the executor. Idempotent per `(run, work_id)`.
+    InsertWork {
+        /// Unique within the run.
+        work_id: String,
+        /// What executes it, e.g. `agent_task`.
+        kind: String,
+        /// Its input (opaque here).
+        payload: Value,
+    },
+    /// Stop pending work; done work stays done.
+    CancelWork {
+        /// The work.
+        work_id: String,
+    },
+    /// Open an approval request and wait for a human.
+    OpenApproval {
+        /// The request.
+        approval: NewApproval,
+    },
+    /// Close the run's pending approval for `work_id` without a decision.
+    CloseApproval {
+        /// The work the approval gates.
+        work_id: String,
+        /// `cancelled` or `expired`.
+        status: String,
+    },
+    /// Wait for a correlated message. Idempotent per `(run, work_id)`.
+    AwaitMessage {
+        /// The waiting work.
+        work_id: String,
+        /// The message name a delivery must carry.
+        message_name: String,
+        /// `None` matches any key.
+        correlation_key: Option<String>,
+    },
+    /// Stop waiting for the message of `work_id`.
+    StopAwaitingMessage {
+        /// The waiting work.
+        work_id: String,
+    },
+    /// Schedule a timer. Idempotent per `(run, timer_id)`.
+    ScheduleTimer {
+        /// Unique within the run.
+        timer_id: String,
+        /// When it fires.
+        due_at: Timestamp,
+        /// The BPMN node it belongs to.
+        node_id: String,
+    },
+    /// Cancel a timer that has not fired.
+    CancelTimer {
+        /// The timer.
+        timer_id: String,
+    },
+    /// Store an evidence record (prompt snapshot, model usage, tool call ...).
+    Record {
+        /// Record kind.
+        kind: String,
+        /// Its content.
+        data: Value,
+    },
+}
+
+// --------------------------------------------------------------------- work
+
+/// Agent work claimed under a lease.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkItem {
+    /// Row id.
+    pub id: i64,
+    /// The run.
+    pub run_id: String,
+    /// Unique within the run.
+    pub work_id: String,
+    /// What executes it.
+    pub kind: String,
+    /// Its input.
+    pub payload: Value,
+    /// How many times it has been claimed, this claim included.
+    pub attempt_count: i64,
+}
+
+/// The result of executed work, committed as the run's next event.
+#[derive(Debug, Clone)]
+pub struct CompleteWork {
+    /// The run.
+    pub run_id: String,
+    /// The work.
+    pub work_id: String,
+    /// Who executed it (logged; completion is guarded by `dedup_key`).
+    pub owner: String,
+    /// The event to put in the run's inbox.
+    pub result_event: Value,
+    /// Unique per work item, e.g. `work:<run>:<work_id>`.
+    pub dedup_key: String,
+    /// Evidence records `(kind, data)`.
+    pub records: Vec<(String, Value)>,
+    /// Audit records to append.
+    pub audit: Vec<AuditDraft>,
+}
+
+/// An evidence record as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EvidenceRecord {
+    /// Row id; increasing in write order.
+    pub id: i64,
+    /// Record kind.
+    pub kind: String,
+    /// Its content.
+    pub data: Value,
+    /// When it was stored.
+    pub created_at: Timestamp,
+}
+
+// ------------------------------------------------------------------- timers
+
+/// A timer as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimerRow {
+    /// The run.
+    pub run_id: String,
+    /// Unique within the run.
+    pub timer_id: String,
+    /// Its BPMN node.
+    pub node_id: String,
+    /// When it is due.
+    pub due_at: Timestamp,
+    /// `scheduled`, `fired` or `cancelled`.
+    pub status: String,
+    /// When it fired.
+    pub fired_at: Option<Timestamp>,
+}
+
+// ---------------------------------------------------------------- approvals
+
+/// An approval request to open.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewApproval {
+    /// Its id (UUID text).
+    pub id: String,
+    /// The work it gates.
+    pub work_id: String,
+    /// Its BPMN node.
+    pub node_id: String,
+    /// `gate` or `tool_escalation`.
+    pub kind: String,
+    /// What the approver sees: action, requester, agent, rationale, risk,
+    /// affected systems, related output.
+    pub request: Value,
+    /// When it expires, if ever.
+    pub expires_at: Option<Timestamp>,
+}
+
+/// An approval request as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalRow {
+    /// Its id.
+    pub id: String,
+    /// The run.
+    pub run_id: String,
+    /// The work it gates.
+    pub work_id: String,
+    /// Its BPMN node.
+    pub node_id: String,
+    /// `gate` or `tool_escalation`.
+    pub kind: String,
+    /// What the approver sees.
+    pub request: Value,
+    /// `pending`, `approved`, `rejected`, `changes_requested`, `cancelled`
+    /// or `expired`.
+    pub status: String,
+    /// The human decision, once made.
+    pub decision: Option<String>,
+    /// The approver's comment.
+    pub comment: Option<String>,
+    /// Who decided.
+    pub decided_by: Option<String>,
+    /// When.
+    pub decided_at: Option<Timestamp>,
+    /// When it expires, if ever.
+    pub expires_at: Option<Timestamp>,
+    /// When it was opened.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+}
+
+/// Filters for [`Store::list_approvals`](crate::Store::list_approvals).
+#[derive(Debug, Clone, Default)]
+pub struct ApprovalFilter {
+    /// Only this status.
+    pub status: Option<String>,
+    /// Only this run.
+    pub run_id: Option<String>,
+}
+
+/// A human decision on a pending approval.
+#[derive(Debug, Clone)]
+pub struct Decide {
+    /// The approval.
+    pub id: String,
+    /// `approved`, `rejected` or `changes_requested`.
+    pub decision: String,
+    /// The approver's comment.
+    pub comment: Option<String>,
+    /// Who decided.
+    pub decided_by: String,
+    /// When.
+    pub at: Timestamp,
+    /// The event that resumes the run.
+    pub event: Value,
+    /// The audit record of the decision.
+    pub audit: AuditDraft,
+}
+
+// ----------------------------------------------------------------- messages
+
+/// An external message to correlate with waiting runs.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// Idempotency key chosen by the sender.
+    pub delivery_id: String,
+    /// The message name waits declare.
+    pub message_name: String,
+    /// Matched against each wait's key; waits without a key match any.
+    pub correlation_key: String,
+    /// The message body.
+    pub payload: Value,
+    /// When it arrived.
+    pub at: Timestamp,
+}
+
+/// What a delivery did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryOutcome {
+    /// Runs the message was queued for, sorted.
+    pub matched_runs: Vec<String>,
+    /// True when `delivery_id` was seen before; the outcome is the first one.
+    pub duplicate: bool,
+}

@@ -1,0 +1,79 @@
+//! Approval requests and their one decision.
+//!
+//! The decision is a compare-and-set (`WHERE status = 'pending'`) inside a
+//! write transaction, so of two concurrent decisions exactly one changes the
+//! row; the other sees zero rows changed and gets `AlreadyDecided`. The
+//! winner's inbox event and audit record commit with the decision.
+
+use sqlx::{SqliteConnection, SqlitePool};
+
+use super::rows::{ApprovalDbRow, approval_columns, convert};
+use super::{audit, begin_write, runs};
+use crate::error::{Error, Result};
+use crate::model::{ApprovalFilter, ApprovalRow, Decide};
+
+/// The decisions a human can make.
+const DECISIONS: [&str; 3] = ["approved", "rejected", "changes_requested"];
+
+pub(super) async fn list(pool: &SqlitePool, filter: ApprovalFilter) -> Result<Vec<ApprovalRow>> {
+    let rows: Vec<ApprovalDbRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        approval_columns!(),
+        " FROM approvals WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR run_id = ?2) \
+          ORDER BY created_at, id"
+    ))
+    .bind(filter.status)
+    .bind(filter.run_id)
+    .fetch_all(pool)
+    .await?;
+    convert(rows)
+}
+
+pub(super) async fn get(conn: &mut SqliteConnection, id: &str) -> Result<Option<ApprovalRow>> {
+    let row: Option<ApprovalDbRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        approval_columns!(),
+        " FROM approvals WHERE id = ?1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(ApprovalRow::try_from).transpose()
+}
+
+pub(super) async fn decide(pool: &SqlitePool, decide: Decide) -> Result<ApprovalRow> {
+    if !DECISIONS.contains(&decide.decision.as_str()) {
+        return Err(Error::invalid(format!(
+            "a decision is one of {}, not '{}'",
+            DECISIONS.join(", "),
+            decide.decision
+        )));
+    }
+    let mut tx = begin_write(pool).await?;
+    let decided = sqlx::query(
+        "UPDATE approvals SET status = ?2, decision = ?2, comment = ?3, decided_by = ?4, \
+           decided_at = ?5, updated_at = ?5 \
+         WHERE id = ?1 AND status = 'pending'",
+    )
+    .bind(&decide.id)
+    .bind(&decide.decision)
+    .bind(&decide.comment)
+    .bind(&decide.decided_by)
+    .bind(decide.at.as_millis())
+    .execute(&mut *tx)
+    .await?;
+    let row = get(&mut tx, &decide.id)
+        .await?
+        .ok_or_else(|| Error::not_found("approval", &decide.id))?;
+    if decided.rows_affected() == 0 {
+        return Err(Error::AlreadyDecided {
+            id: row.id,
+            status: row.status,
+        });
+    }
+    let key = format!("approval:{}", row.id);
+    runs::insert_event(&mut tx, &row.run_id, &decide.event, Some(&key), decide.at).await?;
+    audit::append(&mut tx, &row.run_id, vec![decide.audit]).await?;
+    tx.commit().await?;
+    Ok(row)
+}

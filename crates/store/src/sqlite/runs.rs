@@ -1,0 +1,302 @@
+//! Runs, their inboxes, and the claim/commit cycle.
+//!
+//! Lease model: `claim` stamps `lease_owner`/`lease_until` on runs with
+//! unprocessed events; `commit` succeeds only for the lease owner at the
+//! `state_version` it claimed, and releases the lease. Inbox rows are marked
+//! processed in that same commit, so a crash anywhere before it leaves the
+//! events unprocessed for the next claim, and a crash after it leaves nothing
+//! to apply twice. An expired lease is only taken over by a new claim; until
+//! then the old owner may still commit, which is safe because nobody else has
+//! read the run's state since.
+
+use agentwerke_evidence::chain::AuditDraft;
+use agentwerke_types::Timestamp;
+use serde_json::Value;
+use sqlx::{FromRow, SqliteConnection, SqlitePool};
+
+use super::rows::{RunDbRow, convert, run_columns};
+use super::{audit, begin_write, json_text, ops, parse_json, sql_limit, workflows};
+use crate::MAX_EVENTS_PER_CLAIM;
+use crate::MAX_PAGE;
+use crate::clock::wall_clock;
+use crate::cursor::RunCursor;
+use crate::error::{Error, Result};
+use crate::model::{ClaimedRun, Commit, InboxEvent, NewRun, Page, RunFilter, RunRow};
+
+pub(super) async fn create(
+    pool: &SqlitePool,
+    run: NewRun,
+    start_event: Value,
+    draft: AuditDraft,
+) -> Result<()> {
+    let mut tx = begin_write(pool).await?;
+    let version = workflows::version(&mut tx, &run.workflow_id, run.version)
+        .await?
+        .filter(|v| v.status == "published")
+        .ok_or_else(|| {
+            Error::not_found(
+                "published workflow version",
+                format!("{}@{}", run.workflow_id, run.version),
+            )
+        })?;
+    if version.bpmn_sha256 != run.bpmn_sha256 {
+        return Err(Error::conflict(format!(
+            "run '{}' names a BPMN hash that workflow '{}' version {} does not have",
+            run.run_id, run.workflow_id, run.version
+        )));
+    }
+    let at = run.at.as_millis();
+    let inserted = sqlx::query(
+        "INSERT INTO runs (id, workflow_id, workflow_version, bpmn_sha256, status, state, \
+         state_version, requested_by, inputs, created_at, updated_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9, ?9) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(&run.run_id)
+    .bind(&run.workflow_id)
+    .bind(run.version)
+    .bind(&run.bpmn_sha256)
+    .bind(&run.status)
+    .bind(json_text(&run.state))
+    .bind(&run.requested_by)
+    .bind(json_text(&run.inputs))
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        return Err(Error::conflict(format!(
+            "run '{}' already exists",
+            run.run_id
+        )));
+    }
+    insert_event(&mut tx, &run.run_id, &start_event, None, run.at).await?;
+    audit::append(&mut tx, &run.run_id, vec![draft]).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub(super) async fn get(conn: &mut SqliteConnection, id: &str) -> Result<Option<RunRow>> {
+    let row: Option<RunDbRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        run_columns!(),
+        " FROM runs WHERE id = ?1"
+    ))
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(RunRow::try_from).transpose()
+}
+
+pub(super) async fn list(pool: &SqlitePool, filter: RunFilter) -> Result<Page<RunRow>> {
+    let limit = filter.limit.clamp(1, MAX_PAGE);
+    let after = filter
+        .cursor
+        .as_deref()
+        .map(RunCursor::decode)
+        .transpose()?;
+    let rows: Vec<RunDbRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        run_columns!(),
+        " FROM runs \
+          WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR workflow_id = ?2) \
+            AND (?3 IS NULL OR created_at < ?3 OR (created_at = ?3 AND id < ?4)) \
+          ORDER BY created_at DESC, id DESC LIMIT ?5"
+    ))
+    .bind(filter.status)
+    .bind(filter.workflow_id)
+    .bind(after.as_ref().map(|c| c.created_at.as_millis()))
+    .bind(after.map(|c| c.id))
+    .bind(i64::from(limit) + 1)
+    .fetch_all(pool)
+    .await?;
+    let mut items: Vec<RunRow> = convert(rows)?;
+    let next_cursor = if items.len() > limit as usize {
+        items.truncate(limit as usize);
+        items.last().map(|last| {
+            RunCursor {
+                created_at: last.created_at,
+                id: last.id.clone(),
+            }
+            .encode()
+        })
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}
+
+pub(super) async fn enqueue(
+    pool: &SqlitePool,
+    run_id: &str,
+    event: Value,
+    dedup_key: Option<String>,
+    draft: Option<AuditDraft>,
+) -> Result<bool> {
+    let mut tx = begin_write(pool).await?;
+    require_run(&mut tx, run_id).await?;
+    if !insert_event(&mut tx, run_id, &event, dedup_key.as_deref(), wall_clock()).await? {
+        return Ok(false);
+    }
+    audit::append(&mut tx, run_id, draft.into_iter().collect()).await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Fails with `NotFound` unless the run exists.
+pub(super) async fn require_run(conn: &mut SqliteConnection, run_id: &str) -> Result<()> {
+    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM runs WHERE id = ?1")
+        .bind(run_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    found
+        .map(|_| ())
+        .ok_or_else(|| Error::not_found("run", run_id))
+}
+
+/// Inserts an inbox event; false when `dedup_key` is already taken.
+pub(super) async fn insert_event(
+    conn: &mut SqliteConnection,
+    run_id: &str,
+    event: &Value,
+    dedup_key: Option<&str>,
+    at: Timestamp,
+) -> Result<bool> {
+    let done = sqlx::query(
+        "INSERT INTO inbox (run_id, event, dedup_key, created_at) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (dedup_key) DO NOTHING",
+    )
+    .bind(run_id)
+    .bind(json_text(event))
+    .bind(dedup_key)
+    .bind(at.as_millis())
+    .execute(&mut *conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+pub(super) async fn claim(
+    pool: &SqlitePool,
+    owner: &str,
+    now: Timestamp,
+    lease_ms: i64,
+    limit: usize,
+) -> Result<Vec<ClaimedRun>> {
+    let mut tx = begin_write(pool).await?;
+    // Oldest waiting event first, so a busy run cannot starve the others.
+    let rows: Vec<RunDbRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        run_columns!(),
+        " FROM runs r \
+          JOIN (SELECT run_id, MIN(id) AS first_event FROM inbox \
+                 WHERE processed_at IS NULL GROUP BY run_id) pending ON pending.run_id = r.id \
+          WHERE r.lease_owner IS NULL OR r.lease_until <= ?1 OR r.lease_owner = ?2 \
+          ORDER BY pending.first_event LIMIT ?3"
+    ))
+    .bind(now.as_millis())
+    .bind(owner)
+    .bind(sql_limit(limit))
+    .fetch_all(&mut *tx)
+    .await?;
+    let runs: Vec<RunRow> = convert(rows)?;
+    let until = now.plus_millis(lease_ms.max(0)).as_millis();
+    let mut claimed = Vec::with_capacity(runs.len());
+    for run in runs {
+        sqlx::query("UPDATE runs SET lease_owner = ?2, lease_until = ?3 WHERE id = ?1")
+            .bind(&run.id)
+            .bind(owner)
+            .bind(until)
+            .execute(&mut *tx)
+            .await?;
+        let events = unprocessed(&mut tx, &run.id).await?;
+        claimed.push(ClaimedRun { run, events });
+    }
+    tx.commit().await?;
+    Ok(claimed)
+}
+
+#[derive(FromRow)]
+struct InboxRow {
+    id: i64,
+    event: String,
+}
+
+async fn unprocessed(conn: &mut SqliteConnection, run_id: &str) -> Result<Vec<InboxEvent>> {
+    let rows: Vec<InboxRow> = sqlx::query_as(
+        "SELECT id, event FROM inbox WHERE run_id = ?1 AND processed_at IS NULL \
+         ORDER BY id LIMIT ?2",
+    )
+    .bind(run_id)
+    .bind(sql_limit(MAX_EVENTS_PER_CLAIM))
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|row| {
+            let event = parse_json(&row.event, || format!("inbox.event of row {}", row.id))?;
+            Ok(InboxEvent { id: row.id, event })
+        })
+        .collect()
+}
+
+#[derive(FromRow)]
+struct LeaseRow {
+    lease_owner: Option<String>,
+    state_version: i64,
+}
+
+pub(super) async fn commit(pool: &SqlitePool, commit: Commit) -> Result<()> {
+    let mut tx = begin_write(pool).await?;
+    let lease: LeaseRow =
+        sqlx::query_as("SELECT lease_owner, state_version FROM runs WHERE id = ?1")
+            .bind(&commit.run_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| Error::not_found("run", &commit.run_id))?;
+    if lease.lease_owner.as_deref() != Some(commit.owner.as_str()) {
+        return Err(Error::LeaseLost {
+            run_id: commit.run_id,
+        });
+    }
+    if lease.state_version != commit.expected_state_version {
+        return Err(Error::conflict(format!(
+            "run '{}' is at state version {}, not {}",
+            commit.run_id, lease.state_version, commit.expected_state_version
+        )));
+    }
+    let now = wall_clock();
+    sqlx::query(
+        "UPDATE runs SET state = ?2, status = ?3, state_version = state_version + 1, \
+           risk_level = COALESCE(?4, risk_level), completed_at = COALESCE(?5, completed_at), \
+           updated_at = ?6, lease_owner = NULL, lease_until = NULL \
+         WHERE id = ?1",
+    )
+    .bind(&commit.run_id)
+    .bind(json_text(&commit.state))
+    .bind(&commit.status)
+    .bind(&commit.risk_level)
+    .bind(commit.completed_at.map(Timestamp::as_millis))
+    .bind(now.as_millis())
+    .execute(&mut *tx)
+    .await?;
+    for id in &commit.processed_inbox_ids {
+        let marked = sqlx::query(
+            "UPDATE inbox SET processed_at = ?3 \
+             WHERE id = ?1 AND run_id = ?2 AND processed_at IS NULL",
+        )
+        .bind(id)
+        .bind(&commit.run_id)
+        .bind(now.as_millis())
+        .execute(&mut *tx)
+        .await?;
+        if marked.rows_affected() != 1 {
+            return Err(Error::conflict(format!(
+                "inbox event {id} of run '{}' is unknown or already processed",
+                commit.run_id
+            )));
+        }
+    }
+    for op in commit.ops {
+        ops::apply(&mut tx, &commit.run_id, op, now).await?;
+    }
+    audit::append(&mut tx, &commit.run_id, commit.audit).await?;
+    tx.commit().await?;
+    Ok(())
+}

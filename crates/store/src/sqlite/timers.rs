@@ -1,0 +1,74 @@
+//! Durable timers: rows that become inbox events when due.
+//!
+//! Firing flips the row to `fired` and queues the event in one transaction,
+//! and the event's dedup key `timer:<run>:<timer_id>` makes a second firing
+//! impossible even if a row were ever reset by hand.
+
+use agentwerke_evidence::chain::AuditDraft;
+use agentwerke_types::Timestamp;
+use serde_json::json;
+use sqlx::SqlitePool;
+
+use super::rows::TimerDbRow;
+use super::{audit, begin_write, runs, sql_limit};
+use crate::clock::rfc3339;
+use crate::error::Result;
+use crate::model::TimerRow;
+
+pub(super) async fn fire_due(pool: &SqlitePool, now: Timestamp, limit: usize) -> Result<usize> {
+    let mut tx = begin_write(pool).await?;
+    let due: Vec<TimerDbRow> = sqlx::query_as(
+        "SELECT run_id, timer_id, node_id, due_at, status, fired_at FROM timers \
+         WHERE status = 'scheduled' AND due_at <= ?1 ORDER BY due_at, run_id, timer_id LIMIT ?2",
+    )
+    .bind(now.as_millis())
+    .bind(sql_limit(limit))
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut fired = 0;
+    for timer in due.into_iter().map(TimerRow::from) {
+        sqlx::query(
+            "UPDATE timers SET status = 'fired', fired_at = ?3 WHERE run_id = ?1 AND timer_id = ?2",
+        )
+        .bind(&timer.run_id)
+        .bind(&timer.timer_id)
+        .bind(now.as_millis())
+        .execute(&mut *tx)
+        .await?;
+        let event = json!({"type": "timer_fired", "timer_id": timer.timer_id, "at": now});
+        let key = format!("timer:{}:{}", timer.run_id, timer.timer_id);
+        if runs::insert_event(&mut tx, &timer.run_id, &event, Some(&key), now).await? {
+            fired += 1;
+            let draft = AuditDraft {
+                run_id: timer.run_id.clone(),
+                at: rfc3339(now),
+                actor: "system".to_owned(),
+                kind: "timer.fired".to_owned(),
+                data: json!({"timerId": timer.timer_id, "nodeId": timer.node_id,
+                             "dueAt": rfc3339(timer.due_at)}),
+            };
+            audit::append(&mut tx, &timer.run_id, vec![draft]).await?;
+        }
+    }
+    tx.commit().await?;
+    Ok(fired)
+}
+
+pub(super) async fn next_due(pool: &SqlitePool) -> Result<Option<Timestamp>> {
+    let due: Option<i64> =
+        sqlx::query_scalar("SELECT MIN(due_at) FROM timers WHERE status = 'scheduled'")
+            .fetch_one(pool)
+            .await?;
+    Ok(due.map(Timestamp::from_millis))
+}
+
+pub(super) async fn for_run(pool: &SqlitePool, run_id: &str) -> Result<Vec<TimerRow>> {
+    let rows: Vec<TimerDbRow> = sqlx::query_as(
+        "SELECT run_id, timer_id, node_id, due_at, status, fired_at FROM timers \
+         WHERE run_id = ?1 ORDER BY due_at, timer_id",
+    )
+    .bind(run_id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(TimerRow::from).collect())
+}

@@ -1,0 +1,221 @@
+//! Workflows and their versions.
+//!
+//! Versions are numbered per workflow inside the write transaction, so two
+//! concurrent imports get consecutive numbers. Published rows are also
+//! guarded by triggers: not even a hand-written `UPDATE` changes them.
+
+use agentwerke_evidence::chain::AuditDraft;
+use agentwerke_types::Timestamp;
+use serde_json::json;
+use sqlx::{SqliteConnection, SqlitePool};
+
+use super::rows::{SummaryRow, VersionRow, convert, version_columns};
+use super::{audit, begin_write, json_text};
+use crate::GLOBAL_STREAM;
+use crate::clock::rfc3339;
+use crate::error::{Error, Result};
+use crate::model::{NewWorkflowVersion, WorkflowSummary, WorkflowVersion};
+
+/// A workflow with its newest and newest published version numbers.
+macro_rules! summary {
+    () => {
+        "SELECT w.id, w.name, w.created_at, w.updated_at, \
+       (SELECT MAX(version) FROM workflow_versions v WHERE v.workflow_id = w.id) AS latest_version, \
+       (SELECT MAX(version) FROM workflow_versions v \
+         WHERE v.workflow_id = w.id AND v.status = 'published') AS published_version \
+     FROM workflows w"
+    };
+}
+
+pub(super) async fn create_version(
+    pool: &SqlitePool,
+    new: NewWorkflowVersion,
+) -> Result<WorkflowVersion> {
+    let mut tx = begin_write(pool).await?;
+    let latest: Option<VersionRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        version_columns!(),
+        " FROM workflow_versions WHERE workflow_id = ?1 ORDER BY version DESC LIMIT 1"
+    ))
+    .bind(&new.workflow_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let latest = latest.map(WorkflowVersion::try_from).transpose()?;
+    if let Some(latest) = &latest
+        && latest.status == "draft"
+        && latest.bpmn_sha256 == new.bpmn_sha256
+    {
+        return Ok(latest.clone());
+    }
+    let number = latest.map_or(1, |v| v.version + 1);
+    let at = new.at.as_millis();
+    sqlx::query(
+        "INSERT INTO workflows (id, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?3) \
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at",
+    )
+    .bind(&new.workflow_id)
+    .bind(&new.name)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO workflow_versions (workflow_id, version, name, status, bpmn_xml, \
+         bpmn_sha256, diagnostics, created_by, created_at) \
+         VALUES (?1, ?2, ?3, 'draft', ?4, ?5, ?6, ?7, ?8)",
+    )
+    .bind(&new.workflow_id)
+    .bind(number)
+    .bind(&new.name)
+    .bind(&new.bpmn_xml)
+    .bind(&new.bpmn_sha256)
+    .bind(json_text(&new.diagnostics))
+    .bind(&new.created_by)
+    .bind(at)
+    .execute(&mut *tx)
+    .await?;
+    let draft = global_audit(
+        &new.created_by,
+        new.at,
+        "workflow.version_imported",
+        &new.workflow_id,
+        number,
+        &new.bpmn_sha256,
+    );
+    audit::append(&mut tx, GLOBAL_STREAM, vec![draft]).await?;
+    let created = version(&mut tx, &new.workflow_id, number)
+        .await?
+        .ok_or_else(|| Error::not_found("workflow version", &new.workflow_id))?;
+    tx.commit().await?;
+    Ok(created)
+}
+
+pub(super) async fn publish(
+    pool: &SqlitePool,
+    workflow_id: &str,
+    number: i64,
+    by: &str,
+    at: Timestamp,
+) -> Result<WorkflowVersion> {
+    let mut tx = begin_write(pool).await?;
+    let found = version(&mut tx, workflow_id, number)
+        .await?
+        .ok_or_else(|| Error::not_found("workflow version", format!("{workflow_id}@{number}")))?;
+    if found.status == "published" {
+        return Ok(found);
+    }
+    let updated = sqlx::query(
+        "UPDATE workflow_versions SET status = 'published', published_by = ?3, published_at = ?4 \
+         WHERE workflow_id = ?1 AND version = ?2",
+    )
+    .bind(workflow_id)
+    .bind(number)
+    .bind(by)
+    .bind(at.as_millis())
+    .execute(&mut *tx)
+    .await;
+    if let Err(sqlx::Error::Database(db)) = &updated
+        && db.message().contains("agentwerke.immutable_version")
+    {
+        return Err(Error::ImmutableVersion {
+            workflow_id: workflow_id.to_owned(),
+            version: number,
+        });
+    }
+    updated?;
+    sqlx::query("UPDATE workflows SET updated_at = MAX(updated_at, ?2) WHERE id = ?1")
+        .bind(workflow_id)
+        .bind(at.as_millis())
+        .execute(&mut *tx)
+        .await?;
+    let draft = global_audit(
+        by,
+        at,
+        "workflow.version_published",
+        workflow_id,
+        number,
+        &found.bpmn_sha256,
+    );
+    audit::append(&mut tx, GLOBAL_STREAM, vec![draft]).await?;
+    let published = version(&mut tx, workflow_id, number)
+        .await?
+        .ok_or_else(|| Error::not_found("workflow version", format!("{workflow_id}@{number}")))?;
+    tx.commit().await?;
+    Ok(published)
+}
+
+fn global_audit(
+    actor: &str,
+    at: Timestamp,
+    kind: &str,
+    workflow_id: &str,
+    version: i64,
+    sha256: &str,
+) -> AuditDraft {
+    AuditDraft {
+        run_id: GLOBAL_STREAM.to_owned(),
+        at: rfc3339(at),
+        actor: actor.to_owned(),
+        kind: kind.to_owned(),
+        data: json!({"workflowId": workflow_id, "version": version, "bpmnSha256": sha256}),
+    }
+}
+
+pub(super) async fn list(pool: &SqlitePool) -> Result<Vec<WorkflowSummary>> {
+    let rows: Vec<SummaryRow> = sqlx::query_as(concat!(summary!(), " ORDER BY w.id"))
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.into_iter().map(WorkflowSummary::from).collect())
+}
+
+pub(super) async fn get(pool: &SqlitePool, id: &str) -> Result<Option<WorkflowSummary>> {
+    let row: Option<SummaryRow> = sqlx::query_as(concat!(summary!(), " WHERE w.id = ?1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.map(WorkflowSummary::from))
+}
+
+pub(super) async fn versions(pool: &SqlitePool, id: &str) -> Result<Vec<WorkflowVersion>> {
+    let rows: Vec<VersionRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        version_columns!(),
+        " FROM workflow_versions WHERE workflow_id = ?1 ORDER BY version"
+    ))
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    convert(rows)
+}
+
+pub(super) async fn version(
+    conn: &mut SqliteConnection,
+    id: &str,
+    number: i64,
+) -> Result<Option<WorkflowVersion>> {
+    let row: Option<VersionRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        version_columns!(),
+        " FROM workflow_versions WHERE workflow_id = ?1 AND version = ?2"
+    ))
+    .bind(id)
+    .bind(number)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(WorkflowVersion::try_from).transpose()
+}
+
+pub(super) async fn latest_published(
+    pool: &SqlitePool,
+    id: &str,
+) -> Result<Option<WorkflowVersion>> {
+    let row: Option<VersionRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        version_columns!(),
+        " FROM workflow_versions WHERE workflow_id = ?1 AND status = 'published' \
+          ORDER BY version DESC LIMIT 1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    row.map(WorkflowVersion::try_from).transpose()
+}

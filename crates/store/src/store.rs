@@ -1,0 +1,174 @@
+//! The [`Store`] trait: the one seam between Agentwerke and its database.
+
+use agentwerke_evidence::chain::{AuditDraft, AuditRecord};
+use agentwerke_types::Timestamp;
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::error::Result;
+use crate::model::{
+    ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Delivery,
+    DeliveryOutcome, EvidenceRecord, NewRun, NewWorkflowVersion, Page, RunFilter, RunRow, TimerRow,
+    WorkItem, WorkflowSummary, WorkflowVersion,
+};
+
+/// Durable state behind Agentwerke, used as `Arc<dyn Store>`.
+///
+/// Rules every implementation keeps (the contract suite in `tests/contract`
+/// checks them):
+///
+/// - A method that changes state writes its audit records in the **same**
+///   transaction, hash-chained per run with `agentwerke_evidence::chain::next`
+///   on the run's last record read inside that transaction. Workflow-level
+///   records go to the global stream [`GLOBAL_STREAM`](crate::GLOBAL_STREAM).
+/// - An audit draft must name the run the call writes to; a draft for another
+///   run is refused with `store.invalid_input`.
+/// - Idempotency keys make retries after a crash harmless: a repeated
+///   dedup key, delivery id or completion is a no-op that reports itself.
+#[async_trait]
+pub trait Store: Send + Sync {
+    // ------------------------------------------------------------ workflows
+
+    /// Stores `new` as the next draft version (previous max + 1), creating the
+    /// workflow on its first import. Re-importing the document of a latest
+    /// version that is still a draft returns that draft unchanged.
+    async fn create_workflow_version(&self, new: NewWorkflowVersion) -> Result<WorkflowVersion>;
+
+    /// Publishes a version. Publishing a published version returns it as is.
+    async fn publish_workflow_version(
+        &self,
+        workflow_id: &str,
+        version: i64,
+        by: &str,
+        at: Timestamp,
+    ) -> Result<WorkflowVersion>;
+
+    /// Every workflow, by id.
+    async fn list_workflows(&self) -> Result<Vec<WorkflowSummary>>;
+
+    /// One workflow.
+    async fn get_workflow(&self, id: &str) -> Result<Option<WorkflowSummary>>;
+
+    /// A workflow's versions, oldest first.
+    async fn list_versions(&self, id: &str) -> Result<Vec<WorkflowVersion>>;
+
+    /// One version.
+    async fn get_version(&self, id: &str, version: i64) -> Result<Option<WorkflowVersion>>;
+
+    /// The newest published version.
+    async fn latest_published(&self, id: &str) -> Result<Option<WorkflowVersion>>;
+
+    // ----------------------------------------------------------------- runs
+
+    /// Creates a run on a published version, puts `start_event` in its inbox
+    /// and appends `audit`, all at once.
+    async fn create_run(&self, run: NewRun, start_event: Value, audit: AuditDraft) -> Result<()>;
+
+    /// One run.
+    async fn get_run(&self, id: &str) -> Result<Option<RunRow>>;
+
+    /// Runs, newest first, paged by an opaque cursor.
+    async fn list_runs(&self, filter: RunFilter) -> Result<Page<RunRow>>;
+
+    /// Puts an event in a run's inbox. Returns false, and writes nothing, when
+    /// `dedup_key` was used before.
+    async fn enqueue_event(
+        &self,
+        run_id: &str,
+        event: Value,
+        dedup_key: Option<String>,
+        audit: Option<AuditDraft>,
+    ) -> Result<bool>;
+
+    /// Leases up to `limit` runs that have unprocessed events and no live
+    /// lease of another owner, with their events.
+    async fn claim_runs(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<ClaimedRun>>;
+
+    /// Writes one engine step: state, processed events, ops and audit. Fails
+    /// with `LeaseLost` when another owner holds the lease and `Conflict` when
+    /// `expected_state_version` is stale. Releases the lease.
+    async fn commit_run(&self, commit: Commit) -> Result<()>;
+
+    // ----------------------------------------------------------------- work
+
+    /// Leases up to `limit` pending work items whose lease is free or expired.
+    async fn claim_work(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<WorkItem>>;
+
+    /// Extends `owner`'s lease on pending work to `now + lease_ms`. Fails with
+    /// `LeaseLost` when the work moved to another owner or is no longer
+    /// pending.
+    async fn extend_work_lease(
+        &self,
+        run_id: &str,
+        work_id: &str,
+        owner: &str,
+        now: Timestamp,
+        lease_ms: i64,
+    ) -> Result<()>;
+
+    /// Marks work done and commits its result event, records and audit.
+    /// Returns false, and writes nothing, when the dedup key was used before
+    /// (a second completion after a reclaim). For cancelled work it keeps the
+    /// records and audit (they happened) but queues no event and returns false.
+    async fn complete_work(&self, done: CompleteWork) -> Result<bool>;
+
+    /// A run's work that is still pending, oldest first.
+    async fn pending_work_for_run(&self, run_id: &str) -> Result<Vec<WorkItem>>;
+
+    // --------------------------------------------------------------- timers
+
+    /// Moves up to `limit` due, scheduled timers into their runs' inboxes as
+    /// `timer_fired` events. Returns how many fired.
+    async fn fire_due_timers(&self, now: Timestamp, limit: usize) -> Result<usize>;
+
+    /// When the next scheduled timer is due.
+    async fn next_timer_due(&self) -> Result<Option<Timestamp>>;
+
+    /// A run's timers, by due time.
+    async fn timers_for_run(&self, run_id: &str) -> Result<Vec<TimerRow>>;
+
+    // ------------------------------------------------------------ approvals
+
+    /// Approvals, oldest first.
+    async fn list_approvals(&self, filter: ApprovalFilter) -> Result<Vec<ApprovalRow>>;
+
+    /// One approval.
+    async fn get_approval(&self, id: &str) -> Result<Option<ApprovalRow>>;
+
+    /// Decides a pending approval, queues the run's event and appends the
+    /// audit record. Exactly one of concurrent decisions wins; the others get
+    /// `AlreadyDecided`.
+    async fn decide_approval(&self, decide: Decide) -> Result<ApprovalRow>;
+
+    /// A run's approvals, oldest first.
+    async fn approvals_for_run(&self, run_id: &str) -> Result<Vec<ApprovalRow>>;
+
+    // ------------------------------------------------------------- messages
+
+    /// Queues a `message_received` event for every run with an open matching
+    /// wait. Idempotent by `delivery_id`.
+    async fn deliver_message(&self, delivery: Delivery) -> Result<DeliveryOutcome>;
+
+    // ------------------------------------------------------------- evidence
+
+    /// A run's audit records (or the global stream's), oldest first.
+    async fn audit_log(&self, run_id: &str) -> Result<Vec<AuditRecord>>;
+
+    /// A run's evidence records, in write order.
+    async fn records(&self, run_id: &str) -> Result<Vec<EvidenceRecord>>;
+
+    /// A cheap round trip to the database, for readiness probes.
+    async fn health(&self) -> Result<()>;
+}

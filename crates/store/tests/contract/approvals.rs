@@ -1,0 +1,138 @@
+//! Approvals: one decision wins; the run hears about it exactly once.
+
+use std::sync::Arc;
+
+use agentwerke_store::{ApprovalFilter, Decide, NewApproval, Op, Store};
+use agentwerke_types::ErrorCode;
+use serde_json::json;
+
+use super::support::{code_of, draft, one_run, step, t};
+
+fn open(id: &str, work_id: &str) -> Op {
+    Op::OpenApproval {
+        approval: NewApproval {
+            id: id.to_owned(),
+            work_id: work_id.to_owned(),
+            node_id: "Review".to_owned(),
+            kind: "gate".to_owned(),
+            request: json!({"requestedAction": "deploy", "riskScore": 60}),
+            expires_at: Some(t(86_400_000)),
+        },
+    }
+}
+
+fn decision(id: &str, by: &str, decision: &str) -> Decide {
+    Decide {
+        id: id.to_owned(),
+        decision: decision.to_owned(),
+        comment: Some(format!("{by} says {decision}")),
+        decided_by: by.to_owned(),
+        at: t(500),
+        event: json!({"type": "approval_decided", "decision": decision, "by": by}),
+        audit: draft("run-1", "approval.decided", json!({"by": by})),
+    }
+}
+
+/// Two concurrent decisions on different tasks: exactly one wins, the other
+/// gets `store.already_decided`, and one event reaches the run.
+pub(crate) async fn concurrent_decisions(store: Arc<dyn Store>) {
+    one_run(store.as_ref(), "wf", "run-1").await;
+    step(
+        store.as_ref(),
+        "engine",
+        t(20),
+        vec![open("ap-1", "w1"), open("ap-2", "w2")],
+    )
+    .await;
+    let pending = store
+        .list_approvals(ApprovalFilter {
+            status: Some("pending".to_owned()),
+            run_id: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 2);
+    assert_eq!(pending[0].request["riskScore"], 60);
+    assert_eq!(pending[0].expires_at, Some(t(86_400_000)));
+
+    let tasks: Vec<_> = [("bob", "approved"), ("eve", "rejected")]
+        .into_iter()
+        .map(|(by, verdict)| {
+            let store = store.clone();
+            tokio::spawn(async move { store.decide_approval(decision("ap-1", by, verdict)).await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.expect("task"));
+    }
+    let winners: Vec<_> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "exactly one decision wins: {outcomes:?}");
+    let loser = outcomes
+        .iter()
+        .find_map(|o| o.as_ref().err())
+        .expect("one loses");
+    assert_eq!(loser.code(), "store.already_decided");
+
+    let stored = store.get_approval("ap-1").await.unwrap().unwrap();
+    assert_eq!(&stored, winners[0]);
+    assert_eq!(stored.decision.as_deref(), Some(stored.status.as_str()));
+    assert_eq!(stored.decided_at, Some(t(500)));
+
+    let claimed = store.claim_runs("engine", t(600), 1_000, 10).await.unwrap();
+    assert_eq!(claimed[0].events.len(), 1, "the run hears one decision");
+    assert_eq!(claimed[0].events[0].event["by"], json!(stored.decided_by));
+    let decided_audit = store
+        .audit_log("run-1")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.kind == "approval.decided")
+        .count();
+    assert_eq!(decided_audit, 1);
+
+    // A closed approval cannot be decided either.
+    let close = Op::CloseApproval {
+        work_id: "w2".to_owned(),
+        status: "cancelled".to_owned(),
+    };
+    store
+        .commit_run(super::support::commit_all(
+            &claimed[0],
+            "engine",
+            "cancelled",
+            vec![close],
+        ))
+        .await
+        .unwrap();
+    let late = store
+        .decide_approval(decision("ap-2", "bob", "approved"))
+        .await;
+    assert!(matches!(
+        late,
+        Err(agentwerke_store::Error::AlreadyDecided { ref status, .. }) if status == "cancelled"
+    ));
+
+    assert_eq!(
+        code_of(
+            store
+                .decide_approval(decision("nope", "bob", "approved"))
+                .await
+        ),
+        "store.not_found"
+    );
+    assert_eq!(
+        code_of(
+            store
+                .decide_approval(decision("ap-2", "bob", "maybe"))
+                .await
+        ),
+        "store.invalid_input"
+    );
+    let mine = store.approvals_for_run("run-1").await.unwrap();
+    assert_eq!(
+        mine.iter().map(|a| a.id.as_str()).collect::<Vec<_>>(),
+        ["ap-1", "ap-2"]
+    );
+    assert!(store.approvals_for_run("other").await.unwrap().is_empty());
+}

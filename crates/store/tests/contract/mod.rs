@@ -1,0 +1,12 @@
+//! The store contract: behaviour every [`agentwerke_store::Store`]
+//! implementation must show. Each check is an async fn over the trait object,
+//! so a PostgreSQL implementation runs the very same suite.
+
+pub(crate) mod approvals;
+pub(crate) mod audit;
+pub(crate) mod messages;
+pub(crate) mod runs;
+pub(crate) mod support;
+pub(crate) mod timers;
+pub(crate) mod work;
+pub(crate) mod workflows;

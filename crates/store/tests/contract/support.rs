@@ -1,0 +1,133 @@
+//! Fixtures shared by the contract suite.
+
+use agentwerke_evidence::chain::AuditDraft;
+use agentwerke_store::{
+    ClaimedRun, Commit, NewRun, NewWorkflowVersion, Op, Store, WorkflowVersion,
+};
+use agentwerke_types::Timestamp;
+use serde_json::{Value, json};
+
+/// A fixed instant plus `ms`, so tests never read a clock.
+pub(crate) fn t(ms: i64) -> Timestamp {
+    Timestamp::from_millis(1_700_000_000_000 + ms)
+}
+
+/// An audit draft for `run_id`.
+pub(crate) fn draft(run_id: &str, kind: &str, data: Value) -> AuditDraft {
+    AuditDraft {
+        run_id: run_id.to_owned(),
+        at: "2023-11-14T22:13:20Z".to_owned(),
+        actor: "user:ada".to_owned(),
+        kind: kind.to_owned(),
+        data,
+    }
+}
+
+/// A version of `workflow_id` whose document is `body`, imported as a draft.
+pub(crate) fn import(workflow_id: &str, body: &str) -> NewWorkflowVersion {
+    NewWorkflowVersion {
+        workflow_id: workflow_id.to_owned(),
+        name: format!("Workflow {workflow_id}"),
+        bpmn_xml: format!("<definitions>{body}</definitions>"),
+        bpmn_sha256: format!("sha-of-{body}"),
+        diagnostics: json!([{"severity": "warning", "code": "bpmn.unused"}]),
+        created_by: "user:ada".to_owned(),
+        at: t(0),
+    }
+}
+
+/// Imports and publishes version 1 of `workflow_id`.
+pub(crate) async fn published(store: &dyn Store, workflow_id: &str) -> WorkflowVersion {
+    let draft = store
+        .create_workflow_version(import(workflow_id, "v1"))
+        .await
+        .expect("import");
+    store
+        .publish_workflow_version(workflow_id, draft.version, "user:ada", t(1))
+        .await
+        .expect("publish")
+}
+
+/// Starts run `run_id` of `version` at `at` with a `start` event.
+pub(crate) async fn start_run(
+    store: &dyn Store,
+    version: &WorkflowVersion,
+    run_id: &str,
+    at: Timestamp,
+) {
+    store
+        .create_run(
+            NewRun {
+                run_id: run_id.to_owned(),
+                workflow_id: version.workflow_id.clone(),
+                version: version.version,
+                bpmn_sha256: version.bpmn_sha256.clone(),
+                requested_by: "ada".to_owned(),
+                inputs: json!({"ticket": run_id}),
+                state: json!({"tokens": []}),
+                status: "running".to_owned(),
+                at,
+            },
+            json!({"type": "start", "at": at}),
+            draft(
+                run_id,
+                "run.requested",
+                json!({"workflowId": version.workflow_id}),
+            ),
+        )
+        .await
+        .expect("create run");
+}
+
+/// A workflow `wf` published and one run `run_id` started on it.
+pub(crate) async fn one_run(store: &dyn Store, wf: &str, run_id: &str) -> WorkflowVersion {
+    let version = published(store, wf).await;
+    start_run(store, &version, run_id, t(10)).await;
+    version
+}
+
+/// The commit of `claimed` by `owner` that applies all its events.
+pub(crate) fn commit_all(claimed: &ClaimedRun, owner: &str, status: &str, ops: Vec<Op>) -> Commit {
+    Commit {
+        run_id: claimed.run.id.clone(),
+        owner: owner.to_owned(),
+        expected_state_version: claimed.run.state_version,
+        state: json!({"applied": claimed.events.len(), "after": claimed.run.state_version}),
+        status: status.to_owned(),
+        risk_level: None,
+        completed_at: None,
+        processed_inbox_ids: claimed.events.iter().map(|e| e.id).collect(),
+        ops,
+        audit: vec![draft(
+            &claimed.run.id,
+            "event.applied",
+            json!({"n": claimed.events.len()}),
+        )],
+    }
+}
+
+/// Claims `run_id` (alone) for `owner` at `now` and commits `ops` with it.
+pub(crate) async fn step(
+    store: &dyn Store,
+    owner: &str,
+    now: Timestamp,
+    ops: Vec<Op>,
+) -> ClaimedRun {
+    let mut claimed = store
+        .claim_runs(owner, now, 30_000, 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1, "expected exactly one claimable run");
+    let claimed = claimed.remove(0);
+    store
+        .commit_run(commit_all(&claimed, owner, "running", ops))
+        .await
+        .expect("commit");
+    claimed
+}
+
+/// Unwraps an error, naming what was expected.
+pub(crate) fn code_of<T: std::fmt::Debug>(result: agentwerke_store::Result<T>) -> &'static str {
+    use agentwerke_types::ErrorCode;
+    result.expect_err("expected an error").code()
+}

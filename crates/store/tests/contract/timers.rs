@@ -1,0 +1,95 @@
+//! Durable timers fire once, in due order, unless cancelled.
+
+use agentwerke_store::{Op, Store};
+use serde_json::json;
+
+use super::support::{one_run, step, t};
+
+fn schedule(timer_id: &str, due_ms: i64) -> Op {
+    Op::ScheduleTimer {
+        timer_id: timer_id.to_owned(),
+        due_at: t(due_ms),
+        node_id: format!("Timer_{timer_id}"),
+    }
+}
+
+/// Schedules `t1` at +1000 and `t2` at +2000 on `run-1` and leaves them pending.
+pub(crate) async fn schedule_two(store: &dyn Store) {
+    one_run(store, "wf", "run-1").await;
+    step(
+        store,
+        "engine",
+        t(20),
+        vec![schedule("t1", 1_000), schedule("t2", 2_000)],
+    )
+    .await;
+}
+
+/// Fires `t1` exactly once; `t2` is cancelled and never fires.
+pub(crate) async fn fire_once(store: &dyn Store) {
+    schedule_two(store).await;
+    assert_eq!(store.next_timer_due().await.unwrap(), Some(t(1_000)));
+    assert_eq!(store.fire_due_timers(t(999), 10).await.unwrap(), 0);
+    assert_eq!(store.fire_due_timers(t(1_000), 10).await.unwrap(), 1);
+    assert_eq!(
+        store.fire_due_timers(t(1_500), 10).await.unwrap(),
+        0,
+        "fired only once"
+    );
+    assert_eq!(store.next_timer_due().await.unwrap(), Some(t(2_000)));
+
+    let claimed = store
+        .claim_runs("engine", t(1_600), 1_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed[0]
+            .events
+            .iter()
+            .map(|e| e.event.clone())
+            .collect::<Vec<_>>(),
+        [json!({"type": "timer_fired", "timer_id": "t1", "at": t(1_000)})]
+    );
+    let cancel = vec![Op::CancelTimer {
+        timer_id: "t2".to_owned(),
+    }];
+    store
+        .commit_run(super::support::commit_all(
+            &claimed[0],
+            "engine",
+            "running",
+            cancel,
+        ))
+        .await
+        .unwrap();
+    assert_eq!(store.next_timer_due().await.unwrap(), None);
+    assert_eq!(store.fire_due_timers(t(10_000), 10).await.unwrap(), 0);
+
+    let timers = store.timers_for_run("run-1").await.unwrap();
+    let states: Vec<_> = timers
+        .iter()
+        .map(|t| (t.timer_id.as_str(), t.status.as_str()))
+        .collect();
+    assert_eq!(states, [("t1", "fired"), ("t2", "cancelled")]);
+    assert_eq!(timers[0].fired_at, Some(t(1_000)));
+    let fired_audit = store
+        .audit_log("run-1")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.kind == "timer.fired")
+        .count();
+    assert_eq!(fired_audit, 1);
+}
+
+/// After [`schedule_two`] and a restart: both timers are still there.
+pub(crate) async fn still_scheduled(store: &dyn Store) {
+    assert_eq!(store.next_timer_due().await.unwrap(), Some(t(1_000)));
+    assert_eq!(
+        store.fire_due_timers(t(5_000), 1).await.unwrap(),
+        1,
+        "limit respected"
+    );
+    assert_eq!(store.fire_due_timers(t(5_000), 10).await.unwrap(), 1);
+    assert_eq!(store.fire_due_timers(t(5_000), 10).await.unwrap(), 0);
+}

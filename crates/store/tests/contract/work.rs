@@ -1,0 +1,184 @@
+//! Agent work: leases, reclaim, completion exactly once, cancellation.
+
+use agentwerke_store::{CompleteWork, Op, Store};
+use serde_json::json;
+
+use super::support::{code_of, draft, one_run, step, t};
+
+fn insert(work_id: &str) -> Op {
+    Op::InsertWork {
+        work_id: work_id.to_owned(),
+        kind: "agent_task".to_owned(),
+        payload: json!({"workId": work_id, "prompt": "analyze"}),
+    }
+}
+
+fn completion(work_id: &str, owner: &str, output: &str) -> CompleteWork {
+    CompleteWork {
+        run_id: "run-1".to_owned(),
+        work_id: work_id.to_owned(),
+        owner: owner.to_owned(),
+        result_event: json!({"type": "task_completed", "work_id": work_id, "output": output}),
+        dedup_key: format!("work:run-1:{work_id}"),
+        records: vec![(
+            "model_usage".to_owned(),
+            json!({"owner": owner, "costUsd": 0.1 + 0.2}),
+        )],
+        audit: vec![draft("run-1", "step.completed", json!({"by": owner}))],
+    }
+}
+
+/// Work leased to a crashed executor is reclaimed after expiry; of two
+/// completions only the first counts and the second writes nothing.
+pub(crate) async fn reclaim_and_complete_once(store: &dyn Store) {
+    one_run(store, "wf", "run-1").await;
+    step(store, "engine", t(20), vec![insert("w1"), insert("w1")]).await;
+    assert_eq!(
+        store.pending_work_for_run("run-1").await.unwrap().len(),
+        1,
+        "insert is idempotent"
+    );
+
+    let by_a = store.claim_work("a", t(100), 1_000, 10).await.unwrap();
+    assert_eq!(by_a.len(), 1);
+    assert_eq!((by_a[0].work_id.as_str(), by_a[0].attempt_count), ("w1", 1));
+    assert_eq!(by_a[0].payload["prompt"], "analyze");
+    assert!(
+        store
+            .claim_work("b", t(500), 1_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A long step keeps its lease alive.
+    store
+        .extend_work_lease("run-1", "w1", "a", t(900), 1_000)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_work("b", t(1_500), 1_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A goes silent; B takes over after expiry.
+    let by_b = store.claim_work("b", t(1_900), 1_000, 10).await.unwrap();
+    assert_eq!(by_b[0].attempt_count, 2);
+    let extend = store
+        .extend_work_lease("run-1", "w1", "a", t(1_950), 1_000)
+        .await;
+    assert_eq!(code_of(extend), "store.lease_lost");
+
+    assert!(
+        store
+            .complete_work(completion("w1", "b", "from b"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .complete_work(completion("w1", "a", "from a"))
+            .await
+            .unwrap(),
+        "a second completion is a no-op"
+    );
+    assert!(
+        store
+            .pending_work_for_run("run-1")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .claim_work("c", t(9_000), 1_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let records = store.records("run-1").await.unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].data, json!({"owner": "b", "costUsd": 0.1 + 0.2}));
+    let completed: Vec<_> = store
+        .audit_log("run-1")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.kind == "step.completed")
+        .collect();
+    assert_eq!(completed.len(), 1);
+
+    let claimed = store
+        .claim_runs("engine", t(9_000), 1_000, 10)
+        .await
+        .unwrap();
+    let results: Vec<_> = claimed[0]
+        .events
+        .iter()
+        .map(|e| e.event["output"].clone())
+        .collect();
+    assert_eq!(results, [json!("from b")], "exactly one result event");
+
+    let unknown = store.complete_work(completion("nope", "a", "x")).await;
+    assert_eq!(code_of(unknown), "store.not_found");
+}
+
+/// Cancelled work is never claimed; a late completion queues no event but
+/// keeps its evidence.
+pub(crate) async fn cancelled_work(store: &dyn Store) {
+    one_run(store, "wf", "run-1").await;
+    step(store, "engine", t(20), vec![insert("w1"), insert("w2")]).await;
+    let claimed = store.claim_work("a", t(100), 1_000, 1).await.unwrap();
+    assert_eq!(claimed[0].work_id, "w1", "oldest work first");
+
+    store
+        .enqueue_event("run-1", json!({"type": "cancel"}), None, None)
+        .await
+        .unwrap();
+    let cancel = vec![
+        Op::CancelWork {
+            work_id: "w1".to_owned(),
+        },
+        Op::CancelWork {
+            work_id: "w2".to_owned(),
+        },
+    ];
+    step(store, "engine", t(200), cancel).await;
+    assert!(
+        store
+            .claim_work("a", t(5_000), 1_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .pending_work_for_run("run-1")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert!(
+        !store
+            .complete_work(completion("w1", "a", "late"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.records("run-1").await.unwrap().len(),
+        1,
+        "evidence is kept"
+    );
+    assert!(
+        store
+            .claim_runs("engine", t(5_000), 1_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}

@@ -1,0 +1,165 @@
+//! Integration tests: the store contract (`contract/`) against real SQLite
+//! files in temporary folders, plus what only SQLite can show (reopening a
+//! file, guards enforced by the schema itself).
+
+mod contract;
+
+use std::sync::Arc;
+
+use agentwerke_store::{SqliteStore, Store};
+use tempfile::TempDir;
+
+/// A fresh database file in its own folder, removed on drop.
+struct Db {
+    dir: TempDir,
+    store: SqliteStore,
+}
+
+impl Db {
+    async fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SqliteStore::open(&Self::url(&dir)).await.expect("open");
+        Self { dir, store }
+    }
+
+    /// A URL whose folder does not exist yet: `open` must create it.
+    fn url(dir: &TempDir) -> String {
+        format!(
+            "sqlite://{}",
+            dir.path().join("nested/data/aw.db").display()
+        )
+    }
+
+    fn dyn_store(&self) -> &dyn Store {
+        &self.store
+    }
+}
+
+/// One `#[tokio::test]` per contract check, each on its own database.
+macro_rules! contract {
+    ($($name:ident => $check:path),* $(,)?) => {
+        mod sqlite_contract {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = Db::new().await;
+                    $check(db.dyn_store()).await;
+                }
+            )*
+        }
+    };
+}
+
+contract! {
+    workflow_versioning_and_publication => contract::workflows::versioning_and_publication,
+    run_create_claim_commit => contract::runs::create_claim_commit,
+    run_inbox_order_and_dedup => contract::runs::inbox_order_and_dedup,
+    run_lease_expiry_and_reclaim => contract::runs::lease_expiry_and_reclaim,
+    run_pagination => contract::runs::pagination,
+    work_reclaim_and_complete_once => contract::work::reclaim_and_complete_once,
+    work_cancelled => contract::work::cancelled_work,
+    timers_fire_once => contract::timers::fire_once,
+    messages_correlation_and_idempotency => contract::messages::correlation_and_idempotency,
+    audit_chains_verify_after_many_ops => contract::audit::chains_verify_after_many_ops,
+}
+
+mod sqlite {
+    use agentwerke_store::GLOBAL_STREAM;
+    use sqlx::Connection;
+
+    use super::*;
+    use crate::contract;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_approval_decisions_have_one_winner() {
+        // Repeated: a race that passes once can still be a race.
+        for _ in 0..5 {
+            let db = Db::new().await;
+            let store: Arc<dyn Store> = Arc::new(db.store.clone());
+            contract::approvals::concurrent_decisions(store).await;
+        }
+    }
+
+    /// `BEGIN IMMEDIATE` plus `busy_timeout` makes concurrent writers queue:
+    /// none fails with SQLITE_BUSY halfway through its transaction.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_writers_queue_instead_of_failing() {
+        let db = Db::new().await;
+        contract::support::one_run(db.dyn_store(), "wf", "run-1").await;
+        let store: Arc<dyn Store> = Arc::new(db.store.clone());
+        let writers: Vec<_> = (0..32)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let audit =
+                        contract::support::draft("run-1", "poked", serde_json::json!({"n": n}));
+                    store
+                        .enqueue_event("run-1", serde_json::json!({"n": n}), None, Some(audit))
+                        .await
+                })
+            })
+            .collect();
+        for writer in writers {
+            assert!(writer.await.unwrap().unwrap());
+        }
+        let log = store.audit_log("run-1").await.unwrap();
+        assert_eq!(log.len(), 33);
+        agentwerke_evidence::chain::verify_chain(&log).expect("one chain, no forks");
+    }
+
+    #[tokio::test]
+    async fn timers_survive_a_restart() {
+        let db = Db::new().await;
+        contract::timers::schedule_two(db.dyn_store()).await;
+        db.store.close().await;
+        assert!(db.store.health().await.is_err(), "closed means closed");
+        let reopened = SqliteStore::open(&Db::url(&db.dir)).await.expect("reopen");
+        contract::timers::still_scheduled(&reopened).await;
+    }
+
+    #[tokio::test]
+    async fn reopening_keeps_everything_and_migrations_are_idempotent() {
+        let db = Db::new().await;
+        contract::support::one_run(db.dyn_store(), "wf", "run-1").await;
+        db.store.close().await;
+        let reopened = SqliteStore::open(&Db::url(&db.dir)).await.expect("reopen");
+        assert!(reopened.get_run("run-1").await.unwrap().is_some());
+        assert_eq!(reopened.audit_log(GLOBAL_STREAM).await.unwrap().len(), 2);
+        reopened.health().await.unwrap();
+    }
+
+    /// The schema itself refuses to change published versions or audit rows,
+    /// whoever connects.
+    #[tokio::test]
+    async fn schema_guards_published_versions_and_the_audit_log() {
+        let db = Db::new().await;
+        contract::support::one_run(db.dyn_store(), "wf", "run-1").await;
+        let mut raw = sqlx::SqliteConnection::connect(&Db::url(&db.dir))
+            .await
+            .unwrap();
+        for sql in [
+            "UPDATE workflow_versions SET bpmn_xml = 'x' WHERE workflow_id = 'wf' AND version = 1",
+            "DELETE FROM workflow_versions WHERE workflow_id = 'wf'",
+            "UPDATE audit_log SET kind = 'forged'",
+            "DELETE FROM audit_log",
+        ] {
+            let error = sqlx::query(sql).execute(&mut raw).await.expect_err(sql);
+            assert!(error.to_string().contains("agentwerke."), "{sql}: {error}");
+        }
+    }
+
+    #[tokio::test]
+    async fn plain_paths_and_in_memory_databases_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/b/plain.db");
+        let store = SqliteStore::open(&path.display().to_string())
+            .await
+            .unwrap();
+        store.health().await.unwrap();
+        assert!(path.exists());
+        let memory = SqliteStore::open_in_memory().await.unwrap();
+        contract::support::one_run(&memory, "wf", "run-1").await;
+        assert!(memory.get_run("run-1").await.unwrap().is_some());
+    }
+}
