@@ -1,0 +1,189 @@
+//! Claims runs with pending events, applies them, commits state and effects.
+
+use std::sync::Arc;
+
+use agentwerke_engine::{Event, RunState, apply_mut};
+use agentwerke_evidence::chain::AuditDraft;
+use agentwerke_store::{ClaimedRun, Commit};
+use agentwerke_types::{ErrorCode, Timestamp};
+use serde_json::json;
+use tokio::sync::watch;
+
+use crate::clock::rfc3339;
+use crate::effects::{RunInfo, map_effects};
+use crate::{DefinitionCache, Error, RuntimeDeps, RuntimeHandle, RuntimeOptions, idle};
+
+/// How many runs one claim takes.
+const CLAIM_BATCH: usize = 64;
+
+/// The loop that moves runs forward.
+pub struct Applier {
+    options: RuntimeOptions,
+    deps: RuntimeDeps,
+    definitions: Arc<DefinitionCache>,
+    handle: RuntimeHandle,
+}
+
+impl Applier {
+    /// A new applier; nothing runs until [`Applier::run`].
+    pub fn new(
+        options: RuntimeOptions,
+        deps: RuntimeDeps,
+        definitions: Arc<DefinitionCache>,
+        handle: RuntimeHandle,
+    ) -> Self {
+        Self {
+            options,
+            deps,
+            definitions,
+            handle,
+        }
+    }
+
+    /// Runs until `shutdown` turns true.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            match self.tick().await {
+                Ok(0) => {
+                    if idle(
+                        &self.handle.wake.applier,
+                        self.options.poll_interval,
+                        &mut shutdown,
+                    )
+                    .await
+                    {
+                        return;
+                    }
+                }
+                Ok(_) => self.handle.wake.executor.notify_one(),
+                Err(error) => {
+                    tracing::warn!(code = error.code(), %error, "applying events failed");
+                    if idle(
+                        &self.handle.wake.applier,
+                        self.options.poll_interval,
+                        &mut shutdown,
+                    )
+                    .await
+                    {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Claims and processes one batch; returns how many runs moved.
+    pub async fn tick(&self) -> Result<usize, Error> {
+        let now = self.deps.clock.now();
+        let lease_ms = self.options.lease.as_millis() as i64;
+        let claimed = self
+            .deps
+            .store
+            .claim_runs(&self.options.owner, now, lease_ms, CLAIM_BATCH)
+            .await?;
+        let count = claimed.len();
+        for run in claimed {
+            let run_id = run.run.id.clone();
+            if let Err(error) = self.process(run, now).await {
+                tracing::warn!(run_id, code = error.code(), %error, "run not advanced");
+            }
+        }
+        Ok(count)
+    }
+
+    async fn process(&self, claimed: ClaimedRun, now: Timestamp) -> Result<(), Error> {
+        let run = &claimed.run;
+        let definition = self
+            .definitions
+            .get(&run.workflow_id, run.workflow_version)
+            .await?;
+        let mut state: RunState = serde_json::from_value(run.state.clone())?;
+        let info = RunInfo {
+            run_id: &run.id,
+            workflow_id: &run.workflow_id,
+            requested_by: &run.requested_by,
+        };
+        let mut ops = Vec::new();
+        let mut audit = Vec::new();
+        let mut processed = Vec::with_capacity(claimed.events.len());
+        for inbox in &claimed.events {
+            processed.push(inbox.id);
+            let event: Event = match serde_json::from_value(inbox.event.clone()) {
+                Ok(event) => event,
+                Err(error) => {
+                    audit.push(system_audit(
+                        &run.id,
+                        now,
+                        "event.refused",
+                        json!({"code": "runtime.decode", "message": error.to_string()}),
+                    ));
+                    continue;
+                }
+            };
+            let kind = event_kind(&inbox.event);
+            let at = event.at();
+            match apply_mut(&definition, &mut state, event) {
+                Ok(effects) => {
+                    audit.push(system_audit(
+                        &run.id,
+                        at,
+                        "event.applied",
+                        json!({"event": kind, "status": state.status().as_str()}),
+                    ));
+                    let mut next_id = || uuid::Uuid::now_v7().to_string();
+                    let mapped =
+                        map_effects(&definition, &state, &info, &effects, at, &mut next_id);
+                    ops.extend(mapped.ops);
+                    audit.extend(mapped.audit);
+                }
+                Err(error) => audit.push(system_audit(
+                    &run.id,
+                    at,
+                    "event.refused",
+                    json!({"event": kind, "code": error.code(), "message": error.to_string()}),
+                )),
+            }
+        }
+        let status = state.status();
+        let completed_at = status
+            .is_terminal()
+            .then(|| state.ended_at().unwrap_or(now));
+        self.deps
+            .store
+            .commit_run(Commit {
+                run_id: run.id.clone(),
+                owner: self.options.owner.clone(),
+                expected_state_version: run.state_version,
+                state: serde_json::to_value(&state)?,
+                status: status.as_str().to_owned(),
+                risk_level: None,
+                completed_at,
+                processed_inbox_ids: processed,
+                ops,
+                audit,
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+fn event_kind(event: &serde_json::Value) -> String {
+    event
+        .get("type")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("unknown")
+        .to_owned()
+}
+
+fn system_audit(run_id: &str, at: Timestamp, kind: &str, data: serde_json::Value) -> AuditDraft {
+    AuditDraft {
+        run_id: run_id.to_owned(),
+        at: rfc3339(at),
+        actor: "system".to_owned(),
+        kind: kind.to_owned(),
+        data,
+    }
+}

@@ -1,0 +1,101 @@
+//! Compiled workflow definitions, loaded once per published version.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use agentwerke_bpmn::{Limits, parse};
+use agentwerke_engine::Definition;
+use agentwerke_store::Store;
+
+use crate::Error;
+
+/// Published versions are immutable, so a compiled definition never goes stale
+/// and can be cached for the life of the process.
+pub struct DefinitionCache {
+    store: Arc<dyn Store>,
+    compiled: Mutex<HashMap<(String, i64), Arc<Definition>>>,
+}
+
+impl DefinitionCache {
+    /// An empty cache over `store`.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            compiled: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The compiled definition of `workflow_id` at `version`.
+    pub async fn get(&self, workflow_id: &str, version: i64) -> Result<Arc<Definition>, Error> {
+        let key = (workflow_id.to_owned(), version);
+        if let Some(found) = self.lock().get(&key) {
+            return Ok(found.clone());
+        }
+        let stored = self
+            .store
+            .get_version(workflow_id, version)
+            .await?
+            .ok_or_else(|| Error::DefinitionMissing {
+                workflow_id: workflow_id.to_owned(),
+                version,
+            })?;
+        let definition = Arc::new(compile(stored.bpmn_xml.as_bytes())?);
+        self.lock().insert(key, definition.clone());
+        Ok(definition)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, i64), Arc<Definition>>> {
+        self.compiled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Parses and compiles BPMN for execution.
+pub fn compile(xml: &[u8]) -> Result<Definition, Error> {
+    let parsed = parse(xml, &Limits::default()).map_err(|e| Error::Definition(e.to_string()))?;
+    Definition::from_definitions(&parsed.definitions).map_err(|e| Error::Definition(e.to_string()))
+}
+
+/// The verdict on a BPMN document: every finding at once, and the model when
+/// the document is executable.
+#[derive(Debug)]
+pub struct Checked {
+    /// The parsed model; `None` when the XML could not be read at all.
+    pub definitions: Option<agentwerke_bpmn::Definitions>,
+    /// Errors and warnings, in document order within each kind.
+    pub diagnostics: Vec<agentwerke_bpmn::Diagnostic>,
+}
+
+impl Checked {
+    /// True when nothing refuses the workflow.
+    pub fn is_executable(&self) -> bool {
+        self.definitions.is_some() && !self.diagnostics.iter().any(|d| d.is_error())
+    }
+}
+
+/// Parses, validates and compiles `xml`, collecting every finding; the one
+/// check the API, the CLI and the runtime share.
+pub fn check(xml: &[u8], limits: &Limits) -> Checked {
+    use agentwerke_bpmn::{Diagnostic, model::Position};
+    use agentwerke_types::ErrorCode;
+
+    let (definitions, report) = agentwerke_bpmn::analyse(xml, limits);
+    let mut diagnostics = report.diagnostics;
+    if let Some(definitions) = &definitions
+        && !diagnostics.iter().any(Diagnostic::is_error)
+        && let Err(error) = Definition::from_definitions(definitions)
+    {
+        diagnostics.push(Diagnostic::error(
+            error.code(),
+            error.to_string(),
+            None,
+            Position::default(),
+        ));
+    }
+    diagnostics.sort_by_key(|d| std::cmp::Reverse(d.severity));
+    Checked {
+        definitions,
+        diagnostics,
+    }
+}

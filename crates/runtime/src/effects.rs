@@ -1,0 +1,281 @@
+//! Engine effects to store operations and audit records: a pure mapping.
+//!
+//! The engine says what must happen ("run this agent task", "open this
+//! approval"); this module says how the store remembers it, so that the commit
+//! that changes a run's state also writes every row its effects need.
+
+use agentwerke_bpmn::model::{AgentTaskSpec, ApprovalSpec, NodeKind};
+use agentwerke_engine::{Definition, Effect, RunState};
+use agentwerke_evidence::chain::AuditDraft;
+use agentwerke_store::{NewApproval, Op};
+use agentwerke_types::Timestamp;
+use serde_json::{Value, json};
+
+use crate::clock::rfc3339;
+
+/// Who and what a run is, as the effects need it.
+#[derive(Debug, Clone)]
+pub struct RunInfo<'a> {
+    /// The run.
+    pub run_id: &'a str,
+    /// Its workflow.
+    pub workflow_id: &'a str,
+    /// Who started it.
+    pub requested_by: &'a str,
+}
+
+/// What one batch of effects becomes.
+#[derive(Debug, Default)]
+pub struct Mapped {
+    /// Rows to write in the commit.
+    pub ops: Vec<Op>,
+    /// Audit records to append in the commit.
+    pub audit: Vec<AuditDraft>,
+}
+
+/// Work rows are keyed per attempt so a retry never collides with the
+/// attempt it replaces.
+pub fn work_key(work_id: &str, attempt: u32) -> String {
+    format!("{work_id}#{attempt}")
+}
+
+/// Maps `effects`, produced by applying an event at `at`, to store rows.
+pub fn map_effects(
+    definition: &Definition,
+    state: &RunState,
+    run: &RunInfo<'_>,
+    effects: &[Effect],
+    at: Timestamp,
+    new_approval_id: &mut dyn FnMut() -> String,
+) -> Mapped {
+    let mut out = Mapped::default();
+    let audit = |kind: &str, data: Value| AuditDraft {
+        run_id: run.run_id.to_owned(),
+        at: rfc3339(at),
+        actor: "system".to_owned(),
+        kind: kind.to_owned(),
+        data,
+    };
+    for effect in effects {
+        match effect {
+            Effect::RunAgentTask {
+                work_id,
+                node_id,
+                name,
+                attempt,
+                spec,
+                feedback,
+            } => {
+                let payload = json!({
+                    "runId": run.run_id,
+                    "workId": work_id.to_string(),
+                    "nodeId": node_id,
+                    "name": name,
+                    "attempt": attempt,
+                    "spec": spec,
+                    "feedback": feedback,
+                    "context": state.context(),
+                });
+                out.ops.push(Op::InsertWork {
+                    work_id: work_key(&work_id.to_string(), *attempt),
+                    kind: "agent_task".to_owned(),
+                    payload,
+                });
+                out.audit.push(audit(
+                    "step.started",
+                    json!({"workId": work_id.to_string(), "nodeId": node_id, "attempt": attempt,
+                           "agent": spec.agent}),
+                ));
+            }
+            Effect::CancelWork { work_id } => {
+                let attempt = current_attempt(state, &work_id.to_string());
+                out.ops.push(Op::CancelWork {
+                    work_id: work_key(&work_id.to_string(), attempt),
+                });
+                out.audit.push(audit(
+                    "step.cancelled",
+                    json!({"workId": work_id.to_string()}),
+                ));
+            }
+            Effect::RequestApproval {
+                work_id,
+                node_id,
+                name,
+                spec,
+            } => {
+                let id = new_approval_id();
+                let request = gate_request(definition, state, run, node_id, name.as_deref(), spec);
+                out.audit.push(audit(
+                    "approval.requested",
+                    json!({"approvalId": id, "workId": work_id.to_string(), "nodeId": node_id,
+                           "riskScore": request["riskScore"], "policyRationale": request["policyRationale"]}),
+                ));
+                out.ops.push(Op::OpenApproval {
+                    approval: NewApproval {
+                        id,
+                        work_id: work_id.to_string(),
+                        node_id: node_id.clone(),
+                        kind: "gate".to_owned(),
+                        request,
+                        expires_at: None,
+                    },
+                });
+            }
+            Effect::CloseApproval { work_id, reason } => {
+                out.ops.push(Op::CloseApproval {
+                    work_id: work_id.to_string(),
+                    status: "cancelled".to_owned(),
+                });
+                out.audit.push(audit(
+                    "approval.closed",
+                    json!({"workId": work_id.to_string(), "reason": reason}),
+                ));
+            }
+            Effect::AwaitMessage {
+                work_id,
+                node_id,
+                message_name,
+                correlation_key,
+            } => {
+                out.ops.push(Op::AwaitMessage {
+                    work_id: work_id.to_string(),
+                    message_name: message_name.clone(),
+                    correlation_key: correlation_key.clone(),
+                });
+                out.audit.push(audit(
+                    "message.awaited",
+                    json!({"workId": work_id.to_string(), "nodeId": node_id,
+                           "messageName": message_name, "correlationKey": correlation_key}),
+                ));
+            }
+            Effect::StopAwaitingMessage { work_id } => {
+                out.ops.push(Op::StopAwaitingMessage {
+                    work_id: work_id.to_string(),
+                });
+            }
+            Effect::ScheduleTimer {
+                timer_id,
+                node_id,
+                due_at,
+            } => {
+                out.ops.push(Op::ScheduleTimer {
+                    timer_id: timer_id.to_string(),
+                    due_at: *due_at,
+                    node_id: node_id.clone(),
+                });
+                out.audit.push(audit(
+                    "timer.scheduled",
+                    json!({"timerId": timer_id.to_string(), "nodeId": node_id, "dueAt": rfc3339(*due_at)}),
+                ));
+            }
+            Effect::CancelTimer { timer_id } => {
+                out.ops.push(Op::CancelTimer {
+                    timer_id: timer_id.to_string(),
+                });
+            }
+            Effect::RunFinished { status } => {
+                out.audit.push(audit(
+                    &format!("run.{}", status.as_str()),
+                    json!({"status": status.as_str()}),
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn current_attempt(state: &RunState, work_id: &str) -> u32 {
+    state
+        .steps()
+        .iter()
+        .rev()
+        .find(|step| step.work_id.to_string() == work_id)
+        .map_or(1, |step| step.attempt)
+}
+
+/// What an approver must see to decide a modelled gate: the action, who asked
+/// and which agent did the work, why the gate exists, the risk, the systems the
+/// run touched, and the output it is asked to approve.
+fn gate_request(
+    definition: &Definition,
+    state: &RunState,
+    run: &RunInfo<'_>,
+    node_id: &str,
+    name: Option<&str>,
+    spec: &ApprovalSpec,
+) -> Value {
+    let gate = name.unwrap_or(node_id);
+    let mut agents = Vec::new();
+    let mut related = serde_json::Map::new();
+    let mut environments = Vec::new();
+    for step in state.steps() {
+        let Some(task) = agent_spec(definition, &step.node_id) else {
+            continue;
+        };
+        if !agents.contains(&task.agent) {
+            agents.push(task.agent.clone());
+        }
+        if let Some(env) = &task.environment
+            && !environments.contains(env)
+        {
+            environments.push(env.clone());
+        }
+        if let Some(output) = &step.output {
+            related.insert(step.node_id.clone(), output.clone());
+        }
+    }
+    let (score, factors) = gate_risk(&environments, spec);
+    json!({
+        "requestedAction": format!("Approve '{gate}' so that workflow '{}' can continue", run.workflow_id),
+        "requester": run.requested_by,
+        "agent": agents.last(),
+        "agents": agents,
+        "nodeId": node_id,
+        "nodeName": name,
+        "purposeType": spec.purpose_type,
+        "policyTag": spec.policy_tag,
+        "approverRole": spec.approver_role,
+        "policyRationale": format!(
+            "The workflow models a human approval gate at '{gate}' (purpose '{}', policy tag '{}'): the run may not continue without a decision.",
+            spec.purpose_type, spec.policy_tag
+        ),
+        "riskScore": score,
+        "riskFactors": factors,
+        "affectedSystems": environments,
+        "relatedOutput": Value::Object(related),
+        "artifacts": [],
+    })
+}
+
+fn agent_spec<'d>(definition: &'d Definition, node_id: &str) -> Option<&'d AgentTaskSpec> {
+    match &definition.node_by_id(node_id)?.kind {
+        NodeKind::AgentTask { spec, .. } => spec.as_ref(),
+        _ => None,
+    }
+}
+
+/// A gate's risk comes from where the run's work lands and what the gate is
+/// for; the Tool Gateway scores individual calls in more detail.
+fn gate_risk(environments: &[String], spec: &ApprovalSpec) -> (u32, Vec<Value>) {
+    let mut score = 10;
+    let mut factors = vec![json!({"name": "human_gate", "weight": 10,
+        "detail": "the workflow requires a human decision here"})];
+    if environments
+        .iter()
+        .any(|e| e.eq_ignore_ascii_case("production"))
+    {
+        score += 50;
+        factors.push(json!({"name": "production_environment", "weight": 50,
+            "detail": "work in this run targets production"}));
+    }
+    let purpose = spec.purpose_type.to_ascii_lowercase();
+    if ["deploy", "delete", "release", "payment", "migrate"]
+        .iter()
+        .any(|word| purpose.contains(word))
+    {
+        score += 25;
+        factors.push(json!({"name": "sensitive_purpose", "weight": 25,
+            "detail": format!("purpose '{}' changes systems or money", spec.purpose_type)}));
+    }
+    (score.min(100), factors)
+}

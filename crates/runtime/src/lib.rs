@@ -1,0 +1,150 @@
+//! The imperative shell around the pure engine.
+//!
+//! Three loops share one shape (`Options`, `new`, `run(shutdown)`) and one
+//! store:
+//!
+//! - the [`applier`] claims runs that have pending events, applies them with
+//!   `engine::apply_mut`, and commits the new state, the effects (as store
+//!   rows) and the hash-chained audit records in one transaction;
+//! - the [`executor`] claims agent work with a lease, runs it through the
+//!   model provider, and commits the result as the run's next event;
+//! - the [`timers`] loop turns due timer rows into events.
+//!
+//! Nothing is executed before it is committed, and every result goes back in
+//! through the inbox with an idempotency key, so a crash at any point either
+//! loses nothing (the lease expires and the work is claimed again) or repeats
+//! nothing (the second result is a duplicate and is dropped).
+
+pub mod applier;
+pub mod clock;
+pub mod definitions;
+pub mod effects;
+mod error;
+pub mod evidence;
+pub mod executor;
+pub mod timers;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use agentwerke_agents::provider::ModelProvider;
+use agentwerke_store::Store;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+pub use clock::{Clock, SystemClock, rfc3339};
+pub use definitions::DefinitionCache;
+pub use error::Error;
+pub use evidence::gather_pack;
+
+/// Settings shared by the runtime's loops.
+#[derive(Debug, Clone)]
+pub struct RuntimeOptions {
+    /// Identifies this process in leases; unique per process.
+    pub owner: String,
+    /// How long a claim is held before another process may take over.
+    pub lease: Duration,
+    /// How often the loops look for work when nobody wakes them.
+    pub poll_interval: Duration,
+    /// How many agent steps run at once.
+    pub max_concurrent_steps: usize,
+    /// Known secret values to redact from everything persisted.
+    pub secrets: Vec<String>,
+}
+
+impl Default for RuntimeOptions {
+    fn default() -> Self {
+        Self {
+            owner: format!("node-{}", uuid::Uuid::now_v7()),
+            lease: Duration::from_secs(10),
+            poll_interval: Duration::from_millis(250),
+            max_concurrent_steps: 16,
+            secrets: Vec::new(),
+        }
+    }
+}
+
+/// What the loops need from the rest of the system.
+#[derive(Clone)]
+pub struct RuntimeDeps {
+    /// The durable store.
+    pub store: Arc<dyn Store>,
+    /// The model provider agent steps call.
+    pub provider: Arc<dyn ModelProvider>,
+    /// The source of time.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// A cheap, cloneable way to poke the running loops.
+#[derive(Clone, Default)]
+pub struct RuntimeHandle {
+    wake: Arc<Wake>,
+}
+
+#[derive(Default)]
+struct Wake {
+    applier: Notify,
+    executor: Notify,
+}
+
+impl RuntimeHandle {
+    /// Tells the loops that new events or work may be waiting. A hint only:
+    /// the loops also poll, so a lost hint delays work but never loses it.
+    pub fn notify(&self) {
+        self.wake.applier.notify_one();
+        self.wake.executor.notify_one();
+    }
+}
+
+/// The running loops.
+pub struct Runtime {
+    handle: RuntimeHandle,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Runtime {
+    /// Starts the applier, the executor and the timer loop.
+    pub fn start(options: RuntimeOptions, deps: RuntimeDeps) -> Self {
+        let handle = RuntimeHandle::default();
+        let (shutdown, rx) = watch::channel(false);
+        let definitions = Arc::new(DefinitionCache::new(deps.store.clone()));
+        let applier =
+            applier::Applier::new(options.clone(), deps.clone(), definitions, handle.clone());
+        let executor = executor::Executor::new(options.clone(), deps.clone(), handle.clone());
+        let timers = timers::TimerLoop::new(options, deps, handle.clone());
+        let tasks = vec![
+            tokio::spawn(applier.run(rx.clone())),
+            tokio::spawn(executor.run(rx.clone())),
+            tokio::spawn(timers.run(rx)),
+        ];
+        Self {
+            handle,
+            shutdown,
+            tasks,
+        }
+    }
+
+    /// A handle to wake the loops.
+    pub fn handle(&self) -> RuntimeHandle {
+        self.handle.clone()
+    }
+
+    /// Stops the loops and waits for them. Work in flight is abandoned to its
+    /// lease, exactly as after a crash.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Waits for a wake-up, the poll interval, or shutdown; true means stop.
+async fn idle(notify: &Notify, interval: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = notify.notified() => false,
+        _ = tokio::time::sleep(interval) => false,
+        _ = shutdown.changed() => true,
+    }
+}

@@ -1,0 +1,77 @@
+//! The Agentwerke HTTP API.
+//!
+//! [`app`] builds the whole router from an [`AppState`], so tests drive it
+//! in-process or over a real socket with the same code. Handlers write
+//! commands (a run's first event, a decision, a message) to the store and wake
+//! the runtime; they never call the engine themselves.
+
+mod error;
+mod extract;
+mod openapi;
+pub mod routes;
+mod state;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+pub use openapi::ApiDoc;
+pub use state::{ApiLimits, AppState};
+
+/// The whole API.
+pub fn app(state: AppState) -> Router {
+    use routes::{approvals, events, evidence, health, runs, workflows};
+    let limit = state.limits.max_body_bytes;
+    Router::new()
+        .route("/api/health/live", get(health::live))
+        .route("/api/health/ready", get(health::ready))
+        .route("/openapi.json", get(openapi::document))
+        .route(
+            "/api/workflows",
+            get(workflows::list).post(workflows::import),
+        )
+        .route("/api/workflows/validate", post(workflows::validate))
+        .route("/api/workflows/{id}", get(workflows::get))
+        .route("/api/workflows/{id}/versions", get(workflows::versions))
+        .route(
+            "/api/workflows/{id}/versions/{version}",
+            get(workflows::version),
+        )
+        .route(
+            "/api/workflows/{id}/versions/{version}/publish",
+            post(workflows::publish),
+        )
+        .route("/api/runs", get(runs::list).post(runs::start))
+        .route("/api/runs/{id}", get(runs::get))
+        .route("/api/runs/{id}/cancel", post(runs::cancel))
+        .route("/api/runs/{id}/retry", post(runs::retry))
+        .route("/api/runs/{id}/stream", get(runs::stream))
+        .route("/api/runs/{id}/audit", get(runs::audit))
+        .route("/api/runs/{id}/evidence-pack", get(evidence::pack))
+        .route(
+            "/api/runs/{id}/evidence-pack/download",
+            get(evidence::download),
+        )
+        .route("/api/evidence/public-key", get(evidence::public_key))
+        .route("/api/evidence/schema", get(evidence::schema))
+        .route("/api/events", post(events::deliver))
+        .route("/api/approvals", get(approvals::list))
+        .route("/api/approvals/{id}", get(approvals::get))
+        .route("/api/approvals/{id}/decision", post(approvals::decide))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found() -> impl IntoResponse {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "api.no_route",
+        "no API route matches this method and path; see /openapi.json",
+    )
+}

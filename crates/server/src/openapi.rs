@@ -1,0 +1,46 @@
+//! The OpenAPI document, generated from the handlers' annotations.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::routes::{approvals, events, evidence, health, runs, workflows};
+
+/// The API description served at `/openapi.json`.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Agentwerke API", description = "Governed runs of BPMN workflows: approvals, evidence, audit."),
+    paths(
+        health::live, health::ready,
+        workflows::validate, workflows::import, workflows::publish, workflows::list,
+        workflows::get, workflows::versions, workflows::version,
+        runs::start, runs::list, runs::get, runs::cancel, runs::retry, runs::stream, runs::audit,
+        evidence::pack, evidence::download, evidence::public_key, evidence::schema,
+        events::deliver,
+        approvals::list, approvals::get, approvals::decide,
+    ),
+    components(schemas(runs::StartRun, runs::CancelRun, runs::RetryRun, events::DeliverEvent, approvals::DecisionBody, approvals::Decision)),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+pub(crate) async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,72 @@
+//! External events: a correlated message resumes the runs waiting for it.
+
+use agentwerke_auth::Permission;
+use agentwerke_store::Delivery;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::extract::{AppJson, Caller};
+use crate::state::AppState;
+
+/// `POST /api/events` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeliverEvent {
+    /// The `messageName` a wait declares.
+    pub message_name: String,
+    /// Matched against each wait's rendered `correlationKeyTemplate`.
+    #[serde(default)]
+    pub correlation_key: String,
+    /// Visible to the process as `event.*` and `output.<NodeId>`.
+    #[serde(default)]
+    pub payload: Option<Value>,
+    /// Idempotency key: a repeated delivery returns the first outcome and
+    /// resumes nothing twice. Defaults to a fresh id.
+    #[serde(default)]
+    pub delivery_id: Option<String>,
+}
+
+/// Delivers a correlated message.
+#[utoipa::path(post, path = "/api/events", tag = "events", request_body = DeliverEvent,
+    responses((status = 202, description = "Delivered; lists the runs it resumes")),
+    security(("bearer" = [])))]
+pub async fn deliver(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppJson(body): AppJson<DeliverEvent>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Permission::DeliverEvent)?;
+    if body.message_name.trim().is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "event.missing_message_name",
+            "'messageName' must name the message a workflow waits for",
+        ));
+    }
+    let delivery_id = body
+        .delivery_id
+        .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let outcome = state
+        .store
+        .deliver_message(Delivery {
+            delivery_id: delivery_id.clone(),
+            message_name: body.message_name,
+            correlation_key: body.correlation_key,
+            payload: body.payload.unwrap_or_else(|| json!({})),
+            at: state.clock.now(),
+        })
+        .await?;
+    state.runtime.notify();
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "deliveryId": delivery_id,
+            "matchedRuns": outcome.matched_runs,
+            "duplicate": outcome.duplicate,
+        })),
+    ))
+}

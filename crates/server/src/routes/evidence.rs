@@ -1,0 +1,112 @@
+//! Evidence: the signed pack of a run, the key that verifies it, its schema.
+
+use agentwerke_auth::Permission;
+use agentwerke_evidence::keys::{encode_public_key, key_id};
+use agentwerke_evidence::{EvidencePack, PACK_SCHEMA, sign};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::extract::Caller;
+use crate::routes::runs::internal;
+use crate::state::AppState;
+
+/// The run's evidence pack, signed by the server's evidence key.
+#[utoipa::path(get, path = "/api/runs/{id}/evidence-pack", tag = "evidence",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "Signed evidence pack (agentwerke.evidence-pack.v1)"),
+              (status = 404, description = "Unknown run")),
+    security(("bearer" = [])))]
+pub async fn pack(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<EvidencePack>, ApiError> {
+    caller.require(Permission::Read)?;
+    signed_pack(&state, &id).await.map(Json)
+}
+
+/// The same pack as a file download (`evidence-pack-<run>.json`).
+#[utoipa::path(get, path = "/api/runs/{id}/evidence-pack/download", tag = "evidence",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "Signed evidence pack as an attachment"),
+              (status = 404, description = "Unknown run")),
+    security(("bearer" = [])))]
+pub async fn download(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    caller.require(Permission::Read)?;
+    let pack = signed_pack(&state, &id).await?;
+    let body = serde_json::to_vec_pretty(&pack).map_err(internal)?;
+    let disposition = format!(
+        "attachment; filename=\"evidence-pack-{}.json\"",
+        file_safe(&id)
+    );
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&disposition).map_err(internal)?,
+    );
+    Ok(response)
+}
+
+/// The public half of the evidence signing key, for offline verification.
+#[utoipa::path(get, path = "/api/evidence/public-key", tag = "evidence",
+    responses((status = 200, description = "Ed25519 public key and its key id")),
+    security(("bearer" = [])))]
+pub async fn public_key(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::Read)?;
+    let key = state.evidence_key.verifying_key();
+    Ok(Json(json!({
+        "algorithm": "Ed25519",
+        "publicKey": encode_public_key(&key),
+        "keyId": key_id(&key),
+    })))
+}
+
+/// The JSON Schema every pack validates against.
+#[utoipa::path(get, path = "/api/evidence/schema", tag = "evidence",
+    responses((status = 200, description = "JSON Schema of agentwerke.evidence-pack.v1")),
+    security(("bearer" = [])))]
+pub async fn schema(caller: Caller) -> Result<Response, ApiError> {
+    caller.require(Permission::Read)?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/schema+json"),
+        )],
+        PACK_SCHEMA,
+    )
+        .into_response())
+}
+
+async fn signed_pack(state: &AppState, id: &str) -> Result<EvidencePack, ApiError> {
+    let secrets: Vec<&str> = state.secrets.iter().map(String::as_str).collect();
+    let mut pack =
+        agentwerke_runtime::gather_pack(state.store.as_ref(), id, state.clock.now(), &secrets)
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| ApiError::not_found("run", id))?;
+    sign(&mut pack, &state.evidence_key);
+    Ok(pack)
+}
+
+/// Run ids are UUIDs, but a header value must never carry what a path smuggled in.
+fn file_safe(id: &str) -> String {
+    id.chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .collect()
+}

@@ -1,0 +1,478 @@
+//! Runs: start, list, get, cancel, retry, and a live event stream.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use agentwerke_auth::Permission;
+use agentwerke_engine::{Event, RunState, StepStatus};
+use agentwerke_evidence::chain::AuditDraft;
+use agentwerke_store::{ApprovalFilter, ApprovalRow, NewRun, RunFilter, RunRow};
+use agentwerke_types::RunStatus;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use futures::Stream;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::extract::{AppJson, Caller};
+use crate::routes::approvals::approval_view;
+use crate::routes::ts;
+use crate::state::AppState;
+
+/// `POST /api/runs` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StartRun {
+    /// The workflow to run; its latest published version is used.
+    pub workflow_id: String,
+    /// Run inputs, visible to the process as `input.*`.
+    #[serde(default)]
+    pub inputs: Option<Value>,
+    /// A specific published version instead of the latest.
+    #[serde(default)]
+    pub version: Option<i64>,
+}
+
+/// Starts a run of the latest published version of a workflow.
+#[utoipa::path(post, path = "/api/runs", tag = "runs", request_body = StartRun,
+    responses((status = 201, description = "Started"), (status = 404, description = "Unknown or unpublished workflow")),
+    security(("bearer" = [])))]
+pub async fn start(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppJson(body): AppJson<StartRun>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Permission::StartRun)?;
+    let inputs = body.inputs.unwrap_or_else(|| json!({}));
+    if !inputs.is_object() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "run.invalid_inputs",
+            "'inputs' must be a JSON object",
+        ));
+    }
+    let version = match body.version {
+        Some(v) => state
+            .store
+            .get_version(&body.workflow_id, v)
+            .await?
+            .filter(|found| found.status == "published"),
+        None => state.store.latest_published(&body.workflow_id).await?,
+    }
+    .ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "workflow.not_published",
+            format!(
+                "workflow '{}' has no published version{}",
+                body.workflow_id,
+                body.version.map(|v| format!(" {v}")).unwrap_or_default()
+            ),
+        )
+    })?;
+    let now = state.clock.now();
+    let run_id = uuid::Uuid::now_v7().to_string();
+    let run_state = RunState::new(run_id.clone());
+    let start = Event::Start {
+        input: inputs.clone(),
+        at: now,
+    };
+    state
+        .store
+        .create_run(
+            NewRun {
+                run_id: run_id.clone(),
+                workflow_id: version.workflow_id.clone(),
+                version: version.version,
+                bpmn_sha256: version.bpmn_sha256.clone(),
+                requested_by: caller.subject().to_owned(),
+                inputs,
+                state: serde_json::to_value(&run_state).map_err(internal)?,
+                status: RunStatus::Running.as_str().to_owned(),
+                at: now,
+            },
+            serde_json::to_value(&start).map_err(internal)?,
+            AuditDraft {
+                run_id: run_id.clone(),
+                at: ts(now),
+                actor: format!("user:{}", caller.subject()),
+                kind: "run.requested".to_owned(),
+                data: json!({"workflowId": version.workflow_id, "version": version.version,
+                             "bpmnSha256": version.bpmn_sha256}),
+            },
+        )
+        .await?;
+    state.runtime.notify();
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({
+            "runId": run_id, "id": run_id, "status": "running",
+            "workflowId": version.workflow_id, "workflowVersion": version.version,
+            "bpmnSha256": version.bpmn_sha256,
+        })),
+    ))
+}
+
+/// Filters and paging for the run list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct ListParams {
+    /// Only runs with this status.
+    pub status: Option<String>,
+    /// Only runs of this workflow.
+    pub workflow_id: Option<String>,
+    /// Page size (default 50, at most 200).
+    pub limit: Option<u32>,
+    /// The `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Lists runs, newest first.
+#[utoipa::path(get, path = "/api/runs", tag = "runs", params(ListParams),
+    responses((status = 200, description = "A page of runs")), security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<ListParams>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::Read)?;
+    if let Some(status) = &params.status
+        && RunStatus::parse(status).is_none()
+    {
+        return Err(ApiError::bad_request(
+            "run.unknown_status",
+            format!("'{status}' is not a run status"),
+        ));
+    }
+    let page = state
+        .store
+        .list_runs(RunFilter {
+            status: params.status,
+            workflow_id: params.workflow_id,
+            limit: params
+                .limit
+                .unwrap_or(50)
+                .clamp(1, state.limits.max_page_size),
+            cursor: params.cursor,
+        })
+        .await?;
+    Ok(Json(json!({
+        "items": page.items.iter().map(summary_view).collect::<Vec<_>>(),
+        "nextCursor": page.next_cursor,
+    })))
+}
+
+/// One run: status, current steps, pending approvals, history.
+#[utoipa::path(get, path = "/api/runs/{id}", tag = "runs", params(("id" = String, Path)),
+    responses((status = 200, description = "The run"), (status = 404, description = "Unknown run")),
+    security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::Read)?;
+    let run = load(&state, &id).await?;
+    let approvals = state
+        .store
+        .list_approvals(ApprovalFilter {
+            status: None,
+            run_id: Some(id.clone()),
+        })
+        .await?;
+    Ok(Json(run_view(&run, &approvals)?))
+}
+
+/// `POST /api/runs/{id}/cancel` body.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelRun {
+    /// Why; recorded in the audit trail.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Cancels a run: open work stops and open approvals close.
+#[utoipa::path(post, path = "/api/runs/{id}/cancel", tag = "runs", params(("id" = String, Path)),
+    request_body = CancelRun,
+    responses((status = 202, description = "Cancellation accepted"), (status = 409, description = "Already finished")),
+    security(("bearer" = [])))]
+pub async fn cancel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Option<AppJson<CancelRun>>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Permission::CancelRun)?;
+    let run = load(&state, &id).await?;
+    refuse_if_finished(&run)?;
+    let reason = body
+        .and_then(|AppJson(b)| b.reason)
+        .unwrap_or_else(|| "cancelled by an operator".to_owned());
+    let now = state.clock.now();
+    let event = Event::Cancel {
+        reason: reason.clone(),
+        at: now,
+    };
+    enqueue(
+        &state,
+        &caller,
+        &id,
+        event,
+        None,
+        "run.cancel_requested",
+        json!({"reason": reason}),
+    )
+    .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"runId": id, "accepted": true})),
+    ))
+}
+
+/// `POST /api/runs/{id}/retry` body.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RetryRun {
+    /// The failed step; defaults to the run's last failed step.
+    #[serde(default)]
+    pub work_id: Option<String>,
+}
+
+/// Retries the failed step of a failed run.
+#[utoipa::path(post, path = "/api/runs/{id}/retry", tag = "runs", params(("id" = String, Path)),
+    request_body = RetryRun,
+    responses((status = 202, description = "Retry accepted"), (status = 409, description = "Nothing to retry")),
+    security(("bearer" = [])))]
+pub async fn retry(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Option<AppJson<RetryRun>>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Permission::RetryRun)?;
+    let run = load(&state, &id).await?;
+    let run_state: RunState = serde_json::from_value(run.state.clone()).map_err(internal)?;
+    if run_state.status() != RunStatus::Failed {
+        return Err(ApiError::conflict(
+            "run.not_failed",
+            format!(
+                "run '{id}' is {}; only failed runs can be retried",
+                run_state.status()
+            ),
+        ));
+    }
+    let wanted = body.and_then(|AppJson(b)| b.work_id);
+    let step = run_state
+        .steps()
+        .iter()
+        .rev()
+        .find(|s| {
+            s.status == StepStatus::Failed
+                && wanted.as_deref().is_none_or(|w| s.work_id.to_string() == w)
+        })
+        .ok_or_else(|| {
+            ApiError::conflict("run.no_failed_step", "the run has no such failed step")
+        })?;
+    let work_id = step.work_id;
+    let event = Event::RetryStep {
+        work_id,
+        at: state.clock.now(),
+    };
+    enqueue(
+        &state,
+        &caller,
+        &id,
+        event,
+        None,
+        "run.retry_requested",
+        json!({"workId": work_id.to_string()}),
+    )
+    .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({"runId": id, "workId": work_id.to_string(), "accepted": true})),
+    ))
+}
+
+/// The run's audit log, oldest first.
+#[utoipa::path(get, path = "/api/runs/{id}/audit", tag = "audit", params(("id" = String, Path)),
+    responses((status = 200, description = "Hash-chained audit records")), security(("bearer" = [])))]
+pub async fn audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::Read)?;
+    load(&state, &id).await?;
+    let records = state.store.audit_log(&id).await?;
+    Ok(Json(json!({"runId": id, "items": records})))
+}
+
+/// A live stream of the run's audit records as server-sent events; ends when
+/// the run reaches a terminal status.
+#[utoipa::path(get, path = "/api/runs/{id}/stream", tag = "runs", params(("id" = String, Path)),
+    responses((status = 200, description = "text/event-stream of audit records")), security(("bearer" = [])))]
+pub async fn stream(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    caller.require(Permission::Read)?;
+    load(&state, &id).await?;
+    let events = async_stream(state, id);
+    Ok(Sse::new(events).keep_alive(KeepAlive::default()))
+}
+
+fn async_stream(state: AppState, id: String) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+    futures::stream::unfold(
+        (state, id, 0u64, false),
+        |(state, id, mut sent, done)| async move {
+            if done {
+                return None;
+            }
+            loop {
+                let records = state.store.audit_log(&id).await.unwrap_or_default();
+                let fresh: Vec<_> = records.into_iter().filter(|r| r.seq > sent).collect();
+                let finished = match state.store.get_run(&id).await {
+                    Ok(Some(run)) => {
+                        RunStatus::parse(&run.status).is_some_and(RunStatus::is_terminal)
+                    }
+                    _ => true,
+                };
+                if !fresh.is_empty() || finished {
+                    let mut data = Vec::new();
+                    for record in &fresh {
+                        sent = sent.max(record.seq);
+                        data.push(serde_json::to_string(record).unwrap_or_default());
+                    }
+                    let event = if fresh.is_empty() {
+                        SseEvent::default().event("end").data("{}")
+                    } else {
+                        SseEvent::default()
+                            .event("audit")
+                            .data(format!("[{}]", data.join(",")))
+                    };
+                    let ended = finished && fresh.is_empty();
+                    return Some((
+                        Ok(event),
+                        (state, id, sent, ended || finished && fresh.is_empty()),
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        },
+    )
+}
+
+pub(crate) async fn load(state: &AppState, id: &str) -> Result<RunRow, ApiError> {
+    state
+        .store
+        .get_run(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("run", id))
+}
+
+fn refuse_if_finished(run: &RunRow) -> Result<(), ApiError> {
+    if RunStatus::parse(&run.status).is_some_and(RunStatus::is_terminal) {
+        return Err(ApiError::conflict(
+            "run.finished",
+            format!("run '{}' already ended as {}", run.id, run.status),
+        ));
+    }
+    Ok(())
+}
+
+async fn enqueue(
+    state: &AppState,
+    caller: &Caller,
+    run_id: &str,
+    event: Event,
+    dedup: Option<String>,
+    kind: &str,
+    data: Value,
+) -> Result<(), ApiError> {
+    state
+        .store
+        .enqueue_event(
+            run_id,
+            serde_json::to_value(&event).map_err(internal)?,
+            dedup,
+            Some(AuditDraft {
+                run_id: run_id.to_owned(),
+                at: ts(state.clock.now()),
+                actor: format!("user:{}", caller.subject()),
+                kind: kind.to_owned(),
+                data,
+            }),
+        )
+        .await?;
+    state.runtime.notify();
+    Ok(())
+}
+
+pub(crate) fn internal(error: impl std::fmt::Display) -> ApiError {
+    tracing::error!(%error, "internal error");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "api.internal",
+        "the server failed; see its log",
+    )
+}
+
+fn summary_view(run: &RunRow) -> Value {
+    json!({
+        "id": run.id, "runId": run.id,
+        "workflowId": run.workflow_id, "workflowVersion": run.workflow_version,
+        "status": run.status, "riskLevel": run.risk_level,
+        "requestedBy": run.requested_by,
+        "startedAt": ts(run.created_at),
+        "completedAt": run.completed_at.map(ts),
+    })
+}
+
+/// The full run view the API and the CLI show.
+pub(crate) fn run_view(run: &RunRow, approvals: &[ApprovalRow]) -> Result<Value, ApiError> {
+    let run_state: RunState = serde_json::from_value(run.state.clone()).map_err(internal)?;
+    let steps: Vec<Value> = run_state.steps().iter().map(step_view).collect();
+    let current: Vec<Value> = run_state
+        .steps()
+        .iter()
+        .filter(|s| matches!(s.status, StepStatus::Active | StepStatus::WaitingRetry))
+        .map(step_view)
+        .collect();
+    let pending: Vec<Value> = approvals
+        .iter()
+        .filter(|a| a.status == "pending")
+        .map(approval_view)
+        .collect();
+    let mut view = summary_view(run);
+    view["bpmnSha256"] = json!(run.bpmn_sha256);
+    view["inputs"] = run.inputs.clone();
+    view["currentSteps"] = json!(current);
+    view["pendingApprovals"] = json!(pending);
+    view["steps"] = json!(steps);
+    view["approvals"] = approvals.iter().map(approval_view).collect();
+    view["error"] = json!(run_state.error());
+    view["context"] = json!({"output": run_state.context().get("output")});
+    Ok(view)
+}
+
+fn step_view(step: &agentwerke_engine::StepRecord) -> Value {
+    json!({
+        "workId": step.work_id.to_string(),
+        "nodeId": step.node_id,
+        "name": step.name,
+        "type": step.node_type,
+        "status": step.status,
+        "attempt": step.attempt,
+        "startedAt": ts(step.started_at),
+        "endedAt": step.ended_at.map(ts),
+        "agent": step.agent,
+        "output": step.output,
+        "error": step.error,
+    })
+}

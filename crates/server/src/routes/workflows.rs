@@ -1,0 +1,234 @@
+//! Workflows: import, validate, publish, list, get, versions.
+
+use agentwerke_auth::Permission;
+use agentwerke_bpmn::Limits;
+use agentwerke_runtime::definitions::{Checked, check};
+use agentwerke_store::{NewWorkflowVersion, WorkflowVersion};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::extract::{Caller, bytes_rejection};
+use crate::routes::ts;
+use crate::state::AppState;
+
+/// Optional naming for an import.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ImportParams {
+    /// Workflow id; defaults to the executable process id.
+    pub id: Option<String>,
+    /// Display name; defaults to the process or definitions name.
+    pub name: Option<String>,
+}
+
+/// Validates BPMN without storing anything.
+#[utoipa::path(post, path = "/api/workflows/validate", tag = "workflows",
+    request_body(content = String, content_type = "application/xml"),
+    responses((status = 200, description = "The verdict with every diagnostic")),
+    security(("bearer" = [])))]
+pub async fn validate(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::Read)?;
+    let body = body.map_err(bytes_rejection)?;
+    let checked = check(&body, &bpmn_limits(&state));
+    Ok(Json(json!({
+        "valid": checked.is_executable(),
+        "diagnostics": checked.diagnostics,
+    })))
+}
+
+/// Imports BPMN as a new draft version. Refused with every diagnostic when the
+/// document is not executable; nothing is stored then.
+#[utoipa::path(post, path = "/api/workflows", tag = "workflows",
+    params(ImportParams),
+    request_body(content = String, content_type = "application/xml"),
+    responses((status = 201, description = "Imported as a draft version"),
+              (status = 422, description = "Not executable; every diagnostic is listed")),
+    security(("bearer" = [])))]
+pub async fn import(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(params): Query<ImportParams>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    caller.require(Permission::ManageWorkflows)?;
+    let body = body.map_err(bytes_rejection)?;
+    let checked = check(&body, &bpmn_limits(&state));
+    let (workflow_id, name) = naming(&checked, &params)?;
+    if !checked.is_executable() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "workflow.invalid",
+            "the BPMN document is not an executable Agentwerke workflow; every problem is listed",
+        )
+        .with_detail(json!(checked.diagnostics)));
+    }
+    let xml = String::from_utf8(body.to_vec())
+        .map_err(|_| ApiError::bad_request("workflow.not_utf8", "store BPMN as UTF-8 text"))?;
+    let version = state
+        .store
+        .create_workflow_version(NewWorkflowVersion {
+            workflow_id,
+            name,
+            bpmn_sha256: hex::encode(Sha256::digest(xml.as_bytes())),
+            bpmn_xml: xml,
+            diagnostics: json!(checked.diagnostics),
+            created_by: caller.subject().to_owned(),
+            at: state.clock.now(),
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(version_view(&version, false))))
+}
+
+/// Publishes a version; published versions are immutable and runs start on
+/// the latest one.
+#[utoipa::path(post, path = "/api/workflows/{id}/versions/{version}/publish", tag = "workflows",
+    params(("id" = String, Path), ("version" = i64, Path)),
+    responses((status = 200, description = "Published")), security(("bearer" = [])))]
+pub async fn publish(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, version)): Path<(String, i64)>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::ManageWorkflows)?;
+    let published = state
+        .store
+        .publish_workflow_version(&id, version, caller.subject(), state.clock.now())
+        .await?;
+    Ok(Json(version_view(&published, false)))
+}
+
+/// Lists workflows.
+#[utoipa::path(get, path = "/api/workflows", tag = "workflows",
+    responses((status = 200, description = "Workflows")), security(("bearer" = [])))]
+pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::Read)?;
+    let workflows = state.store.list_workflows().await?;
+    Ok(Json(json!({ "items": workflows })))
+}
+
+/// One workflow with its versions.
+#[utoipa::path(get, path = "/api/workflows/{id}", tag = "workflows",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "The workflow"), (status = 404, description = "Unknown")),
+    security(("bearer" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::Read)?;
+    let workflow = state
+        .store
+        .get_workflow(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("workflow", &id))?;
+    let versions = state.store.list_versions(&id).await?;
+    let mut view = json!(workflow);
+    view["versions"] = versions.iter().map(|v| version_view(v, false)).collect();
+    Ok(Json(view))
+}
+
+/// The versions of a workflow.
+#[utoipa::path(get, path = "/api/workflows/{id}/versions", tag = "workflows",
+    params(("id" = String, Path)),
+    responses((status = 200, description = "Versions, newest last")), security(("bearer" = [])))]
+pub async fn versions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::Read)?;
+    state
+        .store
+        .get_workflow(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("workflow", &id))?;
+    let versions = state.store.list_versions(&id).await?;
+    Ok(Json(
+        json!({ "items": versions.iter().map(|v| version_view(v, false)).collect::<Vec<_>>() }),
+    ))
+}
+
+/// One version, with its BPMN.
+#[utoipa::path(get, path = "/api/workflows/{id}/versions/{version}", tag = "workflows",
+    params(("id" = String, Path), ("version" = i64, Path)),
+    responses((status = 200, description = "The version and its BPMN")), security(("bearer" = [])))]
+pub async fn version(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, version)): Path<(String, i64)>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(Permission::Read)?;
+    let found = state
+        .store
+        .get_version(&id, version)
+        .await?
+        .ok_or_else(|| ApiError::not_found("workflow version", &format!("{id}@{version}")))?;
+    Ok(Json(version_view(&found, true)))
+}
+
+fn version_view(v: &WorkflowVersion, with_xml: bool) -> Value {
+    let mut view = json!({
+        "workflowId": v.workflow_id,
+        "name": v.name,
+        "version": v.version,
+        "status": v.status,
+        "bpmnSha256": v.bpmn_sha256,
+        "diagnostics": v.diagnostics,
+        "createdBy": v.created_by,
+        "createdAt": ts(v.created_at),
+        "publishedAt": v.published_at.map(ts),
+    });
+    if with_xml {
+        view["bpmnXml"] = json!(v.bpmn_xml);
+    }
+    view
+}
+
+fn bpmn_limits(state: &AppState) -> Limits {
+    Limits {
+        max_bytes: state.limits.max_body_bytes,
+        ..Limits::default()
+    }
+}
+
+/// Workflow ids are path segments and CLI arguments: keep them plain.
+fn naming(checked: &Checked, params: &ImportParams) -> Result<(String, String), ApiError> {
+    let process = checked
+        .definitions
+        .as_ref()
+        .and_then(|d| d.executable_process());
+    let id = params
+        .id
+        .clone()
+        .or_else(|| process.map(|p| p.id.clone()))
+        .unwrap_or_default();
+    let plain = !id.is_empty()
+        && id.len() <= 128
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !plain && (checked.is_executable() || params.id.is_some()) {
+        return Err(ApiError::bad_request(
+            "workflow.invalid_id",
+            "a workflow id is 1 to 128 characters of letters, digits, '-', '_' or '.'; pass ?id= to choose one",
+        ));
+    }
+    let name = params
+        .name
+        .clone()
+        .or_else(|| process.and_then(|p| p.name.clone()))
+        .or_else(|| checked.definitions.as_ref().and_then(|d| d.name.clone()))
+        .unwrap_or_else(|| id.clone());
+    Ok((id, name))
+}

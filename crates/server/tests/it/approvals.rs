@@ -1,0 +1,118 @@
+//! Decisions: exactly one wins, requesters cannot approve their own runs.
+
+use agentwerke_auth::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::harness::{HELLO_SDLC, TestServer};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_concurrent_decisions_exactly_one_wins() {
+    let server = TestServer::start().await;
+    server.publish("hello-sdlc", HELLO_SDLC).await;
+    let run_id = server.start_run("hello-sdlc", json!({"title": "x"})).await;
+    let run = server.wait_status(&run_id, "awaiting_approval").await;
+    let id = run["pendingApprovals"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let path = format!("/api/approvals/{id}/decision");
+    let first_token = server.token("approver-one", &[Role::Approver]);
+    let second_token = server.token("approver-two", &[Role::Approver]);
+    let (a, b) = tokio::join!(
+        server.call(
+            Method::POST,
+            &path,
+            Some(&first_token),
+            Some(json!({"decision": "approve"}))
+        ),
+        server.call(
+            Method::POST,
+            &path,
+            Some(&second_token),
+            Some(json!({"decision": "reject"}))
+        ),
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::CONFLICT],
+        "{a:?} {b:?}"
+    );
+    let loser = if a.0 == StatusCode::CONFLICT {
+        &a.1
+    } else {
+        &b.1
+    };
+    assert!(
+        loser["code"]
+            .as_str()
+            .is_some_and(|c| c.contains("decided") || c == "approval.closed"),
+        "{loser}"
+    );
+    let expected = if a.0 == StatusCode::OK {
+        "completed"
+    } else {
+        "rejected"
+    };
+    server.wait_status(&run_id, expected).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_requester_cannot_approve_their_own_run() {
+    let server = TestServer::start().await;
+    server.publish("hello-sdlc", HELLO_SDLC).await;
+    let both = server.token("pat", &[Role::Operator, Role::Approver]);
+    let started = server
+        .post(
+            "/api/runs",
+            &both,
+            json!({"workflowId": "hello-sdlc", "inputs": {"title": "x"}}),
+        )
+        .await;
+    let run_id = started["runId"].as_str().expect("id");
+    let run = server.wait_status(run_id, "awaiting_approval").await;
+    let id = run["pendingApprovals"][0]["id"].as_str().expect("id");
+    let (status, body) = server
+        .call(
+            Method::POST,
+            &format!("/api/approvals/{id}/decision"),
+            Some(&both),
+            Some(json!({"decision": "approve"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(body["code"], "approval.self_approval");
+    let still = server.get(&format!("/api/approvals/{id}"), &both).await;
+    assert_eq!(still["status"], "pending");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvals_list_filters_by_status() {
+    let server = TestServer::start().await;
+    server.publish("hello-sdlc", HELLO_SDLC).await;
+    let run_id = server.start_run("hello-sdlc", json!({"title": "x"})).await;
+    server.wait_status(&run_id, "awaiting_approval").await;
+    let pending = server
+        .get("/api/approvals?status=pending", &server.approver())
+        .await;
+    assert_eq!(pending["items"].as_array().map(Vec::len), Some(1));
+    let approved = server
+        .get("/api/approvals?status=approved", &server.approver())
+        .await;
+    assert_eq!(approved["items"].as_array().map(Vec::len), Some(0));
+    let (status, body) = server
+        .call(
+            Method::GET,
+            "/api/approvals?status=maybe",
+            Some(&server.approver()),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["code"], "approval.unknown_status");
+    server.stop().await;
+}

@@ -1,0 +1,214 @@
+//! Starts a whole server for one test and talks to it over HTTP.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use agentwerke_agents::scripted::ScriptedProvider;
+use agentwerke_auth::{AuthConfig, DevKey, Role, Verifier, mint_dev_token};
+use agentwerke_runtime::{Clock, Runtime, RuntimeDeps, RuntimeOptions, SystemClock};
+use agentwerke_server::{ApiLimits, AppState, app};
+use agentwerke_store::{SqliteStore, Store};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+pub(crate) const HELLO_SDLC: &str = include_str!("../../../../examples/hello-sdlc.bpmn");
+
+/// A running server with its own data folder.
+pub(crate) struct TestServer {
+    pub(crate) url: String,
+    pub(crate) http: reqwest::Client,
+    pub(crate) dir: TempDir,
+    dev_key: DevKey,
+    runtime: Option<Runtime>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl TestServer {
+    pub(crate) async fn start() -> Self {
+        Self::start_with_scripts("").await
+    }
+
+    pub(crate) async fn start_with_scripts(scripts: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store: Arc<dyn Store> = Arc::new(
+            SqliteStore::open(&format!("sqlite://{}", dir.path().join("aw.db").display()))
+                .await
+                .expect("store"),
+        );
+        let auth = dev_auth();
+        let dev_key =
+            DevKey::load_or_create(&auth.dev.key_path(dir.path())).expect("development key");
+        let verifier = Arc::new(Verifier::new(&auth, Some(&dev_key)).expect("verifier"));
+        let provider = Arc::new(if scripts.is_empty() {
+            ScriptedProvider::default()
+        } else {
+            ScriptedProvider::from_toml_str(scripts).expect("scripts")
+        });
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let runtime = Runtime::start(
+            RuntimeOptions {
+                poll_interval: Duration::from_millis(50),
+                ..RuntimeOptions::default()
+            },
+            RuntimeDeps {
+                store: store.clone(),
+                provider,
+                clock: clock.clone(),
+            },
+        );
+        let key = agentwerke_evidence::keys::signing_key_from_seed([7u8; 32]);
+        let state = AppState {
+            store,
+            verifier,
+            runtime: runtime.handle(),
+            clock,
+            evidence_key: Arc::new(key),
+            secrets: Arc::from(Vec::new()),
+            limits: ApiLimits::default(),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app(state)).await.expect("serve");
+        });
+        Self {
+            url,
+            http: reqwest::Client::new(),
+            dir,
+            dev_key,
+            runtime: Some(runtime),
+            server,
+        }
+    }
+
+    /// A development token for `subject` with `roles`.
+    pub(crate) fn token(&self, subject: &str, roles: &[Role]) -> String {
+        mint_dev_token(
+            &self.dev_key,
+            subject,
+            roles,
+            Duration::from_secs(600),
+            SystemClock.now(),
+        )
+    }
+
+    pub(crate) fn admin(&self) -> String {
+        self.token("admin", &[Role::Admin])
+    }
+
+    pub(crate) fn operator(&self) -> String {
+        self.token("olivia-operator", &[Role::Operator])
+    }
+
+    pub(crate) fn approver(&self) -> String {
+        self.token("arnold-approver", &[Role::Approver])
+    }
+
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let bytes = response.bytes().await.expect("body");
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    pub(crate) async fn get(&self, path: &str, token: &str) -> Value {
+        let (status, body) = self.call(Method::GET, path, Some(token), None).await;
+        assert!(status.is_success(), "GET {path}: {status} {body}");
+        body
+    }
+
+    pub(crate) async fn post(&self, path: &str, token: &str, body: Value) -> Value {
+        let (status, body) = self.call(Method::POST, path, Some(token), Some(body)).await;
+        assert!(status.is_success(), "POST {path}: {status} {body}");
+        body
+    }
+
+    /// Imports and publishes BPMN as an Admin; returns the workflow id.
+    pub(crate) async fn publish(&self, id: &str, xml: &str) -> String {
+        let response = self
+            .http
+            .post(format!("{}/api/workflows?id={id}", self.url))
+            .bearer_auth(self.admin())
+            .header("content-type", "application/xml")
+            .body(xml.to_owned())
+            .send()
+            .await
+            .expect("import");
+        let status = response.status();
+        let body: Value = response.json().await.expect("json");
+        assert_eq!(status, StatusCode::CREATED, "import {id}: {body}");
+        let version = body["version"].as_i64().expect("version");
+        self.post(
+            &format!("/api/workflows/{id}/versions/{version}/publish"),
+            &self.admin(),
+            json!({}),
+        )
+        .await;
+        id.to_owned()
+    }
+
+    /// Starts a run as the operator; returns its id.
+    pub(crate) async fn start_run(&self, workflow: &str, inputs: Value) -> String {
+        let body = self
+            .post(
+                "/api/runs",
+                &self.operator(),
+                json!({"workflowId": workflow, "inputs": inputs}),
+            )
+            .await;
+        body["runId"].as_str().expect("run id").to_owned()
+    }
+
+    /// Polls the run until `done` holds (or fails the test after 20 s).
+    pub(crate) async fn wait_for(&self, run_id: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let token = self.token("viewer", &[Role::Viewer]);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let run = self.get(&format!("/api/runs/{run_id}"), &token).await;
+            if done(&run) {
+                return run;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "run {run_id} did not get there in time; last seen: {run:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub(crate) async fn wait_status(&self, run_id: &str, status: &str) -> Value {
+        self.wait_for(run_id, |run| run["status"] == status).await
+    }
+
+    pub(crate) async fn stop(mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.stop().await;
+        }
+        self.server.abort();
+    }
+}
+
+fn dev_auth() -> AuthConfig {
+    let mut config = AuthConfig::default();
+    config.dev.enabled = true;
+    config
+}

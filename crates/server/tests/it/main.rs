@@ -1,0 +1,9 @@
+//! End-to-end tests: the real server on a loopback socket, a real SQLite file,
+//! the runtime's loops, and development tokens.
+
+mod harness;
+
+mod approvals;
+mod bad_input;
+mod flows;
+mod roles;
