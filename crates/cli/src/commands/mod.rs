@@ -1,0 +1,8 @@
+//! One module per subcommand.
+
+pub mod approve;
+pub mod evidence;
+pub mod run;
+pub mod serve;
+pub mod token;
+pub mod workflow;

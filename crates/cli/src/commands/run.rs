@@ -1,0 +1,224 @@
+//! `agentwerke run start|show|list`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use serde_json::{Map, Value, json};
+
+use crate::Remote;
+use crate::client::Client;
+
+/// Run subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Start a run of a workflow's latest published version (Operator).
+    Start {
+        /// Workflow id.
+        workflow: String,
+        /// An input as key=value (value parsed as JSON when it is JSON); repeatable.
+        #[arg(long = "input", short = 'i', value_parser = parse_input)]
+        inputs: Vec<(String, Value)>,
+        /// All inputs as one JSON object.
+        #[arg(long, conflicts_with = "inputs")]
+        inputs_json: Option<String>,
+        /// Follow the run until it stops moving (waits for approval, events, or ends).
+        #[arg(long)]
+        wait: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Show one run: status, steps, pending approvals.
+    Show {
+        /// Run id.
+        id: String,
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List runs, newest first.
+    List {
+        /// Only runs with this status.
+        #[arg(long)]
+        status: Option<String>,
+        /// Only runs of this workflow.
+        #[arg(long)]
+        workflow: Option<String>,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+fn parse_input(s: &str) -> Result<(String, Value), String> {
+    let (key, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("'{s}' is not key=value"))?;
+    let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_owned()));
+    Ok((key.to_owned(), value))
+}
+
+/// Runs a run subcommand.
+pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Start {
+            workflow,
+            inputs,
+            inputs_json,
+            wait,
+            remote,
+        } => {
+            let inputs = match inputs_json {
+                Some(text) => serde_json::from_str(&text).context("--inputs-json is not JSON")?,
+                None => Value::Object(inputs.into_iter().collect::<Map<_, _>>()),
+            };
+            let client = Client::new(&remote)?;
+            let started = client
+                .post(
+                    "/api/runs",
+                    &json!({"workflowId": workflow, "inputs": inputs}),
+                )
+                .await?;
+            let id = started["runId"].as_str().unwrap_or_default().to_owned();
+            println!("started run {id}");
+            if wait {
+                return follow(&client, &id).await;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Show { id, json, remote } => {
+            let client = Client::new(&remote)?;
+            let run = client.get(&format!("/api/runs/{id}")).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&run)?);
+            } else {
+                print_run(&run);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::List {
+            status,
+            workflow,
+            limit,
+            remote,
+        } => {
+            let client = Client::new(&remote)?;
+            let mut query = vec![format!("limit={limit}")];
+            if let Some(status) = status {
+                query.push(format!("status={status}"));
+            }
+            if let Some(workflow) = workflow {
+                query.push(format!("workflowId={workflow}"));
+            }
+            let page = client
+                .get(&format!("/api/runs?{}", query.join("&")))
+                .await?;
+            for run in page["items"].as_array().into_iter().flatten() {
+                println!(
+                    "{}  {:<18} {:<20} {}",
+                    run["id"].as_str().unwrap_or(""),
+                    run["status"].as_str().unwrap_or(""),
+                    run["workflowId"].as_str().unwrap_or(""),
+                    run["startedAt"].as_str().unwrap_or("")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Polls the run and prints each step as it changes, until the run ends or
+/// waits for someone else.
+async fn follow(client: &Client, id: &str) -> anyhow::Result<ExitCode> {
+    let mut seen = String::new();
+    let spinner = indicatif::ProgressBar::new_spinner();
+    spinner.enable_steady_tick(Duration::from_millis(120));
+    loop {
+        let run = client.get(&format!("/api/runs/{id}")).await?;
+        let status = run["status"].as_str().unwrap_or("unknown").to_owned();
+        let line = progress_line(&run);
+        if line != seen {
+            spinner.println(&line);
+            seen = line;
+        }
+        spinner.set_message(format!("run {id}: {status}"));
+        match status.as_str() {
+            "running" => tokio::time::sleep(Duration::from_millis(300)).await,
+            "completed" => {
+                spinner.finish_and_clear();
+                println!("run {id} completed");
+                return Ok(ExitCode::SUCCESS);
+            }
+            "awaiting_approval" | "waiting_user" | "waiting_event" | "waiting_timer" => {
+                spinner.finish_and_clear();
+                print_run(&run);
+                return Ok(ExitCode::SUCCESS);
+            }
+            "failed" | "cancelled" | "rejected" => {
+                spinner.finish_and_clear();
+                print_run(&run);
+                return Ok(ExitCode::from(1));
+            }
+            other => bail!("run {id} has an unknown status '{other}'"),
+        }
+    }
+}
+
+fn progress_line(run: &Value) -> String {
+    let steps: Vec<String> = run["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| {
+            format!(
+                "{} {}",
+                s["nodeId"].as_str().unwrap_or("?"),
+                s["status"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    format!(
+        "  [{}] {}",
+        run["status"].as_str().unwrap_or(""),
+        steps.join(" -> ")
+    )
+}
+
+fn print_run(run: &Value) {
+    println!("run       {}", run["id"].as_str().unwrap_or(""));
+    println!(
+        "workflow  {} v{}",
+        run["workflowId"].as_str().unwrap_or(""),
+        run["workflowVersion"]
+    );
+    println!("status    {}", run["status"].as_str().unwrap_or(""));
+    for step in run["steps"].as_array().into_iter().flatten() {
+        println!(
+            "  step {:<16} {:<14} {:<10} attempt {}{}",
+            step["nodeId"].as_str().unwrap_or(""),
+            step["type"].as_str().unwrap_or(""),
+            step["status"].as_str().unwrap_or(""),
+            step["attempt"],
+            step["error"]["message"]
+                .as_str()
+                .map(|m| format!("  error: {m}"))
+                .unwrap_or_default()
+        );
+    }
+    for approval in run["pendingApprovals"].as_array().into_iter().flatten() {
+        println!(
+            "  pending approval {} at {}: {}",
+            approval["id"].as_str().unwrap_or(""),
+            approval["nodeId"].as_str().unwrap_or(""),
+            approval["requestedAction"].as_str().unwrap_or("")
+        );
+        println!(
+            "    decide with: agentwerke approve {} --comment \"...\"",
+            approval["id"].as_str().unwrap_or("")
+        );
+    }
+}

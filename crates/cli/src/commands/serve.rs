@@ -1,0 +1,161 @@
+//! `agentwerke serve`: the server, the run workers and the sample workflow.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use agentwerke_agents::provider::ModelProvider;
+use agentwerke_agents::scripted::ScriptedProvider;
+use agentwerke_auth::{DevKey, Verifier};
+use agentwerke_runtime::{Clock, Runtime, RuntimeDeps, RuntimeOptions, SystemClock};
+use agentwerke_server::{ApiLimits, AppState, app};
+use agentwerke_store::{SqliteStore, Store};
+use anyhow::Context;
+
+use crate::config::{Config, ConfigArgs, RawConfig};
+use crate::{keys, sample};
+
+/// `serve` options; each can also come from the config file or `AGENTWERKE_*`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    config: ConfigArgs,
+    /// Print the effective configuration and exit.
+    #[arg(long)]
+    dump_config: bool,
+}
+
+/// Runs until SIGINT or SIGTERM.
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let raw = args.config.raw()?;
+    if args.dump_config {
+        println!("{}", toml_string(&raw)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let config = raw.check()?;
+    init_tracing();
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data folder {}",
+            config.data_dir.display()
+        )
+    })?;
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&config.database_url)
+            .await
+            .with_context(|| format!("cannot open the database {}", config.database_url))?,
+    );
+    let evidence_key = Arc::new(keys::evidence_key(&config.data_dir)?);
+    let clock = Arc::new(SystemClock);
+    let dev_key = if config.auth.dev.enabled {
+        Some(
+            DevKey::load_or_create(&config.auth.dev.key_path(&config.data_dir))
+                .context("cannot load the development token key")?,
+        )
+    } else {
+        None
+    };
+    let verifier = Arc::new(
+        Verifier::new(&config.auth, dev_key.as_ref()).context("cannot set up authentication")?,
+    );
+    if config.auth.oidc.is_some() {
+        match verifier.refresh_jwks(clock.now()).await {
+            Ok(keys) => tracing::info!(keys, "loaded the identity provider's signing keys"),
+            Err(error) => {
+                tracing::warn!(%error, "the identity provider's keys are not reachable yet; tokens fail until they are")
+            }
+        }
+    }
+    let provider: Arc<dyn ModelProvider> = Arc::new(scripted_provider(&config)?);
+    if config.seed_sample {
+        sample::seed(store.as_ref(), clock.as_ref()).await?;
+    }
+    let runtime = Runtime::start(
+        RuntimeOptions {
+            secrets: config.secrets.clone(),
+            ..RuntimeOptions::default()
+        },
+        RuntimeDeps {
+            store: store.clone(),
+            provider,
+            clock: clock.clone(),
+        },
+    );
+    let state = AppState {
+        store,
+        verifier,
+        runtime: runtime.handle(),
+        clock,
+        evidence_key,
+        secrets: Arc::from(config.secrets.clone()),
+        limits: ApiLimits {
+            max_body_bytes: config.max_body_bytes,
+            ..ApiLimits::default()
+        },
+    };
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.bind))?;
+    let address = listener.local_addr()?;
+    announce(&config, address);
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the server stopped with an error")?;
+    runtime.stop().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn announce(config: &Config, address: std::net::SocketAddr) {
+    let url = format!("http://{address}");
+    println!("Agentwerke is listening on {url}");
+    println!("  API description: {url}/openapi.json");
+    println!("  data folder:     {}", config.data_dir.display());
+    if config.auth.dev.enabled {
+        println!(
+            "  get a token:     agentwerke token --data-dir {} --role Operator",
+            config.data_dir.display()
+        );
+    }
+    println!("  sample workflow: hello-sdlc (Start -> Analyze -> Review -> End)");
+}
+
+fn scripted_provider(config: &Config) -> anyhow::Result<ScriptedProvider> {
+    match &config.scripts {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read scripts {}", path.display()))?;
+            ScriptedProvider::from_toml_str(&text)
+                .with_context(|| format!("scripts {} are invalid", path.display()))
+        }
+        None => Ok(ScriptedProvider::default()),
+    }
+}
+
+fn toml_string(raw: &RawConfig) -> anyhow::Result<String> {
+    let value = serde_json::to_value(raw)?;
+    Ok(serde_json::to_string_pretty(&value)?)
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AGENTWERKE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        if let Ok(mut signal) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            signal.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+}

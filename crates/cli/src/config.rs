@@ -1,0 +1,172 @@
+//! Configuration: defaults, then a TOML file, then `AGENTWERKE_*` variables.
+//!
+//! Loading is two-staged: [`RawConfig`] is what the sources say (unknown keys
+//! are an error), [`Config`] is what was checked without IO. Opening the
+//! database or reading key files happens afterwards, in `serve`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use agentwerke_auth::AuthConfig;
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// `AGENTWERKE_*` variables that configure the client commands, not the server.
+const CLIENT_VARIABLES: [&str; 4] = ["url", "token", "config", "log"];
+
+/// Where the configuration comes from; shared by every command that reads it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConfigArgs {
+    /// A TOML config file (keys as in the README's configuration table).
+    #[arg(long, short = 'c', env = "AGENTWERKE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The data folder (overrides the file and `AGENTWERKE_DATA_DIR`).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+impl ConfigArgs {
+    /// The layered configuration, with `--data-dir` applied last.
+    pub fn raw(&self) -> anyhow::Result<RawConfig> {
+        let mut raw = RawConfig::load(self.config.as_deref())?;
+        if let Some(dir) = &self.data_dir {
+            raw.data_dir.clone_from(dir);
+        }
+        Ok(raw)
+    }
+}
+
+/// What the sources say.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawConfig {
+    /// Folder for the SQLite file, keys and artifacts.
+    pub data_dir: PathBuf,
+    /// Address the API listens on.
+    pub bind: String,
+    /// `sqlite://...`; empty means `<data-dir>/agentwerke.db`.
+    pub database_url: String,
+    /// Scripted model responses (TOML); empty means the built-in defaults.
+    pub scripts: String,
+    /// Largest request body in bytes.
+    pub max_body_bytes: usize,
+    /// Seed the "Hello SDLC" sample workflow on first start.
+    pub seed_sample: bool,
+    /// Names of environment variables whose values are secrets: they are
+    /// redacted from prompts, outputs, evidence and logs. Names, not values,
+    /// so the configuration itself never holds a secret.
+    pub redact_env: Vec<String>,
+    /// Authentication.
+    pub auth: AuthConfig,
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            bind: "127.0.0.1:8080".to_owned(),
+            database_url: String::new(),
+            scripts: String::new(),
+            max_body_bytes: 5 * 1024 * 1024,
+            seed_sample: true,
+            redact_env: Vec::new(),
+            auth: local_auth(),
+        }
+    }
+}
+
+/// The embedded default: development tokens from the data folder's key,
+/// which `check` allows only on a loopback address.
+fn local_auth() -> AuthConfig {
+    let mut auth = AuthConfig::default();
+    auth.dev.enabled = true;
+    auth
+}
+
+/// Checked configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Folder for the database, keys and artifacts.
+    pub data_dir: PathBuf,
+    /// Where to listen.
+    pub bind: SocketAddr,
+    /// The database to open.
+    pub database_url: String,
+    /// Scripted model responses file, if any.
+    pub scripts: Option<PathBuf>,
+    /// Largest request body in bytes.
+    pub max_body_bytes: usize,
+    /// Seed the sample workflow.
+    pub seed_sample: bool,
+    /// Secret values to redact (read from the variables `redact-env` names).
+    pub secrets: Vec<String>,
+    /// Authentication.
+    pub auth: AuthConfig,
+}
+
+impl RawConfig {
+    /// Layers defaults, `file` (if given) and the environment
+    /// (`AGENTWERKE_DATA_DIR`, `AGENTWERKE_AUTH__DEV__ENABLED`, ...: `__`
+    /// nests, `_` stands for `-`).
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(RawConfig::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                bail!("config file {} does not exist", file.display());
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        // The client-side variables share the prefix but are not settings.
+        let env = Env::prefixed("AGENTWERKE_")
+            .filter(|key| !CLIENT_VARIABLES.contains(&key.as_str().to_ascii_lowercase().as_str()))
+            .map(|key| key.as_str().replace("__", ".").replace('_', "-").into());
+        figment = figment.merge(env);
+        figment
+            .extract()
+            .context("the configuration is invalid (unknown keys are refused)")
+    }
+
+    /// Checks what can be checked without IO.
+    pub fn check(self) -> anyhow::Result<Config> {
+        let bind: SocketAddr = self
+            .bind
+            .parse()
+            .with_context(|| format!("bind address '{}' is not host:port", self.bind))?;
+        if !bind.ip().is_loopback() && !self.auth.is_real_auth_configured() {
+            bail!(
+                "refusing to listen on {bind}: it is reachable from other machines, and no real \
+                 authentication is configured. Development tokens are for local use only; \
+                 configure OIDC ([auth.oidc] issuer and audience) or bind to 127.0.0.1"
+            );
+        }
+        if !bind.ip().is_loopback() && self.auth.dev.enabled {
+            bail!(
+                "refusing to listen on {bind} with development tokens enabled: anyone with the \
+                 data folder could mint an Admin token. Set auth.dev.enabled = false \
+                 (AGENTWERKE_AUTH__DEV__ENABLED=false) when serving other machines"
+            );
+        }
+        let database_url = if self.database_url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("agentwerke.db").display())
+        } else {
+            self.database_url
+        };
+        Ok(Config {
+            data_dir: self.data_dir,
+            bind,
+            database_url,
+            scripts: (!self.scripts.is_empty()).then(|| PathBuf::from(self.scripts)),
+            max_body_bytes: self.max_body_bytes,
+            seed_sample: self.seed_sample,
+            secrets: self
+                .redact_env
+                .iter()
+                .filter_map(|name| std::env::var(name).ok())
+                .filter(|value| !value.is_empty())
+                .collect(),
+            auth: self.auth,
+        })
+    }
+}

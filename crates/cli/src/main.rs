@@ -1,0 +1,83 @@
+//! The `agentwerke` binary: the composition root.
+
+// A binary exports nothing, so `pub` here only means "shared between modules".
+#![allow(unreachable_pub)]
+
+mod client;
+mod commands;
+mod config;
+mod keys;
+mod sample;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Agentwerke: governed runs of BPMN workflows, with approvals and signed evidence.
+#[derive(Debug, Parser)]
+#[command(name = "agentwerke", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the API server and the run workers on the configured database.
+    Serve(commands::serve::Args),
+    /// Mint a development token from the local signing key in the data folder.
+    Token(commands::token::Args),
+    /// Validate, import and publish workflows.
+    #[command(subcommand)]
+    Workflow(commands::workflow::Command),
+    /// Start, show and list runs.
+    #[command(subcommand)]
+    Run(commands::run::Command),
+    /// Decide an approval request (approve by default).
+    Approve(commands::approve::Args),
+    /// Download and verify evidence packs.
+    #[command(subcommand)]
+    Evidence(commands::evidence::Command),
+}
+
+/// Options shared by every command that talks to a server.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Remote {
+    /// The server's base URL.
+    #[arg(long, env = "AGENTWERKE_URL", default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// A bearer token (see `agentwerke token`).
+    #[arg(long, env = "AGENTWERKE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Serve(args) => commands::serve::run(args).await,
+            Command::Token(args) => commands::token::run(args),
+            Command::Workflow(cmd) => commands::workflow::run(cmd).await,
+            Command::Run(cmd) => commands::run::run(cmd).await,
+            Command::Approve(args) => commands::approve::run(args).await,
+            Command::Evidence(cmd) => commands::evidence::run(cmd).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}
