@@ -8,7 +8,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "toolchain"
 cargo --version
-rustup component list --installed 2>/dev/null | grep -qE '^(rustfmt|clippy)' || true
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 step "format"
 cargo fmt --all -- --check

@@ -54,6 +54,11 @@ pub struct RawConfig {
     pub max_body_bytes: usize,
     /// Seed the "Hello SDLC" sample workflow on first start.
     pub seed_sample: bool,
+    /// Seconds a worker holds a claimed run or step before another worker
+    /// (or this one after a restart) may take it over.
+    pub lease_secs: u64,
+    /// Agent steps that run at once.
+    pub max_concurrent_steps: usize,
     /// Names of environment variables whose values are secrets: they are
     /// redacted from prompts, outputs, evidence and logs. Names, not values,
     /// so the configuration itself never holds a secret.
@@ -71,6 +76,8 @@ impl Default for RawConfig {
             scripts: String::new(),
             max_body_bytes: 5 * 1024 * 1024,
             seed_sample: true,
+            lease_secs: 10,
+            max_concurrent_steps: 16,
             redact_env: Vec::new(),
             auth: local_auth(),
         }
@@ -100,6 +107,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Seed the sample workflow.
     pub seed_sample: bool,
+    /// How long claims are held.
+    pub lease: std::time::Duration,
+    /// Agent steps that run at once.
+    pub max_concurrent_steps: usize,
     /// Secret values to redact (read from the variables `redact-env` names).
     pub secrets: Vec<String>,
     /// Authentication.
@@ -148,6 +159,12 @@ impl RawConfig {
                  (AGENTWERKE_AUTH__DEV__ENABLED=false) when serving other machines"
             );
         }
+        if !(1..=3600).contains(&self.lease_secs) {
+            bail!("lease-secs is {}; use 1 to 3600 seconds", self.lease_secs);
+        }
+        if self.max_concurrent_steps == 0 {
+            bail!("max-concurrent-steps must be at least 1");
+        }
         let database_url = if self.database_url.is_empty() {
             format!("sqlite://{}", self.data_dir.join("agentwerke.db").display())
         } else {
@@ -160,6 +177,8 @@ impl RawConfig {
             scripts: (!self.scripts.is_empty()).then(|| PathBuf::from(self.scripts)),
             max_body_bytes: self.max_body_bytes,
             seed_sample: self.seed_sample,
+            lease: std::time::Duration::from_secs(self.lease_secs),
+            max_concurrent_steps: self.max_concurrent_steps,
             secrets: self
                 .redact_env
                 .iter()

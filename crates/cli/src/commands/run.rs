@@ -117,7 +117,11 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             let page = client
                 .get(&format!("/api/runs?{}", query.join("&")))
                 .await?;
-            for run in page["items"].as_array().into_iter().flatten() {
+            let items = page["items"].as_array().map(Vec::as_slice).unwrap_or_default();
+            if items.is_empty() {
+                eprintln!("no runs match");
+            }
+            for run in items {
                 println!(
                     "{}  {:<18} {:<20} {}",
                     run["id"].as_str().unwrap_or(""),

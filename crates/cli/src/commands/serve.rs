@@ -72,6 +72,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = Runtime::start(
         RuntimeOptions {
             secrets: config.secrets.clone(),
+            lease: config.lease,
+            max_concurrent_steps: config.max_concurrent_steps,
             ..RuntimeOptions::default()
         },
         RuntimeDeps {

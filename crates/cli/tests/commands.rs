@@ -1,0 +1,148 @@
+//! The quickstart, command by command, against the real binary.
+
+mod support;
+
+use std::process::{Command, Output};
+
+use support::{BIN, Server};
+
+fn agentwerke(server: &Server, token: &str, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("AGENTWERKE_URL", &server.url)
+        .env("AGENTWERKE_TOKEN", token)
+        .output()
+        .expect("run agentwerke")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn ok(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        output.status,
+        stdout(&output),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout(&output)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quickstart_from_start_to_verified_evidence() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path(), &[]).await;
+    let operator = server.token("Operator");
+    let approver = server.token("Approver");
+
+    // The sample workflow is seeded; start it and follow it to the gate.
+    let started = ok(agentwerke(
+        &server,
+        &operator,
+        &["run", "start", "hello-sdlc", "--input", "title=Add audit export", "--wait"],
+    ));
+    assert!(started.contains("awaiting_approval"), "{started}");
+    let approval = started
+        .split_whitespace()
+        .skip_while(|w| *w != "approve")
+        .nth(1)
+        .expect("the output says how to approve")
+        .to_owned();
+    let run_id = started
+        .split_whitespace()
+        .nth(2)
+        .expect("started run <id>")
+        .to_owned();
+
+    // The requester may not approve their own run; an approver may.
+    let own = agentwerke(&server, &operator, &["approve", &approval, "-m", "mine"]);
+    assert!(!own.status.success());
+    ok(agentwerke(
+        &server,
+        &approver,
+        &["approve", &approval, "--comment", "Reviewed generated output and risk rationale."],
+    ));
+
+    server
+        .wait_until(std::time::Duration::from_secs(20), async |s: &Server| {
+            let shown = stdout(&agentwerke(s, &approver, &["run", "show", &run_id]));
+            shown.contains("completed")
+        })
+        .await;
+    let listed = ok(agentwerke(&server, &approver, &["run", "list", "--status", "completed"]));
+    assert!(listed.contains(&run_id), "{listed}");
+
+    // Download, verify, then tamper with one byte of a step's output.
+    let pack = dir.path().join("pack.json");
+    let pack_arg = pack.display().to_string();
+    ok(agentwerke(
+        &server,
+        &approver,
+        &["evidence", "download", &run_id, "-o", &pack_arg],
+    ));
+    let verified = ok(agentwerke(&server, "", &["evidence", "verify", &pack_arg]));
+    assert!(verified.contains("valid"), "{verified}");
+
+    let text = std::fs::read_to_string(&pack).expect("pack");
+    let tampered = text.replacen("Reviewed generated output", "Reviewed generated 0utput", 1);
+    assert_ne!(text, tampered, "the comment is in the pack");
+    std::fs::write(&pack, tampered).expect("write");
+    let refused = agentwerke(&server, "", &["evidence", "verify", &pack_arg]);
+    assert_eq!(refused.status.code(), Some(1));
+    let report = stdout(&refused);
+    assert!(report.contains("NOT valid") && report.contains("was altered"), "{report}");
+    server.kill();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflow_commands_report_problems_with_positions() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broken = dir.path().join("broken.bpmn");
+    std::fs::write(
+        &broken,
+        r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL">
+  <process id="p" isExecutable="true">
+    <startEvent id="s"/>
+    <sequenceFlow id="f" sourceRef="s" targetRef="nowhere"/>
+    <serviceTask id="t"/>
+  </process>
+</definitions>"#,
+    )
+    .expect("write");
+    let output = Command::new(BIN)
+        .args(["workflow", "validate"])
+        .arg(&broken)
+        .output()
+        .expect("validate");
+    assert!(!output.status.success());
+    let text = format!(
+        "{}{}",
+        stdout(&output),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(text.contains("broken.bpmn:4:5: error bpmn.unknown_flow_ref"), "{text}");
+    assert!(text.contains("nowhere"), "{text}");
+
+    let server = Server::start(dir.path(), &[]).await;
+    let admin = server.token("Admin");
+    let imported = agentwerke(&server, &admin, &["workflow", "import", &broken.display().to_string()]);
+    assert!(!imported.status.success(), "broken BPMN was imported");
+    server.kill();
+}
+
+#[test]
+fn serve_refuses_a_public_address_without_real_authentication() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = Command::new(BIN)
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .env("AGENTWERKE_BIND", "0.0.0.0:0")
+        .output()
+        .expect("serve");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("refusing to listen"), "{stderr}");
+    assert!(!dir.path().join("agentwerke.db").exists());
+}
