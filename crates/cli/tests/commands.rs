@@ -41,7 +41,14 @@ async fn quickstart_from_start_to_verified_evidence() {
     let started = ok(agentwerke(
         &server,
         &operator,
-        &["run", "start", "hello-sdlc", "--input", "title=Add audit export", "--wait"],
+        &[
+            "run",
+            "start",
+            "hello-sdlc",
+            "--input",
+            "title=Add audit export",
+            "--wait",
+        ],
     ));
     assert!(started.contains("awaiting_approval"), "{started}");
     let approval = started
@@ -62,7 +69,12 @@ async fn quickstart_from_start_to_verified_evidence() {
     ok(agentwerke(
         &server,
         &approver,
-        &["approve", &approval, "--comment", "Reviewed generated output and risk rationale."],
+        &[
+            "approve",
+            &approval,
+            "--comment",
+            "Reviewed generated output and risk rationale.",
+        ],
     ));
 
     server
@@ -71,7 +83,11 @@ async fn quickstart_from_start_to_verified_evidence() {
             shown.contains("completed")
         })
         .await;
-    let listed = ok(agentwerke(&server, &approver, &["run", "list", "--status", "completed"]));
+    let listed = ok(agentwerke(
+        &server,
+        &approver,
+        &["run", "list", "--status", "completed"],
+    ));
     assert!(listed.contains(&run_id), "{listed}");
 
     // Download, verify, then tamper with one byte of a step's output.
@@ -92,7 +108,10 @@ async fn quickstart_from_start_to_verified_evidence() {
     let refused = agentwerke(&server, "", &["evidence", "verify", &pack_arg]);
     assert_eq!(refused.status.code(), Some(1));
     let report = stdout(&refused);
-    assert!(report.contains("NOT valid") && report.contains("was altered"), "{report}");
+    assert!(
+        report.contains("NOT valid") && report.contains("was altered"),
+        "{report}"
+    );
     server.kill();
 }
 
@@ -122,12 +141,19 @@ async fn workflow_commands_report_problems_with_positions() {
         stdout(&output),
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(text.contains("broken.bpmn:4:5: error bpmn.unknown_flow_ref"), "{text}");
+    assert!(
+        text.contains("broken.bpmn:4:5: error bpmn.unknown_flow_ref"),
+        "{text}"
+    );
     assert!(text.contains("nowhere"), "{text}");
 
     let server = Server::start(dir.path(), &[]).await;
     let admin = server.token("Admin");
-    let imported = agentwerke(&server, &admin, &["workflow", "import", &broken.display().to_string()]);
+    let imported = agentwerke(
+        &server,
+        &admin,
+        &["workflow", "import", &broken.display().to_string()],
+    );
     assert!(!imported.status.success(), "broken BPMN was imported");
     server.kill();
 }

@@ -63,7 +63,11 @@ async fn sigkill_mid_run_loses_nothing_and_repeats_nothing() {
     let mut runs = Vec::new();
     for n in 0..RUNS {
         let started = server
-            .post(&admin, "/api/runs", json!({"workflowId": "pipeline", "inputs": {"n": n}}))
+            .post(
+                &admin,
+                "/api/runs",
+                json!({"workflowId": "pipeline", "inputs": {"n": n}}),
+            )
             .await;
         runs.push(started["runId"].as_str().expect("run id").to_owned());
     }
@@ -102,7 +106,12 @@ async fn sigkill_mid_run_loses_nothing_and_repeats_nothing() {
         }
         for node in ["Plan", "Build", "Cool", "Report"] {
             let steps = per_node.get(node).map(Vec::as_slice).unwrap_or_default();
-            assert_eq!(steps.len(), 1, "run {run}: {node} recorded {} times: {body:#}", steps.len());
+            assert_eq!(
+                steps.len(),
+                1,
+                "run {run}: {node} recorded {} times: {body:#}",
+                steps.len()
+            );
             assert_eq!(steps[0]["status"], "completed", "run {run}: {body:#}");
         }
         let audit = server.get(&admin, &format!("/api/runs/{run}/audit")).await;
@@ -112,7 +121,10 @@ async fn sigkill_mid_run_loses_nothing_and_repeats_nothing() {
                 .iter()
                 .filter(|r| r["kind"] == "step.completed" && r["data"]["nodeId"] == node)
                 .count();
-            assert_eq!(committed, 1, "run {run}: {node} committed {committed} times");
+            assert_eq!(
+                committed, 1,
+                "run {run}: {node} committed {committed} times"
+            );
         }
         let output = &body["steps"]
             .as_array()

@@ -117,7 +117,10 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             let page = client
                 .get(&format!("/api/runs?{}", query.join("&")))
                 .await?;
-            let items = page["items"].as_array().map(Vec::as_slice).unwrap_or_default();
+            let items = page["items"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default();
             if items.is_empty() {
                 eprintln!("no runs match");
             }

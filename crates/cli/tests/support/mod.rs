@@ -81,7 +81,13 @@ impl Server {
     /// A development token with `role`, minted by `agentwerke token`.
     pub fn token(&self, role: &str) -> String {
         let output = Command::new(BIN)
-            .args(["token", "--role", role, "--subject", &format!("test-{role}")])
+            .args([
+                "token",
+                "--role",
+                role,
+                "--subject",
+                &format!("test-{role}"),
+            ])
             .arg("--data-dir")
             .arg(&self.data_dir)
             .output()
@@ -91,7 +97,10 @@ impl Server {
             "token: {}",
             String::from_utf8_lossy(&output.stderr)
         );
-        String::from_utf8(output.stdout).expect("utf-8").trim().to_owned()
+        String::from_utf8(output.stdout)
+            .expect("utf-8")
+            .trim()
+            .to_owned()
     }
 
     pub async fn get(&self, token: &str, path: &str) -> Value {
