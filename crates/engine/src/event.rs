@@ -81,6 +81,26 @@ pub enum Event {
         /// When.
         at: Timestamp,
     },
+    /// A tool call of a running agent attempt was escalated to a human: the
+    /// attempt pauses (the run is `awaiting_approval`) until
+    /// [`Event::TaskResumed`]. Since schema v1.1.
+    TaskPaused {
+        /// The attempt's work id.
+        work_id: WorkId,
+        /// The approval request the call waits for.
+        approval_id: String,
+        /// When.
+        at: Timestamp,
+    },
+    /// The escalation a paused attempt waited for was decided (or expired);
+    /// the shell runs the attempt again and the gateway applies the decision.
+    /// Since schema v1.1.
+    TaskResumed {
+        /// The attempt's work id.
+        work_id: WorkId,
+        /// When.
+        at: Timestamp,
+    },
     /// An operator retries the failed step that failed the run; the run
     /// resumes where it stopped.
     RetryStep {
@@ -102,6 +122,8 @@ impl Event {
             | Event::MessageReceived { at, .. }
             | Event::TimerFired { at, .. }
             | Event::Cancel { at, .. }
+            | Event::TaskPaused { at, .. }
+            | Event::TaskResumed { at, .. }
             | Event::RetryStep { at, .. } => *at,
         }
     }
@@ -116,6 +138,8 @@ impl Event {
             Event::MessageReceived { .. } => "message_received",
             Event::TimerFired { .. } => "timer_fired",
             Event::Cancel { .. } => "cancel",
+            Event::TaskPaused { .. } => "task_paused",
+            Event::TaskResumed { .. } => "task_resumed",
             Event::RetryStep { .. } => "retry_step",
         }
     }

@@ -225,6 +225,10 @@ pub(crate) enum Wait {
         /// False while waiting for the retry backoff timer.
         running: bool,
         feedback: Option<String>,
+        /// The approval a tool call of this attempt was escalated to; the
+        /// attempt is paused until a human decides it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        paused_on: Option<String>,
     },
     /// An approval decision.
     Approval,

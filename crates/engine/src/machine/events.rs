@@ -39,9 +39,10 @@ pub(crate) fn check(_def: &Definition, st: &RunState, event: &Event) -> Result<(
         return Err(Error::RunFinished);
     }
     match event {
-        Event::TaskCompleted { work_id, .. } | Event::TaskFailed { work_id, .. } => {
-            expect_kind(st, *work_id, "agent")
-        }
+        Event::TaskCompleted { work_id, .. }
+        | Event::TaskFailed { work_id, .. }
+        | Event::TaskPaused { work_id, .. }
+        | Event::TaskResumed { work_id, .. } => expect_kind(st, *work_id, "agent"),
         Event::ApprovalDecided { work_id, .. } => expect_kind(st, *work_id, "approval"),
         Event::TimerFired { timer_id, .. } => {
             if timer_id.0 == 0 || timer_id.0 >= st.next_timer {
@@ -111,6 +112,12 @@ impl Machine<'_, '_> {
                 self.st.cancel_reason = Some(reason);
                 self.finish(RunStatus::Cancelled, "cancelled");
             }
+            Event::TaskPaused {
+                work_id,
+                approval_id,
+                ..
+            } => self.set_paused(work_id, Some(approval_id)),
+            Event::TaskResumed { work_id, .. } => self.set_paused(work_id, None),
             Event::RetryStep { .. } => self.resume(),
         }
     }
@@ -135,6 +142,20 @@ impl Machine<'_, '_> {
             },
         );
         self.push(self.def.start, ScopeId::ROOT, 0);
+    }
+
+    /// Pauses or resumes a running attempt; stale events for attempts that
+    /// ended meanwhile are no-ops, like every other race.
+    fn set_paused(&mut self, id: WorkId, approval: Option<String>) {
+        if let Some(work) = self.st.open.get_mut(&id)
+            && let Wait::Agent {
+                running: true,
+                paused_on,
+                ..
+            } = &mut work.wait
+        {
+            *paused_on = approval;
+        }
     }
 
     fn agent_running(&self, id: WorkId) -> bool {

@@ -122,7 +122,10 @@ impl<'a, 't> Machine<'a, 't> {
         let (mut message, mut timer, mut agent) = (false, false, false);
         for work in self.st.open.values() {
             match work.wait {
-                Wait::Approval => return RunStatus::AwaitingApproval,
+                Wait::Approval
+                | Wait::Agent {
+                    paused_on: Some(_), ..
+                } => return RunStatus::AwaitingApproval,
                 Wait::Message { .. } => message = true,
                 Wait::Timer | Wait::Agent { running: false, .. } => timer = true,
                 Wait::Agent { running: true, .. } => agent = true,

@@ -932,3 +932,49 @@ fn extra_tokens_queue_at_a_parallel_join() {
         "the queued token can never be joined"
     );
 }
+
+#[test]
+fn an_escalated_tool_call_pauses_the_attempt_until_its_decision() {
+    let mut r = Run::new(seq().build());
+    r.start(json!({}));
+    let work = r.work("Analyze");
+    let at = r.at();
+    r.ok(Event::TaskPaused {
+        work_id: work,
+        approval_id: "ap-1".to_owned(),
+        at,
+    });
+    assert_eq!(r.status(), RunStatus::AwaitingApproval);
+    assert!(r.last.is_empty(), "pausing emits nothing: {:?}", r.last);
+    let at = r.at();
+    r.ok(Event::TaskResumed { work_id: work, at });
+    assert_eq!(r.status(), RunStatus::Running);
+    assert!(r.last.is_empty(), "the shell re-runs the attempt itself");
+    r.complete("Analyze", json!({"ok": true}));
+    assert_eq!(r.status(), RunStatus::Completed);
+    assert_eq!(r.state.steps().len(), 1, "one attempt, paused and resumed");
+    assert_eq!(r.replay(), r.state);
+}
+
+#[test]
+fn pausing_work_that_is_not_an_agent_attempt_is_refused() {
+    let mut b = B::new();
+    let s = b.start("Start");
+    let a = b.approval("Review");
+    let e = b.end("End");
+    b.chain(&[s, a, e]);
+    let mut r = Run::new(b.build());
+    r.start(json!({}));
+    let work = r.work("Review");
+    let at = r.at();
+    let refused = r.send(Event::TaskPaused {
+        work_id: work,
+        approval_id: "ap-1".to_owned(),
+        at,
+    });
+    assert!(
+        matches!(refused, Err(Error::WorkKindMismatch { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(r.status(), RunStatus::AwaitingApproval);
+}
