@@ -1,0 +1,383 @@
+//! The gateway: decide (pure), then execute (the shell around a tool).
+//!
+//! [`Gateway::decide`] runs the whole pipeline with no IO and no clock:
+//! kill switch, tool lookup, input schema, granted surface, Cedar policy,
+//! risk. [`Gateway::execute`] adds the one impure step, running an allowed
+//! tool, and produces the record that evidence keeps either way.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agentwerke_evidence::canonical::digest_value;
+use agentwerke_evidence::redact::{redact_str, redact_value};
+use agentwerke_types::ErrorCode;
+
+use crate::category::ToolEscalation;
+use crate::decision::{Decision, DecisionKind, Reason, Stage};
+use crate::error::{Error, ToolError};
+use crate::facts::Facts;
+use crate::policy::{PolicyRequest, PolicySchema, PolicySet};
+use crate::record::{CallRecord, CallStatus, EscalationBinding, Execution, Outcome};
+use crate::registry::ToolRegistry;
+use crate::request::{AgentProfile, CallRequest, Halts};
+use crate::risk::{RiskAssessment, RiskLevel};
+use crate::tool::ToolContext;
+
+/// How long a tool may run unless configured otherwise.
+pub const DEFAULT_TOOL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Gateway settings besides tools and policies.
+#[derive(Clone)]
+pub struct GatewayConfig {
+    /// The agent profiles; calls by any other agent are rejected.
+    pub agents: Vec<AgentProfile>,
+    /// Root that relative paths resolve against and that `pathInWorkspace`
+    /// is measured from.
+    pub workspace_root: String,
+    /// Secret values to redact wherever they appear (from the secret store).
+    pub known_secrets: Vec<String>,
+    /// Upper bound on one tool execution.
+    pub tool_timeout: Duration,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            agents: Vec::new(),
+            workspace_root: "/workspace".to_owned(),
+            known_secrets: Vec::new(),
+            tool_timeout: DEFAULT_TOOL_TIMEOUT,
+        }
+    }
+}
+
+impl fmt::Debug for GatewayConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GatewayConfig")
+            .field("agents", &self.agents)
+            .field("workspace_root", &self.workspace_root)
+            .field(
+                "known_secrets",
+                &format_args!("<{} hidden>", self.known_secrets.len()),
+            )
+            .field("tool_timeout", &self.tool_timeout)
+            .finish()
+    }
+}
+
+/// The Tool Gateway. Cheap to clone; share one per policy-set version.
+#[derive(Clone, Debug)]
+pub struct Gateway {
+    registry: ToolRegistry,
+    policies: PolicySet,
+    agents: Arc<BTreeMap<String, AgentProfile>>,
+    config: Arc<GatewayConfig>,
+}
+
+impl Gateway {
+    /// A gateway brokering `registry`'s tools under `policies`. Fails if
+    /// the policies were validated against a schema for other tools.
+    pub fn new(
+        registry: ToolRegistry,
+        policies: PolicySet,
+        config: GatewayConfig,
+    ) -> Result<Self, Error> {
+        if let Some(mismatch) = policies.schema().mismatch(&registry) {
+            return Err(Error::SchemaMismatch(mismatch));
+        }
+        let agents = config
+            .agents
+            .iter()
+            .map(|a| (a.name.clone(), a.clone()))
+            .collect();
+        Ok(Self {
+            registry,
+            policies,
+            agents: Arc::new(agents),
+            config: Arc::new(config),
+        })
+    }
+
+    /// The schema policies for this gateway's tools must validate against.
+    pub fn policy_schema(&self) -> Arc<PolicySchema> {
+        Arc::clone(self.policies.schema_arc())
+    }
+
+    /// The same gateway under other policies (a new policy-set version).
+    pub fn with_policies(&self, policies: PolicySet) -> Result<Self, Error> {
+        if let Some(mismatch) = policies.schema().mismatch(&self.registry) {
+            return Err(Error::SchemaMismatch(mismatch));
+        }
+        Ok(Self {
+            policies,
+            ..self.clone()
+        })
+    }
+
+    /// The tools.
+    pub fn registry(&self) -> &ToolRegistry {
+        &self.registry
+    }
+
+    /// The policy set in force.
+    pub fn policies(&self) -> &PolicySet {
+        &self.policies
+    }
+
+    /// Decides on `call`. Pure: the same call, halts and gateway always give
+    /// the same decision.
+    pub fn decide(&self, call: &CallRequest, halts: &Halts) -> Decision {
+        let secrets = self.secrets();
+        let (facts, redacted_args) = Facts::derive(
+            &call.arguments,
+            call.task.environment.as_deref(),
+            &self.config.workspace_root,
+            &secrets,
+        );
+        let category = self.registry.category(&call.tool);
+        let mut decision = Decision {
+            kind: DecisionKind::Reject,
+            stage: Stage::Halted,
+            reason: Reason::Halted,
+            rationale: String::new(),
+            // A registered name is safe; an unknown one is model text.
+            tool: if category.is_some() {
+                call.tool.clone()
+            } else {
+                redact_str(&call.tool, &secrets)
+            },
+            category,
+            determining_policies: Vec::new(),
+            policy_set_version: self.policies.version().to_owned(),
+            policy_set_hash: self.policies.hash().to_owned(),
+            risk: RiskAssessment::default(),
+            risk_level: RiskLevel::Low,
+            approver_role: None,
+            args_hash: digest_value(&call.arguments),
+            redacted_args,
+            affected_systems: facts.affected_systems(),
+        };
+
+        if let Some(scope) = halts.halted_by(call) {
+            decision.rationale = format!("halted: the kill switch is on ({scope})");
+            return decision;
+        }
+        let Some(category) = category else {
+            let rationale = format!("no tool named '{}' is registered", decision.tool);
+            return reject(decision, Stage::UnknownTool, Reason::UnknownTool, rationale);
+        };
+        if let Some(errors) = self.registry.schema_errors(&call.tool, &call.arguments) {
+            return reject(
+                decision,
+                Stage::Schema,
+                Reason::SchemaInvalid,
+                format!(
+                    "arguments do not match the input schema of {}: {}",
+                    call.tool,
+                    redact_str(&errors, &secrets)
+                ),
+            );
+        }
+
+        decision.risk =
+            RiskAssessment::assess(category, &facts, &call.task.purpose_type, call.attempt);
+        decision.risk_level = decision.risk.level();
+        let surface = call
+            .task
+            .check(&call.tool, category, self.agents.get(&call.agent));
+        if let Err(denial) = &surface
+            && !(denial.escalatable && call.task.tool_escalation == ToolEscalation::Escalate)
+        {
+            return reject(
+                decision,
+                Stage::Surface,
+                denial.reason,
+                denial.detail.clone(),
+            );
+        }
+
+        let verdict = self.policies.evaluate(&PolicyRequest {
+            agent: &call.agent,
+            tool: &call.tool,
+            category,
+            task: &call.task,
+            attempt: call.attempt,
+            facts: &facts,
+            risk_score: decision.risk.score,
+        });
+        decision.determining_policies = verdict.determining_policies;
+        decision.risk_level = decision.risk_level.max(verdict.risk.unwrap_or_default());
+        decision.approver_role = verdict.approver_role;
+        let policy_rationale = redact_str(&verdict.rationale, &secrets);
+        match (surface, verdict.kind) {
+            (_, DecisionKind::Reject) => {
+                decision.approver_role = None;
+                reject(decision, Stage::Policy, verdict.reason, policy_rationale)
+            }
+            (Err(denial), _) => {
+                decision.kind = DecisionKind::Escalate;
+                decision.stage = Stage::Surface;
+                decision.reason = denial.reason;
+                decision.rationale = format!(
+                    "{}; the task escalates calls outside its surface (policy: {policy_rationale})",
+                    denial.detail
+                );
+                decision
+            }
+            (Ok(()), kind) => {
+                decision.kind = kind;
+                decision.stage = Stage::Policy;
+                decision.reason = verdict.reason;
+                decision.rationale = policy_rationale;
+                decision
+            }
+        }
+    }
+
+    /// Decides on `call` and, if it is allowed, runs the tool.
+    pub async fn execute(&self, call: &CallRequest, halts: &Halts) -> Execution {
+        let decision = self.decide(call, halts);
+        match decision.kind {
+            DecisionKind::Allow => self.run(call, decision, false).await,
+            DecisionKind::Escalate => pending(decision),
+            DecisionKind::Reject => blocked(decision),
+        }
+    }
+
+    /// Runs an escalated call that a human approved. The call must be the
+    /// one approved (same tool, same argument hash) and is decided again:
+    /// an approval turns an `escalate` into a run, never a `reject` (a
+    /// halt, a changed surface or a new `forbid` still blocks it).
+    pub async fn execute_approved(
+        &self,
+        call: &CallRequest,
+        halts: &Halts,
+        binding: &EscalationBinding,
+    ) -> Execution {
+        let mut decision = self.decide(call, halts);
+        if binding.tool != call.tool || binding.args_hash != decision.args_hash {
+            decision.determining_policies.clear();
+            decision.approver_role = None;
+            let rationale = format!(
+                "the approval is for {} with arguments {}, not {} with arguments {}",
+                binding.tool, binding.args_hash, call.tool, decision.args_hash
+            );
+            return blocked(reject(
+                decision,
+                Stage::Approval,
+                Reason::ApprovalMismatch,
+                rationale,
+            ));
+        }
+        match decision.kind {
+            DecisionKind::Reject => blocked(decision),
+            DecisionKind::Allow => self.run(call, decision, false).await,
+            DecisionKind::Escalate => self.run(call, decision, true).await,
+        }
+    }
+
+    async fn run(&self, call: &CallRequest, decision: Decision, approved: bool) -> Execution {
+        let mut record = CallRecord::new(&decision, CallStatus::Executed);
+        record.approved = approved;
+        let Some(tool) = self.registry.get(&call.tool) else {
+            return failed(
+                decision,
+                record,
+                &ToolError::Failed("the tool is no longer registered".to_owned()),
+                &self.secrets(),
+            );
+        };
+        let ctx = ToolContext {
+            run_id: call.run_id.clone(),
+            node_id: call.node_id.clone(),
+            agent: call.agent.clone(),
+            attempt: call.attempt,
+        };
+        let started = Instant::now();
+        let result = tokio::time::timeout(
+            self.config.tool_timeout,
+            tool.execute(&call.arguments, &ctx),
+        )
+        .await;
+        record.duration_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
+        let secrets = self.secrets();
+        match result {
+            Ok(Ok(mut output)) => {
+                redact_value(&mut output, &secrets);
+                record.output_digest = Some(digest_value(&output));
+                Execution {
+                    decision,
+                    record,
+                    outcome: Outcome::Executed { output },
+                }
+            }
+            Ok(Err(error)) => failed(decision, record, &error, &secrets),
+            Err(_) => {
+                let timeout =
+                    u64::try_from(self.config.tool_timeout.as_millis()).unwrap_or(u64::MAX);
+                failed(decision, record, &ToolError::Timeout(timeout), &secrets)
+            }
+        }
+    }
+
+    fn secrets(&self) -> Vec<&str> {
+        self.config
+            .known_secrets
+            .iter()
+            .map(String::as_str)
+            .collect()
+    }
+}
+
+fn reject(mut decision: Decision, stage: Stage, reason: Reason, rationale: String) -> Decision {
+    decision.kind = DecisionKind::Reject;
+    decision.stage = stage;
+    decision.reason = reason;
+    decision.rationale = rationale;
+    decision
+}
+
+fn blocked(decision: Decision) -> Execution {
+    Execution {
+        record: CallRecord::new(&decision, CallStatus::Blocked),
+        outcome: Outcome::Blocked {
+            reason: decision.reason,
+            rationale: decision.rationale.clone(),
+        },
+        decision,
+    }
+}
+
+fn pending(decision: Decision) -> Execution {
+    Execution {
+        record: CallRecord::new(&decision, CallStatus::PendingApproval),
+        outcome: Outcome::PendingApproval {
+            binding: EscalationBinding {
+                tool: decision.tool.clone(),
+                args_hash: decision.args_hash.clone(),
+            },
+        },
+        decision,
+    }
+}
+
+fn failed(
+    decision: Decision,
+    mut record: CallRecord,
+    error: &ToolError,
+    secrets: &[&str],
+) -> Execution {
+    let message = redact_str(&error.to_string(), secrets);
+    record.status = CallStatus::Failed;
+    record.error = Some(format!("{}: {message}", error.code()));
+    Execution {
+        decision,
+        record,
+        outcome: Outcome::Failed {
+            code: error.code().to_owned(),
+            message,
+        },
+    }
+}

@@ -1,0 +1,179 @@
+//! `http.request`: one outbound HTTP request, bounded in time and size.
+//!
+//! The destination host is a policy input (`context.facts.host`), so the
+//! tool must reach exactly that host: redirects are **not** followed (a
+//! 3xx comes back to the agent as it is), since following one would take
+//! the call to a host no policy looked at. What this tool cannot stop is
+//! DNS pointing a permitted name at an internal address; host-level egress
+//! control belongs to the sandbox's egress proxy.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Client, Method, Url, redirect};
+use serde_json::{Map, Value, json};
+
+use crate::category::Category;
+use crate::error::{Error, ToolError};
+use crate::tool::{Tool, ToolContext};
+
+/// Limits for `http.request`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpOptions {
+    /// Whole request, connect to last body byte.
+    pub timeout: Duration,
+    /// Response body bytes kept; the rest is dropped and `truncated` set.
+    pub max_response_bytes: usize,
+    /// The `User-Agent` sent.
+    pub user_agent: String,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(10),
+            max_response_bytes: 1024 * 1024,
+            user_agent: concat!("agentwerke-gateway/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}
+
+/// The `http.request` tool.
+#[derive(Debug)]
+pub struct HttpRequest {
+    client: Client,
+    options: HttpOptions,
+}
+
+impl HttpRequest {
+    /// A tool with its own client configured from `options`.
+    pub fn new(options: HttpOptions) -> Result<Self, Error> {
+        let client = Client::builder()
+            .timeout(options.timeout)
+            .connect_timeout(options.timeout)
+            .redirect(redirect::Policy::none())
+            .user_agent(options.user_agent.clone())
+            .build()
+            .map_err(|e| Error::HttpClient(e.to_string()))?;
+        Ok(Self { client, options })
+    }
+}
+
+#[async_trait]
+impl Tool for HttpRequest {
+    fn name(&self) -> &str {
+        "http.request"
+    }
+
+    fn description(&self) -> &str {
+        "Send one HTTP request and return status, headers and (size-limited) body. Redirects are not followed."
+    }
+
+    fn category(&self) -> Category {
+        Category::Network
+    }
+
+    fn input_schema(&self) -> Value {
+        json!({
+            "type": "object",
+            "required": ["url"],
+            "additionalProperties": false,
+            "properties": {
+                "url": {"type": "string", "pattern": "^[hH][tT][tT][pP][sS]?://", "maxLength": 8192},
+                "method": {"enum": ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"], "default": "GET"},
+                "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+                "body": {"type": ["string", "object", "array", "null"]}
+            }
+        })
+    }
+
+    async fn execute(&self, args: &Value, _ctx: &ToolContext) -> Result<Value, ToolError> {
+        let url = args
+            .get("url")
+            .and_then(Value::as_str)
+            .ok_or_else(|| ToolError::InvalidInput("'url' must be a string".to_owned()))?;
+        let url = Url::parse(url).map_err(|e| ToolError::InvalidInput(format!("bad url: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(ToolError::InvalidInput(format!(
+                "scheme '{}' is not http or https",
+                url.scheme()
+            )));
+        }
+        let method = args.get("method").and_then(Value::as_str).unwrap_or("GET");
+        let method = Method::from_bytes(method.as_bytes())
+            .map_err(|_| ToolError::InvalidInput(format!("bad method '{method}'")))?;
+        let mut request = self.client.request(method, url).headers(headers(args)?);
+        request = match args.get("body") {
+            Some(Value::String(body)) => request.body(body.clone()),
+            Some(body @ (Value::Object(_) | Value::Array(_))) => request.json(body),
+            _ => request,
+        };
+        let mut response = request.send().await.map_err(|e| self.error(e))?;
+        let status = response.status().as_u16();
+        let headers: Map<String, Value> = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_owned(),
+                    Value::String(String::from_utf8_lossy(value.as_bytes()).into_owned()),
+                )
+            })
+            .collect();
+        let mut body = Vec::new();
+        let mut truncated = false;
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.error(e))? {
+            let room = self.options.max_response_bytes - body.len();
+            if chunk.len() > room {
+                body.extend_from_slice(&chunk[..room]);
+                truncated = true;
+                break;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(json!({
+            "status": status,
+            "headers": headers,
+            "body": String::from_utf8_lossy(&body),
+            "bytes": body.len(),
+            "truncated": truncated,
+        }))
+    }
+}
+
+impl HttpRequest {
+    fn error(&self, error: reqwest::Error) -> ToolError {
+        if error.is_timeout() {
+            return ToolError::Timeout(
+                u64::try_from(self.options.timeout.as_millis()).unwrap_or(u64::MAX),
+            );
+        }
+        // Without the URL: it may carry query-string credentials.
+        let error = error.without_url();
+        let mut message = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        ToolError::Http(message)
+    }
+}
+
+fn headers(args: &Value) -> Result<HeaderMap, ToolError> {
+    let mut map = HeaderMap::new();
+    if let Some(headers) = args.get("headers").and_then(Value::as_object) {
+        for (name, value) in headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| ToolError::InvalidInput(format!("bad header name '{name}'")))?;
+            let value = value
+                .as_str()
+                .and_then(|v| HeaderValue::from_str(v).ok())
+                .ok_or_else(|| ToolError::InvalidInput(format!("bad value for header '{name}'")))?;
+            map.insert(name, value);
+        }
+    }
+    Ok(map)
+}

@@ -1,0 +1,12 @@
+//! Integration tests of `agentwerke-gateway`: one binary, a module per area.
+
+#[path = "it/decision_table.rs"]
+mod decision_table;
+#[path = "it/execute.rs"]
+mod execute;
+#[path = "it/http.rs"]
+mod http;
+#[path = "it/support.rs"]
+mod support;
+#[path = "it/surface_prop.rs"]
+mod surface_prop;
