@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use agentwerke_auth::AuthConfig;
+use agentwerke_gateway::{AgentProfile, SandboxProfile};
 use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -59,6 +60,14 @@ pub struct RawConfig {
     pub lease_secs: u64,
     /// Agent steps that run at once.
     pub max_concurrent_steps: usize,
+    /// Agent profiles: which sandbox profiles each agent's tasks may use.
+    /// An agent without a profile gets no tool call through the gateway.
+    pub agents: Vec<AgentConfig>,
+    /// Seconds an escalated tool call waits for a human before it counts
+    /// as rejected.
+    pub escalation_ttl_secs: u64,
+    /// A folder of `.md` and `.txt` files that `knowledge.search` searches.
+    pub knowledge_dir: String,
     /// Names of environment variables whose values are secrets: they are
     /// redacted from prompts, outputs, evidence and logs. Names, not values,
     /// so the configuration itself never holds a secret.
@@ -77,9 +86,44 @@ impl Default for RawConfig {
             max_body_bytes: 5 * 1024 * 1024,
             seed_sample: true,
             lease_secs: 10,
+            agents: vec![
+                AgentConfig::new(
+                    "analyst",
+                    &[SandboxProfile::Offline, SandboxProfile::RepoRead],
+                ),
+                AgentConfig::new(
+                    "release-assistant",
+                    &[
+                        SandboxProfile::Offline,
+                        SandboxProfile::RepoRead,
+                        SandboxProfile::RepoWrite,
+                    ],
+                ),
+            ],
+            escalation_ttl_secs: 24 * 60 * 60,
+            knowledge_dir: String::new(),
             max_concurrent_steps: 16,
             redact_env: Vec::new(),
             auth: local_auth(),
+        }
+    }
+}
+
+/// One agent profile in the configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AgentConfig {
+    /// The agent name tasks use (`agent="..."`).
+    pub name: String,
+    /// Sandbox profiles its tasks may run under.
+    pub sandbox_profiles: Vec<SandboxProfile>,
+}
+
+impl AgentConfig {
+    fn new(name: &str, profiles: &[SandboxProfile]) -> Self {
+        Self {
+            name: name.to_owned(),
+            sandbox_profiles: profiles.to_vec(),
         }
     }
 }
@@ -111,6 +155,12 @@ pub struct Config {
     pub lease: std::time::Duration,
     /// Agent steps that run at once.
     pub max_concurrent_steps: usize,
+    /// Agent profiles for the gateway.
+    pub agents: Vec<AgentProfile>,
+    /// How long an escalated call waits for a human.
+    pub escalation_ttl: std::time::Duration,
+    /// The knowledge folder, if any.
+    pub knowledge_dir: Option<PathBuf>,
     /// Secret values to redact (read from the variables `redact-env` names).
     pub secrets: Vec<String>,
     /// Authentication.
@@ -162,6 +212,9 @@ impl RawConfig {
         if !(1..=3600).contains(&self.lease_secs) {
             bail!("lease-secs is {}; use 1 to 3600 seconds", self.lease_secs);
         }
+        if self.escalation_ttl_secs == 0 {
+            bail!("escalation-ttl-secs must be at least 1");
+        }
         if self.max_concurrent_steps == 0 {
             bail!("max-concurrent-steps must be at least 1");
         }
@@ -179,6 +232,14 @@ impl RawConfig {
             seed_sample: self.seed_sample,
             lease: std::time::Duration::from_secs(self.lease_secs),
             max_concurrent_steps: self.max_concurrent_steps,
+            agents: self
+                .agents
+                .iter()
+                .map(|a| AgentProfile::new(&a.name, a.sandbox_profiles.iter().copied()))
+                .collect(),
+            escalation_ttl: std::time::Duration::from_secs(self.escalation_ttl_secs),
+            knowledge_dir: (!self.knowledge_dir.is_empty())
+                .then(|| PathBuf::from(&self.knowledge_dir)),
             secrets: self
                 .redact_env
                 .iter()

@@ -14,12 +14,31 @@ pub const HELLO_SDLC: &str = include_str!("../../../examples/hello-sdlc.bpmn");
 /// The sample's workflow id.
 pub const HELLO_SDLC_ID: &str = "hello-sdlc";
 
-/// Imports and publishes the sample unless the workflow already exists.
+/// The gateway demo: one agent task whose scripted model asks for an
+/// allowed, a refused and an escalated tool call.
+pub const GATEWAY_DEMO: &str = include_str!("../../../examples/gateway-demo.bpmn");
+/// The gateway demo's workflow id.
+pub const GATEWAY_DEMO_ID: &str = "gateway-demo";
+/// The scripted model turns used when no `scripts` file is configured.
+pub const SCRIPTS: &str = include_str!("../../../examples/scripts.toml");
+
+/// Imports and publishes the samples that do not exist yet.
 pub async fn seed(store: &dyn Store, clock: &dyn Clock) -> anyhow::Result<()> {
-    if store.get_workflow(HELLO_SDLC_ID).await?.is_some() {
+    seed_one(store, clock, HELLO_SDLC_ID, "Hello SDLC", HELLO_SDLC).await?;
+    seed_one(store, clock, GATEWAY_DEMO_ID, "Gateway demo", GATEWAY_DEMO).await
+}
+
+async fn seed_one(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    id: &str,
+    name: &str,
+    xml: &str,
+) -> anyhow::Result<()> {
+    if store.get_workflow(id).await?.is_some() {
         return Ok(());
     }
-    let checked = check(HELLO_SDLC.as_bytes(), &Limits::default());
+    let checked = check(xml.as_bytes(), &Limits::default());
     if !checked.is_executable() {
         bail!(
             "the bundled sample workflow is invalid: {:?}",
@@ -29,10 +48,10 @@ pub async fn seed(store: &dyn Store, clock: &dyn Clock) -> anyhow::Result<()> {
     let now = clock.now();
     let version = store
         .create_workflow_version(NewWorkflowVersion {
-            workflow_id: HELLO_SDLC_ID.to_owned(),
-            name: "Hello SDLC".to_owned(),
-            bpmn_xml: HELLO_SDLC.to_owned(),
-            bpmn_sha256: hex::encode(Sha256::digest(HELLO_SDLC.as_bytes())),
+            workflow_id: id.to_owned(),
+            name: name.to_owned(),
+            bpmn_xml: xml.to_owned(),
+            bpmn_sha256: hex::encode(Sha256::digest(xml.as_bytes())),
             diagnostics: json!(checked.diagnostics),
             created_by: "system".to_owned(),
             at: now,
@@ -40,7 +59,7 @@ pub async fn seed(store: &dyn Store, clock: &dyn Clock) -> anyhow::Result<()> {
         .await
         .context("cannot seed the sample workflow")?;
     store
-        .publish_workflow_version(HELLO_SDLC_ID, version.version, "system", now)
+        .publish_workflow_version(id, version.version, "system", now)
         .await
         .context("cannot publish the sample workflow")?;
     Ok(())

@@ -37,6 +37,13 @@ pub enum Effect {
         /// The attempt.
         work_id: WorkId,
     },
+    /// Run a paused agent attempt again after the escalation it waited for
+    /// was decided; the gateway applies the decision to the call. Since
+    /// schema v1.1.
+    ResumeAgentTask {
+        /// The attempt.
+        work_id: WorkId,
+    },
     /// Open an approval request; answer with `ApprovalDecided`.
     RequestApproval {
         /// The approval's work id.
@@ -99,6 +106,7 @@ impl Effect {
         match self {
             Effect::RunAgentTask { .. } => "run_agent_task",
             Effect::CancelWork { .. } => "cancel_work",
+            Effect::ResumeAgentTask { .. } => "resume_agent_task",
             Effect::RequestApproval { .. } => "request_approval",
             Effect::CloseApproval { .. } => "close_approval",
             Effect::AwaitMessage { .. } => "await_message",

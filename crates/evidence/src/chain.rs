@@ -112,12 +112,22 @@ impl fmt::Display for ChainHead {
 
 /// Appends `draft` after `prev` (or starts the chain when `prev` is `None`).
 pub fn next(prev: Option<&AuditRecord>, draft: AuditDraft) -> AuditRecord {
-    let (seq, prev_hash) = match prev {
-        Some(prev) => (prev.seq + 1, prev.hash.clone()),
-        None => (1, GENESIS.to_owned()),
-    };
+    match prev {
+        Some(prev) => next_after_parts(prev.seq, prev.hash.clone(), draft),
+        None => next_after_parts(0, GENESIS.to_owned(), draft),
+    }
+}
+
+/// Appends `draft` after the chain head `head` ([`ChainHead::genesis`] for
+/// an empty log). The same as [`next`], for a writer that keeps only the
+/// heads of the chains it extends rather than their last records.
+pub fn next_after(head: &ChainHead, draft: AuditDraft) -> AuditRecord {
+    next_after_parts(head.seq, head.hash.clone(), draft)
+}
+
+fn next_after_parts(prev_seq: u64, prev_hash: String, draft: AuditDraft) -> AuditRecord {
     let mut record = AuditRecord {
-        seq,
+        seq: prev_seq + 1,
         run_id: draft.run_id,
         at: draft.at,
         actor: draft.actor,

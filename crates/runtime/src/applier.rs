@@ -14,7 +14,7 @@ use crate::effects::{RunInfo, map_effects};
 use crate::{DefinitionCache, Error, RuntimeDeps, RuntimeHandle, RuntimeOptions, idle};
 
 /// How many runs one claim takes.
-const CLAIM_BATCH: usize = 64;
+const CLAIM_BATCH: usize = 256;
 
 /// The loop that moves runs forward.
 pub struct Applier {
@@ -85,16 +85,31 @@ impl Applier {
             .claim_runs(&self.options.owner, now, lease_ms, CLAIM_BATCH)
             .await?;
         let count = claimed.len();
+        let mut commits = Vec::with_capacity(count);
         for run in claimed {
             let run_id = run.run.id.clone();
-            if let Err(error) = self.process(run, now).await {
+            match self.process(run, now).await {
+                Ok(commit) => commits.push(commit),
+                Err(error) => {
+                    tracing::warn!(run_id, code = error.code(), %error, "run not advanced");
+                }
+            }
+        }
+        // One call for the whole batch: the store may make all of these
+        // steps durable with a single commit, each still all-or-nothing.
+        let run_ids: Vec<String> = commits.iter().map(|c| c.run_id.clone()).collect();
+        let results = self.deps.store.commit_runs(commits).await;
+        for (run_id, result) in run_ids.into_iter().zip(results) {
+            if let Err(error) = result {
+                let error = Error::from(error);
                 tracing::warn!(run_id, code = error.code(), %error, "run not advanced");
             }
         }
         Ok(count)
     }
 
-    async fn process(&self, claimed: ClaimedRun, now: Timestamp) -> Result<(), Error> {
+    /// Applies a claimed run's events and returns the step to commit.
+    async fn process(&self, claimed: ClaimedRun, now: Timestamp) -> Result<Commit, Error> {
         let run = &claimed.run;
         let definition = self
             .definitions
@@ -151,22 +166,18 @@ impl Applier {
         let completed_at = status
             .is_terminal()
             .then(|| state.ended_at().unwrap_or(now));
-        self.deps
-            .store
-            .commit_run(Commit {
-                run_id: run.id.clone(),
-                owner: self.options.owner.clone(),
-                expected_state_version: run.state_version,
-                state: serde_json::to_value(&state)?,
-                status: status.as_str().to_owned(),
-                risk_level: None,
-                completed_at,
-                processed_inbox_ids: processed,
-                ops,
-                audit,
-            })
-            .await?;
-        Ok(())
+        Ok(Commit {
+            run_id: run.id.clone(),
+            owner: self.options.owner.clone(),
+            expected_state_version: run.state_version,
+            state: serde_json::to_value(&state)?,
+            status: status.as_str().to_owned(),
+            risk_level: None,
+            completed_at,
+            processed_inbox_ids: processed,
+            ops,
+            audit,
+        })
     }
 }
 

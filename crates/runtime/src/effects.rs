@@ -33,12 +33,6 @@ pub struct Mapped {
     pub audit: Vec<AuditDraft>,
 }
 
-/// Work rows are keyed per attempt so a retry never collides with the
-/// attempt it replaces.
-pub fn work_key(work_id: &str, attempt: u32) -> String {
-    format!("{work_id}#{attempt}")
-}
-
 /// Maps `effects`, produced by applying an event at `at`, to store rows.
 pub fn map_effects(
     definition: &Definition,
@@ -68,6 +62,8 @@ pub fn map_effects(
             } => {
                 let payload = json!({
                     "runId": run.run_id,
+                    "workflowId": run.workflow_id,
+                    "requestedBy": run.requested_by,
                     "workId": work_id.to_string(),
                     "nodeId": node_id,
                     "name": name,
@@ -77,7 +73,7 @@ pub fn map_effects(
                     "context": state.context(),
                 });
                 out.ops.push(Op::InsertWork {
-                    work_id: work_key(&work_id.to_string(), *attempt),
+                    work_id: work_id.to_string(),
                     kind: "agent_task".to_owned(),
                     payload,
                 });
@@ -88,12 +84,25 @@ pub fn map_effects(
                 ));
             }
             Effect::CancelWork { work_id } => {
-                let attempt = current_attempt(state, &work_id.to_string());
                 out.ops.push(Op::CancelWork {
-                    work_id: work_key(&work_id.to_string(), attempt),
+                    work_id: work_id.to_string(),
+                });
+                // A step paused on an escalated tool call has an open approval.
+                out.ops.push(Op::CloseApproval {
+                    work_id: work_id.to_string(),
+                    status: "cancelled".to_owned(),
                 });
                 out.audit.push(audit(
                     "step.cancelled",
+                    json!({"workId": work_id.to_string()}),
+                ));
+            }
+            Effect::ResumeAgentTask { work_id } => {
+                out.ops.push(Op::ReopenWork {
+                    work_id: work_id.to_string(),
+                });
+                out.audit.push(audit(
+                    "step.resumed",
                     json!({"workId": work_id.to_string()}),
                 ));
             }
@@ -182,15 +191,6 @@ pub fn map_effects(
         }
     }
     out
-}
-
-fn current_attempt(state: &RunState, work_id: &str) -> u32 {
-    state
-        .steps()
-        .iter()
-        .rev()
-        .find(|step| step.work_id.to_string() == work_id)
-        .map_or(1, |step| step.attempt)
 }
 
 /// What an approver must see to decide a modelled gate: the action, who asked

@@ -19,6 +19,9 @@ pub enum Error {
     /// A stored workflow version no longer compiles.
     #[error("workflow definition cannot be compiled: {0}")]
     Definition(String),
+    /// The Tool Gateway could not be set up.
+    #[error("the Tool Gateway cannot start: {0}")]
+    Gateway(String),
     /// Persisted state or an event could not be decoded.
     #[error("persisted data is unreadable: {0}")]
     Decode(#[from] serde_json::Error),
@@ -31,6 +34,7 @@ impl ErrorCode for Error {
             Error::DefinitionMissing { .. } => "runtime.definition_missing",
             Error::Definition(_) => "runtime.definition_invalid",
             Error::Decode(_) => "runtime.decode",
+            Error::Gateway(_) => "runtime.gateway_setup",
         }
     }
 }

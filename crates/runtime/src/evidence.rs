@@ -34,6 +34,9 @@ pub mod kinds {
     pub const SANDBOX_EXECUTION: &str = "sandbox_execution";
     /// One artifact.
     pub const ARTIFACT: &str = "artifact";
+    /// A brokered call as the gateway saw it (redacted), kept so a policy
+    /// draft can be simulated against recorded traffic.
+    pub const GATEWAY_CALL: &str = "gateway_call";
 }
 
 /// Builds the unsigned evidence pack of `run_id`, or `None` for an unknown run.

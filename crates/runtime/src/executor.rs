@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use agentwerke_agents::prompt::{TaskPromptSpec, assemble};
-use agentwerke_agents::step::{NoTools, StepInput, StepOutcome, run_step};
+use agentwerke_agents::prompt::{PromptVars, TaskPromptSpec, assemble, render};
+use agentwerke_agents::step::{NoTools, StepInput, StepOutcome, ToolResult, run_step};
 use agentwerke_bpmn::model::AgentTaskSpec;
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_store::{CompleteWork, WorkItem};
@@ -13,13 +13,29 @@ use serde_json::{Value, json};
 use tokio::sync::{Semaphore, watch};
 
 use crate::clock::rfc3339;
+use crate::gateway::{StepIdentity, StepTools, surface};
 use crate::{Error, RuntimeDeps, RuntimeHandle, RuntimeOptions, idle};
+
+/// Metadata keys `tool.input.<name>` give a tool task its arguments.
+const TOOL_INPUT_PREFIX: &str = "tool.input.";
+
+/// How one execution of a step ends.
+enum Outcome {
+    /// The event to commit (`task_completed` or `task_failed`).
+    Event(Value),
+    /// Paused on the escalation with this approval id.
+    Paused(String),
+}
 
 /// The payload of an `agent_task` work row, written by the applier.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct AgentWork {
     run_id: String,
+    #[serde(default)]
+    workflow_id: String,
+    #[serde(default)]
+    requested_by: String,
     work_id: String,
     node_id: String,
     name: Option<String>,
@@ -85,6 +101,9 @@ impl Executor {
                             }
                             worker.handle.wake.applier.notify_one();
                             drop(permit);
+                            // A slot is free: look for more work now rather
+                            // than at the next poll.
+                            worker.handle.wake.executor.notify_one();
                         });
                     }
                 }
@@ -115,9 +134,145 @@ impl Executor {
         }
     }
 
-    /// Runs one agent step and commits its result.
+    /// Runs one agent step and commits its result: completed, failed, or
+    /// paused on a tool call a human must decide.
     async fn execute(&self, item: WorkItem) -> Result<(), Error> {
         let work: AgentWork = serde_json::from_value(item.payload.clone())?;
+        let tools = match &self.deps.gateway {
+            Some(service) => Some(
+                StepTools::new(
+                    Arc::clone(service),
+                    Arc::clone(&self.deps.store),
+                    Arc::clone(&self.deps.clock),
+                    self.identity(&work),
+                    surface(&work.spec),
+                )
+                .await?,
+            ),
+            None => None,
+        };
+        let direct_tool = match (&self.deps.gateway, &work.spec.action) {
+            (Some(service), Some(action)) if service.current().registry().get(action).is_some() => {
+                Some(action.clone())
+            }
+            _ => None,
+        };
+        let mut records = Vec::new();
+        let mut audit = Vec::new();
+        let outcome = match (&tools, direct_tool) {
+            (Some(tools), Some(tool)) => self.call_tool(&work, tools, &tool).await,
+            _ => {
+                self.ask_model(&work, tools.as_ref(), &mut records, &mut audit)
+                    .await
+            }
+        };
+        let trail = tools.map(StepTools::into_trail).unwrap_or_default();
+        // The calls happened before the step ended: their records come first.
+        let records: Vec<_> = trail.records.into_iter().chain(records).collect();
+        let audit: Vec<_> = trail.audit.into_iter().chain(audit).collect();
+        if let Some(level) = trail.risk {
+            self.deps
+                .store
+                .raise_risk_level(&work.run_id, level.as_str())
+                .await?;
+        }
+        let done = |result_event| CompleteWork {
+            run_id: work.run_id.clone(),
+            work_id: item.work_id.clone(),
+            owner: self.options.owner.clone(),
+            result_event,
+            dedup_key: format!(
+                "work:{}:{}:{}",
+                work.run_id, item.work_id, item.attempt_count
+            ),
+            records,
+            audit,
+        };
+        match (outcome, trail.escalation) {
+            (Outcome::Paused(approval_id), Some(approval)) => {
+                let event = json!({"type": "task_paused", "work_id": work.work_id,
+                                   "approval_id": approval_id, "at": self.deps.clock.now()});
+                self.deps.store.pause_work(done(event), approval).await?;
+            }
+            (Outcome::Paused(_), None) => {
+                let event = failed(
+                    &work,
+                    "runtime.escalation_lost",
+                    "a tool call was escalated but no approval request was prepared",
+                    &self.deps,
+                );
+                self.deps.store.complete_work(done(event)).await?;
+            }
+            (Outcome::Event(event), _) => {
+                self.deps.store.complete_work(done(event)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn identity(&self, work: &AgentWork) -> StepIdentity {
+        StepIdentity {
+            run_id: work.run_id.clone(),
+            workflow_id: work.workflow_id.clone(),
+            requested_by: work.requested_by.clone(),
+            work_id: work.work_id.clone(),
+            node_id: work.node_id.clone(),
+            node_name: work.name.clone().unwrap_or_else(|| work.node_id.clone()),
+            agent: work.spec.agent.clone(),
+            attempt: work.attempt,
+        }
+    }
+
+    /// A task whose `action` names a tool runs that tool through the gateway
+    /// without a model call; its inputs come from `tool.input.*` metadata.
+    async fn call_tool(&self, work: &AgentWork, tools: &StepTools, tool: &str) -> Outcome {
+        let node_name = work.name.clone().unwrap_or_else(|| work.node_id.clone());
+        let vars = PromptVars {
+            context: &work.context,
+            run_id: &work.run_id,
+            node_name: &node_name,
+            feedback: work.feedback.as_deref(),
+        };
+        let mut arguments = serde_json::Map::new();
+        for (key, value) in &work.spec.metadata {
+            let Some(name) = key.strip_prefix(TOOL_INPUT_PREFIX) else {
+                continue;
+            };
+            let rendered = match render(value, &vars) {
+                Ok(rendered) => rendered.text,
+                Err(error) => {
+                    return Outcome::Event(failed(
+                        work,
+                        error.code(),
+                        &error.to_string(),
+                        &self.deps,
+                    ));
+                }
+            };
+            let value = serde_json::from_str(&rendered).unwrap_or(Value::String(rendered));
+            arguments.insert(name.to_owned(), value);
+        }
+        match tools.broker(tool, Value::Object(arguments)).await {
+            ToolResult::Allowed { output } => Outcome::Event(json!({
+                "type": "task_completed", "work_id": work.work_id,
+                "output": {"tool": tool, "output": output}, "at": self.deps.clock.now(),
+            })),
+            ToolResult::Rejected { reason } => {
+                Outcome::Event(failed(work, "gateway.rejected", &reason, &self.deps))
+            }
+            ToolResult::Escalated { approval_id } => Outcome::Paused(approval_id),
+        }
+    }
+
+    /// The model path: assemble the prompt, run the tool-use loop with the
+    /// gateway as its only tool executor.
+    async fn ask_model(
+        &self,
+        work: &AgentWork,
+        tools: Option<&StepTools>,
+        records: &mut Vec<(String, Value)>,
+        audit: &mut Vec<AuditDraft>,
+    ) -> Outcome {
         let secrets: Vec<&str> = self.options.secrets.iter().map(String::as_str).collect();
         let task = TaskPromptSpec {
             agent: work.spec.agent.clone(),
@@ -127,84 +282,79 @@ impl Executor {
             strict: work.spec.strict_variables,
             feedback: work.feedback.clone(),
         };
-        let mut records = Vec::new();
-        let mut audit = Vec::new();
-        let event = match assemble(&task, &work.context, &work.run_id, &secrets) {
-            Err(error) => failed(&work, error.code(), &error.to_string(), &self.deps),
-            Ok(prompt) => {
-                records.push((
-                    crate::evidence::kinds::PROMPT.to_owned(),
-                    json!({
-                        "workId": work.work_id, "nodeId": work.node_id, "agent": work.spec.agent,
-                        "attempt": work.attempt, "text": prompt.redacted_snapshot,
-                        "sha256": prompt.snapshot_sha256, "unresolved": prompt.unresolved,
-                    }),
-                ));
-                let mut input = StepInput::new(
-                    prompt,
-                    work.run_id.clone(),
-                    work.work_id.clone(),
-                    work.node_id.clone(),
-                    work.spec.agent.clone(),
-                );
-                input.attempt = work.attempt;
-                input.node_name = task.node_name.clone();
-                input.context = work.context.clone();
-                input.feedback = work.feedback.clone();
-                let outcome = run_step(input, self.deps.provider.as_ref(), &NoTools).await;
-                for turn in outcome.turns() {
-                    records.push((
-                        crate::evidence::kinds::MODEL_USAGE.to_owned(),
-                        json!({
-                            "workId": work.work_id, "nodeId": work.node_id, "attempt": work.attempt,
-                            "provider": turn.provider, "model": turn.model,
-                            "inputTokens": turn.usage.input_tokens,
-                            "outputTokens": turn.usage.output_tokens,
-                            "costUsd": turn.usage.cost_usd,
-                        }),
-                    ));
-                }
-                match outcome {
-                    StepOutcome::Completed { output, .. } => {
-                        audit.push(self.audit(
-                            &work,
-                            "step.completed",
-                            json!({"workId": work.work_id, "nodeId": work.node_id, "attempt": work.attempt}),
-                        ));
-                        json!({"type": "task_completed", "work_id": work.work_id,
-                               "output": output, "at": self.deps.clock.now()})
-                    }
-                    StepOutcome::Failed { code, message, .. } => {
-                        audit.push(self.audit(
-                            &work,
-                            "step.failed",
-                            json!({"workId": work.work_id, "nodeId": work.node_id,
-                                   "attempt": work.attempt, "code": code, "message": message}),
-                        ));
-                        failed(&work, &code, &message, &self.deps)
-                    }
-                    StepOutcome::Paused { .. } => failed(
-                        &work,
-                        "runtime.escalation_unsupported",
-                        "the step asked for a human decision that this runtime cannot open",
-                        &self.deps,
-                    ),
-                }
+        let prompt = match assemble(&task, &work.context, &work.run_id, &secrets) {
+            Err(error) => {
+                return Outcome::Event(failed(work, error.code(), &error.to_string(), &self.deps));
             }
+            Ok(prompt) => prompt,
         };
-        self.deps
-            .store
-            .complete_work(CompleteWork {
-                run_id: work.run_id.clone(),
-                work_id: item.work_id.clone(),
-                owner: self.options.owner.clone(),
-                result_event: event,
-                dedup_key: format!("work:{}:{}", work.run_id, item.work_id),
-                records,
-                audit,
-            })
-            .await?;
-        Ok(())
+        records.push((
+            crate::evidence::kinds::PROMPT.to_owned(),
+            json!({
+                "workId": work.work_id, "nodeId": work.node_id, "agent": work.spec.agent,
+                "attempt": work.attempt, "text": prompt.redacted_snapshot,
+                "sha256": prompt.snapshot_sha256, "unresolved": prompt.unresolved,
+            }),
+        ));
+        let mut input = StepInput::new(
+            prompt,
+            work.run_id.clone(),
+            work.work_id.clone(),
+            work.node_id.clone(),
+            work.spec.agent.clone(),
+        );
+        input.attempt = work.attempt;
+        input.node_name = task.node_name.clone();
+        input.context = work.context.clone();
+        input.feedback = work.feedback.clone();
+        if let Some(service) = &self.deps.gateway {
+            input.tools = service.current().registry().specs();
+        }
+        let outcome = match tools {
+            Some(tools) => run_step(input, self.deps.provider.as_ref(), tools).await,
+            None => run_step(input, self.deps.provider.as_ref(), &NoTools).await,
+        };
+        for turn in outcome.turns() {
+            records.push((
+                crate::evidence::kinds::MODEL_USAGE.to_owned(),
+                json!({
+                    "workId": work.work_id, "nodeId": work.node_id, "attempt": work.attempt,
+                    "provider": turn.provider, "model": turn.model,
+                    "inputTokens": turn.usage.input_tokens,
+                    "outputTokens": turn.usage.output_tokens,
+                    "costUsd": turn.usage.cost_usd,
+                }),
+            ));
+        }
+        match outcome {
+            StepOutcome::Completed { output, .. } => {
+                audit.push(self.audit(
+                    work,
+                    "step.completed",
+                    json!({"workId": work.work_id, "nodeId": work.node_id, "attempt": work.attempt}),
+                ));
+                Outcome::Event(json!({"type": "task_completed", "work_id": work.work_id,
+                       "output": output, "at": self.deps.clock.now()}))
+            }
+            StepOutcome::Failed { code, message, .. } => {
+                audit.push(self.audit(
+                    work,
+                    "step.failed",
+                    json!({"workId": work.work_id, "nodeId": work.node_id,
+                           "attempt": work.attempt, "code": code, "message": message}),
+                ));
+                Outcome::Event(failed(work, &code, &message, &self.deps))
+            }
+            StepOutcome::Paused { approval_id, .. } => {
+                audit.push(self.audit(
+                    work,
+                    "step.paused",
+                    json!({"workId": work.work_id, "nodeId": work.node_id,
+                           "attempt": work.attempt, "approvalId": approval_id}),
+                ));
+                Outcome::Paused(approval_id)
+            }
+        }
     }
 
     fn audit(&self, work: &AgentWork, kind: &str, data: Value) -> AuditDraft {

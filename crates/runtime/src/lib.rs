@@ -22,6 +22,7 @@ pub mod effects;
 mod error;
 pub mod evidence;
 pub mod executor;
+pub mod gateway;
 pub mod timers;
 
 use std::sync::Arc;
@@ -36,6 +37,7 @@ pub use clock::{Clock, SystemClock, rfc3339};
 pub use definitions::DefinitionCache;
 pub use error::Error;
 pub use evidence::gather_pack;
+pub use gateway::{GatewayService, GatewaySettings, StoreArtifacts};
 
 /// Settings shared by the runtime's loops.
 #[derive(Debug, Clone)]
@@ -73,6 +75,9 @@ pub struct RuntimeDeps {
     pub provider: Arc<dyn ModelProvider>,
     /// The source of time.
     pub clock: Arc<dyn Clock>,
+    /// The Tool Gateway every tool call passes; without one every call is
+    /// refused (fail closed).
+    pub gateway: Option<Arc<GatewayService>>,
 }
 
 /// A cheap, cloneable way to poke the running loops.

@@ -2,12 +2,15 @@
 
 use std::time::Duration;
 
-use agentwerke_types::ErrorCode;
+use agentwerke_evidence::chain::AuditDraft;
+use agentwerke_types::{ErrorCode, Timestamp};
+use serde_json::json;
 use tokio::sync::watch;
 
+use crate::clock::rfc3339;
 use crate::{RuntimeDeps, RuntimeHandle, RuntimeOptions};
 
-/// The loop that fires timers.
+/// The loop that fires timers and expires approvals nobody decided in time.
 pub struct TimerLoop {
     options: RuntimeOptions,
     deps: RuntimeDeps,
@@ -24,6 +27,39 @@ impl TimerLoop {
         }
     }
 
+    /// Expires overdue approvals. An expired escalation resumes its step,
+    /// where the gateway refuses the call (an expiry is never an allow); an
+    /// expired gate is a rejection.
+    async fn expire_approvals(&self, now: Timestamp) -> Result<usize, agentwerke_store::Error> {
+        let mut expired = 0;
+        for approval in self.deps.store.due_expiries(now).await? {
+            let event = if approval.kind == "tool_escalation" {
+                json!({"type": "task_resumed", "work_id": approval.work_id, "at": now})
+            } else {
+                json!({"type": "approval_decided", "work_id": approval.work_id,
+                       "decision": "reject", "comment": "expired without a decision",
+                       "decided_by": "system", "at": now})
+            };
+            let audit = AuditDraft {
+                run_id: approval.run_id.clone(),
+                at: rfc3339(now),
+                actor: "system".to_owned(),
+                kind: "approval.expired".to_owned(),
+                data: json!({"approvalId": approval.id, "nodeId": approval.node_id,
+                             "kind": approval.kind}),
+            };
+            if self
+                .deps
+                .store
+                .expire_approval(approval, event, audit)
+                .await?
+            {
+                expired += 1;
+            }
+        }
+        Ok(expired)
+    }
+
     /// Runs until `shutdown` turns true.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         loop {
@@ -31,6 +67,13 @@ impl TimerLoop {
                 return;
             }
             let now = self.deps.clock.now();
+            match self.expire_approvals(now).await {
+                Ok(expired) if expired > 0 => self.handle.wake.applier.notify_one(),
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(code = error.code(), %error, "expiring approvals failed");
+                }
+            }
             match self.deps.store.fire_due_timers(now, 256).await {
                 Ok(fired) if fired > 0 => {
                     self.handle.wake.applier.notify_one();

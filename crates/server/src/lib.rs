@@ -24,7 +24,7 @@ pub use state::{ApiLimits, AppState};
 
 /// The whole API.
 pub fn app(state: AppState) -> Router {
-    use routes::{approvals, events, evidence, health, runs, workflows};
+    use routes::{approvals, events, evidence, gateway, health, runs, workflows};
     let limit = state.limits.max_body_bytes;
     Router::new()
         .route("/api/health/live", get(health::live))
@@ -59,6 +59,21 @@ pub fn app(state: AppState) -> Router {
         .route("/api/evidence/public-key", get(evidence::public_key))
         .route("/api/evidence/schema", get(evidence::schema))
         .route("/api/events", post(events::deliver))
+        .route("/api/gateway/evaluate", post(gateway::evaluate))
+        .route("/api/gateway/halt", post(gateway::halt))
+        .route("/api/gateway/resume", post(gateway::resume))
+        .route("/api/gateway/halts", get(gateway::halts))
+        .route(
+            "/api/policies",
+            get(gateway::list_policies).post(gateway::create_policy),
+        )
+        .route("/api/policies/schema", get(gateway::policy_schema))
+        .route("/api/policies/{version}", get(gateway::get_policy))
+        .route("/api/policies/{version}/simulate", post(gateway::simulate))
+        .route(
+            "/api/policies/{version}/publish",
+            post(gateway::publish_policy),
+        )
         .route("/api/approvals", get(approvals::list))
         .route("/api/approvals/{id}", get(approvals::get))
         .route("/api/approvals/{id}/decision", post(approvals::decide))

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use agentwerke_auth::Verifier;
-use agentwerke_runtime::{Clock, RuntimeHandle};
+use agentwerke_runtime::{Clock, GatewayService, RuntimeHandle};
 use agentwerke_store::Store;
 use ed25519_dalek::SigningKey;
 
@@ -20,6 +20,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Signs evidence packs.
     pub evidence_key: Arc<SigningKey>,
+    /// The Tool Gateway (policy in force, kill switch).
+    pub gateway: Arc<GatewayService>,
     /// Secret values redacted from everything the API returns.
     pub secrets: Arc<[String]>,
     /// Limits and other settings the API enforces.

@@ -50,6 +50,7 @@
 mod clock;
 mod cursor;
 mod error;
+pub mod gateway;
 mod model;
 mod sqlite;
 mod store;

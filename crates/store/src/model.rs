@@ -225,6 +225,12 @@ pub enum Op {
         /// The work.
         work_id: String,
     },
+    /// Make done work claimable again: a step paused on an escalated tool
+    /// call runs again once the escalation is decided.
+    ReopenWork {
+        /// The work.
+        work_id: String,
+    },
     /// Open an approval request and wait for a human.
     OpenApproval {
         /// The request.

@@ -6,9 +6,10 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::error::Result;
+use crate::gateway::{ArtifactRow, HaltRow, HaltScope, NewPolicySet, PolicySetRow};
 use crate::model::{
     ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Delivery,
-    DeliveryOutcome, EvidenceRecord, NewRun, NewWorkflowVersion, Page, RunFilter, RunRow, TimerRow,
+    DeliveryOutcome, EvidenceRecord, NewApproval, NewRun, NewWorkflowVersion, Page, RunFilter, RunRow, TimerRow,
     WorkItem, WorkflowSummary, WorkflowVersion,
 };
 
@@ -95,6 +96,19 @@ pub trait Store: Send + Sync {
     /// `expected_state_version` is stale. Releases the lease.
     async fn commit_run(&self, commit: Commit) -> Result<()>;
 
+    /// Writes several engine steps, each exactly as [`Store::commit_run`]
+    /// would (its own all-or-nothing unit, its own lease and version check),
+    /// and returns their results in the same order. One step's failure does
+    /// not undo the others. Implementations override it to share one
+    /// durable commit among all of them; this default writes them one by one.
+    async fn commit_runs(&self, commits: Vec<Commit>) -> Vec<Result<()>> {
+        let mut results = Vec::with_capacity(commits.len());
+        for commit in commits {
+            results.push(self.commit_run(commit).await);
+        }
+        results
+    }
+
     // ----------------------------------------------------------------- work
 
     /// Leases up to `limit` pending work items whose lease is free or expired.
@@ -171,4 +185,69 @@ pub trait Store: Send + Sync {
 
     /// A cheap round trip to the database, for readiness probes.
     async fn health(&self) -> Result<()>;
+
+    // -------------------------------------------------------------- gateway
+
+    /// Stores a validated policy set as the next draft version.
+    async fn create_policy_set(&self, new: NewPolicySet) -> Result<PolicySetRow>;
+
+    /// Publishes a draft; publishing twice is a `Conflict`.
+    async fn publish_policy_set(
+        &self,
+        version: i64,
+        by: &str,
+        at: Timestamp,
+        audit: AuditDraft,
+    ) -> Result<PolicySetRow>;
+
+    /// Every policy set, newest first.
+    async fn list_policy_sets(&self) -> Result<Vec<PolicySetRow>>;
+
+    /// One policy set.
+    async fn get_policy_set(&self, version: i64) -> Result<Option<PolicySetRow>>;
+
+    /// The newest published policy set, if any.
+    async fn active_policy_set(&self) -> Result<Option<PolicySetRow>>;
+
+    /// Halts (or re-halts with a new reason) a scope of the gateway.
+    async fn set_halt(&self, halt: HaltRow, audit: AuditDraft) -> Result<()>;
+
+    /// Lifts a halt; false when there was none.
+    async fn clear_halt(&self, scope: HaltScope, target: &str, audit: AuditDraft) -> Result<bool>;
+
+    /// The halts in force.
+    async fn halts(&self) -> Result<Vec<HaltRow>>;
+
+    /// Stores a run artifact by content hash and points its path at it.
+    async fn put_artifact(&self, meta: ArtifactRow, content: Vec<u8>, at: Timestamp) -> Result<()>;
+
+    /// A run artifact's bytes by hash.
+    async fn get_artifact(&self, run_id: &str, sha256: &str) -> Result<Option<Vec<u8>>>;
+
+    /// What a run artifact path points at.
+    async fn find_artifact(&self, run_id: &str, path: &str) -> Result<Option<ArtifactRow>>;
+
+    /// Marks an approved tool escalation used; false if it was not approved
+    /// or already used (approvals of tool calls are single use).
+    async fn consume_escalation(&self, approval_id: &str, at: Timestamp) -> Result<bool>;
+
+    /// Completes an agent step as paused on an escalated tool call and opens
+    /// the approval, in one transaction.
+    async fn pause_work(&self, done: CompleteWork, approval: NewApproval) -> Result<bool>;
+
+    /// Raises the run's `riskLevel` to `level` (`low` < `medium` < `high` <
+    /// `critical`); a lower level leaves it as it is.
+    async fn raise_risk_level(&self, run_id: &str, level: &str) -> Result<()>;
+
+    /// Pending approvals whose `expires_at` has passed.
+    async fn due_expiries(&self, now: Timestamp) -> Result<Vec<ApprovalRow>>;
+
+    /// Expires a pending approval, queueing `event` for its run; false when
+    /// it was decided first.
+    async fn expire_approval(
+        &self,
+        approval: ApprovalRow,
+        event: Value,
+        audit: AuditDraft,
+    ) -> Result<bool>;
 }

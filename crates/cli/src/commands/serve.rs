@@ -6,7 +6,10 @@ use std::sync::Arc;
 use agentwerke_agents::provider::ModelProvider;
 use agentwerke_agents::scripted::ScriptedProvider;
 use agentwerke_auth::{DevKey, Verifier};
-use agentwerke_runtime::{Clock, Runtime, RuntimeDeps, RuntimeOptions, SystemClock};
+use agentwerke_gateway::tools::Document;
+use agentwerke_runtime::{
+    Clock, GatewayService, GatewaySettings, Runtime, RuntimeDeps, RuntimeOptions, SystemClock,
+};
 use agentwerke_server::{ApiLimits, AppState, app};
 use agentwerke_store::{SqliteStore, Store};
 use anyhow::Context;
@@ -69,6 +72,20 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if config.seed_sample {
         sample::seed(store.as_ref(), clock.as_ref()).await?;
     }
+    let gateway = Arc::new(
+        GatewayService::start(
+            store.clone(),
+            clock.clone(),
+            GatewaySettings {
+                agents: config.agents.clone(),
+                documents: knowledge(&config)?,
+                secrets: config.secrets.clone(),
+                escalation_ttl: config.escalation_ttl,
+            },
+        )
+        .await
+        .context("cannot start the Tool Gateway")?,
+    );
     let runtime = Runtime::start(
         RuntimeOptions {
             secrets: config.secrets.clone(),
@@ -80,6 +97,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             store: store.clone(),
             provider,
             clock: clock.clone(),
+            gateway: Some(gateway.clone()),
         },
     );
     let state = AppState {
@@ -88,6 +106,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         runtime: runtime.handle(),
         clock,
         evidence_key,
+        gateway,
         secrets: Arc::from(config.secrets.clone()),
         limits: ApiLimits {
             max_body_bytes: config.max_body_bytes,
@@ -118,7 +137,10 @@ fn announce(config: &Config, address: std::net::SocketAddr) {
             config.data_dir.display()
         );
     }
-    println!("  sample workflow: hello-sdlc (Start -> Analyze -> Review -> End)");
+    println!("  sample workflows: hello-sdlc (Start -> Analyze -> Review -> End),");
+    println!(
+        "                    gateway-demo (an agent's allowed, refused and escalated tool calls)"
+    );
 }
 
 fn scripted_provider(config: &Config) -> anyhow::Result<ScriptedProvider> {
@@ -129,8 +151,43 @@ fn scripted_provider(config: &Config) -> anyhow::Result<ScriptedProvider> {
             ScriptedProvider::from_toml_str(&text)
                 .with_context(|| format!("scripts {} are invalid", path.display()))
         }
-        None => Ok(ScriptedProvider::default()),
+        None => ScriptedProvider::from_toml_str(sample::SCRIPTS)
+            .context("the bundled sample scripts are invalid"),
     }
+}
+
+/// The `.md` and `.txt` files of the knowledge folder, for `knowledge.search`.
+fn knowledge(config: &Config) -> anyhow::Result<Vec<Document>> {
+    let Some(dir) = &config.knowledge_dir else {
+        return Ok(Vec::new());
+    };
+    let mut documents = Vec::new();
+    let entries = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the knowledge folder {}", dir.display()))?;
+    for entry in entries {
+        let path = entry?.path();
+        let wanted = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e, "md" | "txt"));
+        if !wanted {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let id = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let title = text
+            .lines()
+            .find(|l| !l.trim().is_empty())
+            .map(|l| l.trim_start_matches('#').trim().to_owned())
+            .unwrap_or_else(|| id.clone());
+        documents.push(Document { id, title, text });
+    }
+    documents.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(documents)
 }
 
 fn toml_string(raw: &RawConfig) -> anyhow::Result<String> {

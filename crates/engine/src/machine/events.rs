@@ -116,8 +116,15 @@ impl Machine<'_, '_> {
                 work_id,
                 approval_id,
                 ..
-            } => self.set_paused(work_id, Some(approval_id)),
-            Event::TaskResumed { work_id, .. } => self.set_paused(work_id, None),
+            } => {
+                self.set_paused(work_id, Some(approval_id));
+            }
+            Event::TaskResumed { work_id, .. } => {
+                if self.set_paused(work_id, None) {
+                    self.fx
+                        .push(crate::effect::Effect::ResumeAgentTask { work_id });
+                }
+            }
             Event::RetryStep { .. } => self.resume(),
         }
     }
@@ -145,8 +152,9 @@ impl Machine<'_, '_> {
     }
 
     /// Pauses or resumes a running attempt; stale events for attempts that
-    /// ended meanwhile are no-ops, like every other race.
-    fn set_paused(&mut self, id: WorkId, approval: Option<String>) {
+    /// ended meanwhile are no-ops, like every other race. True when the
+    /// attempt was paused before.
+    fn set_paused(&mut self, id: WorkId, approval: Option<String>) -> bool {
         if let Some(work) = self.st.open.get_mut(&id)
             && let Wait::Agent {
                 running: true,
@@ -154,8 +162,9 @@ impl Machine<'_, '_> {
                 ..
             } = &mut work.wait
         {
-            *paused_on = approval;
+            return std::mem::replace(paused_on, approval).is_some();
         }
+        false
     }
 
     fn agent_running(&self, id: WorkId) -> bool {

@@ -949,7 +949,7 @@ fn an_escalated_tool_call_pauses_the_attempt_until_its_decision() {
     let at = r.at();
     r.ok(Event::TaskResumed { work_id: work, at });
     assert_eq!(r.status(), RunStatus::Running);
-    assert!(r.last.is_empty(), "the shell re-runs the attempt itself");
+    assert_eq!(r.last, [Effect::ResumeAgentTask { work_id: work }]);
     r.complete("Analyze", json!({"ok": true}));
     assert_eq!(r.status(), RunStatus::Completed);
     assert_eq!(r.state.steps().len(), 1, "one attempt, paused and resumed");

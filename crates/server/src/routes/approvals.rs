@@ -169,12 +169,18 @@ pub async fn decide(
     }
     let now = state.clock.now();
     let work_id: WorkId = serde_json::from_value(json!(approval.work_id)).map_err(internal)?;
-    let event = Event::ApprovalDecided {
-        work_id,
-        decision: body.decision.engine(),
-        comment: comment.clone(),
-        decided_by: caller.subject().to_owned(),
-        at: now,
+    // A gate's decision goes to the process; an escalated tool call's
+    // decision goes to the gateway when the paused step runs again.
+    let event = if approval.kind == "tool_escalation" {
+        Event::TaskResumed { work_id, at: now }
+    } else {
+        Event::ApprovalDecided {
+            work_id,
+            decision: body.decision.engine(),
+            comment: comment.clone(),
+            decided_by: caller.subject().to_owned(),
+            at: now,
+        }
     };
     let stored_status = body.decision.stored();
     let decided = state

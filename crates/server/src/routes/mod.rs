@@ -3,6 +3,7 @@
 pub mod approvals;
 pub mod events;
 pub mod evidence;
+pub mod gateway;
 pub mod health;
 pub mod runs;
 pub mod workflows;

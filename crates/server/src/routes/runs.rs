@@ -183,7 +183,34 @@ pub async fn get(
             run_id: Some(id.clone()),
         })
         .await?;
-    Ok(Json(run_view(&run, &approvals)?))
+    let mut view = run_view(&run, &approvals)?;
+    view["gatewayHalts"] = affecting_halts(&state, &run, &view).await?;
+    Ok(Json(view))
+}
+
+/// The kill-switch halts that block this run's tool calls: global ones, its
+/// workflow's, and those of agents that work in it.
+async fn affecting_halts(state: &AppState, run: &RunRow, view: &Value) -> Result<Value, ApiError> {
+    use agentwerke_store::gateway::HaltScope;
+    let agents: Vec<&str> = view["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["agent"].as_str())
+        .collect();
+    let halts: Vec<Value> = state
+        .store
+        .halts()
+        .await?
+        .iter()
+        .filter(|h| match h.scope {
+            HaltScope::Global => true,
+            HaltScope::Workflow => h.target == run.workflow_id,
+            HaltScope::Agent => agents.contains(&h.target.as_str()),
+        })
+        .map(crate::routes::gateway::halt_view)
+        .collect();
+    Ok(json!(halts))
 }
 
 /// `POST /api/runs/{id}/cancel` body.

@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use agentwerke_agents::scripted::ScriptedProvider;
 use agentwerke_auth::{AuthConfig, DevKey, Role, Verifier, mint_dev_token};
-use agentwerke_runtime::{Clock, Runtime, RuntimeDeps, RuntimeOptions, SystemClock};
+use agentwerke_gateway::{AgentProfile, SandboxProfile};
+use agentwerke_runtime::{
+    Clock, GatewayService, GatewaySettings, Runtime, RuntimeDeps, RuntimeOptions, SystemClock,
+};
 use agentwerke_server::{ApiLimits, AppState, app};
 use agentwerke_store::{SqliteStore, Store};
 use reqwest::{Method, StatusCode};
@@ -30,6 +33,11 @@ impl TestServer {
     }
 
     pub(crate) async fn start_with_scripts(scripts: &str) -> Self {
+        Self::start_with(scripts, 24 * 60 * 60).await
+    }
+
+    /// A server whose escalations expire after `escalation_ttl_secs`.
+    pub(crate) async fn start_with(scripts: &str, escalation_ttl_secs: u64) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let store: Arc<dyn Store> = Arc::new(
             SqliteStore::open(&format!("sqlite://{}", dir.path().join("aw.db").display()))
@@ -46,6 +54,26 @@ impl TestServer {
             ScriptedProvider::from_toml_str(scripts).expect("scripts")
         });
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let gateway = Arc::new(
+            GatewayService::start(
+                store.clone(),
+                clock.clone(),
+                GatewaySettings {
+                    agents: vec![
+                        AgentProfile::new("analyst", [SandboxProfile::Offline]),
+                        AgentProfile::new(
+                            "release-assistant",
+                            [SandboxProfile::Offline, SandboxProfile::RepoRead],
+                        ),
+                    ],
+                    documents: Vec::new(),
+                    secrets: Vec::new(),
+                    escalation_ttl: Duration::from_secs(escalation_ttl_secs),
+                },
+            )
+            .await
+            .expect("gateway"),
+        );
         let runtime = Runtime::start(
             RuntimeOptions {
                 poll_interval: Duration::from_millis(50),
@@ -55,6 +83,7 @@ impl TestServer {
                 store: store.clone(),
                 provider,
                 clock: clock.clone(),
+                gateway: Some(gateway.clone()),
             },
         );
         let key = agentwerke_evidence::keys::signing_key_from_seed([7u8; 32]);
@@ -64,6 +93,7 @@ impl TestServer {
             runtime: runtime.handle(),
             clock,
             evidence_key: Arc::new(key),
+            gateway,
             secrets: Arc::from(Vec::new()),
             limits: ApiLimits::default(),
         };

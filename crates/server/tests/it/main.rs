@@ -6,4 +6,5 @@ mod harness;
 mod approvals;
 mod bad_input;
 mod flows;
+mod gateway;
 mod roles;

@@ -8,24 +8,43 @@
 use sqlx::{SqliteConnection, SqlitePool};
 
 use super::rows::{ApprovalDbRow, approval_columns, convert};
-use super::{audit, begin_write, runs};
+use super::{audit, runs};
 use crate::error::{Error, Result};
 use crate::model::{ApprovalFilter, ApprovalRow, Decide};
 
 /// The decisions a human can make.
-const DECISIONS: [&str; 3] = ["approved", "rejected", "changes_requested"];
+pub(super) const DECISIONS: [&str; 3] = ["approved", "rejected", "changes_requested"];
 
 pub(super) async fn list(pool: &SqlitePool, filter: ApprovalFilter) -> Result<Vec<ApprovalRow>> {
-    let rows: Vec<ApprovalDbRow> = sqlx::query_as(concat!(
-        "SELECT ",
-        approval_columns!(),
-        " FROM approvals WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR run_id = ?2) \
-          ORDER BY created_at, id"
-    ))
-    .bind(filter.status)
-    .bind(filter.run_id)
-    .fetch_all(pool)
-    .await?;
+    // One statement per filter shape, so each can use its index (approval
+    // inboxes are polled; a generic `?1 IS NULL OR ...` would scan the table).
+    let query = match (&filter.status, &filter.run_id) {
+        (Some(_), None) => sqlx::query_as(concat!(
+            "SELECT ",
+            approval_columns!(),
+            " FROM approvals WHERE status = ?1 ORDER BY created_at, id"
+        )),
+        (None, Some(_)) => sqlx::query_as(concat!(
+            "SELECT ",
+            approval_columns!(),
+            " FROM approvals WHERE run_id = ?2 ORDER BY created_at, id"
+        )),
+        (Some(_), Some(_)) => sqlx::query_as(concat!(
+            "SELECT ",
+            approval_columns!(),
+            " FROM approvals WHERE run_id = ?2 AND status = ?1 ORDER BY created_at, id"
+        )),
+        (None, None) => sqlx::query_as(concat!(
+            "SELECT ",
+            approval_columns!(),
+            " FROM approvals ORDER BY created_at, id"
+        )),
+    };
+    let rows: Vec<ApprovalDbRow> = query
+        .bind(filter.status)
+        .bind(filter.run_id)
+        .fetch_all(pool)
+        .await?;
     convert(rows)
 }
 
@@ -41,7 +60,7 @@ pub(super) async fn get(conn: &mut SqliteConnection, id: &str) -> Result<Option<
     row.map(ApprovalRow::try_from).transpose()
 }
 
-pub(super) async fn decide(pool: &SqlitePool, decide: Decide) -> Result<ApprovalRow> {
+pub(super) async fn decide(conn: &mut SqliteConnection, decide: Decide) -> Result<ApprovalRow> {
     if !DECISIONS.contains(&decide.decision.as_str()) {
         return Err(Error::invalid(format!(
             "a decision is one of {}, not '{}'",
@@ -49,7 +68,6 @@ pub(super) async fn decide(pool: &SqlitePool, decide: Decide) -> Result<Approval
             decide.decision
         )));
     }
-    let mut tx = begin_write(pool).await?;
     let decided = sqlx::query(
         "UPDATE approvals SET status = ?2, decision = ?2, comment = ?3, decided_by = ?4, \
            decided_at = ?5, updated_at = ?5 \
@@ -60,9 +78,9 @@ pub(super) async fn decide(pool: &SqlitePool, decide: Decide) -> Result<Approval
     .bind(&decide.comment)
     .bind(&decide.decided_by)
     .bind(decide.at.as_millis())
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
-    let row = get(&mut tx, &decide.id)
+    let row = get(&mut *conn, &decide.id)
         .await?
         .ok_or_else(|| Error::not_found("approval", &decide.id))?;
     if decided.rows_affected() == 0 {
@@ -72,8 +90,7 @@ pub(super) async fn decide(pool: &SqlitePool, decide: Decide) -> Result<Approval
         });
     }
     let key = format!("approval:{}", row.id);
-    runs::insert_event(&mut tx, &row.run_id, &decide.event, Some(&key), decide.at).await?;
-    audit::append(&mut tx, &row.run_id, vec![decide.audit]).await?;
-    tx.commit().await?;
+    runs::insert_event(&mut *conn, &row.run_id, &decide.event, Some(&key), decide.at).await?;
+    audit::append(&mut *conn, &row.run_id, vec![decide.audit]).await?;
     Ok(row)
 }

@@ -8,9 +8,9 @@
 
 use agentwerke_evidence::chain::AuditDraft;
 use serde_json::json;
-use sqlx::{FromRow, SqlitePool};
+use sqlx::{FromRow, SqliteConnection};
 
-use super::{audit, begin_write, json_text, parse_json, runs};
+use super::{audit, json_text, parse_json, runs};
 use crate::clock::rfc3339;
 use crate::error::{Error, Result};
 use crate::model::{Delivery, DeliveryOutcome};
@@ -22,13 +22,12 @@ struct SeenDelivery {
     matched_runs: String,
 }
 
-pub(super) async fn deliver(pool: &SqlitePool, delivery: Delivery) -> Result<DeliveryOutcome> {
-    let mut tx = begin_write(pool).await?;
+pub(super) async fn deliver(conn: &mut SqliteConnection, delivery: Delivery) -> Result<DeliveryOutcome> {
     let seen: Option<SeenDelivery> = sqlx::query_as(
         "SELECT message_name, correlation_key, matched_runs FROM deliveries WHERE delivery_id = ?1",
     )
     .bind(&delivery.delivery_id)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut *conn)
     .await?;
     if let Some(seen) = seen {
         if seen.message_name != delivery.message_name
@@ -59,7 +58,7 @@ pub(super) async fn deliver(pool: &SqlitePool, delivery: Delivery) -> Result<Del
     )
     .bind(&delivery.message_name)
     .bind(&delivery.correlation_key)
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut *conn)
     .await?;
     let event = json!({
         "type": "message_received",
@@ -70,7 +69,7 @@ pub(super) async fn deliver(pool: &SqlitePool, delivery: Delivery) -> Result<Del
     });
     for run_id in &matched_runs {
         let key = format!("msg:{}:{run_id}", delivery.delivery_id);
-        if runs::insert_event(&mut tx, run_id, &event, Some(&key), delivery.at).await? {
+        if runs::insert_event(&mut *conn, run_id, &event, Some(&key), delivery.at).await? {
             let draft = AuditDraft {
                 run_id: run_id.clone(),
                 at: rfc3339(delivery.at),
@@ -80,7 +79,7 @@ pub(super) async fn deliver(pool: &SqlitePool, delivery: Delivery) -> Result<Del
                              "messageName": delivery.message_name,
                              "correlationKey": delivery.correlation_key}),
             };
-            audit::append(&mut tx, run_id, vec![draft]).await?;
+            audit::append(&mut *conn, run_id, vec![draft]).await?;
         }
     }
     sqlx::query(
@@ -93,9 +92,8 @@ pub(super) async fn deliver(pool: &SqlitePool, delivery: Delivery) -> Result<Del
     .bind(json_text(&delivery.payload))
     .bind(json_text(&json!(matched_runs)))
     .bind(delivery.at.as_millis())
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
-    tx.commit().await?;
     Ok(DeliveryOutcome {
         matched_runs,
         duplicate: false,

@@ -1,17 +1,22 @@
 //! The SQLite implementation of [`Store`].
 //!
-//! SQLite has one writer at a time. Every write transaction starts with
-//! `BEGIN IMMEDIATE`, which takes the write lock up front: concurrent writers
-//! queue on `busy_timeout` instead of failing with `SQLITE_BUSY` halfway
-//! through, and a read-then-write inside the transaction (the audit chain
-//! head, an approval's status) can never be invalidated by another writer.
-//! Reads go straight to the pool and see the last committed snapshot (WAL).
+//! SQLite has one writer at a time, so this store has exactly one: every
+//! write call is a job for the [`writer`] task, which runs the jobs queued at
+//! that moment in one `BEGIN IMMEDIATE` transaction, each in its own
+//! savepoint, and commits them together (group commit: one fsync for many
+//! calls). The write lock is taken up front, so a read-then-write inside a job
+//! (the audit chain head, an approval's status) can never be invalidated by
+//! another writer; another process writing the same file queues on
+//! `busy_timeout`. Reads go straight to the pool and see the last committed
+//! snapshot (WAL).
 //!
 //! Each area's SQL lives in its own module; a PostgreSQL implementation gets
 //! a sibling `postgres` module with the same layout.
 
 mod approvals;
 mod audit;
+mod batch;
+mod gateway;
 mod messages;
 mod ops;
 mod rows;
@@ -19,6 +24,7 @@ mod runs;
 mod timers;
 mod work;
 mod workflows;
+mod writer;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -29,15 +35,18 @@ use agentwerke_types::Timestamp;
 use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Sqlite, SqlitePool, Transaction};
+use sqlx::SqlitePool;
 
 use crate::error::{Error, Result};
 use crate::model::{
     ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Delivery,
-    DeliveryOutcome, EvidenceRecord, NewRun, NewWorkflowVersion, Page, RunFilter, RunRow, TimerRow,
+    DeliveryOutcome, EvidenceRecord, NewApproval, NewRun, NewWorkflowVersion, Page, RunFilter, RunRow, TimerRow,
     WorkItem, WorkflowSummary, WorkflowVersion,
 };
+use crate::gateway::{ArtifactRow, HaltRow, HaltScope, NewPolicySet, PolicySetRow};
 use crate::store::Store;
+use batch::creates::NewRunCall;
+use writer::{Request, Source, Writer};
 
 /// How long a writer waits for the write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -51,6 +60,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    writer: Writer,
 }
 
 impl SqliteStore {
@@ -77,12 +87,25 @@ impl SqliteStore {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
-            .connect_with(options)
+            // A local file has no connection to lose: skip the ping that
+            // would otherwise cost every acquire a round trip.
+            .test_before_acquire(false)
+            .connect_with(options.clone())
             .await
             .map_err(|error| Error::Open {
                 reason: error.to_string(),
             })?;
-        Self::migrated(pool).await
+        let writer = options
+            .clone()
+            // Checkpoints run beside the writer (see `writer::checkpoints`).
+            .pragma("wal_autocheckpoint", "0")
+            // The writer touches every hot page; let it keep them (64 MiB).
+            .pragma("cache_size", "-65536");
+        Self::migrated(pool, |pool| Source::Dedicated {
+            options: writer,
+            pool: pool.clone(),
+        })
+        .await
     }
 
     /// A private in-memory database on a single connection, for quick tests.
@@ -101,12 +124,35 @@ impl SqliteStore {
             .max_lifetime(None)
             .connect_with(options)
             .await?;
-        Self::migrated(pool).await
+        Self::migrated(pool, |pool| Source::Pool(pool.clone())).await
     }
 
-    async fn migrated(pool: SqlitePool) -> Result<Self> {
+    async fn migrated(pool: SqlitePool, writes: impl FnOnce(&SqlitePool) -> Source) -> Result<Self> {
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        let writer = Writer::start(writes(&pool))?;
+        Ok(Self { pool, writer })
+    }
+
+    /// The journal mode and `synchronous` level as a connection of this store
+    /// reports them, e.g. `journal_mode=wal, synchronous=FULL`. Read back from
+    /// SQLite rather than restated, so diagnostics and benchmarks show what
+    /// durability is really in force.
+    pub async fn durability(&self) -> Result<String> {
+        let mut conn = self.pool.acquire().await?;
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await?;
+        let level: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await?;
+        let level = match level {
+            0 => "OFF",
+            1 => "NORMAL",
+            2 => "FULL",
+            3 => "EXTRA",
+            _ => "unknown",
+        };
+        Ok(format!("journal_mode={mode}, synchronous={level}"))
     }
 
     /// Closes every connection; later calls fail. Lets a test reopen the
@@ -120,11 +166,6 @@ fn create_folder(folder: &Path) -> Result<()> {
     std::fs::create_dir_all(folder).map_err(|error| Error::Open {
         reason: format!("cannot create the folder {}: {error}", folder.display()),
     })
-}
-
-/// Starts a write transaction holding SQLite's write lock (see module docs).
-pub(crate) async fn begin_write(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>> {
-    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
 }
 
 /// JSON columns are TEXT written by serde_json.
@@ -145,7 +186,9 @@ pub(crate) fn sql_limit(limit: usize) -> i64 {
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_workflow_version(&self, new: NewWorkflowVersion) -> Result<WorkflowVersion> {
-        workflows::create_version(&self.pool, new).await
+        self.writer
+            .write(move |conn| Box::pin(workflows::create_version(conn, new)))
+            .await
     }
 
     async fn publish_workflow_version(
@@ -155,7 +198,12 @@ impl Store for SqliteStore {
         by: &str,
         at: Timestamp,
     ) -> Result<WorkflowVersion> {
-        workflows::publish(&self.pool, workflow_id, version, by, at).await
+        let (workflow_id, by) = (workflow_id.to_owned(), by.to_owned());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move { workflows::publish(conn, &workflow_id, version, &by, at).await })
+            })
+            .await
     }
 
     async fn list_workflows(&self) -> Result<Vec<WorkflowSummary>> {
@@ -179,7 +227,14 @@ impl Store for SqliteStore {
     }
 
     async fn create_run(&self, run: NewRun, start_event: Value, audit: AuditDraft) -> Result<()> {
-        runs::create(&self.pool, run, start_event, audit).await
+        let call = NewRunCall {
+            run,
+            start_event,
+            audit,
+        };
+        self.writer
+            .request(|reply| Request::CreateRun(Box::new(call), reply))
+            .await
     }
 
     async fn get_run(&self, id: &str) -> Result<Option<RunRow>> {
@@ -197,7 +252,12 @@ impl Store for SqliteStore {
         dedup_key: Option<String>,
         audit: Option<AuditDraft>,
     ) -> Result<bool> {
-        runs::enqueue(&self.pool, run_id, event, dedup_key, audit).await
+        let run_id = run_id.to_owned();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move { runs::enqueue(conn, &run_id, event, dedup_key, audit).await })
+            })
+            .await
     }
 
     async fn claim_runs(
@@ -207,11 +267,35 @@ impl Store for SqliteStore {
         lease_ms: i64,
         limit: usize,
     ) -> Result<Vec<ClaimedRun>> {
-        runs::claim(&self.pool, owner, now, lease_ms, limit).await
+        let owner = owner.to_owned();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move { runs::claim(conn, &owner, now, lease_ms, limit).await })
+            })
+            .await?
+            .parse()
     }
 
     async fn commit_run(&self, commit: Commit) -> Result<()> {
-        runs::commit(&self.pool, commit).await
+        self.writer
+            .request(|reply| Request::Commit(Box::new(commit), reply))
+            .await
+    }
+
+    async fn commit_runs(&self, commits: Vec<Commit>) -> Vec<Result<()>> {
+        // Queued together, so they land in the same group and share its fsync.
+        let queued: Vec<_> = commits
+            .into_iter()
+            .map(|commit| {
+                self.writer
+                    .request(|reply| Request::Commit(Box::new(commit), reply))
+            })
+            .collect();
+        let mut results = Vec::with_capacity(queued.len());
+        for result in queued {
+            results.push(result.await);
+        }
+        results
     }
 
     async fn claim_work(
@@ -221,7 +305,13 @@ impl Store for SqliteStore {
         lease_ms: i64,
         limit: usize,
     ) -> Result<Vec<WorkItem>> {
-        work::claim(&self.pool, owner, now, lease_ms, limit).await
+        let owner = owner.to_owned();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move { work::claim(conn, &owner, now, lease_ms, limit).await })
+            })
+            .await
+            .and_then(rows::convert)
     }
 
     async fn extend_work_lease(
@@ -232,11 +322,20 @@ impl Store for SqliteStore {
         now: Timestamp,
         lease_ms: i64,
     ) -> Result<()> {
-        work::extend_lease(&self.pool, run_id, work_id, owner, now, lease_ms).await
+        let (run_id, work_id, owner) = (run_id.to_owned(), work_id.to_owned(), owner.to_owned());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    work::extend_lease(conn, &run_id, &work_id, &owner, now, lease_ms).await
+                })
+            })
+            .await
     }
 
     async fn complete_work(&self, done: CompleteWork) -> Result<bool> {
-        work::complete(&self.pool, done).await
+        self.writer
+            .request(|reply| Request::Complete(Box::new(done), reply))
+            .await
     }
 
     async fn pending_work_for_run(&self, run_id: &str) -> Result<Vec<WorkItem>> {
@@ -244,7 +343,9 @@ impl Store for SqliteStore {
     }
 
     async fn fire_due_timers(&self, now: Timestamp, limit: usize) -> Result<usize> {
-        timers::fire_due(&self.pool, now, limit).await
+        self.writer
+            .write(move |conn| Box::pin(timers::fire_due(conn, now, limit)))
+            .await
     }
 
     async fn next_timer_due(&self) -> Result<Option<Timestamp>> {
@@ -264,7 +365,9 @@ impl Store for SqliteStore {
     }
 
     async fn decide_approval(&self, decide: Decide) -> Result<ApprovalRow> {
-        approvals::decide(&self.pool, decide).await
+        self.writer
+            .request(|reply| Request::Decide(Box::new(decide), reply))
+            .await
     }
 
     async fn approvals_for_run(&self, run_id: &str) -> Result<Vec<ApprovalRow>> {
@@ -279,7 +382,9 @@ impl Store for SqliteStore {
     }
 
     async fn deliver_message(&self, delivery: Delivery) -> Result<DeliveryOutcome> {
-        messages::deliver(&self.pool, delivery).await
+        self.writer
+            .write(move |conn| Box::pin(messages::deliver(conn, delivery)))
+            .await
     }
 
     async fn audit_log(&self, run_id: &str) -> Result<Vec<AuditRecord>> {
@@ -288,6 +393,115 @@ impl Store for SqliteStore {
 
     async fn records(&self, run_id: &str) -> Result<Vec<EvidenceRecord>> {
         ops::records(&self.pool, run_id).await
+    }
+
+    async fn create_policy_set(&self, new: NewPolicySet) -> Result<PolicySetRow> {
+        self.writer
+            .write(move |conn| Box::pin(gateway::create_policy_set(conn, new)))
+            .await
+    }
+
+    async fn publish_policy_set(
+        &self,
+        version: i64,
+        by: &str,
+        at: Timestamp,
+        audit: AuditDraft,
+    ) -> Result<PolicySetRow> {
+        let by = by.to_owned();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move {
+                    gateway::publish_policy_set(conn, version, &by, at, audit).await
+                })
+            })
+            .await
+    }
+
+    async fn list_policy_sets(&self) -> Result<Vec<PolicySetRow>> {
+        gateway::list_policy_sets(&self.pool).await
+    }
+
+    async fn get_policy_set(&self, version: i64) -> Result<Option<PolicySetRow>> {
+        gateway::get_policy_set(&self.pool, version).await
+    }
+
+    async fn active_policy_set(&self) -> Result<Option<PolicySetRow>> {
+        gateway::active_policy_set(&self.pool).await
+    }
+
+    async fn set_halt(&self, halt: HaltRow, audit: AuditDraft) -> Result<()> {
+        self.writer
+            .write(move |conn| Box::pin(gateway::set_halt(conn, halt, audit)))
+            .await
+    }
+
+    async fn clear_halt(&self, scope: HaltScope, target: &str, audit: AuditDraft) -> Result<bool> {
+        let target = target.to_owned();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move { gateway::clear_halt(conn, scope, &target, audit).await })
+            })
+            .await
+    }
+
+    async fn halts(&self) -> Result<Vec<HaltRow>> {
+        gateway::halts(&self.pool).await
+    }
+
+    async fn put_artifact(&self, meta: ArtifactRow, content: Vec<u8>, at: Timestamp) -> Result<()> {
+        self.writer
+            .write(move |conn| Box::pin(gateway::put_artifact(conn, meta, content, at)))
+            .await
+    }
+
+    async fn get_artifact(&self, run_id: &str, sha256: &str) -> Result<Option<Vec<u8>>> {
+        gateway::get_artifact(&self.pool, run_id, sha256).await
+    }
+
+    async fn find_artifact(&self, run_id: &str, path: &str) -> Result<Option<ArtifactRow>> {
+        gateway::find_artifact(&self.pool, run_id, path).await
+    }
+
+    async fn consume_escalation(&self, approval_id: &str, at: Timestamp) -> Result<bool> {
+        let id = approval_id.to_owned();
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move { gateway::consume_escalation(conn, &id, at).await })
+            })
+            .await
+    }
+
+    async fn pause_work(&self, done: CompleteWork, approval: NewApproval) -> Result<bool> {
+        self.writer
+            .write(move |conn| Box::pin(gateway::pause_work(conn, done, approval)))
+            .await
+    }
+
+    async fn raise_risk_level(&self, run_id: &str, level: &str) -> Result<()> {
+        let (run_id, level) = (run_id.to_owned(), level.to_owned());
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move { gateway::raise_risk_level(conn, &run_id, &level).await })
+            })
+            .await
+    }
+
+    async fn due_expiries(&self, now: Timestamp) -> Result<Vec<ApprovalRow>> {
+        gateway::due_expiries(&self.pool, now).await
+    }
+
+    async fn expire_approval(
+        &self,
+        approval: ApprovalRow,
+        event: Value,
+        audit: AuditDraft,
+    ) -> Result<bool> {
+        self.writer
+            .write(move |conn| {
+                Box::pin(async move { gateway::expire(conn, &approval, event, audit).await })
+            })
+            .await
     }
 
     async fn health(&self) -> Result<()> {

@@ -53,6 +53,18 @@ pub(super) async fn apply(
             .execute(&mut *conn)
             .await?;
         }
+        Op::ReopenWork { work_id } => {
+            sqlx::query(
+                "UPDATE work SET status = 'pending', lease_owner = NULL, lease_until = NULL, \
+                   completed_at = NULL, updated_at = ?3 \
+                 WHERE run_id = ?1 AND work_id = ?2 AND status = 'done'",
+            )
+            .bind(run_id)
+            .bind(work_id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await?;
+        }
         Op::OpenApproval { approval } => open_approval(conn, run_id, approval, now).await?,
         Op::CloseApproval { work_id, status } => {
             if !matches!(status.as_str(), "cancelled" | "expired") {

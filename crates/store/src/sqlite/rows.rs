@@ -124,6 +124,13 @@ pub(super) struct RunDbRow {
     completed_at: Option<i64>,
 }
 
+impl RunDbRow {
+    /// The run id, readable before the row is converted.
+    pub(super) fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 impl TryFrom<RunDbRow> for RunRow {
     type Error = Error;
 
@@ -180,6 +187,13 @@ pub(super) struct WorkRow {
     kind: String,
     payload: String,
     attempt_count: i64,
+}
+
+impl WorkRow {
+    /// The row id, readable before the row is converted.
+    pub(super) fn id(&self) -> i64 {
+        self.id
+    }
 }
 
 impl TryFrom<WorkRow> for WorkItem {

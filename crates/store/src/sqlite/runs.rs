@@ -9,13 +9,15 @@
 //! then the old owner may still commit, which is safe because nobody else has
 //! read the run's state since.
 
+use std::collections::HashMap;
+
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_types::Timestamp;
 use serde_json::Value;
 use sqlx::{FromRow, SqliteConnection, SqlitePool};
 
 use super::rows::{RunDbRow, convert, run_columns};
-use super::{audit, begin_write, json_text, ops, parse_json, sql_limit, workflows};
+use super::{audit, json_text, ops, parse_json, sql_limit, workflows};
 use crate::MAX_EVENTS_PER_CLAIM;
 use crate::MAX_PAGE;
 use crate::clock::wall_clock;
@@ -24,13 +26,12 @@ use crate::error::{Error, Result};
 use crate::model::{ClaimedRun, Commit, InboxEvent, NewRun, Page, RunFilter, RunRow};
 
 pub(super) async fn create(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     run: NewRun,
     start_event: Value,
     draft: AuditDraft,
 ) -> Result<()> {
-    let mut tx = begin_write(pool).await?;
-    let version = workflows::version(&mut tx, &run.workflow_id, run.version)
+    let version = workflows::version(&mut *conn, &run.workflow_id, run.version)
         .await?
         .filter(|v| v.status == "published")
         .ok_or_else(|| {
@@ -60,7 +61,7 @@ pub(super) async fn create(
     .bind(&run.requested_by)
     .bind(json_text(&run.inputs))
     .bind(at)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     if inserted.rows_affected() == 0 {
         return Err(Error::conflict(format!(
@@ -68,9 +69,8 @@ pub(super) async fn create(
             run.run_id
         )));
     }
-    insert_event(&mut tx, &run.run_id, &start_event, None, run.at).await?;
-    audit::append(&mut tx, &run.run_id, vec![draft]).await?;
-    tx.commit().await?;
+    insert_event(&mut *conn, &run.run_id, &start_event, None, run.at).await?;
+    audit::append(&mut *conn, &run.run_id, vec![draft]).await?;
     Ok(())
 }
 
@@ -125,19 +125,17 @@ pub(super) async fn list(pool: &SqlitePool, filter: RunFilter) -> Result<Page<Ru
 }
 
 pub(super) async fn enqueue(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     run_id: &str,
     event: Value,
     dedup_key: Option<String>,
     draft: Option<AuditDraft>,
 ) -> Result<bool> {
-    let mut tx = begin_write(pool).await?;
-    require_run(&mut tx, run_id).await?;
-    if !insert_event(&mut tx, run_id, &event, dedup_key.as_deref(), wall_clock()).await? {
+    require_run(&mut *conn, run_id).await?;
+    if !insert_event(&mut *conn, run_id, &event, dedup_key.as_deref(), wall_clock()).await? {
         return Ok(false);
     }
-    audit::append(&mut tx, run_id, draft.into_iter().collect()).await?;
-    tx.commit().await?;
+    audit::append(&mut *conn, run_id, draft.into_iter().collect()).await?;
     Ok(true)
 }
 
@@ -173,16 +171,45 @@ pub(super) async fn insert_event(
     Ok(done.rows_affected() == 1)
 }
 
+/// What a claim read, still as text. The writer only reads and leases;
+/// parsing the JSON happens in [`RawClaim::parse`], on the caller's thread,
+/// so the one serial stage does no work it can hand off.
+pub(super) struct RawClaim {
+    runs: Vec<RunDbRow>,
+    events: Vec<InboxRow>,
+}
+
+impl RawClaim {
+    /// The claimed runs with their events, oldest first.
+    pub(super) fn parse(self) -> Result<Vec<ClaimedRun>> {
+        let mut events: HashMap<String, Vec<InboxEvent>> = HashMap::new();
+        for row in self.events {
+            let event = parse_json(&row.event, || format!("inbox.event of row {}", row.id))?;
+            events
+                .entry(row.run_id)
+                .or_default()
+                .push(InboxEvent { id: row.id, event });
+        }
+        self.runs
+            .into_iter()
+            .map(|row| {
+                let run = RunRow::try_from(row)?;
+                let events = events.remove(&run.id).unwrap_or_default();
+                Ok(ClaimedRun { run, events })
+            })
+            .collect()
+    }
+}
+
 pub(super) async fn claim(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     owner: &str,
     now: Timestamp,
     lease_ms: i64,
     limit: usize,
-) -> Result<Vec<ClaimedRun>> {
-    let mut tx = begin_write(pool).await?;
+) -> Result<RawClaim> {
     // Oldest waiting event first, so a busy run cannot starve the others.
-    let rows: Vec<RunDbRow> = sqlx::query_as(concat!(
+    let runs: Vec<RunDbRow> = sqlx::query_as(concat!(
         "SELECT ",
         run_columns!(),
         " FROM runs r \
@@ -194,46 +221,48 @@ pub(super) async fn claim(
     .bind(now.as_millis())
     .bind(owner)
     .bind(sql_limit(limit))
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut *conn)
     .await?;
-    let runs: Vec<RunRow> = convert(rows)?;
-    let until = now.plus_millis(lease_ms.max(0)).as_millis();
-    let mut claimed = Vec::with_capacity(runs.len());
-    for run in runs {
-        sqlx::query("UPDATE runs SET lease_owner = ?2, lease_until = ?3 WHERE id = ?1")
-            .bind(&run.id)
-            .bind(owner)
-            .bind(until)
-            .execute(&mut *tx)
-            .await?;
-        let events = unprocessed(&mut tx, &run.id).await?;
-        claimed.push(ClaimedRun { run, events });
+    if runs.is_empty() {
+        return Ok(RawClaim {
+            runs,
+            events: Vec::new(),
+        });
     }
-    tx.commit().await?;
-    Ok(claimed)
+    // One statement for every lease and one for every event, whatever the
+    // batch size: each statement is a round trip to SQLite's thread.
+    let ids = json_text(&Value::from(
+        runs.iter().map(RunDbRow::id).collect::<Vec<_>>(),
+    ));
+    sqlx::query(
+        "UPDATE runs SET lease_owner = ?2, lease_until = ?3 \
+         WHERE id IN (SELECT value FROM json_each(?1))",
+    )
+    .bind(&ids)
+    .bind(owner)
+    .bind(now.plus_millis(lease_ms.max(0)).as_millis())
+    .execute(&mut *conn)
+    .await?;
+    // The oldest events of each run, at most MAX_EVENTS_PER_CLAIM per run.
+    let events: Vec<InboxRow> = sqlx::query_as(
+        "SELECT run_id, id, event FROM ( \
+           SELECT run_id, id, event, row_number() OVER (PARTITION BY run_id ORDER BY id) AS n \
+             FROM inbox \
+            WHERE processed_at IS NULL AND run_id IN (SELECT value FROM json_each(?1))) \
+          WHERE n <= ?2 ORDER BY id",
+    )
+    .bind(&ids)
+    .bind(sql_limit(MAX_EVENTS_PER_CLAIM))
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(RawClaim { runs, events })
 }
 
 #[derive(FromRow)]
 struct InboxRow {
+    run_id: String,
     id: i64,
     event: String,
-}
-
-async fn unprocessed(conn: &mut SqliteConnection, run_id: &str) -> Result<Vec<InboxEvent>> {
-    let rows: Vec<InboxRow> = sqlx::query_as(
-        "SELECT id, event FROM inbox WHERE run_id = ?1 AND processed_at IS NULL \
-         ORDER BY id LIMIT ?2",
-    )
-    .bind(run_id)
-    .bind(sql_limit(MAX_EVENTS_PER_CLAIM))
-    .fetch_all(&mut *conn)
-    .await?;
-    rows.into_iter()
-        .map(|row| {
-            let event = parse_json(&row.event, || format!("inbox.event of row {}", row.id))?;
-            Ok(InboxEvent { id: row.id, event })
-        })
-        .collect()
 }
 
 #[derive(FromRow)]
@@ -242,12 +271,11 @@ struct LeaseRow {
     state_version: i64,
 }
 
-pub(super) async fn commit(pool: &SqlitePool, commit: Commit) -> Result<()> {
-    let mut tx = begin_write(pool).await?;
+pub(super) async fn commit(conn: &mut SqliteConnection, commit: Commit) -> Result<()> {
     let lease: LeaseRow =
         sqlx::query_as("SELECT lease_owner, state_version FROM runs WHERE id = ?1")
             .bind(&commit.run_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await?
             .ok_or_else(|| Error::not_found("run", &commit.run_id))?;
     if lease.lease_owner.as_deref() != Some(commit.owner.as_str()) {
@@ -274,7 +302,7 @@ pub(super) async fn commit(pool: &SqlitePool, commit: Commit) -> Result<()> {
     .bind(&commit.risk_level)
     .bind(commit.completed_at.map(Timestamp::as_millis))
     .bind(now.as_millis())
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     for id in &commit.processed_inbox_ids {
         let marked = sqlx::query(
@@ -284,7 +312,7 @@ pub(super) async fn commit(pool: &SqlitePool, commit: Commit) -> Result<()> {
         .bind(id)
         .bind(&commit.run_id)
         .bind(now.as_millis())
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
         if marked.rows_affected() != 1 {
             return Err(Error::conflict(format!(
@@ -294,9 +322,8 @@ pub(super) async fn commit(pool: &SqlitePool, commit: Commit) -> Result<()> {
         }
     }
     for op in commit.ops {
-        ops::apply(&mut tx, &commit.run_id, op, now).await?;
+        ops::apply(&mut *conn, &commit.run_id, op, now).await?;
     }
-    audit::append(&mut tx, &commit.run_id, commit.audit).await?;
-    tx.commit().await?;
+    audit::append(&mut *conn, &commit.run_id, commit.audit).await?;
     Ok(())
 }

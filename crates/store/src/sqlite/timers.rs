@@ -7,23 +7,22 @@
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_types::Timestamp;
 use serde_json::json;
-use sqlx::SqlitePool;
+use sqlx::{SqliteConnection, SqlitePool};
 
 use super::rows::TimerDbRow;
-use super::{audit, begin_write, runs, sql_limit};
+use super::{audit, runs, sql_limit};
 use crate::clock::rfc3339;
 use crate::error::Result;
 use crate::model::TimerRow;
 
-pub(super) async fn fire_due(pool: &SqlitePool, now: Timestamp, limit: usize) -> Result<usize> {
-    let mut tx = begin_write(pool).await?;
+pub(super) async fn fire_due(conn: &mut SqliteConnection, now: Timestamp, limit: usize) -> Result<usize> {
     let due: Vec<TimerDbRow> = sqlx::query_as(
         "SELECT run_id, timer_id, node_id, due_at, status, fired_at FROM timers \
          WHERE status = 'scheduled' AND due_at <= ?1 ORDER BY due_at, run_id, timer_id LIMIT ?2",
     )
     .bind(now.as_millis())
     .bind(sql_limit(limit))
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut *conn)
     .await?;
     let mut fired = 0;
     for timer in due.into_iter().map(TimerRow::from) {
@@ -33,11 +32,11 @@ pub(super) async fn fire_due(pool: &SqlitePool, now: Timestamp, limit: usize) ->
         .bind(&timer.run_id)
         .bind(&timer.timer_id)
         .bind(now.as_millis())
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
         let event = json!({"type": "timer_fired", "timer_id": timer.timer_id, "at": now});
         let key = format!("timer:{}:{}", timer.run_id, timer.timer_id);
-        if runs::insert_event(&mut tx, &timer.run_id, &event, Some(&key), now).await? {
+        if runs::insert_event(&mut *conn, &timer.run_id, &event, Some(&key), now).await? {
             fired += 1;
             let draft = AuditDraft {
                 run_id: timer.run_id.clone(),
@@ -47,10 +46,9 @@ pub(super) async fn fire_due(pool: &SqlitePool, now: Timestamp, limit: usize) ->
                 data: json!({"timerId": timer.timer_id, "nodeId": timer.node_id,
                              "dueAt": rfc3339(timer.due_at)}),
             };
-            audit::append(&mut tx, &timer.run_id, vec![draft]).await?;
+            audit::append(&mut *conn, &timer.run_id, vec![draft]).await?;
         }
     }
-    tx.commit().await?;
     Ok(fired)
 }
 

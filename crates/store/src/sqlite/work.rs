@@ -6,60 +6,52 @@
 //! through, and the second is a no-op that reports `false`.
 
 use agentwerke_types::Timestamp;
-use sqlx::{FromRow, SqlitePool};
+use sqlx::{FromRow, SqliteConnection, SqlitePool};
 
 use super::rows::{WorkRow, convert, work_columns};
-use super::{audit, begin_write, ops, runs, sql_limit};
+use super::{audit, ops, runs, sql_limit};
 use crate::clock::wall_clock;
 use crate::error::{Error, Result};
 use crate::model::{CompleteWork, WorkItem};
 
 pub(super) async fn claim(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     owner: &str,
     now: Timestamp,
     lease_ms: i64,
     limit: usize,
-) -> Result<Vec<WorkItem>> {
-    let mut tx = begin_write(pool).await?;
-    let ids: Vec<i64> = sqlx::query_scalar(
-        "SELECT id FROM work WHERE status = 'pending' \
-           AND (lease_until IS NULL OR lease_until <= ?1) ORDER BY id LIMIT ?2",
-    )
+) -> Result<Vec<WorkRow>> {
+    // One statement however many items: each is a round trip to SQLite.
+    // The partial index holds only pending work; without `INDEXED BY` the
+    // planner prefers walking every work row ever written in id order.
+    let mut rows: Vec<WorkRow> = sqlx::query_as(concat!(
+        "UPDATE work SET lease_owner = ?2, lease_until = ?3, \
+           attempt_count = attempt_count + 1, updated_at = ?1 \
+         WHERE id IN (SELECT id FROM work INDEXED BY work_pending WHERE status = 'pending' \
+                        AND (lease_until IS NULL OR lease_until <= ?1) ORDER BY id LIMIT ?4) \
+         RETURNING ",
+        work_columns!()
+    ))
     .bind(now.as_millis())
+    .bind(owner)
+    .bind(now.plus_millis(lease_ms.max(0)).as_millis())
     .bind(sql_limit(limit))
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut *conn)
     .await?;
-    let until = now.plus_millis(lease_ms.max(0)).as_millis();
-    let mut items = Vec::with_capacity(ids.len());
-    for id in ids {
-        let row: WorkRow = sqlx::query_as(concat!(
-            "UPDATE work SET lease_owner = ?2, lease_until = ?3, \
-               attempt_count = attempt_count + 1, updated_at = ?4 \
-             WHERE id = ?1 RETURNING ",
-            work_columns!()
-        ))
-        .bind(id)
-        .bind(owner)
-        .bind(until)
-        .bind(now.as_millis())
-        .fetch_one(&mut *tx)
-        .await?;
-        items.push(WorkItem::try_from(row)?);
-    }
-    tx.commit().await?;
-    Ok(items)
+    // RETURNING has no defined order; callers get the oldest first. The
+    // payloads are parsed by the caller (`convert`), off the writer's thread.
+    rows.sort_by_key(WorkRow::id);
+    Ok(rows)
 }
 
 pub(super) async fn extend_lease(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     run_id: &str,
     work_id: &str,
     owner: &str,
     now: Timestamp,
     lease_ms: i64,
 ) -> Result<()> {
-    let mut tx = begin_write(pool).await?;
     let extended = sqlx::query(
         "UPDATE work SET lease_until = ?4, updated_at = ?5 \
          WHERE run_id = ?1 AND work_id = ?2 AND lease_owner = ?3 AND status = 'pending'",
@@ -69,14 +61,13 @@ pub(super) async fn extend_lease(
     .bind(owner)
     .bind(now.plus_millis(lease_ms.max(0)).as_millis())
     .bind(now.as_millis())
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     if extended.rows_affected() == 0 {
         return Err(Error::LeaseLost {
             run_id: run_id.to_owned(),
         });
     }
-    tx.commit().await?;
     Ok(())
 }
 
@@ -86,13 +77,12 @@ struct WorkState {
     lease_owner: Option<String>,
 }
 
-pub(super) async fn complete(pool: &SqlitePool, done: CompleteWork) -> Result<bool> {
-    let mut tx = begin_write(pool).await?;
+pub(super) async fn complete(conn: &mut SqliteConnection, done: CompleteWork) -> Result<bool> {
     let state: WorkState =
         sqlx::query_as("SELECT status, lease_owner FROM work WHERE run_id = ?1 AND work_id = ?2")
             .bind(&done.run_id)
             .bind(&done.work_id)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await?
             .ok_or_else(|| Error::not_found("work", format!("{}/{}", done.run_id, done.work_id)))?;
     if state.status == "done" {
@@ -102,8 +92,7 @@ pub(super) async fn complete(pool: &SqlitePool, done: CompleteWork) -> Result<bo
     let now = wall_clock();
     if state.status == "cancelled" {
         // The run moved on; what the agent did still happened, so keep it.
-        store_evidence(&mut tx, &done, now).await?;
-        tx.commit().await?;
+        store_evidence(&mut *conn, &done, now).await?;
         return Ok(false);
     }
     if state.lease_owner.as_deref() != Some(done.owner.as_str()) {
@@ -115,7 +104,7 @@ pub(super) async fn complete(pool: &SqlitePool, done: CompleteWork) -> Result<bo
         );
     }
     let queued = runs::insert_event(
-        &mut tx,
+        &mut *conn,
         &done.run_id,
         &done.result_event,
         Some(&done.dedup_key),
@@ -133,10 +122,9 @@ pub(super) async fn complete(pool: &SqlitePool, done: CompleteWork) -> Result<bo
     .bind(&done.run_id)
     .bind(&done.work_id)
     .bind(now.as_millis())
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
-    store_evidence(&mut tx, &done, now).await?;
-    tx.commit().await?;
+    store_evidence(&mut *conn, &done, now).await?;
     Ok(true)
 }
 

@@ -10,7 +10,7 @@ use serde_json::json;
 use sqlx::{SqliteConnection, SqlitePool};
 
 use super::rows::{SummaryRow, VersionRow, convert, version_columns};
-use super::{audit, begin_write, json_text};
+use super::{audit, json_text};
 use crate::GLOBAL_STREAM;
 use crate::clock::rfc3339;
 use crate::error::{Error, Result};
@@ -28,17 +28,16 @@ macro_rules! summary {
 }
 
 pub(super) async fn create_version(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     new: NewWorkflowVersion,
 ) -> Result<WorkflowVersion> {
-    let mut tx = begin_write(pool).await?;
     let latest: Option<VersionRow> = sqlx::query_as(concat!(
         "SELECT ",
         version_columns!(),
         " FROM workflow_versions WHERE workflow_id = ?1 ORDER BY version DESC LIMIT 1"
     ))
     .bind(&new.workflow_id)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut *conn)
     .await?;
     let latest = latest.map(WorkflowVersion::try_from).transpose()?;
     if let Some(latest) = &latest
@@ -56,7 +55,7 @@ pub(super) async fn create_version(
     .bind(&new.workflow_id)
     .bind(&new.name)
     .bind(at)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     sqlx::query(
         "INSERT INTO workflow_versions (workflow_id, version, name, status, bpmn_xml, \
@@ -71,7 +70,7 @@ pub(super) async fn create_version(
     .bind(json_text(&new.diagnostics))
     .bind(&new.created_by)
     .bind(at)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
     let draft = global_audit(
         &new.created_by,
@@ -81,23 +80,21 @@ pub(super) async fn create_version(
         number,
         &new.bpmn_sha256,
     );
-    audit::append(&mut tx, GLOBAL_STREAM, vec![draft]).await?;
-    let created = version(&mut tx, &new.workflow_id, number)
+    audit::append(&mut *conn, GLOBAL_STREAM, vec![draft]).await?;
+    let created = version(&mut *conn, &new.workflow_id, number)
         .await?
         .ok_or_else(|| Error::not_found("workflow version", &new.workflow_id))?;
-    tx.commit().await?;
     Ok(created)
 }
 
 pub(super) async fn publish(
-    pool: &SqlitePool,
+    conn: &mut SqliteConnection,
     workflow_id: &str,
     number: i64,
     by: &str,
     at: Timestamp,
 ) -> Result<WorkflowVersion> {
-    let mut tx = begin_write(pool).await?;
-    let found = version(&mut tx, workflow_id, number)
+    let found = version(&mut *conn, workflow_id, number)
         .await?
         .ok_or_else(|| Error::not_found("workflow version", format!("{workflow_id}@{number}")))?;
     if found.status == "published" {
@@ -111,7 +108,7 @@ pub(super) async fn publish(
     .bind(number)
     .bind(by)
     .bind(at.as_millis())
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await;
     if let Err(sqlx::Error::Database(db)) = &updated
         && db.message().contains("agentwerke.immutable_version")
@@ -125,7 +122,7 @@ pub(super) async fn publish(
     sqlx::query("UPDATE workflows SET updated_at = MAX(updated_at, ?2) WHERE id = ?1")
         .bind(workflow_id)
         .bind(at.as_millis())
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     let draft = global_audit(
         by,
@@ -135,11 +132,10 @@ pub(super) async fn publish(
         number,
         &found.bpmn_sha256,
     );
-    audit::append(&mut tx, GLOBAL_STREAM, vec![draft]).await?;
-    let published = version(&mut tx, workflow_id, number)
+    audit::append(&mut *conn, GLOBAL_STREAM, vec![draft]).await?;
+    let published = version(&mut *conn, workflow_id, number)
         .await?
         .ok_or_else(|| Error::not_found("workflow version", format!("{workflow_id}@{number}")))?;
-    tx.commit().await?;
     Ok(published)
 }
 

@@ -1,0 +1,573 @@
+//! The Tool Gateway as the runtime uses it: the policy set in force, the
+//! kill switch read from the store, and the per-step [`StepTools`] through
+//! which every tool call of an agent step passes.
+//!
+//! There is no other path from an agent to a tool: the executor hands the
+//! agent loop a [`StepTools`] (or, for tasks whose `action` names a tool,
+//! calls it directly), and [`StepTools`] only runs what the gateway allows
+//! or what a human approved for exactly that call.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex, RwLock};
+
+use agentwerke_agents::provider::ToolCallRequest;
+use agentwerke_agents::step::{StepContext, ToolExecutor, ToolResult};
+use agentwerke_bpmn::model::AgentTaskSpec;
+use agentwerke_evidence::chain::AuditDraft;
+use agentwerke_evidence::sections::PolicyDecisionRecord;
+use agentwerke_gateway::tools::{ArtifactMeta, ArtifactStore, Builtins, Document};
+use agentwerke_gateway::{
+    AgentProfile, CallRequest, Decision, DecisionKind, EscalationBinding, Execution, Gateway,
+    GatewayConfig, Halts, Outcome, PermissionLevel, PolicySchema, PolicySet, RiskLevel,
+    SandboxProfile, TaskSurface, ToolError, ToolEscalation, ToolRegistry,
+};
+use agentwerke_store::gateway::{ArtifactRow, HaltScope};
+use agentwerke_store::{ApprovalRow, NewApproval, Store};
+use agentwerke_types::Timestamp;
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use crate::clock::{Clock, rfc3339};
+use crate::evidence::kinds;
+
+/// The gateway in force, swapped atomically when a policy set is published.
+pub struct GatewayService {
+    current: RwLock<Arc<Gateway>>,
+    store: Arc<dyn Store>,
+    /// How long an escalated call waits for a human before it counts as
+    /// rejected.
+    pub escalation_ttl_ms: i64,
+}
+
+/// What the gateway is set up with.
+#[derive(Debug, Clone)]
+pub struct GatewaySettings {
+    /// The agent profiles; an agent without one gets no tool.
+    pub agents: Vec<AgentProfile>,
+    /// What `knowledge.search` searches.
+    pub documents: Vec<Document>,
+    /// Secret values to redact from arguments, outputs and records.
+    pub secrets: Vec<String>,
+    /// How long an escalated call waits for a decision.
+    pub escalation_ttl: std::time::Duration,
+}
+
+impl GatewayService {
+    /// Builds the gateway with the built-in tools (artifacts in `store`)
+    /// under the newest published policy set, or the shipped default set
+    /// when none was published.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        settings: GatewaySettings,
+    ) -> Result<Self, crate::Error> {
+        let builtins = Builtins {
+            artifacts: Arc::new(StoreArtifacts::new(Arc::clone(&store), clock)),
+            documents: settings.documents,
+            ..Builtins::in_memory()
+        };
+        let setup = |e: agentwerke_gateway::Error| crate::Error::Gateway(e.to_string());
+        let registry = ToolRegistry::builtin(builtins).map_err(setup)?;
+        let schema = Arc::new(PolicySchema::for_registry(&registry).map_err(setup)?);
+        let policies = match store.active_policy_set().await? {
+            // A stored set that no longer validates rejects every call
+            // rather than falling back to something more permissive.
+            Some(row) => PolicySet::load(row.version.to_string(), row.text, schema),
+            None => PolicySet::default_set(schema).map_err(setup)?,
+        };
+        let config = GatewayConfig {
+            agents: settings.agents,
+            known_secrets: settings.secrets,
+            ..GatewayConfig::default()
+        };
+        let gateway = Gateway::new(registry, policies, config).map_err(setup)?;
+        let ttl = i64::try_from(settings.escalation_ttl.as_millis()).unwrap_or(i64::MAX);
+        Ok(Self::new(gateway, store, ttl))
+    }
+
+    /// Wraps `gateway` (built with the default or the last published policy
+    /// set) for the runtime and the API to share.
+    pub fn new(gateway: Gateway, store: Arc<dyn Store>, escalation_ttl_ms: i64) -> Self {
+        Self {
+            current: RwLock::new(Arc::new(gateway)),
+            store,
+            escalation_ttl_ms,
+        }
+    }
+
+    /// The gateway in force now.
+    pub fn current(&self) -> Arc<Gateway> {
+        match self.current.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// Puts `policies` in force for every call from now on.
+    pub fn install(&self, policies: PolicySet) -> Result<(), agentwerke_gateway::Error> {
+        let next = Arc::new(self.current().with_policies(policies)?);
+        match self.current.write() {
+            Ok(mut guard) => *guard = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
+        }
+        Ok(())
+    }
+
+    /// The kill-switch state, read from the store on every call so a halt
+    /// takes effect at once on every server sharing the database. A store
+    /// that cannot be read halts everything (fail closed).
+    pub async fn halts(&self) -> Halts {
+        match self.store.halts().await {
+            Ok(rows) => {
+                let mut halts = Halts::none();
+                for row in rows {
+                    match row.scope {
+                        HaltScope::Global => halts.global = true,
+                        HaltScope::Agent => {
+                            halts.agents.insert(row.target);
+                        }
+                        HaltScope::Workflow => {
+                            halts.workflows.insert(row.target);
+                        }
+                    }
+                }
+                halts
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot read the gateway halts; rejecting every call");
+                Halts {
+                    global: true,
+                    ..Halts::none()
+                }
+            }
+        }
+    }
+}
+
+/// The task's granted surface, from its `agentTask` extension.
+pub fn surface(spec: &AgentTaskSpec) -> TaskSurface {
+    let to_json = |value: &dyn erased::Wire| value.wire();
+    TaskSurface {
+        purpose_type: spec.purpose_type.clone(),
+        policy_tag: spec.policy_tag.clone(),
+        environment: spec.environment.clone(),
+        permission_level: serde_json::from_value(to_json(&spec.permission_level))
+            .unwrap_or(PermissionLevel::ReadOnly),
+        allowed_tools: spec.allowed_tools.clone(),
+        denied_tools: spec.denied_tools.clone(),
+        sandbox_profile: serde_json::from_value(to_json(&spec.sandbox_profile))
+            .unwrap_or(SandboxProfile::Offline),
+        tool_escalation: serde_json::from_value(to_json(&spec.tool_escalation))
+            .unwrap_or(ToolEscalation::Reject),
+    }
+}
+
+/// The BPMN model and the gateway name the same enums with the same wire
+/// names; converting through JSON keeps the two crates independent, and an
+/// unknown value falls back to the most restrictive choice.
+mod erased {
+    pub(super) trait Wire {
+        fn wire(&self) -> serde_json::Value;
+    }
+
+    impl<T: serde::Serialize> Wire for T {
+        fn wire(&self) -> serde_json::Value {
+            serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+        }
+    }
+}
+
+/// Who a step is, as far as its tool calls are concerned.
+#[derive(Debug, Clone)]
+pub struct StepIdentity {
+    /// The run.
+    pub run_id: String,
+    /// The workflow.
+    pub workflow_id: String,
+    /// Who started the run (shown to approvers).
+    pub requested_by: String,
+    /// The attempt's work id.
+    pub work_id: String,
+    /// The BPMN node.
+    pub node_id: String,
+    /// The node's name.
+    pub node_name: String,
+    /// The agent.
+    pub agent: String,
+    /// The attempt.
+    pub attempt: u32,
+}
+
+/// What a step's tool calls leave behind, committed with the step's result.
+#[derive(Debug, Default)]
+pub struct StepTrail {
+    /// Evidence records (kind, data).
+    pub records: Vec<(String, Value)>,
+    /// Audit records.
+    pub audit: Vec<AuditDraft>,
+    /// The approval to open when the step pauses on an escalation.
+    pub escalation: Option<NewApproval>,
+    /// The highest risk level assessed in this step.
+    pub risk: Option<RiskLevel>,
+}
+
+/// The [`ToolExecutor`] of one agent step.
+pub struct StepTools {
+    service: Arc<GatewayService>,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    who: StepIdentity,
+    surface: TaskSurface,
+    /// The run's earlier escalations of this node, with their decisions.
+    escalations: Vec<ApprovalRow>,
+    trail: Mutex<StepTrail>,
+}
+
+impl StepTools {
+    /// Tools for one step; reads the node's earlier escalations so that a
+    /// resumed step can apply their decisions.
+    pub async fn new(
+        service: Arc<GatewayService>,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        who: StepIdentity,
+        surface: TaskSurface,
+    ) -> Result<Self, agentwerke_store::Error> {
+        let escalations = store
+            .approvals_for_run(&who.run_id)
+            .await?
+            .into_iter()
+            .filter(|a| a.kind == "tool_escalation" && a.node_id == who.node_id)
+            .collect();
+        Ok(Self {
+            service,
+            store,
+            clock,
+            who,
+            surface,
+            escalations,
+            trail: Mutex::new(StepTrail::default()),
+        })
+    }
+
+    /// The records, audit and pending escalation gathered so far.
+    pub fn into_trail(self) -> StepTrail {
+        self.trail.into_inner().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Brokers one call: decide, apply an earlier human decision on exactly
+    /// this call if there is one, run what may run, record everything.
+    pub async fn broker(&self, tool: &str, arguments: Value) -> ToolResult {
+        let request = CallRequest {
+            tool: tool.to_owned(),
+            arguments,
+            agent: self.who.agent.clone(),
+            workflow_id: self.who.workflow_id.clone(),
+            run_id: self.who.run_id.clone(),
+            node_id: self.who.node_id.clone(),
+            attempt: self.who.attempt,
+            task: self.surface.clone(),
+        };
+        let gateway = self.service.current();
+        let halts = self.service.halts().await;
+        let mut execution = gateway.execute(&request, &halts).await;
+        let mut human = None;
+        if let Outcome::PendingApproval { binding } = &execution.outcome {
+            if let Some(earlier) = self.earlier_escalation(binding) {
+                human = Some(earlier.clone());
+                execution = self
+                    .apply_decision(&gateway, &request, &halts, earlier, execution)
+                    .await;
+            }
+        }
+        let result = self.answer(&execution, human.as_ref());
+        self.record(&request, &execution, human.as_ref(), &result);
+        result
+    }
+
+    fn earlier_escalation(&self, binding: &EscalationBinding) -> Option<&ApprovalRow> {
+        self.escalations.iter().rev().find(|a| {
+            a.request["tool"] == binding.tool.as_str()
+                && a.request["argsHash"] == binding.args_hash.as_str()
+        })
+    }
+
+    /// An approval runs the call once; any other decision, or a second use,
+    /// blocks it and tells the model why.
+    async fn apply_decision(
+        &self,
+        gateway: &Gateway,
+        request: &CallRequest,
+        halts: &Halts,
+        approval: &ApprovalRow,
+        pending: Execution,
+    ) -> Execution {
+        let binding = EscalationBinding {
+            tool: request.tool.clone(),
+            args_hash: approval.request["argsHash"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        };
+        if approval.status == "approved" {
+            match self
+                .store
+                .consume_escalation(&approval.id, self.clock.now())
+                .await
+            {
+                Ok(true) => return gateway.execute_approved(request, halts, &binding).await,
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::error!(%error, approval = approval.id, "cannot mark the approval used");
+                }
+            }
+        }
+        // The escalation's own record, turned into a refusal: nothing runs.
+        let mut blocked = pending;
+        let rationale = human_refusal(approval);
+        blocked.outcome = Outcome::Blocked {
+            reason: blocked.decision.reason,
+            rationale: rationale.clone(),
+        };
+        blocked.decision.kind = DecisionKind::Reject;
+        blocked.decision.rationale.clone_from(&rationale);
+        blocked.record.status = agentwerke_gateway::CallStatus::Blocked;
+        blocked.record.decision = DecisionKind::Reject;
+        blocked.record.rationale = rationale;
+        blocked
+    }
+
+    fn answer(&self, execution: &Execution, human: Option<&ApprovalRow>) -> ToolResult {
+        match &execution.outcome {
+            Outcome::Executed { output } => ToolResult::Allowed {
+                output: output.clone(),
+            },
+            Outcome::Failed { code, message } => ToolResult::Rejected {
+                reason: format!("the tool failed ({code}): {message}"),
+            },
+            Outcome::Blocked { reason, rationale } => ToolResult::Rejected {
+                reason: format!(
+                    "the Tool Gateway refused the call ({}): {rationale}",
+                    reason.as_str()
+                ),
+            },
+            Outcome::PendingApproval { binding } => {
+                let id = uuid::Uuid::now_v7().to_string();
+                let approval = self.escalation(&id, &execution.decision, binding);
+                self.with_trail(|t| t.escalation = Some(approval));
+                let _ = human;
+                ToolResult::Escalated { approval_id: id }
+            }
+        }
+    }
+
+    /// The approval request for an escalated call: bound to the tool and the
+    /// hash of its arguments, single use, expiring as a reject.
+    fn escalation(
+        &self,
+        id: &str,
+        decision: &Decision,
+        binding: &EscalationBinding,
+    ) -> NewApproval {
+        let now = self.clock.now();
+        NewApproval {
+            id: id.to_owned(),
+            work_id: self.who.work_id.clone(),
+            node_id: self.who.node_id.clone(),
+            kind: "tool_escalation".to_owned(),
+            request: json!({
+                "requestedAction": format!(
+                    "Let agent '{}' run {} at '{}' with the arguments shown",
+                    self.who.agent, binding.tool, self.who.node_name
+                ),
+                "requester": self.who.requested_by,
+                "agent": self.who.agent,
+                "nodeId": self.who.node_id,
+                "nodeName": self.who.node_name,
+                "tool": binding.tool,
+                "argsHash": binding.args_hash,
+                "arguments": decision.redacted_args,
+                "policyRationale": decision.rationale,
+                "policyIds": decision.determining_policies,
+                "policySetVersion": decision.policy_set_version,
+                "policySetHash": decision.policy_set_hash,
+                "riskScore": decision.risk.score,
+                "riskLevel": decision.risk_level,
+                "riskFactors": decision.risk.factors,
+                "affectedSystems": decision.affected_systems,
+                "approverRole": decision.approver_role,
+                "relatedOutput": {},
+                "artifacts": [],
+                "singleUse": true,
+            }),
+            expires_at: Some(Timestamp::from_millis(
+                now.as_millis() + self.service.escalation_ttl_ms,
+            )),
+        }
+    }
+
+    fn record(
+        &self,
+        request: &CallRequest,
+        execution: &Execution,
+        human: Option<&ApprovalRow>,
+        result: &ToolResult,
+    ) {
+        let at = rfc3339(self.clock.now());
+        let record = &execution.record;
+        let decision = &execution.decision;
+        let mut tool_call =
+            serde_json::to_value(record.to_evidence(&self.who.work_id, &at)).unwrap_or(Value::Null);
+        if let ToolResult::Escalated { approval_id } = result {
+            tool_call["status"] = json!("pending_approval");
+            let _ = approval_id;
+        }
+        let policy = PolicyDecisionRecord {
+            work_id: Some(self.who.work_id.clone()),
+            at: at.clone(),
+            subject: format!("tool:{}", request.tool),
+            decision: record.decision.as_str().to_owned(),
+            policy_ids: record.determining_policies.clone(),
+            rationale: Some(record.rationale.clone()),
+            risk_score: Some(f64::from(record.risk_score)),
+            risk_factors: record.risk_factors.iter().map(|f| f.name.clone()).collect(),
+        };
+        let replay = json!({
+            "workId": self.who.work_id,
+            "at": at,
+            "request": CallRequest { arguments: decision.redacted_args.clone(), ..request.clone() },
+            "decision": decision.kind,
+            "stage": decision.stage,
+            "reason": decision.reason,
+            "policySetVersion": decision.policy_set_version,
+            "policySetHash": decision.policy_set_hash,
+        });
+        let audit = AuditDraft {
+            run_id: self.who.run_id.clone(),
+            at: at.clone(),
+            actor: format!("agent:{}", self.who.agent),
+            kind: "tool.called".to_owned(),
+            data: json!({
+                "workId": self.who.work_id, "nodeId": self.who.node_id,
+                "tool": record.tool, "category": record.category,
+                "argsHash": record.args_hash, "arguments": record.redacted_args,
+                "decision": record.decision, "stage": record.stage, "reason": record.reason,
+                "policyIds": record.determining_policies,
+                "policySetVersion": record.policy_set_version,
+                "policySetHash": record.policy_set_hash,
+                "rationale": record.rationale,
+                "riskScore": record.risk_score, "riskFactors": record.risk_factors,
+                "status": tool_call["status"], "approved": record.approved,
+                "approvalId": human.map(|a| a.id.clone())
+                    .or_else(|| match result { ToolResult::Escalated { approval_id } => Some(approval_id.clone()), _ => None }),
+                "durationMs": record.duration_ms, "outputSha256": record.output_digest,
+            }),
+        };
+        let risk = record.risk_level;
+        self.with_trail(|t| {
+            t.records.push((kinds::TOOL_CALL.to_owned(), tool_call));
+            t.records.push((
+                kinds::POLICY_DECISION.to_owned(),
+                serde_json::to_value(policy).unwrap_or(Value::Null),
+            ));
+            t.records.push((kinds::GATEWAY_CALL.to_owned(), replay));
+            t.audit.push(audit);
+            t.risk = Some(t.risk.map_or(risk, |r| r.max(risk)));
+        });
+    }
+
+    fn with_trail(&self, f: impl FnOnce(&mut StepTrail)) {
+        let mut guard = self.trail.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut guard);
+    }
+}
+
+fn human_refusal(approval: &ApprovalRow) -> String {
+    let comment = approval
+        .comment
+        .as_deref()
+        .map(|c| format!(": \"{c}\""))
+        .unwrap_or_default();
+    match approval.status.as_str() {
+        "approved" => {
+            "the human approval of this call was already used; approvals are single use".to_owned()
+        }
+        "rejected" => format!("a human rejected this call{comment}"),
+        "changes_requested" => format!("a human asked for changes instead of this call{comment}"),
+        "expired" => "nobody decided on this call in time, so it is refused".to_owned(),
+        other => format!("the approval of this call is {other}{comment}"),
+    }
+}
+
+#[async_trait]
+impl ToolExecutor for StepTools {
+    async fn call(&self, call: &ToolCallRequest, _ctx: &StepContext) -> ToolResult {
+        self.broker(&call.name, call.arguments.clone()).await
+    }
+}
+
+/// Run artifacts in the store, for `artifact.write` and `artifact.read`.
+pub struct StoreArtifacts {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+}
+
+impl StoreArtifacts {
+    /// Artifacts kept in `store`.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+}
+
+fn tool_error(error: agentwerke_store::Error) -> ToolError {
+    tracing::error!(%error, "artifact store failed");
+    ToolError::Failed("the artifact store failed; see the server log".to_owned())
+}
+
+#[async_trait]
+impl ArtifactStore for StoreArtifacts {
+    async fn put(
+        &self,
+        run_id: &str,
+        meta: &ArtifactMeta,
+        content: Vec<u8>,
+    ) -> Result<(), ToolError> {
+        let row = ArtifactRow {
+            run_id: run_id.to_owned(),
+            path: meta.path.clone(),
+            sha256: meta.sha256.clone(),
+            size: meta.size,
+            media_type: meta.media_type.clone(),
+        };
+        self.store
+            .put_artifact(row, content, self.clock.now())
+            .await
+            .map_err(tool_error)
+    }
+
+    async fn get(&self, run_id: &str, sha256: &str) -> Result<Option<Vec<u8>>, ToolError> {
+        self.store
+            .get_artifact(run_id, sha256)
+            .await
+            .map_err(tool_error)
+    }
+
+    async fn find(&self, run_id: &str, path: &str) -> Result<Option<ArtifactMeta>, ToolError> {
+        Ok(self
+            .store
+            .find_artifact(run_id, path)
+            .await
+            .map_err(tool_error)?
+            .map(|row| ArtifactMeta {
+                path: row.path,
+                sha256: row.sha256,
+                size: row.size,
+                media_type: row.media_type,
+            }))
+    }
+}
+
+/// Agents named in a set of halts, for showing which runs a halt affects.
+pub fn halted_names(halts: &Halts) -> BTreeSet<String> {
+    halts.agents.iter().cloned().collect()
+}

@@ -1,0 +1,467 @@
+//! The Tool Gateway end to end: a scripted agent's calls are allowed,
+//! refused or escalated; an approval runs exactly the approved call once;
+//! the kill switch and the policy lifecycle work over HTTP.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::harness::TestServer;
+
+const DEMO: &str = include_str!("../../../../examples/gateway-demo.bpmn");
+const SCRIPTS: &str = include_str!("../../../../examples/scripts.toml");
+
+/// Calls the gateway recorded in a run's audit log: (tool, decision, status, approved).
+async fn calls(server: &TestServer, run_id: &str) -> Vec<(String, String, String, bool)> {
+    let audit = server
+        .get(&format!("/api/runs/{run_id}/audit"), &server.admin())
+        .await;
+    audit["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|r| r["kind"] == "tool.called")
+        .map(|r| {
+            let d = &r["data"];
+            (
+                d["tool"].as_str().unwrap_or_default().to_owned(),
+                d["decision"].as_str().unwrap_or_default().to_owned(),
+                d["status"].as_str().unwrap_or_default().to_owned(),
+                d["approved"].as_bool().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+fn call(
+    tool: &str,
+    decision: &str,
+    status: &str,
+    approved: bool,
+) -> (String, String, String, bool) {
+    (
+        tool.to_owned(),
+        decision.to_owned(),
+        status.to_owned(),
+        approved,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowed_runs_denied_is_blocked_escalated_runs_once_after_approval() {
+    let server = TestServer::start_with_scripts(SCRIPTS).await;
+    server.publish("gateway-demo", DEMO).await;
+    let run_id = server
+        .start_run("gateway-demo", json!({"release": "2.4"}))
+        .await;
+
+    let run = server.wait_status(&run_id, "awaiting_approval").await;
+    assert_eq!(
+        calls(&server, &run_id).await,
+        [
+            call("artifact.write", "allow", "executed", false),
+            call("http.request", "reject", "blocked", false),
+            call("artifact.write", "escalate", "pending_approval", false),
+        ]
+    );
+    let approval = &run["pendingApprovals"][0];
+    assert_eq!(approval["kind"], "tool_escalation", "{approval:#}");
+    assert_eq!(approval["tool"], "artifact.write");
+    assert_eq!(approval["arguments"]["path"], "production/notes/2.4.md");
+    assert!(approval["argsHash"].as_str().is_some_and(|h| h.len() == 64));
+    assert!(approval["riskScore"].as_u64().is_some(), "{approval:#}");
+    assert!(
+        !approval["policyRationale"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty()
+    );
+    assert!(
+        approval["affectedSystems"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty())
+    );
+    assert_eq!(run["riskLevel"], "high");
+
+    let id = approval["id"].as_str().expect("id").to_owned();
+    server
+        .post(
+            &format!("/api/approvals/{id}/decision"),
+            &server.approver(),
+            json!({"decision": "approve", "comment": "Production notes are fine."}),
+        )
+        .await;
+    let run = server.wait_status(&run_id, "completed").await;
+    let recorded = calls(&server, &run_id).await;
+    let approved_runs: Vec<_> = recorded.iter().filter(|c| c.3).collect();
+    assert_eq!(
+        approved_runs,
+        [&call("artifact.write", "escalate", "executed", true)],
+        "exactly the approved call ran once: {recorded:?}"
+    );
+    assert_eq!(
+        run["steps"][0]["output"]["text"],
+        "Release notes for 2.4 drafted and published."
+    );
+
+    // The evidence pack carries every call and decision, and still verifies.
+    let pack = server
+        .get(
+            &format!("/api/runs/{run_id}/evidence-pack"),
+            &server.admin(),
+        )
+        .await;
+    assert_eq!(pack["toolCalls"].as_array().map(Vec::len), Some(6));
+    assert_eq!(pack["policyDecisions"].as_array().map(Vec::len), Some(6));
+    assert_eq!(pack["approvals"][0]["kind"], "tool_escalation");
+    let bytes = serde_json::to_vec(&pack).expect("bytes");
+    let report = agentwerke_evidence::verify(&bytes, None);
+    assert!(report.is_valid(), "{:?}", report.problems);
+
+    // The approval is single use: deciding it again is refused.
+    let (status, body) = server
+        .call(
+            Method::POST,
+            &format!("/api/approvals/{id}/decision"),
+            Some(&server.approver()),
+            Some(json!({"decision": "approve"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    server.stop().await;
+}
+
+/// A model that asks for one production write, then for another one.
+const TWO_WRITES: &str = r#"
+[[nodes.DraftReleaseNotes]]
+tool_calls = [{ name = "artifact.write", arguments = { path = "production/a.md", content = "A" } }]
+
+[[nodes.DraftReleaseNotes]]
+tool_calls = [{ name = "artifact.write", arguments = { path = "production/b.md", content = "B" } }]
+
+[[nodes.DraftReleaseNotes]]
+reply = "done"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_covers_exactly_one_call_once() {
+    let server = TestServer::start_with_scripts(TWO_WRITES).await;
+    server.publish("gateway-demo", DEMO).await;
+    let run_id = server.start_run("gateway-demo", json!({})).await;
+    let run = server.wait_status(&run_id, "awaiting_approval").await;
+    let first = run["pendingApprovals"][0].clone();
+    assert_eq!(first["arguments"]["path"], "production/a.md");
+    let first_id = first["id"].as_str().expect("id").to_owned();
+    server
+        .post(
+            &format!("/api/approvals/{first_id}/decision"),
+            &server.approver(),
+            json!({"decision": "approve", "comment": "a only"}),
+        )
+        .await;
+
+    // The approval of a.md does not cover b.md: the run pauses again.
+    let run = server
+        .wait_for(&run_id, |run| {
+            let pending = &run["pendingApprovals"][0]["id"];
+            run["status"] == "awaiting_approval" && pending.is_string() && *pending != first_id
+        })
+        .await;
+    let second = run["pendingApprovals"][0].clone();
+    assert_eq!(second["arguments"]["path"], "production/b.md");
+    assert_ne!(second["argsHash"], first["argsHash"]);
+    server
+        .post(
+            &format!(
+                "/api/approvals/{}/decision",
+                second["id"].as_str().expect("id")
+            ),
+            &server.approver(),
+            json!({"decision": "reject", "comment": "Not b."}),
+        )
+        .await;
+    server.wait_status(&run_id, "completed").await;
+
+    let recorded = calls(&server, &run_id).await;
+    assert_eq!(
+        recorded,
+        [
+            call("artifact.write", "escalate", "pending_approval", false),
+            call("artifact.write", "escalate", "executed", true),
+            call("artifact.write", "escalate", "pending_approval", false),
+            // Replayed after the second decision: a.md's approval is used up,
+            // and b.md was rejected. Neither runs.
+            call("artifact.write", "reject", "blocked", false),
+            call("artifact.write", "reject", "blocked", false),
+        ]
+    );
+    let audit = server
+        .get(&format!("/api/runs/{run_id}/audit"), &server.admin())
+        .await;
+    let rationales: Vec<&str> = audit["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|r| r["kind"] == "tool.called" && r["data"]["status"] == "blocked")
+        .filter_map(|r| r["data"]["rationale"].as_str())
+        .collect();
+    assert_eq!(rationales.len(), 2, "{rationales:?}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evaluate_answers_hypothetical_calls_with_the_full_decision() {
+    let server = TestServer::start().await;
+    let ask = |tool: &str, arguments: Value, environment: &str, level: &str| {
+        json!({
+            "tool": tool, "arguments": arguments, "agent": "release-assistant",
+            "workflowId": "wf", "nodeId": "N",
+            "task": {"purposeType": "release-notes", "environment": environment,
+                     "permissionLevel": level, "sandboxProfile": "repo-read"},
+        })
+    };
+    let cases = [
+        (
+            ask(
+                "knowledge.search",
+                json!({"query": "x"}),
+                "staging",
+                "read-only",
+            ),
+            "allow",
+        ),
+        (
+            ask(
+                "artifact.write",
+                json!({"path": "a.md", "content": "x"}),
+                "staging",
+                "read-only",
+            ),
+            "reject",
+        ),
+        (
+            ask(
+                "artifact.write",
+                json!({"path": "a.md", "content": "x"}),
+                "staging",
+                "read-write",
+            ),
+            "allow",
+        ),
+        (
+            ask(
+                "artifact.write",
+                json!({"path": "a.md", "content": "x"}),
+                "production",
+                "read-write",
+            ),
+            "escalate",
+        ),
+        (ask("shell.exec", json!({}), "staging", "full"), "reject"),
+        (
+            ask(
+                "artifact.write",
+                json!({"path": 7}),
+                "staging",
+                "read-write",
+            ),
+            "reject",
+        ),
+    ];
+    for (body, expected) in cases {
+        let decision = server
+            .post("/api/gateway/evaluate", &server.admin(), body.clone())
+            .await;
+        assert_eq!(decision["kind"], expected, "{body} -> {decision:#}");
+        assert!(
+            decision["policySetHash"]
+                .as_str()
+                .is_some_and(|h| h.len() == 64)
+        );
+        assert!(decision["argsHash"].is_string());
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn halt_blocks_every_call_and_resume_restores_them() {
+    let server = TestServer::start_with_scripts(SCRIPTS).await;
+    server.publish("gateway-demo", DEMO).await;
+    let admin = server.admin();
+    let halted = server
+        .post(
+            "/api/gateway/halt",
+            &admin,
+            json!({"scope": "workflow", "target": "gateway-demo", "reason": "incident 42"}),
+        )
+        .await;
+    assert_eq!(halted["items"][0]["reason"], "incident 42");
+
+    let run_id = server
+        .start_run("gateway-demo", json!({"release": "3"}))
+        .await;
+    let run = server.wait_status(&run_id, "completed").await;
+    let recorded = calls(&server, &run_id).await;
+    assert_eq!(recorded.len(), 3);
+    assert!(
+        recorded.iter().all(|c| c.1 == "reject" && c.2 == "blocked"),
+        "{recorded:?}"
+    );
+    let audit = server
+        .get(&format!("/api/runs/{run_id}/audit"), &admin)
+        .await;
+    assert!(
+        audit["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|r| r["kind"] == "tool.called" && r["data"]["reason"] == "halted")
+    );
+    assert_eq!(run["gatewayHalts"][0]["target"], "gateway-demo", "{run:#}");
+
+    server
+        .post(
+            "/api/gateway/resume",
+            &admin,
+            json!({"scope": "workflow", "target": "gateway-demo"}),
+        )
+        .await;
+    let run_id = server
+        .start_run("gateway-demo", json!({"release": "4"}))
+        .await;
+    server.wait_status(&run_id, "awaiting_approval").await;
+    assert_eq!(
+        calls(&server, &run_id).await[0],
+        call("artifact.write", "allow", "executed", false)
+    );
+
+    // Both actions are in the global audit stream.
+    let (status, _) = server
+        .call(
+            Method::POST,
+            "/api/gateway/resume",
+            Some(&admin),
+            Some(json!({"scope": "workflow", "target": "gateway-demo"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_drafts_are_validated_simulated_and_published() {
+    let server = TestServer::start_with_scripts(SCRIPTS).await;
+    server.publish("gateway-demo", DEMO).await;
+    let admin = server.admin();
+
+    // Recorded traffic to simulate against.
+    let run_id = server
+        .start_run("gateway-demo", json!({"release": "5"}))
+        .await;
+    server.wait_status(&run_id, "awaiting_approval").await;
+
+    // An invalid draft is refused with positions, and nothing is stored.
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/api/policies",
+            Some(&admin),
+            Some(json!({"text": "@id(\"x\")\npermit (principal, action, resource) when { context.nope };"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["code"], "gateway.invalid_policy_set");
+    assert!(body["errors"][0]["code"].is_string(), "{body}");
+    let listed = server.get("/api/policies", &admin).await;
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(0));
+
+    // A draft that forbids every write.
+    let schema = server.get("/api/policies/schema", &admin).await;
+    let text = format!(
+        "{}\n@id(\"freeze-writes\")\n@rationale(\"Change freeze.\")\nforbid (principal, action in Action::\"category:write\", resource);\n",
+        schema["defaultPolicies"].as_str().expect("default set")
+    );
+    let (status, draft) = server
+        .call(
+            Method::POST,
+            "/api/policies",
+            Some(&admin),
+            Some(json!({"text": text, "note": "freeze"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{draft}");
+    let version = draft["version"].as_i64().expect("version");
+
+    let simulated = server
+        .post(
+            &format!("/api/policies/{version}/simulate"),
+            &admin,
+            json!({"runs": 10}),
+        )
+        .await;
+    let changed = simulated["changed"].as_array().expect("changed");
+    assert_eq!(changed.len(), 2, "both writes change: {simulated:#}");
+    assert!(
+        changed
+            .iter()
+            .all(|c| c["after"] == "reject" && c["tool"] == "artifact.write")
+    );
+
+    let published = server
+        .post(
+            &format!("/api/policies/{version}/publish"),
+            &admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(published["inForce"], true);
+    let decision = server
+        .post(
+            "/api/gateway/evaluate",
+            &admin,
+            json!({"tool": "artifact.write", "arguments": {"path": "a.md", "content": "x"},
+                   "agent": "release-assistant",
+                   "task": {"purposeType": "notes", "environment": "staging",
+                            "permissionLevel": "read-write", "sandboxProfile": "repo-read"}}),
+        )
+        .await;
+    assert_eq!(decision["kind"], "reject");
+    assert_eq!(decision["determiningPolicies"], json!(["freeze-writes"]));
+    assert_eq!(decision["policySetVersion"], version.to_string());
+    let (status, _) = server
+        .call(
+            Method::POST,
+            &format!("/api/policies/{version}/publish"),
+            Some(&admin),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    server.stop().await;
+}
+
+/// A model that asks for one production write and nothing else.
+const ONE_ESCALATION: &str = r#"
+[[nodes.DraftReleaseNotes]]
+tool_calls = [{ name = "artifact.write", arguments = { path = "production/x.md", content = "X" } }]
+
+[[nodes.DraftReleaseNotes]]
+reply = "gave up"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_escalation_nobody_answers_expires_as_a_reject() {
+    let server = TestServer::start_with(ONE_ESCALATION, 1).await;
+    server.publish("gateway-demo", DEMO).await;
+    let run_id = server.start_run("gateway-demo", json!({})).await;
+    server.wait_status(&run_id, "awaiting_approval").await;
+    let run = server.wait_status(&run_id, "completed").await;
+    assert_eq!(run["approvals"][0]["status"], "expired", "{run:#}");
+    assert_eq!(
+        calls(&server, &run_id).await,
+        [
+            call("artifact.write", "escalate", "pending_approval", false),
+            call("artifact.write", "reject", "blocked", false),
+        ]
+    );
+    server.stop().await;
+}
