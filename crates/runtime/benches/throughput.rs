@@ -1,0 +1,584 @@
+//! Throughput of the sample shape through the real runtime and a durable store.
+//!
+//! ```text
+//! cargo bench -p agentwerke-runtime --bench throughput
+//! cargo bench -p agentwerke-runtime --bench throughput -- --runs 5000 --in-flight 512 --shape gated
+//! BENCH_RUNS=5000 cargo bench -p agentwerke-runtime --bench throughput
+//! ```
+//!
+//! Not a timed test: it measures, prints and checks correctness, and never
+//! fails on a number. Each shape gets a fresh file-backed SQLite store in a
+//! temporary folder, opened exactly as production opens it (WAL, the store's
+//! own `synchronous` setting, which the output states), and the real loops
+//! (`Runtime::start`: applier, executor with the scripted provider, timers).
+//!
+//! The driver plays the clients: it keeps at most `--in-flight` runs open,
+//! starting new ones with `create_run` as others finish, and decides every
+//! pending approval the way `POST /api/approvals/{id}/decision` does
+//! (`decide_approval` with an `approval_decided` event). Requests are issued
+//! concurrently, as many HTTP clients would.
+//!
+//! Step latency is taken from the database afterwards, so the measurement
+//! cannot slow the loops down: for engine steps, the time from an event being
+//! committed to a run's inbox to the commit that applied it; for agent steps,
+//! from the work row's commit to the commit of its result. The store stamps
+//! rows in milliseconds, so latencies have millisecond resolution.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agentwerke_agents::scripted::ScriptedProvider;
+use agentwerke_engine::{ApprovalDecision, Event, RunState, WorkId};
+use agentwerke_evidence::chain::{AuditDraft, verify_chain};
+use agentwerke_runtime::{Clock, Runtime, RuntimeDeps, RuntimeOptions, SystemClock, rfc3339};
+use agentwerke_store::{ApprovalFilter, Decide, NewRun, NewWorkflowVersion, SqliteStore, Store};
+use agentwerke_types::RunStatus;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+use sqlx::{Row, SqlitePool};
+use tokio::task::JoinSet;
+
+/// The sample shape: Start -> Analyze (agent) -> Review (approval) -> End.
+const HELLO_SDLC: &str = include_str!("../../../examples/hello-sdlc.bpmn");
+
+/// The same shape without the gate: Start -> Analyze (agent) -> End.
+const HELLO_NO_GATE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+                  xmlns:autofac="https://agentwerke.de/bpmn/extensions/v1"
+                  id="hello-nogate-definitions" name="Hello without gate"
+                  targetNamespace="https://agentwerke.de/samples">
+  <bpmn:process id="hello-nogate" name="Hello without gate" isExecutable="true">
+    <bpmn:startEvent id="Start" name="Start">
+      <bpmn:outgoing>Flow_Start_Analyze</bpmn:outgoing>
+    </bpmn:startEvent>
+    <bpmn:serviceTask id="Analyze" name="Analyze">
+      <bpmn:extensionElements>
+        <autofac:agentTask agent="analyst" purposeType="analysis" policyTag="sdlc"
+                           permissionLevel="read-only" sandboxProfile="offline"
+                           environment="staging" requiresEvidence="true">
+          <autofac:prompt>Analyze the change request "{{input.title}}" (run {{run_id}}) and list its risks.</autofac:prompt>
+        </autofac:agentTask>
+      </bpmn:extensionElements>
+      <bpmn:incoming>Flow_Start_Analyze</bpmn:incoming>
+      <bpmn:outgoing>Flow_Analyze_End</bpmn:outgoing>
+    </bpmn:serviceTask>
+    <bpmn:endEvent id="End" name="End">
+      <bpmn:incoming>Flow_Analyze_End</bpmn:incoming>
+    </bpmn:endEvent>
+    <bpmn:sequenceFlow id="Flow_Start_Analyze" sourceRef="Start" targetRef="Analyze"/>
+    <bpmn:sequenceFlow id="Flow_Analyze_End" sourceRef="Analyze" targetRef="End"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+/// How many create or decide requests the driver keeps outstanding at once,
+/// like that many concurrent HTTP clients.
+const CLIENTS: usize = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Gated,
+    Ungated,
+}
+
+impl Shape {
+    fn workflow_id(self) -> &'static str {
+        match self {
+            Shape::Gated => "hello-sdlc",
+            Shape::Ungated => "hello-nogate",
+        }
+    }
+
+    fn xml(self) -> &'static str {
+        match self {
+            Shape::Gated => HELLO_SDLC,
+            Shape::Ungated => HELLO_NO_GATE,
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Shape::Gated => {
+                "Start -> Analyze (agent) -> Review (approval, decided by the bench) -> End"
+            }
+            Shape::Ungated => "Start -> Analyze (agent) -> End",
+        }
+    }
+}
+
+struct Args {
+    runs: usize,
+    in_flight: usize,
+    shapes: Vec<Shape>,
+    keep: bool,
+}
+
+impl Args {
+    fn parse() -> Self {
+        let env_number = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
+        let mut args = Args {
+            runs: env_number("BENCH_RUNS").unwrap_or(2000),
+            in_flight: env_number("BENCH_IN_FLIGHT").unwrap_or(512),
+            shapes: vec![Shape::Gated, Shape::Ungated],
+            keep: false,
+        };
+        let mut given = std::env::args().skip(1);
+        while let Some(arg) = given.next() {
+            let mut value = |name: &str| {
+                given
+                    .next()
+                    .unwrap_or_else(|| usage(&format!("{name} needs a value")))
+            };
+            match arg.as_str() {
+                "--runs" => args.runs = number(&value("--runs")),
+                "--in-flight" => args.in_flight = number(&value("--in-flight")),
+                "--shape" => {
+                    args.shapes = match value("--shape").as_str() {
+                        "gated" => vec![Shape::Gated],
+                        "ungated" => vec![Shape::Ungated],
+                        "both" => vec![Shape::Gated, Shape::Ungated],
+                        other => usage(&format!("unknown shape '{other}'")),
+                    }
+                }
+                "--keep" => args.keep = true,
+                // `cargo bench` passes `--bench`; a name filter may follow.
+                "--bench" => {}
+                other if other.starts_with('-') => usage(&format!("unknown option '{other}'")),
+                _ => {}
+            }
+        }
+        args.runs = args.runs.max(1);
+        args.in_flight = args.in_flight.max(1);
+        args
+    }
+}
+
+fn number(text: &str) -> usize {
+    text.parse()
+        .unwrap_or_else(|_| usage(&format!("'{text}' is not a number")))
+}
+
+fn usage(problem: &str) -> ! {
+    eprintln!(
+        "throughput: {problem}\n\
+         usage: throughput [--runs N] [--in-flight N] [--shape gated|ungated|both] [--keep]\n\
+         (env: BENCH_RUNS, BENCH_IN_FLIGHT)"
+    );
+    std::process::exit(2)
+}
+
+fn main() {
+    let args = Args::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    println!(
+        "agentwerke throughput bench: {} runs per shape, at most {} in flight, {} CPUs",
+        args.runs,
+        args.in_flight,
+        std::thread::available_parallelism().map_or(0, usize::from),
+    );
+    runtime.block_on(async {
+        for &shape in &args.shapes {
+            bench(shape, &args).await;
+        }
+    });
+}
+
+async fn bench(shape: Shape, args: &Args) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("bench.db");
+    let sqlite = SqliteStore::open(&path.display().to_string())
+        .await
+        .expect("open store");
+    let durability = sqlite.durability().await.expect("durability settings");
+    let store: Arc<dyn Store> = Arc::new(sqlite);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let workflow_id = shape.workflow_id();
+    let xml = shape.xml();
+    store
+        .create_workflow_version(NewWorkflowVersion {
+            workflow_id: workflow_id.to_owned(),
+            name: workflow_id.to_owned(),
+            bpmn_xml: xml.to_owned(),
+            bpmn_sha256: hex::encode(Sha256::digest(xml.as_bytes())),
+            diagnostics: json!([]),
+            created_by: "bench".to_owned(),
+            at: clock.now(),
+        })
+        .await
+        .expect("import workflow");
+    let version = store
+        .publish_workflow_version(workflow_id, 1, "bench", clock.now())
+        .await
+        .expect("publish workflow");
+    let monitor = monitor(&path).await;
+
+    let options = RuntimeOptions {
+        owner: "bench-node".to_owned(),
+        max_concurrent_steps: 256,
+        ..RuntimeOptions::default()
+    };
+    println!();
+    println!("== shape: {} ({})", workflow_id, shape.describe());
+    println!(
+        "   store: file-backed SQLite, {durability}; runtime: claim lease {:?}, {} concurrent agent steps, scripted provider",
+        options.lease, options.max_concurrent_steps
+    );
+    let runtime = Runtime::start(
+        options,
+        RuntimeDeps {
+            store: store.clone(),
+            provider: Arc::new(ScriptedProvider::new()),
+            clock: clock.clone(),
+            // The sample's agent step calls no tools.
+            gateway: None,
+        },
+    );
+    let handle = runtime.handle();
+
+    let started = Instant::now();
+    let mut created = 0usize;
+    let mut started_runs = 0usize;
+    let mut finished = 0usize;
+    let mut decided = 0usize;
+    let mut requests: JoinSet<Request> = JoinSet::new();
+    let mut deciding = std::collections::HashSet::new();
+    let mut last_poll = Instant::now() - Duration::from_secs(1);
+    while finished < args.runs {
+        // Start runs while there is room, and decide what waits for a human.
+        while requests.len() < CLIENTS && created < args.runs && created - finished < args.in_flight
+        {
+            created += 1;
+            let store = store.clone();
+            let clock = clock.clone();
+            let version = version.clone();
+            requests.spawn(async move {
+                start_run(store.as_ref(), clock.as_ref(), &version, created).await;
+                Request::Started
+            });
+        }
+        let poll = last_poll.elapsed() >= Duration::from_millis(2);
+        if shape == Shape::Gated && poll && requests.len() < CLIENTS {
+            let pending = store
+                .list_approvals(ApprovalFilter {
+                    status: Some("pending".to_owned()),
+                    run_id: None,
+                })
+                .await
+                .expect("list approvals");
+            for approval in pending {
+                if requests.len() >= CLIENTS {
+                    break;
+                }
+                if !deciding.insert(approval.id.clone()) {
+                    continue;
+                }
+                let store = store.clone();
+                let clock = clock.clone();
+                requests.spawn(async move {
+                    decide(store.as_ref(), clock.as_ref(), approval).await;
+                    Request::Decided
+                });
+            }
+        }
+        // Collect what finished, nudging the loops as the server does.
+        let mut progressed = false;
+        while let Some(done) = requests.try_join_next() {
+            progressed = true;
+            match done.expect("request task") {
+                Request::Started => started_runs += 1,
+                Request::Decided => decided += 1,
+            }
+        }
+        if progressed {
+            handle.notify();
+        }
+        if poll {
+            // A run whose creation has not returned yet may already count as
+            // open, so this errs low, never high: the loop cannot end early.
+            finished = started_runs.saturating_sub(open_runs(&monitor).await);
+            last_poll = Instant::now();
+        }
+        if !progressed {
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+    }
+    let wall = started.elapsed();
+    while requests.join_next().await.is_some() {}
+    runtime.stop().await;
+
+    let secs = wall.as_secs_f64();
+    println!(
+        "   {} runs in {:.3} s: {:.0} runs/s ({} approvals decided)",
+        args.runs,
+        secs,
+        args.runs as f64 / secs,
+        decided
+    );
+    report_latencies(&monitor).await;
+    report_sizes(&monitor, &path, args.runs).await;
+    check(store.as_ref(), &monitor, args.runs).await;
+    monitor.close().await;
+    store.health().await.expect("store still answers");
+    if args.keep {
+        let kept = dir.keep();
+        println!("   database kept at {}", kept.join("bench.db").display());
+    }
+}
+
+enum Request {
+    Started,
+    Decided,
+}
+
+/// Starts one run exactly as `POST /api/runs` does.
+async fn start_run(
+    store: &dyn Store,
+    clock: &dyn Clock,
+    version: &agentwerke_store::WorkflowVersion,
+    n: usize,
+) {
+    let now = clock.now();
+    let run_id = uuid::Uuid::now_v7().to_string();
+    let inputs = json!({"title": format!("change request {n}")});
+    let start = Event::Start {
+        input: inputs.clone(),
+        at: now,
+    };
+    store
+        .create_run(
+            NewRun {
+                run_id: run_id.clone(),
+                workflow_id: version.workflow_id.clone(),
+                version: version.version,
+                bpmn_sha256: version.bpmn_sha256.clone(),
+                requested_by: "bench-requester".to_owned(),
+                inputs,
+                state: serde_json::to_value(RunState::new(run_id.clone())).expect("state"),
+                status: RunStatus::Running.as_str().to_owned(),
+                at: now,
+            },
+            serde_json::to_value(&start).expect("start event"),
+            AuditDraft {
+                run_id,
+                at: rfc3339(now),
+                actor: "user:bench-requester".to_owned(),
+                kind: "run.requested".to_owned(),
+                data: json!({"workflowId": version.workflow_id, "version": version.version,
+                             "bpmnSha256": version.bpmn_sha256}),
+            },
+        )
+        .await
+        .expect("create run");
+}
+
+/// Approves one gate exactly as `POST /api/approvals/{id}/decision` does.
+async fn decide(store: &dyn Store, clock: &dyn Clock, approval: agentwerke_store::ApprovalRow) {
+    let now = clock.now();
+    let work_id: WorkId = serde_json::from_value(json!(approval.work_id)).expect("work id");
+    let event = Event::ApprovalDecided {
+        work_id,
+        decision: ApprovalDecision::Approve,
+        comment: None,
+        decided_by: "bench-approver".to_owned(),
+        at: now,
+    };
+    store
+        .decide_approval(Decide {
+            id: approval.id.clone(),
+            decision: "approved".to_owned(),
+            comment: None,
+            decided_by: "bench-approver".to_owned(),
+            at: now,
+            event: serde_json::to_value(&event).expect("event"),
+            audit: AuditDraft {
+                run_id: approval.run_id.clone(),
+                at: rfc3339(now),
+                actor: "user:bench-approver".to_owned(),
+                kind: "approval.decided".to_owned(),
+                data: json!({"approvalId": approval.id, "nodeId": approval.node_id,
+                             "decision": "approved", "comment": null}),
+            },
+        })
+        .await
+        .expect("decide approval");
+}
+
+/// A read-only connection of the bench's own, for progress and statistics.
+async fn monitor(path: &std::path::Path) -> SqlitePool {
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(SqliteConnectOptions::new().filename(path).read_only(true))
+        .await
+        .expect("monitor connection")
+}
+
+/// Runs not yet in a terminal status; counted on the status index, which
+/// never touches the (large) state column, and only over the few open runs.
+async fn open_runs(monitor: &SqlitePool) -> usize {
+    let count: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM runs WHERE status IN \
+           ('running', 'awaiting_approval', 'waiting_user', 'waiting_event', 'waiting_timer')",
+    )
+    .fetch_one(monitor)
+    .await
+    .expect("count runs");
+    usize::try_from(count).unwrap_or_default()
+}
+
+async fn report_latencies(monitor: &SqlitePool) {
+    println!("   latency per step (committed -> committed, ms resolution):");
+    let mut kinds: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT json_extract(event, '$.type') FROM inbox ORDER BY 1")
+            .fetch_all(monitor)
+            .await
+            .expect("event kinds");
+    kinds.retain(|k| !k.is_empty());
+    for kind in kinds {
+        let values = millis(
+            monitor,
+            "SELECT processed_at - created_at FROM inbox \
+             WHERE processed_at IS NOT NULL AND json_extract(event, '$.type') = ?1",
+            Some(&kind),
+        )
+        .await;
+        print_line(&format!("engine step, {kind} event"), &values);
+    }
+    let work = millis(
+        monitor,
+        "SELECT completed_at - created_at FROM work WHERE status = 'done'",
+        None,
+    )
+    .await;
+    print_line("agent step (work queued -> result committed)", &work);
+    let approvals = millis(
+        monitor,
+        "SELECT decided_at - created_at FROM approvals WHERE decided_at IS NOT NULL",
+        None,
+    )
+    .await;
+    if !approvals.is_empty() {
+        print_line("approval wait (opened -> decided by bench)", &approvals);
+    }
+    let runs = millis(
+        monitor,
+        "SELECT completed_at - created_at FROM runs WHERE completed_at IS NOT NULL",
+        None,
+    )
+    .await;
+    print_line("whole run (created -> completed)", &runs);
+}
+
+/// What a run leaves behind, to see where written bytes go.
+async fn report_sizes(monitor: &SqlitePool, path: &std::path::Path, runs: usize) {
+    let sizes: (i64, i64, i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COALESCE(SUM(length(state)), 0) FROM runs), \
+                (SELECT COALESCE(SUM(length(event)), 0) FROM inbox), \
+                (SELECT COALESCE(SUM(length(payload)), 0) FROM work), \
+                (SELECT COALESCE(SUM(length(request)), 0) FROM approvals), \
+                (SELECT COALESCE(SUM(length(data)), 0) FROM records), \
+                (SELECT COALESCE(SUM(length(data) + length(hash) * 2 + length(at)), 0) FROM audit_log)",
+    )
+    .fetch_one(monitor)
+    .await
+    .expect("sizes");
+    let per_run = |bytes: i64| bytes / i64::try_from(runs).unwrap_or(1);
+    let file = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        std::fs::metadata(name).map_or(0, |m| m.len())
+    };
+    println!(
+        "   bytes per run at rest: state {} (rewritten each step), inbox {}, work {}, approvals {}, records {}, audit {}; \
+         files: db {} KiB, wal {} KiB",
+        per_run(sizes.0),
+        per_run(sizes.1),
+        per_run(sizes.2),
+        per_run(sizes.3),
+        per_run(sizes.4),
+        per_run(sizes.5),
+        file("") / 1024,
+        file("-wal") / 1024,
+    );
+}
+
+async fn millis(monitor: &SqlitePool, sql: &'static str, bind: Option<&str>) -> Vec<i64> {
+    let mut query = sqlx::query(sql);
+    if let Some(value) = bind {
+        query = query.bind(value.to_owned());
+    }
+    let mut values: Vec<i64> = query
+        .fetch_all(monitor)
+        .await
+        .expect("latency query")
+        .iter()
+        .map(|row| row.get::<i64, _>(0))
+        .collect();
+    values.sort_unstable();
+    values
+}
+
+fn print_line(what: &str, sorted: &[i64]) {
+    if sorted.is_empty() {
+        return;
+    }
+    let at = |q: f64| sorted[((sorted.len() as f64 - 1.0) * q).round() as usize];
+    println!(
+        "     {what:<48} n={:<6} p50={:>4} ms  p99={:>4} ms  max={:>4} ms",
+        sorted.len(),
+        at(0.50),
+        at(0.99),
+        sorted[sorted.len() - 1],
+    );
+}
+
+/// Correctness after the fact: every run completed, nothing left pending,
+/// every inbox event applied once, and every audit chain verifies.
+async fn check(store: &dyn Store, monitor: &SqlitePool, runs: usize) {
+    let by_status: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, count(*) FROM runs GROUP BY status ORDER BY status")
+            .fetch_all(monitor)
+            .await
+            .expect("statuses");
+    let completed = by_status
+        .iter()
+        .find(|(status, _)| status == "completed")
+        .map_or(0, |(_, n)| *n);
+    let leftovers: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM inbox WHERE processed_at IS NULL) \
+              + (SELECT count(*) FROM work WHERE status = 'pending') \
+              + (SELECT count(*) FROM approvals WHERE status = 'pending') \
+              + (SELECT count(*) FROM runs WHERE lease_owner IS NOT NULL)",
+    )
+    .fetch_one(monitor)
+    .await
+    .expect("leftovers");
+    let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM runs")
+        .fetch_all(monitor)
+        .await
+        .expect("run ids");
+    let mut broken = 0;
+    let mut records = 0;
+    for id in &ids {
+        let log = store.audit_log(id).await.expect("audit log");
+        records += log.len();
+        if verify_chain(&log).is_err() {
+            broken += 1;
+        }
+    }
+    let ok = completed as usize == runs && leftovers == 0 && broken == 0;
+    println!(
+        "   check: {} ({} of {} runs completed {:?}; {} unprocessed events/pending work/open approvals/leases; \
+         {} audit records in {} chains, {} broken)",
+        if ok { "ok" } else { "FAILED" },
+        completed,
+        runs,
+        by_status,
+        leftovers,
+        records,
+        ids.len(),
+        broken
+    );
+}
