@@ -76,7 +76,7 @@ async fn sigkill_mid_run_loses_nothing_and_repeats_nothing() {
     server
         .wait_until(Duration::from_secs(60), async |s: &Server| {
             let completed = completed_steps(s, &admin, &runs).await;
-            completed >= RUNS / 2 && completed < RUNS * 3
+            (RUNS / 2..RUNS * 3).contains(&completed)
         })
         .await;
     let port = server.port;

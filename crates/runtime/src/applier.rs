@@ -13,8 +13,14 @@ use crate::clock::rfc3339;
 use crate::effects::{RunInfo, map_effects};
 use crate::{DefinitionCache, Error, RuntimeDeps, RuntimeHandle, RuntimeOptions, idle};
 
-/// How many runs one claim takes.
+/// How many runs one claim takes. Their steps are committed together
+/// (`Store::commit_runs`), so a larger batch costs one durable commit less
+/// per run; 256 keeps one tick's engine work to a few milliseconds.
 const CLAIM_BATCH: usize = 256;
+
+/// How many runs the applier steps before yielding, so a full batch never
+/// holds a runtime worker for long.
+const YIELD_EVERY: usize = 32;
 
 /// The loop that moves runs forward.
 pub struct Applier {
@@ -86,7 +92,10 @@ impl Applier {
             .await?;
         let count = claimed.len();
         let mut commits = Vec::with_capacity(count);
-        for run in claimed {
+        for (n, run) in claimed.into_iter().enumerate() {
+            if n > 0 && n % YIELD_EVERY == 0 {
+                tokio::task::yield_now().await;
+            }
             let run_id = run.run.id.clone();
             match self.process(run, now).await {
                 Ok(commit) => commits.push(commit),

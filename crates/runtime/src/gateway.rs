@@ -7,7 +7,6 @@
 //! calls it directly), and [`StepTools`] only runs what the gateway allows
 //! or what a human approved for exactly that call.
 
-use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex, RwLock};
 
 use agentwerke_agents::provider::ToolCallRequest;
@@ -272,15 +271,15 @@ impl StepTools {
         let halts = self.service.halts().await;
         let mut execution = gateway.execute(&request, &halts).await;
         let mut human = None;
-        if let Outcome::PendingApproval { binding } = &execution.outcome {
-            if let Some(earlier) = self.earlier_escalation(binding) {
-                human = Some(earlier.clone());
-                execution = self
-                    .apply_decision(&gateway, &request, &halts, earlier, execution)
-                    .await;
-            }
+        if let Outcome::PendingApproval { binding } = &execution.outcome
+            && let Some(earlier) = self.earlier_escalation(binding)
+        {
+            human = Some(earlier.clone());
+            execution = self
+                .apply_decision(&gateway, &request, &halts, earlier, execution)
+                .await;
         }
-        let result = self.answer(&execution, human.as_ref());
+        let result = self.answer(&execution);
         self.record(&request, &execution, human.as_ref(), &result);
         result
     }
@@ -337,7 +336,7 @@ impl StepTools {
         blocked
     }
 
-    fn answer(&self, execution: &Execution, human: Option<&ApprovalRow>) -> ToolResult {
+    fn answer(&self, execution: &Execution) -> ToolResult {
         match &execution.outcome {
             Outcome::Executed { output } => ToolResult::Allowed {
                 output: output.clone(),
@@ -355,7 +354,6 @@ impl StepTools {
                 let id = uuid::Uuid::now_v7().to_string();
                 let approval = self.escalation(&id, &execution.decision, binding);
                 self.with_trail(|t| t.escalation = Some(approval));
-                let _ = human;
                 ToolResult::Escalated { approval_id: id }
             }
         }
@@ -416,12 +414,12 @@ impl StepTools {
         let at = rfc3339(self.clock.now());
         let record = &execution.record;
         let decision = &execution.decision;
-        let mut tool_call =
+        let tool_call =
             serde_json::to_value(record.to_evidence(&self.who.work_id, &at)).unwrap_or(Value::Null);
-        if let ToolResult::Escalated { approval_id } = result {
-            tool_call["status"] = json!("pending_approval");
-            let _ = approval_id;
-        }
+        let escalated_to = match result {
+            ToolResult::Escalated { approval_id } => Some(approval_id.clone()),
+            _ => None,
+        };
         let policy = PolicyDecisionRecord {
             work_id: Some(self.who.work_id.clone()),
             at: at.clone(),
@@ -458,13 +456,22 @@ impl StepTools {
                 "rationale": record.rationale,
                 "riskScore": record.risk_score, "riskFactors": record.risk_factors,
                 "status": tool_call["status"], "approved": record.approved,
-                "approvalId": human.map(|a| a.id.clone())
-                    .or_else(|| match result { ToolResult::Escalated { approval_id } => Some(approval_id.clone()), _ => None }),
+                "approvalId": human.map(|a| a.id.clone()).or(escalated_to),
                 "durationMs": record.duration_ms, "outputSha256": record.output_digest,
             }),
         };
+        let artifact = match (&execution.outcome, request.tool.as_str()) {
+            (Outcome::Executed { output }, "artifact.write") => Some(json!({
+                "name": output["path"], "sha256": output["sha256"],
+                "size": output["size"], "mediaType": output["mediaType"],
+            })),
+            _ => None,
+        };
         let risk = record.risk_level;
         self.with_trail(|t| {
+            if let Some(artifact) = artifact {
+                t.records.push((kinds::ARTIFACT.to_owned(), artifact));
+            }
             t.records.push((kinds::TOOL_CALL.to_owned(), tool_call));
             t.records.push((
                 kinds::POLICY_DECISION.to_owned(),
@@ -565,9 +572,4 @@ impl ArtifactStore for StoreArtifacts {
                 media_type: row.media_type,
             }))
     }
-}
-
-/// Agents named in a set of halts, for showing which runs a halt affects.
-pub fn halted_names(halts: &Halts) -> BTreeSet<String> {
-    halts.agents.iter().cloned().collect()
 }

@@ -465,3 +465,85 @@ async fn an_escalation_nobody_answers_expires_as_a_reject() {
     );
     server.stop().await;
 }
+
+const TOOL_TASK: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:aw="https://agentwerke.de/bpmn/extensions/v1" id="d" targetNamespace="https://example.test">
+  <bpmn:process id="tool-task" isExecutable="true">
+    <bpmn:startEvent id="Start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="Start" targetRef="Store"/>
+    <bpmn:serviceTask id="Store" name="Store the summary">
+      <bpmn:extensionElements>
+        <aw:agentTask agent="analyst" action="artifact.write" purposeType="archiving"
+                      environment="staging" permissionLevel="read-write">
+          <aw:metadata key="tool.input.path" value="summaries/{{input.ticket}}.md"/>
+          <aw:metadata key="tool.input.content" value="Summary of {{input.ticket}}"/>
+        </aw:agentTask>
+      </bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="Store" targetRef="Read"/>
+    <bpmn:serviceTask id="Read" name="Read it back">
+      <bpmn:extensionElements>
+        <aw:agentTask agent="analyst" action="artifact.read" purposeType="archiving"
+                      environment="staging" permissionLevel="read-only">
+          <aw:metadata key="tool.input.path" value="summaries/{{input.ticket}}.md"/>
+        </aw:agentTask>
+      </bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f3" sourceRef="Read" targetRef="Push"/>
+    <bpmn:serviceTask id="Push" name="Push it out">
+      <bpmn:extensionElements>
+        <aw:agentTask agent="analyst" action="http.request" purposeType="archiving"
+                      environment="staging" permissionLevel="read-write">
+          <aw:metadata key="tool.input.method" value="POST"/>
+          <aw:metadata key="tool.input.url" value="https://archive.example.com/upload"/>
+        </aw:agentTask>
+      </bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f4" sourceRef="Push" targetRef="End"/>
+    <bpmn:endEvent id="End"/>
+  </bpmn:process>
+</bpmn:definitions>
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_whose_action_names_a_tool_runs_it_through_the_gateway_without_a_model() {
+    let server = TestServer::start().await;
+    server.publish("tool-task", TOOL_TASK).await;
+    let run_id = server
+        .start_run("tool-task", json!({"ticket": "T-7"}))
+        .await;
+    let run = server.wait_status(&run_id, "failed").await;
+    let steps = run["steps"].as_array().expect("steps");
+    assert_eq!(steps[0]["output"]["tool"], "artifact.write", "{run:#}");
+    assert_eq!(
+        steps[1]["output"]["output"]["content"], "Summary of T-7",
+        "{run:#}"
+    );
+    // read-write grants no network: the gateway refuses, the task fails closed.
+    assert_eq!(steps[2]["status"], "failed");
+    assert_eq!(steps[2]["error"]["code"], "gateway.rejected", "{run:#}");
+    assert_eq!(
+        calls(&server, &run_id).await,
+        [
+            call("artifact.write", "allow", "executed", false),
+            call("artifact.read", "allow", "executed", false),
+            call("http.request", "reject", "blocked", false),
+        ]
+    );
+    let pack = server
+        .get(
+            &format!("/api/runs/{run_id}/evidence-pack"),
+            &server.admin(),
+        )
+        .await;
+    assert_eq!(
+        pack["modelUsage"].as_array().map(Vec::len),
+        Some(0),
+        "no model was called"
+    );
+    let artifact = &pack["artifacts"][0];
+    assert_eq!(artifact["name"], "summaries/T-7.md", "{pack:#}");
+    assert_eq!(artifact["sha256"], steps[0]["output"]["output"]["sha256"]);
+    server.stop().await;
+}
