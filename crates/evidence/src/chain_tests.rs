@@ -32,6 +32,22 @@ fn starts_at_genesis_and_links_each_record() {
     assert_eq!(verify_chain(&[]), Ok(ChainHead::genesis()));
 }
 
+/// A writer that keeps only chain heads links exactly as one that keeps
+/// the last record.
+#[test]
+fn next_after_a_head_equals_next_after_its_record() {
+    let records = log(3);
+    let last = &records[2];
+    assert_eq!(
+        next_after(&last.head(), draft("step.completed", 4)),
+        next(Some(last), draft("step.completed", 4))
+    );
+    assert_eq!(
+        next_after(&ChainHead::genesis(), draft("step.completed", 1)),
+        records[0]
+    );
+}
+
 #[test]
 fn hash_covers_exactly_the_serialised_record_without_hash() {
     let record = &log(1)[0];

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo bench -p agentwerke-runtime --bench throughput
-//! cargo bench -p agentwerke-runtime --bench throughput -- --runs 5000 --in-flight 512 --shape gated
+//! cargo bench -p agentwerke-runtime --bench throughput -- --runs 5000 --in-flight 512 --steps 256 --shape gated
 //! BENCH_RUNS=5000 cargo bench -p agentwerke-runtime --bench throughput
 //! ```
 //!
@@ -109,6 +109,7 @@ impl Shape {
 struct Args {
     runs: usize,
     in_flight: usize,
+    steps: usize,
     shapes: Vec<Shape>,
     keep: bool,
 }
@@ -119,6 +120,11 @@ impl Args {
         let mut args = Args {
             runs: env_number("BENCH_RUNS").unwrap_or(2000),
             in_flight: env_number("BENCH_IN_FLIGHT").unwrap_or(512),
+            // The scripted provider answers at once, so a step's slot is held
+            // mostly by the durable commit of its result; the production
+            // default (16) is sized for real model calls and would make the
+            // executor, not the store, the bottleneck being measured.
+            steps: env_number("BENCH_STEPS").unwrap_or(256),
             shapes: vec![Shape::Gated, Shape::Ungated],
             keep: false,
         };
@@ -132,6 +138,7 @@ impl Args {
             match arg.as_str() {
                 "--runs" => args.runs = number(&value("--runs")),
                 "--in-flight" => args.in_flight = number(&value("--in-flight")),
+                "--steps" => args.steps = number(&value("--steps")),
                 "--shape" => {
                     args.shapes = match value("--shape").as_str() {
                         "gated" => vec![Shape::Gated],
@@ -161,8 +168,8 @@ fn number(text: &str) -> usize {
 fn usage(problem: &str) -> ! {
     eprintln!(
         "throughput: {problem}\n\
-         usage: throughput [--runs N] [--in-flight N] [--shape gated|ungated|both] [--keep]\n\
-         (env: BENCH_RUNS, BENCH_IN_FLIGHT)"
+         usage: throughput [--runs N] [--in-flight N] [--steps N] [--shape gated|ungated|both] [--keep]\n\
+         (env: BENCH_RUNS, BENCH_IN_FLIGHT, BENCH_STEPS)"
     );
     std::process::exit(2)
 }
@@ -217,7 +224,7 @@ async fn bench(shape: Shape, args: &Args) {
 
     let options = RuntimeOptions {
         owner: "bench-node".to_owned(),
-        max_concurrent_steps: 256,
+        max_concurrent_steps: args.steps.max(1),
         ..RuntimeOptions::default()
     };
     println!();

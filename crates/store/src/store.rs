@@ -9,8 +9,8 @@ use crate::error::Result;
 use crate::gateway::{ArtifactRow, HaltRow, HaltScope, NewPolicySet, PolicySetRow};
 use crate::model::{
     ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Delivery,
-    DeliveryOutcome, EvidenceRecord, NewApproval, NewRun, NewWorkflowVersion, Page, RunFilter, RunRow, TimerRow,
-    WorkItem, WorkflowSummary, WorkflowVersion,
+    DeliveryOutcome, EvidenceRecord, NewApproval, NewRun, NewWorkflowVersion, Page, RunFilter,
+    RunRow, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
 };
 
 /// Durable state behind Agentwerke, used as `Arc<dyn Store>`.

@@ -62,6 +62,7 @@ contract! {
     timers_fire_once => contract::timers::fire_once,
     messages_correlation_and_idempotency => contract::messages::correlation_and_idempotency,
     audit_chains_verify_after_many_ops => contract::audit::chains_verify_after_many_ops,
+    batch_commit_runs_keep_each_outcome => contract::batch::commit_runs_keep_each_outcome,
 }
 
 mod sqlite {
@@ -79,6 +80,43 @@ mod sqlite {
             let store: Arc<dyn Store> = Arc::new(db.store.clone());
             contract::approvals::concurrent_decisions(store).await;
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_completions_each_count_once() {
+        for _ in 0..3 {
+            let db = Db::new().await;
+            contract::batch::concurrent_completions(Arc::new(db.store.clone())).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_creations_fail_alone() {
+        for _ in 0..3 {
+            let db = Db::new().await;
+            contract::batch::concurrent_creations(Arc::new(db.store.clone())).await;
+        }
+    }
+
+    /// Writes are answered only once durable, and a closed store takes no
+    /// more: what was acknowledged before `close` is there after reopening.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn acknowledged_writes_survive_close_and_later_writes_fail() {
+        let db = Db::new().await;
+        contract::support::one_run(db.dyn_store(), "wf", "run-1").await;
+        db.store.close().await;
+        let late = db
+            .store
+            .enqueue_event("run-1", serde_json::json!({"late": true}), None, None)
+            .await;
+        assert!(late.is_err(), "a closed store writes nothing");
+        let reopened = SqliteStore::open(&Db::url(&db.dir)).await.expect("reopen");
+        let claimed = reopened
+            .claim_runs("a", contract::support::t(20), 1_000, 10)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        assert_eq!(claimed[0].events.len(), 1, "only the start event");
     }
 
     /// `BEGIN IMMEDIATE` plus `busy_timeout` makes concurrent writers queue:

@@ -6,15 +6,29 @@ use serde_json::{Value, json};
 use crate::harness::{HELLO_SDLC, TestServer};
 
 async fn import_raw(server: &TestServer, body: Vec<u8>) -> (StatusCode, Value, String) {
-    let response = server
-        .http
-        .post(format!("{}/api/workflows?id=bad", server.url))
-        .bearer_auth(server.admin())
-        .header("content-type", "application/xml")
-        .body(body)
-        .send()
-        .await
-        .expect("send");
+    // The server answers an oversized body before reading all of it and then
+    // closes the connection, so the client's upload can break off mid-write.
+    // That is the transport, not the answer: send again on a fresh connection.
+    let mut attempts = 0;
+    let response = loop {
+        attempts += 1;
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("client");
+        let sent = client
+            .post(format!("{}/api/workflows?id=bad", server.url))
+            .bearer_auth(server.admin())
+            .header("content-type", "application/xml")
+            .body(body.clone())
+            .send()
+            .await;
+        match sent {
+            Ok(response) => break response,
+            Err(error) if attempts < 5 && (error.is_request() || error.is_body()) => continue,
+            Err(error) => panic!("send: {error}"),
+        }
+    };
     let status = response.status();
     let content_type = response
         .headers()

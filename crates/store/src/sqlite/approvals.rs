@@ -90,7 +90,14 @@ pub(super) async fn decide(conn: &mut SqliteConnection, decide: Decide) -> Resul
         });
     }
     let key = format!("approval:{}", row.id);
-    runs::insert_event(&mut *conn, &row.run_id, &decide.event, Some(&key), decide.at).await?;
+    runs::insert_event(
+        &mut *conn,
+        &row.run_id,
+        &decide.event,
+        Some(&key),
+        decide.at,
+    )
+    .await?;
     audit::append(&mut *conn, &row.run_id, vec![decide.audit]).await?;
     Ok(row)
 }

@@ -121,7 +121,10 @@ async fn get_policy_set_conn(
     Ok(row.map(Into::into))
 }
 
-pub(super) async fn get_policy_set(pool: &SqlitePool, version: i64) -> Result<Option<PolicySetRow>> {
+pub(super) async fn get_policy_set(
+    pool: &SqlitePool,
+    version: i64,
+) -> Result<Option<PolicySetRow>> {
     let row: Option<PolicyDbRow> = sqlx::query_as(concat!(
         "SELECT ",
         policy_columns!(),
@@ -336,7 +339,13 @@ pub(super) async fn pause_work(
     if !work::complete(&mut *conn, done).await? {
         return Ok(false);
     }
-    ops::apply(&mut *conn, &run_id, Op::OpenApproval { approval }, wall_clock()).await?;
+    ops::apply(
+        &mut *conn,
+        &run_id,
+        Op::OpenApproval { approval },
+        wall_clock(),
+    )
+    .await?;
     Ok(true)
 }
 

@@ -22,7 +22,10 @@ struct SeenDelivery {
     matched_runs: String,
 }
 
-pub(super) async fn deliver(conn: &mut SqliteConnection, delivery: Delivery) -> Result<DeliveryOutcome> {
+pub(super) async fn deliver(
+    conn: &mut SqliteConnection,
+    delivery: Delivery,
+) -> Result<DeliveryOutcome> {
     let seen: Option<SeenDelivery> = sqlx::query_as(
         "SELECT message_name, correlation_key, matched_runs FROM deliveries WHERE delivery_id = ?1",
     )

@@ -1,14 +1,14 @@
 //! The SQLite implementation of [`Store`].
 //!
 //! SQLite has one writer at a time, so this store has exactly one: every
-//! write call is a job for the [`writer`] task, which runs the jobs queued at
-//! that moment in one `BEGIN IMMEDIATE` transaction, each in its own
-//! savepoint, and commits them together (group commit: one fsync for many
-//! calls). The write lock is taken up front, so a read-then-write inside a job
-//! (the audit chain head, an approval's status) can never be invalidated by
-//! another writer; another process writing the same file queues on
-//! `busy_timeout`. Reads go straight to the pool and see the last committed
-//! snapshot (WAL).
+//! write call is a request to the [`writer`] thread, which runs the requests
+//! queued at that moment in one `BEGIN IMMEDIATE` transaction, each call its
+//! own all-or-nothing unit (hot calls in [`batch`]es), and commits them
+//! together (group commit: one fsync for many calls). The write lock is
+//! taken up front, so a read-then-write inside a call (the audit chain head,
+//! an approval's status) can never be invalidated by another writer; another
+//! process writing the same file queues on `busy_timeout`. Reads go straight
+//! to the pool and see the last committed snapshot (WAL).
 //!
 //! Each area's SQL lives in its own module; a PostgreSQL implementation gets
 //! a sibling `postgres` module with the same layout.
@@ -34,16 +34,16 @@ use agentwerke_evidence::chain::{AuditDraft, AuditRecord};
 use agentwerke_types::Timestamp;
 use async_trait::async_trait;
 use serde_json::Value;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::error::{Error, Result};
+use crate::gateway::{ArtifactRow, HaltRow, HaltScope, NewPolicySet, PolicySetRow};
 use crate::model::{
     ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Delivery,
-    DeliveryOutcome, EvidenceRecord, NewApproval, NewRun, NewWorkflowVersion, Page, RunFilter, RunRow, TimerRow,
-    WorkItem, WorkflowSummary, WorkflowVersion,
+    DeliveryOutcome, EvidenceRecord, NewApproval, NewRun, NewWorkflowVersion, Page, RunFilter,
+    RunRow, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
 };
-use crate::gateway::{ArtifactRow, HaltRow, HaltScope, NewPolicySet, PolicySetRow};
 use crate::store::Store;
 use batch::creates::NewRunCall;
 use writer::{Request, Source, Writer};
@@ -95,17 +95,9 @@ impl SqliteStore {
             .map_err(|error| Error::Open {
                 reason: error.to_string(),
             })?;
-        let writer = options
-            .clone()
-            // Checkpoints run beside the writer (see `writer::checkpoints`).
-            .pragma("wal_autocheckpoint", "0")
-            // The writer touches every hot page; let it keep them (64 MiB).
-            .pragma("cache_size", "-65536");
-        Self::migrated(pool, |pool| Source::Dedicated {
-            options: writer,
-            pool: pool.clone(),
-        })
-        .await
+        // The writer touches every hot page; let it keep them (64 MiB).
+        let writer = options.clone().pragma("cache_size", "-65536");
+        Self::migrated(pool, |_| Source::Dedicated(Box::new(writer))).await
     }
 
     /// A private in-memory database on a single connection, for quick tests.
@@ -127,7 +119,10 @@ impl SqliteStore {
         Self::migrated(pool, |pool| Source::Pool(pool.clone())).await
     }
 
-    async fn migrated(pool: SqlitePool, writes: impl FnOnce(&SqlitePool) -> Source) -> Result<Self> {
+    async fn migrated(
+        pool: SqlitePool,
+        writes: impl FnOnce(&SqlitePool) -> Source,
+    ) -> Result<Self> {
         MIGRATOR.run(&pool).await?;
         let writer = Writer::start(writes(&pool))?;
         Ok(Self { pool, writer })
@@ -158,6 +153,7 @@ impl SqliteStore {
     /// Closes every connection; later calls fail. Lets a test reopen the
     /// same file the way a restarted process would.
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }
@@ -201,7 +197,9 @@ impl Store for SqliteStore {
         let (workflow_id, by) = (workflow_id.to_owned(), by.to_owned());
         self.writer
             .write(move |conn| {
-                Box::pin(async move { workflows::publish(conn, &workflow_id, version, &by, at).await })
+                Box::pin(
+                    async move { workflows::publish(conn, &workflow_id, version, &by, at).await },
+                )
             })
             .await
     }
@@ -411,9 +409,9 @@ impl Store for SqliteStore {
         let by = by.to_owned();
         self.writer
             .write(move |conn| {
-                Box::pin(async move {
-                    gateway::publish_policy_set(conn, version, &by, at, audit).await
-                })
+                Box::pin(
+                    async move { gateway::publish_policy_set(conn, version, &by, at, audit).await },
+                )
             })
             .await
     }

@@ -132,7 +132,15 @@ pub(super) async fn enqueue(
     draft: Option<AuditDraft>,
 ) -> Result<bool> {
     require_run(&mut *conn, run_id).await?;
-    if !insert_event(&mut *conn, run_id, &event, dedup_key.as_deref(), wall_clock()).await? {
+    if !insert_event(
+        &mut *conn,
+        run_id,
+        &event,
+        dedup_key.as_deref(),
+        wall_clock(),
+    )
+    .await?
+    {
         return Ok(false);
     }
     audit::append(&mut *conn, run_id, draft.into_iter().collect()).await?;

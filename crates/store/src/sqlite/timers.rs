@@ -15,7 +15,11 @@ use crate::clock::rfc3339;
 use crate::error::Result;
 use crate::model::TimerRow;
 
-pub(super) async fn fire_due(conn: &mut SqliteConnection, now: Timestamp, limit: usize) -> Result<usize> {
+pub(super) async fn fire_due(
+    conn: &mut SqliteConnection,
+    now: Timestamp,
+    limit: usize,
+) -> Result<usize> {
     let due: Vec<TimerDbRow> = sqlx::query_as(
         "SELECT run_id, timer_id, node_id, due_at, status, fired_at FROM timers \
          WHERE status = 'scheduled' AND due_at <= ?1 ORDER BY due_at, run_id, timer_id LIMIT ?2",

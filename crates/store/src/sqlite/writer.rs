@@ -1,12 +1,12 @@
-//! Group commit: one writer task runs every write, many per transaction.
+//! Group commit: one writer thread runs every write, many per transaction.
 //!
 //! With `synchronous=FULL` every `COMMIT` waits for an fsync of the WAL,
 //! about a millisecond on ordinary disks, and SQLite admits one writer at a
 //! time. One transaction per call therefore caps the whole system near a
 //! thousand writes per second, and concurrent callers spend their time
 //! sleeping in `busy_timeout` rather than writing. Instead, each write call
-//! becomes a request to a single writer task. The task takes every request
-//! queued at that moment, runs them in one `BEGIN IMMEDIATE` transaction,
+//! becomes a request to a single writer (a thread with its own connection).
+//! It takes every request queued at that moment, runs them in one `BEGIN IMMEDIATE` transaction,
 //! commits once, and only then answers the callers:
 //!
 //! - each call is still atomic on its own: it runs in its own savepoint (or,
@@ -29,7 +29,6 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::time::Duration;
 
 use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{Connection, SqliteConnection, SqlitePool};
@@ -61,6 +60,9 @@ pub(super) enum Request {
     Complete(Box<CompleteWork>, Reply<bool>),
     /// `decide_approval`, batched.
     Decide(Box<Decide>, Reply<ApprovalRow>),
+    /// Stop: finish what is queued before, close the connection, refuse
+    /// everything after.
+    Close(oneshot::Sender<()>),
 }
 
 /// A write that is run alone, with the caller waiting for it.
@@ -72,10 +74,14 @@ pub(super) trait Job: Send {
     fn refuse(self: Box<Self>, why: &str);
 }
 
+/// Sends a held result: `None` when its group committed, the reason when
+/// it did not.
+type Deliver = Box<dyn FnOnce(Option<&str>) + Send>;
+
 /// A call's result, held until the group's fate is known.
 pub(super) struct Answer {
     ok: bool,
-    send: Box<dyn FnOnce(Option<&str>) + Send>,
+    send: Deliver,
 }
 
 impl Answer {
@@ -141,10 +147,6 @@ impl Writer {
         // SQLite's thread, and on a shared runtime each answer would wait
         // behind whatever CPU-heavy task (engine steps, JSON) holds the
         // workers. The writer is the one serial stage; it must not queue.
-        if std::env::var("AB_SPAWN").is_ok() {
-            tokio::spawn(run(source, queue));
-            return Ok(Self { requests });
-        }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -169,6 +171,15 @@ impl Writer {
     {
         self.request(|reply| Request::One(Box::new(Write { op, reply })))
             .await
+    }
+
+    /// Runs what is already queued, then closes the writer's connection;
+    /// every later write fails. Returns once the connection is closed.
+    pub(super) async fn close(&self) {
+        let (done, closed) = oneshot::channel();
+        if self.requests.send(Request::Close(done)).is_ok() {
+            let _ = closed.await;
+        }
     }
 
     /// Queues the request `make` builds now and returns the future of its
@@ -201,84 +212,64 @@ fn not_written(why: &str) -> Error {
 
 /// Where the writer's connection comes from.
 pub(super) enum Source {
-    /// Its own connection, opened with `options` and reopened after a
+    /// Its own connection, opened with these options and reopened after a
     /// failure. Owning it keeps its page cache warm: no other connection
-    /// writes, so nothing invalidates the pages it has read. It does not
-    /// checkpoint the WAL itself (see [`checkpoints`]); a connection of
-    /// `pool` does.
-    Dedicated {
-        /// How to open the writer's connection.
-        options: SqliteConnectOptions,
-        /// Where checkpoints run.
-        pool: SqlitePool,
-    },
+    /// writes, so nothing invalidates the pages it has read.
+    Dedicated(Box<SqliteConnectOptions>),
     /// A connection borrowed from the pool for each group: an in-memory
     /// database exists only on its pool's one connection.
     Pool(SqlitePool),
 }
 
-/// How often the WAL is checkpointed when the writer does not do it.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
-
-/// Copies the WAL back into the database file in the background.
-///
-/// SQLite's automatic checkpoint runs inside the `COMMIT` that crosses the
-/// WAL size threshold, so every few groups one of them would also copy
-/// thousands of pages and fsync the database file while every caller waits.
-/// A `PASSIVE` checkpoint on another connection does the same work beside
-/// the writer and never blocks it. Durability is unchanged: a commit is
-/// durable once its WAL frames are synced, checkpointed or not.
-async fn checkpoints(pool: SqlitePool) {
-    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        every.tick().await;
-        if pool.is_closed() {
-            return;
+async fn run(source: Source, mut queue: mpsc::UnboundedReceiver<Request>) {
+    let mut own: Option<SqliteConnection> = None;
+    let mut requests = Vec::with_capacity(MAX_GROUP);
+    while queue.recv_many(&mut requests, MAX_GROUP).await > 0 {
+        let mut sorted = Sorted::new(std::mem::take(&mut requests));
+        let closes = std::mem::take(&mut sorted.closes);
+        if !sorted.is_empty() {
+            write_group(&source, &mut own, sorted).await;
         }
-        if let Err(error) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-            .execute(&pool)
-            .await
-        {
-            tracing::warn!(%error, "checkpointing the WAL failed; will retry");
+        if !closes.is_empty() {
+            if let Some(conn) = own.take() {
+                let _ = conn.close().await;
+            }
+            queue.close();
+            while let Some(request) = queue.recv().await {
+                Sorted::new(vec![request]).refuse("the store is closed");
+            }
+            for done in closes {
+                let _ = done.send(());
+            }
+            return;
         }
     }
 }
 
-async fn run(source: Source, mut queue: mpsc::UnboundedReceiver<Request>) {
-    if let Source::Dedicated { pool, .. } = &source {
-        tokio::spawn(checkpoints(pool.clone()));
-    }
-    let mut own: Option<SqliteConnection> = None;
-    let mut requests = Vec::with_capacity(MAX_GROUP);
-    while queue.recv_many(&mut requests, MAX_GROUP).await > 0 {
-        let sorted = Sorted::new(std::mem::take(&mut requests));
-        match &source {
-            Source::Dedicated { options, .. } => {
-                let conn = match own.take() {
-                    Some(conn) => conn,
-                    None => match SqliteConnection::connect_with(options).await {
-                        Ok(conn) => conn,
-                        Err(error) => {
-                            start_failed(sorted, &error);
-                            continue;
-                        }
-                    },
-                };
-                let mut conn = conn;
-                if group(&mut conn, sorted).await {
-                    own = Some(conn);
+/// Runs one group on the writer's connection, opening or dropping it as
+/// needed.
+async fn write_group(source: &Source, own: &mut Option<SqliteConnection>, sorted: Sorted) {
+    match source {
+        Source::Dedicated(options) => {
+            let mut conn = match own.take() {
+                Some(conn) => conn,
+                None => match SqliteConnection::connect_with(options).await {
+                    Ok(conn) => conn,
+                    Err(error) => return start_failed(sorted, &error),
+                },
+            };
+            if group(&mut conn, sorted).await {
+                *own = Some(conn);
+            }
+        }
+        Source::Pool(pool) => match pool.acquire().await {
+            Ok(mut conn) => {
+                if !group(&mut conn, sorted).await {
+                    conn.close_on_drop();
                 }
             }
-            Source::Pool(pool) => match pool.acquire().await {
-                Ok(mut conn) => {
-                    if !group(&mut conn, sorted).await {
-                        conn.close_on_drop();
-                    }
-                }
-                Err(error) => start_failed(sorted, &error),
-            },
-        }
+            Err(error) => start_failed(sorted, &error),
+        },
     }
 }
 
@@ -290,6 +281,7 @@ struct Sorted {
     completes: Vec<(CompleteWork, Reply<bool>)>,
     decides: Vec<(Decide, Reply<ApprovalRow>)>,
     ones: Vec<Box<dyn Job>>,
+    closes: Vec<oneshot::Sender<()>>,
 }
 
 impl Sorted {
@@ -302,12 +294,24 @@ impl Sorted {
                 Request::Commit(commit, reply) => sorted.commits.push((*commit, reply)),
                 Request::Complete(done, reply) => sorted.completes.push((*done, reply)),
                 Request::Decide(decide, reply) => sorted.decides.push((*decide, reply)),
+                Request::Close(done) => sorted.closes.push(done),
             }
         }
         sorted
     }
 
+    fn is_empty(&self) -> bool {
+        self.creates.is_empty()
+            && self.commits.is_empty()
+            && self.completes.is_empty()
+            && self.decides.is_empty()
+            && self.ones.is_empty()
+    }
+
     fn refuse(self, why: &str) {
+        for done in self.closes {
+            let _ = done.send(());
+        }
         refuse_all(self.creates, why);
         refuse_all(self.commits, why);
         refuse_all(self.completes, why);
@@ -345,7 +349,11 @@ async fn group(conn: &mut SqliteConnection, sorted: Sorted) -> bool {
             .map(|error| format!("the commit failed: {error}")),
     };
     if let Some(why) = &failure {
-        tracing::error!(reason = why, calls = answers.len(), "a group of writes was not committed");
+        tracing::error!(
+            reason = why,
+            calls = answers.len(),
+            "a group of writes was not committed"
+        );
     }
     for answer in answers {
         answer.send(failure.as_deref());
@@ -363,25 +371,11 @@ fn start_failed(sorted: Sorted, error: &sqlx::Error) {
 /// calls not yet run are refused and the caller abandons the group.
 async fn run_sorted(
     conn: &mut SqliteConnection,
-    sorted: Sorted,
+    mut rest: Sorted,
     answers: &mut Vec<Answer>,
 ) -> Result<(), Broken> {
-    let Sorted {
-        creates,
-        commits,
-        completes,
-        decides,
-        ones,
-    } = sorted;
-    let mut rest = Sorted {
-        commits,
-        completes,
-        decides,
-        ones,
-        ..Sorted::default()
-    };
     // Creations first: later calls of the group may then see the new runs.
-    let (calls, replies) = creates.into_iter().unzip();
+    let (calls, replies) = std::mem::take(&mut rest.creates).into_iter().unzip();
     let results = batch::creates::write(conn, calls).await;
     collect(results, replies, answers).inspect_err(|Broken(why)| {
         std::mem::take(&mut rest).refuse(why);

@@ -4,6 +4,7 @@
 
 pub(crate) mod approvals;
 pub(crate) mod audit;
+pub(crate) mod batch;
 pub(crate) mod messages;
 pub(crate) mod runs;
 pub(crate) mod support;

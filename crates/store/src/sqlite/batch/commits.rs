@@ -114,9 +114,8 @@ async fn plan_with_reads(
     commits: &[Commit],
     planned: &mut [bool],
 ) -> Result<HashMap<String, ChainHead>> {
-    let chosen = |planned: &[bool]| -> Vec<usize> {
-        (0..commits.len()).filter(|&i| planned[i]).collect()
-    };
+    let chosen =
+        |planned: &[bool]| -> Vec<usize> { (0..commits.len()).filter(|&i| planned[i]).collect() };
     let ids: Vec<&str> = chosen(planned)
         .into_iter()
         .map(|i| commits[i].run_id.as_str())
@@ -167,11 +166,12 @@ async fn plan_with_reads(
         .flat_map(|i| approval_ids(&commits[i]))
         .collect();
     if !approvals.is_empty() {
-        let taken: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM approvals WHERE id IN (SELECT value FROM json_each(?1))")
-                .bind(json_text(&Value::from(approvals)))
-                .fetch_all(&mut *conn)
-                .await?;
+        let taken: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM approvals WHERE id IN (SELECT value FROM json_each(?1))",
+        )
+        .bind(json_text(&Value::from(approvals)))
+        .fetch_all(&mut *conn)
+        .await?;
         if !taken.is_empty() {
             for i in chosen(planned) {
                 planned[i] = !approval_ids(&commits[i]).any(|id| taken.contains(&id));
@@ -226,7 +226,11 @@ async fn write_planned(
     .execute(&mut *conn)
     .await?;
     if updated.rows_affected() != chosen.len() as u64 {
-        return Err(mismatch("run update", chosen.len(), updated.rows_affected()));
+        return Err(mismatch(
+            "run update",
+            chosen.len(),
+            updated.rows_affected(),
+        ));
     }
 
     let inbox_ids: Vec<i64> = chosen
@@ -243,7 +247,11 @@ async fn write_planned(
         .execute(&mut *conn)
         .await?;
         if marked.rows_affected() != inbox_ids.len() as u64 {
-            return Err(mismatch("inbox update", inbox_ids.len(), marked.rows_affected()));
+            return Err(mismatch(
+                "inbox update",
+                inbox_ids.len(),
+                marked.rows_affected(),
+            ));
         }
     }
 

@@ -168,7 +168,11 @@ async fn write_planned(
     .execute(&mut *conn)
     .await?;
     if queued.rows_affected() != chosen.len() as u64 {
-        return Err(mismatch("result events", chosen.len(), queued.rows_affected()));
+        return Err(mismatch(
+            "result events",
+            chosen.len(),
+            queued.rows_affected(),
+        ));
     }
     let done = sqlx::query(
         "UPDATE work SET status = 'done', lease_owner = NULL, lease_until = NULL, \

@@ -177,11 +177,21 @@ async fn write_planned(
     .execute(&mut *conn)
     .await?;
     if inserted.rows_affected() != chosen.len() as u64 {
-        return Err(mismatch("run insert", chosen.len(), inserted.rows_affected()));
+        return Err(mismatch(
+            "run insert",
+            chosen.len(),
+            inserted.rows_affected(),
+        ));
     }
     let events: Vec<Value> = chosen
         .iter()
-        .map(|c| json!([c.run.run_id, json_text(&c.start_event), c.run.at.as_millis()]))
+        .map(|c| {
+            json!([
+                c.run.run_id,
+                json_text(&c.start_event),
+                c.run.at.as_millis()
+            ])
+        })
         .collect();
     sqlx::query(
         "INSERT INTO inbox (run_id, event, dedup_key, created_at) \

@@ -81,7 +81,9 @@ struct Pending {
 }
 
 fn ids<'a>(calls: impl Iterator<Item = &'a Decide>) -> String {
-    json_text(&Value::from(calls.map(|c| c.id.as_str()).collect::<Vec<_>>()))
+    json_text(&Value::from(
+        calls.map(|c| c.id.as_str()).collect::<Vec<_>>(),
+    ))
 }
 
 async fn plan_with_reads(
@@ -145,7 +147,11 @@ async fn write_planned(
     .execute(&mut *conn)
     .await?;
     if updated.rows_affected() != chosen.len() as u64 {
-        return Err(mismatch("approval update", chosen.len(), updated.rows_affected()));
+        return Err(mismatch(
+            "approval update",
+            chosen.len(),
+            updated.rows_affected(),
+        ));
     }
     let rows: Vec<ApprovalDbRow> = sqlx::query_as(concat!(
         "SELECT ",

@@ -124,7 +124,10 @@ pub(super) fn unplan_shared<K: Eq + Hash>(planned: &mut [bool], keys: Vec<Vec<K>
         }
     }
     for (item, keys) in keys.iter().enumerate() {
-        if keys.iter().any(|key| count.get(key).is_some_and(|n| *n > 1)) {
+        if keys
+            .iter()
+            .any(|key| count.get(key).is_some_and(|n| *n > 1))
+        {
             planned[item] = false;
         }
     }
