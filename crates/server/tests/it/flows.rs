@@ -379,3 +379,107 @@ async fn cancel_stops_the_run_and_closes_its_approvals() {
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     server.stop().await;
 }
+
+const FLAKY: &str = r#"
+[[nodes.Analyze]]
+fail = { code = "provider.unavailable", message = "the model provider is down", times = 1 }
+
+[[nodes.Analyze]]
+reply = "analysed on the second attempt"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_step_is_retried_on_request_and_the_run_goes_on() {
+    let server = TestServer::start_with_scripts(FLAKY).await;
+    server.publish("hello-sdlc", HELLO_SDLC).await;
+    let run_id = server.start_run("hello-sdlc", json!({"title": "x"})).await;
+    let run = server.wait_status(&run_id, "failed").await;
+    assert_eq!(run["steps"][0]["status"], "failed", "{run:#}");
+    assert_eq!(run["steps"][0]["error"]["code"], "provider.unavailable");
+
+    // A Viewer may not retry; an Operator may.
+    let (status, _) = server
+        .call(
+            Method::POST,
+            &format!("/api/runs/{run_id}/retry"),
+            Some(&server.token("vera", &[agentwerke_auth::Role::Viewer])),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, body) = server
+        .call(
+            Method::POST,
+            &format!("/api/runs/{run_id}/retry"),
+            Some(&server.operator()),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let run = server.wait_status(&run_id, "awaiting_approval").await;
+    let analyses: Vec<&Value> = run["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|s| s["nodeId"] == "Analyze")
+        .collect();
+    assert_eq!(analyses.len(), 2, "{run:#}");
+    assert_eq!(analyses[1]["status"], "completed");
+    assert_eq!(
+        analyses[1]["output"]["text"],
+        "analysed on the second attempt"
+    );
+
+    // Retrying a run that is not failed is refused.
+    let (status, body) = server
+        .call(
+            Method::POST,
+            &format!("/api/runs/{run_id}/retry"),
+            Some(&server.operator()),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "run.not_failed");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_stream_sends_audit_records_and_ends_with_the_run() {
+    let server = TestServer::start().await;
+    server.publish("hello-sdlc", HELLO_SDLC).await;
+    let run_id = server.start_run("hello-sdlc", json!({"title": "x"})).await;
+    let run = server.wait_status(&run_id, "awaiting_approval").await;
+    let approval = pending_approval(&run);
+    server
+        .post(
+            &format!("/api/approvals/{approval}/decision"),
+            &server.approver(),
+            json!({"decision": "approve"}),
+        )
+        .await;
+    server.wait_status(&run_id, "completed").await;
+    let response = server
+        .http
+        .get(format!("{}/api/runs/{run_id}/stream", server.url))
+        .bearer_auth(server.admin())
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"))
+    );
+    let text = tokio::time::timeout(std::time::Duration::from_secs(10), response.text())
+        .await
+        .expect("the stream ends once the run has ended")
+        .expect("body");
+    assert!(text.contains("event: audit"), "{text}");
+    assert!(text.contains("approval.decided"), "{text}");
+    assert!(text.contains("event: end"), "{text}");
+    server.stop().await;
+}
