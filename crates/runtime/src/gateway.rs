@@ -145,35 +145,26 @@ impl GatewayService {
 
 /// The task's granted surface, from its `agentTask` extension.
 pub fn surface(spec: &AgentTaskSpec) -> TaskSurface {
-    let to_json = |value: &dyn erased::Wire| value.wire();
     TaskSurface {
         purpose_type: spec.purpose_type.clone(),
         policy_tag: spec.policy_tag.clone(),
         environment: spec.environment.clone(),
-        permission_level: serde_json::from_value(to_json(&spec.permission_level))
-            .unwrap_or(PermissionLevel::ReadOnly),
+        permission_level: same_wire(&spec.permission_level, PermissionLevel::ReadOnly),
         allowed_tools: spec.allowed_tools.clone(),
         denied_tools: spec.denied_tools.clone(),
-        sandbox_profile: serde_json::from_value(to_json(&spec.sandbox_profile))
-            .unwrap_or(SandboxProfile::Offline),
-        tool_escalation: serde_json::from_value(to_json(&spec.tool_escalation))
-            .unwrap_or(ToolEscalation::Reject),
+        sandbox_profile: same_wire(&spec.sandbox_profile, SandboxProfile::Offline),
+        tool_escalation: same_wire(&spec.tool_escalation, ToolEscalation::Reject),
     }
 }
 
 /// The BPMN model and the gateway name the same enums with the same wire
-/// names; converting through JSON keeps the two crates independent, and an
-/// unknown value falls back to the most restrictive choice.
-mod erased {
-    pub(super) trait Wire {
-        fn wire(&self) -> serde_json::Value;
-    }
-
-    impl<T: serde::Serialize> Wire for T {
-        fn wire(&self) -> serde_json::Value {
-            serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
-        }
-    }
+/// names; converting through JSON keeps the two crates independent, and a
+/// value the gateway does not know falls back to the most restrictive one.
+fn same_wire<T: serde::Serialize, U: serde::de::DeserializeOwned>(value: &T, restrictive: U) -> U {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or(restrictive)
 }
 
 /// Who a step is, as far as its tool calls are concerned.
