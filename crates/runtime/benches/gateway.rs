@@ -91,9 +91,7 @@ async fn main() {
                 attempt: 1,
             },
             surface.clone(),
-        )
-        .await
-        .expect("tools");
+        );
         let result = tools
             .broker("knowledge.search", json!({"query": "rollback plan"}))
             .await;

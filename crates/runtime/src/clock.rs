@@ -2,7 +2,8 @@
 
 use agentwerke_types::Timestamp;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+
+use agentwerke_evidence::timestamp::rfc3339_millis;
 
 /// A source of the current time; tests substitute their own.
 pub trait Clock: Send + Sync {
@@ -21,17 +22,11 @@ impl Clock for SystemClock {
     }
 }
 
-/// RFC 3339 in UTC with millisecond precision, as audit records carry it.
+/// RFC 3339 in UTC with millisecond precision, in the evidence crate's one
+/// fixed-width format, as audit records and the API carry it. Out-of-range
+/// instants, which no clock produces, fall back to their integer.
 pub fn rfc3339(at: Timestamp) -> String {
-    let nanos = i128::from(at.as_millis()) * 1_000_000;
-    OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .ok()
-        .and_then(|t| {
-            t.replace_nanosecond((t.nanosecond() / 1_000_000) * 1_000_000)
-                .ok()
-        })
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| "1970-01-01T00:00:00Z".to_owned())
+    rfc3339_millis(at).unwrap_or_else(|_| at.as_millis().to_string())
 }
 
 #[cfg(test)]
@@ -44,6 +39,9 @@ mod tests {
             rfc3339(Timestamp::from_millis(1_764_000_000_123)),
             "2025-11-24T16:00:00.123Z"
         );
-        assert_eq!(rfc3339(Timestamp::from_millis(0)), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            rfc3339(Timestamp::from_millis(0)),
+            "1970-01-01T00:00:00.000Z"
+        );
     }
 }

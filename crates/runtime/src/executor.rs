@@ -45,6 +45,13 @@ struct AgentWork {
     context: Value,
 }
 
+impl AgentWork {
+    /// The node's name, or its id when it has none.
+    fn node_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| self.node_id.clone())
+    }
+}
+
 /// The loop that runs agent steps.
 pub struct Executor {
     options: RuntimeOptions,
@@ -139,16 +146,13 @@ impl Executor {
     async fn execute(&self, item: WorkItem) -> Result<(), Error> {
         let work: AgentWork = serde_json::from_value(item.payload.clone())?;
         let tools = match &self.deps.gateway {
-            Some(service) => Some(
-                StepTools::new(
-                    Arc::clone(service),
-                    Arc::clone(&self.deps.store),
-                    Arc::clone(&self.deps.clock),
-                    self.identity(&work),
-                    surface(&work.spec),
-                )
-                .await?,
-            ),
+            Some(service) => Some(StepTools::new(
+                Arc::clone(service),
+                Arc::clone(&self.deps.store),
+                Arc::clone(&self.deps.clock),
+                self.identity(&work),
+                surface(&work.spec),
+            )),
             None => None,
         };
         let direct_tool = match (&self.deps.gateway, &work.spec.action) {
@@ -217,7 +221,7 @@ impl Executor {
             requested_by: work.requested_by.clone(),
             work_id: work.work_id.clone(),
             node_id: work.node_id.clone(),
-            node_name: work.name.clone().unwrap_or_else(|| work.node_id.clone()),
+            node_name: work.node_name(),
             agent: work.spec.agent.clone(),
             attempt: work.attempt,
         }
@@ -226,7 +230,7 @@ impl Executor {
     /// A task whose `action` names a tool runs that tool through the gateway
     /// without a model call; its inputs come from `tool.input.*` metadata.
     async fn call_tool(&self, work: &AgentWork, tools: &StepTools, tool: &str) -> Outcome {
-        let node_name = work.name.clone().unwrap_or_else(|| work.node_id.clone());
+        let node_name = work.node_name();
         let vars = PromptVars {
             context: &work.context,
             run_id: &work.run_id,
@@ -277,7 +281,7 @@ impl Executor {
         let task = TaskPromptSpec {
             agent: work.spec.agent.clone(),
             node_id: work.node_id.clone(),
-            node_name: work.name.clone().unwrap_or_else(|| work.node_id.clone()),
+            node_name: work.node_name(),
             prompt_template: work.spec.prompt.clone(),
             strict: work.spec.strict_variables,
             feedback: work.feedback.clone(),

@@ -208,36 +208,31 @@ pub struct StepTools {
     clock: Arc<dyn Clock>,
     who: StepIdentity,
     surface: TaskSurface,
-    /// The run's earlier escalations of this node, with their decisions.
-    escalations: Vec<ApprovalRow>,
+    /// The run's earlier escalations of this node, with their decisions;
+    /// read only when a call escalates, so steps without escalations pay
+    /// no query for them.
+    escalations: tokio::sync::OnceCell<Vec<ApprovalRow>>,
     trail: Mutex<StepTrail>,
 }
 
 impl StepTools {
-    /// Tools for one step; reads the node's earlier escalations so that a
-    /// resumed step can apply their decisions.
-    pub async fn new(
+    /// Tools for one step.
+    pub fn new(
         service: Arc<GatewayService>,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         who: StepIdentity,
         surface: TaskSurface,
-    ) -> Result<Self, agentwerke_store::Error> {
-        let escalations = store
-            .approvals_for_run(&who.run_id)
-            .await?
-            .into_iter()
-            .filter(|a| a.kind == "tool_escalation" && a.node_id == who.node_id)
-            .collect();
-        Ok(Self {
+    ) -> Self {
+        Self {
             service,
             store,
             clock,
             who,
             surface,
-            escalations,
+            escalations: tokio::sync::OnceCell::new(),
             trail: Mutex::new(StepTrail::default()),
-        })
+        }
     }
 
     /// The records, audit and pending escalation gathered so far.
@@ -263,23 +258,45 @@ impl StepTools {
         let mut execution = gateway.execute(&request, &halts).await;
         let mut human = None;
         if let Outcome::PendingApproval { binding } = &execution.outcome
-            && let Some(earlier) = self.earlier_escalation(binding)
+            && let Some(earlier) = self.earlier_escalation(binding).await
         {
-            human = Some(earlier.clone());
             execution = self
-                .apply_decision(&gateway, &request, &halts, earlier, execution)
+                .apply_decision(&gateway, &request, &halts, &earlier, execution)
                 .await;
+            human = Some(earlier);
         }
         let result = self.answer(&execution);
         self.record(&request, &execution, human.as_ref(), &result);
         result
     }
 
-    fn earlier_escalation(&self, binding: &EscalationBinding) -> Option<&ApprovalRow> {
-        self.escalations.iter().rev().find(|a| {
-            a.request["tool"] == binding.tool.as_str()
-                && a.request["argsHash"] == binding.args_hash.as_str()
-        })
+    /// The latest earlier escalation of exactly this call at this node. If
+    /// they cannot be read, there is none: the call escalates again and
+    /// nothing runs without a human.
+    async fn earlier_escalation(&self, binding: &EscalationBinding) -> Option<ApprovalRow> {
+        let escalations = self
+            .escalations
+            .get_or_init(|| async {
+                match self.store.approvals_for_run(&self.who.run_id).await {
+                    Ok(rows) => rows
+                        .into_iter()
+                        .filter(|a| a.kind == "tool_escalation" && a.node_id == self.who.node_id)
+                        .collect(),
+                    Err(error) => {
+                        tracing::error!(%error, "cannot read earlier escalations");
+                        Vec::new()
+                    }
+                }
+            })
+            .await;
+        escalations
+            .iter()
+            .rev()
+            .find(|a| {
+                a.request["tool"] == binding.tool.as_str()
+                    && a.request["argsHash"] == binding.args_hash.as_str()
+            })
+            .cloned()
     }
 
     /// An approval runs the call once; any other decision, or a second use,
