@@ -17,6 +17,10 @@ use agentwerke_runtime::{Clock, GatewayService, GatewaySettings, SystemClock};
 use agentwerke_store::{Commit, CompleteWork, NewRun, NewWorkflowVersion, Op, SqliteStore, Store};
 use serde_json::json;
 
+/// The allocator the `agentwerke` binary uses, so the figures are the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const WORKFLOW: &str = include_str!("../../../examples/hello-sdlc.bpmn");
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

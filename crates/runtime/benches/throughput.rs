@@ -39,6 +39,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
 use tokio::task::JoinSet;
 
+/// The allocator the `agentwerke` binary uses, so the figures are the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The sample shape: Start -> Analyze (agent) -> Review (approval) -> End.
 const HELLO_SDLC: &str = include_str!("../../../examples/hello-sdlc.bpmn");
 
