@@ -70,9 +70,10 @@ pub enum Error {
     /// The embedded migrations failed to apply.
     #[error("database migration failed: {0}")]
     Migration(#[source] sqlx::migrate::MigrateError),
-    /// The database driver failed.
+    /// The database driver failed (the pool's or the writer's), or a write
+    /// was not committed.
     #[error("database error: {0}")]
-    Database(#[source] sqlx::Error),
+    Database(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl Error {
@@ -129,7 +130,13 @@ impl ErrorCode for Error {
 
 impl From<sqlx::Error> for Error {
     fn from(error: sqlx::Error) -> Self {
-        Error::Database(error)
+        Error::Database(Box::new(error))
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    fn from(error: rusqlite::Error) -> Self {
+        Error::Database(Box::new(error))
     }
 }
 
@@ -171,7 +178,7 @@ mod tests {
                 reason: "o".to_owned(),
             },
             Error::Migration(sqlx::migrate::MigrateError::VersionMissing(1)),
-            Error::Database(sqlx::Error::PoolClosed),
+            Error::from(sqlx::Error::PoolClosed),
         ];
         let codes: Vec<_> = all.iter().map(ErrorCode::code).collect();
         assert_eq!(codes, Error::CODES);

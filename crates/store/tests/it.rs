@@ -7,6 +7,7 @@ mod contract;
 use std::sync::Arc;
 
 use agentwerke_store::{SqliteStore, Store};
+use agentwerke_types::ErrorCode;
 use tempfile::TempDir;
 
 /// A fresh database file in its own folder, removed on drop.
@@ -188,7 +189,7 @@ mod sqlite {
     }
 
     #[tokio::test]
-    async fn plain_paths_and_in_memory_databases_open() {
+    async fn plain_paths_open_and_in_memory_databases_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a/b/plain.db");
         let store = SqliteStore::open(&path.display().to_string())
@@ -196,8 +197,14 @@ mod sqlite {
             .unwrap();
         store.health().await.unwrap();
         assert!(path.exists());
-        let memory = SqliteStore::open_in_memory().await.unwrap();
-        contract::support::one_run(&memory, "wf", "run-1").await;
-        assert!(memory.get_run("run-1").await.unwrap().is_some());
+        contract::support::one_run(&store, "wf", "run-1").await;
+        assert!(store.get_run("run-1").await.unwrap().is_some());
+        // The writer and the readers are separate connections; a private
+        // in-memory database would give each its own empty one.
+        for url in ["sqlite::memory:", "sqlite://file.db?mode=memory"] {
+            let error = SqliteStore::open(url).await.unwrap_err();
+            assert_eq!(error.code(), "store.open", "{url}");
+            assert!(error.to_string().contains("in-memory"), "{url}: {error}");
+        }
     }
 }

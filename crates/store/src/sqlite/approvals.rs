@@ -5,7 +5,8 @@
 //! row; the other sees zero rows changed and gets `AlreadyDecided`. The
 //! winner's inbox event and audit record commit with the decision.
 
-use sqlx::{SqliteConnection, SqlitePool};
+use rusqlite::{Connection, OptionalExtension, params};
+use sqlx::SqlitePool;
 
 use super::rows::{ApprovalDbRow, approval_columns, convert};
 use super::{audit, runs};
@@ -48,19 +49,19 @@ pub(super) async fn list(pool: &SqlitePool, filter: ApprovalFilter) -> Result<Ve
     convert(rows)
 }
 
-pub(super) async fn get(conn: &mut SqliteConnection, id: &str) -> Result<Option<ApprovalRow>> {
+pub(super) async fn get(pool: &SqlitePool, id: &str) -> Result<Option<ApprovalRow>> {
     let row: Option<ApprovalDbRow> = sqlx::query_as(concat!(
         "SELECT ",
         approval_columns!(),
         " FROM approvals WHERE id = ?1"
     ))
     .bind(id)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(pool)
     .await?;
     row.map(ApprovalRow::try_from).transpose()
 }
 
-pub(super) async fn decide(conn: &mut SqliteConnection, decide: Decide) -> Result<ApprovalRow> {
+pub(super) fn decide(conn: &Connection, decide: Decide) -> Result<ApprovalRow> {
     if !DECISIONS.contains(&decide.decision.as_str()) {
         return Err(Error::invalid(format!(
             "a decision is one of {}, not '{}'",
@@ -68,36 +69,38 @@ pub(super) async fn decide(conn: &mut SqliteConnection, decide: Decide) -> Resul
             decide.decision
         )));
     }
-    let decided = sqlx::query(
-        "UPDATE approvals SET status = ?2, decision = ?2, comment = ?3, decided_by = ?4, \
-           decided_at = ?5, updated_at = ?5 \
-         WHERE id = ?1 AND status = 'pending'",
-    )
-    .bind(&decide.id)
-    .bind(&decide.decision)
-    .bind(&decide.comment)
-    .bind(&decide.decided_by)
-    .bind(decide.at.as_millis())
-    .execute(&mut *conn)
-    .await?;
-    let row = get(&mut *conn, &decide.id)
-        .await?
+    let decided = conn
+        .prepare_cached(
+            "UPDATE approvals SET status = ?2, decision = ?2, comment = ?3, decided_by = ?4, \
+               decided_at = ?5, updated_at = ?5 \
+             WHERE id = ?1 AND status = 'pending'",
+        )?
+        .execute(params![
+            decide.id,
+            decide.decision,
+            decide.comment,
+            decide.decided_by,
+            decide.at.as_millis(),
+        ])?;
+    let row = conn
+        .prepare_cached(concat!(
+            "SELECT ",
+            approval_columns!(),
+            " FROM approvals WHERE id = ?1"
+        ))?
+        .query_row([&decide.id], ApprovalDbRow::from_sqlite)
+        .optional()?
+        .map(ApprovalRow::try_from)
+        .transpose()?
         .ok_or_else(|| Error::not_found("approval", &decide.id))?;
-    if decided.rows_affected() == 0 {
+    if decided == 0 {
         return Err(Error::AlreadyDecided {
             id: row.id,
             status: row.status,
         });
     }
     let key = format!("approval:{}", row.id);
-    runs::insert_event(
-        &mut *conn,
-        &row.run_id,
-        &decide.event,
-        Some(&key),
-        decide.at,
-    )
-    .await?;
-    audit::append(&mut *conn, &row.run_id, vec![decide.audit]).await?;
+    runs::insert_event(conn, &row.run_id, &decide.event, Some(&key), decide.at)?;
+    audit::append(conn, &row.run_id, vec![decide.audit])?;
     Ok(row)
 }

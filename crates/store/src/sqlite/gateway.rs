@@ -2,10 +2,11 @@
 
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_types::Timestamp;
+use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
-use sqlx::{FromRow, SqliteConnection, SqlitePool};
+use sqlx::{FromRow, SqlitePool};
 
-use super::rows::{ApprovalDbRow, approval_columns, convert};
+use super::rows::{ApprovalDbRow, approval_columns, convert, from_sqlite};
 use super::{audit, ops, runs, work};
 use crate::GLOBAL_STREAM;
 use crate::clock::wall_clock;
@@ -25,6 +26,18 @@ struct PolicyDbRow {
     published_by: Option<String>,
     published_at: Option<i64>,
 }
+
+from_sqlite!(PolicyDbRow {
+    version,
+    text,
+    sha256,
+    status,
+    note,
+    created_by,
+    created_at,
+    published_by,
+    published_at,
+});
 
 impl From<PolicyDbRow> for PolicySetRow {
     fn from(r: PolicyDbRow) -> Self {
@@ -48,52 +61,43 @@ macro_rules! policy_columns {
     };
 }
 
-pub(super) async fn create_policy_set(
-    conn: &mut SqliteConnection,
-    new: NewPolicySet,
-) -> Result<PolicySetRow> {
-    let version: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM policy_sets")
-        .fetch_one(&mut *conn)
-        .await?;
-    sqlx::query(
+pub(super) fn create_policy_set(conn: &Connection, new: NewPolicySet) -> Result<PolicySetRow> {
+    let version: i64 = conn
+        .prepare_cached("SELECT COALESCE(MAX(version), 0) + 1 FROM policy_sets")?
+        .query_row([], |row| row.get(0))?;
+    conn.prepare_cached(
         "INSERT INTO policy_sets (version, text, sha256, status, note, created_by, created_at) \
          VALUES (?1, ?2, ?3, 'draft', ?4, ?5, ?6)",
-    )
-    .bind(version)
-    .bind(&new.text)
-    .bind(&new.sha256)
-    .bind(&new.note)
-    .bind(&new.created_by)
-    .bind(new.at.as_millis())
-    .execute(&mut *conn)
-    .await?;
-    audit::append(&mut *conn, GLOBAL_STREAM, vec![new.audit]).await?;
-    get_policy_set_conn(conn, version)
-        .await?
+    )?
+    .execute(params![
+        version,
+        new.text,
+        new.sha256,
+        new.note,
+        new.created_by,
+        new.at.as_millis(),
+    ])?;
+    audit::append(conn, GLOBAL_STREAM, vec![new.audit])?;
+    policy_set_on(conn, version)?
         .ok_or_else(|| Error::invalid("the policy set vanished while it was written"))
 }
 
-pub(super) async fn publish_policy_set(
-    conn: &mut SqliteConnection,
+pub(super) fn publish_policy_set(
+    conn: &Connection,
     version: i64,
     by: &str,
     at: Timestamp,
     audit_draft: AuditDraft,
 ) -> Result<PolicySetRow> {
-    let changed = sqlx::query(
-        "UPDATE policy_sets SET status = 'published', published_by = ?2, published_at = ?3 \
-         WHERE version = ?1 AND status = 'draft'",
-    )
-    .bind(version)
-    .bind(by)
-    .bind(at.as_millis())
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
-    let row = get_policy_set_conn(conn, version).await?;
-    match (changed, row) {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE policy_sets SET status = 'published', published_by = ?2, published_at = ?3 \
+             WHERE version = ?1 AND status = 'draft'",
+        )?
+        .execute(params![version, by, at.as_millis()])?;
+    match (changed, policy_set_on(conn, version)?) {
         (1, Some(row)) => {
-            audit::append(&mut *conn, GLOBAL_STREAM, vec![audit_draft]).await?;
+            audit::append(conn, GLOBAL_STREAM, vec![audit_draft])?;
             Ok(row)
         }
         (_, Some(_)) => Err(Error::Conflict {
@@ -106,18 +110,16 @@ pub(super) async fn publish_policy_set(
     }
 }
 
-async fn get_policy_set_conn(
-    conn: &mut SqliteConnection,
-    version: i64,
-) -> Result<Option<PolicySetRow>> {
-    let row: Option<PolicyDbRow> = sqlx::query_as(concat!(
-        "SELECT ",
-        policy_columns!(),
-        " FROM policy_sets WHERE version = ?1"
-    ))
-    .bind(version)
-    .fetch_optional(&mut *conn)
-    .await?;
+/// One policy set, read inside the writer's transaction.
+fn policy_set_on(conn: &Connection, version: i64) -> Result<Option<PolicySetRow>> {
+    let row = conn
+        .prepare_cached(concat!(
+            "SELECT ",
+            policy_columns!(),
+            " FROM policy_sets WHERE version = ?1"
+        ))?
+        .query_row([version], PolicyDbRow::from_sqlite)
+        .optional()?;
     Ok(row.map(Into::into))
 }
 
@@ -158,41 +160,34 @@ pub(super) async fn active_policy_set(pool: &SqlitePool) -> Result<Option<Policy
     Ok(row.map(Into::into))
 }
 
-pub(super) async fn set_halt(
-    conn: &mut SqliteConnection,
-    halt: HaltRow,
-    audit_draft: AuditDraft,
-) -> Result<()> {
-    sqlx::query(
+pub(super) fn set_halt(conn: &Connection, halt: HaltRow, audit_draft: AuditDraft) -> Result<()> {
+    conn.prepare_cached(
         "INSERT INTO gateway_halts (scope, target, reason, halted_by, halted_at) \
          VALUES (?1, ?2, ?3, ?4, ?5) \
          ON CONFLICT (scope, target) DO UPDATE SET reason = excluded.reason, \
            halted_by = excluded.halted_by, halted_at = excluded.halted_at",
-    )
-    .bind(halt.scope.as_str())
-    .bind(&halt.target)
-    .bind(&halt.reason)
-    .bind(&halt.halted_by)
-    .bind(halt.halted_at.as_millis())
-    .execute(&mut *conn)
-    .await?;
-    audit::append(&mut *conn, GLOBAL_STREAM, vec![audit_draft]).await
+    )?
+    .execute(params![
+        halt.scope.as_str(),
+        halt.target,
+        halt.reason,
+        halt.halted_by,
+        halt.halted_at.as_millis(),
+    ])?;
+    audit::append(conn, GLOBAL_STREAM, vec![audit_draft])
 }
 
-pub(super) async fn clear_halt(
-    conn: &mut SqliteConnection,
+pub(super) fn clear_halt(
+    conn: &Connection,
     scope: HaltScope,
     target: &str,
     audit_draft: AuditDraft,
 ) -> Result<bool> {
-    let removed = sqlx::query("DELETE FROM gateway_halts WHERE scope = ?1 AND target = ?2")
-        .bind(scope.as_str())
-        .bind(target)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
+    let removed = conn
+        .prepare_cached("DELETE FROM gateway_halts WHERE scope = ?1 AND target = ?2")?
+        .execute(params![scope.as_str(), target])?;
     if removed > 0 {
-        audit::append(&mut *conn, GLOBAL_STREAM, vec![audit_draft]).await?;
+        audit::append(conn, GLOBAL_STREAM, vec![audit_draft])?;
     }
     Ok(removed > 0)
 }
@@ -229,36 +224,31 @@ pub(super) async fn halts(pool: &SqlitePool) -> Result<Vec<HaltRow>> {
         .collect()
 }
 
-pub(super) async fn put_artifact(
-    conn: &mut SqliteConnection,
+pub(super) fn put_artifact(
+    conn: &Connection,
     meta: ArtifactRow,
     content: Vec<u8>,
     at: Timestamp,
 ) -> Result<()> {
-    sqlx::query(
+    conn.prepare_cached(
         "INSERT INTO artifact_blobs (run_id, sha256, content, created_at) VALUES (?1, ?2, ?3, ?4) \
          ON CONFLICT (run_id, sha256) DO NOTHING",
-    )
-    .bind(&meta.run_id)
-    .bind(&meta.sha256)
-    .bind(content)
-    .bind(at.as_millis())
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
+    )?
+    .execute(params![meta.run_id, meta.sha256, content, at.as_millis()])?;
+    conn.prepare_cached(
         "INSERT INTO artifact_paths (run_id, path, sha256, size, media_type, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
          ON CONFLICT (run_id, path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size, \
            media_type = excluded.media_type, updated_at = excluded.updated_at",
-    )
-    .bind(&meta.run_id)
-    .bind(&meta.path)
-    .bind(&meta.sha256)
-    .bind(i64::try_from(meta.size).unwrap_or(i64::MAX))
-    .bind(&meta.media_type)
-    .bind(at.as_millis())
-    .execute(&mut *conn)
-    .await?;
+    )?
+    .execute(params![
+        meta.run_id,
+        meta.path,
+        meta.sha256,
+        i64::try_from(meta.size).unwrap_or(i64::MAX),
+        meta.media_type,
+        at.as_millis(),
+    ])?;
     Ok(())
 }
 
@@ -309,43 +299,34 @@ pub(super) async fn find_artifact(
 
 /// Marks an approved escalation used; false when it was not approved or was
 /// already used (so a second execution of the same approval is refused).
-pub(super) async fn consume_escalation(
-    conn: &mut SqliteConnection,
+pub(super) fn consume_escalation(
+    conn: &Connection,
     approval_id: &str,
     at: Timestamp,
 ) -> Result<bool> {
-    let changed = sqlx::query(
-        "UPDATE approvals SET consumed_at = ?2, updated_at = ?2 \
-         WHERE id = ?1 AND kind = 'tool_escalation' AND status = 'approved' \
-           AND consumed_at IS NULL",
-    )
-    .bind(approval_id)
-    .bind(at.as_millis())
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    let changed = conn
+        .prepare_cached(
+            "UPDATE approvals SET consumed_at = ?2, updated_at = ?2 \
+             WHERE id = ?1 AND kind = 'tool_escalation' AND status = 'approved' \
+               AND consumed_at IS NULL",
+        )?
+        .execute(params![approval_id, at.as_millis()])?;
     Ok(changed == 1)
 }
 
 /// Completes a step's execution as paused on an escalated tool call: the
 /// work row is done (nothing claims it while a human decides), the run gets
 /// its pause event, and the approval opens, all in one transaction.
-pub(super) async fn pause_work(
-    conn: &mut SqliteConnection,
+pub(super) fn pause_work(
+    conn: &Connection,
     done: CompleteWork,
     approval: NewApproval,
 ) -> Result<bool> {
     let run_id = done.run_id.clone();
-    if !work::complete(&mut *conn, done).await? {
+    if !work::complete(conn, done)? {
         return Ok(false);
     }
-    ops::apply(
-        &mut *conn,
-        &run_id,
-        Op::OpenApproval { approval },
-        wall_clock(),
-    )
-    .await?;
+    ops::apply(conn, &run_id, Op::OpenApproval { approval }, wall_clock())?;
     Ok(true)
 }
 
@@ -366,61 +347,45 @@ pub(super) async fn due_expiries(pool: &SqlitePool, now: Timestamp) -> Result<Ve
 /// Expires one pending approval: an expiry is a decision nobody made, so the
 /// run is told (`event`); for an escalation the step then runs again and the
 /// gateway refuses the call. False when someone decided first.
-pub(super) async fn expire(
-    conn: &mut SqliteConnection,
+pub(super) fn expire(
+    conn: &Connection,
     approval: &ApprovalRow,
     event: Value,
     audit_draft: AuditDraft,
 ) -> Result<bool> {
-    let now = wall_clock().as_millis();
-    let changed = sqlx::query(
-        "UPDATE approvals SET status = 'expired', updated_at = ?2 \
-         WHERE id = ?1 AND status = 'pending'",
-    )
-    .bind(&approval.id)
-    .bind(now)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected();
+    let now = wall_clock();
+    let changed = conn
+        .prepare_cached(
+            "UPDATE approvals SET status = 'expired', updated_at = ?2 \
+             WHERE id = ?1 AND status = 'pending'",
+        )?
+        .execute(params![approval.id, now.as_millis()])?;
     if changed == 0 {
         return Ok(false);
     }
-    runs::insert_event(
-        &mut *conn,
-        &approval.run_id,
-        &event,
-        Some(&format!("expire:{}", approval.id)),
-        Timestamp::from_millis(now),
-    )
-    .await?;
-    audit::append(&mut *conn, &approval.run_id, vec![audit_draft]).await?;
+    let key = format!("expire:{}", approval.id);
+    runs::insert_event(conn, &approval.run_id, &event, Some(&key), now)?;
+    audit::append(conn, &approval.run_id, vec![audit_draft])?;
     Ok(true)
 }
 
 /// Risk levels in order; the SQL below ranks by position in this list.
 const RISK_LEVELS: [&str; 4] = ["low", "medium", "high", "critical"];
 
-pub(super) async fn raise_risk_level(
-    conn: &mut SqliteConnection,
-    run_id: &str,
-    level: &str,
-) -> Result<()> {
+pub(super) fn raise_risk_level(conn: &Connection, run_id: &str, level: &str) -> Result<()> {
     if !RISK_LEVELS.contains(&level) {
         return Err(Error::invalid(format!(
             "a risk level is one of {}, not '{level}'",
             RISK_LEVELS.join(", ")
         )));
     }
-    sqlx::query(
+    conn.prepare_cached(
         "UPDATE runs SET risk_level = ?2 WHERE id = ?1 AND \
            (CASE COALESCE(risk_level, '') WHEN 'low' THEN 1 WHEN 'medium' THEN 2 \
               WHEN 'high' THEN 3 WHEN 'critical' THEN 4 ELSE 0 END) < \
            (CASE ?2 WHEN 'low' THEN 1 WHEN 'medium' THEN 2 WHEN 'high' THEN 3 \
               WHEN 'critical' THEN 4 ELSE 0 END)",
-    )
-    .bind(run_id)
-    .bind(level)
-    .execute(&mut *conn)
-    .await?;
+    )?
+    .execute(params![run_id, level])?;
     Ok(())
 }

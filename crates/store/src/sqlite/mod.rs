@@ -3,19 +3,19 @@
 //! SQLite has one writer at a time, so this store has exactly one: every
 //! write call is a request to the [`writer`] thread, which runs the requests
 //! queued at that moment in one `BEGIN IMMEDIATE` transaction, each call its
-//! own all-or-nothing unit (hot calls in [`batch`]es), and commits them
-//! together (group commit: one fsync for many calls). The write lock is
+//! own all-or-nothing unit, and commits them together (group commit: one
+//! fsync for many calls). The write lock is
 //! taken up front, so a read-then-write inside a call (the audit chain head,
 //! an approval's status) can never be invalidated by another writer; another
 //! process writing the same file queues on `busy_timeout`. Reads go straight
-//! to the pool and see the last committed snapshot (WAL).
+//! to the pool (sqlx) and see the last committed snapshot (WAL); writes are
+//! plain functions on the writer's own connection (rusqlite).
 //!
 //! Each area's SQL lives in its own module; a PostgreSQL implementation gets
 //! a sibling `postgres` module with the same layout.
 
 mod approvals;
 mod audit;
-mod batch;
 mod gateway;
 mod messages;
 mod ops;
@@ -45,8 +45,7 @@ use crate::model::{
     RunRow, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
 };
 use crate::store::Store;
-use batch::creates::NewRunCall;
-use writer::{Request, Source, Writer};
+use writer::{Writer, WriterOptions};
 
 /// How long a writer waits for the write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -67,6 +66,13 @@ impl SqliteStore {
     /// Opens (creating the file and its folder when missing) and migrates the
     /// database at `url_or_path`: a `sqlite://` URL or a plain file path.
     pub async fn open(url_or_path: &str) -> Result<Self> {
+        if url_or_path.contains(":memory:") || url_or_path.contains("mode=memory") {
+            return Err(Error::Open {
+                reason: "an in-memory database cannot be used: the writer and the readers \
+                         are separate connections and need one file to share"
+                    .to_owned(),
+            });
+        }
         let options = if url_or_path.starts_with("sqlite:") {
             SqliteConnectOptions::from_str(url_or_path).map_err(|_| Error::Open {
                 reason: "the database URL is not a valid sqlite:// URL".to_owned(),
@@ -95,36 +101,11 @@ impl SqliteStore {
             .map_err(|error| Error::Open {
                 reason: error.to_string(),
             })?;
-        // The writer touches every hot page; let it keep them (64 MiB).
-        let writer = options.clone().pragma("cache_size", "-65536");
-        Self::migrated(pool, |_| Source::Dedicated(Box::new(writer))).await
-    }
-
-    /// A private in-memory database on a single connection, for quick tests.
-    /// Prefer [`SqliteStore::open`] on a temporary file: it exercises WAL and
-    /// concurrent connections like production does.
-    pub async fn open_in_memory() -> Result<Self> {
-        let options = SqliteConnectOptions::from_str("sqlite::memory:")
-            .map_err(|error| Error::Open {
-                reason: error.to_string(),
-            })?
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
-            .await?;
-        Self::migrated(pool, |pool| Source::Pool(pool.clone())).await
-    }
-
-    async fn migrated(
-        pool: SqlitePool,
-        writes: impl FnOnce(&SqlitePool) -> Source,
-    ) -> Result<Self> {
         MIGRATOR.run(&pool).await?;
-        let writer = Writer::start(writes(&pool))?;
+        let writer = Writer::start(WriterOptions {
+            path: options.get_filename().to_owned(),
+            busy_timeout: BUSY_TIMEOUT,
+        })?;
         Ok(Self { pool, writer })
     }
 
@@ -133,12 +114,13 @@ impl SqliteStore {
     /// SQLite rather than restated, so diagnostics and benchmarks show what
     /// durability is really in force.
     pub async fn durability(&self) -> Result<String> {
-        let mut conn = self.pool.acquire().await?;
-        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-            .fetch_one(&mut *conn)
-            .await?;
-        let level: i64 = sqlx::query_scalar("PRAGMA synchronous")
-            .fetch_one(&mut *conn)
+        let (mode, level) = self
+            .writer
+            .write(|conn| {
+                let mode: String = conn.query_row("PRAGMA journal_mode", [], |row| row.get(0))?;
+                let level: i64 = conn.query_row("PRAGMA synchronous", [], |row| row.get(0))?;
+                Ok((mode, level))
+            })
             .await?;
         let level = match level {
             0 => "OFF",
@@ -183,7 +165,7 @@ pub(crate) fn sql_limit(limit: usize) -> i64 {
 impl Store for SqliteStore {
     async fn create_workflow_version(&self, new: NewWorkflowVersion) -> Result<WorkflowVersion> {
         self.writer
-            .write(move |conn| Box::pin(workflows::create_version(conn, new)))
+            .write(move |conn| workflows::create_version(conn, new))
             .await
     }
 
@@ -196,11 +178,7 @@ impl Store for SqliteStore {
     ) -> Result<WorkflowVersion> {
         let (workflow_id, by) = (workflow_id.to_owned(), by.to_owned());
         self.writer
-            .write(move |conn| {
-                Box::pin(
-                    async move { workflows::publish(conn, &workflow_id, version, &by, at).await },
-                )
-            })
+            .write(move |conn| workflows::publish(conn, &workflow_id, version, &by, at))
             .await
     }
 
@@ -217,7 +195,7 @@ impl Store for SqliteStore {
     }
 
     async fn get_version(&self, id: &str, version: i64) -> Result<Option<WorkflowVersion>> {
-        workflows::version(&mut *self.pool.acquire().await?, id, version).await
+        workflows::version(&self.pool, id, version).await
     }
 
     async fn latest_published(&self, id: &str) -> Result<Option<WorkflowVersion>> {
@@ -225,18 +203,13 @@ impl Store for SqliteStore {
     }
 
     async fn create_run(&self, run: NewRun, start_event: Value, audit: AuditDraft) -> Result<()> {
-        let call = NewRunCall {
-            run,
-            start_event,
-            audit,
-        };
         self.writer
-            .request(|reply| Request::CreateRun(Box::new(call), reply))
+            .write(move |conn| runs::create(conn, run, start_event, audit))
             .await
     }
 
     async fn get_run(&self, id: &str) -> Result<Option<RunRow>> {
-        runs::get(&mut *self.pool.acquire().await?, id).await
+        runs::get(&self.pool, id).await
     }
 
     async fn list_runs(&self, filter: RunFilter) -> Result<Page<RunRow>> {
@@ -252,9 +225,7 @@ impl Store for SqliteStore {
     ) -> Result<bool> {
         let run_id = run_id.to_owned();
         self.writer
-            .write(move |conn| {
-                Box::pin(async move { runs::enqueue(conn, &run_id, event, dedup_key, audit).await })
-            })
+            .write(move |conn| runs::enqueue(conn, &run_id, event, dedup_key, audit))
             .await
     }
 
@@ -267,16 +238,14 @@ impl Store for SqliteStore {
     ) -> Result<Vec<ClaimedRun>> {
         let owner = owner.to_owned();
         self.writer
-            .write(move |conn| {
-                Box::pin(async move { runs::claim(conn, &owner, now, lease_ms, limit).await })
-            })
+            .write(move |conn| runs::claim(conn, &owner, now, lease_ms, limit))
             .await?
             .parse()
     }
 
     async fn commit_run(&self, commit: Commit) -> Result<()> {
         self.writer
-            .request(|reply| Request::Commit(Box::new(commit), reply))
+            .write(move |conn| runs::commit(conn, commit))
             .await
     }
 
@@ -284,10 +253,7 @@ impl Store for SqliteStore {
         // Queued together, so they land in the same group and share its fsync.
         let queued: Vec<_> = commits
             .into_iter()
-            .map(|commit| {
-                self.writer
-                    .request(|reply| Request::Commit(Box::new(commit), reply))
-            })
+            .map(|commit| self.writer.request(move |conn| runs::commit(conn, commit)))
             .collect();
         let mut results = Vec::with_capacity(queued.len());
         for result in queued {
@@ -305,9 +271,7 @@ impl Store for SqliteStore {
     ) -> Result<Vec<WorkItem>> {
         let owner = owner.to_owned();
         self.writer
-            .write(move |conn| {
-                Box::pin(async move { work::claim(conn, &owner, now, lease_ms, limit).await })
-            })
+            .write(move |conn| work::claim(conn, &owner, now, lease_ms, limit))
             .await
             .and_then(rows::convert)
     }
@@ -322,17 +286,13 @@ impl Store for SqliteStore {
     ) -> Result<()> {
         let (run_id, work_id, owner) = (run_id.to_owned(), work_id.to_owned(), owner.to_owned());
         self.writer
-            .write(move |conn| {
-                Box::pin(async move {
-                    work::extend_lease(conn, &run_id, &work_id, &owner, now, lease_ms).await
-                })
-            })
+            .write(move |conn| work::extend_lease(conn, &run_id, &work_id, &owner, now, lease_ms))
             .await
     }
 
     async fn complete_work(&self, done: CompleteWork) -> Result<bool> {
         self.writer
-            .request(|reply| Request::Complete(Box::new(done), reply))
+            .write(move |conn| work::complete(conn, done))
             .await
     }
 
@@ -342,7 +302,7 @@ impl Store for SqliteStore {
 
     async fn fire_due_timers(&self, now: Timestamp, limit: usize) -> Result<usize> {
         self.writer
-            .write(move |conn| Box::pin(timers::fire_due(conn, now, limit)))
+            .write(move |conn| timers::fire_due(conn, now, limit))
             .await
     }
 
@@ -359,12 +319,12 @@ impl Store for SqliteStore {
     }
 
     async fn get_approval(&self, id: &str) -> Result<Option<ApprovalRow>> {
-        approvals::get(&mut *self.pool.acquire().await?, id).await
+        approvals::get(&self.pool, id).await
     }
 
     async fn decide_approval(&self, decide: Decide) -> Result<ApprovalRow> {
         self.writer
-            .request(|reply| Request::Decide(Box::new(decide), reply))
+            .write(move |conn| approvals::decide(conn, decide))
             .await
     }
 
@@ -381,7 +341,7 @@ impl Store for SqliteStore {
 
     async fn deliver_message(&self, delivery: Delivery) -> Result<DeliveryOutcome> {
         self.writer
-            .write(move |conn| Box::pin(messages::deliver(conn, delivery)))
+            .write(move |conn| messages::deliver(conn, delivery))
             .await
     }
 
@@ -395,7 +355,7 @@ impl Store for SqliteStore {
 
     async fn create_policy_set(&self, new: NewPolicySet) -> Result<PolicySetRow> {
         self.writer
-            .write(move |conn| Box::pin(gateway::create_policy_set(conn, new)))
+            .write(move |conn| gateway::create_policy_set(conn, new))
             .await
     }
 
@@ -408,11 +368,7 @@ impl Store for SqliteStore {
     ) -> Result<PolicySetRow> {
         let by = by.to_owned();
         self.writer
-            .write(move |conn| {
-                Box::pin(
-                    async move { gateway::publish_policy_set(conn, version, &by, at, audit).await },
-                )
-            })
+            .write(move |conn| gateway::publish_policy_set(conn, version, &by, at, audit))
             .await
     }
 
@@ -430,16 +386,14 @@ impl Store for SqliteStore {
 
     async fn set_halt(&self, halt: HaltRow, audit: AuditDraft) -> Result<()> {
         self.writer
-            .write(move |conn| Box::pin(gateway::set_halt(conn, halt, audit)))
+            .write(move |conn| gateway::set_halt(conn, halt, audit))
             .await
     }
 
     async fn clear_halt(&self, scope: HaltScope, target: &str, audit: AuditDraft) -> Result<bool> {
         let target = target.to_owned();
         self.writer
-            .write(move |conn| {
-                Box::pin(async move { gateway::clear_halt(conn, scope, &target, audit).await })
-            })
+            .write(move |conn| gateway::clear_halt(conn, scope, &target, audit))
             .await
     }
 
@@ -449,7 +403,7 @@ impl Store for SqliteStore {
 
     async fn put_artifact(&self, meta: ArtifactRow, content: Vec<u8>, at: Timestamp) -> Result<()> {
         self.writer
-            .write(move |conn| Box::pin(gateway::put_artifact(conn, meta, content, at)))
+            .write(move |conn| gateway::put_artifact(conn, meta, content, at))
             .await
     }
 
@@ -464,24 +418,20 @@ impl Store for SqliteStore {
     async fn consume_escalation(&self, approval_id: &str, at: Timestamp) -> Result<bool> {
         let id = approval_id.to_owned();
         self.writer
-            .write(move |conn| {
-                Box::pin(async move { gateway::consume_escalation(conn, &id, at).await })
-            })
+            .write(move |conn| gateway::consume_escalation(conn, &id, at))
             .await
     }
 
     async fn pause_work(&self, done: CompleteWork, approval: NewApproval) -> Result<bool> {
         self.writer
-            .write(move |conn| Box::pin(gateway::pause_work(conn, done, approval)))
+            .write(move |conn| gateway::pause_work(conn, done, approval))
             .await
     }
 
     async fn raise_risk_level(&self, run_id: &str, level: &str) -> Result<()> {
         let (run_id, level) = (run_id.to_owned(), level.to_owned());
         self.writer
-            .write(move |conn| {
-                Box::pin(async move { gateway::raise_risk_level(conn, &run_id, &level).await })
-            })
+            .write(move |conn| gateway::raise_risk_level(conn, &run_id, &level))
             .await
     }
 
@@ -496,9 +446,7 @@ impl Store for SqliteStore {
         audit: AuditDraft,
     ) -> Result<bool> {
         self.writer
-            .write(move |conn| {
-                Box::pin(async move { gateway::expire(conn, &approval, event, audit).await })
-            })
+            .write(move |conn| gateway::expire(conn, &approval, event, audit))
             .await
     }
 

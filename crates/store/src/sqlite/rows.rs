@@ -14,6 +14,20 @@ use crate::model::{
     ApprovalRow, EvidenceRecord, RunRow, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
 };
 
+/// Gives a row struct a reader for the writer's connection, by column name,
+/// beside its `FromRow` for the pool: the writer reads a few rows inside its
+/// transactions (a run's lease, an approval it just decided).
+macro_rules! from_sqlite {
+    ($row:ident { $($field:ident),* $(,)? }) => {
+        impl $row {
+            pub(super) fn from_sqlite(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                Ok(Self { $($field: row.get(stringify!($field))?),* })
+            }
+        }
+    };
+}
+pub(super) use from_sqlite;
+
 fn ts(millis: i64) -> Timestamp {
     Timestamp::from_millis(millis)
 }
@@ -45,6 +59,20 @@ pub(super) struct VersionRow {
     published_by: Option<String>,
     published_at: Option<i64>,
 }
+
+from_sqlite!(VersionRow {
+    workflow_id,
+    version,
+    name,
+    status,
+    bpmn_xml,
+    bpmn_sha256,
+    diagnostics,
+    created_by,
+    created_at,
+    published_by,
+    published_at,
+});
 
 impl TryFrom<VersionRow> for WorkflowVersion {
     type Error = Error;
@@ -124,6 +152,24 @@ pub(super) struct RunDbRow {
     completed_at: Option<i64>,
 }
 
+from_sqlite!(RunDbRow {
+    id,
+    workflow_id,
+    workflow_version,
+    bpmn_sha256,
+    status,
+    state,
+    state_version,
+    requested_by,
+    inputs,
+    risk_level,
+    halted_reason,
+    notes,
+    created_at,
+    updated_at,
+    completed_at,
+});
+
 impl RunDbRow {
     /// The run id, readable before the row is converted.
     pub(super) fn id(&self) -> &str {
@@ -189,6 +235,15 @@ pub(super) struct WorkRow {
     attempt_count: i64,
 }
 
+from_sqlite!(WorkRow {
+    id,
+    run_id,
+    work_id,
+    kind,
+    payload,
+    attempt_count
+});
+
 impl WorkRow {
     /// The row id, readable before the row is converted.
     pub(super) fn id(&self) -> i64 {
@@ -239,6 +294,23 @@ pub(super) struct ApprovalDbRow {
     updated_at: i64,
 }
 
+from_sqlite!(ApprovalDbRow {
+    id,
+    run_id,
+    work_id,
+    node_id,
+    kind,
+    request,
+    status,
+    decision,
+    comment,
+    decided_by,
+    decided_at,
+    expires_at,
+    created_at,
+    updated_at,
+});
+
 impl TryFrom<ApprovalDbRow> for ApprovalRow {
     type Error = Error;
 
@@ -272,6 +344,15 @@ pub(super) struct TimerDbRow {
     status: String,
     fired_at: Option<i64>,
 }
+
+from_sqlite!(TimerDbRow {
+    run_id,
+    timer_id,
+    node_id,
+    due_at,
+    status,
+    fired_at
+});
 
 impl From<TimerDbRow> for TimerRow {
     fn from(row: TimerDbRow) -> Self {

@@ -13,8 +13,9 @@ use std::collections::HashMap;
 
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_types::Timestamp;
+use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
-use sqlx::{FromRow, SqliteConnection, SqlitePool};
+use sqlx::SqlitePool;
 
 use super::rows::{RunDbRow, convert, run_columns};
 use super::{audit, json_text, ops, parse_json, sql_limit, workflows};
@@ -25,14 +26,13 @@ use crate::cursor::RunCursor;
 use crate::error::{Error, Result};
 use crate::model::{ClaimedRun, Commit, InboxEvent, NewRun, Page, RunFilter, RunRow};
 
-pub(super) async fn create(
-    conn: &mut SqliteConnection,
+pub(super) fn create(
+    conn: &Connection,
     run: NewRun,
     start_event: Value,
     draft: AuditDraft,
 ) -> Result<()> {
-    let version = workflows::version(&mut *conn, &run.workflow_id, run.version)
-        .await?
+    let version = workflows::version_on(conn, &run.workflow_id, run.version)?
         .filter(|v| v.status == "published")
         .ok_or_else(|| {
             Error::not_found(
@@ -46,42 +46,41 @@ pub(super) async fn create(
             run.run_id, run.workflow_id, run.version
         )));
     }
-    let at = run.at.as_millis();
-    let inserted = sqlx::query(
-        "INSERT INTO runs (id, workflow_id, workflow_version, bpmn_sha256, status, state, \
-         state_version, requested_by, inputs, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9, ?9) ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(&run.run_id)
-    .bind(&run.workflow_id)
-    .bind(run.version)
-    .bind(&run.bpmn_sha256)
-    .bind(&run.status)
-    .bind(json_text(&run.state))
-    .bind(&run.requested_by)
-    .bind(json_text(&run.inputs))
-    .bind(at)
-    .execute(&mut *conn)
-    .await?;
-    if inserted.rows_affected() == 0 {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO runs (id, workflow_id, workflow_version, bpmn_sha256, status, state, \
+             state_version, requested_by, inputs, created_at, updated_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9, ?9) ON CONFLICT (id) DO NOTHING",
+        )?
+        .execute(params![
+            run.run_id,
+            run.workflow_id,
+            run.version,
+            run.bpmn_sha256,
+            run.status,
+            json_text(&run.state),
+            run.requested_by,
+            json_text(&run.inputs),
+            run.at.as_millis(),
+        ])?;
+    if inserted == 0 {
         return Err(Error::conflict(format!(
             "run '{}' already exists",
             run.run_id
         )));
     }
-    insert_event(&mut *conn, &run.run_id, &start_event, None, run.at).await?;
-    audit::append(&mut *conn, &run.run_id, vec![draft]).await?;
-    Ok(())
+    insert_event(conn, &run.run_id, &start_event, None, run.at)?;
+    audit::append(conn, &run.run_id, vec![draft])
 }
 
-pub(super) async fn get(conn: &mut SqliteConnection, id: &str) -> Result<Option<RunRow>> {
+pub(super) async fn get(pool: &SqlitePool, id: &str) -> Result<Option<RunRow>> {
     let row: Option<RunDbRow> = sqlx::query_as(concat!(
         "SELECT ",
         run_columns!(),
         " FROM runs WHERE id = ?1"
     ))
     .bind(id)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(pool)
     .await?;
     row.map(RunRow::try_from).transpose()
 }
@@ -124,59 +123,46 @@ pub(super) async fn list(pool: &SqlitePool, filter: RunFilter) -> Result<Page<Ru
     Ok(Page { items, next_cursor })
 }
 
-pub(super) async fn enqueue(
-    conn: &mut SqliteConnection,
+pub(super) fn enqueue(
+    conn: &Connection,
     run_id: &str,
     event: Value,
     dedup_key: Option<String>,
     draft: Option<AuditDraft>,
 ) -> Result<bool> {
-    require_run(&mut *conn, run_id).await?;
-    if !insert_event(
-        &mut *conn,
-        run_id,
-        &event,
-        dedup_key.as_deref(),
-        wall_clock(),
-    )
-    .await?
-    {
+    require_run(conn, run_id)?;
+    if !insert_event(conn, run_id, &event, dedup_key.as_deref(), wall_clock())? {
         return Ok(false);
     }
-    audit::append(&mut *conn, run_id, draft.into_iter().collect()).await?;
+    audit::append(conn, run_id, draft.into_iter().collect())?;
     Ok(true)
 }
 
 /// Fails with `NotFound` unless the run exists.
-pub(super) async fn require_run(conn: &mut SqliteConnection, run_id: &str) -> Result<()> {
-    let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM runs WHERE id = ?1")
-        .bind(run_id)
-        .fetch_optional(&mut *conn)
-        .await?;
+pub(super) fn require_run(conn: &Connection, run_id: &str) -> Result<()> {
+    let found = conn
+        .prepare_cached("SELECT 1 FROM runs WHERE id = ?1")?
+        .exists([run_id])?;
     found
-        .map(|_| ())
+        .then_some(())
         .ok_or_else(|| Error::not_found("run", run_id))
 }
 
 /// Inserts an inbox event; false when `dedup_key` is already taken.
-pub(super) async fn insert_event(
-    conn: &mut SqliteConnection,
+pub(super) fn insert_event(
+    conn: &Connection,
     run_id: &str,
     event: &Value,
     dedup_key: Option<&str>,
     at: Timestamp,
 ) -> Result<bool> {
-    let done = sqlx::query(
-        "INSERT INTO inbox (run_id, event, dedup_key, created_at) VALUES (?1, ?2, ?3, ?4) \
-         ON CONFLICT (dedup_key) DO NOTHING",
-    )
-    .bind(run_id)
-    .bind(json_text(event))
-    .bind(dedup_key)
-    .bind(at.as_millis())
-    .execute(&mut *conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO inbox (run_id, event, dedup_key, created_at) VALUES (?1, ?2, ?3, ?4) \
+             ON CONFLICT (dedup_key) DO NOTHING",
+        )?
+        .execute(params![run_id, json_text(event), dedup_key, at.as_millis()])?;
+    Ok(inserted == 1)
 }
 
 /// What a claim read, still as text. The writer only reads and leases;
@@ -209,120 +195,100 @@ impl RawClaim {
     }
 }
 
-pub(super) async fn claim(
-    conn: &mut SqliteConnection,
+pub(super) fn claim(
+    conn: &Connection,
     owner: &str,
     now: Timestamp,
     lease_ms: i64,
     limit: usize,
 ) -> Result<RawClaim> {
     // Oldest waiting event first, so a busy run cannot starve the others.
-    let runs: Vec<RunDbRow> = sqlx::query_as(concat!(
-        "SELECT ",
-        run_columns!(),
-        " FROM runs r \
-          JOIN (SELECT run_id, MIN(id) AS first_event FROM inbox \
-                 WHERE processed_at IS NULL GROUP BY run_id) pending ON pending.run_id = r.id \
-          WHERE r.lease_owner IS NULL OR r.lease_until <= ?1 OR r.lease_owner = ?2 \
-          ORDER BY pending.first_event LIMIT ?3"
-    ))
-    .bind(now.as_millis())
-    .bind(owner)
-    .bind(sql_limit(limit))
-    .fetch_all(&mut *conn)
-    .await?;
-    if runs.is_empty() {
-        return Ok(RawClaim {
-            runs,
-            events: Vec::new(),
-        });
-    }
-    // One statement for every lease and one for every event, whatever the
-    // batch size: each statement is a round trip to SQLite's thread.
-    let ids = json_text(&Value::from(
-        runs.iter().map(RunDbRow::id).collect::<Vec<_>>(),
-    ));
-    sqlx::query(
-        "UPDATE runs SET lease_owner = ?2, lease_until = ?3 \
-         WHERE id IN (SELECT value FROM json_each(?1))",
-    )
-    .bind(&ids)
-    .bind(owner)
-    .bind(now.plus_millis(lease_ms.max(0)).as_millis())
-    .execute(&mut *conn)
-    .await?;
+    let runs = conn
+        .prepare_cached(concat!(
+            "SELECT ",
+            run_columns!(),
+            " FROM runs r \
+              JOIN (SELECT run_id, MIN(id) AS first_event FROM inbox \
+                     WHERE processed_at IS NULL GROUP BY run_id) pending \
+                ON pending.run_id = r.id \
+              WHERE r.lease_owner IS NULL OR r.lease_until <= ?1 OR r.lease_owner = ?2 \
+              ORDER BY pending.first_event LIMIT ?3"
+        ))?
+        .query_map(
+            params![now.as_millis(), owner, sql_limit(limit)],
+            RunDbRow::from_sqlite,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let until = now.plus_millis(lease_ms.max(0)).as_millis();
+    let mut lease =
+        conn.prepare_cached("UPDATE runs SET lease_owner = ?2, lease_until = ?3 WHERE id = ?1")?;
     // The oldest events of each run, at most MAX_EVENTS_PER_CLAIM per run.
-    let events: Vec<InboxRow> = sqlx::query_as(
-        "SELECT run_id, id, event FROM ( \
-           SELECT run_id, id, event, row_number() OVER (PARTITION BY run_id ORDER BY id) AS n \
-             FROM inbox \
-            WHERE processed_at IS NULL AND run_id IN (SELECT value FROM json_each(?1))) \
-          WHERE n <= ?2 ORDER BY id",
-    )
-    .bind(&ids)
-    .bind(sql_limit(MAX_EVENTS_PER_CLAIM))
-    .fetch_all(&mut *conn)
-    .await?;
+    let mut pending = conn.prepare_cached(
+        "SELECT id, event FROM inbox WHERE run_id = ?1 AND processed_at IS NULL \
+         ORDER BY id LIMIT ?2",
+    )?;
+    let mut events = Vec::new();
+    for run in &runs {
+        lease.execute(params![run.id(), owner, until])?;
+        let rows =
+            pending.query_map(params![run.id(), sql_limit(MAX_EVENTS_PER_CLAIM)], |row| {
+                Ok(InboxRow {
+                    run_id: run.id().to_owned(),
+                    id: row.get(0)?,
+                    event: row.get(1)?,
+                })
+            })?;
+        for row in rows {
+            events.push(row?);
+        }
+    }
     Ok(RawClaim { runs, events })
 }
 
-#[derive(FromRow)]
 struct InboxRow {
     run_id: String,
     id: i64,
     event: String,
 }
 
-#[derive(FromRow)]
-struct LeaseRow {
-    lease_owner: Option<String>,
-    state_version: i64,
-}
-
-pub(super) async fn commit(conn: &mut SqliteConnection, commit: Commit) -> Result<()> {
-    let lease: LeaseRow =
-        sqlx::query_as("SELECT lease_owner, state_version FROM runs WHERE id = ?1")
-            .bind(&commit.run_id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .ok_or_else(|| Error::not_found("run", &commit.run_id))?;
-    if lease.lease_owner.as_deref() != Some(commit.owner.as_str()) {
+pub(super) fn commit(conn: &Connection, commit: Commit) -> Result<()> {
+    let (lease_owner, state_version): (Option<String>, i64) = conn
+        .prepare_cached("SELECT lease_owner, state_version FROM runs WHERE id = ?1")?
+        .query_row([&commit.run_id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?
+        .ok_or_else(|| Error::not_found("run", &commit.run_id))?;
+    if lease_owner.as_deref() != Some(commit.owner.as_str()) {
         return Err(Error::LeaseLost {
             run_id: commit.run_id,
         });
     }
-    if lease.state_version != commit.expected_state_version {
+    if state_version != commit.expected_state_version {
         return Err(Error::conflict(format!(
-            "run '{}' is at state version {}, not {}",
-            commit.run_id, lease.state_version, commit.expected_state_version
+            "run '{}' is at state version {state_version}, not {}",
+            commit.run_id, commit.expected_state_version
         )));
     }
     let now = wall_clock();
-    sqlx::query(
+    conn.prepare_cached(
         "UPDATE runs SET state = ?2, status = ?3, state_version = state_version + 1, \
            risk_level = COALESCE(?4, risk_level), completed_at = COALESCE(?5, completed_at), \
            updated_at = ?6, lease_owner = NULL, lease_until = NULL \
          WHERE id = ?1",
-    )
-    .bind(&commit.run_id)
-    .bind(json_text(&commit.state))
-    .bind(&commit.status)
-    .bind(&commit.risk_level)
-    .bind(commit.completed_at.map(Timestamp::as_millis))
-    .bind(now.as_millis())
-    .execute(&mut *conn)
-    .await?;
+    )?
+    .execute(params![
+        commit.run_id,
+        json_text(&commit.state),
+        commit.status,
+        commit.risk_level,
+        commit.completed_at.map(Timestamp::as_millis),
+        now.as_millis(),
+    ])?;
+    let mut mark = conn.prepare_cached(
+        "UPDATE inbox SET processed_at = ?3 \
+         WHERE id = ?1 AND run_id = ?2 AND processed_at IS NULL",
+    )?;
     for id in &commit.processed_inbox_ids {
-        let marked = sqlx::query(
-            "UPDATE inbox SET processed_at = ?3 \
-             WHERE id = ?1 AND run_id = ?2 AND processed_at IS NULL",
-        )
-        .bind(id)
-        .bind(&commit.run_id)
-        .bind(now.as_millis())
-        .execute(&mut *conn)
-        .await?;
-        if marked.rows_affected() != 1 {
+        if mark.execute(params![id, commit.run_id, now.as_millis()])? != 1 {
             return Err(Error::conflict(format!(
                 "inbox event {id} of run '{}' is unknown or already processed",
                 commit.run_id
@@ -330,8 +296,7 @@ pub(super) async fn commit(conn: &mut SqliteConnection, commit: Commit) -> Resul
         }
     }
     for op in commit.ops {
-        ops::apply(&mut *conn, &commit.run_id, op, now).await?;
+        ops::apply(conn, &commit.run_id, op, now)?;
     }
-    audit::append(&mut *conn, &commit.run_id, commit.audit).await?;
-    Ok(())
+    audit::append(conn, &commit.run_id, commit.audit)
 }

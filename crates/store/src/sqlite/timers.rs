@@ -6,8 +6,9 @@
 
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_types::Timestamp;
+use rusqlite::{Connection, params};
 use serde_json::json;
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::SqlitePool;
 
 use super::rows::TimerDbRow;
 use super::{audit, runs, sql_limit};
@@ -15,32 +16,27 @@ use crate::clock::rfc3339;
 use crate::error::Result;
 use crate::model::TimerRow;
 
-pub(super) async fn fire_due(
-    conn: &mut SqliteConnection,
-    now: Timestamp,
-    limit: usize,
-) -> Result<usize> {
-    let due: Vec<TimerDbRow> = sqlx::query_as(
-        "SELECT run_id, timer_id, node_id, due_at, status, fired_at FROM timers \
-         WHERE status = 'scheduled' AND due_at <= ?1 ORDER BY due_at, run_id, timer_id LIMIT ?2",
-    )
-    .bind(now.as_millis())
-    .bind(sql_limit(limit))
-    .fetch_all(&mut *conn)
-    .await?;
+pub(super) fn fire_due(conn: &Connection, now: Timestamp, limit: usize) -> Result<usize> {
+    let due = conn
+        .prepare_cached(
+            "SELECT run_id, timer_id, node_id, due_at, status, fired_at FROM timers \
+             WHERE status = 'scheduled' AND due_at <= ?1 \
+             ORDER BY due_at, run_id, timer_id LIMIT ?2",
+        )?
+        .query_map(
+            params![now.as_millis(), sql_limit(limit)],
+            TimerDbRow::from_sqlite,
+        )?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut fired = 0;
     for timer in due.into_iter().map(TimerRow::from) {
-        sqlx::query(
+        conn.prepare_cached(
             "UPDATE timers SET status = 'fired', fired_at = ?3 WHERE run_id = ?1 AND timer_id = ?2",
-        )
-        .bind(&timer.run_id)
-        .bind(&timer.timer_id)
-        .bind(now.as_millis())
-        .execute(&mut *conn)
-        .await?;
+        )?
+        .execute(params![timer.run_id, timer.timer_id, now.as_millis()])?;
         let event = json!({"type": "timer_fired", "timer_id": timer.timer_id, "at": now});
         let key = format!("timer:{}:{}", timer.run_id, timer.timer_id);
-        if runs::insert_event(&mut *conn, &timer.run_id, &event, Some(&key), now).await? {
+        if runs::insert_event(conn, &timer.run_id, &event, Some(&key), now)? {
             fired += 1;
             let draft = AuditDraft {
                 run_id: timer.run_id.clone(),
@@ -50,7 +46,7 @@ pub(super) async fn fire_due(
                 data: json!({"timerId": timer.timer_id, "nodeId": timer.node_id,
                              "dueAt": rfc3339(timer.due_at)}),
             };
-            audit::append(&mut *conn, &timer.run_id, vec![draft]).await?;
+            audit::append(conn, &timer.run_id, vec![draft])?;
         }
     }
     Ok(fired)

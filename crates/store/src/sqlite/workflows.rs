@@ -6,8 +6,9 @@
 
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_types::Timestamp;
+use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::SqlitePool;
 
 use super::rows::{SummaryRow, VersionRow, convert, version_columns};
 use super::{audit, json_text};
@@ -27,19 +28,20 @@ macro_rules! summary {
     };
 }
 
-pub(super) async fn create_version(
-    conn: &mut SqliteConnection,
+pub(super) fn create_version(
+    conn: &Connection,
     new: NewWorkflowVersion,
 ) -> Result<WorkflowVersion> {
-    let latest: Option<VersionRow> = sqlx::query_as(concat!(
-        "SELECT ",
-        version_columns!(),
-        " FROM workflow_versions WHERE workflow_id = ?1 ORDER BY version DESC LIMIT 1"
-    ))
-    .bind(&new.workflow_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let latest = latest.map(WorkflowVersion::try_from).transpose()?;
+    let latest = conn
+        .prepare_cached(concat!(
+            "SELECT ",
+            version_columns!(),
+            " FROM workflow_versions WHERE workflow_id = ?1 ORDER BY version DESC LIMIT 1"
+        ))?
+        .query_row([&new.workflow_id], VersionRow::from_sqlite)
+        .optional()?
+        .map(WorkflowVersion::try_from)
+        .transpose()?;
     if let Some(latest) = &latest
         && latest.status == "draft"
         && latest.bpmn_sha256 == new.bpmn_sha256
@@ -48,30 +50,26 @@ pub(super) async fn create_version(
     }
     let number = latest.map_or(1, |v| v.version + 1);
     let at = new.at.as_millis();
-    sqlx::query(
+    conn.prepare_cached(
         "INSERT INTO workflows (id, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?3) \
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at",
-    )
-    .bind(&new.workflow_id)
-    .bind(&new.name)
-    .bind(at)
-    .execute(&mut *conn)
-    .await?;
-    sqlx::query(
+    )?
+    .execute(params![new.workflow_id, new.name, at])?;
+    conn.prepare_cached(
         "INSERT INTO workflow_versions (workflow_id, version, name, status, bpmn_xml, \
          bpmn_sha256, diagnostics, created_by, created_at) \
          VALUES (?1, ?2, ?3, 'draft', ?4, ?5, ?6, ?7, ?8)",
-    )
-    .bind(&new.workflow_id)
-    .bind(number)
-    .bind(&new.name)
-    .bind(&new.bpmn_xml)
-    .bind(&new.bpmn_sha256)
-    .bind(json_text(&new.diagnostics))
-    .bind(&new.created_by)
-    .bind(at)
-    .execute(&mut *conn)
-    .await?;
+    )?
+    .execute(params![
+        new.workflow_id,
+        number,
+        new.name,
+        new.bpmn_xml,
+        new.bpmn_sha256,
+        json_text(&new.diagnostics),
+        new.created_by,
+        at,
+    ])?;
     let draft = global_audit(
         &new.created_by,
         new.at,
@@ -80,38 +78,32 @@ pub(super) async fn create_version(
         number,
         &new.bpmn_sha256,
     );
-    audit::append(&mut *conn, GLOBAL_STREAM, vec![draft]).await?;
-    let created = version(&mut *conn, &new.workflow_id, number)
-        .await?
-        .ok_or_else(|| Error::not_found("workflow version", &new.workflow_id))?;
-    Ok(created)
+    audit::append(conn, GLOBAL_STREAM, vec![draft])?;
+    version_on(conn, &new.workflow_id, number)?
+        .ok_or_else(|| Error::not_found("workflow version", &new.workflow_id))
 }
 
-pub(super) async fn publish(
-    conn: &mut SqliteConnection,
+pub(super) fn publish(
+    conn: &Connection,
     workflow_id: &str,
     number: i64,
     by: &str,
     at: Timestamp,
 ) -> Result<WorkflowVersion> {
-    let found = version(&mut *conn, workflow_id, number)
-        .await?
+    let found = version_on(conn, workflow_id, number)?
         .ok_or_else(|| Error::not_found("workflow version", format!("{workflow_id}@{number}")))?;
     if found.status == "published" {
         return Ok(found);
     }
-    let updated = sqlx::query(
-        "UPDATE workflow_versions SET status = 'published', published_by = ?3, published_at = ?4 \
-         WHERE workflow_id = ?1 AND version = ?2",
-    )
-    .bind(workflow_id)
-    .bind(number)
-    .bind(by)
-    .bind(at.as_millis())
-    .execute(&mut *conn)
-    .await;
-    if let Err(sqlx::Error::Database(db)) = &updated
-        && db.message().contains("agentwerke.immutable_version")
+    let updated = conn
+        .prepare_cached(
+            "UPDATE workflow_versions SET status = 'published', published_by = ?3, \
+               published_at = ?4 \
+             WHERE workflow_id = ?1 AND version = ?2",
+        )?
+        .execute(params![workflow_id, number, by, at.as_millis()]);
+    if let Err(error) = &updated
+        && error.to_string().contains("agentwerke.immutable_version")
     {
         return Err(Error::ImmutableVersion {
             workflow_id: workflow_id.to_owned(),
@@ -119,11 +111,8 @@ pub(super) async fn publish(
         });
     }
     updated?;
-    sqlx::query("UPDATE workflows SET updated_at = MAX(updated_at, ?2) WHERE id = ?1")
-        .bind(workflow_id)
-        .bind(at.as_millis())
-        .execute(&mut *conn)
-        .await?;
+    conn.prepare_cached("UPDATE workflows SET updated_at = MAX(updated_at, ?2) WHERE id = ?1")?
+        .execute(params![workflow_id, at.as_millis()])?;
     let draft = global_audit(
         by,
         at,
@@ -132,11 +121,26 @@ pub(super) async fn publish(
         number,
         &found.bpmn_sha256,
     );
-    audit::append(&mut *conn, GLOBAL_STREAM, vec![draft]).await?;
-    let published = version(&mut *conn, workflow_id, number)
-        .await?
-        .ok_or_else(|| Error::not_found("workflow version", format!("{workflow_id}@{number}")))?;
-    Ok(published)
+    audit::append(conn, GLOBAL_STREAM, vec![draft])?;
+    version_on(conn, workflow_id, number)?
+        .ok_or_else(|| Error::not_found("workflow version", format!("{workflow_id}@{number}")))
+}
+
+/// One version, read inside the writer's transaction.
+pub(super) fn version_on(
+    conn: &Connection,
+    id: &str,
+    number: i64,
+) -> Result<Option<WorkflowVersion>> {
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        version_columns!(),
+        " FROM workflow_versions WHERE workflow_id = ?1 AND version = ?2"
+    ))?
+    .query_row(params![id, number], VersionRow::from_sqlite)
+    .optional()?
+    .map(WorkflowVersion::try_from)
+    .transpose()
 }
 
 fn global_audit(
@@ -184,7 +188,7 @@ pub(super) async fn versions(pool: &SqlitePool, id: &str) -> Result<Vec<Workflow
 }
 
 pub(super) async fn version(
-    conn: &mut SqliteConnection,
+    pool: &SqlitePool,
     id: &str,
     number: i64,
 ) -> Result<Option<WorkflowVersion>> {
@@ -195,7 +199,7 @@ pub(super) async fn version(
     ))
     .bind(id)
     .bind(number)
-    .fetch_optional(&mut *conn)
+    .fetch_optional(pool)
     .await?;
     row.map(WorkflowVersion::try_from).transpose()
 }
