@@ -61,7 +61,7 @@ pub(super) async fn get(pool: &SqlitePool, id: &str) -> Result<Option<ApprovalRo
     row.map(ApprovalRow::try_from).transpose()
 }
 
-pub(super) fn decide(conn: &Connection, decide: Decide) -> Result<ApprovalRow> {
+pub(super) fn decide(conn: &Connection, decide: &Decide) -> Result<ApprovalRow> {
     if !DECISIONS.contains(&decide.decision.as_str()) {
         return Err(Error::invalid(format!(
             "a decision is one of {}, not '{}'",
@@ -101,6 +101,6 @@ pub(super) fn decide(conn: &Connection, decide: Decide) -> Result<ApprovalRow> {
     }
     let key = format!("approval:{}", row.id);
     runs::insert_event(conn, &row.run_id, &decide.event, Some(&key), decide.at)?;
-    audit::append(conn, &row.run_id, vec![decide.audit])?;
+    audit::append(conn, &row.run_id, std::slice::from_ref(&decide.audit))?;
     Ok(row)
 }

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 
 /// Appends `drafts` to the chain of `stream` (a run id, or the global stream)
 /// in order. Refuses drafts that name another stream.
-pub(super) fn append(conn: &Connection, stream: &str, drafts: Vec<AuditDraft>) -> Result<()> {
+pub(super) fn append(conn: &Connection, stream: &str, drafts: &[AuditDraft]) -> Result<()> {
     if drafts.is_empty() {
         return Ok(());
     }
@@ -31,7 +31,7 @@ pub(super) fn append(conn: &Connection, stream: &str, drafts: Vec<AuditDraft>) -
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
     for draft in drafts {
-        let record = chain::next_after(&head, draft);
+        let record = chain::next_after(&head, draft.clone());
         let seq = i64::try_from(record.seq)
             .map_err(|_| Error::invalid("audit sequence number out of range"))?;
         insert.execute(params![

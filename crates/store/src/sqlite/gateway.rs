@@ -61,7 +61,7 @@ macro_rules! policy_columns {
     };
 }
 
-pub(super) fn create_policy_set(conn: &Connection, new: NewPolicySet) -> Result<PolicySetRow> {
+pub(super) fn create_policy_set(conn: &Connection, new: &NewPolicySet) -> Result<PolicySetRow> {
     let version: i64 = conn
         .prepare_cached("SELECT COALESCE(MAX(version), 0) + 1 FROM policy_sets")?
         .query_row([], |row| row.get(0))?;
@@ -77,7 +77,7 @@ pub(super) fn create_policy_set(conn: &Connection, new: NewPolicySet) -> Result<
         new.created_by,
         new.at.as_millis(),
     ])?;
-    audit::append(conn, GLOBAL_STREAM, vec![new.audit])?;
+    audit::append(conn, GLOBAL_STREAM, std::slice::from_ref(&new.audit))?;
     policy_set_on(conn, version)?
         .ok_or_else(|| Error::invalid("the policy set vanished while it was written"))
 }
@@ -87,7 +87,7 @@ pub(super) fn publish_policy_set(
     version: i64,
     by: &str,
     at: Timestamp,
-    audit_draft: AuditDraft,
+    audit_draft: &AuditDraft,
 ) -> Result<PolicySetRow> {
     let changed = conn
         .prepare_cached(
@@ -97,7 +97,7 @@ pub(super) fn publish_policy_set(
         .execute(params![version, by, at.as_millis()])?;
     match (changed, policy_set_on(conn, version)?) {
         (1, Some(row)) => {
-            audit::append(conn, GLOBAL_STREAM, vec![audit_draft])?;
+            audit::append(conn, GLOBAL_STREAM, std::slice::from_ref(audit_draft))?;
             Ok(row)
         }
         (_, Some(_)) => Err(Error::Conflict {
@@ -160,7 +160,7 @@ pub(super) async fn active_policy_set(pool: &SqlitePool) -> Result<Option<Policy
     Ok(row.map(Into::into))
 }
 
-pub(super) fn set_halt(conn: &Connection, halt: HaltRow, audit_draft: AuditDraft) -> Result<()> {
+pub(super) fn set_halt(conn: &Connection, halt: &HaltRow, audit_draft: &AuditDraft) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO gateway_halts (scope, target, reason, halted_by, halted_at) \
          VALUES (?1, ?2, ?3, ?4, ?5) \
@@ -174,20 +174,20 @@ pub(super) fn set_halt(conn: &Connection, halt: HaltRow, audit_draft: AuditDraft
         halt.halted_by,
         halt.halted_at.as_millis(),
     ])?;
-    audit::append(conn, GLOBAL_STREAM, vec![audit_draft])
+    audit::append(conn, GLOBAL_STREAM, std::slice::from_ref(audit_draft))
 }
 
 pub(super) fn clear_halt(
     conn: &Connection,
     scope: HaltScope,
     target: &str,
-    audit_draft: AuditDraft,
+    audit_draft: &AuditDraft,
 ) -> Result<bool> {
     let removed = conn
         .prepare_cached("DELETE FROM gateway_halts WHERE scope = ?1 AND target = ?2")?
         .execute(params![scope.as_str(), target])?;
     if removed > 0 {
-        audit::append(conn, GLOBAL_STREAM, vec![audit_draft])?;
+        audit::append(conn, GLOBAL_STREAM, std::slice::from_ref(audit_draft))?;
     }
     Ok(removed > 0)
 }
@@ -226,8 +226,8 @@ pub(super) async fn halts(pool: &SqlitePool) -> Result<Vec<HaltRow>> {
 
 pub(super) fn put_artifact(
     conn: &Connection,
-    meta: ArtifactRow,
-    content: Vec<u8>,
+    meta: &ArtifactRow,
+    content: &[u8],
     at: Timestamp,
 ) -> Result<()> {
     conn.prepare_cached(
@@ -319,14 +319,16 @@ pub(super) fn consume_escalation(
 /// its pause event, and the approval opens, all in one transaction.
 pub(super) fn pause_work(
     conn: &Connection,
-    done: CompleteWork,
-    approval: NewApproval,
+    done: &CompleteWork,
+    approval: &NewApproval,
 ) -> Result<bool> {
-    let run_id = done.run_id.clone();
     if !work::complete(conn, done)? {
         return Ok(false);
     }
-    ops::apply(conn, &run_id, Op::OpenApproval { approval }, wall_clock())?;
+    let open = Op::OpenApproval {
+        approval: approval.clone(),
+    };
+    ops::apply(conn, &done.run_id, &open, wall_clock())?;
     Ok(true)
 }
 
@@ -350,8 +352,8 @@ pub(super) async fn due_expiries(pool: &SqlitePool, now: Timestamp) -> Result<Ve
 pub(super) fn expire(
     conn: &Connection,
     approval: &ApprovalRow,
-    event: Value,
-    audit_draft: AuditDraft,
+    event: &Value,
+    audit_draft: &AuditDraft,
 ) -> Result<bool> {
     let now = wall_clock();
     let changed = conn
@@ -364,8 +366,8 @@ pub(super) fn expire(
         return Ok(false);
     }
     let key = format!("expire:{}", approval.id);
-    runs::insert_event(conn, &approval.run_id, &event, Some(&key), now)?;
-    audit::append(conn, &approval.run_id, vec![audit_draft])?;
+    runs::insert_event(conn, &approval.run_id, event, Some(&key), now)?;
+    audit::append(conn, &approval.run_id, std::slice::from_ref(audit_draft))?;
     Ok(true)
 }
 

@@ -15,7 +15,7 @@ use crate::clock::rfc3339;
 use crate::error::{Error, Result};
 use crate::model::{Delivery, DeliveryOutcome};
 
-pub(super) fn deliver(conn: &Connection, delivery: Delivery) -> Result<DeliveryOutcome> {
+pub(super) fn deliver(conn: &Connection, delivery: &Delivery) -> Result<DeliveryOutcome> {
     let seen: Option<(String, String, String)> = conn
         .prepare_cached(
             "SELECT message_name, correlation_key, matched_runs FROM deliveries \
@@ -73,7 +73,7 @@ pub(super) fn deliver(conn: &Connection, delivery: Delivery) -> Result<DeliveryO
                              "messageName": delivery.message_name,
                              "correlationKey": delivery.correlation_key}),
             };
-            audit::append(conn, run_id, vec![draft])?;
+            audit::append(conn, run_id, &[draft])?;
         }
     }
     conn.prepare_cached(

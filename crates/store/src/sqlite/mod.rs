@@ -165,7 +165,7 @@ pub(crate) fn sql_limit(limit: usize) -> i64 {
 impl Store for SqliteStore {
     async fn create_workflow_version(&self, new: NewWorkflowVersion) -> Result<WorkflowVersion> {
         self.writer
-            .write(move |conn| workflows::create_version(conn, new))
+            .write(move |conn| workflows::create_version(conn, &new))
             .await
     }
 
@@ -204,7 +204,7 @@ impl Store for SqliteStore {
 
     async fn create_run(&self, run: NewRun, start_event: Value, audit: AuditDraft) -> Result<()> {
         self.writer
-            .write(move |conn| runs::create(conn, run, start_event, audit))
+            .write(move |conn| runs::create(conn, &run, &start_event, &audit))
             .await
     }
 
@@ -225,7 +225,9 @@ impl Store for SqliteStore {
     ) -> Result<bool> {
         let run_id = run_id.to_owned();
         self.writer
-            .write(move |conn| runs::enqueue(conn, &run_id, event, dedup_key, audit))
+            .write(move |conn| {
+                runs::enqueue(conn, &run_id, &event, dedup_key.as_deref(), audit.as_ref())
+            })
             .await
     }
 
@@ -245,7 +247,7 @@ impl Store for SqliteStore {
 
     async fn commit_run(&self, commit: Commit) -> Result<()> {
         self.writer
-            .write(move |conn| runs::commit(conn, commit))
+            .write(move |conn| runs::commit(conn, &commit))
             .await
     }
 
@@ -253,7 +255,7 @@ impl Store for SqliteStore {
         // Queued together, so they land in the same group and share its fsync.
         let queued: Vec<_> = commits
             .into_iter()
-            .map(|commit| self.writer.request(move |conn| runs::commit(conn, commit)))
+            .map(|commit| self.writer.request(move |conn| runs::commit(conn, &commit)))
             .collect();
         let mut results = Vec::with_capacity(queued.len());
         for result in queued {
@@ -292,7 +294,7 @@ impl Store for SqliteStore {
 
     async fn complete_work(&self, done: CompleteWork) -> Result<bool> {
         self.writer
-            .write(move |conn| work::complete(conn, done))
+            .write(move |conn| work::complete(conn, &done))
             .await
     }
 
@@ -324,7 +326,7 @@ impl Store for SqliteStore {
 
     async fn decide_approval(&self, decide: Decide) -> Result<ApprovalRow> {
         self.writer
-            .write(move |conn| approvals::decide(conn, decide))
+            .write(move |conn| approvals::decide(conn, &decide))
             .await
     }
 
@@ -341,7 +343,7 @@ impl Store for SqliteStore {
 
     async fn deliver_message(&self, delivery: Delivery) -> Result<DeliveryOutcome> {
         self.writer
-            .write(move |conn| messages::deliver(conn, delivery))
+            .write(move |conn| messages::deliver(conn, &delivery))
             .await
     }
 
@@ -355,7 +357,7 @@ impl Store for SqliteStore {
 
     async fn create_policy_set(&self, new: NewPolicySet) -> Result<PolicySetRow> {
         self.writer
-            .write(move |conn| gateway::create_policy_set(conn, new))
+            .write(move |conn| gateway::create_policy_set(conn, &new))
             .await
     }
 
@@ -368,7 +370,7 @@ impl Store for SqliteStore {
     ) -> Result<PolicySetRow> {
         let by = by.to_owned();
         self.writer
-            .write(move |conn| gateway::publish_policy_set(conn, version, &by, at, audit))
+            .write(move |conn| gateway::publish_policy_set(conn, version, &by, at, &audit))
             .await
     }
 
@@ -386,14 +388,14 @@ impl Store for SqliteStore {
 
     async fn set_halt(&self, halt: HaltRow, audit: AuditDraft) -> Result<()> {
         self.writer
-            .write(move |conn| gateway::set_halt(conn, halt, audit))
+            .write(move |conn| gateway::set_halt(conn, &halt, &audit))
             .await
     }
 
     async fn clear_halt(&self, scope: HaltScope, target: &str, audit: AuditDraft) -> Result<bool> {
         let target = target.to_owned();
         self.writer
-            .write(move |conn| gateway::clear_halt(conn, scope, &target, audit))
+            .write(move |conn| gateway::clear_halt(conn, scope, &target, &audit))
             .await
     }
 
@@ -403,7 +405,7 @@ impl Store for SqliteStore {
 
     async fn put_artifact(&self, meta: ArtifactRow, content: Vec<u8>, at: Timestamp) -> Result<()> {
         self.writer
-            .write(move |conn| gateway::put_artifact(conn, meta, content, at))
+            .write(move |conn| gateway::put_artifact(conn, &meta, &content, at))
             .await
     }
 
@@ -424,7 +426,7 @@ impl Store for SqliteStore {
 
     async fn pause_work(&self, done: CompleteWork, approval: NewApproval) -> Result<bool> {
         self.writer
-            .write(move |conn| gateway::pause_work(conn, done, approval))
+            .write(move |conn| gateway::pause_work(conn, &done, &approval))
             .await
     }
 
@@ -446,7 +448,7 @@ impl Store for SqliteStore {
         audit: AuditDraft,
     ) -> Result<bool> {
         self.writer
-            .write(move |conn| gateway::expire(conn, &approval, event, audit))
+            .write(move |conn| gateway::expire(conn, &approval, &event, &audit))
             .await
     }
 

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::model::{EvidenceRecord, NewApproval, Op};
 
 /// Writes one op for `run_id`. `now` stamps bookkeeping columns.
-pub(super) fn apply(conn: &Connection, run_id: &str, op: Op, now: Timestamp) -> Result<()> {
+pub(super) fn apply(conn: &Connection, run_id: &str, op: &Op, now: Timestamp) -> Result<()> {
     let at = now.as_millis();
     match op {
         Op::InsertWork {
@@ -29,7 +29,7 @@ pub(super) fn apply(conn: &Connection, run_id: &str, op: Op, now: Timestamp) -> 
                  VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5) \
                  ON CONFLICT (run_id, work_id) DO NOTHING",
             )?
-            .execute(params![run_id, work_id, kind, json_text(&payload), at])?;
+            .execute(params![run_id, work_id, kind, json_text(payload), at])?;
         }
         Op::CancelWork { work_id } => {
             conn.prepare_cached(
@@ -100,12 +100,12 @@ pub(super) fn apply(conn: &Connection, run_id: &str, op: Op, now: Timestamp) -> 
             )?
             .execute(params![run_id, timer_id])?;
         }
-        Op::Record { kind, data } => insert_record(conn, run_id, &kind, &data, now)?,
+        Op::Record { kind, data } => insert_record(conn, run_id, kind, data, now)?,
     }
     Ok(())
 }
 
-fn open_approval(conn: &Connection, run_id: &str, approval: NewApproval, at: i64) -> Result<()> {
+fn open_approval(conn: &Connection, run_id: &str, approval: &NewApproval, at: i64) -> Result<()> {
     if !matches!(approval.kind.as_str(), "gate" | "tool_escalation") {
         return Err(Error::invalid(format!(
             "an approval is a 'gate' or a 'tool_escalation', not '{}'",

@@ -28,9 +28,9 @@ use crate::model::{ClaimedRun, Commit, InboxEvent, NewRun, Page, RunFilter, RunR
 
 pub(super) fn create(
     conn: &Connection,
-    run: NewRun,
-    start_event: Value,
-    draft: AuditDraft,
+    run: &NewRun,
+    start_event: &Value,
+    draft: &AuditDraft,
 ) -> Result<()> {
     let version = workflows::version_on(conn, &run.workflow_id, run.version)?
         .filter(|v| v.status == "published")
@@ -69,8 +69,8 @@ pub(super) fn create(
             run.run_id
         )));
     }
-    insert_event(conn, &run.run_id, &start_event, None, run.at)?;
-    audit::append(conn, &run.run_id, vec![draft])
+    insert_event(conn, &run.run_id, start_event, None, run.at)?;
+    audit::append(conn, &run.run_id, std::slice::from_ref(draft))
 }
 
 pub(super) async fn get(pool: &SqlitePool, id: &str) -> Result<Option<RunRow>> {
@@ -126,15 +126,17 @@ pub(super) async fn list(pool: &SqlitePool, filter: RunFilter) -> Result<Page<Ru
 pub(super) fn enqueue(
     conn: &Connection,
     run_id: &str,
-    event: Value,
-    dedup_key: Option<String>,
-    draft: Option<AuditDraft>,
+    event: &Value,
+    dedup_key: Option<&str>,
+    draft: Option<&AuditDraft>,
 ) -> Result<bool> {
     require_run(conn, run_id)?;
-    if !insert_event(conn, run_id, &event, dedup_key.as_deref(), wall_clock())? {
+    if !insert_event(conn, run_id, event, dedup_key, wall_clock())? {
         return Ok(false);
     }
-    audit::append(conn, run_id, draft.into_iter().collect())?;
+    if let Some(draft) = draft {
+        audit::append(conn, run_id, std::slice::from_ref(draft))?;
+    }
     Ok(true)
 }
 
@@ -251,7 +253,7 @@ struct InboxRow {
     event: String,
 }
 
-pub(super) fn commit(conn: &Connection, commit: Commit) -> Result<()> {
+pub(super) fn commit(conn: &Connection, commit: &Commit) -> Result<()> {
     let (lease_owner, state_version): (Option<String>, i64) = conn
         .prepare_cached("SELECT lease_owner, state_version FROM runs WHERE id = ?1")?
         .query_row([&commit.run_id], |row| Ok((row.get(0)?, row.get(1)?)))
@@ -259,7 +261,7 @@ pub(super) fn commit(conn: &Connection, commit: Commit) -> Result<()> {
         .ok_or_else(|| Error::not_found("run", &commit.run_id))?;
     if lease_owner.as_deref() != Some(commit.owner.as_str()) {
         return Err(Error::LeaseLost {
-            run_id: commit.run_id,
+            run_id: commit.run_id.clone(),
         });
     }
     if state_version != commit.expected_state_version {
@@ -295,8 +297,8 @@ pub(super) fn commit(conn: &Connection, commit: Commit) -> Result<()> {
             )));
         }
     }
-    for op in commit.ops {
+    for op in &commit.ops {
         ops::apply(conn, &commit.run_id, op, now)?;
     }
-    audit::append(conn, &commit.run_id, commit.audit)
+    audit::append(conn, &commit.run_id, &commit.audit)
 }

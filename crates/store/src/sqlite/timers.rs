@@ -46,7 +46,7 @@ pub(super) fn fire_due(conn: &Connection, now: Timestamp, limit: usize) -> Resul
                 data: json!({"timerId": timer.timer_id, "nodeId": timer.node_id,
                              "dueAt": rfc3339(timer.due_at)}),
             };
-            audit::append(conn, &timer.run_id, vec![draft])?;
+            audit::append(conn, &timer.run_id, &[draft])?;
         }
     }
     Ok(fired)

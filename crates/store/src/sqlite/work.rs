@@ -78,7 +78,7 @@ pub(super) fn extend_lease(
     Ok(())
 }
 
-pub(super) fn complete(conn: &Connection, done: CompleteWork) -> Result<bool> {
+pub(super) fn complete(conn: &Connection, done: &CompleteWork) -> Result<bool> {
     let (status, lease_owner): (String, Option<String>) = conn
         .prepare_cached("SELECT status, lease_owner FROM work WHERE run_id = ?1 AND work_id = ?2")?
         .query_row(params![done.run_id, done.work_id], |row| {
@@ -123,11 +123,11 @@ pub(super) fn complete(conn: &Connection, done: CompleteWork) -> Result<bool> {
     Ok(true)
 }
 
-fn store_evidence(conn: &Connection, done: CompleteWork, now: Timestamp) -> Result<()> {
+fn store_evidence(conn: &Connection, done: &CompleteWork, now: Timestamp) -> Result<()> {
     for (kind, data) in &done.records {
         ops::insert_record(conn, &done.run_id, kind, data, now)?;
     }
-    audit::append(conn, &done.run_id, done.audit)
+    audit::append(conn, &done.run_id, &done.audit)
 }
 
 pub(super) async fn pending_for_run(pool: &SqlitePool, run_id: &str) -> Result<Vec<WorkItem>> {

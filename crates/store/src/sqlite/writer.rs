@@ -10,8 +10,8 @@
 //! `BEGIN IMMEDIATE` transaction, commits once, and only then answers the
 //! callers:
 //!
-//! - each call is still atomic on its own: it runs in its own savepoint, so
-//!   one that fails leaves no trace and the others commit without it;
+//! - each call is still atomic on its own: one that fails leaves no trace
+//!   and the others commit without it (see [`group`] for how);
 //! - nobody hears "done" before the fsync that made their write durable;
 //! - if the `COMMIT` fails, nothing of the group was written and every call
 //!   of the group gets the error;
@@ -35,6 +35,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use rusqlite::config::DbConfig;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
@@ -52,7 +53,7 @@ type Reply<T> = oneshot::Sender<Result<T>>;
 
 /// One write call waiting for the writer.
 enum Request {
-    /// A write, run in its own savepoint.
+    /// A write.
     Call(Box<dyn Job>),
     /// Stop: finish what is queued before, close the connection, refuse
     /// everything after.
@@ -61,56 +62,50 @@ enum Request {
 
 /// A write with its caller waiting.
 trait Job: Send {
-    /// Runs the write on the writer's connection (inside its savepoint).
-    fn run(self: Box<Self>, conn: &Connection) -> Answer;
+    /// Runs the write on the writer's connection and keeps its result; true
+    /// when it succeeded. A job may run twice (see [`group`]): the second run
+    /// replaces the first one's result.
+    fn run(&mut self, conn: &Connection) -> bool;
 
-    /// Answers the caller without running: the write never happened.
-    fn refuse(self: Box<Self>, why: &str);
-}
+    /// Forgets the result of a run that was rolled back.
+    fn forget(&mut self);
 
-/// Sends a held result: `None` when its group committed, the reason when
-/// it did not.
-type Deliver = Box<dyn FnOnce(Option<&str>) + Send>;
-
-/// A call's result, held until the group's fate is known.
-struct Answer {
-    ok: bool,
-    send: Deliver,
-}
-
-impl Answer {
-    fn new<T: Send + 'static>(result: Result<T>, reply: Reply<T>) -> Self {
-        Self {
-            ok: result.is_ok(),
-            send: Box::new(move |group_failed: Option<&str>| {
-                let result = match (group_failed, result) {
-                    (Some(why), Ok(_)) => Err(not_written(why)),
-                    (_, result) => result,
-                };
-                // The caller may have gone away; the outcome stands.
-                let _ = reply.send(result);
-            }),
-        }
-    }
+    /// Answers the caller: with the call's own result when its group
+    /// committed (`None`), with an error when it did not. A call that failed
+    /// on its own keeps its own error; it left nothing behind either way.
+    fn answer(self: Box<Self>, group_failed: Option<&str>);
 }
 
 struct Write<T, F> {
     op: F,
     reply: Reply<T>,
+    result: Option<Result<T>>,
 }
 
 impl<T, F> Job for Write<T, F>
 where
     T: Send + 'static,
-    F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    F: Fn(&Connection) -> Result<T> + Send + 'static,
 {
-    fn run(self: Box<Self>, conn: &Connection) -> Answer {
-        let Write { op, reply } = *self;
-        Answer::new(op(conn), reply)
+    fn run(&mut self, conn: &Connection) -> bool {
+        let result = (self.op)(conn);
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
     }
 
-    fn refuse(self: Box<Self>, why: &str) {
-        let _ = self.reply.send(Err(not_written(why)));
+    fn forget(&mut self) {
+        self.result = None;
+    }
+
+    fn answer(self: Box<Self>, group_failed: Option<&str>) {
+        let result = match (group_failed, self.result) {
+            (Some(why), Some(Ok(_)) | None) => Err(not_written(why)),
+            (None, None) => Err(not_written("the call was not run")),
+            (_, Some(result)) => result,
+        };
+        // The caller may have gone away; the outcome stands.
+        let _ = self.reply.send(result);
     }
 }
 
@@ -157,7 +152,7 @@ impl Writer {
     pub(super) async fn write<T, F>(&self, op: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: Fn(&Connection) -> Result<T> + Send + 'static,
     {
         self.request(op).await
     }
@@ -167,13 +162,15 @@ impl Writer {
     pub(super) fn request<T, F>(&self, op: F) -> impl Future<Output = Result<T>> + use<T, F>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: Fn(&Connection) -> Result<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel::<Result<T>>();
-        let queued = self
-            .requests
-            .send(Request::Call(Box::new(Write { op, reply })))
-            .is_ok();
+        let write = Write {
+            op,
+            reply,
+            result: None,
+        };
+        let queued = self.requests.send(Request::Call(Box::new(write))).is_ok();
         async move {
             if !queued {
                 return Err(closed());
@@ -214,7 +211,14 @@ fn open(options: &WriterOptions) -> Result<Connection> {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "cache_size", -65536)?;
+        // Every call runs in a savepoint, whose undo copies of the pages it
+        // touches would otherwise go to a temporary file.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        // One plan per statement, whatever is bound: without this, a bound
+        // value the planner may compare with a partial index's condition
+        // (such as a claim's `now`) re-prepares the statement on every call.
+        conn.set_db_config(DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
         Ok(conn)
     });
     opened.map_err(|error| Error::Open {
@@ -254,7 +258,7 @@ fn run(options: WriterOptions, conn: Connection, mut queue: mpsc::UnboundedRecei
             queue.close();
             while let Some(request) = queue.blocking_recv() {
                 match request {
-                    Request::Call(job) => job.refuse("the store is closed"),
+                    Request::Call(job) => job.answer(Some("the store is closed")),
                     Request::Close(done) => closes.push(done),
                 }
             }
@@ -266,70 +270,89 @@ fn run(options: WriterOptions, conn: Connection, mut queue: mpsc::UnboundedRecei
     }
 }
 
-fn refuse(jobs: impl IntoIterator<Item = Box<dyn Job>>, why: &str) {
+fn refuse(jobs: Vec<Box<dyn Job>>, why: &str) {
     tracing::error!(reason = why, "a group of writes could not start");
     for job in jobs {
-        job.refuse(why);
+        job.answer(Some(why));
     }
 }
 
-/// Runs `sql` through the statement cache: the savepoint commands run once
-/// per call, and parsing them each time would be most of their cost.
+/// Runs `sql` through the statement cache: the transaction and savepoint
+/// commands run for every group, and parsing them each time would be most of
+/// their cost.
 fn exec(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
     conn.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
 /// Runs one group in one transaction and answers every call in it. False
 /// when the connection must not be used again.
-fn group(conn: &Connection, jobs: Vec<Box<dyn Job>>) -> bool {
-    if let Err(error) = exec(conn, "BEGIN IMMEDIATE") {
-        refuse(jobs, &format!("no write transaction: {error}"));
-        return false;
-    }
-    let mut answers = Vec::with_capacity(jobs.len());
-    let mut jobs = jobs.into_iter();
-    let mut broken = None;
-    for job in jobs.by_ref() {
-        if let Err(error) = exec(conn, "SAVEPOINT one") {
-            job.refuse(&error.to_string());
-            broken = Some(error);
-            break;
-        }
-        let answer = job.run(conn);
-        let ended = if answer.ok {
-            exec(conn, "RELEASE one")
-        } else {
-            exec(conn, "ROLLBACK TO one").and_then(|()| exec(conn, "RELEASE one"))
-        };
-        answers.push(answer);
-        if let Err(error) = ended {
-            broken = Some(error);
-            break;
-        }
-    }
-    let failure = match broken {
-        Some(error) => {
-            let why = format!("the transaction broke off: {error}");
-            for job in jobs {
-                job.refuse(&why);
+///
+/// Calls almost never fail, and a savepoint around each one costs a copy of
+/// every page it touches, so the group first runs without them. Only when a
+/// call fails is that transaction rolled back and the group run again with
+/// each call in its own savepoint; then a failed call is undone alone and
+/// the others commit.
+fn group(conn: &Connection, mut jobs: Vec<Box<dyn Job>>) -> bool {
+    let failure = match run_all(conn, &mut jobs, false) {
+        Ok(true) => commit(conn),
+        Ok(false) => {
+            for job in &mut jobs {
+                job.forget();
             }
-            let _ = conn.execute_batch("ROLLBACK");
-            Some(why)
+            match exec(conn, "ROLLBACK") {
+                Err(error) => Some(format!("the rollback failed: {error}")),
+                Ok(()) => match run_all(conn, &mut jobs, true) {
+                    Ok(_) => commit(conn),
+                    Err(why) => Some(why),
+                },
+            }
         }
-        None => exec(conn, "COMMIT").err().map(|error| {
-            let _ = conn.execute_batch("ROLLBACK");
-            format!("the commit failed: {error}")
-        }),
+        Err(why) => Some(why),
     };
     if let Some(why) = &failure {
+        let _ = conn.execute_batch("ROLLBACK");
         tracing::error!(
             reason = why,
-            calls = answers.len(),
+            calls = jobs.len(),
             "a group of writes was not committed"
         );
     }
-    for answer in answers {
-        (answer.send)(failure.as_deref());
+    for job in jobs {
+        job.answer(failure.as_deref());
     }
     failure.is_none()
+}
+
+/// Begins the group's transaction and runs its calls, each in a savepoint
+/// when `savepoints`, otherwise stopping at the first failure. Ok(true) when
+/// every call succeeded; Err when the transaction cannot go on.
+fn run_all(conn: &Connection, jobs: &mut [Box<dyn Job>], savepoints: bool) -> Result<bool, String> {
+    exec(conn, "BEGIN IMMEDIATE").map_err(|error| format!("no write transaction: {error}"))?;
+    let broke = |error: rusqlite::Error| format!("the transaction broke off: {error}");
+    let mut all_ok = true;
+    for job in jobs {
+        if !savepoints {
+            if !job.run(conn) {
+                return Ok(false);
+            }
+            continue;
+        }
+        exec(conn, "SAVEPOINT one").map_err(broke)?;
+        if job.run(conn) {
+            exec(conn, "RELEASE one").map_err(broke)?;
+        } else {
+            all_ok = false;
+            exec(conn, "ROLLBACK TO one")
+                .and_then(|()| exec(conn, "RELEASE one"))
+                .map_err(broke)?;
+        }
+    }
+    Ok(all_ok)
+}
+
+/// Commits the group's transaction; the reason when that failed.
+fn commit(conn: &Connection) -> Option<String> {
+    exec(conn, "COMMIT")
+        .err()
+        .map(|error| format!("the commit failed: {error}"))
 }
