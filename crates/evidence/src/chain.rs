@@ -17,7 +17,9 @@ use agentwerke_types::ErrorCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::canonical::digest_value;
+use sha2::{Digest, Sha256};
+
+use crate::canonical::{digest_value, write_string, write_value};
 
 /// `prevHash` of the first record of every run.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -81,6 +83,81 @@ pub struct AuditDraft {
     pub kind: String,
     /// Redacted details.
     pub data: Value,
+}
+
+/// A draft with its canonical form written ahead of time.
+///
+/// Appending is serial: each record needs the hash of the one before. A
+/// sealed draft leaves only the bytes that depend on the previous record
+/// (`prevHash`, `seq`) to the append, so serialising the data happens
+/// wherever the draft was made, not in the store's one writer. [`link`]
+/// gives exactly the hash [`next_after`] would.
+///
+/// [`link`]: SealedDraft::link
+#[derive(Debug, Clone, PartialEq)]
+pub struct SealedDraft {
+    draft: AuditDraft,
+    /// The canonical `data`, which is also how the store keeps it.
+    data: String,
+    /// The canonical record up to the value of `prevHash`: the members
+    /// sort as actor, at, data, kind, prevHash, runId, seq.
+    before_prev: String,
+    /// The canonical record from after `prevHash` up to the value of `seq`.
+    before_seq: String,
+}
+
+impl SealedDraft {
+    /// Writes the canonical form of everything in `draft`.
+    pub fn new(draft: AuditDraft) -> Self {
+        let mut data = String::new();
+        write_value(&mut data, &draft.data);
+        let mut before_prev = String::from("{\"actor\":");
+        write_string(&mut before_prev, &draft.actor);
+        before_prev.push_str(",\"at\":");
+        write_string(&mut before_prev, &draft.at);
+        before_prev.push_str(",\"data\":");
+        before_prev.push_str(&data);
+        before_prev.push_str(",\"kind\":");
+        write_string(&mut before_prev, &draft.kind);
+        before_prev.push_str(",\"prevHash\":");
+        let mut before_seq = String::from(",\"runId\":");
+        write_string(&mut before_seq, &draft.run_id);
+        before_seq.push_str(",\"seq\":");
+        Self {
+            draft,
+            data,
+            before_prev,
+            before_seq,
+        }
+    }
+
+    /// The draft as given.
+    pub fn draft(&self) -> &AuditDraft {
+        &self.draft
+    }
+
+    /// The draft's `data` in canonical JSON.
+    pub fn data_json(&self) -> &str {
+        &self.data
+    }
+
+    /// The head of the chain once this draft is appended after `prev`: the
+    /// new record's `seq` and `hash`.
+    pub fn link(&self, prev: &ChainHead) -> ChainHead {
+        let seq = prev.seq + 1;
+        let mut prev_hash = String::with_capacity(prev.hash.len() + 2);
+        write_string(&mut prev_hash, &prev.hash);
+        let mut hasher = Sha256::new();
+        hasher.update(self.before_prev.as_bytes());
+        hasher.update(prev_hash.as_bytes());
+        hasher.update(self.before_seq.as_bytes());
+        hasher.update(seq.to_string().as_bytes());
+        hasher.update(b"}");
+        ChainHead {
+            seq,
+            hash: hex::encode(hasher.finalize()),
+        }
+    }
 }
 
 /// The last record of a chain: enough to detect truncation and to sign the

@@ -177,3 +177,77 @@ fn messages_name_index_and_seq() {
             .starts_with("auditLog[5] (seq 6) link broken")
     );
 }
+
+mod sealed {
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    use super::super::*;
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            "\\PC{0,12}".prop_map(Value::from),
+            "[\"\\\\\u{0}-\u{1f}\u{e000}\u{1f600}a-z]{0,6}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                prop::collection::btree_map("[a-zA-Z\u{e000}\u{1f600}_]{0,5}", inner, 0..4)
+                    .prop_map(|map| Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Sealing is only a way of computing the same hash sooner: for any
+        /// draft and any previous head it links exactly like `next_after`,
+        /// and keeps the data in canonical form.
+        #[test]
+        fn a_sealed_draft_links_like_next_after(
+            data in any_json(),
+            actor in "\\PC{0,10}",
+            kind in "[a-z._\"\\\\]{0,12}",
+            run_id in "\\PC{0,10}",
+            seq in 0u64..u64::MAX / 2,
+            prev_hash in "[0-9a-f]{64}",
+        ) {
+            let draft = AuditDraft {
+                run_id,
+                at: "2026-12-02T09:15:00.000Z".to_owned(),
+                actor,
+                kind,
+                data,
+            };
+            let head = ChainHead { seq, hash: prev_hash };
+            let sealed = SealedDraft::new(draft.clone());
+            let record = next_after(&head, draft.clone());
+            prop_assert_eq!(sealed.link(&head), record.head());
+            prop_assert_eq!(sealed.draft(), &draft);
+            // The data is kept in its canonical form: what the hash commits
+            // to, and read back it hashes the same (-0.0 is kept as 0).
+            let stored: Value = serde_json::from_str(sealed.data_json()).unwrap();
+            let canonical = crate::canonical::to_canonical_vec(&draft.data);
+            prop_assert_eq!(sealed.data_json().as_bytes(), &canonical[..]);
+            prop_assert_eq!(crate::canonical::to_canonical_vec(&stored), canonical);
+        }
+    }
+
+    #[test]
+    fn a_sealed_draft_starts_a_chain_like_next() {
+        let draft = AuditDraft {
+            run_id: "run-1".to_owned(),
+            at: "2026-12-02T09:15:00.000Z".to_owned(),
+            actor: "user:alice".to_owned(),
+            kind: "run.requested".to_owned(),
+            data: json!({"b": [1, 2.5, "x"], "a": {"ü": null}}),
+        };
+        let sealed = SealedDraft::new(draft.clone());
+        assert_eq!(sealed.link(&ChainHead::genesis()), next(None, draft).head());
+    }
+}

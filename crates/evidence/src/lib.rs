@@ -74,7 +74,7 @@ pub mod sections;
 pub mod timestamp;
 mod verify;
 
-pub use chain::{AuditDraft, AuditRecord, ChainError, ChainHead, verify_chain};
+pub use chain::{AuditDraft, AuditRecord, ChainError, ChainHead, SealedDraft, verify_chain};
 pub use error::Error;
 pub use integrity::{Digests, Integrity, sign};
 pub use pack::{EvidencePack, PackInput, SCHEMA_VERSION, build};

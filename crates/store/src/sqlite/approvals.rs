@@ -5,11 +5,12 @@
 //! row; the other sees zero rows changed and gets `AlreadyDecided`. The
 //! winner's inbox event and audit record commit with the decision.
 
+use agentwerke_evidence::chain::SealedDraft;
 use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::SqlitePool;
 
 use super::rows::{ApprovalDbRow, approval_columns, convert};
-use super::{audit, runs};
+use super::{audit, json_text, runs};
 use crate::error::{Error, Result};
 use crate::model::{ApprovalFilter, ApprovalRow, Decide};
 
@@ -61,7 +62,26 @@ pub(super) async fn get(pool: &SqlitePool, id: &str) -> Result<Option<ApprovalRo
     row.map(ApprovalRow::try_from).transpose()
 }
 
-pub(super) fn decide(conn: &Connection, decide: &Decide) -> Result<ApprovalRow> {
+/// A decision with its event written and its audit draft sealed by the
+/// caller, so the writer only binds and hashes.
+pub(super) struct DecideCall {
+    decide: Decide,
+    event: String,
+    audit: [SealedDraft; 1],
+}
+
+impl DecideCall {
+    pub(super) fn new(decide: Decide) -> Self {
+        Self {
+            event: json_text(&decide.event),
+            audit: [SealedDraft::new(decide.audit.clone())],
+            decide,
+        }
+    }
+}
+
+pub(super) fn decide(conn: &Connection, call: &DecideCall) -> Result<ApprovalRow> {
+    let decide = &call.decide;
     if !DECISIONS.contains(&decide.decision.as_str()) {
         return Err(Error::invalid(format!(
             "a decision is one of {}, not '{}'",
@@ -100,7 +120,7 @@ pub(super) fn decide(conn: &Connection, decide: &Decide) -> Result<ApprovalRow> 
         });
     }
     let key = format!("approval:{}", row.id);
-    runs::insert_event(conn, &row.run_id, &decide.event, Some(&key), decide.at)?;
-    audit::append(conn, &row.run_id, std::slice::from_ref(&decide.audit))?;
+    runs::insert_event(conn, &row.run_id, &call.event, Some(&key), decide.at)?;
+    audit::append(conn, &row.run_id, &call.audit)?;
     Ok(row)
 }

@@ -5,21 +5,36 @@
 //! one waits for the write lock and then sees the first one's record. Only
 //! the head's `seq` and `hash` are read; that is all the next link needs.
 
-use agentwerke_evidence::chain::{self, AuditDraft, AuditRecord, ChainHead};
+use agentwerke_evidence::chain::{AuditDraft, AuditRecord, ChainHead, SealedDraft};
 use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::SqlitePool;
 
-use super::json_text;
 use super::rows::{AuditRow, convert};
 use crate::error::{Error, Result};
 
+/// Seals drafts for [`append`]: done by the caller of a hot write before it
+/// is queued, so the writer only hashes.
+pub(super) fn seal(drafts: Vec<AuditDraft>) -> Vec<SealedDraft> {
+    drafts.into_iter().map(SealedDraft::new).collect()
+}
+
+/// Appends `drafts` as they are: for the writes that make their drafts
+/// inside the transaction.
+pub(super) fn append_drafts(conn: &Connection, stream: &str, drafts: &[AuditDraft]) -> Result<()> {
+    append(conn, stream, &seal(drafts.to_vec()))
+}
+
 /// Appends `drafts` to the chain of `stream` (a run id, or the global stream)
 /// in order. Refuses drafts that name another stream.
-pub(super) fn append(conn: &Connection, stream: &str, drafts: &[AuditDraft]) -> Result<()> {
+pub(super) fn append(conn: &Connection, stream: &str, drafts: &[SealedDraft]) -> Result<()> {
     if drafts.is_empty() {
         return Ok(());
     }
-    if let Some(stray) = drafts.iter().find(|d| d.run_id != stream) {
+    if let Some(stray) = drafts
+        .iter()
+        .map(SealedDraft::draft)
+        .find(|d| d.run_id != stream)
+    {
         return Err(Error::invalid(format!(
             "an audit record for run '{}' cannot be written with run '{stream}'",
             stray.run_id
@@ -30,21 +45,22 @@ pub(super) fn append(conn: &Connection, stream: &str, drafts: &[AuditDraft]) -> 
         "INSERT INTO audit_log (run_id, seq, at, actor, kind, data, prev_hash, hash) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
-    for draft in drafts {
-        let record = chain::next_after(&head, draft.clone());
-        let seq = i64::try_from(record.seq)
+    for sealed in drafts {
+        let next = sealed.link(&head);
+        let seq = i64::try_from(next.seq)
             .map_err(|_| Error::invalid("audit sequence number out of range"))?;
+        let draft = sealed.draft();
         insert.execute(params![
-            record.run_id,
+            draft.run_id,
             seq,
-            record.at,
-            record.actor,
-            record.kind,
-            json_text(&record.data),
-            record.prev_hash,
-            record.hash,
+            draft.at,
+            draft.actor,
+            draft.kind,
+            sealed.data_json(),
+            head.hash,
+            next.hash,
         ])?;
-        head = record.head();
+        head = next;
     }
     Ok(())
 }

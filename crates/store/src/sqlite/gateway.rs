@@ -7,12 +7,13 @@ use serde_json::Value;
 use sqlx::{FromRow, SqlitePool};
 
 use super::rows::{ApprovalDbRow, approval_columns, convert, from_sqlite};
-use super::{audit, ops, runs, work};
+use super::work::CompleteCall;
+use super::{audit, json_text, ops, runs, work};
 use crate::GLOBAL_STREAM;
 use crate::clock::wall_clock;
 use crate::error::{Error, Result};
 use crate::gateway::{ArtifactRow, HaltRow, HaltScope, NewPolicySet, PolicySetRow};
-use crate::model::{ApprovalRow, CompleteWork, NewApproval, Op};
+use crate::model::{ApprovalRow, NewApproval, Op};
 
 #[derive(FromRow)]
 struct PolicyDbRow {
@@ -77,7 +78,7 @@ pub(super) fn create_policy_set(conn: &Connection, new: &NewPolicySet) -> Result
         new.created_by,
         new.at.as_millis(),
     ])?;
-    audit::append(conn, GLOBAL_STREAM, std::slice::from_ref(&new.audit))?;
+    audit::append_drafts(conn, GLOBAL_STREAM, std::slice::from_ref(&new.audit))?;
     policy_set_on(conn, version)?
         .ok_or_else(|| Error::invalid("the policy set vanished while it was written"))
 }
@@ -97,7 +98,7 @@ pub(super) fn publish_policy_set(
         .execute(params![version, by, at.as_millis()])?;
     match (changed, policy_set_on(conn, version)?) {
         (1, Some(row)) => {
-            audit::append(conn, GLOBAL_STREAM, std::slice::from_ref(audit_draft))?;
+            audit::append_drafts(conn, GLOBAL_STREAM, std::slice::from_ref(audit_draft))?;
             Ok(row)
         }
         (_, Some(_)) => Err(Error::Conflict {
@@ -174,7 +175,7 @@ pub(super) fn set_halt(conn: &Connection, halt: &HaltRow, audit_draft: &AuditDra
         halt.halted_by,
         halt.halted_at.as_millis(),
     ])?;
-    audit::append(conn, GLOBAL_STREAM, std::slice::from_ref(audit_draft))
+    audit::append_drafts(conn, GLOBAL_STREAM, std::slice::from_ref(audit_draft))
 }
 
 pub(super) fn clear_halt(
@@ -187,7 +188,7 @@ pub(super) fn clear_halt(
         .prepare_cached("DELETE FROM gateway_halts WHERE scope = ?1 AND target = ?2")?
         .execute(params![scope.as_str(), target])?;
     if removed > 0 {
-        audit::append(conn, GLOBAL_STREAM, std::slice::from_ref(audit_draft))?;
+        audit::append_drafts(conn, GLOBAL_STREAM, std::slice::from_ref(audit_draft))?;
     }
     Ok(removed > 0)
 }
@@ -319,7 +320,7 @@ pub(super) fn consume_escalation(
 /// its pause event, and the approval opens, all in one transaction.
 pub(super) fn pause_work(
     conn: &Connection,
-    done: &CompleteWork,
+    done: &CompleteCall,
     approval: &NewApproval,
 ) -> Result<bool> {
     if !work::complete(conn, done)? {
@@ -328,7 +329,7 @@ pub(super) fn pause_work(
     let open = Op::OpenApproval {
         approval: approval.clone(),
     };
-    ops::apply(conn, &done.run_id, &open, wall_clock())?;
+    ops::apply(conn, done.run_id(), &open, None, wall_clock())?;
     Ok(true)
 }
 
@@ -366,8 +367,8 @@ pub(super) fn expire(
         return Ok(false);
     }
     let key = format!("expire:{}", approval.id);
-    runs::insert_event(conn, &approval.run_id, event, Some(&key), now)?;
-    audit::append(conn, &approval.run_id, std::slice::from_ref(audit_draft))?;
+    runs::insert_event(conn, &approval.run_id, &json_text(event), Some(&key), now)?;
+    audit::append_drafts(conn, &approval.run_id, std::slice::from_ref(audit_draft))?;
     Ok(true)
 }
 

@@ -61,6 +61,7 @@ pub(super) fn deliver(conn: &Connection, delivery: &Delivery) -> Result<Delivery
         "payload": delivery.payload,
         "at": delivery.at,
     });
+    let event = json_text(&event);
     for run_id in &matched_runs {
         let key = format!("msg:{}:{run_id}", delivery.delivery_id);
         if runs::insert_event(conn, run_id, &event, Some(&key), delivery.at)? {
@@ -73,7 +74,7 @@ pub(super) fn deliver(conn: &Connection, delivery: &Delivery) -> Result<Delivery
                              "messageName": delivery.message_name,
                              "correlationKey": delivery.correlation_key}),
             };
-            audit::append(conn, run_id, &[draft])?;
+            audit::append_drafts(conn, run_id, &[draft])?;
         }
     }
     conn.prepare_cached(

@@ -203,8 +203,9 @@ impl Store for SqliteStore {
     }
 
     async fn create_run(&self, run: NewRun, start_event: Value, audit: AuditDraft) -> Result<()> {
+        let call = runs::NewRunCall::new(run, &start_event, audit);
         self.writer
-            .write(move |conn| runs::create(conn, &run, &start_event, &audit))
+            .write(move |conn| runs::create(conn, &call))
             .await
     }
 
@@ -246,8 +247,9 @@ impl Store for SqliteStore {
     }
 
     async fn commit_run(&self, commit: Commit) -> Result<()> {
+        let call = runs::CommitCall::new(commit);
         self.writer
-            .write(move |conn| runs::commit(conn, &commit))
+            .write(move |conn| runs::commit(conn, &call))
             .await
     }
 
@@ -255,7 +257,10 @@ impl Store for SqliteStore {
         // Queued together, so they land in the same group and share its fsync.
         let queued: Vec<_> = commits
             .into_iter()
-            .map(|commit| self.writer.request(move |conn| runs::commit(conn, &commit)))
+            .map(|commit| {
+                let call = runs::CommitCall::new(commit);
+                self.writer.request(move |conn| runs::commit(conn, &call))
+            })
             .collect();
         let mut results = Vec::with_capacity(queued.len());
         for result in queued {
@@ -293,8 +298,9 @@ impl Store for SqliteStore {
     }
 
     async fn complete_work(&self, done: CompleteWork) -> Result<bool> {
+        let call = work::CompleteCall::new(done);
         self.writer
-            .write(move |conn| work::complete(conn, &done))
+            .write(move |conn| work::complete(conn, &call))
             .await
     }
 
@@ -325,8 +331,9 @@ impl Store for SqliteStore {
     }
 
     async fn decide_approval(&self, decide: Decide) -> Result<ApprovalRow> {
+        let call = approvals::DecideCall::new(decide);
         self.writer
-            .write(move |conn| approvals::decide(conn, &decide))
+            .write(move |conn| approvals::decide(conn, &call))
             .await
     }
 
@@ -425,8 +432,9 @@ impl Store for SqliteStore {
     }
 
     async fn pause_work(&self, done: CompleteWork, approval: NewApproval) -> Result<bool> {
+        let call = work::CompleteCall::new(done);
         self.writer
-            .write(move |conn| gateway::pause_work(conn, &done, &approval))
+            .write(move |conn| gateway::pause_work(conn, &call, &approval))
             .await
     }
 

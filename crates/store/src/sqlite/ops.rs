@@ -7,7 +7,6 @@
 
 use agentwerke_types::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
-use serde_json::Value;
 use sqlx::SqlitePool;
 
 use super::json_text;
@@ -15,21 +14,36 @@ use super::rows::{RecordRow, convert};
 use crate::error::{Error, Result};
 use crate::model::{EvidenceRecord, NewApproval, Op};
 
-/// Writes one op for `run_id`. `now` stamps bookkeeping columns.
-pub(super) fn apply(conn: &Connection, run_id: &str, op: &Op, now: Timestamp) -> Result<()> {
-    let at = now.as_millis();
+/// The JSON text an op writes, if any: made by the caller of a hot write
+/// before it is queued, so the writer does not serialise it.
+pub(super) fn json_of(op: &Op) -> Option<String> {
     match op {
-        Op::InsertWork {
-            work_id,
-            kind,
-            payload,
-        } => {
+        Op::InsertWork { payload, .. } => Some(json_text(payload)),
+        Op::OpenApproval { approval } => Some(json_text(&approval.request)),
+        Op::Record { data, .. } => Some(json_text(data)),
+        _ => None,
+    }
+}
+
+/// Writes one op for `run_id`, with its JSON from [`json_of`] when the
+/// caller made it (`None`: made here). `now` stamps bookkeeping columns.
+pub(super) fn apply(
+    conn: &Connection,
+    run_id: &str,
+    op: &Op,
+    json: Option<&str>,
+    now: Timestamp,
+) -> Result<()> {
+    let at = now.as_millis();
+    let json = || json.map_or_else(|| json_of(op).unwrap_or_default(), str::to_owned);
+    match op {
+        Op::InsertWork { work_id, kind, .. } => {
             conn.prepare_cached(
                 "INSERT INTO work (run_id, work_id, kind, payload, status, created_at, updated_at) \
                  VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5) \
                  ON CONFLICT (run_id, work_id) DO NOTHING",
             )?
-            .execute(params![run_id, work_id, kind, json_text(payload), at])?;
+            .execute(params![run_id, work_id, kind, json(), at])?;
         }
         Op::CancelWork { work_id } => {
             conn.prepare_cached(
@@ -47,7 +61,7 @@ pub(super) fn apply(conn: &Connection, run_id: &str, op: &Op, now: Timestamp) ->
             )?
             .execute(params![run_id, work_id, at])?;
         }
-        Op::OpenApproval { approval } => open_approval(conn, run_id, approval, at)?,
+        Op::OpenApproval { approval } => open_approval(conn, run_id, approval, &json(), at)?,
         Op::CloseApproval { work_id, status } => {
             if !matches!(status.as_str(), "cancelled" | "expired") {
                 return Err(Error::invalid(format!(
@@ -100,12 +114,18 @@ pub(super) fn apply(conn: &Connection, run_id: &str, op: &Op, now: Timestamp) ->
             )?
             .execute(params![run_id, timer_id])?;
         }
-        Op::Record { kind, data } => insert_record(conn, run_id, kind, data, now)?,
+        Op::Record { kind, .. } => insert_record(conn, run_id, kind, &json(), now)?,
     }
     Ok(())
 }
 
-fn open_approval(conn: &Connection, run_id: &str, approval: &NewApproval, at: i64) -> Result<()> {
+fn open_approval(
+    conn: &Connection,
+    run_id: &str,
+    approval: &NewApproval,
+    request: &str,
+    at: i64,
+) -> Result<()> {
     if !matches!(approval.kind.as_str(), "gate" | "tool_escalation") {
         return Err(Error::invalid(format!(
             "an approval is a 'gate' or a 'tool_escalation', not '{}'",
@@ -125,7 +145,7 @@ fn open_approval(conn: &Connection, run_id: &str, approval: &NewApproval, at: i6
             approval.work_id,
             approval.node_id,
             approval.kind,
-            json_text(&approval.request),
+            request,
             approval.expires_at.map(Timestamp::as_millis),
             at,
         ])?;
@@ -146,18 +166,18 @@ fn open_approval(conn: &Connection, run_id: &str, approval: &NewApproval, at: i6
     Ok(())
 }
 
-/// Stores one evidence record.
+/// Stores one evidence record; `data` is its JSON text.
 pub(super) fn insert_record(
     conn: &Connection,
     run_id: &str,
     kind: &str,
-    data: &Value,
+    data: &str,
     at: Timestamp,
 ) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO records (run_id, kind, data, created_at) VALUES (?1, ?2, ?3, ?4)",
     )?
-    .execute(params![run_id, kind, json_text(data), at.as_millis()])?;
+    .execute(params![run_id, kind, data, at.as_millis()])?;
     Ok(())
 }
 

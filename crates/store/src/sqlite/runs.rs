@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 
-use agentwerke_evidence::chain::AuditDraft;
+use agentwerke_evidence::chain::{AuditDraft, SealedDraft};
 use agentwerke_types::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
@@ -26,12 +26,30 @@ use crate::cursor::RunCursor;
 use crate::error::{Error, Result};
 use crate::model::{ClaimedRun, Commit, InboxEvent, NewRun, Page, RunFilter, RunRow};
 
-pub(super) fn create(
-    conn: &Connection,
-    run: &NewRun,
-    start_event: &Value,
-    draft: &AuditDraft,
-) -> Result<()> {
+/// A run creation with its JSON written and its audit draft sealed by the
+/// caller, so the writer only binds and hashes.
+pub(super) struct NewRunCall {
+    run: NewRun,
+    state: String,
+    inputs: String,
+    start_event: String,
+    audit: [SealedDraft; 1],
+}
+
+impl NewRunCall {
+    pub(super) fn new(run: NewRun, start_event: &Value, audit: AuditDraft) -> Self {
+        Self {
+            state: json_text(&run.state),
+            inputs: json_text(&run.inputs),
+            start_event: json_text(start_event),
+            audit: [SealedDraft::new(audit)],
+            run,
+        }
+    }
+}
+
+pub(super) fn create(conn: &Connection, call: &NewRunCall) -> Result<()> {
+    let run = &call.run;
     let version = workflows::version_on(conn, &run.workflow_id, run.version)?
         .filter(|v| v.status == "published")
         .ok_or_else(|| {
@@ -58,9 +76,9 @@ pub(super) fn create(
             run.version,
             run.bpmn_sha256,
             run.status,
-            json_text(&run.state),
+            call.state,
             run.requested_by,
-            json_text(&run.inputs),
+            call.inputs,
             run.at.as_millis(),
         ])?;
     if inserted == 0 {
@@ -69,8 +87,8 @@ pub(super) fn create(
             run.run_id
         )));
     }
-    insert_event(conn, &run.run_id, start_event, None, run.at)?;
-    audit::append(conn, &run.run_id, std::slice::from_ref(draft))
+    insert_event(conn, &run.run_id, &call.start_event, None, run.at)?;
+    audit::append(conn, &run.run_id, &call.audit)
 }
 
 pub(super) async fn get(pool: &SqlitePool, id: &str) -> Result<Option<RunRow>> {
@@ -131,11 +149,11 @@ pub(super) fn enqueue(
     draft: Option<&AuditDraft>,
 ) -> Result<bool> {
     require_run(conn, run_id)?;
-    if !insert_event(conn, run_id, event, dedup_key, wall_clock())? {
+    if !insert_event(conn, run_id, &json_text(event), dedup_key, wall_clock())? {
         return Ok(false);
     }
     if let Some(draft) = draft {
-        audit::append(conn, run_id, std::slice::from_ref(draft))?;
+        audit::append_drafts(conn, run_id, std::slice::from_ref(draft))?;
     }
     Ok(true)
 }
@@ -150,11 +168,12 @@ pub(super) fn require_run(conn: &Connection, run_id: &str) -> Result<()> {
         .ok_or_else(|| Error::not_found("run", run_id))
 }
 
-/// Inserts an inbox event; false when `dedup_key` is already taken.
+/// Inserts an inbox event (its JSON text); false when `dedup_key` is
+/// already taken.
 pub(super) fn insert_event(
     conn: &Connection,
     run_id: &str,
-    event: &Value,
+    event: &str,
     dedup_key: Option<&str>,
     at: Timestamp,
 ) -> Result<bool> {
@@ -163,7 +182,7 @@ pub(super) fn insert_event(
             "INSERT INTO inbox (run_id, event, dedup_key, created_at) VALUES (?1, ?2, ?3, ?4) \
              ON CONFLICT (dedup_key) DO NOTHING",
         )?
-        .execute(params![run_id, json_text(event), dedup_key, at.as_millis()])?;
+        .execute(params![run_id, event, dedup_key, at.as_millis()])?;
     Ok(inserted == 1)
 }
 
@@ -253,7 +272,28 @@ struct InboxRow {
     event: String,
 }
 
-pub(super) fn commit(conn: &Connection, commit: &Commit) -> Result<()> {
+/// An engine commit with its JSON written and its audit drafts sealed by
+/// the caller, so the writer only binds and hashes.
+pub(super) struct CommitCall {
+    commit: Commit,
+    state: String,
+    ops_json: Vec<Option<String>>,
+    audit: Vec<SealedDraft>,
+}
+
+impl CommitCall {
+    pub(super) fn new(mut commit: Commit) -> Self {
+        Self {
+            state: json_text(&commit.state),
+            ops_json: commit.ops.iter().map(ops::json_of).collect(),
+            audit: audit::seal(std::mem::take(&mut commit.audit)),
+            commit,
+        }
+    }
+}
+
+pub(super) fn commit(conn: &Connection, call: &CommitCall) -> Result<()> {
+    let commit = &call.commit;
     let (lease_owner, state_version): (Option<String>, i64) = conn
         .prepare_cached("SELECT lease_owner, state_version FROM runs WHERE id = ?1")?
         .query_row([&commit.run_id], |row| Ok((row.get(0)?, row.get(1)?)))
@@ -279,7 +319,7 @@ pub(super) fn commit(conn: &Connection, commit: &Commit) -> Result<()> {
     )?
     .execute(params![
         commit.run_id,
-        json_text(&commit.state),
+        call.state,
         commit.status,
         commit.risk_level,
         commit.completed_at.map(Timestamp::as_millis),
@@ -297,8 +337,8 @@ pub(super) fn commit(conn: &Connection, commit: &Commit) -> Result<()> {
             )));
         }
     }
-    for op in &commit.ops {
-        ops::apply(conn, &commit.run_id, op, now)?;
+    for (op, json) in commit.ops.iter().zip(&call.ops_json) {
+        ops::apply(conn, &commit.run_id, op, json.as_deref(), now)?;
     }
-    audit::append(conn, &commit.run_id, &commit.audit)
+    audit::append(conn, &commit.run_id, &call.audit)
 }

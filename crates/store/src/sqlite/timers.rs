@@ -11,7 +11,7 @@ use serde_json::json;
 use sqlx::SqlitePool;
 
 use super::rows::TimerDbRow;
-use super::{audit, runs, sql_limit};
+use super::{audit, json_text, runs, sql_limit};
 use crate::clock::rfc3339;
 use crate::error::Result;
 use crate::model::TimerRow;
@@ -36,7 +36,7 @@ pub(super) fn fire_due(conn: &Connection, now: Timestamp, limit: usize) -> Resul
         .execute(params![timer.run_id, timer.timer_id, now.as_millis()])?;
         let event = json!({"type": "timer_fired", "timer_id": timer.timer_id, "at": now});
         let key = format!("timer:{}:{}", timer.run_id, timer.timer_id);
-        if runs::insert_event(conn, &timer.run_id, &event, Some(&key), now)? {
+        if runs::insert_event(conn, &timer.run_id, &json_text(&event), Some(&key), now)? {
             fired += 1;
             let draft = AuditDraft {
                 run_id: timer.run_id.clone(),
@@ -46,7 +46,7 @@ pub(super) fn fire_due(conn: &Connection, now: Timestamp, limit: usize) -> Resul
                 data: json!({"timerId": timer.timer_id, "nodeId": timer.node_id,
                              "dueAt": rfc3339(timer.due_at)}),
             };
-            audit::append(conn, &timer.run_id, &[draft])?;
+            audit::append_drafts(conn, &timer.run_id, &[draft])?;
         }
     }
     Ok(fired)

@@ -5,12 +5,13 @@
 //! finish; the result event's dedup key lets only the first completion
 //! through, and the second is a no-op that reports `false`.
 
+use agentwerke_evidence::chain::SealedDraft;
 use agentwerke_types::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::SqlitePool;
 
 use super::rows::{WorkRow, convert, work_columns};
-use super::{audit, ops, runs, sql_limit};
+use super::{audit, json_text, ops, runs, sql_limit};
 use crate::clock::wall_clock;
 use crate::error::{Error, Result};
 use crate::model::{CompleteWork, WorkItem};
@@ -78,7 +79,36 @@ pub(super) fn extend_lease(
     Ok(())
 }
 
-pub(super) fn complete(conn: &Connection, done: &CompleteWork) -> Result<bool> {
+/// A completion with its JSON written and its audit drafts sealed by the
+/// caller, so the writer only binds and hashes.
+pub(super) struct CompleteCall {
+    done: CompleteWork,
+    result_event: String,
+    records: Vec<String>,
+    audit: Vec<SealedDraft>,
+}
+
+impl CompleteCall {
+    pub(super) fn new(mut done: CompleteWork) -> Self {
+        Self {
+            result_event: json_text(&done.result_event),
+            records: done
+                .records
+                .iter()
+                .map(|(_, data)| json_text(data))
+                .collect(),
+            audit: audit::seal(std::mem::take(&mut done.audit)),
+            done,
+        }
+    }
+
+    pub(super) fn run_id(&self) -> &str {
+        &self.done.run_id
+    }
+}
+
+pub(super) fn complete(conn: &Connection, call: &CompleteCall) -> Result<bool> {
+    let done = &call.done;
     let (status, lease_owner): (String, Option<String>) = conn
         .prepare_cached("SELECT status, lease_owner FROM work WHERE run_id = ?1 AND work_id = ?2")?
         .query_row(params![done.run_id, done.work_id], |row| {
@@ -93,7 +123,7 @@ pub(super) fn complete(conn: &Connection, done: &CompleteWork) -> Result<bool> {
     let now = wall_clock();
     if status == "cancelled" {
         // The run moved on; what the agent did still happened, so keep it.
-        store_evidence(conn, done, now)?;
+        store_evidence(conn, call, now)?;
         return Ok(false);
     }
     if lease_owner.as_deref() != Some(done.owner.as_str()) {
@@ -107,7 +137,7 @@ pub(super) fn complete(conn: &Connection, done: &CompleteWork) -> Result<bool> {
     if !runs::insert_event(
         conn,
         &done.run_id,
-        &done.result_event,
+        &call.result_event,
         Some(&done.dedup_key),
         now,
     )? {
@@ -119,15 +149,16 @@ pub(super) fn complete(conn: &Connection, done: &CompleteWork) -> Result<bool> {
          WHERE run_id = ?1 AND work_id = ?2",
     )?
     .execute(params![done.run_id, done.work_id, now.as_millis()])?;
-    store_evidence(conn, done, now)?;
+    store_evidence(conn, call, now)?;
     Ok(true)
 }
 
-fn store_evidence(conn: &Connection, done: &CompleteWork, now: Timestamp) -> Result<()> {
-    for (kind, data) in &done.records {
-        ops::insert_record(conn, &done.run_id, kind, data, now)?;
+fn store_evidence(conn: &Connection, call: &CompleteCall, now: Timestamp) -> Result<()> {
+    let run_id = &call.done.run_id;
+    for ((kind, _), data) in call.done.records.iter().zip(&call.records) {
+        ops::insert_record(conn, run_id, kind, data, now)?;
     }
-    audit::append(conn, &done.run_id, &done.audit)
+    audit::append(conn, run_id, &call.audit)
 }
 
 pub(super) async fn pending_for_run(pool: &SqlitePool, run_id: &str) -> Result<Vec<WorkItem>> {

@@ -78,7 +78,7 @@ pub(super) fn create_version(
         number,
         &new.bpmn_sha256,
     );
-    audit::append(conn, GLOBAL_STREAM, &[draft])?;
+    audit::append_drafts(conn, GLOBAL_STREAM, &[draft])?;
     version_on(conn, &new.workflow_id, number)?
         .ok_or_else(|| Error::not_found("workflow version", &new.workflow_id))
 }
@@ -121,7 +121,7 @@ pub(super) fn publish(
         number,
         &found.bpmn_sha256,
     );
-    audit::append(conn, GLOBAL_STREAM, &[draft])?;
+    audit::append_drafts(conn, GLOBAL_STREAM, &[draft])?;
     version_on(conn, workflow_id, number)?
         .ok_or_else(|| Error::not_found("workflow version", format!("{workflow_id}@{number}")))
 }

@@ -48,8 +48,9 @@ const MAX_GROUP: usize = 1024;
 /// Statements the writer keeps prepared; more than it has distinct ones.
 const STATEMENT_CACHE: usize = 128;
 
-/// Where a call's result goes.
-type Reply<T> = oneshot::Sender<Result<T>>;
+/// Where a call's result goes, with the call itself: its input is dropped
+/// by the caller, not by the one serial thread.
+type Reply<T, F> = oneshot::Sender<(Result<T>, F)>;
 
 /// One write call waiting for the writer.
 enum Request {
@@ -78,7 +79,7 @@ trait Job: Send {
 
 struct Write<T, F> {
     op: F,
-    reply: Reply<T>,
+    reply: Reply<T, F>,
     result: Option<Result<T>>,
 }
 
@@ -105,7 +106,7 @@ where
             (_, Some(result)) => result,
         };
         // The caller may have gone away; the outcome stands.
-        let _ = self.reply.send(result);
+        let _ = self.reply.send((result, self.op));
     }
 }
 
@@ -164,7 +165,7 @@ impl Writer {
         T: Send + 'static,
         F: Fn(&Connection) -> Result<T> + Send + 'static,
     {
-        let (reply, answer) = oneshot::channel::<Result<T>>();
+        let (reply, answer) = oneshot::channel();
         let write = Write {
             op,
             reply,
@@ -175,7 +176,9 @@ impl Writer {
             if !queued {
                 return Err(closed());
             }
-            answer.await.unwrap_or_else(|_| Err(closed()))
+            answer
+                .await
+                .map_or_else(|_| Err(closed()), |(result, _)| result)
         }
     }
 
