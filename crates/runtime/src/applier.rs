@@ -18,6 +18,12 @@ use crate::{DefinitionCache, Error, RuntimeDeps, RuntimeHandle, RuntimeOptions, 
 /// per run; 256 keeps one tick's engine work to a few milliseconds.
 const CLAIM_BATCH: usize = 256;
 
+/// How many appliers run side by side. One applier's tick is two round
+/// trips to the store's writer (claim, then commit) around some engine work,
+/// and it waits through both; with several, one works while the others wait,
+/// and their calls share the writer's group commits.
+pub(crate) const APPLIERS: usize = 4;
+
 /// How many runs the applier steps before yielding, so a full batch never
 /// holds a runtime worker for long.
 const YIELD_EVERY: usize = 32;
@@ -64,7 +70,13 @@ impl Applier {
                         return;
                     }
                 }
-                Ok(_) => self.handle.wake.executor.notify_one(),
+                Ok(moved) => {
+                    self.handle.wake.executor.notify_one();
+                    if moved == CLAIM_BATCH {
+                        // There is probably more: wake another applier.
+                        self.handle.wake.applier.notify_one();
+                    }
+                }
                 Err(error) => {
                     tracing::warn!(code = error.code(), %error, "applying events failed");
                     if idle(

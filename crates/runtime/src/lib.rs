@@ -109,20 +109,27 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Starts the applier, the executor and the timer loop.
+    /// Starts the appliers, the executor and the timer loop.
     pub fn start(options: RuntimeOptions, deps: RuntimeDeps) -> Self {
         let handle = RuntimeHandle::default();
         let (shutdown, rx) = watch::channel(false);
         let definitions = Arc::new(DefinitionCache::new(deps.store.clone()));
-        let applier =
-            applier::Applier::new(options.clone(), deps.clone(), definitions, handle.clone());
+        let mut tasks = Vec::with_capacity(applier::APPLIERS + 2);
+        for n in 0..applier::APPLIERS {
+            // Each applier leases runs under a name of its own, so no two
+            // ever hold the same run.
+            let options = RuntimeOptions {
+                owner: format!("{}/applier-{n}", options.owner),
+                ..options.clone()
+            };
+            let applier =
+                applier::Applier::new(options, deps.clone(), definitions.clone(), handle.clone());
+            tasks.push(tokio::spawn(applier.run(rx.clone())));
+        }
         let executor = executor::Executor::new(options.clone(), deps.clone(), handle.clone());
+        tasks.push(tokio::spawn(executor.run(rx.clone())));
         let timers = timers::TimerLoop::new(options, deps, handle.clone());
-        let tasks = vec![
-            tokio::spawn(applier.run(rx.clone())),
-            tokio::spawn(executor.run(rx.clone())),
-            tokio::spawn(timers.run(rx)),
-        ];
+        tasks.push(tokio::spawn(timers.run(rx)));
         Self {
             handle,
             shutdown,

@@ -68,6 +68,10 @@ pub trait Store: Send + Sync {
     /// One run.
     async fn get_run(&self, id: &str) -> Result<Option<RunRow>>;
 
+    /// One run with its approvals (oldest first), read at one moment, so a
+    /// step that changed both is seen entirely or not at all.
+    async fn get_run_with_approvals(&self, id: &str) -> Result<Option<(RunRow, Vec<ApprovalRow>)>>;
+
     /// Runs, newest first, paged by an opaque cursor.
     async fn list_runs(&self, filter: RunFilter) -> Result<Page<RunRow>>;
 

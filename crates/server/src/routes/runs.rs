@@ -6,7 +6,7 @@ use std::time::Duration;
 use agentwerke_auth::Permission;
 use agentwerke_engine::{Event, RunState, StepStatus};
 use agentwerke_evidence::chain::AuditDraft;
-use agentwerke_store::{ApprovalFilter, ApprovalRow, NewRun, RunFilter, RunRow};
+use agentwerke_store::{ApprovalRow, NewRun, RunFilter, RunRow};
 use agentwerke_types::RunStatus;
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -175,14 +175,11 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Read)?;
-    let run = load(&state, &id).await?;
-    let approvals = state
+    let (run, approvals) = state
         .store
-        .list_approvals(ApprovalFilter {
-            status: None,
-            run_id: Some(id.clone()),
-        })
-        .await?;
+        .get_run_with_approvals(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("run", &id))?;
     let mut view = run_view(&run, &approvals)?;
     view["gatewayHalts"] = affecting_halts(&state, &run, &view).await?;
     Ok(Json(view))

@@ -7,7 +7,7 @@
 
 use agentwerke_evidence::chain::SealedDraft;
 use rusqlite::{Connection, OptionalExtension, params};
-use sqlx::SqlitePool;
+use sqlx::{SqliteExecutor, SqlitePool};
 
 use super::rows::{ApprovalDbRow, approval_columns, convert};
 use super::{audit, json_text, runs};
@@ -17,7 +17,10 @@ use crate::model::{ApprovalFilter, ApprovalRow, Decide};
 /// The decisions a human can make.
 pub(super) const DECISIONS: [&str; 3] = ["approved", "rejected", "changes_requested"];
 
-pub(super) async fn list(pool: &SqlitePool, filter: ApprovalFilter) -> Result<Vec<ApprovalRow>> {
+pub(super) async fn list<'e>(
+    conn: impl SqliteExecutor<'e>,
+    filter: ApprovalFilter,
+) -> Result<Vec<ApprovalRow>> {
     // One statement per filter shape, so each can use its index (approval
     // inboxes are polled; a generic `?1 IS NULL OR ...` would scan the table).
     let query = match (&filter.status, &filter.run_id) {
@@ -45,7 +48,7 @@ pub(super) async fn list(pool: &SqlitePool, filter: ApprovalFilter) -> Result<Ve
     let rows: Vec<ApprovalDbRow> = query
         .bind(filter.status)
         .bind(filter.run_id)
-        .fetch_all(pool)
+        .fetch_all(conn)
         .await?;
     convert(rows)
 }

@@ -213,6 +213,21 @@ impl Store for SqliteStore {
         runs::get(&self.pool, id).await
     }
 
+    async fn get_run_with_approvals(&self, id: &str) -> Result<Option<(RunRow, Vec<ApprovalRow>)>> {
+        // One read transaction: both reads see the same WAL snapshot.
+        let mut tx = self.pool.begin().await?;
+        let Some(run) = runs::get(&mut *tx, id).await? else {
+            return Ok(None);
+        };
+        let filter = ApprovalFilter {
+            status: None,
+            run_id: Some(id.to_owned()),
+        };
+        let approvals = approvals::list(&mut *tx, filter).await?;
+        tx.commit().await?;
+        Ok(Some((run, approvals)))
+    }
+
     async fn list_runs(&self, filter: RunFilter) -> Result<Page<RunRow>> {
         runs::list(&self.pool, filter).await
     }

@@ -15,7 +15,7 @@ use agentwerke_evidence::chain::{AuditDraft, SealedDraft};
 use agentwerke_types::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
-use sqlx::SqlitePool;
+use sqlx::{SqliteExecutor, SqlitePool};
 
 use super::rows::{RunDbRow, convert, run_columns};
 use super::{audit, json_text, ops, parse_json, sql_limit, workflows};
@@ -91,14 +91,14 @@ pub(super) fn create(conn: &Connection, call: &NewRunCall) -> Result<()> {
     audit::append(conn, &run.run_id, &call.audit)
 }
 
-pub(super) async fn get(pool: &SqlitePool, id: &str) -> Result<Option<RunRow>> {
+pub(super) async fn get<'e>(conn: impl SqliteExecutor<'e>, id: &str) -> Result<Option<RunRow>> {
     let row: Option<RunDbRow> = sqlx::query_as(concat!(
         "SELECT ",
         run_columns!(),
         " FROM runs WHERE id = ?1"
     ))
     .bind(id)
-    .fetch_optional(pool)
+    .fetch_optional(conn)
     .await?;
     row.map(RunRow::try_from).transpose()
 }

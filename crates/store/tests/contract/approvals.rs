@@ -135,4 +135,18 @@ pub(crate) async fn concurrent_decisions(store: Arc<dyn Store>) {
         ["ap-1", "ap-2"]
     );
     assert!(store.approvals_for_run("other").await.unwrap().is_empty());
+    let (run, together) = store
+        .get_run_with_approvals("run-1")
+        .await
+        .unwrap()
+        .expect("run-1 exists");
+    assert_eq!(run.id, "run-1");
+    assert_eq!(together, mine);
+    assert!(
+        store
+            .get_run_with_approvals("no-such-run")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
