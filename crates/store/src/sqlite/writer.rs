@@ -27,10 +27,9 @@
 //! keys make the retry safe.
 //!
 //! The writer talks to SQLite directly (rusqlite) rather than through the
-//! async pool: the pool runs each statement on a worker thread of its own,
-//! and the hand-over to and from that thread for every statement, plus the
-//! JSON the batching needed to keep statements few, cost the one serial stage
-//! of the system more than the SQL itself.
+//! async pool, which runs each statement on a worker thread of its own:
+//! handing every statement to that thread and back would cost the one serial
+//! stage of the system more than the SQL itself.
 
 use std::path::PathBuf;
 use std::time::Duration;
