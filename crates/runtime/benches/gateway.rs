@@ -14,7 +14,9 @@ use agentwerke_gateway::tools::Document;
 use agentwerke_gateway::{AgentProfile, CallRequest, Halts, SandboxProfile, TaskSurface};
 use agentwerke_runtime::gateway::{StepIdentity, StepTools};
 use agentwerke_runtime::{Clock, GatewayService, GatewaySettings, SystemClock};
-use agentwerke_store::{Commit, CompleteWork, NewRun, NewWorkflowVersion, Op, SqliteStore, Store};
+use agentwerke_store::{
+    Commit, CompleteWork, NewRun, NewWorkflowVersion, Op, RunStart, SqliteStore, Store,
+};
 use serde_json::json;
 
 /// The allocator the `agentwerke` binary uses, so the figures are the server's.
@@ -202,7 +204,7 @@ async fn seed_run(store: &dyn Store, clock: &dyn Clock, calls: usize) -> String 
                 status: "running".to_owned(),
                 at: now,
             },
-            json!({"type": "start", "input": {}, "at": now}),
+            RunStart::Queued(json!({"type": "start", "input": {}, "at": now})),
             AuditDraft {
                 run_id: run_id.clone(),
                 at: "2026-01-01T00:00:00.000Z".to_owned(),

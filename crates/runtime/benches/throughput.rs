@@ -13,7 +13,8 @@
 //! (`Runtime::start`: applier, executor with the scripted provider, timers).
 //!
 //! The driver plays the clients: it keeps at most `--in-flight` runs open,
-//! starting new ones with `create_run` as others finish, and decides every
+//! starting new ones the way `POST /api/runs` does (`RuntimeHandle::start_run`:
+//! the run is created with its start event applied) as others finish, and decides every
 //! pending approval the way `POST /api/approvals/{id}/decision` does
 //! (`decide_approval` with an `approval_decided` event). Requests are issued
 //! concurrently, as many HTTP clients would.
@@ -28,11 +29,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agentwerke_agents::scripted::ScriptedProvider;
-use agentwerke_engine::{ApprovalDecision, Event, RunState, WorkId};
+use agentwerke_engine::{ApprovalDecision, Event, WorkId};
 use agentwerke_evidence::chain::{AuditDraft, verify_chain};
-use agentwerke_runtime::{Clock, Runtime, RuntimeDeps, RuntimeOptions, SystemClock, rfc3339};
-use agentwerke_store::{ApprovalFilter, Decide, NewRun, NewWorkflowVersion, SqliteStore, Store};
-use agentwerke_types::RunStatus;
+use agentwerke_runtime::{
+    Clock, Runtime, RuntimeDeps, RuntimeHandle, RuntimeOptions, StartRequest, SystemClock, rfc3339,
+};
+use agentwerke_store::{ApprovalFilter, Decide, NewWorkflowVersion, SqliteStore, Store};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
@@ -268,11 +270,11 @@ async fn bench(shape: Shape, args: &Args) {
         while requests.len() < CLIENTS && created < args.runs && created - finished < args.in_flight
         {
             created += 1;
-            let store = store.clone();
+            let handle = handle.clone();
             let clock = clock.clone();
             let version = version.clone();
             requests.spawn(async move {
-                start_run(store.as_ref(), clock.as_ref(), &version, created).await;
+                start_run(&handle, clock.as_ref(), &version, created).await;
                 Request::Started
             });
         }
@@ -352,43 +354,32 @@ enum Request {
 
 /// Starts one run exactly as `POST /api/runs` does.
 async fn start_run(
-    store: &dyn Store,
+    runtime: &RuntimeHandle,
     clock: &dyn Clock,
     version: &agentwerke_store::WorkflowVersion,
     n: usize,
 ) {
     let now = clock.now();
     let run_id = uuid::Uuid::now_v7().to_string();
-    let inputs = json!({"title": format!("change request {n}")});
-    let start = Event::Start {
-        input: inputs.clone(),
-        at: now,
+    let audit = AuditDraft {
+        run_id: run_id.clone(),
+        at: rfc3339(now),
+        actor: "user:bench-requester".to_owned(),
+        kind: "run.requested".to_owned(),
+        data: json!({"workflowId": version.workflow_id, "version": version.version,
+                     "bpmnSha256": version.bpmn_sha256}),
     };
-    store
-        .create_run(
-            NewRun {
-                run_id: run_id.clone(),
-                workflow_id: version.workflow_id.clone(),
-                version: version.version,
-                bpmn_sha256: version.bpmn_sha256.clone(),
-                requested_by: "bench-requester".to_owned(),
-                inputs,
-                state: serde_json::to_value(RunState::new(run_id.clone())).expect("state"),
-                status: RunStatus::Running.as_str().to_owned(),
-                at: now,
-            },
-            serde_json::to_value(&start).expect("start event"),
-            AuditDraft {
-                run_id,
-                at: rfc3339(now),
-                actor: "user:bench-requester".to_owned(),
-                kind: "run.requested".to_owned(),
-                data: json!({"workflowId": version.workflow_id, "version": version.version,
-                             "bpmnSha256": version.bpmn_sha256}),
-            },
-        )
+    runtime
+        .start_run(StartRequest {
+            run_id,
+            version: version.clone(),
+            requested_by: "bench-requester".to_owned(),
+            inputs: json!({"title": format!("change request {n}")}),
+            audit,
+            at: now,
+        })
         .await
-        .expect("create run");
+        .expect("start run");
 }
 
 /// Approves one gate exactly as `POST /api/approvals/{id}/decision` does.

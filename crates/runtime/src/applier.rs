@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use agentwerke_engine::{Event, RunState, apply_mut};
+use agentwerke_engine::{Definition, Event, RunState, apply_mut};
 use agentwerke_evidence::chain::AuditDraft;
-use agentwerke_store::{ClaimedRun, Commit};
+use agentwerke_store::{ClaimedRun, Commit, Op};
 use agentwerke_types::{ErrorCode, Timestamp};
 use serde_json::json;
 use tokio::sync::watch;
@@ -160,28 +160,15 @@ impl Applier {
                 }
             };
             let kind = event_kind(&inbox.event);
-            let at = event.at();
-            match apply_mut(&definition, &mut state, event) {
-                Ok(effects) => {
-                    audit.push(system_audit(
-                        &run.id,
-                        at,
-                        "event.applied",
-                        json!({"event": kind, "status": state.status().as_str()}),
-                    ));
-                    let mut next_id = || uuid::Uuid::now_v7().to_string();
-                    let mapped =
-                        map_effects(&definition, &state, &info, &effects, at, &mut next_id);
-                    ops.extend(mapped.ops);
-                    audit.extend(mapped.audit);
-                }
-                Err(error) => audit.push(system_audit(
-                    &run.id,
-                    at,
-                    "event.refused",
-                    json!({"event": kind, "code": error.code(), "message": error.to_string()}),
-                )),
-            }
+            step(
+                &definition,
+                &mut state,
+                &info,
+                event,
+                &kind,
+                &mut ops,
+                &mut audit,
+            );
         }
         let status = state.status();
         let completed_at = status
@@ -199,6 +186,41 @@ impl Applier {
             ops,
             audit,
         })
+    }
+}
+
+/// Applies one event to `state` and adds what it caused: the effects as store
+/// ops, and the audit records (`event.applied` and the effects' own, or
+/// `event.refused` when the engine refuses the event and the state stays).
+pub(crate) fn step(
+    definition: &Definition,
+    state: &mut RunState,
+    info: &RunInfo<'_>,
+    event: Event,
+    kind: &str,
+    ops: &mut Vec<Op>,
+    audit: &mut Vec<AuditDraft>,
+) {
+    let at = event.at();
+    match apply_mut(definition, state, event) {
+        Ok(effects) => {
+            audit.push(system_audit(
+                info.run_id,
+                at,
+                "event.applied",
+                json!({"event": kind, "status": state.status().as_str()}),
+            ));
+            let mut next_id = || uuid::Uuid::now_v7().to_string();
+            let mapped = map_effects(definition, state, info, &effects, at, &mut next_id);
+            ops.extend(mapped.ops);
+            audit.extend(mapped.audit);
+        }
+        Err(error) => audit.push(system_audit(
+            info.run_id,
+            at,
+            "event.refused",
+            json!({"event": kind, "code": error.code(), "message": error.to_string()}),
+        )),
     }
 }
 

@@ -10,6 +10,10 @@
 //!   model provider, and commits the result as the run's next event;
 //! - the [`timers`] loop turns due timer rows into events.
 //!
+//! A run's first step needs no loop: [`RuntimeHandle::start_run`] applies the
+//! start event and the store creates the run in the state that left, in one
+//! transaction (see [`start`]).
+//!
 //! Nothing is executed before it is committed, and every result goes back in
 //! through the inbox with an idempotency key, so a crash at any point either
 //! loses nothing (the lease expires and the work is claimed again) or repeats
@@ -23,6 +27,7 @@ mod error;
 pub mod evidence;
 pub mod executor;
 pub mod gateway;
+pub mod start;
 pub mod timers;
 
 use std::sync::Arc;
@@ -30,6 +35,7 @@ use std::time::Duration;
 
 use agentwerke_agents::provider::ModelProvider;
 use agentwerke_store::Store;
+use agentwerke_types::RunStatus;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
@@ -38,6 +44,7 @@ pub use definitions::DefinitionCache;
 pub use error::Error;
 pub use evidence::gather_pack;
 pub use gateway::{GatewayService, GatewaySettings, StoreArtifacts};
+pub use start::{RunStarter, StartRequest};
 
 /// Settings shared by the runtime's loops.
 #[derive(Debug, Clone)]
@@ -80,10 +87,11 @@ pub struct RuntimeDeps {
     pub gateway: Option<Arc<GatewayService>>,
 }
 
-/// A cheap, cloneable way to poke the running loops.
-#[derive(Clone, Default)]
+/// A cheap, cloneable way to start runs and to poke the running loops.
+#[derive(Clone)]
 pub struct RuntimeHandle {
     wake: Arc<Wake>,
+    starter: RunStarter,
 }
 
 #[derive(Default)]
@@ -99,6 +107,14 @@ impl RuntimeHandle {
         self.wake.applier.notify_one();
         self.wake.executor.notify_one();
     }
+
+    /// Creates a run with its first step taken (see [`start`]) and wakes the
+    /// loops for what that step left to do.
+    pub async fn start_run(&self, request: StartRequest) -> Result<RunStatus, Error> {
+        let status = self.starter.start(request).await?;
+        self.notify();
+        Ok(status)
+    }
 }
 
 /// The running loops.
@@ -111,9 +127,12 @@ pub struct Runtime {
 impl Runtime {
     /// Starts the appliers, the executor and the timer loop.
     pub fn start(options: RuntimeOptions, deps: RuntimeDeps) -> Self {
-        let handle = RuntimeHandle::default();
         let (shutdown, rx) = watch::channel(false);
         let definitions = Arc::new(DefinitionCache::new(deps.store.clone()));
+        let handle = RuntimeHandle {
+            wake: Arc::default(),
+            starter: RunStarter::new(deps.store.clone(), definitions.clone()),
+        };
         let mut tasks = Vec::with_capacity(applier::APPLIERS + 2);
         for n in 0..applier::APPLIERS {
             // Each applier leases runs under a name of its own, so no two

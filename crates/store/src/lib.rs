@@ -59,7 +59,7 @@ pub use error::{Error, Result};
 pub use model::{
     ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Delivery,
     DeliveryOutcome, EvidenceRecord, InboxEvent, NewApproval, NewRun, NewWorkflowVersion, Op, Page,
-    RunFilter, RunRow, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
+    RunFilter, RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
 };
 pub use sqlite::SqliteStore;
 pub use store::Store;

@@ -79,6 +79,25 @@ pub struct WorkflowSummary {
 
 // --------------------------------------------------------------------- runs
 
+/// How a new run takes its first step.
+#[derive(Debug, Clone)]
+pub enum RunStart {
+    /// The start event goes to the run's inbox; an applier applies it.
+    Queued(Value),
+    /// The caller applied the start event already: the run is created in the
+    /// state that left ([`NewRun::state`], [`NewRun::status`]) together with
+    /// the step's effects and audit records, in one transaction. This saves
+    /// the round trip through the inbox for every run.
+    Applied {
+        /// The effects of the first step.
+        ops: Vec<Op>,
+        /// Its audit records, after the request's.
+        audit: Vec<AuditDraft>,
+        /// Set when the first step already ended the run.
+        completed_at: Option<Timestamp>,
+    },
+}
+
 /// A run to create, with its first event and audit record.
 #[derive(Debug, Clone)]
 pub struct NewRun {

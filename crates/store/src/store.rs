@@ -10,7 +10,7 @@ use crate::gateway::{ArtifactRow, HaltRow, HaltScope, NewPolicySet, PolicySetRow
 use crate::model::{
     ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Delivery,
     DeliveryOutcome, EvidenceRecord, NewApproval, NewRun, NewWorkflowVersion, Page, RunFilter,
-    RunRow, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
+    RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
 };
 
 /// Durable state behind Agentwerke, used as `Arc<dyn Store>`.
@@ -61,9 +61,10 @@ pub trait Store: Send + Sync {
 
     // ----------------------------------------------------------------- runs
 
-    /// Creates a run on a published version, puts `start_event` in its inbox
-    /// and appends `audit`, all at once.
-    async fn create_run(&self, run: NewRun, start_event: Value, audit: AuditDraft) -> Result<()>;
+    /// Creates a run on a published version and appends `audit` (the
+    /// request), with its first step queued or already applied (`start`),
+    /// all at once.
+    async fn create_run(&self, run: NewRun, start: RunStart, audit: AuditDraft) -> Result<()>;
 
     /// One run.
     async fn get_run(&self, id: &str) -> Result<Option<RunRow>>;

@@ -55,6 +55,7 @@ macro_rules! contract {
 contract! {
     workflow_versioning_and_publication => contract::workflows::versioning_and_publication,
     run_create_claim_commit => contract::runs::create_claim_commit,
+    run_create_with_first_step_applied => contract::runs::create_with_first_step_applied,
     run_inbox_order_and_dedup => contract::runs::inbox_order_and_dedup,
     run_lease_expiry_and_reclaim => contract::runs::lease_expiry_and_reclaim,
     run_pagination => contract::runs::pagination,

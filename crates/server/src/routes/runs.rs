@@ -6,7 +6,8 @@ use std::time::Duration;
 use agentwerke_auth::Permission;
 use agentwerke_engine::{Event, RunState, StepStatus};
 use agentwerke_evidence::chain::AuditDraft;
-use agentwerke_store::{ApprovalRow, NewRun, RunFilter, RunRow};
+use agentwerke_runtime::StartRequest;
+use agentwerke_store::{ApprovalRow, RunFilter, RunRow};
 use agentwerke_types::RunStatus;
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -75,41 +76,29 @@ pub async fn start(
     })?;
     let now = state.clock.now();
     let run_id = uuid::Uuid::now_v7().to_string();
-    let run_state = RunState::new(run_id.clone());
-    let start = Event::Start {
-        input: inputs.clone(),
-        at: now,
+    let audit = AuditDraft {
+        run_id: run_id.clone(),
+        at: ts(now),
+        actor: format!("user:{}", caller.subject()),
+        kind: "run.requested".to_owned(),
+        data: json!({"workflowId": version.workflow_id, "version": version.version,
+                     "bpmnSha256": version.bpmn_sha256}),
     };
-    state
-        .store
-        .create_run(
-            NewRun {
-                run_id: run_id.clone(),
-                workflow_id: version.workflow_id.clone(),
-                version: version.version,
-                bpmn_sha256: version.bpmn_sha256.clone(),
-                requested_by: caller.subject().to_owned(),
-                inputs,
-                state: serde_json::to_value(&run_state).map_err(internal)?,
-                status: RunStatus::Running.as_str().to_owned(),
-                at: now,
-            },
-            serde_json::to_value(&start).map_err(internal)?,
-            AuditDraft {
-                run_id: run_id.clone(),
-                at: ts(now),
-                actor: format!("user:{}", caller.subject()),
-                kind: "run.requested".to_owned(),
-                data: json!({"workflowId": version.workflow_id, "version": version.version,
-                             "bpmnSha256": version.bpmn_sha256}),
-            },
-        )
+    let status = state
+        .runtime
+        .start_run(StartRequest {
+            run_id: run_id.clone(),
+            version: version.clone(),
+            requested_by: caller.subject().to_owned(),
+            inputs,
+            audit,
+            at: now,
+        })
         .await?;
-    state.runtime.notify();
     Ok((
         StatusCode::CREATED,
         Json(json!({
-            "runId": run_id, "id": run_id, "status": "running",
+            "runId": run_id, "id": run_id, "status": status.as_str(),
             "workflowId": version.workflow_id, "workflowVersion": version.version,
             "bpmnSha256": version.bpmn_sha256,
         })),

@@ -42,7 +42,7 @@ use crate::gateway::{ArtifactRow, HaltRow, HaltScope, NewPolicySet, PolicySetRow
 use crate::model::{
     ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Delivery,
     DeliveryOutcome, EvidenceRecord, NewApproval, NewRun, NewWorkflowVersion, Page, RunFilter,
-    RunRow, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
+    RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
 };
 use crate::store::Store;
 use writer::{Writer, WriterOptions};
@@ -202,8 +202,8 @@ impl Store for SqliteStore {
         workflows::latest_published(&self.pool, id).await
     }
 
-    async fn create_run(&self, run: NewRun, start_event: Value, audit: AuditDraft) -> Result<()> {
-        let call = runs::NewRunCall::new(run, &start_event, audit);
+    async fn create_run(&self, run: NewRun, start: RunStart, audit: AuditDraft) -> Result<()> {
+        let call = runs::NewRunCall::new(run, start, audit);
         self.writer
             .write(move |conn| runs::create(conn, &call))
             .await

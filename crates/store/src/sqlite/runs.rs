@@ -24,25 +24,52 @@ use crate::MAX_PAGE;
 use crate::clock::wall_clock;
 use crate::cursor::RunCursor;
 use crate::error::{Error, Result};
-use crate::model::{ClaimedRun, Commit, InboxEvent, NewRun, Page, RunFilter, RunRow};
+use crate::model::{ClaimedRun, Commit, InboxEvent, NewRun, Op, Page, RunFilter, RunRow, RunStart};
 
-/// A run creation with its JSON written and its audit draft sealed by the
+/// A run creation with its JSON written and its audit drafts sealed by the
 /// caller, so the writer only binds and hashes.
 pub(super) struct NewRunCall {
     run: NewRun,
     state: String,
     inputs: String,
-    start_event: String,
-    audit: [SealedDraft; 1],
+    first_step: FirstStep,
+    /// The request's record, then the first step's.
+    audit: Vec<SealedDraft>,
+}
+
+/// [`RunStart`] as the writer needs it.
+enum FirstStep {
+    Queued(String),
+    Applied {
+        ops: Vec<Op>,
+        ops_json: Vec<Option<String>>,
+        completed_at: Option<Timestamp>,
+    },
 }
 
 impl NewRunCall {
-    pub(super) fn new(run: NewRun, start_event: &Value, audit: AuditDraft) -> Self {
+    pub(super) fn new(run: NewRun, start: RunStart, audit: AuditDraft) -> Self {
+        let mut drafts = vec![audit];
+        let first_step = match start {
+            RunStart::Queued(event) => FirstStep::Queued(json_text(&event)),
+            RunStart::Applied {
+                ops,
+                audit,
+                completed_at,
+            } => {
+                drafts.extend(audit);
+                FirstStep::Applied {
+                    ops_json: ops.iter().map(ops::json_of).collect(),
+                    ops,
+                    completed_at,
+                }
+            }
+        };
         Self {
             state: json_text(&run.state),
             inputs: json_text(&run.inputs),
-            start_event: json_text(start_event),
-            audit: [SealedDraft::new(audit)],
+            first_step,
+            audit: audit::seal(drafts),
             run,
         }
     }
@@ -67,8 +94,8 @@ pub(super) fn create(conn: &Connection, call: &NewRunCall) -> Result<()> {
     let inserted = conn
         .prepare_cached(
             "INSERT INTO runs (id, workflow_id, workflow_version, bpmn_sha256, status, state, \
-             state_version, requested_by, inputs, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9, ?9) ON CONFLICT (id) DO NOTHING",
+             state_version, requested_by, inputs, created_at, updated_at, completed_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9, ?9, ?10) ON CONFLICT (id) DO NOTHING",
         )?
         .execute(params![
             run.run_id,
@@ -80,6 +107,10 @@ pub(super) fn create(conn: &Connection, call: &NewRunCall) -> Result<()> {
             run.requested_by,
             call.inputs,
             run.at.as_millis(),
+            match &call.first_step {
+                FirstStep::Applied { completed_at, .. } => completed_at.map(Timestamp::as_millis),
+                FirstStep::Queued(_) => None,
+            },
         ])?;
     if inserted == 0 {
         return Err(Error::conflict(format!(
@@ -87,7 +118,16 @@ pub(super) fn create(conn: &Connection, call: &NewRunCall) -> Result<()> {
             run.run_id
         )));
     }
-    insert_event(conn, &run.run_id, &call.start_event, None, run.at)?;
+    match &call.first_step {
+        FirstStep::Queued(event) => {
+            insert_event(conn, &run.run_id, event, None, run.at)?;
+        }
+        FirstStep::Applied { ops, ops_json, .. } => {
+            for (op, json) in ops.iter().zip(ops_json) {
+                ops::apply(conn, &run.run_id, op, json.as_deref(), run.at)?;
+            }
+        }
+    }
     audit::append(conn, &run.run_id, &call.audit)
 }
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use agentwerke_evidence::chain::verify_chain;
-use agentwerke_store::{CompleteWork, NewApproval, Op, Store};
+use agentwerke_store::{CompleteWork, NewApproval, Op, RunStart, Store};
 use serde_json::json;
 
 use super::support::{code_of, commit_all, draft, published, start_run, t};
@@ -238,7 +238,9 @@ pub(crate) async fn concurrent_creations(store: Arc<dyn Store>) {
                     at: t(10),
                 };
                 let audit = draft(&id, "run.requested", json!({}));
-                let result = store.create_run(run, json!({"type": "start"}), audit).await;
+                let result = store
+                    .create_run(run, RunStart::Queued(json!({"type": "start"})), audit)
+                    .await;
                 (id, result)
             })
         })

@@ -1,6 +1,7 @@
 //! Run creation, claims, commits, optimistic concurrency, leases, paging.
 
-use agentwerke_store::{NewRun, RunFilter, Store};
+use agentwerke_evidence::chain::verify_chain;
+use agentwerke_store::{NewRun, Op, RunFilter, RunStart, Store};
 use serde_json::json;
 
 use super::support::{code_of, commit_all, draft, import, one_run, published, start_run, t};
@@ -78,19 +79,31 @@ pub(crate) async fn create_claim_commit(store: &dyn Store) {
     };
     let first = || draft("run-2", "run.requested", json!({}));
     let refused = store
-        .create_run(new.clone(), json!({"type": "start"}), first())
+        .create_run(
+            new.clone(),
+            RunStart::Queued(json!({"type": "start"})),
+            first(),
+        )
         .await;
     assert_eq!(code_of(refused), "store.not_found");
     new.version = version.version;
     new.bpmn_sha256 = "forged".to_owned();
     let refused = store
-        .create_run(new.clone(), json!({"type": "start"}), first())
+        .create_run(
+            new.clone(),
+            RunStart::Queued(json!({"type": "start"})),
+            first(),
+        )
         .await;
     assert_eq!(code_of(refused), "store.conflict");
     new.bpmn_sha256 = version.bpmn_sha256.clone();
     let wrong_stream = draft("run-1", "run.requested", json!({}));
     let refused = store
-        .create_run(new.clone(), json!({"type": "start"}), wrong_stream)
+        .create_run(
+            new.clone(),
+            RunStart::Queued(json!({"type": "start"})),
+            wrong_stream,
+        )
         .await;
     assert_eq!(code_of(refused), "store.invalid_input");
     assert_eq!(
@@ -99,13 +112,106 @@ pub(crate) async fn create_claim_commit(store: &dyn Store) {
         "a refused create writes nothing"
     );
     store
-        .create_run(new.clone(), json!({"type": "start"}), first())
+        .create_run(
+            new.clone(),
+            RunStart::Queued(json!({"type": "start"})),
+            first(),
+        )
         .await
         .unwrap();
     let duplicate = store
-        .create_run(new, json!({"type": "start"}), first())
+        .create_run(new, RunStart::Queued(json!({"type": "start"})), first())
         .await;
     assert_eq!(code_of(duplicate), "store.conflict");
+}
+
+/// A run created with its first step applied: the step's state, effects and
+/// audit records are there at once, there is nothing to claim, and a run the
+/// step ended is created complete. A bad audit draft leaves no run.
+pub(crate) async fn create_with_first_step_applied(store: &dyn Store) {
+    let version = published(store, "wf").await;
+    let new = |id: &str, status: &str| NewRun {
+        run_id: id.to_owned(),
+        workflow_id: "wf".to_owned(),
+        version: version.version,
+        bpmn_sha256: version.bpmn_sha256.clone(),
+        requested_by: "ada".to_owned(),
+        inputs: json!({"ticket": id}),
+        state: json!({"step": 1}),
+        status: status.to_owned(),
+        at: t(10),
+    };
+    let applied = |id: &str, completed_at| RunStart::Applied {
+        ops: vec![
+            Op::InsertWork {
+                work_id: "w1".to_owned(),
+                kind: "agent_task".to_owned(),
+                payload: json!({"workId": "w1"}),
+            },
+            Op::Record {
+                kind: "model_usage".to_owned(),
+                data: json!({"n": 1}),
+            },
+        ],
+        audit: vec![draft(id, "event.applied", json!({"event": "start"}))],
+        completed_at,
+    };
+    let request = |id: &str| draft(id, "run.requested", json!({}));
+
+    store
+        .create_run(
+            new("run-1", "running"),
+            applied("run-1", None),
+            request("run-1"),
+        )
+        .await
+        .unwrap();
+    let run = store.get_run("run-1").await.unwrap().expect("created");
+    assert_eq!(run.state, json!({"step": 1}));
+    assert_eq!((run.state_version, run.status.as_str()), (0, "running"));
+    assert_eq!(run.completed_at, None);
+    assert!(
+        store
+            .claim_runs("a", t(20), 1_000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the first step is taken: nothing waits in the inbox"
+    );
+    assert_eq!(store.pending_work_for_run("run-1").await.unwrap().len(), 1);
+    assert_eq!(store.records("run-1").await.unwrap().len(), 1);
+    let log = store.audit_log("run-1").await.unwrap();
+    let kinds: Vec<&str> = log.iter().map(|r| r.kind.as_str()).collect();
+    assert_eq!(kinds, ["run.requested", "event.applied"]);
+    verify_chain(&log).expect("the chain verifies");
+
+    store
+        .create_run(
+            new("run-2", "completed"),
+            applied("run-2", Some(t(11))),
+            request("run-2"),
+        )
+        .await
+        .unwrap();
+    let run = store.get_run("run-2").await.unwrap().expect("created");
+    assert_eq!(
+        (run.status.as_str(), run.completed_at),
+        ("completed", Some(t(11)))
+    );
+
+    let stray = applied("run-1", None);
+    let refused = store
+        .create_run(new("run-3", "running"), stray, request("run-3"))
+        .await;
+    assert_eq!(code_of(refused), "store.invalid_input");
+    assert_eq!(store.get_run("run-3").await.unwrap(), None);
+    assert!(
+        store
+            .pending_work_for_run("run-3")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// Events queue up in order; a dedup key admits an event once; processed

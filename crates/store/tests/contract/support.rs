@@ -2,7 +2,7 @@
 
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_store::{
-    ClaimedRun, Commit, NewRun, NewWorkflowVersion, Op, Store, WorkflowVersion,
+    ClaimedRun, Commit, NewRun, NewWorkflowVersion, Op, RunStart, Store, WorkflowVersion,
 };
 use agentwerke_types::Timestamp;
 use serde_json::{Value, json};
@@ -68,7 +68,7 @@ pub(crate) async fn start_run(
                 status: "running".to_owned(),
                 at,
             },
-            json!({"type": "start", "at": at}),
+            RunStart::Queued(json!({"type": "start", "at": at})),
             draft(
                 run_id,
                 "run.requested",
