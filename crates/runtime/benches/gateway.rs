@@ -116,6 +116,7 @@ async fn main() {
                 dedup_key: format!("bench:{work_id}"),
                 records: trail.records,
                 audit: trail.audit,
+                step: None,
             })
             .await
             .expect("durable record");

@@ -295,9 +295,10 @@ async fn bench(shape: Shape, args: &Args) {
                     continue;
                 }
                 let store = store.clone();
+                let handle = handle.clone();
                 let clock = clock.clone();
                 requests.spawn(async move {
-                    decide(store.as_ref(), clock.as_ref(), approval).await;
+                    decide(store.as_ref(), &handle, clock.as_ref(), approval).await;
                     Request::Decided
                 });
             }
@@ -383,7 +384,12 @@ async fn start_run(
 }
 
 /// Approves one gate exactly as `POST /api/approvals/{id}/decision` does.
-async fn decide(store: &dyn Store, clock: &dyn Clock, approval: agentwerke_store::ApprovalRow) {
+async fn decide(
+    store: &dyn Store,
+    runtime: &RuntimeHandle,
+    clock: &dyn Clock,
+    approval: agentwerke_store::ApprovalRow,
+) {
     let now = clock.now();
     let work_id: WorkId = serde_json::from_value(json!(approval.work_id)).expect("work id");
     let event = Event::ApprovalDecided {
@@ -393,6 +399,7 @@ async fn decide(store: &dyn Store, clock: &dyn Clock, approval: agentwerke_store
         decided_by: "bench-approver".to_owned(),
         at: now,
     };
+    let step = runtime.prepare_step(&approval.run_id, &event).await;
     store
         .decide_approval(Decide {
             id: approval.id.clone(),
@@ -409,6 +416,7 @@ async fn decide(store: &dyn Store, clock: &dyn Clock, approval: agentwerke_store
                 data: json!({"approvalId": approval.id, "nodeId": approval.node_id,
                              "decision": "approved", "comment": null}),
             },
+            step,
         })
         .await
         .expect("decide approval");

@@ -191,6 +191,7 @@ impl Executor {
             ),
             records,
             audit,
+            step: None,
         };
         match (outcome, trail.escalation) {
             (Outcome::Paused(approval_id), Some(approval)) => {
@@ -208,7 +209,17 @@ impl Executor {
                 self.deps.store.complete_work(done(event)).await?;
             }
             (Outcome::Event(event), _) => {
-                self.deps.store.complete_work(done(event)).await?;
+                // The result's engine step goes with it when nothing else
+                // moves the run meanwhile; otherwise the applier takes it.
+                let step = match serde_json::from_value::<agentwerke_engine::Event>(event.clone()) {
+                    Ok(parsed) => self.handle.prepare_step(&work.run_id, &parsed).await,
+                    Err(_) => None,
+                };
+                let done = CompleteWork {
+                    step,
+                    ..done(event)
+                };
+                self.deps.store.complete_work(done).await?;
             }
         }
         Ok(())

@@ -12,7 +12,8 @@
 //!
 //! A run's first step needs no loop: [`RuntimeHandle::start_run`] applies the
 //! start event and the store creates the run in the state that left, in one
-//! transaction (see [`start`]).
+//! transaction, and the writer of an agent's result or a human decision
+//! may commit the step it causes with it (see [`stepper`]).
 //!
 //! Nothing is executed before it is committed, and every result goes back in
 //! through the inbox with an idempotency key, so a crash at any point either
@@ -27,14 +28,15 @@ mod error;
 pub mod evidence;
 pub mod executor;
 pub mod gateway;
-pub mod start;
+pub mod stepper;
 pub mod timers;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use agentwerke_agents::provider::ModelProvider;
-use agentwerke_store::Store;
+use agentwerke_engine::Event;
+use agentwerke_store::{AppliedStep, Store};
 use agentwerke_types::RunStatus;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -44,7 +46,7 @@ pub use definitions::DefinitionCache;
 pub use error::Error;
 pub use evidence::gather_pack;
 pub use gateway::{GatewayService, GatewaySettings, StoreArtifacts};
-pub use start::{RunStarter, StartRequest};
+pub use stepper::{StartRequest, Stepper};
 
 /// Settings shared by the runtime's loops.
 #[derive(Debug, Clone)]
@@ -91,7 +93,7 @@ pub struct RuntimeDeps {
 #[derive(Clone)]
 pub struct RuntimeHandle {
     wake: Arc<Wake>,
-    starter: RunStarter,
+    stepper: Stepper,
 }
 
 #[derive(Default)]
@@ -108,12 +110,18 @@ impl RuntimeHandle {
         self.wake.executor.notify_one();
     }
 
-    /// Creates a run with its first step taken (see [`start`]) and wakes the
-    /// loops for what that step left to do.
+    /// Creates a run with its first step taken (see [`stepper`]) and wakes
+    /// the loops for what that step left to do.
     pub async fn start_run(&self, request: StartRequest) -> Result<RunStatus, Error> {
-        let status = self.starter.start(request).await?;
+        let status = self.stepper.start(request).await?;
         self.notify();
         Ok(status)
+    }
+
+    /// The step `event` would take in `run_id` now, to deliver with the
+    /// event (see [`stepper`]); `None` leaves it to an applier.
+    pub async fn prepare_step(&self, run_id: &str, event: &Event) -> Option<AppliedStep> {
+        self.stepper.prepare(run_id, event).await
     }
 }
 
@@ -131,7 +139,7 @@ impl Runtime {
         let definitions = Arc::new(DefinitionCache::new(deps.store.clone()));
         let handle = RuntimeHandle {
             wake: Arc::default(),
-            starter: RunStarter::new(deps.store.clone(), definitions.clone()),
+            stepper: Stepper::new(deps.store.clone(), definitions.clone()),
         };
         let mut tasks = Vec::with_capacity(applier::APPLIERS + 2);
         for n in 0..applier::APPLIERS {

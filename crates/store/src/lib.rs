@@ -57,7 +57,7 @@ mod store;
 
 pub use error::{Error, Result};
 pub use model::{
-    ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Delivery,
+    AppliedStep, ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Delivery,
     DeliveryOutcome, EvidenceRecord, InboxEvent, NewApproval, NewRun, NewWorkflowVersion, Op, Page,
     RunFilter, RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
 };

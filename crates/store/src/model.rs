@@ -336,6 +336,35 @@ pub struct CompleteWork {
     pub records: Vec<(String, Value)>,
     /// Audit records to append.
     pub audit: Vec<AuditDraft>,
+    /// The engine step `result_event` causes, when the caller computed it:
+    /// committed with the completion if nothing moved the run meanwhile
+    /// (see [`AppliedStep`]).
+    pub step: Option<AppliedStep>,
+}
+
+/// An engine step the caller computed from a run's state at
+/// `expected_state_version` for the event its write delivers.
+///
+/// The write commits the step with the event when nothing else moved the
+/// run meanwhile: its state is still at that version, nobody holds its
+/// lease, and no earlier event waits in its inbox. Otherwise the event stays
+/// in the inbox for an applier, exactly as without a step. Either way the
+/// outcome is the one an applier would have produced; the step only saves
+/// the round trip.
+#[derive(Debug, Clone)]
+pub struct AppliedStep {
+    /// The state version the step was computed from.
+    pub expected_state_version: i64,
+    /// The state after the step.
+    pub state: Value,
+    /// The status after the step.
+    pub status: String,
+    /// Set when the step ended the run.
+    pub completed_at: Option<Timestamp>,
+    /// The step's effects.
+    pub ops: Vec<Op>,
+    /// The step's audit records.
+    pub audit: Vec<AuditDraft>,
 }
 
 /// An evidence record as stored.
@@ -453,6 +482,9 @@ pub struct Decide {
     pub event: Value,
     /// The audit record of the decision.
     pub audit: AuditDraft,
+    /// The engine step `event` causes, when the caller computed it (see
+    /// [`AppliedStep`]).
+    pub step: Option<AppliedStep>,
 }
 
 // ----------------------------------------------------------------- messages

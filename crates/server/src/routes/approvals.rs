@@ -183,6 +183,8 @@ pub async fn decide(
         }
     };
     let stored_status = body.decision.stored();
+    // The step the decision causes goes with it unless the run moves first.
+    let step = state.runtime.prepare_step(&approval.run_id, &event).await;
     let decided = state
         .store
         .decide_approval(Decide {
@@ -200,6 +202,7 @@ pub async fn decide(
                 data: json!({"approvalId": id, "nodeId": approval.node_id,
                              "decision": stored_status, "comment": comment}),
             },
+            step,
         })
         .await?;
     state.runtime.notify();

@@ -10,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::{SqliteExecutor, SqlitePool};
 
 use super::rows::{ApprovalDbRow, approval_columns, convert};
+use super::runs::StepCall;
 use super::{audit, json_text, runs};
 use crate::error::{Error, Result};
 use crate::model::{ApprovalFilter, ApprovalRow, Decide};
@@ -71,11 +72,13 @@ pub(super) struct DecideCall {
     decide: Decide,
     event: String,
     audit: [SealedDraft; 1],
+    step: Option<StepCall>,
 }
 
 impl DecideCall {
-    pub(super) fn new(decide: Decide) -> Self {
+    pub(super) fn new(mut decide: Decide) -> Self {
         Self {
+            step: decide.step.take().map(StepCall::new),
             event: json_text(&decide.event),
             audit: [SealedDraft::new(decide.audit.clone())],
             decide,
@@ -123,7 +126,10 @@ pub(super) fn decide(conn: &Connection, call: &DecideCall) -> Result<ApprovalRow
         });
     }
     let key = format!("approval:{}", row.id);
-    runs::insert_event(conn, &row.run_id, &call.event, Some(&key), decide.at)?;
+    let queued = runs::queue_event(conn, &row.run_id, &call.event, Some(&key), decide.at)?;
     audit::append(conn, &row.run_id, &call.audit)?;
+    if let (Some(event_id), Some(step)) = (queued, &call.step) {
+        runs::apply_step(conn, &row.run_id, event_id, step, decide.at)?;
+    }
     Ok(row)
 }

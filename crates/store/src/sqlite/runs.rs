@@ -24,7 +24,9 @@ use crate::MAX_PAGE;
 use crate::clock::wall_clock;
 use crate::cursor::RunCursor;
 use crate::error::{Error, Result};
-use crate::model::{ClaimedRun, Commit, InboxEvent, NewRun, Op, Page, RunFilter, RunRow, RunStart};
+use crate::model::{
+    AppliedStep, ClaimedRun, Commit, InboxEvent, NewRun, Op, Page, RunFilter, RunRow, RunStart,
+};
 
 /// A run creation with its JSON written and its audit drafts sealed by the
 /// caller, so the writer only binds and hashes.
@@ -217,13 +219,95 @@ pub(super) fn insert_event(
     dedup_key: Option<&str>,
     at: Timestamp,
 ) -> Result<bool> {
+    Ok(queue_event(conn, run_id, event, dedup_key, at)?.is_some())
+}
+
+/// Inserts an inbox event like [`insert_event`] and returns its row id;
+/// `None` when `dedup_key` is already taken.
+pub(super) fn queue_event(
+    conn: &Connection,
+    run_id: &str,
+    event: &str,
+    dedup_key: Option<&str>,
+    at: Timestamp,
+) -> Result<Option<i64>> {
     let inserted = conn
         .prepare_cached(
             "INSERT INTO inbox (run_id, event, dedup_key, created_at) VALUES (?1, ?2, ?3, ?4) \
              ON CONFLICT (dedup_key) DO NOTHING",
         )?
         .execute(params![run_id, event, dedup_key, at.as_millis()])?;
-    Ok(inserted == 1)
+    Ok((inserted == 1).then(|| conn.last_insert_rowid()))
+}
+
+/// An [`AppliedStep`] with its JSON written and its audit drafts sealed by
+/// the caller, so the writer only binds and hashes.
+pub(super) struct StepCall {
+    step: AppliedStep,
+    state: String,
+    ops_json: Vec<Option<String>>,
+    audit: Vec<SealedDraft>,
+}
+
+impl StepCall {
+    pub(super) fn new(mut step: AppliedStep) -> Self {
+        Self {
+            state: json_text(&step.state),
+            ops_json: step.ops.iter().map(ops::json_of).collect(),
+            audit: audit::seal(std::mem::take(&mut step.audit)),
+            step,
+        }
+    }
+}
+
+/// Commits `call`'s step for the event just queued as inbox row `event_id`
+/// if nothing moved the run meanwhile (see [`AppliedStep`]); otherwise
+/// leaves the event to an applier. True when the step was committed.
+pub(super) fn apply_step(
+    conn: &Connection,
+    run_id: &str,
+    event_id: i64,
+    call: &StepCall,
+    now: Timestamp,
+) -> Result<bool> {
+    let step = &call.step;
+    let (state_version, lease_owner, lease_until): (i64, Option<String>, Option<i64>) = conn
+        .prepare_cached("SELECT state_version, lease_owner, lease_until FROM runs WHERE id = ?1")?
+        .query_row([run_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .optional()?
+        .ok_or_else(|| Error::not_found("run", run_id))?;
+    let leased = lease_owner.is_some() && lease_until.is_some_and(|until| until > now.as_millis());
+    if state_version != step.expected_state_version || leased {
+        return Ok(false);
+    }
+    let earlier_waiting = conn
+        .prepare_cached(
+            "SELECT 1 FROM inbox WHERE run_id = ?1 AND processed_at IS NULL AND id < ?2",
+        )?
+        .exists(params![run_id, event_id])?;
+    if earlier_waiting {
+        return Ok(false);
+    }
+    conn.prepare_cached(
+        "UPDATE runs SET state = ?2, status = ?3, state_version = state_version + 1, \
+           completed_at = COALESCE(?4, completed_at), updated_at = ?5, \
+           lease_owner = NULL, lease_until = NULL \
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        run_id,
+        call.state,
+        step.status,
+        step.completed_at.map(Timestamp::as_millis),
+        now.as_millis(),
+    ])?;
+    conn.prepare_cached("UPDATE inbox SET processed_at = ?2 WHERE id = ?1")?
+        .execute(params![event_id, now.as_millis()])?;
+    for (op, json) in step.ops.iter().zip(&call.ops_json) {
+        ops::apply(conn, run_id, op, json.as_deref(), now)?;
+    }
+    audit::append(conn, run_id, &call.audit)?;
+    Ok(true)
 }
 
 /// What a claim read, still as text. The writer only reads and leases;

@@ -11,6 +11,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::SqlitePool;
 
 use super::rows::{WorkRow, convert, work_columns};
+use super::runs::StepCall;
 use super::{audit, json_text, ops, runs, sql_limit};
 use crate::clock::wall_clock;
 use crate::error::{Error, Result};
@@ -86,11 +87,13 @@ pub(super) struct CompleteCall {
     result_event: String,
     records: Vec<String>,
     audit: Vec<SealedDraft>,
+    step: Option<StepCall>,
 }
 
 impl CompleteCall {
     pub(super) fn new(mut done: CompleteWork) -> Self {
         Self {
+            step: done.step.take().map(StepCall::new),
             result_event: json_text(&done.result_event),
             records: done
                 .records
@@ -134,15 +137,16 @@ pub(super) fn complete(conn: &Connection, call: &CompleteCall) -> Result<bool> {
             "work completed by an executor whose lease was taken over"
         );
     }
-    if !runs::insert_event(
+    let Some(event_id) = runs::queue_event(
         conn,
         &done.run_id,
         &call.result_event,
         Some(&done.dedup_key),
         now,
-    )? {
+    )?
+    else {
         return Ok(false);
-    }
+    };
     conn.prepare_cached(
         "UPDATE work SET status = 'done', lease_owner = NULL, lease_until = NULL, \
            completed_at = ?3, updated_at = ?3 \
@@ -150,6 +154,9 @@ pub(super) fn complete(conn: &Connection, call: &CompleteCall) -> Result<bool> {
     )?
     .execute(params![done.run_id, done.work_id, now.as_millis()])?;
     store_evidence(conn, call, now)?;
+    if let Some(step) = &call.step {
+        runs::apply_step(conn, &done.run_id, event_id, step, now)?;
+    }
     Ok(true)
 }
 

@@ -30,6 +30,7 @@ fn decision(id: &str, by: &str, decision: &str) -> Decide {
         at: t(500),
         event: json!({"type": "approval_decided", "decision": decision, "by": by}),
         audit: draft("run-1", "approval.decided", json!({"by": by})),
+        step: None,
     }
 }
 

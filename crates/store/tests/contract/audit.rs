@@ -75,6 +75,7 @@ pub(crate) async fn chains_verify_after_many_ops(store: &dyn Store) {
                 dedup_key: format!("work:{run_id}:{}", item.work_id),
                 records: vec![("tool_call".to_owned(), json!({"tool": "git"}))],
                 audit: vec![draft(&run_id, "step.completed", json!({}))],
+                step: None,
             })
             .await
             .unwrap();
@@ -87,6 +88,7 @@ pub(crate) async fn chains_verify_after_many_ops(store: &dyn Store) {
                 at: t(300),
                 event: json!({"type": "approval_decided"}),
                 audit: draft(&run_id, "approval.decided", json!({})),
+                step: None,
             })
             .await
             .unwrap();

@@ -144,6 +144,7 @@ fn completion(run: &str, work_id: &str, owner: &str) -> CompleteWork {
         dedup_key: format!("work:{run}:{work_id}"),
         records: vec![("model_usage".to_owned(), json!({"by": owner}))],
         audit: vec![draft(run, "step.completed", json!({"by": owner}))],
+        step: None,
     }
 }
 

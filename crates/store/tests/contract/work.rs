@@ -25,6 +25,7 @@ fn completion(work_id: &str, owner: &str, output: &str) -> CompleteWork {
             json!({"owner": owner, "costUsd": 0.1 + 0.2}),
         )],
         audit: vec![draft("run-1", "step.completed", json!({"by": owner}))],
+        step: None,
     }
 }
 
