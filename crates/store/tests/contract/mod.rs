@@ -7,6 +7,7 @@ pub(crate) mod audit;
 pub(crate) mod batch;
 pub(crate) mod messages;
 pub(crate) mod runs;
+pub(crate) mod steps;
 pub(crate) mod support;
 pub(crate) mod timers;
 pub(crate) mod work;
