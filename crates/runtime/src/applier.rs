@@ -171,9 +171,7 @@ impl Applier {
             );
         }
         let status = state.status();
-        let completed_at = status
-            .is_terminal()
-            .then(|| state.ended_at().unwrap_or(now));
+        let completed_at = completed_at(&state, now);
         Ok(Commit {
             run_id: run.id.clone(),
             owner: self.options.owner.clone(),
@@ -222,6 +220,14 @@ pub(crate) fn step(
             json!({"event": kind, "code": error.code(), "message": error.to_string()}),
         )),
     }
+}
+
+/// When the run ended, if it has: the engine's end time, or `fallback`.
+pub(crate) fn completed_at(state: &RunState, fallback: Timestamp) -> Option<Timestamp> {
+    state
+        .status()
+        .is_terminal()
+        .then(|| state.ended_at().unwrap_or(fallback))
 }
 
 fn event_kind(event: &serde_json::Value) -> String {

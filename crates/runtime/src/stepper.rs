@@ -23,7 +23,7 @@ use agentwerke_store::{AppliedStep, NewRun, RunStart, Store, WorkflowVersion};
 use agentwerke_types::{RunStatus, Timestamp};
 use serde_json::Value;
 
-use crate::applier::step;
+use crate::applier::{completed_at, step};
 use crate::effects::RunInfo;
 use crate::{DefinitionCache, Error};
 
@@ -92,9 +92,7 @@ impl Stepper {
             &mut audit,
         );
         let status = state.status();
-        let completed_at = status
-            .is_terminal()
-            .then(|| state.ended_at().unwrap_or(request.at));
+        let completed_at = completed_at(&state, request.at);
         let run = NewRun {
             run_id: request.run_id.clone(),
             workflow_id: version.workflow_id.clone(),
@@ -149,7 +147,7 @@ impl Stepper {
                 &mut audit,
             );
             let status = state.status();
-            let completed_at = status.is_terminal().then(|| state.ended_at().unwrap_or(at));
+            let completed_at = completed_at(&state, at);
             Ok::<_, Error>(Some(AppliedStep {
                 expected_state_version: run.state_version,
                 state: serde_json::to_value(&state)?,

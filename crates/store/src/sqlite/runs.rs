@@ -34,47 +34,93 @@ pub(super) struct NewRunCall {
     run: NewRun,
     state: String,
     inputs: String,
+    request: [SealedDraft; 1],
     first_step: FirstStep,
-    /// The request's record, then the first step's.
-    audit: Vec<SealedDraft>,
 }
 
 /// [`RunStart`] as the writer needs it.
 enum FirstStep {
     Queued(String),
     Applied {
-        ops: Vec<Op>,
-        ops_json: Vec<Option<String>>,
+        effects: Effects,
         completed_at: Option<Timestamp>,
     },
 }
 
 impl NewRunCall {
     pub(super) fn new(run: NewRun, start: RunStart, audit: AuditDraft) -> Self {
-        let mut drafts = vec![audit];
         let first_step = match start {
             RunStart::Queued(event) => FirstStep::Queued(json_text(&event)),
             RunStart::Applied {
                 ops,
                 audit,
                 completed_at,
-            } => {
-                drafts.extend(audit);
-                FirstStep::Applied {
-                    ops_json: ops.iter().map(ops::json_of).collect(),
-                    ops,
-                    completed_at,
-                }
-            }
+            } => FirstStep::Applied {
+                effects: Effects::new(ops, audit),
+                completed_at,
+            },
         };
         Self {
             state: json_text(&run.state),
             inputs: json_text(&run.inputs),
+            request: [SealedDraft::new(audit)],
             first_step,
-            audit: audit::seal(drafts),
             run,
         }
     }
+}
+
+/// A step's effects and audit records, with their JSON written and the
+/// drafts sealed by the caller, so the writer only binds and hashes.
+struct Effects {
+    ops: Vec<Op>,
+    ops_json: Vec<Option<String>>,
+    audit: Vec<SealedDraft>,
+}
+
+impl Effects {
+    fn new(ops: Vec<Op>, audit: Vec<AuditDraft>) -> Self {
+        Self {
+            ops_json: ops.iter().map(ops::json_of).collect(),
+            ops,
+            audit: audit::seal(audit),
+        }
+    }
+
+    /// Writes the ops, then appends the audit records.
+    fn write(&self, conn: &Connection, run_id: &str, now: Timestamp) -> Result<()> {
+        for (op, json) in self.ops.iter().zip(&self.ops_json) {
+            ops::apply(conn, run_id, op, json.as_deref(), now)?;
+        }
+        audit::append(conn, run_id, &self.audit)
+    }
+}
+
+/// Writes a run's state after a step; the step ends any lease on the run.
+fn store_state(
+    conn: &Connection,
+    run_id: &str,
+    state: &str,
+    status: &str,
+    risk_level: Option<&str>,
+    completed_at: Option<Timestamp>,
+    now: Timestamp,
+) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE runs SET state = ?2, status = ?3, state_version = state_version + 1, \
+           risk_level = COALESCE(?4, risk_level), completed_at = COALESCE(?5, completed_at), \
+           updated_at = ?6, lease_owner = NULL, lease_until = NULL \
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        run_id,
+        state,
+        status,
+        risk_level,
+        completed_at.map(Timestamp::as_millis),
+        now.as_millis(),
+    ])?;
+    Ok(())
 }
 
 pub(super) fn create(conn: &Connection, call: &NewRunCall) -> Result<()> {
@@ -120,17 +166,11 @@ pub(super) fn create(conn: &Connection, call: &NewRunCall) -> Result<()> {
             run.run_id
         )));
     }
+    audit::append(conn, &run.run_id, &call.request)?;
     match &call.first_step {
-        FirstStep::Queued(event) => {
-            insert_event(conn, &run.run_id, event, None, run.at)?;
-        }
-        FirstStep::Applied { ops, ops_json, .. } => {
-            for (op, json) in ops.iter().zip(ops_json) {
-                ops::apply(conn, &run.run_id, op, json.as_deref(), run.at)?;
-            }
-        }
+        FirstStep::Queued(event) => insert_event(conn, &run.run_id, event, None, run.at).map(drop),
+        FirstStep::Applied { effects, .. } => effects.write(conn, &run.run_id, run.at),
     }
-    audit::append(conn, &run.run_id, &call.audit)
 }
 
 pub(super) async fn get<'e>(conn: impl SqliteExecutor<'e>, id: &str) -> Result<Option<RunRow>> {
@@ -245,16 +285,17 @@ pub(super) fn queue_event(
 pub(super) struct StepCall {
     step: AppliedStep,
     state: String,
-    ops_json: Vec<Option<String>>,
-    audit: Vec<SealedDraft>,
+    effects: Effects,
 }
 
 impl StepCall {
     pub(super) fn new(mut step: AppliedStep) -> Self {
         Self {
             state: json_text(&step.state),
-            ops_json: step.ops.iter().map(ops::json_of).collect(),
-            audit: audit::seal(std::mem::take(&mut step.audit)),
+            effects: Effects::new(
+                std::mem::take(&mut step.ops),
+                std::mem::take(&mut step.audit),
+            ),
             step,
         }
     }
@@ -288,25 +329,18 @@ pub(super) fn apply_step(
     if earlier_waiting {
         return Ok(false);
     }
-    conn.prepare_cached(
-        "UPDATE runs SET state = ?2, status = ?3, state_version = state_version + 1, \
-           completed_at = COALESCE(?4, completed_at), updated_at = ?5, \
-           lease_owner = NULL, lease_until = NULL \
-         WHERE id = ?1",
-    )?
-    .execute(params![
+    store_state(
+        conn,
         run_id,
-        call.state,
-        step.status,
-        step.completed_at.map(Timestamp::as_millis),
-        now.as_millis(),
-    ])?;
+        &call.state,
+        &step.status,
+        None,
+        step.completed_at,
+        now,
+    )?;
     conn.prepare_cached("UPDATE inbox SET processed_at = ?2 WHERE id = ?1")?
         .execute(params![event_id, now.as_millis()])?;
-    for (op, json) in step.ops.iter().zip(&call.ops_json) {
-        ops::apply(conn, run_id, op, json.as_deref(), now)?;
-    }
-    audit::append(conn, run_id, &call.audit)?;
+    call.effects.write(conn, run_id, now)?;
     Ok(true)
 }
 
@@ -401,16 +435,17 @@ struct InboxRow {
 pub(super) struct CommitCall {
     commit: Commit,
     state: String,
-    ops_json: Vec<Option<String>>,
-    audit: Vec<SealedDraft>,
+    effects: Effects,
 }
 
 impl CommitCall {
     pub(super) fn new(mut commit: Commit) -> Self {
         Self {
             state: json_text(&commit.state),
-            ops_json: commit.ops.iter().map(ops::json_of).collect(),
-            audit: audit::seal(std::mem::take(&mut commit.audit)),
+            effects: Effects::new(
+                std::mem::take(&mut commit.ops),
+                std::mem::take(&mut commit.audit),
+            ),
             commit,
         }
     }
@@ -435,20 +470,15 @@ pub(super) fn commit(conn: &Connection, call: &CommitCall) -> Result<()> {
         )));
     }
     let now = wall_clock();
-    conn.prepare_cached(
-        "UPDATE runs SET state = ?2, status = ?3, state_version = state_version + 1, \
-           risk_level = COALESCE(?4, risk_level), completed_at = COALESCE(?5, completed_at), \
-           updated_at = ?6, lease_owner = NULL, lease_until = NULL \
-         WHERE id = ?1",
-    )?
-    .execute(params![
-        commit.run_id,
-        call.state,
-        commit.status,
-        commit.risk_level,
-        commit.completed_at.map(Timestamp::as_millis),
-        now.as_millis(),
-    ])?;
+    store_state(
+        conn,
+        &commit.run_id,
+        &call.state,
+        &commit.status,
+        commit.risk_level.as_deref(),
+        commit.completed_at,
+        now,
+    )?;
     let mut mark = conn.prepare_cached(
         "UPDATE inbox SET processed_at = ?3 \
          WHERE id = ?1 AND run_id = ?2 AND processed_at IS NULL",
@@ -461,8 +491,5 @@ pub(super) fn commit(conn: &Connection, call: &CommitCall) -> Result<()> {
             )));
         }
     }
-    for (op, json) in commit.ops.iter().zip(&call.ops_json) {
-        ops::apply(conn, &commit.run_id, op, json.as_deref(), now)?;
-    }
-    audit::append(conn, &commit.run_id, &call.audit)
+    call.effects.write(conn, &commit.run_id, now)
 }
