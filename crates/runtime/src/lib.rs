@@ -10,10 +10,10 @@
 //!   model provider, and commits the result as the run's next event;
 //! - the [`timers`] loop turns due timer rows into events.
 //!
-//! A run's first step needs no loop: [`RuntimeHandle::start_run`] applies the
-//! start event and the store creates the run in the state that left, in one
-//! transaction, and the writer of an agent's result or a human decision
-//! may commit the step it causes with it (see [`stepper`]).
+//! Not every step waits for the applier: [`RuntimeHandle::start_run`] creates
+//! a run with its start event applied, and the writer of an agent's result or
+//! a human decision hands the step it causes to the store with the event,
+//! which commits it unless the run moved meanwhile (see [`stepper`]).
 //!
 //! Nothing is executed before it is committed, and every result goes back in
 //! through the inbox with an idempotency key, so a crash at any point either
