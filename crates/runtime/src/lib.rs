@@ -111,10 +111,11 @@ impl RuntimeHandle {
     }
 
     /// Creates a run with its first step taken (see [`stepper`]) and wakes
-    /// the loops for what that step left to do.
+    /// the executor for the work that step left. The appliers have nothing
+    /// to do: the run's inbox is empty.
     pub async fn start_run(&self, request: StartRequest) -> Result<RunStatus, Error> {
         let status = self.stepper.start(request).await?;
-        self.notify();
+        self.wake.executor.notify_one();
         Ok(status)
     }
 
