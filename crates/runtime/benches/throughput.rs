@@ -294,11 +294,10 @@ async fn bench(shape: Shape, args: &Args) {
                 if !deciding.insert(approval.id.clone()) {
                     continue;
                 }
-                let store = store.clone();
                 let handle = handle.clone();
                 let clock = clock.clone();
                 requests.spawn(async move {
-                    decide(store.as_ref(), &handle, clock.as_ref(), approval).await;
+                    decide(&handle, clock.as_ref(), approval).await;
                     Request::Decided
                 });
             }
@@ -390,7 +389,6 @@ async fn start_run(
 
 /// Approves one gate exactly as `POST /api/approvals/{id}/decision` does.
 async fn decide(
-    store: &dyn Store,
     runtime: &RuntimeHandle,
     clock: &dyn Clock,
     approval: agentwerke_store::ApprovalRow,
@@ -404,25 +402,25 @@ async fn decide(
         decided_by: "bench-approver".to_owned(),
         at: now,
     };
-    let step = runtime.prepare_step(&approval.run_id, &event).await;
-    store
-        .decide_approval(Decide {
-            id: approval.id.clone(),
-            decision: "approved".to_owned(),
-            comment: None,
-            decided_by: "bench-approver".to_owned(),
-            at: now,
-            event: serde_json::to_value(&event).expect("event"),
-            audit: AuditDraft {
-                run_id: approval.run_id.clone(),
-                at: rfc3339(now),
-                actor: "user:bench-approver".to_owned(),
-                kind: "approval.decided".to_owned(),
-                data: json!({"approvalId": approval.id, "nodeId": approval.node_id,
-                             "decision": "approved", "comment": null}),
-            },
-            step,
-        })
+    let decide = Decide {
+        id: approval.id.clone(),
+        decision: "approved".to_owned(),
+        comment: None,
+        decided_by: "bench-approver".to_owned(),
+        at: now,
+        event: serde_json::to_value(&event).expect("event"),
+        audit: AuditDraft {
+            run_id: approval.run_id.clone(),
+            at: rfc3339(now),
+            actor: "user:bench-approver".to_owned(),
+            kind: "approval.decided".to_owned(),
+            data: json!({"approvalId": approval.id, "nodeId": approval.node_id,
+                         "decision": "approved", "comment": null}),
+        },
+        step: None,
+    };
+    runtime
+        .decide_approval(&approval.run_id, decide, &event)
         .await
         .expect("decide approval");
 }

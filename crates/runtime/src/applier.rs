@@ -11,6 +11,7 @@ use tokio::sync::watch;
 
 use crate::clock::rfc3339;
 use crate::effects::{RunInfo, map_effects};
+use crate::states::Known;
 use crate::{DefinitionCache, Error, RuntimeDeps, RuntimeHandle, RuntimeOptions, idle};
 
 /// How many runs one claim takes. Their steps are committed together
@@ -104,13 +105,17 @@ impl Applier {
             .await?;
         let count = claimed.len();
         let mut commits = Vec::with_capacity(count);
+        let mut afters = Vec::with_capacity(count);
         for (n, run) in claimed.into_iter().enumerate() {
             if n > 0 && n % YIELD_EVERY == 0 {
                 tokio::task::yield_now().await;
             }
             let run_id = run.run.id.clone();
             match self.process(run, now).await {
-                Ok(commit) => commits.push(commit),
+                Ok((commit, after)) => {
+                    commits.push(commit);
+                    afters.push((run_id, after));
+                }
                 Err(error) => {
                     tracing::warn!(run_id, code = error.code(), %error, "run not advanced");
                 }
@@ -118,19 +123,22 @@ impl Applier {
         }
         // One call for the whole batch: the store may make all of these
         // steps durable with a single commit, each still all-or-nothing.
-        let run_ids: Vec<String> = commits.iter().map(|c| c.run_id.clone()).collect();
         let results = self.deps.store.commit_runs(commits).await;
-        for (run_id, result) in run_ids.into_iter().zip(results) {
-            if let Err(error) = result {
-                let error = Error::from(error);
-                tracing::warn!(run_id, code = error.code(), %error, "run not advanced");
+        for ((run_id, after), result) in afters.into_iter().zip(results) {
+            match result {
+                Ok(()) => self.handle.stepper.remember(&run_id, after),
+                Err(error) => {
+                    let error = Error::from(error);
+                    tracing::warn!(run_id, code = error.code(), %error, "run not advanced");
+                }
             }
         }
         Ok(count)
     }
 
-    /// Applies a claimed run's events and returns the step to commit.
-    async fn process(&self, claimed: ClaimedRun, now: Timestamp) -> Result<Commit, Error> {
+    /// Applies a claimed run's events; returns the step to commit and the
+    /// state it leaves.
+    async fn process(&self, claimed: ClaimedRun, now: Timestamp) -> Result<(Commit, Known), Error> {
         let run = &claimed.run;
         let definition = self
             .definitions
@@ -171,19 +179,26 @@ impl Applier {
             );
         }
         let status = state.status();
-        let completed_at = completed_at(&state, now);
-        Ok(Commit {
+        let commit = Commit {
             run_id: run.id.clone(),
             owner: self.options.owner.clone(),
             expected_state_version: run.state_version,
             state: serde_json::to_value(&state)?,
             status: status.as_str().to_owned(),
             risk_level: None,
-            completed_at,
+            completed_at: completed_at(&state, now),
             processed_inbox_ids: processed,
             ops,
             audit,
-        })
+        };
+        let after = Known {
+            version: run.state_version + 1,
+            state,
+            workflow_id: run.workflow_id.clone(),
+            workflow_version: run.workflow_version,
+            requested_by: run.requested_by.clone(),
+        };
+        Ok((commit, after))
     }
 }
 

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use agentwerke_agents::prompt::{PromptVars, TaskPromptSpec, assemble, render};
 use agentwerke_agents::step::{NoTools, StepInput, StepOutcome, ToolResult, run_step};
 use agentwerke_bpmn::model::AgentTaskSpec;
+use agentwerke_engine::{Event, TaskError, WorkId};
 use agentwerke_evidence::chain::AuditDraft;
-use agentwerke_store::{CompleteWork, WorkItem};
+use agentwerke_store::{CompleteWork, Delivered, WorkItem};
 use agentwerke_types::ErrorCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -22,7 +23,7 @@ const TOOL_INPUT_PREFIX: &str = "tool.input.";
 /// How one execution of a step ends.
 enum Outcome {
     /// The event to commit (`task_completed` or `task_failed`).
-    Event(Value),
+    Event(Event),
     /// Paused on the escalation with this approval id.
     Paused(String),
 }
@@ -36,7 +37,7 @@ struct AgentWork {
     workflow_id: String,
     #[serde(default)]
     requested_by: String,
-    work_id: String,
+    work_id: WorkId,
     node_id: String,
     name: Option<String>,
     attempt: u32,
@@ -103,10 +104,15 @@ impl Executor {
                         let worker = this.clone();
                         tokio::spawn(async move {
                             let run_id = item.run_id.clone();
-                            if let Err(error) = worker.execute(item).await {
-                                tracing::warn!(run_id, code = error.code(), %error, "agent step not recorded");
+                            match worker.execute(item).await {
+                                // The step went with the result: nothing waits in an inbox.
+                                Ok(Delivered::Stepped) => {}
+                                Ok(_) => worker.handle.wake.applier.notify_one(),
+                                Err(error) => {
+                                    tracing::warn!(run_id, code = error.code(), %error, "agent step not recorded");
+                                    worker.handle.wake.applier.notify_one();
+                                }
                             }
-                            worker.handle.wake.applier.notify_one();
                             drop(permit);
                             // A slot is free: look for more work now rather
                             // than at the next poll.
@@ -143,7 +149,7 @@ impl Executor {
 
     /// Runs one agent step and commits its result: completed, failed, or
     /// paused on a tool call a human must decide.
-    async fn execute(&self, item: WorkItem) -> Result<(), Error> {
+    async fn execute(&self, item: WorkItem) -> Result<Delivered, Error> {
         let work: AgentWork = serde_json::from_value(item.payload.clone())?;
         let tools = match &self.deps.gateway {
             Some(service) => Some(StepTools::new(
@@ -180,24 +186,30 @@ impl Executor {
                 .raise_risk_level(&work.run_id, level.as_str())
                 .await?;
         }
-        let done = |result_event| CompleteWork {
-            run_id: work.run_id.clone(),
-            work_id: item.work_id.clone(),
-            owner: self.options.owner.clone(),
-            result_event,
-            dedup_key: format!(
-                "work:{}:{}:{}",
-                work.run_id, item.work_id, item.attempt_count
-            ),
-            records,
-            audit,
-            step: None,
+        let done = |result_event: &Event| -> Result<CompleteWork, Error> {
+            Ok(CompleteWork {
+                run_id: work.run_id.clone(),
+                work_id: item.work_id.clone(),
+                owner: self.options.owner.clone(),
+                result_event: serde_json::to_value(result_event)?,
+                dedup_key: format!(
+                    "work:{}:{}:{}",
+                    work.run_id, item.work_id, item.attempt_count
+                ),
+                records,
+                audit,
+                step: None,
+            })
         };
         match (outcome, trail.escalation) {
             (Outcome::Paused(approval_id), Some(approval)) => {
-                let event = json!({"type": "task_paused", "work_id": work.work_id,
-                                   "approval_id": approval_id, "at": self.deps.clock.now()});
-                self.deps.store.pause_work(done(event), approval).await?;
+                let event = Event::TaskPaused {
+                    work_id: work.work_id,
+                    approval_id,
+                    at: self.deps.clock.now(),
+                };
+                self.deps.store.pause_work(done(&event)?, approval).await?;
+                Ok(Delivered::Queued)
             }
             (Outcome::Paused(_), None) => {
                 let event = failed(
@@ -206,23 +218,17 @@ impl Executor {
                     "a tool call was escalated but no approval request was prepared",
                     &self.deps,
                 );
-                self.deps.store.complete_work(done(event)).await?;
+                Ok(self.deps.store.complete_work(done(&event)?).await?)
             }
             (Outcome::Event(event), _) => {
                 // The result's engine step goes with it when nothing else
                 // moves the run meanwhile; otherwise the applier takes it.
-                let step = match serde_json::from_value::<agentwerke_engine::Event>(event.clone()) {
-                    Ok(parsed) => self.handle.prepare_step(&work.run_id, &parsed).await,
-                    Err(_) => None,
-                };
-                let done = CompleteWork {
-                    step,
-                    ..done(event)
-                };
-                self.deps.store.complete_work(done).await?;
+                self.handle
+                    .stepper
+                    .complete_work(done(&event)?, &event)
+                    .await
             }
         }
-        Ok(())
     }
 
     fn identity(&self, work: &AgentWork) -> StepIdentity {
@@ -230,7 +236,7 @@ impl Executor {
             run_id: work.run_id.clone(),
             workflow_id: work.workflow_id.clone(),
             requested_by: work.requested_by.clone(),
-            work_id: work.work_id.clone(),
+            work_id: work.work_id.to_string(),
             node_id: work.node_id.clone(),
             node_name: work.node_name(),
             agent: work.spec.agent.clone(),
@@ -268,10 +274,11 @@ impl Executor {
             arguments.insert(name.to_owned(), value);
         }
         match tools.broker(tool, Value::Object(arguments)).await {
-            ToolResult::Allowed { output } => Outcome::Event(json!({
-                "type": "task_completed", "work_id": work.work_id,
-                "output": {"tool": tool, "output": output}, "at": self.deps.clock.now(),
-            })),
+            ToolResult::Allowed { output } => Outcome::Event(Event::TaskCompleted {
+                work_id: work.work_id,
+                output: json!({"tool": tool, "output": output}),
+                at: self.deps.clock.now(),
+            }),
             ToolResult::Rejected { reason } => {
                 Outcome::Event(failed(work, "gateway.rejected", &reason, &self.deps))
             }
@@ -314,7 +321,7 @@ impl Executor {
         let mut input = StepInput::new(
             prompt,
             work.run_id.clone(),
-            work.work_id.clone(),
+            work.work_id.to_string(),
             work.node_id.clone(),
             work.spec.agent.clone(),
         );
@@ -348,8 +355,11 @@ impl Executor {
                     "step.completed",
                     json!({"workId": work.work_id, "nodeId": work.node_id, "attempt": work.attempt}),
                 ));
-                Outcome::Event(json!({"type": "task_completed", "work_id": work.work_id,
-                       "output": output, "at": self.deps.clock.now()}))
+                Outcome::Event(Event::TaskCompleted {
+                    work_id: work.work_id,
+                    output,
+                    at: self.deps.clock.now(),
+                })
             }
             StepOutcome::Failed { code, message, .. } => {
                 audit.push(self.audit(
@@ -383,7 +393,13 @@ impl Executor {
     }
 }
 
-fn failed(work: &AgentWork, code: &str, message: &str, deps: &RuntimeDeps) -> Value {
-    json!({"type": "task_failed", "work_id": work.work_id,
-           "error": {"code": code, "message": message}, "at": deps.clock.now()})
+fn failed(work: &AgentWork, code: &str, message: &str, deps: &RuntimeDeps) -> Event {
+    Event::TaskFailed {
+        work_id: work.work_id,
+        error: TaskError {
+            code: code.to_owned(),
+            message: message.to_owned(),
+        },
+        at: deps.clock.now(),
+    }
 }

@@ -28,6 +28,7 @@ mod error;
 pub mod evidence;
 pub mod executor;
 pub mod gateway;
+mod states;
 pub mod stepper;
 pub mod timers;
 
@@ -36,7 +37,7 @@ use std::time::Duration;
 
 use agentwerke_agents::provider::ModelProvider;
 use agentwerke_engine::Event;
-use agentwerke_store::{AppliedStep, Store};
+use agentwerke_store::{Decide, Decided, Delivered, Store};
 use agentwerke_types::RunStatus;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -119,10 +120,29 @@ impl RuntimeHandle {
         Ok(status)
     }
 
-    /// The step `event` would take in `run_id` now, to deliver with the
-    /// event (see [`stepper`]); `None` leaves it to an applier.
-    pub async fn prepare_step(&self, run_id: &str, event: &Event) -> Option<AppliedStep> {
-        self.stepper.prepare(run_id, event).await
+    /// Records a human decision on one of `run_id`'s approvals, with the
+    /// step it causes unless the run moves first (see [`stepper`]), and
+    /// wakes the loop that has work next.
+    pub async fn decide_approval(
+        &self,
+        run_id: &str,
+        decide: Decide,
+        event: &Event,
+    ) -> Result<Decided, Error> {
+        let decided = self.stepper.decide_approval(run_id, decide, event).await?;
+        self.delivered(decided.delivered);
+        Ok(decided)
+    }
+
+    /// Wakes the loop an event's delivery left work for: the executor after
+    /// a step (it may have queued agent work), the appliers when the event
+    /// waits in an inbox.
+    fn delivered(&self, delivered: Delivered) {
+        match delivered {
+            Delivered::Stepped => self.wake.executor.notify_one(),
+            Delivered::Queued => self.wake.applier.notify_one(),
+            Delivered::Dropped => {}
+        }
     }
 }
 

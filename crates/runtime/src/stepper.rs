@@ -14,17 +14,24 @@
 //!   ([`AppliedStep`]). The store commits it only if nothing moved the run in
 //!   between; otherwise the event waits in the inbox as usual. The outcome
 //!   is the one an applier would have produced either way.
+//!
+//! The state a step starts from is the one the last step committed by this
+//! process left ([`crate::states`]); the store is read only for a run this
+//! process does not know, or no longer knows.
 
 use std::sync::Arc;
 
 use agentwerke_engine::{Event, RunState};
 use agentwerke_evidence::chain::AuditDraft;
-use agentwerke_store::{AppliedStep, NewRun, RunStart, Store, WorkflowVersion};
+use agentwerke_store::{
+    AppliedStep, CompleteWork, Decide, Decided, Delivered, NewRun, RunStart, Store, WorkflowVersion,
+};
 use agentwerke_types::{RunStatus, Timestamp};
 use serde_json::Value;
 
 use crate::applier::{completed_at, step};
 use crate::effects::RunInfo;
+use crate::states::{Known, RunStates};
 use crate::{DefinitionCache, Error};
 
 /// A run to start.
@@ -49,6 +56,7 @@ pub struct StartRequest {
 pub struct Stepper {
     store: Arc<dyn Store>,
     definitions: Arc<DefinitionCache>,
+    states: Arc<RunStates>,
 }
 
 impl std::fmt::Debug for Stepper {
@@ -60,7 +68,11 @@ impl std::fmt::Debug for Stepper {
 impl Stepper {
     /// A stepper over `store`, compiling definitions through `definitions`.
     pub fn new(store: Arc<dyn Store>, definitions: Arc<DefinitionCache>) -> Self {
-        Self { store, definitions }
+        Self {
+            store,
+            definitions,
+            states: Arc::default(),
+        }
     }
 
     /// Creates the run and takes its first step; returns its status after
@@ -112,57 +124,251 @@ impl Stepper {
         self.store
             .create_run(run, first_step, request.audit)
             .await?;
+        self.remember(
+            &request.run_id,
+            Known {
+                version: 0,
+                state,
+                workflow_id: version.workflow_id.clone(),
+                workflow_version: version.version,
+                requested_by: request.requested_by,
+            },
+        );
         Ok(status)
+    }
+
+    /// Records an agent's result (`done.result_event`, which is `event`)
+    /// with the step it causes, unless the run moves first (see the module
+    /// docs).
+    pub async fn complete_work(
+        &self,
+        mut done: CompleteWork,
+        event: &Event,
+    ) -> Result<Delivered, Error> {
+        let (step, after) = self.prepare(&done.run_id, event).await.unzip();
+        done.step = step;
+        let run_id = done.run_id.clone();
+        let delivered = self.store.complete_work(done).await?;
+        self.stepped(&run_id, delivered, after);
+        Ok(delivered)
+    }
+
+    /// Records a human decision (`decide.event`, which is `event`) with the
+    /// step it causes, unless the run moves first (see the module docs).
+    pub async fn decide_approval(
+        &self,
+        run_id: &str,
+        mut decide: Decide,
+        event: &Event,
+    ) -> Result<Decided, Error> {
+        let (step, after) = self.prepare(run_id, event).await.unzip();
+        decide.step = step;
+        let decided = self.store.decide_approval(decide).await?;
+        self.stepped(&decided.approval.run_id, decided.delivered, after);
+        Ok(decided)
+    }
+
+    /// Remembers the state a committed step left `run_id` in, for the next
+    /// step to start from.
+    pub(crate) fn remember(&self, run_id: &str, known: Known) {
+        self.states.remember(run_id, known);
+    }
+
+    fn stepped(&self, run_id: &str, delivered: Delivered, after: Option<Known>) {
+        if let (Delivered::Stepped, Some(after)) = (delivered, after) {
+            self.remember(run_id, after);
+        }
     }
 
     /// The step `event` causes in `run_id`'s current state, for the store to
     /// commit with the event if nothing moves the run first. `None` when it
     /// cannot be computed here (the run or its definition cannot be read):
     /// the event then simply waits for an applier.
-    pub async fn prepare(&self, run_id: &str, event: &Event) -> Option<AppliedStep> {
+    async fn prepare(&self, run_id: &str, event: &Event) -> Option<(AppliedStep, Known)> {
         let prepared = async {
-            let Some(run) = self.store.get_run(run_id).await? else {
+            let Some(mut known) = self.current(run_id).await? else {
                 return Ok(None);
             };
             let definition = self
                 .definitions
-                .get(&run.workflow_id, run.workflow_version)
+                .get(&known.workflow_id, known.workflow_version)
                 .await?;
-            let mut state: RunState = serde_json::from_value(run.state)?;
             let info = RunInfo {
-                run_id: &run.id,
-                workflow_id: &run.workflow_id,
-                requested_by: &run.requested_by,
+                run_id,
+                workflow_id: &known.workflow_id,
+                requested_by: &known.requested_by,
             };
             let (mut ops, mut audit) = (Vec::new(), Vec::new());
-            let kind = event.kind();
             let at = event.at();
             step(
                 &definition,
-                &mut state,
+                &mut known.state,
                 &info,
                 event.clone(),
-                kind,
+                event.kind(),
                 &mut ops,
                 &mut audit,
             );
-            let status = state.status();
-            let completed_at = completed_at(&state, at);
-            Ok::<_, Error>(Some(AppliedStep {
-                expected_state_version: run.state_version,
-                state: serde_json::to_value(&state)?,
+            let status = known.state.status();
+            let step = AppliedStep {
+                expected_state_version: known.version,
+                state: serde_json::to_value(&known.state)?,
                 status: status.as_str().to_owned(),
-                completed_at,
+                completed_at: completed_at(&known.state, at),
                 ops,
                 audit,
-            }))
+            };
+            known.version += 1;
+            Ok::<_, Error>(Some((step, known)))
         };
         match prepared.await {
-            Ok(step) => step,
+            Ok(prepared) => prepared,
             Err(error) => {
                 tracing::debug!(run_id, %error, "step left to the applier");
                 None
             }
         }
+    }
+
+    /// The run's state: as the last step committed here left it, or else as
+    /// stored.
+    async fn current(&self, run_id: &str) -> Result<Option<Known>, Error> {
+        if let Some(known) = self.states.take(run_id) {
+            return Ok(Some(known));
+        }
+        let Some(run) = self.store.get_run(run_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Known {
+            version: run.state_version,
+            state: serde_json::from_value(run.state)?,
+            workflow_id: run.workflow_id,
+            workflow_version: run.workflow_version,
+            requested_by: run.requested_by,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use agentwerke_engine::{ApprovalDecision, WorkId};
+    use agentwerke_store::{ApprovalFilter, NewWorkflowVersion, SqliteStore};
+    use serde_json::json;
+
+    use super::*;
+
+    const HELLO_SDLC: &str = include_str!("../../../examples/hello-sdlc.bpmn");
+
+    fn at(ms: i64) -> Timestamp {
+        Timestamp::from_millis(ms)
+    }
+
+    fn audit(run_id: &str, kind: &str) -> AuditDraft {
+        AuditDraft {
+            run_id: run_id.to_owned(),
+            at: crate::rfc3339(at(0)),
+            actor: "user:test".to_owned(),
+            kind: kind.to_owned(),
+            data: json!({}),
+        }
+    }
+
+    /// Two processes over one store: each remembers only its own steps.
+    #[tokio::test]
+    async fn a_state_another_process_overtook_costs_a_fallback_not_a_wrong_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.db").display().to_string();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+        store
+            .create_workflow_version(NewWorkflowVersion {
+                workflow_id: "hello-sdlc".to_owned(),
+                name: "Hello SDLC".to_owned(),
+                bpmn_xml: HELLO_SDLC.to_owned(),
+                bpmn_sha256: "sha".to_owned(),
+                diagnostics: json!([]),
+                created_by: "admin".to_owned(),
+                at: at(0),
+            })
+            .await
+            .unwrap();
+        let version = store
+            .publish_workflow_version("hello-sdlc", 1, "admin", at(0))
+            .await
+            .unwrap();
+        let stepper = || Stepper::new(store.clone(), Arc::new(DefinitionCache::new(store.clone())));
+        let (first, second) = (stepper(), stepper());
+
+        let run_id = "run-1";
+        let status = first
+            .start(StartRequest {
+                run_id: run_id.to_owned(),
+                version,
+                requested_by: "alice".to_owned(),
+                inputs: json!({"title": "t"}),
+                audit: audit(run_id, "run.requested"),
+                at: at(1),
+            })
+            .await
+            .unwrap();
+        assert_eq!(status, RunStatus::Running);
+
+        // The second process completes the agent step the first one started.
+        let work = store.claim_work("exec", at(2), 10_000, 10).await.unwrap();
+        assert_eq!(work.len(), 1);
+        let event = Event::TaskCompleted {
+            work_id: work[0].work_id.parse::<WorkId>().unwrap(),
+            output: json!({"risks": []}),
+            at: at(3),
+        };
+        let done = CompleteWork {
+            run_id: run_id.to_owned(),
+            work_id: work[0].work_id.clone(),
+            owner: "exec".to_owned(),
+            result_event: serde_json::to_value(&event).unwrap(),
+            dedup_key: "work:run-1:w1:1".to_owned(),
+            records: Vec::new(),
+            audit: Vec::new(),
+            step: None,
+        };
+        let delivered = second.complete_work(done, &event).await.unwrap();
+        assert_eq!(delivered, Delivered::Stepped);
+        let run = store.get_run(run_id).await.unwrap().unwrap();
+        assert_eq!(run.status, "awaiting_approval");
+
+        // The first still remembers the run as it started it. Its step for
+        // the decision is refused by the store; the decision waits instead.
+        let pending = store
+            .list_approvals(ApprovalFilter {
+                status: Some("pending".to_owned()),
+                run_id: None,
+            })
+            .await
+            .unwrap();
+        let approval = &pending[0];
+        let event = Event::ApprovalDecided {
+            work_id: approval.work_id.parse::<WorkId>().unwrap(),
+            decision: ApprovalDecision::Approve,
+            comment: None,
+            decided_by: "bob".to_owned(),
+            at: at(4),
+        };
+        let decide = Decide {
+            id: approval.id.clone(),
+            decision: "approved".to_owned(),
+            comment: None,
+            decided_by: "bob".to_owned(),
+            at: at(4),
+            event: serde_json::to_value(&event).unwrap(),
+            audit: audit(run_id, "approval.decided"),
+            step: None,
+        };
+        let decided = first.decide_approval(run_id, decide, &event).await.unwrap();
+        assert_eq!(decided.delivered, Delivered::Queued);
+        let after = store.get_run(run_id).await.unwrap().unwrap();
+        assert_eq!(after.state_version, run.state_version, "nothing stepped");
+        assert_eq!(after.state, run.state);
+        let claimed = store.claim_runs("engine", at(5), 10_000, 10).await.unwrap();
+        assert_eq!(claimed.len(), 1, "the decision waits for an applier");
+        assert_eq!(claimed[0].events[0].event["type"], "approval_decided");
     }
 }

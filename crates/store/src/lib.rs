@@ -57,9 +57,10 @@ mod store;
 
 pub use error::{Error, Result};
 pub use model::{
-    AppliedStep, ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Delivery,
-    DeliveryOutcome, EvidenceRecord, InboxEvent, NewApproval, NewRun, NewWorkflowVersion, Op, Page,
-    RunFilter, RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
+    AppliedStep, ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Decided,
+    Delivered, Delivery, DeliveryOutcome, EvidenceRecord, InboxEvent, NewApproval, NewRun,
+    NewWorkflowVersion, Op, Page, RunFilter, RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary,
+    WorkflowVersion,
 };
 pub use sqlite::SqliteStore;
 pub use store::Store;

@@ -367,6 +367,35 @@ pub struct AppliedStep {
     pub audit: Vec<AuditDraft>,
 }
 
+/// What became of an event written with an [`AppliedStep`] offered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivered {
+    /// Nothing was queued: the event was a duplicate, or its work was
+    /// already done or cancelled.
+    Dropped,
+    /// The event waits in the run's inbox for an applier.
+    Queued,
+    /// The step was committed with the event: the run's state is the step's,
+    /// at `expected_state_version + 1`.
+    Stepped,
+}
+
+impl Delivered {
+    /// True unless the event was dropped.
+    pub fn recorded(self) -> bool {
+        self != Delivered::Dropped
+    }
+}
+
+/// A decided approval, and what became of the event the decision queued.
+#[derive(Debug, Clone)]
+pub struct Decided {
+    /// The approval as decided.
+    pub approval: ApprovalRow,
+    /// Queued for an applier, or stepped at once.
+    pub delivered: Delivered,
+}
+
 /// An evidence record as stored.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

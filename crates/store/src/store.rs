@@ -8,9 +8,9 @@ use serde_json::Value;
 use crate::error::Result;
 use crate::gateway::{ArtifactRow, HaltRow, HaltScope, NewPolicySet, PolicySetRow};
 use crate::model::{
-    ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Delivery,
-    DeliveryOutcome, EvidenceRecord, NewApproval, NewRun, NewWorkflowVersion, Page, RunFilter,
-    RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
+    ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Decided, Delivered,
+    Delivery, DeliveryOutcome, EvidenceRecord, NewApproval, NewRun, NewWorkflowVersion, Page,
+    RunFilter, RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
 };
 
 /// Durable state behind Agentwerke, used as `Arc<dyn Store>`.
@@ -138,10 +138,11 @@ pub trait Store: Send + Sync {
     ) -> Result<()>;
 
     /// Marks work done and commits its result event, records and audit.
-    /// Returns false, and writes nothing, when the dedup key was used before
-    /// (a second completion after a reclaim). For cancelled work it keeps the
-    /// records and audit (they happened) but queues no event and returns false.
-    async fn complete_work(&self, done: CompleteWork) -> Result<bool>;
+    /// Returns [`Delivered::Dropped`], and writes nothing, when the dedup key
+    /// was used before (a second completion after a reclaim). For cancelled
+    /// work it keeps the records and audit (they happened) but queues no
+    /// event and also returns `Dropped`.
+    async fn complete_work(&self, done: CompleteWork) -> Result<Delivered>;
 
     /// A run's work that is still pending, oldest first.
     async fn pending_work_for_run(&self, run_id: &str) -> Result<Vec<WorkItem>>;
@@ -169,7 +170,7 @@ pub trait Store: Send + Sync {
     /// Decides a pending approval, queues the run's event and appends the
     /// audit record. Exactly one of concurrent decisions wins; the others get
     /// `AlreadyDecided`.
-    async fn decide_approval(&self, decide: Decide) -> Result<ApprovalRow>;
+    async fn decide_approval(&self, decide: Decide) -> Result<Decided>;
 
     /// A run's approvals, oldest first.
     async fn approvals_for_run(&self, run_id: &str) -> Result<Vec<ApprovalRow>>;

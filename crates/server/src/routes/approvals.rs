@@ -184,29 +184,31 @@ pub async fn decide(
     };
     let stored_status = body.decision.stored();
     // The step the decision causes goes with it unless the run moves first.
-    let step = state.runtime.prepare_step(&approval.run_id, &event).await;
     let decided = state
-        .store
-        .decide_approval(Decide {
-            id: id.clone(),
-            decision: stored_status.to_owned(),
-            comment: comment.clone(),
-            decided_by: caller.subject().to_owned(),
-            at: now,
-            event: serde_json::to_value(&event).map_err(internal)?,
-            audit: AuditDraft {
-                run_id: approval.run_id.clone(),
-                at: ts(now),
-                actor: format!("user:{}", caller.subject()),
-                kind: "approval.decided".to_owned(),
-                data: json!({"approvalId": id, "nodeId": approval.node_id,
-                             "decision": stored_status, "comment": comment}),
+        .runtime
+        .decide_approval(
+            &approval.run_id,
+            Decide {
+                id: id.clone(),
+                decision: stored_status.to_owned(),
+                comment: comment.clone(),
+                decided_by: caller.subject().to_owned(),
+                at: now,
+                event: serde_json::to_value(&event).map_err(internal)?,
+                audit: AuditDraft {
+                    run_id: approval.run_id.clone(),
+                    at: ts(now),
+                    actor: format!("user:{}", caller.subject()),
+                    kind: "approval.decided".to_owned(),
+                    data: json!({"approvalId": id, "nodeId": approval.node_id,
+                                 "decision": stored_status, "comment": comment}),
+                },
+                step: None,
             },
-            step,
-        })
+            &event,
+        )
         .await?;
-    state.runtime.notify();
-    Ok(Json(approval_view(&decided)))
+    Ok(Json(approval_view(&decided.approval)))
 }
 
 /// The approval as the API shows it: the stored request, flattened, plus its

@@ -13,7 +13,7 @@ use super::rows::{ApprovalDbRow, approval_columns, convert};
 use super::runs::StepCall;
 use super::{audit, json_text, runs};
 use crate::error::{Error, Result};
-use crate::model::{ApprovalFilter, ApprovalRow, Decide};
+use crate::model::{ApprovalFilter, ApprovalRow, Decide, Delivered};
 
 /// The decisions a human can make.
 pub(super) const DECISIONS: [&str; 3] = ["approved", "rejected", "changes_requested"];
@@ -86,7 +86,9 @@ impl DecideCall {
     }
 }
 
-pub(super) fn decide(conn: &Connection, call: &DecideCall) -> Result<ApprovalRow> {
+/// Decides the approval; returns its row still as text, for the caller to
+/// parse off the writer's thread.
+pub(super) fn decide(conn: &Connection, call: &DecideCall) -> Result<(ApprovalDbRow, Delivered)> {
     let decide = &call.decide;
     if !DECISIONS.contains(&decide.decision.as_str()) {
         return Err(Error::invalid(format!(
@@ -116,8 +118,6 @@ pub(super) fn decide(conn: &Connection, call: &DecideCall) -> Result<ApprovalRow
         ))?
         .query_row([&decide.id], ApprovalDbRow::from_sqlite)
         .optional()?
-        .map(ApprovalRow::try_from)
-        .transpose()?
         .ok_or_else(|| Error::not_found("approval", &decide.id))?;
     if decided == 0 {
         return Err(Error::AlreadyDecided {
@@ -128,8 +128,12 @@ pub(super) fn decide(conn: &Connection, call: &DecideCall) -> Result<ApprovalRow
     let key = format!("approval:{}", row.id);
     let queued = runs::queue_event(conn, &row.run_id, &call.event, Some(&key), decide.at)?;
     audit::append(conn, &row.run_id, &call.audit)?;
-    if let (Some(event_id), Some(step)) = (queued, &call.step) {
-        runs::apply_step(conn, &row.run_id, event_id, step, decide.at)?;
-    }
-    Ok(row)
+    let delivered = match (queued, &call.step) {
+        (None, _) => Delivered::Dropped,
+        (Some(event_id), Some(step)) => {
+            runs::apply_step(conn, &row.run_id, event_id, step, decide.at)?
+        }
+        (Some(_), None) => Delivered::Queued,
+    };
+    Ok((row, delivered))
 }

@@ -323,7 +323,7 @@ pub(super) fn pause_work(
     done: &CompleteCall,
     approval: &NewApproval,
 ) -> Result<bool> {
-    if !work::complete(conn, done)? {
+    if !work::complete(conn, done)?.recorded() {
         return Ok(false);
     }
     let open = Op::OpenApproval {

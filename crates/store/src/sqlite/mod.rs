@@ -40,9 +40,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use crate::error::{Error, Result};
 use crate::gateway::{ArtifactRow, HaltRow, HaltScope, NewPolicySet, PolicySetRow};
 use crate::model::{
-    ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Delivery,
-    DeliveryOutcome, EvidenceRecord, NewApproval, NewRun, NewWorkflowVersion, Page, RunFilter,
-    RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
+    ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Decided, Delivered,
+    Delivery, DeliveryOutcome, EvidenceRecord, NewApproval, NewRun, NewWorkflowVersion, Page,
+    RunFilter, RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
 };
 use crate::store::Store;
 use writer::{Writer, WriterOptions};
@@ -312,7 +312,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn complete_work(&self, done: CompleteWork) -> Result<bool> {
+    async fn complete_work(&self, done: CompleteWork) -> Result<Delivered> {
         let call = work::CompleteCall::new(done);
         self.writer
             .write(move |conn| work::complete(conn, &call))
@@ -345,11 +345,16 @@ impl Store for SqliteStore {
         approvals::get(&self.pool, id).await
     }
 
-    async fn decide_approval(&self, decide: Decide) -> Result<ApprovalRow> {
+    async fn decide_approval(&self, decide: Decide) -> Result<Decided> {
         let call = approvals::DecideCall::new(decide);
-        self.writer
+        let (row, delivered) = self
+            .writer
             .write(move |conn| approvals::decide(conn, &call))
-            .await
+            .await?;
+        Ok(Decided {
+            approval: ApprovalRow::try_from(row)?,
+            delivered,
+        })
     }
 
     async fn approvals_for_run(&self, run_id: &str) -> Result<Vec<ApprovalRow>> {

@@ -278,13 +278,13 @@ pub(super) use approval_columns;
 
 #[derive(FromRow)]
 pub(super) struct ApprovalDbRow {
-    id: String,
-    run_id: String,
+    pub(super) id: String,
+    pub(super) run_id: String,
     work_id: String,
     node_id: String,
     kind: String,
     request: String,
-    status: String,
+    pub(super) status: String,
     decision: Option<String>,
     comment: Option<String>,
     decided_by: Option<String>,

@@ -25,7 +25,8 @@ use crate::clock::wall_clock;
 use crate::cursor::RunCursor;
 use crate::error::{Error, Result};
 use crate::model::{
-    AppliedStep, ClaimedRun, Commit, InboxEvent, NewRun, Op, Page, RunFilter, RunRow, RunStart,
+    AppliedStep, ClaimedRun, Commit, Delivered, InboxEvent, NewRun, Op, Page, RunFilter, RunRow,
+    RunStart,
 };
 
 /// A run creation with its JSON written and its audit drafts sealed by the
@@ -303,14 +304,14 @@ impl StepCall {
 
 /// Commits `call`'s step for the event just queued as inbox row `event_id`
 /// if nothing moved the run meanwhile (see [`AppliedStep`]); otherwise
-/// leaves the event to an applier. True when the step was committed.
+/// leaves the event to an applier.
 pub(super) fn apply_step(
     conn: &Connection,
     run_id: &str,
     event_id: i64,
     call: &StepCall,
     now: Timestamp,
-) -> Result<bool> {
+) -> Result<Delivered> {
     let step = &call.step;
     let (state_version, lease_owner, lease_until): (i64, Option<String>, Option<i64>) = conn
         .prepare_cached("SELECT state_version, lease_owner, lease_until FROM runs WHERE id = ?1")?
@@ -319,7 +320,7 @@ pub(super) fn apply_step(
         .ok_or_else(|| Error::not_found("run", run_id))?;
     let leased = lease_owner.is_some() && lease_until.is_some_and(|until| until > now.as_millis());
     if state_version != step.expected_state_version || leased {
-        return Ok(false);
+        return Ok(Delivered::Queued);
     }
     let earlier_waiting = conn
         .prepare_cached(
@@ -327,7 +328,7 @@ pub(super) fn apply_step(
         )?
         .exists(params![run_id, event_id])?;
     if earlier_waiting {
-        return Ok(false);
+        return Ok(Delivered::Queued);
     }
     store_state(
         conn,
@@ -341,7 +342,7 @@ pub(super) fn apply_step(
     conn.prepare_cached("UPDATE inbox SET processed_at = ?2 WHERE id = ?1")?
         .execute(params![event_id, now.as_millis()])?;
     call.effects.write(conn, run_id, now)?;
-    Ok(true)
+    Ok(Delivered::Stepped)
 }
 
 /// What a claim read, still as text. The writer only reads and leases;

@@ -15,7 +15,7 @@ use super::runs::StepCall;
 use super::{audit, json_text, ops, runs, sql_limit};
 use crate::clock::wall_clock;
 use crate::error::{Error, Result};
-use crate::model::{CompleteWork, WorkItem};
+use crate::model::{CompleteWork, Delivered, WorkItem};
 
 pub(super) fn claim(
     conn: &Connection,
@@ -110,7 +110,7 @@ impl CompleteCall {
     }
 }
 
-pub(super) fn complete(conn: &Connection, call: &CompleteCall) -> Result<bool> {
+pub(super) fn complete(conn: &Connection, call: &CompleteCall) -> Result<Delivered> {
     let done = &call.done;
     let (status, lease_owner): (String, Option<String>) = conn
         .prepare_cached("SELECT status, lease_owner FROM work WHERE run_id = ?1 AND work_id = ?2")?
@@ -121,13 +121,13 @@ pub(super) fn complete(conn: &Connection, call: &CompleteCall) -> Result<bool> {
         .ok_or_else(|| Error::not_found("work", format!("{}/{}", done.run_id, done.work_id)))?;
     if status == "done" {
         // Completed before (by this or a reclaiming executor): nothing to add.
-        return Ok(false);
+        return Ok(Delivered::Dropped);
     }
     let now = wall_clock();
     if status == "cancelled" {
         // The run moved on; what the agent did still happened, so keep it.
         store_evidence(conn, call, now)?;
-        return Ok(false);
+        return Ok(Delivered::Dropped);
     }
     if lease_owner.as_deref() != Some(done.owner.as_str()) {
         tracing::info!(
@@ -145,7 +145,7 @@ pub(super) fn complete(conn: &Connection, call: &CompleteCall) -> Result<bool> {
         now,
     )?
     else {
-        return Ok(false);
+        return Ok(Delivered::Dropped);
     };
     conn.prepare_cached(
         "UPDATE work SET status = 'done', lease_owner = NULL, lease_until = NULL, \
@@ -154,10 +154,10 @@ pub(super) fn complete(conn: &Connection, call: &CompleteCall) -> Result<bool> {
     )?
     .execute(params![done.run_id, done.work_id, now.as_millis()])?;
     store_evidence(conn, call, now)?;
-    if let Some(step) = &call.step {
-        runs::apply_step(conn, &done.run_id, event_id, step, now)?;
+    match &call.step {
+        Some(step) => runs::apply_step(conn, &done.run_id, event_id, step, now),
+        None => Ok(Delivered::Queued),
     }
-    Ok(true)
 }
 
 fn store_evidence(conn: &Connection, call: &CompleteCall, now: Timestamp) -> Result<()> {

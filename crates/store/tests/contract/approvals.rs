@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use agentwerke_store::{ApprovalFilter, Decide, NewApproval, Op, Store};
+use agentwerke_store::{ApprovalFilter, Decide, Delivered, NewApproval, Op, Store};
 use agentwerke_types::ErrorCode;
 use serde_json::json;
 
@@ -76,7 +76,12 @@ pub(crate) async fn concurrent_decisions(store: Arc<dyn Store>) {
     assert_eq!(loser.code(), "store.already_decided");
 
     let stored = store.get_approval("ap-1").await.unwrap().unwrap();
-    assert_eq!(&stored, winners[0]);
+    assert_eq!(&stored, &winners[0].approval);
+    assert_eq!(
+        winners[0].delivered,
+        Delivered::Queued,
+        "no step was offered"
+    );
     assert_eq!(stored.decision.as_deref(), Some(stored.status.as_str()));
     assert_eq!(stored.decided_at, Some(t(500)));
 

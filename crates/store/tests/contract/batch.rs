@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use agentwerke_evidence::chain::verify_chain;
-use agentwerke_store::{CompleteWork, NewApproval, Op, RunStart, Store};
+use agentwerke_store::{CompleteWork, Delivered, NewApproval, Op, RunStart, Store};
 use serde_json::json;
 
 use super::support::{code_of, commit_all, draft, published, start_run, t};
@@ -190,8 +190,9 @@ pub(crate) async fn concurrent_completions(store: Arc<dyn Store>) {
     let mut unknown = 0;
     for task in tasks {
         match task.await.unwrap() {
-            Ok(true) => queued += 1,
-            Ok(false) => repeats += 1,
+            Ok(Delivered::Queued) => queued += 1,
+            Ok(Delivered::Dropped) => repeats += 1,
+            Ok(Delivered::Stepped) => panic!("no step was offered"),
             Err(error) => {
                 assert_eq!(code_of::<()>(Err(error)), "store.not_found");
                 unknown += 1;

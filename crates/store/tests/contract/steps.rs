@@ -2,7 +2,7 @@
 //! nothing moved the run, left to an applier otherwise.
 
 use agentwerke_evidence::chain::verify_chain;
-use agentwerke_store::{AppliedStep, CompleteWork, Op, Store};
+use agentwerke_store::{AppliedStep, CompleteWork, Delivered, Op, Store};
 use serde_json::json;
 
 use super::support::{draft, one_run, step, t};
@@ -53,11 +53,12 @@ pub(crate) async fn committed_only_when_nothing_moved(store: &dyn Store) {
 
     // Nothing moved: the step commits with the result, nothing is left to claim.
     let w1 = claim_one_work(store, 30).await;
-    assert!(
+    assert_eq!(
         store
             .complete_work(completion(&w1, applied(version, "w2")))
             .await
-            .unwrap()
+            .unwrap(),
+        Delivered::Stepped
     );
     let run = store.get_run("run-1").await.unwrap().unwrap();
     assert_eq!(run.state_version, version + 1);
@@ -80,11 +81,12 @@ pub(crate) async fn committed_only_when_nothing_moved(store: &dyn Store) {
 
     // A step computed from an older state is not committed: the event waits.
     let w2 = claim_one_work(store, 50).await;
-    assert!(
+    assert_eq!(
         store
             .complete_work(completion(&w2, applied(version, "stale")))
             .await
-            .unwrap()
+            .unwrap(),
+        Delivered::Queued
     );
     let run = store.get_run("run-1").await.unwrap().unwrap();
     assert_eq!(
@@ -114,11 +116,12 @@ pub(crate) async fn committed_only_when_nothing_moved(store: &dyn Store) {
     let held = store.claim_runs("other", t(70), 30_000, 10).await.unwrap();
     assert_eq!(held.len(), 1);
     let w3 = claim_one_work(store, 80).await;
-    assert!(
+    assert_eq!(
         store
             .complete_work(completion(&w3, applied(version, "w4")))
             .await
-            .unwrap()
+            .unwrap(),
+        Delivered::Queued
     );
     let run = store.get_run("run-1").await.unwrap().unwrap();
     assert_eq!(

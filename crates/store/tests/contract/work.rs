@@ -1,6 +1,6 @@
 //! Agent work: leases, reclaim, completion exactly once, cancellation.
 
-use agentwerke_store::{CompleteWork, Op, Store};
+use agentwerke_store::{CompleteWork, Delivered, Op, Store};
 use serde_json::json;
 
 use super::support::{code_of, draft, one_run, step, t};
@@ -73,17 +73,19 @@ pub(crate) async fn reclaim_and_complete_once(store: &dyn Store) {
         .await;
     assert_eq!(code_of(extend), "store.lease_lost");
 
-    assert!(
+    assert_eq!(
         store
             .complete_work(completion("w1", "b", "from b"))
             .await
-            .unwrap()
+            .unwrap(),
+        Delivered::Queued
     );
-    assert!(
-        !store
+    assert_eq!(
+        store
             .complete_work(completion("w1", "a", "from a"))
             .await
             .unwrap(),
+        Delivered::Dropped,
         "a second completion is a no-op"
     );
     assert!(
@@ -164,11 +166,12 @@ pub(crate) async fn cancelled_work(store: &dyn Store) {
             .is_empty()
     );
 
-    assert!(
-        !store
+    assert_eq!(
+        store
             .complete_work(completion("w1", "a", "late"))
             .await
-            .unwrap()
+            .unwrap(),
+        Delivered::Dropped
     );
     assert_eq!(
         store.records("run-1").await.unwrap().len(),
