@@ -15,7 +15,7 @@ use agentwerke_gateway::{AgentProfile, CallRequest, Halts, SandboxProfile, TaskS
 use agentwerke_runtime::gateway::{StepIdentity, StepTools};
 use agentwerke_runtime::{Clock, GatewayService, GatewaySettings, SystemClock};
 use agentwerke_store::{
-    Commit, CompleteWork, NewRun, NewWorkflowVersion, Op, RunStart, SqliteStore, Store,
+    Commit, CompleteWork, JsonText, NewRun, NewWorkflowVersion, Op, RunStart, SqliteStore, Store,
 };
 use serde_json::json;
 
@@ -201,7 +201,7 @@ async fn seed_run(store: &dyn Store, clock: &dyn Clock, calls: usize) -> String 
                 bpmn_sha256: "0".repeat(64),
                 requested_by: "bench".to_owned(),
                 inputs: json!({}),
-                state: json!({}),
+                state: JsonText::from(&json!({})),
                 status: "running".to_owned(),
                 at: now,
             },
@@ -227,7 +227,7 @@ async fn seed_run(store: &dyn Store, clock: &dyn Clock, calls: usize) -> String 
             run_id: run_id.clone(),
             owner: "bench".to_owned(),
             expected_state_version: claimed.run.state_version,
-            state: json!({}),
+            state: JsonText::from(&json!({})),
             status: "running".to_owned(),
             risk_level: None,
             completed_at: None,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use agentwerke_engine::{Definition, Event, RunState, apply_mut};
 use agentwerke_evidence::chain::AuditDraft;
-use agentwerke_store::{ClaimedRun, Commit, Op};
+use agentwerke_store::{ClaimedRun, Commit, JsonText, Op};
 use agentwerke_types::{ErrorCode, Timestamp};
 use serde_json::json;
 use tokio::sync::watch;
@@ -138,13 +138,17 @@ impl Applier {
 
     /// Applies a claimed run's events; returns the step to commit and the
     /// state it leaves.
-    async fn process(&self, claimed: ClaimedRun, now: Timestamp) -> Result<(Commit, Known), Error> {
+    async fn process(
+        &self,
+        mut claimed: ClaimedRun,
+        now: Timestamp,
+    ) -> Result<(Commit, Known), Error> {
+        let mut state: RunState = serde_json::from_value(claimed.run.state.take())?;
         let run = &claimed.run;
         let definition = self
             .definitions
             .get(&run.workflow_id, run.workflow_version)
             .await?;
-        let mut state: RunState = serde_json::from_value(run.state.clone())?;
         let info = RunInfo {
             run_id: &run.id,
             workflow_id: &run.workflow_id,
@@ -183,7 +187,7 @@ impl Applier {
             run_id: run.id.clone(),
             owner: self.options.owner.clone(),
             expected_state_version: run.state_version,
-            state: serde_json::to_value(&state)?,
+            state: JsonText::of(&state)?,
             status: status.as_str().to_owned(),
             risk_level: None,
             completed_at: completed_at(&state, now),

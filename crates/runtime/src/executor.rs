@@ -149,8 +149,8 @@ impl Executor {
 
     /// Runs one agent step and commits its result: completed, failed, or
     /// paused on a tool call a human must decide.
-    async fn execute(&self, item: WorkItem) -> Result<Delivered, Error> {
-        let work: AgentWork = serde_json::from_value(item.payload.clone())?;
+    async fn execute(&self, mut item: WorkItem) -> Result<Delivered, Error> {
+        let work: AgentWork = serde_json::from_value(item.payload.take())?;
         let tools = match &self.deps.gateway {
             Some(service) => Some(StepTools::new(
                 Arc::clone(service),

@@ -24,7 +24,8 @@ use std::sync::Arc;
 use agentwerke_engine::{Event, RunState};
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_store::{
-    AppliedStep, CompleteWork, Decide, Decided, Delivered, NewRun, RunStart, Store, WorkflowVersion,
+    AppliedStep, CompleteWork, Decide, Decided, Delivered, JsonText, NewRun, RunStart, Store,
+    WorkflowVersion,
 };
 use agentwerke_types::{RunStatus, Timestamp};
 use serde_json::Value;
@@ -112,7 +113,7 @@ impl Stepper {
             bpmn_sha256: version.bpmn_sha256.clone(),
             requested_by: request.requested_by.clone(),
             inputs: request.inputs,
-            state: serde_json::to_value(&state)?,
+            state: JsonText::of(&state)?,
             status: status.as_str().to_owned(),
             at: request.at,
         };
@@ -212,7 +213,7 @@ impl Stepper {
             let status = known.state.status();
             let step = AppliedStep {
                 expected_state_version: known.version,
-                state: serde_json::to_value(&known.state)?,
+                state: JsonText::of(&known.state)?,
                 status: status.as_str().to_owned(),
                 completed_at: completed_at(&known.state, at),
                 ops,

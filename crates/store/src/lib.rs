@@ -58,9 +58,9 @@ mod store;
 pub use error::{Error, Result};
 pub use model::{
     AppliedStep, ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Decided,
-    Delivered, Delivery, DeliveryOutcome, EvidenceRecord, InboxEvent, NewApproval, NewRun,
-    NewWorkflowVersion, Op, Page, RunFilter, RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary,
-    WorkflowVersion,
+    Delivered, Delivery, DeliveryOutcome, EvidenceRecord, InboxEvent, JsonText, NewApproval,
+    NewRun, NewWorkflowVersion, Op, Page, RunFilter, RunRow, RunStart, TimerRow, WorkItem,
+    WorkflowSummary, WorkflowVersion,
 };
 pub use sqlite::SqliteStore;
 pub use store::Store;

@@ -10,6 +10,32 @@ use agentwerke_types::Timestamp;
 use serde::Serialize;
 use serde_json::Value;
 
+/// JSON the caller serialized itself, stored as it is.
+///
+/// A run's state is written on every step; serializing it straight to text,
+/// rather than to a [`Value`] first, saves building and dropping a tree the
+/// store would only turn into text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonText(String);
+
+impl JsonText {
+    /// `value` serialized.
+    pub fn of<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<Self> {
+        serde_json::to_string(value).map(Self)
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&Value> for JsonText {
+    fn from(value: &Value) -> Self {
+        Self(value.to_string())
+    }
+}
+
 // ---------------------------------------------------------------- workflows
 
 /// A BPMN document to store as the next draft version of a workflow.
@@ -113,8 +139,8 @@ pub struct NewRun {
     pub requested_by: String,
     /// Its inputs.
     pub inputs: Value,
-    /// The engine's initial state.
-    pub state: Value,
+    /// The engine's state after the run's first step, or its initial state.
+    pub state: JsonText,
     /// The initial status, e.g. `running`.
     pub status: String,
     /// When.
@@ -212,7 +238,7 @@ pub struct Commit {
     /// The `state_version` the claim returned.
     pub expected_state_version: i64,
     /// The new engine state.
-    pub state: Value,
+    pub state: JsonText,
     /// The new status.
     pub status: String,
     /// A new risk level; `None` keeps the stored one.
@@ -356,7 +382,7 @@ pub struct AppliedStep {
     /// The state version the step was computed from.
     pub expected_state_version: i64,
     /// The state after the step.
-    pub state: Value,
+    pub state: JsonText,
     /// The status after the step.
     pub status: String,
     /// Set when the step ended the run.

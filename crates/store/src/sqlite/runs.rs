@@ -33,7 +33,6 @@ use crate::model::{
 /// caller, so the writer only binds and hashes.
 pub(super) struct NewRunCall {
     run: NewRun,
-    state: String,
     inputs: String,
     request: [SealedDraft; 1],
     first_step: FirstStep,
@@ -62,7 +61,6 @@ impl NewRunCall {
             },
         };
         Self {
-            state: json_text(&run.state),
             inputs: json_text(&run.inputs),
             request: [SealedDraft::new(audit)],
             first_step,
@@ -152,7 +150,7 @@ pub(super) fn create(conn: &Connection, call: &NewRunCall) -> Result<()> {
             run.version,
             run.bpmn_sha256,
             run.status,
-            call.state,
+            call.run.state.as_str(),
             run.requested_by,
             call.inputs,
             run.at.as_millis(),
@@ -285,14 +283,12 @@ pub(super) fn queue_event(
 /// the caller, so the writer only binds and hashes.
 pub(super) struct StepCall {
     step: AppliedStep,
-    state: String,
     effects: Effects,
 }
 
 impl StepCall {
     pub(super) fn new(mut step: AppliedStep) -> Self {
         Self {
-            state: json_text(&step.state),
             effects: Effects::new(
                 std::mem::take(&mut step.ops),
                 std::mem::take(&mut step.audit),
@@ -333,7 +329,7 @@ pub(super) fn apply_step(
     store_state(
         conn,
         run_id,
-        &call.state,
+        call.step.state.as_str(),
         &step.status,
         None,
         step.completed_at,
@@ -435,14 +431,12 @@ struct InboxRow {
 /// the caller, so the writer only binds and hashes.
 pub(super) struct CommitCall {
     commit: Commit,
-    state: String,
     effects: Effects,
 }
 
 impl CommitCall {
     pub(super) fn new(mut commit: Commit) -> Self {
         Self {
-            state: json_text(&commit.state),
             effects: Effects::new(
                 std::mem::take(&mut commit.ops),
                 std::mem::take(&mut commit.audit),
@@ -474,7 +468,7 @@ pub(super) fn commit(conn: &Connection, call: &CommitCall) -> Result<()> {
     store_state(
         conn,
         &commit.run_id,
-        &call.state,
+        call.commit.state.as_str(),
         &commit.status,
         commit.risk_level.as_deref(),
         commit.completed_at,

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use agentwerke_evidence::chain::verify_chain;
-use agentwerke_store::{CompleteWork, Delivered, NewApproval, Op, RunStart, Store};
+use agentwerke_store::{CompleteWork, Delivered, JsonText, NewApproval, Op, RunStart, Store};
 use serde_json::json;
 
 use super::support::{code_of, commit_all, draft, published, start_run, t};
@@ -235,7 +235,7 @@ pub(crate) async fn concurrent_creations(store: Arc<dyn Store>) {
                     bpmn_sha256: version.bpmn_sha256.clone(),
                     requested_by: "ada".to_owned(),
                     inputs: json!({}),
-                    state: json!({}),
+                    state: JsonText::from(&json!({})),
                     status: "running".to_owned(),
                     at: t(10),
                 };

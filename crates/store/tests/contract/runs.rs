@@ -1,7 +1,7 @@
 //! Run creation, claims, commits, optimistic concurrency, leases, paging.
 
 use agentwerke_evidence::chain::verify_chain;
-use agentwerke_store::{NewRun, Op, RunFilter, RunStart, Store};
+use agentwerke_store::{JsonText, NewRun, Op, RunFilter, RunStart, Store};
 use serde_json::json;
 
 use super::support::{code_of, commit_all, draft, import, one_run, published, start_run, t};
@@ -47,7 +47,7 @@ pub(crate) async fn create_claim_commit(store: &dyn Store) {
     store.commit_run(good.clone()).await.unwrap();
     let run = store.get_run("run-1").await.unwrap().unwrap();
     assert_eq!((run.state_version, run.status.as_str()), (1, "completed"));
-    assert_eq!(run.state, good.state);
+    assert_eq!(JsonText::from(&run.state), good.state);
     assert_eq!(run.risk_level.as_deref(), Some("low"));
     assert_eq!(run.completed_at, Some(t(21)));
 
@@ -73,7 +73,7 @@ pub(crate) async fn create_claim_commit(store: &dyn Store) {
         bpmn_sha256: draft_version.bpmn_sha256.clone(),
         requested_by: "ada".to_owned(),
         inputs: json!({}),
-        state: json!({}),
+        state: JsonText::from(&json!({})),
         status: "running".to_owned(),
         at: t(30),
     };
@@ -137,7 +137,7 @@ pub(crate) async fn create_with_first_step_applied(store: &dyn Store) {
         bpmn_sha256: version.bpmn_sha256.clone(),
         requested_by: "ada".to_owned(),
         inputs: json!({"ticket": id}),
-        state: json!({"step": 1}),
+        state: JsonText::from(&json!({"step": 1})),
         status: status.to_owned(),
         at: t(10),
     };

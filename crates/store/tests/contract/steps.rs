@@ -2,7 +2,7 @@
 //! nothing moved the run, left to an applier otherwise.
 
 use agentwerke_evidence::chain::verify_chain;
-use agentwerke_store::{AppliedStep, CompleteWork, Delivered, Op, Store};
+use agentwerke_store::{AppliedStep, CompleteWork, Delivered, JsonText, Op, Store};
 use serde_json::json;
 
 use super::support::{draft, one_run, step, t};
@@ -19,7 +19,7 @@ fn insert(work_id: &str) -> Op {
 fn applied(version: i64, next: &str) -> AppliedStep {
     AppliedStep {
         expected_state_version: version,
-        state: json!({"after": next}),
+        state: JsonText::from(&json!({"after": next})),
         status: "running".to_owned(),
         completed_at: None,
         ops: vec![insert(next)],

@@ -2,7 +2,7 @@
 
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_store::{
-    ClaimedRun, Commit, NewRun, NewWorkflowVersion, Op, RunStart, Store, WorkflowVersion,
+    ClaimedRun, Commit, JsonText, NewRun, NewWorkflowVersion, Op, RunStart, Store, WorkflowVersion,
 };
 use agentwerke_types::Timestamp;
 use serde_json::{Value, json};
@@ -64,7 +64,7 @@ pub(crate) async fn start_run(
                 bpmn_sha256: version.bpmn_sha256.clone(),
                 requested_by: "ada".to_owned(),
                 inputs: json!({"ticket": run_id}),
-                state: json!({"tokens": []}),
+                state: JsonText::from(&json!({"tokens": []})),
                 status: "running".to_owned(),
                 at,
             },
@@ -92,7 +92,9 @@ pub(crate) fn commit_all(claimed: &ClaimedRun, owner: &str, status: &str, ops: V
         run_id: claimed.run.id.clone(),
         owner: owner.to_owned(),
         expected_state_version: claimed.run.state_version,
-        state: json!({"applied": claimed.events.len(), "after": claimed.run.state_version}),
+        state: JsonText::from(
+            &json!({"applied": claimed.events.len(), "after": claimed.run.state_version}),
+        ),
         status: status.to_owned(),
         risk_level: None,
         completed_at: None,
