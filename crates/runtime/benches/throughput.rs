@@ -25,6 +25,7 @@
 //! from the work row's commit to the commit of its result. The store stamps
 //! rows in milliseconds, so latencies have millisecond resolution.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -257,6 +258,7 @@ async fn bench(shape: Shape, args: &Args) {
     );
     let handle = runtime.handle();
 
+    let cpu_before = cpu_by_thread();
     let started = Instant::now();
     let mut created = 0usize;
     let mut started_runs = 0usize;
@@ -325,6 +327,7 @@ async fn bench(shape: Shape, args: &Args) {
         }
     }
     let wall = started.elapsed();
+    let cpu_after = cpu_by_thread();
     // A decision can finish its run before its own request returns.
     while let Some(done) = requests.join_next().await {
         if let Request::Decided = done.expect("request task") {
@@ -341,6 +344,7 @@ async fn bench(shape: Shape, args: &Args) {
         args.runs as f64 / secs,
         decided
     );
+    report_cpu(&cpu_before, &cpu_after, args.runs);
     report_latencies(&monitor).await;
     report_sizes(&monitor, &path, args.runs).await;
     check(store.as_ref(), &monitor, args.runs).await;
@@ -423,6 +427,54 @@ async fn decide(
         .decide_approval(&approval.run_id, decide, &event)
         .await
         .expect("decide approval");
+}
+
+/// CPU time so far by thread name, in nanoseconds, from Linux's
+/// `/proc/self/task/*/schedstat`; empty where that does not exist. Names
+/// group threads: the runtime's workers, the store's writer, its readers.
+fn cpu_by_thread() -> BTreeMap<String, u64> {
+    let mut by_name = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return by_name;
+    };
+    for task in tasks.flatten() {
+        let dir = task.path();
+        let name = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        let on_cpu = std::fs::read_to_string(dir.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok());
+        if let Some(ns) = on_cpu {
+            *by_name.entry(name.trim().to_owned()).or_default() += ns;
+        }
+    }
+    by_name
+}
+
+/// Where the CPU went while the runs ran, per run: which stage costs what.
+fn report_cpu(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>, runs: usize) {
+    if after.is_empty() {
+        return;
+    }
+    let mut spent: Vec<(String, u64)> = after
+        .iter()
+        .map(|(name, ns)| {
+            let was = before.get(name).copied().unwrap_or(0);
+            (name.clone(), ns.saturating_sub(was))
+        })
+        .filter(|(_, ns)| *ns > 0)
+        .collect();
+    spent.sort_by(|a, b| b.1.cmp(&a.1));
+    let per_run = |ns: u64| ns as f64 / 1000.0 / runs as f64;
+    let total: u64 = spent.iter().map(|(_, ns)| ns).sum();
+    let parts: Vec<String> = spent
+        .iter()
+        .map(|(name, ns)| format!("{name} {:.0}", per_run(*ns)))
+        .collect();
+    println!(
+        "   CPU per run: {:.0} µs ({})",
+        per_run(total),
+        parts.join(", ")
+    );
 }
 
 /// A read-only connection of the bench's own, for progress and statistics.
