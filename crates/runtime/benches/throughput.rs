@@ -463,7 +463,7 @@ fn report_cpu(before: &BTreeMap<String, u64>, after: &BTreeMap<String, u64>, run
         })
         .filter(|(_, ns)| *ns > 0)
         .collect();
-    spent.sort_by(|a, b| b.1.cmp(&a.1));
+    spent.sort_by_key(|(_, ns)| std::cmp::Reverse(*ns));
     let per_run = |ns: u64| ns as f64 / 1000.0 / runs as f64;
     let total: u64 = spent.iter().map(|(_, ns)| ns).sum();
     let parts: Vec<String> = spent
