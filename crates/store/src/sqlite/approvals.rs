@@ -125,15 +125,16 @@ pub(super) fn decide(conn: &Connection, call: &DecideCall) -> Result<(ApprovalDb
             status: row.status,
         });
     }
-    let key = format!("approval:{}", row.id);
-    let queued = runs::queue_event(conn, &row.run_id, &call.event, Some(&key), decide.at)?;
     audit::append(conn, &row.run_id, &call.audit)?;
-    let delivered = match (queued, &call.step) {
-        (None, _) => Delivered::Dropped,
-        (Some(event_id), Some(step)) => {
-            runs::apply_step(conn, &row.run_id, event_id, step, decide.at)?
-        }
-        (Some(_), None) => Delivered::Queued,
-    };
+    let key = format!("approval:{}", row.id);
+    let delivered = runs::deliver(
+        conn,
+        &row.run_id,
+        &call.event,
+        &key,
+        call.step.as_ref(),
+        decide.at,
+        || Ok(()),
+    )?;
     Ok((row, delivered))
 }

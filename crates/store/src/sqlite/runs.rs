@@ -249,8 +249,8 @@ pub(super) fn require_run(conn: &Connection, run_id: &str) -> Result<()> {
         .ok_or_else(|| Error::not_found("run", run_id))
 }
 
-/// Inserts an inbox event (its JSON text); false when `dedup_key` is
-/// already taken.
+/// Inserts an inbox event (its JSON text) for an applier; false when
+/// `dedup_key` is already taken.
 pub(super) fn insert_event(
     conn: &Connection,
     run_id: &str,
@@ -258,25 +258,75 @@ pub(super) fn insert_event(
     dedup_key: Option<&str>,
     at: Timestamp,
 ) -> Result<bool> {
-    Ok(queue_event(conn, run_id, event, dedup_key, at)?.is_some())
+    insert_inbox(conn, run_id, event, dedup_key, at, None)
 }
 
-/// Inserts an inbox event like [`insert_event`] and returns its row id;
-/// `None` when `dedup_key` is already taken.
-pub(super) fn queue_event(
+/// Inserts an inbox row, already processed when `processed_at` is set;
+/// false when `dedup_key` is already taken.
+fn insert_inbox(
     conn: &Connection,
     run_id: &str,
     event: &str,
     dedup_key: Option<&str>,
     at: Timestamp,
-) -> Result<Option<i64>> {
+    processed_at: Option<i64>,
+) -> Result<bool> {
     let inserted = conn
         .prepare_cached(
-            "INSERT INTO inbox (run_id, event, dedup_key, created_at) VALUES (?1, ?2, ?3, ?4) \
-             ON CONFLICT (dedup_key) DO NOTHING",
+            "INSERT INTO inbox (run_id, event, dedup_key, created_at, processed_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (dedup_key) DO NOTHING",
         )?
-        .execute(params![run_id, event, dedup_key, at.as_millis()])?;
-    Ok((inserted == 1).then(|| conn.last_insert_rowid()))
+        .execute(params![
+            run_id,
+            event,
+            dedup_key,
+            at.as_millis(),
+            processed_at
+        ])?;
+    Ok(inserted == 1)
+}
+
+/// Delivers `event` to `run_id`'s inbox, and commits `step` with it when
+/// nothing moved the run (see [`AppliedStep`]). `between` writes what
+/// belongs after the event and before its step; it does not run when the
+/// event is a duplicate, which changes nothing.
+///
+/// Whether the step applies is decided before the event is inserted, so a
+/// stepped event goes in already processed: it never waits, and never has
+/// to be marked.
+pub(super) fn deliver(
+    conn: &Connection,
+    run_id: &str,
+    event: &str,
+    dedup_key: &str,
+    step: Option<&StepCall>,
+    at: Timestamp,
+    between: impl FnOnce() -> Result<()>,
+) -> Result<Delivered> {
+    let step = match step {
+        Some(call) if step_applies(conn, run_id, call, at)? => Some(call),
+        _ => None,
+    };
+    let processed_at = step.map(|_| at.as_millis());
+    if !insert_inbox(conn, run_id, event, Some(dedup_key), at, processed_at)? {
+        return Ok(Delivered::Dropped);
+    }
+    between()?;
+    let Some(call) = step else {
+        return Ok(Delivered::Queued);
+    };
+    let step = &call.step;
+    store_state(
+        conn,
+        run_id,
+        step.state.as_str(),
+        &step.status,
+        None,
+        step.completed_at,
+        at,
+    )?;
+    call.effects.write(conn, run_id, at)?;
+    Ok(Delivered::Stepped)
 }
 
 /// An [`AppliedStep`] with its JSON written and its audit drafts sealed by
@@ -298,47 +348,23 @@ impl StepCall {
     }
 }
 
-/// Commits `call`'s step for the event just queued as inbox row `event_id`
-/// if nothing moved the run meanwhile (see [`AppliedStep`]); otherwise
-/// leaves the event to an applier.
-pub(super) fn apply_step(
-    conn: &Connection,
-    run_id: &str,
-    event_id: i64,
-    call: &StepCall,
-    now: Timestamp,
-) -> Result<Delivered> {
-    let step = &call.step;
+/// Whether `call`'s step may be committed now: the run is still at the
+/// state version the step was computed from, nobody holds its lease, and no
+/// event waits in its inbox.
+fn step_applies(conn: &Connection, run_id: &str, call: &StepCall, now: Timestamp) -> Result<bool> {
     let (state_version, lease_owner, lease_until): (i64, Option<String>, Option<i64>) = conn
         .prepare_cached("SELECT state_version, lease_owner, lease_until FROM runs WHERE id = ?1")?
         .query_row([run_id], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
         .optional()?
         .ok_or_else(|| Error::not_found("run", run_id))?;
     let leased = lease_owner.is_some() && lease_until.is_some_and(|until| until > now.as_millis());
-    if state_version != step.expected_state_version || leased {
-        return Ok(Delivered::Queued);
+    if state_version != call.step.expected_state_version || leased {
+        return Ok(false);
     }
-    let earlier_waiting = conn
-        .prepare_cached(
-            "SELECT 1 FROM inbox WHERE run_id = ?1 AND processed_at IS NULL AND id < ?2",
-        )?
-        .exists(params![run_id, event_id])?;
-    if earlier_waiting {
-        return Ok(Delivered::Queued);
-    }
-    store_state(
-        conn,
-        run_id,
-        call.step.state.as_str(),
-        &step.status,
-        None,
-        step.completed_at,
-        now,
-    )?;
-    conn.prepare_cached("UPDATE inbox SET processed_at = ?2 WHERE id = ?1")?
-        .execute(params![event_id, now.as_millis()])?;
-    call.effects.write(conn, run_id, now)?;
-    Ok(Delivered::Stepped)
+    let waiting = conn
+        .prepare_cached("SELECT 1 FROM inbox WHERE run_id = ?1 AND processed_at IS NULL")?
+        .exists([run_id])?;
+    Ok(!waiting)
 }
 
 /// What a claim read, still as text. The writer only reads and leases;

@@ -137,27 +137,23 @@ pub(super) fn complete(conn: &Connection, call: &CompleteCall) -> Result<Deliver
             "work completed by an executor whose lease was taken over"
         );
     }
-    let Some(event_id) = runs::queue_event(
+    runs::deliver(
         conn,
         &done.run_id,
         &call.result_event,
-        Some(&done.dedup_key),
+        &done.dedup_key,
+        call.step.as_ref(),
         now,
-    )?
-    else {
-        return Ok(Delivered::Dropped);
-    };
-    conn.prepare_cached(
-        "UPDATE work SET status = 'done', lease_owner = NULL, lease_until = NULL, \
-           completed_at = ?3, updated_at = ?3 \
-         WHERE run_id = ?1 AND work_id = ?2",
-    )?
-    .execute(params![done.run_id, done.work_id, now.as_millis()])?;
-    store_evidence(conn, call, now)?;
-    match &call.step {
-        Some(step) => runs::apply_step(conn, &done.run_id, event_id, step, now),
-        None => Ok(Delivered::Queued),
-    }
+        || {
+            conn.prepare_cached(
+                "UPDATE work SET status = 'done', lease_owner = NULL, lease_until = NULL, \
+                   completed_at = ?3, updated_at = ?3 \
+                 WHERE run_id = ?1 AND work_id = ?2",
+            )?
+            .execute(params![done.run_id, done.work_id, now.as_millis()])?;
+            store_evidence(conn, call, now)
+        },
+    )
 }
 
 fn store_evidence(conn: &Connection, call: &CompleteCall, now: Timestamp) -> Result<()> {
