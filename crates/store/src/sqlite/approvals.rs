@@ -9,9 +9,10 @@ use agentwerke_evidence::chain::SealedDraft;
 use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::{SqliteExecutor, SqlitePool};
 
+use super::audit::Chain;
 use super::rows::{ApprovalDbRow, approval_columns, convert};
 use super::runs::StepCall;
-use super::{audit, json_text, runs};
+use super::{json_text, runs};
 use crate::error::{Error, Result};
 use crate::model::{ApprovalFilter, ApprovalRow, Decide, Delivered};
 
@@ -125,16 +126,17 @@ pub(super) fn decide(conn: &Connection, call: &DecideCall) -> Result<(ApprovalDb
             status: row.status,
         });
     }
-    audit::append(conn, &row.run_id, &call.audit)?;
+    let mut chain = Chain::new(conn, &row.run_id);
+    chain.append(&call.audit)?;
     let key = format!("approval:{}", row.id);
     let delivered = runs::deliver(
         conn,
-        &row.run_id,
+        &mut chain,
         &call.event,
         &key,
         call.step.as_ref(),
         decide.at,
-        || Ok(()),
+        |_| Ok(()),
     )?;
     Ok((row, delivered))
 }

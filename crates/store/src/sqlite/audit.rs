@@ -27,42 +27,86 @@ pub(super) fn append_drafts(conn: &Connection, stream: &str, drafts: &[AuditDraf
 /// Appends `drafts` to the chain of `stream` (a run id, or the global stream)
 /// in order. Refuses drafts that name another stream.
 pub(super) fn append(conn: &Connection, stream: &str, drafts: &[SealedDraft]) -> Result<()> {
-    if drafts.is_empty() {
-        return Ok(());
+    Chain::new(conn, stream).append(drafts)
+}
+
+/// One stream's chain, for the appends of one write: its head is read at
+/// the first append and then carried along, not read again for each.
+pub(super) struct Chain<'c> {
+    conn: &'c Connection,
+    stream: &'c str,
+    head: Option<ChainHead>,
+}
+
+impl<'c> Chain<'c> {
+    /// The chain of `stream` as stored.
+    pub(super) fn new(conn: &'c Connection, stream: &'c str) -> Self {
+        Self {
+            conn,
+            stream,
+            head: None,
+        }
     }
-    if let Some(stray) = drafts
-        .iter()
-        .map(SealedDraft::draft)
-        .find(|d| d.run_id != stream)
-    {
-        return Err(Error::invalid(format!(
-            "an audit record for run '{}' cannot be written with run '{stream}'",
-            stray.run_id
-        )));
+
+    /// The chain of a run this write creates, which has no records yet. Were
+    /// there any, the first append would collide with their sequence numbers
+    /// and fail: a chain is never forked.
+    pub(super) fn fresh(conn: &'c Connection, stream: &'c str) -> Self {
+        Self {
+            conn,
+            stream,
+            head: Some(ChainHead::genesis()),
+        }
     }
-    let mut head = last(conn, stream)?;
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO audit_log (run_id, seq, at, actor, kind, data, prev_hash, hash) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )?;
-    for sealed in drafts {
-        let next = sealed.link(&head);
-        let seq = i64::try_from(next.seq)
-            .map_err(|_| Error::invalid("audit sequence number out of range"))?;
-        let draft = sealed.draft();
-        insert.execute(params![
-            draft.run_id,
-            seq,
-            draft.at,
-            draft.actor,
-            draft.kind,
-            sealed.data_json(),
-            head.hash,
-            next.hash,
-        ])?;
-        head = next;
+
+    /// The stream this chain belongs to.
+    pub(super) fn stream(&self) -> &'c str {
+        self.stream
     }
-    Ok(())
+
+    /// Appends `drafts` in order. Refuses drafts that name another stream.
+    pub(super) fn append(&mut self, drafts: &[SealedDraft]) -> Result<()> {
+        if drafts.is_empty() {
+            return Ok(());
+        }
+        if let Some(stray) = drafts
+            .iter()
+            .map(SealedDraft::draft)
+            .find(|d| d.run_id != self.stream)
+        {
+            return Err(Error::invalid(format!(
+                "an audit record for run '{}' cannot be written with run '{}'",
+                stray.run_id, self.stream
+            )));
+        }
+        let mut head = match self.head.take() {
+            Some(head) => head,
+            None => last(self.conn, self.stream)?,
+        };
+        let mut insert = self.conn.prepare_cached(
+            "INSERT INTO audit_log (run_id, seq, at, actor, kind, data, prev_hash, hash) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        for sealed in drafts {
+            let next = sealed.link(&head);
+            let seq = i64::try_from(next.seq)
+                .map_err(|_| Error::invalid("audit sequence number out of range"))?;
+            let draft = sealed.draft();
+            insert.execute(params![
+                draft.run_id,
+                seq,
+                draft.at,
+                draft.actor,
+                draft.kind,
+                sealed.data_json(),
+                head.hash,
+                next.hash,
+            ])?;
+            head = next;
+        }
+        self.head = Some(head);
+        Ok(())
+    }
 }
 
 fn last(conn: &Connection, stream: &str) -> Result<ChainHead> {

@@ -17,6 +17,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 use sqlx::{SqliteExecutor, SqlitePool};
 
+use super::audit::Chain;
 use super::rows::{RunDbRow, convert, run_columns};
 use super::{audit, json_text, ops, parse_json, sql_limit, workflows};
 use crate::MAX_EVENTS_PER_CLAIM;
@@ -87,11 +88,11 @@ impl Effects {
     }
 
     /// Writes the ops, then appends the audit records.
-    fn write(&self, conn: &Connection, run_id: &str, now: Timestamp) -> Result<()> {
+    fn write(&self, conn: &Connection, chain: &mut Chain<'_>, now: Timestamp) -> Result<()> {
         for (op, json) in self.ops.iter().zip(&self.ops_json) {
-            ops::apply(conn, run_id, op, json.as_deref(), now)?;
+            ops::apply(conn, chain.stream(), op, json.as_deref(), now)?;
         }
-        audit::append(conn, run_id, &self.audit)
+        chain.append(&self.audit)
     }
 }
 
@@ -165,10 +166,11 @@ pub(super) fn create(conn: &Connection, call: &NewRunCall) -> Result<()> {
             run.run_id
         )));
     }
-    audit::append(conn, &run.run_id, &call.request)?;
+    let mut chain = Chain::fresh(conn, &run.run_id);
+    chain.append(&call.request)?;
     match &call.first_step {
         FirstStep::Queued(event) => insert_event(conn, &run.run_id, event, None, run.at).map(drop),
-        FirstStep::Applied { effects, .. } => effects.write(conn, &run.run_id, run.at),
+        FirstStep::Applied { effects, .. } => effects.write(conn, &mut chain, run.at),
     }
 }
 
@@ -286,23 +288,24 @@ fn insert_inbox(
     Ok(inserted == 1)
 }
 
-/// Delivers `event` to `run_id`'s inbox, and commits `step` with it when
-/// nothing moved the run (see [`AppliedStep`]). `between` writes what
-/// belongs after the event and before its step; it does not run when the
-/// event is a duplicate, which changes nothing.
+/// Delivers `event` to the inbox of the run `chain` belongs to, and commits
+/// `step` with it when nothing moved the run (see [`AppliedStep`]).
+/// `between` writes what belongs after the event and before its step; it
+/// does not run when the event is a duplicate, which changes nothing.
 ///
 /// Whether the step applies is decided before the event is inserted, so a
 /// stepped event goes in already processed: it never waits, and never has
 /// to be marked.
 pub(super) fn deliver(
     conn: &Connection,
-    run_id: &str,
+    chain: &mut Chain<'_>,
     event: &str,
     dedup_key: &str,
     step: Option<&StepCall>,
     at: Timestamp,
-    between: impl FnOnce() -> Result<()>,
+    between: impl FnOnce(&mut Chain<'_>) -> Result<()>,
 ) -> Result<Delivered> {
+    let run_id = chain.stream();
     let step = match step {
         Some(call) if step_applies(conn, run_id, call, at)? => Some(call),
         _ => None,
@@ -311,7 +314,7 @@ pub(super) fn deliver(
     if !insert_inbox(conn, run_id, event, Some(dedup_key), at, processed_at)? {
         return Ok(Delivered::Dropped);
     }
-    between()?;
+    between(chain)?;
     let Some(call) = step else {
         return Ok(Delivered::Queued);
     };
@@ -325,7 +328,7 @@ pub(super) fn deliver(
         step.completed_at,
         at,
     )?;
-    call.effects.write(conn, run_id, at)?;
+    call.effects.write(conn, chain, at)?;
     Ok(Delivered::Stepped)
 }
 
@@ -512,5 +515,6 @@ pub(super) fn commit(conn: &Connection, call: &CommitCall) -> Result<()> {
             )));
         }
     }
-    call.effects.write(conn, &commit.run_id, now)
+    call.effects
+        .write(conn, &mut Chain::new(conn, &commit.run_id), now)
 }

@@ -10,6 +10,7 @@ use agentwerke_types::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::SqlitePool;
 
+use super::audit::Chain;
 use super::rows::{WorkRow, convert, work_columns};
 use super::runs::StepCall;
 use super::{audit, json_text, ops, runs, sql_limit};
@@ -126,7 +127,7 @@ pub(super) fn complete(conn: &Connection, call: &CompleteCall) -> Result<Deliver
     let now = wall_clock();
     if status == "cancelled" {
         // The run moved on; what the agent did still happened, so keep it.
-        store_evidence(conn, call, now)?;
+        store_evidence(conn, &mut Chain::new(conn, &done.run_id), call, now)?;
         return Ok(Delivered::Dropped);
     }
     if lease_owner.as_deref() != Some(done.owner.as_str()) {
@@ -139,29 +140,33 @@ pub(super) fn complete(conn: &Connection, call: &CompleteCall) -> Result<Deliver
     }
     runs::deliver(
         conn,
-        &done.run_id,
+        &mut Chain::new(conn, &done.run_id),
         &call.result_event,
         &done.dedup_key,
         call.step.as_ref(),
         now,
-        || {
+        |chain| {
             conn.prepare_cached(
                 "UPDATE work SET status = 'done', lease_owner = NULL, lease_until = NULL, \
                    completed_at = ?3, updated_at = ?3 \
                  WHERE run_id = ?1 AND work_id = ?2",
             )?
             .execute(params![done.run_id, done.work_id, now.as_millis()])?;
-            store_evidence(conn, call, now)
+            store_evidence(conn, chain, call, now)
         },
     )
 }
 
-fn store_evidence(conn: &Connection, call: &CompleteCall, now: Timestamp) -> Result<()> {
-    let run_id = &call.done.run_id;
+fn store_evidence(
+    conn: &Connection,
+    chain: &mut Chain<'_>,
+    call: &CompleteCall,
+    now: Timestamp,
+) -> Result<()> {
     for ((kind, _), data) in call.done.records.iter().zip(&call.records) {
-        ops::insert_record(conn, run_id, kind, data, now)?;
+        ops::insert_record(conn, chain.stream(), kind, data, now)?;
     }
-    audit::append(conn, run_id, &call.audit)
+    chain.append(&call.audit)
 }
 
 pub(super) async fn pending_for_run(pool: &SqlitePool, run_id: &str) -> Result<Vec<WorkItem>> {
