@@ -16,7 +16,7 @@
 //!   is the one an applier would have produced either way.
 //!
 //! The state a step starts from is the one the last step committed by this
-//! process left ([`crate::states`]); the store is read only for a run this
+//! process left, kept in memory; the store is read only for a run this
 //! process does not know, or no longer knows.
 
 use std::sync::Arc;
