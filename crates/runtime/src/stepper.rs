@@ -253,7 +253,7 @@ impl Stepper {
 #[cfg(test)]
 mod tests {
     use agentwerke_engine::{ApprovalDecision, WorkId};
-    use agentwerke_store::{ApprovalFilter, NewWorkflowVersion, SqliteStore};
+    use agentwerke_store::{NewWorkflowVersion, SqliteStore};
     use serde_json::json;
 
     use super::*;
@@ -338,14 +338,9 @@ mod tests {
 
         // The first still remembers the run as it started it. Its step for
         // the decision is refused by the store; the decision waits instead.
-        let pending = store
-            .list_approvals(ApprovalFilter {
-                status: Some("pending".to_owned()),
-                run_id: None,
-            })
-            .await
-            .unwrap();
-        let approval = &pending[0];
+        let approvals = store.approvals_for_run(run_id).await.unwrap();
+        let approval = &approvals[0];
+        assert_eq!(approval.status, "pending");
         let event = Event::ApprovalDecided {
             work_id: approval.work_id.parse::<WorkId>().unwrap(),
             decision: ApprovalDecision::Approve,
