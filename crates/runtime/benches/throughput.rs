@@ -259,6 +259,7 @@ async fn bench(shape: Shape, args: &Args) {
     let handle = runtime.handle();
 
     let cpu_before = cpu_by_thread();
+    let written_before = bytes_written();
     let started = Instant::now();
     let mut created = 0usize;
     let mut started_runs = 0usize;
@@ -328,6 +329,7 @@ async fn bench(shape: Shape, args: &Args) {
     }
     let wall = started.elapsed();
     let cpu_after = cpu_by_thread();
+    let written = bytes_written().saturating_sub(written_before);
     // A decision can finish its run before its own request returns.
     while let Some(done) = requests.join_next().await {
         if let Request::Decided = done.expect("request task") {
@@ -345,6 +347,12 @@ async fn bench(shape: Shape, args: &Args) {
         decided
     );
     report_cpu(&cpu_before, &cpu_after, args.runs);
+    if written > 0 {
+        println!(
+            "   written per run: {:.1} KiB (WAL frames and checkpoints)",
+            written as f64 / 1024.0 / args.runs as f64
+        );
+    }
     report_latencies(&monitor).await;
     report_sizes(&monitor, &path, args.runs).await;
     check(store.as_ref(), &monitor, args.runs).await;
@@ -448,6 +456,19 @@ fn cpu_by_thread() -> BTreeMap<String, u64> {
         }
     }
     by_name
+}
+
+/// Bytes this process has written to files so far (`write()` calls, as
+/// Linux's `/proc/self/io` counts them); 0 where that does not exist.
+fn bytes_written() -> u64 {
+    std::fs::read_to_string("/proc/self/io")
+        .ok()
+        .and_then(|io| {
+            io.lines()
+                .find_map(|line| line.strip_prefix("wchar:"))
+                .and_then(|n| n.trim().parse().ok())
+        })
+        .unwrap_or(0)
 }
 
 /// Where the CPU went while the runs ran, per run: which stage costs what.
