@@ -38,7 +38,17 @@ pub fn digest_value(value: &Value) -> String {
 
 /// SHA-256 of `bytes`, as 64 lowercase hex characters.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
+    digest_hex(Sha256::digest(bytes).into())
+}
+
+/// A SHA-256 digest as 64 lowercase hex characters. Written into a fixed
+/// buffer: every audit record's hash goes through here on the store's one
+/// writer thread, where `hex::encode`'s char-by-char collect showed up.
+pub fn digest_hex(digest: [u8; 32]) -> String {
+    let mut out = [0u8; 64];
+    // Cannot fail: the buffer holds exactly twice the digest's length.
+    let _ = hex::encode_to_slice(digest, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Appends the canonical form of `value` to `out`.

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use sha2::{Digest, Sha256};
 
-use crate::canonical::{digest_value, write_string, write_value};
+use crate::canonical::{digest_hex, digest_value, write_string, write_value};
 
 /// `prevHash` of the first record of every run.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -155,7 +155,7 @@ impl SealedDraft {
         hasher.update(b"}");
         ChainHead {
             seq,
-            hash: hex::encode(hasher.finalize()),
+            hash: digest_hex(hasher.finalize().into()),
         }
     }
 }

@@ -19,7 +19,7 @@ use sqlx::{SqliteExecutor, SqlitePool};
 
 use super::audit::Chain;
 use super::rows::{RunDbRow, convert, run_columns};
-use super::{audit, json_text, ops, parse_json, sql_limit, workflows};
+use super::{audit, json_text, ops, parse_json, sql_limit};
 use crate::MAX_EVENTS_PER_CLAIM;
 use crate::MAX_PAGE;
 use crate::clock::wall_clock;
@@ -125,15 +125,21 @@ fn store_state(
 
 pub(super) fn create(conn: &Connection, call: &NewRunCall) -> Result<()> {
     let run = &call.run;
-    let version = workflows::version_on(conn, &run.workflow_id, run.version)?
-        .filter(|v| v.status == "published")
+    // Only what the check needs: not the version's document.
+    let bpmn_sha256: String = conn
+        .prepare_cached(
+            "SELECT bpmn_sha256 FROM workflow_versions \
+             WHERE workflow_id = ?1 AND version = ?2 AND status = 'published'",
+        )?
+        .query_row(params![run.workflow_id, run.version], |row| row.get(0))
+        .optional()?
         .ok_or_else(|| {
             Error::not_found(
                 "published workflow version",
                 format!("{}@{}", run.workflow_id, run.version),
             )
         })?;
-    if version.bpmn_sha256 != run.bpmn_sha256 {
+    if bpmn_sha256 != run.bpmn_sha256 {
         return Err(Error::conflict(format!(
             "run '{}' names a BPMN hash that workflow '{}' version {} does not have",
             run.run_id, run.workflow_id, run.version

@@ -127,11 +127,7 @@ pub(super) fn publish(
 }
 
 /// One version, read inside the writer's transaction.
-pub(super) fn version_on(
-    conn: &Connection,
-    id: &str,
-    number: i64,
-) -> Result<Option<WorkflowVersion>> {
+fn version_on(conn: &Connection, id: &str, number: i64) -> Result<Option<WorkflowVersion>> {
     conn.prepare_cached(concat!(
         "SELECT ",
         version_columns!(),
