@@ -20,6 +20,7 @@
 //!   cannot hold NaN or infinities, so every value has a canonical form.
 
 use std::cmp::Ordering;
+use std::fmt::Write;
 
 use serde_json::{Map, Number, Value};
 use sha2::{Digest, Sha256};
@@ -96,31 +97,43 @@ fn utf16_cmp(a: &str, b: &str) -> Ordering {
 }
 
 /// Appends the canonical form of the string `s` to `out`.
+///
+/// Copies the runs between escapes whole. Every byte that needs escaping is
+/// ASCII, so it never splits a multi-byte character.
 pub(crate) fn write_string(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{08}' => out.push_str("\\b"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\u{0C}' => out.push_str("\\f"),
-            '\r' => out.push_str("\\r"),
-            c if u32::from(c) < 0x20 => {
-                out.push_str(&format!("\\u{:04x}", u32::from(c)));
+    let mut copied = 0;
+    for (i, byte) in s.bytes().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            0x08 => "\\b",
+            b'\t' => "\\t",
+            b'\n' => "\\n",
+            0x0C => "\\f",
+            b'\r' => "\\r",
+            0x00..=0x1F => {
+                out.push_str(&s[copied..i]);
+                let _ = write!(out, "\\u{byte:04x}");
+                copied = i + 1;
+                continue;
             }
-            c => out.push(c),
-        }
+            _ => continue,
+        };
+        out.push_str(&s[copied..i]);
+        out.push_str(escape);
+        copied = i + 1;
     }
+    out.push_str(&s[copied..]);
     out.push('"');
 }
 
 fn write_number(out: &mut String, number: &Number) {
     if let Some(i) = number.as_i64() {
-        out.push_str(&i.to_string());
+        let _ = write!(out, "{i}");
     } else if let Some(u) = number.as_u64() {
-        out.push_str(&u.to_string());
+        let _ = write!(out, "{u}");
     } else if let Some(f) = number.as_f64() {
         write_float(out, f);
     } else {

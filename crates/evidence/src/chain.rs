@@ -94,14 +94,15 @@ pub struct AuditDraft {
 /// gives exactly the hash [`next_after`] would.
 ///
 /// [`link`]: SealedDraft::link
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct SealedDraft {
     draft: AuditDraft,
     /// The canonical `data`, which is also how the store keeps it.
     data: String,
-    /// The canonical record up to the value of `prevHash`: the members
-    /// sort as actor, at, data, kind, prevHash, runId, seq.
-    before_prev: String,
+    /// SHA-256 already fed the canonical record up to the value of
+    /// `prevHash` (the members sort as actor, at, data, kind, prevHash,
+    /// runId, seq), so the append hashes only the bytes after it.
+    before_prev: Sha256,
     /// The canonical record from after `prevHash` up to the value of `seq`.
     before_seq: String,
 }
@@ -120,6 +121,7 @@ impl SealedDraft {
         before_prev.push_str(",\"kind\":");
         write_string(&mut before_prev, &draft.kind);
         before_prev.push_str(",\"prevHash\":");
+        let before_prev = Sha256::new_with_prefix(before_prev.as_bytes());
         let mut before_seq = String::from(",\"runId\":");
         write_string(&mut before_seq, &draft.run_id);
         before_seq.push_str(",\"seq\":");
@@ -147,8 +149,7 @@ impl SealedDraft {
         let seq = prev.seq + 1;
         let mut prev_hash = String::with_capacity(prev.hash.len() + 2);
         write_string(&mut prev_hash, &prev.hash);
-        let mut hasher = Sha256::new();
-        hasher.update(self.before_prev.as_bytes());
+        let mut hasher = self.before_prev.clone();
         hasher.update(prev_hash.as_bytes());
         hasher.update(self.before_seq.as_bytes());
         hasher.update(seq.to_string().as_bytes());

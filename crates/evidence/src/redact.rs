@@ -24,6 +24,9 @@
 //! record that is kept for years.
 
 use std::ops::Range;
+use std::sync::LazyLock;
+
+use aho_corasick::AhoCorasick;
 
 use serde_json::Value;
 
@@ -135,32 +138,55 @@ fn redact_changed(text: &str, secrets: &[&str]) -> Option<String> {
     (redacted != text).then_some(redacted)
 }
 
+/// The case-sensitive shapes, found in one pass: the prefixes of
+/// [`PREFIXED_TOKENS`] by index, then `eyJ` (a JWT's header).
+static CASED: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    let patterns = PREFIXED_TOKENS
+        .iter()
+        .map(|(prefix, ..)| *prefix)
+        .chain(["eyJ"]);
+    AhoCorasick::new(patterns).expect("fixed patterns build")
+});
+
+/// The case-insensitive shapes, found in one pass: the two schemes, then
+/// [`ASSIGNMENT_NAMES`] by index.
+static FOLDED: LazyLock<AhoCorasick> = LazyLock::new(|| {
+    AhoCorasick::builder()
+        .ascii_case_insensitive(true)
+        .build(SCHEMES.iter().chain(&ASSIGNMENT_NAMES))
+        .expect("fixed patterns build")
+});
+
+const SCHEMES: [&str; 2] = ["bearer", "basic"];
+
 /// Byte ranges to replace, sorted and merged. All matched bytes are ASCII,
 /// so every range boundary is a char boundary.
 fn token_ranges(text: &str) -> Vec<Range<usize>> {
     let bytes = text.as_bytes();
-    let lower = text.to_ascii_lowercase();
     let mut ranges = Vec::new();
-    for (prefix, allowed, min) in PREFIXED_TOKENS {
-        for (start, _) in text.match_indices(prefix) {
-            if at_word_start(bytes, start) {
-                let end = run_end(bytes, start + prefix.len(), allowed);
-                if end - start - prefix.len() >= min {
+    for found in CASED.find_overlapping_iter(text) {
+        let start = found.start();
+        match PREFIXED_TOKENS.get(found.pattern().as_usize()) {
+            Some((prefix, allowed, min)) => {
+                if at_word_start(bytes, start) {
+                    let end = run_end(bytes, start + prefix.len(), allowed);
+                    if end - start - prefix.len() >= *min {
+                        ranges.push(start..end);
+                    }
+                }
+            }
+            None => {
+                if at_word_start(bytes, start)
+                    && let Some(end) = jwt_end(bytes, start)
+                {
                     ranges.push(start..end);
                 }
             }
         }
     }
-    for (start, _) in text.match_indices("eyJ") {
-        if at_word_start(bytes, start)
-            && let Some(end) = jwt_end(bytes, start)
-        {
-            ranges.push(start..end);
-        }
-    }
-    for scheme in ["bearer", "basic"] {
-        for (start, _) in lower.match_indices(scheme) {
-            let after = start + scheme.len();
+    for found in FOLDED.find_overlapping_iter(text) {
+        let (start, after) = (found.start(), found.end());
+        if found.pattern().as_usize() < SCHEMES.len() {
             let value_start = skip(bytes, after, |b| b == b' ');
             if at_word_start(bytes, start) && value_start > after {
                 let end = run_end(bytes, value_start, is_credential_char);
@@ -168,13 +194,8 @@ fn token_ranges(text: &str) -> Vec<Range<usize>> {
                     ranges.push(value_start..end);
                 }
             }
-        }
-    }
-    for name in ASSIGNMENT_NAMES {
-        for (start, _) in lower.match_indices(name) {
-            if let Some(value) = assignment_value(bytes, start + name.len()) {
-                ranges.push(value);
-            }
+        } else if let Some(value) = assignment_value(bytes, after) {
+            ranges.push(value);
         }
     }
     merge(ranges)
