@@ -87,6 +87,11 @@ impl Effects {
         }
     }
 
+    /// Takes a call's ops and audit drafts out of it, leaving both empty.
+    fn take(ops: &mut Vec<Op>, audit: &mut Vec<AuditDraft>) -> Self {
+        Self::new(std::mem::take(ops), std::mem::take(audit))
+    }
+
     /// Writes the ops, then appends the audit records.
     fn write(&self, conn: &Connection, chain: &mut Chain<'_>, now: Timestamp) -> Result<()> {
         for (op, json) in self.ops.iter().zip(&self.ops_json) {
@@ -348,10 +353,7 @@ pub(super) struct StepCall {
 impl StepCall {
     pub(super) fn new(mut step: AppliedStep) -> Self {
         Self {
-            effects: Effects::new(
-                std::mem::take(&mut step.ops),
-                std::mem::take(&mut step.audit),
-            ),
+            effects: Effects::take(&mut step.ops, &mut step.audit),
             step,
         }
     }
@@ -472,10 +474,7 @@ pub(super) struct CommitCall {
 impl CommitCall {
     pub(super) fn new(mut commit: Commit) -> Self {
         Self {
-            effects: Effects::new(
-                std::mem::take(&mut commit.ops),
-                std::mem::take(&mut commit.audit),
-            ),
+            effects: Effects::take(&mut commit.ops, &mut commit.audit),
             commit,
         }
     }
