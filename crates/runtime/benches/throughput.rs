@@ -432,7 +432,7 @@ async fn decide(
         step: None,
     };
     runtime
-        .decide_approval(&approval.run_id, decide, &event)
+        .decide_approval(&approval.run_id, decide, event)
         .await
         .expect("decide approval");
 }

@@ -225,7 +225,7 @@ impl Executor {
                 // moves the run meanwhile; otherwise the applier takes it.
                 self.handle
                     .stepper
-                    .complete_work(done(&event)?, &event)
+                    .complete_work(done(&event)?, event)
                     .await
             }
         }

@@ -127,7 +127,7 @@ impl RuntimeHandle {
         &self,
         run_id: &str,
         decide: Decide,
-        event: &Event,
+        event: Event,
     ) -> Result<Decided, Error> {
         let decided = self.stepper.decide_approval(run_id, decide, event).await?;
         self.delivered(decided.delivered);

@@ -144,7 +144,7 @@ impl Stepper {
     pub async fn complete_work(
         &self,
         mut done: CompleteWork,
-        event: &Event,
+        event: Event,
     ) -> Result<Delivered, Error> {
         let (step, after) = self.prepare(&done.run_id, event).await.unzip();
         done.step = step;
@@ -160,7 +160,7 @@ impl Stepper {
         &self,
         run_id: &str,
         mut decide: Decide,
-        event: &Event,
+        event: Event,
     ) -> Result<Decided, Error> {
         let (step, after) = self.prepare(run_id, event).await.unzip();
         decide.step = step;
@@ -185,7 +185,7 @@ impl Stepper {
     /// commit with the event if nothing moves the run first. `None` when it
     /// cannot be computed here (the run or its definition cannot be read):
     /// the event then simply waits for an applier.
-    async fn prepare(&self, run_id: &str, event: &Event) -> Option<(AppliedStep, Known)> {
+    async fn prepare(&self, run_id: &str, event: Event) -> Option<(AppliedStep, Known)> {
         let prepared = async {
             let Some(mut known) = self.current(run_id).await? else {
                 return Ok(None);
@@ -200,13 +200,13 @@ impl Stepper {
                 requested_by: &known.requested_by,
             };
             let (mut ops, mut audit) = (Vec::new(), Vec::new());
-            let at = event.at();
+            let (at, kind) = (event.at(), event.kind());
             step(
                 &definition,
                 &mut known.state,
                 &info,
-                event.clone(),
-                event.kind(),
+                event,
+                kind,
                 &mut ops,
                 &mut audit,
             );
@@ -331,7 +331,7 @@ mod tests {
             audit: Vec::new(),
             step: None,
         };
-        let delivered = second.complete_work(done, &event).await.unwrap();
+        let delivered = second.complete_work(done, event).await.unwrap();
         assert_eq!(delivered, Delivered::Stepped);
         let run = store.get_run(run_id).await.unwrap().unwrap();
         assert_eq!(run.status, "awaiting_approval");
@@ -358,7 +358,7 @@ mod tests {
             audit: audit(run_id, "approval.decided"),
             step: None,
         };
-        let decided = first.decide_approval(run_id, decide, &event).await.unwrap();
+        let decided = first.decide_approval(run_id, decide, event).await.unwrap();
         assert_eq!(decided.delivered, Delivered::Queued);
         let after = store.get_run(run_id).await.unwrap().unwrap();
         assert_eq!(after.state_version, run.state_version, "nothing stepped");

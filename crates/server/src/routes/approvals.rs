@@ -205,7 +205,7 @@ pub async fn decide(
                 },
                 step: None,
             },
-            &event,
+            event,
         )
         .await?;
     Ok(Json(approval_view(&decided.approval)))

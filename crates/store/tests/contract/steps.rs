@@ -40,6 +40,15 @@ fn completion(work_id: &str, step: AppliedStep) -> CompleteWork {
     }
 }
 
+/// Completes `work_id` offering a step computed at `version`; what became
+/// of the result.
+async fn deliver(store: &dyn Store, work_id: &str, version: i64, next: &str) -> Delivered {
+    store
+        .complete_work(completion(work_id, applied(version, next)))
+        .await
+        .unwrap()
+}
+
 async fn claim_one_work(store: &dyn Store, now: i64) -> String {
     let claimed = store.claim_work("exec", t(now), 1_000, 10).await.unwrap();
     assert_eq!(claimed.len(), 1, "one work item to claim");
@@ -53,13 +62,7 @@ pub(crate) async fn committed_only_when_nothing_moved(store: &dyn Store) {
 
     // Nothing moved: the step commits with the result, nothing is left to claim.
     let w1 = claim_one_work(store, 30).await;
-    assert_eq!(
-        store
-            .complete_work(completion(&w1, applied(version, "w2")))
-            .await
-            .unwrap(),
-        Delivered::Stepped
-    );
+    assert_eq!(deliver(store, &w1, version, "w2").await, Delivered::Stepped);
     let run = store.get_run("run-1").await.unwrap().unwrap();
     assert_eq!(run.state_version, version + 1);
     assert_eq!(run.state, json!({"after": "w2"}));
@@ -82,10 +85,7 @@ pub(crate) async fn committed_only_when_nothing_moved(store: &dyn Store) {
     // A step computed from an older state is not committed: the event waits.
     let w2 = claim_one_work(store, 50).await;
     assert_eq!(
-        store
-            .complete_work(completion(&w2, applied(version, "stale")))
-            .await
-            .unwrap(),
+        deliver(store, &w2, version, "stale").await,
         Delivered::Queued
     );
     let run = store.get_run("run-1").await.unwrap().unwrap();
@@ -116,13 +116,7 @@ pub(crate) async fn committed_only_when_nothing_moved(store: &dyn Store) {
     let held = store.claim_runs("other", t(70), 30_000, 10).await.unwrap();
     assert_eq!(held.len(), 1);
     let w3 = claim_one_work(store, 80).await;
-    assert_eq!(
-        store
-            .complete_work(completion(&w3, applied(version, "w4")))
-            .await
-            .unwrap(),
-        Delivered::Queued
-    );
+    assert_eq!(deliver(store, &w3, version, "w4").await, Delivered::Queued);
     let run = store.get_run("run-1").await.unwrap().unwrap();
     assert_eq!(
         run.state_version, version,
