@@ -38,6 +38,7 @@
 #![deny(missing_docs)]
 
 mod error;
+pub mod human;
 pub mod prompt;
 pub mod provider;
 pub mod scripted;

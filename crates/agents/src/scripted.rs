@@ -218,6 +218,12 @@ fn builtin_reply(req: &ModelRequest) -> String {
     )
 }
 
+/// Scripts only: the text of the conversation's latest tool result (say,
+/// a human's answer to `human.ask`), so a scripted reply can show that it
+/// reached the model. Substituted after rendering, where it survives as an
+/// unresolved variable, so the result's own text is never rendered.
+const LAST_TOOL_RESULT: &str = "{{last_tool_result}}";
+
 fn render_text(template: &str, req: &ModelRequest) -> Result<String, ProviderError> {
     let vars = PromptVars {
         context: &req.context,
@@ -225,12 +231,22 @@ fn render_text(template: &str, req: &ModelRequest) -> Result<String, ProviderErr
         node_name: &req.node_name,
         feedback: req.feedback.as_deref(),
     };
-    render(template, &vars)
+    let text = render(template, &vars)
         .map(|rendered| rendered.text)
         .map_err(|e| ProviderError::Failed {
             provider: ScriptedProvider::NAME.to_owned(),
             message: e.to_string(),
-        })
+        })?;
+    if !text.contains(LAST_TOOL_RESULT) {
+        return Ok(text);
+    }
+    let last = req
+        .messages
+        .iter()
+        .rev()
+        .find(|m| m.role == Role::Tool)
+        .map_or("", |m| m.content.as_str());
+    Ok(text.replace(LAST_TOOL_RESULT, last))
 }
 
 /// Renders every string inside `value` (keys stay as written).

@@ -300,3 +300,21 @@ fn an_empty_configuration_is_valid() {
     let config = ScriptConfig::from_toml_str("").unwrap();
     assert_eq!(config, ScriptConfig::default());
 }
+
+#[tokio::test]
+async fn a_reply_can_quote_the_latest_tool_result_but_never_renders_it() {
+    let provider = ScriptedProvider::new().with_default(vec![
+        Turn::reply("first"),
+        Turn::reply("{{input.name}} was told: {{last_tool_result}}"),
+    ]);
+    let mut req = nth_call(request("Draft", "analyst"), 2);
+    req.messages
+        .push(Message::tool("call-2-1", "{{input.order.id}} eu"));
+    assert_eq!(
+        text(&provider, &req).await,
+        "Ada was told: {{input.order.id}} eu"
+    );
+    let first = request("Draft", "analyst");
+    let quoting = ScriptedProvider::new().with_default(vec![Turn::reply("[{{last_tool_result}}]")]);
+    assert_eq!(text(&quoting, &first).await, "[]", "no tool result yet");
+}

@@ -8,8 +8,9 @@
 //! Each round: ask the model; if it wants tools, hand each call to the
 //! executor in order and feed the results back as tool messages. A rejected
 //! call goes back to the model with its reason, so it can change course. An
-//! escalated call pauses the step at once: later calls of the same turn are
-//! not executed, because they might depend on the one awaiting approval.
+//! escalated call, or a question to a human (`human.ask`), pauses the step
+//! at once: later calls of the same turn are not executed, because they
+//! might depend on the one awaiting a person.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -71,6 +72,12 @@ pub enum ToolResult {
     Escalated {
         /// The approval request that was opened.
         approval_id: String,
+    },
+    /// The call (`human.ask`) put a question to a human; the step pauses
+    /// until it is answered.
+    Asked {
+        /// The question that was opened.
+        question_id: String,
     },
 }
 
@@ -219,6 +226,13 @@ pub enum StepOutcome {
         /// Every model call up to the pause.
         turns: Vec<TurnRecord>,
     },
+    /// The model asked a human (`human.ask`); the step waits for the answer.
+    Asked {
+        /// The question to wait for.
+        question_id: String,
+        /// Every model call up to the pause.
+        turns: Vec<TurnRecord>,
+    },
     /// The provider failed, or the model did not finish in time.
     Failed {
         /// A stable code (a scripted failure's own code; see
@@ -237,6 +251,7 @@ impl StepOutcome {
         match self {
             StepOutcome::Completed { turns, .. }
             | StepOutcome::Paused { turns, .. }
+            | StepOutcome::Asked { turns, .. }
             | StepOutcome::Failed { turns, .. } => turns,
         }
     }
@@ -308,7 +323,7 @@ pub async fn run_step(
         let mut calls = tool_calls.into_iter();
         while let Some(call) = calls.next() {
             let result = tools.call(&call, &ctx).await;
-            let escalated = match &result {
+            let pause = match &result {
                 ToolResult::Allowed { output } => {
                     messages.push(Message::tool(call.id.as_str(), tool_text(output)));
                     None
@@ -320,18 +335,19 @@ pub async fn run_step(
                     ));
                     None
                 }
-                ToolResult::Escalated { approval_id } => Some(approval_id.clone()),
+                ToolResult::Escalated { approval_id } => Some(Pause::Approval(approval_id.clone())),
+                ToolResult::Asked { question_id } => Some(Pause::Question(question_id.clone())),
             };
             record.tool_calls.push(ToolCallRecord {
                 call,
                 result: Some(result),
             });
-            if let Some(approval_id) = escalated {
+            if let Some(pause) = pause {
                 record
                     .tool_calls
                     .extend(calls.map(|call| ToolCallRecord { call, result: None }));
                 turns.push(record);
-                return StepOutcome::Paused { approval_id, turns };
+                return pause.outcome(turns);
             }
         }
         turns.push(record);
@@ -343,6 +359,21 @@ pub async fn run_step(
         code: error.code().to_owned(),
         message: error.to_string(),
         turns,
+    }
+}
+
+/// What a paused step waits for.
+enum Pause {
+    Approval(String),
+    Question(String),
+}
+
+impl Pause {
+    fn outcome(self, turns: Vec<TurnRecord>) -> StepOutcome {
+        match self {
+            Pause::Approval(approval_id) => StepOutcome::Paused { approval_id, turns },
+            Pause::Question(question_id) => StepOutcome::Asked { question_id, turns },
+        }
     }
 }
 

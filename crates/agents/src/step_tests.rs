@@ -60,7 +60,8 @@ impl ModelProvider for Recording {
     }
 }
 
-/// Allows `artifact.write`, escalates `deploy`, rejects the rest.
+/// Allows `artifact.write`, escalates `deploy`, asks on `human.ask`,
+/// rejects the rest.
 struct Gateway {
     seen: Mutex<Vec<(String, StepContext)>>,
 }
@@ -86,6 +87,9 @@ impl ToolExecutor for Gateway {
             },
             "deploy" => ToolResult::Escalated {
                 approval_id: "appr-1".into(),
+            },
+            "human.ask" => ToolResult::Asked {
+                question_id: "q-1".into(),
             },
             _ => ToolResult::Rejected {
                 reason: "not granted".into(),
@@ -248,6 +252,29 @@ async fn an_escalated_call_pauses_the_step_before_later_calls_run() {
         outcome.usage().output_tokens,
         turns.iter().map(|t| t.usage.output_tokens).sum::<u64>()
     );
+}
+
+#[tokio::test]
+async fn a_question_to_a_human_pauses_the_step_before_later_calls_run() {
+    let provider = ScriptedProvider::new().with_default(vec![
+        Turn::tool_calls(vec![
+            ScriptedToolCall {
+                name: "human.ask".into(),
+                arguments: json!({"question": "Which region?"}),
+            },
+            write_call(),
+        ]),
+        Turn::reply("never reached"),
+    ]);
+    let gateway = Gateway::new();
+    let outcome = run_step(input(), &provider, &gateway).await;
+    let StepOutcome::Asked { question_id, turns } = &outcome else {
+        panic!("expected a question, got {outcome:?}");
+    };
+    assert_eq!(question_id, "q-1");
+    assert_eq!(turns.len(), 1);
+    assert_eq!(turns[0].tool_calls[1].result, None);
+    assert_eq!(gateway.seen.lock().unwrap().len(), 1, "the write never ran");
 }
 
 #[tokio::test]

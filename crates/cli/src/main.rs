@@ -41,6 +41,8 @@ enum Command {
     Run(commands::run::Command),
     /// Decide an approval request (approve by default).
     Approve(commands::approve::Args),
+    /// Answer an agent's blocking question; the waiting step resumes.
+    Answer(commands::answer::Args),
     /// Download and verify evidence packs.
     #[command(subcommand)]
     Evidence(commands::evidence::Command),
@@ -76,6 +78,7 @@ fn main() -> ExitCode {
             Command::Workflow(cmd) => commands::workflow::run(cmd).await,
             Command::Run(cmd) => commands::run::run(cmd).await,
             Command::Approve(args) => commands::approve::run(args).await,
+            Command::Answer(args) => commands::answer::run(args).await,
             Command::Evidence(cmd) => commands::evidence::run(cmd).await,
         }
     });

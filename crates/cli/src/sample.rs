@@ -1,4 +1,4 @@
-//! The "Hello SDLC" sample: seeded and published on first start so a new
+//! The samples ("Hello SDLC" first): seeded and published on first start so a new
 //! installation has something to run.
 
 use agentwerke_bpmn::Limits;
@@ -19,13 +19,26 @@ pub const HELLO_SDLC_ID: &str = "hello-sdlc";
 pub const GATEWAY_DEMO: &str = include_str!("../../../examples/gateway-demo.bpmn");
 /// The gateway demo's workflow id.
 pub const GATEWAY_DEMO_ID: &str = "gateway-demo";
+/// The human.ask demo: one agent task whose scripted model asks a human a
+/// blocking question and uses the answer.
+pub const CLARIFY_REQUEST: &str = include_str!("../../../examples/clarify-request.bpmn");
+/// The human.ask demo's workflow id.
+pub const CLARIFY_REQUEST_ID: &str = "clarify-request";
 /// The scripted model turns used when no `scripts` file is configured.
 pub const SCRIPTS: &str = include_str!("../../../examples/scripts.toml");
 
 /// Imports and publishes the samples that do not exist yet.
 pub async fn seed(store: &dyn Store, clock: &dyn Clock) -> anyhow::Result<()> {
     seed_one(store, clock, HELLO_SDLC_ID, "Hello SDLC", HELLO_SDLC).await?;
-    seed_one(store, clock, GATEWAY_DEMO_ID, "Gateway demo", GATEWAY_DEMO).await
+    seed_one(store, clock, GATEWAY_DEMO_ID, "Gateway demo", GATEWAY_DEMO).await?;
+    seed_one(
+        store,
+        clock,
+        CLARIFY_REQUEST_ID,
+        "Clarify request",
+        CLARIFY_REQUEST,
+    )
+    .await
 }
 
 async fn seed_one(

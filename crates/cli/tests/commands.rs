@@ -116,6 +116,68 @@ async fn quickstart_from_start_to_verified_evidence() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_question_is_answered_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path(), &[]).await;
+    let operator = server.token("Operator");
+
+    let started = ok(agentwerke(
+        &server,
+        &operator,
+        &[
+            "run",
+            "start",
+            "clarify-request",
+            "-i",
+            "title=Audit export",
+            "--wait",
+        ],
+    ));
+    assert!(started.contains("waiting_user"), "{started}");
+    assert!(
+        started.contains("Who is the summary of \"Audit export\" for?"),
+        "{started}"
+    );
+    let question = started
+        .split_whitespace()
+        .skip_while(|w| *w != "answer")
+        .nth(1)
+        .expect("the output names the question")
+        .to_owned();
+    let run_id = started
+        .split_whitespace()
+        .nth(2)
+        .expect("started run <id>")
+        .to_owned();
+
+    let viewer = server.token("Viewer");
+    let refused = agentwerke(&server, &viewer, &["answer", &question, "ops"]);
+    assert!(!refused.status.success(), "a Viewer cannot answer");
+    let answered = ok(agentwerke(
+        &server,
+        &operator,
+        &["answer", &question, "the release managers"],
+    ));
+    assert!(answered.contains(&run_id), "{answered}");
+
+    server
+        .wait_until(std::time::Duration::from_secs(20), async |s: &Server| {
+            stdout(&agentwerke(s, &operator, &["run", "show", &run_id])).contains("completed")
+        })
+        .await;
+    let shown = ok(agentwerke(
+        &server,
+        &operator,
+        &["run", "show", &run_id, "--json"],
+    ));
+    assert!(
+        shown.contains("Summary of Audit export, written for the release managers."),
+        "{shown}"
+    );
+    server.kill();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workflow_commands_report_problems_with_positions() {
     let dir = tempfile::tempdir().expect("temp dir");
     let broken = dir.path().join("broken.bpmn");

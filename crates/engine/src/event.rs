@@ -92,12 +92,25 @@ pub enum Event {
         /// When.
         at: Timestamp,
     },
-    /// The escalation a paused attempt waited for was decided (or expired);
-    /// the shell runs the attempt again and the gateway applies the decision.
+    /// The escalation a paused attempt waited for was decided (or expired),
+    /// or its question was answered; the shell runs the attempt again and
+    /// the gateway applies the decision or hands the model the answer.
     /// Since schema v1.1.
     TaskResumed {
         /// The attempt's work id.
         work_id: WorkId,
+        /// When.
+        at: Timestamp,
+    },
+    /// A running agent attempt asked a human a blocking question
+    /// (`human.ask`): the attempt pauses (the run is `waiting_user`) until
+    /// the answer is recorded and [`Event::TaskResumed`] arrives. Since
+    /// schema v1.2.
+    TaskAsked {
+        /// The attempt's work id.
+        work_id: WorkId,
+        /// The question the attempt waits for.
+        question_id: String,
         /// When.
         at: Timestamp,
     },
@@ -124,6 +137,7 @@ impl Event {
             | Event::Cancel { at, .. }
             | Event::TaskPaused { at, .. }
             | Event::TaskResumed { at, .. }
+            | Event::TaskAsked { at, .. }
             | Event::RetryStep { at, .. } => *at,
         }
     }
@@ -140,6 +154,7 @@ impl Event {
             Event::Cancel { .. } => "cancel",
             Event::TaskPaused { .. } => "task_paused",
             Event::TaskResumed { .. } => "task_resumed",
+            Event::TaskAsked { .. } => "task_asked",
             Event::RetryStep { .. } => "retry_step",
         }
     }

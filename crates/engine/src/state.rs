@@ -229,6 +229,10 @@ pub(crate) enum Wait {
         /// attempt is paused until a human decides it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         paused_on: Option<String>,
+        /// True when `paused_on` is a question to a human (`human.ask`)
+        /// rather than an escalated tool call.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        asking: bool,
     },
     /// An approval decision.
     Approval,

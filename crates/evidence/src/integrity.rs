@@ -58,6 +58,12 @@ pub struct Digests {
     pub prompts: Vec<String>,
     /// `approvals[i]`.
     pub approvals: Vec<String>,
+    /// `conversation[i]`. Left out when empty, like the section itself: the
+    /// signed digests of packs written before the section existed have no
+    /// such key, and a pack without questions must sign the same statement.
+    /// An absent key is read as "no items were signed".
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conversation: Vec<String>,
     /// `policyDecisions[i]`.
     pub policy_decisions: Vec<String>,
     /// `toolCalls[i]`.
@@ -93,6 +99,10 @@ pub(crate) struct Section {
     /// Key inside `top`, for nested sections.
     pub(crate) nested: Option<&'static str>,
     pub(crate) kind: Kind,
+    /// Added to v1 after its release and written only when non-empty: an
+    /// absent section counts as an empty list, and an absent digest list
+    /// as "no items signed". Only array sections can be optional.
+    pub(crate) optional: bool,
 }
 
 const fn items(key: &'static str) -> Section {
@@ -102,17 +112,27 @@ const fn items(key: &'static str) -> Section {
         top: key,
         nested: None,
         kind: Kind::Items,
+        optional: false,
+    }
+}
+
+/// An array section that may be absent (see [`Section::optional`]).
+const fn optional_items(key: &'static str) -> Section {
+    Section {
+        optional: true,
+        ..items(key)
     }
 }
 
 /// Every digested section, in `Digests` order.
-pub(crate) const SECTIONS: [Section; 11] = [
+pub(crate) const SECTIONS: [Section; 12] = [
     Section {
         digest_key: "workflow",
         path: "workflow",
         top: "workflow",
         nested: None,
         kind: Kind::Object { without: None },
+        optional: false,
     },
     Section {
         digest_key: "run",
@@ -122,6 +142,7 @@ pub(crate) const SECTIONS: [Section; 11] = [
         kind: Kind::Object {
             without: Some("steps"),
         },
+        optional: false,
     },
     Section {
         digest_key: "runSteps",
@@ -129,9 +150,11 @@ pub(crate) const SECTIONS: [Section; 11] = [
         top: "run",
         nested: Some("steps"),
         kind: Kind::Items,
+        optional: false,
     },
     items("prompts"),
     items("approvals"),
+    optional_items("conversation"),
     items("policyDecisions"),
     items("toolCalls"),
     items("sandboxExecutions"),
@@ -147,10 +170,13 @@ pub(crate) enum SectionDigest {
     Items(Vec<String>),
 }
 
-/// Digests `section` of `pack`; `None` if it is absent or of the wrong type
-/// (an object where items are expected, or the reverse).
+/// Digests `section` of `pack`; `None` if it is absent (and not optional)
+/// or of the wrong type (an object where items are expected, or the
+/// reverse). An absent optional section digests as an empty list.
 pub(crate) fn section_digest(pack: &Value, section: &Section) -> Option<SectionDigest> {
-    let mut value = pack.get(section.top)?;
+    let Some(mut value) = pack.get(section.top) else {
+        return section.optional.then(|| SectionDigest::Items(Vec::new()));
+    };
     if let Some(nested) = section.nested {
         value = value.get(nested)?;
     }
@@ -224,6 +250,7 @@ impl Digests {
             steps,
             prompts,
             approvals,
+            conversation,
             policy,
             tools,
             sandbox,
@@ -245,6 +272,7 @@ impl Digests {
             run_steps: many(steps),
             prompts: many(prompts),
             approvals: many(approvals),
+            conversation: many(conversation),
             policy_decisions: many(policy),
             tool_calls: many(tools),
             sandbox_executions: many(sandbox),
@@ -261,7 +289,9 @@ mod tests {
 
     #[test]
     fn sections_match_the_digests_struct() {
-        let digests = serde_json::to_value(Digests::of(&json!({}))).unwrap();
+        // One conversation item, so that its optional digest list is written.
+        let digests =
+            serde_json::to_value(Digests::of(&json!({"conversation": [{"id": "q-1"}]}))).unwrap();
         let keys: Vec<&str> = digests
             .as_object()
             .unwrap()
@@ -273,6 +303,34 @@ mod tests {
         let mut keys = keys;
         keys.sort_unstable();
         assert_eq!(keys, expected);
+    }
+
+    #[test]
+    fn only_optional_sections_may_be_left_out_and_only_when_empty() {
+        let digests = serde_json::to_value(Digests::of(&json!({}))).unwrap();
+        let mut absent: Vec<&str> = SECTIONS
+            .iter()
+            .filter(|s| digests.get(s.digest_key).is_none())
+            .map(|s| s.digest_key)
+            .collect();
+        absent.sort_unstable();
+        let mut optional: Vec<&str> = SECTIONS
+            .iter()
+            .filter(|s| s.optional)
+            .map(|s| s.digest_key)
+            .collect();
+        optional.sort_unstable();
+        assert_eq!(absent, optional);
+        assert_eq!(optional, ["conversation"]);
+        for section in SECTIONS.iter().filter(|s| s.optional) {
+            assert_eq!(section.kind, Kind::Items, "{}", section.path);
+            assert_eq!(
+                section_digest(&json!({}), section),
+                Some(SectionDigest::Items(Vec::new()))
+            );
+        }
+        let back: Digests = serde_json::from_value(digests).unwrap();
+        assert!(back.conversation.is_empty());
     }
 
     #[test]

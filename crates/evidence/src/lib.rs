@@ -45,9 +45,9 @@
 //!         completed_at: None, requested_by: "user:alice".into(),
 //!         inputs: json!({"title": "x"}), risk_level: None, steps: vec![],
 //!     },
-//!     prompts: vec![], approvals: vec![], policy_decisions: vec![],
-//!     tool_calls: vec![], sandbox_executions: vec![], model_usage: vec![],
-//!     artifacts: vec![], audit_log: vec![started],
+//!     prompts: vec![], approvals: vec![], conversation: vec![],
+//!     policy_decisions: vec![], tool_calls: vec![], sandbox_executions: vec![],
+//!     model_usage: vec![], artifacts: vec![], audit_log: vec![started],
 //! });
 //! let key = signing_key_from_seed([7; 32]);
 //! agentwerke_evidence::sign(&mut pack, &key);

@@ -11,17 +11,17 @@ use crate::canonical::sha256_hex;
 use crate::chain::AuditRecord;
 use crate::integrity::Integrity;
 use crate::sections::{
-    ApprovalRecord, ArtifactRecord, ModelUsageRecord, PolicyDecisionRecord, PromptSnapshot,
-    RunInfo, SandboxExecutionRecord, ToolCallRecord, WorkflowInfo,
+    ApprovalRecord, ArtifactRecord, ConversationEntry, ModelUsageRecord, PolicyDecisionRecord,
+    PromptSnapshot, RunInfo, SandboxExecutionRecord, ToolCallRecord, WorkflowInfo,
 };
 
 /// The `schemaVersion` of packs this crate writes and verifies. A breaking
 /// change to the format gets a new version string, never an edit of v1.
 pub const SCHEMA_VERSION: &str = "agentwerke.evidence-pack.v1";
 
-/// Top-level keys of a v1 pack, in the order they are written. Only
-/// `integrity` may be absent (an unsigned projection).
-pub const TOP_LEVEL_KEYS: [&str; 14] = [
+/// Top-level keys of a v1 pack, in the order they are written. Only the
+/// [`OPTIONAL_TOP_LEVEL_KEYS`] may be absent.
+pub const TOP_LEVEL_KEYS: [&str; 15] = [
     "schemaVersion",
     "runId",
     "generatedAt",
@@ -29,6 +29,7 @@ pub const TOP_LEVEL_KEYS: [&str; 14] = [
     "run",
     "prompts",
     "approvals",
+    "conversation",
     "policyDecisions",
     "toolCalls",
     "sandboxExecutions",
@@ -37,6 +38,12 @@ pub const TOP_LEVEL_KEYS: [&str; 14] = [
     "auditLog",
     "integrity",
 ];
+
+/// Top-level keys a v1 pack may omit: `integrity` in the unsigned live
+/// projection, and `conversation`, which was added to v1 later and is left
+/// out when empty so that packs written before it still verify and a pack
+/// without questions is byte-for-byte what it was.
+pub const OPTIONAL_TOP_LEVEL_KEYS: [&str; 2] = ["conversation", "integrity"];
 
 /// One run's evidence.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,6 +63,11 @@ pub struct EvidencePack {
     pub prompts: Vec<PromptSnapshot>,
     /// Approval requests and decisions.
     pub approvals: Vec<ApprovalRecord>,
+    /// Questions agents asked humans (`human.ask`) and their answers.
+    /// Absent when empty: the section was added to v1 later, and leaving it
+    /// out keeps packs without questions identical to those written before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conversation: Vec<ConversationEntry>,
     /// Policy decisions.
     pub policy_decisions: Vec<PolicyDecisionRecord>,
     /// Brokered tool calls.
@@ -88,6 +100,8 @@ pub struct PackInput {
     pub prompts: Vec<PromptSnapshot>,
     /// Approvals.
     pub approvals: Vec<ApprovalRecord>,
+    /// Questions asked of humans and their answers (already redacted).
+    pub conversation: Vec<ConversationEntry>,
     /// Policy decisions.
     pub policy_decisions: Vec<PolicyDecisionRecord>,
     /// Tool calls.
@@ -123,6 +137,7 @@ pub fn build(input: PackInput) -> EvidencePack {
         run: input.run,
         prompts,
         approvals: input.approvals,
+        conversation: input.conversation,
         policy_decisions: input.policy_decisions,
         tool_calls: input.tool_calls,
         sandbox_executions: input.sandbox_executions,

@@ -139,6 +139,39 @@ pub struct ApprovalRecord {
     pub decided_at: Option<String>,
 }
 
+/// A blocking question an agent put to a human (`human.ask`) and, once
+/// given, the answer.
+///
+/// The answer can steer everything the agent does afterwards, so it is
+/// evidence in its own right: an auditor must be able to see what was
+/// asked, what was answered and by whom, not just that a step waited.
+/// Like [`ApprovalRecord`], optional facts are `null` until they exist, so
+/// an open question has the same keys as an answered one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConversationEntry {
+    /// Question id.
+    pub id: String,
+    /// The asking step's unit of work.
+    pub work_id: String,
+    /// BPMN element id of the asking step.
+    pub node_id: String,
+    /// Agent that asked.
+    pub agent: String,
+    /// The question, redacted (an agent may quote secrets it has seen).
+    pub question: String,
+    /// When it was asked.
+    pub asked_at: String,
+    /// `open`, `answered` or `cancelled`.
+    pub status: String,
+    /// The answer, redacted, once given.
+    pub answer: Option<String>,
+    /// Who answered (`user:<sub>`).
+    pub answered_by: Option<String>,
+    /// When.
+    pub answered_at: Option<String>,
+}
+
 /// One policy evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

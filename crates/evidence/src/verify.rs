@@ -20,7 +20,7 @@ use crate::integrity::{
     ALGORITHM, Kind, SECTIONS, Section, SectionDigest, section_digest, signed_payload,
 };
 use crate::keys::{decode_public_key, key_id};
-use crate::pack::{EvidencePack, SCHEMA_VERSION, TOP_LEVEL_KEYS};
+use crate::pack::{EvidencePack, OPTIONAL_TOP_LEVEL_KEYS, SCHEMA_VERSION, TOP_LEVEL_KEYS};
 use crate::problem::Problem;
 
 /// What [`verify`] found.
@@ -104,7 +104,10 @@ fn check_shape(pack: &Value, object: &Map<String, Value>, problems: &mut Vec<Pro
         None => {}
     }
     let mut complete = true;
-    for key in TOP_LEVEL_KEYS.iter().filter(|k| **k != "integrity") {
+    for key in TOP_LEVEL_KEYS
+        .iter()
+        .filter(|k| !OPTIONAL_TOP_LEVEL_KEYS.contains(k))
+    {
         if !object.contains_key(*key) {
             complete = false;
             problems.push(Problem::InvalidShape(format!(
@@ -262,7 +265,13 @@ fn check_section(
     problems: &mut Vec<Problem>,
 ) {
     let path = section.path;
-    let declared = digests.get(section.digest_key);
+    // A pack signed without any items of an optional section has no digest
+    // key for it: that signed "no items", so adding one is still named.
+    let no_items = Value::Array(Vec::new());
+    let declared = match digests.get(section.digest_key) {
+        None if section.optional => Some(&no_items),
+        declared => declared,
+    };
     let malformed_digest = || {
         Problem::InvalidShape(format!(
             "integrity.digests.{} is missing or not {}",

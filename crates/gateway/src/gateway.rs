@@ -322,6 +322,12 @@ impl Gateway {
         }
     }
 
+    /// `text` with known secrets and credential shapes redacted, as every
+    /// record the gateway writes is.
+    pub fn redact(&self, text: &str) -> String {
+        redact_str(text, &self.secrets())
+    }
+
     fn secrets(&self) -> Vec<&str> {
         self.config
             .known_secrets

@@ -87,10 +87,14 @@ pub fn map_effects(
                 out.ops.push(Op::CancelWork {
                     work_id: work_id.to_string(),
                 });
-                // A step paused on an escalated tool call has an open approval.
+                // A step paused on an escalated tool call has an open
+                // approval; one paused on `human.ask`, an open question.
                 out.ops.push(Op::CloseApproval {
                     work_id: work_id.to_string(),
                     status: "cancelled".to_owned(),
+                });
+                out.ops.push(Op::CloseQuestions {
+                    work_id: work_id.to_string(),
                 });
                 out.audit.push(audit(
                     "step.cancelled",

@@ -8,11 +8,12 @@
 use agentwerke_engine::{RunState, StepRecord};
 use agentwerke_evidence::redact::redact_value;
 use agentwerke_evidence::sections::{
-    ApprovalKind, ApprovalRecord, ArtifactRecord, PolicyDecisionRecord, PromptSnapshot, RunInfo,
-    SandboxExecutionRecord, StepRecord as PackStep, ToolCallRecord, WorkflowInfo,
+    ApprovalKind, ApprovalRecord, ArtifactRecord, ConversationEntry, PolicyDecisionRecord,
+    PromptSnapshot, RunInfo, SandboxExecutionRecord, StepRecord as PackStep, ToolCallRecord,
+    WorkflowInfo,
 };
 use agentwerke_evidence::{EvidencePack, PackInput, build};
-use agentwerke_store::{ApprovalRow, EvidenceRecord, Store};
+use agentwerke_store::{ApprovalRow, EvidenceRecord, QuestionFilter, QuestionRow, Store};
 use agentwerke_types::{RunStatus, Timestamp};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -61,6 +62,12 @@ pub async fn gather_pack(
         })?;
     let state: RunState = serde_json::from_value(run.state.clone())?;
     let approvals = store.approvals_for_run(run_id).await?;
+    let questions = store
+        .list_questions(QuestionFilter {
+            status: None,
+            run_id: Some(run_id.to_owned()),
+        })
+        .await?;
     let records = store.records(run_id).await?;
     let audit_log = store.audit_log(run_id).await?;
 
@@ -89,6 +96,10 @@ pub async fn gather_pack(
         },
         prompts: Vec::new(),
         approvals: approvals.iter().map(approval_record).collect(),
+        conversation: questions
+            .iter()
+            .map(|q| conversation_entry(q, secrets))
+            .collect(),
         policy_decisions: Vec::new(),
         tool_calls: Vec::new(),
         sandbox_executions: Vec::new(),
@@ -184,6 +195,24 @@ fn pack_step(step: &StepRecord, secrets: &[&str]) -> PackStep {
             .error
             .as_ref()
             .map(|e| format!("{}: {}", e.code, e.message)),
+    }
+}
+
+/// Questions and answers were redacted when recorded; redacted again here
+/// like every free-form value on the way out.
+fn conversation_entry(row: &QuestionRow, secrets: &[&str]) -> ConversationEntry {
+    let redact = |text: &str| agentwerke_evidence::redact::redact_str(text, secrets);
+    ConversationEntry {
+        id: row.id.clone(),
+        work_id: row.work_id.clone(),
+        node_id: row.node_id.clone(),
+        agent: row.agent.clone(),
+        question: redact(&row.question),
+        asked_at: rfc3339(row.asked_at),
+        status: row.status.clone(),
+        answer: row.answer.as_deref().map(redact),
+        answered_by: row.answered_by.as_ref().map(|by| format!("user:{by}")),
+        answered_at: row.answered_at.map(rfc3339),
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use agentwerke_agents::human::{HUMAN_ASK, human_ask_spec};
 use agentwerke_agents::prompt::{PromptVars, TaskPromptSpec, assemble, render};
 use agentwerke_agents::step::{NoTools, StepInput, StepOutcome, ToolResult, run_step};
 use agentwerke_bpmn::model::AgentTaskSpec;
@@ -26,6 +27,8 @@ enum Outcome {
     Event(Event),
     /// Paused on the escalation with this approval id.
     Paused(String),
+    /// Paused on the question to a human with this id.
+    Asked(String),
 }
 
 /// The payload of an `agent_task` work row, written by the applier.
@@ -148,7 +151,8 @@ impl Executor {
     }
 
     /// Runs one agent step and commits its result: completed, failed, or
-    /// paused on a tool call a human must decide.
+    /// paused on a tool call a human must decide or a question a human must
+    /// answer.
     async fn execute(&self, mut item: WorkItem) -> Result<Delivered, Error> {
         let work: AgentWork = serde_json::from_value(item.payload.take())?;
         let tools = match &self.deps.gateway {
@@ -162,7 +166,9 @@ impl Executor {
             None => None,
         };
         let direct_tool = match (&self.deps.gateway, &work.spec.action) {
-            (Some(service), Some(action)) if service.current().registry().get(action).is_some() => {
+            (Some(service), Some(action))
+                if action == HUMAN_ASK || service.current().registry().get(action).is_some() =>
+            {
                 Some(action.clone())
             }
             _ => None,
@@ -202,6 +208,27 @@ impl Executor {
             })
         };
         match (outcome, trail.escalation) {
+            (Outcome::Asked(question_id), _) => {
+                let Some(question) = trail.question else {
+                    let event = failed(
+                        &work,
+                        "runtime.question_lost",
+                        "a question to a human was asked but none was prepared",
+                        &self.deps,
+                    );
+                    return Ok(self.deps.store.complete_work(done(&event)?).await?);
+                };
+                let event = Event::TaskAsked {
+                    work_id: work.work_id,
+                    question_id,
+                    at: self.deps.clock.now(),
+                };
+                self.deps
+                    .store
+                    .ask_question(done(&event)?, question)
+                    .await?;
+                Ok(Delivered::Queued)
+            }
             (Outcome::Paused(approval_id), Some(approval)) => {
                 let event = Event::TaskPaused {
                     work_id: work.work_id,
@@ -273,7 +300,13 @@ impl Executor {
             let value = serde_json::from_str(&rendered).unwrap_or(Value::String(rendered));
             arguments.insert(name.to_owned(), value);
         }
-        match tools.broker(tool, Value::Object(arguments)).await {
+        let arguments = Value::Object(arguments);
+        let result = if tool == HUMAN_ASK {
+            tools.ask(&arguments).await
+        } else {
+            tools.broker(tool, arguments).await
+        };
+        match result {
             ToolResult::Allowed { output } => Outcome::Event(Event::TaskCompleted {
                 work_id: work.work_id,
                 output: json!({"tool": tool, "output": output}),
@@ -283,6 +316,7 @@ impl Executor {
                 Outcome::Event(failed(work, "gateway.rejected", &reason, &self.deps))
             }
             ToolResult::Escalated { approval_id } => Outcome::Paused(approval_id),
+            ToolResult::Asked { question_id } => Outcome::Asked(question_id),
         }
     }
 
@@ -331,6 +365,9 @@ impl Executor {
         input.feedback = work.feedback.clone();
         if let Some(service) = &self.deps.gateway {
             input.tools = service.current().registry().specs();
+            if !work.spec.denied_tools.iter().any(|t| t == HUMAN_ASK) {
+                input.tools.push(human_ask_spec());
+            }
         }
         let outcome = match tools {
             Some(tools) => run_step(input, self.deps.provider.as_ref(), tools).await,
@@ -378,6 +415,15 @@ impl Executor {
                            "attempt": work.attempt, "approvalId": approval_id}),
                 ));
                 Outcome::Paused(approval_id)
+            }
+            StepOutcome::Asked { question_id, .. } => {
+                audit.push(self.audit(
+                    work,
+                    "step.paused",
+                    json!({"workId": work.work_id, "nodeId": work.node_id,
+                           "attempt": work.attempt, "questionId": question_id}),
+                ));
+                Outcome::Asked(question_id)
             }
         }
     }

@@ -7,8 +7,10 @@
 //! calls it directly), and [`StepTools`] only runs what the gateway allows
 //! or what a human approved for exactly that call.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
+use agentwerke_agents::human::{HUMAN_ASK, question_of};
 use agentwerke_agents::provider::ToolCallRequest;
 use agentwerke_agents::step::{StepContext, ToolExecutor, ToolResult};
 use agentwerke_bpmn::model::AgentTaskSpec;
@@ -21,7 +23,7 @@ use agentwerke_gateway::{
     SandboxProfile, TaskSurface, ToolError, ToolEscalation, ToolRegistry,
 };
 use agentwerke_store::gateway::{ArtifactRow, HaltScope};
-use agentwerke_store::{ApprovalRow, NewApproval, Store};
+use agentwerke_store::{ApprovalRow, NewApproval, NewQuestion, QuestionFilter, QuestionRow, Store};
 use agentwerke_types::Timestamp;
 use async_trait::async_trait;
 use serde_json::{Value, json};
@@ -197,6 +199,8 @@ pub struct StepTrail {
     pub audit: Vec<AuditDraft>,
     /// The approval to open when the step pauses on an escalation.
     pub escalation: Option<NewApproval>,
+    /// The question to open when the step pauses on `human.ask`.
+    pub question: Option<NewQuestion>,
     /// The highest risk level assessed in this step.
     pub risk: Option<RiskLevel>,
 }
@@ -212,6 +216,11 @@ pub struct StepTools {
     /// read only when a call escalates, so steps without escalations pay
     /// no query for them.
     escalations: tokio::sync::OnceCell<Vec<ApprovalRow>>,
+    /// This attempt's earlier questions, oldest first; read at its first
+    /// `human.ask`.
+    questions: tokio::sync::OnceCell<Vec<QuestionRow>>,
+    /// The `human.ask` calls of this execution so far.
+    asked: AtomicUsize,
     trail: Mutex<StepTrail>,
 }
 
@@ -231,6 +240,8 @@ impl StepTools {
             who,
             surface,
             escalations: tokio::sync::OnceCell::new(),
+            questions: tokio::sync::OnceCell::new(),
+            asked: AtomicUsize::new(0),
             trail: Mutex::new(StepTrail::default()),
         }
     }
@@ -268,6 +279,82 @@ impl StepTools {
         let result = self.answer(&execution);
         self.record(&request, &execution, human.as_ref(), &result);
         result
+    }
+
+    /// `human.ask`: the step re-runs from its first model turn after each
+    /// answer, so the N-th question of this execution is the attempt's N-th
+    /// question: answered, its answer is the result; beyond those, a new
+    /// question opens and the step pauses. Matching by position rather than
+    /// by wording keeps a model that rephrases on the re-run from asking
+    /// the human twice. The answer is the call's result, as plain text.
+    pub async fn ask(&self, arguments: &Value) -> ToolResult {
+        if self.surface.denied_tools.iter().any(|t| t == HUMAN_ASK) {
+            return ToolResult::Rejected {
+                reason: format!("{HUMAN_ASK} is denied for this task"),
+            };
+        }
+        let question = match question_of(arguments) {
+            Ok(question) => self.service.current().redact(question),
+            Err(reason) => return ToolResult::Rejected { reason },
+        };
+        let index = self.asked.fetch_add(1, Ordering::Relaxed);
+        let earlier = self.earlier_questions().await;
+        match earlier.get(index) {
+            Some(asked) if asked.status == "answered" => ToolResult::Allowed {
+                output: Value::String(asked.answer.clone().unwrap_or_default()),
+            },
+            Some(asked) => ToolResult::Rejected {
+                reason: format!("the question \"{}\" was {}", asked.question, asked.status),
+            },
+            None => {
+                let id = uuid::Uuid::now_v7().to_string();
+                let now = self.clock.now();
+                let audit = AuditDraft {
+                    run_id: self.who.run_id.clone(),
+                    at: rfc3339(now),
+                    actor: format!("agent:{}", self.who.agent),
+                    kind: "question.asked".to_owned(),
+                    data: json!({"questionId": id, "workId": self.who.work_id,
+                                 "nodeId": self.who.node_id, "question": question}),
+                };
+                let open = NewQuestion {
+                    id: id.clone(),
+                    work_id: self.who.work_id.clone(),
+                    node_id: self.who.node_id.clone(),
+                    agent: self.who.agent.clone(),
+                    question,
+                    asked_at: now,
+                };
+                self.with_trail(|t| {
+                    t.audit.push(audit);
+                    t.question = Some(open);
+                });
+                ToolResult::Asked { question_id: id }
+            }
+        }
+    }
+
+    /// This attempt's questions; none when they cannot be read, so the
+    /// model asks again rather than going on without an answer.
+    async fn earlier_questions(&self) -> &[QuestionRow] {
+        self.questions
+            .get_or_init(|| async {
+                let filter = QuestionFilter {
+                    status: None,
+                    run_id: Some(self.who.run_id.clone()),
+                };
+                match self.store.list_questions(filter).await {
+                    Ok(rows) => rows
+                        .into_iter()
+                        .filter(|q| q.work_id == self.who.work_id)
+                        .collect(),
+                    Err(error) => {
+                        tracing::error!(%error, "cannot read earlier questions");
+                        Vec::new()
+                    }
+                }
+            })
+            .await
     }
 
     /// The latest earlier escalation of exactly this call at this node. If
@@ -517,6 +604,9 @@ fn human_refusal(approval: &ApprovalRow) -> String {
 #[async_trait]
 impl ToolExecutor for StepTools {
     async fn call(&self, call: &ToolCallRequest, _ctx: &StepContext) -> ToolResult {
+        if call.name == HUMAN_ASK {
+            return self.ask(&call.arguments).await;
+        }
         self.broker(&call.name, call.arguments.clone()).await
     }
 }

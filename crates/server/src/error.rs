@@ -87,9 +87,10 @@ impl From<agentwerke_store::Error> for ApiError {
         use agentwerke_store::Error as E;
         let status = match &error {
             E::NotFound { .. } => StatusCode::NOT_FOUND,
-            E::AlreadyDecided { .. } | E::Conflict { .. } | E::ImmutableVersion { .. } => {
-                StatusCode::CONFLICT
-            }
+            E::AlreadyDecided { .. }
+            | E::AlreadyAnswered { .. }
+            | E::Conflict { .. }
+            | E::ImmutableVersion { .. } => StatusCode::CONFLICT,
             E::Invalid { .. } => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };

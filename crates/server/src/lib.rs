@@ -24,7 +24,7 @@ pub use state::{ApiLimits, AppState};
 
 /// The whole API.
 pub fn app(state: AppState) -> Router {
-    use routes::{approvals, events, evidence, gateway, health, runs, workflows};
+    use routes::{approvals, events, evidence, gateway, health, questions, runs, workflows};
     let limit = state.limits.max_body_bytes;
     Router::new()
         .route("/api/health/live", get(health::live))
@@ -77,6 +77,9 @@ pub fn app(state: AppState) -> Router {
         .route("/api/approvals", get(approvals::list))
         .route("/api/approvals/{id}", get(approvals::get))
         .route("/api/approvals/{id}/decision", post(approvals::decide))
+        .route("/api/questions", get(questions::list))
+        .route("/api/questions/{id}", get(questions::get))
+        .route("/api/questions/{id}/answer", post(questions::answer))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
         .layer(TraceLayer::new_for_http())

@@ -4,7 +4,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{approvals, events, evidence, gateway, health, runs, workflows};
+use crate::routes::{approvals, events, evidence, gateway, health, questions, runs, workflows};
 
 /// The API description served at `/openapi.json`.
 #[derive(OpenApi)]
@@ -18,12 +18,13 @@ use crate::routes::{approvals, events, evidence, gateway, health, runs, workflow
         evidence::pack, evidence::download, evidence::public_key, evidence::schema,
         events::deliver,
         approvals::list, approvals::get, approvals::decide,
+        questions::list, questions::get, questions::answer,
         gateway::evaluate, gateway::halt, gateway::resume, gateway::halts,
         gateway::create_policy, gateway::list_policies, gateway::get_policy,
         gateway::policy_schema, gateway::simulate, gateway::publish_policy,
     ),
     components(schemas(runs::StartRun, runs::CancelRun, runs::RetryRun, events::DeliverEvent,
-        approvals::DecisionBody, approvals::Decision, gateway::Evaluate, gateway::HaltBody,
+        approvals::DecisionBody, approvals::Decision, questions::AnswerBody, gateway::Evaluate, gateway::HaltBody,
         gateway::NewPolicy, gateway::Simulate)),
     modifiers(&BearerAuth),
 )]

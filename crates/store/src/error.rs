@@ -38,6 +38,14 @@ pub enum Error {
         /// Its status now.
         status: String,
     },
+    /// The question was answered (or closed) before this answer arrived.
+    #[error("question '{id}' is already {status}")]
+    AlreadyAnswered {
+        /// The question.
+        id: String,
+        /// Its status now.
+        status: String,
+    },
     /// Something tried to change a published workflow version.
     #[error("workflow '{workflow_id}' version {version} is published and cannot change")]
     ImmutableVersion {
@@ -78,11 +86,12 @@ pub enum Error {
 
 impl Error {
     /// Every code this enum can produce, for docs and the rename guard test.
-    pub const CODES: [&'static str; 10] = [
+    pub const CODES: [&'static str; 11] = [
         "store.not_found",
         "store.conflict",
         "store.lease_lost",
         "store.already_decided",
+        "store.already_answered",
         "store.immutable_version",
         "store.invalid_input",
         "store.corrupt",
@@ -118,6 +127,7 @@ impl ErrorCode for Error {
             Error::Conflict { .. } => "store.conflict",
             Error::LeaseLost { .. } => "store.lease_lost",
             Error::AlreadyDecided { .. } => "store.already_decided",
+            Error::AlreadyAnswered { .. } => "store.already_answered",
             Error::ImmutableVersion { .. } => "store.immutable_version",
             Error::Invalid { .. } => "store.invalid_input",
             Error::Corrupt { .. } => "store.corrupt",
@@ -166,6 +176,10 @@ mod tests {
                 id: "a".to_owned(),
                 status: "approved".to_owned(),
             },
+            Error::AlreadyAnswered {
+                id: "q".to_owned(),
+                status: "answered".to_owned(),
+            },
             Error::ImmutableVersion {
                 workflow_id: "w".to_owned(),
                 version: 1,
@@ -189,6 +203,7 @@ mod tests {
                 "store.conflict",
                 "store.lease_lost",
                 "store.already_decided",
+                "store.already_answered",
                 "store.immutable_version",
                 "store.invalid_input",
                 "store.corrupt",

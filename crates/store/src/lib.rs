@@ -2,7 +2,7 @@
 //!
 //! Everything that must survive a crash lives behind one trait, [`Store`]:
 //! workflow versions, runs and their inboxes, leases, agent work, timers,
-//! approvals, message waits, evidence records and the hash-chained audit log.
+//! approvals, questions to humans, message waits, evidence records and the hash-chained audit log.
 //!
 //! The design decision is that **every state change commits together with its
 //! audit records and its consequences**, in one database transaction:
@@ -57,10 +57,10 @@ mod store;
 
 pub use error::{Error, Result};
 pub use model::{
-    AppliedStep, ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Decided,
-    Delivered, Delivery, DeliveryOutcome, EvidenceRecord, InboxEvent, JsonText, NewApproval,
-    NewRun, NewWorkflowVersion, Op, Page, RunFilter, RunRow, RunStart, TimerRow, WorkItem,
-    WorkflowSummary, WorkflowVersion,
+    Answer, AppliedStep, ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide,
+    Decided, Delivered, Delivery, DeliveryOutcome, EvidenceRecord, InboxEvent, JsonText,
+    NewApproval, NewQuestion, NewRun, NewWorkflowVersion, Op, Page, QuestionFilter, QuestionRow,
+    RunFilter, RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
 };
 pub use sqlite::SqliteStore;
 pub use store::Store;

@@ -281,6 +281,12 @@ pub enum Op {
         /// The request.
         approval: NewApproval,
     },
+    /// Close the open questions of `work_id` unanswered (its attempt was
+    /// stopped).
+    CloseQuestions {
+        /// The attempt that asked.
+        work_id: String,
+    },
     /// Close the run's pending approval for `work_id` without a decision.
     CloseApproval {
         /// The work the approval gates.
@@ -540,6 +546,79 @@ pub struct Decide {
     /// The engine step `event` causes, when the caller computed it (see
     /// [`AppliedStep`]).
     pub step: Option<AppliedStep>,
+}
+
+// ---------------------------------------------------------------- questions
+
+/// A blocking question an agent asks a human (`human.ask`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewQuestion {
+    /// Its id (UUID text).
+    pub id: String,
+    /// The agent attempt that waits for the answer.
+    pub work_id: String,
+    /// Its BPMN node.
+    pub node_id: String,
+    /// The agent that asks.
+    pub agent: String,
+    /// The question, redacted.
+    pub question: String,
+    /// When it was asked.
+    pub asked_at: Timestamp,
+}
+
+/// A question of a run's conversation as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuestionRow {
+    /// Its id.
+    pub id: String,
+    /// The run.
+    pub run_id: String,
+    /// The agent attempt that waits for the answer.
+    pub work_id: String,
+    /// Its BPMN node.
+    pub node_id: String,
+    /// The agent that asked.
+    pub agent: String,
+    /// The question, redacted.
+    pub question: String,
+    /// `open`, `answered` or `cancelled`.
+    pub status: String,
+    /// The human's answer, once given.
+    pub answer: Option<String>,
+    /// Who answered.
+    pub answered_by: Option<String>,
+    /// When it was asked.
+    pub asked_at: Timestamp,
+    /// When it was answered.
+    pub answered_at: Option<Timestamp>,
+}
+
+/// Filters for [`Store::list_questions`](crate::Store::list_questions).
+#[derive(Debug, Clone, Default)]
+pub struct QuestionFilter {
+    /// Only this status.
+    pub status: Option<String>,
+    /// Only this run.
+    pub run_id: Option<String>,
+}
+
+/// A human's answer to an open question.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The question.
+    pub id: String,
+    /// The answer.
+    pub answer: String,
+    /// Who answered.
+    pub answered_by: String,
+    /// When.
+    pub at: Timestamp,
+    /// The event that resumes the waiting attempt.
+    pub event: Value,
+    /// The audit record of the answer.
+    pub audit: AuditDraft,
 }
 
 // ----------------------------------------------------------------- messages

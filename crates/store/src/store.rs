@@ -8,9 +8,10 @@ use serde_json::Value;
 use crate::error::Result;
 use crate::gateway::{ArtifactRow, HaltRow, HaltScope, NewPolicySet, PolicySetRow};
 use crate::model::{
-    ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Decided, Delivered,
-    Delivery, DeliveryOutcome, EvidenceRecord, NewApproval, NewRun, NewWorkflowVersion, Page,
-    RunFilter, RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
+    Answer, ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Decided,
+    Delivered, Delivery, DeliveryOutcome, EvidenceRecord, NewApproval, NewQuestion, NewRun,
+    NewWorkflowVersion, Page, QuestionFilter, QuestionRow, RunFilter, RunRow, RunStart, TimerRow,
+    WorkItem, WorkflowSummary, WorkflowVersion,
 };
 
 /// Durable state behind Agentwerke, used as `Arc<dyn Store>`.
@@ -240,6 +241,22 @@ pub trait Store: Send + Sync {
     /// Completes an agent step as paused on an escalated tool call and opens
     /// the approval, in one transaction.
     async fn pause_work(&self, done: CompleteWork, approval: NewApproval) -> Result<bool>;
+
+    /// Completes an agent step as waiting for a human's answer to
+    /// `question` (`human.ask`) and opens the question, in one transaction;
+    /// false when the work was completed already.
+    async fn ask_question(&self, done: CompleteWork, question: NewQuestion) -> Result<bool>;
+
+    /// Records the one answer to an open question with its resuming event
+    /// and audit record; of concurrent answers one wins, the others get
+    /// `AlreadyAnswered`.
+    async fn answer_question(&self, answer: Answer) -> Result<QuestionRow>;
+
+    /// Questions by status and run, oldest first.
+    async fn list_questions(&self, filter: QuestionFilter) -> Result<Vec<QuestionRow>>;
+
+    /// One question.
+    async fn get_question(&self, id: &str) -> Result<Option<QuestionRow>>;
 
     /// Raises the run's `riskLevel` to `level` (`low` < `medium` < `high` <
     /// `critical`); a lower level leaves it as it is.

@@ -86,6 +86,14 @@ mod sqlite {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn questions_are_answered_once() {
+        for _ in 0..3 {
+            let db = Db::new().await;
+            contract::questions::ask_and_answer_once(Arc::new(db.store.clone())).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_completions_each_count_once() {
         for _ in 0..3 {
             let db = Db::new().await;

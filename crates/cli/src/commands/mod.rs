@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod answer;
 pub mod approve;
 pub mod evidence;
 pub mod run;

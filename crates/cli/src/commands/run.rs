@@ -28,7 +28,7 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Show one run: status, steps, pending approvals.
+    /// Show one run: status, steps, pending approvals and questions.
     Show {
         /// Run id.
         id: String,
@@ -226,6 +226,19 @@ fn print_run(run: &Value) {
         println!(
             "    decide with: agentwerke approve {} --comment \"...\"",
             approval["id"].as_str().unwrap_or("")
+        );
+    }
+    for question in run["pendingQuestions"].as_array().into_iter().flatten() {
+        println!(
+            "  waiting for an answer {} from {} at {}: {}",
+            question["id"].as_str().unwrap_or(""),
+            question["agent"].as_str().unwrap_or(""),
+            question["nodeId"].as_str().unwrap_or(""),
+            question["question"].as_str().unwrap_or("")
+        );
+        println!(
+            "    answer with: agentwerke answer {} \"...\"",
+            question["id"].as_str().unwrap_or("")
         );
     }
 }

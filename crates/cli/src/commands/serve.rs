@@ -139,8 +139,9 @@ fn announce(config: &Config, address: std::net::SocketAddr) {
     }
     println!("  sample workflows: hello-sdlc (Start -> Analyze -> Review -> End),");
     println!(
-        "                    gateway-demo (an agent's allowed, refused and escalated tool calls)"
+        "                    gateway-demo (an agent's allowed, refused and escalated tool calls),"
     );
+    println!("                    clarify-request (an agent asks a human with human.ask)");
 }
 
 fn scripted_provider(config: &Config) -> anyhow::Result<ScriptedProvider> {

@@ -42,6 +42,7 @@ pub(crate) fn check(_def: &Definition, st: &RunState, event: &Event) -> Result<(
         Event::TaskCompleted { work_id, .. }
         | Event::TaskFailed { work_id, .. }
         | Event::TaskPaused { work_id, .. }
+        | Event::TaskAsked { work_id, .. }
         | Event::TaskResumed { work_id, .. } => expect_kind(st, *work_id, "agent"),
         Event::ApprovalDecided { work_id, .. } => expect_kind(st, *work_id, "approval"),
         Event::TimerFired { timer_id, .. } => {
@@ -117,10 +118,17 @@ impl Machine<'_, '_> {
                 approval_id,
                 ..
             } => {
-                self.set_paused(work_id, Some(approval_id));
+                self.set_paused(work_id, Some(approval_id), false);
+            }
+            Event::TaskAsked {
+                work_id,
+                question_id,
+                ..
+            } => {
+                self.set_paused(work_id, Some(question_id), true);
             }
             Event::TaskResumed { work_id, .. } => {
-                if self.set_paused(work_id, None) {
+                if self.set_paused(work_id, None, false) {
                     self.fx
                         .push(crate::effect::Effect::ResumeAgentTask { work_id });
                 }
@@ -151,18 +159,21 @@ impl Machine<'_, '_> {
         self.push(self.def.start, ScopeId::ROOT, 0);
     }
 
-    /// Pauses or resumes a running attempt; stale events for attempts that
-    /// ended meanwhile are no-ops, like every other race. True when the
-    /// attempt was paused before.
-    fn set_paused(&mut self, id: WorkId, approval: Option<String>) -> bool {
+    /// Pauses a running attempt on an approval or a question (`asking`), or
+    /// resumes it (`None`); stale events for attempts that ended meanwhile
+    /// are no-ops, like every other race. True when the attempt was paused
+    /// before.
+    fn set_paused(&mut self, id: WorkId, on: Option<String>, question: bool) -> bool {
         if let Some(work) = self.st.open.get_mut(&id)
             && let Wait::Agent {
                 running: true,
                 paused_on,
+                asking,
                 ..
             } = &mut work.wait
         {
-            return std::mem::replace(paused_on, approval).is_some();
+            *asking = question && on.is_some();
+            return std::mem::replace(paused_on, on).is_some();
         }
         false
     }

@@ -117,11 +117,17 @@ impl<'a, 't> Machine<'a, 't> {
         }
     }
 
-    /// Status of a live run, by precedence: approvals, messages, timers.
+    /// Status of a live run, by precedence: approvals, questions to a
+    /// human, messages, timers.
     fn derive_status(&self) -> RunStatus {
-        let (mut message, mut timer, mut agent) = (false, false, false);
+        let (mut question, mut message, mut timer, mut agent) = (false, false, false, false);
         for work in self.st.open.values() {
             match work.wait {
+                Wait::Agent {
+                    paused_on: Some(_),
+                    asking: true,
+                    ..
+                } => question = true,
                 Wait::Approval
                 | Wait::Agent {
                     paused_on: Some(_), ..
@@ -131,7 +137,9 @@ impl<'a, 't> Machine<'a, 't> {
                 Wait::Agent { running: true, .. } => agent = true,
             }
         }
-        if message {
+        if question {
+            RunStatus::WaitingUser
+        } else if message {
             RunStatus::WaitingEvent
         } else if timer || (!agent && !self.st.timers.is_empty()) {
             RunStatus::WaitingTimer

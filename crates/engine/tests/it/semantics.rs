@@ -957,6 +957,84 @@ fn an_escalated_tool_call_pauses_the_attempt_until_its_decision() {
 }
 
 #[test]
+fn a_question_to_a_human_pauses_the_attempt_as_waiting_user_until_answered() {
+    let mut r = Run::new(seq().build());
+    r.start(json!({}));
+    let work = r.work("Analyze");
+    let at = r.at();
+    r.ok(Event::TaskAsked {
+        work_id: work,
+        question_id: "q-1".to_owned(),
+        at,
+    });
+    assert_eq!(r.status(), RunStatus::WaitingUser);
+    assert!(r.last.is_empty(), "asking emits nothing: {:?}", r.last);
+    let at = r.at();
+    r.ok(Event::TaskResumed { work_id: work, at });
+    assert_eq!(r.status(), RunStatus::Running);
+    assert_eq!(r.last, [Effect::ResumeAgentTask { work_id: work }]);
+    r.complete("Analyze", json!({"ok": true}));
+    assert_eq!(r.status(), RunStatus::Completed);
+    assert_eq!(r.replay(), r.state);
+}
+
+#[test]
+fn an_open_approval_outranks_a_question_and_a_question_outranks_a_message_wait() {
+    let mut b = B::new();
+    let s = b.start("Start");
+    let fork = b.and("Fork");
+    let a = b.agent("Analyze");
+    let gate = b.approval("Review");
+    let wait = b.receive("Wait", "ping", None);
+    let join = b.and("Join");
+    let e = b.end("End");
+    b.chain(&[s, fork]);
+    b.chain(&[fork, a, join]);
+    b.chain(&[fork, gate, join]);
+    b.chain(&[fork, wait, join]);
+    b.chain(&[join, e]);
+    let mut r = Run::new(b.build());
+    r.start(json!({}));
+    let work = r.work("Analyze");
+    let at = r.at();
+    r.ok(Event::TaskAsked {
+        work_id: work,
+        question_id: "q-1".to_owned(),
+        at,
+    });
+    assert_eq!(r.status(), RunStatus::AwaitingApproval);
+    r.decide("Review", ApprovalDecision::Approve, "ok");
+    assert_eq!(r.status(), RunStatus::WaitingUser);
+    let at = r.at();
+    r.ok(Event::TaskResumed { work_id: work, at });
+    r.complete("Analyze", json!({}));
+    assert_eq!(r.status(), RunStatus::WaitingEvent);
+}
+
+#[test]
+fn an_escalation_after_an_answered_question_is_awaiting_approval_again() {
+    let mut r = Run::new(seq().build());
+    r.start(json!({}));
+    let work = r.work("Analyze");
+    let at = r.at();
+    r.ok(Event::TaskAsked {
+        work_id: work,
+        question_id: "q-1".to_owned(),
+        at,
+    });
+    let at = r.at();
+    r.ok(Event::TaskResumed { work_id: work, at });
+    let at = r.at();
+    r.ok(Event::TaskPaused {
+        work_id: work,
+        approval_id: "ap-1".to_owned(),
+        at,
+    });
+    assert_eq!(r.status(), RunStatus::AwaitingApproval);
+    assert_eq!(r.replay(), r.state);
+}
+
+#[test]
 fn pausing_work_that_is_not_an_agent_attempt_is_refused() {
     let mut b = B::new();
     let s = b.start("Start");

@@ -1,12 +1,14 @@
-//! A realistic signed pack: a run with steps, a prompt, an approval, tool
-//! calls, a sandbox execution, usage, an artifact and its audit log.
+//! A realistic signed pack: a run with steps, a prompt, an approval, a
+//! question to a human, tool calls, a sandbox execution, usage, an artifact
+//! and its audit log.
 
 use agentwerke_evidence::chain::{self, AuditDraft, AuditRecord};
 use agentwerke_evidence::keys::signing_key_from_seed;
 use agentwerke_evidence::pack::{self, EvidencePack, PackInput};
 use agentwerke_evidence::sections::{
-    ApprovalKind, ApprovalRecord, ArtifactRecord, ModelUsageRecord, PolicyDecisionRecord,
-    PromptSnapshot, RunInfo, SandboxExecutionRecord, StepRecord, ToolCallRecord, WorkflowInfo,
+    ApprovalKind, ApprovalRecord, ArtifactRecord, ConversationEntry, ModelUsageRecord,
+    PolicyDecisionRecord, PromptSnapshot, RunInfo, SandboxExecutionRecord, StepRecord,
+    ToolCallRecord, WorkflowInfo,
 };
 use agentwerke_evidence::{canonical::sha256_hex, sign};
 use agentwerke_types::RunStatus;
@@ -81,6 +83,22 @@ fn step(node: &str, node_type: &str, agent: Option<&str>) -> StepRecord {
     }
 }
 
+/// An answered `human.ask` from the drafting agent.
+pub(crate) fn question() -> ConversationEntry {
+    ConversationEntry {
+        id: "q-1".to_owned(),
+        work_id: "w-Draft".to_owned(),
+        node_id: "Draft".to_owned(),
+        agent: "writer".to_owned(),
+        question: "Should the notes mention the deprecated v1 API?".to_owned(),
+        asked_at: "2025-01-31T09:15:01.700Z".to_owned(),
+        status: "answered".to_owned(),
+        answer: Some("Yes, with the removal date.".to_owned()),
+        answered_by: Some("user:alice".to_owned()),
+        answered_at: Some("2025-01-31T09:15:01.900Z".to_owned()),
+    }
+}
+
 pub(crate) fn input() -> PackInput {
     PackInput {
         run_id: RUN.to_owned(),
@@ -128,6 +146,7 @@ pub(crate) fn input() -> PackInput {
             decided_by: Some("user:bob".to_owned()),
             decided_at: Some("2025-01-31T09:15:04.123Z".to_owned()),
         }],
+        conversation: vec![question()],
         policy_decisions: vec![PolicyDecisionRecord {
             work_id: Some("w-Publish".to_owned()),
             at: "2025-01-31T09:15:04.500Z".to_owned(),

@@ -19,7 +19,60 @@ fn errors(instance: &Value) -> Vec<String> {
 
 #[test]
 fn a_signed_pack_validates() {
-    assert_eq!(errors(&signed_value()), Vec::<String>::new());
+    let pack = signed_value();
+    // The fixture has a question, so its entry shape and digests are checked.
+    assert_eq!(pack["conversation"].as_array().map(Vec::len), Some(1));
+    assert_eq!(errors(&pack), Vec::<String>::new());
+}
+
+#[test]
+fn packs_without_a_conversation_and_open_questions_validate() {
+    let old: Value =
+        serde_json::from_slice(include_bytes!("pack-before-conversation.json")).unwrap();
+    assert!(old.get("conversation").is_none());
+    assert_eq!(errors(&old), Vec::<String>::new());
+
+    let mut input = fixture::input();
+    input.conversation[0].status = "open".to_owned();
+    input.conversation[0].answer = None;
+    input.conversation[0].answered_by = None;
+    input.conversation[0].answered_at = None;
+    let mut pack = build(input);
+    agentwerke_evidence::sign(&mut pack, &fixture::key());
+    assert_eq!(
+        errors(&serde_json::to_value(pack).unwrap()),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn conversation_entries_are_closed_and_typed() {
+    type Alteration = (&'static str, fn(&mut Value));
+    let cases: [Alteration; 5] = [
+        ("missing answeredBy", |p| {
+            p["conversation"][0]
+                .as_object_mut()
+                .unwrap()
+                .remove("answeredBy");
+        }),
+        ("unknown key", |p| {
+            p["conversation"][0]["mood"] = json!("calm")
+        }),
+        ("status", |p| {
+            p["conversation"][0]["status"] = json!("ignored")
+        }),
+        ("askedAt", |p| {
+            p["conversation"][0]["askedAt"] = json!("yesterday")
+        }),
+        ("digest", |p| {
+            p["integrity"]["digests"]["conversation"][0] = json!("XYZ")
+        }),
+    ];
+    for (what, alter) in cases {
+        let mut pack = signed_value();
+        alter(&mut pack);
+        assert!(!validator().is_valid(&pack), "{what}");
+    }
 }
 
 #[test]
@@ -35,6 +88,7 @@ fn an_empty_run_validates() {
     input.run.steps.clear();
     input.prompts.clear();
     input.approvals.clear();
+    input.conversation.clear();
     input.audit_log.truncate(1);
     let mut pack = build(input);
     agentwerke_evidence::sign(&mut pack, &fixture::key());

@@ -1,5 +1,6 @@
 //! Verification names each alteration precisely.
 
+use agentwerke_evidence::canonical::to_canonical_vec;
 use agentwerke_evidence::keys::{key_id, signing_key_from_seed};
 use agentwerke_evidence::{Problem, VerifyReport, sign, verify};
 use agentwerke_types::ErrorCode;
@@ -308,4 +309,203 @@ fn reports_serialise_for_the_api() {
                 "message": "run.steps[0] was altered (digest mismatch)"}])
     );
     assert_eq!(report["chainLength"], json!(6));
+}
+
+/// A pack built from `input` and signed with the fixture key.
+fn signed_from(input: agentwerke_evidence::PackInput) -> Value {
+    let mut pack = agentwerke_evidence::build(input);
+    sign(&mut pack, &key());
+    serde_json::to_value(&pack).unwrap()
+}
+
+/// The fixture with a second, still open question after the answered one.
+fn two_questions() -> Value {
+    let mut input = fixture::input();
+    let mut open = fixture::question();
+    open.id = "q-2".to_owned();
+    open.question = "Which release date?".to_owned();
+    open.status = "open".to_owned();
+    open.answer = None;
+    open.answered_by = None;
+    open.answered_at = None;
+    input.conversation.push(open);
+    signed_from(input)
+}
+
+#[test]
+fn a_pack_with_questions_signs_and_verifies() {
+    let pack = two_questions();
+    assert_eq!(pack["conversation"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        pack["conversation"][0]["answer"],
+        "Yes, with the removal date."
+    );
+    // Open questions keep every key, with null for what is not known yet.
+    assert_eq!(pack["conversation"][1]["answer"], Value::Null);
+    assert_eq!(pack["conversation"][1]["answeredBy"], Value::Null);
+    assert_eq!(pack["conversation"][1]["answeredAt"], Value::Null);
+    let digests = pack["integrity"]["digests"]["conversation"]
+        .as_array()
+        .unwrap();
+    assert_eq!(digests.len(), 2);
+    assert_ne!(digests[0], digests[1]);
+    let report = check(&pack);
+    assert!(report.is_valid(), "{:?}", report.problems);
+}
+
+#[test]
+fn names_a_one_byte_change_to_an_answer() {
+    let bytes = bytes(&signed_value());
+    let answer = b"Yes, with the removal date.";
+    let at = bytes
+        .windows(answer.len())
+        .position(|w| w == answer)
+        .unwrap();
+    let mut altered = bytes;
+    altered[at] = b'N';
+    let report = verify(&altered, Some(&key().verifying_key()));
+    assert_eq!(
+        messages(&report),
+        ["conversation[0] was altered (digest mismatch)"]
+    );
+}
+
+#[test]
+fn names_altered_answer_metadata_and_reordered_questions() {
+    let mut pack = signed_value();
+    pack["conversation"][0]["answeredBy"] = json!("user:mallory");
+    assert_problems(&pack, &["conversation[0] was altered (digest mismatch)"]);
+
+    let mut pack = two_questions();
+    pack["conversation"].as_array_mut().unwrap().swap(0, 1);
+    assert_problems(
+        &pack,
+        &[
+            "conversation[0] was altered (digest mismatch)",
+            "conversation[1] was altered (digest mismatch)",
+        ],
+    );
+}
+
+#[test]
+fn names_added_and_removed_questions() {
+    let removed = [
+        "conversation: item added/removed (signed 1 items, found 0)",
+        "conversation: signed item 0 is missing (removed or altered)",
+    ];
+    // Emptied, or dropped altogether (which is how an empty section looks):
+    // either way the signed question is missing.
+    let mut pack = signed_value();
+    pack["conversation"] = json!([]);
+    assert_problems(&pack, &removed);
+    let mut pack = signed_value();
+    pack.as_object_mut().unwrap().remove("conversation");
+    assert_problems(&pack, &removed);
+
+    let mut pack = signed_value();
+    let mut forged = pack["conversation"][0].clone();
+    forged["id"] = json!("q-9");
+    pack["conversation"].as_array_mut().unwrap().push(forged);
+    assert_problems(
+        &pack,
+        &[
+            "conversation: item added/removed (signed 1 items, found 2)",
+            "conversation[1] is not in the signed pack (added or altered)",
+        ],
+    );
+}
+
+#[test]
+fn names_a_question_added_to_a_pack_signed_without_any() {
+    let mut input = fixture::input();
+    input.conversation.clear();
+    let mut pack = signed_from(input);
+    assert!(pack["integrity"]["digests"].get("conversation").is_none());
+    pack["conversation"] = serde_json::to_value([fixture::question()]).unwrap();
+    assert_problems(
+        &pack,
+        &[
+            "conversation: item added/removed (signed 0 items, found 1)",
+            "conversation[0] is not in the signed pack (added or altered)",
+        ],
+    );
+}
+
+#[test]
+fn dropping_the_signed_conversation_digests_breaks_the_signature() {
+    let mut pack = signed_value();
+    pack["integrity"]["digests"]
+        .as_object_mut()
+        .unwrap()
+        .remove("conversation");
+    let codes: Vec<_> = check(&pack).problems.iter().map(ErrorCode::code).collect();
+    assert_eq!(
+        codes,
+        [
+            "evidence.integrity.invalid_signature",
+            "evidence.integrity.item_count_changed",
+            "evidence.integrity.unsigned_item"
+        ]
+    );
+}
+
+#[test]
+fn a_conversation_that_is_not_a_list_is_a_shape_problem() {
+    let mut pack = signed_value();
+    pack["conversation"] = json!({"q-1": "Yes"});
+    let messages = messages(&check(&pack));
+    assert!(
+        messages.contains(&"conversation is missing or not a list".to_owned()),
+        "{messages:?}"
+    );
+}
+
+#[test]
+fn a_pack_without_questions_has_no_conversation_key_and_verifies() {
+    let mut input = fixture::input();
+    input.conversation.clear();
+    let pack = signed_from(input);
+    assert!(pack.get("conversation").is_none(), "{pack:#}");
+    assert!(
+        pack["integrity"]["digests"].get("conversation").is_none(),
+        "{pack:#}"
+    );
+    let report = check(&pack);
+    assert!(report.is_valid(), "{:?}", report.problems);
+}
+
+/// Written by this crate before `conversation` existed (the fixture then had
+/// no question). It must keep verifying, and a pack built today from the
+/// same facts must be the same canonical JSON (the bytes every digest and
+/// the signature cover; key order inside free-form values depends on how
+/// serde_json is built, so raw bytes are not compared). If the fixture
+/// changes for another reason, regenerate the file from the old fixture's
+/// input.
+const PACK_BEFORE_CONVERSATION: &[u8] = include_bytes!("pack-before-conversation.json");
+
+#[test]
+fn a_pack_written_before_the_conversation_section_still_verifies() {
+    let report = verify(PACK_BEFORE_CONVERSATION, Some(&key().verifying_key()));
+    assert!(report.is_valid(), "{:?}", report.problems);
+    assert!(report.warnings.is_empty());
+    let old: Value = serde_json::from_slice(PACK_BEFORE_CONVERSATION).unwrap();
+    assert!(old.get("conversation").is_none());
+    let parsed: agentwerke_evidence::EvidencePack =
+        serde_json::from_slice(PACK_BEFORE_CONVERSATION).unwrap();
+    assert!(parsed.conversation.is_empty());
+    assert!(parsed.integrity.unwrap().digests.conversation.is_empty());
+}
+
+#[test]
+fn a_pack_without_questions_is_what_it_was() {
+    let mut input = fixture::input();
+    input.conversation.clear();
+    let mut pack = agentwerke_evidence::build(input);
+    sign(&mut pack, &key());
+    let now = serde_json::to_value(&pack).unwrap();
+    let before: Value = serde_json::from_slice(PACK_BEFORE_CONVERSATION).unwrap();
+    assert!(
+        to_canonical_vec(&now) == to_canonical_vec(&before),
+        "packs without questions changed:\n{now:#}"
+    );
 }

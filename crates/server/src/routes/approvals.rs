@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::error::ApiError;
 use crate::extract::{AppJson, Caller};
 use crate::routes::runs::{internal, load};
-use crate::routes::ts;
+use crate::routes::{check_status, ts};
 use crate::state::AppState;
 
 /// Filters for the approval list.
@@ -44,17 +44,12 @@ pub async fn list(
     Query(params): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Read)?;
-    if let Some(status) = &params.status
-        && !STATUSES.contains(&status.as_str())
-    {
-        return Err(ApiError::bad_request(
-            "approval.unknown_status",
-            format!(
-                "'{status}' is not an approval status; use one of {}",
-                STATUSES.join(", ")
-            ),
-        ));
-    }
+    check_status(
+        params.status.as_deref(),
+        &STATUSES,
+        "approval.unknown_status",
+        "an approval",
+    )?;
     let items = state
         .store
         .list_approvals(ApprovalFilter {

@@ -7,7 +7,7 @@ use agentwerke_auth::Permission;
 use agentwerke_engine::{Event, RunState, StepStatus};
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_runtime::StartRequest;
-use agentwerke_store::{ApprovalRow, RunFilter, RunRow};
+use agentwerke_store::{ApprovalRow, QuestionFilter, QuestionRow, RunFilter, RunRow};
 use agentwerke_types::RunStatus;
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 use crate::error::ApiError;
 use crate::extract::{AppJson, Caller};
 use crate::routes::approvals::approval_view;
+use crate::routes::questions::question_view;
 use crate::routes::ts;
 use crate::state::AppState;
 
@@ -169,7 +170,14 @@ pub async fn get(
         .get_run_with_approvals(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("run", &id))?;
-    let mut view = run_view(&run, &approvals)?;
+    let questions = state
+        .store
+        .list_questions(QuestionFilter {
+            status: None,
+            run_id: Some(id.clone()),
+        })
+        .await?;
+    let mut view = run_view(&run, &approvals, &questions)?;
     view["gatewayHalts"] = affecting_halts(&state, &run, &view).await?;
     Ok(Json(view))
 }
@@ -208,7 +216,7 @@ pub struct CancelRun {
     pub reason: Option<String>,
 }
 
-/// Cancels a run: open work stops and open approvals close.
+/// Cancels a run: open work stops, open approvals and questions close.
 #[utoipa::path(post, path = "/api/runs/{id}/cancel", tag = "runs", params(("id" = String, Path)),
     request_body = CancelRun,
     responses((status = 202, description = "Cancellation accepted"), (status = 409, description = "Already finished")),
@@ -448,7 +456,11 @@ fn summary_view(run: &RunRow) -> Value {
 }
 
 /// The full run view the API and the CLI show.
-pub(crate) fn run_view(run: &RunRow, approvals: &[ApprovalRow]) -> Result<Value, ApiError> {
+pub(crate) fn run_view(
+    run: &RunRow,
+    approvals: &[ApprovalRow],
+    questions: &[QuestionRow],
+) -> Result<Value, ApiError> {
     let run_state: RunState = serde_json::from_value(run.state.clone()).map_err(internal)?;
     let steps: Vec<Value> = run_state.steps().iter().map(step_view).collect();
     let current: Vec<Value> = run_state
@@ -469,6 +481,12 @@ pub(crate) fn run_view(run: &RunRow, approvals: &[ApprovalRow]) -> Result<Value,
     view["pendingApprovals"] = json!(pending);
     view["steps"] = json!(steps);
     view["approvals"] = approvals.iter().map(approval_view).collect();
+    view["pendingQuestions"] = questions
+        .iter()
+        .filter(|q| q.status == "open")
+        .map(question_view)
+        .collect();
+    view["conversation"] = questions.iter().map(question_view).collect();
     view["error"] = json!(run_state.error());
     view["context"] = json!({"output": run_state.context().get("output")});
     Ok(view)

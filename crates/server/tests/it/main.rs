@@ -7,4 +7,5 @@ mod approvals;
 mod bad_input;
 mod flows;
 mod gateway;
+mod questions;
 mod roles;

@@ -148,6 +148,14 @@ fn endpoints() -> Vec<(Method, &'static str, Needs, Option<Value>)> {
             Needs::Decide,
             Some(json!({"decision": "approve"})),
         ),
+        (Method::GET, "/api/questions", Needs::Read, None),
+        (Method::GET, "/api/questions/none", Needs::Read, None),
+        (
+            Method::POST,
+            "/api/questions/none/answer",
+            Needs::Operate,
+            Some(json!({"answer": "eu"})),
+        ),
     ]
 }
 

@@ -19,6 +19,7 @@ mod audit;
 mod gateway;
 mod messages;
 mod ops;
+mod questions;
 mod rows;
 mod runs;
 mod timers;
@@ -40,9 +41,10 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use crate::error::{Error, Result};
 use crate::gateway::{ArtifactRow, HaltRow, HaltScope, NewPolicySet, PolicySetRow};
 use crate::model::{
-    ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Decided, Delivered,
-    Delivery, DeliveryOutcome, EvidenceRecord, NewApproval, NewRun, NewWorkflowVersion, Page,
-    RunFilter, RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
+    Answer, ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Decided,
+    Delivered, Delivery, DeliveryOutcome, EvidenceRecord, NewApproval, NewQuestion, NewRun,
+    NewWorkflowVersion, Page, QuestionFilter, QuestionRow, RunFilter, RunRow, RunStart, TimerRow,
+    WorkItem, WorkflowSummary, WorkflowVersion,
 };
 use crate::store::Store;
 use writer::{Writer, WriterOptions};
@@ -456,6 +458,27 @@ impl Store for SqliteStore {
         self.writer
             .write(move |conn| gateway::pause_work(conn, &call, &approval))
             .await
+    }
+
+    async fn ask_question(&self, done: CompleteWork, question: NewQuestion) -> Result<bool> {
+        let call = work::CompleteCall::new(done);
+        self.writer
+            .write(move |conn| questions::ask(conn, &call, &question))
+            .await
+    }
+
+    async fn answer_question(&self, answer: Answer) -> Result<QuestionRow> {
+        self.writer
+            .write(move |conn| questions::answer(conn, &answer))
+            .await
+    }
+
+    async fn list_questions(&self, filter: QuestionFilter) -> Result<Vec<QuestionRow>> {
+        questions::list(&self.pool, filter).await
+    }
+
+    async fn get_question(&self, id: &str) -> Result<Option<QuestionRow>> {
+        questions::get(&self.pool, id).await
     }
 
     async fn raise_risk_level(&self, run_id: &str, level: &str) -> Result<()> {

@@ -62,6 +62,7 @@ pub(super) fn apply(
             .execute(params![run_id, work_id, at])?;
         }
         Op::OpenApproval { approval } => open_approval(conn, run_id, approval, &json(), at)?,
+        Op::CloseQuestions { work_id } => super::questions::close(conn, run_id, work_id)?,
         Op::CloseApproval { work_id, status } => {
             if !matches!(status.as_str(), "cancelled" | "expired") {
                 return Err(Error::invalid(format!(

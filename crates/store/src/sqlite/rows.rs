@@ -11,7 +11,8 @@ use sqlx::FromRow;
 use super::parse_json;
 use crate::error::{Error, Result};
 use crate::model::{
-    ApprovalRow, EvidenceRecord, RunRow, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
+    ApprovalRow, EvidenceRecord, QuestionRow, RunRow, TimerRow, WorkItem, WorkflowSummary,
+    WorkflowVersion,
 };
 
 /// Gives a row struct a reader for the writer's connection, by column name,
@@ -332,6 +333,62 @@ impl TryFrom<ApprovalDbRow> for ApprovalRow {
             created_at: ts(row.created_at),
             updated_at: ts(row.updated_at),
         })
+    }
+}
+
+/// Every column of `questions`, in table order.
+macro_rules! question_columns {
+    () => {
+        "id, run_id, work_id, node_id, agent, question, status, \
+    answer, answered_by, asked_at, answered_at"
+    };
+}
+pub(super) use question_columns;
+
+#[derive(FromRow)]
+pub(super) struct QuestionDbRow {
+    id: String,
+    run_id: String,
+    work_id: String,
+    node_id: String,
+    agent: String,
+    question: String,
+    status: String,
+    answer: Option<String>,
+    answered_by: Option<String>,
+    asked_at: i64,
+    answered_at: Option<i64>,
+}
+
+from_sqlite!(QuestionDbRow {
+    id,
+    run_id,
+    work_id,
+    node_id,
+    agent,
+    question,
+    status,
+    answer,
+    answered_by,
+    asked_at,
+    answered_at,
+});
+
+impl From<QuestionDbRow> for QuestionRow {
+    fn from(row: QuestionDbRow) -> Self {
+        Self {
+            id: row.id,
+            run_id: row.run_id,
+            work_id: row.work_id,
+            node_id: row.node_id,
+            agent: row.agent,
+            question: row.question,
+            status: row.status,
+            answer: row.answer,
+            answered_by: row.answered_by,
+            asked_at: ts(row.asked_at),
+            answered_at: opt_ts(row.answered_at),
+        }
     }
 }
 

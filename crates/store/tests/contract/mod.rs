@@ -6,6 +6,7 @@ pub(crate) mod approvals;
 pub(crate) mod audit;
 pub(crate) mod batch;
 pub(crate) mod messages;
+pub(crate) mod questions;
 pub(crate) mod runs;
 pub(crate) mod steps;
 pub(crate) mod support;

@@ -1,0 +1,229 @@
+//! `human.ask` end to end: an agent's blocking question pauses the run as
+//! `waiting_user`, shows up in the run conversation, and the step resumes
+//! with the answer once an operator gives it.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::harness::TestServer;
+
+const CLARIFY: &str = include_str!("../../../../examples/clarify-request.bpmn");
+const SCRIPTS: &str = include_str!("../../../../examples/scripts.toml");
+
+async fn waiting(server: &TestServer, title: &str) -> (String, Value) {
+    server.publish("clarify-request", CLARIFY).await;
+    let run_id = server
+        .start_run("clarify-request", json!({"title": title}))
+        .await;
+    let run = server.wait_status(&run_id, "waiting_user").await;
+    let question = run["pendingQuestions"][0].clone();
+    (run_id, question)
+}
+
+async fn answer(server: &TestServer, id: &str, token: &str, text: &str) -> (StatusCode, Value) {
+    server
+        .call(
+            Method::POST,
+            &format!("/api/questions/{id}/answer"),
+            Some(token),
+            Some(json!({ "answer": text })),
+        )
+        .await
+}
+
+async fn audit_kinds(server: &TestServer, run_id: &str) -> Vec<String> {
+    let audit = server
+        .get(&format!("/api/runs/{run_id}/audit"), &server.admin())
+        .await;
+    audit["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|r| r["kind"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_question_waits_for_a_human_and_the_step_resumes_with_the_answer() {
+    let server = TestServer::start_with_scripts(SCRIPTS).await;
+    let (run_id, question) = waiting(&server, "Audit export").await;
+    assert_eq!(
+        question["question"], "Who is the summary of \"Audit export\" for?",
+        "{question:#}"
+    );
+    assert_eq!(question["agent"], "analyst");
+    assert_eq!(question["nodeId"], "Clarify");
+    assert_eq!(question["status"], "open");
+    let id = question["id"].as_str().expect("id").to_owned();
+
+    let run = server
+        .get(&format!("/api/runs/{run_id}"), &server.admin())
+        .await;
+    assert_eq!(run["conversation"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        run["pendingApprovals"],
+        json!([]),
+        "a question is no approval"
+    );
+    let inbox = server
+        .get("/api/questions?status=open", &server.admin())
+        .await;
+    assert_eq!(inbox["items"][0]["id"], id.as_str());
+
+    // Bad answers change nothing.
+    let (status, body) = answer(&server, &id, &server.operator(), "   ").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["code"], "question.empty_answer");
+    let (status, body) = answer(&server, &id, &server.operator(), &"x".repeat(17 * 1024)).await;
+    assert_eq!(body["code"], "question.answer_too_long", "{status} {body}");
+    let (status, body) = server
+        .call(
+            Method::POST,
+            &format!("/api/questions/{id}/answer"),
+            Some(&server.operator()),
+            Some(json!({"answer": "x", "comment": "y"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        body["code"], "request.invalid_body",
+        "unknown fields: {body}"
+    );
+    let still = server
+        .get(&format!("/api/questions/{id}"), &server.admin())
+        .await;
+    assert_eq!(still["status"], "open");
+
+    let (status, answered) = answer(&server, &id, &server.operator(), "the release managers").await;
+    assert_eq!(status, StatusCode::OK, "{answered}");
+    assert_eq!(answered["status"], "answered");
+    assert_eq!(answered["answeredBy"], "olivia-operator");
+
+    let run = server.wait_status(&run_id, "completed").await;
+    assert_eq!(
+        run["steps"][0]["output"]["text"],
+        "Summary of Audit export, written for the release managers.",
+        "the model received the answer: {run:#}"
+    );
+    assert_eq!(
+        run["steps"].as_array().map(Vec::len),
+        Some(1),
+        "one attempt, resumed"
+    );
+    assert_eq!(run["conversation"][0]["answer"], "the release managers");
+
+    let (status, body) = answer(&server, &id, &server.operator(), "again").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "question.closed");
+
+    let kinds = audit_kinds(&server, &run_id).await;
+    for kind in [
+        "question.asked",
+        "step.paused",
+        "question.answered",
+        "step.resumed",
+    ] {
+        assert_eq!(
+            kinds.iter().filter(|k| *k == kind).count(),
+            1,
+            "{kind} once in {kinds:?}"
+        );
+    }
+
+    let pack = server
+        .get(
+            &format!("/api/runs/{run_id}/evidence-pack"),
+            &server.admin(),
+        )
+        .await;
+    let entry = &pack["conversation"][0];
+    assert_eq!(entry["question"], question["question"]);
+    assert_eq!(entry["answer"], "the release managers");
+    assert_eq!(entry["answeredBy"], "user:olivia-operator");
+    let report = agentwerke_evidence::verify(&serde_json::to_vec(&pack).expect("bytes"), None);
+    assert!(report.is_valid(), "{:?}", report.problems);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_run_that_waits_for_an_answer_closes_its_question() {
+    let server = TestServer::start_with_scripts(SCRIPTS).await;
+    let (run_id, question) = waiting(&server, "Search").await;
+    let id = question["id"].as_str().expect("id").to_owned();
+    server
+        .post(
+            &format!("/api/runs/{run_id}/cancel"),
+            &server.operator(),
+            json!({"reason": "no longer needed"}),
+        )
+        .await;
+    let run = server.wait_status(&run_id, "cancelled").await;
+    assert_eq!(run["conversation"][0]["status"], "cancelled", "{run:#}");
+    assert_eq!(run["pendingQuestions"], json!([]));
+    let (status, body) = answer(&server, &id, &server.operator(), "too late").await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "question.closed");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credential_in_an_answer_is_never_kept() {
+    let server = TestServer::start_with_scripts(SCRIPTS).await;
+    let (run_id, question) = waiting(&server, "Deploy").await;
+    let id = question["id"].as_str().expect("id");
+    let secret = "ghp_abcdefghijklmnopqrstuvwxyz0123456789";
+    let (status, answered) = answer(
+        &server,
+        id,
+        &server.operator(),
+        &format!("ops, token {secret}"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answered}");
+    let run = server.wait_status(&run_id, "completed").await;
+    let audit = server
+        .get(&format!("/api/runs/{run_id}/audit"), &server.admin())
+        .await;
+    let pack = server
+        .get(
+            &format!("/api/runs/{run_id}/evidence-pack"),
+            &server.admin(),
+        )
+        .await;
+    for (what, value) in [
+        ("answer", &answered),
+        ("run", &run),
+        ("audit", &audit),
+        ("pack", &pack),
+    ] {
+        let text = value.to_string();
+        assert!(
+            !text.contains(secret),
+            "{what} leaks the credential: {text}"
+        );
+    }
+    assert!(
+        answered["answer"]
+            .as_str()
+            .is_some_and(|a| a.contains("[REDACTED]"))
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_questions_and_statuses_are_refused() {
+    let server = TestServer::start().await;
+    let (status, body) = answer(&server, "nope", &server.operator(), "x").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    let (status, body) = server
+        .call(
+            Method::GET,
+            "/api/questions?status=maybe",
+            Some(&server.admin()),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["code"], "question.unknown_status");
+    server.stop().await;
+}

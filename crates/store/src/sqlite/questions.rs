@@ -1,0 +1,142 @@
+//! The run conversation: blocking questions an agent asks a human and their
+//! one answer each.
+//!
+//! Asking completes the attempt's work row as paused and opens the question
+//! in one transaction, so nothing claims the work while a human thinks.
+//! Answering is a compare-and-set (`WHERE status = 'open'`) that commits the
+//! resuming inbox event and the audit record with it; of two concurrent
+//! answers exactly one wins.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use sqlx::{SqliteExecutor, SqlitePool};
+
+use super::audit::Chain;
+use super::rows::{QuestionDbRow, question_columns};
+use super::work::CompleteCall;
+use super::{audit, json_text, runs, work};
+use crate::error::{Error, Result};
+use crate::model::{Answer, NewQuestion, QuestionFilter, QuestionRow};
+
+/// Completes a step's execution as waiting for `question` and opens it.
+/// False when the work was already completed (a stale execution).
+pub(super) fn ask(conn: &Connection, done: &CompleteCall, question: &NewQuestion) -> Result<bool> {
+    if !work::complete(conn, done)?.recorded() {
+        return Ok(false);
+    }
+    conn.prepare_cached(
+        "INSERT INTO questions (id, run_id, work_id, node_id, agent, question, status, asked_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7)",
+    )?
+    .execute(params![
+        question.id,
+        done.run_id(),
+        question.work_id,
+        question.node_id,
+        question.agent,
+        question.question,
+        question.asked_at.as_millis(),
+    ])?;
+    Ok(true)
+}
+
+/// Records the answer and queues the event that resumes the attempt.
+pub(super) fn answer(conn: &Connection, answer: &Answer) -> Result<QuestionRow> {
+    let answered = conn
+        .prepare_cached(
+            "UPDATE questions SET status = 'answered', answer = ?2, answered_by = ?3, \
+               answered_at = ?4 \
+             WHERE id = ?1 AND status = 'open'",
+        )?
+        .execute(params![
+            answer.id,
+            answer.answer,
+            answer.answered_by,
+            answer.at.as_millis()
+        ])?;
+    let row: QuestionRow = conn
+        .prepare_cached(concat!(
+            "SELECT ",
+            question_columns!(),
+            " FROM questions WHERE id = ?1"
+        ))?
+        .query_row([&answer.id], QuestionDbRow::from_sqlite)
+        .optional()?
+        .ok_or_else(|| Error::not_found("question", &answer.id))?
+        .into();
+    if answered == 0 {
+        return Err(Error::AlreadyAnswered {
+            id: row.id,
+            status: row.status,
+        });
+    }
+    let mut chain = Chain::new(conn, &row.run_id);
+    chain.append(&audit::seal(vec![answer.audit.clone()]))?;
+    let key = format!("answer:{}", row.id);
+    runs::deliver(
+        conn,
+        &mut chain,
+        &json_text(&answer.event),
+        &key,
+        None,
+        answer.at,
+        |_| Ok(()),
+    )?;
+    Ok(row)
+}
+
+/// Closes the open questions of one attempt unanswered.
+pub(super) fn close(conn: &Connection, run_id: &str, work_id: &str) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE questions SET status = 'cancelled' \
+         WHERE run_id = ?1 AND work_id = ?2 AND status = 'open'",
+    )?
+    .execute(params![run_id, work_id])?;
+    Ok(())
+}
+
+pub(super) async fn list<'e>(
+    conn: impl SqliteExecutor<'e>,
+    filter: QuestionFilter,
+) -> Result<Vec<QuestionRow>> {
+    // One statement per filter shape, so each can use its index.
+    let query = match (&filter.status, &filter.run_id) {
+        (Some(_), None) => sqlx::query_as(concat!(
+            "SELECT ",
+            question_columns!(),
+            " FROM questions WHERE status = ?1 ORDER BY asked_at, id"
+        )),
+        (None, Some(_)) => sqlx::query_as(concat!(
+            "SELECT ",
+            question_columns!(),
+            " FROM questions WHERE run_id = ?2 ORDER BY asked_at, id"
+        )),
+        (Some(_), Some(_)) => sqlx::query_as(concat!(
+            "SELECT ",
+            question_columns!(),
+            " FROM questions WHERE run_id = ?2 AND status = ?1 ORDER BY asked_at, id"
+        )),
+        (None, None) => sqlx::query_as(concat!(
+            "SELECT ",
+            question_columns!(),
+            " FROM questions ORDER BY asked_at, id"
+        )),
+    };
+    let rows: Vec<QuestionDbRow> = query
+        .bind(filter.status)
+        .bind(filter.run_id)
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.into_iter().map(QuestionRow::from).collect())
+}
+
+pub(super) async fn get(pool: &SqlitePool, id: &str) -> Result<Option<QuestionRow>> {
+    let row: Option<QuestionDbRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        question_columns!(),
+        " FROM questions WHERE id = ?1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(QuestionRow::from))
+}

@@ -1,0 +1,196 @@
+//! The run conversation: asking pauses the work; one answer wins and the run
+//! hears it once; a stopped attempt's questions close.
+
+use std::sync::Arc;
+
+use agentwerke_store::{Answer, CompleteWork, NewQuestion, Op, QuestionFilter, Store};
+use agentwerke_types::ErrorCode;
+use serde_json::json;
+
+use super::support::{code_of, commit_all, draft, one_run, step, t};
+
+fn insert(work_id: &str) -> Op {
+    Op::InsertWork {
+        work_id: work_id.to_owned(),
+        kind: "agent_task".to_owned(),
+        payload: json!({"workId": work_id}),
+    }
+}
+
+fn asked(work_id: &str, question_id: &str) -> (CompleteWork, NewQuestion) {
+    let done = CompleteWork {
+        run_id: "run-1".to_owned(),
+        work_id: work_id.to_owned(),
+        owner: "exec".to_owned(),
+        result_event: json!({"type": "task_asked", "work_id": work_id, "question_id": question_id}),
+        dedup_key: format!("work:run-1:{work_id}:1"),
+        records: Vec::new(),
+        audit: vec![draft(
+            "run-1",
+            "question.asked",
+            json!({"questionId": question_id}),
+        )],
+        step: None,
+    };
+    let question = NewQuestion {
+        id: question_id.to_owned(),
+        work_id: work_id.to_owned(),
+        node_id: "Analyze".to_owned(),
+        agent: "analyst".to_owned(),
+        question: "Which region?".to_owned(),
+        asked_at: t(150),
+    };
+    (done, question)
+}
+
+fn answer(id: &str, by: &str) -> Answer {
+    Answer {
+        id: id.to_owned(),
+        answer: format!("{by} says eu"),
+        answered_by: by.to_owned(),
+        at: t(500),
+        event: json!({"type": "task_resumed", "by": by}),
+        audit: draft("run-1", "question.answered", json!({"by": by})),
+    }
+}
+
+/// Asking completes the work as paused and opens the question; of two
+/// concurrent answers one wins and the run hears exactly one.
+pub(crate) async fn ask_and_answer_once(store: Arc<dyn Store>) {
+    one_run(store.as_ref(), "wf", "run-1").await;
+    step(store.as_ref(), "engine", t(20), vec![insert("w1")]).await;
+    let claimed = store.claim_work("exec", t(100), 1_000, 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+
+    let (done, question) = asked("w1", "q-1");
+    assert!(
+        store
+            .ask_question(done.clone(), question.clone())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store.ask_question(done, question).await.unwrap(),
+        "a second execution's question is a no-op"
+    );
+    assert!(
+        store
+            .claim_work("exec", t(5_000), 1_000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing claims the work while a human thinks"
+    );
+    let open = store
+        .list_questions(QuestionFilter {
+            status: Some("open".to_owned()),
+            run_id: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(
+        (
+            open[0].question.as_str(),
+            open[0].agent.as_str(),
+            open[0].asked_at
+        ),
+        ("Which region?", "analyst", t(150))
+    );
+
+    let answers: Vec<_> = ["bob", "eve"]
+        .into_iter()
+        .map(|by| {
+            let store = store.clone();
+            tokio::spawn(async move { store.answer_question(answer("q-1", by)).await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in answers {
+        outcomes.push(task.await.expect("task"));
+    }
+    let winners: Vec<_> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+    assert_eq!(winners.len(), 1, "exactly one answer wins: {outcomes:?}");
+    let loser = outcomes
+        .iter()
+        .find_map(|o| o.as_ref().err())
+        .expect("one loses");
+    assert_eq!(loser.code(), "store.already_answered");
+    let stored = store.get_question("q-1").await.unwrap().unwrap();
+    assert_eq!(&stored, winners[0]);
+    assert_eq!(stored.status, "answered");
+    assert_eq!(stored.answered_at, Some(t(500)));
+    let by = stored.answered_by.clone().unwrap();
+    assert_eq!(stored.answer, Some(format!("{by} says eu")));
+
+    let runs = store.claim_runs("engine", t(600), 1_000, 10).await.unwrap();
+    let kinds: Vec<_> = runs[0]
+        .events
+        .iter()
+        .map(|e| e.event["type"].clone())
+        .collect();
+    assert_eq!(kinds, [json!("task_asked"), json!("task_resumed")]);
+    assert_eq!(runs[0].events[1].event["by"], json!(by));
+    let answered = store
+        .audit_log("run-1")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.kind == "question.answered")
+        .count();
+    assert_eq!(answered, 1);
+    assert_eq!(
+        code_of(store.answer_question(answer("nope", "bob")).await),
+        "store.not_found"
+    );
+
+    // The attempt asks again; the run is cancelled meanwhile: its open
+    // question closes and cannot be answered any more.
+    let (done, question) = asked("w1", "q-2");
+    let done = CompleteWork {
+        dedup_key: "work:run-1:w1:2".to_owned(),
+        ..done
+    };
+    store
+        .commit_run(commit_all(
+            &runs[0],
+            "engine",
+            "running",
+            vec![Op::ReopenWork {
+                work_id: "w1".to_owned(),
+            }],
+        ))
+        .await
+        .unwrap();
+    store.claim_work("exec", t(700), 1_000, 10).await.unwrap();
+    assert!(store.ask_question(done, question).await.unwrap());
+    let runs = store.claim_runs("engine", t(800), 1_000, 10).await.unwrap();
+    store
+        .commit_run(commit_all(
+            &runs[0],
+            "engine",
+            "cancelled",
+            vec![Op::CloseQuestions {
+                work_id: "w1".to_owned(),
+            }],
+        ))
+        .await
+        .unwrap();
+    let late = store.answer_question(answer("q-2", "bob")).await;
+    assert!(
+        matches!(late, Err(agentwerke_store::Error::AlreadyAnswered { ref status, .. }) if status == "cancelled"),
+        "{late:?}"
+    );
+    let mine = store
+        .list_questions(QuestionFilter {
+            status: None,
+            run_id: Some("run-1".to_owned()),
+        })
+        .await
+        .unwrap();
+    let statuses: Vec<_> = mine
+        .iter()
+        .map(|q| (q.id.as_str(), q.status.as_str()))
+        .collect();
+    assert_eq!(statuses, [("q-1", "answered"), ("q-2", "cancelled")]);
+}
