@@ -528,6 +528,11 @@ async fn report_latencies(monitor: &SqlitePool) {
             .await
             .expect("event kinds");
     kinds.retain(|k| !k.is_empty());
+    if kinds.is_empty() {
+        println!("     no event waited in an inbox: every step went with its event");
+    }
+    // Only events that waited are kept; those stepped with their delivery
+    // leave no inbox row.
     for kind in kinds {
         let values = millis(
             monitor,
@@ -536,7 +541,7 @@ async fn report_latencies(monitor: &SqlitePool) {
             Some(&kind),
         )
         .await;
-        print_line(&format!("engine step, {kind} event"), &values);
+        print_line(&format!("inbox wait, {kind} event"), &values);
     }
     let work = millis(
         monitor,

@@ -57,6 +57,9 @@ const MAX_CONNECTIONS: u32 = 8;
 /// The embedded migrations; applied by [`SqliteStore::open`].
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
+/// The page size of new database files (see [`SqliteStore::open`]).
+const PAGE_SIZE: u32 = 8192;
+
 /// A [`Store`] on one SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -87,8 +90,14 @@ impl SqliteStore {
         {
             create_folder(parent)?;
         }
+        // 8 KiB pages, for files created from now on (a file keeps the page
+        // size it was made with). Each write touches about the same number
+        // of pages whatever their size, so fewer, larger pages cost the one
+        // writer less: measured with the throughput bench, its CPU per run
+        // fell by about a tenth against 4 KiB at the same bytes written.
         let options = options
             .create_if_missing(true)
+            .page_size(PAGE_SIZE)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(BUSY_TIMEOUT)

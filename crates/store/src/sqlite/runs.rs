@@ -271,42 +271,26 @@ pub(super) fn insert_event(
     dedup_key: Option<&str>,
     at: Timestamp,
 ) -> Result<bool> {
-    insert_inbox(conn, run_id, event, dedup_key, at, None)
-}
-
-/// Inserts an inbox row, already processed when `processed_at` is set;
-/// false when `dedup_key` is already taken.
-fn insert_inbox(
-    conn: &Connection,
-    run_id: &str,
-    event: &str,
-    dedup_key: Option<&str>,
-    at: Timestamp,
-    processed_at: Option<i64>,
-) -> Result<bool> {
     let inserted = conn
         .prepare_cached(
-            "INSERT INTO inbox (run_id, event, dedup_key, created_at, processed_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (dedup_key) DO NOTHING",
+            "INSERT INTO inbox (run_id, event, dedup_key, created_at) \
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (dedup_key) DO NOTHING",
         )?
-        .execute(params![
-            run_id,
-            event,
-            dedup_key,
-            at.as_millis(),
-            processed_at
-        ])?;
+        .execute(params![run_id, event, dedup_key, at.as_millis()])?;
     Ok(inserted == 1)
 }
 
-/// Delivers `event` to the inbox of the run `chain` belongs to, and commits
-/// `step` with it when nothing moved the run (see [`AppliedStep`]).
-/// `between` writes what belongs after the event and before its step; it
-/// does not run when the event is a duplicate, which changes nothing.
+/// Delivers `event` to the run `chain` belongs to: commits `step` with it
+/// when nothing moved the run (see [`AppliedStep`]), and otherwise puts it
+/// in the run's inbox for an applier. `between` writes what belongs after
+/// the event and before its step; it does not run when the event is a
+/// duplicate, which changes nothing.
 ///
-/// Whether the step applies is decided before the event is inserted, so a
-/// stepped event goes in already processed: it never waits, and never has
-/// to be marked.
+/// A stepped event is not kept: the inbox holds events that wait, and one
+/// that is applied at once never waits. Its repeat is refused before it gets
+/// here by the caller's own compare-and-set (the work row's status for a
+/// result, the approval's for a decision), and the audit chain records what
+/// it did.
 pub(super) fn deliver(
     conn: &Connection,
     chain: &mut Chain<'_>,
@@ -321,8 +305,7 @@ pub(super) fn deliver(
         Some(call) if step_applies(conn, run_id, call, at)? => Some(call),
         _ => None,
     };
-    let processed_at = step.map(|_| at.as_millis());
-    if !insert_inbox(conn, run_id, event, Some(dedup_key), at, processed_at)? {
+    if step.is_none() && !insert_event(conn, run_id, event, Some(dedup_key), at)? {
         return Ok(Delivered::Dropped);
     }
     between(chain)?;
