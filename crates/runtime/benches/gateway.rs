@@ -236,7 +236,7 @@ async fn seed_run(store: &dyn Store, clock: &dyn Clock, calls: usize) -> String 
                 .map(|n| Op::InsertWork {
                     work_id: format!("w{n}"),
                     kind: "agent_task".to_owned(),
-                    payload: json!({}),
+                    payload: JsonText::from(&json!({})),
                 })
                 .collect(),
             audit: Vec::new(),

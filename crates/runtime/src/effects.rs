@@ -5,10 +5,11 @@
 //! that changes a run's state also writes every row its effects need.
 
 use agentwerke_bpmn::model::{AgentTaskSpec, ApprovalSpec, NodeKind};
-use agentwerke_engine::{Definition, Effect, RunState};
+use agentwerke_engine::{Definition, Effect, RunState, WorkId};
 use agentwerke_evidence::chain::AuditDraft;
-use agentwerke_store::{NewApproval, Op};
+use agentwerke_store::{JsonText, NewApproval, Op};
 use agentwerke_types::Timestamp;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::clock::rfc3339;
@@ -22,6 +23,24 @@ pub struct RunInfo<'a> {
     pub workflow_id: &'a str,
     /// Who started it.
     pub requested_by: &'a str,
+}
+
+/// The payload of an `agent_task` work row, as the executor reads it
+/// (`executor::AgentWork`): written straight from borrowed parts, so the run
+/// context is not copied into a JSON tree first.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AgentWorkPayload<'a> {
+    run_id: &'a str,
+    workflow_id: &'a str,
+    requested_by: &'a str,
+    work_id: WorkId,
+    node_id: &'a str,
+    name: Option<&'a str>,
+    attempt: u32,
+    spec: &'a AgentTaskSpec,
+    feedback: Option<&'a str>,
+    context: &'a Value,
 }
 
 /// What one batch of effects becomes.
@@ -60,22 +79,24 @@ pub fn map_effects(
                 spec,
                 feedback,
             } => {
-                let payload = json!({
-                    "runId": run.run_id,
-                    "workflowId": run.workflow_id,
-                    "requestedBy": run.requested_by,
-                    "workId": work_id.to_string(),
-                    "nodeId": node_id,
-                    "name": name,
-                    "attempt": attempt,
-                    "spec": spec,
-                    "feedback": feedback,
-                    "context": state.context(),
-                });
+                let payload = AgentWorkPayload {
+                    run_id: run.run_id,
+                    workflow_id: run.workflow_id,
+                    requested_by: run.requested_by,
+                    work_id: *work_id,
+                    node_id,
+                    name: name.as_deref(),
+                    attempt: *attempt,
+                    spec,
+                    feedback: feedback.as_deref(),
+                    context: state.context(),
+                };
                 out.ops.push(Op::InsertWork {
                     work_id: work_id.to_string(),
                     kind: "agent_task".to_owned(),
-                    payload,
+                    // Plain data with string keys always serializes; the
+                    // fallback only keeps this function total.
+                    payload: JsonText::of(&payload).unwrap_or_else(|_| JsonText::from(&json!({}))),
                 });
                 out.audit.push(audit(
                     "step.started",

@@ -31,7 +31,8 @@ enum Outcome {
     Asked(String),
 }
 
-/// The payload of an `agent_task` work row, written by the applier.
+/// The payload of an `agent_task` work row, written by
+/// `effects::AgentWorkPayload`.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct AgentWork {
@@ -153,8 +154,8 @@ impl Executor {
     /// Runs one agent step and commits its result: completed, failed, or
     /// paused on a tool call a human must decide or a question a human must
     /// answer.
-    async fn execute(&self, mut item: WorkItem) -> Result<Delivered, Error> {
-        let work: AgentWork = serde_json::from_value(item.payload.take())?;
+    async fn execute(&self, item: WorkItem) -> Result<Delivered, Error> {
+        let work: AgentWork = serde_json::from_str(item.payload.as_str())?;
         let tools = match &self.deps.gateway {
             Some(service) => Some(StepTools::new(
                 Arc::clone(service),

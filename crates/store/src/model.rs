@@ -28,6 +28,11 @@ impl JsonText {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Text read back from a JSON column, which only JSON is written to.
+    pub(crate) fn stored(text: String) -> Self {
+        Self(text)
+    }
 }
 
 impl From<&Value> for JsonText {
@@ -262,8 +267,10 @@ pub enum Op {
         work_id: String,
         /// What executes it, e.g. `agent_task`.
         kind: String,
-        /// Its input (opaque here).
-        payload: Value,
+        /// Its input (opaque here), serialized by the caller straight to
+        /// text: the executor parses it straight into its own type, and no
+        /// JSON tree is built on the way.
+        payload: JsonText,
     },
     /// Stop pending work; done work stays done.
     CancelWork {
@@ -334,8 +341,7 @@ pub enum Op {
 // --------------------------------------------------------------------- work
 
 /// Agent work claimed under a lease.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WorkItem {
     /// Row id.
     pub id: i64,
@@ -345,8 +351,8 @@ pub struct WorkItem {
     pub work_id: String,
     /// What executes it.
     pub kind: String,
-    /// Its input.
-    pub payload: Value,
+    /// Its input, as it was written.
+    pub payload: JsonText,
     /// How many times it has been claimed, this claim included.
     pub attempt_count: i64,
 }

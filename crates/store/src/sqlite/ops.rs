@@ -18,7 +18,7 @@ use crate::model::{EvidenceRecord, NewApproval, Op};
 /// before it is queued, so the writer does not serialise it.
 pub(super) fn json_of(op: &Op) -> Option<String> {
     match op {
-        Op::InsertWork { payload, .. } => Some(json_text(payload)),
+        Op::InsertWork { payload, .. } => Some(payload.as_str().to_owned()),
         Op::OpenApproval { approval } => Some(json_text(&approval.request)),
         Op::Record { data, .. } => Some(json_text(data)),
         _ => None,

@@ -11,8 +11,8 @@ use sqlx::FromRow;
 use super::parse_json;
 use crate::error::{Error, Result};
 use crate::model::{
-    ApprovalRow, EvidenceRecord, QuestionRow, RunRow, TimerRow, WorkItem, WorkflowSummary,
-    WorkflowVersion,
+    ApprovalRow, EvidenceRecord, JsonText, QuestionRow, RunRow, TimerRow, WorkItem,
+    WorkflowSummary, WorkflowVersion,
 };
 
 /// Gives a row struct a reader for the writer's connection, by column name,
@@ -256,13 +256,12 @@ impl TryFrom<WorkRow> for WorkItem {
     type Error = Error;
 
     fn try_from(row: WorkRow) -> Result<Self> {
-        let payload = parse_json(&row.payload, || format!("work.payload of row {}", row.id))?;
         Ok(Self {
             id: row.id,
             run_id: row.run_id,
             work_id: row.work_id,
             kind: row.kind,
-            payload,
+            payload: JsonText::stored(row.payload),
             attempt_count: row.attempt_count,
         })
     }

@@ -1,7 +1,9 @@
 //! The audit log stays a valid hash chain through every kind of write.
 
 use agentwerke_evidence::chain::verify_chain;
-use agentwerke_store::{CompleteWork, Decide, Delivery, GLOBAL_STREAM, NewApproval, Op, Store};
+use agentwerke_store::{
+    CompleteWork, Decide, Delivery, GLOBAL_STREAM, JsonText, NewApproval, Op, Store,
+};
 use serde_json::json;
 
 use super::support::{draft, published, start_run, step, t};
@@ -34,7 +36,7 @@ pub(crate) async fn chains_verify_after_many_ops(store: &dyn Store) {
                 Op::InsertWork {
                     work_id: "w".to_owned(),
                     kind: "agent_task".to_owned(),
-                    payload: json!({}),
+                    payload: JsonText::from(&json!({})),
                 },
                 Op::OpenApproval {
                     approval: NewApproval {

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use agentwerke_store::{Answer, CompleteWork, NewQuestion, Op, QuestionFilter, Store};
+use agentwerke_store::{Answer, CompleteWork, JsonText, NewQuestion, Op, QuestionFilter, Store};
 use agentwerke_types::ErrorCode;
 use serde_json::json;
 
@@ -13,7 +13,7 @@ fn insert(work_id: &str) -> Op {
     Op::InsertWork {
         work_id: work_id.to_owned(),
         kind: "agent_task".to_owned(),
-        payload: json!({"workId": work_id}),
+        payload: JsonText::from(&json!({"workId": work_id})),
     }
 }
 

@@ -146,7 +146,7 @@ pub(crate) async fn create_with_first_step_applied(store: &dyn Store) {
             Op::InsertWork {
                 work_id: "w1".to_owned(),
                 kind: "agent_task".to_owned(),
-                payload: json!({"workId": "w1"}),
+                payload: JsonText::from(&json!({"workId": "w1"})),
             },
             Op::Record {
                 kind: "model_usage".to_owned(),

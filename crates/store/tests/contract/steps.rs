@@ -11,7 +11,7 @@ fn insert(work_id: &str) -> Op {
     Op::InsertWork {
         work_id: work_id.to_owned(),
         kind: "agent_task".to_owned(),
-        payload: json!({"workId": work_id}),
+        payload: JsonText::from(&json!({"workId": work_id})),
     }
 }
 

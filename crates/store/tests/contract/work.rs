@@ -1,6 +1,6 @@
 //! Agent work: leases, reclaim, completion exactly once, cancellation.
 
-use agentwerke_store::{CompleteWork, Delivered, Op, Store};
+use agentwerke_store::{CompleteWork, Delivered, JsonText, Op, Store};
 use serde_json::json;
 
 use super::support::{code_of, draft, one_run, step, t};
@@ -9,7 +9,7 @@ fn insert(work_id: &str) -> Op {
     Op::InsertWork {
         work_id: work_id.to_owned(),
         kind: "agent_task".to_owned(),
-        payload: json!({"workId": work_id, "prompt": "analyze"}),
+        payload: JsonText::from(&json!({"workId": work_id, "prompt": "analyze"})),
     }
 }
 
@@ -43,7 +43,11 @@ pub(crate) async fn reclaim_and_complete_once(store: &dyn Store) {
     let by_a = store.claim_work("a", t(100), 1_000, 10).await.unwrap();
     assert_eq!(by_a.len(), 1);
     assert_eq!((by_a[0].work_id.as_str(), by_a[0].attempt_count), ("w1", 1));
-    assert_eq!(by_a[0].payload["prompt"], "analyze");
+    let payload: serde_json::Value = serde_json::from_str(by_a[0].payload.as_str()).unwrap();
+    assert_eq!(
+        payload["prompt"], "analyze",
+        "the payload as it was written"
+    );
     assert!(
         store
             .claim_work("b", t(500), 1_000, 10)
