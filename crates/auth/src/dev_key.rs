@@ -186,6 +186,19 @@ pub fn mint_dev_token(
     ttl: Duration,
     now: Timestamp,
 ) -> String {
+    mint_dev_token_with_groups(key, subject, roles, &[], ttl, now)
+}
+
+/// [`mint_dev_token`] whose roles claim also names `groups` (as an identity
+/// provider would list its groups), for approvals that ask for one.
+pub fn mint_dev_token_with_groups(
+    key: &DevKey,
+    subject: &str,
+    roles: &[Role],
+    groups: &[String],
+    ttl: Duration,
+    now: Timestamp,
+) -> String {
     let iat = now.as_millis().div_euclid(1000);
     let ttl_secs = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
     let jti: [u8; 16] = rand::random();
@@ -194,7 +207,11 @@ pub fn mint_dev_token(
         "iss": DEV_ISSUER,
         "aud": DEV_AUDIENCE,
         "sub": subject,
-        "roles": roles.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+        "roles": roles
+            .iter()
+            .map(|r| r.as_str())
+            .chain(groups.iter().map(String::as_str))
+            .collect::<Vec<_>>(),
         "iat": iat,
         "nbf": iat,
         "exp": iat.saturating_add(ttl_secs),

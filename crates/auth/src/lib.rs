@@ -57,7 +57,7 @@ mod token;
 mod verifier;
 
 pub use config::{AuthConfig, DevConfig, OidcConfig, SigningAlg};
-pub use dev_key::{DEV_AUDIENCE, DEV_ISSUER, DevKey, mint_dev_token};
+pub use dev_key::{DEV_AUDIENCE, DEV_ISSUER, DevKey, mint_dev_token, mint_dev_token_with_groups};
 pub use error::{Error, SetupError};
 pub use principal::Principal;
 pub use role::{Permission, Role, allows};

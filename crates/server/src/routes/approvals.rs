@@ -122,7 +122,8 @@ pub struct DecisionBody {
 }
 
 /// Decides an approval. Exactly one decision wins; the run's requester cannot
-/// approve their own gate.
+/// approve their own gate; an approval that names an approver role is
+/// decided by a holder of that role or group, or an Admin.
 #[utoipa::path(post, path = "/api/approvals/{id}/decision", tag = "approvals",
     params(("id" = String, Path)), request_body = DecisionBody,
     responses((status = 200, description = "Decided"), (status = 403, description = "Not allowed"),
@@ -144,6 +145,17 @@ pub async fn decide(
         return Err(ApiError::conflict(
             "approval.closed",
             format!("approval '{id}' is already {}", approval.status),
+        ));
+    }
+    let approver_role = approval.request["approverRole"].as_str();
+    if !caller.0.may_decide_as(approver_role) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "approval.wrong_role",
+            format!(
+                "this approval is for the '{}' role, which your token does not carry                  (nor Admin); ask someone who holds it",
+                approver_role.unwrap_or_default().trim()
+            ),
         ));
     }
     let run = load(&state, &approval.run_id).await?;

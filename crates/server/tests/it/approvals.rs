@@ -1,4 +1,5 @@
-//! Decisions: exactly one wins, requesters cannot approve their own runs.
+//! Decisions: exactly one wins, requesters cannot approve their own runs,
+//! an approver role narrows who may decide.
 
 use agentwerke_auth::Role;
 use reqwest::{Method, StatusCode};
@@ -114,5 +115,44 @@ async fn approvals_list_filters_by_status() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["code"], "approval.unknown_status");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gate_for_another_role_refuses_approvers_without_it() {
+    let server = TestServer::start().await;
+    let admins_only = HELLO_SDLC.replace(r#"approverRole="Approver""#, r#"approverRole="Admin""#);
+    assert_ne!(
+        admins_only, HELLO_SDLC,
+        "the sample names its approver role"
+    );
+    server.publish("admins-only", &admins_only).await;
+    let run_id = server.start_run("admins-only", json!({"title": "x"})).await;
+    let run = server.wait_status(&run_id, "awaiting_approval").await;
+    let approval = &run["pendingApprovals"][0];
+    assert_eq!(approval["approverRole"], "Admin", "{approval:#}");
+    let id = approval["id"].as_str().expect("id");
+    let path = format!("/api/approvals/{id}/decision");
+    let (status, body) = server
+        .call(
+            Method::POST,
+            &path,
+            Some(&server.approver()),
+            Some(json!({"decision": "approve"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["code"], "approval.wrong_role");
+    let still = server
+        .get(&format!("/api/approvals/{id}"), &server.admin())
+        .await;
+    assert_eq!(
+        still["status"], "pending",
+        "a refused decision changes nothing"
+    );
+    server
+        .post(&path, &server.admin(), json!({"decision": "approve"}))
+        .await;
+    server.wait_status(&run_id, "completed").await;
     server.stop().await;
 }

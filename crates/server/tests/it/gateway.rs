@@ -82,11 +82,23 @@ async fn allowed_runs_denied_is_blocked_escalated_runs_once_after_approval() {
     );
     assert_eq!(run["riskLevel"], "high");
 
+    assert_eq!(approval["approverRole"], "release-manager");
     let id = approval["id"].as_str().expect("id").to_owned();
+    // Only the role the policy names may approve production changes.
+    let (status, body) = server
+        .call(
+            Method::POST,
+            &format!("/api/approvals/{id}/decision"),
+            Some(&server.approver()),
+            Some(json!({"decision": "approve"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["code"], "approval.wrong_role");
     server
         .post(
             &format!("/api/approvals/{id}/decision"),
-            &server.approver(),
+            &server.release_manager(),
             json!({"decision": "approve", "comment": "Production notes are fine."}),
         )
         .await;
@@ -122,7 +134,7 @@ async fn allowed_runs_denied_is_blocked_escalated_runs_once_after_approval() {
         .call(
             Method::POST,
             &format!("/api/approvals/{id}/decision"),
-            Some(&server.approver()),
+            Some(&server.release_manager()),
             Some(json!({"decision": "approve"})),
         )
         .await;
@@ -154,7 +166,7 @@ async fn an_approval_covers_exactly_one_call_once() {
     server
         .post(
             &format!("/api/approvals/{first_id}/decision"),
-            &server.approver(),
+            &server.release_manager(),
             json!({"decision": "approve", "comment": "a only"}),
         )
         .await;
@@ -175,7 +187,7 @@ async fn an_approval_covers_exactly_one_call_once() {
                 "/api/approvals/{}/decision",
                 second["id"].as_str().expect("id")
             ),
-            &server.approver(),
+            &server.release_manager(),
             json!({"decision": "reject", "comment": "Not b."}),
         )
         .await;

@@ -4,7 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentwerke_agents::scripted::ScriptedProvider;
-use agentwerke_auth::{AuthConfig, DevKey, Role, Verifier, mint_dev_token};
+use agentwerke_auth::{
+    AuthConfig, DevKey, Role, Verifier, mint_dev_token, mint_dev_token_with_groups,
+};
 use agentwerke_gateway::{AgentProfile, SandboxProfile};
 use agentwerke_runtime::{
     Clock, GatewayService, GatewaySettings, Runtime, RuntimeDeps, RuntimeOptions, SystemClock,
@@ -135,6 +137,19 @@ impl TestServer {
 
     pub(crate) fn approver(&self) -> String {
         self.token("arnold-approver", &[Role::Approver])
+    }
+
+    /// An Approver in the `release-manager` group, which the default
+    /// policies ask to approve production changes.
+    pub(crate) fn release_manager(&self) -> String {
+        mint_dev_token_with_groups(
+            &self.dev_key,
+            "rita-release",
+            &[Role::Approver],
+            &["release-manager".to_owned()],
+            Duration::from_secs(600),
+            SystemClock.now(),
+        )
     }
 
     pub(crate) async fn call(
