@@ -153,7 +153,8 @@ pub async fn decide(
             StatusCode::FORBIDDEN,
             "approval.wrong_role",
             format!(
-                "this approval is for the '{}' role, which your token does not carry                  (nor Admin); ask someone who holds it",
+                "this approval is for the '{}' role, which your token does not carry \
+                 (nor Admin); ask someone who holds it",
                 approver_role.unwrap_or_default().trim()
             ),
         ));

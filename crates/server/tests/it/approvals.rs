@@ -143,6 +143,11 @@ async fn a_gate_for_another_role_refuses_approvers_without_it() {
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(body["code"], "approval.wrong_role");
+    assert_eq!(
+        body["detail"],
+        "this approval is for the 'Admin' role, which your token does not carry (nor Admin); \
+         ask someone who holds it"
+    );
     let still = server
         .get(&format!("/api/approvals/{id}"), &server.admin())
         .await;
