@@ -33,6 +33,14 @@ pub struct SurfaceDenial {
 }
 
 impl TaskSurface {
+    /// The `deniedTools` entry that denies `tool`, if any.
+    pub fn denies(&self, tool: &str) -> Option<&str> {
+        self.denied_tools
+            .iter()
+            .find(|p| matches(p, tool))
+            .map(String::as_str)
+    }
+
     /// Checks that `tool` (of `category`) is inside this task's surface for
     /// `agent` (`None`: the gateway knows no such agent).
     pub fn check(
@@ -55,7 +63,7 @@ impl TaskSurface {
                 "the gateway has no profile for this agent".to_owned(),
             );
         };
-        if let Some(pattern) = self.denied_tools.iter().find(|p| matches(p, tool)) {
+        if let Some(pattern) = self.denies(tool) {
             return deny(
                 Reason::DeniedTool,
                 false,

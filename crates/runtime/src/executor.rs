@@ -301,13 +301,7 @@ impl Executor {
             let value = serde_json::from_str(&rendered).unwrap_or(Value::String(rendered));
             arguments.insert(name.to_owned(), value);
         }
-        let arguments = Value::Object(arguments);
-        let result = if tool == HUMAN_ASK {
-            tools.ask(&arguments).await
-        } else {
-            tools.broker(tool, arguments).await
-        };
-        match result {
+        match tools.call_tool(tool, Value::Object(arguments)).await {
             ToolResult::Allowed { output } => Outcome::Event(Event::TaskCompleted {
                 work_id: work.work_id,
                 output: json!({"tool": tool, "output": output}),
@@ -366,7 +360,7 @@ impl Executor {
         input.feedback = work.feedback.clone();
         if let Some(service) = &self.deps.gateway {
             input.tools = service.current().registry().specs();
-            if !work.spec.denied_tools.iter().any(|t| t == HUMAN_ASK) {
+            if tools.is_some_and(StepTools::may_ask) {
                 input.tools.push(human_ask_spec());
             }
         }

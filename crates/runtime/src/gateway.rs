@@ -246,6 +246,22 @@ impl StepTools {
         }
     }
 
+    /// Whether the task lets its agent ask a human (`human.ask` is not in
+    /// its `deniedTools`), so the tool is offered to the model.
+    pub fn may_ask(&self) -> bool {
+        self.surface.denies(HUMAN_ASK).is_none()
+    }
+
+    /// One tool call, whichever tool: `human.ask` puts a question to a
+    /// human, every other call goes through the gateway.
+    pub async fn call_tool(&self, tool: &str, arguments: Value) -> ToolResult {
+        if tool == HUMAN_ASK {
+            self.ask(&arguments).await
+        } else {
+            self.broker(tool, arguments).await
+        }
+    }
+
     /// The records, audit and pending escalation gathered so far.
     pub fn into_trail(self) -> StepTrail {
         self.trail.into_inner().unwrap_or_else(|p| p.into_inner())
@@ -288,9 +304,9 @@ impl StepTools {
     /// by wording keeps a model that rephrases on the re-run from asking
     /// the human twice. The answer is the call's result, as plain text.
     pub async fn ask(&self, arguments: &Value) -> ToolResult {
-        if self.surface.denied_tools.iter().any(|t| t == HUMAN_ASK) {
+        if let Some(pattern) = self.surface.denies(HUMAN_ASK) {
             return ToolResult::Rejected {
-                reason: format!("{HUMAN_ASK} is denied for this task"),
+                reason: format!("{HUMAN_ASK} is denied to this task (deniedTools: {pattern})"),
             };
         }
         let question = match question_of(arguments) {
@@ -604,10 +620,7 @@ fn human_refusal(approval: &ApprovalRow) -> String {
 #[async_trait]
 impl ToolExecutor for StepTools {
     async fn call(&self, call: &ToolCallRequest, _ctx: &StepContext) -> ToolResult {
-        if call.name == HUMAN_ASK {
-            return self.ask(&call.arguments).await;
-        }
-        self.broker(&call.name, call.arguments.clone()).await
+        self.call_tool(&call.name, call.arguments.clone()).await
     }
 }
 

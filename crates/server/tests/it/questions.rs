@@ -227,3 +227,27 @@ async fn unknown_questions_and_statuses_are_refused() {
     assert_eq!(body["code"], "question.unknown_status");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_that_denies_human_ask_never_waits_for_a_human() {
+    let server = TestServer::start_with_scripts(SCRIPTS).await;
+    let denied = CLARIFY.replace(
+        r#"agent="analyst" "#,
+        r#"agent="analyst" deniedTools="human.*" "#,
+    );
+    assert_ne!(denied, CLARIFY);
+    server.publish("clarify-request", &denied).await;
+    let run_id = server
+        .start_run("clarify-request", json!({"title": "Audit export"}))
+        .await;
+    let run = server.wait_status(&run_id, "completed").await;
+    let text = run["steps"][0]["output"]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        text.contains("human.ask is denied to this task (deniedTools: human.*)"),
+        "the model was told why: {text}"
+    );
+    assert_eq!(run["conversation"], json!([]), "{run:#}");
+    server.stop().await;
+}
