@@ -3,6 +3,7 @@
 use agentwerke_auth::Permission;
 use agentwerke_engine::{ApprovalDecision, Event, WorkId};
 use agentwerke_evidence::chain::AuditDraft;
+use agentwerke_evidence::redact::redact_str;
 use agentwerke_store::{ApprovalFilter, ApprovalRow, Decide};
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -175,6 +176,10 @@ pub async fn decide(
             "a decision comment is at most 16 KiB",
         ));
     }
+    // The comment becomes part of the audit trail and the process context:
+    // a credential pasted into it is redacted before anything keeps it.
+    let secrets: Vec<&str> = state.secrets.iter().map(String::as_str).collect();
+    let comment = comment.map(|c| redact_str(&c, &secrets));
     let now = state.clock.now();
     let work_id: WorkId = serde_json::from_value(json!(approval.work_id)).map_err(internal)?;
     // A gate's decision goes to the process; an escalated tool call's

@@ -161,3 +161,48 @@ async fn a_gate_for_another_role_refuses_approvers_without_it() {
     server.wait_status(&run_id, "completed").await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credential_in_a_decision_comment_is_never_kept() {
+    let server = TestServer::start().await;
+    server.publish("hello-sdlc", HELLO_SDLC).await;
+    let run_id = server.start_run("hello-sdlc", json!({"title": "x"})).await;
+    let run = server.wait_status(&run_id, "awaiting_approval").await;
+    let id = run["pendingApprovals"][0]["id"].as_str().expect("id");
+    let secret = "ghp_abcdefghijklmnopqrstuvwxyz0123456789";
+    let decided = server
+        .post(
+            &format!("/api/approvals/{id}/decision"),
+            &server.approver(),
+            json!({"decision": "approve", "comment": format!("ok, deploy with {secret}")}),
+        )
+        .await;
+    assert!(
+        decided["comment"]
+            .as_str()
+            .is_some_and(|c| c.starts_with("ok, deploy with") && c.contains("[REDACTED]")),
+        "{decided}"
+    );
+    let run = server.wait_status(&run_id, "completed").await;
+    let audit = server
+        .get(&format!("/api/runs/{run_id}/audit"), &server.admin())
+        .await;
+    let pack = server
+        .get(
+            &format!("/api/runs/{run_id}/evidence-pack"),
+            &server.admin(),
+        )
+        .await;
+    for (what, value) in [
+        ("decision", &decided),
+        ("run", &run),
+        ("audit", &audit),
+        ("pack", &pack),
+    ] {
+        assert!(
+            !value.to_string().contains(secret),
+            "{what} leaks the credential"
+        );
+    }
+    server.stop().await;
+}
