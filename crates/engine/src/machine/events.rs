@@ -117,20 +117,18 @@ impl Machine<'_, '_> {
                 work_id,
                 approval_id,
                 ..
-            } => {
-                self.set_paused(work_id, Some(approval_id), false);
-            }
+            } => self.pause(work_id, approval_id, false),
             Event::TaskAsked {
                 work_id,
                 question_id,
                 ..
-            } => {
-                self.set_paused(work_id, Some(question_id), true);
-            }
+            } => self.pause(work_id, question_id, true),
             Event::TaskResumed { work_id, .. } => {
-                if self.set_paused(work_id, None, false) {
+                if self.set_paused(work_id, None, false) == Some(true) {
                     self.fx
                         .push(crate::effect::Effect::ResumeAgentTask { work_id });
+                    // The attempt runs again from its start: a whole timeout.
+                    self.arm_timeout(work_id);
                 }
             }
             Event::RetryStep { .. } => self.resume(),
@@ -159,11 +157,23 @@ impl Machine<'_, '_> {
         self.push(self.def.start, ScopeId::ROOT, 0);
     }
 
+    /// Pauses a running attempt until a person decides (`on` an approval)
+    /// or answers (`on` a question). Its timeout stops: it bounds the
+    /// agent's own work, not the time a person takes.
+    fn pause(&mut self, id: WorkId, on: String, question: bool) {
+        if self.set_paused(id, Some(on), question).is_none() {
+            return;
+        }
+        if let Some(timer) = self.st.open.get_mut(&id).and_then(|w| w.own_timer.take()) {
+            self.cancel_timer(timer);
+        }
+    }
+
     /// Pauses a running attempt on an approval or a question (`asking`), or
     /// resumes it (`None`); stale events for attempts that ended meanwhile
-    /// are no-ops, like every other race. True when the attempt was paused
-    /// before.
-    fn set_paused(&mut self, id: WorkId, on: Option<String>, question: bool) -> bool {
+    /// are no-ops, like every other race. Whether the attempt was paused
+    /// before; `None` when there is no running attempt.
+    fn set_paused(&mut self, id: WorkId, on: Option<String>, question: bool) -> Option<bool> {
         if let Some(work) = self.st.open.get_mut(&id)
             && let Wait::Agent {
                 running: true,
@@ -173,9 +183,9 @@ impl Machine<'_, '_> {
             } = &mut work.wait
         {
             *asking = question && on.is_some();
-            return std::mem::replace(paused_on, on).is_some();
+            return Some(std::mem::replace(paused_on, on).is_some());
         }
-        false
+        None
     }
 
     fn agent_running(&self, id: WorkId) -> bool {

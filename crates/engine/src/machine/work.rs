@@ -115,6 +115,17 @@ impl Machine<'_, '_> {
             spec: spec.clone(),
             feedback,
         });
+        self.arm_timeout(id);
+    }
+
+    /// Arms the attempt's `timeoutSeconds` from now, if the task has one.
+    pub(super) fn arm_timeout(&mut self, id: WorkId) {
+        let Some(node) = self.st.open.get(&id).map(|w| w.node) else {
+            return;
+        };
+        let Exec::Agent { spec } = self.exec(node) else {
+            return;
+        };
         if let Some(seconds) = spec.timeout_seconds {
             let due = self.at.plus_millis(seconds_to_millis(seconds));
             let timer = self.new_timer(node, due, TimerPurpose::Timeout { work: id });

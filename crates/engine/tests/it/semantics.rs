@@ -701,6 +701,38 @@ fn timeout_cancels_work_and_counts_as_failure() {
 }
 
 #[test]
+fn a_paused_attempt_stops_its_timeout_and_gets_a_whole_one_when_it_resumes() {
+    let mut b = B::new();
+    let s = b.start("Start");
+    let a = b.agent_with("Slow", |s| s.timeout_seconds = Some(30));
+    let e = b.end("End");
+    b.chain(&[s, a, e]);
+    let mut r = Run::new(b.build());
+    r.start(json!({}));
+    let work = r.work("Slow");
+    let at = r.at();
+    r.ok(Event::TaskAsked {
+        work_id: work,
+        question_id: "q-1".to_owned(),
+        at,
+    });
+    assert_eq!(
+        r.last_kinds(),
+        ["cancel_timer"],
+        "the person's time is not counted"
+    );
+    assert_eq!(r.state.pending_timers().count(), 0);
+    let at = r.at();
+    r.ok(Event::TaskResumed { work_id: work, at });
+    assert_eq!(r.last_kinds(), ["resume_agent_task", "schedule_timer"]);
+    let (_, due) = r.timer("Slow");
+    assert_eq!(due.0, at.0 + 30_000, "a whole timeout from the resume");
+    r.fire("Slow");
+    assert_eq!(r.state.steps()[0].error.as_ref().unwrap().code, "timeout");
+    assert_eq!(r.replay(), r.state);
+}
+
+#[test]
 fn operator_retry_resumes_a_failed_run_with_parked_tokens() {
     let mut b = B::new();
     let s = b.start("Start");
