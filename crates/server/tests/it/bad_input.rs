@@ -185,7 +185,7 @@ async fn decisions_on_closed_approvals_conflict() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn openapi_lists_the_seed_endpoints() {
+async fn openapi_lists_the_seed_endpoints_and_the_conversation() {
     let server = TestServer::start().await;
     let (status, doc) = server.call(Method::GET, "/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);
@@ -196,6 +196,9 @@ async fn openapi_lists_the_seed_endpoints() {
         "/api/runs/{id}/evidence-pack",
         "/api/runs/{id}/evidence-pack/download",
         "/api/health/ready",
+        "/api/questions",
+        "/api/questions/{id}",
+        "/api/questions/{id}/answer",
     ] {
         assert!(doc["paths"].get(path).is_some(), "missing {path}");
     }
