@@ -251,3 +251,49 @@ async fn a_task_that_denies_human_ask_never_waits_for_a_human() {
     assert_eq!(run["conversation"], json!([]), "{run:#}");
     server.stop().await;
 }
+
+const ASK_TASK: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:aw="https://agentwerke.de/bpmn/extensions/v1" id="d" targetNamespace="https://example.test">
+  <bpmn:process id="ask-task" isExecutable="true">
+    <bpmn:startEvent id="Start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="Start" targetRef="Ask"/>
+    <bpmn:serviceTask id="Ask" name="Ask for the region">
+      <bpmn:extensionElements>
+        <aw:agentTask agent="analyst" action="human.ask" purposeType="analysis">
+          <aw:metadata key="tool.input.question" value="Which region is {{input.ticket}} for?"/>
+        </aw:agentTask>
+      </bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="Ask" targetRef="End"/>
+    <bpmn:endEvent id="End"/>
+  </bpmn:process>
+</bpmn:definitions>
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_whose_action_is_human_ask_asks_without_a_model() {
+    let server = TestServer::start().await;
+    server.publish("ask-task", ASK_TASK).await;
+    let run_id = server.start_run("ask-task", json!({"ticket": "T-7"})).await;
+    let run = server.wait_status(&run_id, "waiting_user").await;
+    let question = &run["pendingQuestions"][0];
+    assert_eq!(question["question"], "Which region is T-7 for?", "{run:#}");
+    let id = question["id"].as_str().expect("id");
+    let (status, body) = answer(&server, id, &server.operator(), "eu-central").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let run = server.wait_status(&run_id, "completed").await;
+    assert_eq!(
+        run["steps"][0]["output"],
+        json!({"tool": "human.ask", "output": "eu-central"}),
+        "{run:#}"
+    );
+    let pack = server
+        .get(
+            &format!("/api/runs/{run_id}/evidence-pack"),
+            &server.admin(),
+        )
+        .await;
+    assert_eq!(pack["modelUsage"], json!([]), "no model was called");
+    server.stop().await;
+}
