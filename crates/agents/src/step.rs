@@ -122,6 +122,24 @@ pub struct StepInput {
     pub feedback: Option<String>,
     /// Model calls allowed before the step fails with `agents.turn_limit`.
     pub max_turns: u32,
+    /// Where a paused step stood: it continues there instead of starting
+    /// over.
+    pub resume: Option<Resume>,
+}
+
+/// Where a paused step stands, kept so that it goes on from there once a
+/// person has decided or answered: the model is not asked again for what it
+/// already said, and its earlier turns are neither paid for nor recorded
+/// twice.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resume {
+    /// The conversation so far, up to the model turn that asked for the
+    /// paused call, with the results of the calls made before it.
+    pub messages: Vec<Message>,
+    /// The paused call, then the calls of the same turn after it.
+    pub pending: Vec<ToolCallRequest>,
+    /// The model turn (1-based) that asked for them.
+    pub turn: u32,
 }
 
 impl StepInput {
@@ -148,6 +166,7 @@ impl StepInput {
             context: Value::Null,
             feedback: None,
             max_turns: DEFAULT_MAX_TURNS,
+            resume: None,
         }
     }
 
@@ -223,15 +242,19 @@ pub enum StepOutcome {
     Paused {
         /// The approval request to wait for.
         approval_id: String,
-        /// Every model call up to the pause.
+        /// Every model call of this execution up to the pause.
         turns: Vec<TurnRecord>,
+        /// Where to go on from.
+        resume: Resume,
     },
     /// The model asked a human (`human.ask`); the step waits for the answer.
     Asked {
         /// The question to wait for.
         question_id: String,
-        /// Every model call up to the pause.
+        /// Every model call of this execution up to the pause.
         turns: Vec<TurnRecord>,
+        /// Where to go on from.
+        resume: Resume,
     },
     /// The provider failed, or the model did not finish in time.
     Failed {
@@ -268,19 +291,36 @@ impl StepOutcome {
 }
 
 /// Runs the tool-use loop until a final answer, a pause, a failure or the
-/// turn limit.
+/// turn limit; a resumed step first makes the calls it paused on.
 pub async fn run_step(
-    input: StepInput,
+    mut input: StepInput,
     provider: &dyn ModelProvider,
     tools: &dyn ToolExecutor,
 ) -> StepOutcome {
-    let mut messages = vec![
-        Message::system(input.prompt.system.as_str()),
-        Message::user(input.prompt.user.as_str()),
-    ];
     let mut turns: Vec<TurnRecord> = Vec::new();
     let mut usage_total = Usage::default();
-    for turn in 1..=input.max_turns {
+    let (mut messages, first_turn) = match input.resume.take() {
+        Some(resume) => {
+            let mut messages = resume.messages;
+            let ctx = input.tool_context(resume.turn);
+            // The calls were recorded with the turn that asked for them.
+            let mut records = Vec::new();
+            if let Some((pause, pending)) =
+                call_tools(resume.pending, &mut messages, tools, &ctx, &mut records).await
+            {
+                return pause.outcome(turns, messages, pending, resume.turn);
+            }
+            (messages, resume.turn + 1)
+        }
+        None => (
+            vec![
+                Message::system(input.prompt.system.as_str()),
+                Message::user(input.prompt.user.as_str()),
+            ],
+            1,
+        ),
+    };
+    for turn in first_turn..=input.max_turns {
         let response = match provider.complete(&input.request(&messages)).await {
             Ok(response) => response,
             Err(e) => {
@@ -320,37 +360,18 @@ pub async fn run_step(
             tool_calls.clone(),
         ));
         let ctx = input.tool_context(turn);
-        let mut calls = tool_calls.into_iter();
-        while let Some(call) = calls.next() {
-            let result = tools.call(&call, &ctx).await;
-            let pause = match &result {
-                ToolResult::Allowed { output } => {
-                    messages.push(Message::tool(call.id.as_str(), tool_text(output)));
-                    None
-                }
-                ToolResult::Rejected { reason } => {
-                    messages.push(Message::tool(
-                        call.id.as_str(),
-                        format!("The tool call was rejected: {reason}"),
-                    ));
-                    None
-                }
-                ToolResult::Escalated { approval_id } => Some(Pause::Approval(approval_id.clone())),
-                ToolResult::Asked { question_id } => Some(Pause::Question(question_id.clone())),
-            };
-            record.tool_calls.push(ToolCallRecord {
-                call,
-                result: Some(result),
-            });
-            if let Some(pause) = pause {
-                record
-                    .tool_calls
-                    .extend(calls.map(|call| ToolCallRecord { call, result: None }));
-                turns.push(record);
-                return pause.outcome(turns);
-            }
-        }
+        let paused = call_tools(
+            tool_calls,
+            &mut messages,
+            tools,
+            &ctx,
+            &mut record.tool_calls,
+        )
+        .await;
         turns.push(record);
+        if let Some((pause, pending)) = paused {
+            return pause.outcome(turns, messages, pending, turn);
+        }
     }
     let error = Error::TurnLimit {
         max_turns: input.max_turns,
@@ -362,6 +383,52 @@ pub async fn run_step(
     }
 }
 
+/// Hands `calls` to the executor in order, feeding each result back as a
+/// tool message and recording it. Stops at the first call that waits for a
+/// person: that call and the ones after it are returned, unmade (the later
+/// ones are recorded without a result).
+async fn call_tools(
+    calls: Vec<ToolCallRequest>,
+    messages: &mut Vec<Message>,
+    tools: &dyn ToolExecutor,
+    ctx: &StepContext,
+    records: &mut Vec<ToolCallRecord>,
+) -> Option<(Pause, Vec<ToolCallRequest>)> {
+    let mut calls = calls.into_iter();
+    while let Some(call) = calls.next() {
+        let result = tools.call(&call, ctx).await;
+        let pause = match &result {
+            ToolResult::Allowed { output } => {
+                messages.push(Message::tool(call.id.as_str(), tool_text(output)));
+                None
+            }
+            ToolResult::Rejected { reason } => {
+                messages.push(Message::tool(
+                    call.id.as_str(),
+                    format!("The tool call was rejected: {reason}"),
+                ));
+                None
+            }
+            ToolResult::Escalated { approval_id } => Some(Pause::Approval(approval_id.clone())),
+            ToolResult::Asked { question_id } => Some(Pause::Question(question_id.clone())),
+        };
+        records.push(ToolCallRecord {
+            call: call.clone(),
+            result: Some(result),
+        });
+        if let Some(pause) = pause {
+            let rest: Vec<ToolCallRequest> = calls.collect();
+            records.extend(rest.iter().map(|call| ToolCallRecord {
+                call: call.clone(),
+                result: None,
+            }));
+            let pending = std::iter::once(call).chain(rest).collect();
+            return Some((pause, pending));
+        }
+    }
+    None
+}
+
 /// What a paused step waits for.
 enum Pause {
     Approval(String),
@@ -369,10 +436,29 @@ enum Pause {
 }
 
 impl Pause {
-    fn outcome(self, turns: Vec<TurnRecord>) -> StepOutcome {
+    fn outcome(
+        self,
+        turns: Vec<TurnRecord>,
+        messages: Vec<Message>,
+        pending: Vec<ToolCallRequest>,
+        turn: u32,
+    ) -> StepOutcome {
+        let resume = Resume {
+            messages,
+            pending,
+            turn,
+        };
         match self {
-            Pause::Approval(approval_id) => StepOutcome::Paused { approval_id, turns },
-            Pause::Question(question_id) => StepOutcome::Asked { question_id, turns },
+            Pause::Approval(approval_id) => StepOutcome::Paused {
+                approval_id,
+                turns,
+                resume,
+            },
+            Pause::Question(question_id) => StepOutcome::Asked {
+                question_id,
+                turns,
+                resume,
+            },
         }
     }
 }

@@ -232,11 +232,35 @@ async fn an_escalated_call_pauses_the_step_before_later_calls_run() {
     ]);
     let gateway = Gateway::new();
     let outcome = run_step(input(), &provider, &gateway).await;
-    let StepOutcome::Paused { approval_id, turns } = &outcome else {
+    let StepOutcome::Paused {
+        approval_id,
+        turns,
+        resume,
+    } = &outcome
+    else {
         panic!("expected a pause, got {outcome:?}");
     };
     assert_eq!(approval_id, "appr-1");
     assert_eq!(turns.len(), 2);
+    assert_eq!(resume.turn, 2);
+    let pending: Vec<&str> = resume.pending.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        pending,
+        ["deploy", "artifact.write"],
+        "the paused call first"
+    );
+    let roles: Vec<Role> = resume.messages.iter().map(|m| m.role).collect();
+    assert_eq!(
+        roles,
+        [
+            Role::System,
+            Role::User,
+            Role::Assistant,
+            Role::Tool,
+            Role::Assistant
+        ],
+        "up to the turn that asked, with the results of the calls before the pause"
+    );
     let paused = &turns[1].tool_calls;
     assert_eq!(
         paused[0].result,
@@ -268,13 +292,85 @@ async fn a_question_to_a_human_pauses_the_step_before_later_calls_run() {
     ]);
     let gateway = Gateway::new();
     let outcome = run_step(input(), &provider, &gateway).await;
-    let StepOutcome::Asked { question_id, turns } = &outcome else {
+    let StepOutcome::Asked {
+        question_id, turns, ..
+    } = &outcome
+    else {
         panic!("expected a question, got {outcome:?}");
     };
     assert_eq!(question_id, "q-1");
     assert_eq!(turns.len(), 1);
     assert_eq!(turns[0].tool_calls[1].result, None);
     assert_eq!(gateway.seen.lock().unwrap().len(), 1, "the write never ran");
+}
+
+/// Allows every call, so that a paused call goes through on resume.
+struct AllowAll {
+    seen: Mutex<Vec<(String, u32)>>,
+}
+
+#[async_trait]
+impl ToolExecutor for AllowAll {
+    async fn call(&self, call: &ToolCallRequest, ctx: &StepContext) -> ToolResult {
+        self.seen
+            .lock()
+            .unwrap()
+            .push((call.name.clone(), ctx.turn));
+        ToolResult::Allowed {
+            output: json!(format!("{} done", call.name)),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_resumed_step_makes_its_paused_calls_and_goes_on_without_asking_the_model_again() {
+    let script = ScriptedProvider::new().with_default(vec![
+        Turn::tool_calls(vec![write_call()]),
+        Turn::tool_calls(vec![
+            ScriptedToolCall {
+                name: "deploy".into(),
+                arguments: json!({"env": "production"}),
+            },
+            write_call(),
+        ]),
+        Turn::reply("shipped after {{last_tool_result}}"),
+    ]);
+    let first = Recording::new(script.clone());
+    let StepOutcome::Paused { resume, .. } = run_step(input(), &first, &Gateway::new()).await
+    else {
+        panic!("expected a pause");
+    };
+    assert_eq!(first.requests().len(), 2);
+
+    let mut again = input();
+    again.resume = Some(resume);
+    let second = Recording::new(script);
+    let tools = AllowAll {
+        seen: Mutex::new(Vec::new()),
+    };
+    let outcome = run_step(again, &second, &tools).await;
+    let StepOutcome::Completed { output, turns, .. } = &outcome else {
+        panic!("expected completion, got {outcome:?}");
+    };
+    assert_eq!(output["text"], "shipped after artifact.write done");
+    assert_eq!(
+        *tools.seen.lock().unwrap(),
+        [("deploy".to_owned(), 2), ("artifact.write".to_owned(), 2)],
+        "the paused call and the one after it, as calls of turn 2"
+    );
+    let requests = second.requests();
+    assert_eq!(
+        requests.len(),
+        1,
+        "only the turn after the pause is asked for"
+    );
+    assert_eq!(
+        requests[0].messages.len(),
+        7,
+        "the whole conversation so far"
+    );
+    assert_eq!(turns.len(), 1);
+    assert_eq!(turns[0].turn, 3);
 }
 
 #[tokio::test]
@@ -342,10 +438,16 @@ fn outcomes_serialize_with_stable_tags() {
     let outcome = StepOutcome::Paused {
         approval_id: "a".into(),
         turns: Vec::new(),
+        resume: Resume {
+            messages: Vec::new(),
+            pending: Vec::new(),
+            turn: 1,
+        },
     };
     assert_eq!(
         serde_json::to_value(&outcome).unwrap(),
-        json!({"outcome": "paused", "approval_id": "a", "turns": []})
+        json!({"outcome": "paused", "approval_id": "a", "turns": [],
+               "resume": {"messages": [], "pending": [], "turn": 1}})
     );
     let result = ToolResult::Rejected { reason: "r".into() };
     assert_eq!(

@@ -4,11 +4,13 @@ use std::sync::Arc;
 
 use agentwerke_agents::human::{HUMAN_ASK, human_ask_spec};
 use agentwerke_agents::prompt::{PromptVars, TaskPromptSpec, assemble, render};
-use agentwerke_agents::step::{NoTools, StepInput, StepOutcome, ToolResult, run_step};
+use agentwerke_agents::provider::ToolCallRequest;
+use agentwerke_agents::step::{NoTools, Resume, StepInput, StepOutcome, ToolResult, run_step};
 use agentwerke_bpmn::model::AgentTaskSpec;
 use agentwerke_engine::{Event, TaskError, WorkId};
 use agentwerke_evidence::chain::AuditDraft;
-use agentwerke_store::{CompleteWork, Delivered, WorkItem};
+use agentwerke_evidence::redact::redact_value;
+use agentwerke_store::{CompleteWork, Delivered, JsonText, WorkItem};
 use agentwerke_types::ErrorCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -25,10 +27,11 @@ const TOOL_INPUT_PREFIX: &str = "tool.input.";
 enum Outcome {
     /// The event to commit (`task_completed` or `task_failed`).
     Event(Event),
-    /// Paused on the escalation with this approval id.
-    Paused(String),
-    /// Paused on the question to a human with this id.
-    Asked(String),
+    /// Paused on the escalation with this approval id, and where the step
+    /// stands (none for a task that calls its tool without a model).
+    Paused(String, Option<JsonText>),
+    /// Paused on the question to a human with this id; as above.
+    Asked(String, Option<JsonText>),
 }
 
 /// The payload of an `agent_task` work row, written by
@@ -156,6 +159,13 @@ impl Executor {
     /// answer.
     async fn execute(&self, item: WorkItem) -> Result<Delivered, Error> {
         let work: AgentWork = serde_json::from_str(item.payload.as_str())?;
+        // Where the step stood when it paused for a person; one that cannot
+        // be read starts the step over, as a step did before it was kept.
+        let resume: Option<Resume> = item.resume.as_ref().and_then(|text| {
+            serde_json::from_str(text.as_str())
+                .inspect_err(|error| tracing::warn!(%error, "a paused step starts over"))
+                .ok()
+        });
         let tools = match &self.deps.gateway {
             Some(service) => Some(StepTools::new(
                 Arc::clone(service),
@@ -179,7 +189,10 @@ impl Executor {
         let outcome = match (&tools, direct_tool) {
             (Some(tools), Some(tool)) => self.call_tool(&work, tools, &tool).await,
             _ => {
-                self.ask_model(&work, tools.as_ref(), &mut records, &mut audit)
+                if let (Some(tools), Some(resume)) = (&tools, &resume) {
+                    tools.skip_questions(questions_before(resume));
+                }
+                self.ask_model(&work, tools.as_ref(), resume, &mut records, &mut audit)
                     .await
             }
         };
@@ -209,7 +222,7 @@ impl Executor {
             })
         };
         match (outcome, trail.escalation) {
-            (Outcome::Asked(question_id), _) => {
+            (Outcome::Asked(question_id, resume), _) => {
                 let Some(question) = trail.question else {
                     let event = failed(
                         &work,
@@ -226,20 +239,23 @@ impl Executor {
                 };
                 self.deps
                     .store
-                    .ask_question(done(&event)?, question)
+                    .ask_question(done(&event)?, question, resume)
                     .await?;
                 Ok(Delivered::Queued)
             }
-            (Outcome::Paused(approval_id), Some(approval)) => {
+            (Outcome::Paused(approval_id, resume), Some(approval)) => {
                 let event = Event::TaskPaused {
                     work_id: work.work_id,
                     approval_id,
                     at: self.deps.clock.now(),
                 };
-                self.deps.store.pause_work(done(&event)?, approval).await?;
+                self.deps
+                    .store
+                    .pause_work(done(&event)?, approval, resume)
+                    .await?;
                 Ok(Delivered::Queued)
             }
-            (Outcome::Paused(_), None) => {
+            (Outcome::Paused(..), None) => {
                 let event = failed(
                     &work,
                     "runtime.escalation_lost",
@@ -310,8 +326,8 @@ impl Executor {
             ToolResult::Rejected { reason } => {
                 Outcome::Event(failed(work, "gateway.rejected", &reason, &self.deps))
             }
-            ToolResult::Escalated { approval_id } => Outcome::Paused(approval_id),
-            ToolResult::Asked { question_id } => Outcome::Asked(question_id),
+            ToolResult::Escalated { approval_id } => Outcome::Paused(approval_id, None),
+            ToolResult::Asked { question_id } => Outcome::Asked(question_id, None),
         }
     }
 
@@ -321,6 +337,7 @@ impl Executor {
         &self,
         work: &AgentWork,
         tools: Option<&StepTools>,
+        resume: Option<Resume>,
         records: &mut Vec<(String, Value)>,
         audit: &mut Vec<AuditDraft>,
     ) -> Outcome {
@@ -339,14 +356,17 @@ impl Executor {
             }
             Ok(prompt) => prompt,
         };
-        records.push((
-            crate::evidence::kinds::PROMPT.to_owned(),
-            json!({
-                "workId": work.work_id, "nodeId": work.node_id, "agent": work.spec.agent,
-                "attempt": work.attempt, "text": prompt.redacted_snapshot,
-                "sha256": prompt.snapshot_sha256, "unresolved": prompt.unresolved,
-            }),
-        ));
+        // A resumed step goes on with the prompt it was given, recorded then.
+        if resume.is_none() {
+            records.push((
+                crate::evidence::kinds::PROMPT.to_owned(),
+                json!({
+                    "workId": work.work_id, "nodeId": work.node_id, "agent": work.spec.agent,
+                    "attempt": work.attempt, "text": prompt.redacted_snapshot,
+                    "sha256": prompt.snapshot_sha256, "unresolved": prompt.unresolved,
+                }),
+            ));
+        }
         let mut input = StepInput::new(
             prompt,
             work.run_id.clone(),
@@ -358,6 +378,7 @@ impl Executor {
         input.node_name = task.node_name.clone();
         input.context = work.context.clone();
         input.feedback = work.feedback.clone();
+        input.resume = resume;
         if let Some(service) = &self.deps.gateway {
             input.tools = service.current().registry().specs();
             if tools.is_some_and(StepTools::may_ask) {
@@ -402,25 +423,44 @@ impl Executor {
                 ));
                 Outcome::Event(failed(work, &code, &message, &self.deps))
             }
-            StepOutcome::Paused { approval_id, .. } => {
+            StepOutcome::Paused {
+                approval_id,
+                resume,
+                ..
+            } => {
                 audit.push(self.audit(
                     work,
                     "step.paused",
                     json!({"workId": work.work_id, "nodeId": work.node_id,
                            "attempt": work.attempt, "approvalId": approval_id}),
                 ));
-                Outcome::Paused(approval_id)
+                Outcome::Paused(approval_id, self.kept(&resume))
             }
-            StepOutcome::Asked { question_id, .. } => {
+            StepOutcome::Asked {
+                question_id,
+                resume,
+                ..
+            } => {
                 audit.push(self.audit(
                     work,
                     "step.paused",
                     json!({"workId": work.work_id, "nodeId": work.node_id,
                            "attempt": work.attempt, "questionId": question_id}),
                 ));
-                Outcome::Asked(question_id)
+                Outcome::Asked(question_id, self.kept(&resume))
             }
         }
+    }
+
+    /// Where a paused step stands, as it is kept: redacted like everything
+    /// else that is persisted, so a resumed model sees `[REDACTED]` where a
+    /// credential was. `None` (the step will start over) if it cannot be
+    /// written.
+    fn kept(&self, resume: &Resume) -> Option<JsonText> {
+        let secrets: Vec<&str> = self.options.secrets.iter().map(String::as_str).collect();
+        let mut value = serde_json::to_value(resume).ok()?;
+        redact_value(&mut value, &secrets);
+        Some(JsonText::from(&value))
     }
 
     fn audit(&self, work: &AgentWork, kind: &str, data: Value) -> AuditDraft {
@@ -432,6 +472,15 @@ impl Executor {
             data,
         }
     }
+}
+
+/// How many `human.ask` calls a paused step made before the calls it paused
+/// on: its questions are matched to the attempt's in order, and those were
+/// answered already.
+fn questions_before(resume: &Resume) -> usize {
+    let asked = |calls: &[ToolCallRequest]| calls.iter().filter(|c| c.name == HUMAN_ASK).count();
+    let made: usize = resume.messages.iter().map(|m| asked(&m.tool_calls)).sum();
+    made.saturating_sub(asked(&resume.pending))
 }
 
 fn failed(work: &AgentWork, code: &str, message: &str, deps: &RuntimeDeps) -> Event {

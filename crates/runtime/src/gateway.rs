@@ -246,6 +246,12 @@ impl StepTools {
         }
     }
 
+    /// Counts `n` questions as asked already in this execution: a resumed
+    /// step does not make again the calls it made before its pause.
+    pub fn skip_questions(&self, n: usize) {
+        self.asked.store(n, Ordering::Relaxed);
+    }
+
     /// Whether the task lets its agent ask a human (`human.ask` is not in
     /// its `deniedTools`), so the tool is offered to the model.
     pub fn may_ask(&self) -> bool {

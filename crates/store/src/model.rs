@@ -355,6 +355,9 @@ pub struct WorkItem {
     pub payload: JsonText,
     /// How many times it has been claimed, this claim included.
     pub attempt_count: i64,
+    /// Where the step stood when it last paused for a person (see
+    /// [`Store::pause_work`](crate::Store::pause_work)); `None` if it never did.
+    pub resume: Option<JsonText>,
 }
 
 /// The result of executed work, committed as the run's next event.

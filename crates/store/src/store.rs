@@ -9,9 +9,9 @@ use crate::error::Result;
 use crate::gateway::{ArtifactRow, HaltRow, HaltScope, NewPolicySet, PolicySetRow};
 use crate::model::{
     Answer, ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Decided,
-    Delivered, Delivery, DeliveryOutcome, EvidenceRecord, NewApproval, NewQuestion, NewRun,
-    NewWorkflowVersion, Page, QuestionFilter, QuestionRow, RunFilter, RunRow, RunStart, TimerRow,
-    WorkItem, WorkflowSummary, WorkflowVersion,
+    Delivered, Delivery, DeliveryOutcome, EvidenceRecord, JsonText, NewApproval, NewQuestion,
+    NewRun, NewWorkflowVersion, Page, QuestionFilter, QuestionRow, RunFilter, RunRow, RunStart,
+    TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
 };
 
 /// Durable state behind Agentwerke, used as `Arc<dyn Store>`.
@@ -239,13 +239,25 @@ pub trait Store: Send + Sync {
     async fn consume_escalation(&self, approval_id: &str, at: Timestamp) -> Result<bool>;
 
     /// Completes an agent step as paused on an escalated tool call and opens
-    /// the approval, in one transaction.
-    async fn pause_work(&self, done: CompleteWork, approval: NewApproval) -> Result<bool>;
+    /// the approval, in one transaction. `resume` (where the step stands,
+    /// redacted) is kept with the work and handed back with its next claim.
+    async fn pause_work(
+        &self,
+        done: CompleteWork,
+        approval: NewApproval,
+        resume: Option<JsonText>,
+    ) -> Result<bool>;
 
     /// Completes an agent step as waiting for a human's answer to
     /// `question` (`human.ask`) and opens the question, in one transaction;
-    /// false when the work was completed already.
-    async fn ask_question(&self, done: CompleteWork, question: NewQuestion) -> Result<bool>;
+    /// false when the work was completed already. `resume` as for
+    /// [`Store::pause_work`].
+    async fn ask_question(
+        &self,
+        done: CompleteWork,
+        question: NewQuestion,
+        resume: Option<JsonText>,
+    ) -> Result<bool>;
 
     /// Records the one answer to an open question with its resuming event
     /// and audit record; of concurrent answers one wins, the others get

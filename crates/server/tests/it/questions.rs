@@ -297,3 +297,63 @@ async fn a_task_whose_action_is_human_ask_asks_without_a_model() {
     assert_eq!(pack["modelUsage"], json!([]), "no model was called");
     server.stop().await;
 }
+
+const TWO_QUESTIONS: &str = r#"
+[[nodes.Clarify]]
+tool_calls = [{ name = "human.ask", arguments = { question = "Who is it for?" } }]
+
+[[nodes.Clarify]]
+tool_calls = [{ name = "human.ask", arguments = { question = "By when?" } }]
+
+[[nodes.Clarify]]
+reply = "For them, by {{last_tool_result}}."
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_goes_on_after_each_answer_and_asks_each_question_once() {
+    let server = TestServer::start_with_scripts(TWO_QUESTIONS).await;
+    let (run_id, first) = waiting(&server, "Search").await;
+    assert_eq!(first["question"], "Who is it for?");
+    let (status, body) = answer(
+        &server,
+        first["id"].as_str().expect("id"),
+        &server.operator(),
+        "ops",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let run = server
+        .wait_for(&run_id, |run| {
+            run["pendingQuestions"][0]["question"] == "By when?"
+        })
+        .await;
+    let second = &run["pendingQuestions"][0];
+    let (status, body) = answer(
+        &server,
+        second["id"].as_str().expect("id"),
+        &server.operator(),
+        "Friday",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let run = server.wait_status(&run_id, "completed").await;
+    assert_eq!(run["steps"][0]["output"]["text"], "For them, by Friday.");
+    assert_eq!(
+        run["conversation"].as_array().map(Vec::len),
+        Some(2),
+        "{run:#}"
+    );
+    let pack = server
+        .get(
+            &format!("/api/runs/{run_id}/evidence-pack"),
+            &server.admin(),
+        )
+        .await;
+    assert_eq!(pack["prompts"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        pack["modelUsage"].as_array().map(Vec::len),
+        Some(3),
+        "three model turns, none asked twice"
+    );
+    server.stop().await;
+}

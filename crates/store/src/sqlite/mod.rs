@@ -42,9 +42,9 @@ use crate::error::{Error, Result};
 use crate::gateway::{ArtifactRow, HaltRow, HaltScope, NewPolicySet, PolicySetRow};
 use crate::model::{
     Answer, ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Decided,
-    Delivered, Delivery, DeliveryOutcome, EvidenceRecord, NewApproval, NewQuestion, NewRun,
-    NewWorkflowVersion, Page, QuestionFilter, QuestionRow, RunFilter, RunRow, RunStart, TimerRow,
-    WorkItem, WorkflowSummary, WorkflowVersion,
+    Delivered, Delivery, DeliveryOutcome, EvidenceRecord, JsonText, NewApproval, NewQuestion,
+    NewRun, NewWorkflowVersion, Page, QuestionFilter, QuestionRow, RunFilter, RunRow, RunStart,
+    TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
 };
 use crate::store::Store;
 use writer::{Writer, WriterOptions};
@@ -462,17 +462,39 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn pause_work(&self, done: CompleteWork, approval: NewApproval) -> Result<bool> {
+    async fn pause_work(
+        &self,
+        done: CompleteWork,
+        approval: NewApproval,
+        resume: Option<JsonText>,
+    ) -> Result<bool> {
         let call = work::CompleteCall::new(done);
         self.writer
-            .write(move |conn| gateway::pause_work(conn, &call, &approval))
+            .write(move |conn| {
+                let paused = gateway::pause_work(conn, &call, &approval)?;
+                if paused {
+                    work::keep_resume(conn, &call, resume.as_ref())?;
+                }
+                Ok(paused)
+            })
             .await
     }
 
-    async fn ask_question(&self, done: CompleteWork, question: NewQuestion) -> Result<bool> {
+    async fn ask_question(
+        &self,
+        done: CompleteWork,
+        question: NewQuestion,
+        resume: Option<JsonText>,
+    ) -> Result<bool> {
         let call = work::CompleteCall::new(done);
         self.writer
-            .write(move |conn| questions::ask(conn, &call, &question))
+            .write(move |conn| {
+                let asked = questions::ask(conn, &call, &question)?;
+                if asked {
+                    work::keep_resume(conn, &call, resume.as_ref())?;
+                }
+                Ok(asked)
+            })
             .await
     }
 

@@ -221,7 +221,7 @@ impl TryFrom<RunDbRow> for RunRow {
 /// The columns of `work` that [`WorkItem`] exposes.
 macro_rules! work_columns {
     () => {
-        "id, run_id, work_id, kind, payload, attempt_count"
+        "id, run_id, work_id, kind, payload, attempt_count, resume"
     };
 }
 pub(super) use work_columns;
@@ -234,6 +234,7 @@ pub(super) struct WorkRow {
     kind: String,
     payload: String,
     attempt_count: i64,
+    resume: Option<String>,
 }
 
 from_sqlite!(WorkRow {
@@ -242,7 +243,8 @@ from_sqlite!(WorkRow {
     work_id,
     kind,
     payload,
-    attempt_count
+    attempt_count,
+    resume
 });
 
 impl WorkRow {
@@ -263,6 +265,7 @@ impl TryFrom<WorkRow> for WorkItem {
             kind: row.kind,
             payload: JsonText::stored(row.payload),
             attempt_count: row.attempt_count,
+            resume: row.resume.map(JsonText::stored),
         })
     }
 }

@@ -16,7 +16,7 @@ use super::runs::StepCall;
 use super::{audit, json_text, ops, runs, sql_limit};
 use crate::clock::wall_clock;
 use crate::error::{Error, Result};
-use crate::model::{CompleteWork, Delivered, WorkItem};
+use crate::model::{CompleteWork, Delivered, JsonText, WorkItem};
 
 pub(super) fn claim(
     conn: &Connection,
@@ -148,13 +148,29 @@ pub(super) fn complete(conn: &Connection, call: &CompleteCall) -> Result<Deliver
         |chain| {
             conn.prepare_cached(
                 "UPDATE work SET status = 'done', lease_owner = NULL, lease_until = NULL, \
-                   completed_at = ?3, updated_at = ?3 \
+                   resume = NULL, completed_at = ?3, updated_at = ?3 \
                  WHERE run_id = ?1 AND work_id = ?2",
             )?
             .execute(params![done.run_id, done.work_id, now.as_millis()])?;
             store_evidence(conn, chain, call, now)
         },
     )
+}
+
+/// Keeps where a paused step stands with its work row, for its next claim.
+pub(super) fn keep_resume(
+    conn: &Connection,
+    call: &CompleteCall,
+    resume: Option<&JsonText>,
+) -> Result<()> {
+    let done = &call.done;
+    conn.prepare_cached("UPDATE work SET resume = ?3 WHERE run_id = ?1 AND work_id = ?2")?
+        .execute(params![
+            done.run_id,
+            done.work_id,
+            resume.map(JsonText::as_str)
+        ])?;
+    Ok(())
 }
 
 fn store_evidence(

@@ -63,14 +63,15 @@ pub(crate) async fn ask_and_answer_once(store: Arc<dyn Store>) {
     assert_eq!(claimed.len(), 1);
 
     let (done, question) = asked("w1", "q-1");
+    let resume = JsonText::from(&json!({"turn": 1, "pending": ["human.ask"]}));
     assert!(
         store
-            .ask_question(done.clone(), question.clone())
+            .ask_question(done.clone(), question.clone(), Some(resume.clone()))
             .await
             .unwrap()
     );
     assert!(
-        !store.ask_question(done, question).await.unwrap(),
+        !store.ask_question(done, question, None).await.unwrap(),
         "a second execution's question is a no-op"
     );
     assert!(
@@ -162,8 +163,13 @@ pub(crate) async fn ask_and_answer_once(store: Arc<dyn Store>) {
         ))
         .await
         .unwrap();
-    store.claim_work("exec", t(700), 1_000, 10).await.unwrap();
-    assert!(store.ask_question(done, question).await.unwrap());
+    let reclaimed = store.claim_work("exec", t(700), 1_000, 10).await.unwrap();
+    assert_eq!(
+        reclaimed[0].resume.as_ref(),
+        Some(&resume),
+        "the resumed step gets where it stood"
+    );
+    assert!(store.ask_question(done, question, None).await.unwrap());
     let runs = store.claim_runs("engine", t(800), 1_000, 10).await.unwrap();
     store
         .commit_run(commit_all(

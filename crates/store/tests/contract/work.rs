@@ -48,6 +48,7 @@ pub(crate) async fn reclaim_and_complete_once(store: &dyn Store) {
         payload["prompt"], "analyze",
         "the payload as it was written"
     );
+    assert_eq!(by_a[0].resume, None, "work that never paused");
     assert!(
         store
             .claim_work("b", t(500), 1_000, 10)
