@@ -303,12 +303,14 @@ impl StepTools {
         result
     }
 
-    /// `human.ask`: the step re-runs from its first model turn after each
-    /// answer, so the N-th question of this execution is the attempt's N-th
-    /// question: answered, its answer is the result; beyond those, a new
-    /// question opens and the step pauses. Matching by position rather than
-    /// by wording keeps a model that rephrases on the re-run from asking
-    /// the human twice. The answer is the call's result, as plain text.
+    /// `human.ask`: the attempt's questions are matched in order. A resumed
+    /// step starts counting after the questions it asked before its pause
+    /// ([`StepTools::skip_questions`]), so the paused call meets its own,
+    /// now answered question; a step that starts over (its resume point
+    /// could not be read) meets them all again by position, not by wording,
+    /// and nobody is asked twice. Answered, the answer is the call's result
+    /// as plain text; beyond the attempt's questions, a new one opens and
+    /// the step pauses.
     pub async fn ask(&self, arguments: &Value) -> ToolResult {
         if let Some(pattern) = self.surface.denies(HUMAN_ASK) {
             return ToolResult::Rejected {
