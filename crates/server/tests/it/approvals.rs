@@ -183,26 +183,6 @@ async fn a_credential_in_a_decision_comment_is_never_kept() {
             .is_some_and(|c| c.starts_with("ok, deploy with") && c.contains("[REDACTED]")),
         "{decided}"
     );
-    let run = server.wait_status(&run_id, "completed").await;
-    let audit = server
-        .get(&format!("/api/runs/{run_id}/audit"), &server.admin())
-        .await;
-    let pack = server
-        .get(
-            &format!("/api/runs/{run_id}/evidence-pack"),
-            &server.admin(),
-        )
-        .await;
-    for (what, value) in [
-        ("decision", &decided),
-        ("run", &run),
-        ("audit", &audit),
-        ("pack", &pack),
-    ] {
-        assert!(
-            !value.to_string().contains(secret),
-            "{what} leaks the credential"
-        );
-    }
+    server.assert_never_kept(&run_id, secret, &decided).await;
     server.stop().await;
 }

@@ -78,12 +78,7 @@ async fn seed_flow_pauses_at_review_completes_on_approval_and_leaves_verifiable_
         "Reviewed generated output and risk rationale."
     );
 
-    let pack = server
-        .get(
-            &format!("/api/runs/{run_id}/evidence-pack"),
-            &server.admin(),
-        )
-        .await;
+    let pack = server.evidence_pack(&run_id).await;
     assert_eq!(pack["schemaVersion"], "agentwerke.evidence-pack.v1");
     assert_eq!(pack["runId"], run_id);
     for key in [
@@ -204,9 +199,7 @@ async fn request_changes_sends_the_run_back_to_the_agent_with_the_comment() {
         .filter(|s| s["nodeId"] == "Analyze")
         .collect();
     assert_eq!(analyses.len(), 2, "Analyze ran again: {run:#}");
-    let audit = server
-        .get(&format!("/api/runs/{run_id}/audit"), &server.admin())
-        .await;
+    let audit = server.audit(&run_id).await;
     let prompt_feedback = audit["items"].as_array().expect("items").iter().any(|r| {
         r["kind"] == "approval.decided" && r["data"]["comment"] == "Cover the rollback plan."
     });

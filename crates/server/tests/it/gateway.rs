@@ -12,9 +12,7 @@ const SCRIPTS: &str = include_str!("../../../../examples/scripts.toml");
 
 /// Calls the gateway recorded in a run's audit log: (tool, decision, status, approved).
 async fn calls(server: &TestServer, run_id: &str) -> Vec<(String, String, String, bool)> {
-    let audit = server
-        .get(&format!("/api/runs/{run_id}/audit"), &server.admin())
-        .await;
+    let audit = server.audit(run_id).await;
     audit["items"]
         .as_array()
         .expect("items")
@@ -120,12 +118,7 @@ async fn allowed_runs_denied_is_blocked_escalated_runs_once_after_approval() {
     );
 
     // The evidence pack carries every call and decision, and still verifies.
-    let pack = server
-        .get(
-            &format!("/api/runs/{run_id}/evidence-pack"),
-            &server.admin(),
-        )
-        .await;
+    let pack = server.evidence_pack(&run_id).await;
     assert_eq!(pack["toolCalls"].as_array().map(Vec::len), Some(4));
     assert_eq!(pack["policyDecisions"].as_array().map(Vec::len), Some(4));
     assert_eq!(
@@ -219,9 +212,7 @@ async fn an_approval_covers_exactly_one_call_once() {
             call("artifact.write", "reject", "blocked", false),
         ]
     );
-    let audit = server
-        .get(&format!("/api/runs/{run_id}/audit"), &server.admin())
-        .await;
+    let audit = server.audit(&run_id).await;
     let rationales: Vec<&str> = audit["items"]
         .as_array()
         .expect("items")
@@ -557,12 +548,7 @@ async fn a_task_whose_action_names_a_tool_runs_it_through_the_gateway_without_a_
             call("http.request", "reject", "blocked", false),
         ]
     );
-    let pack = server
-        .get(
-            &format!("/api/runs/{run_id}/evidence-pack"),
-            &server.admin(),
-        )
-        .await;
+    let pack = server.evidence_pack(&run_id).await;
     assert_eq!(
         pack["modelUsage"].as_array().map(Vec::len),
         Some(0),

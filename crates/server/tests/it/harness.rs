@@ -187,6 +187,38 @@ impl TestServer {
         body
     }
 
+    /// The run's audit log, read as an Admin.
+    pub(crate) async fn audit(&self, run_id: &str) -> Value {
+        self.get(&format!("/api/runs/{run_id}/audit"), &self.admin())
+            .await
+    }
+
+    /// The run's evidence pack, read as an Admin.
+    pub(crate) async fn evidence_pack(&self, run_id: &str) -> Value {
+        self.get(&format!("/api/runs/{run_id}/evidence-pack"), &self.admin())
+            .await
+    }
+
+    /// Fails unless `secret` appears nowhere a finished run keeps or shows:
+    /// the run view, its audit log, its evidence pack, and `answered` (what
+    /// the call that carried it returned).
+    pub(crate) async fn assert_never_kept(&self, run_id: &str, secret: &str, answered: &Value) {
+        let run = self.wait_status(run_id, "completed").await;
+        let audit = self.audit(run_id).await;
+        let pack = self.evidence_pack(run_id).await;
+        for (what, value) in [
+            ("response", answered),
+            ("run", &run),
+            ("audit", &audit),
+            ("pack", &pack),
+        ] {
+            assert!(
+                !value.to_string().contains(secret),
+                "the {what} leaks the credential"
+            );
+        }
+    }
+
     /// Imports and publishes BPMN as an Admin; returns the workflow id.
     pub(crate) async fn publish(&self, id: &str, xml: &str) -> String {
         let response = self

@@ -32,9 +32,7 @@ async fn answer(server: &TestServer, id: &str, token: &str, text: &str) -> (Stat
 }
 
 async fn audit_kinds(server: &TestServer, run_id: &str) -> Vec<String> {
-    let audit = server
-        .get(&format!("/api/runs/{run_id}/audit"), &server.admin())
-        .await;
+    let audit = server.audit(run_id).await;
     audit["items"]
         .as_array()
         .expect("items")
@@ -130,12 +128,7 @@ async fn a_question_waits_for_a_human_and_the_step_resumes_with_the_answer() {
         );
     }
 
-    let pack = server
-        .get(
-            &format!("/api/runs/{run_id}/evidence-pack"),
-            &server.admin(),
-        )
-        .await;
+    let pack = server.evidence_pack(&run_id).await;
     let entry = &pack["conversation"][0];
     assert_eq!(entry["question"], question["question"]);
     assert_eq!(entry["answer"], "the release managers");
@@ -180,28 +173,7 @@ async fn a_credential_in_an_answer_is_never_kept() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{answered}");
-    let run = server.wait_status(&run_id, "completed").await;
-    let audit = server
-        .get(&format!("/api/runs/{run_id}/audit"), &server.admin())
-        .await;
-    let pack = server
-        .get(
-            &format!("/api/runs/{run_id}/evidence-pack"),
-            &server.admin(),
-        )
-        .await;
-    for (what, value) in [
-        ("answer", &answered),
-        ("run", &run),
-        ("audit", &audit),
-        ("pack", &pack),
-    ] {
-        let text = value.to_string();
-        assert!(
-            !text.contains(secret),
-            "{what} leaks the credential: {text}"
-        );
-    }
+    server.assert_never_kept(&run_id, secret, &answered).await;
     assert!(
         answered["answer"]
             .as_str()
@@ -288,12 +260,7 @@ async fn a_task_whose_action_is_human_ask_asks_without_a_model() {
         json!({"tool": "human.ask", "output": "eu-central"}),
         "{run:#}"
     );
-    let pack = server
-        .get(
-            &format!("/api/runs/{run_id}/evidence-pack"),
-            &server.admin(),
-        )
-        .await;
+    let pack = server.evidence_pack(&run_id).await;
     assert_eq!(pack["modelUsage"], json!([]), "no model was called");
     server.stop().await;
 }
@@ -343,12 +310,7 @@ async fn a_step_goes_on_after_each_answer_and_asks_each_question_once() {
         Some(2),
         "{run:#}"
     );
-    let pack = server
-        .get(
-            &format!("/api/runs/{run_id}/evidence-pack"),
-            &server.admin(),
-        )
-        .await;
+    let pack = server.evidence_pack(&run_id).await;
     assert_eq!(pack["prompts"].as_array().map(Vec::len), Some(1));
     assert_eq!(
         pack["modelUsage"].as_array().map(Vec::len),
