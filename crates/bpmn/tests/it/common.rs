@@ -12,9 +12,9 @@ pub(crate) fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The MIWG reference models, beside the repository clone.
+/// The MIWG reference models (CC BY 3.0, see `tests/fixtures/miwg/README.md`).
 pub(crate) fn miwg_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/bpmn-miwg")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/miwg")
 }
 
 /// Parse and validate with default limits.

@@ -10,7 +10,7 @@ use super::common::{dump, miwg_dir, report, with_code};
 
 fn files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(miwg_dir())
-        .expect("MIWG fixtures beside the repository")
+        .expect("MIWG fixtures in tests/fixtures/miwg")
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "bpmn"))
         .collect();
