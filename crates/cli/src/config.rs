@@ -221,7 +221,7 @@ impl RawConfig {
         let database_url = if self.database_url.is_empty() {
             format!("sqlite://{}", self.data_dir.join("agentwerke.db").display())
         } else {
-            self.database_url
+            check_database_url(self.database_url)?
         };
         Ok(Config {
             data_dir: self.data_dir,
@@ -248,5 +248,69 @@ impl RawConfig {
                 .collect(),
             auth: self.auth,
         })
+    }
+}
+
+/// Accepts a `sqlite:` URL or a plain file path and refuses every other
+/// scheme: such a URL would otherwise be taken as a relative file name, and
+/// `postgres://host/db` would become a folder called `postgres:`.
+fn check_database_url(url: String) -> anyhow::Result<String> {
+    match url_scheme(&url) {
+        None | Some("sqlite") => Ok(url),
+        Some(scheme) => bail!(
+            "database-url names the '{scheme}:' scheme, which this version cannot use: only \
+             SQLite is supported (PostgreSQL is not yet). Use a sqlite:// URL or a file path, \
+             or leave database-url empty for <data-dir>/agentwerke.db"
+        ),
+    }
+}
+
+/// The scheme of `url` as RFC 3986 spells one (a letter, then letters,
+/// digits, `+`, `-` or `.`, then `:`), lowercased; `None` for a plain path.
+fn url_scheme(url: &str) -> Option<&str> {
+    let (scheme, _) = url.split_once(':')?;
+    let mut chars = scheme.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    valid.then_some(scheme)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_database_url(url: &str) -> RawConfig {
+        RawConfig {
+            database_url: url.to_owned(),
+            ..RawConfig::default()
+        }
+    }
+
+    #[test]
+    fn only_sqlite_urls_and_paths_are_databases() {
+        for accepted in [
+            "sqlite:///var/lib/agentwerke/agentwerke.db",
+            "sqlite://data/agentwerke.db",
+            "sqlite:data.db",
+            "data/agentwerke.db",
+            "/var/lib/agentwerke.db",
+        ] {
+            let config = with_database_url(accepted).check().expect(accepted);
+            assert_eq!(config.database_url, accepted);
+        }
+        for refused in [
+            "postgres://user@db.example/agentwerke",
+            "postgresql://db/agentwerke",
+            "mysql://db/agentwerke",
+            "file:agentwerke.db",
+        ] {
+            let error = with_database_url(refused).check().expect_err(refused);
+            let message = error.to_string();
+            assert!(message.contains("only SQLite is supported"), "{message}");
+            assert!(
+                !message.contains("user@"),
+                "the URL is not echoed: {message}"
+            );
+        }
     }
 }

@@ -36,17 +36,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let config = raw.check()?;
     init_tracing();
-    std::fs::create_dir_all(&config.data_dir).with_context(|| {
-        format!(
-            "cannot create the data folder {}",
-            config.data_dir.display()
-        )
-    })?;
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&config.database_url)
-            .await
-            .with_context(|| format!("cannot open the database {}", config.database_url))?,
-    );
+    create_private_folder(&config.data_dir)?;
+    let sqlite = SqliteStore::open(&config.database_url)
+        .await
+        .context("cannot open the database")?;
+    let store: Arc<dyn Store> = Arc::new(sqlite.clone());
     let evidence_key = Arc::new(keys::evidence_key(&config.data_dir)?);
     let clock = Arc::new(SystemClock);
     let dev_key = if config.auth.dev.enabled {
@@ -123,7 +117,20 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .await
         .context("the server stopped with an error")?;
     runtime.stop().await;
+    sqlite.close().await;
+    tracing::info!("stopped cleanly");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Creates the data folder (and missing parents) with mode 0700: it holds
+/// the database, keys and artifacts, none of them for other users.
+fn create_private_folder(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create the data folder {}", dir.display()))
 }
 
 fn announce(config: &Config, address: std::net::SocketAddr) {
