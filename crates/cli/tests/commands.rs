@@ -98,8 +98,15 @@ async fn quickstart_from_start_to_verified_evidence() {
         &approver,
         &["evidence", "download", &run_id, "-o", &pack_arg],
     ));
-    let verified = ok(agentwerke(&server, "", &["evidence", "verify", &pack_arg]));
-    assert!(verified.contains("valid"), "{verified}");
+    let verified = ok(agentwerke(
+        &server,
+        &approver,
+        &["evidence", "verify", &pack_arg, "--server", &server.url],
+    ));
+    assert!(
+        verified.contains("valid. Signed by the trusted key"),
+        "{verified}"
+    );
 
     let text = std::fs::read_to_string(&pack).expect("pack");
     let tampered = text.replacen("Reviewed generated output", "Reviewed generated 0utput", 1);

@@ -1,5 +1,6 @@
 //! `agentwerke answer`: answer an agent's blocking question (`human.ask`).
 
+use crate::output::say;
 use std::process::ExitCode;
 
 use serde_json::json;
@@ -27,10 +28,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             &json!({"answer": args.answer}),
         )
         .await?;
-    println!(
+    say!(
         "question {} is answered; run {} resumes",
         args.id,
         answered["runId"].as_str().unwrap_or("")
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
 //! `agentwerke approve`: decide an approval request.
 
+use crate::output::say;
 use std::process::ExitCode;
 
 use serde_json::json;
@@ -41,11 +42,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             &json!({"decision": decision, "comment": args.comment}),
         )
         .await?;
-    println!(
+    say!(
         "approval {} is now {} (run {})",
         args.id,
         decided["status"].as_str().unwrap_or(""),
         decided["runId"].as_str().unwrap_or("")
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,6 @@
 //! `agentwerke run start|show|list`.
 
+use crate::output::say;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -84,7 +85,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 )
                 .await?;
             let id = started["runId"].as_str().unwrap_or_default().to_owned();
-            println!("started run {id}");
+            say!("started run {id}")?;
             if wait {
                 return follow(&client, &id).await;
             }
@@ -94,9 +95,9 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             let client = Client::new(&remote)?;
             let run = client.get(&format!("/api/runs/{id}")).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&run)?);
+                say!("{}", serde_json::to_string_pretty(&run)?)?;
             } else {
-                print_run(&run);
+                print_run(&run)?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -125,13 +126,13 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 eprintln!("no runs match");
             }
             for run in items {
-                println!(
+                say!(
                     "{}  {:<18} {:<20} {}",
                     run["id"].as_str().unwrap_or(""),
                     run["status"].as_str().unwrap_or(""),
                     run["workflowId"].as_str().unwrap_or(""),
                     run["startedAt"].as_str().unwrap_or("")
-                );
+                )?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -157,17 +158,17 @@ async fn follow(client: &Client, id: &str) -> anyhow::Result<ExitCode> {
             "running" => tokio::time::sleep(Duration::from_millis(300)).await,
             "completed" => {
                 spinner.finish_and_clear();
-                println!("run {id} completed");
+                say!("run {id} completed")?;
                 return Ok(ExitCode::SUCCESS);
             }
             "awaiting_approval" | "waiting_user" | "waiting_event" | "waiting_timer" => {
                 spinner.finish_and_clear();
-                print_run(&run);
+                print_run(&run)?;
                 return Ok(ExitCode::SUCCESS);
             }
             "failed" | "cancelled" | "rejected" => {
                 spinner.finish_and_clear();
-                print_run(&run);
+                print_run(&run)?;
                 return Ok(ExitCode::from(1));
             }
             other => bail!("run {id} has an unknown status '{other}'"),
@@ -195,16 +196,16 @@ fn progress_line(run: &Value) -> String {
     )
 }
 
-fn print_run(run: &Value) {
-    println!("run       {}", run["id"].as_str().unwrap_or(""));
-    println!(
+fn print_run(run: &Value) -> std::io::Result<()> {
+    say!("run       {}", run["id"].as_str().unwrap_or(""))?;
+    say!(
         "workflow  {} v{}",
         run["workflowId"].as_str().unwrap_or(""),
         run["workflowVersion"]
-    );
-    println!("status    {}", run["status"].as_str().unwrap_or(""));
+    )?;
+    say!("status    {}", run["status"].as_str().unwrap_or(""))?;
     for step in run["steps"].as_array().into_iter().flatten() {
-        println!(
+        say!(
             "  step {:<16} {:<14} {:<10} attempt {}{}",
             step["nodeId"].as_str().unwrap_or(""),
             step["type"].as_str().unwrap_or(""),
@@ -214,31 +215,32 @@ fn print_run(run: &Value) {
                 .as_str()
                 .map(|m| format!("  error: {m}"))
                 .unwrap_or_default()
-        );
+        )?;
     }
     for approval in run["pendingApprovals"].as_array().into_iter().flatten() {
-        println!(
+        say!(
             "  pending approval {} at {}: {}",
             approval["id"].as_str().unwrap_or(""),
             approval["nodeId"].as_str().unwrap_or(""),
             approval["requestedAction"].as_str().unwrap_or("")
-        );
-        println!(
+        )?;
+        say!(
             "    decide with: agentwerke approve {} --comment \"...\"",
             approval["id"].as_str().unwrap_or("")
-        );
+        )?;
     }
     for question in run["pendingQuestions"].as_array().into_iter().flatten() {
-        println!(
+        say!(
             "  waiting for an answer {} from {} at {}: {}",
             question["id"].as_str().unwrap_or(""),
             question["agent"].as_str().unwrap_or(""),
             question["nodeId"].as_str().unwrap_or(""),
             question["question"].as_str().unwrap_or("")
-        );
-        println!(
+        )?;
+        say!(
             "    answer with: agentwerke answer {} \"...\"",
             question["id"].as_str().unwrap_or("")
-        );
+        )?;
     }
+    Ok(())
 }

@@ -1,5 +1,6 @@
 //! `agentwerke serve`: the server, the run workers and the sample workflow.
 
+use crate::output::say;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -31,7 +32,7 @@ pub struct Args {
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let raw = args.config.raw()?;
     if args.dump_config {
-        println!("{}", toml_string(&raw)?);
+        say!("{}", toml_string(&raw)?)?;
         return Ok(ExitCode::SUCCESS);
     }
     let config = raw.check()?;
@@ -111,7 +112,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {}", config.bind))?;
     let address = listener.local_addr()?;
-    announce(&config, address);
+    announce(&config, address)?;
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
@@ -133,22 +134,23 @@ fn create_private_folder(dir: &std::path::Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create the data folder {}", dir.display()))
 }
 
-fn announce(config: &Config, address: std::net::SocketAddr) {
+fn announce(config: &Config, address: std::net::SocketAddr) -> std::io::Result<()> {
     let url = format!("http://{address}");
-    println!("Agentwerke is listening on {url}");
-    println!("  API description: {url}/openapi.json");
-    println!("  data folder:     {}", config.data_dir.display());
+    say!("Agentwerke is listening on {url}")?;
+    say!("  API description: {url}/openapi.json")?;
+    say!("  data folder:     {}", config.data_dir.display())?;
     if config.auth.dev.enabled {
-        println!(
+        say!(
             "  get a token:     agentwerke token --data-dir {} --role Operator",
             config.data_dir.display()
-        );
+        )?;
     }
-    println!("  sample workflows: hello-sdlc (Start -> Analyze -> Review -> End),");
-    println!(
+    say!("  sample workflows: hello-sdlc (Start -> Analyze -> Review -> End),")?;
+    say!(
         "                    gateway-demo (an agent's allowed, refused and escalated tool calls),"
-    );
-    println!("                    clarify-request (an agent asks a human with human.ask)");
+    )?;
+    say!("                    clarify-request (an agent asks a human with human.ask)")?;
+    Ok(())
 }
 
 fn scripted_provider(config: &Config) -> anyhow::Result<ScriptedProvider> {

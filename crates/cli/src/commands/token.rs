@@ -1,5 +1,6 @@
 //! `agentwerke token`: a development token for local use.
 
+use crate::output::say;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -66,7 +67,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Duration::from_secs(args.ttl_minutes * 60),
         now,
     );
-    println!("{token}");
+    say!("{token}")?;
     Ok(ExitCode::SUCCESS)
 }
 

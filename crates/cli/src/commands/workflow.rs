@@ -1,5 +1,6 @@
 //! `agentwerke workflow validate|import|publish`.
 
+use crate::output::say;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -77,10 +78,10 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 .unwrap_or_default()
                 .to_owned();
             let version = imported["version"].as_i64().unwrap_or_default();
-            println!(
+            say!(
                 "imported {workflow} version {version} (sha256 {})",
                 imported["bpmnSha256"].as_str().unwrap_or("")
-            );
+            )?;
             if publish {
                 client
                     .post(
@@ -88,7 +89,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
                         &json!({}),
                     )
                     .await?;
-                println!("published {workflow} version {version}");
+                say!("published {workflow} version {version}")?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -104,7 +105,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
                     &json!({}),
                 )
                 .await?;
-            println!("published {id} version {version}");
+            say!("published {id} version {version}")?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -114,25 +115,25 @@ fn validate(file: &PathBuf, as_json: bool) -> anyhow::Result<ExitCode> {
     let xml = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let checked = check(&xml, &Limits::default());
     if as_json {
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&json!({
                 "valid": checked.is_executable(), "diagnostics": checked.diagnostics
             }))?
-        );
+        )?;
     } else {
         for d in &checked.diagnostics {
-            println!("{}", describe(file, d));
+            say!("{}", describe(file, d))?;
         }
         let errors = checked.diagnostics.iter().filter(|d| d.is_error()).count();
         let warnings = checked.diagnostics.len() - errors;
         if checked.is_executable() {
-            println!("{}: executable ({warnings} warning(s))", file.display());
+            say!("{}: executable ({warnings} warning(s))", file.display())?;
         } else {
-            println!(
+            say!(
                 "{}: not executable: {errors} error(s), {warnings} warning(s)",
                 file.display()
-            );
+            )?;
         }
     }
     Ok(if checked.is_executable() {
