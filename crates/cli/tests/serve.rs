@@ -78,3 +78,142 @@ async fn the_data_folder_is_private_and_a_clean_stop_empties_the_write_ahead_log
     let left = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
     assert_eq!(left, 0, "the write-ahead log was checkpointed at shutdown");
 }
+
+/// What a newcomer types: `--bind localhost:PORT`; every request shows in
+/// the log at the default level; `token` finds the key where `serve` put it
+/// and says which one it used, whatever the bind setting says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_takes_bind_localhost_logs_requests_and_token_finds_its_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let log = dir.path().join("server.log");
+    let mut child = Command::new(BIN)
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--bind", &format!("localhost:{port}")])
+        .env_remove("AGENTWERKE_LOG")
+        .env_remove("AGENTWERKE_BIND")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("serve");
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = http.get(format!("{url}/api/health/ready")).send().await;
+        if ready.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not ready: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // `token` with the bind setting serve would refuse, from the data folder.
+    let token = Command::new(BIN)
+        .args(["token", "--role", "Viewer", "--data-dir"])
+        .arg(&data)
+        .env("AGENTWERKE_BIND", "0.0.0.0:8080")
+        .output()
+        .expect("token");
+    let stderr = String::from_utf8_lossy(&token.stderr);
+    assert!(token.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&data.join("dev-jwt-key.pem").display().to_string()),
+        "token names its key: {stderr}"
+    );
+    let token = String::from_utf8(token.stdout).expect("utf-8");
+    let listed = http
+        .get(format!("{url}/api/workflows"))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .expect("list");
+    assert_eq!(listed.status(), 200);
+
+    let missing = http
+        .get(format!("{url}/api/no-such-route"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(missing.status(), 404);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let text = std::fs::read_to_string(&log).expect("log");
+    for seen in [
+        "uri=/api/workflows",
+        "uri=/api/no-such-route",
+        "status=200",
+        "status=404",
+    ] {
+        assert!(text.contains(seen), "{seen} not in the log:\n{text}");
+    }
+    assert!(!text.contains(token.trim()), "the token is never logged");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn token_without_the_servers_key_says_where_it_looked_and_creates_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = Command::new(BIN)
+        .args(["token", "--role", "Operator"])
+        .current_dir(dir.path())
+        .env_remove("AGENTWERKE_DATA_DIR")
+        .output()
+        .expect("token");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no development key at data/dev-jwt-key.pem"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--data-dir"), "{stderr}");
+    assert!(!dir.path().join("data").exists());
+}
+
+#[test]
+fn dump_config_is_toml_that_config_reads_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("state");
+    let dump = |args: &[&std::ffi::OsStr]| {
+        let output = Command::new(BIN)
+            .args(["serve", "--dump-config"])
+            .args(args)
+            .env_remove("AGENTWERKE_DATABASE_URL")
+            .env_remove("AGENTWERKE_BIND")
+            .output()
+            .expect("dump");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("utf-8")
+    };
+    let first = dump(&[
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+        "--bind".as_ref(),
+        "localhost:9000".as_ref(),
+    ]);
+    let expected = format!(
+        "database-url = \"sqlite://{}/agentwerke.db\"",
+        data.display()
+    );
+    assert!(first.contains(&expected), "{first}");
+    assert!(first.contains("bind = \"localhost:9000\""), "{first}");
+    let file = dir.path().join("agentwerke.toml");
+    std::fs::write(&file, &first).expect("write");
+    let second = dump(&["--config".as_ref(), file.as_os_str()]);
+    assert_eq!(first, second);
+    assert!(!data.exists(), "dumping creates nothing");
+}

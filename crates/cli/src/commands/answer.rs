@@ -1,12 +1,12 @@
 //! `agentwerke answer`: answer an agent's blocking question (`human.ask`).
 
-use crate::output::say;
 use std::process::ExitCode;
 
 use serde_json::json;
 
 use crate::Remote;
 use crate::client::Client;
+use crate::output::say;
 
 /// Answer options.
 #[derive(Debug, clap::Args)]

@@ -1,12 +1,12 @@
 //! `agentwerke approve`: decide an approval request.
 
-use crate::output::say;
 use std::process::ExitCode;
 
 use serde_json::json;
 
 use crate::Remote;
 use crate::client::Client;
+use crate::output::say;
 
 /// Decision options.
 #[derive(Debug, clap::Args)]

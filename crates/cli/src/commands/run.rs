@@ -1,6 +1,5 @@
 //! `agentwerke run start|show|list`.
 
-use crate::output::say;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -9,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use crate::Remote;
 use crate::client::Client;
+use crate::output::say;
 
 /// Run subcommands.
 #[derive(Debug, clap::Subcommand)]

@@ -1,6 +1,5 @@
 //! `agentwerke serve`: the server, the run workers and the sample workflow.
 
-use crate::output::say;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -15,7 +14,8 @@ use agentwerke_server::{ApiLimits, AppState, app};
 use agentwerke_store::{SqliteStore, Store};
 use anyhow::Context;
 
-use crate::config::{Config, ConfigArgs, RawConfig};
+use crate::config::{Config, ConfigArgs};
+use crate::output::say;
 use crate::{keys, sample};
 
 /// `serve` options; each can also come from the config file or `AGENTWERKE_*`.
@@ -23,16 +23,24 @@ use crate::{keys, sample};
 pub struct Args {
     #[command(flatten)]
     config: ConfigArgs,
-    /// Print the effective configuration and exit.
+    /// The address to listen on, such as 127.0.0.1:8080 or localhost:9000
+    /// (overrides the file and `AGENTWERKE_BIND`).
+    #[arg(long)]
+    bind: Option<String>,
+    /// Print the effective configuration as TOML (which --config accepts)
+    /// and exit.
     #[arg(long)]
     dump_config: bool,
 }
 
 /// Runs until SIGINT or SIGTERM.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let raw = args.config.raw()?;
+    let mut raw = args.config.raw()?;
+    if let Some(bind) = args.bind {
+        raw.bind = bind;
+    }
     if args.dump_config {
-        say!("{}", toml_string(&raw)?)?;
+        say!("{}", raw.effective_toml()?)?;
         return Ok(ExitCode::SUCCESS);
     }
     let config = raw.check()?;
@@ -200,15 +208,17 @@ fn knowledge(config: &Config) -> anyhow::Result<Vec<Document>> {
     Ok(documents)
 }
 
-fn toml_string(raw: &RawConfig) -> anyhow::Result<String> {
-    let value = serde_json::to_value(raw)?;
-    Ok(serde_json::to_string_pretty(&value)?)
-}
-
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AGENTWERKE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    // The log goes to standard error (standard output has the greeting),
+    // in colour only for a terminal: a log file gets plain text.
+    use std::io::IsTerminal;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 async fn shutdown_signal() {

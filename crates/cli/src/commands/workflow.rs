@@ -1,6 +1,5 @@
 //! `agentwerke workflow validate|import|publish`.
 
-use crate::output::say;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -12,6 +11,7 @@ use serde_json::json;
 
 use crate::Remote;
 use crate::client::Client;
+use crate::output::say;
 
 /// Workflow subcommands.
 #[derive(Debug, clap::Subcommand)]
