@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use crate::Remote;
 use crate::client::Client;
+use crate::commands::approval::text;
 use crate::output::say;
 
 /// Run subcommands.
@@ -34,6 +35,36 @@ pub enum Command {
         /// Run id.
         id: String,
         /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Cancel a run: open work stops, open approvals and questions close (Operator).
+    Cancel {
+        /// Run id.
+        id: String,
+        /// Why; recorded in the audit trail.
+        #[arg(long, short = 'm')]
+        reason: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Retry the failed step of a failed run (Operator).
+    Retry {
+        /// Run id.
+        id: String,
+        /// The failed step's work id; defaults to the last failed step.
+        #[arg(long)]
+        step: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Print a run's hash-chained audit log, oldest first.
+    Audit {
+        /// Run id.
+        id: String,
+        /// Print the raw JSON records.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -97,7 +128,48 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             if json {
                 say!("{}", serde_json::to_string_pretty(&run)?)?;
             } else {
-                print_run(&run)?;
+                let audit = client.get(&format!("/api/runs/{id}/audit")).await?;
+                print_details(&run, &audit)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Cancel { id, reason, remote } => {
+            let client = Client::new(&remote)?;
+            client
+                .post(
+                    &format!("/api/runs/{id}/cancel"),
+                    &json!({"reason": reason}),
+                )
+                .await?;
+            say!("run {id}: cancellation accepted")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Retry { id, step, remote } => {
+            let client = Client::new(&remote)?;
+            let body = match step {
+                Some(step) => json!({"workId": step}),
+                None => json!({}),
+            };
+            let accepted = client.post(&format!("/api/runs/{id}/retry"), &body).await?;
+            say!("run {id}: retrying step {}", text(&accepted["workId"]))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { id, json, remote } => {
+            let client = Client::new(&remote)?;
+            let audit = client.get(&format!("/api/runs/{id}/audit")).await?;
+            for record in audit["items"].as_array().into_iter().flatten() {
+                if json {
+                    say!("{record}")?;
+                } else {
+                    say!(
+                        "{:>4}  {}  {:<24} {:<28} {}",
+                        text(&record["seq"]),
+                        text(&record["at"]),
+                        text(&record["kind"]),
+                        text(&record["actor"]),
+                        record["data"]
+                    )?;
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -240,6 +312,89 @@ fn print_run(run: &Value) -> std::io::Result<()> {
         say!(
             "    answer with: agentwerke answer {} \"...\"",
             question["id"].as_str().unwrap_or("")
+        )?;
+    }
+    Ok(())
+}
+
+/// `run show`: the summary, then what a reviewer asks next: each step's
+/// output, the decisions with their comments, the questions and answers,
+/// and every tool call with the gateway's decision.
+fn print_details(run: &Value, audit: &Value) -> std::io::Result<()> {
+    print_run(run)?;
+    let outputs: Vec<&Value> = run["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| !s["output"].is_null())
+        .collect();
+    if !outputs.is_empty() {
+        say!("outputs")?;
+    }
+    for step in outputs {
+        let output = &step["output"];
+        let shown = output["text"]
+            .as_str()
+            .map_or_else(|| output.to_string(), str::to_owned);
+        say!("  {}: {}", text(&step["nodeId"]), shown)?;
+    }
+    let decided: Vec<&Value> = run["approvals"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| !a["decision"].is_null())
+        .collect();
+    if !decided.is_empty() {
+        say!("decisions")?;
+    }
+    for approval in decided {
+        say!(
+            "  {} at {}: {} by {} at {}: {}",
+            text(&approval["id"]),
+            text(&approval["nodeId"]),
+            text(&approval["decision"]),
+            text(&approval["decidedBy"]),
+            text(&approval["decidedAt"]),
+            text(&approval["comment"]),
+        )?;
+    }
+    let answered: Vec<&Value> = run["conversation"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|q| !q["answer"].is_null())
+        .collect();
+    if !answered.is_empty() {
+        say!("questions")?;
+    }
+    for question in answered {
+        say!(
+            "  {} asked: {}  answered by {}: {}",
+            text(&question["agent"]),
+            text(&question["question"]),
+            text(&question["answeredBy"]),
+            text(&question["answer"]),
+        )?;
+    }
+    let calls: Vec<&Value> = audit["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["kind"] == "tool.called")
+        .collect();
+    if !calls.is_empty() {
+        say!("tool calls")?;
+    }
+    for call in calls {
+        let data = &call["data"];
+        say!(
+            "  {} {} {}: {} ({}) {}",
+            text(&data["nodeId"]),
+            text(&data["tool"]),
+            data["arguments"],
+            text(&data["decision"]),
+            text(&data["status"]),
+            text(&data["rationale"]),
         )?;
     }
     Ok(())

@@ -37,6 +37,11 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// List workflows with their latest and published versions.
+    List {
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Publish a draft version; runs start on the latest published one (Admin).
     Publish {
         /// Workflow id.
@@ -90,6 +95,30 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
                     )
                     .await?;
                 say!("published {workflow} version {version}")?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::List { remote } => {
+            let client = Client::new(&remote)?;
+            let page = client.get("/api/workflows").await?;
+            let items = page["items"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            if items.is_empty() {
+                eprintln!("no workflows yet: agentwerke workflow import FILE --publish");
+            }
+            for workflow in items {
+                let published = workflow["publishedVersion"]
+                    .as_i64()
+                    .map_or_else(|| "unpublished".to_owned(), |v| format!("published v{v}"));
+                say!(
+                    "{:<24} latest v{:<4} {:<16} {}",
+                    workflow["id"].as_str().unwrap_or(""),
+                    workflow["latestVersion"],
+                    published,
+                    workflow["name"].as_str().unwrap_or(""),
+                )?;
             }
             Ok(ExitCode::SUCCESS)
         }
