@@ -217,3 +217,19 @@ fn dump_config_is_toml_that_config_reads_back() {
     assert_eq!(first, second);
     assert!(!data.exists(), "dumping creates nothing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_data_folder_open_to_others_is_named_in_a_warning() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).expect("mkdir");
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let server = Server::start(dir.path(), &[]).await;
+    let log = std::fs::read_to_string(dir.path().join("server.log")).expect("log");
+    assert!(log.contains("is open to other users (mode 755)"), "{log}");
+    assert!(
+        log.contains(&format!("chmod 700 {}", data.display())),
+        "{log}"
+    );
+    assert!(server.stop().success());
+}

@@ -133,13 +133,25 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 /// Creates the data folder (and missing parents) with mode 0700: it holds
 /// the database, keys and artifacts, none of them for other users.
+/// A folder made before this rule (or by hand) is kept as it is, with a
+/// warning that says how to close it.
 fn create_private_folder(dir: &std::path::Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .with_context(|| format!("cannot create the data folder {}", dir.display()))
+        .with_context(|| format!("cannot create the data folder {}", dir.display()))?;
+    let mode = std::fs::metadata(dir)?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            "the data folder {} is open to other users (mode {mode:o}) and holds run inputs; \
+             run: chmod 700 {}",
+            dir.display(),
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 fn announce(config: &Config, address: std::net::SocketAddr) -> std::io::Result<()> {
