@@ -10,10 +10,10 @@
 //! every problem at once; [`load`] is both, as the gate before publishing.
 //!
 //! ```
-//! use agentwerke_bpmn::{Limits, load};
+//! use agentwerke_bpmn::{KnownTools, Limits, load};
 //! let xml = br#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL">
 //!   <process id="P" isExecutable="true"><task id="T"/></process></definitions>"#;
-//! let report = load(xml, &Limits::default()).unwrap_err();
+//! let report = load(xml, &Limits::default(), &KnownTools::default()).unwrap_err();
 //! assert!(report.errors().any(|d| d.code == "bpmn.unsupported_element"
 //!     && d.element_id.as_deref() == Some("T") && d.line == 2));
 //! ```
@@ -23,9 +23,11 @@ pub mod diagnostic;
 pub mod model;
 pub mod parse;
 pub mod timer;
+pub mod tools;
 pub mod validate;
 
 pub use diagnostic::{Diagnostic, Severity};
 pub use model::Definitions;
 pub use parse::{Limits, ParseError, parse};
+pub use tools::KnownTools;
 pub use validate::{Loaded, Report, analyse, load, validate};

@@ -1,7 +1,7 @@
 //! The samples ("Hello SDLC" first): seeded and published on first start so a new
 //! installation has something to run.
 
-use agentwerke_bpmn::Limits;
+use agentwerke_bpmn::{KnownTools, Limits};
 use agentwerke_runtime::Clock;
 use agentwerke_runtime::definitions::check;
 use agentwerke_store::{NewWorkflowVersion, Store};
@@ -27,13 +27,23 @@ pub const CLARIFY_REQUEST_ID: &str = "clarify-request";
 /// The scripted model turns used when no `scripts` file is configured.
 pub const SCRIPTS: &str = include_str!("../../../examples/scripts.toml");
 
-/// Imports and publishes the samples that do not exist yet.
-pub async fn seed(store: &dyn Store, clock: &dyn Clock) -> anyhow::Result<()> {
-    seed_one(store, clock, HELLO_SDLC_ID, "Hello SDLC", HELLO_SDLC).await?;
-    seed_one(store, clock, GATEWAY_DEMO_ID, "Gateway demo", GATEWAY_DEMO).await?;
+/// Imports and publishes the samples that do not exist yet, checked against
+/// the server's `tools`.
+pub async fn seed(store: &dyn Store, clock: &dyn Clock, tools: &KnownTools) -> anyhow::Result<()> {
+    seed_one(store, clock, tools, HELLO_SDLC_ID, "Hello SDLC", HELLO_SDLC).await?;
     seed_one(
         store,
         clock,
+        tools,
+        GATEWAY_DEMO_ID,
+        "Gateway demo",
+        GATEWAY_DEMO,
+    )
+    .await?;
+    seed_one(
+        store,
+        clock,
+        tools,
         CLARIFY_REQUEST_ID,
         "Clarify request",
         CLARIFY_REQUEST,
@@ -44,6 +54,7 @@ pub async fn seed(store: &dyn Store, clock: &dyn Clock) -> anyhow::Result<()> {
 async fn seed_one(
     store: &dyn Store,
     clock: &dyn Clock,
+    tools: &KnownTools,
     id: &str,
     name: &str,
     xml: &str,
@@ -51,7 +62,7 @@ async fn seed_one(
     if store.get_workflow(id).await?.is_some() {
         return Ok(());
     }
-    let checked = check(xml.as_bytes(), &Limits::default());
+    let checked = check(xml.as_bytes(), &Limits::default(), tools);
     if !checked.is_executable() {
         bail!(
             "the bundled sample workflow is invalid: {:?}",

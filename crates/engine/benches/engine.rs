@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use agentwerke_bpmn::{Limits, parse, validate};
+use agentwerke_bpmn::{KnownTools, Limits, parse, validate};
 use agentwerke_engine::{Definition, Effect, Event, RunState, apply, apply_mut, apply_traced};
 use agentwerke_types::Timestamp;
 use serde_json::json;
@@ -23,7 +23,7 @@ fn main() {
     let started = Instant::now();
     let parsed = parse(xml.as_bytes(), &Limits::default()).expect("parses");
     let parse_time = started.elapsed();
-    let report = validate(&parsed.definitions);
+    let report = validate(&parsed.definitions, &KnownTools::default());
     let validate_time = started.elapsed() - parse_time;
     let def = Definition::from_definitions(&parsed.definitions).expect("compiles");
     let compile_time = started.elapsed() - parse_time - validate_time;

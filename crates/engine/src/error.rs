@@ -94,6 +94,14 @@ pub enum Error {
     /// `RetryStep` when the run did not fail because of that step.
     #[error("{0} cannot be retried: the run did not fail because of it")]
     NotRetryable(WorkId),
+    /// The model's shape makes its analysis cost more than its size
+    /// allows (thousands of merges or inclusive joins with no agent task
+    /// between them); refused rather than analysed for minutes.
+    #[error("`{element_id}`: the model is too complex to analyse; split it into smaller workflows")]
+    TooComplex {
+        /// The element where the analysis stopped.
+        element_id: String,
+    },
 }
 
 impl ErrorCode for Error {
@@ -113,6 +121,7 @@ impl ErrorCode for Error {
             Error::UnknownTimer(_) => "engine.unknown_timer",
             Error::WorkKindMismatch { .. } => "engine.work_kind_mismatch",
             Error::NotRetryable(_) => "engine.not_retryable",
+            Error::TooComplex { .. } => "engine.too_complex",
         }
     }
 }

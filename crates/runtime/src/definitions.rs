@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use agentwerke_bpmn::{Limits, parse};
+use agentwerke_bpmn::{KnownTools, Limits, parse};
 use agentwerke_engine::Definition;
 use agentwerke_store::Store;
 
@@ -75,12 +75,13 @@ impl Checked {
 }
 
 /// Parses, validates and compiles `xml`, collecting every finding; the one
-/// check the API, the CLI and the runtime share.
-pub fn check(xml: &[u8], limits: &Limits) -> Checked {
+/// check the API, the CLI and the runtime share. A tool-shaped `action`
+/// must be one of `tools` (see [`agentwerke_bpmn::tools`]).
+pub fn check(xml: &[u8], limits: &Limits, tools: &KnownTools) -> Checked {
     use agentwerke_bpmn::{Diagnostic, model::Position};
     use agentwerke_types::ErrorCode;
 
-    let (definitions, report) = agentwerke_bpmn::analyse(xml, limits);
+    let (definitions, report) = agentwerke_bpmn::analyse(xml, limits, tools);
     let mut diagnostics = report.diagnostics;
     if let Some(definitions) = &definitions
         && !diagnostics.iter().any(Diagnostic::is_error)

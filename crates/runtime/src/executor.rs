@@ -7,6 +7,7 @@ use agentwerke_agents::prompt::{PromptVars, TaskPromptSpec, assemble, render};
 use agentwerke_agents::provider::ToolCallRequest;
 use agentwerke_agents::step::{NoTools, Resume, StepInput, StepOutcome, ToolResult, run_step};
 use agentwerke_bpmn::model::AgentTaskSpec;
+use agentwerke_bpmn::tools::is_tool_shaped;
 use agentwerke_engine::{Event, TaskError, WorkId};
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_evidence::redact::redact_value;
@@ -22,6 +23,19 @@ use crate::{Error, RuntimeDeps, RuntimeHandle, RuntimeOptions, idle};
 
 /// Metadata keys `tool.input.<name>` give a tool task its arguments.
 const TOOL_INPUT_PREFIX: &str = "tool.input.";
+
+/// The code of a step refused because its `action` names no known tool.
+pub const UNKNOWN_TOOL: &str = "runtime.unknown_tool";
+
+/// What a task's `action` asks the executor to do.
+enum Action {
+    /// Ask the model (no action, or an action label).
+    Model,
+    /// Call this registered tool (or `human.ask`) without a model.
+    Tool(String),
+    /// Refuse: a tool-shaped name that no registry knows.
+    UnknownTool(String),
+}
 
 /// How one execution of a step ends.
 enum Outcome {
@@ -177,19 +191,14 @@ impl Executor {
             )),
             None => None,
         };
-        let direct_tool = match (&self.deps.gateway, &work.spec.action) {
-            (Some(service), Some(action))
-                if action == HUMAN_ASK || service.current().registry().get(action).is_some() =>
-            {
-                Some(action.clone())
-            }
-            _ => None,
-        };
         let mut records = Vec::new();
         let mut audit = Vec::new();
-        let outcome = match (&tools, direct_tool) {
-            (Some(tools), Some(tool)) => self.call_tool(&work, tools, &tool).await,
-            _ => {
+        let outcome = match (&tools, self.action(&work.spec)) {
+            (Some(tools), Action::Tool(tool)) => self.call_tool(&work, tools, &tool).await,
+            (_, Action::Tool(tool) | Action::UnknownTool(tool)) => {
+                self.refuse_unknown_tool(&work, &tool, &mut audit)
+            }
+            (_, Action::Model) => {
                 if let (Some(tools), Some(resume)) = (&tools, &resume) {
                     tools.skip_questions(questions_before(resume));
                 }
@@ -287,6 +296,46 @@ impl Executor {
             agent: work.spec.agent.clone(),
             attempt: work.attempt,
         }
+    }
+
+    /// What the task's `action` asks for, judged against the tools the
+    /// gateway has now.
+    fn action(&self, spec: &AgentTaskSpec) -> Action {
+        let Some(action) = spec.action.as_deref() else {
+            return Action::Model;
+        };
+        let registered = self.deps.gateway.as_ref().is_some_and(|service| {
+            action == HUMAN_ASK || service.current().registry().get(action).is_some()
+        });
+        if registered {
+            Action::Tool(action.to_owned())
+        } else if is_tool_shaped(action) {
+            Action::UnknownTool(action.to_owned())
+        } else {
+            Action::Model
+        }
+    }
+
+    /// A tool-shaped `action` that names no tool the gateway has (it was
+    /// removed after the workflow was published, or there is no gateway):
+    /// the step fails with `runtime.unknown_tool` and no model is asked in
+    /// the tool's place.
+    fn refuse_unknown_tool(
+        &self,
+        work: &AgentWork,
+        tool: &str,
+        audit: &mut Vec<AuditDraft>,
+    ) -> Outcome {
+        let message = format!(
+            "the task's action `{tool}` names a tool this server does not have; the step is refused rather than run as a model call"
+        );
+        audit.push(self.audit(
+            work,
+            "step.failed",
+            json!({"workId": work.work_id, "nodeId": work.node_id, "attempt": work.attempt,
+                   "code": UNKNOWN_TOOL, "tool": tool, "message": message}),
+        ));
+        Outcome::Event(failed(work, UNKNOWN_TOOL, &message, &self.deps))
     }
 
     /// A task whose `action` names a tool runs that tool through the gateway

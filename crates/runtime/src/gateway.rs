@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use agentwerke_agents::human::{HUMAN_ASK, question_of};
 use agentwerke_agents::provider::ToolCallRequest;
 use agentwerke_agents::step::{StepContext, ToolExecutor, ToolResult};
+use agentwerke_bpmn::KnownTools;
 use agentwerke_bpmn::model::AgentTaskSpec;
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_evidence::sections::PolicyDecisionRecord;
@@ -30,6 +31,23 @@ use serde_json::{Value, json};
 
 use crate::clock::{Clock, rfc3339};
 use crate::evidence::kinds;
+
+/// The tools of `registry`, and `human.ask`, which every step may be given.
+pub fn known_tools(registry: &ToolRegistry) -> KnownTools {
+    registry
+        .categories()
+        .map(|(name, _)| name)
+        .chain([HUMAN_ASK])
+        .collect()
+}
+
+/// The tools every server has (the built-in ones and `human.ask`): what an
+/// offline check, with no server to ask, holds a workflow against.
+pub fn builtin_tools() -> Result<KnownTools, crate::Error> {
+    let registry = ToolRegistry::builtin(Builtins::in_memory())
+        .map_err(|e| crate::Error::Gateway(e.to_string()))?;
+    Ok(known_tools(&registry))
+}
 
 /// The gateway in force, swapped atomically when a policy set is published.
 pub struct GatewayService {
@@ -102,6 +120,12 @@ impl GatewayService {
             Ok(guard) => Arc::clone(&guard),
             Err(poisoned) => Arc::clone(&poisoned.into_inner()),
         }
+    }
+
+    /// The tool names a workflow may use now: what `action`, `allowedTools`
+    /// and `deniedTools` are checked against at import and publish.
+    pub fn known_tools(&self) -> KnownTools {
+        known_tools(self.current().registry())
     }
 
     /// Puts `policies` in force for every call from now on.

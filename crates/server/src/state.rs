@@ -1,6 +1,7 @@
 //! What every handler shares.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use agentwerke_auth::Verifier;
 use agentwerke_runtime::{Clock, GatewayService, RuntimeHandle};
@@ -35,6 +36,9 @@ pub struct ApiLimits {
     pub max_body_bytes: usize,
     /// Largest page a list returns.
     pub max_page_size: u32,
+    /// Longest a BPMN document may take to check (validate, import,
+    /// publish) before it is refused as `workflow.too_complex`.
+    pub check_timeout: Duration,
 }
 
 impl Default for ApiLimits {
@@ -42,6 +46,7 @@ impl Default for ApiLimits {
         Self {
             max_body_bytes: 5 * 1024 * 1024,
             max_page_size: 200,
+            check_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -18,9 +18,11 @@ mod decode;
 mod diagram;
 mod events;
 mod extensions;
+mod positions;
 mod process;
 
 use std::collections::BTreeMap;
+use std::marker::PhantomData;
 
 use roxmltree::{Document, Node, ParsingOptions};
 
@@ -173,7 +175,8 @@ pub fn parse(xml: &[u8], limits: &Limits) -> Result<Parsed, ParseError> {
         return Err(ParseError::NotBpmn { found });
     }
     let mut reader = Reader {
-        doc: &doc,
+        positions: positions::Positions::new(&doc),
+        nodes: PhantomData,
         diagnostics: Vec::new(),
         errors: BTreeMap::new(),
     };
@@ -224,7 +227,9 @@ fn check_depth(doc: &Document<'_>, max: usize) -> Result<(), ParseError> {
 
 /// State shared by the readers of one document.
 struct Reader<'a, 'input> {
-    doc: &'a Document<'input>,
+    positions: positions::Positions,
+    /// The document's nodes the readers hand around.
+    nodes: PhantomData<Node<'a, 'input>>,
     diagnostics: Vec<Diagnostic>,
     /// `error` elements by id, with their `errorCode`, for error events.
     errors: BTreeMap<String, Option<String>>,
@@ -232,11 +237,7 @@ struct Reader<'a, 'input> {
 
 impl<'a, 'input> Reader<'a, 'input> {
     fn position(&self, node: Node<'_, '_>) -> Position {
-        let pos = self.doc.text_pos_at(node.range().start);
-        Position {
-            line: pos.row,
-            column: pos.col,
-        }
+        self.positions.of(node)
     }
 
     fn definitions(&mut self, root: Node<'a, 'input>) -> Definitions {

@@ -5,6 +5,7 @@
 //! `sourceRef`/`targetRef` are the truth, and tools disagree on the rest.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use roxmltree::Node;
 
@@ -221,20 +222,26 @@ impl<'a, 'input> Reader<'a, 'input> {
     /// Fills indices from ids: flow ends, node incoming/outgoing, boundary
     /// hosts, gateway defaults. Duplicate ids are reported; the first wins.
     fn resolve(&mut self, process: &mut Process, defaults: Vec<PendingDefault>) {
-        let mut node_ids: HashMap<&str, NodeIdx> = HashMap::new();
-        let mut seen: HashMap<String, ()> = HashMap::new();
+        let mut node_ids: HashMap<&str, NodeIdx> = HashMap::with_capacity(process.nodes.len());
         let mut duplicates = Vec::new();
         for (i, node) in process.nodes.iter().enumerate() {
-            node_ids.entry(node.id.as_str()).or_insert(i);
-            if seen.insert(node.id.clone(), ()).is_some() {
+            if let Entry::Vacant(slot) = node_ids.entry(node.id.as_str()) {
+                slot.insert(i);
+            } else {
                 duplicates.push((node.id.clone(), node.position));
             }
         }
-        let mut flow_ids: HashMap<&str, FlowIdx> = HashMap::new();
+        let mut flow_ids: HashMap<&str, FlowIdx> = HashMap::with_capacity(process.flows.len());
         for (i, flow) in process.flows.iter().enumerate() {
-            flow_ids.entry(flow.id.as_str()).or_insert(i);
-            if seen.insert(flow.id.clone(), ()).is_some() {
-                duplicates.push((flow.id.clone(), flow.position));
+            let taken = node_ids.contains_key(flow.id.as_str());
+            match flow_ids.entry(flow.id.as_str()) {
+                Entry::Vacant(slot) => {
+                    slot.insert(i);
+                    if taken {
+                        duplicates.push((flow.id.clone(), flow.position));
+                    }
+                }
+                Entry::Occupied(_) => duplicates.push((flow.id.clone(), flow.position)),
             }
         }
         for (id, position) in duplicates {

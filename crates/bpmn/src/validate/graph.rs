@@ -7,7 +7,7 @@
 //! own start when the subprocess is reached, and to a boundary event when its
 //! host is reached.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use crate::diagnostic::Diagnostic;
 use crate::model::{EventTrigger, FlowNode, NodeIdx, NodeKind, Process};
@@ -48,7 +48,7 @@ pub(super) fn check(process: &Process, out: &mut Vec<Diagnostic>) {
     flows(process, out);
     endpoints(process, out);
     boundaries(process, out);
-    let scopes_without_start = starts(process, out);
+    let scopes_without_start: HashSet<Option<NodeIdx>> = starts(process, out).into_iter().collect();
     let reached = reachable(process);
     for (i, node) in process.nodes.iter().enumerate() {
         let scope_has_start = !scopes_without_start.contains(&node.parent);
@@ -188,13 +188,12 @@ fn starts(process: &Process, out: &mut Vec<Diagnostic>) -> Vec<Option<NodeIdx>> 
             .filter(|(_, n)| matches!(n.kind, NodeKind::SubProcess))
             .map(|(i, _)| Some(i)),
     );
+    let mut found: HashMap<Option<NodeIdx>, Vec<&FlowNode>> = HashMap::new();
+    for node in process.nodes.iter().filter(|n| is_none_start(n)) {
+        found.entry(node.parent).or_default().push(node);
+    }
     let mut without = Vec::new();
     for scope in scopes {
-        let found: Vec<&FlowNode> = process
-            .nodes
-            .iter()
-            .filter(|n| n.parent == scope && is_none_start(n))
-            .collect();
         let (where_, position, scope_id) = match scope {
             None => (
                 format!("process `{}`", process.id),
@@ -206,7 +205,7 @@ fn starts(process: &Process, out: &mut Vec<Diagnostic>) -> Vec<Option<NodeIdx>> 
                 (format!("subprocess `{}`", sub.id), sub.position, id(sub))
             }
         };
-        match found.as_slice() {
+        match found.get(&scope).map_or(&[][..], Vec::as_slice) {
             [] => {
                 without.push(scope);
                 out.push(Diagnostic::error(
@@ -247,13 +246,20 @@ fn is_none_start(node: &FlowNode) -> bool {
 /// Forward reachability from the process's none start.
 fn reachable(process: &Process) -> Vec<bool> {
     let mut seen = vec![false; process.nodes.len()];
-    let mut queue: VecDeque<NodeIdx> = process
-        .nodes
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| n.parent.is_none() && is_none_start(n))
-        .map(|(i, _)| i)
-        .collect();
+    // The none starts inside each subprocess, found once rather than by a
+    // scan of every node per subprocess reached.
+    let mut inner_starts: Vec<Vec<NodeIdx>> = vec![Vec::new(); process.nodes.len()];
+    let mut queue: VecDeque<NodeIdx> = VecDeque::new();
+    for (i, node) in process.nodes.iter().enumerate() {
+        if !is_none_start(node) {
+            continue;
+        }
+        match node.parent {
+            None => queue.push_back(i),
+            Some(p) if p < inner_starts.len() => inner_starts[p].push(i),
+            Some(_) => {}
+        }
+    }
     while let Some(n) = queue.pop_front() {
         if std::mem::replace(&mut seen[n], true) {
             continue;
@@ -266,14 +272,7 @@ fn reachable(process: &Process) -> Vec<bool> {
         );
         queue.extend(node.boundary.iter().copied());
         if matches!(node.kind, NodeKind::SubProcess) {
-            queue.extend(
-                process
-                    .nodes
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, c)| c.parent == Some(n) && is_none_start(c))
-                    .map(|(i, _)| i),
-            );
+            queue.extend(inner_starts[n].iter().copied());
         }
     }
     seen

@@ -9,24 +9,27 @@
 //! findings; [`load`] is the gate the server uses before publishing.
 //!
 //! ```
-//! use agentwerke_bpmn::{Limits, validate::load};
+//! use agentwerke_bpmn::{KnownTools, Limits, validate::load};
 //! let xml = br#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL">
 //!   <process id="P" isExecutable="true">
 //!     <startEvent id="S"/><endEvent id="E"/>
 //!     <sequenceFlow id="F" sourceRef="S" targetRef="E"/>
 //!   </process></definitions>"#;
-//! let loaded = load(xml, &Limits::default()).unwrap();
+//! let loaded = load(xml, &Limits::default(), &KnownTools::default()).unwrap();
 //! assert_eq!(loaded.definitions.processes[0].nodes.len(), 2);
 //! ```
 
 mod graph;
 mod nodes;
 
+use std::collections::HashSet;
+
 use serde::Serialize;
 
 use crate::diagnostic::{Diagnostic, Severity};
 use crate::model::{Definitions, Position, Process};
 use crate::parse::{Limits, parse};
+use crate::tools::KnownTools;
 
 /// Every code a [`Diagnostic`] from this crate can carry. Codes are part of
 /// the API: never rename one, add new ones at the end of their group.
@@ -66,6 +69,7 @@ pub const CODES: &[&str] = &[
     "bpmn.invalid_boundary_attachment",
     "bpmn.boundary_incoming",
     "bpmn.end_event_outgoing",
+    "bpmn.unknown_tool",
     // Warnings found while reading.
     "bpmn.unknown_attribute",
     "bpmn.unknown_extension",
@@ -81,6 +85,7 @@ pub const CODES: &[&str] = &[
     "bpmn.conditional_default",
     "bpmn.no_default_flow",
     "bpmn.unnamed_task",
+    "bpmn.unknown_tool_pattern",
 ];
 
 /// All findings about a document.
@@ -129,9 +134,9 @@ pub struct Loaded {
     pub report: Report,
 }
 
-/// Checks a parsed model for execution. Does not repeat what the parser
-/// reports (use [`analyse`] for both).
-pub fn validate(defs: &Definitions) -> Report {
+/// Checks a parsed model for execution, tool names against `tools`. Does
+/// not repeat what the parser reports (use [`analyse`] for both).
+pub fn validate(defs: &Definitions, tools: &KnownTools) -> Report {
     let mut out = Vec::new();
     let executable: Vec<&Process> = defs.processes.iter().filter(|p| p.is_executable).collect();
     match executable.as_slice() {
@@ -175,7 +180,7 @@ pub fn validate(defs: &Definitions) -> Report {
                     other.position,
                 ));
             }
-            nodes::check(defs, first, &mut out);
+            nodes::check(defs, first, tools, &mut out);
             graph::check(first, &mut out);
         }
     }
@@ -188,7 +193,7 @@ pub fn validate(defs: &Definitions) -> Report {
 /// the bytes could not be read as BPMN at all; the report then holds that one
 /// error. Where the parser already reported a broken extension on an
 /// element, validation does not add "extension missing" for it too.
-pub fn analyse(xml: &[u8], limits: &Limits) -> (Option<Definitions>, Report) {
+pub fn analyse(xml: &[u8], limits: &Limits, tools: &KnownTools) -> (Option<Definitions>, Report) {
     let parsed = match parse(xml, limits) {
         Ok(parsed) => parsed,
         Err(e) => {
@@ -201,12 +206,12 @@ pub fn analyse(xml: &[u8], limits: &Limits) -> (Option<Definitions>, Report) {
         }
     };
     let mut diagnostics = parsed.diagnostics;
-    let broken: Vec<Option<String>> = diagnostics
+    let broken: HashSet<Option<String>> = diagnostics
         .iter()
         .filter(|d| matches!(d.code, "bpmn.missing_attribute" | "bpmn.invalid_attribute"))
         .map(|d| d.element_id.clone())
         .collect();
-    let validated = validate(&parsed.definitions);
+    let validated = validate(&parsed.definitions, tools);
     diagnostics.extend(validated.diagnostics.into_iter().filter(|d| {
         let missing_ext = matches!(
             d.code,
@@ -223,8 +228,8 @@ pub fn analyse(xml: &[u8], limits: &Limits) -> (Option<Definitions>, Report) {
 
 /// Parses and validates; `Err` with every finding if there is any error,
 /// `Ok` with the model and its warnings otherwise.
-pub fn load(xml: &[u8], limits: &Limits) -> Result<Loaded, Report> {
-    match analyse(xml, limits) {
+pub fn load(xml: &[u8], limits: &Limits, tools: &KnownTools) -> Result<Loaded, Report> {
+    match analyse(xml, limits, tools) {
         (Some(definitions), report) if report.is_ok() => Ok(Loaded {
             definitions,
             report,

@@ -6,6 +6,7 @@ use agentwerke_types::ErrorCode;
 use crate::condition::Condition;
 use crate::diagnostic::Diagnostic;
 use crate::model::{Definitions, EventTrigger, FlowNode, NodeKind, Process};
+use crate::tools::{KnownTools, is_tool_shaped};
 
 /// A node's id for diagnostics; `None` when the element has none.
 fn id(node: &FlowNode) -> Option<&str> {
@@ -38,7 +39,12 @@ pub(super) fn check_subset(process: &Process, out: &mut Vec<Diagnostic>) {
     }
 }
 
-pub(super) fn check(defs: &Definitions, process: &Process, out: &mut Vec<Diagnostic>) {
+pub(super) fn check(
+    defs: &Definitions,
+    process: &Process,
+    tools: &KnownTools,
+    out: &mut Vec<Diagnostic>,
+) {
     check_subset(process, out);
     for node in &process.nodes {
         if node.id.is_empty() {
@@ -50,6 +56,7 @@ pub(super) fn check(defs: &Definitions, process: &Process, out: &mut Vec<Diagnos
             ));
         }
         extension(defs, node, out);
+        tool_names(node, tools, out);
         timer(node, out);
         named(node, out);
     }
@@ -161,6 +168,60 @@ fn extension(defs: &Definitions, node: &FlowNode, out: &mut Vec<Diagnostic>) {
         _ => return,
     };
     out.push(Diagnostic::error(code, message, id(node), node.position));
+}
+
+/// A tool-shaped `action` must name a known tool: otherwise the task would
+/// quietly become a model call. Tool-list entries that match no known tool
+/// are warnings: they grant or deny nothing, which is most likely a typo.
+fn tool_names(node: &FlowNode, tools: &KnownTools, out: &mut Vec<Diagnostic>) {
+    let NodeKind::AgentTask {
+        spec: Some(spec), ..
+    } = &node.kind
+    else {
+        return;
+    };
+    let known = || {
+        let names: Vec<&str> = tools.names().collect();
+        if names.is_empty() {
+            "none".to_owned()
+        } else {
+            names.join(", ")
+        }
+    };
+    if let Some(action) = spec.action.as_deref()
+        && is_tool_shaped(action)
+        && !tools.contains(action)
+    {
+        out.push(Diagnostic::error(
+            "bpmn.unknown_tool",
+            format!(
+                "task `{}` has action `{action}`, which is shaped like a tool name but names no tool this server has (known: {}); name a known tool, or use a label without dots for a model call",
+                node.id,
+                known()
+            ),
+            id(node),
+            node.position,
+        ));
+    }
+    for (list, pattern) in spec
+        .allowed_tools
+        .iter()
+        .map(|p| ("allowedTools", p))
+        .chain(spec.denied_tools.iter().map(|p| ("deniedTools", p)))
+    {
+        if !tools.matches_pattern(pattern) {
+            out.push(Diagnostic::warning(
+                "bpmn.unknown_tool_pattern",
+                format!(
+                    "`{pattern}` in {list} of task `{}` matches no tool this server has (known: {}); it has no effect",
+                    node.id,
+                    known()
+                ),
+                id(node),
+                node.position,
+            ));
+        }
+    }
 }
 
 fn timer(node: &FlowNode, out: &mut Vec<Diagnostic>) {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use agentwerke_bpmn::{Diagnostic, Limits, Report, analyse};
+use agentwerke_bpmn::{Diagnostic, KnownTools, Limits, Report, analyse};
 
 /// `crates/bpmn/tests/fixtures/<name>`.
 pub(crate) fn fixture(name: &str) -> Vec<u8> {
@@ -17,9 +17,9 @@ pub(crate) fn miwg_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/miwg")
 }
 
-/// Parse and validate with default limits.
+/// Parse and validate with default limits, against no known tool.
 pub(crate) fn report(xml: &[u8]) -> Report {
-    analyse(xml, &Limits::default()).1
+    analyse(xml, &Limits::default(), &KnownTools::default()).1
 }
 
 /// The diagnostics with `code`.

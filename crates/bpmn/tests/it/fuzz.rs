@@ -2,7 +2,7 @@
 
 use proptest::prelude::*;
 
-use agentwerke_bpmn::{Limits, analyse};
+use agentwerke_bpmn::{KnownTools, Limits, analyse};
 
 use super::common::fixture;
 
@@ -11,7 +11,7 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
-        let _ = analyse(&bytes, &Limits::default());
+        let _ = analyse(&bytes, &Limits::default(), &KnownTools::default());
     }
 
     #[test]
@@ -28,7 +28,7 @@ proptest! {
                 _ => xml.insert(i, byte),
             }
         }
-        let _ = analyse(&xml, &Limits::default());
+        let _ = analyse(&xml, &Limits::default(), &KnownTools::default());
     }
 
     #[test]
@@ -41,6 +41,6 @@ proptest! {
             while !xml.is_char_boundary(i) { i -= 1; }
             xml.insert_str(i, &text);
         }
-        let _ = analyse(xml.as_bytes(), &Limits::default());
+        let _ = analyse(xml.as_bytes(), &Limits::default(), &KnownTools::default());
     }
 }

@@ -6,12 +6,19 @@ use agentwerke_bpmn::model::{
     Definitions, EventTrigger, ExecutionMode, NodeKind, PermissionLevel, Position, SandboxProfile,
     ToolEscalation,
 };
-use agentwerke_bpmn::{Limits, load};
+use agentwerke_bpmn::{KnownTools, Limits, load};
 
 use super::common::{dump, fixture};
 
+/// The tools the fixtures' tasks name in `allowedTools` and `deniedTools`.
+const FIXTURE_TOOLS: [&str; 4] = ["fs.read", "git.diff", "repo.search", "shell.exec"];
+
 fn loaded(name: &str) -> Definitions {
-    match load(&fixture(name), &Limits::default()) {
+    match load(
+        &fixture(name),
+        &Limits::default(),
+        &KnownTools::new(FIXTURE_TOOLS),
+    ) {
         Ok(loaded) => {
             assert_eq!(loaded.report.errors().count(), 0);
             assert_eq!(

@@ -4,7 +4,7 @@
 //! opens the executable process.
 
 use agentwerke_bpmn::validate::CODES;
-use agentwerke_bpmn::{Limits, Severity, load};
+use agentwerke_bpmn::{KnownTools, Limits, Report, Severity, analyse, load};
 
 use super::common::{assert_finding, dump, report, with_code};
 
@@ -29,7 +29,7 @@ fn simple(extra: &str) -> Vec<u8> {
 fn the_baseline_is_clean() {
     let r = report(&simple(""));
     assert!(r.diagnostics.is_empty(), "{}", dump(&r));
-    assert!(load(&simple(""), &Limits::default()).is_ok());
+    assert!(load(&simple(""), &Limits::default(), &KnownTools::default()).is_ok());
 }
 
 #[test]
@@ -325,7 +325,7 @@ fn unnamed_task() {
 
 #[test]
 fn invalid_xml_is_a_located_finding() {
-    let err = load(b"<definitions xmlns=\"http://www.omg.org/spec/BPMN/20100524/MODEL\">\n<process id=\"P\">\n</definitions>", &Limits::default()).unwrap_err();
+    let err = load(b"<definitions xmlns=\"http://www.omg.org/spec/BPMN/20100524/MODEL\">\n<process id=\"P\">\n</definitions>", &Limits::default(), &KnownTools::default()).unwrap_err();
     let d = &err.diagnostics[0];
     assert_eq!((d.code, d.line), ("bpmn.invalid_xml", 3));
 }
@@ -397,6 +397,7 @@ fn codes_are_stable() {
             "bpmn.invalid_boundary_attachment",
             "bpmn.boundary_incoming",
             "bpmn.end_event_outgoing",
+            "bpmn.unknown_tool",
             "bpmn.unknown_attribute",
             "bpmn.unknown_extension",
             "bpmn.misplaced_extension",
@@ -410,6 +411,91 @@ fn codes_are_stable() {
             "bpmn.conditional_default",
             "bpmn.no_default_flow",
             "bpmn.unnamed_task",
+            "bpmn.unknown_tool_pattern",
         ]
     );
+}
+
+/// S -> T -> E where T's `agentTask` carries `attrs` (T on line 4).
+fn agent_with(attrs: &str) -> Vec<u8> {
+    doc(&format!(
+        "<startEvent id=\"S\"/>\n<serviceTask id=\"T\" name=\"T\"><extensionElements><aw:agentTask agent=\"a\" purposeType=\"p\" {attrs}/></extensionElements></serviceTask>\n<endEvent id=\"E\"/>\n<sequenceFlow id=\"F1\" sourceRef=\"S\" targetRef=\"T\"/>\n<sequenceFlow id=\"F2\" sourceRef=\"T\" targetRef=\"E\"/>"
+    ))
+}
+
+fn against(xml: &[u8], tools: &[&str]) -> Report {
+    analyse(
+        xml,
+        &Limits::default(),
+        &KnownTools::new(tools.iter().copied()),
+    )
+    .1
+}
+
+#[test]
+fn an_action_shaped_like_a_tool_must_name_a_known_tool() {
+    let tools = ["artifact.write", "human.ask"];
+    let r = against(&agent_with(r#"action="exec.run""#), &tools);
+    assert_finding(&r, "bpmn.unknown_tool", "T", 4);
+    let d = with_code(&r, "bpmn.unknown_tool")[0];
+    assert_eq!(d.severity, Severity::Error);
+    assert!(
+        d.message.contains("`exec.run`") && d.message.contains("artifact.write, human.ask"),
+        "{}",
+        d.message
+    );
+    for fine in [
+        "artifact.write",
+        "human.ask",
+        "analyze",
+        "Summarise the incident.",
+    ] {
+        let r = against(&agent_with(&format!("action=\"{fine}\"")), &tools);
+        assert!(r.diagnostics.is_empty(), "{fine}: {}", dump(&r));
+    }
+    // Knowing no tool refuses every tool-shaped action.
+    let r = against(&agent_with(r#"action="artifact.write""#), &[]);
+    assert_finding(&r, "bpmn.unknown_tool", "T", 4);
+    assert!(
+        load(
+            &agent_with(r#"action="exec.run""#),
+            &Limits::default(),
+            &KnownTools::new(tools)
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn tool_list_entries_matching_no_tool_warn() {
+    let r = against(
+        &agent_with(r#"allowedTools="artifact.*, vault.read *" deniedTools="exec.run human.ask""#),
+        &["artifact.read", "artifact.write", "human.ask"],
+    );
+    let warned: Vec<&str> = with_code(&r, "bpmn.unknown_tool_pattern")
+        .iter()
+        .map(|d| {
+            assert_eq!(d.severity, Severity::Warning);
+            assert_eq!(d.element_id.as_deref(), Some("T"));
+            if d.message.contains("`vault.read` in allowedTools") {
+                "vault.read"
+            } else if d.message.contains("`exec.run` in deniedTools") {
+                "exec.run"
+            } else {
+                panic!("unexpected: {}", d.message)
+            }
+        })
+        .collect();
+    assert_eq!(warned, ["vault.read", "exec.run"], "{}", dump(&r));
+    assert!(r.is_ok(), "{}", dump(&r));
+}
+
+#[test]
+fn columns_count_characters_not_bytes() {
+    let xml = doc(&format!(
+        "<startEvent id=\"S\"/>\n<!--äöü--><serviceTask id=\"T\">{AGENT}</serviceTask>\n<endEvent id=\"E\"/>\n<sequenceFlow id=\"F1\" sourceRef=\"S\" targetRef=\"T\"/>\n<sequenceFlow id=\"F2\" sourceRef=\"T\" targetRef=\"E\"/>"
+    ));
+    let r = report(&xml);
+    let d = with_code(&r, "bpmn.unnamed_task")[0];
+    assert_eq!((d.line, d.column), (4, 11), "{}", dump(&r));
 }

@@ -72,9 +72,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     let provider: Arc<dyn ModelProvider> = Arc::new(scripted_provider(&config)?);
-    if config.seed_sample {
-        sample::seed(store.as_ref(), clock.as_ref()).await?;
-    }
     let gateway = Arc::new(
         GatewayService::start(
             store.clone(),
@@ -89,6 +86,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .await
         .context("cannot start the Tool Gateway")?,
     );
+    if config.seed_sample {
+        sample::seed(store.as_ref(), clock.as_ref(), &gateway.known_tools()).await?;
+    }
     let runtime = Runtime::start(
         RuntimeOptions {
             secrets: config.secrets.clone(),

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use agentwerke_bpmn::{Diagnostic, Limits, Severity};
 use agentwerke_runtime::definitions::check;
+use agentwerke_runtime::gateway::builtin_tools;
 use anyhow::Context;
 use reqwest::Method;
 use serde_json::json;
@@ -142,7 +143,8 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
 
 fn validate(file: &PathBuf, as_json: bool) -> anyhow::Result<ExitCode> {
     let xml = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let checked = check(&xml, &Limits::default());
+    // Offline, the built-in tools are the ones every server has.
+    let checked = check(&xml, &Limits::default(), &builtin_tools()?);
     if as_json {
         say!(
             "{}",

@@ -35,7 +35,7 @@ pub(super) fn compile(process: &Process, defs: Option<&Definitions>) -> Result<C
     attach_boundaries(process, &mut nodes)?;
     check_defaults(process, &nodes)?;
     let start = resolve_starts(process, &mut nodes)?;
-    analysis::annotate(process, &mut nodes, &flows);
+    analysis::annotate(process, &mut nodes, &flows)?;
 
     let ids: HashMap<String, u32> = process
         .nodes

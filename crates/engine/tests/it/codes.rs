@@ -41,6 +41,9 @@ fn every_error_code_is_listed() {
             actual: "timer",
         },
         Error::NotRetryable(WorkId(1)),
+        Error::TooComplex {
+            element_id: "x".into(),
+        },
     ];
     let codes: Vec<_> = errors.iter().map(|e| e.code()).collect();
     assert_eq!(
@@ -60,6 +63,7 @@ fn every_error_code_is_listed() {
             "engine.unknown_timer",
             "engine.work_kind_mismatch",
             "engine.not_retryable",
+            "engine.too_complex",
         ]
     );
     let faults: Vec<_> = Fault::ALL.iter().map(|f| f.code()).collect();

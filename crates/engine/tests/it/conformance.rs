@@ -2,7 +2,7 @@
 //! `tests/conformance/`, run through the real parser and validator, with the
 //! node trace, effect kinds and final status each script must produce.
 
-use agentwerke_bpmn::{Limits, Severity, parse, validate};
+use agentwerke_bpmn::{KnownTools, Limits, Severity, parse, validate};
 use agentwerke_engine::{ApprovalDecision, Definition};
 use agentwerke_types::RunStatus;
 use serde_json::{Value, json};
@@ -304,7 +304,7 @@ fn load(file: &str) -> Definition {
     );
     let xml = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let parsed = parse(&xml, &Limits::default()).unwrap_or_else(|e| panic!("{file}: {e}"));
-    let report = validate(&parsed.definitions);
+    let report = validate(&parsed.definitions, &KnownTools::default());
     let errors: Vec<_> = parsed
         .diagnostics
         .iter()

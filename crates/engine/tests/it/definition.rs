@@ -199,3 +199,74 @@ fn errors_propagate_through_nested_subprocesses() {
     assert_eq!(r.status(), RunStatus::Completed);
     assert_eq!(r.visited.last().unwrap(), "Handled");
 }
+
+#[test]
+fn long_chains_of_approvals_find_their_agent_task() {
+    // Draft, then 20,000 approvals (every 1,000th an agent task) and a loop
+    // back into the first approval: each approval's rework target is the
+    // nearest agent task before it, found once per stretch.
+    let mut b = B::new();
+    let s = b.start("Start");
+    let draft = b.agent("Draft");
+    let mut chain = vec![s, draft];
+    for i in 0..20_000 {
+        chain.push(if i % 1_000 == 999 {
+            b.agent(&format!("A{i}"))
+        } else {
+            b.approval(&format!("R{i}"))
+        });
+    }
+    let e = b.end("End");
+    chain.push(e);
+    b.chain(&chain);
+    let def = b.build();
+    let target = |id: &str| {
+        def.rework_target(def.node_index(id).unwrap())
+            .map(|t| def.node(t).unwrap().id.clone())
+    };
+    assert_eq!(target("R0").as_deref(), Some("Draft"));
+    assert_eq!(target("R998").as_deref(), Some("Draft"));
+    assert_eq!(target("R1000").as_deref(), Some("A999"));
+    assert_eq!(target("R19998").as_deref(), Some("A18999"));
+
+    // A cycle of approvals with no agent task anywhere on it: nothing to
+    // send the work back to.
+    let mut b = B::new();
+    let s = b.start("Start");
+    let m = b.xor("Merge");
+    let r1 = b.approval("R1");
+    let r2 = b.approval("R2");
+    let split = b.xor("Split");
+    let e = b.end("End");
+    b.chain(&[s, m, r1, r2, split, e]);
+    b.flow_if(split, m, "input.again");
+    let def = b.build();
+    assert_eq!(def.rework_target(def.node_index("R2").unwrap()), None);
+}
+
+#[test]
+fn a_model_too_costly_to_analyse_is_refused() {
+    // Blocks of approval, exclusive split into two events, exclusive merge,
+    // with no agent task anywhere: the walk back from every merge covers the
+    // whole model before it. Refused instead of analysed for minutes.
+    let mut b = B::new();
+    let mut prev = b.start("Start");
+    for i in 0..1_000 {
+        let review = b.approval(&format!("R{i}"));
+        let split = b.xor(&format!("S{i}"));
+        let yes = b.throw(&format!("Y{i}"));
+        let no = b.throw(&format!("N{i}"));
+        let merge = b.xor(&format!("M{i}"));
+        b.chain(&[prev, review, split]);
+        b.flow_if(split, yes, "input.go");
+        let default = b.flow(split, no);
+        b.set_default(split, default);
+        b.chain(&[yes, merge]);
+        b.chain(&[no, merge]);
+        prev = merge;
+    }
+    let e = b.end("End");
+    b.flow(prev, e);
+    let error = Definition::new(&b.process()).unwrap_err();
+    assert_eq!(error.code(), "engine.too_complex", "{error}");
+}

@@ -39,7 +39,7 @@ pub async fn validate(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Read)?;
     let body = body.map_err(bytes_rejection)?;
-    let checked = check(&body, &bpmn_limits(&state));
+    let checked = check_bounded(&state, body).await?;
     Ok(Json(json!({
         "valid": checked.is_executable(),
         "diagnostics": checked.diagnostics,
@@ -62,16 +62,9 @@ pub async fn import(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Permission::ManageWorkflows)?;
     let body = body.map_err(bytes_rejection)?;
-    let checked = check(&body, &bpmn_limits(&state));
+    let checked = check_bounded(&state, body.clone()).await?;
     let (workflow_id, name) = naming(&checked, &params)?;
-    if !checked.is_executable() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "workflow.invalid",
-            "the BPMN document is not an executable Agentwerke workflow; every problem is listed",
-        )
-        .with_detail(json!(checked.diagnostics)));
-    }
+    refuse_unless_executable(&checked)?;
     let xml = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::bad_request("workflow.not_utf8", "store BPMN as UTF-8 text"))?;
     let version = state
@@ -90,16 +83,24 @@ pub async fn import(
 }
 
 /// Publishes a version; published versions are immutable and runs start on
-/// the latest one.
+/// the latest one. The version is checked again first, against the tools
+/// the server has now: a draft that names a tool removed since its import is
+/// refused with every diagnostic.
 #[utoipa::path(post, path = "/api/workflows/{id}/versions/{version}/publish", tag = "workflows",
     params(("id" = String, Path), ("version" = i64, Path)),
-    responses((status = 200, description = "Published")), security(("bearer" = [])))]
+    responses((status = 200, description = "Published"),
+              (status = 422, description = "No longer executable; every diagnostic is listed")),
+    security(("bearer" = [])))]
 pub async fn publish(
     State(state): State<AppState>,
     caller: Caller,
     Path((id, version)): Path<(String, i64)>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::ManageWorkflows)?;
+    if let Some(stored) = state.store.get_version(&id, version).await? {
+        let checked = check_bounded(&state, Bytes::from(stored.bpmn_xml)).await?;
+        refuse_unless_executable(&checked)?;
+    }
     let published = state
         .store
         .publish_workflow_version(&id, version, caller.subject(), state.clock.now())
@@ -193,6 +194,47 @@ fn version_view(v: &WorkflowVersion, with_xml: bool) -> Value {
         view["bpmnXml"] = json!(v.bpmn_xml);
     }
     view
+}
+
+/// Checks BPMN against the tools the gateway has now, on a blocking thread
+/// so that a large document never stalls the request loop, and within
+/// [`crate::ApiLimits::check_timeout`]: a document that takes longer is
+/// refused with `workflow.too_complex` (the check itself is linear in the
+/// document's size, which the body limit bounds).
+async fn check_bounded(state: &AppState, body: Bytes) -> Result<Checked, ApiError> {
+    let limits = bpmn_limits(state);
+    let tools = state.gateway.known_tools();
+    let timeout = state.limits.check_timeout;
+    let task = tokio::task::spawn_blocking(move || check(&body, &limits, &tools));
+    match tokio::time::timeout(timeout, task).await {
+        Ok(Ok(checked)) => Ok(checked),
+        Ok(Err(_)) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "workflow.check_failed",
+            "checking the BPMN document failed unexpectedly",
+        )),
+        Err(_) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "workflow.too_complex",
+            format!(
+                "the BPMN document could not be checked within {} ms; split it into smaller workflows",
+                timeout.as_millis()
+            ),
+        )),
+    }
+}
+
+/// 422 `workflow.invalid` with every diagnostic, unless `checked` can run.
+fn refuse_unless_executable(checked: &Checked) -> Result<(), ApiError> {
+    if checked.is_executable() {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "workflow.invalid",
+        "the BPMN document is not an executable Agentwerke workflow; every problem is listed",
+    )
+    .with_detail(json!(checked.diagnostics)))
 }
 
 fn bpmn_limits(state: &AppState) -> Limits {

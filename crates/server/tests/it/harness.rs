@@ -40,6 +40,15 @@ impl TestServer {
 
     /// A server whose escalations expire after `escalation_ttl_secs`.
     pub(crate) async fn start_with(scripts: &str, escalation_ttl_secs: u64) -> Self {
+        Self::start_limited(scripts, escalation_ttl_secs, ApiLimits::default()).await
+    }
+
+    /// A server enforcing `limits`.
+    pub(crate) async fn start_with_limits(limits: ApiLimits) -> Self {
+        Self::start_limited("", 24 * 60 * 60, limits).await
+    }
+
+    async fn start_limited(scripts: &str, escalation_ttl_secs: u64, limits: ApiLimits) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let store: Arc<dyn Store> = Arc::new(
             SqliteStore::open(&format!("sqlite://{}", dir.path().join("aw.db").display()))
@@ -97,7 +106,7 @@ impl TestServer {
             evidence_key: Arc::new(key),
             gateway,
             secrets: Arc::from(Vec::new()),
-            limits: ApiLimits::default(),
+            limits,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

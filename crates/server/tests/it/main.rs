@@ -9,3 +9,4 @@ mod flows;
 mod gateway;
 mod questions;
 mod roles;
+mod tools;
