@@ -11,6 +11,11 @@
 //! escalated call, or a question to a human (`human.ask`), pauses the step
 //! at once: later calls of the same turn are not executed, because they
 //! might depend on the one awaiting a person.
+//!
+//! The kill switch is asked before every model turn
+//! ([`ToolExecutor::halted`]) and answers every tool call it holds with
+//! [`ToolResult::Halted`]: either way the step pauses where it stands
+//! ([`StepOutcome::Halted`]) and goes on from there once the halt is lifted.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -35,6 +40,13 @@ pub const NO_TOOLS_REASON: &str = "no tool gateway is configured: the call was r
 pub trait ToolExecutor: Send + Sync {
     /// Decides on and, when allowed, executes one call.
     async fn call(&self, call: &ToolCallRequest, ctx: &StepContext) -> ToolResult;
+
+    /// Why the kill switch holds the step now, if it does; asked before
+    /// every model turn, so a halted agent does not even think. Executors
+    /// without a kill switch hold nothing.
+    async fn halted(&self, _ctx: &StepContext) -> Option<String> {
+        None
+    }
 }
 
 /// Which step a tool call belongs to.
@@ -78,6 +90,12 @@ pub enum ToolResult {
     Asked {
         /// The question that was opened.
         question_id: String,
+    },
+    /// The kill switch holds the call: it is not made, and the step pauses
+    /// until the halt is lifted, then makes it.
+    Halted {
+        /// Which halt, and why.
+        reason: String,
     },
 }
 
@@ -138,7 +156,9 @@ pub struct Resume {
     pub messages: Vec<Message>,
     /// The paused call, then the calls of the same turn after it.
     pub pending: Vec<ToolCallRequest>,
-    /// The model turn (1-based) that asked for them.
+    /// The model turn (1-based) that asked for them; for a step halted
+    /// before a model turn (nothing pending), the turn before it, 0 when
+    /// the model was not asked yet.
     pub turn: u32,
 }
 
@@ -256,6 +276,17 @@ pub enum StepOutcome {
         /// Where to go on from.
         resume: Resume,
     },
+    /// The kill switch holds the step, before a model turn or a tool call
+    /// (`human.ask` included); it goes on from `resume` once the halt is
+    /// lifted.
+    Halted {
+        /// Which halt, and why.
+        reason: String,
+        /// Every model call of this execution up to the pause.
+        turns: Vec<TurnRecord>,
+        /// Where to go on from.
+        resume: Resume,
+    },
     /// The provider failed, or the model did not finish in time.
     Failed {
         /// A stable code (a scripted failure's own code; see
@@ -275,6 +306,7 @@ impl StepOutcome {
             StepOutcome::Completed { turns, .. }
             | StepOutcome::Paused { turns, .. }
             | StepOutcome::Asked { turns, .. }
+            | StepOutcome::Halted { turns, .. }
             | StepOutcome::Failed { turns, .. } => turns,
         }
     }
@@ -321,6 +353,9 @@ pub async fn run_step(
         ),
     };
     for turn in first_turn..=input.max_turns {
+        if let Some(reason) = tools.halted(&input.tool_context(turn)).await {
+            return Pause::Halted(reason).outcome(turns, messages, Vec::new(), turn - 1);
+        }
         let response = match provider.complete(&input.request(&messages)).await {
             Ok(response) => response,
             Err(e) => {
@@ -385,7 +420,7 @@ pub async fn run_step(
 
 /// Hands `calls` to the executor in order, feeding each result back as a
 /// tool message and recording it. Stops at the first call that waits for a
-/// person: that call and the ones after it are returned, unmade (the later
+/// person or for a halt to be lifted: that call and the ones after it are returned, unmade (the later
 /// ones are recorded without a result).
 async fn call_tools(
     calls: Vec<ToolCallRequest>,
@@ -411,6 +446,7 @@ async fn call_tools(
             }
             ToolResult::Escalated { approval_id } => Some(Pause::Approval(approval_id.clone())),
             ToolResult::Asked { question_id } => Some(Pause::Question(question_id.clone())),
+            ToolResult::Halted { reason } => Some(Pause::Halted(reason.clone())),
         };
         records.push(ToolCallRecord {
             call: call.clone(),
@@ -433,6 +469,8 @@ async fn call_tools(
 enum Pause {
     Approval(String),
     Question(String),
+    /// The lifting of the halt described.
+    Halted(String),
 }
 
 impl Pause {
@@ -456,6 +494,11 @@ impl Pause {
             },
             Pause::Question(question_id) => StepOutcome::Asked {
                 question_id,
+                turns,
+                resume,
+            },
+            Pause::Halted(reason) => StepOutcome::Halted {
+                reason,
                 turns,
                 resume,
             },

@@ -373,6 +373,141 @@ async fn a_resumed_step_makes_its_paused_calls_and_goes_on_without_asking_the_mo
     assert_eq!(turns[0].turn, 3);
 }
 
+/// Allows every call while the switch is off; while it is on, holds the
+/// step before each model turn and every call.
+struct KillSwitch {
+    on: std::sync::atomic::AtomicBool,
+    /// Model turns it let through.
+    turns: Mutex<Vec<u32>>,
+    calls: Mutex<Vec<String>>,
+}
+
+impl KillSwitch {
+    fn new() -> Self {
+        Self {
+            on: std::sync::atomic::AtomicBool::new(false),
+            turns: Mutex::new(Vec::new()),
+            calls: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn set(&self, on: bool) {
+        self.on.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn is_on(&self) -> bool {
+        self.on.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl ToolExecutor for KillSwitch {
+    async fn call(&self, call: &ToolCallRequest, _ctx: &StepContext) -> ToolResult {
+        if self.is_on() {
+            return ToolResult::Halted {
+                reason: "global halt: incident".into(),
+            };
+        }
+        self.calls.lock().unwrap().push(call.name.clone());
+        // The operator pulls the switch while the first call runs.
+        self.set(true);
+        ToolResult::Allowed {
+            output: json!("written"),
+        }
+    }
+
+    async fn halted(&self, ctx: &StepContext) -> Option<String> {
+        if self.is_on() {
+            return Some("global halt: incident".into());
+        }
+        self.turns.lock().unwrap().push(ctx.turn);
+        None
+    }
+}
+
+#[tokio::test]
+async fn a_halt_pauses_the_step_before_its_next_model_turn_and_it_goes_on_after_resume() {
+    let script = ScriptedProvider::new().with_default(vec![
+        Turn::tool_calls(vec![write_call()]),
+        Turn::reply("report written"),
+    ]);
+    let switch = KillSwitch::new();
+    let first = Recording::new(script.clone());
+    let outcome = run_step(input(), &first, &switch).await;
+    let StepOutcome::Halted {
+        reason,
+        turns,
+        resume,
+    } = outcome
+    else {
+        panic!("expected a halt, got {outcome:?}");
+    };
+    assert_eq!(reason, "global halt: incident");
+    assert_eq!(turns.len(), 1);
+    assert_eq!(first.requests().len(), 1, "turn 2 was never asked for");
+    assert!(resume.pending.is_empty());
+    assert_eq!(resume.turn, 1);
+
+    // Still halted: the resumed step pauses again without asking the model.
+    let mut again = input();
+    again.resume = Some(resume);
+    let held = Recording::new(script.clone());
+    let outcome = run_step(again.clone(), &held, &switch).await;
+    assert!(matches!(outcome, StepOutcome::Halted { .. }), "{outcome:?}");
+    assert!(held.requests().is_empty());
+
+    switch.set(false);
+    let second = Recording::new(script);
+    let outcome = run_step(again, &second, &switch).await;
+    let StepOutcome::Completed { output, turns, .. } = &outcome else {
+        panic!("expected completion, got {outcome:?}");
+    };
+    assert_eq!(output["text"], "report written");
+    assert_eq!(
+        turns[0].turn, 2,
+        "it goes on at the turn it was held before"
+    );
+    assert_eq!(*switch.turns.lock().unwrap(), [1, 2]);
+    assert_eq!(*switch.calls.lock().unwrap(), ["artifact.write"]);
+}
+
+#[tokio::test]
+async fn a_halted_call_is_not_made_and_is_the_first_made_after_resume() {
+    let script = ScriptedProvider::new().with_default(vec![
+        Turn::tool_calls(vec![write_call(), write_call()]),
+        Turn::reply("both written"),
+    ]);
+    let switch = KillSwitch::new();
+    let outcome = run_step(input(), &script, &switch).await;
+    let StepOutcome::Halted { turns, resume, .. } = outcome else {
+        panic!("expected a halt, got {outcome:?}");
+    };
+    assert_eq!(
+        turns[0].tool_calls[1].result,
+        Some(ToolResult::Halted {
+            reason: "global halt: incident".into()
+        })
+    );
+    assert_eq!(resume.pending.len(), 1, "the held call waits");
+    assert_eq!(*switch.calls.lock().unwrap(), ["artifact.write"]);
+
+    switch.set(false);
+    let mut again = input();
+    again.resume = Some(resume);
+    let tools = AllowAll {
+        seen: Mutex::new(Vec::new()),
+    };
+    let outcome = run_step(again, &script, &tools).await;
+    assert!(
+        matches!(&outcome, StepOutcome::Completed { output, .. } if output["text"] == "both written"),
+        "{outcome:?}"
+    );
+    assert_eq!(
+        *tools.seen.lock().unwrap(),
+        [("artifact.write".to_owned(), 1)]
+    );
+}
+
 #[tokio::test]
 async fn a_model_that_never_stops_hits_the_turn_limit() {
     let provider = ScriptedProvider::new().with_default(vec![Turn::tool_calls(vec![write_call()])]);

@@ -11,6 +11,7 @@ use agentwerke_bpmn::tools::is_tool_shaped;
 use agentwerke_engine::{Event, TaskError, WorkId};
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_evidence::redact::redact_value;
+use agentwerke_store::gateway::{Held, HoldWork};
 use agentwerke_store::{CompleteWork, Delivered, JsonText, WorkItem};
 use agentwerke_types::ErrorCode;
 use serde::Deserialize;
@@ -46,6 +47,8 @@ enum Outcome {
     Paused(String, Option<JsonText>),
     /// Paused on the question to a human with this id; as above.
     Asked(String, Option<JsonText>),
+    /// Held by the kill switch; where the step stands, as above.
+    Halted(Option<JsonText>),
 }
 
 /// The payload of an `agent_task` work row, written by
@@ -208,15 +211,15 @@ impl Executor {
         };
         let trail = tools.map(StepTools::into_trail).unwrap_or_default();
         // The calls happened before the step ended: their records come first.
-        let records: Vec<_> = trail.records.into_iter().chain(records).collect();
-        let audit: Vec<_> = trail.audit.into_iter().chain(audit).collect();
+        let mut records: Vec<_> = trail.records.into_iter().chain(records).collect();
+        let mut audit: Vec<_> = trail.audit.into_iter().chain(audit).collect();
         if let Some(level) = trail.risk {
             self.deps
                 .store
                 .raise_risk_level(&work.run_id, level.as_str())
                 .await?;
         }
-        let done = |result_event: &Event| -> Result<CompleteWork, Error> {
+        let mut done = |result_event: &Event| -> Result<CompleteWork, Error> {
             Ok(CompleteWork {
                 run_id: work.run_id.clone(),
                 work_id: item.work_id.clone(),
@@ -226,12 +229,30 @@ impl Executor {
                     "work:{}:{}:{}",
                     work.run_id, item.work_id, item.attempt_count
                 ),
-                records,
-                audit,
+                records: std::mem::take(&mut records),
+                audit: std::mem::take(&mut audit),
                 step: None,
             })
         };
         match (outcome, trail.escalation) {
+            (Outcome::Halted(resume), _) => {
+                audit.push(self.audit(&work, "step.halted", halted_data(&work, trail.halt)));
+                let held = HoldWork {
+                    run_id: work.run_id.clone(),
+                    work_id: item.work_id.clone(),
+                    owner: self.options.owner.clone(),
+                    workflow_id: work.workflow_id.clone(),
+                    agent: work.spec.agent.clone(),
+                    records: std::mem::take(&mut records),
+                    audit: std::mem::take(&mut audit),
+                    resume,
+                };
+                if self.deps.store.hold_work(held).await? == Held::Released {
+                    // Lifted meanwhile: go on at once rather than at the next poll.
+                    self.handle.wake.executor.notify_one();
+                }
+                Ok(Delivered::Queued)
+            }
             (Outcome::Asked(question_id, resume), _) => {
                 let Some(question) = trail.question else {
                     let event = failed(
@@ -378,6 +399,7 @@ impl Executor {
             }
             ToolResult::Escalated { approval_id } => Outcome::Paused(approval_id, None),
             ToolResult::Asked { question_id } => Outcome::Asked(question_id, None),
+            ToolResult::Halted { .. } => Outcome::Halted(None),
         }
     }
 
@@ -499,6 +521,8 @@ impl Executor {
                 ));
                 Outcome::Asked(question_id, self.kept(&resume))
             }
+            // The executor writes its `step.halted` record with the halt.
+            StepOutcome::Halted { resume, .. } => Outcome::Halted(self.kept(&resume)),
         }
     }
 
@@ -531,6 +555,19 @@ fn questions_before(resume: &Resume) -> usize {
     let asked = |calls: &[ToolCallRequest]| calls.iter().filter(|c| c.name == HUMAN_ASK).count();
     let made: usize = resume.messages.iter().map(|m| asked(&m.tool_calls)).sum();
     made.saturating_sub(asked(&resume.pending))
+}
+
+/// What `step.halted` says: the step, and the halt that holds it as the
+/// halts list shows it.
+fn halted_data(work: &AgentWork, halt: Option<agentwerke_store::gateway::HaltRow>) -> Value {
+    let mut data = json!({"workId": work.work_id, "nodeId": work.node_id, "attempt": work.attempt});
+    if let Some(halt) = halt {
+        data["scope"] = json!(halt.scope);
+        data["target"] = json!(halt.target);
+        data["reason"] = json!(halt.reason);
+        data["haltedBy"] = json!(halt.halted_by);
+    }
+    data
 }
 
 fn failed(work: &AgentWork, code: &str, message: &str, deps: &RuntimeDeps) -> Event {

@@ -7,8 +7,9 @@
 //! calls it directly), and [`StepTools`] only runs what the gateway allows
 //! or what a human approved for exactly that call.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use agentwerke_agents::human::{HUMAN_ASK, question_of};
 use agentwerke_agents::provider::ToolCallRequest;
@@ -23,7 +24,8 @@ use agentwerke_gateway::{
     GatewayConfig, Halts, Outcome, PermissionLevel, PolicySchema, PolicySet, RiskLevel,
     SandboxProfile, TaskSurface, ToolError, ToolEscalation, ToolRegistry,
 };
-use agentwerke_store::gateway::{ArtifactRow, HaltScope};
+use agentwerke_store::gateway::PolicySetRow;
+use agentwerke_store::gateway::{ArtifactRow, HaltRow, HaltScope};
 use agentwerke_store::{ApprovalRow, NewApproval, NewQuestion, QuestionFilter, QuestionRow, Store};
 use agentwerke_types::Timestamp;
 use async_trait::async_trait;
@@ -49,13 +51,25 @@ pub fn builtin_tools() -> Result<KnownTools, crate::Error> {
     Ok(known_tools(&registry))
 }
 
-/// The gateway in force, swapped atomically when a policy set is published.
+
+/// How often a process looks in the store for a policy set published by
+/// another process on the same database: one read at most this often, so a
+/// publication is in force everywhere within about this time while a call
+/// pays nothing for it in between.
+pub const POLICY_CHECK_INTERVAL: Duration = Duration::from_millis(250);
+
+/// The gateway in force, swapped atomically when a policy set is published
+/// here or seen published by another process.
 pub struct GatewayService {
     current: RwLock<Arc<Gateway>>,
     store: Arc<dyn Store>,
     /// How long an escalated call waits for a human before it counts as
     /// rejected.
     pub escalation_ttl_ms: i64,
+    /// When the store was last looked at for a newer publication, in
+    /// milliseconds since `born`.
+    policy_checked_ms: AtomicU64,
+    born: Instant,
 }
 
 /// What the gateway is set up with.
@@ -89,9 +103,7 @@ impl GatewayService {
         let registry = ToolRegistry::builtin(builtins).map_err(setup)?;
         let schema = Arc::new(PolicySchema::for_registry(&registry).map_err(setup)?);
         let policies = match store.active_policy_set().await? {
-            // A stored set that no longer validates rejects every call
-            // rather than falling back to something more permissive.
-            Some(row) => PolicySet::load(row.version.to_string(), row.text, schema),
+            Some(row) => stored_set(row, schema),
             None => PolicySet::default_set(schema).map_err(setup)?,
         };
         let config = GatewayConfig {
@@ -111,10 +123,51 @@ impl GatewayService {
             current: RwLock::new(Arc::new(gateway)),
             store,
             escalation_ttl_ms,
+            policy_checked_ms: AtomicU64::new(0),
+            born: Instant::now(),
         }
     }
 
-    /// The gateway in force now.
+    /// The gateway in force, after putting in force a policy set another
+    /// process published (looked for at most every
+    /// [`POLICY_CHECK_INTERVAL`]). What decides calls goes through here.
+    pub async fn in_force(&self) -> Arc<Gateway> {
+        self.follow_publications().await;
+        self.current()
+    }
+
+    /// Installs the newest published set when it is not the one in force.
+    /// Of concurrent callers one looks; the others go on with the set in
+    /// force, at most one interval old.
+    async fn follow_publications(&self) {
+        let now = u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let last = self.policy_checked_ms.load(Ordering::Relaxed);
+        let interval = u64::try_from(POLICY_CHECK_INTERVAL.as_millis()).unwrap_or(u64::MAX);
+        if now.saturating_sub(last) < interval
+            || self
+                .policy_checked_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        match self.store.active_policy_set().await {
+            Ok(Some(row)) if row.version.to_string() != self.current().policies().version() => {
+                let version = row.version;
+                let policies = stored_set(row, self.current().policy_schema());
+                match self.install(policies) {
+                    Ok(()) => tracing::info!(version, "a newly published policy set is in force"),
+                    Err(error) => {
+                        tracing::error!(%error, version, "cannot put the published policy set in force");
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "cannot look for a newer policy set"),
+        }
+    }
+
+    /// The gateway in force now, as last installed in this process.
     pub fn current(&self) -> Arc<Gateway> {
         match self.current.read() {
             Ok(guard) => Arc::clone(&guard),
@@ -142,31 +195,70 @@ impl GatewayService {
     /// takes effect at once on every server sharing the database. A store
     /// that cannot be read halts everything (fail closed).
     pub async fn halts(&self) -> Halts {
+        halts_of(&self.halt_rows().await)
+    }
+
+    /// The halts in force, read from the store; when it cannot be read, one
+    /// global halt that says so (fail closed).
+    pub async fn halt_rows(&self) -> Vec<HaltRow> {
         match self.store.halts().await {
-            Ok(rows) => {
-                let mut halts = Halts::none();
-                for row in rows {
-                    match row.scope {
-                        HaltScope::Global => halts.global = true,
-                        HaltScope::Agent => {
-                            halts.agents.insert(row.target);
-                        }
-                        HaltScope::Workflow => {
-                            halts.workflows.insert(row.target);
-                        }
-                    }
-                }
-                halts
-            }
+            Ok(rows) => rows,
             Err(error) => {
-                tracing::error!(%error, "cannot read the gateway halts; rejecting every call");
-                Halts {
-                    global: true,
-                    ..Halts::none()
-                }
+                tracing::error!(%error, "cannot read the gateway halts; holding everything");
+                vec![HaltRow {
+                    scope: HaltScope::Global,
+                    target: String::new(),
+                    reason: "the kill switch cannot be read, so everything is held".to_owned(),
+                    halted_by: "system".to_owned(),
+                    halted_at: Timestamp::from_millis(0),
+                }]
             }
         }
     }
+}
+
+/// A stored set as it is put in force. One that no longer validates rejects
+/// every call rather than falling back to something more permissive.
+fn stored_set(row: PolicySetRow, schema: Arc<PolicySchema>) -> PolicySet {
+    PolicySet::load(row.version.to_string(), row.text, schema)
+}
+
+/// The gateway's view of `rows`.
+fn halts_of(rows: &[HaltRow]) -> Halts {
+    let mut halts = Halts::none();
+    for row in rows {
+        match row.scope {
+            HaltScope::Global => halts.global = true,
+            HaltScope::Agent => {
+                halts.agents.insert(row.target.clone());
+            }
+            HaltScope::Workflow => {
+                halts.workflows.insert(row.target.clone());
+            }
+        }
+    }
+    halts
+}
+
+/// The halt among `rows` that holds what `agent` does in a run of
+/// `workflow_id`: a global one first, then the agent's, then the workflow's.
+pub fn holding<'a>(rows: &'a [HaltRow], agent: &str, workflow_id: &str) -> Option<&'a HaltRow> {
+    let find = |scope: HaltScope, target: &str| {
+        rows.iter()
+            .find(|h| h.scope == scope && (scope == HaltScope::Global || h.target == target))
+    };
+    find(HaltScope::Global, "")
+        .or_else(|| find(HaltScope::Agent, agent))
+        .or_else(|| find(HaltScope::Workflow, workflow_id))
+}
+
+/// How a halt is told to the model's loop and in a step's outcome.
+pub fn halt_reason(halt: &HaltRow) -> String {
+    let what = match halt.scope {
+        HaltScope::Global => "a global halt".to_owned(),
+        scope => format!("a halt of {} '{}'", scope.as_str(), halt.target),
+    };
+    format!("the kill switch holds this step ({what}): {}", halt.reason)
 }
 
 /// The task's granted surface, from its `agentTask` extension.
@@ -227,6 +319,8 @@ pub struct StepTrail {
     pub question: Option<NewQuestion>,
     /// The highest risk level assessed in this step.
     pub risk: Option<RiskLevel>,
+    /// The halt that holds the step, when the kill switch stopped it.
+    pub halt: Option<HaltRow>,
 }
 
 /// The [`ToolExecutor`] of one agent step.
@@ -282,6 +376,20 @@ impl StepTools {
         self.surface.denies(HUMAN_ASK).is_none()
     }
 
+    /// Whether the kill switch holds this step now: the halt is kept for
+    /// the step's trail and told as [`ToolResult::Halted`]'s reason.
+    pub async fn held(&self) -> Option<String> {
+        self.held_by(&self.service.halt_rows().await)
+    }
+
+    fn held_by(&self, rows: &[HaltRow]) -> Option<String> {
+        let halt = holding(rows, &self.who.agent, &self.who.workflow_id)?;
+        let reason = halt_reason(halt);
+        let halt = halt.clone();
+        self.with_trail(|t| t.halt = Some(halt));
+        Some(reason)
+    }
+
     /// One tool call, whichever tool: `human.ask` puts a question to a
     /// human, every other call goes through the gateway.
     pub async fn call_tool(&self, tool: &str, arguments: Value) -> ToolResult {
@@ -310,8 +418,13 @@ impl StepTools {
             attempt: self.who.attempt,
             task: self.surface.clone(),
         };
-        let gateway = self.service.current();
-        let halts = self.service.halts().await;
+        let rows = self.service.halt_rows().await;
+        // A held call is not decided: it is made once the halt is lifted.
+        if let Some(reason) = self.held_by(&rows) {
+            return ToolResult::Halted { reason };
+        }
+        let halts = halts_of(&rows);
+        let gateway = self.service.in_force().await;
         let mut execution = gateway.execute(&request, &halts).await;
         let mut human = None;
         if let Outcome::PendingApproval { binding } = &execution.outcome
@@ -340,6 +453,9 @@ impl StepTools {
             return ToolResult::Rejected {
                 reason: format!("{HUMAN_ASK} is denied to this task (deniedTools: {pattern})"),
             };
+        }
+        if let Some(reason) = self.held().await {
+            return ToolResult::Halted { reason };
         }
         let question = match question_of(arguments) {
             Ok(question) => self.service.current().redact(question),
@@ -653,6 +769,10 @@ fn human_refusal(approval: &ApprovalRow) -> String {
 impl ToolExecutor for StepTools {
     async fn call(&self, call: &ToolCallRequest, _ctx: &StepContext) -> ToolResult {
         self.call_tool(&call.name, call.arguments.clone()).await
+    }
+
+    async fn halted(&self, _ctx: &StepContext) -> Option<String> {
+        self.held().await
     }
 }
 

@@ -1,12 +1,12 @@
 //! The [`Store`] trait: the one seam between Agentwerke and its database.
 
-use agentwerke_evidence::chain::{AuditDraft, AuditRecord};
+use agentwerke_evidence::chain::{AuditDraft, AuditRecord, ChainHead};
 use agentwerke_types::Timestamp;
 use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::error::Result;
-use crate::gateway::{ArtifactRow, HaltRow, HaltScope, NewPolicySet, PolicySetRow};
+use crate::gateway::{ArtifactRow, HaltRow, HaltScope, Held, HoldWork, NewPolicySet, PolicySetRow};
 use crate::model::{
     Answer, ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Decided,
     Delivered, Delivery, DeliveryOutcome, EvidenceRecord, JsonText, NewApproval, NewQuestion,
@@ -216,11 +216,25 @@ pub trait Store: Send + Sync {
     /// The newest published policy set, if any.
     async fn active_policy_set(&self) -> Result<Option<PolicySetRow>>;
 
-    /// Halts (or re-halts with a new reason) a scope of the gateway.
-    async fn set_halt(&self, halt: HaltRow, audit: AuditDraft) -> Result<()>;
+    /// Halts (or re-halts with a new reason) a scope of the gateway; the
+    /// global audit stream's head after `audit` was appended.
+    async fn set_halt(&self, halt: HaltRow, audit: AuditDraft) -> Result<ChainHead>;
 
-    /// Lifts a halt; false when there was none.
-    async fn clear_halt(&self, scope: HaltScope, target: &str, audit: AuditDraft) -> Result<bool>;
+    /// Lifts a halt and frees the steps it held ([`Store::hold_work`]) to
+    /// be claimed again; the global audit stream's head after `audit` was
+    /// appended, `None` (nothing written) when there was no such halt.
+    async fn clear_halt(
+        &self,
+        scope: HaltScope,
+        target: &str,
+        audit: AuditDraft,
+    ) -> Result<Option<ChainHead>>;
+
+    /// Puts a claimed step the kill switch stopped back in the queue, held
+    /// until the halts covering it (global, its agent's, its workflow's)
+    /// are lifted, with its records, audit and resume point, in one
+    /// transaction. When no halt covers it any more it is released at once.
+    async fn hold_work(&self, held: HoldWork) -> Result<Held>;
 
     /// The halts in force.
     async fn halts(&self) -> Result<Vec<HaltRow>>;

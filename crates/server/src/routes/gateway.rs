@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use agentwerke_auth::Permission;
 use agentwerke_evidence::canonical::sha256_hex;
-use agentwerke_evidence::chain::AuditDraft;
+use agentwerke_evidence::chain::{AuditDraft, ChainHead};
 use agentwerke_gateway::{CallRequest, Decision, Gateway, Halts, PolicySet, TaskSurface};
 use agentwerke_store::GLOBAL_STREAM;
 use agentwerke_store::gateway::{HaltRow, HaltScope, NewPolicySet, PolicySetRow};
@@ -70,7 +70,7 @@ pub async fn evaluate(
     caller.require(Permission::ManagePolicies)?;
     let gateway = match body.policy_version {
         Some(version) => gateway_for(&state, &stored(&state, version).await?)?,
-        None => state.gateway.current().as_ref().clone(),
+        None => state.gateway.in_force().await.as_ref().clone(),
     };
     let halts = if body.ignore_halts {
         Halts::none()
@@ -124,8 +124,11 @@ fn scope_of(body: &HaltBody) -> Result<(HaltScope, String), ApiError> {
     }
 }
 
-/// Halts the gateway globally, for one agent or for one workflow: every
-/// call it covers is rejected with reason `halted` until resumed.
+/// Halts every agent step globally, of one agent or in runs of one
+/// workflow: each step it covers pauses before its next model turn, tool
+/// call or question, on every server sharing the database, and goes on
+/// where it stood once the halt is lifted. The answer says what the halt
+/// covers and which global audit record it wrote.
 #[utoipa::path(post, path = "/api/gateway/halt", tag = "gateway", request_body = HaltBody,
     responses((status = 200, description = "Halted")), security(("bearer" = [])))]
 pub async fn halt(
@@ -159,11 +162,40 @@ pub async fn halt(
         "gateway.halted",
         json!({"scope": scope, "target": target, "reason": reason}),
     );
-    state.store.set_halt(row, audit).await?;
-    halts_view(&state).await
+    let view = halt_view(&row);
+    let head = state.store.set_halt(row, audit).await?;
+    changed(&state, "halted", view, scope, &target, &head).await
 }
 
-/// Lifts a halt.
+/// The answer to a halt or a resume: the halt, in words what it covers,
+/// the global audit record written, and the halts now in force.
+async fn changed(
+    state: &AppState,
+    key: &str,
+    halt: Value,
+    scope: HaltScope,
+    target: &str,
+    head: &ChainHead,
+) -> Result<Json<Value>, ApiError> {
+    let Json(mut view) = halts_view(state).await?;
+    view[key] = halt;
+    view["covers"] = json!(covers(scope, target));
+    view["audit"] = json!({"stream": "global", "seq": head.seq, "hash": head.hash});
+    Ok(Json(view))
+}
+
+/// What a halt of `scope` holds, in words.
+fn covers(scope: HaltScope, target: &str) -> String {
+    match scope {
+        HaltScope::Global => "every agent step of every run".to_owned(),
+        HaltScope::Agent => format!("every step of agent '{target}', in every run"),
+        HaltScope::Workflow => format!("every agent step in runs of workflow '{target}'"),
+    }
+}
+
+/// Lifts a halt: the steps it held go on where they stood, unless another
+/// halt still covers them. The answer says what the lifted halt covered and
+/// which global audit record it wrote.
 #[utoipa::path(post, path = "/api/gateway/resume", tag = "gateway", request_body = HaltBody,
     responses((status = 200, description = "Resumed"), (status = 404, description = "No such halt")),
     security(("bearer" = [])))]
@@ -180,7 +212,7 @@ pub async fn resume(
         "gateway.resumed",
         json!({"scope": scope, "target": target}),
     );
-    if !state.store.clear_halt(scope, &target, audit).await? {
+    let Some(head) = state.store.clear_halt(scope, &target, audit).await? else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "gateway.not_halted",
@@ -194,8 +226,11 @@ pub async fn resume(
                 }
             ),
         ));
-    }
-    halts_view(&state).await
+    };
+    // The freed steps wait for an executor: this process's looks at once.
+    state.runtime.notify();
+    let lifted = json!({"scope": scope, "target": target});
+    changed(&state, "resumed", lifted, scope, &target, &head).await
 }
 
 /// The halts in force.
@@ -290,7 +325,7 @@ pub async fn list_policies(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Read)?;
     let rows = state.store.list_policy_sets().await?;
-    let current = state.gateway.current();
+    let current = state.gateway.in_force().await;
     let active = current.policies().version().to_owned();
     let items: Vec<Value> = rows
         .iter()
@@ -313,7 +348,7 @@ pub async fn get_policy(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Read)?;
     let row = stored(&state, version).await?;
-    let active = state.gateway.current().policies().version() == row.version.to_string();
+    let active = state.gateway.in_force().await.policies().version() == row.version.to_string();
     let mut view = policy_view(&row, active);
     view["text"] = json!(row.text);
     Ok(Json(view))

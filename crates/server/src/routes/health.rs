@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
+use crate::routes::ts;
 use crate::state::AppState;
 
 /// The process answers.
@@ -15,9 +16,12 @@ pub async fn live() -> Json<Value> {
     Json(json!({"status": "live"}))
 }
 
-/// The process answers and its database does too.
+/// The process answers and its database does too; the kill-switch halts in
+/// force (scope, target and since when, no reasons: probes carry no token)
+/// are listed, so a halted deployment is visible where it is watched. A
+/// halted deployment is ready: it holds agent steps, not requests.
 #[utoipa::path(get, path = "/api/health/ready", tag = "health",
-    responses((status = 200, description = "Ready"), (status = 503, description = "The database does not answer")))]
+    responses((status = 200, description = "Ready, with the halts in force"), (status = 503, description = "The database does not answer")))]
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     state.store.health().await.map_err(|error| {
         tracing::warn!(%error, "readiness check failed");
@@ -27,5 +31,19 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
             "the database does not answer",
         )
     })?;
-    Ok(Json(json!({"status": "ready", "database": "ok"})))
+    let halts = state.store.halts().await.map_err(|error| {
+        tracing::warn!(%error, "readiness check cannot read the halts");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "health.database_unavailable",
+            "the database does not answer",
+        )
+    })?;
+    let halts: Vec<Value> = halts
+        .iter()
+        .map(|h| json!({"scope": h.scope, "target": h.target, "haltedAt": ts(h.halted_at)}))
+        .collect();
+    Ok(Json(
+        json!({"status": "ready", "database": "ok", "halts": halts}),
+    ))
 }

@@ -299,8 +299,25 @@ async fn evaluate_answers_hypothetical_calls_with_the_full_decision() {
     server.stop().await;
 }
 
+/// The run's audit kinds, once `kind` is among them (fails after 20 s).
+async fn audit_once(server: &TestServer, run_id: &str, kind: &str) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let audit = server.audit(run_id).await;
+        let items = audit["items"].as_array().expect("items").clone();
+        if items.iter().any(|r| r["kind"] == kind) {
+            return items;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {kind} in {items:#?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn halt_blocks_every_call_and_resume_restores_them() {
+async fn a_halted_step_waits_without_acting_and_goes_on_after_resume() {
     let server = TestServer::start_with_scripts(SCRIPTS).await;
     server.publish("gateway-demo", DEMO).await;
     let admin = server.admin();
@@ -312,46 +329,64 @@ async fn halt_blocks_every_call_and_resume_restores_them() {
         )
         .await;
     assert_eq!(halted["items"][0]["reason"], "incident 42");
+    assert_eq!(halted["halted"]["target"], "gateway-demo");
+    assert_eq!(
+        halted["covers"],
+        "every agent step in runs of workflow 'gateway-demo'"
+    );
+    let halt_seq = halted["audit"]["seq"].as_u64().expect("audit seq");
+    assert!(
+        halted["audit"]["hash"]
+            .as_str()
+            .is_some_and(|h| h.len() == 64),
+        "{halted:#}"
+    );
+    let ready = server.get("/api/health/ready", &admin).await;
+    assert_eq!(ready["halts"][0]["scope"], "workflow", "{ready:#}");
+    assert_eq!(ready["halts"][0]["target"], "gateway-demo");
 
     let run_id = server
         .start_run("gateway-demo", json!({"release": "3"}))
         .await;
-    let run = server.wait_status(&run_id, "completed").await;
-    let recorded = calls(&server, &run_id).await;
-    assert_eq!(recorded.len(), 3);
-    assert!(
-        recorded.iter().all(|c| c.1 == "reject" && c.2 == "blocked"),
-        "{recorded:?}"
-    );
-    let audit = server
-        .get(&format!("/api/runs/{run_id}/audit"), &admin)
-        .await;
-    assert!(
-        audit["items"]
-            .as_array()
-            .expect("items")
-            .iter()
-            .any(|r| r["kind"] == "tool.called" && r["data"]["reason"] == "halted")
-    );
+    let audit = audit_once(&server, &run_id, "step.halted").await;
+    let held = audit
+        .iter()
+        .find(|r| r["kind"] == "step.halted")
+        .expect("step.halted");
+    assert_eq!(held["data"]["scope"], "workflow");
+    assert_eq!(held["data"]["reason"], "incident 42");
+    assert_eq!(held["data"]["nodeId"], "DraftReleaseNotes");
+    // Held before its first model turn: no call was made, refused or
+    // recorded, and the run neither completed nor failed.
+    assert!(calls(&server, &run_id).await.is_empty());
+    let run = server.get(&format!("/api/runs/{run_id}"), &admin).await;
+    assert_eq!(run["status"], "running", "{run:#}");
     assert_eq!(run["gatewayHalts"][0]["target"], "gateway-demo", "{run:#}");
 
-    server
+    let resumed = server
         .post(
             "/api/gateway/resume",
             &admin,
             json!({"scope": "workflow", "target": "gateway-demo"}),
         )
         .await;
-    let run_id = server
-        .start_run("gateway-demo", json!({"release": "4"}))
-        .await;
+    assert_eq!(resumed["resumed"]["target"], "gateway-demo");
+    assert_eq!(resumed["items"], json!([]));
+    assert_eq!(resumed["audit"]["seq"], halt_seq + 1, "{resumed:#}");
+    let ready = server.get("/api/health/ready", &admin).await;
+    assert_eq!(ready["halts"], json!([]));
+
+    // The held step goes on and does what it would have done.
     server.wait_status(&run_id, "awaiting_approval").await;
     assert_eq!(
-        calls(&server, &run_id).await[0],
-        call("artifact.write", "allow", "executed", false)
+        calls(&server, &run_id).await,
+        [
+            call("artifact.write", "allow", "executed", false),
+            call("http.request", "reject", "blocked", false),
+            call("artifact.write", "escalate", "pending_approval", false),
+        ]
     );
 
-    // Both actions are in the global audit stream.
     let (status, _) = server
         .call(
             Method::POST,

@@ -109,7 +109,8 @@ impl<'c> Chain<'c> {
     }
 }
 
-fn last(conn: &Connection, stream: &str) -> Result<ChainHead> {
+/// The head of `stream`'s chain: its last record's `seq` and `hash`.
+pub(super) fn last(conn: &Connection, stream: &str) -> Result<ChainHead> {
     let row: Option<(i64, String)> = conn
         .prepare_cached(
             "SELECT seq, hash FROM audit_log WHERE run_id = ?1 ORDER BY seq DESC LIMIT 1",

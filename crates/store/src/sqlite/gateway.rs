@@ -1,6 +1,6 @@
 //! Policy sets, halts, artifacts and single-use escalations.
 
-use agentwerke_evidence::chain::AuditDraft;
+use agentwerke_evidence::chain::{AuditDraft, ChainHead};
 use agentwerke_types::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
@@ -12,8 +12,8 @@ use super::{audit, json_text, ops, runs, work};
 use crate::GLOBAL_STREAM;
 use crate::clock::wall_clock;
 use crate::error::{Error, Result};
-use crate::gateway::{ArtifactRow, HaltRow, HaltScope, NewPolicySet, PolicySetRow};
-use crate::model::{ApprovalRow, NewApproval, Op};
+use crate::gateway::{ArtifactRow, HaltRow, HaltScope, Held, HoldWork, NewPolicySet, PolicySetRow};
+use crate::model::{ApprovalRow, JsonText, NewApproval, Op};
 
 #[derive(FromRow)]
 struct PolicyDbRow {
@@ -161,7 +161,15 @@ pub(super) async fn active_policy_set(pool: &SqlitePool) -> Result<Option<Policy
     Ok(row.map(Into::into))
 }
 
-pub(super) fn set_halt(conn: &Connection, halt: &HaltRow, audit_draft: &AuditDraft) -> Result<()> {
+/// Who holds the lease of a step the kill switch stopped; its lease never
+/// runs out, so only lifting the halt ([`clear_halt`]) frees it.
+const KILL_SWITCH: &str = "kill-switch";
+
+pub(super) fn set_halt(
+    conn: &Connection,
+    halt: &HaltRow,
+    audit_draft: &AuditDraft,
+) -> Result<ChainHead> {
     conn.prepare_cached(
         "INSERT INTO gateway_halts (scope, target, reason, halted_by, halted_at) \
          VALUES (?1, ?2, ?3, ?4, ?5) \
@@ -175,7 +183,8 @@ pub(super) fn set_halt(conn: &Connection, halt: &HaltRow, audit_draft: &AuditDra
         halt.halted_by,
         halt.halted_at.as_millis(),
     ])?;
-    audit::append_drafts(conn, GLOBAL_STREAM, std::slice::from_ref(audit_draft))
+    audit::append_drafts(conn, GLOBAL_STREAM, std::slice::from_ref(audit_draft))?;
+    audit::last(conn, GLOBAL_STREAM)
 }
 
 pub(super) fn clear_halt(
@@ -183,14 +192,68 @@ pub(super) fn clear_halt(
     scope: HaltScope,
     target: &str,
     audit_draft: &AuditDraft,
-) -> Result<bool> {
+) -> Result<Option<ChainHead>> {
     let removed = conn
         .prepare_cached("DELETE FROM gateway_halts WHERE scope = ?1 AND target = ?2")?
         .execute(params![scope.as_str(), target])?;
-    if removed > 0 {
-        audit::append_drafts(conn, GLOBAL_STREAM, std::slice::from_ref(audit_draft))?;
+    if removed == 0 {
+        return Ok(None);
     }
-    Ok(removed > 0)
+    // Every held step is freed; one another halt still covers is held
+    // again by the executor that claims it.
+    conn.prepare_cached(
+        "UPDATE work SET lease_owner = NULL, lease_until = NULL \
+         WHERE status = 'pending' AND lease_owner = ?1",
+    )?
+    .execute([KILL_SWITCH])?;
+    audit::append_drafts(conn, GLOBAL_STREAM, std::slice::from_ref(audit_draft))?;
+    audit::last(conn, GLOBAL_STREAM).map(Some)
+}
+
+/// Holds a claimed step for the kill switch. The halt is looked for again
+/// inside the writer's transaction, so a step stopped by a halt that was
+/// lifted a moment ago is released, never held with nobody to free it.
+pub(super) fn hold_work(conn: &Connection, held: &HoldWork) -> Result<Held> {
+    let status: Option<String> = conn
+        .prepare_cached("SELECT status FROM work WHERE run_id = ?1 AND work_id = ?2")?
+        .query_row(params![held.run_id, held.work_id], |row| row.get(0))
+        .optional()?;
+    if status.as_deref() != Some("pending") {
+        return Ok(Held::Gone);
+    }
+    let covered: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM gateway_halts WHERE scope = 'global' \
+               OR (scope = 'agent' AND target = ?1) OR (scope = 'workflow' AND target = ?2))",
+        )?
+        .query_row(params![held.agent, held.workflow_id], |row| row.get(0))?;
+    let now = wall_clock();
+    let (owner, until) = if covered {
+        (Some(KILL_SWITCH), Some(i64::MAX))
+    } else {
+        (None, None)
+    };
+    conn.prepare_cached(
+        "UPDATE work SET lease_owner = ?3, lease_until = ?4, resume = ?5, updated_at = ?6 \
+         WHERE run_id = ?1 AND work_id = ?2",
+    )?
+    .execute(params![
+        held.run_id,
+        held.work_id,
+        owner,
+        until,
+        held.resume.as_ref().map(JsonText::as_str),
+        now.as_millis(),
+    ])?;
+    for (kind, data) in &held.records {
+        ops::insert_record(conn, &held.run_id, kind, &json_text(data), now)?;
+    }
+    audit::append_drafts(conn, &held.run_id, &held.audit)?;
+    Ok(if covered {
+        Held::Waiting
+    } else {
+        Held::Released
+    })
 }
 
 #[derive(FromRow)]

@@ -31,7 +31,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use agentwerke_evidence::chain::{AuditDraft, AuditRecord};
+use agentwerke_evidence::chain::{AuditDraft, AuditRecord, ChainHead};
 use agentwerke_types::Timestamp;
 use async_trait::async_trait;
 use serde_json::Value;
@@ -39,7 +39,7 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::error::{Error, Result};
-use crate::gateway::{ArtifactRow, HaltRow, HaltScope, NewPolicySet, PolicySetRow};
+use crate::gateway::{ArtifactRow, HaltRow, HaltScope, Held, HoldWork, NewPolicySet, PolicySetRow};
 use crate::model::{
     Answer, ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Decided,
     Delivered, Delivery, DeliveryOutcome, EvidenceRecord, JsonText, NewApproval, NewQuestion,
@@ -462,16 +462,27 @@ impl Store for SqliteStore {
         gateway::active_policy_set(&self.pool).await
     }
 
-    async fn set_halt(&self, halt: HaltRow, audit: AuditDraft) -> Result<()> {
+    async fn set_halt(&self, halt: HaltRow, audit: AuditDraft) -> Result<ChainHead> {
         self.writer
             .write(move |conn| gateway::set_halt(conn, &halt, &audit))
             .await
     }
 
-    async fn clear_halt(&self, scope: HaltScope, target: &str, audit: AuditDraft) -> Result<bool> {
+    async fn clear_halt(
+        &self,
+        scope: HaltScope,
+        target: &str,
+        audit: AuditDraft,
+    ) -> Result<Option<ChainHead>> {
         let target = target.to_owned();
         self.writer
             .write(move |conn| gateway::clear_halt(conn, scope, &target, &audit))
+            .await
+    }
+
+    async fn hold_work(&self, held: HoldWork) -> Result<Held> {
+        self.writer
+            .write(move |conn| gateway::hold_work(conn, &held))
             .await
     }
 

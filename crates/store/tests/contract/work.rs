@@ -1,6 +1,7 @@
 //! Agent work: leases, reclaim, completion exactly once, cancellation.
 
-use agentwerke_store::{CompleteWork, Delivered, JsonText, Op, Store};
+use agentwerke_store::gateway::{HaltRow, HaltScope, Held, HoldWork};
+use agentwerke_store::{CompleteWork, Delivered, GLOBAL_STREAM, JsonText, Op, Store};
 use serde_json::json;
 
 use super::support::{code_of, draft, one_run, step, t};
@@ -190,4 +191,106 @@ pub(crate) async fn cancelled_work(store: &dyn Store) {
             .unwrap()
             .is_empty()
     );
+}
+
+fn hold(work_id: &str, agent: &str, resume: &str) -> HoldWork {
+    HoldWork {
+        run_id: "run-1".to_owned(),
+        work_id: work_id.to_owned(),
+        owner: "a".to_owned(),
+        workflow_id: "wf".to_owned(),
+        agent: agent.to_owned(),
+        records: vec![("model_usage".to_owned(), json!({"turn": 1}))],
+        audit: vec![draft("run-1", "step.halted", json!({"workId": work_id}))],
+        resume: Some(JsonText::from(&json!({"turn": resume}))),
+    }
+}
+
+/// A step the kill switch stopped is held, with where it stands, until its
+/// halt is lifted; one whose halt was lifted before the hold is written is
+/// released at once, never held with nobody to free it.
+pub(crate) async fn held_by_the_kill_switch(store: &dyn Store) {
+    one_run(store, "wf", "run-1").await;
+    step(store, "engine", t(20), vec![insert("w1"), insert("w2")]).await;
+    assert_eq!(
+        store
+            .claim_work("a", t(100), 1_000, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let halt = HaltRow {
+        scope: HaltScope::Agent,
+        target: "writer".to_owned(),
+        reason: "incident".to_owned(),
+        halted_by: "ada".to_owned(),
+        halted_at: t(150),
+    };
+    let halted = store
+        .set_halt(halt, draft(GLOBAL_STREAM, "gateway.halted", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(halted.hash.len(), 64);
+
+    assert_eq!(
+        store.hold_work(hold("w1", "writer", "1")).await.unwrap(),
+        Held::Waiting
+    );
+    // No halt covers the other agent: released.
+    assert_eq!(
+        store.hold_work(hold("w2", "reader", "2")).await.unwrap(),
+        Held::Released
+    );
+    // Long after every lease ran out, only the released step is claimed.
+    let claimed = store
+        .claim_work("b", t(1_000_000), 1_000, 10)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = claimed.iter().map(|w| w.work_id.as_str()).collect();
+    assert_eq!(ids, ["w2"]);
+
+    let lifted = store
+        .clear_halt(
+            HaltScope::Agent,
+            "writer",
+            draft(GLOBAL_STREAM, "gateway.resumed", json!({})),
+        )
+        .await
+        .unwrap()
+        .expect("there was a halt");
+    assert_eq!(
+        lifted.seq,
+        halted.seq + 1,
+        "the resume's record follows the halt's"
+    );
+    let claimed = store
+        .claim_work("b", t(1_000_100), 1_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].work_id, "w1");
+    let resume: serde_json::Value =
+        serde_json::from_str(claimed[0].resume.as_ref().expect("kept").as_str()).unwrap();
+    assert_eq!(resume["turn"], "1", "it goes on where it stood");
+    assert_eq!(
+        store
+            .clear_halt(
+                HaltScope::Agent,
+                "writer",
+                draft(GLOBAL_STREAM, "gateway.resumed", json!({}))
+            )
+            .await
+            .unwrap(),
+        None,
+        "nothing to lift, nothing written"
+    );
+    let kinds: Vec<String> = store
+        .audit_log("run-1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.kind)
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "step.halted").count(), 2);
 }
