@@ -2,6 +2,7 @@
 
 pub mod answer;
 pub mod approve;
+pub mod audit;
 pub mod evidence;
 pub mod run;
 pub mod serve;
