@@ -189,12 +189,19 @@ impl RawConfig {
             .context("the configuration is invalid (unknown keys are refused)")
     }
 
+    /// The configuration as TOML that `--config` reads back, with the
+    /// database URL that is really used spelled out.
+    pub fn effective_toml(&self) -> anyhow::Result<String> {
+        let mut effective = self.clone();
+        if effective.database_url.is_empty() {
+            effective.database_url = default_database_url(&effective.data_dir);
+        }
+        toml::to_string(&effective).context("cannot write the configuration as TOML")
+    }
+
     /// Checks what can be checked without IO.
     pub fn check(self) -> anyhow::Result<Config> {
-        let bind: SocketAddr = self
-            .bind
-            .parse()
-            .with_context(|| format!("bind address '{}' is not host:port", self.bind))?;
+        let bind = parse_bind(&self.bind)?;
         if !bind.ip().is_loopback() && !self.auth.is_real_auth_configured() {
             bail!(
                 "refusing to listen on {bind}: it is reachable from other machines, and no real \
@@ -219,9 +226,9 @@ impl RawConfig {
             bail!("max-concurrent-steps must be at least 1");
         }
         let database_url = if self.database_url.is_empty() {
-            format!("sqlite://{}", self.data_dir.join("agentwerke.db").display())
+            default_database_url(&self.data_dir)
         } else {
-            self.database_url
+            check_database_url(self.database_url)?
         };
         Ok(Config {
             data_dir: self.data_dir,
@@ -248,5 +255,130 @@ impl RawConfig {
                 .collect(),
             auth: self.auth,
         })
+    }
+}
+
+/// The database when `database-url` is empty.
+fn default_database_url(data_dir: &Path) -> String {
+    format!("sqlite://{}", data_dir.join("agentwerke.db").display())
+}
+
+/// An IP address and port, or `localhost:PORT` (the loopback address; no
+/// name is looked up, so the address is the same on every machine).
+fn parse_bind(text: &str) -> anyhow::Result<SocketAddr> {
+    if let Ok(address) = text.parse() {
+        return Ok(address);
+    }
+    if let Some((host, port)) = text.rsplit_once(':')
+        && host.eq_ignore_ascii_case("localhost")
+        && let Ok(port) = port.parse::<u16>()
+    {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    bail!(
+        "bind address '{text}' is not host:port; use an IP address and port \
+         (127.0.0.1:8080, [::1]:8080, 0.0.0.0:8080) or localhost:PORT"
+    )
+}
+
+/// Accepts a `sqlite:` URL or a plain file path and refuses every other
+/// scheme: such a URL would otherwise be taken as a relative file name, and
+/// `postgres://host/db` would become a folder called `postgres:`.
+fn check_database_url(url: String) -> anyhow::Result<String> {
+    match url_scheme(&url) {
+        None | Some("sqlite") => Ok(url),
+        Some(scheme) => bail!(
+            "database-url names the '{scheme}:' scheme, which this version cannot use: only \
+             SQLite is supported (PostgreSQL is not yet). Use a sqlite:// URL or a file path, \
+             or leave database-url empty for <data-dir>/agentwerke.db"
+        ),
+    }
+}
+
+/// The scheme of `url` as RFC 3986 spells one (a letter, then letters,
+/// digits, `+`, `-` or `.`, then `:`), lowercased; `None` for a plain path.
+fn url_scheme(url: &str) -> Option<&str> {
+    let (scheme, _) = url.split_once(':')?;
+    let mut chars = scheme.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    valid.then_some(scheme)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_database_url(url: &str) -> RawConfig {
+        RawConfig {
+            database_url: url.to_owned(),
+            ..RawConfig::default()
+        }
+    }
+
+    #[test]
+    fn bind_takes_addresses_and_localhost() {
+        assert_eq!(
+            parse_bind("localhost:8080").unwrap(),
+            "127.0.0.1:8080".parse::<SocketAddr>().unwrap()
+        );
+        assert_eq!(
+            parse_bind("LocalHost:0").unwrap(),
+            "127.0.0.1:0".parse::<SocketAddr>().unwrap()
+        );
+        assert_eq!(parse_bind("[::1]:9").unwrap().port(), 9);
+        for refused in ["localhost", "localhost:http", "example.org:80", "8080"] {
+            let error = parse_bind(refused).unwrap_err().to_string();
+            assert!(error.contains("localhost:PORT"), "{refused}: {error}");
+        }
+    }
+
+    #[test]
+    fn the_dumped_configuration_reads_back_with_its_database() {
+        let mut raw = RawConfig {
+            data_dir: PathBuf::from("/srv/agentwerke"),
+            ..RawConfig::default()
+        };
+        raw.auth.dev.enabled = false;
+        let text = raw.effective_toml().unwrap();
+        assert!(
+            text.contains("database-url = \"sqlite:///srv/agentwerke/agentwerke.db\""),
+            "{text}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("dumped.toml");
+        std::fs::write(&file, &text).unwrap();
+        let again = RawConfig::load(Some(&file)).unwrap();
+        assert_eq!(again.effective_toml().unwrap(), text);
+        assert!(!again.auth.dev.enabled);
+        assert_eq!(again.agents.len(), raw.agents.len());
+    }
+
+    #[test]
+    fn only_sqlite_urls_and_paths_are_databases() {
+        for accepted in [
+            "sqlite:///var/lib/agentwerke/agentwerke.db",
+            "sqlite://data/agentwerke.db",
+            "sqlite:data.db",
+            "data/agentwerke.db",
+            "/var/lib/agentwerke.db",
+        ] {
+            let config = with_database_url(accepted).check().expect(accepted);
+            assert_eq!(config.database_url, accepted);
+        }
+        for refused in [
+            "postgres://user@db.example/agentwerke",
+            "postgresql://db/agentwerke",
+            "mysql://db/agentwerke",
+            "file:agentwerke.db",
+        ] {
+            let error = with_database_url(refused).check().expect_err(refused);
+            let message = error.to_string();
+            assert!(message.contains("only SQLite is supported"), "{message}");
+            assert!(
+                !message.contains("user@"),
+                "the URL is not echoed: {message}"
+            );
+        }
     }
 }

@@ -7,6 +7,7 @@ mod client;
 mod commands;
 mod config;
 mod keys;
+mod output;
 mod sample;
 
 use std::process::ExitCode;
@@ -33,12 +34,15 @@ enum Command {
     Serve(commands::serve::Args),
     /// Mint a development token from the local signing key in the data folder.
     Token(commands::token::Args),
-    /// Validate, import and publish workflows.
+    /// Validate, import, publish and list workflows.
     #[command(subcommand)]
     Workflow(commands::workflow::Command),
-    /// Start, show and list runs.
+    /// Start, show, list, cancel, retry and audit runs.
     #[command(subcommand)]
     Run(commands::run::Command),
+    /// List approval requests and show one with everything to review.
+    #[command(subcommand)]
+    Approval(commands::approval::Command),
     /// Decide an approval request (approve by default).
     Approve(commands::approve::Args),
     /// Answer an agent's blocking question; the waiting step resumes.
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
             Command::Token(args) => commands::token::run(args),
             Command::Workflow(cmd) => commands::workflow::run(cmd).await,
             Command::Run(cmd) => commands::run::run(cmd).await,
+            Command::Approval(cmd) => commands::approval::run(cmd).await,
             Command::Approve(args) => commands::approve::run(args).await,
             Command::Answer(args) => commands::answer::run(args).await,
             Command::Evidence(cmd) => commands::evidence::run(cmd).await,

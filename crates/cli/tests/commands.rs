@@ -98,8 +98,15 @@ async fn quickstart_from_start_to_verified_evidence() {
         &approver,
         &["evidence", "download", &run_id, "-o", &pack_arg],
     ));
-    let verified = ok(agentwerke(&server, "", &["evidence", "verify", &pack_arg]));
-    assert!(verified.contains("valid"), "{verified}");
+    let verified = ok(agentwerke(
+        &server,
+        &approver,
+        &["evidence", "verify", &pack_arg, "--server", &server.url],
+    ));
+    assert!(
+        verified.contains("valid. Signed by the trusted key"),
+        "{verified}"
+    );
 
     let text = std::fs::read_to_string(&pack).expect("pack");
     let tampered = text.replacen("Reviewed generated output", "Reviewed generated 0utput", 1);
@@ -233,4 +240,162 @@ fn serve_refuses_a_public_address_without_real_authentication() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("refusing to listen"), "{stderr}");
     assert!(!dir.path().join("agentwerke.db").exists());
+}
+
+fn token_with(server: &Server, args: &[&str]) -> String {
+    let output = Command::new(BIN)
+        .arg("token")
+        .args(args)
+        .arg("--data-dir")
+        .arg(&server.data_dir)
+        .output()
+        .expect("token");
+    assert!(output.status.success());
+    String::from_utf8(output.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned()
+}
+
+/// An escalated tool call is reviewed from the command line before anyone
+/// decides, with its exact arguments; afterwards `run show` tells the whole
+/// story: outputs, the decision and its comment, every tool call.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_escalation_is_reviewed_decided_and_shown_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path(), &[]).await;
+    let operator = server.token("Operator");
+
+    let workflows = ok(agentwerke(&server, &operator, &["workflow", "list"]));
+    assert!(
+        workflows.contains("gateway-demo") && workflows.contains("published v1"),
+        "{workflows}"
+    );
+
+    let started = ok(agentwerke(
+        &server,
+        &operator,
+        &[
+            "run",
+            "start",
+            "gateway-demo",
+            "-i",
+            "release=2.4",
+            "--wait",
+        ],
+    ));
+    let run_id = started
+        .split_whitespace()
+        .nth(2)
+        .expect("started run <id>")
+        .to_owned();
+
+    let pending = ok(agentwerke(&server, &operator, &["approval", "list"]));
+    let line = pending
+        .lines()
+        .find(|l| l.contains(&run_id))
+        .unwrap_or_else(|| panic!("the escalation is listed: {pending}"));
+    assert!(line.contains("pending"), "{line}");
+    let approval = line.split_whitespace().next().expect("id").to_owned();
+
+    let shown = ok(agentwerke(
+        &server,
+        &operator,
+        &["approval", "show", &approval],
+    ));
+    for expected in [
+        "tool      artifact.write",
+        "\"path\": \"production/notes/2.4.md\"",
+        "\"content\": \"Release 2.4 is live.\"",
+        "agentwerke approve",
+    ] {
+        assert!(shown.contains(expected), "{expected} not in:\n{shown}");
+    }
+
+    let manager = token_with(
+        &server,
+        &[
+            "--role",
+            "Approver",
+            "--group",
+            "release-manager",
+            "--subject",
+            "rita",
+        ],
+    );
+    ok(agentwerke(
+        &server,
+        &manager,
+        &["approve", &approval, "-m", "Production notes are fine."],
+    ));
+    server
+        .wait_until(std::time::Duration::from_secs(20), async |s: &Server| {
+            stdout(&agentwerke(s, &operator, &["run", "show", &run_id])).contains("completed")
+        })
+        .await;
+    let details = ok(agentwerke(&server, &operator, &["run", "show", &run_id]));
+    for expected in [
+        "outputs",
+        "decisions",
+        "approved by rita",
+        "Production notes are fine.",
+        "tool calls",
+        "artifact.write",
+        "http.request",
+        "reject",
+    ] {
+        assert!(details.contains(expected), "{expected} not in:\n{details}");
+    }
+    let decided = ok(agentwerke(
+        &server,
+        &operator,
+        &["approval", "list", "--status", "approved"],
+    ));
+    assert!(decided.contains(&approval), "{decided}");
+
+    let audit = ok(agentwerke(&server, &operator, &["run", "audit", &run_id]));
+    assert!(audit.contains("run.requested"), "{audit}");
+    assert!(audit.contains("tool.called"), "{audit}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_are_cancelled_and_only_failed_ones_retried_from_the_command_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path(), &[]).await;
+    let operator = server.token("Operator");
+    let started = ok(agentwerke(
+        &server,
+        &operator,
+        &[
+            "run",
+            "start",
+            "hello-sdlc",
+            "-i",
+            "title=Stop me",
+            "--wait",
+        ],
+    ));
+    let run_id = started
+        .split_whitespace()
+        .nth(2)
+        .expect("started run <id>")
+        .to_owned();
+
+    let refused = agentwerke(&server, &operator, &["run", "retry", &run_id]);
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("run.not_failed"), "{stderr}");
+
+    ok(agentwerke(
+        &server,
+        &operator,
+        &["run", "cancel", &run_id, "-m", "superseded"],
+    ));
+    server
+        .wait_until(std::time::Duration::from_secs(20), async |s: &Server| {
+            stdout(&agentwerke(s, &operator, &["run", "show", &run_id])).contains("cancelled")
+        })
+        .await;
+    let audit = ok(agentwerke(&server, &operator, &["run", "audit", &run_id]));
+    assert!(audit.contains("superseded"), "{audit}");
 }

@@ -82,7 +82,9 @@ async fn sigkill_mid_run_loses_nothing_and_repeats_nothing() {
     let port = server.port;
     server.kill();
 
-    let server = Server::start_on(dir.path(), &env, port).await;
+    let mut env_after = env.to_vec();
+    env_after.push(("AGENTWERKE_LOG", "info".to_owned()));
+    let server = Server::start_on(dir.path(), &env_after, port).await;
     let admin = server.token("Admin");
     server
         .wait_until(Duration::from_secs(120), async |s: &Server| {
@@ -94,6 +96,10 @@ async fn sigkill_mid_run_loses_nothing_and_repeats_nothing() {
             all
         })
         .await;
+
+    // The restart says what it took over.
+    let log = std::fs::read_to_string(dir.path().join("server.log")).expect("log");
+    assert!(log.contains("recovering agent work"), "{log}");
 
     for run in &runs {
         let body = server.get(&admin, &format!("/api/runs/{run}")).await;

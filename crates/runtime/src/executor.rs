@@ -105,6 +105,7 @@ impl Executor {
             match claimed {
                 Ok(items) if !items.is_empty() => {
                     for item in items {
+                        log_recovery(&item);
                         let Ok(permit) = this.slots.clone().acquire_owned().await else {
                             return;
                         };
@@ -491,5 +492,18 @@ fn failed(work: &AgentWork, code: &str, message: &str, deps: &RuntimeDeps) -> Ev
             message: message.to_owned(),
         },
         at: deps.clock.now(),
+    }
+}
+
+/// Says at info level when a claim takes over work that an earlier claim
+/// left without a result (the process stopped or crashed, or its lease
+/// lapsed), so an operator sees what a restart picked up again.
+fn log_recovery(item: &WorkItem) {
+    if item.resume.is_some() {
+        tracing::info!(run_id = %item.run_id, work_id = %item.work_id, attempt = item.attempt_count,
+            "resuming agent work that paused for a person");
+    } else if item.attempt_count > 1 {
+        tracing::info!(run_id = %item.run_id, work_id = %item.work_id, attempt = item.attempt_count,
+            "recovering agent work: an earlier claim ended without a result (restart, crash or lapsed lease); running it again");
     }
 }

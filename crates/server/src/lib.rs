@@ -16,7 +16,9 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use tower_http::trace::TraceLayer;
+use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 pub use error::ApiError;
 pub use openapi::ApiDoc;
@@ -84,8 +86,16 @@ pub fn app(state: AppState) -> Router {
         .route("/api/questions/{id}/answer", post(questions::answer))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(limit))
-        .layer(TraceLayer::new_for_http())
+        .layer(request_log())
         .with_state(state)
+}
+
+/// One info line per request (method, path, status, latency) under the
+/// `tower_http` target; headers, and with them tokens, are never logged.
+fn request_log() -> TraceLayer<SharedClassifier<ServerErrorsAsFailures>> {
+    TraceLayer::new_for_http()
+        .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+        .on_response(DefaultOnResponse::new().level(Level::INFO))
 }
 
 async fn not_found() -> impl IntoResponse {

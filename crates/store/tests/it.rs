@@ -218,4 +218,56 @@ mod sqlite {
             assert!(error.to_string().contains("in-memory"), "{url}: {error}");
         }
     }
+
+    /// The database holds run inputs: its folder, the file and the
+    /// write-ahead log are the owner's alone. A clean close leaves the
+    /// database whole in its one file.
+    #[tokio::test]
+    async fn a_new_database_is_private_and_a_clean_close_empties_the_log() {
+        use std::os::unix::fs::PermissionsExt;
+        let db = Db::new().await;
+        contract::support::one_run(db.dyn_store(), "wf", "run-1").await;
+        let data = db.dir.path().join("nested/data");
+        let mode = |path: &std::path::Path| {
+            std::fs::metadata(path)
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(mode(&db.dir.path().join("nested")), 0o700);
+        assert_eq!(mode(&data), 0o700);
+        assert_eq!(mode(&data.join("aw.db")), 0o600);
+        let wal = data.join("aw.db-wal");
+        assert_eq!(mode(&wal), 0o600);
+        assert!(
+            std::fs::metadata(&wal).unwrap().len() > 0,
+            "writes go to the log first"
+        );
+
+        db.store.close().await;
+        let left = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        assert_eq!(left, 0, "the log was checkpointed into the database file");
+        let reopened = SqliteStore::open(&Db::url(&db.dir)).await.expect("reopen");
+        assert!(reopened.get_run("run-1").await.unwrap().is_some());
+    }
+
+    /// Until another database is supported, its URL is refused, not taken
+    /// as a file name (which made a folder called `postgres:`).
+    #[tokio::test]
+    async fn other_databases_are_refused_and_nothing_is_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("postgres://{}/agentwerke", dir.path().display());
+        let error = SqliteStore::open(&url).await.unwrap_err();
+        assert_eq!(error.code(), "store.open");
+        assert!(error.to_string().contains("only SQLite"), "{error}");
+        assert!(
+            !error.to_string().contains("postgres://"),
+            "the URL is not echoed"
+        );
+        let relative = SqliteStore::open("postgres://db.example/agentwerke").await;
+        assert!(relative.is_err());
+        assert!(!std::path::Path::new("postgres:").exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
 }

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::Remote;
 use crate::client::Client;
+use crate::output::say;
 
 /// Answer options.
 #[derive(Debug, clap::Args)]
@@ -27,10 +28,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             &json!({"answer": args.answer}),
         )
         .await?;
-    println!(
+    say!(
         "question {} is answered; run {} resumes",
         args.id,
         answered["runId"].as_str().unwrap_or("")
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

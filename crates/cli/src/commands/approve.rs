@@ -6,6 +6,7 @@ use serde_json::json;
 
 use crate::Remote;
 use crate::client::Client;
+use crate::output::say;
 
 /// Decision options.
 #[derive(Debug, clap::Args)]
@@ -41,11 +42,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             &json!({"decision": decision, "comment": args.comment}),
         )
         .await?;
-    println!(
+    say!(
         "approval {} is now {} (run {})",
         args.id,
         decided["status"].as_str().unwrap_or(""),
         decided["runId"].as_str().unwrap_or("")
-    );
+    )?;
     Ok(ExitCode::SUCCESS)
 }

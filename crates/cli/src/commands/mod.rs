@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod answer;
+pub mod approval;
 pub mod approve;
 pub mod audit;
 pub mod evidence;

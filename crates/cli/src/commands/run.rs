@@ -8,6 +8,8 @@ use serde_json::{Map, Value, json};
 
 use crate::Remote;
 use crate::client::Client;
+use crate::commands::approval::text;
+use crate::output::say;
 
 /// Run subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -33,6 +35,36 @@ pub enum Command {
         /// Run id.
         id: String,
         /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Cancel a run: open work stops, open approvals and questions close (Operator).
+    Cancel {
+        /// Run id.
+        id: String,
+        /// Why; recorded in the audit trail.
+        #[arg(long, short = 'm')]
+        reason: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Retry the failed step of a failed run (Operator).
+    Retry {
+        /// Run id.
+        id: String,
+        /// The failed step's work id; defaults to the last failed step.
+        #[arg(long)]
+        step: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Print a run's hash-chained audit log, oldest first.
+    Audit {
+        /// Run id.
+        id: String,
+        /// Print the raw JSON records.
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -84,7 +116,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 )
                 .await?;
             let id = started["runId"].as_str().unwrap_or_default().to_owned();
-            println!("started run {id}");
+            say!("started run {id}")?;
             if wait {
                 return follow(&client, &id).await;
             }
@@ -94,9 +126,50 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             let client = Client::new(&remote)?;
             let run = client.get(&format!("/api/runs/{id}")).await?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&run)?);
+                say!("{}", serde_json::to_string_pretty(&run)?)?;
             } else {
-                print_run(&run);
+                let audit = client.get(&format!("/api/runs/{id}/audit")).await?;
+                print_details(&run, &audit)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Cancel { id, reason, remote } => {
+            let client = Client::new(&remote)?;
+            client
+                .post(
+                    &format!("/api/runs/{id}/cancel"),
+                    &json!({"reason": reason}),
+                )
+                .await?;
+            say!("run {id}: cancellation accepted")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Retry { id, step, remote } => {
+            let client = Client::new(&remote)?;
+            let body = match step {
+                Some(step) => json!({"workId": step}),
+                None => json!({}),
+            };
+            let accepted = client.post(&format!("/api/runs/{id}/retry"), &body).await?;
+            say!("run {id}: retrying step {}", text(&accepted["workId"]))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { id, json, remote } => {
+            let client = Client::new(&remote)?;
+            let audit = client.get(&format!("/api/runs/{id}/audit")).await?;
+            for record in audit["items"].as_array().into_iter().flatten() {
+                if json {
+                    say!("{record}")?;
+                } else {
+                    say!(
+                        "{:>4}  {}  {:<24} {:<28} {}",
+                        text(&record["seq"]),
+                        text(&record["at"]),
+                        text(&record["kind"]),
+                        text(&record["actor"]),
+                        record["data"]
+                    )?;
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -125,13 +198,13 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 eprintln!("no runs match");
             }
             for run in items {
-                println!(
+                say!(
                     "{}  {:<18} {:<20} {}",
                     run["id"].as_str().unwrap_or(""),
                     run["status"].as_str().unwrap_or(""),
                     run["workflowId"].as_str().unwrap_or(""),
                     run["startedAt"].as_str().unwrap_or("")
-                );
+                )?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -157,17 +230,17 @@ async fn follow(client: &Client, id: &str) -> anyhow::Result<ExitCode> {
             "running" => tokio::time::sleep(Duration::from_millis(300)).await,
             "completed" => {
                 spinner.finish_and_clear();
-                println!("run {id} completed");
+                say!("run {id} completed")?;
                 return Ok(ExitCode::SUCCESS);
             }
             "awaiting_approval" | "waiting_user" | "waiting_event" | "waiting_timer" => {
                 spinner.finish_and_clear();
-                print_run(&run);
+                print_run(&run)?;
                 return Ok(ExitCode::SUCCESS);
             }
             "failed" | "cancelled" | "rejected" => {
                 spinner.finish_and_clear();
-                print_run(&run);
+                print_run(&run)?;
                 return Ok(ExitCode::from(1));
             }
             other => bail!("run {id} has an unknown status '{other}'"),
@@ -195,16 +268,16 @@ fn progress_line(run: &Value) -> String {
     )
 }
 
-fn print_run(run: &Value) {
-    println!("run       {}", run["id"].as_str().unwrap_or(""));
-    println!(
+fn print_run(run: &Value) -> std::io::Result<()> {
+    say!("run       {}", run["id"].as_str().unwrap_or(""))?;
+    say!(
         "workflow  {} v{}",
         run["workflowId"].as_str().unwrap_or(""),
         run["workflowVersion"]
-    );
-    println!("status    {}", run["status"].as_str().unwrap_or(""));
+    )?;
+    say!("status    {}", run["status"].as_str().unwrap_or(""))?;
     for step in run["steps"].as_array().into_iter().flatten() {
-        println!(
+        say!(
             "  step {:<16} {:<14} {:<10} attempt {}{}",
             step["nodeId"].as_str().unwrap_or(""),
             step["type"].as_str().unwrap_or(""),
@@ -214,31 +287,115 @@ fn print_run(run: &Value) {
                 .as_str()
                 .map(|m| format!("  error: {m}"))
                 .unwrap_or_default()
-        );
+        )?;
     }
     for approval in run["pendingApprovals"].as_array().into_iter().flatten() {
-        println!(
+        say!(
             "  pending approval {} at {}: {}",
             approval["id"].as_str().unwrap_or(""),
             approval["nodeId"].as_str().unwrap_or(""),
             approval["requestedAction"].as_str().unwrap_or("")
-        );
-        println!(
+        )?;
+        say!(
             "    decide with: agentwerke approve {} --comment \"...\"",
             approval["id"].as_str().unwrap_or("")
-        );
+        )?;
     }
     for question in run["pendingQuestions"].as_array().into_iter().flatten() {
-        println!(
+        say!(
             "  waiting for an answer {} from {} at {}: {}",
             question["id"].as_str().unwrap_or(""),
             question["agent"].as_str().unwrap_or(""),
             question["nodeId"].as_str().unwrap_or(""),
             question["question"].as_str().unwrap_or("")
-        );
-        println!(
+        )?;
+        say!(
             "    answer with: agentwerke answer {} \"...\"",
             question["id"].as_str().unwrap_or("")
-        );
+        )?;
     }
+    Ok(())
+}
+
+/// `run show`: the summary, then what a reviewer asks next: each step's
+/// output, the decisions with their comments, the questions and answers,
+/// and every tool call with the gateway's decision.
+fn print_details(run: &Value, audit: &Value) -> std::io::Result<()> {
+    print_run(run)?;
+    let outputs: Vec<&Value> = run["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| !s["output"].is_null())
+        .collect();
+    if !outputs.is_empty() {
+        say!("outputs")?;
+    }
+    for step in outputs {
+        let output = &step["output"];
+        let shown = output["text"]
+            .as_str()
+            .map_or_else(|| output.to_string(), str::to_owned);
+        say!("  {}: {}", text(&step["nodeId"]), shown)?;
+    }
+    let decided: Vec<&Value> = run["approvals"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| !a["decision"].is_null())
+        .collect();
+    if !decided.is_empty() {
+        say!("decisions")?;
+    }
+    for approval in decided {
+        say!(
+            "  {} at {}: {} by {} at {}: {}",
+            text(&approval["id"]),
+            text(&approval["nodeId"]),
+            text(&approval["decision"]),
+            text(&approval["decidedBy"]),
+            text(&approval["decidedAt"]),
+            text(&approval["comment"]),
+        )?;
+    }
+    let answered: Vec<&Value> = run["conversation"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|q| !q["answer"].is_null())
+        .collect();
+    if !answered.is_empty() {
+        say!("questions")?;
+    }
+    for question in answered {
+        say!(
+            "  {} asked: {}  answered by {}: {}",
+            text(&question["agent"]),
+            text(&question["question"]),
+            text(&question["answeredBy"]),
+            text(&question["answer"]),
+        )?;
+    }
+    let calls: Vec<&Value> = audit["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["kind"] == "tool.called")
+        .collect();
+    if !calls.is_empty() {
+        say!("tool calls")?;
+    }
+    for call in calls {
+        let data = &call["data"];
+        say!(
+            "  {} {} {}: {} ({}) {}",
+            text(&data["nodeId"]),
+            text(&data["tool"]),
+            data["arguments"],
+            text(&data["decision"]),
+            text(&data["status"]),
+            text(&data["rationale"]),
+        )?;
+    }
+    Ok(())
 }

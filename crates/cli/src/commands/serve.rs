@@ -14,7 +14,8 @@ use agentwerke_server::{ApiLimits, AppState, app};
 use agentwerke_store::{SqliteStore, Store};
 use anyhow::Context;
 
-use crate::config::{Config, ConfigArgs, RawConfig};
+use crate::config::{Config, ConfigArgs};
+use crate::output::say;
 use crate::{keys, sample};
 
 /// `serve` options; each can also come from the config file or `AGENTWERKE_*`.
@@ -22,31 +23,33 @@ use crate::{keys, sample};
 pub struct Args {
     #[command(flatten)]
     config: ConfigArgs,
-    /// Print the effective configuration and exit.
+    /// The address to listen on, such as 127.0.0.1:8080 or localhost:9000
+    /// (overrides the file and `AGENTWERKE_BIND`).
+    #[arg(long)]
+    bind: Option<String>,
+    /// Print the effective configuration as TOML (which --config accepts)
+    /// and exit.
     #[arg(long)]
     dump_config: bool,
 }
 
 /// Runs until SIGINT or SIGTERM.
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let raw = args.config.raw()?;
+    let mut raw = args.config.raw()?;
+    if let Some(bind) = args.bind {
+        raw.bind = bind;
+    }
     if args.dump_config {
-        println!("{}", toml_string(&raw)?);
+        say!("{}", raw.effective_toml()?)?;
         return Ok(ExitCode::SUCCESS);
     }
     let config = raw.check()?;
     init_tracing();
-    std::fs::create_dir_all(&config.data_dir).with_context(|| {
-        format!(
-            "cannot create the data folder {}",
-            config.data_dir.display()
-        )
-    })?;
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&config.database_url)
-            .await
-            .with_context(|| format!("cannot open the database {}", config.database_url))?,
-    );
+    create_private_folder(&config.data_dir)?;
+    let sqlite = SqliteStore::open(&config.database_url)
+        .await
+        .context("cannot open the database")?;
+    let store: Arc<dyn Store> = Arc::new(sqlite.clone());
     let evidence_key = Arc::new(keys::evidence_key(&config.data_dir)?);
     let clock = Arc::new(SystemClock);
     let dev_key = if config.auth.dev.enabled {
@@ -117,31 +120,57 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {}", config.bind))?;
     let address = listener.local_addr()?;
-    announce(&config, address);
+    announce(&config, address)?;
     axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("the server stopped with an error")?;
     runtime.stop().await;
+    sqlite.close().await;
+    tracing::info!("stopped cleanly");
     Ok(ExitCode::SUCCESS)
 }
 
-fn announce(config: &Config, address: std::net::SocketAddr) {
-    let url = format!("http://{address}");
-    println!("Agentwerke is listening on {url}");
-    println!("  API description: {url}/openapi.json");
-    println!("  data folder:     {}", config.data_dir.display());
-    if config.auth.dev.enabled {
-        println!(
-            "  get a token:     agentwerke token --data-dir {} --role Operator",
-            config.data_dir.display()
+/// Creates the data folder (and missing parents) with mode 0700: it holds
+/// the database, keys and artifacts, none of them for other users.
+/// A folder made before this rule (or by hand) is kept as it is, with a
+/// warning that says how to close it.
+fn create_private_folder(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create the data folder {}", dir.display()))?;
+    let mode = std::fs::metadata(dir)?.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        tracing::warn!(
+            "the data folder {} is open to other users (mode {mode:o}) and holds run inputs; \
+             run: chmod 700 {}",
+            dir.display(),
+            dir.display()
         );
     }
-    println!("  sample workflows: hello-sdlc (Start -> Analyze -> Review -> End),");
-    println!(
+    Ok(())
+}
+
+fn announce(config: &Config, address: std::net::SocketAddr) -> std::io::Result<()> {
+    let url = format!("http://{address}");
+    say!("Agentwerke is listening on {url}")?;
+    say!("  API description: {url}/openapi.json")?;
+    say!("  data folder:     {}", config.data_dir.display())?;
+    if config.auth.dev.enabled {
+        say!(
+            "  get a token:     agentwerke token --data-dir {} --role Operator",
+            config.data_dir.display()
+        )?;
+    }
+    say!("  sample workflows: hello-sdlc (Start -> Analyze -> Review -> End),")?;
+    say!(
         "                    gateway-demo (an agent's allowed, refused and escalated tool calls),"
-    );
-    println!("                    clarify-request (an agent asks a human with human.ask)");
+    )?;
+    say!("                    clarify-request (an agent asks a human with human.ask)")?;
+    Ok(())
 }
 
 fn scripted_provider(config: &Config) -> anyhow::Result<ScriptedProvider> {
@@ -191,15 +220,17 @@ fn knowledge(config: &Config) -> anyhow::Result<Vec<Document>> {
     Ok(documents)
 }
 
-fn toml_string(raw: &RawConfig) -> anyhow::Result<String> {
-    let value = serde_json::to_value(raw)?;
-    Ok(serde_json::to_string_pretty(&value)?)
-}
-
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AGENTWERKE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,tower_http=warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    // The log goes to standard error (standard output has the greeting),
+    // in colour only for a terminal: a log file gets plain text.
+    use std::io::IsTerminal;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 async fn shutdown_signal() {

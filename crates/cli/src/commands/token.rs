@@ -4,9 +4,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use agentwerke_auth::{DevKey, Role, mint_dev_token_with_groups};
-use anyhow::Context;
+use anyhow::{Context, bail};
 
 use crate::config::ConfigArgs;
+use crate::output::say;
 
 /// Token options.
 #[derive(Debug, clap::Args)]
@@ -48,15 +49,31 @@ fn parse_group(s: &str) -> Result<String, String> {
 
 /// Prints a token signed by the data folder's development key.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let config = args.config.raw()?.check()?;
+    // Only the data folder and the auth settings matter here: a bind
+    // address `serve` would refuse is no reason to refuse a token.
+    let config = args.config.raw()?;
     if !config.auth.dev.enabled {
-        anyhow::bail!(
+        bail!(
             "development tokens are disabled in this configuration (auth.dev.enabled = false); \
              get a token from your identity provider instead"
         );
     }
-    let key = DevKey::load_or_create(&config.auth.dev.key_path(&config.data_dir))
-        .context("cannot load the development signing key")?;
+    let path = config.auth.dev.key_path(&config.data_dir);
+    if !path.exists() {
+        bail!(
+            "there is no development key at {}: `agentwerke serve` creates it on its first \
+             start. Pass the same --data-dir, --config or AGENTWERKE_DATA_DIR as the server \
+             (it prints its data folder when it starts)",
+            path.display()
+        );
+    }
+    let key = DevKey::load(&path)
+        .with_context(|| format!("cannot load the development key {}", path.display()))?;
+    eprintln!(
+        "signed with the development key {} (data folder {})",
+        path.display(),
+        config.data_dir.display()
+    );
     let now = agentwerke_runtime::Clock::now(&agentwerke_runtime::SystemClock);
     let token = mint_dev_token_with_groups(
         &key,
@@ -66,7 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Duration::from_secs(args.ttl_minutes * 60),
         now,
     );
-    println!("{token}");
+    say!("{token}")?;
     Ok(ExitCode::SUCCESS)
 }
 

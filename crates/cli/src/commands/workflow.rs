@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::Remote;
 use crate::client::Client;
+use crate::output::say;
 
 /// Workflow subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -33,6 +34,11 @@ pub enum Command {
         /// Publish the imported version right away.
         #[arg(long)]
         publish: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// List workflows with their latest and published versions.
+    List {
         #[command(flatten)]
         remote: Remote,
     },
@@ -77,10 +83,10 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 .unwrap_or_default()
                 .to_owned();
             let version = imported["version"].as_i64().unwrap_or_default();
-            println!(
+            say!(
                 "imported {workflow} version {version} (sha256 {})",
                 imported["bpmnSha256"].as_str().unwrap_or("")
-            );
+            )?;
             if publish {
                 client
                     .post(
@@ -88,7 +94,31 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
                         &json!({}),
                     )
                     .await?;
-                println!("published {workflow} version {version}");
+                say!("published {workflow} version {version}")?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::List { remote } => {
+            let client = Client::new(&remote)?;
+            let page = client.get("/api/workflows").await?;
+            let items = page["items"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            if items.is_empty() {
+                eprintln!("no workflows yet: agentwerke workflow import FILE --publish");
+            }
+            for workflow in items {
+                let published = workflow["publishedVersion"]
+                    .as_i64()
+                    .map_or_else(|| "unpublished".to_owned(), |v| format!("published v{v}"));
+                say!(
+                    "{:<24} latest v{:<4} {:<16} {}",
+                    workflow["id"].as_str().unwrap_or(""),
+                    workflow["latestVersion"],
+                    published,
+                    workflow["name"].as_str().unwrap_or(""),
+                )?;
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -104,7 +134,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
                     &json!({}),
                 )
                 .await?;
-            println!("published {id} version {version}");
+            say!("published {id} version {version}")?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -114,25 +144,25 @@ fn validate(file: &PathBuf, as_json: bool) -> anyhow::Result<ExitCode> {
     let xml = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let checked = check(&xml, &Limits::default());
     if as_json {
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&json!({
                 "valid": checked.is_executable(), "diagnostics": checked.diagnostics
             }))?
-        );
+        )?;
     } else {
         for d in &checked.diagnostics {
-            println!("{}", describe(file, d));
+            say!("{}", describe(file, d))?;
         }
         let errors = checked.diagnostics.iter().filter(|d| d.is_error()).count();
         let warnings = checked.diagnostics.len() - errors;
         if checked.is_executable() {
-            println!("{}: executable ({warnings} warning(s))", file.display());
+            say!("{}: executable ({warnings} warning(s))", file.display())?;
         } else {
-            println!(
+            say!(
                 "{}: not executable: {errors} error(s), {warnings} warning(s)",
                 file.display()
-            );
+            )?;
         }
     }
     Ok(if checked.is_executable() {

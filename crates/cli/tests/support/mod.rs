@@ -177,6 +177,34 @@ impl Server {
     }
 }
 
+impl Server {
+    /// SIGTERM, as a service manager stops it; waits up to 30 s for the
+    /// process to end and returns how it ended.
+    pub fn stop(mut self) -> std::process::ExitStatus {
+        use nix::sys::signal::{Signal, kill};
+        use nix::unistd::Pid;
+        let pid = Pid::from_raw(i32::try_from(self.child.id()).expect("pid"));
+        kill(pid, Signal::SIGTERM).expect("SIGTERM");
+        wait_for_exit(&mut self.child, Duration::from_secs(30))
+            .expect("the server did not stop within 30 s of SIGTERM")
+    }
+}
+
+/// Waits for `child` to end, up to `limit`; `None` when it is still running
+/// (it is then killed, so no test leaves a process behind).
+pub fn wait_for_exit(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -78,6 +78,13 @@ impl SqliteStore {
                     .to_owned(),
             });
         }
+        if !url_or_path.starts_with("sqlite:") && url_or_path.contains("://") {
+            return Err(Error::Open {
+                reason: "only SQLite is supported: the URL names another kind of database \
+                         (use a sqlite:// URL or a file path)"
+                    .to_owned(),
+            });
+        }
         let options = if url_or_path.starts_with("sqlite:") {
             SqliteConnectOptions::from_str(url_or_path).map_err(|_| Error::Open {
                 reason: "the database URL is not a valid sqlite:// URL".to_owned(),
@@ -90,6 +97,7 @@ impl SqliteStore {
         {
             create_folder(parent)?;
         }
+        create_private_file(options.get_filename())?;
         // 8 KiB pages, for files created from now on (a file keeps the page
         // size it was made with). Each write touches about the same number
         // of pages whatever their size, so fewer, larger pages cost the one
@@ -143,18 +151,48 @@ impl SqliteStore {
         Ok(format!("journal_mode={mode}, synchronous={level}"))
     }
 
-    /// Closes every connection; later calls fail. Lets a test reopen the
-    /// same file the way a restarted process would.
+    /// Closes every connection; later calls fail. The readers close first,
+    /// so the writer's last act can copy the whole write-ahead log into the
+    /// database file and empty it: after a clean stop the database is one
+    /// self-contained file. Lets a test reopen the same file the way a
+    /// restarted process would.
     pub async fn close(&self) {
-        self.writer.close().await;
         self.pool.close().await;
+        self.writer.close().await;
     }
 }
 
+/// Creates the database's folder (and missing parents) readable by the
+/// owner only: the database holds run inputs and outputs.
 fn create_folder(folder: &Path) -> Result<()> {
-    std::fs::create_dir_all(folder).map_err(|error| Error::Open {
-        reason: format!("cannot create the folder {}: {error}", folder.display()),
-    })
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(folder)
+        .map_err(|error| Error::Open {
+            reason: format!("cannot create the folder {}: {error}", folder.display()),
+        })
+}
+
+/// Creates the database file empty with mode 0600 when it does not exist.
+/// SQLite gives its `-wal` and `-shm` files the mode of the database file,
+/// so they are owner-only too; left to SQLite, all three would be created
+/// with the process umask (usually 0644).
+fn create_private_file(path: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    match created {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(error) => Err(Error::Open {
+            reason: format!("cannot create {}: {error}", path.display()),
+        }),
+    }
 }
 
 /// JSON columns are TEXT written by serde_json.

@@ -256,7 +256,9 @@ fn run(options: WriterOptions, conn: Connection, mut queue: mpsc::UnboundedRecei
             conn = usable;
         }
         if !closes.is_empty() {
-            drop(conn.take());
+            if let Some(open) = conn.take() {
+                checkpoint(open);
+            }
             queue.close();
             while let Some(request) = queue.blocking_recv() {
                 match request {
@@ -269,6 +271,27 @@ fn run(options: WriterOptions, conn: Connection, mut queue: mpsc::UnboundedRecei
             }
             return;
         }
+    }
+}
+
+/// Copies the write-ahead log into the database file and truncates it, then
+/// closes the connection. Everything in the log is already durable; this
+/// only leaves the database whole in its one file after a clean stop.
+fn checkpoint(conn: Connection) {
+    let done = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+        row.get::<_, i64>(0)
+    });
+    match done {
+        Ok(0) => {}
+        Ok(_) => tracing::warn!(
+            "the write-ahead log was still in use at shutdown; it is replayed on the next start"
+        ),
+        Err(error) => {
+            tracing::warn!(%error, "cannot checkpoint the write-ahead log at shutdown; it is replayed on the next start")
+        }
+    }
+    if let Err((_, error)) = conn.close() {
+        tracing::warn!(%error, "cannot close the writer's connection cleanly");
     }
 }
 

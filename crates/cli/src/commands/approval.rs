@@ -1,0 +1,143 @@
+//! `agentwerke approval list|show`: what waits for a human decision, and
+//! everything an approver must see before deciding (for an escalated tool
+//! call: the tool and its exact arguments).
+
+use std::process::ExitCode;
+
+use serde_json::Value;
+
+use crate::Remote;
+use crate::client::Client;
+use crate::output::say;
+
+/// Approval subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// List approval requests (pending ones by default).
+    List {
+        /// Only requests with this status: pending, approved, rejected,
+        /// changes_requested, cancelled, expired, or `all`.
+        #[arg(long, default_value = "pending")]
+        status: String,
+        /// Only requests of this run.
+        #[arg(long)]
+        run: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Show one approval request: what is asked, by whom, and for an
+    /// escalated tool call the tool and the exact arguments it runs with.
+    Show {
+        /// The approval request id.
+        id: String,
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+/// Runs an approval subcommand.
+pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::List {
+            status,
+            run,
+            remote,
+        } => {
+            let client = Client::new(&remote)?;
+            let mut query = Vec::new();
+            if status != "all" {
+                query.push(format!("status={status}"));
+            }
+            if let Some(run) = run {
+                query.push(format!("runId={run}"));
+            }
+            let page = client
+                .get(&format!("/api/approvals?{}", query.join("&")))
+                .await?;
+            let items = page["items"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            if items.is_empty() {
+                eprintln!("no approval requests match");
+            }
+            for approval in items {
+                say!(
+                    "{}  {:<17} run {}  {}",
+                    text(&approval["id"]),
+                    text(&approval["status"]),
+                    text(&approval["runId"]),
+                    text(&approval["requestedAction"]),
+                )?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Show { id, json, remote } => {
+            let client = Client::new(&remote)?;
+            let approval = client.get(&format!("/api/approvals/{id}")).await?;
+            if json {
+                say!("{}", serde_json::to_string_pretty(&approval)?)?;
+            } else {
+                print_approval(&approval)?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn print_approval(a: &Value) -> anyhow::Result<()> {
+    say!("approval  {}", text(&a["id"]))?;
+    say!("status    {}", text(&a["status"]))?;
+    say!("run       {} at {}", text(&a["runId"]), text(&a["nodeId"]))?;
+    say!("asks      {}", text(&a["requestedAction"]))?;
+    say!(
+        "requested {} by {}",
+        text(&a["requestedAt"]),
+        text(&a["requester"])
+    )?;
+    if let Some(role) = a["approverRole"].as_str() {
+        say!("approver  {role}")?;
+    }
+    if a["kind"] == "tool_escalation" {
+        say!("agent     {}", text(&a["agent"]))?;
+        say!("tool      {}", text(&a["tool"]))?;
+        say!("args hash {}", text(&a["argsHash"]))?;
+        say!("arguments (exactly what runs if approved):")?;
+        for line in serde_json::to_string_pretty(&a["arguments"])?.lines() {
+            say!("  {line}")?;
+        }
+        say!("policy    {}", text(&a["policyRationale"]))?;
+        say!(
+            "risk      {} (score {})",
+            text(&a["riskLevel"]),
+            text(&a["riskScore"])
+        )?;
+    }
+    if a["status"] == "pending" {
+        say!(
+            "decide with: agentwerke approve {} --comment \"...\" (or --reject, --request-changes)",
+            text(&a["id"])
+        )?;
+    } else if !a["decision"].is_null() {
+        say!(
+            "decided   {} by {} at {}: {}",
+            text(&a["decision"]),
+            text(&a["decidedBy"]),
+            text(&a["decidedAt"]),
+            text(&a["comment"])
+        )?;
+    }
+    Ok(())
+}
+
+/// A JSON value as a person reads it: strings without quotes, nothing for null.
+pub fn text(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
