@@ -2,28 +2,23 @@
 //! imports and publications, policy changes, gateway halts and resumes) as a
 //! signed file, and its offline check.
 //!
-//! `verify` exits 0 only when the file is intact *and* signed by the key
-//! the auditor trusts (`--public-key`, `--public-key-file` or `--server`).
-//! Without a trust anchor an intact file exits [`ORIGIN_UNVERIFIED`]: it
-//! proves the file was not altered after signing, not who signed it.
+//! `verify` proves what `evidence verify` proves for a pack, with the same
+//! trust anchors and exit codes: 0 only when the file is intact *and* signed
+//! by the key the auditor trusts.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use agentwerke_evidence::keys::decode_public_key;
-use agentwerke_evidence::verify_export;
-use anyhow::{Context, bail};
+use agentwerke_evidence::keys::key_id;
+use agentwerke_evidence::{VerifyReport, verify_export};
+use anyhow::Context;
 use ed25519_dalek::VerifyingKey;
 use serde_json::Value;
 
 use crate::Remote;
 use crate::client::Client;
-
-/// Exit code of a file that is intact but whose signer was not checked.
-pub const ORIGIN_UNVERIFIED: u8 = 3;
-
-/// Exit code of a file that was altered or signed by another key.
-const NOT_VALID: u8 = 1;
+use crate::commands::evidence::{Anchor, VERIFY_EXIT_CODES, Verdict};
+use crate::output::say;
 
 /// Audit subcommands.
 #[derive(Debug, clap::Subcommand)]
@@ -36,90 +31,18 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Verify an audit export offline: every record's hash and link, the
-    /// signed chain head and the signature. Exits 0 when intact and signed
-    /// by the trusted key, 1 naming every alteration, 3 when intact but no
-    /// trusted key was given.
+    /// Verify an audit export: that it is intact (every record's hash and
+    /// link, the signed chain head, the signature) and that it comes from
+    /// your server (signed by the key you trust). Give the trusted key with
+    /// --public-key, --public-key-file or --server; without one the export's
+    /// origin is not proven and the exit code is 3.
+    #[command(after_help = VERIFY_EXIT_CODES)]
     Verify {
         /// The export file.
         file: PathBuf,
         #[command(flatten)]
-        anchor: TrustAnchor,
-        /// A bearer token for --server.
-        #[arg(long, env = "AGENTWERKE_TOKEN", hide_env_values = true)]
-        token: Option<String>,
+        anchor: Anchor,
     },
-}
-
-/// Who the auditor trusts to have signed the file: one of three ways to
-/// name the server's evidence key.
-#[derive(Debug, clap::Args)]
-#[group(multiple = false)]
-pub struct TrustAnchor {
-    /// The server's public key (base64, from GET /api/evidence/public-key).
-    #[arg(long)]
-    public_key: Option<String>,
-    /// A file holding the server's public key: the base64 text, or the JSON
-    /// that GET /api/evidence/public-key returns.
-    #[arg(long, value_name = "PATH")]
-    public_key_file: Option<PathBuf>,
-    /// Ask this server for its public key (needs a token: --token or
-    /// AGENTWERKE_TOKEN).
-    #[arg(long, value_name = "URL")]
-    server: Option<String>,
-}
-
-impl TrustAnchor {
-    /// The trusted key and where it came from, or `None` when none was named.
-    async fn resolve(
-        self,
-        token: Option<String>,
-    ) -> anyhow::Result<Option<(VerifyingKey, String)>> {
-        if let Some(text) = self.public_key {
-            let key = decode_public_key(&text)
-                .context("--public-key is not a base64 Ed25519 public key")?;
-            return Ok(Some((key, "--public-key".to_owned())));
-        }
-        if let Some(path) = self.public_key_file {
-            let key = key_from_file(&path)?;
-            return Ok(Some((key, path.display().to_string())));
-        }
-        if let Some(url) = self.server {
-            let remote = Remote {
-                url: url.clone(),
-                token,
-            };
-            let answer = Client::new(&remote)?
-                .get("/api/evidence/public-key")
-                .await?;
-            let text = answer["publicKey"]
-                .as_str()
-                .with_context(|| format!("{url} did not name its public key"))?;
-            let key = decode_public_key(text)
-                .with_context(|| format!("{url} sent a public key that does not decode"))?;
-            return Ok(Some((key, url)));
-        }
-        Ok(None)
-    }
-}
-
-/// Reads a key file: base64 text, or `{"publicKey": ...}` as the API shows it.
-fn key_from_file(path: &Path) -> anyhow::Result<VerifyingKey> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let base64 = match serde_json::from_str::<Value>(&text) {
-        Ok(Value::Object(object)) => match object.get("publicKey").and_then(Value::as_str) {
-            Some(key) => key.to_owned(),
-            None => bail!("{} has no \"publicKey\"", path.display()),
-        },
-        _ => text,
-    };
-    decode_public_key(&base64).with_context(|| {
-        format!(
-            "{} does not hold a base64 Ed25519 public key",
-            path.display()
-        )
-    })
 }
 
 /// Runs an audit subcommand.
@@ -133,49 +56,65 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 .ok()
                 .and_then(|export| export["auditLog"].as_array().map(Vec::len))
                 .context("the server's answer is not an audit export")?;
-            println!(
+            say!(
                 "wrote {} ({records} record(s), {} bytes)",
                 output.display(),
                 bytes.len()
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Verify {
-            file,
-            anchor,
-            token,
-        } => {
+        Command::Verify { file, anchor } => {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let trusted = anchor.resolve(token).await?;
-            let report = verify_export(&bytes, trusted.as_ref().map(|(key, _)| key));
-            if !report.is_valid() {
-                println!("{}: NOT valid", file.display());
-                for problem in &report.problems {
-                    println!("  - {problem}");
-                }
-                return Ok(ExitCode::from(NOT_VALID));
-            }
-            println!(
-                "{}: intact. Global audit stream of {} record(s), head {}; signed by key {}.",
-                file.display(),
-                report.chain_length,
-                report.chain_head.as_deref().unwrap_or("(empty)"),
-                report.key_id.as_deref().unwrap_or("?"),
-            );
-            match trusted {
-                Some((_, from)) => {
-                    println!("valid: the signing key is the trusted key from {from}.");
-                    Ok(ExitCode::SUCCESS)
-                }
-                None => {
-                    println!(
-                        "origin NOT verified: pass --public-key, --public-key-file or --server \
-                         to check who signed it."
-                    );
-                    Ok(ExitCode::from(ORIGIN_UNVERIFIED))
-                }
-            }
+            let trusted = anchor.key().await?;
+            let verdict = verify_file(&file, &bytes, trusted.as_ref())?;
+            Ok(ExitCode::from(verdict.code()))
         }
     }
+}
+
+/// Checks integrity with the export's own key first, then origin against
+/// the trusted key, so a re-signed export is told apart from an altered one.
+fn verify_file(
+    file: &Path,
+    bytes: &[u8],
+    trusted: Option<&VerifyingKey>,
+) -> anyhow::Result<Verdict> {
+    let file = file.display();
+    let intact = verify_export(bytes, None);
+    if !intact.is_valid() {
+        say!("{file}: NOT valid")?;
+        for problem in &intact.problems {
+            say!("  - {problem}")?;
+        }
+        return Ok(Verdict::Invalid);
+    }
+    let signer = intact.key_id.as_deref().unwrap_or("?");
+    let Some(trusted) = trusted else {
+        say!(
+            "{file}: intact, but its origin is UNVERIFIED. It is signed by key {signer}, which \
+             was not checked against a key you trust: anyone can sign an export. Pass \
+             --public-key, --public-key-file or --server."
+        )?;
+        summary(&intact)?;
+        return Ok(Verdict::OriginUnverified);
+    };
+    if !verify_export(bytes, Some(trusted)).is_valid() {
+        say!(
+            "{file}: intact, but NOT signed by the trusted key {}: it is signed by key {signer}.",
+            key_id(trusted)
+        )?;
+        return Ok(Verdict::ForeignKey);
+    }
+    say!("{file}: valid. Signed by the trusted key {signer}.")?;
+    summary(&intact)?;
+    Ok(Verdict::Valid)
+}
+
+fn summary(report: &VerifyReport) -> std::io::Result<()> {
+    say!(
+        "  global audit stream of {} record(s), head {}",
+        report.chain_length,
+        report.chain_head.as_deref().unwrap_or("(empty)"),
+    )
 }
