@@ -50,6 +50,10 @@ enum Command {
     /// Download and verify evidence packs.
     #[command(subcommand)]
     Evidence(commands::evidence::Command),
+    /// Export and verify the global audit stream (workflow, policy and
+    /// gateway changes).
+    #[command(subcommand)]
+    Audit(commands::audit::Command),
 }
 
 /// Options shared by every command that talks to a server.
@@ -85,6 +89,7 @@ fn main() -> ExitCode {
             Command::Approve(args) => commands::approve::run(args).await,
             Command::Answer(args) => commands::answer::run(args).await,
             Command::Evidence(cmd) => commands::evidence::run(cmd).await,
+            Command::Audit(cmd) => commands::audit::run(cmd).await,
         }
     });
     match result {

@@ -17,6 +17,8 @@
 //! - [`integrity`]: per-section digests plus the chain head, signed with
 //!   Ed25519. [`verify`] recomputes everything from the parsed file and names
 //!   each section, item or audit record that no longer matches.
+//! - [`export`]: the global audit stream (records that belong to no run),
+//!   its chain head signed the same way, and [`verify_export`] for it.
 //!
 //! ```
 //! use agentwerke_evidence::chain::{self, AuditDraft};
@@ -65,6 +67,7 @@
 pub mod canonical;
 pub mod chain;
 mod error;
+pub mod export;
 pub mod integrity;
 pub mod keys;
 pub mod pack;
@@ -76,6 +79,7 @@ mod verify;
 
 pub use chain::{AuditDraft, AuditRecord, ChainError, ChainHead, SealedDraft, verify_chain};
 pub use error::Error;
+pub use export::{AuditExport, signed_export, verify_export};
 pub use integrity::{Digests, Integrity, sign};
 pub use pack::{EvidencePack, PackInput, SCHEMA_VERSION, build};
 pub use problem::Problem;

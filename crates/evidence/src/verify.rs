@@ -84,7 +84,7 @@ pub fn verify(pack_json: &[u8], trusted_key: Option<&VerifyingKey>) -> VerifyRep
     report
 }
 
-fn malformed(e: &serde_json::Error) -> Problem {
+pub(crate) fn malformed(e: &serde_json::Error) -> Problem {
     let text = e.to_string();
     let suffix = format!(" at line {} column {}", e.line(), e.column());
     let message = text.strip_suffix(&suffix).unwrap_or(&text).to_owned();

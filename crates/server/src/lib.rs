@@ -59,6 +59,8 @@ pub fn app(state: AppState) -> Router {
             get(evidence::download),
         )
         .route("/api/evidence/public-key", get(evidence::public_key))
+        .route("/api/audit", get(routes::audit::list))
+        .route("/api/audit/export", get(routes::audit::export))
         .route("/api/evidence/schema", get(evidence::schema))
         .route("/api/events", post(events::deliver))
         .route("/api/gateway/evaluate", post(gateway::evaluate))

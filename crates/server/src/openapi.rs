@@ -22,10 +22,12 @@ use crate::routes::{approvals, events, evidence, gateway, health, questions, run
         gateway::evaluate, gateway::halt, gateway::resume, gateway::halts,
         gateway::create_policy, gateway::list_policies, gateway::get_policy,
         gateway::policy_schema, gateway::simulate, gateway::publish_policy,
+        crate::routes::audit::list, crate::routes::audit::export,
     ),
     components(schemas(runs::StartRun, runs::CancelRun, runs::RetryRun, events::DeliverEvent,
         approvals::DecisionBody, approvals::Decision, questions::AnswerBody, gateway::Evaluate, gateway::HaltBody,
-        gateway::NewPolicy, gateway::Simulate)),
+        gateway::NewPolicy, gateway::Simulate,
+        crate::routes::audit::AuditPage, crate::routes::audit::AuditExportDoc)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

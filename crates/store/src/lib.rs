@@ -67,7 +67,7 @@ pub use store::Store;
 
 /// The audit stream of workflow-level records (imports, publications): they
 /// belong to no run, so they form their own chain under this run id.
-pub const GLOBAL_STREAM: &str = "";
+pub use agentwerke_evidence::export::GLOBAL_STREAM;
 
 /// The largest page [`Store::list_runs`] returns.
 pub const MAX_PAGE: u32 = 500;

@@ -187,6 +187,13 @@ pub trait Store: Send + Sync {
     /// A run's audit records (or the global stream's), oldest first.
     async fn audit_log(&self, run_id: &str) -> Result<Vec<AuditRecord>>;
 
+    /// One page of a stream's audit records, oldest first: those whose
+    /// `seq` is greater than `after` (0 for the first page), at most `limit`
+    /// of them (0 means 1, capped at [`MAX_PAGE`](crate::MAX_PAGE)).
+    /// `next_cursor` is the `seq` of the page's last record when more
+    /// follow, as decimal text.
+    async fn audit_page(&self, stream: &str, after: u64, limit: u32) -> Result<Page<AuditRecord>>;
+
     /// A run's evidence records, in write order.
     async fn records(&self, run_id: &str) -> Result<Vec<EvidenceRecord>>;
 

@@ -65,6 +65,7 @@ contract! {
     timers_fire_once => contract::timers::fire_once,
     messages_correlation_and_idempotency => contract::messages::correlation_and_idempotency,
     audit_chains_verify_after_many_ops => contract::audit::chains_verify_after_many_ops,
+    audit_global_stream_pages_in_order => contract::audit::global_stream_pages_in_order,
     batch_commit_runs_keep_each_outcome => contract::batch::commit_runs_keep_each_outcome,
     steps_committed_only_when_nothing_moved => contract::steps::committed_only_when_nothing_moved,
 }

@@ -15,7 +15,7 @@ use crate::output::say;
 
 /// What `verify` found, as its exit code says it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
+pub(crate) enum Verdict {
     /// Intact and signed by the trusted key.
     Valid,
     /// Altered, malformed or unsigned.
@@ -28,7 +28,7 @@ enum Verdict {
 
 impl Verdict {
     /// The documented exit code (2 is every other error, as for all commands).
-    fn code(self) -> u8 {
+    pub(crate) fn code(self) -> u8 {
         match self {
             Verdict::Valid => 0,
             Verdict::Invalid => 1,
@@ -39,7 +39,7 @@ impl Verdict {
 }
 
 /// Shown under `evidence verify --help`.
-const VERIFY_EXIT_CODES: &str = "\
+pub(crate) const VERIFY_EXIT_CODES: &str = "\
 Exit codes:
   0  intact, and signed by the trusted key
   1  NOT valid: altered, malformed or unsigned (each problem is listed)
@@ -98,7 +98,7 @@ pub struct Anchor {
 
 impl Anchor {
     /// The trusted key, if one was named.
-    async fn key(&self) -> anyhow::Result<Option<VerifyingKey>> {
+    pub(crate) async fn key(&self) -> anyhow::Result<Option<VerifyingKey>> {
         if let Some(text) = &self.public_key {
             return decode_public_key(text)
                 .context("--public-key is not a base64 Ed25519 public key")

@@ -3,6 +3,7 @@
 pub mod answer;
 pub mod approval;
 pub mod approve;
+pub mod audit;
 pub mod evidence;
 pub mod run;
 pub mod serve;

@@ -1,6 +1,7 @@
 //! Route handlers, one module per resource.
 
 pub mod approvals;
+pub mod audit;
 pub mod events;
 pub mod evidence;
 pub mod gateway;

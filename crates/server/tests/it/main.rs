@@ -4,6 +4,7 @@
 mod harness;
 
 mod approvals;
+mod audit;
 mod bad_input;
 mod flows;
 mod gateway;

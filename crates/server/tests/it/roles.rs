@@ -134,6 +134,8 @@ fn endpoints() -> Vec<(Method, &'static str, Needs, Option<Value>)> {
         ),
         (Method::GET, "/api/evidence/public-key", Needs::Read, None),
         (Method::GET, "/api/evidence/schema", Needs::Read, None),
+        (Method::GET, "/api/audit", Needs::Read, None),
+        (Method::GET, "/api/audit/export", Needs::Read, None),
         (
             Method::POST,
             "/api/events",

@@ -10,7 +10,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::SqlitePool;
 
 use super::rows::{AuditRow, convert};
+use crate::MAX_PAGE;
 use crate::error::{Error, Result};
+use crate::model::Page;
 
 /// Seals drafts for [`append`]: done by the caller of a hot write before it
 /// is queued, so the writer only hashes.
@@ -136,4 +138,33 @@ pub(super) async fn log(pool: &SqlitePool, stream: &str) -> Result<Vec<AuditReco
             .fetch_all(pool)
             .await?;
     convert(rows)
+}
+
+/// Up to `limit` records of `stream` after `seq` `after`, oldest first. One
+/// more row than asked for is read to learn whether another page follows;
+/// the cursor is the last returned `seq`, which is also where a reader who
+/// keeps its own position would resume.
+pub(super) async fn page(
+    pool: &SqlitePool,
+    stream: &str,
+    after: u64,
+    limit: u32,
+) -> Result<Page<AuditRecord>> {
+    let limit = limit.clamp(1, MAX_PAGE);
+    let after = i64::try_from(after).map_err(|_| Error::invalid("audit cursor out of range"))?;
+    let rows: Vec<AuditRow> = sqlx::query_as(
+        "SELECT * FROM audit_log WHERE run_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+    )
+    .bind(stream)
+    .bind(after)
+    .bind(i64::from(limit) + 1)
+    .fetch_all(pool)
+    .await?;
+    let mut items: Vec<AuditRecord> = convert(rows)?;
+    let more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    let next_cursor = more
+        .then(|| items.last().map(|r| r.seq.to_string()))
+        .flatten();
+    Ok(Page { items, next_cursor })
 }

@@ -427,6 +427,10 @@ impl Store for SqliteStore {
         audit::log(&self.pool, run_id).await
     }
 
+    async fn audit_page(&self, stream: &str, after: u64, limit: u32) -> Result<Page<AuditRecord>> {
+        audit::page(&self.pool, stream, after, limit).await
+    }
+
     async fn records(&self, run_id: &str) -> Result<Vec<EvidenceRecord>> {
         ops::records(&self.pool, run_id).await
     }

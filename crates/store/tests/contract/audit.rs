@@ -1,6 +1,7 @@
 //! The audit log stays a valid hash chain through every kind of write.
 
 use agentwerke_evidence::chain::verify_chain;
+use agentwerke_store::gateway::{HaltRow, HaltScope, NewPolicySet};
 use agentwerke_store::{
     CompleteWork, Decide, Delivery, GLOBAL_STREAM, JsonText, NewApproval, Op, Store,
 };
@@ -133,4 +134,98 @@ pub(crate) async fn chains_verify_after_many_ops(store: &dyn Store) {
     assert_eq!(global.len(), 2);
     verify_chain(&global).expect("global chain verifies");
     assert_eq!(store.records("run-3").await.unwrap().len(), 2);
+}
+
+/// The global stream holds every workflow-level and gateway-level change
+/// and reads back page by page, oldest first: the pages put together are
+/// the whole chain, and the chain verifies.
+pub(crate) async fn global_stream_pages_in_order(store: &dyn Store) {
+    published(store, "wf").await;
+    let global = |kind: &str, data| draft(GLOBAL_STREAM, kind, data);
+    let policy = store
+        .create_policy_set(NewPolicySet {
+            text: "permit (principal, action, resource);".to_owned(),
+            sha256: "policy-sha".to_owned(),
+            note: None,
+            created_by: "ada".to_owned(),
+            at: t(2),
+            audit: global("policy.drafted", json!({"sha256": "policy-sha"})),
+        })
+        .await
+        .unwrap();
+    store
+        .publish_policy_set(
+            policy.version,
+            "ada",
+            t(3),
+            global("policy.published", json!({"version": policy.version})),
+        )
+        .await
+        .unwrap();
+    let halt = HaltRow {
+        scope: HaltScope::Global,
+        target: String::new(),
+        reason: "incident 7".to_owned(),
+        halted_by: "ada".to_owned(),
+        halted_at: t(4),
+    };
+    store
+        .set_halt(
+            halt,
+            global("gateway.halted", json!({"reason": "incident 7"})),
+        )
+        .await
+        .unwrap();
+    assert!(
+        store
+            .clear_halt(HaltScope::Global, "", global("gateway.resumed", json!({})))
+            .await
+            .unwrap()
+    );
+
+    let mut pages = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.audit_page(GLOBAL_STREAM, after, 2).await.unwrap();
+        assert!(page.items.len() <= 2);
+        pages.push(page.items.clone());
+        match page.next_cursor {
+            Some(cursor) => {
+                assert_eq!(cursor, page.items.last().unwrap().seq.to_string());
+                after = cursor.parse().unwrap();
+            }
+            None => break,
+        }
+    }
+    assert_eq!(
+        pages.len(),
+        3,
+        "six records, two a page, no empty last page"
+    );
+    let records: Vec<_> = pages.into_iter().flatten().collect();
+    let kinds: Vec<&str> = records.iter().map(|r| r.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "workflow.version_imported",
+            "workflow.version_published",
+            "policy.drafted",
+            "policy.published",
+            "gateway.halted",
+            "gateway.resumed",
+        ]
+    );
+    assert_eq!(records, store.audit_log(GLOBAL_STREAM).await.unwrap());
+    let head = verify_chain(&records).expect("the global chain verifies");
+    assert_eq!(head.seq, 6);
+
+    let rest = store.audit_page(GLOBAL_STREAM, 6, 50).await.unwrap();
+    assert!(rest.items.is_empty() && rest.next_cursor.is_none());
+    let one = store.audit_page(GLOBAL_STREAM, 4, 0).await.unwrap();
+    assert_eq!(one.items.len(), 1, "a limit of 0 reads one record");
+    assert_eq!(one.items[0].kind, "gateway.halted");
+    assert_eq!(one.next_cursor.as_deref(), Some("5"));
+    let whole = store.audit_page(GLOBAL_STREAM, 0, u32::MAX).await.unwrap();
+    assert_eq!(whole.items.len(), 6);
+    assert!(whole.next_cursor.is_none());
 }
