@@ -51,7 +51,6 @@ pub fn builtin_tools() -> Result<KnownTools, crate::Error> {
     Ok(known_tools(&registry))
 }
 
-
 /// How often a process looks in the store for a policy set published by
 /// another process on the same database: one read at most this often, so a
 /// publication is in force everywhere within about this time while a call

@@ -181,6 +181,7 @@ pub(crate) async fn global_stream_pages_in_order(store: &dyn Store) {
             .clear_halt(HaltScope::Global, "", global("gateway.resumed", json!({})))
             .await
             .unwrap()
+            .is_some()
     );
 
     let mut pages = Vec::new();
