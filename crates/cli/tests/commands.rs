@@ -399,3 +399,43 @@ async fn runs_are_cancelled_and_only_failed_ones_retried_from_the_command_line()
     let audit = ok(agentwerke(&server, &operator, &["run", "audit", &run_id]));
     assert!(audit.contains("superseded"), "{audit}");
 }
+
+#[test]
+fn offline_validate_holds_actions_to_the_built_in_tools() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let task = |action: &str| {
+        format!(
+            r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:aw="https://agentwerke.de/bpmn/extensions/v1">
+  <process id="p" isExecutable="true">
+    <startEvent id="s"/>
+    <sequenceFlow id="f1" sourceRef="s" targetRef="t"/>
+    <serviceTask id="t" name="Task">
+      <extensionElements><aw:agentTask agent="analyst" purposeType="p" action="{action}"/></extensionElements>
+    </serviceTask>
+    <sequenceFlow id="f2" sourceRef="t" targetRef="e"/>
+    <endEvent id="e"/>
+  </process>
+</definitions>"#
+        )
+    };
+    let validate = |name: &str, action: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, task(action)).expect("write");
+        Command::new(BIN)
+            .args(["workflow", "validate"])
+            .arg(&path)
+            .output()
+            .expect("validate")
+    };
+    let unknown = validate("unknown.bpmn", "exec.run");
+    assert!(!unknown.status.success());
+    let text = stdout(&unknown);
+    assert!(
+        text.contains("unknown.bpmn:5:5: error bpmn.unknown_tool"),
+        "{text}"
+    );
+    for (name, action) in [("tool.bpmn", "artifact.write"), ("label.bpmn", "analyze")] {
+        let output = validate(name, action);
+        assert!(output.status.success(), "{action}: {}", stdout(&output));
+    }
+}

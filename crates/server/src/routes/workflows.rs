@@ -30,7 +30,8 @@ pub struct ImportParams {
 /// Validates BPMN without storing anything.
 #[utoipa::path(post, path = "/api/workflows/validate", tag = "workflows",
     request_body(content = String, content_type = "application/xml"),
-    responses((status = 200, description = "The verdict with every diagnostic")),
+    responses((status = 200, description = "The verdict with every diagnostic"),
+              (status = 422, description = "`workflow.too_complex`: not checked within the time limit")),
     security(("bearer" = [])))]
 pub async fn validate(
     State(state): State<AppState>,
@@ -199,8 +200,9 @@ fn version_view(v: &WorkflowVersion, with_xml: bool) -> Value {
 /// Checks BPMN against the tools the gateway has now, on a blocking thread
 /// so that a large document never stalls the request loop, and within
 /// [`crate::ApiLimits::check_timeout`]: a document that takes longer is
-/// refused with `workflow.too_complex` (the check itself is linear in the
-/// document's size, which the body limit bounds).
+/// refused with `workflow.too_complex`. A check cannot be interrupted, so
+/// one that overruns still finishes on its thread; it is linear in the
+/// document's size, which the body limit bounds.
 async fn check_bounded(state: &AppState, body: Bytes) -> Result<Checked, ApiError> {
     let limits = bpmn_limits(state);
     let tools = state.gateway.known_tools();
