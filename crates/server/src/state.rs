@@ -33,15 +33,12 @@ pub struct AppState {
 pub struct ApiLimits {
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// Largest page a list returns.
-    pub max_page_size: u32,
 }
 
 impl Default for ApiLimits {
     fn default() -> Self {
         Self {
             max_body_bytes: 5 * 1024 * 1024,
-            max_page_size: 200,
         }
     }
 }

@@ -10,15 +10,15 @@ use agentwerke_gateway::{CallRequest, Decision, Gateway, Halts, PolicySet, TaskS
 use agentwerke_store::GLOBAL_STREAM;
 use agentwerke_store::gateway::{HaltRow, HaltScope, NewPolicySet, PolicySetRow};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::code::Code;
 use crate::error::ApiError;
-use crate::extract::{AppJson, Caller};
-use crate::routes::runs::internal;
-use crate::routes::ts;
+use crate::extract::{AppJson, AppPath, Caller};
+use crate::routes::{ts, views};
 use crate::state::AppState;
 
 /// `POST /api/gateway/evaluate` body: a call that is not made.
@@ -43,7 +43,7 @@ pub struct Evaluate {
     #[serde(default = "first_attempt")]
     pub attempt: u32,
     /// The task's granted surface (`purposeType`, `permissionLevel`, ...).
-    #[schema(value_type = Object)]
+    #[schema(value_type = views::TaskSurface)]
     pub task: TaskSurface,
     /// Evaluate under this stored policy set (e.g. a draft) instead of the
     /// one in force.
@@ -61,7 +61,10 @@ fn first_attempt() -> u32 {
 /// Decides a hypothetical call and returns the whole decision; nothing runs
 /// and nothing is recorded.
 #[utoipa::path(post, path = "/api/gateway/evaluate", tag = "gateway", request_body = Evaluate,
-    responses((status = 200, description = "The full decision")), security(("bearer" = [])))]
+    responses((status = 200, description = "The full decision", body = Object),
+              (status = 404, description = "No such policy set (api.not_found)"),
+              (status = 422, description = "The stored policy set no longer validates (gateway.invalid_policy_set)")),
+    security(("bearer" = [])))]
 pub async fn evaluate(
     State(state): State<AppState>,
     caller: Caller,
@@ -90,8 +93,10 @@ pub async fn evaluate(
     Ok(Json(gateway.decide(&call, &halts)))
 }
 
-/// `POST /api/gateway/halt` and `/resume` body.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// `POST /api/gateway/halt` and `/resume` body; documented as
+/// [`views::HaltRequest`] and [`views::ResumeRequest`], which say which
+/// scopes need a target.
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HaltBody {
     /// `global`, `agent` or `workflow`.
@@ -108,7 +113,7 @@ fn scope_of(body: &HaltBody) -> Result<(HaltScope, String), ApiError> {
     let scope = HaltScope::parse(&body.scope).ok_or_else(|| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "gateway.invalid_scope",
+            Code::GatewayInvalidScope,
             format!("scope is global, agent or workflow, not '{}'", body.scope),
         )
     })?;
@@ -117,7 +122,7 @@ fn scope_of(body: &HaltBody) -> Result<(HaltScope, String), ApiError> {
         (HaltScope::Global, _) => Ok((scope, String::new())),
         (_, true) => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "gateway.missing_target",
+            Code::GatewayMissingTarget,
             format!("a {} halt names its target", scope.as_str()),
         )),
         (_, false) => Ok((scope, target)),
@@ -126,8 +131,11 @@ fn scope_of(body: &HaltBody) -> Result<(HaltScope, String), ApiError> {
 
 /// Halts the gateway globally, for one agent or for one workflow: every
 /// call it covers is rejected with reason `halted` until resumed.
-#[utoipa::path(post, path = "/api/gateway/halt", tag = "gateway", request_body = HaltBody,
-    responses((status = 200, description = "Halted")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/gateway/halt", tag = "gateway", request_body = views::HaltRequest,
+    responses((status = 200, description = "Halted; the halts now in force", body = Object),
+              (status = 422, description = "An unknown scope (gateway.invalid_scope), no target \
+                (gateway.missing_target) or no reason (gateway.missing_reason)")),
+    security(("bearer" = [])))]
 pub async fn halt(
     State(state): State<AppState>,
     caller: Caller,
@@ -141,7 +149,7 @@ pub async fn halt(
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "gateway.missing_reason",
+                Code::GatewayMissingReason,
                 "say why the gateway is halted; operators and auditors see it",
             )
         })?;
@@ -164,8 +172,11 @@ pub async fn halt(
 }
 
 /// Lifts a halt.
-#[utoipa::path(post, path = "/api/gateway/resume", tag = "gateway", request_body = HaltBody,
-    responses((status = 200, description = "Resumed"), (status = 404, description = "No such halt")),
+#[utoipa::path(post, path = "/api/gateway/resume", tag = "gateway", request_body = views::ResumeRequest,
+    responses((status = 200, description = "Resumed; the halts now in force", body = Object),
+              (status = 404, description = "No such halt (gateway.not_halted)"),
+              (status = 422, description = "An unknown scope (gateway.invalid_scope) or no target \
+                (gateway.missing_target)")),
     security(("bearer" = [])))]
 pub async fn resume(
     State(state): State<AppState>,
@@ -183,7 +194,7 @@ pub async fn resume(
     if !state.store.clear_halt(scope, &target, audit).await? {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            "gateway.not_halted",
+            Code::GatewayNotHalted,
             format!(
                 "there is no {} halt{}",
                 scope.as_str(),
@@ -200,7 +211,7 @@ pub async fn resume(
 
 /// The halts in force.
 #[utoipa::path(get, path = "/api/gateway/halts", tag = "gateway",
-    responses((status = 200, description = "Active halts")), security(("bearer" = [])))]
+    responses((status = 200, description = "Active halts", body = Object)), security(("bearer" = [])))]
 pub async fn halts(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Read)?;
     halts_view(&state).await
@@ -234,7 +245,9 @@ pub struct NewPolicy {
 /// invalid set is refused with every problem and position, and nothing is
 /// stored.
 #[utoipa::path(post, path = "/api/policies", tag = "policies", request_body = NewPolicy,
-    responses((status = 201, description = "Draft stored"), (status = 422, description = "Invalid policies")),
+    responses((status = 201, description = "Draft stored", body = Object),
+              (status = 422, description = "The set does not validate; every problem is listed \
+                (gateway.invalid_policy_set)")),
     security(("bearer" = [])))]
 pub async fn create_policy(
     State(state): State<AppState>,
@@ -266,7 +279,7 @@ fn invalid_policies(error: agentwerke_gateway::Error) -> ApiError {
     match error {
         agentwerke_gateway::Error::InvalidPolicySet(issues) => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "gateway.invalid_policy_set",
+            Code::GatewayInvalidPolicySet,
             format!(
                 "the policy set has {} problem(s); nothing was stored",
                 issues.len()
@@ -275,7 +288,7 @@ fn invalid_policies(error: agentwerke_gateway::Error) -> ApiError {
         .with_detail(json!(issues)),
         other => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "gateway.invalid_policy_set",
+            Code::GatewayInvalidPolicySet,
             other.to_string(),
         ),
     }
@@ -283,7 +296,7 @@ fn invalid_policies(error: agentwerke_gateway::Error) -> ApiError {
 
 /// Every stored policy set, newest first, and which one is in force.
 #[utoipa::path(get, path = "/api/policies", tag = "policies",
-    responses((status = 200, description = "Policy sets")), security(("bearer" = [])))]
+    responses((status = 200, description = "Policy sets", body = Object)), security(("bearer" = [])))]
 pub async fn list_policies(
     State(state): State<AppState>,
     caller: Caller,
@@ -305,11 +318,13 @@ pub async fn list_policies(
 /// One policy set with its text.
 #[utoipa::path(get, path = "/api/policies/{version}", tag = "policies",
     params(("version" = i64, Path)),
-    responses((status = 200, description = "The policy set")), security(("bearer" = [])))]
+    responses((status = 200, description = "The policy set", body = Object),
+              (status = 404, description = "No such policy set (api.not_found)")),
+    security(("bearer" = [])))]
 pub async fn get_policy(
     State(state): State<AppState>,
     caller: Caller,
-    Path(version): Path<i64>,
+    AppPath(version): AppPath<i64>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Read)?;
     let row = stored(&state, version).await?;
@@ -321,7 +336,7 @@ pub async fn get_policy(
 
 /// The Cedar schema policies are validated against, and the default set.
 #[utoipa::path(get, path = "/api/policies/schema", tag = "policies",
-    responses((status = 200, description = "Cedar schema and the default policy set")),
+    responses((status = 200, description = "Cedar schema and the default policy set", body = Object)),
     security(("bearer" = [])))]
 pub async fn policy_schema(
     State(state): State<AppState>,
@@ -348,11 +363,14 @@ pub struct Simulate {
 /// and reports every decision that would change.
 #[utoipa::path(post, path = "/api/policies/{version}/simulate", tag = "policies",
     params(("version" = i64, Path)), request_body = Simulate,
-    responses((status = 200, description = "Changed decisions")), security(("bearer" = [])))]
+    responses((status = 200, description = "Changed decisions", body = Object),
+              (status = 404, description = "No such policy set (api.not_found)"),
+              (status = 422, description = "The stored policy set no longer validates (gateway.invalid_policy_set)")),
+    security(("bearer" = [])))]
 pub async fn simulate(
     State(state): State<AppState>,
     caller: Caller,
-    Path(version): Path<i64>,
+    AppPath(version): AppPath<i64>,
     body: Option<AppJson<Simulate>>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::ManagePolicies)?;
@@ -411,12 +429,15 @@ pub async fn simulate(
 /// Publishes a draft: from now on every call is decided under it.
 #[utoipa::path(post, path = "/api/policies/{version}/publish", tag = "policies",
     params(("version" = i64, Path)),
-    responses((status = 200, description = "Published and in force"), (status = 409, description = "Already published")),
+    responses((status = 200, description = "Published and in force", body = Object),
+              (status = 404, description = "No such policy set (api.not_found)"),
+              (status = 409, description = "Already published (api.conflict)"),
+              (status = 422, description = "The stored policy set no longer validates (gateway.invalid_policy_set)")),
     security(("bearer" = [])))]
 pub async fn publish_policy(
     State(state): State<AppState>,
     caller: Caller,
-    Path(version): Path<i64>,
+    AppPath(version): AppPath<i64>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::ManagePolicies)?;
     let draft = stored(&state, version).await?;
@@ -436,7 +457,10 @@ pub async fn publish_policy(
             ),
         )
         .await?;
-    state.gateway.install(policies).map_err(internal)?;
+    state
+        .gateway
+        .install(policies)
+        .map_err(ApiError::internal)?;
     Ok(Json(policy_view(&row, true)))
 }
 
@@ -459,7 +483,7 @@ fn gateway_for(state: &AppState, row: &PolicySetRow) -> Result<Gateway, ApiError
         .gateway
         .current()
         .with_policies(policies)
-        .map_err(internal)
+        .map_err(ApiError::internal)
 }
 
 fn policy_view(row: &PolicySetRow, in_force: bool) -> Value {

@@ -5,25 +5,27 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
+use crate::code::Code;
 use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The process answers.
 #[utoipa::path(get, path = "/api/health/live", tag = "health",
-    responses((status = 200, description = "The process is alive")))]
+    responses((status = 200, description = "The process is alive", body = Object)))]
 pub async fn live() -> Json<Value> {
     Json(json!({"status": "live"}))
 }
 
 /// The process answers and its database does too.
 #[utoipa::path(get, path = "/api/health/ready", tag = "health",
-    responses((status = 200, description = "Ready"), (status = 503, description = "The database does not answer")))]
+    responses((status = 200, description = "Ready", body = Object),
+              (status = 503, description = "The database does not answer (health.database_unavailable)")))]
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     state.store.health().await.map_err(|error| {
         tracing::warn!(%error, "readiness check failed");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "health.database_unavailable",
+            Code::DatabaseUnavailable,
             "the database does not answer",
         )
     })?;

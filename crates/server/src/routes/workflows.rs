@@ -5,16 +5,15 @@ use agentwerke_bpmn::Limits;
 use agentwerke_runtime::definitions::{Checked, check};
 use agentwerke_store::{NewWorkflowVersion, WorkflowVersion};
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::code::Code;
 use crate::error::ApiError;
-use crate::extract::{Caller, bytes_rejection};
+use crate::extract::{AppPath, AppQuery, Caller, XmlBody};
 use crate::routes::ts;
 use crate::state::AppState;
 
@@ -22,6 +21,7 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct ImportParams {
     /// Workflow id; defaults to the executable process id.
+    #[param(pattern = "^[A-Za-z0-9._-]{1,128}$")]
     pub id: Option<String>,
     /// Display name; defaults to the process or definitions name.
     pub name: Option<String>,
@@ -30,15 +30,15 @@ pub struct ImportParams {
 /// Validates BPMN without storing anything.
 #[utoipa::path(post, path = "/api/workflows/validate", tag = "workflows",
     request_body(content = String, content_type = "application/xml"),
-    responses((status = 200, description = "The verdict with every diagnostic")),
+    responses((status = 200, description = "The verdict with every diagnostic", body = Object)),
     security(("bearer" = [])))]
 pub async fn validate(
     State(state): State<AppState>,
     caller: Caller,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<XmlBody, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Read)?;
-    let body = body.map_err(bytes_rejection)?;
+    let XmlBody(body) = body?;
     let checked = check(&body, &bpmn_limits(&state));
     Ok(Json(json!({
         "valid": checked.is_executable(),
@@ -51,29 +51,31 @@ pub async fn validate(
 #[utoipa::path(post, path = "/api/workflows", tag = "workflows",
     params(ImportParams),
     request_body(content = String, content_type = "application/xml"),
-    responses((status = 201, description = "Imported as a draft version"),
-              (status = 422, description = "Not executable; every diagnostic is listed")),
+    responses((status = 201, description = "Imported as a draft version", body = Object),
+              (status = 400, description = "An id that is not plain (workflow.invalid_id), or a body that \
+                is not UTF-8 (workflow.not_utf8)"),
+              (status = 422, description = "Not executable; every diagnostic is listed (workflow.invalid)")),
     security(("bearer" = [])))]
 pub async fn import(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<ImportParams>,
-    body: Result<Bytes, BytesRejection>,
+    AppQuery(params): AppQuery<ImportParams>,
+    body: Result<XmlBody, ApiError>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Permission::ManageWorkflows)?;
-    let body = body.map_err(bytes_rejection)?;
+    let XmlBody(body) = body?;
     let checked = check(&body, &bpmn_limits(&state));
     let (workflow_id, name) = naming(&checked, &params)?;
     if !checked.is_executable() {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "workflow.invalid",
+            Code::WorkflowInvalid,
             "the BPMN document is not an executable Agentwerke workflow; every problem is listed",
         )
         .with_detail(json!(checked.diagnostics)));
     }
     let xml = String::from_utf8(body.to_vec())
-        .map_err(|_| ApiError::bad_request("workflow.not_utf8", "store BPMN as UTF-8 text"))?;
+        .map_err(|_| ApiError::bad_request(Code::WorkflowNotUtf8, "store BPMN as UTF-8 text"))?;
     let version = state
         .store
         .create_workflow_version(NewWorkflowVersion {
@@ -93,11 +95,13 @@ pub async fn import(
 /// the latest one.
 #[utoipa::path(post, path = "/api/workflows/{id}/versions/{version}/publish", tag = "workflows",
     params(("id" = String, Path), ("version" = i64, Path)),
-    responses((status = 200, description = "Published")), security(("bearer" = [])))]
+    responses((status = 200, description = "Published", body = Object),
+              (status = 404, description = "No such version (api.not_found)")),
+    security(("bearer" = [])))]
 pub async fn publish(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, version)): Path<(String, i64)>,
+    AppPath((id, version)): AppPath<(String, i64)>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::ManageWorkflows)?;
     let published = state
@@ -109,7 +113,7 @@ pub async fn publish(
 
 /// Lists workflows.
 #[utoipa::path(get, path = "/api/workflows", tag = "workflows",
-    responses((status = 200, description = "Workflows")), security(("bearer" = [])))]
+    responses((status = 200, description = "Workflows", body = Object)), security(("bearer" = [])))]
 pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Read)?;
     let workflows = state.store.list_workflows().await?;
@@ -119,12 +123,13 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<
 /// One workflow with its versions.
 #[utoipa::path(get, path = "/api/workflows/{id}", tag = "workflows",
     params(("id" = String, Path)),
-    responses((status = 200, description = "The workflow"), (status = 404, description = "Unknown")),
+    responses((status = 200, description = "The workflow", body = Object),
+              (status = 404, description = "No such workflow (api.not_found)")),
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Read)?;
     let workflow = state
@@ -141,11 +146,13 @@ pub async fn get(
 /// The versions of a workflow.
 #[utoipa::path(get, path = "/api/workflows/{id}/versions", tag = "workflows",
     params(("id" = String, Path)),
-    responses((status = 200, description = "Versions, newest last")), security(("bearer" = [])))]
+    responses((status = 200, description = "Versions, newest last", body = Object),
+              (status = 404, description = "No such workflow (api.not_found)")),
+    security(("bearer" = [])))]
 pub async fn versions(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Read)?;
     state
@@ -162,11 +169,13 @@ pub async fn versions(
 /// One version, with its BPMN.
 #[utoipa::path(get, path = "/api/workflows/{id}/versions/{version}", tag = "workflows",
     params(("id" = String, Path), ("version" = i64, Path)),
-    responses((status = 200, description = "The version and its BPMN")), security(("bearer" = [])))]
+    responses((status = 200, description = "The version and its BPMN", body = Object),
+              (status = 404, description = "No such version (api.not_found)")),
+    security(("bearer" = [])))]
 pub async fn version(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, version)): Path<(String, i64)>,
+    AppPath((id, version)): AppPath<(String, i64)>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Read)?;
     let found = state
@@ -220,7 +229,7 @@ fn naming(checked: &Checked, params: &ImportParams) -> Result<(String, String), 
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if !plain && (checked.is_executable() || params.id.is_some()) {
         return Err(ApiError::bad_request(
-            "workflow.invalid_id",
+            Code::WorkflowInvalidId,
             "a workflow id is 1 to 128 characters of letters, digits, '-', '_' or '.'; pass ?id= to choose one",
         ));
     }

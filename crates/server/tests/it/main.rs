@@ -7,5 +7,7 @@ mod approvals;
 mod bad_input;
 mod flows;
 mod gateway;
+mod pagination;
+mod problems;
 mod questions;
 mod roles;

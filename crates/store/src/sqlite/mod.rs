@@ -43,8 +43,8 @@ use crate::gateway::{ArtifactRow, HaltRow, HaltScope, NewPolicySet, PolicySetRow
 use crate::model::{
     Answer, ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Decided,
     Delivered, Delivery, DeliveryOutcome, EvidenceRecord, JsonText, NewApproval, NewQuestion,
-    NewRun, NewWorkflowVersion, Page, QuestionFilter, QuestionRow, RunFilter, RunRow, RunStart,
-    TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
+    NewRun, NewWorkflowVersion, Page, PageRequest, QuestionFilter, QuestionRow, RunFilter, RunRow,
+    RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
 };
 use crate::store::Store;
 use writer::{Writer, WriterOptions};
@@ -352,6 +352,14 @@ impl Store for SqliteStore {
         approvals::list(&self.pool, filter).await
     }
 
+    async fn page_approvals(
+        &self,
+        filter: ApprovalFilter,
+        page: PageRequest,
+    ) -> Result<Page<ApprovalRow>> {
+        approvals::page(&self.pool, filter, page).await
+    }
+
     async fn get_approval(&self, id: &str) -> Result<Option<ApprovalRow>> {
         approvals::get(&self.pool, id).await
     }
@@ -506,6 +514,14 @@ impl Store for SqliteStore {
 
     async fn list_questions(&self, filter: QuestionFilter) -> Result<Vec<QuestionRow>> {
         questions::list(&self.pool, filter).await
+    }
+
+    async fn page_questions(
+        &self,
+        filter: QuestionFilter,
+        page: PageRequest,
+    ) -> Result<Page<QuestionRow>> {
+        questions::page(&self.pool, filter, page).await
     }
 
     async fn get_question(&self, id: &str) -> Result<Option<QuestionRow>> {

@@ -1,0 +1,159 @@
+//! Schemas of what the API reads and answers that no derive can produce:
+//! types of crates without OpenAPI derives (the gateway's task surface), and
+//! bodies whose rules depend on one field (a halt's target).
+//!
+//! Each is written as JSON Schema with its enum values taken from the Rust
+//! types themselves, so a new permission level or sandbox profile shows up in
+//! the document without anyone editing it.
+
+use agentwerke_gateway::{PermissionLevel, SandboxProfile, ToolEscalation};
+use agentwerke_types::RunStatus;
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::Schema;
+
+/// A page of a list, as every list answers it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Page {
+    /// The items of this page, in list order.
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<Value>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    #[schema(pattern = "^c1[0-9a-f]{16}([0-9a-f]{2}){0,256}$")]
+    pub next_cursor: Option<String>,
+}
+
+/// The serde names of `values`, for a schema's `enum`.
+fn names<T: Serialize>(values: &[T]) -> Value {
+    values
+        .iter()
+        .map(|v| serde_json::to_value(v).expect("enum names serialise"))
+        .collect()
+}
+
+/// A string with something other than whitespace in it.
+fn non_blank() -> Value {
+    json!({"type": "string", "minLength": 1, "pattern": "\\S"})
+}
+
+/// The hand-written component schemas, by name.
+pub(crate) fn hand_written_schemas() -> Vec<(&'static str, Value)> {
+    vec![
+        ("TaskSurface", task_surface()),
+        ("HaltRequest", halt(true)),
+        ("ResumeRequest", halt(false)),
+        ("RunStatusName", json!({"enum": names(&RunStatus::ALL)})),
+        (
+            "ApprovalStatusName",
+            json!({"enum": crate::routes::approvals::STATUSES}),
+        ),
+        (
+            "QuestionStatusName",
+            json!({"enum": crate::routes::questions::STATUSES}),
+        ),
+    ]
+}
+
+fn task_surface() -> Value {
+    json!({
+        "type": "object",
+        "description": "The granted surface of a BPMN agent task: its agentTask attributes that bear on tool calls.",
+        "required": ["purposeType"],
+        "properties": {
+            "purposeType": {"type": "string", "description": "e.g. analysis or deployment"},
+            "policyTag": {"type": ["string", "null"]},
+            "environment": {"type": ["string", "null"], "description": "e.g. staging or production"},
+            "permissionLevel": {"enum": names(&PermissionLevel::ALL)},
+            "allowedTools": {"type": "array", "items": {"type": "string"}},
+            "deniedTools": {"type": "array", "items": {"type": "string"}},
+            "sandboxProfile": {"enum": names(&SandboxProfile::ALL)},
+            "toolEscalation": {"enum": names(&[ToolEscalation::Reject, ToolEscalation::Escalate])},
+        },
+    })
+}
+
+/// A halt or resume body: `global` needs no target, `agent` and `workflow`
+/// name one; halting says why.
+fn halt(needs_reason: bool) -> Value {
+    let reason = if needs_reason {
+        non_blank()
+    } else {
+        json!({"type": ["string", "null"]})
+    };
+    let variant = |scopes: &[&str], target: Value, required: &[&str]| {
+        let mut required: Vec<&str> = required.to_vec();
+        if needs_reason {
+            required.push("reason");
+        }
+        json!({
+            "type": "object",
+            "additionalProperties": false,
+            "required": required,
+            "properties": {"scope": {"enum": scopes}, "target": target, "reason": reason},
+        })
+    };
+    json!({
+        "oneOf": [
+            variant(&["global"], json!({"type": ["string", "null"], "description": "ignored"}), &["scope"]),
+            variant(&["agent", "workflow"], non_blank(), &["scope", "target"]),
+        ],
+    })
+}
+
+/// Marks a type whose schema is a hand-written component, so annotations can
+/// name it like a derived one.
+macro_rules! hand_written {
+    ($($ty:ident),*) => {$(
+        #[doc = concat!("The `", stringify!($ty), "` component (hand-written; see the module doc).")]
+        pub struct $ty;
+
+        impl utoipa::PartialSchema for $ty {
+            fn schema() -> RefOr<Schema> {
+                RefOr::Ref(utoipa::openapi::Ref::from_schema_name(stringify!($ty)))
+            }
+        }
+
+        impl utoipa::ToSchema for $ty {}
+    )*};
+}
+
+hand_written!(
+    TaskSurface,
+    HaltRequest,
+    ResumeRequest,
+    RunStatusName,
+    ApprovalStatusName,
+    QuestionStatusName
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every enum value the document offers is one the server reads.
+    #[test]
+    fn the_task_surface_schema_offers_only_values_the_gateway_reads() {
+        let schema = task_surface();
+        for (field, ok) in [
+            (
+                "permissionLevel",
+                &(|v: &Value| serde_json::from_value::<PermissionLevel>(v.clone()).is_ok())
+                    as &dyn Fn(&Value) -> bool,
+            ),
+            ("sandboxProfile", &|v: &Value| {
+                serde_json::from_value::<SandboxProfile>(v.clone()).is_ok()
+            }),
+            ("toolEscalation", &|v: &Value| {
+                serde_json::from_value::<ToolEscalation>(v.clone()).is_ok()
+            }),
+        ] {
+            let values = schema["properties"][field]["enum"]
+                .as_array()
+                .expect("enum");
+            assert!(!values.is_empty(), "{field}");
+            assert!(values.iter().all(ok), "{field}: {values:?}");
+        }
+    }
+}
