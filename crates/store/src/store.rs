@@ -48,6 +48,9 @@ pub trait Store: Send + Sync {
     /// Every workflow, by id.
     async fn list_workflows(&self) -> Result<Vec<WorkflowSummary>>;
 
+    /// One page of workflows, by id; the limit is part of the query.
+    async fn page_workflows(&self, page: PageRequest) -> Result<Page<WorkflowSummary>>;
+
     /// One workflow.
     async fn get_workflow(&self, id: &str) -> Result<Option<WorkflowSummary>>;
 
@@ -217,6 +220,9 @@ pub trait Store: Send + Sync {
 
     /// Every policy set, newest first.
     async fn list_policy_sets(&self) -> Result<Vec<PolicySetRow>>;
+
+    /// One page of policy sets, newest first; the limit is part of the query.
+    async fn page_policy_sets(&self, page: PageRequest) -> Result<Page<PolicySetRow>>;
 
     /// One policy set.
     async fn get_policy_set(&self, version: i64) -> Result<Option<PolicySetRow>>;

@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 
 use crate::code::Code;
 use crate::error::ApiError;
-use crate::extract::{AppJson, AppPath, Caller};
-use crate::routes::{ts, views};
+use crate::extract::{AppJson, AppPath, AppQuery, Caller};
+use crate::routes::{PageParams, ts, views};
 use crate::state::AppState;
 
 /// `POST /api/gateway/evaluate` body: a call that is not made.
@@ -295,23 +295,28 @@ fn invalid_policies(error: agentwerke_gateway::Error) -> ApiError {
 }
 
 /// Every stored policy set, newest first, and which one is in force.
-#[utoipa::path(get, path = "/api/policies", tag = "policies",
-    responses((status = 200, description = "Policy sets", body = Object)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/policies", tag = "policies", params(PageParams),
+    responses((status = 200, description = "A page of policy sets, newest first, and the one in force",
+               body = Object)),
+    security(("bearer" = [])))]
 pub async fn list_policies(
     State(state): State<AppState>,
     caller: Caller,
+    AppQuery(page): AppQuery<PageParams>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Read)?;
-    let rows = state.store.list_policy_sets().await?;
+    let page = state.store.page_policy_sets(page.request()?).await?;
     let current = state.gateway.current();
     let active = current.policies().version().to_owned();
-    let items: Vec<Value> = rows
+    let items: Vec<Value> = page
+        .items
         .iter()
         .map(|r| policy_view(r, r.version.to_string() == active))
         .collect();
     Ok(Json(json!({
         "inForce": {"version": active, "sha256": current.policies().hash()},
         "items": items,
+        "nextCursor": page.next_cursor,
     })))
 }
 

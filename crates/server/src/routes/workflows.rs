@@ -14,11 +14,13 @@ use sha2::{Digest, Sha256};
 use crate::code::Code;
 use crate::error::ApiError;
 use crate::extract::{AppPath, AppQuery, Caller, XmlBody};
-use crate::routes::ts;
+use crate::routes::views::Page;
+use crate::routes::{PageParams, ts};
 use crate::state::AppState;
 
 /// Optional naming for an import.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ImportParams {
     /// Workflow id; defaults to the executable process id.
     #[param(pattern = "^[A-Za-z0-9._-]{1,128}$")]
@@ -112,12 +114,19 @@ pub async fn publish(
 }
 
 /// Lists workflows.
-#[utoipa::path(get, path = "/api/workflows", tag = "workflows",
-    responses((status = 200, description = "Workflows", body = Object)), security(("bearer" = [])))]
-pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/workflows", tag = "workflows", params(PageParams),
+    responses((status = 200, description = "A page of workflows, by id", body = Page)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppQuery(page): AppQuery<PageParams>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Read)?;
-    let workflows = state.store.list_workflows().await?;
-    Ok(Json(json!({ "items": workflows })))
+    let page = state.store.page_workflows(page.request()?).await?;
+    Ok(Json(
+        json!({ "items": page.items, "nextCursor": page.next_cursor }),
+    ))
 }
 
 /// One workflow with its versions.

@@ -126,3 +126,67 @@ async fn questions_come_in_pages_oldest_first() {
     refuses_bad_paging(&server, "/api/questions").await;
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflows_and_policy_sets_come_in_pages() {
+    let server = TestServer::start().await;
+    for id in ["wf-c", "wf-a", "wf-b"] {
+        server.publish(id, HELLO_SDLC).await;
+    }
+    let ids = |page: &Value, key: &str| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|w| w[key].to_string())
+            .collect()
+    };
+    let first = server.get("/api/workflows?limit=2", &server.admin()).await;
+    assert_eq!(ids(&first, "id"), ["\"wf-a\"", "\"wf-b\""], "{first}");
+    let cursor = first["nextCursor"].as_str().expect("a cursor");
+    let second = server
+        .get(
+            &format!("/api/workflows?limit=2&cursor={cursor}"),
+            &server.admin(),
+        )
+        .await;
+    assert_eq!(ids(&second, "id"), ["\"wf-c\""], "{second}");
+    assert_eq!(second["nextCursor"], Value::Null);
+
+    let text = server.get("/api/policies/schema", &server.admin()).await["defaultPolicies"]
+        .as_str()
+        .expect("default policies")
+        .to_owned();
+    for n in 0..3 {
+        server
+            .post(
+                "/api/policies",
+                &server.admin(),
+                json!({"text": text, "note": format!("draft {n}")}),
+            )
+            .await;
+    }
+    let all = server.get("/api/policies?limit=200", &server.admin()).await;
+    let everything = ids(&all, "version");
+    assert!(everything.len() >= 3, "{all}");
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/policies?limit=2&cursor={c}"),
+            None => "/api/policies?limit=2".to_owned(),
+        };
+        let page = server.get(&path, &server.admin()).await;
+        assert!(page["items"].as_array().map(Vec::len) <= Some(2), "{page}");
+        assert!(page["inForce"].is_object(), "{page}");
+        paged.extend(ids(&page, "version"));
+        match page["nextCursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(paged, everything, "newest first, each once");
+    refuses_bad_paging(&server, "/api/workflows").await;
+    refuses_bad_paging(&server, "/api/policies").await;
+    server.stop().await;
+}

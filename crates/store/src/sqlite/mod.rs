@@ -197,6 +197,10 @@ impl Store for SqliteStore {
         workflows::list(&self.pool).await
     }
 
+    async fn page_workflows(&self, page: PageRequest) -> Result<Page<WorkflowSummary>> {
+        workflows::page(&self.pool, page).await
+    }
+
     async fn get_workflow(&self, id: &str) -> Result<Option<WorkflowSummary>> {
         workflows::get(&self.pool, id).await
     }
@@ -422,6 +426,10 @@ impl Store for SqliteStore {
 
     async fn list_policy_sets(&self) -> Result<Vec<PolicySetRow>> {
         gateway::list_policy_sets(&self.pool).await
+    }
+
+    async fn page_policy_sets(&self, page: PageRequest) -> Result<Page<PolicySetRow>> {
+        gateway::page_policy_sets(&self.pool, page).await
     }
 
     async fn get_policy_set(&self, version: i64) -> Result<Option<PolicySetRow>> {
