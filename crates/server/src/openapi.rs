@@ -236,6 +236,15 @@ mod tests {
                         );
                     }
                 }
+                for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                    let name = parameter["name"].as_str().expect("name");
+                    assert_eq!(
+                        parameter["in"] == "path",
+                        path.contains(&format!("{{{name}}}")),
+                        "{method} {path}: parameter {name} is in {}",
+                        parameter["in"]
+                    );
+                }
                 if path.starts_with("/api/") && !path.starts_with("/api/health") {
                     for status in ["401", "403"] {
                         assert!(

@@ -110,7 +110,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         secrets: Arc::from(config.secrets.clone()),
         limits: ApiLimits {
             max_body_bytes: config.max_body_bytes,
-            ..ApiLimits::default()
         },
     };
     let listener = tokio::net::TcpListener::bind(config.bind)

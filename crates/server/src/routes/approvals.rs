@@ -21,6 +21,7 @@ use crate::state::AppState;
 
 /// Filters for the approval list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ListParams {
     /// `pending`, `approved`, `rejected`, `changes_requested`, `cancelled` or `expired`.

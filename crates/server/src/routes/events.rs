@@ -34,7 +34,8 @@ pub struct DeliverEvent {
 
 /// Delivers a correlated message.
 #[utoipa::path(post, path = "/api/events", tag = "events", request_body = DeliverEvent,
-    responses((status = 202, description = "Delivered; lists the runs it resumes", body = Object)),
+    responses((status = 202, description = "Delivered; lists the runs it resumes", body = Object),
+              (status = 409, description = "The deliveryId was used for a different message (api.conflict)")),
     security(("bearer" = [])))]
 pub async fn deliver(
     State(state): State<AppState>,

@@ -57,6 +57,7 @@ pub struct PageParams {
     #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// The `nextCursor` of the previous page; omit it for the first page.
+    #[param(pattern = "^c1[0-9a-f]{16}([0-9a-f]{2}){0,256}$")]
     pub cursor: Option<String>,
 }
 

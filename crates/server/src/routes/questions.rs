@@ -27,6 +27,7 @@ pub(crate) const STATUSES: [&str; 3] = ["open", "answered", "cancelled"];
 
 /// Filters for the question list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ListParams {
     /// `open`, `answered` or `cancelled`.

@@ -113,6 +113,7 @@ pub async fn start(
 
 /// Filters and paging for the run list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ListParams {
     /// Only runs with this status.

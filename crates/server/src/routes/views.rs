@@ -132,6 +132,27 @@ hand_written!(
 mod tests {
     use super::*;
 
+    /// The cursor shape the document promises is the one the store decodes.
+    #[test]
+    fn the_documented_cursor_pattern_is_the_stores() {
+        let doc = crate::openapi::document();
+        let params = doc["paths"]["/api/approvals"]["get"]["parameters"]
+            .as_array()
+            .expect("parameters");
+        let cursor = params
+            .iter()
+            .find(|p| p["name"] == "cursor")
+            .expect("cursor");
+        assert_eq!(
+            cursor["schema"]["pattern"],
+            agentwerke_store::CURSOR_PATTERN
+        );
+        assert_eq!(
+            doc["components"]["schemas"]["Page"]["properties"]["nextCursor"]["pattern"],
+            agentwerke_store::CURSOR_PATTERN
+        );
+    }
+
     /// Every enum value the document offers is one the server reads.
     #[test]
     fn the_task_surface_schema_offers_only_values_the_gateway_reads() {
