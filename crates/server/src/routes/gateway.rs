@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use crate::code::Code;
 use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, AppQuery, Caller};
+use crate::routes::views::PolicyView;
 use crate::routes::{PageParams, ts, views};
 use crate::state::AppState;
 
@@ -245,7 +246,7 @@ pub struct NewPolicy {
 /// invalid set is refused with every problem and position, and nothing is
 /// stored.
 #[utoipa::path(post, path = "/api/policies", tag = "policies", request_body = NewPolicy,
-    responses((status = 201, description = "Draft stored", body = Object),
+    responses((status = 201, description = "Draft stored", body = PolicyView),
               (status = 422, description = "The set does not validate; every problem is listed \
                 (gateway.invalid_policy_set)")),
     security(("bearer" = [])))]
@@ -253,7 +254,7 @@ pub async fn create_policy(
     State(state): State<AppState>,
     caller: Caller,
     AppJson(body): AppJson<NewPolicy>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<PolicyView>), ApiError> {
     caller.require(Permission::ManagePolicies)?;
     let schema = state.gateway.current().policy_schema();
     if let Err(error) = PolicySet::parse("draft", body.text.clone(), schema) {
@@ -272,7 +273,7 @@ pub async fn create_policy(
             audit: global_audit(&state, &caller, "policy.drafted", json!({"sha256": sha256})),
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(policy_view(&row, false))))
+    Ok((StatusCode::CREATED, Json(PolicyView::new(&row, false))))
 }
 
 fn invalid_policies(error: agentwerke_gateway::Error) -> ApiError {
@@ -308,10 +309,10 @@ pub async fn list_policies(
     let page = state.store.page_policy_sets(page.request()?).await?;
     let current = state.gateway.current();
     let active = current.policies().version().to_owned();
-    let items: Vec<Value> = page
+    let items: Vec<PolicyView> = page
         .items
         .iter()
-        .map(|r| policy_view(r, r.version.to_string() == active))
+        .map(|r| PolicyView::new(r, r.version.to_string() == active))
         .collect();
     Ok(Json(json!({
         "inForce": {"version": active, "sha256": current.policies().hash()},
@@ -323,19 +324,19 @@ pub async fn list_policies(
 /// One policy set with its text.
 #[utoipa::path(get, path = "/api/policies/{version}", tag = "policies",
     params(("version" = i64, Path)),
-    responses((status = 200, description = "The policy set", body = Object),
+    responses((status = 200, description = "The policy set with its text", body = PolicyView),
               (status = 404, description = "No such policy set (api.not_found)")),
     security(("bearer" = [])))]
 pub async fn get_policy(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(version): AppPath<i64>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PolicyView>, ApiError> {
     caller.require(Permission::Read)?;
     let row = stored(&state, version).await?;
     let active = state.gateway.current().policies().version() == row.version.to_string();
-    let mut view = policy_view(&row, active);
-    view["text"] = json!(row.text);
+    let mut view = PolicyView::new(&row, active);
+    view.text = Some(row.text);
     Ok(Json(view))
 }
 
@@ -434,7 +435,7 @@ pub async fn simulate(
 /// Publishes a draft: from now on every call is decided under it.
 #[utoipa::path(post, path = "/api/policies/{version}/publish", tag = "policies",
     params(("version" = i64, Path)),
-    responses((status = 200, description = "Published and in force", body = Object),
+    responses((status = 200, description = "Published and in force", body = PolicyView),
               (status = 404, description = "No such policy set (api.not_found)"),
               (status = 409, description = "Already published (api.conflict)"),
               (status = 422, description = "The stored policy set no longer validates (gateway.invalid_policy_set)")),
@@ -443,7 +444,7 @@ pub async fn publish_policy(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(version): AppPath<i64>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PolicyView>, ApiError> {
     caller.require(Permission::ManagePolicies)?;
     let draft = stored(&state, version).await?;
     let policies = parse_stored(&state, &draft)?;
@@ -466,7 +467,7 @@ pub async fn publish_policy(
         .gateway
         .install(policies)
         .map_err(ApiError::internal)?;
-    Ok(Json(policy_view(&row, true)))
+    Ok(Json(PolicyView::new(&row, true)))
 }
 
 async fn stored(state: &AppState, version: i64) -> Result<PolicySetRow, ApiError> {
@@ -489,15 +490,6 @@ fn gateway_for(state: &AppState, row: &PolicySetRow) -> Result<Gateway, ApiError
         .current()
         .with_policies(policies)
         .map_err(ApiError::internal)
-}
-
-fn policy_view(row: &PolicySetRow, in_force: bool) -> Value {
-    json!({
-        "version": row.version, "sha256": row.sha256, "status": row.status,
-        "note": row.note, "inForce": in_force,
-        "createdBy": row.created_by, "createdAt": ts(row.created_at),
-        "publishedBy": row.published_by, "publishedAt": row.published_at.map(ts),
-    })
 }
 
 fn global_audit(state: &AppState, caller: &Caller, kind: &str, data: Value) -> AuditDraft {

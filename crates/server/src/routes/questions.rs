@@ -11,12 +11,12 @@ use agentwerke_store::{Answer, QuestionFilter, QuestionRow};
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::code::Code;
 use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, AppQuery, Caller};
-use crate::routes::views::{Page, QuestionStatusName};
+use crate::routes::views::{QuestionPage, QuestionStatusName, QuestionView};
 use crate::routes::{PageParams, check_status, ts};
 use crate::state::AppState;
 
@@ -39,14 +39,14 @@ pub struct ListParams {
 
 /// Lists questions agents asked humans, oldest first.
 #[utoipa::path(get, path = "/api/questions", tag = "questions", params(ListParams, PageParams),
-    responses((status = 200, description = "A page of questions, oldest first", body = Page)),
+    responses((status = 200, description = "A page of questions, oldest first", body = QuestionPage)),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     AppQuery(params): AppQuery<ListParams>,
     AppQuery(page): AppQuery<PageParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<QuestionPage>, ApiError> {
     caller.require(Permission::Read)?;
     check_status(
         params.status.as_deref(),
@@ -64,29 +64,29 @@ pub async fn list(
             page.request()?,
         )
         .await?;
-    Ok(Json(json!({
-        "items": page.items.iter().map(question_view).collect::<Vec<_>>(),
-        "nextCursor": page.next_cursor,
-    })))
+    Ok(Json(QuestionPage {
+        items: page.items.iter().map(QuestionView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// One question.
 #[utoipa::path(get, path = "/api/questions/{id}", tag = "questions", params(("id" = String, Path)),
-    responses((status = 200, description = "The question", body = Object),
+    responses((status = 200, description = "The question", body = QuestionView),
               (status = 404, description = "No such question (api.not_found)")),
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(id): AppPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<QuestionView>, ApiError> {
     caller.require(Permission::Read)?;
     let question = state
         .store
         .get_question(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("question", &id))?;
-    Ok(Json(question_view(&question)))
+    Ok(Json(QuestionView::from(&question)))
 }
 
 /// `POST /api/questions/{id}/answer` body.
@@ -103,7 +103,7 @@ pub struct AnswerBody {
 /// Exactly one answer wins.
 #[utoipa::path(post, path = "/api/questions/{id}/answer", tag = "questions",
     params(("id" = String, Path)), request_body = AnswerBody,
-    responses((status = 200, description = "Answered; the question as it now is", body = Object),
+    responses((status = 200, description = "Answered; the question as it now is", body = QuestionView),
               (status = 404, description = "No such question (api.not_found)"),
               (status = 409, description = "No longer open (question.closed)"),
               (status = 422, description = "Blank (question.empty_answer) or over 16,384 characters \
@@ -114,7 +114,7 @@ pub async fn answer(
     caller: Caller,
     AppPath(id): AppPath<String>,
     AppJson(body): AppJson<AnswerBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<QuestionView>, ApiError> {
     caller.require(Permission::AnswerQuestion)?;
     if body.answer.chars().count() > MAX_ANSWER_CHARS {
         return Err(ApiError::unprocessable(
@@ -169,7 +169,7 @@ pub async fn answer(
         other => other?,
     };
     state.runtime.notify();
-    Ok(Json(question_view(&answered)))
+    Ok(Json(QuestionView::from(&answered)))
 }
 
 fn closed(question: &QuestionRow) -> ApiError {
@@ -177,21 +177,4 @@ fn closed(question: &QuestionRow) -> ApiError {
         Code::QuestionClosed,
         format!("question '{}' is already {}", question.id, question.status),
     )
-}
-
-/// A question as the API shows it.
-pub(crate) fn question_view(q: &QuestionRow) -> Value {
-    json!({
-        "id": q.id,
-        "runId": q.run_id,
-        "workId": q.work_id,
-        "nodeId": q.node_id,
-        "agent": q.agent,
-        "question": q.question,
-        "status": q.status,
-        "askedAt": ts(q.asked_at),
-        "answer": q.answer,
-        "answeredBy": q.answered_by,
-        "answeredAt": q.answered_at.map(ts),
-    })
 }

@@ -21,8 +21,7 @@ use crate::code::Code;
 use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, AppQuery, Caller};
 use crate::routes::approvals::approval_view;
-use crate::routes::questions::question_view;
-use crate::routes::views::{Page, RunStatusName};
+use crate::routes::views::{Page, QuestionView, RunStatusName};
 use crate::routes::{PageParams, ts};
 use crate::state::AppState;
 
@@ -487,12 +486,13 @@ pub(crate) fn run_view(
     view["pendingApprovals"] = json!(pending);
     view["steps"] = json!(steps);
     view["approvals"] = approvals.iter().map(approval_view).collect();
-    view["pendingQuestions"] = questions
+    let pending_questions: Vec<QuestionView> = questions
         .iter()
         .filter(|q| q.status == "open")
-        .map(question_view)
+        .map(QuestionView::from)
         .collect();
-    view["conversation"] = questions.iter().map(question_view).collect();
+    view["pendingQuestions"] = json!(pending_questions);
+    view["conversation"] = json!(questions.iter().map(QuestionView::from).collect::<Vec<_>>());
     view["error"] = json!(run_state.error());
     view["context"] = json!({"output": run_state.context().get("output")});
     Ok(view)

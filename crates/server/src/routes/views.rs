@@ -7,11 +7,15 @@
 //! the document without anyone editing it.
 
 use agentwerke_gateway::{PermissionLevel, SandboxProfile, ToolEscalation};
+use agentwerke_store::QuestionRow;
+use agentwerke_store::gateway::PolicySetRow;
 use agentwerke_types::RunStatus;
 use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::Schema;
+
+use crate::routes::ts;
 
 /// A page of a list, as every list answers it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -23,6 +27,109 @@ pub struct Page {
     /// Pass as `cursor` to get the next page; null on the last page.
     #[schema(pattern = "^c1[0-9a-f]{16}([0-9a-f]{2}){0,256}$")]
     pub next_cursor: Option<String>,
+}
+
+/// A question an agent asked a human, as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QuestionView {
+    /// Its id.
+    pub id: String,
+    /// The run.
+    pub run_id: String,
+    /// The agent attempt that waits for the answer.
+    pub work_id: String,
+    /// Its BPMN node.
+    pub node_id: String,
+    /// The agent that asked.
+    pub agent: String,
+    /// The question, redacted.
+    pub question: String,
+    /// `open`, `answered` or `cancelled`.
+    #[schema(value_type = QuestionStatusName)]
+    pub status: String,
+    /// When it was asked (RFC 3339).
+    pub asked_at: String,
+    /// The answer, once given (redacted).
+    pub answer: Option<String>,
+    /// Who answered.
+    pub answered_by: Option<String>,
+    /// When (RFC 3339).
+    pub answered_at: Option<String>,
+}
+
+impl From<&QuestionRow> for QuestionView {
+    fn from(q: &QuestionRow) -> Self {
+        Self {
+            id: q.id.clone(),
+            run_id: q.run_id.clone(),
+            work_id: q.work_id.clone(),
+            node_id: q.node_id.clone(),
+            agent: q.agent.clone(),
+            question: q.question.clone(),
+            status: q.status.clone(),
+            asked_at: ts(q.asked_at),
+            answer: q.answer.clone(),
+            answered_by: q.answered_by.clone(),
+            answered_at: q.answered_at.map(ts),
+        }
+    }
+}
+
+/// A page of questions.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QuestionPage {
+    /// The questions, oldest first.
+    pub items: Vec<QuestionView>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    #[schema(pattern = "^c1[0-9a-f]{16}([0-9a-f]{2}){0,256}$")]
+    pub next_cursor: Option<String>,
+}
+
+/// A stored Cedar policy set, as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyView {
+    /// Its version.
+    pub version: i64,
+    /// SHA-256 of its text; recorded with every decision made under it.
+    pub sha256: String,
+    /// `draft` or `published`.
+    pub status: String,
+    /// What changed and why.
+    pub note: Option<String>,
+    /// Whether calls are decided under it now.
+    pub in_force: bool,
+    /// Who stored it.
+    pub created_by: String,
+    /// When (RFC 3339).
+    pub created_at: String,
+    /// Who published it.
+    pub published_by: Option<String>,
+    /// When (RFC 3339).
+    pub published_at: Option<String>,
+    /// The `.cedar` text (only when one set is asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+impl PolicyView {
+    /// The view of `row`; `in_force` says whether it is the set in force.
+    pub(crate) fn new(row: &PolicySetRow, in_force: bool) -> Self {
+        Self {
+            version: row.version,
+            sha256: row.sha256.clone(),
+            status: row.status.clone(),
+            note: row.note.clone(),
+            in_force,
+            created_by: row.created_by.clone(),
+            created_at: ts(row.created_at),
+            published_by: row.published_by.clone(),
+            published_at: row.published_at.map(ts),
+            text: None,
+        }
+    }
 }
 
 /// The serde names of `values`, for a schema's `enum`.
