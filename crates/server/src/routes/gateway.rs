@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::code::Code;
 use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, AppQuery, Caller};
-use crate::routes::views::PolicyView;
+use crate::routes::views::{HaltList, HaltView, PolicyView};
 use crate::routes::{PageParams, ts, views};
 use crate::state::AppState;
 
@@ -133,7 +133,7 @@ fn scope_of(body: &HaltBody) -> Result<(HaltScope, String), ApiError> {
 /// Halts the gateway globally, for one agent or for one workflow: every
 /// call it covers is rejected with reason `halted` until resumed.
 #[utoipa::path(post, path = "/api/gateway/halt", tag = "gateway", request_body = views::HaltRequest,
-    responses((status = 200, description = "Halted; the halts now in force", body = Object),
+    responses((status = 200, description = "Halted; the halts now in force", body = HaltList),
               (status = 422, description = "An unknown scope (gateway.invalid_scope), no target \
                 (gateway.missing_target) or no reason (gateway.missing_reason)")),
     security(("bearer" = [])))]
@@ -141,7 +141,7 @@ pub async fn halt(
     State(state): State<AppState>,
     caller: Caller,
     AppJson(body): AppJson<HaltBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<HaltList>, ApiError> {
     caller.require(Permission::ManagePolicies)?;
     let (scope, target) = scope_of(&body)?;
     let reason = body
@@ -174,7 +174,7 @@ pub async fn halt(
 
 /// Lifts a halt.
 #[utoipa::path(post, path = "/api/gateway/resume", tag = "gateway", request_body = views::ResumeRequest,
-    responses((status = 200, description = "Resumed; the halts now in force", body = Object),
+    responses((status = 200, description = "Resumed; the halts now in force", body = HaltList),
               (status = 404, description = "No such halt (gateway.not_halted)"),
               (status = 422, description = "An unknown scope (gateway.invalid_scope) or no target \
                 (gateway.missing_target)")),
@@ -183,7 +183,7 @@ pub async fn resume(
     State(state): State<AppState>,
     caller: Caller,
     AppJson(body): AppJson<HaltBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<HaltList>, ApiError> {
     caller.require(Permission::ManagePolicies)?;
     let (scope, target) = scope_of(&body)?;
     let audit = global_audit(
@@ -212,23 +212,21 @@ pub async fn resume(
 
 /// The halts in force.
 #[utoipa::path(get, path = "/api/gateway/halts", tag = "gateway",
-    responses((status = 200, description = "Active halts", body = Object)), security(("bearer" = [])))]
-pub async fn halts(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    responses((status = 200, description = "The halts in force", body = HaltList)),
+    security(("bearer" = [])))]
+pub async fn halts(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<HaltList>, ApiError> {
     caller.require(Permission::Read)?;
     halts_view(&state).await
 }
 
-async fn halts_view(state: &AppState) -> Result<Json<Value>, ApiError> {
+async fn halts_view(state: &AppState) -> Result<Json<HaltList>, ApiError> {
     let rows = state.store.halts().await?;
-    let items: Vec<Value> = rows.iter().map(halt_view).collect();
-    Ok(Json(json!({"items": items})))
-}
-
-pub(crate) fn halt_view(row: &HaltRow) -> Value {
-    json!({
-        "scope": row.scope, "target": row.target, "reason": row.reason,
-        "haltedBy": row.halted_by, "haltedAt": ts(row.halted_at),
-    })
+    Ok(Json(HaltList {
+        items: rows.iter().map(HaltView::from).collect(),
+    }))
 }
 
 /// `POST /api/policies` body.

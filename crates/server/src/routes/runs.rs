@@ -21,7 +21,7 @@ use crate::code::Code;
 use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, AppQuery, Caller};
 use crate::routes::approvals::approval_view;
-use crate::routes::views::{Page, QuestionView, RunStatusName};
+use crate::routes::views::{HaltView, QuestionView, RunPage, RunStatusName, RunSummary};
 use crate::routes::{PageParams, ts};
 use crate::state::AppState;
 
@@ -124,14 +124,14 @@ pub struct ListParams {
 
 /// Lists runs, newest first.
 #[utoipa::path(get, path = "/api/runs", tag = "runs", params(ListParams, PageParams),
-    responses((status = 200, description = "A page of runs, newest first", body = Page)),
+    responses((status = 200, description = "A page of runs, newest first", body = RunPage)),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     AppQuery(params): AppQuery<ListParams>,
     AppQuery(page): AppQuery<PageParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RunPage>, ApiError> {
     caller.require(Permission::Read)?;
     if let Some(status) = &params.status
         && RunStatus::parse(status).is_none()
@@ -151,10 +151,10 @@ pub async fn list(
             cursor: page.cursor,
         })
         .await?;
-    Ok(Json(json!({
-        "items": page.items.iter().map(summary_view).collect::<Vec<_>>(),
-        "nextCursor": page.next_cursor,
-    })))
+    Ok(Json(RunPage {
+        items: page.items.iter().map(RunSummary::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// One run: status, current steps, pending approvals, history.
@@ -195,7 +195,7 @@ async fn affecting_halts(state: &AppState, run: &RunRow, view: &Value) -> Result
         .flatten()
         .filter_map(|s| s["agent"].as_str())
         .collect();
-    let halts: Vec<Value> = state
+    let halts: Vec<HaltView> = state
         .store
         .halts()
         .await?
@@ -205,7 +205,7 @@ async fn affecting_halts(state: &AppState, run: &RunRow, view: &Value) -> Result
             HaltScope::Workflow => h.target == run.workflow_id,
             HaltScope::Agent => agents.contains(&h.target.as_str()),
         })
-        .map(crate::routes::gateway::halt_view)
+        .map(HaltView::from)
         .collect();
     Ok(json!(halts))
 }
@@ -448,17 +448,6 @@ async fn enqueue(
     Ok(())
 }
 
-fn summary_view(run: &RunRow) -> Value {
-    json!({
-        "id": run.id, "runId": run.id,
-        "workflowId": run.workflow_id, "workflowVersion": run.workflow_version,
-        "status": run.status, "riskLevel": run.risk_level,
-        "requestedBy": run.requested_by,
-        "startedAt": ts(run.created_at),
-        "completedAt": run.completed_at.map(ts),
-    })
-}
-
 /// The full run view the API and the CLI show.
 pub(crate) fn run_view(
     run: &RunRow,
@@ -479,7 +468,7 @@ pub(crate) fn run_view(
         .filter(|a| a.status == "pending")
         .map(approval_view)
         .collect();
-    let mut view = summary_view(run);
+    let mut view = json!(RunSummary::from(run));
     view["bpmnSha256"] = json!(run.bpmn_sha256);
     view["inputs"] = run.inputs.clone();
     view["currentSteps"] = json!(current);

@@ -7,8 +7,8 @@
 //! the document without anyone editing it.
 
 use agentwerke_gateway::{PermissionLevel, SandboxProfile, ToolEscalation};
-use agentwerke_store::QuestionRow;
-use agentwerke_store::gateway::PolicySetRow;
+use agentwerke_store::gateway::{HaltRow, HaltScope, PolicySetRow};
+use agentwerke_store::{QuestionRow, RunRow};
 use agentwerke_types::RunStatus;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -130,6 +130,95 @@ impl PolicyView {
             text: None,
         }
     }
+}
+
+/// A run as lists show it (the full view adds steps, approvals and the
+/// conversation).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSummary {
+    /// Its id.
+    pub id: String,
+    /// The same id, under the name `POST /api/runs` answers with.
+    pub run_id: String,
+    /// The workflow.
+    pub workflow_id: String,
+    /// The published version it runs.
+    pub workflow_version: i64,
+    /// Its status.
+    #[schema(value_type = RunStatusName)]
+    pub status: String,
+    /// The highest risk level of its tool calls so far.
+    pub risk_level: Option<String>,
+    /// Who started it.
+    pub requested_by: String,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// When it ended (RFC 3339).
+    pub completed_at: Option<String>,
+}
+
+impl From<&RunRow> for RunSummary {
+    fn from(run: &RunRow) -> Self {
+        Self {
+            id: run.id.clone(),
+            run_id: run.id.clone(),
+            workflow_id: run.workflow_id.clone(),
+            workflow_version: run.workflow_version,
+            status: run.status.clone(),
+            risk_level: run.risk_level.clone(),
+            requested_by: run.requested_by.clone(),
+            started_at: ts(run.created_at),
+            completed_at: run.completed_at.map(ts),
+        }
+    }
+}
+
+/// A page of runs.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunPage {
+    /// The runs, newest first.
+    pub items: Vec<RunSummary>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    #[schema(pattern = "^c1[0-9a-f]{16}([0-9a-f]{2}){0,256}$")]
+    pub next_cursor: Option<String>,
+}
+
+/// A kill-switch halt in force.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HaltView {
+    /// `global`, `agent` or `workflow`.
+    #[schema(value_type = String)]
+    pub scope: HaltScope,
+    /// The agent or workflow; empty for a global halt.
+    pub target: String,
+    /// Why, as the operator said.
+    pub reason: String,
+    /// Who halted.
+    pub halted_by: String,
+    /// When (RFC 3339).
+    pub halted_at: String,
+}
+
+impl From<&HaltRow> for HaltView {
+    fn from(row: &HaltRow) -> Self {
+        Self {
+            scope: row.scope,
+            target: row.target.clone(),
+            reason: row.reason.clone(),
+            halted_by: row.halted_by.clone(),
+            halted_at: ts(row.halted_at),
+        }
+    }
+}
+
+/// The halts in force.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HaltList {
+    /// Every halt in force.
+    pub items: Vec<HaltView>,
 }
 
 /// The serde names of `values`, for a schema's `enum`.
