@@ -10,6 +10,18 @@ step "toolchain"
 cargo --version
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
+step "schemathesis (the OpenAPI conformance test drives it)"
+# Pinned; keep equal to SCHEMATHESIS in crates/cli/tests/openapi_conformance.rs.
+SCHEMATHESIS_VERSION=4.32.5
+if [ "$(schemathesis --version 2>/dev/null | awk '{print $NF}')" != "$SCHEMATHESIS_VERSION" ]; then
+  if ! command -v python3 >/dev/null 2>&1 || ! python3 -m pip --version >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq python3 python3-pip python3-venv >/dev/null
+  fi
+  python3 -m pip install --quiet "schemathesis==$SCHEMATHESIS_VERSION" \
+    || python3 -m pip install --quiet --break-system-packages "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+schemathesis --version
+
 step "format"
 cargo fmt --all -- --check
 

@@ -3,20 +3,45 @@
 use agentwerke_types::ErrorCode;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
-/// An API error: an HTTP status, a stable code, a sentence, and optional detail.
+use crate::code::Code;
+
+/// An API error: an HTTP status, a stable [`Code`], a sentence, and optional
+/// structured detail.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    code: &'static str,
+    code: Code,
     message: String,
     detail: Option<Value>,
 }
 
+/// The problem document (RFC 9457) every error answers with.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// `https://agentwerke.de/problems/<code>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The HTTP status's reason phrase.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// The stable code; clients branch on it.
+    pub code: Code,
+    /// A sentence for humans.
+    pub detail: String,
+    /// Structured detail where there is some: the fields of a body that has
+    /// the wrong shape, BPMN diagnostics, policy problems.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Object>>)]
+    pub errors: Option<Value>,
+}
+
 impl ApiError {
     /// An error with `status`, `code` and a sentence for humans.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: Code, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -31,27 +56,42 @@ impl ApiError {
         self
     }
 
-    /// 404 for a resource kind and id.
+    /// 404 for a resource kind and id; one code for every missing resource.
     pub fn not_found(what: &str, id: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
-            "api.not_found",
+            Code::NotFound,
             format!("{what} '{id}' does not exist"),
         )
     }
 
     /// 400 for a malformed request.
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: Code, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
     /// 409 for a request that conflicts with the current state.
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn conflict(code: Code, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, message)
     }
 
+    /// 422 for a well-formed request the server refuses.
+    pub fn unprocessable(code: Code, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    /// 500; the cause goes to the log, never to the caller.
+    pub fn internal(error: impl std::fmt::Display) -> Self {
+        tracing::error!(%error, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Code::Internal,
+            "the server failed; see its log",
+        )
+    }
+
     /// The stable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         self.code
     }
 
@@ -63,16 +103,14 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({
-            "type": format!("https://agentwerke.de/problems/{}", self.code),
-            "title": self.status.canonical_reason().unwrap_or("Error"),
-            "status": self.status.as_u16(),
-            "code": self.code,
-            "detail": self.message,
-        });
-        if let Some(detail) = self.detail {
-            body["errors"] = detail;
-        }
+        let body = Problem {
+            kind: format!("https://agentwerke.de/problems/{}", self.code),
+            title: self.status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: self.status.as_u16(),
+            code: self.code,
+            detail: self.message,
+            errors: self.detail,
+        };
         let mut response = (self.status, axum::Json(body)).into_response();
         response.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -85,20 +123,24 @@ impl IntoResponse for ApiError {
 impl From<agentwerke_store::Error> for ApiError {
     fn from(error: agentwerke_store::Error) -> Self {
         use agentwerke_store::Error as E;
-        let status = match &error {
-            E::NotFound { .. } => StatusCode::NOT_FOUND,
-            E::AlreadyDecided { .. }
-            | E::AlreadyAnswered { .. }
-            | E::Conflict { .. }
-            | E::ImmutableVersion { .. } => StatusCode::CONFLICT,
-            E::Invalid { .. } => StatusCode::BAD_REQUEST,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        let (status, code) = match &error {
+            E::NotFound { .. } => (StatusCode::NOT_FOUND, Code::NotFound),
+            E::AlreadyDecided { .. } => (StatusCode::CONFLICT, Code::ApprovalAlreadyDecided),
+            E::AlreadyAnswered { .. } => (StatusCode::CONFLICT, Code::QuestionClosed),
+            E::Conflict { .. } => (StatusCode::CONFLICT, Code::Conflict),
+            E::ImmutableVersion { .. } => (StatusCode::CONFLICT, Code::WorkflowImmutableVersion),
+            E::InvalidCursor => (StatusCode::BAD_REQUEST, Code::InvalidCursor),
+            E::Invalid { .. } => (StatusCode::UNPROCESSABLE_ENTITY, Code::InvalidBody),
+            _ => {
+                tracing::error!(code = error.code(), %error, "store error");
+                return Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Code::Internal,
+                    "the store failed; see the server log",
+                );
+            }
         };
-        if status == StatusCode::INTERNAL_SERVER_ERROR {
-            tracing::error!(code = error.code(), %error, "store error");
-            return Self::new(status, error.code(), "the store failed; see the server log");
-        }
-        Self::new(status, error.code(), error.to_string())
+        Self::new(status, code, error.to_string())
     }
 }
 
@@ -111,7 +153,9 @@ impl From<agentwerke_auth::Error> for ApiError {
         } else {
             StatusCode::UNAUTHORIZED
         };
-        Self::new(status, error.code(), error.to_string())
+        // Every auth code is an API code (pinned by a test in `code`).
+        let code = Code::parse(error.code()).unwrap_or(Code::AuthMalformedToken);
+        Self::new(status, code, error.to_string())
     }
 }
 
@@ -123,7 +167,7 @@ impl From<agentwerke_runtime::Error> for ApiError {
                 tracing::error!(code = other.code(), error = %other, "runtime error");
                 Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    other.code(),
+                    Code::Internal,
                     "the server could not read this run's records; see the server log",
                 )
             }

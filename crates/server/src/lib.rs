@@ -5,6 +5,7 @@
 //! commands (a run's first event, a decision, a message) to the store and wake
 //! the runtime; they never call the engine themselves.
 
+mod code;
 mod error;
 mod extract;
 mod openapi;
@@ -13,15 +14,15 @@ mod state;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::http::{Method, StatusCode};
 use axum::routing::{get, post};
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-pub use error::ApiError;
-pub use openapi::ApiDoc;
+pub use code::Code;
+pub use error::{ApiError, Problem};
+pub use openapi::{ApiDoc, document as openapi_document};
 pub use state::{ApiLimits, AppState};
 
 /// The whole API.
@@ -31,7 +32,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/api/health/live", get(health::live))
         .route("/api/health/ready", get(health::ready))
-        .route("/openapi.json", get(openapi::document))
+        .route("/openapi.json", get(openapi::serve))
         .route(
             "/api/workflows",
             get(workflows::list).post(workflows::import),
@@ -84,7 +85,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/questions", get(questions::list))
         .route("/api/questions/{id}", get(questions::get))
         .route("/api/questions/{id}/answer", post(questions::answer))
-        .fallback(not_found)
+        .fallback(no_route)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .layer(request_log())
         .with_state(state)
@@ -98,10 +100,19 @@ fn request_log() -> TraceLayer<SharedClassifier<ServerErrorsAsFailures>> {
         .on_response(DefaultOnResponse::new().level(Level::INFO))
 }
 
-async fn not_found() -> impl IntoResponse {
+async fn no_route() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "api.no_route",
-        "no API route matches this method and path; see /openapi.json",
+        Code::NoRoute,
+        "no API route has this path; see /openapi.json",
+    )
+}
+
+/// The path exists but not with this method; axum adds the `Allow` header.
+async fn method_not_allowed(method: Method) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        Code::MethodNotAllowed,
+        format!("this path does not take {method}; the Allow header lists what it takes"),
     )
 }

@@ -34,8 +34,6 @@ pub struct AppState {
 pub struct ApiLimits {
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// Largest page a list returns.
-    pub max_page_size: u32,
     /// Longest a BPMN document may take to check (validate, import,
     /// publish) before it is refused as `workflow.too_complex`.
     pub check_timeout: Duration,
@@ -45,7 +43,6 @@ impl Default for ApiLimits {
     fn default() -> Self {
         Self {
             max_body_bytes: 5 * 1024 * 1024,
-            max_page_size: 200,
             check_timeout: Duration::from_secs(10),
         }
     }

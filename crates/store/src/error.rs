@@ -62,6 +62,10 @@ pub enum Error {
         /// Why it is refused.
         reason: String,
     },
+    /// A page cursor that this store did not issue (or issued for another
+    /// list).
+    #[error("the cursor is not one this server issued for this list")]
+    InvalidCursor,
     /// A stored JSON column no longer parses; the database was edited by hand
     /// or by an incompatible version.
     #[error("stored data is corrupt: {what}")]
@@ -86,7 +90,7 @@ pub enum Error {
 
 impl Error {
     /// Every code this enum can produce, for docs and the rename guard test.
-    pub const CODES: [&'static str; 11] = [
+    pub const CODES: [&'static str; 12] = [
         "store.not_found",
         "store.conflict",
         "store.lease_lost",
@@ -94,6 +98,7 @@ impl Error {
         "store.already_answered",
         "store.immutable_version",
         "store.invalid_input",
+        "store.invalid_cursor",
         "store.corrupt",
         "store.open",
         "store.migration",
@@ -130,6 +135,7 @@ impl ErrorCode for Error {
             Error::AlreadyAnswered { .. } => "store.already_answered",
             Error::ImmutableVersion { .. } => "store.immutable_version",
             Error::Invalid { .. } => "store.invalid_input",
+            Error::InvalidCursor => "store.invalid_cursor",
             Error::Corrupt { .. } => "store.corrupt",
             Error::Open { .. } => "store.open",
             Error::Migration(_) => "store.migration",
@@ -185,6 +191,7 @@ mod tests {
                 version: 1,
             },
             Error::invalid("i"),
+            Error::InvalidCursor,
             Error::Corrupt {
                 what: "x".to_owned(),
             },
@@ -206,6 +213,7 @@ mod tests {
                 "store.already_answered",
                 "store.immutable_version",
                 "store.invalid_input",
+                "store.invalid_cursor",
                 "store.corrupt",
                 "store.open",
                 "store.migration",

@@ -55,12 +55,13 @@ mod model;
 mod sqlite;
 mod store;
 
+pub use cursor::CURSOR_PATTERN;
 pub use error::{Error, Result};
 pub use model::{
     Answer, AppliedStep, ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide,
     Decided, Delivered, Delivery, DeliveryOutcome, EvidenceRecord, InboxEvent, JsonText,
-    NewApproval, NewQuestion, NewRun, NewWorkflowVersion, Op, Page, QuestionFilter, QuestionRow,
-    RunFilter, RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
+    NewApproval, NewQuestion, NewRun, NewWorkflowVersion, Op, Page, PageRequest, QuestionFilter,
+    QuestionRow, RunFilter, RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
 };
 pub use sqlite::SqliteStore;
 pub use store::Store;

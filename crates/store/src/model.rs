@@ -201,6 +201,15 @@ pub struct RunFilter {
     pub cursor: Option<String>,
 }
 
+/// Which page of a keyset-paginated list to read.
+#[derive(Debug, Clone, Default)]
+pub struct PageRequest {
+    /// Page size; 0 means 1, capped at [`MAX_PAGE`](crate::MAX_PAGE).
+    pub limit: u32,
+    /// The `next_cursor` of the previous page; `None` for the first.
+    pub cursor: Option<String>,
+}
+
 /// One page of a keyset-paginated list.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -10,8 +10,8 @@ use crate::gateway::{ArtifactRow, HaltRow, HaltScope, Held, HoldWork, NewPolicyS
 use crate::model::{
     Answer, ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Decided,
     Delivered, Delivery, DeliveryOutcome, EvidenceRecord, JsonText, NewApproval, NewQuestion,
-    NewRun, NewWorkflowVersion, Page, QuestionFilter, QuestionRow, RunFilter, RunRow, RunStart,
-    TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
+    NewRun, NewWorkflowVersion, Page, PageRequest, QuestionFilter, QuestionRow, RunFilter, RunRow,
+    RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
 };
 
 /// Durable state behind Agentwerke, used as `Arc<dyn Store>`.
@@ -47,6 +47,9 @@ pub trait Store: Send + Sync {
 
     /// Every workflow, by id.
     async fn list_workflows(&self) -> Result<Vec<WorkflowSummary>>;
+
+    /// One page of workflows, by id; the limit is part of the query.
+    async fn page_workflows(&self, page: PageRequest) -> Result<Page<WorkflowSummary>>;
 
     /// One workflow.
     async fn get_workflow(&self, id: &str) -> Result<Option<WorkflowSummary>>;
@@ -162,8 +165,16 @@ pub trait Store: Send + Sync {
 
     // ------------------------------------------------------------ approvals
 
-    /// Approvals, oldest first.
+    /// Approvals, oldest first. Unbounded: for one run's approvals; lists
+    /// shown to users go through [`Store::page_approvals`].
     async fn list_approvals(&self, filter: ApprovalFilter) -> Result<Vec<ApprovalRow>>;
+
+    /// One page of approvals, oldest first; the limit is part of the query.
+    async fn page_approvals(
+        &self,
+        filter: ApprovalFilter,
+        page: PageRequest,
+    ) -> Result<Page<ApprovalRow>>;
 
     /// One approval.
     async fn get_approval(&self, id: &str) -> Result<Option<ApprovalRow>>;
@@ -216,6 +227,9 @@ pub trait Store: Send + Sync {
 
     /// Every policy set, newest first.
     async fn list_policy_sets(&self) -> Result<Vec<PolicySetRow>>;
+
+    /// One page of policy sets, newest first; the limit is part of the query.
+    async fn page_policy_sets(&self, page: PageRequest) -> Result<Page<PolicySetRow>>;
 
     /// One policy set.
     async fn get_policy_set(&self, version: i64) -> Result<Option<PolicySetRow>>;
@@ -285,8 +299,17 @@ pub trait Store: Send + Sync {
     /// `AlreadyAnswered`.
     async fn answer_question(&self, answer: Answer) -> Result<QuestionRow>;
 
-    /// Questions by status and run, oldest first.
+    /// Questions by status and run, oldest first. Unbounded: for one run's
+    /// conversation; lists shown to users go through
+    /// [`Store::page_questions`].
     async fn list_questions(&self, filter: QuestionFilter) -> Result<Vec<QuestionRow>>;
+
+    /// One page of questions, oldest first; the limit is part of the query.
+    async fn page_questions(
+        &self,
+        filter: QuestionFilter,
+        page: PageRequest,
+    ) -> Result<Page<QuestionRow>>;
 
     /// One question.
     async fn get_question(&self, id: &str) -> Result<Option<QuestionRow>>;

@@ -6,28 +6,32 @@ use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_evidence::redact::redact_str;
 use agentwerke_store::{ApprovalFilter, ApprovalRow, Decide};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::code::Code;
 use crate::error::ApiError;
-use crate::extract::{AppJson, Caller};
-use crate::routes::runs::{internal, load};
-use crate::routes::{check_status, ts};
+use crate::extract::{AppJson, AppPath, AppQuery, Caller};
+use crate::routes::runs::load;
+use crate::routes::views::{ApprovalStatusName, Page};
+use crate::routes::{PageParams, check_status, ts};
 use crate::state::AppState;
 
 /// Filters for the approval list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ListParams {
     /// `pending`, `approved`, `rejected`, `changes_requested`, `cancelled` or `expired`.
+    #[param(value_type = Option<ApprovalStatusName>)]
     pub status: Option<String>,
     /// Only this run's approvals.
     pub run_id: Option<String>,
 }
 
-const STATUSES: [&str; 6] = [
+pub(crate) const STATUSES: [&str; 6] = [
     "pending",
     "approved",
     "rejected",
@@ -37,40 +41,47 @@ const STATUSES: [&str; 6] = [
 ];
 
 /// Lists approval requests.
-#[utoipa::path(get, path = "/api/approvals", tag = "approvals", params(ListParams),
-    responses((status = 200, description = "Approval requests")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/approvals", tag = "approvals", params(ListParams, PageParams),
+    responses((status = 200, description = "A page of approval requests, oldest first", body = Page)),
+    security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<ListParams>,
+    AppQuery(params): AppQuery<ListParams>,
+    AppQuery(page): AppQuery<PageParams>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Read)?;
     check_status(
         params.status.as_deref(),
         &STATUSES,
-        "approval.unknown_status",
+        Code::ApprovalUnknownStatus,
         "an approval",
     )?;
-    let items = state
+    let page = state
         .store
-        .list_approvals(ApprovalFilter {
-            status: params.status,
-            run_id: params.run_id,
-        })
+        .page_approvals(
+            ApprovalFilter {
+                status: params.status,
+                run_id: params.run_id,
+            },
+            page.request()?,
+        )
         .await?;
-    Ok(Json(
-        json!({"items": items.iter().map(approval_view).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(json!({
+        "items": page.items.iter().map(approval_view).collect::<Vec<_>>(),
+        "nextCursor": page.next_cursor,
+    })))
 }
 
 /// One approval request with everything an approver must review.
 #[utoipa::path(get, path = "/api/approvals/{id}", tag = "approvals", params(("id" = String, Path)),
-    responses((status = 200, description = "The approval request"), (status = 404, description = "Unknown")),
+    responses((status = 200, description = "The approval request", body = Object),
+              (status = 404, description = "No such approval (api.not_found)")),
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Read)?;
     let approval = state
@@ -80,6 +91,9 @@ pub async fn get(
         .ok_or_else(|| ApiError::not_found("approval", &id))?;
     Ok(Json(approval_view(&approval)))
 }
+
+/// The longest decision comment, in characters.
+pub const MAX_COMMENT_CHARS: usize = 16 * 1024;
 
 /// The three decisions an approver can make.
 #[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
@@ -117,8 +131,10 @@ impl Decision {
 pub struct DecisionBody {
     /// `approve`, `reject` or `request_changes`.
     pub decision: Decision,
-    /// The human judgment; part of the audit trail.
+    /// The human judgment; part of the audit trail. At most 16,384
+    /// characters.
     #[serde(default)]
+    #[schema(max_length = 16384)]
     pub comment: Option<String>,
 }
 
@@ -127,13 +143,17 @@ pub struct DecisionBody {
 /// decided by a holder of that role or group, or an Admin.
 #[utoipa::path(post, path = "/api/approvals/{id}/decision", tag = "approvals",
     params(("id" = String, Path)), request_body = DecisionBody,
-    responses((status = 200, description = "Decided"), (status = 403, description = "Not allowed"),
-              (status = 409, description = "Already decided or closed")),
+    responses((status = 200, description = "Decided; the approval as it now is", body = Object),
+              (status = 403, description = "The requester's own run (approval.self_approval), or a role \
+                the caller lacks (approval.wrong_role, auth.forbidden)"),
+              (status = 404, description = "No such approval (api.not_found)"),
+              (status = 409, description = "No longer pending (approval.already_decided)"),
+              (status = 422, description = "A comment over 16,384 characters (approval.comment_too_long)")),
     security(("bearer" = [])))]
 pub async fn decide(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     AppJson(body): AppJson<DecisionBody>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::DecideApproval)?;
@@ -144,7 +164,7 @@ pub async fn decide(
         .ok_or_else(|| ApiError::not_found("approval", &id))?;
     if approval.status != "pending" {
         return Err(ApiError::conflict(
-            "approval.closed",
+            Code::ApprovalAlreadyDecided,
             format!("approval '{id}' is already {}", approval.status),
         ));
     }
@@ -152,7 +172,7 @@ pub async fn decide(
     if !caller.0.may_decide_as(approver_role) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "approval.wrong_role",
+            Code::ApprovalWrongRole,
             format!(
                 "this approval is for the '{}' role, which your token does not carry \
                  (nor Admin); ask someone who holds it",
@@ -164,24 +184,28 @@ pub async fn decide(
     if run.requested_by == caller.subject() {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "approval.self_approval",
+            Code::ApprovalSelfApproval,
             "you requested this run, so you cannot decide its approvals; ask another approver",
         ));
     }
-    let comment = body.comment.filter(|c| !c.trim().is_empty());
-    if comment.as_ref().is_some_and(|c| c.len() > 16 * 1024) {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "approval.comment_too_long",
-            "a decision comment is at most 16 KiB",
+    if body
+        .comment
+        .as_ref()
+        .is_some_and(|c| c.chars().count() > MAX_COMMENT_CHARS)
+    {
+        return Err(ApiError::unprocessable(
+            Code::ApprovalCommentTooLong,
+            format!("a decision comment is at most {MAX_COMMENT_CHARS} characters"),
         ));
     }
+    let comment = body.comment.filter(|c| !c.trim().is_empty());
     // The comment becomes part of the audit trail and the process context:
     // a credential pasted into it is redacted before anything keeps it.
     let secrets: Vec<&str> = state.secrets.iter().map(String::as_str).collect();
     let comment = comment.map(|c| redact_str(&c, &secrets));
     let now = state.clock.now();
-    let work_id: WorkId = serde_json::from_value(json!(approval.work_id)).map_err(internal)?;
+    let work_id: WorkId =
+        serde_json::from_value(json!(approval.work_id)).map_err(ApiError::internal)?;
     // A gate's decision goes to the process; an escalated tool call's
     // decision goes to the gateway when the paused step runs again.
     let event = if approval.kind == "tool_escalation" {
@@ -207,7 +231,7 @@ pub async fn decide(
                 comment: comment.clone(),
                 decided_by: caller.subject().to_owned(),
                 at: now,
-                event: serde_json::to_value(&event).map_err(internal)?,
+                event: serde_json::to_value(&event).map_err(ApiError::internal)?,
                 audit: AuditDraft {
                     run_id: approval.run_id.clone(),
                     at: ts(now),

@@ -10,22 +10,24 @@ use agentwerke_auth::Permission;
 use agentwerke_evidence::{AuditExport, signed_export};
 use agentwerke_store::{GLOBAL_STREAM, Page};
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::code::Code;
 use crate::error::ApiError;
-use crate::extract::Caller;
-use crate::routes::ts;
+use crate::extract::{AppQuery, Caller};
+use crate::routes::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ts};
 use crate::state::AppState;
 
 /// Paging through the global stream.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditParams {
-    /// Page size (default 50, at most 200).
+    /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<u32>,
     /// The `nextCursor` of the previous page: the `seq` of the last record
     /// read, so `cursor=N` also resumes after a record an auditor noted.
@@ -35,27 +37,30 @@ pub struct AuditParams {
 /// The global stream's records, oldest first.
 #[utoipa::path(get, path = "/api/audit", tag = "audit", params(AuditParams),
     responses((status = 200, description = "A page of the global stream's hash-chained records, oldest first", body = AuditPage),
-              (status = 400, description = "The cursor is not a record's seq (audit.invalid_cursor)")),
+              (status = 400, description = "The cursor is not a record's seq (request.invalid_cursor), or the limit is not 1 to 200 (request.invalid_query)")),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<AuditParams>,
+    AppQuery(params): AppQuery<AuditParams>,
 ) -> Result<Json<Page<agentwerke_evidence::AuditRecord>>, ApiError> {
     caller.require(Permission::Read)?;
     let after = match params.cursor.as_deref() {
         None => 0,
         Some(cursor) => cursor.parse::<u64>().map_err(|_| {
             ApiError::bad_request(
-                "audit.invalid_cursor",
+                Code::InvalidCursor,
                 format!("cursor '{cursor}' is not the seq of an audit record"),
             )
         })?,
     };
-    let limit = params
-        .limit
-        .unwrap_or(50)
-        .clamp(1, state.limits.max_page_size);
+    let limit = params.limit.unwrap_or(DEFAULT_PAGE_SIZE);
+    if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+        return Err(ApiError::bad_request(
+            Code::InvalidQuery,
+            format!("limit is 1 to {MAX_PAGE_SIZE}, not {limit}"),
+        ));
+    }
     let page = state.store.audit_page(GLOBAL_STREAM, after, limit).await?;
     Ok(Json(page))
 }

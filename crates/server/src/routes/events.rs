@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::code::Code;
 use crate::error::ApiError;
 use crate::extract::{AppJson, Caller};
 use crate::state::AppState;
@@ -16,7 +17,8 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DeliverEvent {
-    /// The `messageName` a wait declares.
+    /// The `messageName` a wait declares; not blank.
+    #[schema(min_length = 1, pattern = "\\S")]
     pub message_name: String,
     /// Matched against each wait's rendered `correlationKeyTemplate`.
     #[serde(default)]
@@ -32,7 +34,8 @@ pub struct DeliverEvent {
 
 /// Delivers a correlated message.
 #[utoipa::path(post, path = "/api/events", tag = "events", request_body = DeliverEvent,
-    responses((status = 202, description = "Delivered; lists the runs it resumes")),
+    responses((status = 202, description = "Delivered; lists the runs it resumes", body = Object),
+              (status = 409, description = "The deliveryId was used for a different message (api.conflict)")),
     security(("bearer" = [])))]
 pub async fn deliver(
     State(state): State<AppState>,
@@ -43,7 +46,7 @@ pub async fn deliver(
     if body.message_name.trim().is_empty() {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "event.missing_message_name",
+            Code::EventMissingMessageName,
             "'messageName' must name the message a workflow waits for",
         ));
     }

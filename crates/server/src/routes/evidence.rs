@@ -4,26 +4,25 @@ use agentwerke_auth::Permission;
 use agentwerke_evidence::keys::{encode_public_key, key_id};
 use agentwerke_evidence::{EvidencePack, PACK_SCHEMA, sign};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
-use crate::extract::Caller;
-use crate::routes::runs::internal;
+use crate::extract::{AppPath, Caller};
 use crate::state::AppState;
 
 /// The run's evidence pack, signed by the server's evidence key.
 #[utoipa::path(get, path = "/api/runs/{id}/evidence-pack", tag = "evidence",
     params(("id" = String, Path)),
-    responses((status = 200, description = "Signed evidence pack (agentwerke.evidence-pack.v1)"),
-              (status = 404, description = "Unknown run")),
+    responses((status = 200, description = "Signed evidence pack (agentwerke.evidence-pack.v1)", body = Object),
+              (status = 404, description = "No such run (api.not_found)")),
     security(("bearer" = [])))]
 pub async fn pack(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Json<EvidencePack>, ApiError> {
     caller.require(Permission::Read)?;
     signed_pack(&state, &id).await.map(Json)
@@ -32,17 +31,17 @@ pub async fn pack(
 /// The same pack as a file download (`evidence-pack-<run>.json`).
 #[utoipa::path(get, path = "/api/runs/{id}/evidence-pack/download", tag = "evidence",
     params(("id" = String, Path)),
-    responses((status = 200, description = "Signed evidence pack as an attachment"),
-              (status = 404, description = "Unknown run")),
+    responses((status = 200, description = "Signed evidence pack as an attachment", body = Object),
+              (status = 404, description = "No such run (api.not_found)")),
     security(("bearer" = [])))]
 pub async fn download(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Response, ApiError> {
     caller.require(Permission::Read)?;
     let pack = signed_pack(&state, &id).await?;
-    let body = serde_json::to_vec_pretty(&pack).map_err(internal)?;
+    let body = serde_json::to_vec_pretty(&pack).map_err(ApiError::internal)?;
     let disposition = format!(
         "attachment; filename=\"evidence-pack-{}.json\"",
         file_safe(&id)
@@ -55,14 +54,14 @@ pub async fn download(
     );
     headers.insert(
         header::CONTENT_DISPOSITION,
-        HeaderValue::from_str(&disposition).map_err(internal)?,
+        HeaderValue::from_str(&disposition).map_err(ApiError::internal)?,
     );
     Ok(response)
 }
 
 /// The public half of the evidence signing key, for offline verification.
 #[utoipa::path(get, path = "/api/evidence/public-key", tag = "evidence",
-    responses((status = 200, description = "Ed25519 public key and its key id")),
+    responses((status = 200, description = "Ed25519 public key and its key id", body = Object)),
     security(("bearer" = [])))]
 pub async fn public_key(
     State(state): State<AppState>,
@@ -79,7 +78,8 @@ pub async fn public_key(
 
 /// The JSON Schema every pack validates against.
 #[utoipa::path(get, path = "/api/evidence/schema", tag = "evidence",
-    responses((status = 200, description = "JSON Schema of agentwerke.evidence-pack.v1")),
+    responses((status = 200, description = "JSON Schema of agentwerke.evidence-pack.v1",
+               content_type = "application/schema+json", body = Object)),
     security(("bearer" = [])))]
 pub async fn schema(caller: Caller) -> Result<Response, ApiError> {
     caller.require(Permission::Read)?;

@@ -10,15 +10,16 @@ use agentwerke_gateway::{CallRequest, Decision, Gateway, Halts, PolicySet, TaskS
 use agentwerke_store::GLOBAL_STREAM;
 use agentwerke_store::gateway::{HaltRow, HaltScope, NewPolicySet, PolicySetRow};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::code::Code;
 use crate::error::ApiError;
-use crate::extract::{AppJson, Caller};
-use crate::routes::runs::internal;
-use crate::routes::ts;
+use crate::extract::{AppJson, AppPath, AppQuery, Caller};
+use crate::routes::views::{AuditRef, HaltChange, HaltList, HaltView, LiftedHalt, PolicyView};
+use crate::routes::{PageParams, ts, views};
 use crate::state::AppState;
 
 /// `POST /api/gateway/evaluate` body: a call that is not made.
@@ -43,7 +44,7 @@ pub struct Evaluate {
     #[serde(default = "first_attempt")]
     pub attempt: u32,
     /// The task's granted surface (`purposeType`, `permissionLevel`, ...).
-    #[schema(value_type = Object)]
+    #[schema(value_type = views::TaskSurface)]
     pub task: TaskSurface,
     /// Evaluate under this stored policy set (e.g. a draft) instead of the
     /// one in force.
@@ -61,7 +62,10 @@ fn first_attempt() -> u32 {
 /// Decides a hypothetical call and returns the whole decision; nothing runs
 /// and nothing is recorded.
 #[utoipa::path(post, path = "/api/gateway/evaluate", tag = "gateway", request_body = Evaluate,
-    responses((status = 200, description = "The full decision")), security(("bearer" = [])))]
+    responses((status = 200, description = "The full decision", body = Object),
+              (status = 404, description = "No such policy set (api.not_found)"),
+              (status = 422, description = "The stored policy set no longer validates (gateway.invalid_policy_set)")),
+    security(("bearer" = [])))]
 pub async fn evaluate(
     State(state): State<AppState>,
     caller: Caller,
@@ -90,8 +94,10 @@ pub async fn evaluate(
     Ok(Json(gateway.decide(&call, &halts)))
 }
 
-/// `POST /api/gateway/halt` and `/resume` body.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// `POST /api/gateway/halt` and `/resume` body; documented as
+/// [`views::HaltRequest`] and [`views::ResumeRequest`], which say which
+/// scopes need a target.
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HaltBody {
     /// `global`, `agent` or `workflow`.
@@ -108,7 +114,7 @@ fn scope_of(body: &HaltBody) -> Result<(HaltScope, String), ApiError> {
     let scope = HaltScope::parse(&body.scope).ok_or_else(|| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "gateway.invalid_scope",
+            Code::GatewayInvalidScope,
             format!("scope is global, agent or workflow, not '{}'", body.scope),
         )
     })?;
@@ -117,7 +123,7 @@ fn scope_of(body: &HaltBody) -> Result<(HaltScope, String), ApiError> {
         (HaltScope::Global, _) => Ok((scope, String::new())),
         (_, true) => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "gateway.missing_target",
+            Code::GatewayMissingTarget,
             format!("a {} halt names its target", scope.as_str()),
         )),
         (_, false) => Ok((scope, target)),
@@ -129,13 +135,16 @@ fn scope_of(body: &HaltBody) -> Result<(HaltScope, String), ApiError> {
 /// call or question, on every server sharing the database, and goes on
 /// where it stood once the halt is lifted. The answer says what the halt
 /// covers and which global audit record it wrote.
-#[utoipa::path(post, path = "/api/gateway/halt", tag = "gateway", request_body = HaltBody,
-    responses((status = 200, description = "Halted")), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/gateway/halt", tag = "gateway", request_body = views::HaltRequest,
+    responses((status = 200, description = "Halted: the halt, what it covers, the audit record written and the halts now in force", body = HaltChange),
+              (status = 422, description = "An unknown scope (gateway.invalid_scope), no target \
+                (gateway.missing_target) or no reason (gateway.missing_reason)")),
+    security(("bearer" = [])))]
 pub async fn halt(
     State(state): State<AppState>,
     caller: Caller,
     AppJson(body): AppJson<HaltBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<HaltChange>, ApiError> {
     caller.require(Permission::ManagePolicies)?;
     let (scope, target) = scope_of(&body)?;
     let reason = body
@@ -144,7 +153,7 @@ pub async fn halt(
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "gateway.missing_reason",
+                Code::GatewayMissingReason,
                 "say why the gateway is halted; operators and auditors see it",
             )
         })?;
@@ -162,26 +171,33 @@ pub async fn halt(
         "gateway.halted",
         json!({"scope": scope, "target": target, "reason": reason}),
     );
-    let view = halt_view(&row);
+    let halted = HaltView::from(&row);
     let head = state.store.set_halt(row, audit).await?;
-    changed(&state, "halted", view, scope, &target, &head).await
+    let mut change = changed(&state, scope, &target, &head).await?;
+    change.halted = Some(halted);
+    Ok(Json(change))
 }
 
 /// The answer to a halt or a resume: the halt, in words what it covers,
 /// the global audit record written, and the halts now in force.
 async fn changed(
     state: &AppState,
-    key: &str,
-    halt: Value,
     scope: HaltScope,
     target: &str,
     head: &ChainHead,
-) -> Result<Json<Value>, ApiError> {
-    let Json(mut view) = halts_view(state).await?;
-    view[key] = halt;
-    view["covers"] = json!(covers(scope, target));
-    view["audit"] = json!({"stream": "global", "seq": head.seq, "hash": head.hash});
-    Ok(Json(view))
+) -> Result<HaltChange, ApiError> {
+    let Json(HaltList { items }) = halts_view(state).await?;
+    Ok(HaltChange {
+        halted: None,
+        resumed: None,
+        covers: covers(scope, target),
+        audit: AuditRef {
+            stream: "global",
+            seq: head.seq,
+            hash: head.hash.clone(),
+        },
+        items,
+    })
 }
 
 /// What a halt of `scope` holds, in words.
@@ -196,14 +212,17 @@ fn covers(scope: HaltScope, target: &str) -> String {
 /// Lifts a halt: the steps it held go on where they stood, unless another
 /// halt still covers them. The answer says what the lifted halt covered and
 /// which global audit record it wrote.
-#[utoipa::path(post, path = "/api/gateway/resume", tag = "gateway", request_body = HaltBody,
-    responses((status = 200, description = "Resumed"), (status = 404, description = "No such halt")),
+#[utoipa::path(post, path = "/api/gateway/resume", tag = "gateway", request_body = views::ResumeRequest,
+    responses((status = 200, description = "Resumed: the lifted halt, what it covered, the audit record written and the halts now in force", body = HaltChange),
+              (status = 404, description = "No such halt (gateway.not_halted)"),
+              (status = 422, description = "An unknown scope (gateway.invalid_scope) or no target \
+                (gateway.missing_target)")),
     security(("bearer" = [])))]
 pub async fn resume(
     State(state): State<AppState>,
     caller: Caller,
     AppJson(body): AppJson<HaltBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<HaltChange>, ApiError> {
     caller.require(Permission::ManagePolicies)?;
     let (scope, target) = scope_of(&body)?;
     let audit = global_audit(
@@ -215,7 +234,7 @@ pub async fn resume(
     let Some(head) = state.store.clear_halt(scope, &target, audit).await? else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            "gateway.not_halted",
+            Code::GatewayNotHalted,
             format!(
                 "there is no {} halt{}",
                 scope.as_str(),
@@ -229,29 +248,28 @@ pub async fn resume(
     };
     // The freed steps wait for an executor: this process's looks at once.
     state.runtime.notify();
-    let lifted = json!({"scope": scope, "target": target});
-    changed(&state, "resumed", lifted, scope, &target, &head).await
+    let mut change = changed(&state, scope, &target, &head).await?;
+    change.resumed = Some(LiftedHalt { scope, target });
+    Ok(Json(change))
 }
 
 /// The halts in force.
 #[utoipa::path(get, path = "/api/gateway/halts", tag = "gateway",
-    responses((status = 200, description = "Active halts")), security(("bearer" = [])))]
-pub async fn halts(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    responses((status = 200, description = "The halts in force", body = HaltList)),
+    security(("bearer" = [])))]
+pub async fn halts(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<HaltList>, ApiError> {
     caller.require(Permission::Read)?;
     halts_view(&state).await
 }
 
-async fn halts_view(state: &AppState) -> Result<Json<Value>, ApiError> {
+async fn halts_view(state: &AppState) -> Result<Json<HaltList>, ApiError> {
     let rows = state.store.halts().await?;
-    let items: Vec<Value> = rows.iter().map(halt_view).collect();
-    Ok(Json(json!({"items": items})))
-}
-
-pub(crate) fn halt_view(row: &HaltRow) -> Value {
-    json!({
-        "scope": row.scope, "target": row.target, "reason": row.reason,
-        "haltedBy": row.halted_by, "haltedAt": ts(row.halted_at),
-    })
+    Ok(Json(HaltList {
+        items: rows.iter().map(HaltView::from).collect(),
+    }))
 }
 
 /// `POST /api/policies` body.
@@ -269,13 +287,15 @@ pub struct NewPolicy {
 /// invalid set is refused with every problem and position, and nothing is
 /// stored.
 #[utoipa::path(post, path = "/api/policies", tag = "policies", request_body = NewPolicy,
-    responses((status = 201, description = "Draft stored"), (status = 422, description = "Invalid policies")),
+    responses((status = 201, description = "Draft stored", body = PolicyView),
+              (status = 422, description = "The set does not validate; every problem is listed \
+                (gateway.invalid_policy_set)")),
     security(("bearer" = [])))]
 pub async fn create_policy(
     State(state): State<AppState>,
     caller: Caller,
     AppJson(body): AppJson<NewPolicy>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<PolicyView>), ApiError> {
     caller.require(Permission::ManagePolicies)?;
     let schema = state.gateway.current().policy_schema();
     if let Err(error) = PolicySet::parse("draft", body.text.clone(), schema) {
@@ -294,14 +314,14 @@ pub async fn create_policy(
             audit: global_audit(&state, &caller, "policy.drafted", json!({"sha256": sha256})),
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(policy_view(&row, false))))
+    Ok((StatusCode::CREATED, Json(PolicyView::new(&row, false))))
 }
 
 fn invalid_policies(error: agentwerke_gateway::Error) -> ApiError {
     match error {
         agentwerke_gateway::Error::InvalidPolicySet(issues) => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "gateway.invalid_policy_set",
+            Code::GatewayInvalidPolicySet,
             format!(
                 "the policy set has {} problem(s); nothing was stored",
                 issues.len()
@@ -310,53 +330,60 @@ fn invalid_policies(error: agentwerke_gateway::Error) -> ApiError {
         .with_detail(json!(issues)),
         other => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "gateway.invalid_policy_set",
+            Code::GatewayInvalidPolicySet,
             other.to_string(),
         ),
     }
 }
 
 /// Every stored policy set, newest first, and which one is in force.
-#[utoipa::path(get, path = "/api/policies", tag = "policies",
-    responses((status = 200, description = "Policy sets")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/policies", tag = "policies", params(PageParams),
+    responses((status = 200, description = "A page of policy sets, newest first, and the one in force",
+               body = Object)),
+    security(("bearer" = [])))]
 pub async fn list_policies(
     State(state): State<AppState>,
     caller: Caller,
+    AppQuery(page): AppQuery<PageParams>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Read)?;
-    let rows = state.store.list_policy_sets().await?;
+    let page = state.store.page_policy_sets(page.request()?).await?;
     let current = state.gateway.in_force().await;
     let active = current.policies().version().to_owned();
-    let items: Vec<Value> = rows
+    let items: Vec<PolicyView> = page
+        .items
         .iter()
-        .map(|r| policy_view(r, r.version.to_string() == active))
+        .map(|r| PolicyView::new(r, r.version.to_string() == active))
         .collect();
     Ok(Json(json!({
         "inForce": {"version": active, "sha256": current.policies().hash()},
         "items": items,
+        "nextCursor": page.next_cursor,
     })))
 }
 
 /// One policy set with its text.
 #[utoipa::path(get, path = "/api/policies/{version}", tag = "policies",
     params(("version" = i64, Path)),
-    responses((status = 200, description = "The policy set")), security(("bearer" = [])))]
+    responses((status = 200, description = "The policy set with its text", body = PolicyView),
+              (status = 404, description = "No such policy set (api.not_found)")),
+    security(("bearer" = [])))]
 pub async fn get_policy(
     State(state): State<AppState>,
     caller: Caller,
-    Path(version): Path<i64>,
-) -> Result<Json<Value>, ApiError> {
+    AppPath(version): AppPath<i64>,
+) -> Result<Json<PolicyView>, ApiError> {
     caller.require(Permission::Read)?;
     let row = stored(&state, version).await?;
     let active = state.gateway.in_force().await.policies().version() == row.version.to_string();
-    let mut view = policy_view(&row, active);
-    view["text"] = json!(row.text);
+    let mut view = PolicyView::new(&row, active);
+    view.text = Some(row.text);
     Ok(Json(view))
 }
 
 /// The Cedar schema policies are validated against, and the default set.
 #[utoipa::path(get, path = "/api/policies/schema", tag = "policies",
-    responses((status = 200, description = "Cedar schema and the default policy set")),
+    responses((status = 200, description = "Cedar schema and the default policy set", body = Object)),
     security(("bearer" = [])))]
 pub async fn policy_schema(
     State(state): State<AppState>,
@@ -383,11 +410,14 @@ pub struct Simulate {
 /// and reports every decision that would change.
 #[utoipa::path(post, path = "/api/policies/{version}/simulate", tag = "policies",
     params(("version" = i64, Path)), request_body = Simulate,
-    responses((status = 200, description = "Changed decisions")), security(("bearer" = [])))]
+    responses((status = 200, description = "Changed decisions", body = Object),
+              (status = 404, description = "No such policy set (api.not_found)"),
+              (status = 422, description = "The stored policy set no longer validates (gateway.invalid_policy_set)")),
+    security(("bearer" = [])))]
 pub async fn simulate(
     State(state): State<AppState>,
     caller: Caller,
-    Path(version): Path<i64>,
+    AppPath(version): AppPath<i64>,
     body: Option<AppJson<Simulate>>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::ManagePolicies)?;
@@ -446,13 +476,16 @@ pub async fn simulate(
 /// Publishes a draft: from now on every call is decided under it.
 #[utoipa::path(post, path = "/api/policies/{version}/publish", tag = "policies",
     params(("version" = i64, Path)),
-    responses((status = 200, description = "Published and in force"), (status = 409, description = "Already published")),
+    responses((status = 200, description = "Published and in force", body = PolicyView),
+              (status = 404, description = "No such policy set (api.not_found)"),
+              (status = 409, description = "Already published (api.conflict)"),
+              (status = 422, description = "The stored policy set no longer validates (gateway.invalid_policy_set)")),
     security(("bearer" = [])))]
 pub async fn publish_policy(
     State(state): State<AppState>,
     caller: Caller,
-    Path(version): Path<i64>,
-) -> Result<Json<Value>, ApiError> {
+    AppPath(version): AppPath<i64>,
+) -> Result<Json<PolicyView>, ApiError> {
     caller.require(Permission::ManagePolicies)?;
     let draft = stored(&state, version).await?;
     let policies = parse_stored(&state, &draft)?;
@@ -471,8 +504,11 @@ pub async fn publish_policy(
             ),
         )
         .await?;
-    state.gateway.install(policies).map_err(internal)?;
-    Ok(Json(policy_view(&row, true)))
+    state
+        .gateway
+        .install(policies)
+        .map_err(ApiError::internal)?;
+    Ok(Json(PolicyView::new(&row, true)))
 }
 
 async fn stored(state: &AppState, version: i64) -> Result<PolicySetRow, ApiError> {
@@ -494,16 +530,7 @@ fn gateway_for(state: &AppState, row: &PolicySetRow) -> Result<Gateway, ApiError
         .gateway
         .current()
         .with_policies(policies)
-        .map_err(internal)
-}
-
-fn policy_view(row: &PolicySetRow, in_force: bool) -> Value {
-    json!({
-        "version": row.version, "sha256": row.sha256, "status": row.status,
-        "note": row.note, "inForce": in_force,
-        "createdBy": row.created_by, "createdAt": ts(row.created_at),
-        "publishedBy": row.published_by, "publishedAt": row.published_at.map(ts),
-    })
+        .map_err(ApiError::internal)
 }
 
 fn global_audit(state: &AppState, caller: &Caller, kind: &str, data: Value) -> AuditDraft {

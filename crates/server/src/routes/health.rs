@@ -5,13 +5,14 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
+use crate::code::Code;
 use crate::error::ApiError;
 use crate::routes::ts;
 use crate::state::AppState;
 
 /// The process answers.
 #[utoipa::path(get, path = "/api/health/live", tag = "health",
-    responses((status = 200, description = "The process is alive")))]
+    responses((status = 200, description = "The process is alive", body = Object)))]
 pub async fn live() -> Json<Value> {
     Json(json!({"status": "live"}))
 }
@@ -21,13 +22,14 @@ pub async fn live() -> Json<Value> {
 /// are listed, so a halted deployment is visible where it is watched. A
 /// halted deployment is ready: it holds agent steps, not requests.
 #[utoipa::path(get, path = "/api/health/ready", tag = "health",
-    responses((status = 200, description = "Ready, with the halts in force"), (status = 503, description = "The database does not answer")))]
+    responses((status = 200, description = "Ready, with the halts in force", body = Object),
+              (status = 503, description = "The database does not answer (health.database_unavailable)")))]
 pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     state.store.health().await.map_err(|error| {
         tracing::warn!(%error, "readiness check failed");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "health.database_unavailable",
+            Code::DatabaseUnavailable,
             "the database does not answer",
         )
     })?;
@@ -35,7 +37,7 @@ pub async fn ready(State(state): State<AppState>) -> Result<Json<Value>, ApiErro
         tracing::warn!(%error, "readiness check cannot read the halts");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "health.database_unavailable",
+            Code::DatabaseUnavailable,
             "the database does not answer",
         )
     })?;

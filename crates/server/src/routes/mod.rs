@@ -8,10 +8,13 @@ pub mod gateway;
 pub mod health;
 pub mod questions;
 pub mod runs;
+pub mod views;
 pub mod workflows;
 
 use agentwerke_types::Timestamp;
+use serde::Deserialize;
 
+use crate::code::Code;
 use crate::error::ApiError;
 
 /// RFC 3339, as the API shows every instant.
@@ -24,7 +27,7 @@ pub(crate) fn ts(at: Timestamp) -> String {
 pub(crate) fn check_status(
     status: Option<&str>,
     known: &[&str],
-    code: &'static str,
+    code: Code,
     what: &str,
 ) -> Result<(), ApiError> {
     match status {
@@ -36,5 +39,43 @@ pub(crate) fn check_status(
             ),
         )),
         _ => Ok(()),
+    }
+}
+
+/// The page size a list answers with when the request names none.
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+
+/// The largest page a list answers with.
+pub const MAX_PAGE_SIZE: u32 = 200;
+
+/// `limit` and `cursor`, which every list takes. A list answers
+/// `{"items": [...], "nextCursor": "..."}`; `nextCursor` is absent or null on
+/// the last page.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Page size, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
+    /// The `nextCursor` of the previous page; omit it for the first page.
+    #[param(pattern = "^c1[0-9a-f]{16}([0-9a-f]{2}){0,256}$")]
+    pub cursor: Option<String>,
+}
+
+impl PageParams {
+    /// The page the store reads: the default size, or the asked one if it
+    /// is within bounds (anything else is refused, never silently changed).
+    pub(crate) fn request(self) -> Result<agentwerke_store::PageRequest, ApiError> {
+        let limit = self.limit.unwrap_or(DEFAULT_PAGE_SIZE);
+        if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+            return Err(ApiError::bad_request(
+                Code::InvalidQuery,
+                format!("limit is 1 to {MAX_PAGE_SIZE}, not {limit}"),
+            ));
+        }
+        Ok(agentwerke_store::PageRequest {
+            limit,
+            cursor: self.cursor,
+        })
     }
 }

@@ -9,82 +9,93 @@ use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_evidence::redact::redact_str;
 use agentwerke_store::{Answer, QuestionFilter, QuestionRow};
 use axum::Json;
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::extract::State;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 
+use crate::code::Code;
 use crate::error::ApiError;
-use crate::extract::{AppJson, Caller};
-use crate::routes::runs::internal;
-use crate::routes::{check_status, ts};
+use crate::extract::{AppJson, AppPath, AppQuery, Caller};
+use crate::routes::views::{QuestionPage, QuestionStatusName, QuestionView};
+use crate::routes::{PageParams, check_status, ts};
 use crate::state::AppState;
 
-/// The longest answer, in bytes.
-pub const MAX_ANSWER_BYTES: usize = 16 * 1024;
+/// The longest answer, in characters.
+pub const MAX_ANSWER_CHARS: usize = 16 * 1024;
 
-const STATUSES: [&str; 3] = ["open", "answered", "cancelled"];
+pub(crate) const STATUSES: [&str; 3] = ["open", "answered", "cancelled"];
 
 /// Filters for the question list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ListParams {
     /// `open`, `answered` or `cancelled`.
+    #[param(value_type = Option<QuestionStatusName>)]
     pub status: Option<String>,
     /// Only this run's questions.
     pub run_id: Option<String>,
 }
 
 /// Lists questions agents asked humans, oldest first.
-#[utoipa::path(get, path = "/api/questions", tag = "questions", params(ListParams),
-    responses((status = 200, description = "Questions")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/questions", tag = "questions", params(ListParams, PageParams),
+    responses((status = 200, description = "A page of questions, oldest first", body = QuestionPage)),
+    security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<ListParams>,
-) -> Result<Json<Value>, ApiError> {
+    AppQuery(params): AppQuery<ListParams>,
+    AppQuery(page): AppQuery<PageParams>,
+) -> Result<Json<QuestionPage>, ApiError> {
     caller.require(Permission::Read)?;
     check_status(
         params.status.as_deref(),
         &STATUSES,
-        "question.unknown_status",
+        Code::QuestionUnknownStatus,
         "a question",
     )?;
-    let items = state
+    let page = state
         .store
-        .list_questions(QuestionFilter {
-            status: params.status,
-            run_id: params.run_id,
-        })
+        .page_questions(
+            QuestionFilter {
+                status: params.status,
+                run_id: params.run_id,
+            },
+            page.request()?,
+        )
         .await?;
-    Ok(Json(
-        json!({"items": items.iter().map(question_view).collect::<Vec<_>>()}),
-    ))
+    Ok(Json(QuestionPage {
+        items: page.items.iter().map(QuestionView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// One question.
 #[utoipa::path(get, path = "/api/questions/{id}", tag = "questions", params(("id" = String, Path)),
-    responses((status = 200, description = "The question"), (status = 404, description = "Unknown")),
+    responses((status = 200, description = "The question", body = QuestionView),
+              (status = 404, description = "No such question (api.not_found)")),
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+    AppPath(id): AppPath<String>,
+) -> Result<Json<QuestionView>, ApiError> {
     caller.require(Permission::Read)?;
     let question = state
         .store
         .get_question(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("question", &id))?;
-    Ok(Json(question_view(&question)))
+    Ok(Json(QuestionView::from(&question)))
 }
 
 /// `POST /api/questions/{id}/answer` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnswerBody {
-    /// The answer the asking agent receives (secrets in it are redacted).
+    /// The answer the asking agent receives (secrets in it are redacted);
+    /// not blank, at most 16,384 characters.
+    #[schema(min_length = 1, max_length = 16384, pattern = "\\S")]
     pub answer: String,
 }
 
@@ -92,30 +103,30 @@ pub struct AnswerBody {
 /// Exactly one answer wins.
 #[utoipa::path(post, path = "/api/questions/{id}/answer", tag = "questions",
     params(("id" = String, Path)), request_body = AnswerBody,
-    responses((status = 200, description = "Answered"), (status = 403, description = "Not allowed"),
-              (status = 409, description = "Already answered or closed"),
-              (status = 422, description = "Empty or too long")),
+    responses((status = 200, description = "Answered; the question as it now is", body = QuestionView),
+              (status = 404, description = "No such question (api.not_found)"),
+              (status = 409, description = "No longer open (question.closed)"),
+              (status = 422, description = "Blank (question.empty_answer) or over 16,384 characters \
+                (question.answer_too_long)")),
     security(("bearer" = [])))]
 pub async fn answer(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     AppJson(body): AppJson<AnswerBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<QuestionView>, ApiError> {
     caller.require(Permission::AnswerQuestion)?;
-    let text = body.answer.trim();
-    if text.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "question.empty_answer",
-            "an answer must not be empty",
+    if body.answer.chars().count() > MAX_ANSWER_CHARS {
+        return Err(ApiError::unprocessable(
+            Code::QuestionAnswerTooLong,
+            format!("an answer is at most {MAX_ANSWER_CHARS} characters"),
         ));
     }
-    if text.len() > MAX_ANSWER_BYTES {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "question.answer_too_long",
-            "an answer is at most 16 KiB",
+    let text = body.answer.trim();
+    if text.is_empty() {
+        return Err(ApiError::unprocessable(
+            Code::QuestionEmptyAnswer,
+            "an answer must not be empty",
         ));
     }
     let question = state
@@ -129,7 +140,8 @@ pub async fn answer(
     let secrets: Vec<&str> = state.secrets.iter().map(String::as_str).collect();
     let text = redact_str(text, &secrets);
     let now = state.clock.now();
-    let work_id: WorkId = serde_json::from_value(json!(question.work_id)).map_err(internal)?;
+    let work_id: WorkId =
+        serde_json::from_value(json!(question.work_id)).map_err(ApiError::internal)?;
     let event = Event::TaskResumed { work_id, at: now };
     let answered = state
         .store
@@ -138,7 +150,7 @@ pub async fn answer(
             answer: text.clone(),
             answered_by: caller.subject().to_owned(),
             at: now,
-            event: serde_json::to_value(&event).map_err(internal)?,
+            event: serde_json::to_value(&event).map_err(ApiError::internal)?,
             audit: AuditDraft {
                 run_id: question.run_id.clone(),
                 at: ts(now),
@@ -157,29 +169,12 @@ pub async fn answer(
         other => other?,
     };
     state.runtime.notify();
-    Ok(Json(question_view(&answered)))
+    Ok(Json(QuestionView::from(&answered)))
 }
 
 fn closed(question: &QuestionRow) -> ApiError {
     ApiError::conflict(
-        "question.closed",
+        Code::QuestionClosed,
         format!("question '{}' is already {}", question.id, question.status),
     )
-}
-
-/// A question as the API shows it.
-pub(crate) fn question_view(q: &QuestionRow) -> Value {
-    json!({
-        "id": q.id,
-        "runId": q.run_id,
-        "workId": q.work_id,
-        "nodeId": q.node_id,
-        "agent": q.agent,
-        "question": q.question,
-        "status": q.status,
-        "askedAt": ts(q.asked_at),
-        "answer": q.answer,
-        "answeredBy": q.answered_by,
-        "answeredAt": q.answered_at.map(ts),
-    })
 }

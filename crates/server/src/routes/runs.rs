@@ -10,18 +10,19 @@ use agentwerke_runtime::StartRequest;
 use agentwerke_store::{ApprovalRow, QuestionFilter, QuestionRow, RunFilter, RunRow};
 use agentwerke_types::RunStatus;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures::Stream;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::code::Code;
 use crate::error::ApiError;
-use crate::extract::{AppJson, Caller};
+use crate::extract::{AppJson, AppPath, AppQuery, Caller};
 use crate::routes::approvals::approval_view;
-use crate::routes::questions::question_view;
-use crate::routes::ts;
+use crate::routes::views::{HaltView, QuestionView, RunPage, RunStatusName, RunSummary};
+use crate::routes::{PageParams, ts};
 use crate::state::AppState;
 
 /// `POST /api/runs` body.
@@ -32,6 +33,7 @@ pub struct StartRun {
     pub workflow_id: String,
     /// Run inputs, visible to the process as `input.*`.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub inputs: Option<Value>,
     /// A specific published version instead of the latest.
     #[serde(default)]
@@ -40,7 +42,9 @@ pub struct StartRun {
 
 /// Starts a run of the latest published version of a workflow.
 #[utoipa::path(post, path = "/api/runs", tag = "runs", request_body = StartRun,
-    responses((status = 201, description = "Started"), (status = 404, description = "Unknown or unpublished workflow")),
+    responses((status = 201, description = "Started", body = Object),
+              (status = 404, description = "No published version of the workflow (workflow.not_published)"),
+              (status = 422, description = "Inputs that are not an object (run.invalid_inputs)")),
     security(("bearer" = [])))]
 pub async fn start(
     State(state): State<AppState>,
@@ -52,7 +56,7 @@ pub async fn start(
     if !inputs.is_object() {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "run.invalid_inputs",
+            Code::RunInvalidInputs,
             "'inputs' must be a JSON object",
         ));
     }
@@ -67,7 +71,7 @@ pub async fn start(
     .ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            "workflow.not_published",
+            Code::WorkflowNotPublished,
             format!(
                 "workflow '{}' has no published version{}",
                 body.workflow_id,
@@ -108,61 +112,60 @@ pub async fn start(
 
 /// Filters and paging for the run list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct ListParams {
     /// Only runs with this status.
+    #[param(value_type = Option<RunStatusName>)]
     pub status: Option<String>,
     /// Only runs of this workflow.
     pub workflow_id: Option<String>,
-    /// Page size (default 50, at most 200).
-    pub limit: Option<u32>,
-    /// The `nextCursor` of the previous page.
-    pub cursor: Option<String>,
 }
 
 /// Lists runs, newest first.
-#[utoipa::path(get, path = "/api/runs", tag = "runs", params(ListParams),
-    responses((status = 200, description = "A page of runs")), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/runs", tag = "runs", params(ListParams, PageParams),
+    responses((status = 200, description = "A page of runs, newest first", body = RunPage)),
+    security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<ListParams>,
-) -> Result<Json<Value>, ApiError> {
+    AppQuery(params): AppQuery<ListParams>,
+    AppQuery(page): AppQuery<PageParams>,
+) -> Result<Json<RunPage>, ApiError> {
     caller.require(Permission::Read)?;
     if let Some(status) = &params.status
         && RunStatus::parse(status).is_none()
     {
         return Err(ApiError::bad_request(
-            "run.unknown_status",
+            Code::RunUnknownStatus,
             format!("'{status}' is not a run status"),
         ));
     }
+    let page = page.request()?;
     let page = state
         .store
         .list_runs(RunFilter {
             status: params.status,
             workflow_id: params.workflow_id,
-            limit: params
-                .limit
-                .unwrap_or(50)
-                .clamp(1, state.limits.max_page_size),
-            cursor: params.cursor,
+            limit: page.limit,
+            cursor: page.cursor,
         })
         .await?;
-    Ok(Json(json!({
-        "items": page.items.iter().map(summary_view).collect::<Vec<_>>(),
-        "nextCursor": page.next_cursor,
-    })))
+    Ok(Json(RunPage {
+        items: page.items.iter().map(RunSummary::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// One run: status, current steps, pending approvals, history.
 #[utoipa::path(get, path = "/api/runs/{id}", tag = "runs", params(("id" = String, Path)),
-    responses((status = 200, description = "The run"), (status = 404, description = "Unknown run")),
+    responses((status = 200, description = "The run", body = Object),
+              (status = 404, description = "No such run (api.not_found)")),
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Read)?;
     let (run, approvals) = state
@@ -192,7 +195,7 @@ async fn affecting_halts(state: &AppState, run: &RunRow, view: &Value) -> Result
         .flatten()
         .filter_map(|s| s["agent"].as_str())
         .collect();
-    let halts: Vec<Value> = state
+    let halts: Vec<HaltView> = state
         .store
         .halts()
         .await?
@@ -202,7 +205,7 @@ async fn affecting_halts(state: &AppState, run: &RunRow, view: &Value) -> Result
             HaltScope::Workflow => h.target == run.workflow_id,
             HaltScope::Agent => agents.contains(&h.target.as_str()),
         })
-        .map(crate::routes::gateway::halt_view)
+        .map(HaltView::from)
         .collect();
     Ok(json!(halts))
 }
@@ -219,12 +222,14 @@ pub struct CancelRun {
 /// Cancels a run: open work stops, open approvals and questions close.
 #[utoipa::path(post, path = "/api/runs/{id}/cancel", tag = "runs", params(("id" = String, Path)),
     request_body = CancelRun,
-    responses((status = 202, description = "Cancellation accepted"), (status = 409, description = "Already finished")),
+    responses((status = 202, description = "Cancellation accepted", body = Object),
+              (status = 404, description = "No such run (api.not_found)"),
+              (status = 409, description = "The run already ended (run.finished)")),
     security(("bearer" = [])))]
 pub async fn cancel(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     body: Option<AppJson<CancelRun>>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Permission::CancelRun)?;
@@ -266,20 +271,23 @@ pub struct RetryRun {
 /// Retries the failed step of a failed run.
 #[utoipa::path(post, path = "/api/runs/{id}/retry", tag = "runs", params(("id" = String, Path)),
     request_body = RetryRun,
-    responses((status = 202, description = "Retry accepted"), (status = 409, description = "Nothing to retry")),
+    responses((status = 202, description = "Retry accepted", body = Object),
+              (status = 404, description = "No such run (api.not_found)"),
+              (status = 409, description = "Not failed (run.not_failed), or no such failed step (run.no_failed_step)")),
     security(("bearer" = [])))]
 pub async fn retry(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
     body: Option<AppJson<RetryRun>>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Permission::RetryRun)?;
     let run = load(&state, &id).await?;
-    let run_state: RunState = serde_json::from_value(run.state.clone()).map_err(internal)?;
+    let run_state: RunState =
+        serde_json::from_value(run.state.clone()).map_err(ApiError::internal)?;
     if run_state.status() != RunStatus::Failed {
         return Err(ApiError::conflict(
-            "run.not_failed",
+            Code::RunNotFailed,
             format!(
                 "run '{id}' is {}; only failed runs can be retried",
                 run_state.status()
@@ -296,7 +304,7 @@ pub async fn retry(
                 && wanted.as_deref().is_none_or(|w| s.work_id.to_string() == w)
         })
         .ok_or_else(|| {
-            ApiError::conflict("run.no_failed_step", "the run has no such failed step")
+            ApiError::conflict(Code::RunNoFailedStep, "the run has no such failed step")
         })?;
     let work_id = step.work_id;
     let event = Event::RetryStep {
@@ -321,11 +329,13 @@ pub async fn retry(
 
 /// The run's audit log, oldest first.
 #[utoipa::path(get, path = "/api/runs/{id}/audit", tag = "audit", params(("id" = String, Path)),
-    responses((status = 200, description = "Hash-chained audit records")), security(("bearer" = [])))]
+    responses((status = 200, description = "Hash-chained audit records, oldest first", body = Object),
+              (status = 404, description = "No such run (api.not_found)")),
+    security(("bearer" = [])))]
 pub async fn audit(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Read)?;
     load(&state, &id).await?;
@@ -336,11 +346,14 @@ pub async fn audit(
 /// A live stream of the run's audit records as server-sent events; ends when
 /// the run reaches a terminal status.
 #[utoipa::path(get, path = "/api/runs/{id}/stream", tag = "runs", params(("id" = String, Path)),
-    responses((status = 200, description = "text/event-stream of audit records")), security(("bearer" = [])))]
+    responses((status = 200, description = "Server-sent events: `audit` (a JSON array of records), then `end`",
+               content_type = "text/event-stream", body = String),
+              (status = 404, description = "No such run (api.not_found)")),
+    security(("bearer" = [])))]
 pub async fn stream(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     caller.require(Permission::Read)?;
     load(&state, &id).await?;
@@ -400,7 +413,7 @@ pub(crate) async fn load(state: &AppState, id: &str) -> Result<RunRow, ApiError>
 fn refuse_if_finished(run: &RunRow) -> Result<(), ApiError> {
     if RunStatus::parse(&run.status).is_some_and(RunStatus::is_terminal) {
         return Err(ApiError::conflict(
-            "run.finished",
+            Code::RunFinished,
             format!("run '{}' already ended as {}", run.id, run.status),
         ));
     }
@@ -420,7 +433,7 @@ async fn enqueue(
         .store
         .enqueue_event(
             run_id,
-            serde_json::to_value(&event).map_err(internal)?,
+            serde_json::to_value(&event).map_err(ApiError::internal)?,
             dedup,
             Some(AuditDraft {
                 run_id: run_id.to_owned(),
@@ -435,33 +448,14 @@ async fn enqueue(
     Ok(())
 }
 
-pub(crate) fn internal(error: impl std::fmt::Display) -> ApiError {
-    tracing::error!(%error, "internal error");
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "api.internal",
-        "the server failed; see its log",
-    )
-}
-
-fn summary_view(run: &RunRow) -> Value {
-    json!({
-        "id": run.id, "runId": run.id,
-        "workflowId": run.workflow_id, "workflowVersion": run.workflow_version,
-        "status": run.status, "riskLevel": run.risk_level,
-        "requestedBy": run.requested_by,
-        "startedAt": ts(run.created_at),
-        "completedAt": run.completed_at.map(ts),
-    })
-}
-
 /// The full run view the API and the CLI show.
 pub(crate) fn run_view(
     run: &RunRow,
     approvals: &[ApprovalRow],
     questions: &[QuestionRow],
 ) -> Result<Value, ApiError> {
-    let run_state: RunState = serde_json::from_value(run.state.clone()).map_err(internal)?;
+    let run_state: RunState =
+        serde_json::from_value(run.state.clone()).map_err(ApiError::internal)?;
     let steps: Vec<Value> = run_state.steps().iter().map(step_view).collect();
     let current: Vec<Value> = run_state
         .steps()
@@ -474,19 +468,20 @@ pub(crate) fn run_view(
         .filter(|a| a.status == "pending")
         .map(approval_view)
         .collect();
-    let mut view = summary_view(run);
+    let mut view = json!(RunSummary::from(run));
     view["bpmnSha256"] = json!(run.bpmn_sha256);
     view["inputs"] = run.inputs.clone();
     view["currentSteps"] = json!(current);
     view["pendingApprovals"] = json!(pending);
     view["steps"] = json!(steps);
     view["approvals"] = approvals.iter().map(approval_view).collect();
-    view["pendingQuestions"] = questions
+    let pending_questions: Vec<QuestionView> = questions
         .iter()
         .filter(|q| q.status == "open")
-        .map(question_view)
+        .map(QuestionView::from)
         .collect();
-    view["conversation"] = questions.iter().map(question_view).collect();
+    view["pendingQuestions"] = json!(pending_questions);
+    view["conversation"] = json!(questions.iter().map(QuestionView::from).collect::<Vec<_>>());
     view["error"] = json!(run_state.error());
     view["context"] = json!({"output": run_state.context().get("output")});
     Ok(view)

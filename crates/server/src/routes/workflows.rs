@@ -5,23 +5,25 @@ use agentwerke_bpmn::Limits;
 use agentwerke_runtime::definitions::{Checked, check};
 use agentwerke_store::{NewWorkflowVersion, WorkflowVersion};
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::code::Code;
 use crate::error::ApiError;
-use crate::extract::{Caller, bytes_rejection};
-use crate::routes::ts;
+use crate::extract::{AppPath, AppQuery, Caller, XmlBody};
+use crate::routes::views::Page;
+use crate::routes::{PageParams, ts};
 use crate::state::AppState;
 
 /// Optional naming for an import.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ImportParams {
     /// Workflow id; defaults to the executable process id.
+    #[param(pattern = "^[A-Za-z0-9._-]{1,128}$")]
     pub id: Option<String>,
     /// Display name; defaults to the process or definitions name.
     pub name: Option<String>,
@@ -30,16 +32,16 @@ pub struct ImportParams {
 /// Validates BPMN without storing anything.
 #[utoipa::path(post, path = "/api/workflows/validate", tag = "workflows",
     request_body(content = String, content_type = "application/xml"),
-    responses((status = 200, description = "The verdict with every diagnostic"),
+    responses((status = 200, description = "The verdict with every diagnostic", body = Object),
               (status = 422, description = "`workflow.too_complex`: not checked within the time limit")),
     security(("bearer" = [])))]
 pub async fn validate(
     State(state): State<AppState>,
     caller: Caller,
-    body: Result<Bytes, BytesRejection>,
+    body: Result<XmlBody, ApiError>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Read)?;
-    let body = body.map_err(bytes_rejection)?;
+    let XmlBody(body) = body?;
     let checked = check_bounded(&state, body).await?;
     Ok(Json(json!({
         "valid": checked.is_executable(),
@@ -52,22 +54,24 @@ pub async fn validate(
 #[utoipa::path(post, path = "/api/workflows", tag = "workflows",
     params(ImportParams),
     request_body(content = String, content_type = "application/xml"),
-    responses((status = 201, description = "Imported as a draft version"),
-              (status = 422, description = "Not executable; every diagnostic is listed")),
+    responses((status = 201, description = "Imported as a draft version", body = Object),
+              (status = 400, description = "An id that is not plain (workflow.invalid_id), or a body that \
+                is not UTF-8 (workflow.not_utf8)"),
+              (status = 422, description = "Not executable; every diagnostic is listed (workflow.invalid)")),
     security(("bearer" = [])))]
 pub async fn import(
     State(state): State<AppState>,
     caller: Caller,
-    Query(params): Query<ImportParams>,
-    body: Result<Bytes, BytesRejection>,
+    AppQuery(params): AppQuery<ImportParams>,
+    body: Result<XmlBody, ApiError>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Permission::ManageWorkflows)?;
-    let body = body.map_err(bytes_rejection)?;
+    let XmlBody(body) = body?;
     let checked = check_bounded(&state, body.clone()).await?;
     let (workflow_id, name) = naming(&checked, &params)?;
     refuse_unless_executable(&checked)?;
     let xml = String::from_utf8(body.to_vec())
-        .map_err(|_| ApiError::bad_request("workflow.not_utf8", "store BPMN as UTF-8 text"))?;
+        .map_err(|_| ApiError::bad_request(Code::WorkflowNotUtf8, "store BPMN as UTF-8 text"))?;
     let version = state
         .store
         .create_workflow_version(NewWorkflowVersion {
@@ -89,17 +93,18 @@ pub async fn import(
 /// refused with every diagnostic.
 #[utoipa::path(post, path = "/api/workflows/{id}/versions/{version}/publish", tag = "workflows",
     params(("id" = String, Path), ("version" = i64, Path)),
-    responses((status = 200, description = "Published"),
+    responses((status = 200, description = "Published", body = Object),
+              (status = 404, description = "No such version (api.not_found)"),
               (status = 422, description = "No longer executable; every diagnostic is listed")),
     security(("bearer" = [])))]
 pub async fn publish(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, version)): Path<(String, i64)>,
+    AppPath((id, version)): AppPath<(String, i64)>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::ManageWorkflows)?;
     if let Some(stored) = state.store.get_version(&id, version).await? {
-        let checked = check_bounded(&state, Bytes::from(stored.bpmn_xml)).await?;
+        let checked = check_bounded(&state, axum::body::Bytes::from(stored.bpmn_xml)).await?;
         refuse_unless_executable(&checked)?;
     }
     let published = state
@@ -110,23 +115,31 @@ pub async fn publish(
 }
 
 /// Lists workflows.
-#[utoipa::path(get, path = "/api/workflows", tag = "workflows",
-    responses((status = 200, description = "Workflows")), security(("bearer" = [])))]
-pub async fn list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/api/workflows", tag = "workflows", params(PageParams),
+    responses((status = 200, description = "A page of workflows, by id", body = Page)),
+    security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    AppQuery(page): AppQuery<PageParams>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Read)?;
-    let workflows = state.store.list_workflows().await?;
-    Ok(Json(json!({ "items": workflows })))
+    let page = state.store.page_workflows(page.request()?).await?;
+    Ok(Json(
+        json!({ "items": page.items, "nextCursor": page.next_cursor }),
+    ))
 }
 
 /// One workflow with its versions.
 #[utoipa::path(get, path = "/api/workflows/{id}", tag = "workflows",
     params(("id" = String, Path)),
-    responses((status = 200, description = "The workflow"), (status = 404, description = "Unknown")),
+    responses((status = 200, description = "The workflow", body = Object),
+              (status = 404, description = "No such workflow (api.not_found)")),
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Read)?;
     let workflow = state
@@ -143,11 +156,13 @@ pub async fn get(
 /// The versions of a workflow.
 #[utoipa::path(get, path = "/api/workflows/{id}/versions", tag = "workflows",
     params(("id" = String, Path)),
-    responses((status = 200, description = "Versions, newest last")), security(("bearer" = [])))]
+    responses((status = 200, description = "Versions, newest last", body = Object),
+              (status = 404, description = "No such workflow (api.not_found)")),
+    security(("bearer" = [])))]
 pub async fn versions(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    AppPath(id): AppPath<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Read)?;
     state
@@ -164,11 +179,13 @@ pub async fn versions(
 /// One version, with its BPMN.
 #[utoipa::path(get, path = "/api/workflows/{id}/versions/{version}", tag = "workflows",
     params(("id" = String, Path), ("version" = i64, Path)),
-    responses((status = 200, description = "The version and its BPMN")), security(("bearer" = [])))]
+    responses((status = 200, description = "The version and its BPMN", body = Object),
+              (status = 404, description = "No such version (api.not_found)")),
+    security(("bearer" = [])))]
 pub async fn version(
     State(state): State<AppState>,
     caller: Caller,
-    Path((id, version)): Path<(String, i64)>,
+    AppPath((id, version)): AppPath<(String, i64)>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Read)?;
     let found = state
@@ -203,7 +220,7 @@ fn version_view(v: &WorkflowVersion, with_xml: bool) -> Value {
 /// refused with `workflow.too_complex`. A check cannot be interrupted, so
 /// one that overruns still finishes on its thread; it is linear in the
 /// document's size, which the body limit bounds.
-async fn check_bounded(state: &AppState, body: Bytes) -> Result<Checked, ApiError> {
+async fn check_bounded(state: &AppState, body: axum::body::Bytes) -> Result<Checked, ApiError> {
     let limits = bpmn_limits(state);
     let tools = state.gateway.known_tools();
     let timeout = state.limits.check_timeout;
@@ -212,12 +229,12 @@ async fn check_bounded(state: &AppState, body: Bytes) -> Result<Checked, ApiErro
         Ok(Ok(checked)) => Ok(checked),
         Ok(Err(_)) => Err(ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "workflow.check_failed",
+            Code::WorkflowCheckFailed,
             "checking the BPMN document failed unexpectedly",
         )),
         Err(_) => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "workflow.too_complex",
+            Code::WorkflowTooComplex,
             format!(
                 "the BPMN document could not be checked within {} ms; split it into smaller workflows",
                 timeout.as_millis()
@@ -233,7 +250,7 @@ fn refuse_unless_executable(checked: &Checked) -> Result<(), ApiError> {
     }
     Err(ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
-        "workflow.invalid",
+        Code::WorkflowInvalid,
         "the BPMN document is not an executable Agentwerke workflow; every problem is listed",
     )
     .with_detail(json!(checked.diagnostics)))
@@ -264,7 +281,7 @@ fn naming(checked: &Checked, params: &ImportParams) -> Result<(String, String), 
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
     if !plain && (checked.is_executable() || params.id.is_some()) {
         return Err(ApiError::bad_request(
-            "workflow.invalid_id",
+            Code::WorkflowInvalidId,
             "a workflow id is 1 to 128 characters of letters, digits, '-', '_' or '.'; pass ?id= to choose one",
         ));
     }

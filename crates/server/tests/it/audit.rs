@@ -108,7 +108,7 @@ async fn the_global_stream_is_read_oldest_first_in_pages_by_a_viewer() {
         .call(Method::GET, "/api/audit?cursor=abc", Some(&viewer), None)
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(problem["code"], "audit.invalid_cursor");
+    assert_eq!(problem["code"], "request.invalid_cursor");
     let (status, _) = server.call(Method::GET, "/api/audit", None, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     server.stop().await;

@@ -171,6 +171,7 @@ async fn decisions_on_closed_approvals_conflict() {
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "approval.already_decided", "{body}");
     let (status, body) = server
         .call(
             Method::POST,

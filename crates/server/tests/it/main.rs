@@ -8,6 +8,8 @@ mod audit;
 mod bad_input;
 mod flows;
 mod gateway;
+mod pagination;
+mod problems;
 mod questions;
 mod roles;
 mod tools;

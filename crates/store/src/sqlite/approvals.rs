@@ -13,8 +13,10 @@ use super::audit::Chain;
 use super::rows::{ApprovalDbRow, approval_columns, convert};
 use super::runs::StepCall;
 use super::{json_text, runs};
+use crate::MAX_PAGE;
+use crate::cursor::{self, Cursor};
 use crate::error::{Error, Result};
-use crate::model::{ApprovalFilter, ApprovalRow, Decide, Delivered};
+use crate::model::{ApprovalFilter, ApprovalRow, Decide, Delivered, Page, PageRequest};
 
 /// The decisions a human can make.
 pub(super) const DECISIONS: [&str; 3] = ["approved", "rejected", "changes_requested"];
@@ -53,6 +55,54 @@ pub(super) async fn list<'e>(
         .fetch_all(conn)
         .await?;
     convert(rows)
+}
+
+/// One page of approvals, oldest first. Each filter shape has its own
+/// statement so it walks its index from the cursor on (`(created_at, id) >
+/// cursor` is a range on `approvals_by_status` / `approvals_by_run`), and the
+/// limit is part of the query, so a page costs its size, not the table's.
+pub(super) async fn page(
+    pool: &SqlitePool,
+    filter: ApprovalFilter,
+    request: PageRequest,
+) -> Result<Page<ApprovalRow>> {
+    let limit = request.limit.clamp(1, MAX_PAGE);
+    let (after_at, after_id) = Cursor::after(request.cursor.as_deref())?;
+    let query = match (&filter.status, &filter.run_id) {
+        (Some(_), None) => sqlx::query_as(concat!(
+            "SELECT ",
+            approval_columns!(),
+            " FROM approvals WHERE status = ?1 AND (created_at, id) > (?3, ?4) \
+              ORDER BY created_at, id LIMIT ?5"
+        )),
+        (None, Some(_)) => sqlx::query_as(concat!(
+            "SELECT ",
+            approval_columns!(),
+            " FROM approvals WHERE run_id = ?2 AND (created_at, id) > (?3, ?4) \
+              ORDER BY created_at, id LIMIT ?5"
+        )),
+        (Some(_), Some(_)) => sqlx::query_as(concat!(
+            "SELECT ",
+            approval_columns!(),
+            " FROM approvals WHERE run_id = ?2 AND status = ?1 AND (created_at, id) > (?3, ?4) \
+              ORDER BY created_at, id LIMIT ?5"
+        )),
+        (None, None) => sqlx::query_as(concat!(
+            "SELECT ",
+            approval_columns!(),
+            " FROM approvals WHERE (created_at, id) > (?3, ?4) ORDER BY created_at, id LIMIT ?5"
+        )),
+    };
+    let rows: Vec<ApprovalDbRow> = query
+        .bind(filter.status)
+        .bind(filter.run_id)
+        .bind(after_at)
+        .bind(after_id)
+        .bind(i64::from(limit) + 1)
+        .fetch_all(pool)
+        .await?;
+    let items: Vec<ApprovalRow> = convert(rows)?;
+    Ok(cursor::page(items, limit, |a| (a.created_at, a.id.clone())))
 }
 
 pub(super) async fn get(pool: &SqlitePool, id: &str) -> Result<Option<ApprovalRow>> {

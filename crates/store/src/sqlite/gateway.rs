@@ -9,11 +9,12 @@ use sqlx::{FromRow, SqlitePool};
 use super::rows::{ApprovalDbRow, approval_columns, convert, from_sqlite};
 use super::work::CompleteCall;
 use super::{audit, json_text, ops, runs, work};
-use crate::GLOBAL_STREAM;
 use crate::clock::wall_clock;
+use crate::cursor::{self, Cursor};
 use crate::error::{Error, Result};
 use crate::gateway::{ArtifactRow, HaltRow, HaltScope, Held, HoldWork, NewPolicySet, PolicySetRow};
-use crate::model::{ApprovalRow, JsonText, NewApproval, Op};
+use crate::model::{ApprovalRow, JsonText, NewApproval, Op, Page, PageRequest};
+use crate::{GLOBAL_STREAM, MAX_PAGE};
 
 #[derive(FromRow)]
 struct PolicyDbRow {
@@ -148,6 +149,32 @@ pub(super) async fn list_policy_sets(pool: &SqlitePool) -> Result<Vec<PolicySetR
     .fetch_all(pool)
     .await?;
     Ok(rows.into_iter().map(Into::into).collect())
+}
+
+/// One page of policy sets, newest first; the cursor names the last version
+/// of the page before (as its timestamp part).
+pub(super) async fn page_policy_sets(
+    pool: &SqlitePool,
+    request: PageRequest,
+) -> Result<Page<PolicySetRow>> {
+    let limit = request.limit.clamp(1, MAX_PAGE);
+    let before = match request.cursor.as_deref() {
+        Some(token) => Cursor::decode(token)?.at.as_millis(),
+        None => i64::MAX,
+    };
+    let rows: Vec<PolicyDbRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        policy_columns!(),
+        " FROM policy_sets WHERE version < ?1 ORDER BY version DESC LIMIT ?2"
+    ))
+    .bind(before)
+    .bind(i64::from(limit) + 1)
+    .fetch_all(pool)
+    .await?;
+    let items = rows.into_iter().map(Into::into).collect();
+    Ok(cursor::page(items, limit, |p: &PolicySetRow| {
+        (Timestamp::from_millis(p.version), String::new())
+    }))
 }
 
 pub(super) async fn active_policy_set(pool: &SqlitePool) -> Result<Option<PolicySetRow>> {

@@ -43,8 +43,8 @@ use crate::gateway::{ArtifactRow, HaltRow, HaltScope, Held, HoldWork, NewPolicyS
 use crate::model::{
     Answer, ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Decided,
     Delivered, Delivery, DeliveryOutcome, EvidenceRecord, JsonText, NewApproval, NewQuestion,
-    NewRun, NewWorkflowVersion, Page, QuestionFilter, QuestionRow, RunFilter, RunRow, RunStart,
-    TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
+    NewRun, NewWorkflowVersion, Page, PageRequest, QuestionFilter, QuestionRow, RunFilter, RunRow,
+    RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
 };
 use crate::store::Store;
 use writer::{Writer, WriterOptions};
@@ -235,6 +235,10 @@ impl Store for SqliteStore {
         workflows::list(&self.pool).await
     }
 
+    async fn page_workflows(&self, page: PageRequest) -> Result<Page<WorkflowSummary>> {
+        workflows::page(&self.pool, page).await
+    }
+
     async fn get_workflow(&self, id: &str) -> Result<Option<WorkflowSummary>> {
         workflows::get(&self.pool, id).await
     }
@@ -390,6 +394,14 @@ impl Store for SqliteStore {
         approvals::list(&self.pool, filter).await
     }
 
+    async fn page_approvals(
+        &self,
+        filter: ApprovalFilter,
+        page: PageRequest,
+    ) -> Result<Page<ApprovalRow>> {
+        approvals::page(&self.pool, filter, page).await
+    }
+
     async fn get_approval(&self, id: &str) -> Result<Option<ApprovalRow>> {
         approvals::get(&self.pool, id).await
     }
@@ -456,6 +468,10 @@ impl Store for SqliteStore {
 
     async fn list_policy_sets(&self) -> Result<Vec<PolicySetRow>> {
         gateway::list_policy_sets(&self.pool).await
+    }
+
+    async fn page_policy_sets(&self, page: PageRequest) -> Result<Page<PolicySetRow>> {
+        gateway::page_policy_sets(&self.pool, page).await
     }
 
     async fn get_policy_set(&self, version: i64) -> Result<Option<PolicySetRow>> {
@@ -559,6 +575,14 @@ impl Store for SqliteStore {
 
     async fn list_questions(&self, filter: QuestionFilter) -> Result<Vec<QuestionRow>> {
         questions::list(&self.pool, filter).await
+    }
+
+    async fn page_questions(
+        &self,
+        filter: QuestionFilter,
+        page: PageRequest,
+    ) -> Result<Page<QuestionRow>> {
+        questions::page(&self.pool, filter, page).await
     }
 
     async fn get_question(&self, id: &str) -> Result<Option<QuestionRow>> {

@@ -14,8 +14,10 @@ use super::audit::Chain;
 use super::rows::{QuestionDbRow, question_columns};
 use super::work::CompleteCall;
 use super::{audit, json_text, runs, work};
+use crate::MAX_PAGE;
+use crate::cursor::{self, Cursor};
 use crate::error::{Error, Result};
-use crate::model::{Answer, NewQuestion, QuestionFilter, QuestionRow};
+use crate::model::{Answer, NewQuestion, Page, PageRequest, QuestionFilter, QuestionRow};
 
 /// Completes a step's execution as waiting for `question` and opens it.
 /// False when the work was already completed (a stale execution).
@@ -127,6 +129,52 @@ pub(super) async fn list<'e>(
         .fetch_all(conn)
         .await?;
     Ok(rows.into_iter().map(QuestionRow::from).collect())
+}
+
+/// One page of questions, oldest first; like approvals, one statement per
+/// filter shape with the cursor as a range and the limit in the query.
+pub(super) async fn page(
+    pool: &SqlitePool,
+    filter: QuestionFilter,
+    request: PageRequest,
+) -> Result<Page<QuestionRow>> {
+    let limit = request.limit.clamp(1, MAX_PAGE);
+    let (after_at, after_id) = Cursor::after(request.cursor.as_deref())?;
+    let query = match (&filter.status, &filter.run_id) {
+        (Some(_), None) => sqlx::query_as(concat!(
+            "SELECT ",
+            question_columns!(),
+            " FROM questions WHERE status = ?1 AND (asked_at, id) > (?3, ?4) \
+              ORDER BY asked_at, id LIMIT ?5"
+        )),
+        (None, Some(_)) => sqlx::query_as(concat!(
+            "SELECT ",
+            question_columns!(),
+            " FROM questions WHERE run_id = ?2 AND (asked_at, id) > (?3, ?4) \
+              ORDER BY asked_at, id LIMIT ?5"
+        )),
+        (Some(_), Some(_)) => sqlx::query_as(concat!(
+            "SELECT ",
+            question_columns!(),
+            " FROM questions WHERE run_id = ?2 AND status = ?1 AND (asked_at, id) > (?3, ?4) \
+              ORDER BY asked_at, id LIMIT ?5"
+        )),
+        (None, None) => sqlx::query_as(concat!(
+            "SELECT ",
+            question_columns!(),
+            " FROM questions WHERE (asked_at, id) > (?3, ?4) ORDER BY asked_at, id LIMIT ?5"
+        )),
+    };
+    let rows: Vec<QuestionDbRow> = query
+        .bind(filter.status)
+        .bind(filter.run_id)
+        .bind(after_at)
+        .bind(after_id)
+        .bind(i64::from(limit) + 1)
+        .fetch_all(pool)
+        .await?;
+    let items: Vec<QuestionRow> = rows.into_iter().map(QuestionRow::from).collect();
+    Ok(cursor::page(items, limit, |q| (q.asked_at, q.id.clone())))
 }
 
 pub(super) async fn get(pool: &SqlitePool, id: &str) -> Result<Option<QuestionRow>> {

@@ -23,7 +23,7 @@ use super::{audit, json_text, ops, parse_json, sql_limit};
 use crate::MAX_EVENTS_PER_CLAIM;
 use crate::MAX_PAGE;
 use crate::clock::wall_clock;
-use crate::cursor::RunCursor;
+use crate::cursor::{self, Cursor};
 use crate::error::{Error, Result};
 use crate::model::{
     AppliedStep, ClaimedRun, Commit, Delivered, InboxEvent, NewRun, Op, Page, RunFilter, RunRow,
@@ -199,11 +199,7 @@ pub(super) async fn get<'e>(conn: impl SqliteExecutor<'e>, id: &str) -> Result<O
 
 pub(super) async fn list(pool: &SqlitePool, filter: RunFilter) -> Result<Page<RunRow>> {
     let limit = filter.limit.clamp(1, MAX_PAGE);
-    let after = filter
-        .cursor
-        .as_deref()
-        .map(RunCursor::decode)
-        .transpose()?;
+    let after = filter.cursor.as_deref().map(Cursor::decode).transpose()?;
     let rows: Vec<RunDbRow> = sqlx::query_as(concat!(
         "SELECT ",
         run_columns!(),
@@ -214,25 +210,15 @@ pub(super) async fn list(pool: &SqlitePool, filter: RunFilter) -> Result<Page<Ru
     ))
     .bind(filter.status)
     .bind(filter.workflow_id)
-    .bind(after.as_ref().map(|c| c.created_at.as_millis()))
+    .bind(after.as_ref().map(|c| c.at.as_millis()))
     .bind(after.map(|c| c.id))
     .bind(i64::from(limit) + 1)
     .fetch_all(pool)
     .await?;
-    let mut items: Vec<RunRow> = convert(rows)?;
-    let next_cursor = if items.len() > limit as usize {
-        items.truncate(limit as usize);
-        items.last().map(|last| {
-            RunCursor {
-                created_at: last.created_at,
-                id: last.id.clone(),
-            }
-            .encode()
-        })
-    } else {
-        None
-    };
-    Ok(Page { items, next_cursor })
+    let items: Vec<RunRow> = convert(rows)?;
+    Ok(cursor::page(items, limit, |run| {
+        (run.created_at, run.id.clone())
+    }))
 }
 
 pub(super) fn enqueue(

@@ -12,10 +12,11 @@ use sqlx::SqlitePool;
 
 use super::rows::{SummaryRow, VersionRow, convert, version_columns};
 use super::{audit, json_text};
-use crate::GLOBAL_STREAM;
 use crate::clock::rfc3339;
+use crate::cursor::{self, Cursor};
 use crate::error::{Error, Result};
-use crate::model::{NewWorkflowVersion, WorkflowSummary, WorkflowVersion};
+use crate::model::{NewWorkflowVersion, Page, PageRequest, WorkflowSummary, WorkflowVersion};
+use crate::{GLOBAL_STREAM, MAX_PAGE};
 
 /// A workflow with its newest and newest published version numbers.
 macro_rules! summary {
@@ -154,6 +155,26 @@ fn global_audit(
         kind: kind.to_owned(),
         data: json!({"workflowId": workflow_id, "version": version, "bpmnSha256": sha256}),
     }
+}
+
+/// One page of workflows by id; the cursor names the last id of the page
+/// before (its timestamp part is 0).
+pub(super) async fn page(pool: &SqlitePool, request: PageRequest) -> Result<Page<WorkflowSummary>> {
+    let limit = request.limit.clamp(1, MAX_PAGE);
+    let (after_at, after_id) = Cursor::after(request.cursor.as_deref())?;
+    let rows: Vec<SummaryRow> = sqlx::query_as(concat!(
+        summary!(),
+        " WHERE (0, w.id) > (?1, ?2) ORDER BY w.id LIMIT ?3"
+    ))
+    .bind(after_at)
+    .bind(after_id)
+    .bind(i64::from(limit) + 1)
+    .fetch_all(pool)
+    .await?;
+    let items = rows.into_iter().map(WorkflowSummary::from).collect();
+    Ok(cursor::page(items, limit, |w: &WorkflowSummary| {
+        (Timestamp::from_millis(0), w.id.clone())
+    }))
 }
 
 pub(super) async fn list(pool: &SqlitePool) -> Result<Vec<WorkflowSummary>> {

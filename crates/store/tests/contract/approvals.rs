@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use agentwerke_store::{ApprovalFilter, Decide, Delivered, NewApproval, Op, Store};
+use agentwerke_store::{ApprovalFilter, Decide, Delivered, NewApproval, Op, PageRequest, Store};
 use agentwerke_types::ErrorCode;
 use serde_json::json;
 
@@ -155,4 +155,71 @@ pub(crate) async fn concurrent_decisions(store: Arc<dyn Store>) {
             .unwrap()
             .is_none()
     );
+}
+
+/// Approvals opened in one step share a timestamp; pages still list each
+/// once, in `(created_at, id)` order, under every filter shape, and a page
+/// never holds more than its limit.
+pub(crate) async fn pagination(store: &dyn Store) {
+    one_run(store, "wf", "run-1").await;
+    let ids = ["ap-1", "ap-2", "ap-3", "ap-4", "ap-5"];
+    let opens = ids
+        .iter()
+        .enumerate()
+        .map(|(n, id)| open(id, &format!("w{n}")))
+        .collect();
+    step(store, "engine", t(20), opens).await;
+    let filters = [
+        (None, None),
+        (Some("pending"), None),
+        (None, Some("run-1")),
+        (Some("pending"), Some("run-1")),
+    ];
+    for (status, run_id) in filters {
+        let filter = || ApprovalFilter {
+            status: status.map(str::to_owned),
+            run_id: run_id.map(str::to_owned),
+        };
+        let mut seen = Vec::new();
+        let mut sizes = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = store
+                .page_approvals(filter(), PageRequest { limit: 2, cursor })
+                .await
+                .unwrap();
+            sizes.push(page.items.len());
+            seen.extend(page.items.into_iter().map(|a| a.id));
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(sizes, [2, 2, 1], "{status:?} {run_id:?}");
+        assert_eq!(seen, ids, "{status:?} {run_id:?}");
+    }
+    let none = store
+        .page_approvals(
+            ApprovalFilter {
+                status: Some("approved".to_owned()),
+                run_id: None,
+            },
+            PageRequest {
+                limit: 2,
+                cursor: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(none.items.is_empty() && none.next_cursor.is_none());
+    let bad = store
+        .page_approvals(
+            ApprovalFilter::default(),
+            PageRequest {
+                limit: 2,
+                cursor: Some("not-a-cursor".to_owned()),
+            },
+        )
+        .await;
+    assert_eq!(code_of(bad), "store.invalid_cursor");
 }

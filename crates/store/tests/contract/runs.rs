@@ -418,5 +418,5 @@ pub(crate) async fn pagination(store: &dyn Store) {
             ..RunFilter::default()
         })
         .await;
-    assert_eq!(code_of(bad), "store.invalid_input");
+    assert_eq!(code_of(bad), "store.invalid_cursor");
 }

@@ -1,0 +1,416 @@
+//! Schemas of what the API reads and answers that no derive can produce:
+//! types of crates without OpenAPI derives (the gateway's task surface), and
+//! bodies whose rules depend on one field (a halt's target).
+//!
+//! Each is written as JSON Schema with its enum values taken from the Rust
+//! types themselves, so a new permission level or sandbox profile shows up in
+//! the document without anyone editing it.
+
+use agentwerke_gateway::{PermissionLevel, SandboxProfile, ToolEscalation};
+use agentwerke_store::gateway::{HaltRow, HaltScope, PolicySetRow};
+use agentwerke_store::{QuestionRow, RunRow};
+use agentwerke_types::RunStatus;
+use serde::Serialize;
+use serde_json::{Value, json};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::Schema;
+
+use crate::routes::ts;
+
+/// A page of a list, as every list answers it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Page {
+    /// The items of this page, in list order.
+    #[schema(value_type = Vec<Object>)]
+    pub items: Vec<Value>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    #[schema(pattern = "^c1[0-9a-f]{16}([0-9a-f]{2}){0,256}$")]
+    pub next_cursor: Option<String>,
+}
+
+/// A question an agent asked a human, as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QuestionView {
+    /// Its id.
+    pub id: String,
+    /// The run.
+    pub run_id: String,
+    /// The agent attempt that waits for the answer.
+    pub work_id: String,
+    /// Its BPMN node.
+    pub node_id: String,
+    /// The agent that asked.
+    pub agent: String,
+    /// The question, redacted.
+    pub question: String,
+    /// `open`, `answered` or `cancelled`.
+    #[schema(value_type = QuestionStatusName)]
+    pub status: String,
+    /// When it was asked (RFC 3339).
+    pub asked_at: String,
+    /// The answer, once given (redacted).
+    pub answer: Option<String>,
+    /// Who answered.
+    pub answered_by: Option<String>,
+    /// When (RFC 3339).
+    pub answered_at: Option<String>,
+}
+
+impl From<&QuestionRow> for QuestionView {
+    fn from(q: &QuestionRow) -> Self {
+        Self {
+            id: q.id.clone(),
+            run_id: q.run_id.clone(),
+            work_id: q.work_id.clone(),
+            node_id: q.node_id.clone(),
+            agent: q.agent.clone(),
+            question: q.question.clone(),
+            status: q.status.clone(),
+            asked_at: ts(q.asked_at),
+            answer: q.answer.clone(),
+            answered_by: q.answered_by.clone(),
+            answered_at: q.answered_at.map(ts),
+        }
+    }
+}
+
+/// A page of questions.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct QuestionPage {
+    /// The questions, oldest first.
+    pub items: Vec<QuestionView>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    #[schema(pattern = "^c1[0-9a-f]{16}([0-9a-f]{2}){0,256}$")]
+    pub next_cursor: Option<String>,
+}
+
+/// A stored Cedar policy set, as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyView {
+    /// Its version.
+    pub version: i64,
+    /// SHA-256 of its text; recorded with every decision made under it.
+    pub sha256: String,
+    /// `draft` or `published`.
+    pub status: String,
+    /// What changed and why.
+    pub note: Option<String>,
+    /// Whether calls are decided under it now.
+    pub in_force: bool,
+    /// Who stored it.
+    pub created_by: String,
+    /// When (RFC 3339).
+    pub created_at: String,
+    /// Who published it.
+    pub published_by: Option<String>,
+    /// When (RFC 3339).
+    pub published_at: Option<String>,
+    /// The `.cedar` text (only when one set is asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+impl PolicyView {
+    /// The view of `row`; `in_force` says whether it is the set in force.
+    pub(crate) fn new(row: &PolicySetRow, in_force: bool) -> Self {
+        Self {
+            version: row.version,
+            sha256: row.sha256.clone(),
+            status: row.status.clone(),
+            note: row.note.clone(),
+            in_force,
+            created_by: row.created_by.clone(),
+            created_at: ts(row.created_at),
+            published_by: row.published_by.clone(),
+            published_at: row.published_at.map(ts),
+            text: None,
+        }
+    }
+}
+
+/// A run as lists show it (the full view adds steps, approvals and the
+/// conversation).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunSummary {
+    /// Its id.
+    pub id: String,
+    /// The same id, under the name `POST /api/runs` answers with.
+    pub run_id: String,
+    /// The workflow.
+    pub workflow_id: String,
+    /// The published version it runs.
+    pub workflow_version: i64,
+    /// Its status.
+    #[schema(value_type = RunStatusName)]
+    pub status: String,
+    /// The highest risk level of its tool calls so far.
+    pub risk_level: Option<String>,
+    /// Who started it.
+    pub requested_by: String,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// When it ended (RFC 3339).
+    pub completed_at: Option<String>,
+}
+
+impl From<&RunRow> for RunSummary {
+    fn from(run: &RunRow) -> Self {
+        Self {
+            id: run.id.clone(),
+            run_id: run.id.clone(),
+            workflow_id: run.workflow_id.clone(),
+            workflow_version: run.workflow_version,
+            status: run.status.clone(),
+            risk_level: run.risk_level.clone(),
+            requested_by: run.requested_by.clone(),
+            started_at: ts(run.created_at),
+            completed_at: run.completed_at.map(ts),
+        }
+    }
+}
+
+/// A page of runs.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunPage {
+    /// The runs, newest first.
+    pub items: Vec<RunSummary>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    #[schema(pattern = "^c1[0-9a-f]{16}([0-9a-f]{2}){0,256}$")]
+    pub next_cursor: Option<String>,
+}
+
+/// A kill-switch halt in force.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HaltView {
+    /// `global`, `agent` or `workflow`.
+    #[schema(value_type = String)]
+    pub scope: HaltScope,
+    /// The agent or workflow; empty for a global halt.
+    pub target: String,
+    /// Why, as the operator said.
+    pub reason: String,
+    /// Who halted.
+    pub halted_by: String,
+    /// When (RFC 3339).
+    pub halted_at: String,
+}
+
+impl From<&HaltRow> for HaltView {
+    fn from(row: &HaltRow) -> Self {
+        Self {
+            scope: row.scope,
+            target: row.target.clone(),
+            reason: row.reason.clone(),
+            halted_by: row.halted_by.clone(),
+            halted_at: ts(row.halted_at),
+        }
+    }
+}
+
+/// The halts in force.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct HaltList {
+    /// Every halt in force.
+    pub items: Vec<HaltView>,
+}
+
+/// A halt that was lifted: its scope and target.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LiftedHalt {
+    /// `global`, `agent` or `workflow`.
+    #[schema(value_type = String)]
+    pub scope: HaltScope,
+    /// The agent or workflow; empty for a global halt.
+    pub target: String,
+}
+
+/// The global audit record a change wrote.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AuditRef {
+    /// Always `global`: halts are recorded in the global audit stream.
+    pub stream: &'static str,
+    /// The record's sequence number in that stream.
+    pub seq: u64,
+    /// The record's hash.
+    pub hash: String,
+}
+
+/// The answer to a halt or a resume: what changed, in words what it covers,
+/// the audit record written, and the halts in force after it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HaltChange {
+    /// The halt set, on a halt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub halted: Option<HaltView>,
+    /// The halt lifted, on a resume.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resumed: Option<LiftedHalt>,
+    /// What the halt holds (or held), in words.
+    pub covers: String,
+    /// The global audit record written.
+    pub audit: AuditRef,
+    /// Every halt in force now.
+    pub items: Vec<HaltView>,
+}
+
+/// The serde names of `values`, for a schema's `enum`.
+fn names<T: Serialize>(values: &[T]) -> Value {
+    values
+        .iter()
+        .map(|v| serde_json::to_value(v).expect("enum names serialise"))
+        .collect()
+}
+
+/// A string with something other than whitespace in it.
+fn non_blank() -> Value {
+    json!({"type": "string", "minLength": 1, "pattern": "\\S"})
+}
+
+/// The hand-written component schemas, by name.
+pub(crate) fn hand_written_schemas() -> Vec<(&'static str, Value)> {
+    vec![
+        ("TaskSurface", task_surface()),
+        ("HaltRequest", halt(true)),
+        ("ResumeRequest", halt(false)),
+        ("RunStatusName", json!({"enum": names(&RunStatus::ALL)})),
+        (
+            "ApprovalStatusName",
+            json!({"enum": crate::routes::approvals::STATUSES}),
+        ),
+        (
+            "QuestionStatusName",
+            json!({"enum": crate::routes::questions::STATUSES}),
+        ),
+    ]
+}
+
+fn task_surface() -> Value {
+    json!({
+        "type": "object",
+        "description": "The granted surface of a BPMN agent task: its agentTask attributes that bear on tool calls.",
+        "required": ["purposeType"],
+        "properties": {
+            "purposeType": {"type": "string", "description": "e.g. analysis or deployment"},
+            "policyTag": {"type": ["string", "null"]},
+            "environment": {"type": ["string", "null"], "description": "e.g. staging or production"},
+            "permissionLevel": {"enum": names(&PermissionLevel::ALL)},
+            "allowedTools": {"type": "array", "items": {"type": "string"}},
+            "deniedTools": {"type": "array", "items": {"type": "string"}},
+            "sandboxProfile": {"enum": names(&SandboxProfile::ALL)},
+            "toolEscalation": {"enum": names(&[ToolEscalation::Reject, ToolEscalation::Escalate])},
+        },
+    })
+}
+
+/// A halt or resume body: `global` needs no target, `agent` and `workflow`
+/// name one; halting says why.
+fn halt(needs_reason: bool) -> Value {
+    let reason = if needs_reason {
+        non_blank()
+    } else {
+        json!({"type": ["string", "null"]})
+    };
+    let variant = |scopes: &[&str], target: Value, required: &[&str]| {
+        let mut required: Vec<&str> = required.to_vec();
+        if needs_reason {
+            required.push("reason");
+        }
+        json!({
+            "type": "object",
+            "additionalProperties": false,
+            "required": required,
+            "properties": {"scope": {"enum": scopes}, "target": target, "reason": reason},
+        })
+    };
+    json!({
+        "oneOf": [
+            variant(&["global"], json!({"type": ["string", "null"], "description": "ignored"}), &["scope"]),
+            variant(&["agent", "workflow"], non_blank(), &["scope", "target"]),
+        ],
+    })
+}
+
+/// Marks a type whose schema is a hand-written component, so annotations can
+/// name it like a derived one.
+macro_rules! hand_written {
+    ($($ty:ident),*) => {$(
+        #[doc = concat!("The `", stringify!($ty), "` component (hand-written; see the module doc).")]
+        pub struct $ty;
+
+        impl utoipa::PartialSchema for $ty {
+            fn schema() -> RefOr<Schema> {
+                RefOr::Ref(utoipa::openapi::Ref::from_schema_name(stringify!($ty)))
+            }
+        }
+
+        impl utoipa::ToSchema for $ty {}
+    )*};
+}
+
+hand_written!(
+    TaskSurface,
+    HaltRequest,
+    ResumeRequest,
+    RunStatusName,
+    ApprovalStatusName,
+    QuestionStatusName
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cursor shape the document promises is the one the store decodes.
+    #[test]
+    fn the_documented_cursor_pattern_is_the_stores() {
+        let doc = crate::openapi::document();
+        let params = doc["paths"]["/api/approvals"]["get"]["parameters"]
+            .as_array()
+            .expect("parameters");
+        let cursor = params
+            .iter()
+            .find(|p| p["name"] == "cursor")
+            .expect("cursor");
+        assert_eq!(
+            cursor["schema"]["pattern"],
+            agentwerke_store::CURSOR_PATTERN
+        );
+        assert_eq!(
+            doc["components"]["schemas"]["Page"]["properties"]["nextCursor"]["pattern"],
+            agentwerke_store::CURSOR_PATTERN
+        );
+    }
+
+    /// Every enum value the document offers is one the server reads.
+    #[test]
+    fn the_task_surface_schema_offers_only_values_the_gateway_reads() {
+        let schema = task_surface();
+        for (field, ok) in [
+            (
+                "permissionLevel",
+                &(|v: &Value| serde_json::from_value::<PermissionLevel>(v.clone()).is_ok())
+                    as &dyn Fn(&Value) -> bool,
+            ),
+            ("sandboxProfile", &|v: &Value| {
+                serde_json::from_value::<SandboxProfile>(v.clone()).is_ok()
+            }),
+            ("toolEscalation", &|v: &Value| {
+                serde_json::from_value::<ToolEscalation>(v.clone()).is_ok()
+            }),
+        ] {
+            let values = schema["properties"][field]["enum"]
+                .as_array()
+                .expect("enum");
+            assert!(!values.is_empty(), "{field}");
+            assert!(values.iter().all(ok), "{field}: {values:?}");
+        }
+    }
+}
