@@ -117,7 +117,7 @@ impl Applier {
                     afters.push((run_id, after));
                 }
                 Err(error) => {
-                    tracing::warn!(run_id, code = error.code(), %error, "run not advanced");
+                    tracing::warn!(%run_id, code = error.code(), %error, "run not advanced");
                 }
             }
         }
@@ -129,7 +129,7 @@ impl Applier {
                 Ok(()) => self.handle.stepper.remember(&run_id, after),
                 Err(error) => {
                     let error = Error::from(error);
-                    tracing::warn!(run_id, code = error.code(), %error, "run not advanced");
+                    tracing::warn!(%run_id, code = error.code(), %error, "run not advanced");
                 }
             }
         }
@@ -188,7 +188,7 @@ impl Applier {
             owner: self.options.owner.clone(),
             expected_state_version: run.state_version,
             state: JsonText::of(&state)?,
-            status: status.as_str().to_owned(),
+            status,
             risk_level: None,
             completed_at: completed_at(&state, now),
             processed_inbox_ids: processed,

@@ -8,7 +8,7 @@ use agentwerke_bpmn::model::{AgentTaskSpec, ApprovalSpec, NodeKind};
 use agentwerke_engine::{Definition, Effect, RunState, WorkId};
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_store::{JsonText, NewApproval, Op};
-use agentwerke_types::Timestamp;
+use agentwerke_types::{ApprovalKind, ApprovalStatus, Timestamp};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -92,7 +92,7 @@ pub fn map_effects(
                     context: state.context(),
                 };
                 out.ops.push(Op::InsertWork {
-                    work_id: work_id.to_string(),
+                    work_id: work_id.to_string().into(),
                     kind: "agent_task".to_owned(),
                     // Plain data with string keys always serializes; the
                     // fallback only keeps this function total.
@@ -106,16 +106,16 @@ pub fn map_effects(
             }
             Effect::CancelWork { work_id } => {
                 out.ops.push(Op::CancelWork {
-                    work_id: work_id.to_string(),
+                    work_id: work_id.to_string().into(),
                 });
                 // A step paused on an escalated tool call has an open
                 // approval; one paused on `human.ask`, an open question.
                 out.ops.push(Op::CloseApproval {
-                    work_id: work_id.to_string(),
-                    status: "cancelled".to_owned(),
+                    work_id: work_id.to_string().into(),
+                    status: ApprovalStatus::Cancelled,
                 });
                 out.ops.push(Op::CloseQuestions {
-                    work_id: work_id.to_string(),
+                    work_id: work_id.to_string().into(),
                 });
                 out.audit.push(audit(
                     "step.cancelled",
@@ -124,7 +124,7 @@ pub fn map_effects(
             }
             Effect::ResumeAgentTask { work_id } => {
                 out.ops.push(Op::ReopenWork {
-                    work_id: work_id.to_string(),
+                    work_id: work_id.to_string().into(),
                 });
                 out.audit.push(audit(
                     "step.resumed",
@@ -146,10 +146,10 @@ pub fn map_effects(
                 ));
                 out.ops.push(Op::OpenApproval {
                     approval: NewApproval {
-                        id,
-                        work_id: work_id.to_string(),
+                        id: id.into(),
+                        work_id: work_id.to_string().into(),
                         node_id: node_id.clone(),
-                        kind: "gate".to_owned(),
+                        kind: ApprovalKind::Gate,
                         request,
                         expires_at: None,
                     },
@@ -157,8 +157,8 @@ pub fn map_effects(
             }
             Effect::CloseApproval { work_id, reason } => {
                 out.ops.push(Op::CloseApproval {
-                    work_id: work_id.to_string(),
-                    status: "cancelled".to_owned(),
+                    work_id: work_id.to_string().into(),
+                    status: ApprovalStatus::Cancelled,
                 });
                 out.audit.push(audit(
                     "approval.closed",
@@ -172,7 +172,7 @@ pub fn map_effects(
                 correlation_key,
             } => {
                 out.ops.push(Op::AwaitMessage {
-                    work_id: work_id.to_string(),
+                    work_id: work_id.to_string().into(),
                     message_name: message_name.clone(),
                     correlation_key: correlation_key.clone(),
                 });
@@ -184,7 +184,7 @@ pub fn map_effects(
             }
             Effect::StopAwaitingMessage { work_id } => {
                 out.ops.push(Op::StopAwaitingMessage {
-                    work_id: work_id.to_string(),
+                    work_id: work_id.to_string().into(),
                 });
             }
             Effect::ScheduleTimer {

@@ -116,7 +116,7 @@ impl Executor {
                                 Ok(Delivered::Stepped) => {}
                                 Ok(_) => worker.handle.wake.applier.notify_one(),
                                 Err(error) => {
-                                    tracing::warn!(run_id, code = error.code(), %error, "agent step not recorded");
+                                    tracing::warn!(%run_id, code = error.code(), %error, "agent step not recorded");
                                     worker.handle.wake.applier.notify_one();
                                 }
                             }
@@ -203,12 +203,12 @@ impl Executor {
         if let Some(level) = trail.risk {
             self.deps
                 .store
-                .raise_risk_level(&work.run_id, level.as_str())
+                .raise_risk_level(&work.run_id, level)
                 .await?;
         }
         let done = |result_event: &Event| -> Result<CompleteWork, Error> {
             Ok(CompleteWork {
-                run_id: work.run_id.clone(),
+                run_id: work.run_id.clone().into(),
                 work_id: item.work_id.clone(),
                 owner: self.options.owner.clone(),
                 result_event: serde_json::to_value(result_event)?,

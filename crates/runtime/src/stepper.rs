@@ -107,14 +107,14 @@ impl Stepper {
         let status = state.status();
         let completed_at = completed_at(&state, request.at);
         let run = NewRun {
-            run_id: request.run_id.clone(),
+            run_id: request.run_id.clone().into(),
             workflow_id: version.workflow_id.clone(),
             version: version.version,
             bpmn_sha256: version.bpmn_sha256.clone(),
             requested_by: request.requested_by.clone(),
             inputs: request.inputs,
             state: JsonText::of(&state)?,
-            status: status.as_str().to_owned(),
+            status,
             at: request.at,
         };
         let first_step = RunStart::Applied {
@@ -214,7 +214,7 @@ impl Stepper {
             let step = AppliedStep {
                 expected_state_version: known.version,
                 state: JsonText::of(&known.state)?,
-                status: status.as_str().to_owned(),
+                status,
                 completed_at: completed_at(&known.state, at),
                 ops,
                 audit,
@@ -322,7 +322,7 @@ mod tests {
             at: at(3),
         };
         let done = CompleteWork {
-            run_id: run_id.to_owned(),
+            run_id: run_id.into(),
             work_id: work[0].work_id.clone(),
             owner: "exec".to_owned(),
             result_event: serde_json::to_value(&event).unwrap(),
@@ -334,13 +334,13 @@ mod tests {
         let delivered = second.complete_work(done, event).await.unwrap();
         assert_eq!(delivered, Delivered::Stepped);
         let run = store.get_run(run_id).await.unwrap().unwrap();
-        assert_eq!(run.status, "awaiting_approval");
+        assert_eq!(run.status, RunStatus::AwaitingApproval);
 
         // The first still remembers the run as it started it. Its step for
         // the decision is refused by the store; the decision waits instead.
         let approvals = store.approvals_for_run(run_id).await.unwrap();
         let approval = &approvals[0];
-        assert_eq!(approval.status, "pending");
+        assert_eq!(approval.status, agentwerke_types::ApprovalStatus::Pending);
         let event = Event::ApprovalDecided {
             work_id: approval.work_id.parse::<WorkId>().unwrap(),
             decision: ApprovalDecision::Approve,
@@ -350,7 +350,7 @@ mod tests {
         };
         let decide = Decide {
             id: approval.id.clone(),
-            decision: "approved".to_owned(),
+            decision: agentwerke_types::ApprovalDecision::Approved,
             comment: None,
             decided_by: "bob".to_owned(),
             at: at(4),

@@ -118,6 +118,12 @@ macro_rules! id {
             }
         }
 
+        impl From<&$name> for String {
+            fn from(id: &$name) -> Self {
+                id.0.clone()
+            }
+        }
+
         impl Deref for $name {
             type Target = str;
 

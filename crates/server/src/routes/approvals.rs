@@ -5,6 +5,7 @@ use agentwerke_engine::{ApprovalDecision, Event, WorkId};
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_evidence::redact::redact_str;
 use agentwerke_store::{ApprovalFilter, ApprovalRow, Decide};
+use agentwerke_types::{ApprovalKind, ApprovalStatus};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -27,15 +28,6 @@ pub struct ListParams {
     pub run_id: Option<String>,
 }
 
-const STATUSES: [&str; 6] = [
-    "pending",
-    "approved",
-    "rejected",
-    "changes_requested",
-    "cancelled",
-    "expired",
-];
-
 /// Lists approval requests.
 #[utoipa::path(get, path = "/api/approvals", tag = "approvals", params(ListParams),
     responses((status = 200, description = "Approval requests")), security(("bearer" = [])))]
@@ -45,16 +37,16 @@ pub async fn list(
     Query(params): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Read)?;
-    check_status(
+    let status = check_status(
         params.status.as_deref(),
-        &STATUSES,
+        ApprovalStatus::NAMES,
         "approval.unknown_status",
         "an approval",
     )?;
     let items = state
         .store
         .list_approvals(ApprovalFilter {
-            status: params.status,
+            status,
             run_id: params.run_id,
         })
         .await?;
@@ -102,11 +94,11 @@ impl Decision {
         }
     }
 
-    fn stored(self) -> &'static str {
+    fn stored(self) -> agentwerke_types::ApprovalDecision {
         match self {
-            Decision::Approve => "approved",
-            Decision::Reject => "rejected",
-            Decision::RequestChanges => "changes_requested",
+            Decision::Approve => agentwerke_types::ApprovalDecision::Approved,
+            Decision::Reject => agentwerke_types::ApprovalDecision::Rejected,
+            Decision::RequestChanges => agentwerke_types::ApprovalDecision::ChangesRequested,
         }
     }
 }
@@ -142,7 +134,7 @@ pub async fn decide(
         .get_approval(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("approval", &id))?;
-    if approval.status != "pending" {
+    if approval.status != ApprovalStatus::Pending {
         return Err(ApiError::conflict(
             "approval.closed",
             format!("approval '{id}' is already {}", approval.status),
@@ -184,16 +176,15 @@ pub async fn decide(
     let work_id: WorkId = serde_json::from_value(json!(approval.work_id)).map_err(internal)?;
     // A gate's decision goes to the process; an escalated tool call's
     // decision goes to the gateway when the paused step runs again.
-    let event = if approval.kind == "tool_escalation" {
-        Event::TaskResumed { work_id, at: now }
-    } else {
-        Event::ApprovalDecided {
+    let event = match approval.kind {
+        ApprovalKind::ToolEscalation => Event::TaskResumed { work_id, at: now },
+        ApprovalKind::Gate => Event::ApprovalDecided {
             work_id,
             decision: body.decision.engine(),
             comment: comment.clone(),
             decided_by: caller.subject().to_owned(),
             at: now,
-        }
+        },
     };
     let stored_status = body.decision.stored();
     // The step the decision causes goes with it unless the run moves first.
@@ -202,14 +193,14 @@ pub async fn decide(
         .decide_approval(
             &approval.run_id,
             Decide {
-                id: id.clone(),
-                decision: stored_status.to_owned(),
+                id: id.clone().into(),
+                decision: stored_status,
                 comment: comment.clone(),
                 decided_by: caller.subject().to_owned(),
                 at: now,
                 event: serde_json::to_value(&event).map_err(internal)?,
                 audit: AuditDraft {
-                    run_id: approval.run_id.clone(),
+                    run_id: approval.run_id.to_string(),
                     at: ts(now),
                     actor: format!("user:{}", caller.subject()),
                     kind: "approval.decided".to_owned(),

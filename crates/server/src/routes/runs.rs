@@ -8,7 +8,7 @@ use agentwerke_engine::{Event, RunState, StepStatus};
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_runtime::StartRequest;
 use agentwerke_store::{ApprovalRow, QuestionFilter, QuestionRow, RunFilter, RunRow};
-use agentwerke_types::RunStatus;
+use agentwerke_types::{ApprovalStatus, QuestionStatus, RunStatus, WorkflowStatus};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -61,7 +61,7 @@ pub async fn start(
             .store
             .get_version(&body.workflow_id, v)
             .await?
-            .filter(|found| found.status == "published"),
+            .filter(|found| found.status == WorkflowStatus::Published),
         None => state.store.latest_published(&body.workflow_id).await?,
     }
     .ok_or_else(|| {
@@ -129,18 +129,19 @@ pub async fn list(
     Query(params): Query<ListParams>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Read)?;
-    if let Some(status) = &params.status
-        && RunStatus::parse(status).is_none()
-    {
-        return Err(ApiError::bad_request(
-            "run.unknown_status",
-            format!("'{status}' is not a run status"),
-        ));
-    }
+    let status = match params.status.as_deref() {
+        Some(status) => Some(RunStatus::parse(status).ok_or_else(|| {
+            ApiError::bad_request(
+                "run.unknown_status",
+                format!("'{status}' is not a run status"),
+            )
+        })?),
+        None => None,
+    };
     let page = state
         .store
         .list_runs(RunFilter {
-            status: params.status,
+            status,
             workflow_id: params.workflow_id,
             limit: params
                 .limit
@@ -359,9 +360,7 @@ fn async_stream(state: AppState, id: String) -> impl Stream<Item = Result<SseEve
                 let records = state.store.audit_log(&id).await.unwrap_or_default();
                 let fresh: Vec<_> = records.into_iter().filter(|r| r.seq > sent).collect();
                 let finished = match state.store.get_run(&id).await {
-                    Ok(Some(run)) => {
-                        RunStatus::parse(&run.status).is_some_and(RunStatus::is_terminal)
-                    }
+                    Ok(Some(run)) => run.status.is_terminal(),
                     _ => true,
                 };
                 if !fresh.is_empty() || finished {
@@ -398,7 +397,7 @@ pub(crate) async fn load(state: &AppState, id: &str) -> Result<RunRow, ApiError>
 }
 
 fn refuse_if_finished(run: &RunRow) -> Result<(), ApiError> {
-    if RunStatus::parse(&run.status).is_some_and(RunStatus::is_terminal) {
+    if run.status.is_terminal() {
         return Err(ApiError::conflict(
             "run.finished",
             format!("run '{}' already ended as {}", run.id, run.status),
@@ -471,7 +470,7 @@ pub(crate) fn run_view(
         .collect();
     let pending: Vec<Value> = approvals
         .iter()
-        .filter(|a| a.status == "pending")
+        .filter(|a| a.status == ApprovalStatus::Pending)
         .map(approval_view)
         .collect();
     let mut view = summary_view(run);
@@ -483,7 +482,7 @@ pub(crate) fn run_view(
     view["approvals"] = approvals.iter().map(approval_view).collect();
     view["pendingQuestions"] = questions
         .iter()
-        .filter(|q| q.status == "open")
+        .filter(|q| q.status == QuestionStatus::Open)
         .map(question_view)
         .collect();
     view["conversation"] = questions.iter().map(question_view).collect();

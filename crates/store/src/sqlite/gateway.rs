@@ -1,12 +1,12 @@
 //! Policy sets, halts, artifacts and single-use escalations.
 
 use agentwerke_evidence::chain::AuditDraft;
-use agentwerke_types::Timestamp;
+use agentwerke_types::{RiskLevel, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 use sqlx::{FromRow, SqlitePool};
 
-use super::rows::{ApprovalDbRow, approval_columns, convert, from_sqlite};
+use super::rows::{ApprovalDbRow, approval_columns, convert, from_sqlite, named};
 use super::work::CompleteCall;
 use super::{audit, json_text, ops, runs, work};
 use crate::GLOBAL_STREAM;
@@ -40,19 +40,21 @@ from_sqlite!(PolicyDbRow {
     published_at,
 });
 
-impl From<PolicyDbRow> for PolicySetRow {
-    fn from(r: PolicyDbRow) -> Self {
-        Self {
+impl TryFrom<PolicyDbRow> for PolicySetRow {
+    type Error = Error;
+
+    fn try_from(r: PolicyDbRow) -> Result<Self> {
+        Ok(Self {
             version: r.version,
             text: r.text,
             sha256: r.sha256,
-            status: r.status,
+            status: named(&r.status, || format!("policy_sets.status of {}", r.version))?,
             note: r.note,
             created_by: r.created_by,
             created_at: Timestamp::from_millis(r.created_at),
             published_by: r.published_by,
             published_at: r.published_at.map(Timestamp::from_millis),
-        }
+        })
     }
 }
 
@@ -121,7 +123,7 @@ fn policy_set_on(conn: &Connection, version: i64) -> Result<Option<PolicySetRow>
         ))?
         .query_row([version], PolicyDbRow::from_sqlite)
         .optional()?;
-    Ok(row.map(Into::into))
+    row.map(PolicySetRow::try_from).transpose()
 }
 
 pub(super) async fn get_policy_set(
@@ -136,7 +138,7 @@ pub(super) async fn get_policy_set(
     .bind(version)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(Into::into))
+    row.map(PolicySetRow::try_from).transpose()
 }
 
 pub(super) async fn list_policy_sets(pool: &SqlitePool) -> Result<Vec<PolicySetRow>> {
@@ -147,7 +149,7 @@ pub(super) async fn list_policy_sets(pool: &SqlitePool) -> Result<Vec<PolicySetR
     ))
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().map(Into::into).collect())
+    convert(rows)
 }
 
 pub(super) async fn active_policy_set(pool: &SqlitePool) -> Result<Option<PolicySetRow>> {
@@ -158,7 +160,7 @@ pub(super) async fn active_policy_set(pool: &SqlitePool) -> Result<Option<Policy
     ))
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(Into::into))
+    row.map(PolicySetRow::try_from).transpose()
 }
 
 pub(super) fn set_halt(conn: &Connection, halt: &HaltRow, audit_draft: &AuditDraft) -> Result<()> {
@@ -235,7 +237,12 @@ pub(super) fn put_artifact(
         "INSERT INTO artifact_blobs (run_id, sha256, content, created_at) VALUES (?1, ?2, ?3, ?4) \
          ON CONFLICT (run_id, sha256) DO NOTHING",
     )?
-    .execute(params![meta.run_id, meta.sha256, content, at.as_millis()])?;
+    .execute(params![
+        meta.run_id.as_str(),
+        meta.sha256,
+        content,
+        at.as_millis()
+    ])?;
     conn.prepare_cached(
         "INSERT INTO artifact_paths (run_id, path, sha256, size, media_type, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
@@ -243,7 +250,7 @@ pub(super) fn put_artifact(
            media_type = excluded.media_type, updated_at = excluded.updated_at",
     )?
     .execute(params![
-        meta.run_id,
+        meta.run_id.as_str(),
         meta.path,
         meta.sha256,
         i64::try_from(meta.size).unwrap_or(i64::MAX),
@@ -290,7 +297,7 @@ pub(super) async fn find_artifact(
     .fetch_optional(pool)
     .await?;
     Ok(row.map(|r| ArtifactRow {
-        run_id: r.run_id,
+        run_id: r.run_id.into(),
         path: r.path,
         sha256: r.sha256,
         size: u64::try_from(r.size).unwrap_or_default(),
@@ -362,7 +369,7 @@ pub(super) fn expire(
             "UPDATE approvals SET status = 'expired', updated_at = ?2 \
              WHERE id = ?1 AND status = 'pending'",
         )?
-        .execute(params![approval.id, now.as_millis()])?;
+        .execute(params![approval.id.as_str(), now.as_millis()])?;
     if changed == 0 {
         return Ok(false);
     }
@@ -372,16 +379,7 @@ pub(super) fn expire(
     Ok(true)
 }
 
-/// Risk levels in order; the SQL below ranks by position in this list.
-const RISK_LEVELS: [&str; 4] = ["low", "medium", "high", "critical"];
-
-pub(super) fn raise_risk_level(conn: &Connection, run_id: &str, level: &str) -> Result<()> {
-    if !RISK_LEVELS.contains(&level) {
-        return Err(Error::invalid(format!(
-            "a risk level is one of {}, not '{level}'",
-            RISK_LEVELS.join(", ")
-        )));
-    }
+pub(super) fn raise_risk_level(conn: &Connection, run_id: &str, level: RiskLevel) -> Result<()> {
     conn.prepare_cached(
         "UPDATE runs SET risk_level = ?2 WHERE id = ?1 AND \
            (CASE COALESCE(risk_level, '') WHEN 'low' THEN 1 WHEN 'medium' THEN 2 \
@@ -389,6 +387,6 @@ pub(super) fn raise_risk_level(conn: &Connection, run_id: &str, level: &str) -> 
            (CASE ?2 WHEN 'low' THEN 1 WHEN 'medium' THEN 2 WHEN 'high' THEN 3 \
               WHEN 'critical' THEN 4 ELSE 0 END)",
     )?
-    .execute(params![run_id, level])?;
+    .execute(params![run_id, level.as_str()])?;
     Ok(())
 }

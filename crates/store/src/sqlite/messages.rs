@@ -7,6 +7,7 @@
 //! the engine owns the semantics of a wait.
 
 use agentwerke_evidence::chain::AuditDraft;
+use agentwerke_types::RunId;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
@@ -90,7 +91,7 @@ pub(super) fn deliver(conn: &Connection, delivery: &Delivery) -> Result<Delivery
         delivery.at.as_millis(),
     ])?;
     Ok(DeliveryOutcome {
-        matched_runs,
+        matched_runs: matched_runs.into_iter().map(RunId::from).collect(),
         duplicate: false,
     })
 }

@@ -5,7 +5,7 @@
 //! guarded by triggers: not even a hand-written `UPDATE` changes them.
 
 use agentwerke_evidence::chain::AuditDraft;
-use agentwerke_types::Timestamp;
+use agentwerke_types::{Timestamp, WorkflowStatus};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 use sqlx::SqlitePool;
@@ -43,7 +43,7 @@ pub(super) fn create_version(
         .map(WorkflowVersion::try_from)
         .transpose()?;
     if let Some(latest) = &latest
-        && latest.status == "draft"
+        && latest.status == WorkflowStatus::Draft
         && latest.bpmn_sha256 == new.bpmn_sha256
     {
         return Ok(latest.clone());
@@ -92,7 +92,7 @@ pub(super) fn publish(
 ) -> Result<WorkflowVersion> {
     let found = version_on(conn, workflow_id, number)?
         .ok_or_else(|| Error::not_found("workflow version", format!("{workflow_id}@{number}")))?;
-    if found.status == "published" {
+    if found.status == WorkflowStatus::Published {
         return Ok(found);
     }
     let updated = conn
