@@ -6,7 +6,7 @@
 //! with the step's result in one durable transaction, as the executor does.
 //! Prints p50/p99 of each part. `BENCH_CALLS` sets the number of calls.
 
-use agentwerke_types::RunStatus;
+use agentwerke_types::{Actor, AuditKind, RunStatus};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -210,8 +210,8 @@ async fn seed_run(store: &dyn Store, clock: &dyn Clock, calls: usize) -> String 
             AuditDraft {
                 run_id: run_id.clone(),
                 at: "2026-01-01T00:00:00.000Z".to_owned(),
-                actor: "system".to_owned(),
-                kind: "run.requested".to_owned(),
+                actor: Actor::System,
+                kind: AuditKind::RunRequested,
                 data: json!({}),
             },
         )

@@ -25,7 +25,7 @@
 //! from the work row's commit to the commit of its result. The store stamps
 //! rows in milliseconds, so latencies have millisecond resolution.
 
-use agentwerke_types::ApprovalStatus;
+use agentwerke_types::{Actor, ApprovalStatus, AuditKind};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -382,8 +382,8 @@ async fn start_run(
     let audit = AuditDraft {
         run_id: run_id.clone(),
         at: rfc3339(now),
-        actor: "user:bench-requester".to_owned(),
-        kind: "run.requested".to_owned(),
+        actor: Actor::user("bench-requester"),
+        kind: AuditKind::RunRequested,
         data: json!({"workflowId": version.workflow_id, "version": version.version,
                      "bpmnSha256": version.bpmn_sha256}),
     };
@@ -425,8 +425,8 @@ async fn decide(
         audit: AuditDraft {
             run_id: approval.run_id.to_string(),
             at: rfc3339(now),
-            actor: "user:bench-approver".to_owned(),
-            kind: "approval.decided".to_owned(),
+            actor: Actor::user("bench-approver"),
+            kind: AuditKind::ApprovalDecided,
             data: json!({"approvalId": approval.id, "nodeId": approval.node_id,
                          "decision": "approved", "comment": null}),
         },

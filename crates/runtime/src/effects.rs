@@ -8,7 +8,7 @@ use agentwerke_bpmn::model::{AgentTaskSpec, ApprovalSpec, NodeKind};
 use agentwerke_engine::{Definition, Effect, RunState, WorkId};
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_store::{JsonText, NewApproval, Op};
-use agentwerke_types::{ApprovalKind, ApprovalStatus, Timestamp};
+use agentwerke_types::{Actor, ApprovalKind, ApprovalStatus, AuditKind, Timestamp};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -62,11 +62,11 @@ pub fn map_effects(
     new_approval_id: &mut dyn FnMut() -> String,
 ) -> Mapped {
     let mut out = Mapped::default();
-    let audit = |kind: &str, data: Value| AuditDraft {
+    let audit = |kind: AuditKind, data: Value| AuditDraft {
         run_id: run.run_id.to_owned(),
         at: rfc3339(at),
-        actor: "system".to_owned(),
-        kind: kind.to_owned(),
+        actor: Actor::System,
+        kind,
         data,
     };
     for effect in effects {
@@ -99,7 +99,7 @@ pub fn map_effects(
                     payload: JsonText::of(&payload).unwrap_or_else(|_| JsonText::from(&json!({}))),
                 });
                 out.audit.push(audit(
-                    "step.started",
+                    AuditKind::StepStarted,
                     json!({"workId": work_id.to_string(), "nodeId": node_id, "attempt": attempt,
                            "agent": spec.agent}),
                 ));
@@ -118,7 +118,7 @@ pub fn map_effects(
                     work_id: work_id.to_string().into(),
                 });
                 out.audit.push(audit(
-                    "step.cancelled",
+                    AuditKind::StepCancelled,
                     json!({"workId": work_id.to_string()}),
                 ));
             }
@@ -127,7 +127,7 @@ pub fn map_effects(
                     work_id: work_id.to_string().into(),
                 });
                 out.audit.push(audit(
-                    "step.resumed",
+                    AuditKind::StepResumed,
                     json!({"workId": work_id.to_string()}),
                 ));
             }
@@ -140,7 +140,7 @@ pub fn map_effects(
                 let id = new_approval_id();
                 let request = gate_request(definition, state, run, node_id, name.as_deref(), spec);
                 out.audit.push(audit(
-                    "approval.requested",
+                    AuditKind::ApprovalRequested,
                     json!({"approvalId": id, "workId": work_id.to_string(), "nodeId": node_id,
                            "riskScore": request["riskScore"], "policyRationale": request["policyRationale"]}),
                 ));
@@ -161,7 +161,7 @@ pub fn map_effects(
                     status: ApprovalStatus::Cancelled,
                 });
                 out.audit.push(audit(
-                    "approval.closed",
+                    AuditKind::ApprovalClosed,
                     json!({"workId": work_id.to_string(), "reason": reason}),
                 ));
             }
@@ -177,7 +177,7 @@ pub fn map_effects(
                     correlation_key: correlation_key.clone(),
                 });
                 out.audit.push(audit(
-                    "message.awaited",
+                    AuditKind::MessageAwaited,
                     json!({"workId": work_id.to_string(), "nodeId": node_id,
                            "messageName": message_name, "correlationKey": correlation_key}),
                 ));
@@ -198,7 +198,7 @@ pub fn map_effects(
                     node_id: node_id.clone(),
                 });
                 out.audit.push(audit(
-                    "timer.scheduled",
+                    AuditKind::TimerScheduled,
                     json!({"timerId": timer_id.to_string(), "nodeId": node_id, "dueAt": rfc3339(*due_at)}),
                 ));
             }
@@ -208,10 +208,11 @@ pub fn map_effects(
                 });
             }
             Effect::RunFinished { status } => {
-                out.audit.push(audit(
-                    &format!("run.{}", status.as_str()),
-                    json!({"status": status.as_str()}),
-                ));
+                // The engine finishes a run only with an end status.
+                if let Some(kind) = AuditKind::run_finished(*status) {
+                    out.audit
+                        .push(audit(kind, json!({"status": status.as_str()})));
+                }
             }
         }
     }

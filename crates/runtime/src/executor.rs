@@ -11,7 +11,7 @@ use agentwerke_engine::{Event, TaskError, WorkId};
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_evidence::redact::redact_value;
 use agentwerke_store::{CompleteWork, Delivered, JsonText, WorkItem};
-use agentwerke_types::ErrorCode;
+use agentwerke_types::{Actor, AuditKind, ErrorCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, watch};
@@ -405,7 +405,7 @@ impl Executor {
             StepOutcome::Completed { output, .. } => {
                 audit.push(self.audit(
                     work,
-                    "step.completed",
+                    AuditKind::StepCompleted,
                     json!({"workId": work.work_id, "nodeId": work.node_id, "attempt": work.attempt}),
                 ));
                 Outcome::Event(Event::TaskCompleted {
@@ -417,7 +417,7 @@ impl Executor {
             StepOutcome::Failed { code, message, .. } => {
                 audit.push(self.audit(
                     work,
-                    "step.failed",
+                    AuditKind::StepFailed,
                     json!({"workId": work.work_id, "nodeId": work.node_id,
                            "attempt": work.attempt, "code": code, "message": message}),
                 ));
@@ -430,7 +430,7 @@ impl Executor {
             } => {
                 audit.push(self.audit(
                     work,
-                    "step.paused",
+                    AuditKind::StepPaused,
                     json!({"workId": work.work_id, "nodeId": work.node_id,
                            "attempt": work.attempt, "approvalId": approval_id}),
                 ));
@@ -443,7 +443,7 @@ impl Executor {
             } => {
                 audit.push(self.audit(
                     work,
-                    "step.paused",
+                    AuditKind::StepPaused,
                     json!({"workId": work.work_id, "nodeId": work.node_id,
                            "attempt": work.attempt, "questionId": question_id}),
                 ));
@@ -463,12 +463,12 @@ impl Executor {
         Some(JsonText::from(&value))
     }
 
-    fn audit(&self, work: &AgentWork, kind: &str, data: Value) -> AuditDraft {
+    fn audit(&self, work: &AgentWork, kind: AuditKind, data: Value) -> AuditDraft {
         AuditDraft {
             run_id: work.run_id.clone(),
             at: rfc3339(self.deps.clock.now()),
-            actor: format!("agent:{}", work.spec.agent),
-            kind: kind.to_owned(),
+            actor: Actor::agent(&work.spec.agent),
+            kind,
             data,
         }
     }

@@ -24,7 +24,7 @@ use agentwerke_gateway::{
 };
 use agentwerke_store::gateway::{ArtifactRow, HaltScope};
 use agentwerke_store::{ApprovalRow, NewApproval, NewQuestion, QuestionFilter, QuestionRow, Store};
-use agentwerke_types::{ApprovalKind, ApprovalStatus, QuestionStatus, Timestamp};
+use agentwerke_types::{Actor, ApprovalKind, ApprovalStatus, AuditKind, QuestionStatus, Timestamp};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
@@ -336,8 +336,8 @@ impl StepTools {
                 let audit = AuditDraft {
                     run_id: self.who.run_id.clone(),
                     at: rfc3339(now),
-                    actor: format!("agent:{}", self.who.agent),
-                    kind: "question.asked".to_owned(),
+                    actor: Actor::agent(&self.who.agent),
+                    kind: AuditKind::QuestionAsked,
                     data: json!({"questionId": id, "workId": self.who.work_id,
                                  "nodeId": self.who.node_id, "question": question}),
                 };
@@ -564,8 +564,8 @@ impl StepTools {
         let audit = AuditDraft {
             run_id: self.who.run_id.clone(),
             at: at.clone(),
-            actor: format!("agent:{}", self.who.agent),
-            kind: "tool.called".to_owned(),
+            actor: Actor::agent(&self.who.agent),
+            kind: AuditKind::ToolCalled,
             data: json!({
                 "workId": self.who.work_id, "nodeId": self.who.node_id,
                 "tool": record.tool, "category": record.category,

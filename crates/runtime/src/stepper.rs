@@ -254,6 +254,7 @@ impl Stepper {
 mod tests {
     use agentwerke_engine::{ApprovalDecision, WorkId};
     use agentwerke_store::{NewWorkflowVersion, SqliteStore};
+    use agentwerke_types::{Actor, AuditKind};
     use serde_json::json;
 
     use super::*;
@@ -264,12 +265,12 @@ mod tests {
         Timestamp::from_millis(ms)
     }
 
-    fn audit(run_id: &str, kind: &str) -> AuditDraft {
+    fn audit(run_id: &str, kind: AuditKind) -> AuditDraft {
         AuditDraft {
             run_id: run_id.to_owned(),
             at: crate::rfc3339(at(0)),
-            actor: "user:test".to_owned(),
-            kind: kind.to_owned(),
+            actor: Actor::user("test"),
+            kind,
             data: json!({}),
         }
     }
@@ -306,7 +307,7 @@ mod tests {
                 version,
                 requested_by: "alice".to_owned(),
                 inputs: json!({"title": "t"}),
-                audit: audit(run_id, "run.requested"),
+                audit: audit(run_id, AuditKind::RunRequested),
                 at: at(1),
             })
             .await
@@ -355,7 +356,7 @@ mod tests {
             decided_by: "bob".to_owned(),
             at: at(4),
             event: serde_json::to_value(&event).unwrap(),
-            audit: audit(run_id, "approval.decided"),
+            audit: audit(run_id, AuditKind::ApprovalDecided),
             step: None,
         };
         let decided = first.decide_approval(run_id, decide, event).await.unwrap();

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use agentwerke_evidence::chain::AuditDraft;
-use agentwerke_types::{ApprovalKind, ErrorCode, Timestamp};
+use agentwerke_types::{Actor, ApprovalKind, AuditKind, ErrorCode, Timestamp};
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -43,8 +43,8 @@ impl TimerLoop {
             let audit = AuditDraft {
                 run_id: approval.run_id.to_string(),
                 at: rfc3339(now),
-                actor: "system".to_owned(),
-                kind: "approval.expired".to_owned(),
+                actor: Actor::System,
+                kind: AuditKind::ApprovalExpired,
                 data: json!({"approvalId": approval.id, "nodeId": approval.node_id,
                              "kind": approval.kind}),
             };

@@ -5,7 +5,7 @@ use agentwerke_engine::{ApprovalDecision, Event, WorkId};
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_evidence::redact::redact_str;
 use agentwerke_store::{ApprovalFilter, ApprovalRow, Decide};
-use agentwerke_types::{ApprovalKind, ApprovalStatus};
+use agentwerke_types::{Actor, ApprovalKind, ApprovalStatus, AuditKind};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -202,8 +202,8 @@ pub async fn decide(
                 audit: AuditDraft {
                     run_id: approval.run_id.to_string(),
                     at: ts(now),
-                    actor: format!("user:{}", caller.subject()),
-                    kind: "approval.decided".to_owned(),
+                    actor: Actor::user(caller.subject()),
+                    kind: AuditKind::ApprovalDecided,
                     data: json!({"approvalId": id, "nodeId": approval.node_id,
                                  "decision": stored_status, "comment": comment}),
                 },

@@ -8,7 +8,7 @@ use agentwerke_engine::{Event, WorkId};
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_evidence::redact::redact_str;
 use agentwerke_store::{Answer, QuestionFilter, QuestionRow};
-use agentwerke_types::QuestionStatus;
+use agentwerke_types::{Actor, AuditKind, QuestionStatus};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -141,8 +141,8 @@ pub async fn answer(
             audit: AuditDraft {
                 run_id: question.run_id.to_string(),
                 at: ts(now),
-                actor: format!("user:{}", caller.subject()),
-                kind: "question.answered".to_owned(),
+                actor: Actor::user(caller.subject()),
+                kind: AuditKind::QuestionAnswered,
                 data: json!({"questionId": id, "workId": question.work_id,
                              "nodeId": question.node_id, "answer": text}),
             },

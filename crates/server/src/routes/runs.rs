@@ -8,7 +8,9 @@ use agentwerke_engine::{Event, RunState, StepStatus};
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_runtime::StartRequest;
 use agentwerke_store::{ApprovalRow, QuestionFilter, QuestionRow, RunFilter, RunRow};
-use agentwerke_types::{ApprovalStatus, QuestionStatus, RunStatus, WorkflowStatus};
+use agentwerke_types::{
+    Actor, ApprovalStatus, AuditKind, QuestionStatus, RunStatus, WorkflowStatus,
+};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -80,8 +82,8 @@ pub async fn start(
     let audit = AuditDraft {
         run_id: run_id.clone(),
         at: ts(now),
-        actor: format!("user:{}", caller.subject()),
-        kind: "run.requested".to_owned(),
+        actor: Actor::user(caller.subject()),
+        kind: AuditKind::RunRequested,
         data: json!({"workflowId": version.workflow_id, "version": version.version,
                      "bpmnSha256": version.bpmn_sha256}),
     };
@@ -245,7 +247,7 @@ pub async fn cancel(
         &id,
         event,
         None,
-        "run.cancel_requested",
+        AuditKind::RunCancelRequested,
         json!({"reason": reason}),
     )
     .await?;
@@ -310,7 +312,7 @@ pub async fn retry(
         &id,
         event,
         None,
-        "run.retry_requested",
+        AuditKind::RunRetryRequested,
         json!({"workId": work_id.to_string()}),
     )
     .await?;
@@ -412,7 +414,7 @@ async fn enqueue(
     run_id: &str,
     event: Event,
     dedup: Option<String>,
-    kind: &str,
+    kind: AuditKind,
     data: Value,
 ) -> Result<(), ApiError> {
     state
@@ -424,8 +426,8 @@ async fn enqueue(
             Some(AuditDraft {
                 run_id: run_id.to_owned(),
                 at: ts(state.clock.now()),
-                actor: format!("user:{}", caller.subject()),
-                kind: kind.to_owned(),
+                actor: Actor::user(caller.subject()),
+                kind,
                 data,
             }),
         )

@@ -5,7 +5,7 @@
 //! impossible even if a row were ever reset by hand.
 
 use agentwerke_evidence::chain::AuditDraft;
-use agentwerke_types::Timestamp;
+use agentwerke_types::{Actor, AuditKind, Timestamp};
 use rusqlite::{Connection, params};
 use serde_json::json;
 use sqlx::SqlitePool;
@@ -45,8 +45,8 @@ pub(super) fn fire_due(conn: &Connection, now: Timestamp, limit: usize) -> Resul
             let draft = AuditDraft {
                 run_id: timer.run_id.to_string(),
                 at: rfc3339(now),
-                actor: "system".to_owned(),
-                kind: "timer.fired".to_owned(),
+                actor: Actor::System,
+                kind: AuditKind::TimerFired,
                 data: json!({"timerId": timer.timer_id, "nodeId": timer.node_id,
                              "dueAt": rfc3339(timer.due_at)}),
             };

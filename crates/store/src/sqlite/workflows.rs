@@ -5,7 +5,7 @@
 //! guarded by triggers: not even a hand-written `UPDATE` changes them.
 
 use agentwerke_evidence::chain::AuditDraft;
-use agentwerke_types::{Timestamp, WorkflowStatus};
+use agentwerke_types::{Actor, AuditKind, Timestamp, WorkflowStatus};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 use sqlx::SqlitePool;
@@ -73,7 +73,7 @@ pub(super) fn create_version(
     let draft = global_audit(
         &new.created_by,
         new.at,
-        "workflow.version_imported",
+        AuditKind::WorkflowVersionImported,
         &new.workflow_id,
         number,
         &new.bpmn_sha256,
@@ -116,7 +116,7 @@ pub(super) fn publish(
     let draft = global_audit(
         by,
         at,
-        "workflow.version_published",
+        AuditKind::WorkflowVersionPublished,
         workflow_id,
         number,
         &found.bpmn_sha256,
@@ -139,10 +139,12 @@ fn version_on(conn: &Connection, id: &str, number: i64) -> Result<Option<Workflo
     .transpose()
 }
 
+/// `by` is the importer's or publisher's token subject, or `system` for
+/// what the system stores itself (the sample workflow).
 fn global_audit(
-    actor: &str,
+    by: &str,
     at: Timestamp,
-    kind: &str,
+    kind: AuditKind,
     workflow_id: &str,
     version: i64,
     sha256: &str,
@@ -150,8 +152,11 @@ fn global_audit(
     AuditDraft {
         run_id: GLOBAL_STREAM.to_owned(),
         at: rfc3339(at),
-        actor: actor.to_owned(),
-        kind: kind.to_owned(),
+        actor: match by {
+            "system" => Actor::System,
+            subject => Actor::user(subject),
+        },
+        kind,
         data: json!({"workflowId": workflow_id, "version": version, "bpmnSha256": sha256}),
     }
 }

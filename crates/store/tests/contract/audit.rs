@@ -25,7 +25,7 @@ pub(crate) async fn chains_verify_after_many_ops(store: &dyn Store) {
                 &run_id,
                 json!({"type": "poke"}),
                 None,
-                Some(draft(&run_id, "poked", data)),
+                Some(draft(&run_id, "run.cancel_requested", data)),
             )
             .await
             .unwrap();

@@ -69,7 +69,7 @@ pub(crate) async fn commit_runs_keep_each_outcome(store: &dyn Store) {
     let gated = commit_all(&by_id("r3"), "a", "awaiting_approval", vec![gate("ap-3")]);
     let thief = commit_all(&by_id("r4"), "b", "running", vec![record(4)]);
     let mut stray = commit_all(&by_id("r5"), "a", "running", vec![record(5)]);
-    stray.audit.push(draft("r1", "forged", json!({})));
+    stray.audit.push(draft("r1", "step.completed", json!({})));
     // The same step twice in one call: the first released the lease.
     let again = good.clone();
 

@@ -225,7 +225,7 @@ pub(crate) async fn inbox_order_and_dedup(store: &dyn Store) {
             "run-1",
             json!({"type": "cancel"}),
             Some("k1".to_owned()),
-            audit("one"),
+            audit("run.cancel_requested"),
         )
         .await
         .unwrap();
@@ -234,7 +234,7 @@ pub(crate) async fn inbox_order_and_dedup(store: &dyn Store) {
             "run-1",
             json!({"type": "cancel"}),
             Some("k1".to_owned()),
-            audit("two"),
+            audit("run.retry_requested"),
         )
         .await
         .unwrap();
@@ -252,7 +252,7 @@ pub(crate) async fn inbox_order_and_dedup(store: &dyn Store) {
         .collect();
     assert_eq!(
         kinds,
-        ["run.requested", "one"],
+        ["run.requested", "run.cancel_requested"],
         "a deduplicated event writes no audit"
     );
     let unknown = store.enqueue_event("nope", json!({}), None, None).await;

@@ -17,8 +17,8 @@ pub(crate) fn draft(run_id: &str, kind: &str, data: Value) -> AuditDraft {
     AuditDraft {
         run_id: run_id.to_owned(),
         at: "2023-11-14T22:13:20Z".to_owned(),
-        actor: "user:ada".to_owned(),
-        kind: kind.to_owned(),
+        actor: "user:ada".parse().expect("an actor"),
+        kind: kind.parse().expect("an audit kind"),
         data,
     }
 }
