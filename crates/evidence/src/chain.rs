@@ -13,7 +13,7 @@
 
 use std::fmt;
 
-use agentwerke_types::ErrorCode;
+use agentwerke_types::{Actor, AuditKind, ErrorCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -36,7 +36,8 @@ pub struct AuditRecord {
     pub at: String,
     /// Who caused it: `system`, `user:<sub>` or `agent:<name>`.
     pub actor: String,
-    /// What happened, e.g. `run.started`, `step.completed`, `approval.decided`.
+    /// What happened, e.g. `run.requested`, `step.completed`, `approval.decided`
+    /// (an [`agentwerke_types::AuditKind`] name).
     pub kind: String,
     /// Details; redacted before it gets here.
     pub data: Value,
@@ -77,10 +78,10 @@ pub struct AuditDraft {
     pub run_id: String,
     /// RFC 3339 UTC with milliseconds, from the shell's clock.
     pub at: String,
-    /// `system`, `user:<sub>` or `agent:<name>`.
-    pub actor: String,
-    /// Event kind, e.g. `step.completed`.
-    pub kind: String,
+    /// Who caused it.
+    pub actor: Actor,
+    /// What happened.
+    pub kind: AuditKind,
     /// Redacted details.
     pub data: Value,
 }
@@ -113,13 +114,13 @@ impl SealedDraft {
         let mut data = String::new();
         write_value(&mut data, &draft.data);
         let mut before_prev = String::from("{\"actor\":");
-        write_string(&mut before_prev, &draft.actor);
+        write_string(&mut before_prev, &draft.actor.to_string());
         before_prev.push_str(",\"at\":");
         write_string(&mut before_prev, &draft.at);
         before_prev.push_str(",\"data\":");
         before_prev.push_str(&data);
         before_prev.push_str(",\"kind\":");
-        write_string(&mut before_prev, &draft.kind);
+        write_string(&mut before_prev, draft.kind.as_str());
         before_prev.push_str(",\"prevHash\":");
         let before_prev = Sha256::new_with_prefix(before_prev.as_bytes());
         let mut before_seq = String::from(",\"runId\":");
@@ -208,8 +209,8 @@ fn next_after_parts(prev_seq: u64, prev_hash: String, draft: AuditDraft) -> Audi
         seq: prev_seq + 1,
         run_id: draft.run_id,
         at: draft.at,
-        actor: draft.actor,
-        kind: draft.kind,
+        actor: draft.actor.to_string(),
+        kind: draft.kind.as_str().to_owned(),
         data: draft.data,
         prev_hash,
         hash: String::new(),

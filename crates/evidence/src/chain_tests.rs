@@ -6,8 +6,8 @@ fn draft(kind: &str, n: u64) -> AuditDraft {
     AuditDraft {
         run_id: "run-1".to_owned(),
         at: format!("2025-01-31T09:15:{n:02}.000Z"),
-        actor: "system".to_owned(),
-        kind: kind.to_owned(),
+        actor: Actor::System,
+        kind: kind.parse().expect("an audit kind"),
         data: json!({"n": n}),
     }
 }
@@ -212,7 +212,7 @@ mod sealed {
         fn a_sealed_draft_links_like_next_after(
             data in any_json(),
             actor in "\\PC{0,10}",
-            kind in "[a-z._\"\\\\]{0,12}",
+            kind in proptest::sample::select(AuditKind::ALL.to_vec()),
             run_id in "\\PC{0,10}",
             seq in 0u64..u64::MAX / 2,
             prev_hash in "[0-9a-f]{64}",
@@ -220,7 +220,7 @@ mod sealed {
             let draft = AuditDraft {
                 run_id,
                 at: "2026-12-02T09:15:00.000Z".to_owned(),
-                actor,
+                actor: Actor::user(actor),
                 kind,
                 data,
             };
@@ -243,8 +243,8 @@ mod sealed {
         let draft = AuditDraft {
             run_id: "run-1".to_owned(),
             at: "2026-12-02T09:15:00.000Z".to_owned(),
-            actor: "user:alice".to_owned(),
-            kind: "run.requested".to_owned(),
+            actor: Actor::user("alice"),
+            kind: AuditKind::RunRequested,
             data: json!({"b": [1, 2.5, "x"], "a": {"ü": null}}),
         };
         let sealed = SealedDraft::new(draft.clone());

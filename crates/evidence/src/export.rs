@@ -318,8 +318,8 @@ mod tests {
                 AuditDraft {
                     run_id: GLOBAL_STREAM.to_owned(),
                     at: format!("2025-01-31T09:15:0{n}.000Z"),
-                    actor: "user:ada".to_owned(),
-                    kind: (*kind).to_owned(),
+                    actor: agentwerke_types::Actor::user("ada"),
+                    kind: agentwerke_types::AuditKind::parse(kind).expect("a persisted audit kind"),
                     data: json!({"n": n}),
                 },
             );

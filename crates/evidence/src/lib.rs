@@ -25,14 +25,14 @@
 //! use agentwerke_evidence::keys::signing_key_from_seed;
 //! use agentwerke_evidence::pack::{self, PackInput};
 //! use agentwerke_evidence::sections::{RunInfo, WorkflowInfo};
-//! use agentwerke_types::RunStatus;
+//! use agentwerke_types::{Actor, AuditKind, RunStatus};
 //! use serde_json::json;
 //!
 //! let started = chain::next(None, AuditDraft {
 //!     run_id: "run-1".into(),
 //!     at: "2025-01-31T09:15:02.123Z".into(),
-//!     actor: "user:alice".into(),
-//!     kind: "run.started".into(),
+//!     actor: Actor::user("alice"),
+//!     kind: AuditKind::RunRequested,
 //!     data: json!({}),
 //! });
 //! let mut pack = pack::build(PackInput {

@@ -6,8 +6,6 @@
 //! configuration, so that the same call scores the same in every
 //! deployment and every evidence pack.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 use crate::category::Category;
@@ -71,62 +69,9 @@ pub struct RiskFactor {
     pub detail: String,
 }
 
-/// A coarse risk band, for dashboards, approvers and `@risk` annotations.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum RiskLevel {
-    /// 0–24.
-    #[default]
-    Low,
-    /// 25–49.
-    Medium,
-    /// 50–74.
-    High,
-    /// 75–100.
-    Critical,
-}
-
-impl RiskLevel {
-    /// The band a score falls in.
-    pub const fn from_score(score: u8) -> Self {
-        match score {
-            0..25 => RiskLevel::Low,
-            25..50 => RiskLevel::Medium,
-            50..75 => RiskLevel::High,
-            _ => RiskLevel::Critical,
-        }
-    }
-
-    /// The wire name.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            RiskLevel::Low => "low",
-            RiskLevel::Medium => "medium",
-            RiskLevel::High => "high",
-            RiskLevel::Critical => "critical",
-        }
-    }
-
-    /// Parses a wire name (as used by `@risk`).
-    pub fn parse(s: &str) -> Option<Self> {
-        [
-            RiskLevel::Low,
-            RiskLevel::Medium,
-            RiskLevel::High,
-            RiskLevel::Critical,
-        ]
-        .into_iter()
-        .find(|level| level.as_str() == s)
-    }
-}
-
-impl fmt::Display for RiskLevel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// A coarse risk band; shared with the store and the runtime, so it lives
+/// in the vocabulary crate.
+pub use agentwerke_types::RiskLevel;
 
 impl RiskAssessment {
     /// The band of [`Self::score`].

@@ -6,6 +6,7 @@
 //! with the step's result in one durable transaction, as the executor does.
 //! Prints p50/p99 of each part. `BENCH_CALLS` sets the number of calls.
 
+use agentwerke_types::{Actor, AuditKind, RunStatus};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -109,8 +110,8 @@ async fn main() {
         let trail = tools.into_trail();
         store
             .complete_work(CompleteWork {
-                run_id: run_id.clone(),
-                work_id: work_id.clone(),
+                run_id: run_id.clone().into(),
+                work_id: work_id.clone().into(),
                 owner: "bench".to_owned(),
                 result_event: json!({"type": "task_completed", "work_id": work_id, "output": {}, "at": clock.now()}),
                 dedup_key: format!("bench:{work_id}"),
@@ -195,22 +196,22 @@ async fn seed_run(store: &dyn Store, clock: &dyn Clock, calls: usize) -> String 
     store
         .create_run(
             NewRun {
-                run_id: run_id.clone(),
+                run_id: run_id.clone().into(),
                 workflow_id: "bench".to_owned(),
                 version: version.version,
                 bpmn_sha256: "0".repeat(64),
                 requested_by: "bench".to_owned(),
                 inputs: json!({}),
                 state: JsonText::from(&json!({})),
-                status: "running".to_owned(),
+                status: RunStatus::Running,
                 at: now,
             },
             RunStart::Queued(json!({"type": "start", "input": {}, "at": now})),
             AuditDraft {
                 run_id: run_id.clone(),
                 at: "2026-01-01T00:00:00.000Z".to_owned(),
-                actor: "system".to_owned(),
-                kind: "run.requested".to_owned(),
+                actor: Actor::System,
+                kind: AuditKind::RunRequested,
                 data: json!({}),
             },
         )
@@ -224,17 +225,17 @@ async fn seed_run(store: &dyn Store, clock: &dyn Clock, calls: usize) -> String 
         .expect("claimed run");
     store
         .commit_run(Commit {
-            run_id: run_id.clone(),
+            run_id: run_id.clone().into(),
             owner: "bench".to_owned(),
             expected_state_version: claimed.run.state_version,
             state: JsonText::from(&json!({})),
-            status: "running".to_owned(),
+            status: RunStatus::Running,
             risk_level: None,
             completed_at: None,
             processed_inbox_ids: claimed.events.iter().map(|e| e.id).collect(),
             ops: (1..=calls)
                 .map(|n| Op::InsertWork {
-                    work_id: format!("w{n}"),
+                    work_id: format!("w{n}").into(),
                     kind: "agent_task".to_owned(),
                     payload: JsonText::from(&json!({})),
                 })

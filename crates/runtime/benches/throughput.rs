@@ -25,6 +25,7 @@
 //! from the work row's commit to the commit of its result. The store stamps
 //! rows in milliseconds, so latencies have millisecond resolution.
 
+use agentwerke_types::{Actor, ApprovalStatus, AuditKind};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -285,7 +286,7 @@ async fn bench(shape: Shape, args: &Args) {
         if shape == Shape::Gated && poll && requests.len() < CLIENTS {
             let pending = store
                 .list_approvals(ApprovalFilter {
-                    status: Some("pending".to_owned()),
+                    status: Some(ApprovalStatus::Pending),
                     run_id: None,
                 })
                 .await
@@ -381,8 +382,8 @@ async fn start_run(
     let audit = AuditDraft {
         run_id: run_id.clone(),
         at: rfc3339(now),
-        actor: "user:bench-requester".to_owned(),
-        kind: "run.requested".to_owned(),
+        actor: Actor::user("bench-requester"),
+        kind: AuditKind::RunRequested,
         data: json!({"workflowId": version.workflow_id, "version": version.version,
                      "bpmnSha256": version.bpmn_sha256}),
     };
@@ -416,16 +417,16 @@ async fn decide(
     };
     let decide = Decide {
         id: approval.id.clone(),
-        decision: "approved".to_owned(),
+        decision: agentwerke_types::ApprovalDecision::Approved,
         comment: None,
         decided_by: "bench-approver".to_owned(),
         at: now,
         event: serde_json::to_value(&event).expect("event"),
         audit: AuditDraft {
-            run_id: approval.run_id.clone(),
+            run_id: approval.run_id.to_string(),
             at: rfc3339(now),
-            actor: "user:bench-approver".to_owned(),
-            kind: "approval.decided".to_owned(),
+            actor: Actor::user("bench-approver"),
+            kind: AuditKind::ApprovalDecided,
             data: json!({"approvalId": approval.id, "nodeId": approval.node_id,
                          "decision": "approved", "comment": null}),
         },

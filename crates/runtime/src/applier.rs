@@ -5,7 +5,7 @@ use std::sync::Arc;
 use agentwerke_engine::{Definition, Event, RunState, apply_mut};
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_store::{ClaimedRun, Commit, JsonText, Op};
-use agentwerke_types::{ErrorCode, Timestamp};
+use agentwerke_types::{Actor, AuditKind, ErrorCode, Timestamp};
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -117,7 +117,7 @@ impl Applier {
                     afters.push((run_id, after));
                 }
                 Err(error) => {
-                    tracing::warn!(run_id, code = error.code(), %error, "run not advanced");
+                    tracing::warn!(%run_id, code = error.code(), %error, "run not advanced");
                 }
             }
         }
@@ -129,7 +129,7 @@ impl Applier {
                 Ok(()) => self.handle.stepper.remember(&run_id, after),
                 Err(error) => {
                     let error = Error::from(error);
-                    tracing::warn!(run_id, code = error.code(), %error, "run not advanced");
+                    tracing::warn!(%run_id, code = error.code(), %error, "run not advanced");
                 }
             }
         }
@@ -165,7 +165,7 @@ impl Applier {
                     audit.push(system_audit(
                         &run.id,
                         now,
-                        "event.refused",
+                        AuditKind::EventRefused,
                         json!({"code": "runtime.decode", "message": error.to_string()}),
                     ));
                     continue;
@@ -188,7 +188,7 @@ impl Applier {
             owner: self.options.owner.clone(),
             expected_state_version: run.state_version,
             state: JsonText::of(&state)?,
-            status: status.as_str().to_owned(),
+            status,
             risk_level: None,
             completed_at: completed_at(&state, now),
             processed_inbox_ids: processed,
@@ -224,7 +224,7 @@ pub(crate) fn step(
             audit.push(system_audit(
                 info.run_id,
                 at,
-                "event.applied",
+                AuditKind::EventApplied,
                 json!({"event": kind, "status": state.status().as_str()}),
             ));
             let mut next_id = || uuid::Uuid::now_v7().to_string();
@@ -235,7 +235,7 @@ pub(crate) fn step(
         Err(error) => audit.push(system_audit(
             info.run_id,
             at,
-            "event.refused",
+            AuditKind::EventRefused,
             json!({"event": kind, "code": error.code(), "message": error.to_string()}),
         )),
     }
@@ -257,12 +257,17 @@ fn event_kind(event: &serde_json::Value) -> String {
         .to_owned()
 }
 
-fn system_audit(run_id: &str, at: Timestamp, kind: &str, data: serde_json::Value) -> AuditDraft {
+fn system_audit(
+    run_id: &str,
+    at: Timestamp,
+    kind: AuditKind,
+    data: serde_json::Value,
+) -> AuditDraft {
     AuditDraft {
         run_id: run_id.to_owned(),
         at: rfc3339(at),
-        actor: "system".to_owned(),
-        kind: kind.to_owned(),
+        actor: Actor::System,
+        kind,
         data,
     }
 }

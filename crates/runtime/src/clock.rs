@@ -5,11 +5,7 @@ use time::OffsetDateTime;
 
 use agentwerke_evidence::timestamp::rfc3339_millis;
 
-/// A source of the current time; tests substitute their own.
-pub trait Clock: Send + Sync {
-    /// Now.
-    fn now(&self) -> Timestamp;
-}
+pub use agentwerke_types::Clock;
 
 /// The system's wall clock.
 #[derive(Debug, Default, Clone, Copy)]

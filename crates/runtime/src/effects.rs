@@ -8,7 +8,7 @@ use agentwerke_bpmn::model::{AgentTaskSpec, ApprovalSpec, NodeKind};
 use agentwerke_engine::{Definition, Effect, RunState, WorkId};
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_store::{JsonText, NewApproval, Op};
-use agentwerke_types::Timestamp;
+use agentwerke_types::{Actor, ApprovalKind, ApprovalStatus, AuditKind, Timestamp};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -62,11 +62,11 @@ pub fn map_effects(
     new_approval_id: &mut dyn FnMut() -> String,
 ) -> Mapped {
     let mut out = Mapped::default();
-    let audit = |kind: &str, data: Value| AuditDraft {
+    let audit = |kind: AuditKind, data: Value| AuditDraft {
         run_id: run.run_id.to_owned(),
         at: rfc3339(at),
-        actor: "system".to_owned(),
-        kind: kind.to_owned(),
+        actor: Actor::System,
+        kind,
         data,
     };
     for effect in effects {
@@ -92,42 +92,42 @@ pub fn map_effects(
                     context: state.context(),
                 };
                 out.ops.push(Op::InsertWork {
-                    work_id: work_id.to_string(),
+                    work_id: work_id.to_string().into(),
                     kind: "agent_task".to_owned(),
                     // Plain data with string keys always serializes; the
                     // fallback only keeps this function total.
                     payload: JsonText::of(&payload).unwrap_or_else(|_| JsonText::from(&json!({}))),
                 });
                 out.audit.push(audit(
-                    "step.started",
+                    AuditKind::StepStarted,
                     json!({"workId": work_id.to_string(), "nodeId": node_id, "attempt": attempt,
                            "agent": spec.agent}),
                 ));
             }
             Effect::CancelWork { work_id } => {
                 out.ops.push(Op::CancelWork {
-                    work_id: work_id.to_string(),
+                    work_id: work_id.to_string().into(),
                 });
                 // A step paused on an escalated tool call has an open
                 // approval; one paused on `human.ask`, an open question.
                 out.ops.push(Op::CloseApproval {
-                    work_id: work_id.to_string(),
-                    status: "cancelled".to_owned(),
+                    work_id: work_id.to_string().into(),
+                    status: ApprovalStatus::Cancelled,
                 });
                 out.ops.push(Op::CloseQuestions {
-                    work_id: work_id.to_string(),
+                    work_id: work_id.to_string().into(),
                 });
                 out.audit.push(audit(
-                    "step.cancelled",
+                    AuditKind::StepCancelled,
                     json!({"workId": work_id.to_string()}),
                 ));
             }
             Effect::ResumeAgentTask { work_id } => {
                 out.ops.push(Op::ReopenWork {
-                    work_id: work_id.to_string(),
+                    work_id: work_id.to_string().into(),
                 });
                 out.audit.push(audit(
-                    "step.resumed",
+                    AuditKind::StepResumed,
                     json!({"workId": work_id.to_string()}),
                 ));
             }
@@ -140,16 +140,16 @@ pub fn map_effects(
                 let id = new_approval_id();
                 let request = gate_request(definition, state, run, node_id, name.as_deref(), spec);
                 out.audit.push(audit(
-                    "approval.requested",
+                    AuditKind::ApprovalRequested,
                     json!({"approvalId": id, "workId": work_id.to_string(), "nodeId": node_id,
                            "riskScore": request["riskScore"], "policyRationale": request["policyRationale"]}),
                 ));
                 out.ops.push(Op::OpenApproval {
                     approval: NewApproval {
-                        id,
-                        work_id: work_id.to_string(),
+                        id: id.into(),
+                        work_id: work_id.to_string().into(),
                         node_id: node_id.clone(),
-                        kind: "gate".to_owned(),
+                        kind: ApprovalKind::Gate,
                         request,
                         expires_at: None,
                     },
@@ -157,11 +157,11 @@ pub fn map_effects(
             }
             Effect::CloseApproval { work_id, reason } => {
                 out.ops.push(Op::CloseApproval {
-                    work_id: work_id.to_string(),
-                    status: "cancelled".to_owned(),
+                    work_id: work_id.to_string().into(),
+                    status: ApprovalStatus::Cancelled,
                 });
                 out.audit.push(audit(
-                    "approval.closed",
+                    AuditKind::ApprovalClosed,
                     json!({"workId": work_id.to_string(), "reason": reason}),
                 ));
             }
@@ -172,19 +172,19 @@ pub fn map_effects(
                 correlation_key,
             } => {
                 out.ops.push(Op::AwaitMessage {
-                    work_id: work_id.to_string(),
+                    work_id: work_id.to_string().into(),
                     message_name: message_name.clone(),
                     correlation_key: correlation_key.clone(),
                 });
                 out.audit.push(audit(
-                    "message.awaited",
+                    AuditKind::MessageAwaited,
                     json!({"workId": work_id.to_string(), "nodeId": node_id,
                            "messageName": message_name, "correlationKey": correlation_key}),
                 ));
             }
             Effect::StopAwaitingMessage { work_id } => {
                 out.ops.push(Op::StopAwaitingMessage {
-                    work_id: work_id.to_string(),
+                    work_id: work_id.to_string().into(),
                 });
             }
             Effect::ScheduleTimer {
@@ -198,7 +198,7 @@ pub fn map_effects(
                     node_id: node_id.clone(),
                 });
                 out.audit.push(audit(
-                    "timer.scheduled",
+                    AuditKind::TimerScheduled,
                     json!({"timerId": timer_id.to_string(), "nodeId": node_id, "dueAt": rfc3339(*due_at)}),
                 ));
             }
@@ -208,10 +208,11 @@ pub fn map_effects(
                 });
             }
             Effect::RunFinished { status } => {
-                out.audit.push(audit(
-                    &format!("run.{}", status.as_str()),
-                    json!({"status": status.as_str()}),
-                ));
+                // The engine finishes a run only with an end status.
+                if let Some(kind) = AuditKind::run_finished(*status) {
+                    out.audit
+                        .push(audit(kind, json!({"status": status.as_str()})));
+                }
             }
         }
     }

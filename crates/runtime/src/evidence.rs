@@ -14,7 +14,7 @@ use agentwerke_evidence::sections::{
 };
 use agentwerke_evidence::{EvidencePack, PackInput, build};
 use agentwerke_store::{ApprovalRow, EvidenceRecord, QuestionFilter, QuestionRow, Store};
-use agentwerke_types::{RunStatus, Timestamp};
+use agentwerke_types::Timestamp;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -71,9 +71,9 @@ pub async fn gather_pack(
     let records = store.records(run_id).await?;
     let audit_log = store.audit_log(run_id).await?;
 
-    let status = RunStatus::parse(&run.status).unwrap_or(state.status());
+    let status = run.status;
     let mut input = PackInput {
-        run_id: run.id.clone(),
+        run_id: run.id.to_string(),
         generated_at: rfc3339(now),
         workflow: WorkflowInfo {
             id: version.workflow_id.clone(),
@@ -87,7 +87,7 @@ pub async fn gather_pack(
             completed_at: run.completed_at.map(rfc3339),
             requested_by: format!("user:{}", run.requested_by),
             inputs: redacted(&run.inputs, secrets),
-            risk_level: run.risk_level.clone(),
+            risk_level: run.risk_level.map(|level| level.as_str().to_owned()),
             steps: state
                 .steps()
                 .iter()
@@ -203,13 +203,13 @@ fn pack_step(step: &StepRecord, secrets: &[&str]) -> PackStep {
 fn conversation_entry(row: &QuestionRow, secrets: &[&str]) -> ConversationEntry {
     let redact = |text: &str| agentwerke_evidence::redact::redact_str(text, secrets);
     ConversationEntry {
-        id: row.id.clone(),
-        work_id: row.work_id.clone(),
+        id: row.id.to_string(),
+        work_id: row.work_id.to_string(),
         node_id: row.node_id.clone(),
         agent: row.agent.clone(),
         question: redact(&row.question),
         asked_at: rfc3339(row.asked_at),
-        status: row.status.clone(),
+        status: row.status.as_str().to_owned(),
         answer: row.answer.as_deref().map(redact),
         answered_by: row.answered_by.as_ref().map(|by| format!("user:{by}")),
         answered_at: row.answered_at.map(rfc3339),
@@ -231,14 +231,13 @@ fn approval_record(row: &ApprovalRow) -> ApprovalRecord {
             .unwrap_or_default()
     };
     ApprovalRecord {
-        id: row.id.clone(),
+        id: row.id.to_string(),
         node_id: row.node_id.clone(),
-        kind: if row.kind == "tool_escalation" {
-            ApprovalKind::ToolEscalation
-        } else {
-            ApprovalKind::Gate
+        kind: match row.kind {
+            agentwerke_types::ApprovalKind::ToolEscalation => ApprovalKind::ToolEscalation,
+            agentwerke_types::ApprovalKind::Gate => ApprovalKind::Gate,
         },
-        status: row.status.clone(),
+        status: row.status.as_str().to_owned(),
         requested_at: rfc3339(row.created_at),
         requested_action: text("requestedAction").unwrap_or_default(),
         requester: text("requester")
@@ -249,7 +248,7 @@ fn approval_record(row: &ApprovalRow) -> ApprovalRecord {
         risk_score: request["riskScore"].as_f64(),
         risk_factors: names("riskFactors"),
         affected_systems: names("affectedSystems"),
-        decision: row.decision.clone(),
+        decision: row.decision.map(|decision| decision.as_str().to_owned()),
         comment: row.comment.clone(),
         decided_by: row.decided_by.as_ref().map(|d| format!("user:{d}")),
         decided_at: row.decided_at.map(rfc3339),

@@ -13,7 +13,7 @@ use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_evidence::redact::redact_value;
 use agentwerke_store::gateway::{Held, HoldWork};
 use agentwerke_store::{CompleteWork, Delivered, JsonText, WorkItem};
-use agentwerke_types::ErrorCode;
+use agentwerke_types::{Actor, AuditKind, ErrorCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, watch};
@@ -134,7 +134,7 @@ impl Executor {
                                 Ok(Delivered::Stepped) => {}
                                 Ok(_) => worker.handle.wake.applier.notify_one(),
                                 Err(error) => {
-                                    tracing::warn!(run_id, code = error.code(), %error, "agent step not recorded");
+                                    tracing::warn!(%run_id, code = error.code(), %error, "agent step not recorded");
                                     worker.handle.wake.applier.notify_one();
                                 }
                             }
@@ -216,12 +216,12 @@ impl Executor {
         if let Some(level) = trail.risk {
             self.deps
                 .store
-                .raise_risk_level(&work.run_id, level.as_str())
+                .raise_risk_level(&work.run_id, level)
                 .await?;
         }
         let mut done = |result_event: &Event| -> Result<CompleteWork, Error> {
             Ok(CompleteWork {
-                run_id: work.run_id.clone(),
+                run_id: work.run_id.clone().into(),
                 work_id: item.work_id.clone(),
                 owner: self.options.owner.clone(),
                 result_event: serde_json::to_value(result_event)?,
@@ -236,10 +236,14 @@ impl Executor {
         };
         match (outcome, trail.escalation) {
             (Outcome::Halted(resume), _) => {
-                audit.push(self.audit(&work, "step.halted", halted_data(&work, trail.halt)));
+                audit.push(self.audit(
+                    &work,
+                    AuditKind::StepHalted,
+                    halted_data(&work, trail.halt),
+                ));
                 let held = HoldWork {
                     run_id: work.run_id.clone(),
-                    work_id: item.work_id.clone(),
+                    work_id: item.work_id.to_string(),
                     owner: self.options.owner.clone(),
                     workflow_id: work.workflow_id.clone(),
                     agent: work.spec.agent.clone(),
@@ -352,7 +356,7 @@ impl Executor {
         );
         audit.push(self.audit(
             work,
-            "step.failed",
+            AuditKind::StepFailed,
             json!({"workId": work.work_id, "nodeId": work.node_id, "attempt": work.attempt,
                    "code": UNKNOWN_TOOL, "tool": tool, "message": message}),
         ));
@@ -477,7 +481,7 @@ impl Executor {
             StepOutcome::Completed { output, .. } => {
                 audit.push(self.audit(
                     work,
-                    "step.completed",
+                    AuditKind::StepCompleted,
                     json!({"workId": work.work_id, "nodeId": work.node_id, "attempt": work.attempt}),
                 ));
                 Outcome::Event(Event::TaskCompleted {
@@ -489,7 +493,7 @@ impl Executor {
             StepOutcome::Failed { code, message, .. } => {
                 audit.push(self.audit(
                     work,
-                    "step.failed",
+                    AuditKind::StepFailed,
                     json!({"workId": work.work_id, "nodeId": work.node_id,
                            "attempt": work.attempt, "code": code, "message": message}),
                 ));
@@ -502,7 +506,7 @@ impl Executor {
             } => {
                 audit.push(self.audit(
                     work,
-                    "step.paused",
+                    AuditKind::StepPaused,
                     json!({"workId": work.work_id, "nodeId": work.node_id,
                            "attempt": work.attempt, "approvalId": approval_id}),
                 ));
@@ -515,7 +519,7 @@ impl Executor {
             } => {
                 audit.push(self.audit(
                     work,
-                    "step.paused",
+                    AuditKind::StepPaused,
                     json!({"workId": work.work_id, "nodeId": work.node_id,
                            "attempt": work.attempt, "questionId": question_id}),
                 ));
@@ -537,12 +541,12 @@ impl Executor {
         Some(JsonText::from(&value))
     }
 
-    fn audit(&self, work: &AgentWork, kind: &str, data: Value) -> AuditDraft {
+    fn audit(&self, work: &AgentWork, kind: AuditKind, data: Value) -> AuditDraft {
         AuditDraft {
             run_id: work.run_id.clone(),
             at: rfc3339(self.deps.clock.now()),
-            actor: format!("agent:{}", work.spec.agent),
-            kind: kind.to_owned(),
+            actor: Actor::agent(&work.spec.agent),
+            kind,
             data,
         }
     }

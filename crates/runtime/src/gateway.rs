@@ -27,7 +27,7 @@ use agentwerke_gateway::{
 use agentwerke_store::gateway::PolicySetRow;
 use agentwerke_store::gateway::{ArtifactRow, HaltRow, HaltScope};
 use agentwerke_store::{ApprovalRow, NewApproval, NewQuestion, QuestionFilter, QuestionRow, Store};
-use agentwerke_types::Timestamp;
+use agentwerke_types::{Actor, ApprovalKind, ApprovalStatus, AuditKind, QuestionStatus, Timestamp};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
@@ -463,7 +463,7 @@ impl StepTools {
         let index = self.asked.fetch_add(1, Ordering::Relaxed);
         let earlier = self.earlier_questions().await;
         match earlier.get(index) {
-            Some(asked) if asked.status == "answered" => ToolResult::Allowed {
+            Some(asked) if asked.status == QuestionStatus::Answered => ToolResult::Allowed {
                 output: Value::String(asked.answer.clone().unwrap_or_default()),
             },
             Some(asked) => ToolResult::Rejected {
@@ -475,14 +475,14 @@ impl StepTools {
                 let audit = AuditDraft {
                     run_id: self.who.run_id.clone(),
                     at: rfc3339(now),
-                    actor: format!("agent:{}", self.who.agent),
-                    kind: "question.asked".to_owned(),
+                    actor: Actor::agent(&self.who.agent),
+                    kind: AuditKind::QuestionAsked,
                     data: json!({"questionId": id, "workId": self.who.work_id,
                                  "nodeId": self.who.node_id, "question": question}),
                 };
                 let open = NewQuestion {
-                    id: id.clone(),
-                    work_id: self.who.work_id.clone(),
+                    id: id.clone().into(),
+                    work_id: self.who.work_id.clone().into(),
                     node_id: self.who.node_id.clone(),
                     agent: self.who.agent.clone(),
                     question,
@@ -530,7 +530,9 @@ impl StepTools {
                 match self.store.approvals_for_run(&self.who.run_id).await {
                     Ok(rows) => rows
                         .into_iter()
-                        .filter(|a| a.kind == "tool_escalation" && a.node_id == self.who.node_id)
+                        .filter(|a| {
+                            a.kind == ApprovalKind::ToolEscalation && a.node_id == self.who.node_id
+                        })
                         .collect(),
                     Err(error) => {
                         tracing::error!(%error, "cannot read earlier escalations");
@@ -566,7 +568,7 @@ impl StepTools {
                 .unwrap_or_default()
                 .to_owned(),
         };
-        if approval.status == "approved" {
+        if approval.status == ApprovalStatus::Approved {
             match self
                 .store
                 .consume_escalation(&approval.id, self.clock.now())
@@ -575,7 +577,7 @@ impl StepTools {
                 Ok(true) => return gateway.execute_approved(request, halts, &binding).await,
                 Ok(false) => {}
                 Err(error) => {
-                    tracing::error!(%error, approval = approval.id, "cannot mark the approval used");
+                    tracing::error!(%error, approval = %approval.id, "cannot mark the approval used");
                 }
             }
         }
@@ -627,10 +629,10 @@ impl StepTools {
     ) -> NewApproval {
         let now = self.clock.now();
         NewApproval {
-            id: id.to_owned(),
-            work_id: self.who.work_id.clone(),
+            id: id.into(),
+            work_id: self.who.work_id.clone().into(),
             node_id: self.who.node_id.clone(),
-            kind: "tool_escalation".to_owned(),
+            kind: ApprovalKind::ToolEscalation,
             request: json!({
                 "requestedAction": format!(
                     "Let agent '{}' run {} at '{}' with the arguments shown",
@@ -701,8 +703,8 @@ impl StepTools {
         let audit = AuditDraft {
             run_id: self.who.run_id.clone(),
             at: at.clone(),
-            actor: format!("agent:{}", self.who.agent),
-            kind: "tool.called".to_owned(),
+            actor: Actor::agent(&self.who.agent),
+            kind: AuditKind::ToolCalled,
             data: json!({
                 "workId": self.who.work_id, "nodeId": self.who.node_id,
                 "tool": record.tool, "category": record.category,
@@ -714,7 +716,7 @@ impl StepTools {
                 "rationale": record.rationale,
                 "riskScore": record.risk_score, "riskFactors": record.risk_factors,
                 "status": tool_call["status"], "approved": record.approved,
-                "approvalId": human.map(|a| a.id.clone()).or(escalated_to),
+                "approvalId": human.map(|a| a.id.to_string()).or(escalated_to),
                 "durationMs": record.duration_ms, "outputSha256": record.output_digest,
             }),
         };
@@ -753,14 +755,20 @@ fn human_refusal(approval: &ApprovalRow) -> String {
         .as_deref()
         .map(|c| format!(": \"{c}\""))
         .unwrap_or_default();
-    match approval.status.as_str() {
-        "approved" => {
+    match approval.status {
+        ApprovalStatus::Approved => {
             "the human approval of this call was already used; approvals are single use".to_owned()
         }
-        "rejected" => format!("a human rejected this call{comment}"),
-        "changes_requested" => format!("a human asked for changes instead of this call{comment}"),
-        "expired" => "nobody decided on this call in time, so it is refused".to_owned(),
-        other => format!("the approval of this call is {other}{comment}"),
+        ApprovalStatus::Rejected => format!("a human rejected this call{comment}"),
+        ApprovalStatus::ChangesRequested => {
+            format!("a human asked for changes instead of this call{comment}")
+        }
+        ApprovalStatus::Expired => {
+            "nobody decided on this call in time, so it is refused".to_owned()
+        }
+        other @ (ApprovalStatus::Pending | ApprovalStatus::Cancelled) => {
+            format!("the approval of this call is {other}{comment}")
+        }
     }
 }
 
@@ -802,7 +810,7 @@ impl ArtifactStore for StoreArtifacts {
         content: Vec<u8>,
     ) -> Result<(), ToolError> {
         let row = ArtifactRow {
-            run_id: run_id.to_owned(),
+            run_id: run_id.into(),
             path: meta.path.clone(),
             sha256: meta.sha256.clone(),
             size: meta.size,

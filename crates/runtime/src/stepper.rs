@@ -107,14 +107,14 @@ impl Stepper {
         let status = state.status();
         let completed_at = completed_at(&state, request.at);
         let run = NewRun {
-            run_id: request.run_id.clone(),
+            run_id: request.run_id.clone().into(),
             workflow_id: version.workflow_id.clone(),
             version: version.version,
             bpmn_sha256: version.bpmn_sha256.clone(),
             requested_by: request.requested_by.clone(),
             inputs: request.inputs,
             state: JsonText::of(&state)?,
-            status: status.as_str().to_owned(),
+            status,
             at: request.at,
         };
         let first_step = RunStart::Applied {
@@ -214,7 +214,7 @@ impl Stepper {
             let step = AppliedStep {
                 expected_state_version: known.version,
                 state: JsonText::of(&known.state)?,
-                status: status.as_str().to_owned(),
+                status,
                 completed_at: completed_at(&known.state, at),
                 ops,
                 audit,
@@ -254,6 +254,7 @@ impl Stepper {
 mod tests {
     use agentwerke_engine::{ApprovalDecision, WorkId};
     use agentwerke_store::{NewWorkflowVersion, SqliteStore};
+    use agentwerke_types::{Actor, AuditKind};
     use serde_json::json;
 
     use super::*;
@@ -264,12 +265,12 @@ mod tests {
         Timestamp::from_millis(ms)
     }
 
-    fn audit(run_id: &str, kind: &str) -> AuditDraft {
+    fn audit(run_id: &str, kind: AuditKind) -> AuditDraft {
         AuditDraft {
             run_id: run_id.to_owned(),
             at: crate::rfc3339(at(0)),
-            actor: "user:test".to_owned(),
-            kind: kind.to_owned(),
+            actor: Actor::user("test"),
+            kind,
             data: json!({}),
         }
     }
@@ -306,7 +307,7 @@ mod tests {
                 version,
                 requested_by: "alice".to_owned(),
                 inputs: json!({"title": "t"}),
-                audit: audit(run_id, "run.requested"),
+                audit: audit(run_id, AuditKind::RunRequested),
                 at: at(1),
             })
             .await
@@ -322,7 +323,7 @@ mod tests {
             at: at(3),
         };
         let done = CompleteWork {
-            run_id: run_id.to_owned(),
+            run_id: run_id.into(),
             work_id: work[0].work_id.clone(),
             owner: "exec".to_owned(),
             result_event: serde_json::to_value(&event).unwrap(),
@@ -334,13 +335,13 @@ mod tests {
         let delivered = second.complete_work(done, event).await.unwrap();
         assert_eq!(delivered, Delivered::Stepped);
         let run = store.get_run(run_id).await.unwrap().unwrap();
-        assert_eq!(run.status, "awaiting_approval");
+        assert_eq!(run.status, RunStatus::AwaitingApproval);
 
         // The first still remembers the run as it started it. Its step for
         // the decision is refused by the store; the decision waits instead.
         let approvals = store.approvals_for_run(run_id).await.unwrap();
         let approval = &approvals[0];
-        assert_eq!(approval.status, "pending");
+        assert_eq!(approval.status, agentwerke_types::ApprovalStatus::Pending);
         let event = Event::ApprovalDecided {
             work_id: approval.work_id.parse::<WorkId>().unwrap(),
             decision: ApprovalDecision::Approve,
@@ -350,12 +351,12 @@ mod tests {
         };
         let decide = Decide {
             id: approval.id.clone(),
-            decision: "approved".to_owned(),
+            decision: agentwerke_types::ApprovalDecision::Approved,
             comment: None,
             decided_by: "bob".to_owned(),
             at: at(4),
             event: serde_json::to_value(&event).unwrap(),
-            audit: audit(run_id, "approval.decided"),
+            audit: audit(run_id, AuditKind::ApprovalDecided),
             step: None,
         };
         let decided = first.decide_approval(run_id, decide, event).await.unwrap();

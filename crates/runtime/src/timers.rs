@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use agentwerke_evidence::chain::AuditDraft;
-use agentwerke_types::{ErrorCode, Timestamp};
+use agentwerke_types::{Actor, ApprovalKind, AuditKind, ErrorCode, Timestamp};
 use serde_json::json;
 use tokio::sync::watch;
 
@@ -33,7 +33,7 @@ impl TimerLoop {
     async fn expire_approvals(&self, now: Timestamp) -> Result<usize, agentwerke_store::Error> {
         let mut expired = 0;
         for approval in self.deps.store.due_expiries(now).await? {
-            let event = if approval.kind == "tool_escalation" {
+            let event = if approval.kind == ApprovalKind::ToolEscalation {
                 json!({"type": "task_resumed", "work_id": approval.work_id, "at": now})
             } else {
                 json!({"type": "approval_decided", "work_id": approval.work_id,
@@ -41,10 +41,10 @@ impl TimerLoop {
                        "decided_by": "system", "at": now})
             };
             let audit = AuditDraft {
-                run_id: approval.run_id.clone(),
+                run_id: approval.run_id.to_string(),
                 at: rfc3339(now),
-                actor: "system".to_owned(),
-                kind: "approval.expired".to_owned(),
+                actor: Actor::System,
+                kind: AuditKind::ApprovalExpired,
                 data: json!({"approvalId": approval.id, "nodeId": approval.node_id,
                              "kind": approval.kind}),
             };

@@ -1,7 +1,7 @@
 //! What the Tool Gateway keeps: policy sets, the kill switch, run artifacts.
 
 use agentwerke_evidence::chain::AuditDraft;
-use agentwerke_types::Timestamp;
+use agentwerke_types::{RunId, Timestamp, WorkflowStatus};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -17,8 +17,8 @@ pub struct PolicySetRow {
     pub text: String,
     /// Its hex SHA-256, cited by every decision made under it.
     pub sha256: String,
-    /// `draft` or `published`; published sets never change again.
-    pub status: String,
+    /// Published sets never change again.
+    pub status: WorkflowStatus,
     /// What the author said about it.
     pub note: Option<String>,
     /// Who wrote it.
@@ -136,7 +136,7 @@ pub enum Held {
 #[serde(rename_all = "camelCase")]
 pub struct ArtifactRow {
     /// The run.
-    pub run_id: String,
+    pub run_id: RunId,
     /// Run-relative path.
     pub path: String,
     /// Hex SHA-256 of the content.

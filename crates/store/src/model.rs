@@ -6,7 +6,10 @@
 //! inside audit records, where the evidence crate wants it.
 
 use agentwerke_evidence::chain::AuditDraft;
-use agentwerke_types::Timestamp;
+use agentwerke_types::{
+    ApprovalDecision, ApprovalId, ApprovalKind, ApprovalStatus, QuestionId, QuestionStatus,
+    RiskLevel, RunId, RunStatus, TimerStatus, Timestamp, WorkId, WorkflowStatus,
+};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -72,8 +75,8 @@ pub struct WorkflowVersion {
     pub version: i64,
     /// Display name at import.
     pub name: String,
-    /// `draft` or `published`; published versions never change again.
-    pub status: String,
+    /// Published versions never change again.
+    pub status: WorkflowStatus,
     /// The document.
     pub bpmn_xml: String,
     /// Its hex SHA-256.
@@ -133,7 +136,7 @@ pub enum RunStart {
 #[derive(Debug, Clone)]
 pub struct NewRun {
     /// The run id (UUIDv7 text).
-    pub run_id: String,
+    pub run_id: RunId,
     /// The workflow.
     pub workflow_id: String,
     /// The published version it runs.
@@ -147,7 +150,7 @@ pub struct NewRun {
     /// The engine's state after the run's first step, or its initial state.
     pub state: JsonText,
     /// The initial status, e.g. `running`.
-    pub status: String,
+    pub status: RunStatus,
     /// When.
     pub at: Timestamp,
 }
@@ -157,15 +160,15 @@ pub struct NewRun {
 #[serde(rename_all = "camelCase")]
 pub struct RunRow {
     /// The run id.
-    pub id: String,
+    pub id: RunId,
     /// The workflow.
     pub workflow_id: String,
     /// The version it runs.
     pub workflow_version: i64,
     /// That version's BPMN hash.
     pub bpmn_sha256: String,
-    /// A [`agentwerke_types::RunStatus`] wire name.
-    pub status: String,
+    /// Where it stands.
+    pub status: RunStatus,
     /// The engine's state (opaque here).
     pub state: Value,
     /// Bumped by every commit; the optimistic-concurrency token.
@@ -175,7 +178,7 @@ pub struct RunRow {
     /// Its inputs.
     pub inputs: Value,
     /// The last risk level a commit reported.
-    pub risk_level: Option<String>,
+    pub risk_level: Option<RiskLevel>,
     /// Why the run was halted, if an operator or the system halted it.
     pub halted_reason: Option<Value>,
     /// Free-form operator notes.
@@ -192,7 +195,7 @@ pub struct RunRow {
 #[derive(Debug, Clone, Default)]
 pub struct RunFilter {
     /// Only runs with this status.
-    pub status: Option<String>,
+    pub status: Option<RunStatus>,
     /// Only runs of this workflow.
     pub workflow_id: Option<String>,
     /// Page size; 0 means 1, capped at [`MAX_PAGE`](crate::MAX_PAGE).
@@ -246,7 +249,7 @@ pub struct ClaimedRun {
 #[derive(Debug, Clone)]
 pub struct Commit {
     /// The run.
-    pub run_id: String,
+    pub run_id: RunId,
     /// The lease owner that claimed it.
     pub owner: String,
     /// The `state_version` the claim returned.
@@ -254,9 +257,9 @@ pub struct Commit {
     /// The new engine state.
     pub state: JsonText,
     /// The new status.
-    pub status: String,
+    pub status: RunStatus,
     /// A new risk level; `None` keeps the stored one.
-    pub risk_level: Option<String>,
+    pub risk_level: Option<RiskLevel>,
     /// Set when the run reached a terminal status; `None` keeps the stored one.
     pub completed_at: Option<Timestamp>,
     /// The inbox rows this step applied (or refused).
@@ -273,7 +276,7 @@ pub enum Op {
     /// Queue agent work for the executor. Idempotent per `(run, work_id)`.
     InsertWork {
         /// Unique within the run.
-        work_id: String,
+        work_id: WorkId,
         /// What executes it, e.g. `agent_task`.
         kind: String,
         /// Its input (opaque here), serialized by the caller straight to
@@ -284,13 +287,13 @@ pub enum Op {
     /// Stop pending work; done work stays done.
     CancelWork {
         /// The work.
-        work_id: String,
+        work_id: WorkId,
     },
     /// Make done work claimable again: a step paused on an escalated tool
     /// call runs again once the escalation is decided.
     ReopenWork {
         /// The work.
-        work_id: String,
+        work_id: WorkId,
     },
     /// Open an approval request and wait for a human.
     OpenApproval {
@@ -301,19 +304,19 @@ pub enum Op {
     /// stopped).
     CloseQuestions {
         /// The attempt that asked.
-        work_id: String,
+        work_id: WorkId,
     },
     /// Close the run's pending approval for `work_id` without a decision.
     CloseApproval {
         /// The work the approval gates.
-        work_id: String,
-        /// `cancelled` or `expired`.
-        status: String,
+        work_id: WorkId,
+        /// [`ApprovalStatus::Cancelled`] or [`ApprovalStatus::Expired`].
+        status: ApprovalStatus,
     },
     /// Wait for a correlated message. Idempotent per `(run, work_id)`.
     AwaitMessage {
         /// The waiting work.
-        work_id: String,
+        work_id: WorkId,
         /// The message name a delivery must carry.
         message_name: String,
         /// `None` matches any key.
@@ -322,7 +325,7 @@ pub enum Op {
     /// Stop waiting for the message of `work_id`.
     StopAwaitingMessage {
         /// The waiting work.
-        work_id: String,
+        work_id: WorkId,
     },
     /// Schedule a timer. Idempotent per `(run, timer_id)`.
     ScheduleTimer {
@@ -355,9 +358,9 @@ pub struct WorkItem {
     /// Row id.
     pub id: i64,
     /// The run.
-    pub run_id: String,
+    pub run_id: RunId,
     /// Unique within the run.
-    pub work_id: String,
+    pub work_id: WorkId,
     /// What executes it.
     pub kind: String,
     /// Its input, as it was written.
@@ -373,9 +376,9 @@ pub struct WorkItem {
 #[derive(Debug, Clone)]
 pub struct CompleteWork {
     /// The run.
-    pub run_id: String,
+    pub run_id: RunId,
     /// The work.
-    pub work_id: String,
+    pub work_id: WorkId,
     /// Who executed it (logged; completion is guarded by `dedup_key`).
     pub owner: String,
     /// The event to put in the run's inbox.
@@ -408,7 +411,7 @@ pub struct AppliedStep {
     /// The state after the step.
     pub state: JsonText,
     /// The status after the step.
-    pub status: String,
+    pub status: RunStatus,
     /// Set when the step ended the run.
     pub completed_at: Option<Timestamp>,
     /// The step's effects.
@@ -467,15 +470,15 @@ pub struct EvidenceRecord {
 #[serde(rename_all = "camelCase")]
 pub struct TimerRow {
     /// The run.
-    pub run_id: String,
+    pub run_id: RunId,
     /// Unique within the run.
     pub timer_id: String,
     /// Its BPMN node.
     pub node_id: String,
     /// When it is due.
     pub due_at: Timestamp,
-    /// `scheduled`, `fired` or `cancelled`.
-    pub status: String,
+    /// Where it stands.
+    pub status: TimerStatus,
     /// When it fired.
     pub fired_at: Option<Timestamp>,
 }
@@ -486,13 +489,13 @@ pub struct TimerRow {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewApproval {
     /// Its id (UUID text).
-    pub id: String,
+    pub id: ApprovalId,
     /// The work it gates.
-    pub work_id: String,
+    pub work_id: WorkId,
     /// Its BPMN node.
     pub node_id: String,
-    /// `gate` or `tool_escalation`.
-    pub kind: String,
+    /// What it gates.
+    pub kind: ApprovalKind,
     /// What the approver sees: action, requester, agent, rationale, risk,
     /// affected systems, related output.
     pub request: Value,
@@ -505,22 +508,21 @@ pub struct NewApproval {
 #[serde(rename_all = "camelCase")]
 pub struct ApprovalRow {
     /// Its id.
-    pub id: String,
+    pub id: ApprovalId,
     /// The run.
-    pub run_id: String,
+    pub run_id: RunId,
     /// The work it gates.
-    pub work_id: String,
+    pub work_id: WorkId,
     /// Its BPMN node.
     pub node_id: String,
-    /// `gate` or `tool_escalation`.
-    pub kind: String,
+    /// What it gates.
+    pub kind: ApprovalKind,
     /// What the approver sees.
     pub request: Value,
-    /// `pending`, `approved`, `rejected`, `changes_requested`, `cancelled`
-    /// or `expired`.
-    pub status: String,
+    /// Where it stands.
+    pub status: ApprovalStatus,
     /// The human decision, once made.
-    pub decision: Option<String>,
+    pub decision: Option<ApprovalDecision>,
     /// The approver's comment.
     pub comment: Option<String>,
     /// Who decided.
@@ -539,7 +541,7 @@ pub struct ApprovalRow {
 #[derive(Debug, Clone, Default)]
 pub struct ApprovalFilter {
     /// Only this status.
-    pub status: Option<String>,
+    pub status: Option<ApprovalStatus>,
     /// Only this run.
     pub run_id: Option<String>,
 }
@@ -548,9 +550,9 @@ pub struct ApprovalFilter {
 #[derive(Debug, Clone)]
 pub struct Decide {
     /// The approval.
-    pub id: String,
-    /// `approved`, `rejected` or `changes_requested`.
-    pub decision: String,
+    pub id: ApprovalId,
+    /// The decision.
+    pub decision: ApprovalDecision,
     /// The approver's comment.
     pub comment: Option<String>,
     /// Who decided.
@@ -572,9 +574,9 @@ pub struct Decide {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewQuestion {
     /// Its id (UUID text).
-    pub id: String,
+    pub id: QuestionId,
     /// The agent attempt that waits for the answer.
-    pub work_id: String,
+    pub work_id: WorkId,
     /// Its BPMN node.
     pub node_id: String,
     /// The agent that asks.
@@ -590,19 +592,19 @@ pub struct NewQuestion {
 #[serde(rename_all = "camelCase")]
 pub struct QuestionRow {
     /// Its id.
-    pub id: String,
+    pub id: QuestionId,
     /// The run.
-    pub run_id: String,
+    pub run_id: RunId,
     /// The agent attempt that waits for the answer.
-    pub work_id: String,
+    pub work_id: WorkId,
     /// Its BPMN node.
     pub node_id: String,
     /// The agent that asked.
     pub agent: String,
     /// The question, redacted.
     pub question: String,
-    /// `open`, `answered` or `cancelled`.
-    pub status: String,
+    /// Where it stands.
+    pub status: QuestionStatus,
     /// The human's answer, once given.
     pub answer: Option<String>,
     /// Who answered.
@@ -617,7 +619,7 @@ pub struct QuestionRow {
 #[derive(Debug, Clone, Default)]
 pub struct QuestionFilter {
     /// Only this status.
-    pub status: Option<String>,
+    pub status: Option<QuestionStatus>,
     /// Only this run.
     pub run_id: Option<String>,
 }
@@ -626,7 +628,7 @@ pub struct QuestionFilter {
 #[derive(Debug, Clone)]
 pub struct Answer {
     /// The question.
-    pub id: String,
+    pub id: QuestionId,
     /// The answer.
     pub answer: String,
     /// Who answered.
@@ -661,7 +663,7 @@ pub struct Delivery {
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryOutcome {
     /// Runs the message was queued for, sorted.
-    pub matched_runs: Vec<String>,
+    pub matched_runs: Vec<RunId>,
     /// True when `delivery_id` was seen before; the outcome is the first one.
     pub duplicate: bool,
 }

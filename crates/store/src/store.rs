@@ -1,7 +1,7 @@
 //! The [`Store`] trait: the one seam between Agentwerke and its database.
 
 use agentwerke_evidence::chain::{AuditDraft, AuditRecord, ChainHead};
-use agentwerke_types::Timestamp;
+use agentwerke_types::{RiskLevel, Timestamp};
 use async_trait::async_trait;
 use serde_json::Value;
 
@@ -316,7 +316,7 @@ pub trait Store: Send + Sync {
 
     /// Raises the run's `riskLevel` to `level` (`low` < `medium` < `high` <
     /// `critical`); a lower level leaves it as it is.
-    async fn raise_risk_level(&self, run_id: &str, level: &str) -> Result<()>;
+    async fn raise_risk_level(&self, run_id: &str, level: RiskLevel) -> Result<()>;
 
     /// Pending approvals whose `expires_at` has passed.
     async fn due_expiries(&self, now: Timestamp) -> Result<Vec<ApprovalRow>>;

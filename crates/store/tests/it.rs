@@ -144,8 +144,11 @@ mod sqlite {
             .map(|n| {
                 let store = store.clone();
                 tokio::spawn(async move {
-                    let audit =
-                        contract::support::draft("run-1", "poked", serde_json::json!({"n": n}));
+                    let audit = contract::support::draft(
+                        "run-1",
+                        "run.cancel_requested",
+                        serde_json::json!({"n": n}),
+                    );
                     store
                         .enqueue_event("run-1", serde_json::json!({"n": n}), None, Some(audit))
                         .await

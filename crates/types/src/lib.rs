@@ -4,8 +4,30 @@
 //! clock reads. Time enters the system as [`Timestamp`] values that the shell
 //! reads from its clock and hands down, which is what lets the engine replay a
 //! run byte for byte.
+//!
+//! Ids are newtypes ([`RunId`], [`WorkId`], [`ApprovalId`], [`QuestionId`])
+//! so that one cannot be passed where another is meant; statuses, kinds and
+//! risk bands are closed enums whose persisted names never change.
 
 use std::fmt;
+
+mod actor;
+mod audit;
+mod clock;
+mod closed;
+mod ids;
+mod risk;
+mod status;
+
+pub use actor::{Actor, UnknownActor};
+pub use audit::AuditKind;
+pub use clock::Clock;
+pub use closed::UnknownName;
+pub use ids::{ApprovalId, IdError, IdProblem, MAX_ID_LEN, QuestionId, RunId, WorkId};
+pub use risk::RiskLevel;
+pub use status::{
+    ApprovalDecision, ApprovalKind, ApprovalStatus, QuestionStatus, TimerStatus, WorkflowStatus,
+};
 
 use serde::{Deserialize, Serialize};
 

@@ -2,7 +2,7 @@
 //! question to a human, tool calls, a sandbox execution, usage, an artifact
 //! and its audit log.
 
-use agentwerke_evidence::chain::{self, AuditDraft, AuditRecord};
+use agentwerke_evidence::chain::{self, AuditRecord};
 use agentwerke_evidence::keys::signing_key_from_seed;
 use agentwerke_evidence::pack::{self, EvidencePack, PackInput};
 use agentwerke_evidence::sections::{
@@ -50,18 +50,24 @@ pub(crate) fn audit_log() -> Vec<AuditRecord> {
         ),
         ("system", "run.completed", json!({})),
     ];
+    // Chained by hand rather than through `chain::next`: `run.started` is a
+    // kind of an older release, which a pack written then still carries
+    // (`pack-before-conversation.json` was made from this log).
     let mut records: Vec<AuditRecord> = Vec::new();
     for (i, (actor, kind, data)) in events.into_iter().enumerate() {
-        let record = chain::next(
-            records.last(),
-            AuditDraft {
-                run_id: RUN.to_owned(),
-                at: format!("2025-01-31T09:15:0{i}.123Z"),
-                actor: actor.to_owned(),
-                kind: kind.to_owned(),
-                data,
-            },
-        );
+        let mut record = AuditRecord {
+            seq: i as u64 + 1,
+            run_id: RUN.to_owned(),
+            at: format!("2025-01-31T09:15:0{i}.123Z"),
+            actor: actor.to_owned(),
+            kind: kind.to_owned(),
+            data,
+            prev_hash: records
+                .last()
+                .map_or_else(|| chain::GENESIS.to_owned(), |r| r.hash.clone()),
+            hash: String::new(),
+        };
+        record.hash = record.compute_hash();
         records.push(record);
     }
     records

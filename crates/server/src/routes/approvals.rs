@@ -5,6 +5,7 @@ use agentwerke_engine::{ApprovalDecision, Event, WorkId};
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_evidence::redact::redact_str;
 use agentwerke_store::{ApprovalFilter, ApprovalRow, Decide};
+use agentwerke_types::{Actor, ApprovalKind, ApprovalStatus, AuditKind};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -31,15 +32,6 @@ pub struct ListParams {
     pub run_id: Option<String>,
 }
 
-pub(crate) const STATUSES: [&str; 6] = [
-    "pending",
-    "approved",
-    "rejected",
-    "changes_requested",
-    "cancelled",
-    "expired",
-];
-
 /// Lists approval requests.
 #[utoipa::path(get, path = "/api/approvals", tag = "approvals", params(ListParams, PageParams),
     responses((status = 200, description = "A page of approval requests, oldest first", body = Page)),
@@ -51,9 +43,9 @@ pub async fn list(
     AppQuery(page): AppQuery<PageParams>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Read)?;
-    check_status(
+    let status = check_status(
         params.status.as_deref(),
-        &STATUSES,
+        ApprovalStatus::NAMES,
         Code::ApprovalUnknownStatus,
         "an approval",
     )?;
@@ -61,7 +53,7 @@ pub async fn list(
         .store
         .page_approvals(
             ApprovalFilter {
-                status: params.status,
+                status,
                 run_id: params.run_id,
             },
             page.request()?,
@@ -116,11 +108,11 @@ impl Decision {
         }
     }
 
-    fn stored(self) -> &'static str {
+    fn stored(self) -> agentwerke_types::ApprovalDecision {
         match self {
-            Decision::Approve => "approved",
-            Decision::Reject => "rejected",
-            Decision::RequestChanges => "changes_requested",
+            Decision::Approve => agentwerke_types::ApprovalDecision::Approved,
+            Decision::Reject => agentwerke_types::ApprovalDecision::Rejected,
+            Decision::RequestChanges => agentwerke_types::ApprovalDecision::ChangesRequested,
         }
     }
 }
@@ -162,7 +154,7 @@ pub async fn decide(
         .get_approval(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("approval", &id))?;
-    if approval.status != "pending" {
+    if approval.status != ApprovalStatus::Pending {
         return Err(ApiError::conflict(
             Code::ApprovalAlreadyDecided,
             format!("approval '{id}' is already {}", approval.status),
@@ -208,16 +200,15 @@ pub async fn decide(
         serde_json::from_value(json!(approval.work_id)).map_err(ApiError::internal)?;
     // A gate's decision goes to the process; an escalated tool call's
     // decision goes to the gateway when the paused step runs again.
-    let event = if approval.kind == "tool_escalation" {
-        Event::TaskResumed { work_id, at: now }
-    } else {
-        Event::ApprovalDecided {
+    let event = match approval.kind {
+        ApprovalKind::ToolEscalation => Event::TaskResumed { work_id, at: now },
+        ApprovalKind::Gate => Event::ApprovalDecided {
             work_id,
             decision: body.decision.engine(),
             comment: comment.clone(),
             decided_by: caller.subject().to_owned(),
             at: now,
-        }
+        },
     };
     let stored_status = body.decision.stored();
     // The step the decision causes goes with it unless the run moves first.
@@ -226,17 +217,17 @@ pub async fn decide(
         .decide_approval(
             &approval.run_id,
             Decide {
-                id: id.clone(),
-                decision: stored_status.to_owned(),
+                id: id.clone().into(),
+                decision: stored_status,
                 comment: comment.clone(),
                 decided_by: caller.subject().to_owned(),
                 at: now,
                 event: serde_json::to_value(&event).map_err(ApiError::internal)?,
                 audit: AuditDraft {
-                    run_id: approval.run_id.clone(),
+                    run_id: approval.run_id.to_string(),
                     at: ts(now),
-                    actor: format!("user:{}", caller.subject()),
-                    kind: "approval.decided".to_owned(),
+                    actor: Actor::user(caller.subject()),
+                    kind: AuditKind::ApprovalDecided,
                     data: json!({"approvalId": id, "nodeId": approval.node_id,
                                  "decision": stored_status, "comment": comment}),
                 },

@@ -1,6 +1,7 @@
 //! The Tool Gateway's administration: hypothetical decisions, the kill
 //! switch, and the policy-set lifecycle (draft, validate, simulate, publish).
 
+use agentwerke_types::{Actor, AuditKind};
 use std::collections::BTreeMap;
 
 use agentwerke_auth::Permission;
@@ -168,7 +169,7 @@ pub async fn halt(
     let audit = global_audit(
         &state,
         &caller,
-        "gateway.halted",
+        AuditKind::GatewayHalted,
         json!({"scope": scope, "target": target, "reason": reason}),
     );
     let halted = HaltView::from(&row);
@@ -228,7 +229,7 @@ pub async fn resume(
     let audit = global_audit(
         &state,
         &caller,
-        "gateway.resumed",
+        AuditKind::GatewayResumed,
         json!({"scope": scope, "target": target}),
     );
     let Some(head) = state.store.clear_halt(scope, &target, audit).await? else {
@@ -311,7 +312,12 @@ pub async fn create_policy(
             note: body.note,
             created_by: caller.subject().to_owned(),
             at: now,
-            audit: global_audit(&state, &caller, "policy.drafted", json!({"sha256": sha256})),
+            audit: global_audit(
+                &state,
+                &caller,
+                AuditKind::PolicyDrafted,
+                json!({"sha256": sha256}),
+            ),
         })
         .await?;
     Ok((StatusCode::CREATED, Json(PolicyView::new(&row, false))))
@@ -499,7 +505,7 @@ pub async fn publish_policy(
             global_audit(
                 &state,
                 &caller,
-                "policy.published",
+                AuditKind::PolicyPublished,
                 json!({"version": version, "sha256": draft.sha256}),
             ),
         )
@@ -533,12 +539,12 @@ fn gateway_for(state: &AppState, row: &PolicySetRow) -> Result<Gateway, ApiError
         .map_err(ApiError::internal)
 }
 
-fn global_audit(state: &AppState, caller: &Caller, kind: &str, data: Value) -> AuditDraft {
+fn global_audit(state: &AppState, caller: &Caller, kind: AuditKind, data: Value) -> AuditDraft {
     AuditDraft {
         run_id: GLOBAL_STREAM.to_owned(),
         at: ts(state.clock.now()),
-        actor: format!("user:{}", caller.subject()),
-        kind: kind.to_owned(),
+        actor: Actor::user(caller.subject()),
+        kind,
         data,
     }
 }

@@ -22,24 +22,28 @@ pub(crate) fn ts(at: Timestamp) -> String {
     agentwerke_runtime::rfc3339(at)
 }
 
-/// Refuses a list filter's `status` that is not one of `known`, naming them
-/// all, with `code` (e.g. `approval.unknown_status`).
-pub(crate) fn check_status(
+/// Parses a list filter's `status`, refusing one that is not one of `known`
+/// (the status enum's names), naming them all, with `code` (e.g.
+/// `approval.unknown_status`).
+pub(crate) fn check_status<T: std::str::FromStr>(
     status: Option<&str>,
     known: &[&str],
     code: Code,
     what: &str,
-) -> Result<(), ApiError> {
-    match status {
-        Some(status) if !known.contains(&status) => Err(ApiError::bad_request(
-            code,
-            format!(
-                "'{status}' is not {what} status; use one of {}",
-                known.join(", ")
-            ),
-        )),
-        _ => Ok(()),
-    }
+) -> Result<Option<T>, ApiError> {
+    status
+        .map(|status| {
+            status.parse().map_err(|_| {
+                ApiError::bad_request(
+                    code,
+                    format!(
+                        "'{status}' is not {what} status; use one of {}",
+                        known.join(", ")
+                    ),
+                )
+            })
+        })
+        .transpose()
 }
 
 /// The page size a list answers with when the request names none.

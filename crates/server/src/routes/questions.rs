@@ -8,6 +8,7 @@ use agentwerke_engine::{Event, WorkId};
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_evidence::redact::redact_str;
 use agentwerke_store::{Answer, QuestionFilter, QuestionRow};
+use agentwerke_types::{Actor, AuditKind, QuestionStatus};
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
@@ -22,8 +23,6 @@ use crate::state::AppState;
 
 /// The longest answer, in characters.
 pub const MAX_ANSWER_CHARS: usize = 16 * 1024;
-
-pub(crate) const STATUSES: [&str; 3] = ["open", "answered", "cancelled"];
 
 /// Filters for the question list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -48,9 +47,9 @@ pub async fn list(
     AppQuery(page): AppQuery<PageParams>,
 ) -> Result<Json<QuestionPage>, ApiError> {
     caller.require(Permission::Read)?;
-    check_status(
+    let status = check_status(
         params.status.as_deref(),
-        &STATUSES,
+        QuestionStatus::NAMES,
         Code::QuestionUnknownStatus,
         "a question",
     )?;
@@ -58,7 +57,7 @@ pub async fn list(
         .store
         .page_questions(
             QuestionFilter {
-                status: params.status,
+                status,
                 run_id: params.run_id,
             },
             page.request()?,
@@ -134,7 +133,7 @@ pub async fn answer(
         .get_question(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("question", &id))?;
-    if question.status != "open" {
+    if question.status != QuestionStatus::Open {
         return Err(closed(&question));
     }
     let secrets: Vec<&str> = state.secrets.iter().map(String::as_str).collect();
@@ -146,16 +145,16 @@ pub async fn answer(
     let answered = state
         .store
         .answer_question(Answer {
-            id: id.clone(),
+            id: id.clone().into(),
             answer: text.clone(),
             answered_by: caller.subject().to_owned(),
             at: now,
             event: serde_json::to_value(&event).map_err(ApiError::internal)?,
             audit: AuditDraft {
-                run_id: question.run_id.clone(),
+                run_id: question.run_id.to_string(),
                 at: ts(now),
-                actor: format!("user:{}", caller.subject()),
-                kind: "question.answered".to_owned(),
+                actor: Actor::user(caller.subject()),
+                kind: AuditKind::QuestionAnswered,
                 data: json!({"questionId": id, "workId": question.work_id,
                              "nodeId": question.node_id, "answer": text}),
             },

@@ -8,7 +8,9 @@ use agentwerke_engine::{Event, RunState, StepStatus};
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_runtime::StartRequest;
 use agentwerke_store::{ApprovalRow, QuestionFilter, QuestionRow, RunFilter, RunRow};
-use agentwerke_types::RunStatus;
+use agentwerke_types::{
+    Actor, ApprovalStatus, AuditKind, QuestionStatus, RunStatus, WorkflowStatus,
+};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -65,7 +67,7 @@ pub async fn start(
             .store
             .get_version(&body.workflow_id, v)
             .await?
-            .filter(|found| found.status == "published"),
+            .filter(|found| found.status == WorkflowStatus::Published),
         None => state.store.latest_published(&body.workflow_id).await?,
     }
     .ok_or_else(|| {
@@ -84,8 +86,8 @@ pub async fn start(
     let audit = AuditDraft {
         run_id: run_id.clone(),
         at: ts(now),
-        actor: format!("user:{}", caller.subject()),
-        kind: "run.requested".to_owned(),
+        actor: Actor::user(caller.subject()),
+        kind: AuditKind::RunRequested,
         data: json!({"workflowId": version.workflow_id, "version": version.version,
                      "bpmnSha256": version.bpmn_sha256}),
     };
@@ -133,19 +135,20 @@ pub async fn list(
     AppQuery(page): AppQuery<PageParams>,
 ) -> Result<Json<RunPage>, ApiError> {
     caller.require(Permission::Read)?;
-    if let Some(status) = &params.status
-        && RunStatus::parse(status).is_none()
-    {
-        return Err(ApiError::bad_request(
-            Code::RunUnknownStatus,
-            format!("'{status}' is not a run status"),
-        ));
-    }
+    let status = match params.status.as_deref() {
+        Some(status) => Some(RunStatus::parse(status).ok_or_else(|| {
+            ApiError::bad_request(
+                Code::RunUnknownStatus,
+                format!("'{status}' is not a run status"),
+            )
+        })?),
+        None => None,
+    };
     let page = page.request()?;
     let page = state
         .store
         .list_runs(RunFilter {
-            status: params.status,
+            status,
             workflow_id: params.workflow_id,
             limit: page.limit,
             cursor: page.cursor,
@@ -249,7 +252,7 @@ pub async fn cancel(
         &id,
         event,
         None,
-        "run.cancel_requested",
+        AuditKind::RunCancelRequested,
         json!({"reason": reason}),
     )
     .await?;
@@ -317,7 +320,7 @@ pub async fn retry(
         &id,
         event,
         None,
-        "run.retry_requested",
+        AuditKind::RunRetryRequested,
         json!({"workId": work_id.to_string()}),
     )
     .await?;
@@ -372,9 +375,7 @@ fn async_stream(state: AppState, id: String) -> impl Stream<Item = Result<SseEve
                 let records = state.store.audit_log(&id).await.unwrap_or_default();
                 let fresh: Vec<_> = records.into_iter().filter(|r| r.seq > sent).collect();
                 let finished = match state.store.get_run(&id).await {
-                    Ok(Some(run)) => {
-                        RunStatus::parse(&run.status).is_some_and(RunStatus::is_terminal)
-                    }
+                    Ok(Some(run)) => run.status.is_terminal(),
                     _ => true,
                 };
                 if !fresh.is_empty() || finished {
@@ -411,7 +412,7 @@ pub(crate) async fn load(state: &AppState, id: &str) -> Result<RunRow, ApiError>
 }
 
 fn refuse_if_finished(run: &RunRow) -> Result<(), ApiError> {
-    if RunStatus::parse(&run.status).is_some_and(RunStatus::is_terminal) {
+    if run.status.is_terminal() {
         return Err(ApiError::conflict(
             Code::RunFinished,
             format!("run '{}' already ended as {}", run.id, run.status),
@@ -426,7 +427,7 @@ async fn enqueue(
     run_id: &str,
     event: Event,
     dedup: Option<String>,
-    kind: &str,
+    kind: AuditKind,
     data: Value,
 ) -> Result<(), ApiError> {
     state
@@ -438,8 +439,8 @@ async fn enqueue(
             Some(AuditDraft {
                 run_id: run_id.to_owned(),
                 at: ts(state.clock.now()),
-                actor: format!("user:{}", caller.subject()),
-                kind: kind.to_owned(),
+                actor: Actor::user(caller.subject()),
+                kind,
                 data,
             }),
         )
@@ -465,7 +466,7 @@ pub(crate) fn run_view(
         .collect();
     let pending: Vec<Value> = approvals
         .iter()
-        .filter(|a| a.status == "pending")
+        .filter(|a| a.status == ApprovalStatus::Pending)
         .map(approval_view)
         .collect();
     let mut view = json!(RunSummary::from(run));
@@ -477,7 +478,7 @@ pub(crate) fn run_view(
     view["approvals"] = approvals.iter().map(approval_view).collect();
     let pending_questions: Vec<QuestionView> = questions
         .iter()
-        .filter(|q| q.status == "open")
+        .filter(|q| q.status == QuestionStatus::Open)
         .map(QuestionView::from)
         .collect();
     view["pendingQuestions"] = json!(pending_questions);

@@ -9,7 +9,7 @@
 use agentwerke_gateway::{PermissionLevel, SandboxProfile, ToolEscalation};
 use agentwerke_store::gateway::{HaltRow, HaltScope, PolicySetRow};
 use agentwerke_store::{QuestionRow, RunRow};
-use agentwerke_types::RunStatus;
+use agentwerke_types::{ApprovalStatus, QuestionStatus, RiskLevel, RunStatus, WorkflowStatus};
 use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::openapi::RefOr;
@@ -47,7 +47,7 @@ pub struct QuestionView {
     pub question: String,
     /// `open`, `answered` or `cancelled`.
     #[schema(value_type = QuestionStatusName)]
-    pub status: String,
+    pub status: QuestionStatus,
     /// When it was asked (RFC 3339).
     pub asked_at: String,
     /// The answer, once given (redacted).
@@ -61,13 +61,13 @@ pub struct QuestionView {
 impl From<&QuestionRow> for QuestionView {
     fn from(q: &QuestionRow) -> Self {
         Self {
-            id: q.id.clone(),
-            run_id: q.run_id.clone(),
-            work_id: q.work_id.clone(),
+            id: q.id.to_string(),
+            run_id: q.run_id.to_string(),
+            work_id: q.work_id.to_string(),
             node_id: q.node_id.clone(),
             agent: q.agent.clone(),
             question: q.question.clone(),
-            status: q.status.clone(),
+            status: q.status,
             asked_at: ts(q.asked_at),
             answer: q.answer.clone(),
             answered_by: q.answered_by.clone(),
@@ -96,7 +96,8 @@ pub struct PolicyView {
     /// SHA-256 of its text; recorded with every decision made under it.
     pub sha256: String,
     /// `draft` or `published`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: WorkflowStatus,
     /// What changed and why.
     pub note: Option<String>,
     /// Whether calls are decided under it now.
@@ -120,7 +121,7 @@ impl PolicyView {
         Self {
             version: row.version,
             sha256: row.sha256.clone(),
-            status: row.status.clone(),
+            status: row.status,
             note: row.note.clone(),
             in_force,
             created_by: row.created_by.clone(),
@@ -147,9 +148,10 @@ pub struct RunSummary {
     pub workflow_version: i64,
     /// Its status.
     #[schema(value_type = RunStatusName)]
-    pub status: String,
-    /// The highest risk level of its tool calls so far.
-    pub risk_level: Option<String>,
+    pub status: RunStatus,
+    /// The highest risk level of its tool calls so far: `low`, `medium`, `high` or `critical`.
+    #[schema(value_type = Option<String>)]
+    pub risk_level: Option<RiskLevel>,
     /// Who started it.
     pub requested_by: String,
     /// When it started (RFC 3339).
@@ -161,12 +163,12 @@ pub struct RunSummary {
 impl From<&RunRow> for RunSummary {
     fn from(run: &RunRow) -> Self {
         Self {
-            id: run.id.clone(),
-            run_id: run.id.clone(),
+            id: run.id.to_string(),
+            run_id: run.id.to_string(),
             workflow_id: run.workflow_id.clone(),
             workflow_version: run.workflow_version,
-            status: run.status.clone(),
-            risk_level: run.risk_level.clone(),
+            status: run.status,
+            risk_level: run.risk_level,
             requested_by: run.requested_by.clone(),
             started_at: ts(run.created_at),
             completed_at: run.completed_at.map(ts),
@@ -281,14 +283,8 @@ pub(crate) fn hand_written_schemas() -> Vec<(&'static str, Value)> {
         ("HaltRequest", halt(true)),
         ("ResumeRequest", halt(false)),
         ("RunStatusName", json!({"enum": names(&RunStatus::ALL)})),
-        (
-            "ApprovalStatusName",
-            json!({"enum": crate::routes::approvals::STATUSES}),
-        ),
-        (
-            "QuestionStatusName",
-            json!({"enum": crate::routes::questions::STATUSES}),
-        ),
+        ("ApprovalStatusName", json!({"enum": ApprovalStatus::NAMES})),
+        ("QuestionStatusName", json!({"enum": QuestionStatus::NAMES})),
     ]
 }
 

@@ -6,6 +6,7 @@
 //! winner's inbox event and audit record commit with the decision.
 
 use agentwerke_evidence::chain::SealedDraft;
+use agentwerke_types::ApprovalStatus;
 use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::{SqliteExecutor, SqlitePool};
 
@@ -17,9 +18,6 @@ use crate::MAX_PAGE;
 use crate::cursor::{self, Cursor};
 use crate::error::{Error, Result};
 use crate::model::{ApprovalFilter, ApprovalRow, Decide, Delivered, Page, PageRequest};
-
-/// The decisions a human can make.
-pub(super) const DECISIONS: [&str; 3] = ["approved", "rejected", "changes_requested"];
 
 pub(super) async fn list<'e>(
     conn: impl SqliteExecutor<'e>,
@@ -50,7 +48,7 @@ pub(super) async fn list<'e>(
         )),
     };
     let rows: Vec<ApprovalDbRow> = query
-        .bind(filter.status)
+        .bind(filter.status.map(ApprovalStatus::as_str))
         .bind(filter.run_id)
         .fetch_all(conn)
         .await?;
@@ -94,7 +92,7 @@ pub(super) async fn page(
         )),
     };
     let rows: Vec<ApprovalDbRow> = query
-        .bind(filter.status)
+        .bind(filter.status.map(ApprovalStatus::as_str))
         .bind(filter.run_id)
         .bind(after_at)
         .bind(after_id)
@@ -102,7 +100,9 @@ pub(super) async fn page(
         .fetch_all(pool)
         .await?;
     let items: Vec<ApprovalRow> = convert(rows)?;
-    Ok(cursor::page(items, limit, |a| (a.created_at, a.id.clone())))
+    Ok(cursor::page(items, limit, |a| {
+        (a.created_at, a.id.to_string())
+    }))
 }
 
 pub(super) async fn get(pool: &SqlitePool, id: &str) -> Result<Option<ApprovalRow>> {
@@ -141,13 +141,6 @@ impl DecideCall {
 /// parse off the writer's thread.
 pub(super) fn decide(conn: &Connection, call: &DecideCall) -> Result<(ApprovalDbRow, Delivered)> {
     let decide = &call.decide;
-    if !DECISIONS.contains(&decide.decision.as_str()) {
-        return Err(Error::invalid(format!(
-            "a decision is one of {}, not '{}'",
-            DECISIONS.join(", "),
-            decide.decision
-        )));
-    }
     let decided = conn
         .prepare_cached(
             "UPDATE approvals SET status = ?2, decision = ?2, comment = ?3, decided_by = ?4, \
@@ -155,8 +148,8 @@ pub(super) fn decide(conn: &Connection, call: &DecideCall) -> Result<(ApprovalDb
              WHERE id = ?1 AND status = 'pending'",
         )?
         .execute(params![
-            decide.id,
-            decide.decision,
+            decide.id.as_str(),
+            decide.decision.as_str(),
             decide.comment,
             decide.decided_by,
             decide.at.as_millis(),
@@ -167,7 +160,7 @@ pub(super) fn decide(conn: &Connection, call: &DecideCall) -> Result<(ApprovalDb
             approval_columns!(),
             " FROM approvals WHERE id = ?1"
         ))?
-        .query_row([&decide.id], ApprovalDbRow::from_sqlite)
+        .query_row([decide.id.as_str()], ApprovalDbRow::from_sqlite)
         .optional()?
         .ok_or_else(|| Error::not_found("approval", &decide.id))?;
     if decided == 0 {

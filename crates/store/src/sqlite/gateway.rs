@@ -1,12 +1,12 @@
 //! Policy sets, halts, artifacts and single-use escalations.
 
 use agentwerke_evidence::chain::{AuditDraft, ChainHead};
-use agentwerke_types::Timestamp;
+use agentwerke_types::{RiskLevel, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 use sqlx::{FromRow, SqlitePool};
 
-use super::rows::{ApprovalDbRow, approval_columns, convert, from_sqlite};
+use super::rows::{ApprovalDbRow, approval_columns, convert, from_sqlite, named};
 use super::work::CompleteCall;
 use super::{audit, json_text, ops, runs, work};
 use crate::clock::wall_clock;
@@ -41,19 +41,21 @@ from_sqlite!(PolicyDbRow {
     published_at,
 });
 
-impl From<PolicyDbRow> for PolicySetRow {
-    fn from(r: PolicyDbRow) -> Self {
-        Self {
+impl TryFrom<PolicyDbRow> for PolicySetRow {
+    type Error = Error;
+
+    fn try_from(r: PolicyDbRow) -> Result<Self> {
+        Ok(Self {
             version: r.version,
             text: r.text,
             sha256: r.sha256,
-            status: r.status,
+            status: named(&r.status, || format!("policy_sets.status of {}", r.version))?,
             note: r.note,
             created_by: r.created_by,
             created_at: Timestamp::from_millis(r.created_at),
             published_by: r.published_by,
             published_at: r.published_at.map(Timestamp::from_millis),
-        }
+        })
     }
 }
 
@@ -122,7 +124,7 @@ fn policy_set_on(conn: &Connection, version: i64) -> Result<Option<PolicySetRow>
         ))?
         .query_row([version], PolicyDbRow::from_sqlite)
         .optional()?;
-    Ok(row.map(Into::into))
+    row.map(PolicySetRow::try_from).transpose()
 }
 
 pub(super) async fn get_policy_set(
@@ -137,7 +139,7 @@ pub(super) async fn get_policy_set(
     .bind(version)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(Into::into))
+    row.map(PolicySetRow::try_from).transpose()
 }
 
 pub(super) async fn list_policy_sets(pool: &SqlitePool) -> Result<Vec<PolicySetRow>> {
@@ -148,7 +150,7 @@ pub(super) async fn list_policy_sets(pool: &SqlitePool) -> Result<Vec<PolicySetR
     ))
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().map(Into::into).collect())
+    convert(rows)
 }
 
 /// One page of policy sets, newest first; the cursor names the last version
@@ -171,7 +173,7 @@ pub(super) async fn page_policy_sets(
     .bind(i64::from(limit) + 1)
     .fetch_all(pool)
     .await?;
-    let items = rows.into_iter().map(Into::into).collect();
+    let items: Vec<PolicySetRow> = convert(rows)?;
     Ok(cursor::page(items, limit, |p: &PolicySetRow| {
         (Timestamp::from_millis(p.version), String::new())
     }))
@@ -185,7 +187,7 @@ pub(super) async fn active_policy_set(pool: &SqlitePool) -> Result<Option<Policy
     ))
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(Into::into))
+    row.map(PolicySetRow::try_from).transpose()
 }
 
 /// Who holds the lease of a step the kill switch stopped; its lease never
@@ -325,7 +327,12 @@ pub(super) fn put_artifact(
         "INSERT INTO artifact_blobs (run_id, sha256, content, created_at) VALUES (?1, ?2, ?3, ?4) \
          ON CONFLICT (run_id, sha256) DO NOTHING",
     )?
-    .execute(params![meta.run_id, meta.sha256, content, at.as_millis()])?;
+    .execute(params![
+        meta.run_id.as_str(),
+        meta.sha256,
+        content,
+        at.as_millis()
+    ])?;
     conn.prepare_cached(
         "INSERT INTO artifact_paths (run_id, path, sha256, size, media_type, updated_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
@@ -333,7 +340,7 @@ pub(super) fn put_artifact(
            media_type = excluded.media_type, updated_at = excluded.updated_at",
     )?
     .execute(params![
-        meta.run_id,
+        meta.run_id.as_str(),
         meta.path,
         meta.sha256,
         i64::try_from(meta.size).unwrap_or(i64::MAX),
@@ -380,7 +387,7 @@ pub(super) async fn find_artifact(
     .fetch_optional(pool)
     .await?;
     Ok(row.map(|r| ArtifactRow {
-        run_id: r.run_id,
+        run_id: r.run_id.into(),
         path: r.path,
         sha256: r.sha256,
         size: u64::try_from(r.size).unwrap_or_default(),
@@ -452,7 +459,7 @@ pub(super) fn expire(
             "UPDATE approvals SET status = 'expired', updated_at = ?2 \
              WHERE id = ?1 AND status = 'pending'",
         )?
-        .execute(params![approval.id, now.as_millis()])?;
+        .execute(params![approval.id.as_str(), now.as_millis()])?;
     if changed == 0 {
         return Ok(false);
     }
@@ -462,16 +469,7 @@ pub(super) fn expire(
     Ok(true)
 }
 
-/// Risk levels in order; the SQL below ranks by position in this list.
-const RISK_LEVELS: [&str; 4] = ["low", "medium", "high", "critical"];
-
-pub(super) fn raise_risk_level(conn: &Connection, run_id: &str, level: &str) -> Result<()> {
-    if !RISK_LEVELS.contains(&level) {
-        return Err(Error::invalid(format!(
-            "a risk level is one of {}, not '{level}'",
-            RISK_LEVELS.join(", ")
-        )));
-    }
+pub(super) fn raise_risk_level(conn: &Connection, run_id: &str, level: RiskLevel) -> Result<()> {
     conn.prepare_cached(
         "UPDATE runs SET risk_level = ?2 WHERE id = ?1 AND \
            (CASE COALESCE(risk_level, '') WHEN 'low' THEN 1 WHEN 'medium' THEN 2 \
@@ -479,6 +477,6 @@ pub(super) fn raise_risk_level(conn: &Connection, run_id: &str, level: &str) -> 
            (CASE ?2 WHEN 'low' THEN 1 WHEN 'medium' THEN 2 WHEN 'high' THEN 3 \
               WHEN 'critical' THEN 4 ELSE 0 END)",
     )?
-    .execute(params![run_id, level])?;
+    .execute(params![run_id, level.as_str()])?;
     Ok(())
 }

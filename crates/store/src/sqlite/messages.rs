@@ -7,6 +7,7 @@
 //! the engine owns the semantics of a wait.
 
 use agentwerke_evidence::chain::AuditDraft;
+use agentwerke_types::{Actor, AuditKind, RunId};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
@@ -68,8 +69,8 @@ pub(super) fn deliver(conn: &Connection, delivery: &Delivery) -> Result<Delivery
             let draft = AuditDraft {
                 run_id: run_id.clone(),
                 at: rfc3339(delivery.at),
-                actor: "system".to_owned(),
-                kind: "message.received".to_owned(),
+                actor: Actor::System,
+                kind: AuditKind::MessageReceived,
                 data: json!({"deliveryId": delivery.delivery_id,
                              "messageName": delivery.message_name,
                              "correlationKey": delivery.correlation_key}),
@@ -90,7 +91,7 @@ pub(super) fn deliver(conn: &Connection, delivery: &Delivery) -> Result<Delivery
         delivery.at.as_millis(),
     ])?;
     Ok(DeliveryOutcome {
-        matched_runs,
+        matched_runs: matched_runs.into_iter().map(RunId::from).collect(),
         duplicate: false,
     })
 }

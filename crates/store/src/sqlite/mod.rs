@@ -32,7 +32,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use agentwerke_evidence::chain::{AuditDraft, AuditRecord, ChainHead};
-use agentwerke_types::Timestamp;
+use agentwerke_types::{RiskLevel, Timestamp};
 use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::SqlitePool;
@@ -589,10 +589,10 @@ impl Store for SqliteStore {
         questions::get(&self.pool, id).await
     }
 
-    async fn raise_risk_level(&self, run_id: &str, level: &str) -> Result<()> {
-        let (run_id, level) = (run_id.to_owned(), level.to_owned());
+    async fn raise_risk_level(&self, run_id: &str, level: RiskLevel) -> Result<()> {
+        let run_id = run_id.to_owned();
         self.writer
-            .write(move |conn| gateway::raise_risk_level(conn, &run_id, &level))
+            .write(move |conn| gateway::raise_risk_level(conn, &run_id, level))
             .await
     }
 

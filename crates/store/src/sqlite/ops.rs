@@ -5,7 +5,7 @@
 //! re-emits an effect, the run moves on instead of failing forever on a
 //! unique constraint. Cancels and closes only touch rows still open.
 
-use agentwerke_types::Timestamp;
+use agentwerke_types::{ApprovalStatus, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::SqlitePool;
 
@@ -43,7 +43,7 @@ pub(super) fn apply(
                  VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5) \
                  ON CONFLICT (run_id, work_id) DO NOTHING",
             )?
-            .execute(params![run_id, work_id, kind, json(), at])?;
+            .execute(params![run_id, work_id.as_str(), kind, json(), at])?;
         }
         Op::CancelWork { work_id } => {
             conn.prepare_cached(
@@ -51,7 +51,7 @@ pub(super) fn apply(
                    updated_at = ?3 \
                  WHERE run_id = ?1 AND work_id = ?2 AND status = 'pending'",
             )?
-            .execute(params![run_id, work_id, at])?;
+            .execute(params![run_id, work_id.as_str(), at])?;
         }
         Op::ReopenWork { work_id } => {
             conn.prepare_cached(
@@ -59,12 +59,12 @@ pub(super) fn apply(
                    completed_at = NULL, updated_at = ?3 \
                  WHERE run_id = ?1 AND work_id = ?2 AND status = 'done'",
             )?
-            .execute(params![run_id, work_id, at])?;
+            .execute(params![run_id, work_id.as_str(), at])?;
         }
         Op::OpenApproval { approval } => open_approval(conn, run_id, approval, &json(), at)?,
         Op::CloseQuestions { work_id } => super::questions::close(conn, run_id, work_id)?,
         Op::CloseApproval { work_id, status } => {
-            if !matches!(status.as_str(), "cancelled" | "expired") {
+            if !matches!(status, ApprovalStatus::Cancelled | ApprovalStatus::Expired) {
                 return Err(Error::invalid(format!(
                     "an approval closes as 'cancelled' or 'expired', not '{status}'"
                 )));
@@ -73,7 +73,7 @@ pub(super) fn apply(
                 "UPDATE approvals SET status = ?3, updated_at = ?4 \
                  WHERE run_id = ?1 AND work_id = ?2 AND status = 'pending'",
             )?
-            .execute(params![run_id, work_id, status, at])?;
+            .execute(params![run_id, work_id.as_str(), status.as_str(), at])?;
         }
         Op::AwaitMessage {
             work_id,
@@ -87,14 +87,20 @@ pub(super) fn apply(
                    message_name = excluded.message_name, \
                    correlation_key = excluded.correlation_key, status = 'open', closed_at = NULL",
             )?
-            .execute(params![run_id, work_id, message_name, correlation_key, at])?;
+            .execute(params![
+                run_id,
+                work_id.as_str(),
+                message_name,
+                correlation_key,
+                at
+            ])?;
         }
         Op::StopAwaitingMessage { work_id } => {
             conn.prepare_cached(
                 "UPDATE message_waits SET status = 'closed', closed_at = ?3 \
                  WHERE run_id = ?1 AND work_id = ?2 AND status = 'open'",
             )?
-            .execute(params![run_id, work_id, at])?;
+            .execute(params![run_id, work_id.as_str(), at])?;
         }
         Op::ScheduleTimer {
             timer_id,
@@ -127,12 +133,6 @@ fn open_approval(
     request: &str,
     at: i64,
 ) -> Result<()> {
-    if !matches!(approval.kind.as_str(), "gate" | "tool_escalation") {
-        return Err(Error::invalid(format!(
-            "an approval is a 'gate' or a 'tool_escalation', not '{}'",
-            approval.kind
-        )));
-    }
     let inserted = conn
         .prepare_cached(
             "INSERT INTO approvals (id, run_id, work_id, node_id, kind, request, status, \
@@ -141,11 +141,11 @@ fn open_approval(
              ON CONFLICT (id) DO NOTHING",
         )?
         .execute(params![
-            approval.id,
+            approval.id.as_str(),
             run_id,
-            approval.work_id,
+            approval.work_id.as_str(),
             approval.node_id,
-            approval.kind,
+            approval.kind.as_str(),
             request,
             approval.expires_at.map(Timestamp::as_millis),
             at,
@@ -155,7 +155,10 @@ fn open_approval(
         // retried commit), a conflict otherwise.
         let owner: Option<String> = conn
             .prepare_cached("SELECT run_id FROM approvals WHERE id = ?1 AND work_id = ?2")?
-            .query_row(params![approval.id, approval.work_id], |row| row.get(0))
+            .query_row(
+                params![approval.id.as_str(), approval.work_id.as_str()],
+                |row| row.get(0),
+            )
             .optional()?;
         if owner.as_deref() != Some(run_id) {
             return Err(Error::conflict(format!(

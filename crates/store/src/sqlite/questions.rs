@@ -7,11 +7,12 @@
 //! resuming inbox event and the audit record with it; of two concurrent
 //! answers exactly one wins.
 
+use agentwerke_types::QuestionStatus;
 use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::{SqliteExecutor, SqlitePool};
 
 use super::audit::Chain;
-use super::rows::{QuestionDbRow, question_columns};
+use super::rows::{QuestionDbRow, convert, question_columns};
 use super::work::CompleteCall;
 use super::{audit, json_text, runs, work};
 use crate::MAX_PAGE;
@@ -30,9 +31,9 @@ pub(super) fn ask(conn: &Connection, done: &CompleteCall, question: &NewQuestion
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7)",
     )?
     .execute(params![
-        question.id,
+        question.id.as_str(),
         done.run_id(),
-        question.work_id,
+        question.work_id.as_str(),
         question.node_id,
         question.agent,
         question.question,
@@ -50,7 +51,7 @@ pub(super) fn answer(conn: &Connection, answer: &Answer) -> Result<QuestionRow> 
              WHERE id = ?1 AND status = 'open'",
         )?
         .execute(params![
-            answer.id,
+            answer.id.as_str(),
             answer.answer,
             answer.answered_by,
             answer.at.as_millis()
@@ -61,14 +62,14 @@ pub(super) fn answer(conn: &Connection, answer: &Answer) -> Result<QuestionRow> 
             question_columns!(),
             " FROM questions WHERE id = ?1"
         ))?
-        .query_row([&answer.id], QuestionDbRow::from_sqlite)
+        .query_row([answer.id.as_str()], QuestionDbRow::from_sqlite)
         .optional()?
         .ok_or_else(|| Error::not_found("question", &answer.id))?
-        .into();
+        .try_into()?;
     if answered == 0 {
         return Err(Error::AlreadyAnswered {
-            id: row.id,
-            status: row.status,
+            id: row.id.into_string(),
+            status: row.status.as_str().to_owned(),
         });
     }
     let mut chain = Chain::new(conn, &row.run_id);
@@ -124,11 +125,11 @@ pub(super) async fn list<'e>(
         )),
     };
     let rows: Vec<QuestionDbRow> = query
-        .bind(filter.status)
+        .bind(filter.status.map(QuestionStatus::as_str))
         .bind(filter.run_id)
         .fetch_all(conn)
         .await?;
-    Ok(rows.into_iter().map(QuestionRow::from).collect())
+    convert(rows)
 }
 
 /// One page of questions, oldest first; like approvals, one statement per
@@ -166,15 +167,17 @@ pub(super) async fn page(
         )),
     };
     let rows: Vec<QuestionDbRow> = query
-        .bind(filter.status)
+        .bind(filter.status.map(QuestionStatus::as_str))
         .bind(filter.run_id)
         .bind(after_at)
         .bind(after_id)
         .bind(i64::from(limit) + 1)
         .fetch_all(pool)
         .await?;
-    let items: Vec<QuestionRow> = rows.into_iter().map(QuestionRow::from).collect();
-    Ok(cursor::page(items, limit, |q| (q.asked_at, q.id.clone())))
+    let items: Vec<QuestionRow> = convert(rows)?;
+    Ok(cursor::page(items, limit, |q| {
+        (q.asked_at, q.id.to_string())
+    }))
 }
 
 pub(super) async fn get(pool: &SqlitePool, id: &str) -> Result<Option<QuestionRow>> {
@@ -186,5 +189,5 @@ pub(super) async fn get(pool: &SqlitePool, id: &str) -> Result<Option<QuestionRo
     .bind(id)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(QuestionRow::from))
+    row.map(QuestionRow::try_from).transpose()
 }

@@ -5,7 +5,7 @@
 //! corrupt, so the public types never carry half-parsed data.
 
 use agentwerke_evidence::chain::AuditRecord;
-use agentwerke_types::Timestamp;
+use agentwerke_types::{RiskLevel, RunStatus, Timestamp, UnknownName};
 use sqlx::FromRow;
 
 use super::parse_json;
@@ -35,6 +35,15 @@ fn ts(millis: i64) -> Timestamp {
 
 fn opt_ts(millis: Option<i64>) -> Option<Timestamp> {
     millis.map(Timestamp::from_millis)
+}
+
+/// A closed name read back from a column; `what` names the column when the
+/// text is none of the set's names.
+pub(super) fn named<T>(text: &str, what: impl FnOnce() -> String) -> Result<T>
+where
+    T: std::str::FromStr<Err = UnknownName>,
+{
+    text.parse().map_err(|_| Error::Corrupt { what: what() })
 }
 
 /// Every column of `workflow_versions`, in table order.
@@ -85,11 +94,17 @@ impl TryFrom<VersionRow> for WorkflowVersion {
                 row.workflow_id, row.version
             )
         })?;
+        let status = named(&row.status, || {
+            format!(
+                "workflow_versions.status of {}@{}",
+                row.workflow_id, row.version
+            )
+        })?;
         Ok(Self {
             workflow_id: row.workflow_id,
             version: row.version,
             name: row.name,
-            status: row.status,
+            status,
             bpmn_xml: row.bpmn_xml,
             bpmn_sha256: row.bpmn_sha256,
             diagnostics,
@@ -198,17 +213,28 @@ impl TryFrom<RunDbRow> for RunRow {
             .notes
             .map(|text| parse_json(&text, column("notes")))
             .transpose()?;
+        let status = RunStatus::parse(&row.status).ok_or_else(|| Error::Corrupt {
+            what: column("status")(),
+        })?;
+        let risk_level = row
+            .risk_level
+            .map(|text| {
+                RiskLevel::parse(&text).ok_or_else(|| Error::Corrupt {
+                    what: column("risk_level")(),
+                })
+            })
+            .transpose()?;
         Ok(Self {
-            id,
+            id: id.into(),
             workflow_id: row.workflow_id,
             workflow_version: row.workflow_version,
             bpmn_sha256: row.bpmn_sha256,
-            status: row.status,
+            status,
             state,
             state_version: row.state_version,
             requested_by: row.requested_by,
             inputs,
-            risk_level: row.risk_level,
+            risk_level,
             halted_reason,
             notes,
             created_at: ts(row.created_at),
@@ -260,8 +286,8 @@ impl TryFrom<WorkRow> for WorkItem {
     fn try_from(row: WorkRow) -> Result<Self> {
         Ok(Self {
             id: row.id,
-            run_id: row.run_id,
-            work_id: row.work_id,
+            run_id: row.run_id.into(),
+            work_id: row.work_id.into(),
             kind: row.kind,
             payload: JsonText::stored(row.payload),
             attempt_count: row.attempt_count,
@@ -319,15 +345,23 @@ impl TryFrom<ApprovalDbRow> for ApprovalRow {
 
     fn try_from(row: ApprovalDbRow) -> Result<Self> {
         let request = parse_json(&row.request, || format!("approvals.request of {}", row.id))?;
+        let column = |name: &str| format!("approvals.{name} of {}", row.id);
+        let kind = named(&row.kind, || column("kind"))?;
+        let status = named(&row.status, || column("status"))?;
+        let decision = row
+            .decision
+            .as_deref()
+            .map(|text| named(text, || column("decision")))
+            .transpose()?;
         Ok(Self {
-            id: row.id,
-            run_id: row.run_id,
-            work_id: row.work_id,
+            id: row.id.into(),
+            run_id: row.run_id.into(),
+            work_id: row.work_id.into(),
             node_id: row.node_id,
-            kind: row.kind,
+            kind,
             request,
-            status: row.status,
-            decision: row.decision,
+            status,
+            decision,
             comment: row.comment,
             decided_by: row.decided_by,
             decided_at: opt_ts(row.decided_at),
@@ -376,21 +410,24 @@ from_sqlite!(QuestionDbRow {
     answered_at,
 });
 
-impl From<QuestionDbRow> for QuestionRow {
-    fn from(row: QuestionDbRow) -> Self {
-        Self {
-            id: row.id,
-            run_id: row.run_id,
-            work_id: row.work_id,
+impl TryFrom<QuestionDbRow> for QuestionRow {
+    type Error = Error;
+
+    fn try_from(row: QuestionDbRow) -> Result<Self> {
+        let status = named(&row.status, || format!("questions.status of {}", row.id))?;
+        Ok(Self {
+            id: row.id.into(),
+            run_id: row.run_id.into(),
+            work_id: row.work_id.into(),
             node_id: row.node_id,
             agent: row.agent,
             question: row.question,
-            status: row.status,
+            status,
             answer: row.answer,
             answered_by: row.answered_by,
             asked_at: ts(row.asked_at),
             answered_at: opt_ts(row.answered_at),
-        }
+        })
     }
 }
 
@@ -413,16 +450,21 @@ from_sqlite!(TimerDbRow {
     fired_at
 });
 
-impl From<TimerDbRow> for TimerRow {
-    fn from(row: TimerDbRow) -> Self {
-        Self {
-            run_id: row.run_id,
+impl TryFrom<TimerDbRow> for TimerRow {
+    type Error = Error;
+
+    fn try_from(row: TimerDbRow) -> Result<Self> {
+        let status = named(&row.status, || {
+            format!("timers.status of {}/{}", row.run_id, row.timer_id)
+        })?;
+        Ok(Self {
+            run_id: row.run_id.into(),
             timer_id: row.timer_id,
             node_id: row.node_id,
             due_at: ts(row.due_at),
-            status: row.status,
+            status,
             fired_at: opt_ts(row.fired_at),
-        }
+        })
     }
 }
 

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use agentwerke_evidence::chain::{AuditDraft, SealedDraft};
-use agentwerke_types::Timestamp;
+use agentwerke_types::{RiskLevel, RunStatus, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 use sqlx::{SqliteExecutor, SqlitePool};
@@ -106,8 +106,8 @@ fn store_state(
     conn: &Connection,
     run_id: &str,
     state: &str,
-    status: &str,
-    risk_level: Option<&str>,
+    status: RunStatus,
+    risk_level: Option<RiskLevel>,
     completed_at: Option<Timestamp>,
     now: Timestamp,
 ) -> Result<()> {
@@ -120,8 +120,8 @@ fn store_state(
     .execute(params![
         run_id,
         state,
-        status,
-        risk_level,
+        status.as_str(),
+        risk_level.map(RiskLevel::as_str),
         completed_at.map(Timestamp::as_millis),
         now.as_millis(),
     ])?;
@@ -157,11 +157,11 @@ pub(super) fn create(conn: &Connection, call: &NewRunCall) -> Result<()> {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?8, ?9, ?9, ?10) ON CONFLICT (id) DO NOTHING",
         )?
         .execute(params![
-            run.run_id,
+            run.run_id.as_str(),
             run.workflow_id,
             run.version,
             run.bpmn_sha256,
-            run.status,
+            run.status.as_str(),
             call.run.state.as_str(),
             run.requested_by,
             call.inputs,
@@ -208,7 +208,7 @@ pub(super) async fn list(pool: &SqlitePool, filter: RunFilter) -> Result<Page<Ru
             AND (?3 IS NULL OR created_at < ?3 OR (created_at = ?3 AND id < ?4)) \
           ORDER BY created_at DESC, id DESC LIMIT ?5"
     ))
-    .bind(filter.status)
+    .bind(filter.status.map(RunStatus::as_str))
     .bind(filter.workflow_id)
     .bind(after.as_ref().map(|c| c.at.as_millis()))
     .bind(after.map(|c| c.id))
@@ -217,7 +217,7 @@ pub(super) async fn list(pool: &SqlitePool, filter: RunFilter) -> Result<Page<Ru
     .await?;
     let items: Vec<RunRow> = convert(rows)?;
     Ok(cursor::page(items, limit, |run| {
-        (run.created_at, run.id.clone())
+        (run.created_at, run.id.to_string())
     }))
 }
 
@@ -303,7 +303,7 @@ pub(super) fn deliver(
         conn,
         run_id,
         step.state.as_str(),
-        &step.status,
+        step.status,
         None,
         step.completed_at,
         at,
@@ -370,7 +370,7 @@ impl RawClaim {
             .into_iter()
             .map(|row| {
                 let run = RunRow::try_from(row)?;
-                let events = events.remove(&run.id).unwrap_or_default();
+                let events = events.remove(run.id.as_str()).unwrap_or_default();
                 Ok(ClaimedRun { run, events })
             })
             .collect()
@@ -453,12 +453,14 @@ pub(super) fn commit(conn: &Connection, call: &CommitCall) -> Result<()> {
     let commit = &call.commit;
     let (lease_owner, state_version): (Option<String>, i64) = conn
         .prepare_cached("SELECT lease_owner, state_version FROM runs WHERE id = ?1")?
-        .query_row([&commit.run_id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .query_row([commit.run_id.as_str()], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
         .optional()?
         .ok_or_else(|| Error::not_found("run", &commit.run_id))?;
     if lease_owner.as_deref() != Some(commit.owner.as_str()) {
         return Err(Error::LeaseLost {
-            run_id: commit.run_id.clone(),
+            run_id: commit.run_id.to_string(),
         });
     }
     if state_version != commit.expected_state_version {
@@ -472,8 +474,8 @@ pub(super) fn commit(conn: &Connection, call: &CommitCall) -> Result<()> {
         conn,
         &commit.run_id,
         call.commit.state.as_str(),
-        &commit.status,
-        commit.risk_level.as_deref(),
+        commit.status,
+        commit.risk_level,
         commit.completed_at,
         now,
     )?;
@@ -482,7 +484,7 @@ pub(super) fn commit(conn: &Connection, call: &CommitCall) -> Result<()> {
          WHERE id = ?1 AND run_id = ?2 AND processed_at IS NULL",
     )?;
     for id in &commit.processed_inbox_ids {
-        if mark.execute(params![id, commit.run_id, now.as_millis()])? != 1 {
+        if mark.execute(params![id, commit.run_id.as_str(), now.as_millis()])? != 1 {
             return Err(Error::conflict(format!(
                 "inbox event {id} of run '{}' is unknown or already processed",
                 commit.run_id

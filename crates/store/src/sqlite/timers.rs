@@ -5,12 +5,12 @@
 //! impossible even if a row were ever reset by hand.
 
 use agentwerke_evidence::chain::AuditDraft;
-use agentwerke_types::Timestamp;
+use agentwerke_types::{Actor, AuditKind, Timestamp};
 use rusqlite::{Connection, params};
 use serde_json::json;
 use sqlx::SqlitePool;
 
-use super::rows::TimerDbRow;
+use super::rows::{TimerDbRow, convert};
 use super::{audit, json_text, runs, sql_limit};
 use crate::clock::rfc3339;
 use crate::error::Result;
@@ -29,20 +29,24 @@ pub(super) fn fire_due(conn: &Connection, now: Timestamp, limit: usize) -> Resul
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut fired = 0;
-    for timer in due.into_iter().map(TimerRow::from) {
+    for timer in convert::<_, TimerRow>(due)? {
         conn.prepare_cached(
             "UPDATE timers SET status = 'fired', fired_at = ?3 WHERE run_id = ?1 AND timer_id = ?2",
         )?
-        .execute(params![timer.run_id, timer.timer_id, now.as_millis()])?;
+        .execute(params![
+            timer.run_id.as_str(),
+            timer.timer_id,
+            now.as_millis()
+        ])?;
         let event = json!({"type": "timer_fired", "timer_id": timer.timer_id, "at": now});
         let key = format!("timer:{}:{}", timer.run_id, timer.timer_id);
         if runs::insert_event(conn, &timer.run_id, &json_text(&event), Some(&key), now)? {
             fired += 1;
             let draft = AuditDraft {
-                run_id: timer.run_id.clone(),
+                run_id: timer.run_id.to_string(),
                 at: rfc3339(now),
-                actor: "system".to_owned(),
-                kind: "timer.fired".to_owned(),
+                actor: Actor::System,
+                kind: AuditKind::TimerFired,
                 data: json!({"timerId": timer.timer_id, "nodeId": timer.node_id,
                              "dueAt": rfc3339(timer.due_at)}),
             };
@@ -68,5 +72,5 @@ pub(super) async fn for_run(pool: &SqlitePool, run_id: &str) -> Result<Vec<Timer
     .bind(run_id)
     .fetch_all(pool)
     .await?;
-    Ok(rows.into_iter().map(TimerRow::from).collect())
+    convert(rows)
 }

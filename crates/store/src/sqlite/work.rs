@@ -115,9 +115,10 @@ pub(super) fn complete(conn: &Connection, call: &CompleteCall) -> Result<Deliver
     let done = &call.done;
     let (status, lease_owner): (String, Option<String>) = conn
         .prepare_cached("SELECT status, lease_owner FROM work WHERE run_id = ?1 AND work_id = ?2")?
-        .query_row(params![done.run_id, done.work_id], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })
+        .query_row(
+            params![done.run_id.as_str(), done.work_id.as_str()],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
         .optional()?
         .ok_or_else(|| Error::not_found("work", format!("{}/{}", done.run_id, done.work_id)))?;
     if status == "done" {
@@ -132,8 +133,8 @@ pub(super) fn complete(conn: &Connection, call: &CompleteCall) -> Result<Deliver
     }
     if lease_owner.as_deref() != Some(done.owner.as_str()) {
         tracing::info!(
-            run_id = done.run_id,
-            work_id = done.work_id,
+            run_id = done.run_id.as_str(),
+            work_id = done.work_id.as_str(),
             owner = done.owner,
             "work completed by an executor whose lease was taken over"
         );
@@ -151,7 +152,11 @@ pub(super) fn complete(conn: &Connection, call: &CompleteCall) -> Result<Deliver
                    resume = NULL, completed_at = ?3, updated_at = ?3 \
                  WHERE run_id = ?1 AND work_id = ?2",
             )?
-            .execute(params![done.run_id, done.work_id, now.as_millis()])?;
+            .execute(params![
+                done.run_id.as_str(),
+                done.work_id.as_str(),
+                now.as_millis()
+            ])?;
             store_evidence(conn, chain, call, now)
         },
     )
@@ -166,8 +171,8 @@ pub(super) fn keep_resume(
     let done = &call.done;
     conn.prepare_cached("UPDATE work SET resume = ?3 WHERE run_id = ?1 AND work_id = ?2")?
         .execute(params![
-            done.run_id,
-            done.work_id,
+            done.run_id.as_str(),
+            done.work_id.as_str(),
             resume.map(JsonText::as_str)
         ])?;
     Ok(())

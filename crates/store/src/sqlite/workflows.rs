@@ -5,7 +5,7 @@
 //! guarded by triggers: not even a hand-written `UPDATE` changes them.
 
 use agentwerke_evidence::chain::AuditDraft;
-use agentwerke_types::Timestamp;
+use agentwerke_types::{Actor, AuditKind, Timestamp, WorkflowStatus};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 use sqlx::SqlitePool;
@@ -44,7 +44,7 @@ pub(super) fn create_version(
         .map(WorkflowVersion::try_from)
         .transpose()?;
     if let Some(latest) = &latest
-        && latest.status == "draft"
+        && latest.status == WorkflowStatus::Draft
         && latest.bpmn_sha256 == new.bpmn_sha256
     {
         return Ok(latest.clone());
@@ -74,7 +74,7 @@ pub(super) fn create_version(
     let draft = global_audit(
         &new.created_by,
         new.at,
-        "workflow.version_imported",
+        AuditKind::WorkflowVersionImported,
         &new.workflow_id,
         number,
         &new.bpmn_sha256,
@@ -93,7 +93,7 @@ pub(super) fn publish(
 ) -> Result<WorkflowVersion> {
     let found = version_on(conn, workflow_id, number)?
         .ok_or_else(|| Error::not_found("workflow version", format!("{workflow_id}@{number}")))?;
-    if found.status == "published" {
+    if found.status == WorkflowStatus::Published {
         return Ok(found);
     }
     let updated = conn
@@ -117,7 +117,7 @@ pub(super) fn publish(
     let draft = global_audit(
         by,
         at,
-        "workflow.version_published",
+        AuditKind::WorkflowVersionPublished,
         workflow_id,
         number,
         &found.bpmn_sha256,
@@ -140,10 +140,12 @@ fn version_on(conn: &Connection, id: &str, number: i64) -> Result<Option<Workflo
     .transpose()
 }
 
+/// `by` is the importer's or publisher's token subject, or `system` for
+/// what the system stores itself (the sample workflow).
 fn global_audit(
-    actor: &str,
+    by: &str,
     at: Timestamp,
-    kind: &str,
+    kind: AuditKind,
     workflow_id: &str,
     version: i64,
     sha256: &str,
@@ -151,8 +153,11 @@ fn global_audit(
     AuditDraft {
         run_id: GLOBAL_STREAM.to_owned(),
         at: rfc3339(at),
-        actor: actor.to_owned(),
-        kind: kind.to_owned(),
+        actor: match by {
+            "system" => Actor::System,
+            subject => Actor::user(subject),
+        },
+        kind,
         data: json!({"workflowId": workflow_id, "version": version, "bpmnSha256": sha256}),
     }
 }

@@ -5,6 +5,7 @@ use agentwerke_store::gateway::{HaltRow, HaltScope, NewPolicySet};
 use agentwerke_store::{
     CompleteWork, Decide, Delivery, GLOBAL_STREAM, JsonText, NewApproval, Op, Store,
 };
+use agentwerke_types::{ApprovalDecision, ApprovalKind};
 use serde_json::json;
 
 use super::support::{draft, published, start_run, step, t};
@@ -25,7 +26,7 @@ pub(crate) async fn chains_verify_after_many_ops(store: &dyn Store) {
                 &run_id,
                 json!({"type": "poke"}),
                 None,
-                Some(draft(&run_id, "poked", data)),
+                Some(draft(&run_id, "run.cancel_requested", data)),
             )
             .await
             .unwrap();
@@ -35,22 +36,22 @@ pub(crate) async fn chains_verify_after_many_ops(store: &dyn Store) {
             t(100 + n),
             vec![
                 Op::InsertWork {
-                    work_id: "w".to_owned(),
+                    work_id: "w".into(),
                     kind: "agent_task".to_owned(),
                     payload: JsonText::from(&json!({})),
                 },
                 Op::OpenApproval {
                     approval: NewApproval {
-                        id: format!("ap-{n}"),
-                        work_id: "gate".to_owned(),
+                        id: format!("ap-{n}").into(),
+                        work_id: "gate".into(),
                         node_id: "Review".to_owned(),
-                        kind: "tool_escalation".to_owned(),
+                        kind: ApprovalKind::ToolEscalation,
                         request: json!({}),
                         expires_at: None,
                     },
                 },
                 Op::AwaitMessage {
-                    work_id: "m".to_owned(),
+                    work_id: "m".into(),
                     message_name: "ping".to_owned(),
                     correlation_key: None,
                 },
@@ -84,8 +85,8 @@ pub(crate) async fn chains_verify_after_many_ops(store: &dyn Store) {
             .unwrap();
         store
             .decide_approval(Decide {
-                id: format!("ap-{}", &run_id[4..]),
-                decision: "approved".to_owned(),
+                id: format!("ap-{}", &run_id[4..]).into(),
+                decision: ApprovalDecision::Approved,
                 comment: None,
                 decided_by: "bob".to_owned(),
                 at: t(300),

@@ -1,6 +1,7 @@
 //! Calls in flight together: each keeps its own all-or-nothing outcome,
 //! exactly as if it had been made alone, whatever an implementation batches.
 
+use agentwerke_types::{ApprovalKind, RunStatus};
 use std::sync::Arc;
 
 use agentwerke_evidence::chain::verify_chain;
@@ -11,7 +12,7 @@ use super::support::{code_of, commit_all, draft, published, start_run, t};
 
 fn insert(work_id: &str) -> Op {
     Op::InsertWork {
-        work_id: work_id.to_owned(),
+        work_id: work_id.into(),
         kind: "agent_task".to_owned(),
         payload: JsonText::from(&json!({"workId": work_id})),
     }
@@ -27,10 +28,10 @@ fn record(n: u32) -> Op {
 fn gate(id: &str) -> Op {
     Op::OpenApproval {
         approval: NewApproval {
-            id: id.to_owned(),
-            work_id: format!("work-of-{id}"),
+            id: id.into(),
+            work_id: format!("work-of-{id}").into(),
             node_id: "Review".to_owned(),
-            kind: "gate".to_owned(),
+            kind: ApprovalKind::Gate,
             request: json!({"requestedAction": "ship"}),
             expires_at: None,
         },
@@ -68,7 +69,7 @@ pub(crate) async fn commit_runs_keep_each_outcome(store: &dyn Store) {
     let gated = commit_all(&by_id("r3"), "a", "awaiting_approval", vec![gate("ap-3")]);
     let thief = commit_all(&by_id("r4"), "b", "running", vec![record(4)]);
     let mut stray = commit_all(&by_id("r5"), "a", "running", vec![record(5)]);
-    stray.audit.push(draft("r1", "forged", json!({})));
+    stray.audit.push(draft("r1", "step.completed", json!({})));
     // The same step twice in one call: the first released the lease.
     let again = good.clone();
 
@@ -96,7 +97,7 @@ pub(crate) async fn commit_runs_keep_each_outcome(store: &dyn Store) {
     assert_eq!(store.pending_work_for_run("r1").await.unwrap().len(), 1);
     assert_eq!(store.records("r1").await.unwrap().len(), 1);
     let r3 = store.get_run("r3").await.unwrap().unwrap();
-    assert_eq!(r3.status, "awaiting_approval");
+    assert_eq!(r3.status, RunStatus::AwaitingApproval);
     assert_eq!(store.approvals_for_run("r3").await.unwrap().len(), 1);
     for untouched in ["r2", "r4", "r5"] {
         let run = store.get_run(untouched).await.unwrap().unwrap();
@@ -137,8 +138,8 @@ pub(crate) async fn commit_runs_keep_each_outcome(store: &dyn Store) {
 
 fn completion(run: &str, work_id: &str, owner: &str) -> CompleteWork {
     CompleteWork {
-        run_id: run.to_owned(),
-        work_id: work_id.to_owned(),
+        run_id: run.into(),
+        work_id: work_id.into(),
         owner: owner.to_owned(),
         result_event: json!({"type": "task_completed", "work_id": work_id}),
         dedup_key: format!("work:{run}:{work_id}"),
@@ -229,14 +230,14 @@ pub(crate) async fn concurrent_creations(store: Arc<dyn Store>) {
             let store = store.clone();
             tokio::spawn(async move {
                 let run = agentwerke_store::NewRun {
-                    run_id: id.clone(),
+                    run_id: id.clone().into(),
                     workflow_id: version.workflow_id.clone(),
                     version: version.version,
                     bpmn_sha256: version.bpmn_sha256.clone(),
                     requested_by: "ada".to_owned(),
                     inputs: json!({}),
                     state: JsonText::from(&json!({})),
-                    status: "running".to_owned(),
+                    status: RunStatus::Running,
                     at: t(10),
                 };
                 let audit = draft(&id, "run.requested", json!({}));

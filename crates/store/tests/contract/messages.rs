@@ -7,7 +7,7 @@ use super::support::{code_of, published, start_run, step, t};
 
 fn wait(work_id: &str, key: Option<&str>) -> Op {
     Op::AwaitMessage {
-        work_id: work_id.to_owned(),
+        work_id: work_id.into(),
         message_name: "payment_received".to_owned(),
         correlation_key: key.map(str::to_owned),
     }
@@ -75,7 +75,7 @@ pub(crate) async fn correlation_and_idempotency(store: &dyn Store) {
 
     // Once run-b stops waiting, only the keyed wait of run-c matches order-2.
     let stop = vec![Op::StopAwaitingMessage {
-        work_id: "w".to_owned(),
+        work_id: "w".into(),
     }];
     for run in &claimed {
         let ops = if run.run.id == "run-b" {

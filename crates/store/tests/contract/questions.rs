@@ -4,14 +4,14 @@
 use std::sync::Arc;
 
 use agentwerke_store::{Answer, CompleteWork, JsonText, NewQuestion, Op, QuestionFilter, Store};
-use agentwerke_types::ErrorCode;
+use agentwerke_types::{ErrorCode, QuestionStatus};
 use serde_json::json;
 
 use super::support::{code_of, commit_all, draft, one_run, step, t};
 
 fn insert(work_id: &str) -> Op {
     Op::InsertWork {
-        work_id: work_id.to_owned(),
+        work_id: work_id.into(),
         kind: "agent_task".to_owned(),
         payload: JsonText::from(&json!({"workId": work_id})),
     }
@@ -19,8 +19,8 @@ fn insert(work_id: &str) -> Op {
 
 fn asked(work_id: &str, question_id: &str) -> (CompleteWork, NewQuestion) {
     let done = CompleteWork {
-        run_id: "run-1".to_owned(),
-        work_id: work_id.to_owned(),
+        run_id: "run-1".into(),
+        work_id: work_id.into(),
         owner: "exec".to_owned(),
         result_event: json!({"type": "task_asked", "work_id": work_id, "question_id": question_id}),
         dedup_key: format!("work:run-1:{work_id}:1"),
@@ -33,8 +33,8 @@ fn asked(work_id: &str, question_id: &str) -> (CompleteWork, NewQuestion) {
         step: None,
     };
     let question = NewQuestion {
-        id: question_id.to_owned(),
-        work_id: work_id.to_owned(),
+        id: question_id.into(),
+        work_id: work_id.into(),
         node_id: "Analyze".to_owned(),
         agent: "analyst".to_owned(),
         question: "Which region?".to_owned(),
@@ -45,7 +45,7 @@ fn asked(work_id: &str, question_id: &str) -> (CompleteWork, NewQuestion) {
 
 fn answer(id: &str, by: &str) -> Answer {
     Answer {
-        id: id.to_owned(),
+        id: id.into(),
         answer: format!("{by} says eu"),
         answered_by: by.to_owned(),
         at: t(500),
@@ -84,7 +84,7 @@ pub(crate) async fn ask_and_answer_once(store: Arc<dyn Store>) {
     );
     let open = store
         .list_questions(QuestionFilter {
-            status: Some("open".to_owned()),
+            status: Some(QuestionStatus::Open),
             run_id: None,
         })
         .await
@@ -119,7 +119,7 @@ pub(crate) async fn ask_and_answer_once(store: Arc<dyn Store>) {
     assert_eq!(loser.code(), "store.already_answered");
     let stored = store.get_question("q-1").await.unwrap().unwrap();
     assert_eq!(&stored, winners[0]);
-    assert_eq!(stored.status, "answered");
+    assert_eq!(stored.status, QuestionStatus::Answered);
     assert_eq!(stored.answered_at, Some(t(500)));
     let by = stored.answered_by.clone().unwrap();
     assert_eq!(stored.answer, Some(format!("{by} says eu")));
@@ -158,7 +158,7 @@ pub(crate) async fn ask_and_answer_once(store: Arc<dyn Store>) {
             "engine",
             "running",
             vec![Op::ReopenWork {
-                work_id: "w1".to_owned(),
+                work_id: "w1".into(),
             }],
         ))
         .await
@@ -177,7 +177,7 @@ pub(crate) async fn ask_and_answer_once(store: Arc<dyn Store>) {
             "engine",
             "cancelled",
             vec![Op::CloseQuestions {
-                work_id: "w1".to_owned(),
+                work_id: "w1".into(),
             }],
         ))
         .await

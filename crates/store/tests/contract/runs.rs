@@ -2,6 +2,7 @@
 
 use agentwerke_evidence::chain::verify_chain;
 use agentwerke_store::{JsonText, NewRun, Op, RunFilter, RunStart, Store};
+use agentwerke_types::{RiskLevel, RunStatus};
 use serde_json::json;
 
 use super::support::{code_of, commit_all, draft, import, one_run, published, start_run, t};
@@ -42,13 +43,13 @@ pub(crate) async fn create_claim_commit(store: &dyn Store) {
     assert_eq!(code_of(store.commit_run(stale).await), "store.conflict");
 
     let mut good = commit_all(&claimed[0], "a", "completed", vec![]);
-    good.risk_level = Some("low".to_owned());
+    good.risk_level = Some(RiskLevel::Low);
     good.completed_at = Some(t(21));
     store.commit_run(good.clone()).await.unwrap();
     let run = store.get_run("run-1").await.unwrap().unwrap();
     assert_eq!((run.state_version, run.status.as_str()), (1, "completed"));
     assert_eq!(JsonText::from(&run.state), good.state);
-    assert_eq!(run.risk_level.as_deref(), Some("low"));
+    assert_eq!(run.risk_level, Some(RiskLevel::Low));
     assert_eq!(run.completed_at, Some(t(21)));
 
     // The lease was released and the event processed: a replayed commit is refused.
@@ -67,14 +68,14 @@ pub(crate) async fn create_claim_commit(store: &dyn Store) {
         .await
         .unwrap();
     let mut new = NewRun {
-        run_id: "run-2".to_owned(),
+        run_id: "run-2".into(),
         workflow_id: "wf".to_owned(),
         version: draft_version.version,
         bpmn_sha256: draft_version.bpmn_sha256.clone(),
         requested_by: "ada".to_owned(),
         inputs: json!({}),
         state: JsonText::from(&json!({})),
-        status: "running".to_owned(),
+        status: RunStatus::Running,
         at: t(30),
     };
     let first = || draft("run-2", "run.requested", json!({}));
@@ -131,20 +132,20 @@ pub(crate) async fn create_claim_commit(store: &dyn Store) {
 pub(crate) async fn create_with_first_step_applied(store: &dyn Store) {
     let version = published(store, "wf").await;
     let new = |id: &str, status: &str| NewRun {
-        run_id: id.to_owned(),
+        run_id: id.into(),
         workflow_id: "wf".to_owned(),
         version: version.version,
         bpmn_sha256: version.bpmn_sha256.clone(),
         requested_by: "ada".to_owned(),
         inputs: json!({"ticket": id}),
         state: JsonText::from(&json!({"step": 1})),
-        status: status.to_owned(),
+        status: RunStatus::parse(status).expect("a run status"),
         at: t(10),
     };
     let applied = |id: &str, completed_at| RunStart::Applied {
         ops: vec![
             Op::InsertWork {
-                work_id: "w1".to_owned(),
+                work_id: "w1".into(),
                 kind: "agent_task".to_owned(),
                 payload: JsonText::from(&json!({"workId": "w1"})),
             },
@@ -224,7 +225,7 @@ pub(crate) async fn inbox_order_and_dedup(store: &dyn Store) {
             "run-1",
             json!({"type": "cancel"}),
             Some("k1".to_owned()),
-            audit("one"),
+            audit("run.cancel_requested"),
         )
         .await
         .unwrap();
@@ -233,7 +234,7 @@ pub(crate) async fn inbox_order_and_dedup(store: &dyn Store) {
             "run-1",
             json!({"type": "cancel"}),
             Some("k1".to_owned()),
-            audit("two"),
+            audit("run.retry_requested"),
         )
         .await
         .unwrap();
@@ -251,7 +252,7 @@ pub(crate) async fn inbox_order_and_dedup(store: &dyn Store) {
         .collect();
     assert_eq!(
         kinds,
-        ["run.requested", "one"],
+        ["run.requested", "run.cancel_requested"],
         "a deduplicated event writes no audit"
     );
     let unknown = store.enqueue_event("nope", json!({}), None, None).await;
@@ -394,7 +395,7 @@ pub(crate) async fn pagination(store: &dyn Store) {
 
     let none = store
         .list_runs(RunFilter {
-            status: Some("failed".to_owned()),
+            status: Some(RunStatus::Failed),
             limit: 5,
             ..RunFilter::default()
         })
@@ -403,7 +404,7 @@ pub(crate) async fn pagination(store: &dyn Store) {
     assert!(none.items.is_empty());
     let running = store
         .list_runs(RunFilter {
-            status: Some("running".to_owned()),
+            status: Some(RunStatus::Running),
             limit: 500,
             ..RunFilter::default()
         })

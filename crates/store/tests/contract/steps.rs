@@ -3,13 +3,14 @@
 
 use agentwerke_evidence::chain::verify_chain;
 use agentwerke_store::{AppliedStep, CompleteWork, Delivered, JsonText, Op, Store};
+use agentwerke_types::RunStatus;
 use serde_json::json;
 
 use super::support::{draft, one_run, step, t};
 
 fn insert(work_id: &str) -> Op {
     Op::InsertWork {
-        work_id: work_id.to_owned(),
+        work_id: work_id.into(),
         kind: "agent_task".to_owned(),
         payload: JsonText::from(&json!({"workId": work_id})),
     }
@@ -20,7 +21,7 @@ fn applied(version: i64, next: &str) -> AppliedStep {
     AppliedStep {
         expected_state_version: version,
         state: JsonText::from(&json!({"after": next})),
-        status: "running".to_owned(),
+        status: RunStatus::Running,
         completed_at: None,
         ops: vec![insert(next)],
         audit: vec![draft("run-1", "event.applied", json!({"next": next}))],
@@ -29,8 +30,8 @@ fn applied(version: i64, next: &str) -> AppliedStep {
 
 fn completion(work_id: &str, step: AppliedStep) -> CompleteWork {
     CompleteWork {
-        run_id: "run-1".to_owned(),
-        work_id: work_id.to_owned(),
+        run_id: "run-1".into(),
+        work_id: work_id.into(),
         owner: "exec".to_owned(),
         result_event: json!({"type": "task_completed", "work_id": work_id}),
         dedup_key: format!("work:run-1:{work_id}"),
@@ -52,7 +53,7 @@ async fn deliver(store: &dyn Store, work_id: &str, version: i64, next: &str) -> 
 async fn claim_one_work(store: &dyn Store, now: i64) -> String {
     let claimed = store.claim_work("exec", t(now), 1_000, 10).await.unwrap();
     assert_eq!(claimed.len(), 1, "one work item to claim");
-    claimed[0].work_id.clone()
+    claimed[0].work_id.to_string()
 }
 
 pub(crate) async fn committed_only_when_nothing_moved(store: &dyn Store) {

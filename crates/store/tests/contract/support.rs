@@ -4,7 +4,7 @@ use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_store::{
     ClaimedRun, Commit, JsonText, NewRun, NewWorkflowVersion, Op, RunStart, Store, WorkflowVersion,
 };
-use agentwerke_types::Timestamp;
+use agentwerke_types::{RunStatus, Timestamp};
 use serde_json::{Value, json};
 
 /// A fixed instant plus `ms`, so tests never read a clock.
@@ -17,8 +17,8 @@ pub(crate) fn draft(run_id: &str, kind: &str, data: Value) -> AuditDraft {
     AuditDraft {
         run_id: run_id.to_owned(),
         at: "2023-11-14T22:13:20Z".to_owned(),
-        actor: "user:ada".to_owned(),
-        kind: kind.to_owned(),
+        actor: "user:ada".parse().expect("an actor"),
+        kind: kind.parse().expect("an audit kind"),
         data,
     }
 }
@@ -58,14 +58,14 @@ pub(crate) async fn start_run(
     store
         .create_run(
             NewRun {
-                run_id: run_id.to_owned(),
+                run_id: run_id.into(),
                 workflow_id: version.workflow_id.clone(),
                 version: version.version,
                 bpmn_sha256: version.bpmn_sha256.clone(),
                 requested_by: "ada".to_owned(),
                 inputs: json!({"ticket": run_id}),
                 state: JsonText::from(&json!({"tokens": []})),
-                status: "running".to_owned(),
+                status: RunStatus::Running,
                 at,
             },
             RunStart::Queued(json!({"type": "start", "at": at})),
@@ -95,7 +95,7 @@ pub(crate) fn commit_all(claimed: &ClaimedRun, owner: &str, status: &str, ops: V
         state: JsonText::from(
             &json!({"applied": claimed.events.len(), "after": claimed.run.state_version}),
         ),
-        status: status.to_owned(),
+        status: RunStatus::parse(status).expect("a run status"),
         risk_level: None,
         completed_at: None,
         processed_inbox_ids: claimed.events.iter().map(|e| e.id).collect(),

@@ -8,7 +8,7 @@ use super::support::{code_of, draft, one_run, step, t};
 
 fn insert(work_id: &str) -> Op {
     Op::InsertWork {
-        work_id: work_id.to_owned(),
+        work_id: work_id.into(),
         kind: "agent_task".to_owned(),
         payload: JsonText::from(&json!({"workId": work_id, "prompt": "analyze"})),
     }
@@ -16,8 +16,8 @@ fn insert(work_id: &str) -> Op {
 
 fn completion(work_id: &str, owner: &str, output: &str) -> CompleteWork {
     CompleteWork {
-        run_id: "run-1".to_owned(),
-        work_id: work_id.to_owned(),
+        run_id: "run-1".into(),
+        work_id: work_id.into(),
         owner: owner.to_owned(),
         result_event: json!({"type": "task_completed", "work_id": work_id, "output": output}),
         dedup_key: format!("work:run-1:{work_id}"),
@@ -150,10 +150,10 @@ pub(crate) async fn cancelled_work(store: &dyn Store) {
         .unwrap();
     let cancel = vec![
         Op::CancelWork {
-            work_id: "w1".to_owned(),
+            work_id: "w1".into(),
         },
         Op::CancelWork {
-            work_id: "w2".to_owned(),
+            work_id: "w2".into(),
         },
     ];
     step(store, "engine", t(200), cancel).await;

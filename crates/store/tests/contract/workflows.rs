@@ -1,6 +1,7 @@
 //! Workflow versioning and immutability.
 
 use agentwerke_store::{GLOBAL_STREAM, Store};
+use agentwerke_types::WorkflowStatus;
 
 use super::support::{code_of, import, t};
 
@@ -34,7 +35,7 @@ pub(crate) async fn versioning_and_publication(store: &dyn Store) {
         .publish_workflow_version("wf", 1, "user:bob", t(5))
         .await
         .unwrap();
-    assert_eq!(p1.status, "published");
+    assert_eq!(p1.status, WorkflowStatus::Published);
     assert_eq!(p1.published_by.as_deref(), Some("user:bob"));
     assert_eq!(p1.published_at, Some(t(5)));
     assert_eq!(

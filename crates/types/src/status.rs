@@ -1,0 +1,172 @@
+//! Where approvals, questions, workflows and timers stand, and what kind of
+//! approval a run waits for. Persisted names: see [`crate::closed`].
+
+use crate::closed::closed;
+
+closed! {
+    /// Where an approval request stands.
+    ApprovalStatus, "approval status" {
+        /// Waiting for a human.
+        Pending = "pending",
+        /// A human approved.
+        Approved = "approved",
+        /// A human rejected.
+        Rejected = "rejected",
+        /// A human asked for changes.
+        ChangesRequested = "changes_requested",
+        /// Closed without a decision: its work was stopped.
+        Cancelled = "cancelled",
+        /// Closed without a decision: nobody decided in time.
+        Expired = "expired",
+    }
+}
+
+closed! {
+    /// A human's decision on a pending approval: the statuses a person can
+    /// set.
+    ApprovalDecision, "approval decision" {
+        /// Go ahead.
+        Approved = "approved",
+        /// Stop.
+        Rejected = "rejected",
+        /// Do it again, differently.
+        ChangesRequested = "changes_requested",
+    }
+}
+
+impl ApprovalDecision {
+    /// The status a request has once decided so.
+    pub const fn status(self) -> ApprovalStatus {
+        match self {
+            ApprovalDecision::Approved => ApprovalStatus::Approved,
+            ApprovalDecision::Rejected => ApprovalStatus::Rejected,
+            ApprovalDecision::ChangesRequested => ApprovalStatus::ChangesRequested,
+        }
+    }
+}
+
+closed! {
+    /// What an approval request gates.
+    ApprovalKind, "approval kind" {
+        /// A modelled approval task in the BPMN.
+        Gate = "gate",
+        /// A tool call the gateway's policy escalated to a human.
+        ToolEscalation = "tool_escalation",
+    }
+}
+
+closed! {
+    /// Where a question an agent asked a human stands.
+    QuestionStatus, "question status" {
+        /// Waiting for an answer.
+        Open = "open",
+        /// A human answered.
+        Answered = "answered",
+        /// Closed unanswered: the attempt that asked was stopped.
+        Cancelled = "cancelled",
+    }
+}
+
+closed! {
+    /// Where a stored version of a workflow or a policy set stands.
+    WorkflowStatus, "workflow status" {
+        /// Imported, may be replaced by a newer draft.
+        Draft = "draft",
+        /// Runnable; never changes again.
+        Published = "published",
+    }
+}
+
+closed! {
+    /// Where a timer stands.
+    TimerStatus, "timer status" {
+        /// Waiting for its due time.
+        Scheduled = "scheduled",
+        /// Fired.
+        Fired = "fired",
+        /// Cancelled before it fired.
+        Cancelled = "cancelled",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every persisted name, pinned: renaming a variant's name fails here.
+    #[test]
+    fn persisted_names_never_change() {
+        fn pin<
+            T: Copy + std::fmt::Debug + PartialEq + serde::Serialize + serde::de::DeserializeOwned,
+        >(
+            all: &[T],
+            as_str: fn(T) -> &'static str,
+            expected: &[&str],
+        ) {
+            let names: Vec<_> = all.iter().map(|v| as_str(*v)).collect();
+            assert_eq!(names, expected);
+            for (variant, name) in all.iter().zip(expected) {
+                let json = serde_json::to_string(variant).unwrap();
+                assert_eq!(json, format!("\"{name}\""));
+                let back: T = serde_json::from_str(&json).unwrap();
+                assert_eq!(back, *variant);
+            }
+        }
+        pin(
+            ApprovalStatus::ALL,
+            ApprovalStatus::as_str,
+            &[
+                "pending",
+                "approved",
+                "rejected",
+                "changes_requested",
+                "cancelled",
+                "expired",
+            ],
+        );
+        pin(
+            ApprovalDecision::ALL,
+            ApprovalDecision::as_str,
+            &["approved", "rejected", "changes_requested"],
+        );
+        pin(
+            ApprovalKind::ALL,
+            ApprovalKind::as_str,
+            &["gate", "tool_escalation"],
+        );
+        pin(
+            QuestionStatus::ALL,
+            QuestionStatus::as_str,
+            &["open", "answered", "cancelled"],
+        );
+        pin(
+            WorkflowStatus::ALL,
+            WorkflowStatus::as_str,
+            &["draft", "published"],
+        );
+        pin(
+            TimerStatus::ALL,
+            TimerStatus::as_str,
+            &["scheduled", "fired", "cancelled"],
+        );
+    }
+
+    #[test]
+    fn a_decision_sets_the_status_of_the_same_name() {
+        for decision in ApprovalDecision::ALL {
+            assert_eq!(decision.status().as_str(), decision.as_str());
+        }
+    }
+
+    #[test]
+    fn unknown_names_are_refused_with_the_accepted_ones() {
+        let error = ApprovalStatus::parse("approve").unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "unknown approval status 'approve'; expected one of: pending, approved, \
+             rejected, changes_requested, cancelled, expired"
+        );
+        assert_eq!("open".parse(), Ok(QuestionStatus::Open));
+        assert!(serde_json::from_str::<ApprovalKind>("\"Gate\"").is_err());
+    }
+}
