@@ -24,6 +24,7 @@ use crate::state::AppState;
 
 /// Paging through the global stream.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditParams {
     /// Page size, 1 to 200 (default 50).
@@ -31,6 +32,7 @@ pub struct AuditParams {
     pub limit: Option<u32>,
     /// The `nextCursor` of the previous page: the `seq` of the last record
     /// read, so `cursor=N` also resumes after a record an auditor noted.
+    #[param(pattern = "^[0-9]{1,19}$")]
     pub cursor: Option<String>,
 }
 
