@@ -9,7 +9,6 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use agentwerke_evidence::keys::key_id;
 use agentwerke_evidence::{VerifyReport, verify_export};
 use anyhow::Context;
 use ed25519_dalek::VerifyingKey;
@@ -17,7 +16,7 @@ use serde_json::Value;
 
 use crate::Remote;
 use crate::client::Client;
-use crate::commands::evidence::{Anchor, VERIFY_EXIT_CODES, Verdict};
+use crate::commands::evidence::{Anchor, VERIFY_EXIT_CODES, Verdict, judge};
 use crate::output::say;
 
 /// Audit subcommands.
@@ -80,35 +79,13 @@ fn verify_file(
     bytes: &[u8],
     trusted: Option<&VerifyingKey>,
 ) -> anyhow::Result<Verdict> {
-    let file = file.display();
-    let intact = verify_export(bytes, None);
-    if !intact.is_valid() {
-        say!("{file}: NOT valid")?;
-        for problem in &intact.problems {
-            say!("  - {problem}")?;
-        }
-        return Ok(Verdict::Invalid);
-    }
-    let signer = intact.key_id.as_deref().unwrap_or("?");
-    let Some(trusted) = trusted else {
-        say!(
-            "{file}: intact, but its origin is UNVERIFIED. It is signed by key {signer}, which \
-             was not checked against a key you trust: anyone can sign an export. Pass \
-             --public-key, --public-key-file or --server."
-        )?;
-        summary(&intact)?;
-        return Ok(Verdict::OriginUnverified);
-    };
-    if !verify_export(bytes, Some(trusted)).is_valid() {
-        say!(
-            "{file}: intact, but NOT signed by the trusted key {}: it is signed by key {signer}.",
-            key_id(trusted)
-        )?;
-        return Ok(Verdict::ForeignKey);
-    }
-    say!("{file}: valid. Signed by the trusted key {signer}.")?;
-    summary(&intact)?;
-    Ok(Verdict::Valid)
+    judge(
+        file,
+        "an export",
+        |key| verify_export(bytes, key),
+        trusted,
+        summary,
+    )
 }
 
 fn summary(report: &VerifyReport) -> std::io::Result<()> {

@@ -176,8 +176,22 @@ fn verify_pack(
     bytes: &[u8],
     trusted: Option<&VerifyingKey>,
 ) -> anyhow::Result<Verdict> {
+    judge(file, "a pack", |key| verify(bytes, key), trusted, summary)
+}
+
+/// The verdict on a signed document (a pack, an audit export): `check`
+/// verifies it with the key given, or with its own embedded key when given
+/// none. Integrity is checked first, then origin against `trusted`, and the
+/// finding is printed; `summary` adds what the document holds.
+pub(crate) fn judge(
+    file: &Path,
+    what: &str,
+    check: impl Fn(Option<&VerifyingKey>) -> VerifyReport,
+    trusted: Option<&VerifyingKey>,
+    summary: fn(&VerifyReport) -> std::io::Result<()>,
+) -> anyhow::Result<Verdict> {
     let file = file.display();
-    let intact = verify(bytes, None);
+    let intact = check(None);
     if !intact.is_valid() {
         say!("{file}: NOT valid")?;
         for problem in &intact.problems {
@@ -189,13 +203,13 @@ fn verify_pack(
     let Some(trusted) = trusted else {
         say!(
             "{file}: intact, but its origin is UNVERIFIED. It is signed by key {signer}, which \
-             was not checked against a key you trust: anyone can sign a pack. Pass \
+             was not checked against a key you trust: anyone can sign {what}. Pass \
              --public-key, --public-key-file or --server."
         )?;
         summary(&intact)?;
         return Ok(Verdict::OriginUnverified);
     };
-    if !verify(bytes, Some(trusted)).is_valid() {
+    if !check(Some(trusted)).is_valid() {
         say!(
             "{file}: intact, but NOT signed by the trusted key {}: it is signed by key {signer}.",
             key_id(trusted)
