@@ -428,10 +428,11 @@ impl StepTools {
         let mut human = None;
         if let Outcome::PendingApproval { binding } = &execution.outcome
             && let Some(earlier) = self.earlier_escalation(binding).await
+            && let Some(decided) = self
+                .apply_decision(&gateway, &request, &halts, &earlier, &execution)
+                .await
         {
-            execution = self
-                .apply_decision(&gateway, &request, &halts, &earlier, execution)
-                .await;
+            execution = decided;
             human = Some(earlier);
         }
         let result = self.answer(&execution);
@@ -520,9 +521,12 @@ impl StepTools {
             .await
     }
 
-    /// The latest earlier escalation of exactly this call at this node. If
-    /// they cannot be read, there is none: the call escalates again and
-    /// nothing runs without a human.
+    /// The latest earlier escalation of exactly this call in this attempt
+    /// that has not run its call yet. A used approval covers no later call
+    /// and an earlier attempt's decisions cover none of this one's, so an
+    /// identical call made again asks a human again. If they cannot be read,
+    /// there is none: the call escalates again and nothing runs without a
+    /// human.
     async fn earlier_escalation(&self, binding: &EscalationBinding) -> Option<ApprovalRow> {
         let escalations = self
             .escalations
@@ -531,7 +535,9 @@ impl StepTools {
                     Ok(rows) => rows
                         .into_iter()
                         .filter(|a| {
-                            a.kind == ApprovalKind::ToolEscalation && a.node_id == self.who.node_id
+                            a.kind == ApprovalKind::ToolEscalation
+                                && a.work_id.as_str() == self.who.work_id
+                                && a.consumed_at.is_none()
                         })
                         .collect(),
                     Err(error) => {
@@ -551,16 +557,18 @@ impl StepTools {
             .cloned()
     }
 
-    /// An approval runs the call once; any other decision, or a second use,
-    /// blocks it and tells the model why.
+    /// An approval runs the call once; any other decision blocks it and
+    /// tells the model why. An approval already used (by an identical call
+    /// earlier in this step) covers nothing: `None`, and the call escalates
+    /// afresh.
     async fn apply_decision(
         &self,
         gateway: &Gateway,
         request: &CallRequest,
         halts: &Halts,
         approval: &ApprovalRow,
-        pending: Execution,
-    ) -> Execution {
+        pending: &Execution,
+    ) -> Option<Execution> {
         let binding = EscalationBinding {
             tool: request.tool.clone(),
             args_hash: approval.request["argsHash"]
@@ -574,15 +582,15 @@ impl StepTools {
                 .consume_escalation(&approval.id, self.clock.now())
                 .await
             {
-                Ok(true) => return gateway.execute_approved(request, halts, &binding).await,
-                Ok(false) => {}
+                Ok(true) => return Some(gateway.execute_approved(request, halts, &binding).await),
+                Ok(false) => return None,
                 Err(error) => {
                     tracing::error!(%error, approval = %approval.id, "cannot mark the approval used");
                 }
             }
         }
         // The escalation's own record, turned into a refusal: nothing runs.
-        let mut blocked = pending;
+        let mut blocked = pending.clone();
         let rationale = human_refusal(approval);
         blocked.outcome = Outcome::Blocked {
             reason: blocked.decision.reason,
@@ -593,7 +601,7 @@ impl StepTools {
         blocked.record.status = agentwerke_gateway::CallStatus::Blocked;
         blocked.record.decision = DecisionKind::Reject;
         blocked.record.rationale = rationale;
-        blocked
+        Some(blocked)
     }
 
     fn answer(&self, execution: &Execution) -> ToolResult {

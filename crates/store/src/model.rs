@@ -531,6 +531,9 @@ pub struct ApprovalRow {
     pub decided_at: Option<Timestamp>,
     /// When it expires, if ever.
     pub expires_at: Option<Timestamp>,
+    /// When an approved tool escalation was used to run its call; an
+    /// approval runs its call once, so a used one covers no later call.
+    pub consumed_at: Option<Timestamp>,
     /// When it was opened.
     pub created_at: Timestamp,
     /// Last change.

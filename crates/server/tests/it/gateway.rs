@@ -225,6 +225,69 @@ async fn an_approval_covers_exactly_one_call_once() {
     server.stop().await;
 }
 
+/// A model that asks for the same production write twice.
+const SAME_WRITE_TWICE: &str = r#"
+[[nodes.DraftReleaseNotes]]
+tool_calls = [{ name = "artifact.write", arguments = { path = "production/a.md", content = "A" } }]
+
+[[nodes.DraftReleaseNotes]]
+tool_calls = [{ name = "artifact.write", arguments = { path = "production/a.md", content = "A" } }]
+
+[[nodes.DraftReleaseNotes]]
+reply = "done"
+"#;
+
+/// An approval is used up by the call it covered: the identical call made
+/// again asks a human again, under a new approval, and runs only when that
+/// one is approved too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_identical_call_made_again_asks_a_human_again() {
+    let server = TestServer::start_with_scripts(SAME_WRITE_TWICE).await;
+    server.publish("gateway-demo", DEMO).await;
+    let run_id = server.start_run("gateway-demo", json!({})).await;
+    let run = server.wait_status(&run_id, "awaiting_approval").await;
+    let first = run["pendingApprovals"][0].clone();
+    let first_id = first["id"].as_str().expect("id").to_owned();
+    server
+        .post(
+            &format!("/api/approvals/{first_id}/decision"),
+            &server.release_manager(),
+            json!({"decision": "approve", "comment": "once"}),
+        )
+        .await;
+
+    let run = server
+        .wait_for(&run_id, |run| {
+            let pending = &run["pendingApprovals"][0]["id"];
+            run["status"] == "awaiting_approval" && pending.is_string() && *pending != first_id
+        })
+        .await;
+    let second = run["pendingApprovals"][0].clone();
+    assert_eq!(second["argsHash"], first["argsHash"], "the very same call");
+    server
+        .post(
+            &format!(
+                "/api/approvals/{}/decision",
+                second["id"].as_str().expect("id")
+            ),
+            &server.release_manager(),
+            json!({"decision": "approve", "comment": "twice"}),
+        )
+        .await;
+    server.wait_status(&run_id, "completed").await;
+
+    assert_eq!(
+        calls(&server, &run_id).await,
+        [
+            call("artifact.write", "escalate", "pending_approval", false),
+            call("artifact.write", "escalate", "executed", true),
+            call("artifact.write", "escalate", "pending_approval", false),
+            call("artifact.write", "escalate", "executed", true),
+        ]
+    );
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evaluate_answers_hypothetical_calls_with_the_full_decision() {
     let server = TestServer::start().await;

@@ -300,7 +300,7 @@ impl TryFrom<WorkRow> for WorkItem {
 macro_rules! approval_columns {
     () => {
         "id, run_id, work_id, node_id, kind, request, status, \
-    decision, comment, decided_by, decided_at, expires_at, created_at, updated_at"
+    decision, comment, decided_by, decided_at, expires_at, consumed_at, created_at, updated_at"
     };
 }
 pub(super) use approval_columns;
@@ -319,6 +319,7 @@ pub(super) struct ApprovalDbRow {
     decided_by: Option<String>,
     decided_at: Option<i64>,
     expires_at: Option<i64>,
+    consumed_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
 }
@@ -336,6 +337,7 @@ from_sqlite!(ApprovalDbRow {
     decided_by,
     decided_at,
     expires_at,
+    consumed_at,
     created_at,
     updated_at,
 });
@@ -366,6 +368,7 @@ impl TryFrom<ApprovalDbRow> for ApprovalRow {
             decided_by: row.decided_by,
             decided_at: opt_ts(row.decided_at),
             expires_at: opt_ts(row.expires_at),
+            consumed_at: opt_ts(row.consumed_at),
             created_at: ts(row.created_at),
             updated_at: ts(row.updated_at),
         })
