@@ -6,6 +6,9 @@ use serde_json::Value;
 
 use crate::Remote;
 
+/// The largest page the server answers.
+const PAGE: usize = 200;
+
 /// Talks to one server with one token.
 pub struct Client {
     http: reqwest::Client,
@@ -76,6 +79,36 @@ impl Client {
     /// GET `path` as JSON.
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
         self.send(self.request(Method::GET, path)?).await
+    }
+
+    /// The items of a paginated list at `path` with `query` (`name=value`
+    /// pairs), following `nextCursor` until `at_most` items are read or the
+    /// list ends.
+    pub async fn list(
+        &self,
+        path: &str,
+        query: &[String],
+        at_most: usize,
+    ) -> anyhow::Result<Vec<Value>> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        while items.len() < at_most {
+            let limit = (at_most - items.len()).min(PAGE);
+            let mut pairs = query.to_vec();
+            pairs.push(format!("limit={limit}"));
+            if let Some(cursor) = &cursor {
+                pairs.push(format!("cursor={cursor}"));
+            }
+            let mut page = self.get(&format!("{path}?{}", pairs.join("&"))).await?;
+            if let Value::Array(found) = page["items"].take() {
+                items.extend(found);
+            }
+            match page["nextCursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        Ok(items)
     }
 
     /// POST JSON to `path`.

@@ -36,7 +36,7 @@ use crate::chain::{AuditRecord, ChainHead, check_chain};
 use crate::integrity::ALGORITHM;
 use crate::keys::{decode_public_key, encode_public_key, key_id};
 use crate::problem::Problem;
-use crate::verify::{VerifyReport, malformed};
+use crate::verify::{VerifyReport, open_document};
 
 /// `runId` of every record of the global stream.
 pub const GLOBAL_STREAM: &str = "";
@@ -138,23 +138,10 @@ pub fn signed_payload(export: &Value) -> Vec<u8> {
 /// every problem found, like [`crate::verify`] does for packs.
 pub fn verify_export(bytes: &[u8], trusted_key: Option<&VerifyingKey>) -> VerifyReport {
     let mut report = VerifyReport::default();
-    let export: Value = match serde_json::from_slice(bytes) {
-        Ok(export) => export,
-        Err(e) => {
-            report.problems.push(malformed(&e));
-            return report;
-        }
-    };
-    let Some(object) = export.as_object() else {
-        report.problems.push(Problem::InvalidShape(
-            "the export is not a JSON object".to_owned(),
-        ));
+    let Some(export) = open_document(bytes, "export", &mut report) else {
         return report;
     };
-    report.schema_version = object
-        .get("schemaVersion")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+    let object = export.as_object().expect("open_document returns objects");
     check_shape(object, &mut report.problems);
     let head = check_integrity(&export, trusted_key, &mut report);
     check_log(object, head.as_ref(), &mut report);

@@ -56,23 +56,10 @@ impl VerifyReport {
 /// pack is intact but not who produced it.
 pub fn verify(pack_json: &[u8], trusted_key: Option<&VerifyingKey>) -> VerifyReport {
     let mut report = VerifyReport::default();
-    let pack: Value = match serde_json::from_slice(pack_json) {
-        Ok(pack) => pack,
-        Err(e) => {
-            report.problems.push(malformed(&e));
-            return report;
-        }
-    };
-    let Some(object) = pack.as_object() else {
-        report.problems.push(Problem::InvalidShape(
-            "the pack is not a JSON object".to_owned(),
-        ));
+    let Some(pack) = open_document(pack_json, "pack", &mut report) else {
         return report;
     };
-    report.schema_version = object
-        .get("schemaVersion")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+    let object = pack.as_object().expect("open_document returns objects");
     report.run_id = object
         .get("runId")
         .and_then(Value::as_str)
@@ -84,7 +71,31 @@ pub fn verify(pack_json: &[u8], trusted_key: Option<&VerifyingKey>) -> VerifyRep
     report
 }
 
-pub(crate) fn malformed(e: &serde_json::Error) -> Problem {
+/// Parses a signed document (a pack, an audit export) as a JSON object and
+/// notes its `schemaVersion`; `None`, with the problem in `report`, when it
+/// is not JSON or not an object.
+pub(crate) fn open_document(bytes: &[u8], what: &str, report: &mut VerifyReport) -> Option<Value> {
+    let document: Value = match serde_json::from_slice(bytes) {
+        Ok(document) => document,
+        Err(e) => {
+            report.problems.push(malformed(&e));
+            return None;
+        }
+    };
+    let Some(object) = document.as_object() else {
+        report.problems.push(Problem::InvalidShape(format!(
+            "the {what} is not a JSON object"
+        )));
+        return None;
+    };
+    report.schema_version = object
+        .get("schemaVersion")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    Some(document)
+}
+
+fn malformed(e: &serde_json::Error) -> Problem {
     let text = e.to_string();
     let suffix = format!(" at line {} column {}", e.line(), e.column());
     let message = text.strip_suffix(&suffix).unwrap_or(&text).to_owned();

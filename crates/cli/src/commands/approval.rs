@@ -54,17 +54,11 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             if let Some(run) = run {
                 query.push(format!("runId={run}"));
             }
-            let page = client
-                .get(&format!("/api/approvals?{}", query.join("&")))
-                .await?;
-            let items = page["items"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default();
+            let items = client.list("/api/approvals", &query, usize::MAX).await?;
             if items.is_empty() {
                 eprintln!("no approval requests match");
             }
-            for approval in items {
+            for approval in &items {
                 say!(
                     "{}  {:<17} run {}  {}",
                     text(&approval["id"]),

@@ -180,24 +180,18 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             remote,
         } => {
             let client = Client::new(&remote)?;
-            let mut query = vec![format!("limit={limit}")];
+            let mut query = Vec::new();
             if let Some(status) = status {
                 query.push(format!("status={status}"));
             }
             if let Some(workflow) = workflow {
                 query.push(format!("workflowId={workflow}"));
             }
-            let page = client
-                .get(&format!("/api/runs?{}", query.join("&")))
-                .await?;
-            let items = page["items"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default();
+            let items = client.list("/api/runs", &query, limit as usize).await?;
             if items.is_empty() {
                 eprintln!("no runs match");
             }
-            for run in items {
+            for run in &items {
                 say!(
                     "{}  {:<18} {:<20} {}",
                     run["id"].as_str().unwrap_or(""),

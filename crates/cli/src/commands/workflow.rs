@@ -101,15 +101,11 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::List { remote } => {
             let client = Client::new(&remote)?;
-            let page = client.get("/api/workflows").await?;
-            let items = page["items"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default();
+            let items = client.list("/api/workflows", &[], usize::MAX).await?;
             if items.is_empty() {
                 eprintln!("no workflows yet: agentwerke workflow import FILE --publish");
             }
-            for workflow in items {
+            for workflow in &items {
                 let published = workflow["publishedVersion"]
                     .as_i64()
                     .map_or_else(|| "unpublished".to_owned(), |v| format!("published v{v}"));
