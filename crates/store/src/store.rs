@@ -54,8 +54,9 @@ pub trait Store: Send + Sync {
     /// One workflow.
     async fn get_workflow(&self, id: &str) -> Result<Option<WorkflowSummary>>;
 
-    /// A workflow's versions, oldest first.
-    async fn list_versions(&self, id: &str) -> Result<Vec<WorkflowVersion>>;
+    /// One page of a workflow's versions, newest first; the limit is part
+    /// of the query.
+    async fn page_versions(&self, id: &str, page: PageRequest) -> Result<Page<WorkflowVersion>>;
 
     /// One version.
     async fn get_version(&self, id: &str, version: i64) -> Result<Option<WorkflowVersion>>;
@@ -257,8 +258,13 @@ pub trait Store: Send + Sync {
     /// transaction. When no halt covers it any more it is released at once.
     async fn hold_work(&self, held: HoldWork) -> Result<Held>;
 
-    /// The halts in force.
+    /// The halts in force, oldest first: all of them, for the checks that
+    /// must see every one.
     async fn halts(&self) -> Result<Vec<HaltRow>>;
+
+    /// One page of the halts in force, oldest first; the limit is part of
+    /// the query.
+    async fn page_halts(&self, page: PageRequest) -> Result<Page<HaltRow>>;
 
     /// Stores a run artifact by content hash and points its path at it.
     async fn put_artifact(&self, meta: ArtifactRow, content: Vec<u8>, at: Timestamp) -> Result<()>;

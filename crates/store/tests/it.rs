@@ -63,6 +63,7 @@ contract! {
     work_reclaim_and_complete_once => contract::work::reclaim_and_complete_once,
     work_cancelled => contract::work::cancelled_work,
     work_held_by_the_kill_switch => contract::work::held_by_the_kill_switch,
+    halts_page_in_order => contract::work::halts_page_in_order,
     timers_fire_once => contract::timers::fire_once,
     messages_correlation_and_idempotency => contract::messages::correlation_and_idempotency,
     audit_chains_verify_after_many_ops => contract::audit::chains_verify_after_many_ops,

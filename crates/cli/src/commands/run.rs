@@ -128,7 +128,9 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
             if json {
                 say!("{}", serde_json::to_string_pretty(&run)?)?;
             } else {
-                let audit = client.get(&format!("/api/runs/{id}/audit")).await?;
+                let audit = client
+                    .list(&format!("/api/runs/{id}/audit"), &[], usize::MAX)
+                    .await?;
                 print_details(&run, &audit)?;
             }
             Ok(ExitCode::SUCCESS)
@@ -156,8 +158,10 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Audit { id, json, remote } => {
             let client = Client::new(&remote)?;
-            let audit = client.get(&format!("/api/runs/{id}/audit")).await?;
-            for record in audit["items"].as_array().into_iter().flatten() {
+            let audit = client
+                .list(&format!("/api/runs/{id}/audit"), &[], usize::MAX)
+                .await?;
+            for record in &audit {
                 if json {
                     say!("{record}")?;
                 } else {
@@ -314,7 +318,7 @@ fn print_run(run: &Value) -> std::io::Result<()> {
 /// `run show`: the summary, then what a reviewer asks next: each step's
 /// output, the decisions with their comments, the questions and answers,
 /// and every tool call with the gateway's decision.
-fn print_details(run: &Value, audit: &Value) -> std::io::Result<()> {
+fn print_details(run: &Value, audit: &[Value]) -> std::io::Result<()> {
     print_run(run)?;
     let outputs: Vec<&Value> = run["steps"]
         .as_array()
@@ -370,10 +374,8 @@ fn print_details(run: &Value, audit: &Value) -> std::io::Result<()> {
             text(&question["answer"]),
         )?;
     }
-    let calls: Vec<&Value> = audit["items"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let calls: Vec<&Value> = audit
+        .iter()
         .filter(|r| r["kind"] == "tool.called")
         .collect();
     if !calls.is_empty() {

@@ -19,10 +19,10 @@ use serde_json::Value;
 use crate::code::Code;
 use crate::error::ApiError;
 use crate::extract::{AppQuery, Caller};
-use crate::routes::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ts};
+use crate::routes::{page_limit, ts};
 use crate::state::AppState;
 
-/// Paging through the global stream.
+/// Paging through an audit stream.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
@@ -47,6 +47,15 @@ pub async fn list(
     AppQuery(params): AppQuery<AuditParams>,
 ) -> Result<Json<Page<agentwerke_evidence::AuditRecord>>, ApiError> {
     caller.require(Permission::Read)?;
+    Ok(Json(page_of(&state, GLOBAL_STREAM, &params).await?))
+}
+
+/// One page of `stream` (the global stream or a run's log) as `params` ask.
+pub(crate) async fn page_of(
+    state: &AppState,
+    stream: &str,
+    params: &AuditParams,
+) -> Result<Page<agentwerke_evidence::AuditRecord>, ApiError> {
     let after = match params.cursor.as_deref() {
         None => 0,
         Some(cursor) => cursor.parse::<u64>().map_err(|_| {
@@ -56,15 +65,8 @@ pub async fn list(
             )
         })?,
     };
-    let limit = params.limit.unwrap_or(DEFAULT_PAGE_SIZE);
-    if !(1..=MAX_PAGE_SIZE).contains(&limit) {
-        return Err(ApiError::bad_request(
-            Code::InvalidQuery,
-            format!("limit is 1 to {MAX_PAGE_SIZE}, not {limit}"),
-        ));
-    }
-    let page = state.store.audit_page(GLOBAL_STREAM, after, limit).await?;
-    Ok(Json(page))
+    let limit = page_limit(params.limit)?;
+    Ok(state.store.audit_page(stream, after, limit).await?)
 }
 
 /// The whole global stream, signed by the server's evidence key, as a file
@@ -109,7 +111,7 @@ pub struct AuditRecordDoc {
     pub hash: String,
 }
 
-/// A page of the global stream.
+/// A page of an audit stream (the global one or a run's).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditPage {

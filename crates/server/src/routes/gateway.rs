@@ -187,7 +187,13 @@ async fn changed(
     target: &str,
     head: &ChainHead,
 ) -> Result<HaltChange, ApiError> {
-    let Json(HaltList { items }) = halts_view(state).await?;
+    let items = state
+        .store
+        .halts()
+        .await?
+        .iter()
+        .map(HaltView::from)
+        .collect();
     Ok(HaltChange {
         halted: None,
         resumed: None,
@@ -254,22 +260,21 @@ pub async fn resume(
     Ok(Json(change))
 }
 
-/// The halts in force.
-#[utoipa::path(get, path = "/api/gateway/halts", tag = "gateway",
-    responses((status = 200, description = "The halts in force", body = HaltList)),
+/// The halts in force, oldest first, a page at a time.
+#[utoipa::path(get, path = "/api/gateway/halts", tag = "gateway", params(PageParams),
+    responses((status = 200, description = "A page of the halts in force", body = HaltList),
+              (status = 400, description = "The limit is not 1 to 200 (request.invalid_query) or the cursor is not one this list gave (request.invalid_cursor)")),
     security(("bearer" = [])))]
 pub async fn halts(
     State(state): State<AppState>,
     caller: Caller,
+    AppQuery(page): AppQuery<PageParams>,
 ) -> Result<Json<HaltList>, ApiError> {
     caller.require(Permission::Read)?;
-    halts_view(&state).await
-}
-
-async fn halts_view(state: &AppState) -> Result<Json<HaltList>, ApiError> {
-    let rows = state.store.halts().await?;
+    let page = state.store.page_halts(page.request()?).await?;
     Ok(Json(HaltList {
-        items: rows.iter().map(HaltView::from).collect(),
+        items: page.items.iter().map(HaltView::from).collect(),
+        next_cursor: page.next_cursor,
     }))
 }
 

@@ -55,7 +55,7 @@ pub const MAX_PAGE_SIZE: u32 = 200;
 /// `limit` and `cursor`, which every list takes. A list answers
 /// `{"items": [...], "nextCursor": "..."}`; `nextCursor` is absent or null on
 /// the last page.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Page size, 1 to 200 (default 50).
@@ -70,16 +70,22 @@ impl PageParams {
     /// The page the store reads: the default size, or the asked one if it
     /// is within bounds (anything else is refused, never silently changed).
     pub(crate) fn request(self) -> Result<agentwerke_store::PageRequest, ApiError> {
-        let limit = self.limit.unwrap_or(DEFAULT_PAGE_SIZE);
-        if !(1..=MAX_PAGE_SIZE).contains(&limit) {
-            return Err(ApiError::bad_request(
-                Code::InvalidQuery,
-                format!("limit is 1 to {MAX_PAGE_SIZE}, not {limit}"),
-            ));
-        }
         Ok(agentwerke_store::PageRequest {
-            limit,
+            limit: page_limit(self.limit)?,
             cursor: self.cursor,
         })
     }
+}
+
+/// The page size a list request asked for, or the default; out of bounds is
+/// refused, never silently changed.
+pub(crate) fn page_limit(asked: Option<u32>) -> Result<u32, ApiError> {
+    let limit = asked.unwrap_or(DEFAULT_PAGE_SIZE);
+    if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+        return Err(ApiError::bad_request(
+            Code::InvalidQuery,
+            format!("limit is 1 to {MAX_PAGE_SIZE}, not {limit}"),
+        ));
+    }
+    Ok(limit)
 }

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use agentwerke_auth::Permission;
 use agentwerke_engine::{Event, RunState, StepStatus};
+use agentwerke_evidence::AuditRecord;
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_runtime::StartRequest;
-use agentwerke_store::{ApprovalRow, QuestionFilter, QuestionRow, RunFilter, RunRow};
+use agentwerke_store::{ApprovalRow, Page, QuestionFilter, QuestionRow, RunFilter, RunRow};
 use agentwerke_types::{
     Actor, ApprovalStatus, AuditKind, QuestionStatus, RunStatus, WorkflowStatus,
 };
@@ -23,8 +24,9 @@ use crate::code::Code;
 use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, AppQuery, Caller};
 use crate::routes::approvals::approval_view;
+use crate::routes::audit::{AuditPage, AuditParams, page_of};
 use crate::routes::views::{HaltView, QuestionView, RunPage, RunStatusName, RunSummary};
-use crate::routes::{PageParams, ts};
+use crate::routes::{MAX_PAGE_SIZE, PageParams, ts};
 use crate::state::AppState;
 
 /// `POST /api/runs` body.
@@ -330,20 +332,22 @@ pub async fn retry(
     ))
 }
 
-/// The run's audit log, oldest first.
-#[utoipa::path(get, path = "/api/runs/{id}/audit", tag = "audit", params(("id" = String, Path)),
-    responses((status = 200, description = "Hash-chained audit records, oldest first", body = Object),
+/// The run's audit log, oldest first, a page at a time.
+#[utoipa::path(get, path = "/api/runs/{id}/audit", tag = "audit",
+    params(("id" = String, Path), crate::routes::audit::AuditParams),
+    responses((status = 200, description = "A page of the run's hash-chained audit records, oldest first", body = AuditPage),
+              (status = 400, description = "The cursor is not a record's seq (request.invalid_cursor), or the limit is not 1 to 200 (request.invalid_query)"),
               (status = 404, description = "No such run (api.not_found)")),
     security(("bearer" = [])))]
 pub async fn audit(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(id): AppPath<String>,
-) -> Result<Json<Value>, ApiError> {
+    AppQuery(params): AppQuery<AuditParams>,
+) -> Result<Json<Page<AuditRecord>>, ApiError> {
     caller.require(Permission::Read)?;
     load(&state, &id).await?;
-    let records = state.store.audit_log(&id).await?;
-    Ok(Json(json!({"runId": id, "items": records})))
+    Ok(Json(page_of(&state, &id, &params).await?))
 }
 
 /// A live stream of the run's audit records as server-sent events; ends when
@@ -372,8 +376,10 @@ fn async_stream(state: AppState, id: String) -> impl Stream<Item = Result<SseEve
                 return None;
             }
             loop {
-                let records = state.store.audit_log(&id).await.unwrap_or_default();
-                let fresh: Vec<_> = records.into_iter().filter(|r| r.seq > sent).collect();
+                let fresh = match state.store.audit_page(&id, sent, MAX_PAGE_SIZE).await {
+                    Ok(page) => page.items,
+                    Err(_) => Vec::new(),
+                };
                 let finished = match state.store.get_run(&id).await {
                     Ok(Some(run)) => run.status.is_terminal(),
                     _ => true,

@@ -218,9 +218,12 @@ impl From<&HaltRow> for HaltView {
 
 /// The halts in force.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct HaltList {
-    /// Every halt in force.
+    /// Halts in force, oldest first.
     pub items: Vec<HaltView>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// A halt that was lifted: its scope and target.

@@ -147,22 +147,32 @@ pub async fn get(
         .get_workflow(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("workflow", &id))?;
-    let versions = state.store.list_versions(&id).await?;
+    let versions = state
+        .store
+        .page_versions(&id, PageParams::default().request()?)
+        .await?;
     let mut view = json!(workflow);
-    view["versions"] = versions.iter().map(|v| version_view(v, false)).collect();
+    view["versions"] = versions
+        .items
+        .iter()
+        .map(|v| version_view(v, false))
+        .collect();
+    view["versionsNextCursor"] = json!(versions.next_cursor);
     Ok(Json(view))
 }
 
-/// The versions of a workflow.
+/// The versions of a workflow, newest first, a page at a time.
 #[utoipa::path(get, path = "/api/workflows/{id}/versions", tag = "workflows",
-    params(("id" = String, Path)),
-    responses((status = 200, description = "Versions, newest last", body = Object),
+    params(("id" = String, Path), PageParams),
+    responses((status = 200, description = "A page of versions, newest first: `{items, nextCursor}`", body = Object),
+              (status = 400, description = "The limit is not 1 to 200 (request.invalid_query) or the cursor is not one this list gave (request.invalid_cursor)"),
               (status = 404, description = "No such workflow (api.not_found)")),
     security(("bearer" = [])))]
 pub async fn versions(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(id): AppPath<String>,
+    AppQuery(page): AppQuery<PageParams>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Read)?;
     state
@@ -170,10 +180,11 @@ pub async fn versions(
         .get_workflow(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("workflow", &id))?;
-    let versions = state.store.list_versions(&id).await?;
-    Ok(Json(
-        json!({ "items": versions.iter().map(|v| version_view(v, false)).collect::<Vec<_>>() }),
-    ))
+    let versions = state.store.page_versions(&id, page.request()?).await?;
+    Ok(Json(json!({
+        "items": versions.items.iter().map(|v| version_view(v, false)).collect::<Vec<_>>(),
+        "nextCursor": versions.next_cursor,
+    })))
 }
 
 /// One version, with its BPMN.

@@ -11,6 +11,20 @@ const SCRIPTS: &str = include_str!("../../../../examples/scripts.toml");
 
 /// Reads `path` page by page with `limit`; returns each page's ids.
 async fn pages(server: &TestServer, path: &str, limit: u32) -> Vec<Vec<String>> {
+    pages_by(server, path, limit, |item| {
+        item["id"].as_str().expect("id").to_owned()
+    })
+    .await
+}
+
+/// Reads `path` page by page with `limit`; returns each page's items as
+/// `key` names them.
+async fn pages_by(
+    server: &TestServer,
+    path: &str,
+    limit: u32,
+    key: impl Fn(&Value) -> String,
+) -> Vec<Vec<String>> {
     let separator = if path.contains('?') { '&' } else { '?' };
     let mut cursor: Option<String> = None;
     let mut pages = Vec::new();
@@ -24,7 +38,7 @@ async fn pages(server: &TestServer, path: &str, limit: u32) -> Vec<Vec<String>> 
             .as_array()
             .expect("items")
             .iter()
-            .map(|item| item["id"].as_str().expect("id").to_owned())
+            .map(&key)
             .collect();
         assert!(ids.len() <= limit as usize, "{url}: {page}");
         pages.push(ids);
@@ -188,5 +202,71 @@ async fn workflows_and_policy_sets_come_in_pages() {
     assert_eq!(paged, everything, "newest first, each once");
     refuses_bad_paging(&server, "/api/workflows").await;
     refuses_bad_paging(&server, "/api/policies").await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runs_audit_log_versions_and_halts_come_in_pages() {
+    let server = TestServer::start().await;
+    for _ in 0..3 {
+        server.publish("hello-sdlc", HELLO_SDLC).await;
+    }
+    let run_id = server
+        .start_run("hello-sdlc", json!({"title": "paged"}))
+        .await;
+    server.wait_status(&run_id, "awaiting_approval").await;
+
+    let seq = |record: &Value| record["seq"].to_string();
+    let path = format!("/api/runs/{run_id}/audit");
+    let whole = server
+        .get(&format!("{path}?limit=200"), &server.admin())
+        .await;
+    let everything: Vec<String> = whole["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(seq)
+        .collect();
+    assert!(everything.len() >= 3, "{whole}");
+    let paged = pages_by(&server, &path, 2, seq).await;
+    assert!(paged.len() >= 2, "more than one page: {paged:?}");
+    assert_eq!(
+        paged.concat(),
+        everything,
+        "every record once, oldest first"
+    );
+    refuses_bad_paging(&server, &path).await;
+
+    let version = |v: &Value| v["version"].to_string();
+    let versions = pages_by(&server, "/api/workflows/hello-sdlc/versions", 2, version).await;
+    assert_eq!(versions, [vec!["3", "2"], vec!["1"]], "newest first");
+    refuses_bad_paging(&server, "/api/workflows/hello-sdlc/versions").await;
+
+    for (scope, target) in [
+        ("agent", "writer"),
+        ("workflow", "billing"),
+        ("agent", "reader"),
+    ] {
+        server
+            .post(
+                "/api/gateway/halt",
+                &server.admin(),
+                json!({"scope": scope, "target": target, "reason": "drill"}),
+            )
+            .await;
+    }
+    let halt = |h: &Value| {
+        format!(
+            "{}:{}",
+            h["scope"].as_str().unwrap_or(""),
+            h["target"].as_str().unwrap_or("")
+        )
+    };
+    let halts = pages_by(&server, "/api/gateway/halts", 2, halt).await;
+    assert_eq!(halts.iter().map(Vec::len).collect::<Vec<_>>(), [2, 1]);
+    let mut seen = halts.concat();
+    seen.sort();
+    assert_eq!(seen, ["agent:reader", "agent:writer", "workflow:billing"]);
+    refuses_bad_paging(&server, "/api/gateway/halts").await;
     server.stop().await;
 }

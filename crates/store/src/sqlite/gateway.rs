@@ -297,24 +297,52 @@ struct HaltDbRow {
 pub(super) async fn halts(pool: &SqlitePool) -> Result<Vec<HaltRow>> {
     let rows: Vec<HaltDbRow> = sqlx::query_as(
         "SELECT scope, target, reason, halted_by, halted_at FROM gateway_halts \
-         ORDER BY halted_at, scope, target",
+         ORDER BY halted_at, scope || ':' || target",
     )
     .fetch_all(pool)
     .await?;
-    rows.into_iter()
-        .map(|r| {
-            let scope = HaltScope::parse(&r.scope).ok_or_else(|| Error::Corrupt {
-                what: format!("unknown halt scope '{}'", r.scope),
-            })?;
-            Ok(HaltRow {
-                scope,
-                target: r.target,
-                reason: r.reason,
-                halted_by: r.halted_by,
-                halted_at: Timestamp::from_millis(r.halted_at),
-            })
+    rows.into_iter().map(HaltRow::try_from).collect()
+}
+
+/// One page of the halts in force, oldest first; the cursor is the last
+/// halt's time and `scope:target`.
+pub(super) async fn page_halts(pool: &SqlitePool, request: PageRequest) -> Result<Page<HaltRow>> {
+    let limit = request.limit.clamp(1, MAX_PAGE);
+    let (after_at, after_key) = Cursor::after(request.cursor.as_deref())?;
+    let rows: Vec<HaltDbRow> = sqlx::query_as(
+        "SELECT scope, target, reason, halted_by, halted_at FROM gateway_halts \
+         WHERE (halted_at, scope || ':' || target) > (?1, ?2) \
+         ORDER BY halted_at, scope || ':' || target LIMIT ?3",
+    )
+    .bind(after_at)
+    .bind(after_key)
+    .bind(i64::from(limit) + 1)
+    .fetch_all(pool)
+    .await?;
+    let items = rows
+        .into_iter()
+        .map(HaltRow::try_from)
+        .collect::<Result<Vec<_>>>()?;
+    Ok(cursor::page(items, limit, |h: &HaltRow| {
+        (h.halted_at, format!("{}:{}", h.scope.as_str(), h.target))
+    }))
+}
+
+impl TryFrom<HaltDbRow> for HaltRow {
+    type Error = Error;
+
+    fn try_from(r: HaltDbRow) -> Result<Self> {
+        let scope = HaltScope::parse(&r.scope).ok_or_else(|| Error::Corrupt {
+            what: format!("unknown halt scope '{}'", r.scope),
+        })?;
+        Ok(HaltRow {
+            scope,
+            target: r.target,
+            reason: r.reason,
+            halted_by: r.halted_by,
+            halted_at: Timestamp::from_millis(r.halted_at),
         })
-        .collect()
+    }
 }
 
 pub(super) fn put_artifact(

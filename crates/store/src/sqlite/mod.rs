@@ -243,8 +243,8 @@ impl Store for SqliteStore {
         workflows::get(&self.pool, id).await
     }
 
-    async fn list_versions(&self, id: &str) -> Result<Vec<WorkflowVersion>> {
-        workflows::versions(&self.pool, id).await
+    async fn page_versions(&self, id: &str, page: PageRequest) -> Result<Page<WorkflowVersion>> {
+        workflows::page_versions(&self.pool, id, page).await
     }
 
     async fn get_version(&self, id: &str, version: i64) -> Result<Option<WorkflowVersion>> {
@@ -508,6 +508,10 @@ impl Store for SqliteStore {
 
     async fn halts(&self) -> Result<Vec<HaltRow>> {
         gateway::halts(&self.pool).await
+    }
+
+    async fn page_halts(&self, page: PageRequest) -> Result<Page<HaltRow>> {
+        gateway::page_halts(&self.pool, page).await
     }
 
     async fn put_artifact(&self, meta: ArtifactRow, content: Vec<u8>, at: Timestamp) -> Result<()> {

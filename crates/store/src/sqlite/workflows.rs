@@ -197,16 +197,33 @@ pub(super) async fn get(pool: &SqlitePool, id: &str) -> Result<Option<WorkflowSu
     Ok(row.map(WorkflowSummary::from))
 }
 
-pub(super) async fn versions(pool: &SqlitePool, id: &str) -> Result<Vec<WorkflowVersion>> {
+/// One page of a workflow's versions, newest first; the cursor is the last
+/// version read.
+pub(super) async fn page_versions(
+    pool: &SqlitePool,
+    id: &str,
+    request: PageRequest,
+) -> Result<Page<WorkflowVersion>> {
+    let limit = request.limit.clamp(1, MAX_PAGE);
+    let before = match request.cursor.as_deref() {
+        Some(token) => Cursor::decode(token)?.at.as_millis(),
+        None => i64::MAX,
+    };
     let rows: Vec<VersionRow> = sqlx::query_as(concat!(
         "SELECT ",
         version_columns!(),
-        " FROM workflow_versions WHERE workflow_id = ?1 ORDER BY version"
+        " FROM workflow_versions WHERE workflow_id = ?1 AND version < ?2",
+        " ORDER BY version DESC LIMIT ?3"
     ))
     .bind(id)
+    .bind(before)
+    .bind(i64::from(limit) + 1)
     .fetch_all(pool)
     .await?;
-    convert(rows)
+    let items: Vec<WorkflowVersion> = convert(rows)?;
+    Ok(cursor::page(items, limit, |v: &WorkflowVersion| {
+        (Timestamp::from_millis(v.version), String::new())
+    }))
 }
 
 pub(super) async fn version(

@@ -1,7 +1,7 @@
 //! Agent work: leases, reclaim, completion exactly once, cancellation.
 
 use agentwerke_store::gateway::{HaltRow, HaltScope, Held, HoldWork};
-use agentwerke_store::{CompleteWork, Delivered, GLOBAL_STREAM, JsonText, Op, Store};
+use agentwerke_store::{CompleteWork, Delivered, GLOBAL_STREAM, JsonText, Op, PageRequest, Store};
 use serde_json::json;
 
 use super::support::{code_of, draft, one_run, step, t};
@@ -293,4 +293,62 @@ pub(crate) async fn held_by_the_kill_switch(store: &dyn Store) {
         .map(|r| r.kind)
         .collect();
     assert_eq!(kinds.iter().filter(|k| *k == "step.halted").count(), 2);
+}
+
+/// The halts in force page oldest first, across halts taken at the same
+/// moment, and every halt appears once.
+pub(crate) async fn halts_page_in_order(store: &dyn Store) {
+    let halt = |scope, target: &str, at| HaltRow {
+        scope,
+        target: target.to_owned(),
+        reason: "incident".to_owned(),
+        halted_by: "ada".to_owned(),
+        halted_at: t(at),
+    };
+    for row in [
+        halt(HaltScope::Workflow, "billing", 5),
+        halt(HaltScope::Agent, "writer", 5),
+        halt(HaltScope::Global, "", 9),
+        halt(HaltScope::Agent, "reader", 1),
+    ] {
+        store
+            .set_halt(row, draft(GLOBAL_STREAM, "gateway.halted", json!({})))
+            .await
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .page_halts(PageRequest { limit: 3, cursor })
+            .await
+            .unwrap();
+        assert!(page.items.len() <= 3);
+        seen.extend(
+            page.items
+                .iter()
+                .map(|h| format!("{}:{}", h.scope.as_str(), h.target)),
+        );
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            "agent:reader",
+            "agent:writer",
+            "workflow:billing",
+            "global:"
+        ]
+    );
+    let all: Vec<String> = store
+        .halts()
+        .await
+        .unwrap()
+        .iter()
+        .map(|h| format!("{}:{}", h.scope.as_str(), h.target))
+        .collect();
+    assert_eq!(all, seen, "the whole list and its pages agree");
 }

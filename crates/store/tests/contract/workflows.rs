@@ -1,6 +1,6 @@
 //! Workflow versioning and immutability.
 
-use agentwerke_store::{GLOBAL_STREAM, Store};
+use agentwerke_store::{GLOBAL_STREAM, PageRequest, Store};
 use agentwerke_types::WorkflowStatus;
 
 use super::support::{code_of, import, t};
@@ -72,11 +72,36 @@ pub(crate) async fn versioning_and_publication(store: &dyn Store) {
         .unwrap();
     assert_eq!((v3.version, v3.status.as_str()), (3, "draft"));
 
-    let versions = store.list_versions("wf").await.unwrap();
+    let first = store
+        .page_versions(
+            "wf",
+            PageRequest {
+                limit: 2,
+                cursor: None,
+            },
+        )
+        .await
+        .unwrap();
     assert_eq!(
-        versions.iter().map(|v| v.version).collect::<Vec<_>>(),
-        [1, 2, 3]
+        first.items.iter().map(|v| v.version).collect::<Vec<_>>(),
+        [3, 2],
+        "newest first, the limit applied"
     );
+    let rest = store
+        .page_versions(
+            "wf",
+            PageRequest {
+                limit: 2,
+                cursor: first.next_cursor,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.items.iter().map(|v| v.version).collect::<Vec<_>>(),
+        [1]
+    );
+    assert_eq!(rest.next_cursor, None, "the last page names no next one");
     assert_eq!(store.get_version("wf", 2).await.unwrap(), Some(p2));
     assert_eq!(store.get_version("wf", 4).await.unwrap(), None);
 
