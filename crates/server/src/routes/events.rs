@@ -5,7 +5,7 @@ use agentwerke_store::Delivery;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::code::Code;
@@ -32,16 +32,30 @@ pub struct DeliverEvent {
     pub delivery_id: Option<String>,
 }
 
+/// What a delivery did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivered {
+    /// The delivery's idempotency key (the one given, or a fresh one).
+    pub delivery_id: String,
+    /// The runs the message resumes (those of the first delivery, for a
+    /// duplicate).
+    #[schema(value_type = Vec<String>)]
+    pub matched_runs: Vec<agentwerke_types::RunId>,
+    /// Whether this `deliveryId` was delivered before.
+    pub duplicate: bool,
+}
+
 /// Delivers a correlated message.
 #[utoipa::path(post, path = "/api/events", tag = "events", request_body = DeliverEvent,
-    responses((status = 202, description = "Delivered; lists the runs it resumes", body = Object),
+    responses((status = 202, description = "Delivered; lists the runs it resumes", body = Delivered),
               (status = 409, description = "The deliveryId was used for a different message (api.conflict)")),
     security(("bearer" = [])))]
 pub async fn deliver(
     State(state): State<AppState>,
     caller: Caller,
     AppJson(body): AppJson<DeliverEvent>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Delivered>), ApiError> {
     caller.require(Permission::DeliverEvent)?;
     if body.message_name.trim().is_empty() {
         return Err(ApiError::new(
@@ -66,10 +80,10 @@ pub async fn deliver(
     state.runtime.notify();
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({
-            "deliveryId": delivery_id,
-            "matchedRuns": outcome.matched_runs,
-            "duplicate": outcome.duplicate,
-        })),
+        Json(Delivered {
+            delivery_id,
+            matched_runs: outcome.matched_runs,
+            duplicate: outcome.duplicate,
+        }),
     ))
 }

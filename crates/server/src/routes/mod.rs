@@ -9,6 +9,7 @@ pub mod health;
 pub mod questions;
 pub mod runs;
 pub mod views;
+pub mod workflow_views;
 pub mod workflows;
 
 use agentwerke_types::Timestamp;

@@ -3,19 +3,21 @@
 use agentwerke_auth::Permission;
 use agentwerke_bpmn::Limits;
 use agentwerke_runtime::definitions::{Checked, check};
-use agentwerke_store::{NewWorkflowVersion, WorkflowVersion};
+use agentwerke_store::NewWorkflowVersion;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::code::Code;
 use crate::error::ApiError;
 use crate::extract::{AppPath, AppQuery, Caller, XmlBody};
-use crate::routes::views::Page;
-use crate::routes::{PageParams, ts};
+use crate::routes::PageParams;
+use crate::routes::workflow_views::{
+    DiagnosticView, Verdict, VersionPage, VersionView, WorkflowDetail, WorkflowPage, WorkflowView,
+};
 use crate::state::AppState;
 
 /// Optional naming for an import.
@@ -32,21 +34,25 @@ pub struct ImportParams {
 /// Validates BPMN without storing anything.
 #[utoipa::path(post, path = "/api/workflows/validate", tag = "workflows",
     request_body(content = String, content_type = "application/xml"),
-    responses((status = 200, description = "The verdict with every diagnostic", body = Object),
+    responses((status = 200, description = "The verdict with every diagnostic", body = Verdict),
               (status = 422, description = "`workflow.too_complex`: not checked within the time limit")),
     security(("bearer" = [])))]
 pub async fn validate(
     State(state): State<AppState>,
     caller: Caller,
     body: Result<XmlBody, ApiError>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Verdict>, ApiError> {
     caller.require(Permission::Read)?;
     let XmlBody(body) = body?;
     let checked = check_bounded(&state, body).await?;
-    Ok(Json(json!({
-        "valid": checked.is_executable(),
-        "diagnostics": checked.diagnostics,
-    })))
+    Ok(Json(Verdict {
+        valid: checked.is_executable(),
+        diagnostics: checked
+            .diagnostics
+            .iter()
+            .map(DiagnosticView::from)
+            .collect(),
+    }))
 }
 
 /// Imports BPMN as a new draft version. Refused with every diagnostic when the
@@ -54,7 +60,7 @@ pub async fn validate(
 #[utoipa::path(post, path = "/api/workflows", tag = "workflows",
     params(ImportParams),
     request_body(content = String, content_type = "application/xml"),
-    responses((status = 201, description = "Imported as a draft version", body = Object),
+    responses((status = 201, description = "Imported as a draft version", body = VersionView),
               (status = 400, description = "An id that is not plain (workflow.invalid_id), or a body that \
                 is not UTF-8 (workflow.not_utf8)"),
               (status = 422, description = "Not executable; every diagnostic is listed (workflow.invalid)")),
@@ -64,7 +70,7 @@ pub async fn import(
     caller: Caller,
     AppQuery(params): AppQuery<ImportParams>,
     body: Result<XmlBody, ApiError>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<VersionView>), ApiError> {
     caller.require(Permission::ManageWorkflows)?;
     let XmlBody(body) = body?;
     let checked = check_bounded(&state, body.clone()).await?;
@@ -84,7 +90,7 @@ pub async fn import(
             at: state.clock.now(),
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(version_view(&version, false))))
+    Ok((StatusCode::CREATED, Json(VersionView::new(&version, false))))
 }
 
 /// Publishes a version; published versions are immutable and runs start on
@@ -93,7 +99,7 @@ pub async fn import(
 /// refused with every diagnostic.
 #[utoipa::path(post, path = "/api/workflows/{id}/versions/{version}/publish", tag = "workflows",
     params(("id" = String, Path), ("version" = i64, Path)),
-    responses((status = 200, description = "Published", body = Object),
+    responses((status = 200, description = "Published", body = VersionView),
               (status = 404, description = "No such version (api.not_found)"),
               (status = 422, description = "No longer executable; every diagnostic is listed")),
     security(("bearer" = [])))]
@@ -101,7 +107,7 @@ pub async fn publish(
     State(state): State<AppState>,
     caller: Caller,
     AppPath((id, version)): AppPath<(String, i64)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<VersionView>, ApiError> {
     caller.require(Permission::ManageWorkflows)?;
     if let Some(stored) = state.store.get_version(&id, version).await? {
         let checked = check_bounded(&state, axum::body::Bytes::from(stored.bpmn_xml)).await?;
@@ -111,36 +117,37 @@ pub async fn publish(
         .store
         .publish_workflow_version(&id, version, caller.subject(), state.clock.now())
         .await?;
-    Ok(Json(version_view(&published, false)))
+    Ok(Json(VersionView::new(&published, false)))
 }
 
 /// Lists workflows.
 #[utoipa::path(get, path = "/api/workflows", tag = "workflows", params(PageParams),
-    responses((status = 200, description = "A page of workflows, by id", body = Page)),
+    responses((status = 200, description = "A page of workflows, by id", body = WorkflowPage)),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     AppQuery(page): AppQuery<PageParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WorkflowPage>, ApiError> {
     caller.require(Permission::Read)?;
     let page = state.store.page_workflows(page.request()?).await?;
-    Ok(Json(
-        json!({ "items": page.items, "nextCursor": page.next_cursor }),
-    ))
+    Ok(Json(WorkflowPage {
+        items: page.items.iter().map(WorkflowView::from).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// One workflow with its versions.
 #[utoipa::path(get, path = "/api/workflows/{id}", tag = "workflows",
     params(("id" = String, Path)),
-    responses((status = 200, description = "The workflow", body = Object),
+    responses((status = 200, description = "The workflow with the first page of its versions", body = WorkflowDetail),
               (status = 404, description = "No such workflow (api.not_found)")),
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(id): AppPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WorkflowDetail>, ApiError> {
     caller.require(Permission::Read)?;
     let workflow = state
         .store
@@ -151,20 +158,18 @@ pub async fn get(
         .store
         .page_versions(&id, PageParams::default().request()?)
         .await?;
-    let mut view = json!(workflow);
-    view["versions"] = versions
-        .items
-        .iter()
-        .map(|v| version_view(v, false))
-        .collect();
-    view["versionsNextCursor"] = json!(versions.next_cursor);
-    Ok(Json(view))
+    let versions = VersionPage::from(versions);
+    Ok(Json(WorkflowDetail {
+        workflow: WorkflowView::from(&workflow),
+        versions: versions.items,
+        versions_next_cursor: versions.next_cursor,
+    }))
 }
 
 /// The versions of a workflow, newest first, a page at a time.
 #[utoipa::path(get, path = "/api/workflows/{id}/versions", tag = "workflows",
     params(("id" = String, Path), PageParams),
-    responses((status = 200, description = "A page of versions, newest first: `{items, nextCursor}`", body = Object),
+    responses((status = 200, description = "A page of versions, newest first", body = VersionPage),
               (status = 400, description = "The limit is not 1 to 200 (request.invalid_query) or the cursor is not one this list gave (request.invalid_cursor)"),
               (status = 404, description = "No such workflow (api.not_found)")),
     security(("bearer" = [])))]
@@ -173,7 +178,7 @@ pub async fn versions(
     caller: Caller,
     AppPath(id): AppPath<String>,
     AppQuery(page): AppQuery<PageParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<VersionPage>, ApiError> {
     caller.require(Permission::Read)?;
     state
         .store
@@ -181,48 +186,27 @@ pub async fn versions(
         .await?
         .ok_or_else(|| ApiError::not_found("workflow", &id))?;
     let versions = state.store.page_versions(&id, page.request()?).await?;
-    Ok(Json(json!({
-        "items": versions.items.iter().map(|v| version_view(v, false)).collect::<Vec<_>>(),
-        "nextCursor": versions.next_cursor,
-    })))
+    Ok(Json(VersionPage::from(versions)))
 }
 
 /// One version, with its BPMN.
 #[utoipa::path(get, path = "/api/workflows/{id}/versions/{version}", tag = "workflows",
     params(("id" = String, Path), ("version" = i64, Path)),
-    responses((status = 200, description = "The version and its BPMN", body = Object),
+    responses((status = 200, description = "The version and its BPMN", body = VersionView),
               (status = 404, description = "No such version (api.not_found)")),
     security(("bearer" = [])))]
 pub async fn version(
     State(state): State<AppState>,
     caller: Caller,
     AppPath((id, version)): AppPath<(String, i64)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<VersionView>, ApiError> {
     caller.require(Permission::Read)?;
     let found = state
         .store
         .get_version(&id, version)
         .await?
         .ok_or_else(|| ApiError::not_found("workflow version", &format!("{id}@{version}")))?;
-    Ok(Json(version_view(&found, true)))
-}
-
-fn version_view(v: &WorkflowVersion, with_xml: bool) -> Value {
-    let mut view = json!({
-        "workflowId": v.workflow_id,
-        "name": v.name,
-        "version": v.version,
-        "status": v.status,
-        "bpmnSha256": v.bpmn_sha256,
-        "diagnostics": v.diagnostics,
-        "createdBy": v.created_by,
-        "createdAt": ts(v.created_at),
-        "publishedAt": v.published_at.map(ts),
-    });
-    if with_xml {
-        view["bpmnXml"] = json!(v.bpmn_xml);
-    }
-    view
+    Ok(Json(VersionView::new(&found, true)))
 }
 
 /// Checks BPMN against the tools the gateway has now, on a blocking thread
