@@ -104,6 +104,8 @@ codes! {
     WorkflowTooComplex = "workflow.too_complex",
     /// Checking the BPMN document failed inside the server.
     WorkflowCheckFailed = "workflow.check_failed",
+    /// Every slot for checking BPMN documents stayed taken; try again.
+    WorkflowChecksBusy = "workflow.checks_busy",
     // Runs.
     /// A `status` filter that is not a run status.
     RunUnknownStatus = "run.unknown_status",
@@ -235,6 +237,7 @@ mod tests {
                 "workflow.immutable_version",
                 "workflow.too_complex",
                 "workflow.check_failed",
+                "workflow.checks_busy",
                 "run.unknown_status",
                 "run.invalid_inputs",
                 "run.finished",

@@ -23,7 +23,7 @@ use tracing::Level;
 pub use code::Code;
 pub use error::{ApiError, Problem};
 pub use openapi::{ApiDoc, document as openapi_document};
-pub use state::{ApiLimits, AppState};
+pub use state::{ApiLimits, AppState, CheckSlots};
 
 /// The whole API.
 pub fn app(state: AppState) -> Router {

@@ -7,6 +7,7 @@ use agentwerke_auth::Verifier;
 use agentwerke_runtime::{Clock, GatewayService, RuntimeHandle};
 use agentwerke_store::Store;
 use ed25519_dalek::SigningKey;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Shared state behind every route. Cheap to clone.
 #[derive(Clone)]
@@ -30,13 +31,17 @@ pub struct AppState {
 }
 
 /// Request limits, documented in the README.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ApiLimits {
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// Longest a BPMN document may take to check (validate, import,
-    /// publish) before it is refused as `workflow.too_complex`.
+    /// publish) before it is refused as `workflow.too_complex`, and longest
+    /// a check waits for a free slot before it is refused as
+    /// `workflow.checks_busy`.
     pub check_timeout: Duration,
+    /// The threads that may check BPMN documents at once.
+    pub check_slots: CheckSlots,
 }
 
 impl Default for ApiLimits {
@@ -44,6 +49,39 @@ impl Default for ApiLimits {
         Self {
             max_body_bytes: 5 * 1024 * 1024,
             check_timeout: Duration::from_secs(10),
+            check_slots: CheckSlots::default(),
         }
+    }
+}
+
+/// How many BPMN checks may run at once. A check runs on a blocking thread
+/// and cannot be interrupted, so one that overruns its time limit keeps
+/// its slot until it ends: without this bound, requests that each overrun
+/// would pile up threads until the blocking pool (512) is exhausted and
+/// every core is busy. With it, the cores a check may take are bounded and
+/// the requests beyond are refused, not queued without end.
+#[derive(Debug, Clone)]
+pub struct CheckSlots(Arc<Semaphore>);
+
+impl CheckSlots {
+    /// `slots` checks at once (at least one).
+    pub fn new(slots: usize) -> Self {
+        Self(Arc::new(Semaphore::new(slots.max(1))))
+    }
+
+    /// Waits up to `patience` for a slot; `None` when none came free. The
+    /// slot is held as long as the permit lives.
+    pub async fn take(&self, patience: Duration) -> Option<OwnedSemaphorePermit> {
+        tokio::time::timeout(patience, self.0.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()
+    }
+}
+
+impl Default for CheckSlots {
+    /// One slot per core.
+    fn default() -> Self {
+        Self::new(std::thread::available_parallelism().map_or(2, usize::from))
     }
 }

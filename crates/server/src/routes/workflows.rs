@@ -35,7 +35,8 @@ pub struct ImportParams {
 #[utoipa::path(post, path = "/api/workflows/validate", tag = "workflows",
     request_body(content = String, content_type = "application/xml"),
     responses((status = 200, description = "The verdict with every diagnostic", body = Verdict),
-              (status = 422, description = "`workflow.too_complex`: not checked within the time limit")),
+              (status = 422, description = "`workflow.too_complex`: not checked within the time limit"),
+              (status = 503, description = "Every slot for checking BPMN stayed taken (workflow.checks_busy); try again")),
     security(("bearer" = [])))]
 pub async fn validate(
     State(state): State<AppState>,
@@ -63,7 +64,8 @@ pub async fn validate(
     responses((status = 201, description = "Imported as a draft version", body = VersionView),
               (status = 400, description = "An id that is not plain (workflow.invalid_id), or a body that \
                 is not UTF-8 (workflow.not_utf8)"),
-              (status = 422, description = "Not executable; every diagnostic is listed (workflow.invalid)")),
+              (status = 422, description = "Not executable; every diagnostic is listed (workflow.invalid), or not checked within the time limit (workflow.too_complex)"),
+              (status = 503, description = "Every slot for checking BPMN stayed taken (workflow.checks_busy); try again")),
     security(("bearer" = [])))]
 pub async fn import(
     State(state): State<AppState>,
@@ -101,7 +103,8 @@ pub async fn import(
     params(("id" = String, Path), ("version" = i64, Path)),
     responses((status = 200, description = "Published", body = VersionView),
               (status = 404, description = "No such version (api.not_found)"),
-              (status = 422, description = "No longer executable; every diagnostic is listed")),
+              (status = 422, description = "No longer executable; every diagnostic is listed"),
+              (status = 503, description = "Every slot for checking BPMN stayed taken (workflow.checks_busy); try again")),
     security(("bearer" = [])))]
 pub async fn publish(
     State(state): State<AppState>,
@@ -219,7 +222,18 @@ async fn check_bounded(state: &AppState, body: axum::body::Bytes) -> Result<Chec
     let limits = bpmn_limits(state);
     let tools = state.gateway.known_tools();
     let timeout = state.limits.check_timeout;
-    let task = tokio::task::spawn_blocking(move || check(&body, &limits, &tools));
+    let Some(slot) = state.limits.check_slots.take(timeout).await else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Code::WorkflowChecksBusy,
+            "every slot for checking BPMN documents is taken; try again shortly",
+        ));
+    };
+    let task = tokio::task::spawn_blocking(move || {
+        let checked = check(&body, &limits, &tools);
+        drop(slot);
+        checked
+    });
     match tokio::time::timeout(timeout, task).await {
         Ok(Ok(checked)) => Ok(checked),
         Ok(Err(_)) => Err(ApiError::new(

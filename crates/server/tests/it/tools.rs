@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use agentwerke_auth::Role;
 use agentwerke_runtime::{Clock, SystemClock};
-use agentwerke_server::ApiLimits;
+use agentwerke_server::{ApiLimits, CheckSlots};
 use agentwerke_store::{NewWorkflowVersion, SqliteStore, Store};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -255,6 +255,51 @@ async fn checking_a_document_is_bounded_in_time() {
     // Within the default bound, the same 20,000-task chain is checked in full.
     let server = TestServer::start().await;
     let viewer = server.token("viewer", &[Role::Viewer]);
+    let (status, verdict) = post_xml(&server, "/api/workflows/validate", &viewer, &xml).await;
+    assert_eq!(status, StatusCode::OK, "{verdict}");
+    assert_eq!(verdict["valid"], true, "{verdict}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checks_beyond_the_free_slots_are_refused_not_queued_without_end() {
+    let slots = CheckSlots::new(1);
+    let limits = ApiLimits {
+        check_timeout: Duration::from_millis(200),
+        check_slots: slots.clone(),
+        ..ApiLimits::default()
+    };
+    let server = TestServer::start_with_limits(limits).await;
+    let viewer = server.token("viewer", &[Role::Viewer]);
+    let xml = chain(3);
+
+    // The only slot is taken, as by a check that overran its time limit.
+    let taken = slots
+        .take(Duration::from_secs(1))
+        .await
+        .expect("the free slot");
+    let (status, problem) = post_xml(&server, "/api/workflows/validate", &viewer, &xml).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
+    assert_eq!(problem["code"], "workflow.checks_busy", "{problem}");
+    let (status, problem) =
+        post_xml(&server, "/api/workflows?id=chain", &server.admin(), &xml).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{problem}");
+    let (status, _) = server
+        .call(
+            reqwest::Method::GET,
+            "/api/workflows/chain",
+            Some(&server.admin()),
+            None,
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a refused import stores nothing"
+    );
+
+    // Once it is free again, the same document is checked.
+    drop(taken);
     let (status, verdict) = post_xml(&server, "/api/workflows/validate", &viewer, &xml).await;
     assert_eq!(status, StatusCode::OK, "{verdict}");
     assert_eq!(verdict["valid"], true, "{verdict}");
