@@ -306,11 +306,8 @@ mod tests {
         const STILL_UNTYPED: &[&str] = &[
             "GET /api/approvals/{id}",
             "POST /api/approvals/{id}/decision",
-            "GET /api/evidence/public-key",
             "GET /api/evidence/schema",
             "GET /api/runs/{id}",
-            "GET /api/runs/{id}/evidence-pack",
-            "GET /api/runs/{id}/evidence-pack/download",
             "POST /api/runs",
             "POST /api/runs/{id}/cancel",
             "POST /api/runs/{id}/retry",

@@ -7,7 +7,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde::Serialize;
+
+use crate::routes::views::EvidencePack as EvidencePackSchema;
 
 use crate::error::ApiError;
 use crate::extract::{AppPath, Caller};
@@ -16,7 +18,7 @@ use crate::state::AppState;
 /// The run's evidence pack, signed by the server's evidence key.
 #[utoipa::path(get, path = "/api/runs/{id}/evidence-pack", tag = "evidence",
     params(("id" = String, Path)),
-    responses((status = 200, description = "Signed evidence pack (agentwerke.evidence-pack.v1)", body = Object),
+    responses((status = 200, description = "Signed evidence pack (agentwerke.evidence-pack.v1)", body = EvidencePackSchema),
               (status = 404, description = "No such run (api.not_found)")),
     security(("bearer" = [])))]
 pub async fn pack(
@@ -31,7 +33,7 @@ pub async fn pack(
 /// The same pack as a file download (`evidence-pack-<run>.json`).
 #[utoipa::path(get, path = "/api/runs/{id}/evidence-pack/download", tag = "evidence",
     params(("id" = String, Path)),
-    responses((status = 200, description = "Signed evidence pack as an attachment", body = Object),
+    responses((status = 200, description = "Signed evidence pack as an attachment", body = EvidencePackSchema),
               (status = 404, description = "No such run (api.not_found)")),
     security(("bearer" = [])))]
 pub async fn download(
@@ -59,21 +61,34 @@ pub async fn download(
     Ok(response)
 }
 
+/// The public half of the evidence signing key.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicKey {
+    /// Always `Ed25519`.
+    #[schema(pattern = "^Ed25519$")]
+    pub algorithm: &'static str,
+    /// The key, as `agentwerke evidence verify --public-key` takes it.
+    pub public_key: String,
+    /// First 16 hex digits of SHA-256 of the key; packs name it.
+    pub key_id: String,
+}
+
 /// The public half of the evidence signing key, for offline verification.
 #[utoipa::path(get, path = "/api/evidence/public-key", tag = "evidence",
-    responses((status = 200, description = "Ed25519 public key and its key id", body = Object)),
+    responses((status = 200, description = "Ed25519 public key and its key id", body = PublicKey)),
     security(("bearer" = [])))]
 pub async fn public_key(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PublicKey>, ApiError> {
     caller.require(Permission::Read)?;
     let key = state.evidence_key.verifying_key();
-    Ok(Json(json!({
-        "algorithm": "Ed25519",
-        "publicKey": encode_public_key(&key),
-        "keyId": key_id(&key),
-    })))
+    Ok(Json(PublicKey {
+        algorithm: "Ed25519",
+        public_key: encode_public_key(&key),
+        key_id: key_id(&key),
+    }))
 }
 
 /// The JSON Schema every pack validates against.

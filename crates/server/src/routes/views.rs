@@ -280,15 +280,62 @@ fn non_blank() -> Value {
 }
 
 /// The hand-written component schemas, by name.
-pub(crate) fn hand_written_schemas() -> Vec<(&'static str, Value)> {
-    vec![
-        ("TaskSurface", task_surface()),
-        ("HaltRequest", halt(true)),
-        ("ResumeRequest", halt(false)),
-        ("RunStatusName", json!({"enum": names(&RunStatus::ALL)})),
-        ("ApprovalStatusName", json!({"enum": ApprovalStatus::NAMES})),
-        ("QuestionStatusName", json!({"enum": QuestionStatus::NAMES})),
-    ]
+pub(crate) fn hand_written_schemas() -> Vec<(String, Value)> {
+    let mut schemas: Vec<(String, Value)> = vec![
+        ("TaskSurface".into(), task_surface()),
+        ("HaltRequest".into(), halt(true)),
+        ("ResumeRequest".into(), halt(false)),
+        (
+            "RunStatusName".into(),
+            json!({"enum": names(&RunStatus::ALL)}),
+        ),
+        (
+            "ApprovalStatusName".into(),
+            json!({"enum": ApprovalStatus::NAMES}),
+        ),
+        (
+            "QuestionStatusName".into(),
+            json!({"enum": QuestionStatus::NAMES}),
+        ),
+    ];
+    schemas.extend(evidence_pack());
+    schemas
+}
+
+/// The evidence pack's own JSON Schema (the one `GET /api/evidence/schema`
+/// serves), as components: the pack is `EvidencePack`, each of its `$defs`
+/// is `EvidencePack.<name>`. Taken from the schema file itself, so the API
+/// description and the offline schema cannot disagree.
+fn evidence_pack() -> Vec<(String, Value)> {
+    fn relink(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(target)) = map.get_mut("$ref")
+                    && let Some(name) = target.strip_prefix("#/$defs/")
+                {
+                    *target = format!("#/components/schemas/EvidencePack.{name}");
+                }
+                map.values_mut().for_each(relink);
+            }
+            Value::Array(items) => items.iter_mut().for_each(relink),
+            _ => {}
+        }
+    }
+    let mut pack: Value =
+        serde_json::from_str(agentwerke_evidence::PACK_SCHEMA).expect("the pack schema is JSON");
+    relink(&mut pack);
+    let mut schemas = Vec::new();
+    if let Some(map) = pack.as_object_mut() {
+        map.remove("$schema");
+        map.remove("$id");
+        if let Some(Value::Object(defs)) = map.remove("$defs") {
+            for (name, def) in defs {
+                schemas.push((format!("EvidencePack.{name}"), def));
+            }
+        }
+    }
+    schemas.push(("EvidencePack".into(), pack));
+    schemas
 }
 
 fn task_surface() -> Value {
@@ -355,6 +402,7 @@ macro_rules! hand_written {
 }
 
 hand_written!(
+    EvidencePack,
     TaskSurface,
     HaltRequest,
     ResumeRequest,
