@@ -313,7 +313,6 @@ mod tests {
             "POST /api/runs/{id}/retry",
             "POST /api/gateway/evaluate",
             "POST /api/policies/{version}/simulate",
-            "GET /api/policies",
             "GET /api/policies/schema",
         ];
         let doc = document();

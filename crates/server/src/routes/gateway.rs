@@ -347,16 +347,37 @@ fn invalid_policies(error: agentwerke_gateway::Error) -> ApiError {
     }
 }
 
+/// The policy set calls are decided under now.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct InForce {
+    /// Its version (`builtin` before any set was published).
+    pub version: String,
+    /// SHA-256 of its text; recorded with every decision made under it.
+    pub sha256: String,
+}
+
+/// A page of policy sets and the one in force.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PolicyPage {
+    /// The set in force now.
+    pub in_force: InForce,
+    /// Policy sets, newest first.
+    pub items: Vec<PolicyView>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
 /// Every stored policy set, newest first, and which one is in force.
 #[utoipa::path(get, path = "/api/policies", tag = "policies", params(PageParams),
     responses((status = 200, description = "A page of policy sets, newest first, and the one in force",
-               body = Object)),
+               body = PolicyPage)),
     security(("bearer" = [])))]
 pub async fn list_policies(
     State(state): State<AppState>,
     caller: Caller,
     AppQuery(page): AppQuery<PageParams>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<PolicyPage>, ApiError> {
     caller.require(Permission::Read)?;
     let page = state.store.page_policy_sets(page.request()?).await?;
     let current = state.gateway.in_force().await;
@@ -366,11 +387,14 @@ pub async fn list_policies(
         .iter()
         .map(|r| PolicyView::new(r, r.version.to_string() == active))
         .collect();
-    Ok(Json(json!({
-        "inForce": {"version": active, "sha256": current.policies().hash()},
-        "items": items,
-        "nextCursor": page.next_cursor,
-    })))
+    Ok(Json(PolicyPage {
+        in_force: InForce {
+            version: active,
+            sha256: current.policies().hash().to_owned(),
+        },
+        items,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// One policy set with its text.
