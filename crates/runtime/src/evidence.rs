@@ -254,3 +254,78 @@ fn approval_record(row: &ApprovalRow) -> ApprovalRecord {
         decided_at: row.decided_at.map(rfc3339),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agentwerke_evidence::canonical::sha256_hex;
+    use agentwerke_types::RunStatus;
+    use serde_json::json;
+
+    /// Evidence records as the runtime and the gateway wrote them (kind
+    /// column, JSON body), one per line.
+    const STORED: &str = include_str!("../../evidence/tests/fixtures/stored_records.jsonl");
+
+    fn input() -> PackInput {
+        PackInput {
+            run_id: "run-1".into(),
+            generated_at: "2026-12-04T22:00:00.000Z".into(),
+            workflow: WorkflowInfo {
+                id: "bench".into(),
+                name: "Bench".into(),
+                version: 1,
+                bpmn_sha256: "0".repeat(64),
+            },
+            run: RunInfo {
+                status: RunStatus::Completed,
+                started_at: "2026-12-04T21:36:55.000Z".into(),
+                completed_at: Some("2026-12-04T21:37:08.000Z".into()),
+                requested_by: "user:alice".into(),
+                inputs: json!({"title": "x"}),
+                risk_level: Some("medium".into()),
+                steps: Vec::new(),
+            },
+            prompts: Vec::new(),
+            approvals: Vec::new(),
+            conversation: Vec::new(),
+            policy_decisions: Vec::new(),
+            tool_calls: Vec::new(),
+            sandbox_executions: Vec::new(),
+            model_usage: Vec::new(),
+            artifacts: Vec::new(),
+            audit_log: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_pack_from_stored_records_is_byte_for_byte_what_it_was() {
+        let mut input = input();
+        for (id, line) in (1..).zip(STORED.lines()) {
+            let row: Value = serde_json::from_str(line).unwrap();
+            let record = EvidenceRecord {
+                id,
+                kind: row["kind"].as_str().unwrap().to_owned(),
+                data: row["data"].clone(),
+                created_at: Timestamp::from_millis(0),
+            };
+            sort_record(&record, &mut input, &["hunter2"]);
+        }
+        let pack = build(input);
+        // Every record reached its section; gateway calls are not pack content.
+        let filed = [
+            pack.prompts.len(),
+            pack.tool_calls.len(),
+            pack.policy_decisions.len(),
+            pack.artifacts.len(),
+            pack.sandbox_executions.len(),
+            pack.model_usage.len(),
+        ];
+        assert_eq!(filed, [1, 3, 3, 1, 1, 2]);
+        let bytes = serde_json::to_vec_pretty(&pack).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains("hunter2"));
+        assert_eq!(
+            sha256_hex(&bytes),
+            "54d6a3926f9db2f253d9458baa30341bb08deb8f6bdd75d715b3628ad3e08ee5"
+        );
+    }
+}
