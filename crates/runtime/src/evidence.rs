@@ -8,42 +8,31 @@
 use agentwerke_engine::{RunState, StepRecord};
 use agentwerke_evidence::redact::redact_value;
 use agentwerke_evidence::sections::{
-    ApprovalKind, ApprovalRecord, ArtifactRecord, ConversationEntry, PolicyDecisionRecord,
-    PromptSnapshot, RunInfo, SandboxExecutionRecord, StepRecord as PackStep, ToolCallRecord,
-    WorkflowInfo,
+    ApprovalKind, ApprovalRecord, ConversationEntry, ModelUsageRecord, PromptSnapshot, RunInfo,
+    StepRecord as PackStep, WorkflowInfo,
 };
-use agentwerke_evidence::{EvidencePack, PackInput, build};
-use agentwerke_store::{ApprovalRow, EvidenceRecord, QuestionFilter, QuestionRow, Store};
+use agentwerke_evidence::{EvidencePack, PackInput, Record, build};
+use agentwerke_store::{ApprovalRow, QuestionFilter, QuestionRow, Store};
 use agentwerke_types::Timestamp;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::Error;
 use crate::clock::rfc3339;
 
-/// Evidence record kinds, as the runtime and the gateway write them.
-pub mod kinds {
-    /// A redacted prompt snapshot.
-    pub const PROMPT: &str = "prompt";
-    /// Tokens and cost of one model call.
-    pub const MODEL_USAGE: &str = "model_usage";
-    /// One brokered tool call.
-    pub const TOOL_CALL: &str = "tool_call";
-    /// One policy decision.
-    pub const POLICY_DECISION: &str = "policy_decision";
-    /// One sandboxed execution.
-    pub const SANDBOX_EXECUTION: &str = "sandbox_execution";
-    /// One artifact.
-    pub const ARTIFACT: &str = "artifact";
-    /// A brokered call as the gateway saw it (redacted), kept so a policy
-    /// draft can be simulated against recorded traffic.
-    pub const GATEWAY_CALL: &str = "gateway_call";
-}
-
 /// Builds the unsigned evidence pack of `run_id`, or `None` for an unknown run.
 ///
 /// `secrets` are redacted from free-form values once more on the way out, so
 /// a secret configured after a run was recorded still never leaves.
+///
+/// A stored evidence record that no longer parses fails the whole pack
+/// (`store.corrupt`, naming the row) rather than being left out. A pack is
+/// a signed statement that it holds the run's evidence; one silently
+/// missing a tool call or a policy decision would be a signed false
+/// statement that no verifier could detect. Nor can the pack carry the
+/// unreadable row as a finding: v1 packs have a fixed set of sections, and
+/// verifiers already in auditors' hands reject unknown ones. The run's
+/// hash-chained audit log, which records every tool call independently,
+/// stays readable and exportable while the row is repaired.
 pub async fn gather_pack(
     store: &dyn Store,
     run_id: &str,
@@ -107,67 +96,32 @@ pub async fn gather_pack(
         artifacts: Vec::new(),
         audit_log,
     };
-    for record in &records {
-        sort_record(record, &mut input, secrets);
+    for stored in &records {
+        file_record(&stored.record, &mut input, secrets);
     }
     Ok(Some(build(input)))
 }
 
-/// Files one evidence record under its section; a record that does not fit
-/// its section's shape is skipped with a warning rather than failing the
-/// whole pack (the audit chain still carries it).
-fn sort_record(record: &EvidenceRecord, input: &mut PackInput, secrets: &[&str]) {
-    let data = &record.data;
-    match record.kind.as_str() {
-        kinds::PROMPT => {
-            let text = data["text"].as_str().unwrap_or_default();
-            input.prompts.push(PromptSnapshot::new(
-                data["workId"].as_str().unwrap_or_default(),
-                data["nodeId"].as_str().unwrap_or_default(),
-                data["agent"].as_str().unwrap_or_default(),
-                &agentwerke_evidence::redact::redact_str(text, secrets),
-            ));
+/// Files one evidence record under its pack section. Prompt text is
+/// redacted once more on the way out; the gateway's replay records are not
+/// pack content (the call is in `toolCalls`).
+fn file_record(record: &Record, input: &mut PackInput, secrets: &[&str]) {
+    match record {
+        Record::Prompt(prompt) => input.prompts.push(PromptSnapshot::new(
+            &prompt.work_id,
+            &prompt.node_id,
+            &prompt.agent,
+            &agentwerke_evidence::redact::redact_str(&prompt.text, secrets),
+        )),
+        Record::ModelUsage(call) => input.model_usage.push(ModelUsageRecord::from(call)),
+        Record::ToolCall(call) => input.tool_calls.push(call.clone()),
+        Record::PolicyDecision(decision) => input.policy_decisions.push(decision.clone()),
+        Record::SandboxExecution(execution) => {
+            input.sandbox_executions.push(execution.clone());
         }
-        kinds::MODEL_USAGE => push_typed(record, &mut input.model_usage),
-        kinds::TOOL_CALL => push_typed::<ToolCallRecord>(record, &mut input.tool_calls),
-        kinds::POLICY_DECISION => {
-            push_typed::<PolicyDecisionRecord>(record, &mut input.policy_decisions);
-        }
-        kinds::SANDBOX_EXECUTION => {
-            push_typed::<SandboxExecutionRecord>(record, &mut input.sandbox_executions);
-        }
-        kinds::ARTIFACT => push_typed::<ArtifactRecord>(record, &mut input.artifacts),
-        _ => {}
+        Record::Artifact(artifact) => input.artifacts.push(artifact.clone()),
+        Record::GatewayCall(_) => {}
     }
-}
-
-fn push_typed<T: DeserializeOwned>(record: &EvidenceRecord, into: &mut Vec<T>) {
-    match serde_json::from_value::<T>(strip_extra(record)) {
-        Ok(item) => into.push(item),
-        Err(error) => tracing::warn!(
-            kind = record.kind,
-            id = record.id,
-            %error,
-            "evidence record does not match its section"
-        ),
-    }
-}
-
-/// Model-usage records carry bookkeeping fields (node, attempt) the pack's
-/// section does not; everything else is taken as written.
-fn strip_extra(record: &EvidenceRecord) -> Value {
-    let mut data = record.data.clone();
-    if record.kind == kinds::MODEL_USAGE
-        && let Some(map) = data.as_object_mut()
-    {
-        map.retain(|key, _| {
-            matches!(
-                key.as_str(),
-                "workId" | "provider" | "model" | "inputTokens" | "outputTokens" | "costUsd"
-            )
-        });
-    }
-    data
 }
 
 fn redacted(value: &Value, secrets: &[&str]) -> Value {
@@ -300,15 +254,10 @@ mod tests {
     #[test]
     fn a_pack_from_stored_records_is_byte_for_byte_what_it_was() {
         let mut input = input();
-        for (id, line) in (1..).zip(STORED.lines()) {
+        for line in STORED.lines() {
             let row: Value = serde_json::from_str(line).unwrap();
-            let record = EvidenceRecord {
-                id,
-                kind: row["kind"].as_str().unwrap().to_owned(),
-                data: row["data"].clone(),
-                created_at: Timestamp::from_millis(0),
-            };
-            sort_record(&record, &mut input, &["hunter2"]);
+            let record = Record::from_stored(row["kind"].as_str().unwrap(), row["data"].clone());
+            file_record(&record.unwrap(), &mut input, &["hunter2"]);
         }
         let pack = build(input);
         // Every record reached its section; gateway calls are not pack content.
