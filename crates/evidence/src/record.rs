@@ -182,7 +182,8 @@ impl Record {
             return Err(unreadable(UnreadableReason::Mismatch));
         }
         map.insert("kind".to_owned(), Value::String(kind.to_owned()));
-        serde_json::from_value(Value::Object(map)).map_err(|_| unreadable(UnreadableReason::Mismatch))
+        serde_json::from_value(Value::Object(map))
+            .map_err(|_| unreadable(UnreadableReason::Mismatch))
     }
 }
 

@@ -12,7 +12,10 @@ fn stored_rows() -> Vec<(String, Value)> {
         .lines()
         .map(|line| {
             let row: Value = serde_json::from_str(line).unwrap();
-            (row["kind"].as_str().unwrap().to_owned(), row["data"].clone())
+            (
+                row["kind"].as_str().unwrap().to_owned(),
+                row["data"].clone(),
+            )
         })
         .collect()
 }
@@ -61,8 +64,8 @@ fn records_stored_by_earlier_versions_read_as_they_were_written() {
     let rows = stored_rows();
     assert_eq!(rows.len(), 14);
     for (kind, body) in rows {
-        let record = Record::from_stored(&kind, body.clone())
-            .unwrap_or_else(|e| panic!("{kind}: {e}"));
+        let record =
+            Record::from_stored(&kind, body.clone()).unwrap_or_else(|e| panic!("{kind}: {e}"));
         assert_eq!(record.kind(), kind);
         // Nothing was dropped or added on the way in: storing it again
         // gives the body it was read from.
@@ -97,7 +100,11 @@ fn typed_fields_come_from_the_stored_body() {
 fn a_body_that_does_not_fit_its_kind_is_an_error_naming_the_kind_not_the_body() {
     let cases = [
         ("tool_exec", json!({}), UnreadableReason::UnknownKind),
-        ("artifact", json!(["reports/a.md"]), UnreadableReason::NotAnObject),
+        (
+            "artifact",
+            json!(["reports/a.md"]),
+            UnreadableReason::NotAnObject,
+        ),
         (
             "artifact",
             json!({"name": "a.md", "sha256": "ab", "size": 5}),

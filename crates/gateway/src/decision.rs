@@ -213,7 +213,14 @@ mod tests {
         let names: Vec<&str> = Stage::ALL.iter().map(|s| s.as_str()).collect();
         assert_eq!(
             names,
-            ["halted", "unknown_tool", "schema", "surface", "policy", "approval"]
+            [
+                "halted",
+                "unknown_tool",
+                "schema",
+                "surface",
+                "policy",
+                "approval"
+            ]
         );
         for stage in Stage::ALL {
             assert_eq!(serde_json::to_value(stage).unwrap(), stage.as_str());

@@ -251,6 +251,98 @@ mod tests {
         }
     }
 
+    /// Through the real store: records stored as earlier versions wrote
+    /// them all reach the pack, and one row that no longer parses fails the
+    /// pack, naming the row, instead of being left out of it.
+    #[tokio::test]
+    async fn stored_records_reach_the_pack_and_an_unreadable_one_fails_it() {
+        use std::sync::Arc;
+
+        use agentwerke_store::{NewWorkflowVersion, SqliteStore};
+        use agentwerke_types::{Actor, AuditKind, ErrorCode};
+        use sqlx::Connection;
+
+        use crate::definitions::DefinitionCache;
+        use crate::stepper::{StartRequest, Stepper};
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pack.db").display().to_string();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+        store
+            .create_workflow_version(NewWorkflowVersion {
+                workflow_id: "hello-sdlc".to_owned(),
+                name: "Hello SDLC".to_owned(),
+                bpmn_xml: include_str!("../../../examples/hello-sdlc.bpmn").to_owned(),
+                bpmn_sha256: "sha".to_owned(),
+                diagnostics: json!([]),
+                created_by: "admin".to_owned(),
+                at: Timestamp::from_millis(0),
+            })
+            .await
+            .unwrap();
+        let version = store
+            .publish_workflow_version("hello-sdlc", 1, "admin", Timestamp::from_millis(0))
+            .await
+            .unwrap();
+        let stepper = Stepper::new(store.clone(), Arc::new(DefinitionCache::new(store.clone())));
+        stepper
+            .start(StartRequest {
+                run_id: "run-1".to_owned(),
+                version,
+                requested_by: "alice".to_owned(),
+                inputs: json!({"title": "t"}),
+                audit: agentwerke_evidence::AuditDraft {
+                    run_id: "run-1".to_owned(),
+                    at: rfc3339(Timestamp::from_millis(1)),
+                    actor: Actor::user("alice"),
+                    kind: AuditKind::RunRequested,
+                    data: json!({}),
+                },
+                at: Timestamp::from_millis(1),
+            })
+            .await
+            .unwrap();
+        let mut raw = sqlx::SqliteConnection::connect(&format!("sqlite://{path}"))
+            .await
+            .unwrap();
+        let insert =
+            "INSERT INTO records (run_id, kind, data, created_at) VALUES ('run-1', ?1, ?2, 2)";
+        for line in STORED.lines() {
+            let row: Value = serde_json::from_str(line).unwrap();
+            sqlx::query(insert)
+                .bind(row["kind"].as_str().unwrap())
+                .bind(row["data"].to_string())
+                .execute(&mut raw)
+                .await
+                .unwrap();
+        }
+        let now = Timestamp::from_millis(3);
+        let pack = gather_pack(store.as_ref(), "run-1", now, &["hunter2"])
+            .await
+            .unwrap()
+            .expect("the run exists");
+        assert_eq!(pack.prompts.len(), 1);
+        assert_eq!(pack.tool_calls.len(), 3);
+        assert_eq!(pack.policy_decisions.len(), 3);
+        assert_eq!(pack.model_usage.len(), 2);
+
+        let id = sqlx::query(insert)
+            .bind("tool_call")
+            .bind(r#"{"tool": "git"}"#)
+            .execute(&mut raw)
+            .await
+            .unwrap()
+            .last_insert_rowid();
+        let error = gather_pack(store.as_ref(), "run-1", now, &[])
+            .await
+            .expect_err("an unreadable record fails the pack");
+        assert_eq!(error.code(), "store.corrupt");
+        assert!(
+            error.to_string().contains(&format!("records row {id}")),
+            "{error}"
+        );
+    }
+
     #[test]
     fn a_pack_from_stored_records_is_byte_for_byte_what_it_was() {
         let mut input = input();

@@ -275,7 +275,13 @@ pub(super) fn hold_work(conn: &Connection, held: &HoldWork) -> Result<Held> {
         now.as_millis(),
     ])?;
     for record in &held.records {
-        ops::insert_record(conn, &held.run_id, record.kind(), &ops::record_body(record)?, now)?;
+        ops::insert_record(
+            conn,
+            &held.run_id,
+            record.kind(),
+            &ops::record_body(record)?,
+            now,
+        )?;
     }
     audit::append_drafts(conn, &held.run_id, &held.audit)?;
     Ok(if covered {

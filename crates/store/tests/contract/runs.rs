@@ -5,9 +5,7 @@ use agentwerke_store::{JsonText, NewRun, Op, RunFilter, RunStart, Store};
 use agentwerke_types::{RiskLevel, RunStatus};
 use serde_json::json;
 
-use super::support::{
-    code_of, commit_all, draft, import, one_run, published, start_run, t, usage,
-};
+use super::support::{code_of, commit_all, draft, import, one_run, published, start_run, t, usage};
 
 /// A run is created with its first event; a claim hands both over; a commit
 /// needs the lease and the claimed state version, and releases the lease.
