@@ -17,6 +17,8 @@
 //! - [`integrity`]: per-section digests plus the chain head, signed with
 //!   Ed25519. [`verify`] recomputes everything from the parsed file and names
 //!   each section, item or audit record that no longer matches.
+//! - [`record`]: the evidence records a run leaves behind, one closed enum
+//!   ([`Record`]) that the runtime writes and every reader matches on.
 //! - [`export`]: the global audit stream (records that belong to no run),
 //!   its chain head signed the same way, and [`verify_export`] for it.
 //!
@@ -72,6 +74,7 @@ pub mod integrity;
 pub mod keys;
 pub mod pack;
 mod problem;
+pub mod record;
 pub mod redact;
 pub mod sections;
 pub mod timestamp;
@@ -83,6 +86,7 @@ pub use export::{AuditExport, signed_export, verify_export};
 pub use integrity::{Digests, Integrity, sign};
 pub use pack::{EvidencePack, PackInput, SCHEMA_VERSION, build};
 pub use problem::Problem;
+pub use record::{Record, UnreadableRecord};
 pub use verify::{VerifyReport, verify};
 
 /// JSON Schema (draft 2020-12) of a v1 evidence pack.

@@ -60,6 +60,31 @@ pub enum Stage {
     Approval,
 }
 
+impl Stage {
+    /// Every stage, in pipeline order.
+    pub const ALL: [Stage; 6] = [
+        Stage::Halted,
+        Stage::UnknownTool,
+        Stage::Schema,
+        Stage::Surface,
+        Stage::Policy,
+        Stage::Approval,
+    ];
+
+    /// The wire name, e.g. `unknown_tool`; recorded with every brokered
+    /// call, so never renamed.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Stage::Halted => "halted",
+            Stage::UnknownTool => "unknown_tool",
+            Stage::Schema => "schema",
+            Stage::Surface => "surface",
+            Stage::Policy => "policy",
+            Stage::Approval => "approval",
+        }
+    }
+}
+
 /// Why, as a closed, stable code. The human text is in
 /// [`Decision::rationale`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -176,5 +201,29 @@ impl Decision {
     /// Whether the call may run without a human.
     pub fn is_allow(&self) -> bool {
         self.kind == DecisionKind::Allow
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Stage;
+
+    #[test]
+    fn stage_names_are_their_wire_names() {
+        let names: Vec<&str> = Stage::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "halted",
+                "unknown_tool",
+                "schema",
+                "surface",
+                "policy",
+                "approval"
+            ]
+        );
+        for stage in Stage::ALL {
+            assert_eq!(serde_json::to_value(stage).unwrap(), stage.as_str());
+        }
     }
 }

@@ -8,42 +8,31 @@
 use agentwerke_engine::{RunState, StepRecord};
 use agentwerke_evidence::redact::redact_value;
 use agentwerke_evidence::sections::{
-    ApprovalKind, ApprovalRecord, ArtifactRecord, ConversationEntry, PolicyDecisionRecord,
-    PromptSnapshot, RunInfo, SandboxExecutionRecord, StepRecord as PackStep, ToolCallRecord,
-    WorkflowInfo,
+    ApprovalKind, ApprovalRecord, ConversationEntry, ModelUsageRecord, PromptSnapshot, RunInfo,
+    StepRecord as PackStep, WorkflowInfo,
 };
-use agentwerke_evidence::{EvidencePack, PackInput, build};
-use agentwerke_store::{ApprovalRow, EvidenceRecord, QuestionFilter, QuestionRow, Store};
+use agentwerke_evidence::{EvidencePack, PackInput, Record, build};
+use agentwerke_store::{ApprovalRow, QuestionFilter, QuestionRow, Store};
 use agentwerke_types::Timestamp;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::Error;
 use crate::clock::rfc3339;
 
-/// Evidence record kinds, as the runtime and the gateway write them.
-pub mod kinds {
-    /// A redacted prompt snapshot.
-    pub const PROMPT: &str = "prompt";
-    /// Tokens and cost of one model call.
-    pub const MODEL_USAGE: &str = "model_usage";
-    /// One brokered tool call.
-    pub const TOOL_CALL: &str = "tool_call";
-    /// One policy decision.
-    pub const POLICY_DECISION: &str = "policy_decision";
-    /// One sandboxed execution.
-    pub const SANDBOX_EXECUTION: &str = "sandbox_execution";
-    /// One artifact.
-    pub const ARTIFACT: &str = "artifact";
-    /// A brokered call as the gateway saw it (redacted), kept so a policy
-    /// draft can be simulated against recorded traffic.
-    pub const GATEWAY_CALL: &str = "gateway_call";
-}
-
 /// Builds the unsigned evidence pack of `run_id`, or `None` for an unknown run.
 ///
 /// `secrets` are redacted from free-form values once more on the way out, so
 /// a secret configured after a run was recorded still never leaves.
+///
+/// A stored evidence record that no longer parses fails the whole pack
+/// (`store.corrupt`, naming the row) rather than being left out. A pack is
+/// a signed statement that it holds the run's evidence; one silently
+/// missing a tool call or a policy decision would be a signed false
+/// statement that no verifier could detect. Nor can the pack carry the
+/// unreadable row as a finding: v1 packs have a fixed set of sections, and
+/// verifiers already in auditors' hands reject unknown ones. The run's
+/// hash-chained audit log, which records every tool call independently,
+/// stays readable and exportable while the row is repaired.
 pub async fn gather_pack(
     store: &dyn Store,
     run_id: &str,
@@ -107,67 +96,32 @@ pub async fn gather_pack(
         artifacts: Vec::new(),
         audit_log,
     };
-    for record in &records {
-        sort_record(record, &mut input, secrets);
+    for stored in &records {
+        file_record(&stored.record, &mut input, secrets);
     }
     Ok(Some(build(input)))
 }
 
-/// Files one evidence record under its section; a record that does not fit
-/// its section's shape is skipped with a warning rather than failing the
-/// whole pack (the audit chain still carries it).
-fn sort_record(record: &EvidenceRecord, input: &mut PackInput, secrets: &[&str]) {
-    let data = &record.data;
-    match record.kind.as_str() {
-        kinds::PROMPT => {
-            let text = data["text"].as_str().unwrap_or_default();
-            input.prompts.push(PromptSnapshot::new(
-                data["workId"].as_str().unwrap_or_default(),
-                data["nodeId"].as_str().unwrap_or_default(),
-                data["agent"].as_str().unwrap_or_default(),
-                &agentwerke_evidence::redact::redact_str(text, secrets),
-            ));
+/// Files one evidence record under its pack section. Prompt text is
+/// redacted once more on the way out; the gateway's replay records are not
+/// pack content (the call is in `toolCalls`).
+fn file_record(record: &Record, input: &mut PackInput, secrets: &[&str]) {
+    match record {
+        Record::Prompt(prompt) => input.prompts.push(PromptSnapshot::new(
+            &prompt.work_id,
+            &prompt.node_id,
+            &prompt.agent,
+            &agentwerke_evidence::redact::redact_str(&prompt.text, secrets),
+        )),
+        Record::ModelUsage(call) => input.model_usage.push(ModelUsageRecord::from(call)),
+        Record::ToolCall(call) => input.tool_calls.push(call.clone()),
+        Record::PolicyDecision(decision) => input.policy_decisions.push(decision.clone()),
+        Record::SandboxExecution(execution) => {
+            input.sandbox_executions.push(execution.clone());
         }
-        kinds::MODEL_USAGE => push_typed(record, &mut input.model_usage),
-        kinds::TOOL_CALL => push_typed::<ToolCallRecord>(record, &mut input.tool_calls),
-        kinds::POLICY_DECISION => {
-            push_typed::<PolicyDecisionRecord>(record, &mut input.policy_decisions);
-        }
-        kinds::SANDBOX_EXECUTION => {
-            push_typed::<SandboxExecutionRecord>(record, &mut input.sandbox_executions);
-        }
-        kinds::ARTIFACT => push_typed::<ArtifactRecord>(record, &mut input.artifacts),
-        _ => {}
+        Record::Artifact(artifact) => input.artifacts.push(artifact.clone()),
+        Record::GatewayCall(_) => {}
     }
-}
-
-fn push_typed<T: DeserializeOwned>(record: &EvidenceRecord, into: &mut Vec<T>) {
-    match serde_json::from_value::<T>(strip_extra(record)) {
-        Ok(item) => into.push(item),
-        Err(error) => tracing::warn!(
-            kind = record.kind,
-            id = record.id,
-            %error,
-            "evidence record does not match its section"
-        ),
-    }
-}
-
-/// Model-usage records carry bookkeeping fields (node, attempt) the pack's
-/// section does not; everything else is taken as written.
-fn strip_extra(record: &EvidenceRecord) -> Value {
-    let mut data = record.data.clone();
-    if record.kind == kinds::MODEL_USAGE
-        && let Some(map) = data.as_object_mut()
-    {
-        map.retain(|key, _| {
-            matches!(
-                key.as_str(),
-                "workId" | "provider" | "model" | "inputTokens" | "outputTokens" | "costUsd"
-            )
-        });
-    }
-    data
 }
 
 fn redacted(value: &Value, secrets: &[&str]) -> Value {
@@ -252,5 +206,167 @@ fn approval_record(row: &ApprovalRow) -> ApprovalRecord {
         comment: row.comment.clone(),
         decided_by: row.decided_by.as_ref().map(|d| format!("user:{d}")),
         decided_at: row.decided_at.map(rfc3339),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use agentwerke_evidence::canonical::sha256_hex;
+    use agentwerke_types::RunStatus;
+    use serde_json::json;
+
+    /// Evidence records as the runtime and the gateway wrote them (kind
+    /// column, JSON body), one per line.
+    const STORED: &str = include_str!("../../evidence/tests/fixtures/stored_records.jsonl");
+
+    fn input() -> PackInput {
+        PackInput {
+            run_id: "run-1".into(),
+            generated_at: "2026-12-04T22:00:00.000Z".into(),
+            workflow: WorkflowInfo {
+                id: "bench".into(),
+                name: "Bench".into(),
+                version: 1,
+                bpmn_sha256: "0".repeat(64),
+            },
+            run: RunInfo {
+                status: RunStatus::Completed,
+                started_at: "2026-12-04T21:36:55.000Z".into(),
+                completed_at: Some("2026-12-04T21:37:08.000Z".into()),
+                requested_by: "user:alice".into(),
+                inputs: json!({"title": "x"}),
+                risk_level: Some("medium".into()),
+                steps: Vec::new(),
+            },
+            prompts: Vec::new(),
+            approvals: Vec::new(),
+            conversation: Vec::new(),
+            policy_decisions: Vec::new(),
+            tool_calls: Vec::new(),
+            sandbox_executions: Vec::new(),
+            model_usage: Vec::new(),
+            artifacts: Vec::new(),
+            audit_log: Vec::new(),
+        }
+    }
+
+    /// Through the real store: records stored as earlier versions wrote
+    /// them all reach the pack, and one row that no longer parses fails the
+    /// pack, naming the row, instead of being left out of it.
+    #[tokio::test]
+    async fn stored_records_reach_the_pack_and_an_unreadable_one_fails_it() {
+        use std::sync::Arc;
+
+        use agentwerke_store::{NewWorkflowVersion, SqliteStore};
+        use agentwerke_types::{Actor, AuditKind, ErrorCode};
+        use sqlx::Connection;
+
+        use crate::definitions::DefinitionCache;
+        use crate::stepper::{StartRequest, Stepper};
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pack.db").display().to_string();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+        store
+            .create_workflow_version(NewWorkflowVersion {
+                workflow_id: "hello-sdlc".to_owned(),
+                name: "Hello SDLC".to_owned(),
+                bpmn_xml: include_str!("../../../examples/hello-sdlc.bpmn").to_owned(),
+                bpmn_sha256: "sha".to_owned(),
+                diagnostics: json!([]),
+                created_by: "admin".to_owned(),
+                at: Timestamp::from_millis(0),
+            })
+            .await
+            .unwrap();
+        let version = store
+            .publish_workflow_version("hello-sdlc", 1, "admin", Timestamp::from_millis(0))
+            .await
+            .unwrap();
+        let stepper = Stepper::new(store.clone(), Arc::new(DefinitionCache::new(store.clone())));
+        stepper
+            .start(StartRequest {
+                run_id: "run-1".to_owned(),
+                version,
+                requested_by: "alice".to_owned(),
+                inputs: json!({"title": "t"}),
+                audit: agentwerke_evidence::AuditDraft {
+                    run_id: "run-1".to_owned(),
+                    at: rfc3339(Timestamp::from_millis(1)),
+                    actor: Actor::user("alice"),
+                    kind: AuditKind::RunRequested,
+                    data: json!({}),
+                },
+                at: Timestamp::from_millis(1),
+            })
+            .await
+            .unwrap();
+        let mut raw = sqlx::SqliteConnection::connect(&format!("sqlite://{path}"))
+            .await
+            .unwrap();
+        let insert =
+            "INSERT INTO records (run_id, kind, data, created_at) VALUES ('run-1', ?1, ?2, 2)";
+        for line in STORED.lines() {
+            let row: Value = serde_json::from_str(line).unwrap();
+            sqlx::query(insert)
+                .bind(row["kind"].as_str().unwrap())
+                .bind(row["data"].to_string())
+                .execute(&mut raw)
+                .await
+                .unwrap();
+        }
+        let now = Timestamp::from_millis(3);
+        let pack = gather_pack(store.as_ref(), "run-1", now, &["hunter2"])
+            .await
+            .unwrap()
+            .expect("the run exists");
+        assert_eq!(pack.prompts.len(), 1);
+        assert_eq!(pack.tool_calls.len(), 3);
+        assert_eq!(pack.policy_decisions.len(), 3);
+        assert_eq!(pack.model_usage.len(), 2);
+
+        let id = sqlx::query(insert)
+            .bind("tool_call")
+            .bind(r#"{"tool": "git"}"#)
+            .execute(&mut raw)
+            .await
+            .unwrap()
+            .last_insert_rowid();
+        let error = gather_pack(store.as_ref(), "run-1", now, &[])
+            .await
+            .expect_err("an unreadable record fails the pack");
+        assert_eq!(error.code(), "store.corrupt");
+        assert!(
+            error.to_string().contains(&format!("records row {id}")),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_pack_from_stored_records_is_byte_for_byte_what_it_was() {
+        let mut input = input();
+        for line in STORED.lines() {
+            let row: Value = serde_json::from_str(line).unwrap();
+            let record = Record::from_stored(row["kind"].as_str().unwrap(), row["data"].clone());
+            file_record(&record.unwrap(), &mut input, &["hunter2"]);
+        }
+        let pack = build(input);
+        // Every record reached its section; gateway calls are not pack content.
+        let filed = [
+            pack.prompts.len(),
+            pack.tool_calls.len(),
+            pack.policy_decisions.len(),
+            pack.artifacts.len(),
+            pack.sandbox_executions.len(),
+            pack.model_usage.len(),
+        ];
+        assert_eq!(filed, [1, 3, 3, 1, 1, 2]);
+        let bytes = serde_json::to_vec_pretty(&pack).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains("hunter2"));
+        assert_eq!(
+            sha256_hex(&bytes),
+            "54d6a3926f9db2f253d9458baa30341bb08deb8f6bdd75d715b3628ad3e08ee5"
+        );
     }
 }

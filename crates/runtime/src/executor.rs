@@ -9,7 +9,9 @@ use agentwerke_agents::step::{NoTools, Resume, StepInput, StepOutcome, ToolResul
 use agentwerke_bpmn::model::AgentTaskSpec;
 use agentwerke_bpmn::tools::is_tool_shaped;
 use agentwerke_engine::{Event, TaskError, WorkId};
+use agentwerke_evidence::Record;
 use agentwerke_evidence::chain::AuditDraft;
+use agentwerke_evidence::record::{ModelCallRecord, PromptRecord};
 use agentwerke_evidence::redact::redact_value;
 use agentwerke_store::gateway::{Held, HoldWork};
 use agentwerke_store::{CompleteWork, Delivered, JsonText, WorkItem};
@@ -414,7 +416,7 @@ impl Executor {
         work: &AgentWork,
         tools: Option<&StepTools>,
         resume: Option<Resume>,
-        records: &mut Vec<(String, Value)>,
+        records: &mut Vec<Record>,
         audit: &mut Vec<AuditDraft>,
     ) -> Outcome {
         let secrets: Vec<&str> = self.options.secrets.iter().map(String::as_str).collect();
@@ -434,14 +436,15 @@ impl Executor {
         };
         // A resumed step goes on with the prompt it was given, recorded then.
         if resume.is_none() {
-            records.push((
-                crate::evidence::kinds::PROMPT.to_owned(),
-                json!({
-                    "workId": work.work_id, "nodeId": work.node_id, "agent": work.spec.agent,
-                    "attempt": work.attempt, "text": prompt.redacted_snapshot,
-                    "sha256": prompt.snapshot_sha256, "unresolved": prompt.unresolved,
-                }),
-            ));
+            records.push(Record::Prompt(PromptRecord {
+                work_id: work.work_id.to_string(),
+                node_id: work.node_id.clone(),
+                agent: work.spec.agent.clone(),
+                attempt: work.attempt,
+                text: prompt.redacted_snapshot.clone(),
+                sha256: prompt.snapshot_sha256.clone(),
+                unresolved: prompt.unresolved.clone(),
+            }));
         }
         let mut input = StepInput::new(
             prompt,
@@ -466,16 +469,16 @@ impl Executor {
             None => run_step(input, self.deps.provider.as_ref(), &NoTools).await,
         };
         for turn in outcome.turns() {
-            records.push((
-                crate::evidence::kinds::MODEL_USAGE.to_owned(),
-                json!({
-                    "workId": work.work_id, "nodeId": work.node_id, "attempt": work.attempt,
-                    "provider": turn.provider, "model": turn.model,
-                    "inputTokens": turn.usage.input_tokens,
-                    "outputTokens": turn.usage.output_tokens,
-                    "costUsd": turn.usage.cost_usd,
-                }),
-            ));
+            records.push(Record::ModelUsage(ModelCallRecord {
+                work_id: work.work_id.to_string(),
+                node_id: work.node_id.clone(),
+                attempt: work.attempt,
+                provider: turn.provider.clone(),
+                model: turn.model.clone(),
+                input_tokens: turn.usage.input_tokens,
+                output_tokens: turn.usage.output_tokens,
+                cost_usd: turn.usage.cost_usd,
+            }));
         }
         match outcome {
             StepOutcome::Completed { output, .. } => {

@@ -16,8 +16,10 @@ use agentwerke_agents::provider::ToolCallRequest;
 use agentwerke_agents::step::{StepContext, ToolExecutor, ToolResult};
 use agentwerke_bpmn::KnownTools;
 use agentwerke_bpmn::model::AgentTaskSpec;
+use agentwerke_evidence::Record;
 use agentwerke_evidence::chain::AuditDraft;
-use agentwerke_evidence::sections::PolicyDecisionRecord;
+use agentwerke_evidence::record::GatewayCallRecord;
+use agentwerke_evidence::sections::{ArtifactRecord, PolicyDecisionRecord};
 use agentwerke_gateway::tools::{ArtifactMeta, ArtifactStore, Builtins, Document};
 use agentwerke_gateway::{
     AgentProfile, CallRequest, Decision, DecisionKind, EscalationBinding, Execution, Gateway,
@@ -32,7 +34,6 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use crate::clock::{Clock, rfc3339};
-use crate::evidence::kinds;
 
 /// The tools of `registry`, and `human.ask`, which every step may be given.
 pub fn known_tools(registry: &ToolRegistry) -> KnownTools {
@@ -308,8 +309,8 @@ pub struct StepIdentity {
 /// What a step's tool calls leave behind, committed with the step's result.
 #[derive(Debug, Default)]
 pub struct StepTrail {
-    /// Evidence records (kind, data).
-    pub records: Vec<(String, Value)>,
+    /// Evidence records, in the order things happened.
+    pub records: Vec<Record>,
     /// Audit records.
     pub audit: Vec<AuditDraft>,
     /// The approval to open when the step pauses on an escalation.
@@ -682,8 +683,7 @@ impl StepTools {
         let at = rfc3339(self.clock.now());
         let record = &execution.record;
         let decision = &execution.decision;
-        let tool_call =
-            serde_json::to_value(record.to_evidence(&self.who.work_id, &at)).unwrap_or(Value::Null);
+        let tool_call = record.to_evidence(&self.who.work_id, &at);
         let escalated_to = match result {
             ToolResult::Escalated { approval_id } => Some(approval_id.clone()),
             _ => None,
@@ -698,16 +698,22 @@ impl StepTools {
             risk_score: Some(f64::from(record.risk_score)),
             risk_factors: record.risk_factors.iter().map(|f| f.name.clone()).collect(),
         };
-        let replay = json!({
-            "workId": self.who.work_id,
-            "at": at,
-            "request": CallRequest { arguments: decision.redacted_args.clone(), ..request.clone() },
-            "decision": decision.kind,
-            "stage": decision.stage,
-            "reason": decision.reason,
-            "policySetVersion": decision.policy_set_version,
-            "policySetHash": decision.policy_set_hash,
-        });
+        let replayed = CallRequest {
+            arguments: decision.redacted_args.clone(),
+            ..request.clone()
+        };
+        let replay = GatewayCallRecord {
+            work_id: self.who.work_id.clone(),
+            at: at.clone(),
+            // A request that could not be written is kept as `null`, which
+            // the simulation reports as a call it cannot replay.
+            request: serde_json::to_value(replayed).unwrap_or(Value::Null),
+            decision: decision.kind.as_str().to_owned(),
+            stage: decision.stage.as_str().to_owned(),
+            reason: decision.reason.as_str().to_owned(),
+            policy_set_version: decision.policy_set_version.clone(),
+            policy_set_hash: decision.policy_set_hash.clone(),
+        };
         let audit = AuditDraft {
             run_id: self.who.run_id.clone(),
             at: at.clone(),
@@ -723,29 +729,35 @@ impl StepTools {
                 "policySetHash": record.policy_set_hash,
                 "rationale": record.rationale,
                 "riskScore": record.risk_score, "riskFactors": record.risk_factors,
-                "status": tool_call["status"], "approved": record.approved,
+                "status": tool_call.status, "approved": record.approved,
                 "approvalId": human.map(|a| a.id.to_string()).or(escalated_to),
                 "durationMs": record.duration_ms, "outputSha256": record.output_digest,
             }),
         };
         let artifact = match (&execution.outcome, request.tool.as_str()) {
-            (Outcome::Executed { output }, "artifact.write") => Some(json!({
-                "name": output["path"], "sha256": output["sha256"],
-                "size": output["size"], "mediaType": output["mediaType"],
-            })),
+            (Outcome::Executed { output }, "artifact.write") => {
+                // `artifact.write` answers with its `ArtifactMeta`; the call's
+                // tool-call record holds the output digest either way.
+                serde_json::from_value::<ArtifactMeta>(output.clone())
+                    .inspect_err(|error| {
+                        tracing::error!(%error, "artifact.write answered without its metadata");
+                    })
+                    .ok()
+                    .map(|meta| ArtifactRecord {
+                        name: meta.path,
+                        sha256: meta.sha256,
+                        size: meta.size,
+                        media_type: meta.media_type,
+                    })
+            }
             _ => None,
         };
         let risk = record.risk_level;
         self.with_trail(|t| {
-            if let Some(artifact) = artifact {
-                t.records.push((kinds::ARTIFACT.to_owned(), artifact));
-            }
-            t.records.push((kinds::TOOL_CALL.to_owned(), tool_call));
-            t.records.push((
-                kinds::POLICY_DECISION.to_owned(),
-                serde_json::to_value(policy).unwrap_or(Value::Null),
-            ));
-            t.records.push((kinds::GATEWAY_CALL.to_owned(), replay));
+            t.records.extend(artifact.map(Record::Artifact));
+            t.records.push(Record::ToolCall(tool_call));
+            t.records.push(Record::PolicyDecision(policy));
+            t.records.push(Record::GatewayCall(replay));
             t.audit.push(audit);
             t.risk = Some(t.risk.map_or(risk, |r| r.max(risk)));
         });

@@ -3,7 +3,6 @@
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_types::{RunId, Timestamp, WorkflowStatus};
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::model::JsonText;
 
@@ -111,8 +110,8 @@ pub struct HoldWork {
     pub workflow_id: String,
     /// The step's agent, for agent halts.
     pub agent: String,
-    /// Evidence records `(kind, data)` of what the step did before the halt.
-    pub records: Vec<(String, Value)>,
+    /// Evidence records of what the step did before the halt.
+    pub records: Vec<agentwerke_evidence::Record>,
     /// Audit records to append (`step.halted` among them).
     pub audit: Vec<AuditDraft>,
     /// Where the step stands (redacted); `None` starts it over.

@@ -5,6 +5,7 @@
 //! time is a [`Timestamp`] (integer milliseconds); RFC 3339 text appears only
 //! inside audit records, where the evidence crate wants it.
 
+use agentwerke_evidence::Record;
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_types::{
     ApprovalDecision, ApprovalId, ApprovalKind, ApprovalStatus, QuestionId, QuestionStatus,
@@ -342,12 +343,7 @@ pub enum Op {
         timer_id: String,
     },
     /// Store an evidence record (prompt snapshot, model usage, tool call ...).
-    Record {
-        /// Record kind.
-        kind: String,
-        /// Its content.
-        data: Value,
-    },
+    Record(Record),
 }
 
 // --------------------------------------------------------------------- work
@@ -385,8 +381,8 @@ pub struct CompleteWork {
     pub result_event: Value,
     /// Unique per work item, e.g. `work:<run>:<work_id>`.
     pub dedup_key: String,
-    /// Evidence records `(kind, data)`.
-    pub records: Vec<(String, Value)>,
+    /// Evidence records of what the step did.
+    pub records: Vec<Record>,
     /// Audit records to append.
     pub audit: Vec<AuditDraft>,
     /// The engine step `result_event` causes, when the caller computed it:
@@ -450,15 +446,20 @@ pub struct Decided {
 }
 
 /// An evidence record as stored.
+///
+/// The `records` table keeps a record as its kind and its JSON body; a row
+/// becomes a [`Record`] when it is read, and a row that does not parse
+/// fails the read with [`Error::Corrupt`](crate::Error::Corrupt) naming the
+/// row. The store never hands out a run's records with one left out: every
+/// reader (the evidence pack, the policy simulation) would present an
+/// incomplete picture as the whole one.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EvidenceRecord {
     /// Row id; increasing in write order.
     pub id: i64,
-    /// Record kind.
-    pub kind: String,
-    /// Its content.
-    pub data: Value,
+    /// The record.
+    pub record: Record,
     /// When it was stored.
     pub created_at: Timestamp,
 }

@@ -205,6 +205,61 @@ mod sqlite {
         }
     }
 
+    /// Rows as earlier versions wrote them (kind column, JSON body without
+    /// `kind`) read back as typed records; a row that does not parse fails
+    /// the whole read, naming the row but not its body, instead of being
+    /// left out of the run's evidence.
+    #[tokio::test]
+    async fn stored_records_read_typed_and_an_unreadable_one_fails_the_read() {
+        const STORED: &str = include_str!("../../evidence/tests/fixtures/stored_records.jsonl");
+        let db = Db::new().await;
+        contract::support::one_run(db.dyn_store(), "wf", "run-1").await;
+        let mut raw = sqlx::SqliteConnection::connect(&Db::url(&db.dir))
+            .await
+            .unwrap();
+        let insert = "INSERT INTO records (run_id, kind, data, created_at) VALUES (?1, ?2, ?3, 0)";
+        let mut kinds = Vec::new();
+        for line in STORED.lines() {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap();
+            let kind = row["kind"].as_str().unwrap().to_owned();
+            sqlx::query(insert)
+                .bind("run-1")
+                .bind(&kind)
+                .bind(row["data"].to_string())
+                .execute(&mut raw)
+                .await
+                .unwrap();
+            kinds.push(kind);
+        }
+        let records = db.store.records("run-1").await.unwrap();
+        let read: Vec<&str> = records.iter().map(|r| r.record.kind()).collect();
+        assert_eq!(read, kinds);
+
+        for (kind, body) in [
+            ("tool_call", r#"{"tool": "hunter2"}"#),
+            ("tool_exec", r#"{"tool": "git"}"#),
+        ] {
+            sqlx::query("DELETE FROM records WHERE kind IN ('tool_exec') OR data LIKE '%hunter2%'")
+                .execute(&mut raw)
+                .await
+                .unwrap();
+            let id = sqlx::query(insert)
+                .bind("run-1")
+                .bind(kind)
+                .bind(body)
+                .execute(&mut raw)
+                .await
+                .unwrap()
+                .last_insert_rowid();
+            let error = db.store.records("run-1").await.unwrap_err();
+            assert_eq!(error.code(), "store.corrupt", "{kind}");
+            let message = error.to_string();
+            assert!(message.contains(&format!("records row {id}")), "{message}");
+            assert!(message.contains(kind), "{message}");
+            assert!(!message.contains("hunter2"), "{message}");
+        }
+    }
+
     #[tokio::test]
     async fn plain_paths_open_and_in_memory_databases_are_refused() {
         let dir = tempfile::tempdir().unwrap();

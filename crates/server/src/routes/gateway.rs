@@ -2,7 +2,6 @@
 //! switch, and the policy-set lifecycle (draft, validate, simulate, publish).
 
 use agentwerke_types::{Actor, AuditKind};
-use std::collections::BTreeMap;
 
 use agentwerke_auth::Permission;
 use agentwerke_evidence::canonical::sha256_hex;
@@ -19,6 +18,7 @@ use serde_json::{Value, json};
 use crate::code::Code;
 use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, AppQuery, Caller};
+use crate::routes::simulation::Replay;
 use crate::routes::views::{AuditRef, HaltChange, HaltList, HaltView, LiftedHalt, PolicyView};
 use crate::routes::{PageParams, ts, views};
 use crate::state::AppState;
@@ -442,10 +442,13 @@ pub struct Simulate {
 }
 
 /// Replays the recorded tool calls of the last N runs against a policy set
-/// and reports every decision that would change.
+/// and reports every decision that would change, and every recorded call
+/// that can no longer be replayed (`unreplayable`). A run whose evidence
+/// records no longer read fails the simulation (`store.corrupt`) rather
+/// than being left out of it.
 #[utoipa::path(post, path = "/api/policies/{version}/simulate", tag = "policies",
     params(("version" = i64, Path)), request_body = Simulate,
-    responses((status = 200, description = "Changed decisions", body = Object),
+    responses((status = 200, description = "Changed decisions and unreplayable calls", body = Object),
               (status = 404, description = "No such policy set (api.not_found)"),
               (status = 422, description = "The stored policy set no longer validates (gateway.invalid_policy_set)")),
     security(("bearer" = [])))]
@@ -469,42 +472,16 @@ pub async fn simulate(
             ..agentwerke_store::RunFilter::default()
         })
         .await?;
-    let mut replayed = 0usize;
-    let mut changes = Vec::new();
-    let mut by_kind: BTreeMap<String, usize> = BTreeMap::new();
+    let mut replay = Replay::default();
     for run in &runs.items {
-        for record in state.store.records(&run.id).await? {
-            if record.kind != agentwerke_runtime::evidence::kinds::GATEWAY_CALL {
-                continue;
-            }
-            let Ok(call) = serde_json::from_value::<CallRequest>(record.data["request"].clone())
-            else {
-                continue;
-            };
-            replayed += 1;
-            let before = record.data["decision"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned();
-            let after = gateway.decide(&call, &Halts::none());
-            let after_kind = after.kind.as_str().to_owned();
-            *by_kind.entry(after_kind.clone()).or_default() += 1;
-            if before != after_kind {
-                changes.push(json!({
-                    "runId": run.id, "workId": record.data["workId"], "at": record.data["at"],
-                    "tool": call.tool, "agent": call.agent, "nodeId": call.node_id,
-                    "before": before, "after": after_kind,
-                    "beforePolicySetVersion": record.data["policySetVersion"],
-                    "determiningPolicies": after.determining_policies,
-                    "reason": after.reason, "rationale": after.rationale,
-                }));
-            }
-        }
+        let records = state.store.records(&run.id).await?;
+        replay.run(&gateway, &run.id, &records);
     }
     Ok(Json(json!({
         "policySetVersion": row.version, "policySetHash": row.sha256,
-        "runsExamined": runs.items.len(), "callsReplayed": replayed,
-        "decisions": by_kind, "changed": changes,
+        "runsExamined": runs.items.len(), "callsReplayed": replay.replayed,
+        "decisions": replay.by_kind, "changed": replay.changed,
+        "unreplayable": replay.unreplayable,
     })))
 }
 

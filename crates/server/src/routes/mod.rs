@@ -8,6 +8,7 @@ pub mod gateway;
 pub mod health;
 pub mod questions;
 pub mod runs;
+mod simulation;
 pub mod views;
 pub mod workflow_views;
 pub mod workflows;

@@ -274,8 +274,14 @@ pub(super) fn hold_work(conn: &Connection, held: &HoldWork) -> Result<Held> {
         held.resume.as_ref().map(JsonText::as_str),
         now.as_millis(),
     ])?;
-    for (kind, data) in &held.records {
-        ops::insert_record(conn, &held.run_id, kind, &json_text(data), now)?;
+    for record in &held.records {
+        ops::insert_record(
+            conn,
+            &held.run_id,
+            record.kind(),
+            &ops::record_body(record)?,
+            now,
+        )?;
     }
     audit::append_drafts(conn, &held.run_id, &held.audit)?;
     Ok(if covered {

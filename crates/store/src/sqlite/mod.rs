@@ -366,7 +366,7 @@ impl Store for SqliteStore {
     }
 
     async fn complete_work(&self, done: CompleteWork) -> Result<Delivered> {
-        let call = work::CompleteCall::new(done);
+        let call = work::CompleteCall::new(done)?;
         self.writer
             .write(move |conn| work::complete(conn, &call))
             .await
@@ -541,7 +541,7 @@ impl Store for SqliteStore {
         approval: NewApproval,
         resume: Option<JsonText>,
     ) -> Result<bool> {
-        let call = work::CompleteCall::new(done);
+        let call = work::CompleteCall::new(done)?;
         self.writer
             .write(move |conn| {
                 let paused = gateway::pause_work(conn, &call, &approval)?;
@@ -559,7 +559,7 @@ impl Store for SqliteStore {
         question: NewQuestion,
         resume: Option<JsonText>,
     ) -> Result<bool> {
-        let call = work::CompleteCall::new(done);
+        let call = work::CompleteCall::new(done)?;
         self.writer
             .write(move |conn| {
                 let asked = questions::ask(conn, &call, &question)?;

@@ -13,6 +13,7 @@ use super::json_text;
 use super::rows::{RecordRow, convert};
 use crate::error::{Error, Result};
 use crate::model::{EvidenceRecord, NewApproval, Op};
+use agentwerke_evidence::Record;
 
 /// The JSON text an op writes, if any: made by the caller of a hot write
 /// before it is queued, so the writer does not serialise it.
@@ -20,7 +21,7 @@ pub(super) fn json_of(op: &Op) -> Option<String> {
     match op {
         Op::InsertWork { payload, .. } => Some(payload.as_str().to_owned()),
         Op::OpenApproval { approval } => Some(json_text(&approval.request)),
-        Op::Record { data, .. } => Some(json_text(data)),
+        Op::Record(record) => record_body(record).ok(),
         _ => None,
     }
 }
@@ -31,11 +32,11 @@ pub(super) fn apply(
     conn: &Connection,
     run_id: &str,
     op: &Op,
-    json: Option<&str>,
+    made: Option<&str>,
     now: Timestamp,
 ) -> Result<()> {
     let at = now.as_millis();
-    let json = || json.map_or_else(|| json_of(op).unwrap_or_default(), str::to_owned);
+    let json = || made.map_or_else(|| json_of(op).unwrap_or_default(), str::to_owned);
     match op {
         Op::InsertWork { work_id, kind, .. } => {
             conn.prepare_cached(
@@ -121,7 +122,13 @@ pub(super) fn apply(
             )?
             .execute(params![run_id, timer_id])?;
         }
-        Op::Record { kind, .. } => insert_record(conn, run_id, kind, &json(), now)?,
+        Op::Record(record) => {
+            let body = match made {
+                Some(body) => body.to_owned(),
+                None => record_body(record)?,
+            };
+            insert_record(conn, run_id, record.kind(), &body, now)?;
+        }
     }
     Ok(())
 }
@@ -170,7 +177,19 @@ fn open_approval(
     Ok(())
 }
 
-/// Stores one evidence record; `data` is its JSON text.
+/// The JSON text of an evidence record's body, as the `records` table keeps
+/// it next to the record's kind ([`Record::stored`]).
+pub(super) fn record_body(record: &Record) -> Result<String> {
+    let (_, body) = record.stored().map_err(|_| {
+        Error::invalid(format!(
+            "the {} evidence record cannot be written as JSON",
+            record.kind()
+        ))
+    })?;
+    Ok(json_text(&body))
+}
+
+/// Stores one evidence record; `data` is its body's JSON text.
 pub(super) fn insert_record(
     conn: &Connection,
     run_id: &str,

@@ -4,6 +4,7 @@
 //! milliseconds); the conversions parse JSON and name the column when it is
 //! corrupt, so the public types never carry half-parsed data.
 
+use agentwerke_evidence::Record;
 use agentwerke_evidence::chain::AuditRecord;
 use agentwerke_types::{RiskLevel, RunStatus, Timestamp, UnknownName};
 use sqlx::FromRow;
@@ -483,11 +484,13 @@ impl TryFrom<RecordRow> for EvidenceRecord {
     type Error = Error;
 
     fn try_from(row: RecordRow) -> Result<Self> {
-        let data = parse_json(&row.data, || format!("records.data of row {}", row.id))?;
+        let body = parse_json(&row.data, || format!("records.data of row {}", row.id))?;
+        let record = Record::from_stored(&row.kind, body).map_err(|error| Error::Corrupt {
+            what: format!("records row {}: {error}", row.id),
+        })?;
         Ok(Self {
             id: row.id,
-            kind: row.kind,
-            data,
+            record,
             created_at: ts(row.created_at),
         })
     }

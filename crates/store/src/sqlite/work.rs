@@ -92,18 +92,18 @@ pub(super) struct CompleteCall {
 }
 
 impl CompleteCall {
-    pub(super) fn new(mut done: CompleteWork) -> Self {
-        Self {
+    pub(super) fn new(mut done: CompleteWork) -> Result<Self> {
+        Ok(Self {
             step: done.step.take().map(StepCall::new),
             result_event: json_text(&done.result_event),
             records: done
                 .records
                 .iter()
-                .map(|(_, data)| json_text(data))
-                .collect(),
+                .map(ops::record_body)
+                .collect::<Result<_>>()?,
             audit: audit::seal(std::mem::take(&mut done.audit)),
             done,
-        }
+        })
     }
 
     pub(super) fn run_id(&self) -> &str {
@@ -184,8 +184,8 @@ fn store_evidence(
     call: &CompleteCall,
     now: Timestamp,
 ) -> Result<()> {
-    for ((kind, _), data) in call.done.records.iter().zip(&call.records) {
-        ops::insert_record(conn, chain.stream(), kind, data, now)?;
+    for (record, body) in call.done.records.iter().zip(&call.records) {
+        ops::insert_record(conn, chain.stream(), record.kind(), body, now)?;
     }
     chain.append(&call.audit)
 }

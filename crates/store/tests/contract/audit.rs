@@ -8,7 +8,7 @@ use agentwerke_store::{
 use agentwerke_types::{ApprovalDecision, ApprovalKind};
 use serde_json::json;
 
-use super::support::{draft, published, start_run, step, t};
+use super::support::{draft, published, start_run, step, t, usage};
 
 /// Many runs, many writes of every kind, then every chain verifies and
 /// sequence numbers have no gaps.
@@ -60,10 +60,7 @@ pub(crate) async fn chains_verify_after_many_ops(store: &dyn Store) {
                     due_at: t(500),
                     node_id: "T".to_owned(),
                 },
-                Op::Record {
-                    kind: "policy_decision".to_owned(),
-                    data: json!({"outcome": "allow"}),
-                },
+                Op::Record(usage("policy", 0.0)),
             ],
         )
         .await;
@@ -77,7 +74,7 @@ pub(crate) async fn chains_verify_after_many_ops(store: &dyn Store) {
                 owner: "exec".to_owned(),
                 result_event: json!({"type": "task_completed"}),
                 dedup_key: format!("work:{run_id}:{}", item.work_id),
-                records: vec![("tool_call".to_owned(), json!({"tool": "git"}))],
+                records: vec![usage("git", 0.0)],
                 audit: vec![draft(&run_id, "step.completed", json!({}))],
                 step: None,
             })

@@ -8,7 +8,7 @@ use agentwerke_evidence::chain::verify_chain;
 use agentwerke_store::{CompleteWork, Delivered, JsonText, NewApproval, Op, RunStart, Store};
 use serde_json::json;
 
-use super::support::{code_of, commit_all, draft, published, start_run, t};
+use super::support::{code_of, commit_all, draft, published, start_run, t, usage};
 
 fn insert(work_id: &str) -> Op {
     Op::InsertWork {
@@ -19,10 +19,7 @@ fn insert(work_id: &str) -> Op {
 }
 
 fn record(n: u32) -> Op {
-    Op::Record {
-        kind: "model_usage".to_owned(),
-        data: json!({"n": n}),
-    }
+    Op::Record(usage(&n.to_string(), 0.0))
 }
 
 fn gate(id: &str) -> Op {
@@ -143,7 +140,7 @@ fn completion(run: &str, work_id: &str, owner: &str) -> CompleteWork {
         owner: owner.to_owned(),
         result_event: json!({"type": "task_completed", "work_id": work_id}),
         dedup_key: format!("work:{run}:{work_id}"),
-        records: vec![("model_usage".to_owned(), json!({"by": owner}))],
+        records: vec![usage(owner, 0.0)],
         audit: vec![draft(run, "step.completed", json!({"by": owner}))],
         step: None,
     }

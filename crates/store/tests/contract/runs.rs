@@ -5,7 +5,7 @@ use agentwerke_store::{JsonText, NewRun, Op, RunFilter, RunStart, Store};
 use agentwerke_types::{RiskLevel, RunStatus};
 use serde_json::json;
 
-use super::support::{code_of, commit_all, draft, import, one_run, published, start_run, t};
+use super::support::{code_of, commit_all, draft, import, one_run, published, start_run, t, usage};
 
 /// A run is created with its first event; a claim hands both over; a commit
 /// needs the lease and the claimed state version, and releases the lease.
@@ -149,10 +149,7 @@ pub(crate) async fn create_with_first_step_applied(store: &dyn Store) {
                 kind: "agent_task".to_owned(),
                 payload: JsonText::from(&json!({"workId": "w1"})),
             },
-            Op::Record {
-                kind: "model_usage".to_owned(),
-                data: json!({"n": 1}),
-            },
+            Op::Record(usage("1", 0.0)),
         ],
         audit: vec![draft(id, "event.applied", json!({"event": "start"}))],
         completed_at,

@@ -1,6 +1,8 @@
 //! Fixtures shared by the contract suite.
 
+use agentwerke_evidence::Record;
 use agentwerke_evidence::chain::AuditDraft;
+use agentwerke_evidence::record::ModelCallRecord;
 use agentwerke_store::{
     ClaimedRun, Commit, JsonText, NewRun, NewWorkflowVersion, Op, RunStart, Store, WorkflowVersion,
 };
@@ -10,6 +12,20 @@ use serde_json::{Value, json};
 /// A fixed instant plus `ms`, so tests never read a clock.
 pub(crate) fn t(ms: i64) -> Timestamp {
     Timestamp::from_millis(1_700_000_000_000 + ms)
+}
+
+/// A model-usage evidence record; `model` tells records apart.
+pub(crate) fn usage(model: &str, cost_usd: f64) -> Record {
+    Record::ModelUsage(ModelCallRecord {
+        work_id: "w-1".to_owned(),
+        node_id: "Draft".to_owned(),
+        attempt: 1,
+        provider: "scripted".to_owned(),
+        model: model.to_owned(),
+        input_tokens: 3,
+        output_tokens: 5,
+        cost_usd,
+    })
 }
 
 /// An audit draft for `run_id`.

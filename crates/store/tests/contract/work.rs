@@ -4,7 +4,7 @@ use agentwerke_store::gateway::{HaltRow, HaltScope, Held, HoldWork};
 use agentwerke_store::{CompleteWork, Delivered, GLOBAL_STREAM, JsonText, Op, PageRequest, Store};
 use serde_json::json;
 
-use super::support::{code_of, draft, one_run, step, t};
+use super::support::{code_of, draft, one_run, step, t, usage};
 
 fn insert(work_id: &str) -> Op {
     Op::InsertWork {
@@ -21,10 +21,7 @@ fn completion(work_id: &str, owner: &str, output: &str) -> CompleteWork {
         owner: owner.to_owned(),
         result_event: json!({"type": "task_completed", "work_id": work_id, "output": output}),
         dedup_key: format!("work:run-1:{work_id}"),
-        records: vec![(
-            "model_usage".to_owned(),
-            json!({"owner": owner, "costUsd": 0.1 + 0.2}),
-        )],
+        records: vec![usage(owner, 0.1 + 0.2)],
         audit: vec![draft("run-1", "step.completed", json!({"by": owner}))],
         step: None,
     }
@@ -111,7 +108,7 @@ pub(crate) async fn reclaim_and_complete_once(store: &dyn Store) {
 
     let records = store.records("run-1").await.unwrap();
     assert_eq!(records.len(), 1);
-    assert_eq!(records[0].data, json!({"owner": "b", "costUsd": 0.1 + 0.2}));
+    assert_eq!(records[0].record, usage("b", 0.1 + 0.2));
     let completed: Vec<_> = store
         .audit_log("run-1")
         .await
@@ -200,7 +197,7 @@ fn hold(work_id: &str, agent: &str, resume: &str) -> HoldWork {
         owner: "a".to_owned(),
         workflow_id: "wf".to_owned(),
         agent: agent.to_owned(),
-        records: vec![("model_usage".to_owned(), json!({"turn": 1}))],
+        records: vec![usage("turn-1", 0.0)],
         audit: vec![draft("run-1", "step.halted", json!({"workId": work_id}))],
         resume: Some(JsonText::from(&json!({"turn": resume}))),
     }
