@@ -216,8 +216,10 @@ impl Executor {
         if let Some(level) = trail.risk {
             self.deps
                 .store
-                .raise_risk_level(&work.run_id, level)
+                .raise_risk_level(&work.run_id, level, trail.risk_peak.clone())
                 .await?;
+            // What this process remembers of the run predates the raise.
+            self.handle.stepper.forget(&work.run_id);
         }
         let mut done = |result_event: &Event| -> Result<CompleteWork, Error> {
             Ok(CompleteWork {

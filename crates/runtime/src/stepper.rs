@@ -89,6 +89,8 @@ impl Stepper {
             run_id: &request.run_id,
             workflow_id: &version.workflow_id,
             requested_by: &request.requested_by,
+            // A run that is only being created has made no call yet.
+            risk_peak: None,
         };
         let (mut ops, mut audit) = (Vec::new(), Vec::new());
         let start = Event::Start {
@@ -133,6 +135,7 @@ impl Stepper {
                 workflow_id: version.workflow_id.clone(),
                 workflow_version: version.version,
                 requested_by: request.requested_by,
+                risk_peak: None,
             },
         );
         Ok(status)
@@ -169,6 +172,14 @@ impl Stepper {
         Ok(decided)
     }
 
+    /// Forgets what this process remembers of `run_id`, so that its next
+    /// step reads the run back. The executor calls it after it raised the
+    /// run's assessed risk: a gate that step opens weighs the run's calls by
+    /// the row, and only steps that made calls pay the read.
+    pub(crate) fn forget(&self, run_id: &str) {
+        drop(self.states.take(run_id));
+    }
+
     /// Remembers the state a committed step left `run_id` in, for the next
     /// step to start from.
     pub(crate) fn remember(&self, run_id: &str, known: Known) {
@@ -198,6 +209,7 @@ impl Stepper {
                 run_id,
                 workflow_id: &known.workflow_id,
                 requested_by: &known.requested_by,
+                risk_peak: known.risk_peak.as_ref(),
             };
             let (mut ops, mut audit) = (Vec::new(), Vec::new());
             let (at, kind) = (event.at(), event.kind());
@@ -246,6 +258,7 @@ impl Stepper {
             workflow_id: run.workflow_id,
             workflow_version: run.workflow_version,
             requested_by: run.requested_by,
+            risk_peak: run.risk_peak,
         }))
     }
 }

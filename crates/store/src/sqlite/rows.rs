@@ -143,8 +143,8 @@ impl From<SummaryRow> for WorkflowSummary {
 macro_rules! run_columns {
     () => {
         "id, workflow_id, workflow_version, bpmn_sha256, status, \
-    state, state_version, requested_by, inputs, risk_level, halted_reason, notes, created_at, \
-    updated_at, completed_at"
+    state, state_version, requested_by, inputs, risk_level, risk_peak, halted_reason, notes, \
+    created_at, updated_at, completed_at"
     };
 }
 pub(super) use run_columns;
@@ -161,6 +161,7 @@ pub(super) struct RunDbRow {
     requested_by: String,
     inputs: String,
     risk_level: Option<String>,
+    risk_peak: Option<String>,
     halted_reason: Option<String>,
     notes: Option<String>,
     created_at: i64,
@@ -179,6 +180,7 @@ from_sqlite!(RunDbRow {
     requested_by,
     inputs,
     risk_level,
+    risk_peak,
     halted_reason,
     notes,
     created_at,
@@ -224,6 +226,14 @@ impl TryFrom<RunDbRow> for RunRow {
                 })
             })
             .transpose()?;
+        let risk_peak = row
+            .risk_peak
+            .map(|text| {
+                serde_json::from_str(&text).map_err(|_| Error::Corrupt {
+                    what: column("risk_peak")(),
+                })
+            })
+            .transpose()?;
         Ok(Self {
             id: id.into(),
             workflow_id: row.workflow_id,
@@ -235,6 +245,7 @@ impl TryFrom<RunDbRow> for RunRow {
             requested_by: row.requested_by,
             inputs,
             risk_level,
+            risk_peak,
             halted_reason,
             notes,
             created_at: ts(row.created_at),
