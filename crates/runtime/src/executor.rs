@@ -213,13 +213,12 @@ impl Executor {
         // The calls happened before the step ended: their records come first.
         let mut records: Vec<_> = trail.records.into_iter().chain(records).collect();
         let mut audit: Vec<_> = trail.audit.into_iter().chain(audit).collect();
+        let risk_raised = trail.risk.is_some();
         if let Some(level) = trail.risk {
             self.deps
                 .store
                 .raise_risk_level(&work.run_id, level, trail.risk_peak.clone())
                 .await?;
-            // What this process remembers of the run predates the raise.
-            self.handle.stepper.forget(&work.run_id);
         }
         let mut done = |result_event: &Event| -> Result<CompleteWork, Error> {
             Ok(CompleteWork {
@@ -306,7 +305,7 @@ impl Executor {
                 // moves the run meanwhile; otherwise the applier takes it.
                 self.handle
                     .stepper
-                    .complete_work(done(&event)?, event)
+                    .complete_work(done(&event)?, event, risk_raised)
                     .await
             }
         }

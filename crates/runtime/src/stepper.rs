@@ -143,13 +143,19 @@ impl Stepper {
 
     /// Records an agent's result (`done.result_event`, which is `event`)
     /// with the step it causes, unless the run moves first (see the module
-    /// docs).
+    /// docs). `risk_raised` says that the step's calls raised the run's
+    /// assessed risk in the store: the step then starts from the run as
+    /// stored, so that a gate it opens weighs those calls, rather than from
+    /// what this process remembers (which a concurrent applier may have
+    /// written back from a row read before the raise). Only steps that made
+    /// calls pay that read.
     pub async fn complete_work(
         &self,
         mut done: CompleteWork,
         event: Event,
+        risk_raised: bool,
     ) -> Result<Delivered, Error> {
-        let (step, after) = self.prepare(&done.run_id, event).await.unzip();
+        let (step, after) = self.prepare(&done.run_id, event, risk_raised).await.unzip();
         done.step = step;
         let run_id = done.run_id.clone();
         let delivered = self.store.complete_work(done).await?;
@@ -165,19 +171,11 @@ impl Stepper {
         mut decide: Decide,
         event: Event,
     ) -> Result<Decided, Error> {
-        let (step, after) = self.prepare(run_id, event).await.unzip();
+        let (step, after) = self.prepare(run_id, event, false).await.unzip();
         decide.step = step;
         let decided = self.store.decide_approval(decide).await?;
         self.stepped(&decided.approval.run_id, decided.delivered, after);
         Ok(decided)
-    }
-
-    /// Forgets what this process remembers of `run_id`, so that its next
-    /// step reads the run back. The executor calls it after it raised the
-    /// run's assessed risk: a gate that step opens weighs the run's calls by
-    /// the row, and only steps that made calls pay the read.
-    pub(crate) fn forget(&self, run_id: &str) {
-        drop(self.states.take(run_id));
     }
 
     /// Remembers the state a committed step left `run_id` in, for the next
@@ -196,9 +194,14 @@ impl Stepper {
     /// commit with the event if nothing moves the run first. `None` when it
     /// cannot be computed here (the run or its definition cannot be read):
     /// the event then simply waits for an applier.
-    async fn prepare(&self, run_id: &str, event: Event) -> Option<(AppliedStep, Known)> {
+    async fn prepare(
+        &self,
+        run_id: &str,
+        event: Event,
+        stored: bool,
+    ) -> Option<(AppliedStep, Known)> {
         let prepared = async {
-            let Some(mut known) = self.current(run_id).await? else {
+            let Some(mut known) = self.current(run_id, stored).await? else {
                 return Ok(None);
             };
             let definition = self
@@ -243,10 +246,12 @@ impl Stepper {
         }
     }
 
-    /// The run's state: as the last step committed here left it, or else as
-    /// stored.
-    async fn current(&self, run_id: &str) -> Result<Option<Known>, Error> {
-        if let Some(known) = self.states.take(run_id) {
+    /// The run's state: as the last step committed here left it, or else (or
+    /// when `stored` asks for it) as stored.
+    async fn current(&self, run_id: &str, stored: bool) -> Result<Option<Known>, Error> {
+        if let Some(known) = self.states.take(run_id)
+            && !stored
+        {
             return Ok(Some(known));
         }
         let Some(run) = self.store.get_run(run_id).await? else {
@@ -345,7 +350,7 @@ mod tests {
             audit: Vec::new(),
             step: None,
         };
-        let delivered = second.complete_work(done, event).await.unwrap();
+        let delivered = second.complete_work(done, event, false).await.unwrap();
         assert_eq!(delivered, Delivered::Stepped);
         let run = store.get_run(run_id).await.unwrap().unwrap();
         assert_eq!(run.status, RunStatus::AwaitingApproval);
