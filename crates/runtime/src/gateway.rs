@@ -451,6 +451,7 @@ impl StepTools {
         }
         let result = self.answer(&execution);
         self.record(&request, &execution, human.as_ref(), &result);
+        self.keep_for_approvers(&request, &execution);
         result
     }
 
@@ -763,40 +764,9 @@ impl StepTools {
             _ => None,
         };
         let risk = record.risk_level;
-        let written = match (&execution.outcome, request.tool.as_str()) {
-            (Outcome::Executed { output }, "artifact.write") => written_artifact(output),
-            _ => None,
-        };
-        let (output, truncated) = match &execution.outcome {
-            Outcome::Executed { output } => {
-                let (quoted, truncated) = EarlierCall::quote(output);
-                (Some(quoted), truncated)
-            }
-            _ => (None, false),
-        };
-        let call = EarlierCall {
-            tool: request.tool.clone(),
-            status: tool_call["status"].as_str().unwrap_or_default().to_owned(),
-            risk_score: record.risk_score,
-            output,
-            truncated,
-            output_sha256: record.output_digest.clone(),
-        };
-        let peak = RiskPeak {
-            score: record.risk_score,
-            tool: request.tool.clone(),
-            node_id: self.who.node_id.clone(),
-            work_id: self.who.work_id.clone().into(),
-            factors: record.risk_factors.iter().map(|f| f.name.clone()).collect(),
-        };
         self.with_trail(|t| {
             if let Some(artifact) = artifact {
                 t.records.push((kinds::ARTIFACT.to_owned(), artifact));
-            }
-            t.artifacts.extend(written);
-            t.calls.push(call);
-            if t.risk_peak.as_ref().is_none_or(|p| p.score < peak.score) {
-                t.risk_peak = Some(peak);
             }
             t.records.push((kinds::TOOL_CALL.to_owned(), tool_call));
             t.records.push((
@@ -806,6 +776,32 @@ impl StepTools {
             t.records.push((kinds::GATEWAY_CALL.to_owned(), replay));
             t.audit.push(audit);
             t.risk = Some(t.risk.map_or(risk, |r| r.max(risk)));
+        });
+    }
+
+    /// Keeps what a later approval request of this step shows of
+    /// `execution` (the artifact it wrote, the call and its output) and
+    /// what the run row keeps of its risk when it is the step's riskiest.
+    fn keep_for_approvers(&self, request: &CallRequest, execution: &Execution) {
+        let record = &execution.record;
+        let written = match (&execution.outcome, request.tool.as_str()) {
+            (Outcome::Executed { output }, "artifact.write") => written_artifact(output),
+            _ => None,
+        };
+        let call = EarlierCall::of(&request.tool, execution);
+        let peak = RiskPeak {
+            score: record.risk_score,
+            tool: request.tool.clone(),
+            node_id: self.who.node_id.clone(),
+            work_id: self.who.work_id.clone().into(),
+            factors: record.risk_factors.iter().map(|f| f.name.clone()).collect(),
+        };
+        self.with_trail(|t| {
+            t.artifacts.extend(written);
+            t.calls.push(call);
+            if t.risk_peak.as_ref().is_none_or(|p| p.score < peak.score) {
+                t.risk_peak = Some(peak);
+            }
         });
     }
 

@@ -9,7 +9,7 @@
 
 use agentwerke_bpmn::model::ApprovalSpec;
 use agentwerke_evidence::sections::ArtifactRecord;
-use agentwerke_gateway::{RiskAssessment, RiskFactor};
+use agentwerke_gateway::{CallStatus, Execution, Outcome, RiskAssessment, RiskFactor};
 use agentwerke_store::RiskPeak;
 use serde::Serialize;
 use serde_json::Value;
@@ -168,8 +168,8 @@ pub struct EscalationContext {
 pub struct EarlierCall {
     /// The tool.
     pub tool: String,
-    /// `executed`, `failed`, `blocked` or `pending_approval`.
-    pub status: String,
+    /// What became of it.
+    pub status: CallStatus,
     /// The gateway's risk score for the call.
     pub risk_score: u8,
     /// The redacted output of an executed call, quoted whole up to
@@ -183,6 +183,26 @@ pub struct EarlierCall {
 }
 
 impl EarlierCall {
+    /// The call of `tool` that `execution` made, as a later approver of the
+    /// same step reads it.
+    pub fn of(tool: &str, execution: &Execution) -> Self {
+        let (output, truncated) = match &execution.outcome {
+            Outcome::Executed { output } => {
+                let (quoted, truncated) = Self::quote(output);
+                (Some(quoted), truncated)
+            }
+            _ => (None, false),
+        };
+        Self {
+            tool: tool.to_owned(),
+            status: execution.record.status,
+            risk_score: execution.record.risk_score,
+            output,
+            truncated,
+            output_sha256: execution.record.output_digest.clone(),
+        }
+    }
+
     /// `output` quoted as [`EarlierCall::output`] says.
     pub fn quote(output: &Value) -> (Value, bool) {
         let text = output.to_string();
