@@ -26,7 +26,7 @@ use agentwerke_types::ErrorCode;
 use crate::error::Error;
 use crate::prompt::AssembledPrompt;
 use crate::provider::{
-    Message, ModelProvider, ModelRequest, ModelResponse, ToolCallRequest, ToolSpec, Usage,
+    Message, ModelProvider, ModelRequest, ModelResponse, Role, ToolCallRequest, ToolSpec, Usage,
 };
 
 /// Model calls a step may make unless told otherwise.
@@ -64,6 +64,11 @@ pub struct StepContext {
     pub attempt: u32,
     /// The model turn (1-based) that asked for the call.
     pub turn: u32,
+    /// What the model said in that turn besides asking for calls (its
+    /// reasoning, as far as it gives one), if anything: an approver of an
+    /// escalated call reads it next to the call.
+    #[serde(default)]
+    pub said: Option<String>,
 }
 
 /// The gateway's answer to one tool call.
@@ -206,7 +211,7 @@ impl StepInput {
         }
     }
 
-    fn tool_context(&self, turn: u32) -> StepContext {
+    fn tool_context(&self, turn: u32, said: Option<&str>) -> StepContext {
         StepContext {
             run_id: self.run_id.clone(),
             work_id: self.work_id.clone(),
@@ -214,6 +219,9 @@ impl StepInput {
             agent: self.agent.clone(),
             attempt: self.attempt,
             turn,
+            said: said
+                .filter(|text| !text.trim().is_empty())
+                .map(str::to_owned),
         }
     }
 }
@@ -334,7 +342,13 @@ pub async fn run_step(
     let (mut messages, first_turn) = match input.resume.take() {
         Some(resume) => {
             let mut messages = resume.messages;
-            let ctx = input.tool_context(resume.turn);
+            // The turn that asked for the pending calls is the last one kept.
+            let said = messages
+                .iter()
+                .rev()
+                .find(|m| m.role == Role::Assistant)
+                .map(|m| m.content.as_str());
+            let ctx = input.tool_context(resume.turn, said);
             // The calls were recorded with the turn that asked for them.
             let mut records = Vec::new();
             if let Some((pause, pending)) =
@@ -353,7 +367,7 @@ pub async fn run_step(
         ),
     };
     for turn in first_turn..=input.max_turns {
-        if let Some(reason) = tools.halted(&input.tool_context(turn)).await {
+        if let Some(reason) = tools.halted(&input.tool_context(turn, None)).await {
             return Pause::Halted(reason).outcome(turns, messages, Vec::new(), turn - 1);
         }
         let response = match provider.complete(&input.request(&messages)).await {
@@ -390,11 +404,11 @@ pub async fn run_step(
                 turns,
             };
         }
+        let ctx = input.tool_context(turn, content.as_deref());
         messages.push(Message::assistant(
             content.unwrap_or_default(),
             tool_calls.clone(),
         ));
-        let ctx = input.tool_context(turn);
         let paused = call_tools(
             tool_calls,
             &mut messages,

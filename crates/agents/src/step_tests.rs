@@ -590,3 +590,65 @@ fn outcomes_serialize_with_stable_tags() {
         json!({"decision": "rejected", "reason": "r"})
     );
 }
+
+/// Says a sentence with every request for tools, as models that explain
+/// their calls do.
+struct Explaining(ScriptedProvider);
+
+#[async_trait]
+impl ModelProvider for Explaining {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    async fn complete(&self, req: &ModelRequest) -> Result<ModelResponse, ProviderError> {
+        let mut response = self.0.complete(req).await?;
+        if !response.tool_calls.is_empty() {
+            response.content = Some(format!("Turn {}: I need these calls.", req.messages.len()));
+        }
+        Ok(response)
+    }
+}
+
+#[tokio::test]
+async fn a_call_carries_what_the_model_said_when_it_asked_for_it() {
+    let provider = Explaining(ScriptedProvider::new().with_default(vec![
+        Turn::tool_calls(vec![write_call()]),
+        Turn::tool_calls(vec![ScriptedToolCall {
+            name: "deploy".into(),
+            arguments: json!({"env": "production"}),
+        }]),
+        Turn::reply("done"),
+    ]));
+    let gateway = Gateway::new();
+    let outcome = run_step(input(), &provider, &gateway).await;
+    let StepOutcome::Paused { resume, .. } = outcome else {
+        panic!("expected a pause, got {outcome:?}");
+    };
+    let said: Vec<Option<String>> = gateway
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, ctx)| ctx.said.clone())
+        .collect();
+    assert_eq!(
+        said,
+        [
+            Some("Turn 2: I need these calls.".to_owned()),
+            Some("Turn 4: I need these calls.".to_owned())
+        ]
+    );
+
+    // Resumed, the paused call is made again with the words of its turn.
+    let resumed = Gateway::new();
+    let mut again = input();
+    again.resume = Some(resume);
+    run_step(again, &provider, &resumed).await;
+    let seen = resumed.seen.lock().unwrap();
+    assert_eq!(seen[0].0, "deploy");
+    assert_eq!(
+        seen[0].1.said.as_deref(),
+        Some("Turn 4: I need these calls.")
+    );
+}

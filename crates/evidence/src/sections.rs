@@ -127,8 +127,25 @@ pub struct ApprovalRecord {
     pub risk_score: Option<f64>,
     /// Risk factors shown to the approver.
     pub risk_factors: Vec<String>,
+    /// The same factors with the weight each added to the score and the
+    /// sentence that says why, so the score explains itself in the pack as
+    /// it did to the approver. Absent from packs written before it was
+    /// recorded. Like the two fields below, left out when empty, so a pack
+    /// of a run without them is the pack it always was.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub risk_factor_details: Vec<RiskFactorDetail>,
     /// Systems the action affects.
     pub affected_systems: Vec<String>,
+    /// The output the approver was shown with the request, redacted: a
+    /// gate's earlier step outputs by node, or what an escalated step had
+    /// produced before the call. `null` when there was none or in packs
+    /// written before it was recorded.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub related_output: Value,
+    /// The artifacts the approver was pointed at (name, SHA-256, size and
+    /// media type). Absent from packs written before it was recorded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<ArtifactRecord>,
     /// `approve`, `reject` or `request_changes`, once decided.
     pub decision: Option<String>,
     /// The approver's comment.
@@ -137,6 +154,18 @@ pub struct ApprovalRecord {
     pub decided_by: Option<String>,
     /// When.
     pub decided_at: Option<String>,
+}
+
+/// One named, weighted contribution to an approval's risk score.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RiskFactorDetail {
+    /// Stable name, e.g. `assessed_calls`.
+    pub name: String,
+    /// Points it added to the score.
+    pub weight: u32,
+    /// Why it applies.
+    pub detail: String,
 }
 
 /// A blocking question an agent put to a human (`human.ask`) and, once

@@ -153,6 +153,7 @@ impl Applier {
             run_id: &run.id,
             workflow_id: &run.workflow_id,
             requested_by: &run.requested_by,
+            risk_peak: run.risk_peak.as_ref(),
         };
         let mut ops = Vec::new();
         let mut audit = Vec::new();
@@ -201,6 +202,7 @@ impl Applier {
             workflow_id: run.workflow_id.clone(),
             workflow_version: run.workflow_version,
             requested_by: run.requested_by.clone(),
+            risk_peak: run.risk_peak.clone(),
         };
         Ok((commit, after))
     }

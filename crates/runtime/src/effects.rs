@@ -7,12 +7,13 @@
 use agentwerke_bpmn::model::{AgentTaskSpec, ApprovalSpec, NodeKind};
 use agentwerke_engine::{Definition, Effect, RunState, WorkId};
 use agentwerke_evidence::chain::AuditDraft;
-use agentwerke_store::{JsonText, NewApproval, Op};
+use agentwerke_store::{JsonText, NewApproval, Op, RiskPeak};
 use agentwerke_types::{Actor, ApprovalKind, ApprovalStatus, AuditKind, Timestamp};
 use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::clock::rfc3339;
+use crate::requests::gate_risk;
 
 /// Who and what a run is, as the effects need it.
 #[derive(Debug, Clone)]
@@ -23,6 +24,11 @@ pub struct RunInfo<'a> {
     pub workflow_id: &'a str,
     /// Who started it.
     pub requested_by: &'a str,
+    /// The riskiest tool call the Tool Gateway assessed in it so far, as
+    /// the run row read with the step has it (or this process's memory of
+    /// that row): what a gate weighs the run's calls by, with no read of
+    /// its own on the hot path.
+    pub risk_peak: Option<&'a RiskPeak>,
 }
 
 /// The payload of an `agent_task` work row, as the executor reads it
@@ -152,6 +158,9 @@ pub fn map_effects(
                         kind: ApprovalKind::Gate,
                         request,
                         expires_at: None,
+                        // The run's artifacts are listed by the statement
+                        // that opens the gate: see `gate_request`.
+                        list_run_artifacts: true,
                     },
                 });
             }
@@ -221,7 +230,17 @@ pub fn map_effects(
 
 /// What an approver must see to decide a modelled gate: the action, who asked
 /// and which agent did the work, why the gate exists, the risk, the systems the
-/// run touched, and the output it is asked to approve.
+/// run touched, and the output and artifacts it is asked to approve.
+///
+/// The related steps are every agent step of the run before the gate; their
+/// outputs are in the engine state this step already holds. Their artifacts
+/// are not: `artifact.write` keeps them in the store, so the store lists them
+/// (`NewApproval::list_run_artifacts`) in the very statement that opens the
+/// gate. That costs no round trip on the applier's hot path, and the list is
+/// what the run held at that moment, which is what the approval row, the API
+/// and the evidence pack then show. `artifacts` is empty here only until
+/// then. The risk comes from the Tool Gateway's assessments of the run's
+/// calls and the gate's own attributes ([`gate_risk`]).
 fn gate_request(
     definition: &Definition,
     state: &RunState,
@@ -250,7 +269,7 @@ fn gate_request(
             related.insert(step.node_id.clone(), output.clone());
         }
     }
-    let (score, factors) = gate_risk(&environments, spec);
+    let risk = gate_risk(run.risk_peak, spec);
     json!({
         "requestedAction": format!("Approve '{gate}' so that workflow '{}' can continue", run.workflow_id),
         "requester": run.requested_by,
@@ -265,8 +284,9 @@ fn gate_request(
             "The workflow models a human approval gate at '{gate}' (purpose '{}', policy tag '{}'): the run may not continue without a decision.",
             spec.purpose_type, spec.policy_tag
         ),
-        "riskScore": score,
-        "riskFactors": factors,
+        "riskScore": risk.score,
+        "riskLevel": risk.level(),
+        "riskFactors": risk.factors,
         "affectedSystems": environments,
         "relatedOutput": Value::Object(related),
         "artifacts": [],
@@ -278,30 +298,4 @@ fn agent_spec<'d>(definition: &'d Definition, node_id: &str) -> Option<&'d Agent
         NodeKind::AgentTask { spec, .. } => spec.as_ref(),
         _ => None,
     }
-}
-
-/// A gate's risk comes from where the run's work lands and what the gate is
-/// for; the Tool Gateway scores individual calls in more detail.
-fn gate_risk(environments: &[String], spec: &ApprovalSpec) -> (u32, Vec<Value>) {
-    let mut score = 10;
-    let mut factors = vec![json!({"name": "human_gate", "weight": 10,
-        "detail": "the workflow requires a human decision here"})];
-    if environments
-        .iter()
-        .any(|e| e.eq_ignore_ascii_case("production"))
-    {
-        score += 50;
-        factors.push(json!({"name": "production_environment", "weight": 50,
-            "detail": "work in this run targets production"}));
-    }
-    let purpose = spec.purpose_type.to_ascii_lowercase();
-    if ["deploy", "delete", "release", "payment", "migrate"]
-        .iter()
-        .any(|word| purpose.contains(word))
-    {
-        score += 25;
-        factors.push(json!({"name": "sensitive_purpose", "weight": 25,
-            "detail": format!("purpose '{}' changes systems or money", spec.purpose_type)}));
-    }
-    (score.min(100), factors)
 }

@@ -14,6 +14,7 @@ use agentwerke_evidence::sections::{
 use agentwerke_evidence::{EvidencePack, PackInput, Record, build};
 use agentwerke_store::{ApprovalRow, QuestionFilter, QuestionRow, Store};
 use agentwerke_types::Timestamp;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::Error;
@@ -84,7 +85,10 @@ pub async fn gather_pack(
                 .collect(),
         },
         prompts: Vec::new(),
-        approvals: approvals.iter().map(approval_record).collect(),
+        approvals: approvals
+            .iter()
+            .map(|a| approval_record(a, secrets))
+            .collect(),
         conversation: questions
             .iter()
             .map(|q| conversation_entry(q, secrets))
@@ -170,7 +174,10 @@ fn conversation_entry(row: &QuestionRow, secrets: &[&str]) -> ConversationEntry 
     }
 }
 
-fn approval_record(row: &ApprovalRow) -> ApprovalRecord {
+/// The approval as its approver was shown it: the request's own factors
+/// (with weights and reasons), related output and artifacts are copied as
+/// recorded, the output redacted again like every free-form value.
+fn approval_record(row: &ApprovalRow, secrets: &[&str]) -> ApprovalRecord {
     let request = &row.request;
     let text = |key: &str| request[key].as_str().map(str::to_owned);
     let names = |key: &str| -> Vec<String> {
@@ -201,12 +208,32 @@ fn approval_record(row: &ApprovalRow) -> ApprovalRecord {
         rationale: text("policyRationale"),
         risk_score: request["riskScore"].as_f64(),
         risk_factors: names("riskFactors"),
+        risk_factor_details: listed(&request["riskFactors"]),
         affected_systems: names("affectedSystems"),
+        related_output: match &request["relatedOutput"] {
+            Value::Object(map) if map.is_empty() => Value::Null,
+            output => redacted(output, secrets),
+        },
+        artifacts: listed(&request["artifacts"]),
         decision: row.decision.map(|decision| decision.as_str().to_owned()),
         comment: row.comment.clone(),
         decided_by: row.decided_by.as_ref().map(|d| format!("user:{d}")),
         decided_at: row.decided_at.map(rfc3339),
     }
+}
+
+/// The items of `list` that have the section's shape; factors given as bare
+/// names (as some requests list them) have no weight to show and are left
+/// to `riskFactors`.
+fn listed<T: DeserializeOwned>(list: &Value) -> Vec<T> {
+    list.as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|item| serde_json::from_value(item.clone()).ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

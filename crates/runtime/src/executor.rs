@@ -215,10 +215,11 @@ impl Executor {
         // The calls happened before the step ended: their records come first.
         let mut records: Vec<_> = trail.records.into_iter().chain(records).collect();
         let mut audit: Vec<_> = trail.audit.into_iter().chain(audit).collect();
+        let risk_raised = trail.risk.is_some();
         if let Some(level) = trail.risk {
             self.deps
                 .store
-                .raise_risk_level(&work.run_id, level)
+                .raise_risk_level(&work.run_id, level, trail.risk_peak.clone())
                 .await?;
         }
         let mut done = |result_event: &Event| -> Result<CompleteWork, Error> {
@@ -306,7 +307,7 @@ impl Executor {
                 // moves the run meanwhile; otherwise the applier takes it.
                 self.handle
                     .stepper
-                    .complete_work(done(&event)?, event)
+                    .complete_work(done(&event)?, event, risk_raised)
                     .await
             }
         }

@@ -28,12 +28,15 @@ use agentwerke_gateway::{
 };
 use agentwerke_store::gateway::PolicySetRow;
 use agentwerke_store::gateway::{ArtifactRow, HaltRow, HaltScope};
-use agentwerke_store::{ApprovalRow, NewApproval, NewQuestion, QuestionFilter, QuestionRow, Store};
+use agentwerke_store::{
+    ApprovalRow, NewApproval, NewQuestion, QuestionFilter, QuestionRow, RiskPeak, Store,
+};
 use agentwerke_types::{Actor, ApprovalKind, ApprovalStatus, AuditKind, QuestionStatus, Timestamp};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use crate::clock::{Clock, rfc3339};
+use crate::requests::{EarlierCall, EscalationContext, written_artifact};
 
 /// The tools of `registry`, and `human.ask`, which every step may be given.
 pub fn known_tools(registry: &ToolRegistry) -> KnownTools {
@@ -319,6 +322,14 @@ pub struct StepTrail {
     pub question: Option<NewQuestion>,
     /// The highest risk level assessed in this step.
     pub risk: Option<RiskLevel>,
+    /// The riskiest call assessed in this step, as the run row keeps it.
+    pub risk_peak: Option<RiskPeak>,
+    /// The artifacts this step's calls wrote, oldest first: an escalation
+    /// later in the step lists them.
+    pub artifacts: Vec<ArtifactRecord>,
+    /// What this step's calls produced, oldest first: the earlier calls an
+    /// escalation later in the step shows its approver.
+    pub calls: Vec<EarlierCall>,
     /// The halt that holds the step, when the kill switch stopped it.
     pub halt: Option<HaltRow>,
 }
@@ -339,6 +350,8 @@ pub struct StepTools {
     questions: tokio::sync::OnceCell<Vec<QuestionRow>>,
     /// The `human.ask` calls of this execution so far.
     asked: AtomicUsize,
+    /// What the model said in the turn whose calls are being made, redacted.
+    said: Mutex<Option<String>>,
     trail: Mutex<StepTrail>,
 }
 
@@ -360,6 +373,7 @@ impl StepTools {
             escalations: tokio::sync::OnceCell::new(),
             questions: tokio::sync::OnceCell::new(),
             asked: AtomicUsize::new(0),
+            said: Mutex::new(None),
             trail: Mutex::new(StepTrail::default()),
         }
     }
@@ -438,6 +452,7 @@ impl StepTools {
         }
         let result = self.answer(&execution);
         self.record(&request, &execution, human.as_ref(), &result);
+        self.keep_for_approvers(&request, &execution);
         result
     }
 
@@ -629,7 +644,11 @@ impl StepTools {
     }
 
     /// The approval request for an escalated call: bound to the tool and the
-    /// hash of its arguments, single use, expiring as a reject.
+    /// hash of its arguments, single use, expiring as a reject. Its related
+    /// output is what the step has produced before the call
+    /// ([`EscalationContext`]), and its artifacts are the ones the step's
+    /// earlier calls wrote, both from this step's own trail: nothing is read
+    /// for them.
     fn escalation(
         &self,
         id: &str,
@@ -637,6 +656,14 @@ impl StepTools {
         binding: &EscalationBinding,
     ) -> NewApproval {
         let now = self.clock.now();
+        let (context, artifacts) = {
+            let trail = self.trail.lock().unwrap_or_else(|p| p.into_inner());
+            let context = EscalationContext {
+                agent_text: self.said.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+                earlier_calls: trail.calls.clone(),
+            };
+            (context, trail.artifacts.clone())
+        };
         NewApproval {
             id: id.into(),
             work_id: self.who.work_id.clone().into(),
@@ -663,13 +690,14 @@ impl StepTools {
                 "riskFactors": decision.risk.factors,
                 "affectedSystems": decision.affected_systems,
                 "approverRole": decision.approver_role,
-                "relatedOutput": {},
-                "artifacts": [],
+                "relatedOutput": context,
+                "artifacts": artifacts,
                 "singleUse": true,
             }),
             expires_at: Some(Timestamp::from_millis(
                 now.as_millis() + self.service.escalation_ttl_ms,
             )),
+            list_run_artifacts: false,
         }
     }
 
@@ -763,6 +791,32 @@ impl StepTools {
         });
     }
 
+    /// Keeps what a later approval request of this step shows of
+    /// `execution` (the artifact it wrote, the call and its output) and
+    /// what the run row keeps of its risk when it is the step's riskiest.
+    fn keep_for_approvers(&self, request: &CallRequest, execution: &Execution) {
+        let record = &execution.record;
+        let written = match (&execution.outcome, request.tool.as_str()) {
+            (Outcome::Executed { output }, "artifact.write") => written_artifact(output),
+            _ => None,
+        };
+        let call = EarlierCall::of(&request.tool, execution);
+        let peak = RiskPeak {
+            score: record.risk_score,
+            tool: request.tool.clone(),
+            node_id: self.who.node_id.clone(),
+            work_id: self.who.work_id.clone().into(),
+            factors: record.risk_factors.iter().map(|f| f.name.clone()).collect(),
+        };
+        self.with_trail(|t| {
+            t.artifacts.extend(written);
+            t.calls.push(call);
+            if t.risk_peak.as_ref().is_none_or(|p| p.score < peak.score) {
+                t.risk_peak = Some(peak);
+            }
+        });
+    }
+
     fn with_trail(&self, f: impl FnOnce(&mut StepTrail)) {
         let mut guard = self.trail.lock().unwrap_or_else(|p| p.into_inner());
         f(&mut guard);
@@ -794,7 +848,12 @@ fn human_refusal(approval: &ApprovalRow) -> String {
 
 #[async_trait]
 impl ToolExecutor for StepTools {
-    async fn call(&self, call: &ToolCallRequest, _ctx: &StepContext) -> ToolResult {
+    async fn call(&self, call: &ToolCallRequest, ctx: &StepContext) -> ToolResult {
+        let said = ctx
+            .said
+            .as_deref()
+            .map(|text| self.service.current().redact(text));
+        *self.said.lock().unwrap_or_else(|p| p.into_inner()) = said;
         self.call_tool(&call.name, call.arguments.clone()).await
     }
 

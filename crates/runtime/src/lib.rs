@@ -28,6 +28,7 @@ mod error;
 pub mod evidence;
 pub mod executor;
 pub mod gateway;
+pub mod requests;
 mod states;
 pub mod stepper;
 pub mod timers;

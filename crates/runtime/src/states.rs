@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use agentwerke_engine::RunState;
+use agentwerke_store::RiskPeak;
 
 /// How many runs are remembered at most. Beyond that an arbitrary entry
 /// makes room: a forgotten run is read back from the store when it moves.
@@ -30,6 +31,8 @@ pub(crate) struct Known {
     pub(crate) workflow_id: String,
     pub(crate) workflow_version: i64,
     pub(crate) requested_by: String,
+    /// The run row's riskiest assessed call, as of this state.
+    pub(crate) risk_peak: Option<RiskPeak>,
 }
 
 /// The remembered states, by run id.
@@ -88,6 +91,7 @@ mod tests {
             workflow_id: "wf".to_owned(),
             workflow_version: 1,
             requested_by: "alice".to_owned(),
+            risk_peak: None,
         }
     }
 

@@ -89,6 +89,8 @@ impl Stepper {
             run_id: &request.run_id,
             workflow_id: &version.workflow_id,
             requested_by: &request.requested_by,
+            // A run that is only being created has made no call yet.
+            risk_peak: None,
         };
         let (mut ops, mut audit) = (Vec::new(), Vec::new());
         let start = Event::Start {
@@ -133,6 +135,7 @@ impl Stepper {
                 workflow_id: version.workflow_id.clone(),
                 workflow_version: version.version,
                 requested_by: request.requested_by,
+                risk_peak: None,
             },
         );
         Ok(status)
@@ -140,13 +143,19 @@ impl Stepper {
 
     /// Records an agent's result (`done.result_event`, which is `event`)
     /// with the step it causes, unless the run moves first (see the module
-    /// docs).
+    /// docs). `risk_raised` says that the step's calls raised the run's
+    /// assessed risk in the store: the step then starts from the run as
+    /// stored, so that a gate it opens weighs those calls, rather than from
+    /// what this process remembers (which a concurrent applier may have
+    /// written back from a row read before the raise). Only steps that made
+    /// calls pay that read.
     pub async fn complete_work(
         &self,
         mut done: CompleteWork,
         event: Event,
+        risk_raised: bool,
     ) -> Result<Delivered, Error> {
-        let (step, after) = self.prepare(&done.run_id, event).await.unzip();
+        let (step, after) = self.prepare(&done.run_id, event, risk_raised).await.unzip();
         done.step = step;
         let run_id = done.run_id.clone();
         let delivered = self.store.complete_work(done).await?;
@@ -162,7 +171,7 @@ impl Stepper {
         mut decide: Decide,
         event: Event,
     ) -> Result<Decided, Error> {
-        let (step, after) = self.prepare(run_id, event).await.unzip();
+        let (step, after) = self.prepare(run_id, event, false).await.unzip();
         decide.step = step;
         let decided = self.store.decide_approval(decide).await?;
         self.stepped(&decided.approval.run_id, decided.delivered, after);
@@ -185,9 +194,14 @@ impl Stepper {
     /// commit with the event if nothing moves the run first. `None` when it
     /// cannot be computed here (the run or its definition cannot be read):
     /// the event then simply waits for an applier.
-    async fn prepare(&self, run_id: &str, event: Event) -> Option<(AppliedStep, Known)> {
+    async fn prepare(
+        &self,
+        run_id: &str,
+        event: Event,
+        stored: bool,
+    ) -> Option<(AppliedStep, Known)> {
         let prepared = async {
-            let Some(mut known) = self.current(run_id).await? else {
+            let Some(mut known) = self.current(run_id, stored).await? else {
                 return Ok(None);
             };
             let definition = self
@@ -198,6 +212,7 @@ impl Stepper {
                 run_id,
                 workflow_id: &known.workflow_id,
                 requested_by: &known.requested_by,
+                risk_peak: known.risk_peak.as_ref(),
             };
             let (mut ops, mut audit) = (Vec::new(), Vec::new());
             let (at, kind) = (event.at(), event.kind());
@@ -231,10 +246,12 @@ impl Stepper {
         }
     }
 
-    /// The run's state: as the last step committed here left it, or else as
-    /// stored.
-    async fn current(&self, run_id: &str) -> Result<Option<Known>, Error> {
-        if let Some(known) = self.states.take(run_id) {
+    /// The run's state: as the last step committed here left it, or else (or
+    /// when `stored` asks for it) as stored.
+    async fn current(&self, run_id: &str, stored: bool) -> Result<Option<Known>, Error> {
+        if let Some(known) = self.states.take(run_id)
+            && !stored
+        {
             return Ok(Some(known));
         }
         let Some(run) = self.store.get_run(run_id).await? else {
@@ -246,6 +263,7 @@ impl Stepper {
             workflow_id: run.workflow_id,
             workflow_version: run.workflow_version,
             requested_by: run.requested_by,
+            risk_peak: run.risk_peak,
         }))
     }
 }
@@ -332,7 +350,7 @@ mod tests {
             audit: Vec::new(),
             step: None,
         };
-        let delivered = second.complete_work(done, event).await.unwrap();
+        let delivered = second.complete_work(done, event, false).await.unwrap();
         assert_eq!(delivered, Delivered::Stepped);
         let run = store.get_run(run_id).await.unwrap().unwrap();
         assert_eq!(run.status, RunStatus::AwaitingApproval);

@@ -61,7 +61,8 @@ pub use model::{
     Answer, AppliedStep, ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide,
     Decided, Delivered, Delivery, DeliveryOutcome, EvidenceRecord, InboxEvent, JsonText,
     NewApproval, NewQuestion, NewRun, NewWorkflowVersion, Op, Page, PageRequest, QuestionFilter,
-    QuestionRow, RunFilter, RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
+    QuestionRow, RiskPeak, RunFilter, RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary,
+    WorkflowVersion,
 };
 pub use sqlite::SqliteStore;
 pub use store::Store;

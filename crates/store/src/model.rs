@@ -11,7 +11,7 @@ use agentwerke_types::{
     ApprovalDecision, ApprovalId, ApprovalKind, ApprovalStatus, QuestionId, QuestionStatus,
     RiskLevel, RunId, RunStatus, TimerStatus, Timestamp, WorkId, WorkflowStatus,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// JSON the caller serialized itself, stored as it is.
@@ -180,6 +180,8 @@ pub struct RunRow {
     pub inputs: Value,
     /// The last risk level a commit reported.
     pub risk_level: Option<RiskLevel>,
+    /// The riskiest tool call the Tool Gateway assessed in the run so far.
+    pub risk_peak: Option<RiskPeak>,
     /// Why the run was halted, if an operator or the system halted it.
     pub halted_reason: Option<Value>,
     /// Free-form operator notes.
@@ -190,6 +192,25 @@ pub struct RunRow {
     pub updated_at: Timestamp,
     /// When it reached a terminal status.
     pub completed_at: Option<Timestamp>,
+}
+
+/// The riskiest tool call the Tool Gateway assessed in a run: kept on the
+/// run row (raised, never lowered, by
+/// [`Store::raise_risk_level`](crate::Store::raise_risk_level)) so that an
+/// approval gate weighs the run's calls from the row its step already reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RiskPeak {
+    /// The call's risk score, 0-100.
+    pub score: u8,
+    /// The tool called.
+    pub tool: String,
+    /// The BPMN node of the step that made the call.
+    pub node_id: String,
+    /// That step's attempt.
+    pub work_id: WorkId,
+    /// The names of the factors that made up the score, in the gateway's order.
+    pub factors: Vec<String>,
 }
 
 /// Filters and paging for [`Store::list_runs`](crate::Store::list_runs).
@@ -502,6 +523,14 @@ pub struct NewApproval {
     pub request: Value,
     /// When it expires, if ever.
     pub expires_at: Option<Timestamp>,
+    /// Whether the store lists the run's artifacts under `request.artifacts`
+    /// (name, SHA-256, size and media type of each path the run holds, in
+    /// path order) in the statement that opens the approval. A gate is
+    /// opened on the engine's hot path: the list is read where the row is
+    /// written, with no round trip of its own, and it is exactly what the
+    /// run held when the gate opened, which is what the request and the
+    /// evidence pack then say. `false` keeps `request.artifacts` as given.
+    pub list_run_artifacts: bool,
 }
 
 /// An approval request as stored.

@@ -10,8 +10,8 @@ use crate::gateway::{ArtifactRow, HaltRow, HaltScope, Held, HoldWork, NewPolicyS
 use crate::model::{
     Answer, ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Decided,
     Delivered, Delivery, DeliveryOutcome, EvidenceRecord, JsonText, NewApproval, NewQuestion,
-    NewRun, NewWorkflowVersion, Page, PageRequest, QuestionFilter, QuestionRow, RunFilter, RunRow,
-    RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
+    NewRun, NewWorkflowVersion, Page, PageRequest, QuestionFilter, QuestionRow, RiskPeak,
+    RunFilter, RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
 };
 
 /// Durable state behind Agentwerke, used as `Arc<dyn Store>`.
@@ -321,8 +321,14 @@ pub trait Store: Send + Sync {
     async fn get_question(&self, id: &str) -> Result<Option<QuestionRow>>;
 
     /// Raises the run's `riskLevel` to `level` (`low` < `medium` < `high` <
-    /// `critical`); a lower level leaves it as it is.
-    async fn raise_risk_level(&self, run_id: &str, level: RiskLevel) -> Result<()>;
+    /// `critical`) and its riskiest assessed call to `peak` when `peak`
+    /// scored higher; a lower level or score leaves each as it is.
+    async fn raise_risk_level(
+        &self,
+        run_id: &str,
+        level: RiskLevel,
+        peak: Option<RiskPeak>,
+    ) -> Result<()>;
 
     /// Pending approvals whose `expires_at` has passed.
     async fn due_expiries(&self, now: Timestamp) -> Result<Vec<ApprovalRow>>;

@@ -7,8 +7,8 @@ use agentwerke_evidence::keys::signing_key_from_seed;
 use agentwerke_evidence::pack::{self, EvidencePack, PackInput};
 use agentwerke_evidence::sections::{
     ApprovalKind, ApprovalRecord, ArtifactRecord, ConversationEntry, ModelUsageRecord,
-    PolicyDecisionRecord, PromptSnapshot, RunInfo, SandboxExecutionRecord, StepRecord,
-    ToolCallRecord, WorkflowInfo,
+    PolicyDecisionRecord, PromptSnapshot, RiskFactorDetail, RunInfo, SandboxExecutionRecord,
+    StepRecord, ToolCallRecord, WorkflowInfo,
 };
 use agentwerke_evidence::{canonical::sha256_hex, sign};
 use agentwerke_types::RunStatus;
@@ -146,7 +146,19 @@ pub(crate) fn input() -> PackInput {
             rationale: Some("External publication".to_owned()),
             risk_score: Some(0.4),
             risk_factors: vec!["external".to_owned()],
+            risk_factor_details: vec![RiskFactorDetail {
+                name: "external".to_owned(),
+                weight: 40,
+                detail: "the page is published outside".to_owned(),
+            }],
             affected_systems: vec!["website".to_owned()],
+            related_output: json!({"Draft": {"text": "draft"}}),
+            artifacts: vec![ArtifactRecord {
+                name: "site/index.html".to_owned(),
+                sha256: sha256_hex(b"<html/>"),
+                size: 7,
+                media_type: "text/html".to_owned(),
+            }],
             decision: Some("approve".to_owned()),
             comment: Some("Reviewed generated output and risk rationale.".to_owned()),
             decided_by: Some("user:bob".to_owned()),

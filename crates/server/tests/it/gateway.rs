@@ -4,6 +4,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use crate::harness::TestServer;
 
@@ -80,6 +81,49 @@ async fn allowed_runs_denied_is_blocked_escalated_runs_once_after_approval() {
     );
     assert_eq!(run["riskLevel"], "high");
 
+    // The approver sees what the step did before the call: the artifact its
+    // first write produced, with its digest, and both earlier calls.
+    let first = "Release 2.4: audit export, faster search.";
+    assert_eq!(approval["artifacts"].as_array().map(Vec::len), Some(1));
+    assert_eq!(approval["artifacts"][0]["name"], "notes/2.4.md");
+    assert_eq!(
+        approval["artifacts"][0]["sha256"],
+        hex::encode(Sha256::digest(first.as_bytes()))
+    );
+    assert_eq!(approval["artifacts"][0]["size"], first.len());
+    let earlier = approval["relatedOutput"]["earlierCalls"]
+        .as_array()
+        .expect("earlier calls");
+    let seen: Vec<(&str, &str)> = earlier
+        .iter()
+        .map(|c| {
+            (
+                c["tool"].as_str().unwrap_or(""),
+                c["status"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [("artifact.write", "executed"), ("http.request", "blocked")]
+    );
+    assert_eq!(
+        earlier[0]["output"]["sha256"],
+        approval["artifacts"][0]["sha256"]
+    );
+    assert!(
+        earlier[0]["outputSha256"]
+            .as_str()
+            .is_some_and(|h| h.len() == 64)
+    );
+    assert_eq!(
+        earlier[1]["output"],
+        Value::Null,
+        "a blocked call produced nothing"
+    );
+    // The scripted model asks for its calls without a word.
+    assert_eq!(approval["relatedOutput"]["agentText"], Value::Null);
+
     assert_eq!(approval["approverRole"], "release-manager");
     let id = approval["id"].as_str().expect("id").to_owned();
     // Only the role the policy names may approve production changes.
@@ -132,6 +176,15 @@ async fn allowed_runs_denied_is_blocked_escalated_runs_once_after_approval() {
         "the turn before the pause and the one after, each once"
     );
     assert_eq!(pack["approvals"][0]["kind"], "tool_escalation");
+    assert_eq!(pack["approvals"][0]["artifacts"], approval["artifacts"]);
+    assert_eq!(
+        pack["approvals"][0]["relatedOutput"],
+        approval["relatedOutput"]
+    );
+    assert_eq!(
+        pack["approvals"][0]["riskFactorDetails"],
+        approval["riskFactors"]
+    );
     let bytes = serde_json::to_vec(&pack).expect("bytes");
     let report = agentwerke_evidence::verify(&bytes, None);
     assert!(report.is_valid(), "{:?}", report.problems);

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod approval_content;
 mod approvals;
 mod audit;
 mod bad_input;

@@ -503,7 +503,20 @@ pub(super) fn expire(
     Ok(true)
 }
 
-pub(super) fn raise_risk_level(conn: &Connection, run_id: &str, level: RiskLevel) -> Result<()> {
+/// `peak` is the call's score and its [`RiskPeak`](crate::RiskPeak) as JSON.
+pub(super) fn raise_risk_level(
+    conn: &Connection,
+    run_id: &str,
+    level: RiskLevel,
+    peak: Option<&(u8, String)>,
+) -> Result<()> {
+    if let Some((score, peak)) = peak {
+        conn.prepare_cached(
+            "UPDATE runs SET risk_peak = ?2 WHERE id = ?1 AND \
+               COALESCE(json_extract(risk_peak, '$.score'), -1) < ?3",
+        )?
+        .execute(params![run_id, peak, score])?;
+    }
     conn.prepare_cached(
         "UPDATE runs SET risk_level = ?2 WHERE id = ?1 AND \
            (CASE COALESCE(risk_level, '') WHEN 'low' THEN 1 WHEN 'medium' THEN 2 \

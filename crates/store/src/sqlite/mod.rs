@@ -43,8 +43,8 @@ use crate::gateway::{ArtifactRow, HaltRow, HaltScope, Held, HoldWork, NewPolicyS
 use crate::model::{
     Answer, ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Decided,
     Delivered, Delivery, DeliveryOutcome, EvidenceRecord, JsonText, NewApproval, NewQuestion,
-    NewRun, NewWorkflowVersion, Page, PageRequest, QuestionFilter, QuestionRow, RunFilter, RunRow,
-    RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
+    NewRun, NewWorkflowVersion, Page, PageRequest, QuestionFilter, QuestionRow, RiskPeak,
+    RunFilter, RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
 };
 use crate::store::Store;
 use writer::{Writer, WriterOptions};
@@ -593,10 +593,18 @@ impl Store for SqliteStore {
         questions::get(&self.pool, id).await
     }
 
-    async fn raise_risk_level(&self, run_id: &str, level: RiskLevel) -> Result<()> {
+    async fn raise_risk_level(
+        &self,
+        run_id: &str,
+        level: RiskLevel,
+        peak: Option<RiskPeak>,
+    ) -> Result<()> {
         let run_id = run_id.to_owned();
+        // A plain struct with string keys always serializes.
+        let peak =
+            peak.and_then(|peak| Some((peak.score, JsonText::of(&peak).ok()?.as_str().to_owned())));
         self.writer
-            .write(move |conn| gateway::raise_risk_level(conn, &run_id, level))
+            .write(move |conn| gateway::raise_risk_level(conn, &run_id, level, peak.as_ref()))
             .await
     }
 

@@ -133,6 +133,8 @@ pub(super) fn apply(
     Ok(())
 }
 
+/// Opens `approval`; see [`NewApproval::list_run_artifacts`] for the
+/// artifact list the statement itself may add to the request.
 fn open_approval(
     conn: &Connection,
     run_id: &str,
@@ -144,7 +146,14 @@ fn open_approval(
         .prepare_cached(
             "INSERT INTO approvals (id, run_id, work_id, node_id, kind, request, status, \
                expires_at, created_at, updated_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7, ?8, ?8) \
+             VALUES (?1, ?2, ?3, ?4, ?5, \
+               CASE WHEN ?9 THEN json_set(?6, '$.artifacts', json(( \
+                 SELECT json_group_array(json_object('name', path, 'sha256', sha256, \
+                   'size', size, 'mediaType', media_type)) \
+                 FROM (SELECT path, sha256, size, media_type FROM artifact_paths \
+                       WHERE run_id = ?2 ORDER BY path)))) \
+               ELSE ?6 END, \
+               'pending', ?7, ?8, ?8) \
              ON CONFLICT (id) DO NOTHING",
         )?
         .execute(params![
@@ -156,6 +165,7 @@ fn open_approval(
             request,
             approval.expires_at.map(Timestamp::as_millis),
             at,
+            approval.list_run_artifacts,
         ])?;
     if inserted == 0 {
         // Same id again: fine if it is the same approval of this run (a

@@ -144,8 +144,8 @@ impl From<SummaryRow> for WorkflowSummary {
 macro_rules! run_columns {
     () => {
         "id, workflow_id, workflow_version, bpmn_sha256, status, \
-    state, state_version, requested_by, inputs, risk_level, halted_reason, notes, created_at, \
-    updated_at, completed_at"
+    state, state_version, requested_by, inputs, risk_level, risk_peak, halted_reason, notes, \
+    created_at, updated_at, completed_at"
     };
 }
 pub(super) use run_columns;
@@ -162,6 +162,7 @@ pub(super) struct RunDbRow {
     requested_by: String,
     inputs: String,
     risk_level: Option<String>,
+    risk_peak: Option<String>,
     halted_reason: Option<String>,
     notes: Option<String>,
     created_at: i64,
@@ -180,6 +181,7 @@ from_sqlite!(RunDbRow {
     requested_by,
     inputs,
     risk_level,
+    risk_peak,
     halted_reason,
     notes,
     created_at,
@@ -225,6 +227,14 @@ impl TryFrom<RunDbRow> for RunRow {
                 })
             })
             .transpose()?;
+        let risk_peak = row
+            .risk_peak
+            .map(|text| {
+                serde_json::from_str(&text).map_err(|_| Error::Corrupt {
+                    what: column("risk_peak")(),
+                })
+            })
+            .transpose()?;
         Ok(Self {
             id: id.into(),
             workflow_id: row.workflow_id,
@@ -236,6 +246,7 @@ impl TryFrom<RunDbRow> for RunRow {
             requested_by: row.requested_by,
             inputs,
             risk_level,
+            risk_peak,
             halted_reason,
             notes,
             created_at: ts(row.created_at),

@@ -17,6 +17,7 @@ fn open(id: &str, work_id: &str) -> Op {
             kind: ApprovalKind::Gate,
             request: json!({"requestedAction": "deploy", "riskScore": 60}),
             expires_at: Some(t(86_400_000)),
+            list_run_artifacts: false,
         },
     }
 }
@@ -217,4 +218,69 @@ pub(crate) async fn pagination(store: &dyn Store) {
         )
         .await;
     assert_eq!(code_of(bad), "store.invalid_cursor");
+}
+
+/// An approval that asks for the run's artifacts gets them listed by the
+/// statement that opens it, with their real digests; one that does not
+/// keeps the list it was given. The riskiest assessed call only ever rises.
+pub(crate) async fn artifacts_listed_and_risk_peak_raised(store: &dyn Store) {
+    use agentwerke_store::RiskPeak;
+    use agentwerke_store::gateway::ArtifactRow;
+    use agentwerke_types::RiskLevel;
+
+    one_run(store, "wf", "run-1").await;
+    for (path, content) in [("reports/b.md", "second"), ("reports/a.md", "first")] {
+        let row = ArtifactRow {
+            run_id: "run-1".into(),
+            path: path.to_owned(),
+            sha256: format!("{:0>64}", content.len()),
+            size: content.len() as u64,
+            media_type: "text/markdown".to_owned(),
+        };
+        store
+            .put_artifact(row, content.as_bytes().to_vec(), t(15))
+            .await
+            .unwrap();
+    }
+    let mut listed = open("ap-1", "w1");
+    if let Op::OpenApproval { approval } = &mut listed {
+        approval.list_run_artifacts = true;
+    }
+    step(store, "engine", t(20), vec![listed, open("ap-2", "w2")]).await;
+    let approvals = store.approvals_for_run("run-1").await.unwrap();
+    assert_eq!(
+        approvals[0].request["artifacts"],
+        json!([
+            {"name": "reports/a.md", "sha256": format!("{:0>64}", 5), "size": 5,
+             "mediaType": "text/markdown"},
+            {"name": "reports/b.md", "sha256": format!("{:0>64}", 6), "size": 6,
+             "mediaType": "text/markdown"},
+        ])
+    );
+    assert_eq!(approvals[0].request["riskScore"], 60, "the rest is kept");
+    assert!(approvals[1].request.get("artifacts").is_none());
+
+    let peak = |score: u8, tool: &str| RiskPeak {
+        score,
+        tool: tool.to_owned(),
+        node_id: "Draft".to_owned(),
+        work_id: "w0".into(),
+        factors: vec!["tool_category".to_owned()],
+    };
+    let run = store.get_run("run-1").await.unwrap().unwrap();
+    assert_eq!(run.risk_peak, None);
+    for (level, score, tool) in [
+        (RiskLevel::Medium, 30, "artifact.write"),
+        (RiskLevel::Low, 10, "knowledge.search"),
+        (RiskLevel::High, 55, "http.request"),
+        (RiskLevel::Medium, 40, "artifact.write"),
+    ] {
+        store
+            .raise_risk_level("run-1", level, Some(peak(score, tool)))
+            .await
+            .unwrap();
+    }
+    let run = store.get_run("run-1").await.unwrap().unwrap();
+    assert_eq!(run.risk_peak, Some(peak(55, "http.request")));
+    assert_eq!(run.risk_level, Some(RiskLevel::High));
 }

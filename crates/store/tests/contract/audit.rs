@@ -48,6 +48,7 @@ pub(crate) async fn chains_verify_after_many_ops(store: &dyn Store) {
                         kind: ApprovalKind::ToolEscalation,
                         request: json!({}),
                         expires_at: None,
+                        list_run_artifacts: false,
                     },
                 },
                 Op::AwaitMessage {

@@ -31,6 +31,7 @@ fn gate(id: &str) -> Op {
             kind: ApprovalKind::Gate,
             request: json!({"requestedAction": "ship"}),
             expires_at: None,
+            list_run_artifacts: false,
         },
     }
 }
