@@ -165,6 +165,7 @@ pub(crate) fn approval_view(a: &ApprovalRow) -> Value {
         "comment": a.comment,
         "decidedBy": a.decided_by,
         "decidedAt": a.decided_at.map(ts),
+        "expiresAt": a.expires_at.map(ts),
         "requestedAt": ts(a.created_at),
     });
     if let (Some(target), Some(request)) = (view.as_object_mut(), a.request.as_object()) {
