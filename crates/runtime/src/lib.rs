@@ -41,7 +41,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentwerke_agents::provider::ModelProvider;
-use agentwerke_store::{Committed, Delivered, Store};
+use agentwerke_store::{Delivered, Store};
 use agentwerke_types::RunStatus;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -132,14 +132,17 @@ impl RuntimeHandle {
     /// command needs, plans it as of now, takes the step its event causes
     /// unless the run moves first (see [`stepper`]), commits, and wakes the
     /// loop that has work next.
-    pub async fn submit(&self, command: command::Command) -> Result<Committed, command::Error> {
+    pub async fn submit(
+        &self,
+        command: command::Command,
+    ) -> Result<command::Submitted, command::Error> {
         let ctx = command::Ctx {
             at: self.clock.now(),
             secrets: &self.secrets,
         };
-        let committed = command::submit(&self.store, &self.stepper, command, &ctx).await?;
-        self.delivered(committed.delivered);
-        Ok(committed)
+        let submitted = command::submit(&self.store, &self.stepper, command, &ctx).await?;
+        self.delivered(submitted.committed.delivered);
+        Ok(submitted)
     }
 
     /// Wakes the loop an event's delivery left work for: the executor after

@@ -386,7 +386,7 @@ mod tests {
             secrets: &[],
         };
         let decided = submit(&store, &first, command, &ctx).await.unwrap();
-        assert_eq!(decided.delivered, Delivered::Queued);
+        assert_eq!(decided.committed.delivered, Delivered::Queued);
         let after = store.get_run(run_id).await.unwrap().unwrap();
         assert_eq!(after.state_version, run.state_version, "nothing stepped");
         assert_eq!(after.state, run.state);

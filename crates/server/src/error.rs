@@ -173,9 +173,12 @@ impl From<agentwerke_runtime::command::Error> for ApiError {
                 return Self::new(StatusCode::NOT_FOUND, Code::NotFound, error.to_string());
             }
             E::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            E::AlreadyDecided { .. } | E::Expired { .. } | E::QuestionClosed { .. } => {
-                StatusCode::CONFLICT
-            }
+            E::AlreadyDecided { .. }
+            | E::Expired { .. }
+            | E::QuestionClosed { .. }
+            | E::RunFinished { .. }
+            | E::RunNotFailed { .. }
+            | E::NoFailedStep => StatusCode::CONFLICT,
             E::WrongRole { .. } | E::SelfApproval => StatusCode::FORBIDDEN,
             E::CommentTooLong { .. } | E::EmptyAnswer | E::AnswerTooLong { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY

@@ -39,8 +39,9 @@ pub struct Change {
 pub struct RunEvent {
     /// The event, serialized by the engine's types.
     pub event: JsonText,
-    /// Its idempotency key in the run's inbox.
-    pub dedup_key: String,
+    /// Its idempotency key in the run's inbox; `None` for an event that may
+    /// arrive twice (a second cancel request is harmless).
+    pub dedup_key: Option<String>,
     /// The step the event causes, when the caller computed it (see
     /// [`AppliedStep`]).
     pub step: Option<AppliedStep>,

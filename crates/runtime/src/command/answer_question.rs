@@ -72,7 +72,7 @@ pub fn plan(snapshot: &Snapshot, command: AnswerQuestion, ctx: &Ctx<'_>) -> Resu
                 work_id,
                 at: ctx.at,
             },
-            dedup_key: format!("answer:{}", question.id),
+            dedup_key: Some(format!("answer:{}", question.id)),
         }),
         audit: vec![AuditDraft {
             run_id: question.run_id.to_string(),
@@ -147,7 +147,7 @@ mod tests {
                     work_id: WorkId(2),
                     at: ctx.at
                 },
-                dedup_key: "answer:q-1".to_owned(),
+                dedup_key: Some("answer:q-1".to_owned()),
             })
         );
         assert_eq!(plan.audit[0].kind, AuditKind::QuestionAnswered);

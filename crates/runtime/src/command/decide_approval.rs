@@ -155,7 +155,7 @@ pub fn plan(snapshot: &Snapshot, command: DecideApproval, ctx: &Ctx<'_>) -> Resu
         run: approval.run_id.clone(),
         event: Some(PlannedEvent {
             event,
-            dedup_key: format!("approval:{}", approval.id),
+            dedup_key: Some(format!("approval:{}", approval.id)),
         }),
         audit: vec![AuditDraft {
             run_id: approval.run_id.to_string(),
@@ -244,7 +244,7 @@ mod tests {
                     decided_by: "bob".to_owned(),
                     at: at(100),
                 },
-                dedup_key: "approval:ap-1".to_owned(),
+                dedup_key: Some("approval:ap-1".to_owned()),
             })
         );
         assert_eq!(plan.audit.len(), 1);

@@ -71,6 +71,25 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
+    /// The run already ended.
+    #[error("run '{id}' already ended as {status}")]
+    RunFinished {
+        /// The run.
+        id: String,
+        /// Its terminal status.
+        status: String,
+    },
+    /// Only a failed run can be retried.
+    #[error("run '{id}' is {status}; only failed runs can be retried")]
+    RunNotFailed {
+        /// The run.
+        id: String,
+        /// Its status.
+        status: String,
+    },
+    /// The run has no failed step (or not the one asked for).
+    #[error("the run has no such failed step")]
+    NoFailedStep,
     /// A stored row no longer reads as the engine's types (a work id that
     /// is not one the engine handed out).
     #[error("stored data is unreadable: {what}")]
@@ -89,7 +108,7 @@ pub enum Error {
 impl Error {
     /// Every code this enum can produce besides the store's own, in one
     /// list (pinned by a test): published, never renamed.
-    pub const CODES: [&'static str; 13] = [
+    pub const CODES: [&'static str; 16] = [
         "command.not_found",
         "approval.already_decided",
         "approval.past_expiry",
@@ -100,6 +119,9 @@ impl Error {
         "question.closed",
         "question.empty_answer",
         "question.answer_too_long",
+        "run.finished",
+        "run.not_failed",
+        "run.no_failed_step",
         "command.corrupt",
         "command.encode",
         "command.store",
@@ -139,6 +161,9 @@ impl ErrorCode for Error {
             Error::QuestionClosed { .. } => "question.closed",
             Error::EmptyAnswer => "question.empty_answer",
             Error::AnswerTooLong { .. } => "question.answer_too_long",
+            Error::RunFinished { .. } => "run.finished",
+            Error::RunNotFailed { .. } => "run.not_failed",
+            Error::NoFailedStep => "run.no_failed_step",
             Error::Corrupt { .. } => "command.corrupt",
             Error::Encode(_) => "command.encode",
             Error::Store(_) => "command.store",
@@ -176,6 +201,15 @@ mod tests {
             },
             Error::EmptyAnswer,
             Error::AnswerTooLong { max: 1 },
+            Error::RunFinished {
+                id: "r".to_owned(),
+                status: "completed".to_owned(),
+            },
+            Error::RunNotFailed {
+                id: "r".to_owned(),
+                status: "running".to_owned(),
+            },
+            Error::NoFailedStep,
             Error::Corrupt {
                 what: "w".to_owned(),
             },
@@ -197,6 +231,9 @@ mod tests {
                 "question.closed",
                 "question.empty_answer",
                 "question.answer_too_long",
+                "run.finished",
+                "run.not_failed",
+                "run.no_failed_step",
                 "command.corrupt",
                 "command.encode",
                 "command.store",

@@ -83,7 +83,7 @@ pub fn plan(snapshot: &Snapshot, command: ExpireApproval, ctx: &Ctx<'_>) -> Resu
         run: approval.run_id.clone(),
         event: Some(PlannedEvent {
             event,
-            dedup_key: format!("expire:{}", approval.id),
+            dedup_key: Some(format!("expire:{}", approval.id)),
         }),
         rows: vec![Row::ExpireApproval {
             id: approval.id.clone(),
@@ -165,7 +165,7 @@ mod tests {
                         decided_by: "system".to_owned(),
                         at: at(1_000),
                     },
-                    dedup_key: "expire:ap-1".to_owned(),
+                    dedup_key: Some("expire:ap-1".to_owned()),
                 })
             );
             assert_eq!(plan.rows, [Row::ExpireApproval { id: "ap-1".into() }]);

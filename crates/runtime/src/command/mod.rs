@@ -20,9 +20,11 @@
 //! decision and an expiry alike.
 
 pub mod answer_question;
+pub mod cancel_run;
 pub mod decide_approval;
 mod error;
 pub mod expire_approval;
+pub mod retry_step;
 
 use std::sync::Arc;
 
@@ -34,9 +36,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use answer_question::AnswerQuestion;
+pub use cancel_run::CancelRun;
 pub use decide_approval::DecideApproval;
 pub use error::Error;
 pub use expire_approval::ExpireApproval;
+pub use retry_step::RetryStep;
 
 use crate::stepper::Stepper;
 
@@ -53,6 +57,10 @@ pub enum Command {
     ExpireApproval(ExpireApproval),
     /// A person answers an agent's question.
     AnswerQuestion(AnswerQuestion),
+    /// An operator stops a run.
+    CancelRun(CancelRun),
+    /// An operator retries a failed run's failed step.
+    RetryStep(RetryStep),
 }
 
 impl Command {
@@ -62,6 +70,8 @@ impl Command {
             Command::DecideApproval(_) => "decide_approval",
             Command::ExpireApproval(_) => "expire_approval",
             Command::AnswerQuestion(_) => "answer_question",
+            Command::CancelRun(_) => "cancel_run",
+            Command::RetryStep(_) => "retry_step",
         }
     }
 }
@@ -82,8 +92,9 @@ pub struct Ctx<'a> {
 pub struct PlannedEvent {
     /// The event.
     pub event: Event,
-    /// Unique per command target, e.g. `approval:<id>`: a repeat is dropped.
-    pub dedup_key: String,
+    /// Unique per command target, e.g. `approval:<id>`: a repeat is
+    /// dropped. `None` for an event that may come twice (a cancel request).
+    pub dedup_key: Option<String>,
 }
 
 /// Everything one command writes, decided before anything is written.
@@ -129,6 +140,15 @@ impl Plan {
     }
 }
 
+/// What a submitted command wrote.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    /// The rows as they now are, and what became of the event.
+    pub committed: Committed,
+    /// The event the run heard, as planned.
+    pub event: Option<Event>,
+}
+
 /// Reads what `command` needs, plans it, takes its step when it can and
 /// commits, all as of `ctx.at`.
 pub(crate) async fn submit(
@@ -136,7 +156,7 @@ pub(crate) async fn submit(
     stepper: &Stepper,
     command: Command,
     ctx: &Ctx<'_>,
-) -> Result<Committed, Error> {
+) -> Result<Submitted, Error> {
     // The run's state is taken from the stepper's memory (or read) once: for
     // the snapshot (who requested the run, the modelled expiry outcome) and
     // for the step the event causes.
@@ -171,6 +191,27 @@ pub(crate) async fn submit(
             let snapshot = answer_question::Snapshot { question };
             (answer_question::plan(&snapshot, answer, ctx), run)
         }
+        Command::CancelRun(cancel) => {
+            let row = store.get_run(cancel.run_id.as_str()).await?;
+            let run = stepper.run_of(row.as_ref().map(|r| &r.id)).await;
+            let snapshot = cancel_run::Snapshot {
+                status: row.map(|r| r.status),
+            };
+            (cancel_run::plan(&snapshot, cancel, ctx), run)
+        }
+        Command::RetryStep(retry) => {
+            let row = store.get_run(retry.run_id.as_str()).await?;
+            let run = stepper.run_of(row.as_ref().map(|r| &r.id)).await;
+            let snapshot = retry_step::Snapshot {
+                state: row
+                    .map(|r| serde_json::from_value(r.state))
+                    .transpose()
+                    .map_err(|error| Error::Corrupt {
+                        what: format!("the state of run '{}': {error}", retry.run_id),
+                    })?,
+            };
+            (retry_step::plan(&snapshot, retry, ctx), run)
+        }
     };
     let plan = match planned {
         Ok(plan) => plan,
@@ -193,12 +234,13 @@ pub(crate) async fn submit(
         (_, None) => (None, None),
     };
     let run_id = plan.run.clone();
+    let event = plan.event.as_ref().map(|planned| planned.event.clone());
     let committed = store
         .commit(plan.into_change(ctx.at, step)?)
         .await
         .map_err(Error::from_store)?;
     stepper.stepped(run_id.as_str(), committed.delivered, after);
-    Ok(committed)
+    Ok(Submitted { committed, event })
 }
 
 #[cfg(test)]
@@ -263,6 +305,16 @@ pub(crate) mod tests {
                 answer: "yes".to_owned(),
                 answered_by: "bob".to_owned(),
             }),
+            Command::CancelRun(CancelRun {
+                run_id: "run-1".into(),
+                reason: None,
+                by: "olga".to_owned(),
+            }),
+            Command::RetryStep(RetryStep {
+                run_id: "run-1".into(),
+                work_id: Some("w1".to_owned()),
+                by: "olga".to_owned(),
+            }),
         ];
         let tags: Vec<_> = commands
             .iter()
@@ -270,7 +322,13 @@ pub(crate) mod tests {
             .collect();
         assert_eq!(
             tags,
-            ["decide_approval", "expire_approval", "answer_question"]
+            [
+                "decide_approval",
+                "expire_approval",
+                "answer_question",
+                "cancel_run",
+                "retry_step"
+            ]
         );
         for command in commands {
             assert_eq!(

@@ -144,8 +144,9 @@ pub async fn decide(
         comment: body.comment,
         by: caller.0.clone(),
     });
-    let committed = state.runtime.submit(command).await?;
-    let approval = committed
+    let submitted = state.runtime.submit(command).await?;
+    let approval = submitted
+        .committed
         .approval()
         .ok_or_else(|| ApiError::internal("a decision wrote no approval"))?;
     Ok(Json(approval_view(approval)))

@@ -115,8 +115,9 @@ pub async fn answer(
         answer: body.answer,
         answered_by: caller.subject().to_owned(),
     });
-    let committed = state.runtime.submit(command).await?;
-    let question = committed
+    let submitted = state.runtime.submit(command).await?;
+    let question = submitted
+        .committed
         .question()
         .ok_or_else(|| ApiError::internal("an answer wrote no question"))?;
     Ok(Json(QuestionView::from(question)))

@@ -114,7 +114,7 @@ pub(super) fn commit(conn: &Connection, call: &ChangeCall) -> Result<(Vec<RawWri
             conn,
             &mut chain,
             event.event.as_str(),
-            &event.dedup_key,
+            event.dedup_key.as_deref(),
             call.step.as_ref(),
             change.at,
             |_| Ok(()),

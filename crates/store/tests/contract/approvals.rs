@@ -42,7 +42,7 @@ fn decision_at(id: &str, by: &str, decision: &str, at: Timestamp) -> Change {
             event: JsonText::from(
                 &json!({"type": "approval_decided", "decision": decision, "by": by}),
             ),
-            dedup_key: format!("approval:{id}"),
+            dedup_key: Some(format!("approval:{id}")),
             step: None,
         }),
         audit: vec![draft("run-1", "approval.decided", json!({"by": by}))],
@@ -57,7 +57,7 @@ fn expiry(id: &str, at: Timestamp) -> Change {
         rows: vec![Row::ExpireApproval { id: id.into() }],
         event: Some(RunEvent {
             event: JsonText::from(&json!({"type": "approval_decided", "decision": "reject"})),
-            dedup_key: format!("expire:{id}"),
+            dedup_key: Some(format!("expire:{id}")),
             step: None,
         }),
         audit: vec![draft("run-1", "approval.expired", json!({}))],

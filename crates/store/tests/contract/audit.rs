@@ -95,7 +95,7 @@ pub(crate) async fn chains_verify_after_many_ops(store: &dyn Store) {
                 }],
                 event: Some(RunEvent {
                     event: JsonText::from(&json!({"type": "approval_decided"})),
-                    dedup_key: format!("approval:{run_id}"),
+                    dedup_key: Some(format!("approval:{run_id}")),
                     step: None,
                 }),
                 audit: vec![draft(&run_id, "approval.decided", json!({}))],

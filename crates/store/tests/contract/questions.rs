@@ -56,7 +56,7 @@ fn answer(id: &str, by: &str) -> Change {
         }],
         event: Some(RunEvent {
             event: JsonText::from(&json!({"type": "task_resumed", "by": by})),
-            dedup_key: format!("answer:{id}"),
+            dedup_key: Some(format!("answer:{id}")),
             step: None,
         }),
         audit: vec![draft("run-1", "question.answered", json!({"by": by}))],
