@@ -334,6 +334,50 @@ pub struct ApprovalSpec {
     pub policy_tag: String,
     /// `approverRole`; none means any Approver.
     pub approver_role: Option<String>,
+    /// `expiresAfter` and `onExpiry`: how long the gate waits for a person
+    /// and what the run does when nobody decided in time; none waits
+    /// forever. Absent from models stored before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry: Option<ApprovalExpiry>,
+}
+
+/// A gate's deadline: `expiresAfter="PT4H" onExpiry="reject"`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalExpiry {
+    /// `expiresAfter` as written, e.g. `PT4H`.
+    pub expires_after: String,
+    /// It parsed: a non-zero ISO 8601 duration, counted from the moment
+    /// the approval opens.
+    pub duration: crate::timer::IsoDuration,
+    /// `onExpiry`; `reject` unless modelled.
+    pub on_expiry: ExpiryOutcome,
+}
+
+/// What an expired gate decides in nobody's name. Persisted names; never
+/// rename one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum ExpiryOutcome {
+    /// The run stops, or follows its modelled rejection path: the safe
+    /// default, since nobody agreed.
+    #[default]
+    Reject,
+    /// The run goes on as if approved.
+    Approve,
+    /// The work goes back to the agent, or follows the modelled path.
+    RequestChanges,
+}
+
+impl ExpiryOutcome {
+    /// The attribute value that selects it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExpiryOutcome::Reject => "reject",
+            ExpiryOutcome::Approve => "approve",
+            ExpiryOutcome::RequestChanges => "requestChanges",
+        }
+    }
 }
 
 /// `externalEvent` extension on a receive task or message catch event.

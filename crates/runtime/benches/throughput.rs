@@ -16,7 +16,7 @@
 //! starting new ones the way `POST /api/runs` does (`RuntimeHandle::start_run`:
 //! the run is created with its start event applied) as others finish, and decides every
 //! pending approval the way `POST /api/approvals/{id}/decision` does
-//! (`decide_approval` with an `approval_decided` event). Requests are issued
+//! (`RuntimeHandle::submit` with a `decide_approval` command). Requests are issued
 //! concurrently, as many HTTP clients would.
 //!
 //! Step latency is taken from the database afterwards, so the measurement
@@ -31,12 +31,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agentwerke_agents::scripted::ScriptedProvider;
-use agentwerke_engine::{ApprovalDecision, Event, WorkId};
+use agentwerke_auth::{Principal, Role};
+use agentwerke_engine::ApprovalDecision;
 use agentwerke_evidence::chain::{AuditDraft, verify_chain};
+use agentwerke_runtime::command::{Command, DecideApproval};
 use agentwerke_runtime::{
     Clock, Runtime, RuntimeDeps, RuntimeHandle, RuntimeOptions, StartRequest, SystemClock, rfc3339,
 };
-use agentwerke_store::{ApprovalFilter, Decide, NewWorkflowVersion, SqliteStore, Store};
+use agentwerke_store::{ApprovalFilter, NewWorkflowVersion, SqliteStore, Store};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
@@ -299,9 +301,8 @@ async fn bench(shape: Shape, args: &Args) {
                     continue;
                 }
                 let handle = handle.clone();
-                let clock = clock.clone();
                 requests.spawn(async move {
-                    decide(&handle, clock.as_ref(), approval).await;
+                    decide(&handle, approval).await;
                     Request::Decided
                 });
             }
@@ -400,42 +401,23 @@ async fn start_run(
         .expect("start run");
 }
 
-/// Approves one gate exactly as `POST /api/approvals/{id}/decision` does.
-async fn decide(
-    runtime: &RuntimeHandle,
-    clock: &dyn Clock,
-    approval: agentwerke_store::ApprovalRow,
-) {
-    let now = clock.now();
-    let work_id: WorkId = serde_json::from_value(json!(approval.work_id)).expect("work id");
-    let event = Event::ApprovalDecided {
-        work_id,
+/// Approves one gate exactly as `POST /api/approvals/{id}/decision` does:
+/// through the runtime's one write door, `submit`.
+async fn decide(runtime: &RuntimeHandle, approval: agentwerke_store::ApprovalRow) {
+    let command = Command::DecideApproval(DecideApproval {
+        approval_id: approval.id,
         decision: ApprovalDecision::Approve,
         comment: None,
-        decided_by: "bench-approver".to_owned(),
-        at: now,
-    };
-    let decide = Decide {
-        id: approval.id.clone(),
-        decision: agentwerke_types::ApprovalDecision::Approved,
-        comment: None,
-        decided_by: "bench-approver".to_owned(),
-        at: now,
-        event: serde_json::to_value(&event).expect("event"),
-        audit: AuditDraft {
-            run_id: approval.run_id.to_string(),
-            at: rfc3339(now),
-            actor: Actor::user("bench-approver"),
-            kind: AuditKind::ApprovalDecided,
-            data: json!({"approvalId": approval.id, "nodeId": approval.node_id,
-                         "decision": "approved", "comment": null}),
+        by: Principal {
+            subject: "bench-approver".to_owned(),
+            name: None,
+            roles: vec![Role::Approver],
+            groups: Vec::new(),
+            issuer: "bench".to_owned(),
+            token_id: None,
         },
-        step: None,
-    };
-    runtime
-        .decide_approval(&approval.run_id, decide, event)
-        .await
-        .expect("decide approval");
+    });
+    runtime.submit(command).await.expect("decide approval");
 }
 
 /// CPU time so far by thread name, in nanoseconds, from Linux's

@@ -157,7 +157,10 @@ pub fn map_effects(
                         node_id: node_id.clone(),
                         kind: ApprovalKind::Gate,
                         request,
-                        expires_at: None,
+                        // The modelled deadline counts from the step that
+                        // opens the gate; the expiry loop then applies the
+                        // modelled outcome.
+                        expires_at: spec.expiry.as_ref().map(|e| e.duration.add_to(at)),
                         // The run's artifacts are listed by the statement
                         // that opens the gate: see `gate_request`.
                         list_run_artifacts: true,

@@ -10,10 +10,14 @@
 //!   model provider, and commits the result as the run's next event;
 //! - the [`timers`] loop turns due timer rows into events.
 //!
+//! Every other write into a run is a [`command::Command`] submitted through
+//! [`RuntimeHandle::submit`]: planned by a pure function, committed as one
+//! typed change.
+//!
 //! Not every step waits for the applier: [`RuntimeHandle::start_run`] creates
 //! a run with its start event applied, and the writer of an agent's result or
-//! a human decision hands the step it causes to the store with the event,
-//! which commits it unless the run moved meanwhile (see [`stepper`]).
+//! a command hands the step it causes to the store with the event, which
+//! commits it unless the run moved meanwhile (see [`stepper`]).
 //!
 //! Nothing is executed before it is committed, and every result goes back in
 //! through the inbox with an idempotency key, so a crash at any point either
@@ -22,6 +26,7 @@
 
 pub mod applier;
 pub mod clock;
+pub mod command;
 pub mod definitions;
 pub mod effects;
 mod error;
@@ -37,8 +42,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentwerke_agents::provider::ModelProvider;
-use agentwerke_engine::Event;
-use agentwerke_store::{Decide, Decided, Delivered, Store};
+use agentwerke_store::{Delivered, Store};
 use agentwerke_types::RunStatus;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -91,11 +95,15 @@ pub struct RuntimeDeps {
     pub gateway: Option<Arc<GatewayService>>,
 }
 
-/// A cheap, cloneable way to start runs and to poke the running loops.
+/// A cheap, cloneable way to start runs, submit commands and poke the
+/// running loops.
 #[derive(Clone)]
 pub struct RuntimeHandle {
     wake: Arc<Wake>,
     stepper: Stepper,
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    secrets: Arc<[String]>,
 }
 
 #[derive(Default)]
@@ -121,18 +129,21 @@ impl RuntimeHandle {
         Ok(status)
     }
 
-    /// Records a human decision on one of `run_id`'s approvals, with the
-    /// step it causes unless the run moves first (see [`stepper`]), and
-    /// wakes the loop that has work next.
-    pub async fn decide_approval(
+    /// The one write door for commands (see [`command`]): reads what the
+    /// command needs, plans it as of now, takes the step its event causes
+    /// unless the run moves first (see [`stepper`]), commits, and wakes the
+    /// loop that has work next.
+    pub async fn submit(
         &self,
-        run_id: &str,
-        decide: Decide,
-        event: Event,
-    ) -> Result<Decided, Error> {
-        let decided = self.stepper.decide_approval(run_id, decide, event).await?;
-        self.delivered(decided.delivered);
-        Ok(decided)
+        command: command::Command,
+    ) -> Result<command::Submitted, command::Error> {
+        let ctx = command::Ctx {
+            at: self.clock.now(),
+            secrets: &self.secrets,
+        };
+        let submitted = command::submit(&self.store, &self.stepper, command, &ctx).await?;
+        self.delivered(submitted.committed.delivered);
+        Ok(submitted)
     }
 
     /// Wakes the loop an event's delivery left work for: the executor after
@@ -162,6 +173,9 @@ impl Runtime {
         let handle = RuntimeHandle {
             wake: Arc::default(),
             stepper: Stepper::new(deps.store.clone(), definitions.clone()),
+            store: deps.store.clone(),
+            clock: deps.clock.clone(),
+            secrets: Arc::from(options.secrets.clone()),
         };
         let mut tasks = Vec::with_capacity(applier::APPLIERS + 2);
         for n in 0..applier::APPLIERS {

@@ -240,6 +240,7 @@ mod tests {
             purpose_type: purpose.to_owned(),
             policy_tag: tag.to_owned(),
             approver_role: role.map(str::to_owned),
+            expiry: None,
         }
     }
 

@@ -21,13 +21,13 @@
 
 use std::sync::Arc;
 
+use agentwerke_bpmn::model::{ExpiryOutcome, NodeKind};
 use agentwerke_engine::{Event, RunState};
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_store::{
-    AppliedStep, CompleteWork, Decide, Decided, Delivered, JsonText, NewRun, RunStart, Store,
-    WorkflowVersion,
+    AppliedStep, CompleteWork, Delivered, JsonText, NewRun, RunStart, Store, WorkflowVersion,
 };
-use agentwerke_types::{RunStatus, Timestamp};
+use agentwerke_types::{RunId, RunStatus, Timestamp};
 use serde_json::Value;
 
 use crate::applier::{completed_at, step};
@@ -163,28 +163,14 @@ impl Stepper {
         Ok(delivered)
     }
 
-    /// Records a human decision (`decide.event`, which is `event`) with the
-    /// step it causes, unless the run moves first (see the module docs).
-    pub async fn decide_approval(
-        &self,
-        run_id: &str,
-        mut decide: Decide,
-        event: Event,
-    ) -> Result<Decided, Error> {
-        let (step, after) = self.prepare(run_id, event, false).await.unzip();
-        decide.step = step;
-        let decided = self.store.decide_approval(decide).await?;
-        self.stepped(&decided.approval.run_id, decided.delivered, after);
-        Ok(decided)
-    }
-
     /// Remembers the state a committed step left `run_id` in, for the next
     /// step to start from.
     pub(crate) fn remember(&self, run_id: &str, known: Known) {
         self.states.remember(run_id, known);
     }
 
-    fn stepped(&self, run_id: &str, delivered: Delivered, after: Option<Known>) {
+    /// Remembers the state a step committed with its event left the run in.
+    pub(crate) fn stepped(&self, run_id: &str, delivered: Delivered, after: Option<Known>) {
         if let (Delivered::Stepped, Some(after)) = (delivered, after) {
             self.remember(run_id, after);
         }
@@ -200,10 +186,55 @@ impl Stepper {
         event: Event,
         stored: bool,
     ) -> Option<(AppliedStep, Known)> {
+        let known = self.known(run_id, stored).await?;
+        self.step_from(run_id, known, event).await
+    }
+
+    /// The run's state as [`Stepper::current`] finds it (read from the
+    /// store when `stored`), taken out of memory until a step puts it back;
+    /// `None` (logged) when it cannot be read.
+    pub(crate) async fn known(&self, run_id: &str, stored: bool) -> Option<Known> {
+        match self.current(run_id, stored).await {
+            Ok(known) => known,
+            Err(error) => {
+                tracing::debug!(run_id, %error, "run state unreadable here");
+                None
+            }
+        }
+    }
+
+    /// [`Stepper::known`] for the run a command names, with its id.
+    pub(crate) async fn run_of(&self, run_id: Option<&RunId>) -> Option<(RunId, Known)> {
+        let run_id = run_id?;
+        Some((run_id.clone(), self.known(run_id.as_str(), false).await?))
+    }
+
+    /// The outcome the gate at `node_id` of `known`'s workflow models for
+    /// its expiry; `None` when the gate models none or the definition
+    /// cannot be read.
+    pub(crate) async fn on_expiry(&self, known: &Known, node_id: &str) -> Option<ExpiryOutcome> {
+        let definition = self
+            .definitions
+            .get(&known.workflow_id, known.workflow_version)
+            .await
+            .ok()?;
+        match &definition.node_by_id(node_id)?.kind {
+            NodeKind::UserTask {
+                approval: Some(spec),
+            } => spec.expiry.as_ref().map(|expiry| expiry.on_expiry),
+            _ => None,
+        }
+    }
+
+    /// The step `event` causes from `known`, the state of `run_id`; see
+    /// [`Stepper::prepare`].
+    pub(crate) async fn step_from(
+        &self,
+        run_id: &str,
+        mut known: Known,
+        event: Event,
+    ) -> Option<(AppliedStep, Known)> {
         let prepared = async {
-            let Some(mut known) = self.current(run_id, stored).await? else {
-                return Ok(None);
-            };
             let definition = self
                 .definitions
                 .get(&known.workflow_id, known.workflow_version)
@@ -270,12 +301,15 @@ impl Stepper {
 
 #[cfg(test)]
 mod tests {
+    use agentwerke_auth::Role;
     use agentwerke_engine::{ApprovalDecision, WorkId};
     use agentwerke_store::{NewWorkflowVersion, SqliteStore};
     use agentwerke_types::{Actor, AuditKind};
     use serde_json::json;
 
     use super::*;
+    use crate::command::tests::principal;
+    use crate::command::{Command, Ctx, DecideApproval, submit};
 
     const HELLO_SDLC: &str = include_str!("../../../examples/hello-sdlc.bpmn");
 
@@ -360,25 +394,18 @@ mod tests {
         let approvals = store.approvals_for_run(run_id).await.unwrap();
         let approval = &approvals[0];
         assert_eq!(approval.status, agentwerke_types::ApprovalStatus::Pending);
-        let event = Event::ApprovalDecided {
-            work_id: approval.work_id.parse::<WorkId>().unwrap(),
+        let command = Command::DecideApproval(DecideApproval {
+            approval_id: approval.id.clone(),
             decision: ApprovalDecision::Approve,
             comment: None,
-            decided_by: "bob".to_owned(),
+            by: principal("bob", &[Role::Approver]),
+        });
+        let ctx = Ctx {
             at: at(4),
+            secrets: &[],
         };
-        let decide = Decide {
-            id: approval.id.clone(),
-            decision: agentwerke_types::ApprovalDecision::Approved,
-            comment: None,
-            decided_by: "bob".to_owned(),
-            at: at(4),
-            event: serde_json::to_value(&event).unwrap(),
-            audit: audit(run_id, AuditKind::ApprovalDecided),
-            step: None,
-        };
-        let decided = first.decide_approval(run_id, decide, event).await.unwrap();
-        assert_eq!(decided.delivered, Delivered::Queued);
+        let decided = submit(&store, &first, command, &ctx).await.unwrap();
+        assert_eq!(decided.committed.delivered, Delivered::Queued);
         let after = store.get_run(run_id).await.unwrap().unwrap();
         assert_eq!(after.state_version, run.state_version, "nothing stepped");
         assert_eq!(after.state, run.state);

@@ -2,12 +2,10 @@
 
 use std::time::Duration;
 
-use agentwerke_evidence::chain::AuditDraft;
-use agentwerke_types::{Actor, ApprovalKind, AuditKind, ErrorCode, Timestamp};
-use serde_json::json;
+use agentwerke_types::{ErrorCode, Timestamp};
 use tokio::sync::watch;
 
-use crate::clock::rfc3339;
+use crate::command::{self, Command, ExpireApproval};
 use crate::{RuntimeDeps, RuntimeHandle, RuntimeOptions};
 
 /// The loop that fires timers and expires approvals nobody decided in time.
@@ -27,34 +25,26 @@ impl TimerLoop {
         }
     }
 
-    /// Expires overdue approvals. An expired escalation resumes its step,
-    /// where the gateway refuses the call (an expiry is never an allow); an
-    /// expired gate is a rejection.
+    /// Expires overdue approvals through the expire command (see
+    /// [`crate::command::expire_approval`]). One decided meanwhile stays
+    /// decided: the store's compare-and-set refuses the expiry.
     async fn expire_approvals(&self, now: Timestamp) -> Result<usize, agentwerke_store::Error> {
         let mut expired = 0;
         for approval in self.deps.store.due_expiries(now).await? {
-            let event = if approval.kind == ApprovalKind::ToolEscalation {
-                json!({"type": "task_resumed", "work_id": approval.work_id, "at": now})
-            } else {
-                json!({"type": "approval_decided", "work_id": approval.work_id,
-                       "decision": "reject", "comment": "expired without a decision",
-                       "decided_by": "system", "at": now})
-            };
-            let audit = AuditDraft {
-                run_id: approval.run_id.to_string(),
-                at: rfc3339(now),
-                actor: Actor::System,
-                kind: AuditKind::ApprovalExpired,
-                data: json!({"approvalId": approval.id, "nodeId": approval.node_id,
-                             "kind": approval.kind}),
-            };
-            if self
-                .deps
-                .store
-                .expire_approval(approval, event, audit)
-                .await?
-            {
-                expired += 1;
+            let command = Command::ExpireApproval(ExpireApproval {
+                approval_id: approval.id.clone(),
+            });
+            match self.handle.submit(command).await {
+                Ok(_) => expired += 1,
+                Err(
+                    command::Error::AlreadyDecided { .. }
+                    | command::Error::Expired { .. }
+                    | command::Error::NotFound { .. },
+                ) => {}
+                Err(error) => {
+                    tracing::warn!(code = error.code(), %error, approval_id = %approval.id,
+                        "expiring an approval failed");
+                }
             }
         }
         Ok(expired)

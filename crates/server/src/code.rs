@@ -128,6 +128,9 @@ codes! {
     ApprovalSelfApproval = "approval.self_approval",
     /// The comment is longer than 16 KiB.
     ApprovalCommentTooLong = "approval.comment_too_long",
+    /// The approval's expiry (its gate's `expiresAfter`) passed before the
+    /// decision arrived; it can no longer be decided.
+    ApprovalPastExpiry = "approval.past_expiry",
     // Questions.
     /// A `status` filter that is not a question status.
     QuestionUnknownStatus = "question.unknown_status",
@@ -196,6 +199,25 @@ impl std::fmt::Display for Code {
 mod tests {
     use super::*;
 
+    /// A refused command answers with its own code: each one a refusal can
+    /// reach the API with is in the list. The others are answered as
+    /// `api.not_found`, the store's mapping, or `api.internal`.
+    #[test]
+    fn every_command_refusal_is_an_api_code() {
+        let answered_otherwise = [
+            "command.not_found",
+            "command.store",
+            "command.corrupt",
+            "command.encode",
+            "approval.not_due",
+        ];
+        for code in agentwerke_runtime::command::Error::CODES {
+            if !answered_otherwise.contains(&code) {
+                assert!(Code::parse(code).is_some(), "{code} is not an API code");
+            }
+        }
+    }
+
     /// The published list. Changing this test is changing the API.
     #[test]
     fn the_code_list_is_pinned() {
@@ -248,6 +270,7 @@ mod tests {
                 "approval.wrong_role",
                 "approval.self_approval",
                 "approval.comment_too_long",
+                "approval.past_expiry",
                 "question.unknown_status",
                 "question.closed",
                 "question.empty_answer",

@@ -159,6 +159,45 @@ impl From<agentwerke_auth::Error> for ApiError {
     }
 }
 
+/// A refused command answers with the command's own code; only the status
+/// is chosen here, once per condition.
+impl From<agentwerke_runtime::command::Error> for ApiError {
+    fn from(error: agentwerke_runtime::command::Error) -> Self {
+        use agentwerke_runtime::command::Error as E;
+        let error = match error {
+            E::Store(store) => return store.into(),
+            other => other,
+        };
+        let status = match &error {
+            E::NotFound { .. } => {
+                return Self::new(StatusCode::NOT_FOUND, Code::NotFound, error.to_string());
+            }
+            E::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            E::AlreadyDecided { .. }
+            | E::Expired { .. }
+            | E::QuestionClosed { .. }
+            | E::RunFinished { .. }
+            | E::RunNotFailed { .. }
+            | E::NoFailedStep => StatusCode::CONFLICT,
+            E::WrongRole { .. } | E::SelfApproval => StatusCode::FORBIDDEN,
+            E::CommentTooLong { .. } | E::EmptyAnswer | E::AnswerTooLong { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            E::NotDue { .. } | E::Corrupt { .. } | E::Encode(_) => {
+                tracing::error!(code = error.code(), %error, "command failed");
+                return Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Code::Internal,
+                    "the server could not carry out this command; see the server log",
+                );
+            }
+        };
+        // Every code of a refusal above is an API code (pinned by a test).
+        let code = Code::parse(error.code()).unwrap_or(Code::Conflict);
+        Self::new(status, code, error.to_string())
+    }
+}
+
 impl From<agentwerke_runtime::Error> for ApiError {
     fn from(error: agentwerke_runtime::Error) -> Self {
         match error {

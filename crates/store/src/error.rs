@@ -38,6 +38,13 @@ pub enum Error {
         /// Its status now.
         status: String,
     },
+    /// The approval's time ran out before this decision arrived: it is
+    /// marked expired, or its `expires_at` has passed.
+    #[error("approval '{id}' has expired")]
+    Expired {
+        /// The approval.
+        id: String,
+    },
     /// The question was answered (or closed) before this answer arrived.
     #[error("question '{id}' is already {status}")]
     AlreadyAnswered {
@@ -90,11 +97,12 @@ pub enum Error {
 
 impl Error {
     /// Every code this enum can produce, for docs and the rename guard test.
-    pub const CODES: [&'static str; 12] = [
+    pub const CODES: [&'static str; 13] = [
         "store.not_found",
         "store.conflict",
         "store.lease_lost",
         "store.already_decided",
+        "store.expired",
         "store.already_answered",
         "store.immutable_version",
         "store.invalid_input",
@@ -132,6 +140,7 @@ impl ErrorCode for Error {
             Error::Conflict { .. } => "store.conflict",
             Error::LeaseLost { .. } => "store.lease_lost",
             Error::AlreadyDecided { .. } => "store.already_decided",
+            Error::Expired { .. } => "store.expired",
             Error::AlreadyAnswered { .. } => "store.already_answered",
             Error::ImmutableVersion { .. } => "store.immutable_version",
             Error::Invalid { .. } => "store.invalid_input",
@@ -182,6 +191,7 @@ mod tests {
                 id: "a".to_owned(),
                 status: "approved".to_owned(),
             },
+            Error::Expired { id: "a".to_owned() },
             Error::AlreadyAnswered {
                 id: "q".to_owned(),
                 status: "answered".to_owned(),
@@ -210,6 +220,7 @@ mod tests {
                 "store.conflict",
                 "store.lease_lost",
                 "store.already_decided",
+                "store.expired",
                 "store.already_answered",
                 "store.immutable_version",
                 "store.invalid_input",

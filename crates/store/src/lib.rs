@@ -10,6 +10,9 @@
 //! - an engine step ([`Store::commit_run`]) writes the new state, marks the
 //!   events it applied, writes the rows its effects need ([`Op`]) and appends
 //!   its audit records, or writes nothing;
+//! - a command (a human decision, an expiry, an answer) is planned outside
+//!   and written as one typed [`Change`] by [`Store::commit`], whose rows
+//!   are compare-and-sets on the state the plan saw;
 //! - work results, approval decisions, fired timers and delivered messages
 //!   enter a run only as inbox events guarded by dedup keys, so a retry after
 //!   a crash is a reported no-op instead of a step applied twice;
@@ -47,6 +50,7 @@
 
 #![deny(missing_docs)]
 
+mod change;
 mod clock;
 mod cursor;
 mod error;
@@ -55,14 +59,14 @@ mod model;
 mod sqlite;
 mod store;
 
+pub use change::{Change, Committed, Row, RunEvent, Written};
 pub use cursor::CURSOR_PATTERN;
 pub use error::{Error, Result};
 pub use model::{
-    Answer, AppliedStep, ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide,
-    Decided, Delivered, Delivery, DeliveryOutcome, EvidenceRecord, InboxEvent, JsonText,
-    NewApproval, NewQuestion, NewRun, NewWorkflowVersion, Op, Page, PageRequest, QuestionFilter,
-    QuestionRow, RiskPeak, RunFilter, RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary,
-    WorkflowVersion,
+    AppliedStep, ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Delivered,
+    Delivery, DeliveryOutcome, EvidenceRecord, InboxEvent, JsonText, NewApproval, NewQuestion,
+    NewRun, NewWorkflowVersion, Op, Page, PageRequest, QuestionFilter, QuestionRow, RiskPeak,
+    RunFilter, RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
 };
 pub use sqlite::SqliteStore;
 pub use store::Store;

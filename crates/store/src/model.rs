@@ -457,15 +457,6 @@ impl Delivered {
     }
 }
 
-/// A decided approval, and what became of the event the decision queued.
-#[derive(Debug, Clone)]
-pub struct Decided {
-    /// The approval as decided.
-    pub approval: ApprovalRow,
-    /// Queued for an applier, or stepped at once.
-    pub delivered: Delivered,
-}
-
 /// An evidence record as stored.
 ///
 /// The `records` table keeps a record as its kind and its JSON body; a row
@@ -579,28 +570,6 @@ pub struct ApprovalFilter {
     pub run_id: Option<String>,
 }
 
-/// A human decision on a pending approval.
-#[derive(Debug, Clone)]
-pub struct Decide {
-    /// The approval.
-    pub id: ApprovalId,
-    /// The decision.
-    pub decision: ApprovalDecision,
-    /// The approver's comment.
-    pub comment: Option<String>,
-    /// Who decided.
-    pub decided_by: String,
-    /// When.
-    pub at: Timestamp,
-    /// The event that resumes the run.
-    pub event: Value,
-    /// The audit record of the decision.
-    pub audit: AuditDraft,
-    /// The engine step `event` causes, when the caller computed it (see
-    /// [`AppliedStep`]).
-    pub step: Option<AppliedStep>,
-}
-
 // ---------------------------------------------------------------- questions
 
 /// A blocking question an agent asks a human (`human.ask`).
@@ -655,23 +624,6 @@ pub struct QuestionFilter {
     pub status: Option<QuestionStatus>,
     /// Only this run.
     pub run_id: Option<String>,
-}
-
-/// A human's answer to an open question.
-#[derive(Debug, Clone)]
-pub struct Answer {
-    /// The question.
-    pub id: QuestionId,
-    /// The answer.
-    pub answer: String,
-    /// Who answered.
-    pub answered_by: String,
-    /// When.
-    pub at: Timestamp,
-    /// The event that resumes the waiting attempt.
-    pub event: Value,
-    /// The audit record of the answer.
-    pub audit: AuditDraft,
 }
 
 // ----------------------------------------------------------------- messages

@@ -5,13 +5,14 @@ use agentwerke_types::{RiskLevel, Timestamp};
 use async_trait::async_trait;
 use serde_json::Value;
 
+use crate::change::{Change, Committed};
 use crate::error::Result;
 use crate::gateway::{ArtifactRow, HaltRow, HaltScope, Held, HoldWork, NewPolicySet, PolicySetRow};
 use crate::model::{
-    Answer, ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Decided,
-    Delivered, Delivery, DeliveryOutcome, EvidenceRecord, JsonText, NewApproval, NewQuestion,
-    NewRun, NewWorkflowVersion, Page, PageRequest, QuestionFilter, QuestionRow, RiskPeak,
-    RunFilter, RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
+    ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Delivered, Delivery,
+    DeliveryOutcome, EvidenceRecord, JsonText, NewApproval, NewQuestion, NewRun,
+    NewWorkflowVersion, Page, PageRequest, QuestionFilter, QuestionRow, RiskPeak, RunFilter,
+    RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
 };
 
 /// Durable state behind Agentwerke, used as `Arc<dyn Store>`.
@@ -180,10 +181,17 @@ pub trait Store: Send + Sync {
     /// One approval.
     async fn get_approval(&self, id: &str) -> Result<Option<ApprovalRow>>;
 
-    /// Decides a pending approval, queues the run's event and appends the
-    /// audit record. Exactly one of concurrent decisions wins; the others get
-    /// `AlreadyDecided`.
-    async fn decide_approval(&self, decide: Decide) -> Result<Decided>;
+    /// Writes one command's [`Change`] in one transaction: each row's
+    /// compare-and-set, the audit records chained on the run's head, the
+    /// evidence records, and the run's event (stepped at once when the
+    /// offered step still applies, else queued; see
+    /// [`AppliedStep`](crate::AppliedStep)). A row no longer in the state
+    /// the plan saw refuses the whole change and writes nothing: of
+    /// concurrent decisions on one approval exactly one wins and the others
+    /// get `AlreadyDecided`; a decision on an approval whose `expires_at`
+    /// has passed gets `Expired`, whether or not it was marked expired yet;
+    /// of concurrent answers one wins and the others get `AlreadyAnswered`.
+    async fn commit(&self, change: Change) -> Result<Committed>;
 
     /// A run's approvals, oldest first.
     async fn approvals_for_run(&self, run_id: &str) -> Result<Vec<ApprovalRow>>;
@@ -300,11 +308,6 @@ pub trait Store: Send + Sync {
         resume: Option<JsonText>,
     ) -> Result<bool>;
 
-    /// Records the one answer to an open question with its resuming event
-    /// and audit record; of concurrent answers one wins, the others get
-    /// `AlreadyAnswered`.
-    async fn answer_question(&self, answer: Answer) -> Result<QuestionRow>;
-
     /// Questions by status and run, oldest first. Unbounded: for one run's
     /// conversation; lists shown to users go through
     /// [`Store::page_questions`].
@@ -330,15 +333,7 @@ pub trait Store: Send + Sync {
         peak: Option<RiskPeak>,
     ) -> Result<()>;
 
-    /// Pending approvals whose `expires_at` has passed.
+    /// Pending approvals whose `expires_at` has passed, at most 100, the
+    /// longest overdue first; each is expired through [`Store::commit`].
     async fn due_expiries(&self, now: Timestamp) -> Result<Vec<ApprovalRow>>;
-
-    /// Expires a pending approval, queueing `event` for its run; false when
-    /// it was decided first.
-    async fn expire_approval(
-        &self,
-        approval: ApprovalRow,
-        event: Value,
-        audit: AuditDraft,
-    ) -> Result<bool>;
 }

@@ -10,11 +10,12 @@ use roxmltree::Node;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::{
-    AGENTWERKE_NS, AgentTaskSpec, ApprovalSpec, ExecutionMode, ExternalEvent, PermissionLevel,
-    SandboxProfile, ToolEscalation,
+    AGENTWERKE_NS, AgentTaskSpec, ApprovalExpiry, ApprovalSpec, ExecutionMode, ExpiryOutcome,
+    ExternalEvent, PermissionLevel, SandboxProfile, ToolEscalation,
 };
 
 use super::{Reader, bpmn_child, text_of};
+use crate::timer::IsoDuration;
 
 const AGENT_TASK_ATTRS: &[&str] = &[
     "agent",
@@ -35,7 +36,13 @@ const AGENT_TASK_ATTRS: &[&str] = &[
     "timeoutSeconds",
     "strictVariables",
 ];
-const APPROVAL_TASK_ATTRS: &[&str] = &["purposeType", "policyTag", "approverRole"];
+const APPROVAL_TASK_ATTRS: &[&str] = &[
+    "purposeType",
+    "policyTag",
+    "approverRole",
+    "expiresAfter",
+    "onExpiry",
+];
 const EXTERNAL_EVENT_ATTRS: &[&str] = &["messageName", "correlationKeyTemplate"];
 
 /// Where each extension may appear.
@@ -125,6 +132,56 @@ impl<'a, 'input> Attrs<'_, 'a, 'input> {
         );
         self.error("bpmn.invalid_attribute", msg);
         default
+    }
+
+    /// `expiresAfter` (a non-zero ISO 8601 duration) and `onExpiry` of an
+    /// approval task; `onExpiry` alone has nothing to apply to.
+    fn expiry(&mut self) -> Option<ApprovalExpiry> {
+        let on_expiry = self.choice(
+            "onExpiry",
+            ExpiryOutcome::Reject,
+            &[
+                ("reject", ExpiryOutcome::Reject),
+                ("approve", ExpiryOutcome::Approve),
+                ("requestChanges", ExpiryOutcome::RequestChanges),
+            ],
+        );
+        let Some(text) = self.get("expiresAfter") else {
+            if self.get("onExpiry").is_some() {
+                let msg = format!(
+                    "{} has `onExpiry` but no `expiresAfter`: say after how long the \
+                     approval expires, e.g. expiresAfter=\"PT4H\"",
+                    self.where_()
+                );
+                self.error("bpmn.invalid_expiry", msg);
+            }
+            return None;
+        };
+        match IsoDuration::parse(text) {
+            Ok(duration) if !duration.is_zero() => Some(ApprovalExpiry {
+                expires_after: text.to_owned(),
+                duration,
+                on_expiry,
+            }),
+            Ok(_) => {
+                let msg = format!(
+                    "{} has `expiresAfter=\"{text}\"`, which is zero: an approval \
+                     must be open for some time",
+                    self.where_()
+                );
+                self.error("bpmn.invalid_expiry", msg);
+                None
+            }
+            Err(error) => {
+                let msg = format!(
+                    "{} has `expiresAfter=\"{text}\"`, which is not an ISO 8601 \
+                     duration such as PT4H or P2D: {error}",
+                    self.where_()
+                );
+                self.error("bpmn.invalid_expiry", msg);
+                None
+            }
+        }
     }
 
     fn boolean(&mut self, name: &str) -> bool {
@@ -323,6 +380,7 @@ impl<'a, 'input> Reader<'a, 'input> {
             purpose_type: a.required("purposeType"),
             policy_tag: a.required("policyTag"),
             approver_role: a.optional("approverRole"),
+            expiry: a.expiry(),
         };
         a.ok.then_some(spec)
     }

@@ -47,6 +47,7 @@ pub const CODES: &[&str] = &[
     "bpmn.unknown_default_flow",
     "bpmn.missing_attribute",
     "bpmn.invalid_attribute",
+    "bpmn.invalid_expiry",
     // Errors found by validation.
     "bpmn.no_executable_process",
     "bpmn.missing_id",
@@ -208,7 +209,12 @@ pub fn analyse(xml: &[u8], limits: &Limits, tools: &KnownTools) -> (Option<Defin
     let mut diagnostics = parsed.diagnostics;
     let broken: HashSet<Option<String>> = diagnostics
         .iter()
-        .filter(|d| matches!(d.code, "bpmn.missing_attribute" | "bpmn.invalid_attribute"))
+        .filter(|d| {
+            matches!(
+                d.code,
+                "bpmn.missing_attribute" | "bpmn.invalid_attribute" | "bpmn.invalid_expiry"
+            )
+        })
         .map(|d| d.element_id.clone())
         .collect();
     let validated = validate(&parsed.definitions, tools);

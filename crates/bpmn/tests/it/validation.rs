@@ -376,6 +376,7 @@ fn codes_are_stable() {
             "bpmn.unknown_default_flow",
             "bpmn.missing_attribute",
             "bpmn.invalid_attribute",
+            "bpmn.invalid_expiry",
             "bpmn.no_executable_process",
             "bpmn.missing_id",
             "bpmn.missing_start_event",
@@ -498,4 +499,74 @@ fn columns_count_characters_not_bytes() {
     let r = report(&xml);
     let d = with_code(&r, "bpmn.unnamed_task")[0];
     assert_eq!((d.line, d.column), (4, 11), "{}", dump(&r));
+}
+
+/// S -> U -> E where U's `approvalTask` carries `attrs` (U on line 4).
+fn gate_with(attrs: &str) -> Vec<u8> {
+    doc(&format!(
+        "<startEvent id=\"S\"/>\n<userTask id=\"U\" name=\"U\"><extensionElements><aw:approvalTask purposeType=\"p\" policyTag=\"t\" {attrs}/></extensionElements></userTask>\n<endEvent id=\"E\"/>\n<sequenceFlow id=\"F1\" sourceRef=\"S\" targetRef=\"U\"/>\n<sequenceFlow id=\"F2\" sourceRef=\"U\" targetRef=\"E\"/>"
+    ))
+}
+
+fn gate_spec(xml: &[u8]) -> agentwerke_bpmn::model::ApprovalSpec {
+    let defs = load(xml, &Limits::default(), &KnownTools::new(["human.ask"]))
+        .unwrap_or_else(|r| panic!("{}", dump(&r)))
+        .definitions;
+    let process = &defs.processes[0];
+    let node = process.nodes.iter().find(|n| n.id == "U").expect("U");
+    match &node.kind {
+        agentwerke_bpmn::model::NodeKind::UserTask { approval } => {
+            approval.clone().expect("the approval task")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_gate_may_expire_with_a_modelled_or_default_outcome() {
+    use agentwerke_bpmn::model::ExpiryOutcome;
+    assert_eq!(gate_spec(&gate_with("")).expiry, None);
+    let expiry = gate_spec(&gate_with(r#"expiresAfter="PT4H""#))
+        .expiry
+        .expect("an expiry");
+    assert_eq!(expiry.expires_after, "PT4H");
+    assert_eq!(expiry.duration.hours, 4);
+    assert_eq!(expiry.on_expiry, ExpiryOutcome::Reject, "the default");
+    for (text, outcome) in [
+        ("reject", ExpiryOutcome::Reject),
+        ("approve", ExpiryOutcome::Approve),
+        ("requestChanges", ExpiryOutcome::RequestChanges),
+    ] {
+        let xml = gate_with(&format!(r#"expiresAfter="P2D" onExpiry="{text}""#));
+        let expiry = gate_spec(&xml).expiry.expect("an expiry");
+        assert_eq!((expiry.on_expiry, expiry.duration.days), (outcome, 2));
+        assert_eq!(expiry.on_expiry.as_str(), text);
+    }
+}
+
+#[test]
+fn an_invalid_expiry_is_an_error_at_import() {
+    for (attrs, code) in [
+        (r#"expiresAfter="4 hours""#, "bpmn.invalid_expiry"),
+        (r#"expiresAfter="PT0S""#, "bpmn.invalid_expiry"),
+        (r#"expiresAfter="-PT4H""#, "bpmn.invalid_expiry"),
+        (r#"onExpiry="approve""#, "bpmn.invalid_expiry"),
+        (
+            r#"expiresAfter="PT4H" onExpiry="escalate""#,
+            "bpmn.invalid_attribute",
+        ),
+    ] {
+        let r = report(&gate_with(attrs));
+        assert_finding(&r, code, "U", 4);
+        assert_eq!(r.errors().count(), 1, "{attrs}: {}", dump(&r));
+        assert!(
+            load(
+                &gate_with(attrs),
+                &Limits::default(),
+                &KnownTools::default()
+            )
+            .is_err(),
+            "{attrs}"
+        );
+    }
 }

@@ -124,6 +124,7 @@ impl B {
             purpose_type: "review".to_owned(),
             policy_tag: "test".to_owned(),
             approver_role: None,
+            expiry: None,
         };
         self.add(
             id,

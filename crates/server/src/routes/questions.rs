@@ -4,25 +4,19 @@
 //! result.
 
 use agentwerke_auth::Permission;
-use agentwerke_engine::{Event, WorkId};
-use agentwerke_evidence::chain::AuditDraft;
-use agentwerke_evidence::redact::redact_str;
-use agentwerke_store::{Answer, QuestionFilter, QuestionRow};
-use agentwerke_types::{Actor, AuditKind, QuestionStatus};
+use agentwerke_runtime::command::{AnswerQuestion, Command};
+use agentwerke_store::QuestionFilter;
+use agentwerke_types::QuestionStatus;
 use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
-use serde_json::json;
 
 use crate::code::Code;
 use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, AppQuery, Caller};
 use crate::routes::views::{QuestionPage, QuestionStatusName, QuestionView};
-use crate::routes::{PageParams, check_status, ts};
+use crate::routes::{PageParams, check_status};
 use crate::state::AppState;
-
-/// The longest answer, in characters.
-pub const MAX_ANSWER_CHARS: usize = 16 * 1024;
 
 /// Filters for the question list.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -99,7 +93,8 @@ pub struct AnswerBody {
 }
 
 /// Answers an open question; the asking step resumes with the answer.
-/// Exactly one answer wins.
+/// Exactly one answer wins. The rules live in the runtime's
+/// `answer_question` command.
 #[utoipa::path(post, path = "/api/questions/{id}/answer", tag = "questions",
     params(("id" = String, Path)), request_body = AnswerBody,
     responses((status = 200, description = "Answered; the question as it now is", body = QuestionView),
@@ -115,65 +110,15 @@ pub async fn answer(
     AppJson(body): AppJson<AnswerBody>,
 ) -> Result<Json<QuestionView>, ApiError> {
     caller.require(Permission::AnswerQuestion)?;
-    if body.answer.chars().count() > MAX_ANSWER_CHARS {
-        return Err(ApiError::unprocessable(
-            Code::QuestionAnswerTooLong,
-            format!("an answer is at most {MAX_ANSWER_CHARS} characters"),
-        ));
-    }
-    let text = body.answer.trim();
-    if text.is_empty() {
-        return Err(ApiError::unprocessable(
-            Code::QuestionEmptyAnswer,
-            "an answer must not be empty",
-        ));
-    }
-    let question = state
-        .store
-        .get_question(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("question", &id))?;
-    if question.status != QuestionStatus::Open {
-        return Err(closed(&question));
-    }
-    let secrets: Vec<&str> = state.secrets.iter().map(String::as_str).collect();
-    let text = redact_str(text, &secrets);
-    let now = state.clock.now();
-    let work_id: WorkId =
-        serde_json::from_value(json!(question.work_id)).map_err(ApiError::internal)?;
-    let event = Event::TaskResumed { work_id, at: now };
-    let answered = state
-        .store
-        .answer_question(Answer {
-            id: id.clone().into(),
-            answer: text.clone(),
-            answered_by: caller.subject().to_owned(),
-            at: now,
-            event: serde_json::to_value(&event).map_err(ApiError::internal)?,
-            audit: AuditDraft {
-                run_id: question.run_id.to_string(),
-                at: ts(now),
-                actor: Actor::user(caller.subject()),
-                kind: AuditKind::QuestionAnswered,
-                data: json!({"questionId": id, "workId": question.work_id,
-                             "nodeId": question.node_id, "answer": text}),
-            },
-        })
-        .await;
-    let answered = match answered {
-        Err(agentwerke_store::Error::AlreadyAnswered { .. }) => {
-            let now = state.store.get_question(&id).await?;
-            return Err(closed(now.as_ref().unwrap_or(&question)));
-        }
-        other => other?,
-    };
-    state.runtime.notify();
-    Ok(Json(QuestionView::from(&answered)))
-}
-
-fn closed(question: &QuestionRow) -> ApiError {
-    ApiError::conflict(
-        Code::QuestionClosed,
-        format!("question '{}' is already {}", question.id, question.status),
-    )
+    let command = Command::AnswerQuestion(AnswerQuestion {
+        question_id: id.into(),
+        answer: body.answer,
+        answered_by: caller.subject().to_owned(),
+    });
+    let submitted = state.runtime.submit(command).await?;
+    let question = submitted
+        .committed
+        .question()
+        .ok_or_else(|| ApiError::internal("an answer wrote no question"))?;
+    Ok(Json(QuestionView::from(question)))
 }

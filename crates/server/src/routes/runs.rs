@@ -8,6 +8,7 @@ use agentwerke_engine::{Event, RunState, StepStatus};
 use agentwerke_evidence::AuditRecord;
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_runtime::StartRequest;
+use agentwerke_runtime::command::{self, Command};
 use agentwerke_store::{ApprovalRow, Page, QuestionFilter, QuestionRow, RunFilter, RunRow};
 use agentwerke_types::{
     Actor, ApprovalStatus, AuditKind, QuestionStatus, RunStatus, WorkflowStatus,
@@ -238,26 +239,12 @@ pub async fn cancel(
     body: Option<AppJson<CancelRun>>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Permission::CancelRun)?;
-    let run = load(&state, &id).await?;
-    refuse_if_finished(&run)?;
-    let reason = body
-        .and_then(|AppJson(b)| b.reason)
-        .unwrap_or_else(|| "cancelled by an operator".to_owned());
-    let now = state.clock.now();
-    let event = Event::Cancel {
-        reason: reason.clone(),
-        at: now,
-    };
-    enqueue(
-        &state,
-        &caller,
-        &id,
-        event,
-        None,
-        AuditKind::RunCancelRequested,
-        json!({"reason": reason}),
-    )
-    .await?;
+    let command = Command::CancelRun(command::CancelRun {
+        run_id: id.clone().into(),
+        reason: body.and_then(|AppJson(b)| b.reason),
+        by: caller.subject().to_owned(),
+    });
+    state.runtime.submit(command).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"runId": id, "accepted": true})),
@@ -287,45 +274,15 @@ pub async fn retry(
     body: Option<AppJson<RetryRun>>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     caller.require(Permission::RetryRun)?;
-    let run = load(&state, &id).await?;
-    let run_state: RunState =
-        serde_json::from_value(run.state.clone()).map_err(ApiError::internal)?;
-    if run_state.status() != RunStatus::Failed {
-        return Err(ApiError::conflict(
-            Code::RunNotFailed,
-            format!(
-                "run '{id}' is {}; only failed runs can be retried",
-                run_state.status()
-            ),
-        ));
-    }
-    let wanted = body.and_then(|AppJson(b)| b.work_id);
-    let step = run_state
-        .steps()
-        .iter()
-        .rev()
-        .find(|s| {
-            s.status == StepStatus::Failed
-                && wanted.as_deref().is_none_or(|w| s.work_id.to_string() == w)
-        })
-        .ok_or_else(|| {
-            ApiError::conflict(Code::RunNoFailedStep, "the run has no such failed step")
-        })?;
-    let work_id = step.work_id;
-    let event = Event::RetryStep {
-        work_id,
-        at: state.clock.now(),
+    let command = Command::RetryStep(command::RetryStep {
+        run_id: id.clone().into(),
+        work_id: body.and_then(|AppJson(b)| b.work_id),
+        by: caller.subject().to_owned(),
+    });
+    let submitted = state.runtime.submit(command).await?;
+    let Some(Event::RetryStep { work_id, .. }) = submitted.event else {
+        return Err(ApiError::internal("a retry planned no retry_step event"));
     };
-    enqueue(
-        &state,
-        &caller,
-        &id,
-        event,
-        None,
-        AuditKind::RunRetryRequested,
-        json!({"workId": work_id.to_string()}),
-    )
-    .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"runId": id, "workId": work_id.to_string(), "accepted": true})),
@@ -415,44 +372,6 @@ pub(crate) async fn load(state: &AppState, id: &str) -> Result<RunRow, ApiError>
         .get_run(id)
         .await?
         .ok_or_else(|| ApiError::not_found("run", id))
-}
-
-fn refuse_if_finished(run: &RunRow) -> Result<(), ApiError> {
-    if run.status.is_terminal() {
-        return Err(ApiError::conflict(
-            Code::RunFinished,
-            format!("run '{}' already ended as {}", run.id, run.status),
-        ));
-    }
-    Ok(())
-}
-
-async fn enqueue(
-    state: &AppState,
-    caller: &Caller,
-    run_id: &str,
-    event: Event,
-    dedup: Option<String>,
-    kind: AuditKind,
-    data: Value,
-) -> Result<(), ApiError> {
-    state
-        .store
-        .enqueue_event(
-            run_id,
-            serde_json::to_value(&event).map_err(ApiError::internal)?,
-            dedup,
-            Some(AuditDraft {
-                run_id: run_id.to_owned(),
-                at: ts(state.clock.now()),
-                actor: Actor::user(caller.subject()),
-                kind,
-                data,
-            }),
-        )
-        .await?;
-    state.runtime.notify();
-    Ok(())
 }
 
 /// The full run view the API and the CLI show.

@@ -183,3 +183,111 @@ async fn a_credential_in_a_decision_comment_is_never_kept() {
     server.assert_never_kept(&run_id, secret, &decided).await;
     server.stop().await;
 }
+
+/// The sample with `attrs` added to its gate's `approvalTask`.
+fn gate_with(attrs: &str) -> String {
+    let gate = r#"approverRole="Approver"/>"#;
+    assert!(HELLO_SDLC.contains(gate));
+    HELLO_SDLC.replace(gate, &format!(r#"approverRole="Approver" {attrs}/>"#))
+}
+
+/// A gate that expires with `onExpiry="approve"` goes on without anyone,
+/// and a decision that arrives after the expiry is refused with its own code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_gate_takes_its_modelled_outcome_and_refuses_late_decisions() {
+    let server = TestServer::start().await;
+    let xml = gate_with(r#"expiresAfter="PT1S" onExpiry="approve""#);
+    server.publish("hello-sdlc", &xml).await;
+    let run_id = server.start_run("hello-sdlc", json!({"title": "x"})).await;
+    let run = server.wait_status(&run_id, "awaiting_approval").await;
+    let id = run["pendingApprovals"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let approval = server
+        .get(&format!("/api/approvals/{id}"), &server.approver())
+        .await;
+    assert!(approval["expiresAt"].is_string(), "{approval}");
+
+    server.wait_status(&run_id, "completed").await;
+    let (status, body) = server
+        .call(
+            Method::POST,
+            &format!("/api/approvals/{id}/decision"),
+            Some(&server.approver()),
+            Some(json!({"decision": "reject"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["code"], "approval.past_expiry", "{body}");
+    let approval = server
+        .get(&format!("/api/approvals/{id}"), &server.approver())
+        .await;
+    assert_eq!(approval["status"], "expired");
+    assert!(
+        approval["decidedBy"].is_null(),
+        "nobody decided: {approval}"
+    );
+    let audit = server.audit(&run_id).await;
+    let expired: Vec<_> = audit["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|r| r["kind"] == "approval.expired")
+        .collect();
+    assert_eq!(expired.len(), 1, "{audit}");
+    assert_eq!(expired[0]["data"]["outcome"], "approve");
+    assert_eq!(expired[0]["actor"], "system");
+    server.stop().await;
+}
+
+/// Without `onExpiry` an expired gate is a rejection: nobody agreed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_gate_rejects_by_default() {
+    let server = TestServer::start().await;
+    server
+        .publish("hello-sdlc", &gate_with(r#"expiresAfter="PT1S""#))
+        .await;
+    let run_id = server.start_run("hello-sdlc", json!({"title": "x"})).await;
+    server.wait_status(&run_id, "rejected").await;
+    server.stop().await;
+}
+
+/// An expiry the product cannot honour is refused at import, with a code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_expiry_is_refused_at_import() {
+    let server = TestServer::start().await;
+    for (attrs, code) in [
+        (r#"expiresAfter="four hours""#, "bpmn.invalid_expiry"),
+        (r#"onExpiry="approve""#, "bpmn.invalid_expiry"),
+        (
+            r#"expiresAfter="PT4H" onExpiry="escalate""#,
+            "bpmn.invalid_attribute",
+        ),
+    ] {
+        let response = server
+            .http
+            .post(format!("{}/api/workflows?id=gated", server.url))
+            .bearer_auth(server.admin())
+            .header("content-type", "application/xml")
+            .body(gate_with(attrs))
+            .send()
+            .await
+            .expect("import");
+        assert_eq!(
+            response.status(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{attrs}"
+        );
+        let body: serde_json::Value = response.json().await.expect("json");
+        assert_eq!(body["code"], "workflow.invalid", "{body}");
+        let codes: Vec<_> = body["errors"]
+            .as_array()
+            .expect("errors")
+            .iter()
+            .map(|e| e["code"].clone())
+            .collect();
+        assert_eq!(codes, [json!(code)], "{attrs}: {body}");
+    }
+    server.stop().await;
+}

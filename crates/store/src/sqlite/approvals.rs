@@ -1,23 +1,20 @@
 //! Approval requests and their one decision.
 //!
-//! The decision is a compare-and-set (`WHERE status = 'pending'`) inside a
-//! write transaction, so of two concurrent decisions exactly one changes the
-//! row; the other sees zero rows changed and gets `AlreadyDecided`. The
-//! winner's inbox event and audit record commit with the decision.
+//! The decision is a compare-and-set (`WHERE status = 'pending'` and not
+//! expired) inside a write transaction, so of two concurrent decisions
+//! exactly one changes the row; the other sees zero rows changed and gets
+//! `AlreadyDecided` (or `Expired`). The winner's inbox event and audit
+//! record commit with the decision (see `txn`).
 
-use agentwerke_evidence::chain::SealedDraft;
-use agentwerke_types::ApprovalStatus;
+use agentwerke_types::{ApprovalDecision, ApprovalId, ApprovalStatus, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::{SqliteExecutor, SqlitePool};
 
-use super::audit::Chain;
 use super::rows::{ApprovalDbRow, approval_columns, convert};
-use super::runs::StepCall;
-use super::{json_text, runs};
 use crate::MAX_PAGE;
 use crate::cursor::{self, Cursor};
 use crate::error::{Error, Result};
-use crate::model::{ApprovalFilter, ApprovalRow, Decide, Delivered, Page, PageRequest};
+use crate::model::{ApprovalFilter, ApprovalRow, Page, PageRequest};
 
 pub(super) async fn list<'e>(
     conn: impl SqliteExecutor<'e>,
@@ -117,69 +114,81 @@ pub(super) async fn get(pool: &SqlitePool, id: &str) -> Result<Option<ApprovalRo
     row.map(ApprovalRow::try_from).transpose()
 }
 
-/// A decision with its event written and its audit draft sealed by the
-/// caller, so the writer only binds and hashes.
-pub(super) struct DecideCall {
-    decide: Decide,
-    event: String,
-    audit: [SealedDraft; 1],
-    step: Option<StepCall>,
-}
-
-impl DecideCall {
-    pub(super) fn new(mut decide: Decide) -> Self {
-        Self {
-            step: decide.step.take().map(StepCall::new),
-            event: json_text(&decide.event),
-            audit: [SealedDraft::new(decide.audit.clone())],
-            decide,
-        }
-    }
-}
-
-/// Decides the approval; returns its row still as text, for the caller to
-/// parse off the writer's thread.
-pub(super) fn decide(conn: &Connection, call: &DecideCall) -> Result<(ApprovalDbRow, Delivered)> {
-    let decide = &call.decide;
+/// Decides a pending approval whose time has not run out at `at`. The
+/// expiry is part of the statement's condition, so a decision can never
+/// land on an approval that expired, even one the expiry loop has not
+/// marked yet. On zero rows the row is read to say why.
+pub(super) fn decide(
+    conn: &Connection,
+    id: &ApprovalId,
+    decision: ApprovalDecision,
+    comment: Option<&str>,
+    decided_by: &str,
+    at: Timestamp,
+) -> Result<ApprovalDbRow> {
     let decided = conn
         .prepare_cached(
             "UPDATE approvals SET status = ?2, decision = ?2, comment = ?3, decided_by = ?4, \
                decided_at = ?5, updated_at = ?5 \
-             WHERE id = ?1 AND status = 'pending'",
+             WHERE id = ?1 AND status = 'pending' AND (expires_at IS NULL OR expires_at > ?5)",
         )?
         .execute(params![
-            decide.id.as_str(),
-            decide.decision.as_str(),
-            decide.comment,
-            decide.decided_by,
-            decide.at.as_millis(),
+            id.as_str(),
+            decision.as_str(),
+            comment,
+            decided_by,
+            at.as_millis(),
         ])?;
-    let row = conn
-        .prepare_cached(concat!(
-            "SELECT ",
-            approval_columns!(),
-            " FROM approvals WHERE id = ?1"
-        ))?
-        .query_row([decide.id.as_str()], ApprovalDbRow::from_sqlite)
-        .optional()?
-        .ok_or_else(|| Error::not_found("approval", &decide.id))?;
+    let row = read(conn, id)?;
     if decided == 0 {
-        return Err(Error::AlreadyDecided {
-            id: row.id,
-            status: row.status,
+        return Err(refusal(row, at));
+    }
+    Ok(row)
+}
+
+/// Marks a pending approval whose time ran out by `at` expired.
+pub(super) fn expire(conn: &Connection, id: &ApprovalId, at: Timestamp) -> Result<ApprovalDbRow> {
+    let expired = conn
+        .prepare_cached(
+            "UPDATE approvals SET status = 'expired', updated_at = ?2 \
+             WHERE id = ?1 AND status = 'pending' AND expires_at IS NOT NULL \
+               AND expires_at <= ?2",
+        )?
+        .execute(params![id.as_str(), at.as_millis()])?;
+    let row = read(conn, id)?;
+    if expired == 0 {
+        return Err(match row.status.as_str() {
+            "pending" => Error::conflict(format!("approval '{id}' is not due to expire")),
+            _ => Error::AlreadyDecided {
+                id: row.id,
+                status: row.status,
+            },
         });
     }
-    let mut chain = Chain::new(conn, &row.run_id);
-    chain.append(&call.audit)?;
-    let key = format!("approval:{}", row.id);
-    let delivered = runs::deliver(
-        conn,
-        &mut chain,
-        &call.event,
-        &key,
-        call.step.as_ref(),
-        decide.at,
-        |_| Ok(()),
-    )?;
-    Ok((row, delivered))
+    Ok(row)
+}
+
+/// Why a decision changed no row: the approval expired (marked so, or due
+/// and not yet marked), or it is no longer pending.
+fn refusal(row: ApprovalDbRow, at: Timestamp) -> Error {
+    let due = row.expires_at().is_some_and(|due| due <= at.as_millis());
+    match row.status.as_str() {
+        "expired" => Error::Expired { id: row.id },
+        "pending" if due => Error::Expired { id: row.id },
+        _ => Error::AlreadyDecided {
+            id: row.id,
+            status: row.status,
+        },
+    }
+}
+
+fn read(conn: &Connection, id: &ApprovalId) -> Result<ApprovalDbRow> {
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        approval_columns!(),
+        " FROM approvals WHERE id = ?1"
+    ))?
+    .query_row([id.as_str()], ApprovalDbRow::from_sqlite)
+    .optional()?
+    .ok_or_else(|| Error::not_found("approval", id.as_str()))
 }

@@ -3,12 +3,11 @@
 use agentwerke_evidence::chain::{AuditDraft, ChainHead};
 use agentwerke_types::{RiskLevel, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
-use serde_json::Value;
 use sqlx::{FromRow, SqlitePool};
 
 use super::rows::{ApprovalDbRow, approval_columns, convert, from_sqlite, named};
 use super::work::CompleteCall;
-use super::{audit, json_text, ops, runs, work};
+use super::{audit, ops, work};
 use crate::clock::wall_clock;
 use crate::cursor::{self, Cursor};
 use crate::error::{Error, Result};
@@ -476,31 +475,6 @@ pub(super) async fn due_expiries(pool: &SqlitePool, now: Timestamp) -> Result<Ve
     .fetch_all(pool)
     .await?;
     convert(rows)
-}
-
-/// Expires one pending approval: an expiry is a decision nobody made, so the
-/// run is told (`event`); for an escalation the step then runs again and the
-/// gateway refuses the call. False when someone decided first.
-pub(super) fn expire(
-    conn: &Connection,
-    approval: &ApprovalRow,
-    event: &Value,
-    audit_draft: &AuditDraft,
-) -> Result<bool> {
-    let now = wall_clock();
-    let changed = conn
-        .prepare_cached(
-            "UPDATE approvals SET status = 'expired', updated_at = ?2 \
-             WHERE id = ?1 AND status = 'pending'",
-        )?
-        .execute(params![approval.id.as_str(), now.as_millis()])?;
-    if changed == 0 {
-        return Ok(false);
-    }
-    let key = format!("expire:{}", approval.id);
-    runs::insert_event(conn, &approval.run_id, &json_text(event), Some(&key), now)?;
-    audit::append_drafts(conn, &approval.run_id, std::slice::from_ref(audit_draft))?;
-    Ok(true)
 }
 
 /// `peak` is the call's score and its [`RiskPeak`](crate::RiskPeak) as JSON.

@@ -23,6 +23,7 @@ mod questions;
 mod rows;
 mod runs;
 mod timers;
+mod txn;
 mod work;
 mod workflows;
 mod writer;
@@ -38,13 +39,14 @@ use serde_json::Value;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use crate::change::{Change, Committed};
 use crate::error::{Error, Result};
 use crate::gateway::{ArtifactRow, HaltRow, HaltScope, Held, HoldWork, NewPolicySet, PolicySetRow};
 use crate::model::{
-    Answer, ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Decide, Decided,
-    Delivered, Delivery, DeliveryOutcome, EvidenceRecord, JsonText, NewApproval, NewQuestion,
-    NewRun, NewWorkflowVersion, Page, PageRequest, QuestionFilter, QuestionRow, RiskPeak,
-    RunFilter, RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
+    ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Delivered, Delivery,
+    DeliveryOutcome, EvidenceRecord, JsonText, NewApproval, NewQuestion, NewRun,
+    NewWorkflowVersion, Page, PageRequest, QuestionFilter, QuestionRow, RiskPeak, RunFilter,
+    RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
 };
 use crate::store::Store;
 use writer::{Writer, WriterOptions};
@@ -406,16 +408,13 @@ impl Store for SqliteStore {
         approvals::get(&self.pool, id).await
     }
 
-    async fn decide_approval(&self, decide: Decide) -> Result<Decided> {
-        let call = approvals::DecideCall::new(decide);
-        let (row, delivered) = self
+    async fn commit(&self, change: Change) -> Result<Committed> {
+        let call = txn::ChangeCall::new(change)?;
+        let (rows, delivered) = self
             .writer
-            .write(move |conn| approvals::decide(conn, &call))
+            .write(move |conn| txn::commit(conn, &call))
             .await?;
-        Ok(Decided {
-            approval: ApprovalRow::try_from(row)?,
-            delivered,
-        })
+        txn::parse(rows, delivered)
     }
 
     async fn approvals_for_run(&self, run_id: &str) -> Result<Vec<ApprovalRow>> {
@@ -562,18 +561,12 @@ impl Store for SqliteStore {
         let call = work::CompleteCall::new(done)?;
         self.writer
             .write(move |conn| {
-                let asked = questions::ask(conn, &call, &question)?;
+                let asked = txn::ask(conn, &call, &question)?;
                 if asked {
                     work::keep_resume(conn, &call, resume.as_ref())?;
                 }
                 Ok(asked)
             })
-            .await
-    }
-
-    async fn answer_question(&self, answer: Answer) -> Result<QuestionRow> {
-        self.writer
-            .write(move |conn| questions::answer(conn, &answer))
             .await
     }
 
@@ -610,17 +603,6 @@ impl Store for SqliteStore {
 
     async fn due_expiries(&self, now: Timestamp) -> Result<Vec<ApprovalRow>> {
         gateway::due_expiries(&self.pool, now).await
-    }
-
-    async fn expire_approval(
-        &self,
-        approval: ApprovalRow,
-        event: Value,
-        audit: AuditDraft,
-    ) -> Result<bool> {
-        self.writer
-            .write(move |conn| gateway::expire(conn, &approval, &event, &audit))
-            .await
     }
 
     async fn health(&self) -> Result<()> {

@@ -1,89 +1,71 @@
 //! The run conversation: blocking questions an agent asks a human and their
 //! one answer each.
 //!
-//! Asking completes the attempt's work row as paused and opens the question
-//! in one transaction, so nothing claims the work while a human thinks.
-//! Answering is a compare-and-set (`WHERE status = 'open'`) that commits the
-//! resuming inbox event and the audit record with it; of two concurrent
-//! answers exactly one wins.
+//! This module writes the `questions` table only; asking (with the work row)
+//! and answering (with the resuming event and audit record) are put
+//! together in `txn`. The answer is a compare-and-set
+//! (`WHERE status = 'open'`): of two concurrent answers exactly one wins.
 
-use agentwerke_types::QuestionStatus;
+use agentwerke_types::{QuestionId, QuestionStatus, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::{SqliteExecutor, SqlitePool};
 
-use super::audit::Chain;
 use super::rows::{QuestionDbRow, convert, question_columns};
-use super::work::CompleteCall;
-use super::{audit, json_text, runs, work};
 use crate::MAX_PAGE;
 use crate::cursor::{self, Cursor};
 use crate::error::{Error, Result};
-use crate::model::{Answer, NewQuestion, Page, PageRequest, QuestionFilter, QuestionRow};
+use crate::model::{NewQuestion, Page, PageRequest, QuestionFilter, QuestionRow};
 
-/// Completes a step's execution as waiting for `question` and opens it.
-/// False when the work was already completed (a stale execution).
-pub(super) fn ask(conn: &Connection, done: &CompleteCall, question: &NewQuestion) -> Result<bool> {
-    if !work::complete(conn, done)?.recorded() {
-        return Ok(false);
-    }
+/// Opens `question` for `run_id`.
+pub(super) fn insert(conn: &Connection, run_id: &str, question: &NewQuestion) -> Result<()> {
     conn.prepare_cached(
         "INSERT INTO questions (id, run_id, work_id, node_id, agent, question, status, asked_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7)",
     )?
     .execute(params![
         question.id.as_str(),
-        done.run_id(),
+        run_id,
         question.work_id.as_str(),
         question.node_id,
         question.agent,
         question.question,
         question.asked_at.as_millis(),
     ])?;
-    Ok(true)
+    Ok(())
 }
 
-/// Records the answer and queues the event that resumes the attempt.
-pub(super) fn answer(conn: &Connection, answer: &Answer) -> Result<QuestionRow> {
+/// Records the one answer to an open question; `AlreadyAnswered` when it is
+/// no longer open.
+pub(super) fn answer(
+    conn: &Connection,
+    id: &QuestionId,
+    answer: &str,
+    answered_by: &str,
+    at: Timestamp,
+) -> Result<QuestionDbRow> {
     let answered = conn
         .prepare_cached(
             "UPDATE questions SET status = 'answered', answer = ?2, answered_by = ?3, \
                answered_at = ?4 \
              WHERE id = ?1 AND status = 'open'",
         )?
-        .execute(params![
-            answer.id.as_str(),
-            answer.answer,
-            answer.answered_by,
-            answer.at.as_millis()
-        ])?;
-    let row: QuestionRow = conn
+        .execute(params![id.as_str(), answer, answered_by, at.as_millis()])?;
+    let row = conn
         .prepare_cached(concat!(
             "SELECT ",
             question_columns!(),
             " FROM questions WHERE id = ?1"
         ))?
-        .query_row([answer.id.as_str()], QuestionDbRow::from_sqlite)
+        .query_row([id.as_str()], QuestionDbRow::from_sqlite)
         .optional()?
-        .ok_or_else(|| Error::not_found("question", &answer.id))?
-        .try_into()?;
+        .ok_or_else(|| Error::not_found("question", id.as_str()))?;
     if answered == 0 {
+        let row = QuestionRow::try_from(row)?;
         return Err(Error::AlreadyAnswered {
             id: row.id.into_string(),
             status: row.status.as_str().to_owned(),
         });
     }
-    let mut chain = Chain::new(conn, &row.run_id);
-    chain.append(&audit::seal(vec![answer.audit.clone()]))?;
-    let key = format!("answer:{}", row.id);
-    runs::deliver(
-        conn,
-        &mut chain,
-        &json_text(&answer.event),
-        &key,
-        None,
-        answer.at,
-        |_| Ok(()),
-    )?;
     Ok(row)
 }
 

@@ -354,6 +354,13 @@ from_sqlite!(ApprovalDbRow {
     updated_at,
 });
 
+impl ApprovalDbRow {
+    /// When it expires, in milliseconds, if ever.
+    pub(super) fn expires_at(&self) -> Option<i64> {
+        self.expires_at
+    }
+}
+
 impl TryFrom<ApprovalDbRow> for ApprovalRow {
     type Error = Error;
 
@@ -424,6 +431,13 @@ from_sqlite!(QuestionDbRow {
     asked_at,
     answered_at,
 });
+
+impl QuestionDbRow {
+    /// The run it belongs to.
+    pub(super) fn run_id(&self) -> &str {
+        &self.run_id
+    }
+}
 
 impl TryFrom<QuestionDbRow> for QuestionRow {
     type Error = Error;

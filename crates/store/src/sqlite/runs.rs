@@ -281,7 +281,7 @@ pub(super) fn deliver(
     conn: &Connection,
     chain: &mut Chain<'_>,
     event: &str,
-    dedup_key: &str,
+    dedup_key: Option<&str>,
     step: Option<&StepCall>,
     at: Timestamp,
     between: impl FnOnce(&mut Chain<'_>) -> Result<()>,
@@ -291,7 +291,7 @@ pub(super) fn deliver(
         Some(call) if step_applies(conn, run_id, call, at)? => Some(call),
         _ => None,
     };
-    if step.is_none() && !insert_event(conn, run_id, event, Some(dedup_key), at)? {
+    if step.is_none() && !insert_event(conn, run_id, event, dedup_key, at)? {
         return Ok(Delivered::Dropped);
     }
     between(chain)?;

@@ -143,7 +143,7 @@ pub(super) fn complete(conn: &Connection, call: &CompleteCall) -> Result<Deliver
         conn,
         &mut Chain::new(conn, &done.run_id),
         &call.result_event,
-        &done.dedup_key,
+        Some(&done.dedup_key),
         call.step.as_ref(),
         now,
         |chain| {

@@ -2,11 +2,14 @@
 
 use std::sync::Arc;
 
-use agentwerke_store::{ApprovalFilter, Decide, Delivered, NewApproval, Op, PageRequest, Store};
-use agentwerke_types::{ApprovalDecision, ApprovalKind, ApprovalStatus, ErrorCode};
+use agentwerke_store::{
+    ApprovalFilter, Change, Delivered, JsonText, NewApproval, Op, PageRequest, Row, RunEvent,
+    Store, Written,
+};
+use agentwerke_types::{ApprovalDecision, ApprovalKind, ApprovalStatus, ErrorCode, Timestamp};
 use serde_json::json;
 
-use super::support::{code_of, draft, one_run, step, t};
+use super::support::{code_of, draft, one_run, step, t, usage};
 
 fn open(id: &str, work_id: &str) -> Op {
     Op::OpenApproval {
@@ -22,16 +25,44 @@ fn open(id: &str, work_id: &str) -> Op {
     }
 }
 
-fn decision(id: &str, by: &str, decision: &str) -> Decide {
-    Decide {
-        id: id.into(),
-        decision: ApprovalDecision::parse(decision).expect("a decision"),
-        comment: Some(format!("{by} says {decision}")),
-        decided_by: by.to_owned(),
-        at: t(500),
-        event: json!({"type": "approval_decided", "decision": decision, "by": by}),
-        audit: draft("run-1", "approval.decided", json!({"by": by})),
-        step: None,
+fn decision(id: &str, by: &str, decision: &str) -> Change {
+    decision_at(id, by, decision, t(500))
+}
+
+fn decision_at(id: &str, by: &str, decision: &str, at: Timestamp) -> Change {
+    Change {
+        run_id: "run-1".into(),
+        at,
+        rows: vec![Row::DecideApproval {
+            id: id.into(),
+            decision: ApprovalDecision::parse(decision).expect("a decision"),
+            comment: Some(format!("{by} says {decision}")),
+            decided_by: by.to_owned(),
+        }],
+        event: Some(RunEvent {
+            event: JsonText::from(
+                &json!({"type": "approval_decided", "decision": decision, "by": by}),
+            ),
+            dedup_key: Some(format!("approval:{id}")),
+            step: None,
+        }),
+        audit: vec![draft("run-1", "approval.decided", json!({"by": by}))],
+        records: vec![usage(by, 0.0)],
+    }
+}
+
+fn expiry(id: &str, at: Timestamp) -> Change {
+    Change {
+        run_id: "run-1".into(),
+        at,
+        rows: vec![Row::ExpireApproval { id: id.into() }],
+        event: Some(RunEvent {
+            event: JsonText::from(&json!({"type": "approval_decided", "decision": "reject"})),
+            dedup_key: Some(format!("expire:{id}")),
+            step: None,
+        }),
+        audit: vec![draft("run-1", "approval.expired", json!({}))],
+        records: Vec::new(),
     }
 }
 
@@ -61,7 +92,7 @@ pub(crate) async fn concurrent_decisions(store: Arc<dyn Store>) {
         .into_iter()
         .map(|(by, verdict)| {
             let store = store.clone();
-            tokio::spawn(async move { store.decide_approval(decision("ap-1", by, verdict)).await })
+            tokio::spawn(async move { store.commit(decision("ap-1", by, verdict)).await })
         })
         .collect();
     let mut outcomes = Vec::new();
@@ -77,7 +108,13 @@ pub(crate) async fn concurrent_decisions(store: Arc<dyn Store>) {
     assert_eq!(loser.code(), "store.already_decided");
 
     let stored = store.get_approval("ap-1").await.unwrap().unwrap();
-    assert_eq!(&stored, &winners[0].approval);
+    assert_eq!(winners[0].rows, [Written::Approval(stored.clone())]);
+    assert_eq!(winners[0].approval(), Some(&stored));
+    assert_eq!(
+        store.records("run-1").await.unwrap().len(),
+        1,
+        "the loser's evidence went with it"
+    );
     assert_eq!(
         winners[0].delivered,
         Delivered::Queued,
@@ -115,20 +152,14 @@ pub(crate) async fn concurrent_decisions(store: Arc<dyn Store>) {
         ))
         .await
         .unwrap();
-    let late = store
-        .decide_approval(decision("ap-2", "bob", "approved"))
-        .await;
+    let late = store.commit(decision("ap-2", "bob", "approved")).await;
     assert!(matches!(
         late,
         Err(agentwerke_store::Error::AlreadyDecided { ref status, .. }) if status == "cancelled"
     ));
 
     assert_eq!(
-        code_of(
-            store
-                .decide_approval(decision("nope", "bob", "approved"))
-                .await
-        ),
+        code_of(store.commit(decision("nope", "bob", "approved")).await),
         "store.not_found"
     );
     let mine = store.approvals_for_run("run-1").await.unwrap();
@@ -151,6 +182,86 @@ pub(crate) async fn concurrent_decisions(store: Arc<dyn Store>) {
             .unwrap()
             .is_none()
     );
+}
+
+/// A decision that arrives after the approval's `expires_at` is refused by
+/// the statement that would record it, before anything marked it expired,
+/// and writes nothing; the expiry then goes through once, and a later
+/// decision is refused the same way.
+pub(crate) async fn decided_after_expiry(store: &dyn Store) {
+    one_run(store, "wf", "run-1").await;
+    step(store, "engine", t(20), vec![open("ap-1", "w1")]).await;
+    let due = t(86_400_000);
+    let audit_before = store.audit_log("run-1").await.unwrap().len();
+
+    let just_in_time = store
+        .commit(decision_at("ap-1", "bob", "approved", t(86_399_999)))
+        .await;
+    assert!(just_in_time.is_ok(), "{just_in_time:?}");
+
+    step(store, "engine", t(30), vec![open("ap-2", "w2")]).await;
+    let late = store
+        .commit(decision_at("ap-2", "bob", "approved", due))
+        .await;
+    assert!(
+        matches!(late, Err(agentwerke_store::Error::Expired { ref id }) if id == "ap-2"),
+        "{late:?}"
+    );
+    assert_eq!(code_of(late), "store.expired");
+    let untouched = store.get_approval("ap-2").await.unwrap().unwrap();
+    assert_eq!(untouched.status, ApprovalStatus::Pending, "nothing written");
+    assert_eq!(untouched.decided_by, None);
+
+    assert_eq!(
+        code_of(store.commit(expiry("ap-2", t(86_399_999))).await),
+        "store.conflict",
+        "not due yet"
+    );
+    let expired = store.commit(expiry("ap-2", due)).await.unwrap();
+    let row = expired.approval().expect("the approval");
+    assert_eq!(row.status, ApprovalStatus::Expired);
+    assert_eq!(expired.delivered, Delivered::Queued);
+    assert_eq!(
+        code_of(store.commit(expiry("ap-2", due)).await),
+        "store.already_decided",
+        "an expiry happens once"
+    );
+    assert_eq!(
+        code_of(
+            store
+                .commit(decision_at("ap-2", "eve", "rejected", due))
+                .await
+        ),
+        "store.expired"
+    );
+    assert_eq!(
+        code_of(store.commit(expiry("ap-1", due)).await),
+        "store.already_decided",
+        "a decided approval does not expire"
+    );
+    let kinds: Vec<_> = store
+        .audit_log("run-1")
+        .await
+        .unwrap()
+        .into_iter()
+        .skip(audit_before)
+        .map(|r| r.kind)
+        .filter(|k| k.starts_with("approval."))
+        .collect();
+    assert_eq!(kinds, ["approval.decided", "approval.expired"]);
+    // A change writes one run's rows only.
+    step(store, "engine", t(40), vec![open("ap-3", "w3")]).await;
+    let wrong_run = Change {
+        run_id: "run-2".into(),
+        audit: Vec::new(),
+        ..decision_at("ap-3", "bob", "approved", t(50))
+    };
+    assert_eq!(
+        code_of(store.commit(wrong_run).await),
+        "store.invalid_input"
+    );
+    let untouched = store.get_approval("ap-3").await.unwrap().unwrap();
+    assert_eq!(untouched.status, ApprovalStatus::Pending);
 }
 
 /// Approvals opened in one step share a timestamp; pages still list each

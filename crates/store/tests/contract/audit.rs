@@ -3,7 +3,7 @@
 use agentwerke_evidence::chain::verify_chain;
 use agentwerke_store::gateway::{HaltRow, HaltScope, NewPolicySet};
 use agentwerke_store::{
-    CompleteWork, Decide, Delivery, GLOBAL_STREAM, JsonText, NewApproval, Op, Store,
+    Change, CompleteWork, Delivery, GLOBAL_STREAM, JsonText, NewApproval, Op, Row, RunEvent, Store,
 };
 use agentwerke_types::{ApprovalDecision, ApprovalKind};
 use serde_json::json;
@@ -82,15 +82,22 @@ pub(crate) async fn chains_verify_after_many_ops(store: &dyn Store) {
             .await
             .unwrap();
         store
-            .decide_approval(Decide {
-                id: format!("ap-{}", &run_id[4..]).into(),
-                decision: ApprovalDecision::Approved,
-                comment: None,
-                decided_by: "bob".to_owned(),
+            .commit(Change {
+                run_id: run_id.clone(),
                 at: t(300),
-                event: json!({"type": "approval_decided"}),
-                audit: draft(&run_id, "approval.decided", json!({})),
-                step: None,
+                rows: vec![Row::DecideApproval {
+                    id: format!("ap-{}", &run_id[4..]).into(),
+                    decision: ApprovalDecision::Approved,
+                    comment: None,
+                    decided_by: "bob".to_owned(),
+                }],
+                event: Some(RunEvent {
+                    event: JsonText::from(&json!({"type": "approval_decided"})),
+                    dedup_key: Some(format!("approval:{run_id}")),
+                    step: None,
+                }),
+                audit: vec![draft(&run_id, "approval.decided", json!({}))],
+                records: Vec::new(),
             })
             .await
             .unwrap();

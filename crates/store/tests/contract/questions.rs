@@ -3,7 +3,9 @@
 
 use std::sync::Arc;
 
-use agentwerke_store::{Answer, CompleteWork, JsonText, NewQuestion, Op, QuestionFilter, Store};
+use agentwerke_store::{
+    Change, CompleteWork, JsonText, NewQuestion, Op, QuestionFilter, Row, RunEvent, Store,
+};
 use agentwerke_types::{ErrorCode, QuestionStatus};
 use serde_json::json;
 
@@ -43,14 +45,22 @@ fn asked(work_id: &str, question_id: &str) -> (CompleteWork, NewQuestion) {
     (done, question)
 }
 
-fn answer(id: &str, by: &str) -> Answer {
-    Answer {
-        id: id.into(),
-        answer: format!("{by} says eu"),
-        answered_by: by.to_owned(),
+fn answer(id: &str, by: &str) -> Change {
+    Change {
+        run_id: "run-1".into(),
         at: t(500),
-        event: json!({"type": "task_resumed", "by": by}),
-        audit: draft("run-1", "question.answered", json!({"by": by})),
+        rows: vec![Row::AnswerQuestion {
+            id: id.into(),
+            answer: format!("{by} says eu"),
+            answered_by: by.to_owned(),
+        }],
+        event: Some(RunEvent {
+            event: JsonText::from(&json!({"type": "task_resumed", "by": by})),
+            dedup_key: Some(format!("answer:{id}")),
+            step: None,
+        }),
+        audit: vec![draft("run-1", "question.answered", json!({"by": by}))],
+        records: Vec::new(),
     }
 }
 
@@ -103,7 +113,7 @@ pub(crate) async fn ask_and_answer_once(store: Arc<dyn Store>) {
         .into_iter()
         .map(|by| {
             let store = store.clone();
-            tokio::spawn(async move { store.answer_question(answer("q-1", by)).await })
+            tokio::spawn(async move { store.commit(answer("q-1", by)).await })
         })
         .collect();
     let mut outcomes = Vec::new();
@@ -118,7 +128,7 @@ pub(crate) async fn ask_and_answer_once(store: Arc<dyn Store>) {
         .expect("one loses");
     assert_eq!(loser.code(), "store.already_answered");
     let stored = store.get_question("q-1").await.unwrap().unwrap();
-    assert_eq!(&stored, winners[0]);
+    assert_eq!(winners[0].question(), Some(&stored));
     assert_eq!(stored.status, QuestionStatus::Answered);
     assert_eq!(stored.answered_at, Some(t(500)));
     let by = stored.answered_by.clone().unwrap();
@@ -141,7 +151,7 @@ pub(crate) async fn ask_and_answer_once(store: Arc<dyn Store>) {
         .count();
     assert_eq!(answered, 1);
     assert_eq!(
-        code_of(store.answer_question(answer("nope", "bob")).await),
+        code_of(store.commit(answer("nope", "bob")).await),
         "store.not_found"
     );
 
@@ -182,7 +192,7 @@ pub(crate) async fn ask_and_answer_once(store: Arc<dyn Store>) {
         ))
         .await
         .unwrap();
-    let late = store.answer_question(answer("q-2", "bob")).await;
+    let late = store.commit(answer("q-2", "bob")).await;
     assert!(
         matches!(late, Err(agentwerke_store::Error::AlreadyAnswered { ref status, .. }) if status == "cancelled"),
         "{late:?}"

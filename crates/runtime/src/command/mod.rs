@@ -1,0 +1,342 @@
+//! Commands: the one road a human's or the system's write takes into a run.
+//!
+//! Every command goes edge → [`Command`] → pure `plan` → [`Store::commit`].
+//! A planner (one file per command) is a synchronous function of what the
+//! command needs to read (its `Snapshot`), the command and a [`Ctx`]: it
+//! makes every check before it produces anything, and returns a [`Plan`]
+//! of typed rows, the engine event the run hears, the audit facts and the
+//! evidence. It holds no store handle, so its tests assert on the returned
+//! plan without a database.
+//!
+//! [`submit`] is the door: it reads the snapshot, plans, takes the engine
+//! step the event causes when it can (see [`crate::stepper`]) and commits.
+//! The store's compare-and-set on each row still decides races the snapshot
+//! could not see: of two concurrent decisions exactly one wins, and a
+//! decision that reaches an approval after its expiry is refused by the
+//! statement that would have recorded it.
+//!
+//! Only the engine and the planners build engine events; an approval's
+//! event is built in one place, [`decide_approval::event_for`], for a
+//! decision and an expiry alike.
+
+pub mod answer_question;
+pub mod cancel_run;
+pub mod decide_approval;
+mod error;
+pub mod expire_approval;
+pub mod retry_step;
+
+use std::sync::Arc;
+
+use agentwerke_engine::Event;
+use agentwerke_evidence::chain::AuditDraft;
+use agentwerke_store::{Change, Committed, JsonText, Row, RunEvent, Store};
+use agentwerke_types::{RunId, Timestamp};
+use serde::{Deserialize, Serialize};
+
+pub use answer_question::AnswerQuestion;
+pub use cancel_run::CancelRun;
+pub use decide_approval::DecideApproval;
+pub use error::Error;
+pub use expire_approval::ExpireApproval;
+pub use retry_step::RetryStep;
+
+use crate::stepper::Stepper;
+
+/// A write into a run, as its edge (an HTTP handler, a loop) asks for it.
+///
+/// Serde-tagged by `type`; the tag names are a persisted contract (a
+/// command may be logged or queued): never rename one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Command {
+    /// A person decides an approval.
+    DecideApproval(DecideApproval),
+    /// The system expires an approval nobody decided in time.
+    ExpireApproval(ExpireApproval),
+    /// A person answers an agent's question.
+    AnswerQuestion(AnswerQuestion),
+    /// An operator stops a run.
+    CancelRun(CancelRun),
+    /// An operator retries a failed run's failed step.
+    RetryStep(RetryStep),
+}
+
+impl Command {
+    /// The tag this command is persisted under.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Command::DecideApproval(_) => "decide_approval",
+            Command::ExpireApproval(_) => "expire_approval",
+            Command::AnswerQuestion(_) => "answer_question",
+            Command::CancelRun(_) => "cancel_run",
+            Command::RetryStep(_) => "retry_step",
+        }
+    }
+}
+
+/// What a planner gets besides its snapshot and command: the moment, read
+/// once from the clock by the door, and the secret values to redact from
+/// anything a person typed.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx<'a> {
+    /// When the command is made; every time in the plan is this one.
+    pub at: Timestamp,
+    /// Known secret values; replaced before anything is kept.
+    pub secrets: &'a [String],
+}
+
+/// An engine event a plan delivers, with its inbox idempotency key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedEvent {
+    /// The event.
+    pub event: Event,
+    /// Unique per command target, e.g. `approval:<id>`: a repeat is
+    /// dropped. `None` for an event that may come twice (a cancel request).
+    pub dedup_key: Option<String>,
+}
+
+/// Everything one command writes, decided before anything is written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// The run it writes to.
+    pub run: RunId,
+    /// The event the run hears: stepped at once when the door can, else
+    /// queued.
+    pub event: Option<PlannedEvent>,
+    /// The typed rows, each a compare-and-set on the state the plan saw.
+    pub rows: Vec<Row>,
+    /// Audit records; the store stamps the chain.
+    pub audit: Vec<AuditDraft>,
+    /// Evidence records.
+    pub records: Vec<agentwerke_evidence::Record>,
+}
+
+impl Plan {
+    /// The store's change for this plan, with the step the event causes
+    /// when one was computed.
+    fn into_change(
+        self,
+        at: Timestamp,
+        step: Option<agentwerke_store::AppliedStep>,
+    ) -> Result<Change, Error> {
+        let event = match self.event {
+            None => None,
+            Some(planned) => Some(RunEvent {
+                event: JsonText::of(&planned.event).map_err(Error::Encode)?,
+                dedup_key: planned.dedup_key,
+                step,
+            }),
+        };
+        Ok(Change {
+            run_id: self.run,
+            at,
+            rows: self.rows,
+            event,
+            audit: self.audit,
+            records: self.records,
+        })
+    }
+}
+
+/// What a submitted command wrote.
+#[derive(Debug, Clone)]
+pub struct Submitted {
+    /// The rows as they now are, and what became of the event.
+    pub committed: Committed,
+    /// The event the run heard, as planned.
+    pub event: Option<Event>,
+}
+
+/// Reads what `command` needs, plans it, takes its step when it can and
+/// commits, all as of `ctx.at`.
+pub(crate) async fn submit(
+    store: &Arc<dyn Store>,
+    stepper: &Stepper,
+    command: Command,
+    ctx: &Ctx<'_>,
+) -> Result<Submitted, Error> {
+    // The run's state is taken from the stepper's memory (or read) once: for
+    // the snapshot (who requested the run, the modelled expiry outcome) and
+    // for the step the event causes.
+    let (planned, run) = match command {
+        Command::DecideApproval(decide) => {
+            let approval = store.get_approval(decide.approval_id.as_str()).await?;
+            let run = stepper.run_of(approval.as_ref().map(|a| &a.run_id)).await;
+            let snapshot = decide_approval::Snapshot {
+                approval,
+                requested_by: run.as_ref().map(|(_, known)| known.requested_by.clone()),
+            };
+            (decide_approval::plan(&snapshot, decide, ctx), run)
+        }
+        Command::ExpireApproval(expire) => {
+            let approval = store.get_approval(expire.approval_id.as_str()).await?;
+            let run = stepper.run_of(approval.as_ref().map(|a| &a.run_id)).await;
+            let on_expiry = match (&approval, &run) {
+                (Some(approval), Some((_, known))) => {
+                    stepper.on_expiry(known, &approval.node_id).await
+                }
+                _ => None,
+            };
+            let snapshot = expire_approval::Snapshot {
+                approval,
+                on_expiry,
+            };
+            (expire_approval::plan(&snapshot, expire, ctx), run)
+        }
+        Command::AnswerQuestion(answer) => {
+            let question = store.get_question(answer.question_id.as_str()).await?;
+            let run = stepper.run_of(question.as_ref().map(|q| &q.run_id)).await;
+            let snapshot = answer_question::Snapshot { question };
+            (answer_question::plan(&snapshot, answer, ctx), run)
+        }
+        Command::CancelRun(cancel) => {
+            let row = store.get_run(cancel.run_id.as_str()).await?;
+            let run = stepper.run_of(row.as_ref().map(|r| &r.id)).await;
+            let snapshot = cancel_run::Snapshot {
+                status: row.map(|r| r.status),
+            };
+            (cancel_run::plan(&snapshot, cancel, ctx), run)
+        }
+        Command::RetryStep(retry) => {
+            let row = store.get_run(retry.run_id.as_str()).await?;
+            let run = stepper.run_of(row.as_ref().map(|r| &r.id)).await;
+            let snapshot = retry_step::Snapshot {
+                state: row
+                    .map(|r| serde_json::from_value(r.state))
+                    .transpose()
+                    .map_err(|error| Error::Corrupt {
+                        what: format!("the state of run '{}': {error}", retry.run_id),
+                    })?,
+            };
+            (retry_step::plan(&snapshot, retry, ctx), run)
+        }
+    };
+    let plan = match planned {
+        Ok(plan) => plan,
+        Err(error) => {
+            if let Some((run_id, known)) = run {
+                stepper.remember(run_id.as_str(), known);
+            }
+            return Err(error);
+        }
+    };
+    let (step, after) = match (&plan.event, run) {
+        (Some(planned), Some((run_id, known))) => stepper
+            .step_from(run_id.as_str(), known, planned.event.clone())
+            .await
+            .unzip(),
+        (None, Some((run_id, known))) => {
+            stepper.remember(run_id.as_str(), known);
+            (None, None)
+        }
+        (_, None) => (None, None),
+    };
+    let run_id = plan.run.clone();
+    let event = plan.event.as_ref().map(|planned| planned.event.clone());
+    let committed = store
+        .commit(plan.into_change(ctx.at, step)?)
+        .await
+        .map_err(Error::from_store)?;
+    stepper.stepped(run_id.as_str(), committed.delivered, after);
+    Ok(Submitted { committed, event })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use agentwerke_auth::{Principal, Role};
+    use agentwerke_engine::ApprovalDecision;
+    use agentwerke_store::ApprovalRow;
+    use agentwerke_types::{ApprovalKind, ApprovalStatus, Timestamp};
+    use serde_json::json;
+
+    use super::*;
+
+    /// A pending approval `ap-1` of `run-1` for work `w3` at node `Review`,
+    /// with no expiry.
+    pub(crate) fn approval(kind: ApprovalKind) -> ApprovalRow {
+        ApprovalRow {
+            id: "ap-1".into(),
+            run_id: "run-1".into(),
+            work_id: "w3".into(),
+            node_id: "Review".to_owned(),
+            kind,
+            request: json!({"requestedAction": "deploy"}),
+            status: ApprovalStatus::Pending,
+            decision: None,
+            comment: None,
+            decided_by: None,
+            decided_at: None,
+            expires_at: None,
+            consumed_at: None,
+            created_at: Timestamp::from_millis(0),
+            updated_at: Timestamp::from_millis(0),
+        }
+    }
+
+    /// A caller with `roles` and no groups.
+    pub(crate) fn principal(subject: &str, roles: &[Role]) -> Principal {
+        Principal {
+            subject: subject.to_owned(),
+            name: None,
+            roles: roles.to_vec(),
+            groups: Vec::new(),
+            issuer: "test".to_owned(),
+            token_id: None,
+        }
+    }
+
+    /// The tags are a persisted contract.
+    #[test]
+    fn command_tags_are_pinned() {
+        let commands = [
+            Command::DecideApproval(DecideApproval {
+                approval_id: "ap-1".into(),
+                decision: ApprovalDecision::Approve,
+                comment: None,
+                by: principal("bob", &[Role::Approver]),
+            }),
+            Command::ExpireApproval(ExpireApproval {
+                approval_id: "ap-1".into(),
+            }),
+            Command::AnswerQuestion(AnswerQuestion {
+                question_id: "q-1".into(),
+                answer: "yes".to_owned(),
+                answered_by: "bob".to_owned(),
+            }),
+            Command::CancelRun(CancelRun {
+                run_id: "run-1".into(),
+                reason: None,
+                by: "olga".to_owned(),
+            }),
+            Command::RetryStep(RetryStep {
+                run_id: "run-1".into(),
+                work_id: Some("w1".to_owned()),
+                by: "olga".to_owned(),
+            }),
+        ];
+        let tags: Vec<_> = commands
+            .iter()
+            .map(|c| serde_json::to_value(c).unwrap()["type"].clone())
+            .collect();
+        assert_eq!(
+            tags,
+            [
+                "decide_approval",
+                "expire_approval",
+                "answer_question",
+                "cancel_run",
+                "retry_step"
+            ]
+        );
+        for command in commands {
+            assert_eq!(
+                serde_json::to_value(&command).unwrap()["type"],
+                command.kind()
+            );
+            let back: Command =
+                serde_json::from_value(serde_json::to_value(&command).unwrap()).unwrap();
+            assert_eq!(back, command);
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! The one write of a command: typed rows, the event the run hears, the
+//! audit facts and the evidence, committed together by
+//! [`Store::commit`](crate::Store::commit).
+//!
+//! A command (a human decision, an expiry, an answer) is planned outside the
+//! store, as a pure function of what it read; the store only checks, in the
+//! statement that writes each row, that the row is still as the plan found
+//! it. So of two concurrent commands on one row exactly one wins, and a
+//! decision that arrives after its approval's expiry is refused by the same
+//! `UPDATE` that would have recorded it, whether or not the expiry loop has
+//! run yet.
+
+use agentwerke_evidence::chain::AuditDraft;
+use agentwerke_types::{ApprovalDecision, ApprovalId, QuestionId, RunId, Timestamp};
+
+use crate::model::{AppliedStep, ApprovalRow, Delivered, JsonText, QuestionRow};
+
+/// One command's writes, all or nothing.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// The run every row, record and audit draft belongs to.
+    pub run_id: RunId,
+    /// When the command was made; stamps every row it changes.
+    pub at: Timestamp,
+    /// The rows to change, each a compare-and-set on the state the plan saw.
+    pub rows: Vec<Row>,
+    /// The event the run hears, if any.
+    pub event: Option<RunEvent>,
+    /// Audit records to append to the run's chain, in order, before the
+    /// event's step.
+    pub audit: Vec<AuditDraft>,
+    /// Evidence records.
+    pub records: Vec<agentwerke_evidence::Record>,
+}
+
+/// An engine event a [`Change`] delivers to its run.
+#[derive(Debug, Clone)]
+pub struct RunEvent {
+    /// The event, serialized by the engine's types.
+    pub event: JsonText,
+    /// Its idempotency key in the run's inbox; `None` for an event that may
+    /// arrive twice (a second cancel request is harmless).
+    pub dedup_key: Option<String>,
+    /// The step the event causes, when the caller computed it (see
+    /// [`AppliedStep`]).
+    pub step: Option<AppliedStep>,
+}
+
+/// A typed row change. Each names the state it expects; when the row is no
+/// longer in it, the whole [`Change`] is refused with the reason.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Row {
+    /// Decide a pending approval that has not expired at [`Change::at`].
+    /// Refused with `AlreadyDecided` when it is no longer pending and with
+    /// `Expired` when its time ran out (whether or not it was marked
+    /// expired yet).
+    DecideApproval {
+        /// The approval.
+        id: ApprovalId,
+        /// The decision.
+        decision: ApprovalDecision,
+        /// The approver's comment, redacted.
+        comment: Option<String>,
+        /// Who decided (token subject, or `system`).
+        decided_by: String,
+    },
+    /// Mark a pending approval whose time ran out by [`Change::at`]
+    /// expired. Refused with `AlreadyDecided` when it is no longer pending
+    /// and with `Conflict` when it is not due.
+    ExpireApproval {
+        /// The approval.
+        id: ApprovalId,
+    },
+    /// Record the one answer to an open question. Refused with
+    /// `AlreadyAnswered` when it is no longer open.
+    AnswerQuestion {
+        /// The question.
+        id: QuestionId,
+        /// The answer, redacted.
+        answer: String,
+        /// Who answered.
+        answered_by: String,
+    },
+}
+
+/// A row as a committed [`Change`] left it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Written {
+    /// An approval.
+    Approval(ApprovalRow),
+    /// A question.
+    Question(QuestionRow),
+}
+
+/// What a committed [`Change`] wrote.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    /// Each of [`Change::rows`] as it now is, in the same order.
+    pub rows: Vec<Written>,
+    /// What became of [`Change::event`]; `Dropped` when there was none.
+    pub delivered: Delivered,
+}
+
+impl Committed {
+    /// The first approval the change wrote.
+    pub fn approval(&self) -> Option<&ApprovalRow> {
+        self.rows.iter().find_map(|row| match row {
+            Written::Approval(approval) => Some(approval),
+            Written::Question(_) => None,
+        })
+    }
+
+    /// The first question the change wrote.
+    pub fn question(&self) -> Option<&QuestionRow> {
+        self.rows.iter().find_map(|row| match row {
+            Written::Question(question) => Some(question),
+            Written::Approval(_) => None,
+        })
+    }
+}

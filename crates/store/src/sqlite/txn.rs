@@ -1,0 +1,134 @@
+//! Writes that span tables, each one transaction on the writer: a
+//! command's [`Change`] and an agent's question. The table modules
+//! (`approvals`, `questions`, `work`, `runs`, `audit`, `ops`) each write their
+//! own table and do not call each other for these.
+
+use agentwerke_evidence::chain::SealedDraft;
+use rusqlite::Connection;
+
+use super::audit::{self, Chain};
+use super::rows::{ApprovalDbRow, QuestionDbRow};
+use super::runs::{self, StepCall};
+use super::work::{self, CompleteCall};
+use super::{approvals, ops, questions};
+use crate::change::{Change, Committed, Row, Written};
+use crate::error::{Error, Result};
+use crate::model::{ApprovalRow, Delivered, NewQuestion, QuestionRow};
+
+/// A [`Change`] with its JSON written and its audit drafts sealed by the
+/// caller, so the writer only binds and hashes.
+pub(super) struct ChangeCall {
+    change: Change,
+    audit: Vec<SealedDraft>,
+    records: Vec<(&'static str, String)>,
+    step: Option<StepCall>,
+}
+
+impl ChangeCall {
+    pub(super) fn new(mut change: Change) -> Result<Self> {
+        let step = change
+            .event
+            .as_mut()
+            .and_then(|event| event.step.take())
+            .map(StepCall::new);
+        Ok(Self {
+            audit: audit::seal(std::mem::take(&mut change.audit)),
+            records: std::mem::take(&mut change.records)
+                .iter()
+                .map(|record| Ok((record.kind(), ops::record_body(record)?)))
+                .collect::<Result<_>>()?,
+            step,
+            change,
+        })
+    }
+}
+
+/// A row as the writer read it back, still as text.
+pub(super) enum RawWritten {
+    Approval(ApprovalDbRow),
+    Question(QuestionDbRow),
+}
+
+/// Parses what [`commit`] wrote, off the writer's thread.
+pub(super) fn parse(rows: Vec<RawWritten>, delivered: Delivered) -> Result<Committed> {
+    let rows = rows
+        .into_iter()
+        .map(|row| match row {
+            RawWritten::Approval(row) => ApprovalRow::try_from(row).map(Written::Approval),
+            RawWritten::Question(row) => QuestionRow::try_from(row).map(Written::Question),
+        })
+        .collect::<Result<_>>()?;
+    Ok(Committed { rows, delivered })
+}
+
+/// Writes a command's change: every row's compare-and-set first (any refusal
+/// refuses the whole change), then the audit records, the evidence, and the
+/// event with its step.
+pub(super) fn commit(conn: &Connection, call: &ChangeCall) -> Result<(Vec<RawWritten>, Delivered)> {
+    let change = &call.change;
+    let run_id = change.run_id.as_str();
+    let mut written = Vec::with_capacity(change.rows.len());
+    for row in &change.rows {
+        let raw = match row {
+            Row::DecideApproval {
+                id,
+                decision,
+                comment,
+                decided_by,
+            } => RawWritten::Approval(approvals::decide(
+                conn,
+                id,
+                *decision,
+                comment.as_deref(),
+                decided_by,
+                change.at,
+            )?),
+            Row::ExpireApproval { id } => {
+                RawWritten::Approval(approvals::expire(conn, id, change.at)?)
+            }
+            Row::AnswerQuestion {
+                id,
+                answer,
+                answered_by,
+            } => RawWritten::Question(questions::answer(conn, id, answer, answered_by, change.at)?),
+        };
+        let owner = match &raw {
+            RawWritten::Approval(row) => row.run_id.as_str(),
+            RawWritten::Question(row) => row.run_id(),
+        };
+        if owner != run_id {
+            return Err(Error::invalid(format!(
+                "a change of run '{run_id}' names a row of another run"
+            )));
+        }
+        written.push(raw);
+    }
+    let mut chain = Chain::new(conn, run_id);
+    chain.append(&call.audit)?;
+    for (kind, data) in &call.records {
+        ops::insert_record(conn, run_id, kind, data, change.at)?;
+    }
+    let delivered = match &change.event {
+        None => Delivered::Dropped,
+        Some(event) => runs::deliver(
+            conn,
+            &mut chain,
+            event.event.as_str(),
+            event.dedup_key.as_deref(),
+            call.step.as_ref(),
+            change.at,
+            |_| Ok(()),
+        )?,
+    };
+    Ok((written, delivered))
+}
+
+/// Completes a step's execution as waiting for `question` and opens it.
+/// False when the work was already completed (a stale execution).
+pub(super) fn ask(conn: &Connection, done: &CompleteCall, question: &NewQuestion) -> Result<bool> {
+    if !work::complete(conn, done)?.recorded() {
+        return Ok(false);
+    }
+    questions::insert(conn, done.run_id(), question)?;
+    Ok(true)
+}
