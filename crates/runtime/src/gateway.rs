@@ -21,13 +21,13 @@ use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_evidence::sections::PolicyDecisionRecord;
 use agentwerke_gateway::tools::{ArtifactMeta, ArtifactStore, Builtins, Document};
 use agentwerke_gateway::{
-    AgentProfile, CallRequest, Decision, EscalationBinding, Execution, Gateway,
-    GatewayConfig, Halts, Outcome, PermissionLevel, PolicySchema, PolicySet, RiskLevel,
-    SandboxProfile, TaskSurface, ToolError, ToolEscalation, ToolRegistry,
+    AgentProfile, CallRequest, Decision, EscalationBinding, Execution, Gateway, GatewayConfig,
+    Halts, Outcome, PermissionLevel, PolicySchema, PolicySet, RiskLevel, SandboxProfile,
+    TaskSurface, ToolError, ToolEscalation, ToolRegistry,
 };
+use agentwerke_store::calls::ToolCallRow;
 use agentwerke_store::gateway::PolicySetRow;
 use agentwerke_store::gateway::{ArtifactRow, HaltRow, HaltScope};
-use agentwerke_store::calls::ToolCallRow;
 use agentwerke_store::{ApprovalRow, NewApproval, NewQuestion, QuestionFilter, QuestionRow, Store};
 use agentwerke_types::{
     Actor, ApprovalKind, ApprovalStatus, AuditKind, QuestionStatus, Timestamp, ToolCallId,

@@ -24,9 +24,7 @@ pub use actor::{Actor, UnknownActor};
 pub use audit::AuditKind;
 pub use clock::Clock;
 pub use closed::UnknownName;
-pub use ids::{
-    ApprovalId, IdError, IdProblem, MAX_ID_LEN, QuestionId, RunId, ToolCallId, WorkId,
-};
+pub use ids::{ApprovalId, IdError, IdProblem, MAX_ID_LEN, QuestionId, RunId, ToolCallId, WorkId};
 pub use risk::RiskLevel;
 pub use status::{
     ApprovalDecision, ApprovalKind, ApprovalStatus, EscalationCause, QuestionStatus, TimerStatus,

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 use agentwerke_gateway::tools::{Builtins, HttpOptions, HttpRequest};
 use agentwerke_gateway::{
-    CallStatus, Halts, Idempotency, Outcome, PermissionLevel as L, Reason, SandboxProfile as P, Tool,
-    ToolContext, ToolError, ToolRegistry,
+    CallStatus, Halts, Idempotency, Outcome, PermissionLevel as L, Reason, SandboxProfile as P,
+    Tool, ToolContext, ToolError, ToolRegistry,
 };
 use agentwerke_types::ErrorCode;
 

@@ -30,8 +30,8 @@ use agentwerke_agents::human::HUMAN_ASK;
 use agentwerke_agents::step::Resume;
 use agentwerke_evidence::canonical::{digest_value, sha256_hex};
 use agentwerke_gateway::{
-    CallRequest, Decision, DecisionKind, EscalationBinding, Execution, Gateway, Halts, Outcome, Prepared,
-    Runnable,
+    CallRequest, Decision, DecisionKind, EscalationBinding, Execution, Gateway, Halts, Outcome,
+    Prepared, Runnable,
 };
 use agentwerke_store::calls::{Begun, ToolCallIntent, ToolCallOutcome, ToolCallRow};
 use agentwerke_store::{ApprovalRow, JsonText, NewApproval};
@@ -287,8 +287,14 @@ impl StepTools {
             Some(approval) if approval.status == ApprovalStatus::Approved => {
                 match gateway.prepare(request, halts, Some(&binding)) {
                     Prepared::Run(runnable) => {
-                        self.run(gateway, request, runnable, row.call_id.clone(), Some(approval))
-                            .await
+                        self.run(
+                            gateway,
+                            request,
+                            runnable,
+                            row.call_id.clone(),
+                            Some(approval),
+                        )
+                        .await
                     }
                     Prepared::Done(execution) => Brokered::Done(execution, Some(approval)),
                 }
@@ -342,8 +348,8 @@ impl StepTools {
             Err(error) => {
                 tracing::error!(%error, call = %call_id, "cannot journal a tool call; it is not made");
                 let pending = Execution::blocked(runnable.decision().clone());
-                let rationale = "the call's intent could not be recorded, so it is not made"
-                    .to_owned();
+                let rationale =
+                    "the call's intent could not be recorded, so it is not made".to_owned();
                 Brokered::Done(refused(&pending, rationale), approval)
             }
         }

@@ -45,7 +45,10 @@ pub(crate) async fn intent_then_outcome(store: &dyn Store) {
     assert_eq!(rows.len(), 1);
     let row = &rows[0];
     assert_eq!(row.status, ToolCallStatus::Started);
-    assert_eq!((row.tool.as_str(), row.args_hash.as_str()), ("http.request", "hash-of-a"));
+    assert_eq!(
+        (row.tool.as_str(), row.args_hash.as_str()),
+        ("http.request", "hash-of-a")
+    );
     assert_eq!((row.work_id.as_str(), row.attempt), ("w1", 1));
     assert_eq!(row.arguments, json!({"url": "a"}));
     assert_eq!((row.result.clone(), row.finished_at), (None, None));
@@ -58,13 +61,28 @@ pub(crate) async fn intent_then_outcome(store: &dyn Store) {
     let other = store.begin_tool_call(intent("c1", "b")).await;
     assert_eq!(code_of(other), "store.conflict", "one id, one call");
 
-    assert!(store.finish_tool_call(outcome("c1", ToolCallStatus::Executed)).await.unwrap());
     assert!(
-        !store.finish_tool_call(outcome("c1", ToolCallStatus::Failed)).await.unwrap(),
+        store
+            .finish_tool_call(outcome("c1", ToolCallStatus::Executed))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .finish_tool_call(outcome("c1", ToolCallStatus::Failed))
+            .await
+            .unwrap(),
         "an outcome is recorded once"
     );
-    assert!(!store.finish_tool_call(outcome("nope", ToolCallStatus::Failed)).await.unwrap());
-    let started = store.finish_tool_call(outcome("c1", ToolCallStatus::Started)).await;
+    assert!(
+        !store
+            .finish_tool_call(outcome("nope", ToolCallStatus::Failed))
+            .await
+            .unwrap()
+    );
+    let started = store
+        .finish_tool_call(outcome("c1", ToolCallStatus::Started))
+        .await;
     assert_eq!(code_of(started), "store.invalid_input");
 
     let Begun::Settled(row) = store.begin_tool_call(intent("c1", "a")).await.unwrap() else {
@@ -131,9 +149,16 @@ pub(crate) async fn approval_used_with_the_intent(store: &dyn Store) {
         Begun::Started { executions: 1 }
     );
     let approval = store.get_approval("ap-1").await.unwrap().unwrap();
-    assert_eq!(approval.consumed_at, Some(t(100)), "used up with the intent");
+    assert_eq!(
+        approval.consumed_at,
+        Some(t(100)),
+        "used up with the intent"
+    );
     let rows = store.tool_calls_for_run("run-1").await.unwrap();
-    assert_eq!(rows[0].approval_id.as_ref().map(|a| a.as_str()), Some("ap-1"));
+    assert_eq!(
+        rows[0].approval_id.as_ref().map(|a| a.as_str()),
+        Some("ap-1")
+    );
 
     // Neither the same call again nor another may run on it.
     assert_eq!(
@@ -165,10 +190,23 @@ pub(crate) async fn artifact_writes_keyed_by_call(store: &dyn Store) {
     one_run(store, "wf", "run-1").await;
     let c1 = ToolCallId::from("c1");
     let c2 = ToolCallId::from("c2");
-    assert!(store.put_artifact(artifact("a.md", "x"), b"x".to_vec(), &c1, t(1)).await.unwrap());
-    assert!(store.put_artifact(artifact("a.md", "y"), b"y".to_vec(), &c2, t(2)).await.unwrap());
     assert!(
-        !store.put_artifact(artifact("a.md", "x"), b"x".to_vec(), &c1, t(3)).await.unwrap(),
+        store
+            .put_artifact(artifact("a.md", "x"), b"x".to_vec(), &c1, t(1))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .put_artifact(artifact("a.md", "y"), b"y".to_vec(), &c2, t(2))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .put_artifact(artifact("a.md", "x"), b"x".to_vec(), &c1, t(3))
+            .await
+            .unwrap(),
         "the same call writes nothing twice"
     );
     let found = store.find_artifact("run-1", "a.md").await.unwrap().unwrap();
