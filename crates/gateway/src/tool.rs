@@ -80,3 +80,28 @@ pub struct ToolContext {
     /// caller keeps no journal, and then a keyed tool acts every time.
     pub call_id: Option<ToolCallId>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Idempotency;
+
+    /// Persisted names, pinned: renaming one fails here.
+    #[test]
+    fn idempotency_names_never_change() {
+        let all = [
+            Idempotency::Idempotent,
+            Idempotency::ByCallId,
+            Idempotency::NotIdempotent,
+        ];
+        let names: Vec<String> = all
+            .iter()
+            .map(|i| serde_json::to_string(i).expect("serializes"))
+            .collect();
+        assert_eq!(
+            names,
+            ["\"idempotent\"", "\"by_call_id\"", "\"not_idempotent\""]
+        );
+        let repeatable: Vec<bool> = all.iter().map(|i| i.may_repeat()).collect();
+        assert_eq!(repeatable, [true, true, false]);
+    }
+}

@@ -59,6 +59,7 @@ contract! {
     run_inbox_order_and_dedup => contract::runs::inbox_order_and_dedup,
     run_lease_expiry_and_reclaim => contract::runs::lease_expiry_and_reclaim,
     run_pagination => contract::runs::pagination,
+    run_risk_level_only_rises => contract::runs::risk_level_only_rises,
     approval_pagination => contract::approvals::pagination,
     work_reclaim_and_complete_once => contract::work::reclaim_and_complete_once,
     work_cancelled => contract::work::cancelled_work,

@@ -252,10 +252,15 @@ impl StepTools {
             .registry()
             .idempotency(&request.tool, &request.arguments);
         if idempotency.may_repeat() {
-            // Its intent shows it was let run (on an approval, if it names
-            // one): the same call runs again under the same id.
-            let approved = row.approval_id.is_some().then_some(&binding);
-            return match gateway.prepare(request, halts, approved) {
+            if row.approval_id.is_none() {
+                // Decided afresh, and run again under the same id.
+                return self
+                    .first_run(gateway, request, halts, row.call_id.clone())
+                    .await;
+            }
+            // Its intent shows a human let it run: that approval still
+            // covers running the same call again under the same id.
+            return match gateway.prepare(request, halts, Some(&binding)) {
                 Prepared::Run(runnable) => {
                     self.run(gateway, request, runnable, row.call_id.clone(), None)
                         .await
