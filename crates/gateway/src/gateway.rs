@@ -74,9 +74,9 @@ impl fmt::Debug for GatewayConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Prepared {
     /// The call may run: journal it, then [`Gateway::run`] it.
-    Run(Runnable),
+    Run(Box<Runnable>),
     /// The call does not run (blocked, or waiting for a human): its record.
-    Done(Execution),
+    Done(Box<Execution>),
 }
 
 /// A call the gateway lets run, with the decision that lets it.
@@ -271,8 +271,8 @@ impl Gateway {
     /// journal: a keyed tool acts every time (see [`ToolContext::call_id`]).
     pub async fn execute(&self, call: &CallRequest, halts: &Halts) -> Execution {
         match self.prepare(call, halts, None) {
-            Prepared::Run(runnable) => self.run(call, runnable, None).await,
-            Prepared::Done(execution) => execution,
+            Prepared::Run(runnable) => self.run(call, *runnable, None).await,
+            Prepared::Done(execution) => *execution,
         }
     }
 
@@ -287,8 +287,8 @@ impl Gateway {
         binding: &EscalationBinding,
     ) -> Execution {
         match self.prepare(call, halts, Some(binding)) {
-            Prepared::Run(runnable) => self.run(call, runnable, None).await,
-            Prepared::Done(execution) => execution,
+            Prepared::Run(runnable) => self.run(call, *runnable, None).await,
+            Prepared::Done(execution) => *execution,
         }
     }
 
@@ -306,12 +306,12 @@ impl Gateway {
         let mut decision = self.decide(call, halts);
         let Some(binding) = approval else {
             return match decision.kind {
-                DecisionKind::Allow => Prepared::Run(Runnable {
+                DecisionKind::Allow => Prepared::Run(Box::new(Runnable {
                     decision,
                     approved: false,
-                }),
-                DecisionKind::Escalate => Prepared::Done(Execution::pending(decision)),
-                DecisionKind::Reject => Prepared::Done(Execution::blocked(decision)),
+                })),
+                DecisionKind::Escalate => Prepared::Done(Box::new(Execution::pending(decision))),
+                DecisionKind::Reject => Prepared::Done(Box::new(Execution::blocked(decision))),
             };
         };
         if binding.tool != call.tool || binding.args_hash != decision.args_hash {
@@ -321,23 +321,23 @@ impl Gateway {
                 "the approval is for {} with arguments {}, not {} with arguments {}",
                 binding.tool, binding.args_hash, call.tool, decision.args_hash
             );
-            return Prepared::Done(Execution::blocked(reject(
+            return Prepared::Done(Box::new(Execution::blocked(reject(
                 decision,
                 Stage::Approval,
                 Reason::ApprovalMismatch,
                 rationale,
-            )));
+            ))));
         }
         match decision.kind {
-            DecisionKind::Reject => Prepared::Done(Execution::blocked(decision)),
-            DecisionKind::Allow => Prepared::Run(Runnable {
+            DecisionKind::Reject => Prepared::Done(Box::new(Execution::blocked(decision))),
+            DecisionKind::Allow => Prepared::Run(Box::new(Runnable {
                 decision,
                 approved: false,
-            }),
-            DecisionKind::Escalate => Prepared::Run(Runnable {
+            })),
+            DecisionKind::Escalate => Prepared::Run(Box::new(Runnable {
                 decision,
                 approved: true,
-            }),
+            })),
         }
     }
 

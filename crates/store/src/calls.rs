@@ -52,7 +52,7 @@ pub enum Begun {
     },
     /// The call's outcome is recorded already: it must not run again, its
     /// record is handed back instead. Nothing was written.
-    Settled(ToolCallRow),
+    Settled(Box<ToolCallRow>),
     /// The approval named is not an approved, unused tool escalation of
     /// this run (it was used already): nothing was written, the tool must
     /// not run.

@@ -206,9 +206,9 @@ impl StepTools {
     ) -> Brokered {
         let pending = match gateway.prepare(request, halts, None) {
             Prepared::Run(runnable) => {
-                return self.run(gateway, request, runnable, call_id, None).await;
+                return self.run(gateway, request, *runnable, call_id, None).await;
             }
-            Prepared::Done(execution) => execution,
+            Prepared::Done(execution) => *execution,
         };
         let Outcome::PendingApproval { binding } = &pending.outcome else {
             return Brokered::Done(pending, None);
@@ -229,10 +229,10 @@ impl StepTools {
         };
         match gateway.prepare(request, halts, Some(&binding)) {
             Prepared::Run(runnable) => {
-                self.run(gateway, request, runnable, call_id, Some(earlier))
+                self.run(gateway, request, *runnable, call_id, Some(earlier))
                     .await
             }
-            Prepared::Done(execution) => Brokered::Done(execution, Some(earlier)),
+            Prepared::Done(execution) => Brokered::Done(*execution, Some(earlier)),
         }
     }
 
@@ -262,16 +262,16 @@ impl StepTools {
             // covers running the same call again under the same id.
             return match gateway.prepare(request, halts, Some(&binding)) {
                 Prepared::Run(runnable) => {
-                    self.run(gateway, request, runnable, row.call_id.clone(), None)
+                    self.run(gateway, request, *runnable, row.call_id.clone(), None)
                         .await
                 }
-                Prepared::Done(execution) => Brokered::Done(execution, None),
+                Prepared::Done(execution) => Brokered::Done(*execution, None),
             };
         }
         let pending = match gateway.prepare(request, halts, Some(&binding)) {
             Prepared::Run(runnable) => Execution::pending(runnable.decision().clone()),
             // Refused now (a forbid, a changed surface): nobody is asked.
-            Prepared::Done(execution) => return Brokered::Done(execution, None),
+            Prepared::Done(execution) => return Brokered::Done(*execution, None),
         };
         let answer = self
             .earlier_escalations()
@@ -295,13 +295,13 @@ impl StepTools {
                         self.run(
                             gateway,
                             request,
-                            runnable,
+                            *runnable,
                             row.call_id.clone(),
                             Some(approval),
                         )
                         .await
                     }
-                    Prepared::Done(execution) => Brokered::Done(execution, Some(approval)),
+                    Prepared::Done(execution) => Brokered::Done(*execution, Some(approval)),
                 }
             }
             Some(approval) => {
@@ -441,5 +441,76 @@ fn replayed(row: &ToolCallRow, decided: impl FnOnce() -> Decision) -> Execution 
                 .to_owned();
             refused(&Execution::blocked(decided()), rationale)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use agentwerke_agents::provider::{Message, ToolCallRequest};
+
+    use serde_json::Value;
+
+    use super::*;
+
+    fn request(id: &str, name: &str, arguments: Value) -> ToolCallRequest {
+        ToolCallRequest {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            arguments,
+        }
+    }
+
+    /// The same call of the same step gets the same id in every
+    /// execution; anything that makes it another call changes it.
+    #[test]
+    fn a_call_id_names_the_step_the_call_and_its_occurrence() {
+        let id = call_id("w1", 1, "http.request", "h", 0);
+        assert_eq!(id, call_id("w1", 1, "http.request", "h", 0));
+        assert!(id.as_str().starts_with("tc-") && id.len() == 35, "{id}");
+        for other in [
+            call_id("w2", 1, "http.request", "h", 0),
+            call_id("w1", 2, "http.request", "h", 0),
+            call_id("w1", 1, "artifact.write", "h", 0),
+            call_id("w1", 1, "http.request", "g", 0),
+            call_id("w1", 1, "http.request", "h", 1),
+        ] {
+            assert_ne!(id, other);
+        }
+    }
+
+    /// A resumed step counts the gateway calls it made before its pause,
+    /// not the paused calls it makes now, nor its questions.
+    #[test]
+    fn made_before_counts_the_calls_made_before_the_pause() {
+        let get = json!({"url": "https://shop.test/stock"});
+        let post = json!({"url": "https://shop.test/orders", "method": "POST"});
+        let resume = Resume {
+            messages: vec![
+                Message::assistant(
+                    "",
+                    vec![
+                        request("1", "http.request", get.clone()),
+                        request("2", HUMAN_ASK, json!({"question": "?"})),
+                    ],
+                ),
+                Message::assistant(
+                    "",
+                    vec![
+                        request("3", "http.request", get.clone()),
+                        request("4", "http.request", post.clone()),
+                    ],
+                ),
+            ],
+            pending: vec![request("4", "http.request", post.clone())],
+            turn: 2,
+        };
+        let made = made_before(&resume);
+        let count = |args: &Value| {
+            made.get(&("http.request".to_owned(), digest_value(args)))
+                .copied()
+        };
+        assert_eq!(count(&get), Some(2));
+        assert_eq!(count(&post), Some(0), "the paused call is made now");
+        assert!(!made.keys().any(|(tool, _)| tool == HUMAN_ASK));
     }
 }

@@ -106,7 +106,7 @@ pub(super) fn begin(conn: &Connection, intent: &ToolCallIntent) -> Result<Begun>
             });
         }
         if row.status.is_settled() {
-            return Ok(Begun::Settled(row.clone()));
+            return Ok(Begun::Settled(Box::new(row.clone())));
         }
     }
     if let Some(approval) = &intent.approval_id
