@@ -195,3 +195,113 @@ async fn a_lost_outcome_is_repeated_only_when_safe_and_otherwise_asks_a_human() 
     assert!(refusal.contains("it went through"), "{refusal}");
     store.close().await;
 }
+
+const RELEASE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:aw="https://agentwerke.de/bpmn/extensions/v1" id="defs" targetNamespace="https://example.test">
+  <bpmn:process id="release" name="Release" isExecutable="true">
+    <bpmn:startEvent id="Start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="Start" targetRef="Notes"/>
+    <bpmn:serviceTask id="Notes" name="Notes">
+      <bpmn:extensionElements><aw:agentTask agent="release-assistant" purposeType="release" environment="production" permissionLevel="read-write" prompt="Write the notes"/></bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="Notes" targetRef="End"/>
+    <bpmn:endEvent id="End"/>
+  </bpmn:process>
+</bpmn:definitions>
+"#;
+
+const NOTES: &str = r#"
+[[nodes.Notes]]
+tool_calls = [{ name = "artifact.write", arguments = { path = "notes.md", content = "Release 2.4" } }]
+[[nodes.Notes]]
+reply = "written"
+"#;
+
+/// A crash after an approval was used up (with the intent of the call it
+/// let run) and before the call's outcome was recorded: the replay neither
+/// asks a human again (the approval's effect is kept) nor uses the approval
+/// a second time; the keyed write runs again under the same id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approval_used_before_a_crash_keeps_its_effect_and_is_not_used_twice() {
+    let server = TestServer::start_with_scripts(NOTES).await;
+    let admin = server.admin();
+    server.publish("release", RELEASE).await;
+    let run_id = server.start_run("release", json!({})).await;
+    let run = server.wait_status(&run_id, "awaiting_approval").await;
+    let approval = run["pendingApprovals"][0].clone();
+    let approval_id = approval["id"].as_str().expect("id").to_owned();
+    let work_id = approval["workId"].as_str().expect("work id").to_owned();
+
+    // Hold the agent so the approved call does not run before the state a
+    // crash would leave is set up.
+    let halt = json!({"scope": "agent", "target": "release-assistant", "reason": "set-up"});
+    server.post("/api/gateway/halt", &admin, halt).await;
+    server
+        .post(
+            &format!("/api/approvals/{approval_id}/decision"),
+            &server.release_manager(),
+            json!({"decision": "approve"}),
+        )
+        .await;
+    server
+        .wait_for(&run_id, |run| {
+            !run["gatewayHalts"].as_array().is_none_or(Vec::is_empty)
+        })
+        .await;
+
+    let store = SqliteStore::open(&format!(
+        "sqlite://{}",
+        server.dir.path().join("aw.db").display()
+    ))
+    .await
+    .expect("store");
+    let arguments = json!({"path": "notes.md", "content": "Release 2.4"});
+    let args_hash = digest_value(&arguments);
+    let intent = ToolCallIntent {
+        call_id: call_id(&work_id, 1, "artifact.write", &args_hash, 0),
+        run_id: run_id.as_str().into(),
+        work_id: work_id.as_str().into(),
+        attempt: 1,
+        tool: "artifact.write".to_owned(),
+        args_hash,
+        arguments: JsonText::from(&arguments),
+        approval_id: Some(approval_id.as_str().into()),
+        at: Timestamp::from_millis(1),
+    };
+    assert_eq!(
+        store.begin_tool_call(intent).await.expect("begin"),
+        Begun::Started { executions: 1 },
+        "the approval is used up with the intent, as the step did before the crash"
+    );
+
+    server
+        .post(
+            "/api/gateway/resume",
+            &admin,
+            json!({"scope": "agent", "target": "release-assistant"}),
+        )
+        .await;
+    let run = server.wait_status(&run_id, "completed").await;
+    assert_eq!(run["pendingApprovals"], json!([]), "{run:#}");
+    let approvals = store.approvals_for_run(&run_id).await.expect("approvals");
+    assert_eq!(approvals.len(), 1, "nobody was asked again");
+    assert!(approvals[0].consumed_at.is_some());
+    let calls = store.tool_calls_for_run(&run_id).await.expect("journal");
+    assert_eq!(calls.len(), 1);
+    assert_eq!(
+        (calls[0].status, calls[0].executions),
+        (ToolCallStatus::Executed, 2)
+    );
+    assert_eq!(
+        calls[0].approval_id.as_ref().map(|a| a.as_str()),
+        Some(approval_id.as_str())
+    );
+    let notes = store
+        .find_artifact(&run_id, "notes.md")
+        .await
+        .expect("read")
+        .expect("written");
+    assert_eq!(notes.size, 11);
+    store.close().await;
+}
