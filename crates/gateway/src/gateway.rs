@@ -3,7 +3,10 @@
 //! [`Gateway::decide`] runs the whole pipeline with no IO and no clock:
 //! kill switch, tool lookup, input schema, granted surface, Cedar policy,
 //! risk. [`Gateway::execute`] adds the one impure step, running an allowed
-//! tool, and produces the record that evidence keeps either way.
+//! tool, and produces the record that evidence keeps either way. A caller
+//! that journals its calls splits the two: [`Gateway::prepare`] (pure) says
+//! whether the call may run, the caller commits its intent, and
+//! [`Gateway::run`] starts the tool.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -12,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use agentwerke_evidence::canonical::digest_value;
 use agentwerke_evidence::redact::{redact_str, redact_value};
-use agentwerke_types::ErrorCode;
+use agentwerke_types::{ErrorCode, ToolCallId};
 
 use crate::category::ToolEscalation;
 use crate::decision::{Decision, DecisionKind, Reason, Stage};
@@ -64,6 +67,34 @@ impl fmt::Debug for GatewayConfig {
             )
             .field("tool_timeout", &self.tool_timeout)
             .finish()
+    }
+}
+
+/// What [`Gateway::prepare`] decided.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Prepared {
+    /// The call may run: journal it, then [`Gateway::run`] it.
+    Run(Box<Runnable>),
+    /// The call does not run (blocked, or waiting for a human): its record.
+    Done(Box<Execution>),
+}
+
+/// A call the gateway lets run, with the decision that lets it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Runnable {
+    decision: Decision,
+    approved: bool,
+}
+
+impl Runnable {
+    /// The decision that lets it run.
+    pub fn decision(&self) -> &Decision {
+        &self.decision
+    }
+
+    /// Whether it runs on a human's approval of an escalation.
+    pub fn approved(&self) -> bool {
+        self.approved
     }
 }
 
@@ -236,13 +267,12 @@ impl Gateway {
         }
     }
 
-    /// Decides on `call` and, if it is allowed, runs the tool.
+    /// Decides on `call` and, if it is allowed, runs the tool. Keeps no
+    /// journal: a keyed tool acts every time (see [`ToolContext::call_id`]).
     pub async fn execute(&self, call: &CallRequest, halts: &Halts) -> Execution {
-        let decision = self.decide(call, halts);
-        match decision.kind {
-            DecisionKind::Allow => self.run(call, decision, false).await,
-            DecisionKind::Escalate => pending(decision),
-            DecisionKind::Reject => blocked(decision),
+        match self.prepare(call, halts, None) {
+            Prepared::Run(runnable) => self.run(call, *runnable, None).await,
+            Prepared::Done(execution) => *execution,
         }
     }
 
@@ -256,7 +286,34 @@ impl Gateway {
         halts: &Halts,
         binding: &EscalationBinding,
     ) -> Execution {
+        match self.prepare(call, halts, Some(binding)) {
+            Prepared::Run(runnable) => self.run(call, *runnable, None).await,
+            Prepared::Done(execution) => *execution,
+        }
+    }
+
+    /// Decides on `call`, as approved by a human when `approval` names what
+    /// was approved ([`Gateway::execute_approved`]), without running
+    /// anything: a call that may run comes back as [`Prepared::Run`], for
+    /// the caller to journal its intent before [`Gateway::run`] starts the
+    /// tool; any other as the finished [`Execution`]. Pure.
+    pub fn prepare(
+        &self,
+        call: &CallRequest,
+        halts: &Halts,
+        approval: Option<&EscalationBinding>,
+    ) -> Prepared {
         let mut decision = self.decide(call, halts);
+        let Some(binding) = approval else {
+            return match decision.kind {
+                DecisionKind::Allow => Prepared::Run(Box::new(Runnable {
+                    decision,
+                    approved: false,
+                })),
+                DecisionKind::Escalate => Prepared::Done(Box::new(Execution::pending(decision))),
+                DecisionKind::Reject => Prepared::Done(Box::new(Execution::blocked(decision))),
+            };
+        };
         if binding.tool != call.tool || binding.args_hash != decision.args_hash {
             decision.determining_policies.clear();
             decision.approver_role = None;
@@ -264,21 +321,35 @@ impl Gateway {
                 "the approval is for {} with arguments {}, not {} with arguments {}",
                 binding.tool, binding.args_hash, call.tool, decision.args_hash
             );
-            return blocked(reject(
+            return Prepared::Done(Box::new(Execution::blocked(reject(
                 decision,
                 Stage::Approval,
                 Reason::ApprovalMismatch,
                 rationale,
-            ));
+            ))));
         }
         match decision.kind {
-            DecisionKind::Reject => blocked(decision),
-            DecisionKind::Allow => self.run(call, decision, false).await,
-            DecisionKind::Escalate => self.run(call, decision, true).await,
+            DecisionKind::Reject => Prepared::Done(Box::new(Execution::blocked(decision))),
+            DecisionKind::Allow => Prepared::Run(Box::new(Runnable {
+                decision,
+                approved: false,
+            })),
+            DecisionKind::Escalate => Prepared::Run(Box::new(Runnable {
+                decision,
+                approved: true,
+            })),
         }
     }
 
-    async fn run(&self, call: &CallRequest, decision: Decision, approved: bool) -> Execution {
+    /// Runs a call [`Gateway::prepare`] let through; `call_id` is its
+    /// journal id, handed to the tool ([`ToolContext::call_id`]).
+    pub async fn run(
+        &self,
+        call: &CallRequest,
+        runnable: Runnable,
+        call_id: Option<ToolCallId>,
+    ) -> Execution {
+        let Runnable { decision, approved } = runnable;
         let mut record = CallRecord::new(&decision, CallStatus::Executed);
         record.approved = approved;
         let Some(tool) = self.registry.get(&call.tool) else {
@@ -294,6 +365,7 @@ impl Gateway {
             node_id: call.node_id.clone(),
             agent: call.agent.clone(),
             attempt: call.attempt,
+            call_id,
         };
         let started = Instant::now();
         let result = tokio::time::timeout(
@@ -343,30 +415,6 @@ fn reject(mut decision: Decision, stage: Stage, reason: Reason, rationale: Strin
     decision.reason = reason;
     decision.rationale = rationale;
     decision
-}
-
-fn blocked(decision: Decision) -> Execution {
-    Execution {
-        record: CallRecord::new(&decision, CallStatus::Blocked),
-        outcome: Outcome::Blocked {
-            reason: decision.reason,
-            rationale: decision.rationale.clone(),
-        },
-        decision,
-    }
-}
-
-fn pending(decision: Decision) -> Execution {
-    Execution {
-        record: CallRecord::new(&decision, CallStatus::PendingApproval),
-        outcome: Outcome::PendingApproval {
-            binding: EscalationBinding {
-                tool: decision.tool.clone(),
-                args_hash: decision.args_hash.clone(),
-            },
-        },
-        decision,
-    }
 }
 
 fn failed(

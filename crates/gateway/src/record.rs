@@ -178,8 +178,10 @@ pub enum Outcome {
 }
 
 /// The result of [`crate::Gateway::execute`]: the decision, the record to
-/// persist, and what to tell the agent.
-#[derive(Debug, Clone, PartialEq)]
+/// persist, and what to tell the agent. Serialized as it is journalled, so
+/// a step replayed after a crash hands back exactly what the call did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Execution {
     /// The decision.
     pub decision: Decision,
@@ -187,4 +189,32 @@ pub struct Execution {
     pub record: CallRecord,
     /// What to tell the agent loop.
     pub outcome: Outcome,
+}
+
+impl Execution {
+    /// A call the gateway rejected: nothing ran.
+    pub fn blocked(decision: Decision) -> Self {
+        Self {
+            record: CallRecord::new(&decision, CallStatus::Blocked),
+            outcome: Outcome::Blocked {
+                reason: decision.reason,
+                rationale: decision.rationale.clone(),
+            },
+            decision,
+        }
+    }
+
+    /// A call that waits for a human: nothing ran yet.
+    pub fn pending(decision: Decision) -> Self {
+        Self {
+            record: CallRecord::new(&decision, CallStatus::PendingApproval),
+            outcome: Outcome::PendingApproval {
+                binding: EscalationBinding {
+                    tool: decision.tool.clone(),
+                    args_hash: decision.args_hash.clone(),
+                },
+            },
+            decision,
+        }
+    }
 }

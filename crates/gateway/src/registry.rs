@@ -13,7 +13,7 @@ use agentwerke_agents::provider::ToolSpec;
 
 use crate::category::Category;
 use crate::error::Error;
-use crate::tool::Tool;
+use crate::tool::{Idempotency, Tool};
 
 /// Most schema messages reported for one call; the rest are counted.
 const MAX_SCHEMA_MESSAGES: usize = 5;
@@ -82,6 +82,14 @@ impl ToolRegistry {
     /// The tool named `name`.
     pub fn get(&self, name: &str) -> Option<&Arc<dyn Tool>> {
         self.tools.get(name).map(|e| &e.tool)
+    }
+
+    /// What running `args` on the tool named `name` again would do; an
+    /// unknown tool is taken as [`Idempotency::NotIdempotent`].
+    pub fn idempotency(&self, name: &str, args: &Value) -> Idempotency {
+        self.tools
+            .get(name)
+            .map_or(Idempotency::NotIdempotent, |e| e.tool.idempotency(args))
     }
 
     /// The category of the tool named `name`.

@@ -4,7 +4,9 @@
 //! against its schema, redacting and recording are the gateway's job, so a
 //! tool cannot forget any of them.
 
+use agentwerke_types::ToolCallId;
 use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::category::Category;
@@ -26,9 +28,39 @@ pub trait Tool: Send + Sync {
     /// against it before anything else looks at the arguments.
     fn input_schema(&self) -> Value;
 
+    /// Whether running this call again, after a crash lost its outcome,
+    /// can repeat its effect. The default is the safe answer: a tool that
+    /// does not say otherwise is never run twice without a human.
+    fn idempotency(&self, _args: &Value) -> Idempotency {
+        Idempotency::NotIdempotent
+    }
+
     /// Runs the tool. Only called after the gateway allowed the call and
     /// the arguments passed [`Tool::input_schema`].
     async fn execute(&self, args: &Value, ctx: &ToolContext) -> Result<Value, ToolError>;
+}
+
+/// What running a call a second time does: the rule a step replayed after
+/// a crash follows for a call that was started but whose outcome was never
+/// recorded. Persisted names; never rename one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Idempotency {
+    /// It changes nothing (a read): it is simply run again.
+    Idempotent,
+    /// Its effect is keyed by [`ToolContext::call_id`]: running the same
+    /// call again finds its effect in place and adds nothing.
+    ByCallId,
+    /// Running it again may do it twice: it is never repeated without a
+    /// human's approval.
+    NotIdempotent,
+}
+
+impl Idempotency {
+    /// Whether a call whose outcome was lost may run again without a human.
+    pub const fn may_repeat(self) -> bool {
+        !matches!(self, Idempotency::NotIdempotent)
+    }
 }
 
 /// Where a call comes from, for tools that scope their effects (artifacts
@@ -43,4 +75,33 @@ pub struct ToolContext {
     pub agent: String,
     /// The step attempt (1-based).
     pub attempt: u32,
+    /// The call's journal id, the same every time the same call of the
+    /// same step is run (see [`Idempotency::ByCallId`]); `None` when the
+    /// caller keeps no journal, and then a keyed tool acts every time.
+    pub call_id: Option<ToolCallId>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Idempotency;
+
+    /// Persisted names, pinned: renaming one fails here.
+    #[test]
+    fn idempotency_names_never_change() {
+        let all = [
+            Idempotency::Idempotent,
+            Idempotency::ByCallId,
+            Idempotency::NotIdempotent,
+        ];
+        let names: Vec<String> = all
+            .iter()
+            .map(|i| serde_json::to_string(i).expect("serializes"))
+            .collect();
+        assert_eq!(
+            names,
+            ["\"idempotent\"", "\"by_call_id\"", "\"not_idempotent\""]
+        );
+        let repeatable: Vec<bool> = all.iter().map(|i| i.may_repeat()).collect();
+        assert_eq!(repeatable, [true, true, false]);
+    }
 }

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Semaphore, watch};
 
 use crate::clock::rfc3339;
-use crate::gateway::{StepIdentity, StepTools, surface};
+use crate::gateway::{StepIdentity, StepTools, made_before, surface};
 use crate::{Error, RuntimeDeps, RuntimeHandle, RuntimeOptions, idle};
 
 /// Metadata keys `tool.input.<name>` give a tool task its arguments.
@@ -206,6 +206,7 @@ impl Executor {
             (_, Action::Model) => {
                 if let (Some(tools), Some(resume)) = (&tools, &resume) {
                     tools.skip_questions(questions_before(resume));
+                    tools.skip_calls(made_before(resume));
                 }
                 self.ask_model(&work, tools.as_ref(), resume, &mut records, &mut audit)
                     .await
@@ -215,6 +216,12 @@ impl Executor {
         // The calls happened before the step ended: their records come first.
         let mut records: Vec<_> = trail.records.into_iter().chain(records).collect();
         let mut audit: Vec<_> = trail.audit.into_iter().chain(audit).collect();
+        // Raised before the step's commit, on purpose, rather than with it:
+        // the level only ever goes up and raising it twice is raising it
+        // once, so a crash in between leaves the run's level covering calls
+        // that did happen (their intents are journalled) and the replayed
+        // step raises it to the same level again. The other order could
+        // leave committed evidence of a risky call under a lower level.
         let risk_raised = trail.risk.is_some();
         if let Some(level) = trail.risk {
             self.deps

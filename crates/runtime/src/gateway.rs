@@ -7,6 +7,7 @@
 //! calls it directly), and [`StepTools`] only runs what the gateway allows
 //! or what a human approved for exactly that call.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -22,21 +23,29 @@ use agentwerke_evidence::record::GatewayCallRecord;
 use agentwerke_evidence::sections::{ArtifactRecord, PolicyDecisionRecord};
 use agentwerke_gateway::tools::{ArtifactMeta, ArtifactStore, Builtins, Document};
 use agentwerke_gateway::{
-    AgentProfile, CallRequest, Decision, DecisionKind, EscalationBinding, Execution, Gateway,
-    GatewayConfig, Halts, Outcome, PermissionLevel, PolicySchema, PolicySet, RiskLevel,
-    SandboxProfile, TaskSurface, ToolError, ToolEscalation, ToolRegistry,
+    AgentProfile, CallRequest, Decision, EscalationBinding, Execution, Gateway, GatewayConfig,
+    Halts, Outcome, PermissionLevel, PolicySchema, PolicySet, RiskLevel, SandboxProfile,
+    TaskSurface, ToolError, ToolEscalation, ToolRegistry,
 };
+use agentwerke_store::calls::ToolCallRow;
 use agentwerke_store::gateway::PolicySetRow;
 use agentwerke_store::gateway::{ArtifactRow, HaltRow, HaltScope};
 use agentwerke_store::{
     ApprovalRow, NewApproval, NewQuestion, QuestionFilter, QuestionRow, RiskPeak, Store,
 };
-use agentwerke_types::{Actor, ApprovalKind, ApprovalStatus, AuditKind, QuestionStatus, Timestamp};
+use agentwerke_types::{
+    Actor, ApprovalKind, ApprovalStatus, AuditKind, QuestionStatus, Timestamp, ToolCallId,
+};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
 use crate::clock::{Clock, rfc3339};
 use crate::requests::{EarlierCall, EscalationContext, written_artifact};
+
+mod journal;
+
+use journal::Brokered;
+pub use journal::{call_id, made_before};
 
 /// The tools of `registry`, and `human.ask`, which every step may be given.
 pub fn known_tools(registry: &ToolRegistry) -> KnownTools {
@@ -352,6 +361,12 @@ pub struct StepTools {
     asked: AtomicUsize,
     /// What the model said in the turn whose calls are being made, redacted.
     said: Mutex<Option<String>>,
+    /// This step's tool-call journal as it stood when the execution began,
+    /// read at its first gateway call (see [`journal`]).
+    journal: tokio::sync::OnceCell<Result<HashMap<ToolCallId, ToolCallRow>, String>>,
+    /// The gateway calls made so far, by tool and argument hash: the
+    /// occurrence part of the next identical call's id.
+    made: Mutex<HashMap<(String, String), u32>>,
     trail: Mutex<StepTrail>,
 }
 
@@ -374,6 +389,8 @@ impl StepTools {
             questions: tokio::sync::OnceCell::new(),
             asked: AtomicUsize::new(0),
             said: Mutex::new(None),
+            journal: tokio::sync::OnceCell::new(),
+            made: Mutex::new(HashMap::new()),
             trail: Mutex::new(StepTrail::default()),
         }
     }
@@ -382,6 +399,14 @@ impl StepTools {
     /// step does not make again the calls it made before its pause.
     pub fn skip_questions(&self, n: usize) {
         self.asked.store(n, Ordering::Relaxed);
+    }
+
+    /// Counts the gateway calls a paused step made before its pause
+    /// ([`journal::made_before`]) as made already in this execution, so the
+    /// calls it makes now get ids of their own rather than those of the
+    /// earlier ones.
+    pub fn skip_calls(&self, made: HashMap<(String, String), u32>) {
+        *self.made.lock().unwrap_or_else(|p| p.into_inner()) = made;
     }
 
     /// Whether the task lets its agent ask a human (`human.ask` is not in
@@ -420,7 +445,9 @@ impl StepTools {
     }
 
     /// Brokers one call: decide, apply an earlier human decision on exactly
-    /// this call if there is one, run what may run, record everything.
+    /// this call if there is one, run what may run with its intent and
+    /// outcome journalled around it, record everything. A call this step
+    /// made before a crash is not made again blindly (see [`journal`]).
     pub async fn broker(&self, tool: &str, arguments: Value) -> ToolResult {
         let request = CallRequest {
             tool: tool.to_owned(),
@@ -439,21 +466,23 @@ impl StepTools {
         }
         let halts = halts_of(&rows);
         let gateway = self.service.in_force().await;
-        let mut execution = gateway.execute(&request, &halts).await;
-        let mut human = None;
-        if let Outcome::PendingApproval { binding } = &execution.outcome
-            && let Some(earlier) = self.earlier_escalation(binding).await
-            && let Some(decided) = self
-                .apply_decision(&gateway, &request, &halts, &earlier, &execution)
-                .await
-        {
-            execution = decided;
-            human = Some(earlier);
+        match self.journaled(&gateway, &request, &halts).await {
+            Brokered::Done(execution, human) => {
+                let result = self.answer(&execution);
+                self.record(&request, &execution, human.as_ref(), &result);
+                self.keep_for_approvers(&request, &execution);
+                result
+            }
+            Brokered::OutcomeUnknown(execution, approval) => {
+                let result = ToolResult::Escalated {
+                    approval_id: approval.id.to_string(),
+                };
+                self.with_trail(|t| t.escalation = Some(approval));
+                self.record(&request, &execution, None, &result);
+                self.keep_for_approvers(&request, &execution);
+                result
+            }
         }
-        let result = self.answer(&execution);
-        self.record(&request, &execution, human.as_ref(), &result);
-        self.keep_for_approvers(&request, &execution);
-        result
     }
 
     /// `human.ask`: the attempt's questions are matched in order. A resumed
@@ -537,15 +566,11 @@ impl StepTools {
             .await
     }
 
-    /// The latest earlier escalation of exactly this call in this attempt
-    /// that has not run its call yet. A used approval covers no later call
-    /// and an earlier attempt's decisions cover none of this one's, so an
-    /// identical call made again asks a human again. If they cannot be read,
-    /// there is none: the call escalates again and nothing runs without a
-    /// human.
-    async fn earlier_escalation(&self, binding: &EscalationBinding) -> Option<ApprovalRow> {
-        let escalations = self
-            .escalations
+    /// This attempt's tool escalations, decided or not, oldest first; read
+    /// only when a call needs them. If they cannot be read there are none:
+    /// a call escalates again and nothing runs without a human.
+    async fn earlier_escalations(&self) -> &[ApprovalRow] {
+        self.escalations
             .get_or_init(|| async {
                 match self.store.approvals_for_run(&self.who.run_id).await {
                     Ok(rows) => rows
@@ -553,7 +578,6 @@ impl StepTools {
                         .filter(|a| {
                             a.kind == ApprovalKind::ToolEscalation
                                 && a.work_id.as_str() == self.who.work_id
-                                && a.consumed_at.is_none()
                         })
                         .collect(),
                     Err(error) => {
@@ -562,62 +586,25 @@ impl StepTools {
                     }
                 }
             })
-            .await;
-        escalations
+            .await
+    }
+
+    /// The latest earlier policy escalation of exactly this call in this
+    /// attempt that has not run its call yet. A used approval covers no
+    /// later call and an earlier attempt's decisions cover none of this
+    /// one's, so an identical call made again asks a human again.
+    async fn earlier_escalation(&self, binding: &EscalationBinding) -> Option<ApprovalRow> {
+        self.earlier_escalations()
+            .await
             .iter()
             .rev()
             .find(|a| {
-                a.request["tool"] == binding.tool.as_str()
+                a.consumed_at.is_none()
+                    && !journal::asks_about_lost_outcome(a)
+                    && a.request["tool"] == binding.tool.as_str()
                     && a.request["argsHash"] == binding.args_hash.as_str()
             })
             .cloned()
-    }
-
-    /// An approval runs the call once; any other decision blocks it and
-    /// tells the model why. An approval already used (by an identical call
-    /// earlier in this step) covers nothing: `None`, and the call escalates
-    /// afresh.
-    async fn apply_decision(
-        &self,
-        gateway: &Gateway,
-        request: &CallRequest,
-        halts: &Halts,
-        approval: &ApprovalRow,
-        pending: &Execution,
-    ) -> Option<Execution> {
-        let binding = EscalationBinding {
-            tool: request.tool.clone(),
-            args_hash: approval.request["argsHash"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-        };
-        if approval.status == ApprovalStatus::Approved {
-            match self
-                .store
-                .consume_escalation(&approval.id, self.clock.now())
-                .await
-            {
-                Ok(true) => return Some(gateway.execute_approved(request, halts, &binding).await),
-                Ok(false) => return None,
-                Err(error) => {
-                    tracing::error!(%error, approval = %approval.id, "cannot mark the approval used");
-                }
-            }
-        }
-        // The escalation's own record, turned into a refusal: nothing runs.
-        let mut blocked = pending.clone();
-        let rationale = human_refusal(approval);
-        blocked.outcome = Outcome::Blocked {
-            reason: blocked.decision.reason,
-            rationale: rationale.clone(),
-        };
-        blocked.decision.kind = DecisionKind::Reject;
-        blocked.decision.rationale.clone_from(&rationale);
-        blocked.record.status = agentwerke_gateway::CallStatus::Blocked;
-        blocked.record.decision = DecisionKind::Reject;
-        blocked.record.rationale = rationale;
-        Some(blocked)
     }
 
     fn answer(&self, execution: &Execution) -> ToolResult {
@@ -887,7 +874,12 @@ impl ArtifactStore for StoreArtifacts {
         run_id: &str,
         meta: &ArtifactMeta,
         content: Vec<u8>,
+        call_id: Option<&ToolCallId>,
     ) -> Result<(), ToolError> {
+        // A write outside the journal gets an id of its own: it always acts.
+        let call_id = call_id
+            .cloned()
+            .unwrap_or_else(|| ToolCallId::from(uuid::Uuid::now_v7().to_string()));
         let row = ArtifactRow {
             run_id: run_id.into(),
             path: meta.path.clone(),
@@ -896,8 +888,9 @@ impl ArtifactStore for StoreArtifacts {
             media_type: meta.media_type.clone(),
         };
         self.store
-            .put_artifact(row, content, self.clock.now())
+            .put_artifact(row, content, &call_id, self.clock.now())
             .await
+            .map(|_| ())
             .map_err(tool_error)
     }
 

@@ -22,7 +22,11 @@
 //! Nothing is executed before it is committed, and every result goes back in
 //! through the inbox with an idempotency key, so a crash at any point either
 //! loses nothing (the lease expires and the work is claimed again) or repeats
-//! nothing (the second result is a duplicate and is dropped).
+//! nothing (the second result is a duplicate and is dropped). Tool calls act
+//! before their step commits, so each is journalled around its execution
+//! (intent before, outcome after; see `gateway/journal.rs`): a replayed step
+//! hands back what a call did, and a call whose outcome was lost is repeated
+//! only when its tool is safe to repeat or a human approves.
 
 pub mod applier;
 pub mod clock;

@@ -2,7 +2,8 @@
 //!
 //! Everything that must survive a crash lives behind one trait, [`Store`]:
 //! workflow versions, runs and their inboxes, leases, agent work, timers,
-//! approvals, questions to humans, message waits, evidence records and the hash-chained audit log.
+//! approvals, questions to humans, message waits, evidence records, the
+//! tool-call journal and the hash-chained audit log.
 //!
 //! The design decision is that **every state change commits together with its
 //! audit records and its consequences**, in one database transaction:
@@ -50,6 +51,7 @@
 
 #![deny(missing_docs)]
 
+pub mod calls;
 mod change;
 mod clock;
 mod cursor;

@@ -1,10 +1,11 @@
 //! The [`Store`] trait: the one seam between Agentwerke and its database.
 
 use agentwerke_evidence::chain::{AuditDraft, AuditRecord, ChainHead};
-use agentwerke_types::{RiskLevel, Timestamp};
+use agentwerke_types::{RiskLevel, Timestamp, ToolCallId};
 use async_trait::async_trait;
 use serde_json::Value;
 
+use crate::calls::{Begun, ToolCallIntent, ToolCallOutcome, ToolCallRow};
 use crate::change::{Change, Committed};
 use crate::error::Result;
 use crate::gateway::{ArtifactRow, HaltRow, HaltScope, Held, HoldWork, NewPolicySet, PolicySetRow};
@@ -274,8 +275,18 @@ pub trait Store: Send + Sync {
     /// the query.
     async fn page_halts(&self, page: PageRequest) -> Result<Page<HaltRow>>;
 
-    /// Stores a run artifact by content hash and points its path at it.
-    async fn put_artifact(&self, meta: ArtifactRow, content: Vec<u8>, at: Timestamp) -> Result<()>;
+    /// Stores the artifact `artifact.write` call `call_id` wrote, by content
+    /// hash, and points its path at it, in one transaction; false, and
+    /// nothing written, when that call's write was stored before. Keyed by
+    /// the call, so a call run again after a crash repeats nothing (not even
+    /// pointing its path back at its content when a later call moved it).
+    async fn put_artifact(
+        &self,
+        meta: ArtifactRow,
+        content: Vec<u8>,
+        call_id: &ToolCallId,
+        at: Timestamp,
+    ) -> Result<bool>;
 
     /// A run artifact's bytes by hash.
     async fn get_artifact(&self, run_id: &str, sha256: &str) -> Result<Option<Vec<u8>>>;
@@ -283,9 +294,27 @@ pub trait Store: Send + Sync {
     /// What a run artifact path points at.
     async fn find_artifact(&self, run_id: &str, path: &str) -> Result<Option<ArtifactRow>>;
 
-    /// Marks an approved tool escalation used; false if it was not approved
-    /// or already used (approvals of tool calls are single use).
-    async fn consume_escalation(&self, approval_id: &str, at: Timestamp) -> Result<bool>;
+    // ----------------------------------------------------- tool-call journal
+
+    /// Commits a tool call's intent before its tool runs (see
+    /// [`crate::calls`]): a new call is inserted as `started`; a call still
+    /// `started` (its outcome was lost) counts one more execution; a call
+    /// with an outcome is handed back as [`Begun::Settled`] and nothing is
+    /// written. A named approval is used up in the same transaction (it
+    /// must be an approved, unused tool escalation of the run, else
+    /// [`Begun::ApprovalUsed`] and nothing is written), so a crash between
+    /// using an approval and recording the call it let run cannot happen.
+    /// The same id begun for another tool or other arguments is a
+    /// `Conflict`.
+    async fn begin_tool_call(&self, intent: ToolCallIntent) -> Result<Begun>;
+
+    /// Commits a started call's outcome right after its tool returned;
+    /// false, and nothing written, when the call is not `started` (never
+    /// begun, or settled already). An outcome of `started` is refused.
+    async fn finish_tool_call(&self, outcome: ToolCallOutcome) -> Result<bool>;
+
+    /// A run's tool-call journal, in the order the calls were first begun.
+    async fn tool_calls_for_run(&self, run_id: &str) -> Result<Vec<ToolCallRow>>;
 
     /// Completes an agent step as paused on an escalated tool call and opens
     /// the approval, in one transaction. `resume` (where the step stands,

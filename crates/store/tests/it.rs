@@ -59,6 +59,7 @@ contract! {
     run_inbox_order_and_dedup => contract::runs::inbox_order_and_dedup,
     run_lease_expiry_and_reclaim => contract::runs::lease_expiry_and_reclaim,
     run_pagination => contract::runs::pagination,
+    run_risk_level_only_rises => contract::runs::risk_level_only_rises,
     approval_pagination => contract::approvals::pagination,
     approval_artifacts_listed_and_risk_peak_raised => contract::approvals::artifacts_listed_and_risk_peak_raised,
     approval_decided_after_expiry => contract::approvals::decided_after_expiry,
@@ -73,6 +74,9 @@ contract! {
     audit_global_stream_pages_in_order => contract::audit::global_stream_pages_in_order,
     batch_commit_runs_keep_each_outcome => contract::batch::commit_runs_keep_each_outcome,
     steps_committed_only_when_nothing_moved => contract::steps::committed_only_when_nothing_moved,
+    tool_calls_intent_then_outcome => contract::calls::intent_then_outcome,
+    tool_calls_approval_used_with_the_intent => contract::calls::approval_used_with_the_intent,
+    tool_calls_artifact_writes_keyed_by_call => contract::calls::artifact_writes_keyed_by_call,
 }
 
 mod sqlite {

@@ -191,6 +191,13 @@ id!(
     QuestionId,
     "question"
 );
+id!(
+    /// One tool call of an agent step, derived from the step and the call
+    /// (not minted at random), so a step replayed after a crash names its
+    /// calls exactly as the interrupted execution did.
+    ToolCallId,
+    "tool call"
+);
 
 #[cfg(test)]
 mod tests {

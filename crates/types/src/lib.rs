@@ -5,7 +5,8 @@
 //! reads from its clock and hands down, which is what lets the engine replay a
 //! run byte for byte.
 //!
-//! Ids are newtypes ([`RunId`], [`WorkId`], [`ApprovalId`], [`QuestionId`])
+//! Ids are newtypes ([`RunId`], [`WorkId`], [`ApprovalId`], [`QuestionId`],
+//! [`ToolCallId`])
 //! so that one cannot be passed where another is meant; statuses, kinds and
 //! risk bands are closed enums whose persisted names never change.
 
@@ -23,10 +24,11 @@ pub use actor::{Actor, UnknownActor};
 pub use audit::AuditKind;
 pub use clock::Clock;
 pub use closed::UnknownName;
-pub use ids::{ApprovalId, IdError, IdProblem, MAX_ID_LEN, QuestionId, RunId, WorkId};
+pub use ids::{ApprovalId, IdError, IdProblem, MAX_ID_LEN, QuestionId, RunId, ToolCallId, WorkId};
 pub use risk::RiskLevel;
 pub use status::{
-    ApprovalDecision, ApprovalKind, ApprovalStatus, QuestionStatus, TimerStatus, WorkflowStatus,
+    ApprovalDecision, ApprovalKind, ApprovalStatus, EscalationCause, QuestionStatus, TimerStatus,
+    ToolCallStatus, WorkflowStatus,
 };
 
 use serde::{Deserialize, Serialize};

@@ -56,6 +56,48 @@ closed! {
 }
 
 closed! {
+    /// Why a tool call waits for a human (an approval of kind
+    /// [`ApprovalKind::ToolEscalation`], its request's `cause`; a request
+    /// without one was escalated by policy).
+    EscalationCause, "escalation cause" {
+        /// The gateway's policy or the task's surface asks a human first.
+        Policy = "policy",
+        /// The call was started but the process stopped before its outcome
+        /// was recorded: it may or may not have happened, and the tool is
+        /// not safe to run twice. Approving runs it again; rejecting goes
+        /// on without it.
+        ToolOutcomeUnknown = "tool_outcome_unknown",
+    }
+}
+
+closed! {
+    /// Where one tool call of an agent step stands in the call journal:
+    /// its intent is committed before the tool runs, its outcome right
+    /// after.
+    ToolCallStatus, "tool call status" {
+        /// The tool was started (the intent is committed) and no outcome
+        /// is recorded: it may or may not have had its effect.
+        Started = "started",
+        /// The tool ran and returned output.
+        Executed = "executed",
+        /// The tool ran and failed.
+        Failed = "failed",
+        /// The outcome was lost and a human chose not to run the call
+        /// again (or nobody decided in time): whether it happened is not
+        /// known.
+        Unknown = "unknown",
+    }
+}
+
+impl ToolCallStatus {
+    /// Whether the call's outcome is recorded: a replay hands it back
+    /// instead of calling the tool.
+    pub const fn is_settled(self) -> bool {
+        !matches!(self, ToolCallStatus::Started)
+    }
+}
+
+closed! {
     /// Where a question an agent asked a human stands.
     QuestionStatus, "question status" {
         /// Waiting for an answer.
@@ -133,6 +175,16 @@ mod tests {
             ApprovalKind::ALL,
             ApprovalKind::as_str,
             &["gate", "tool_escalation"],
+        );
+        pin(
+            EscalationCause::ALL,
+            EscalationCause::as_str,
+            &["policy", "tool_outcome_unknown"],
+        );
+        pin(
+            ToolCallStatus::ALL,
+            ToolCallStatus::as_str,
+            &["started", "executed", "failed", "unknown"],
         );
         pin(
             QuestionStatus::ALL,

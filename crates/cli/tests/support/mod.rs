@@ -167,6 +167,11 @@ impl Server {
         }
     }
 
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: no shutdown hooks, no flushing, exactly like a power cut to the process.
     pub fn kill(mut self) {
         use nix::sys::signal::{Signal, kill};

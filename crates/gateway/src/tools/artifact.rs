@@ -7,7 +7,7 @@
 //! [`ArtifactStore`]; the server supplies a durable one, tests use
 //! [`MemoryArtifactStore`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -17,10 +17,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use agentwerke_evidence::canonical::sha256_hex;
+use agentwerke_types::ToolCallId;
 
 use crate::category::Category;
 use crate::error::ToolError;
-use crate::tool::{Tool, ToolContext};
+use crate::tool::{Idempotency, Tool, ToolContext};
 
 /// Largest artifact `artifact.write` accepts unless configured otherwise.
 pub const DEFAULT_MAX_ARTIFACT_BYTES: usize = 10 * 1024 * 1024;
@@ -43,12 +44,16 @@ pub struct ArtifactMeta {
 #[async_trait]
 pub trait ArtifactStore: Send + Sync {
     /// Stores `content` (whose SHA-256 is `meta.sha256`) for `run_id` and
-    /// points `meta.path` at it. Storing the same content twice is harmless.
+    /// points `meta.path` at it, keyed by `call_id`: when that call's write
+    /// was stored before, nothing changes (not even the path, which a later
+    /// call may have pointed elsewhere since). Without a call id the write
+    /// always happens.
     async fn put(
         &self,
         run_id: &str,
         meta: &ArtifactMeta,
         content: Vec<u8>,
+        call_id: Option<&ToolCallId>,
     ) -> Result<(), ToolError>;
 
     /// The content with hash `sha256` in `run_id`.
@@ -68,6 +73,7 @@ pub struct MemoryArtifactStore {
 struct MemoryState {
     blobs: HashMap<(String, String), Arc<[u8]>>,
     paths: HashMap<(String, String), ArtifactMeta>,
+    calls: HashSet<ToolCallId>,
 }
 
 impl MemoryArtifactStore {
@@ -90,8 +96,14 @@ impl ArtifactStore for MemoryArtifactStore {
         run_id: &str,
         meta: &ArtifactMeta,
         content: Vec<u8>,
+        call_id: Option<&ToolCallId>,
     ) -> Result<(), ToolError> {
         let mut state = self.lock()?;
+        if let Some(call_id) = call_id
+            && !state.calls.insert(call_id.clone())
+        {
+            return Ok(());
+        }
         state
             .blobs
             .entry((run_id.to_owned(), meta.sha256.clone()))
@@ -146,6 +158,12 @@ impl Tool for ArtifactWrite {
         Category::Write
     }
 
+    /// The write is content-addressed and keyed by its call id
+    /// ([`ArtifactStore::put`]): the same call run again stores nothing new.
+    fn idempotency(&self, _args: &Value) -> Idempotency {
+        Idempotency::ByCallId
+    }
+
     fn input_schema(&self) -> Value {
         json!({
             "type": "object",
@@ -188,7 +206,9 @@ impl Tool for ArtifactWrite {
                 .unwrap_or("text/plain")
                 .to_owned(),
         };
-        self.store.put(&ctx.run_id, &meta, bytes).await?;
+        self.store
+            .put(&ctx.run_id, &meta, bytes, ctx.call_id.as_ref())
+            .await?;
         serde_json::to_value(&meta).map_err(|e| ToolError::Failed(e.to_string()))
     }
 }
@@ -217,6 +237,11 @@ impl Tool for ArtifactRead {
 
     fn category(&self) -> Category {
         Category::Read
+    }
+
+    /// A read changes nothing.
+    fn idempotency(&self, _args: &Value) -> Idempotency {
+        Idempotency::Idempotent
     }
 
     fn input_schema(&self) -> Value {
@@ -308,6 +333,7 @@ mod tests {
             node_id: "n".to_owned(),
             agent: "a".to_owned(),
             attempt: 1,
+            call_id: None,
         }
     }
 
@@ -369,6 +395,37 @@ mod tests {
         assert_eq!(out["size"], 4);
     }
 
+    /// The same call written again after a later write to its path
+    /// changes nothing: the later content stays. Without a call id every
+    /// write acts.
+    #[tokio::test]
+    async fn a_write_is_keyed_by_its_call_id() {
+        let store: Arc<dyn ArtifactStore> = Arc::new(MemoryArtifactStore::new());
+        let write = ArtifactWrite::new(Arc::clone(&store), 1024);
+        let call = |id: Option<&str>| ToolContext {
+            call_id: id.map(ToolCallId::from),
+            ..ctx("r")
+        };
+        let first = json!({"path": "a.md", "content": "x"});
+        write.execute(&first, &call(Some("c1"))).await.unwrap();
+        write
+            .execute(&json!({"path": "a.md", "content": "y"}), &call(Some("c2")))
+            .await
+            .unwrap();
+        let again = write.execute(&first, &call(Some("c1"))).await.unwrap();
+        assert_eq!(again["sha256"], sha256_hex(b"x"), "the call's own answer");
+        let now = store.find("r", "a.md").await.unwrap().unwrap();
+        assert_eq!(now.sha256, sha256_hex(b"y"), "the later write stays");
+        write.execute(&first, &call(None)).await.unwrap();
+        let now = store.find("r", "a.md").await.unwrap().unwrap();
+        assert_eq!(now.sha256, sha256_hex(b"x"), "an unkeyed write acts");
+        assert_eq!(write.idempotency(&first), Idempotency::ByCallId);
+        assert_eq!(
+            ArtifactRead::new(store).idempotency(&json!({"path": "a.md"})),
+            Idempotency::Idempotent
+        );
+    }
+
     #[tokio::test]
     async fn limits_paths_and_integrity_are_enforced() {
         let store = Arc::new(MemoryArtifactStore::new());
@@ -396,7 +453,7 @@ mod tests {
             size: 4,
             media_type: "text/plain".to_owned(),
         };
-        store.put("r", &meta, b"evil".to_vec()).await.unwrap();
+        store.put("r", &meta, b"evil".to_vec(), None).await.unwrap();
         let err = ArtifactRead::new(store)
             .execute(&json!({"sha256": sha}), &ctx("r"))
             .await;

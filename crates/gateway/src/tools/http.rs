@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 
 use crate::category::Category;
 use crate::error::{Error, ToolError};
-use crate::tool::{Tool, ToolContext};
+use crate::tool::{Idempotency, Tool, ToolContext};
 
 /// Limits for `http.request`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +86,20 @@ impl Tool for HttpRequest {
                 "body": {"type": ["string", "object", "array", "null"]}
             }
         })
+    }
+
+    /// `GET` and `HEAD` are safe methods (RFC 9110, 9.2.1): asking again
+    /// changes nothing on a server that keeps HTTP's rules, so a request
+    /// whose answer was lost is sent again. Every other method may change
+    /// something the gateway cannot look at, so it is never sent twice
+    /// without a human. A server that acts on a `GET` breaks HTTP's rules;
+    /// a task that calls one should be denied `http.request` or escalated
+    /// by policy instead.
+    fn idempotency(&self, args: &Value) -> Idempotency {
+        match args.get("method").and_then(Value::as_str).unwrap_or("GET") {
+            "GET" | "HEAD" => Idempotency::Idempotent,
+            _ => Idempotency::NotIdempotent,
+        }
     }
 
     async fn execute(&self, args: &Value, _ctx: &ToolContext) -> Result<Value, ToolError> {

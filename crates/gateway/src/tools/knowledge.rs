@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use crate::category::Category;
 use crate::error::ToolError;
-use crate::tool::{Tool, ToolContext};
+use crate::tool::{Idempotency, Tool, ToolContext};
 
 /// Results returned when the call does not say.
 pub(crate) const DEFAULT_LIMIT: usize = 5;
@@ -144,6 +144,11 @@ impl Tool for KnowledgeSearch {
                 "limit": {"type": "integer", "minimum": 1, "maximum": 50}
             }
         })
+    }
+
+    /// A search changes nothing.
+    fn idempotency(&self, _args: &Value) -> Idempotency {
+        Idempotency::Idempotent
     }
 
     async fn execute(&self, args: &Value, _ctx: &ToolContext) -> Result<Value, ToolError> {
@@ -278,11 +283,16 @@ mod tests {
             node_id: "n".to_owned(),
             agent: "a".to_owned(),
             attempt: 1,
+            call_id: None,
         };
         let out = corpus()
             .execute(&json!({"query": "lunch", "limit": 3}), &ctx)
             .await
             .unwrap();
+        assert_eq!(
+            corpus().idempotency(&json!({"query": "lunch"})),
+            crate::tool::Idempotency::Idempotent
+        );
         assert_eq!(out["results"][0]["id"], "lunch");
         assert_eq!(out["results"].as_array().unwrap().len(), 1);
     }

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 use agentwerke_gateway::tools::{Builtins, HttpOptions, HttpRequest};
 use agentwerke_gateway::{
-    CallStatus, Halts, Outcome, PermissionLevel as L, Reason, SandboxProfile as P, Tool,
-    ToolContext, ToolError, ToolRegistry,
+    CallStatus, Halts, Idempotency, Outcome, PermissionLevel as L, Reason, SandboxProfile as P,
+    Tool, ToolContext, ToolError, ToolRegistry,
 };
 use agentwerke_types::ErrorCode;
 
@@ -69,6 +69,29 @@ fn ctx() -> ToolContext {
         node_id: "n".to_owned(),
         agent: "a".to_owned(),
         attempt: 1,
+        call_id: None,
+    }
+}
+
+/// Safe methods are sent again after a lost answer; every other method
+/// only with a human.
+#[test]
+fn only_safe_methods_may_be_sent_again() {
+    let http = tool(1_000, 1_000);
+    for (method, idempotency) in [
+        (None, Idempotency::Idempotent),
+        (Some("GET"), Idempotency::Idempotent),
+        (Some("HEAD"), Idempotency::Idempotent),
+        (Some("POST"), Idempotency::NotIdempotent),
+        (Some("PUT"), Idempotency::NotIdempotent),
+        (Some("PATCH"), Idempotency::NotIdempotent),
+        (Some("DELETE"), Idempotency::NotIdempotent),
+    ] {
+        let mut args = serde_json::json!({"url": "https://example.test/"});
+        if let Some(method) = method {
+            args["method"] = method.into();
+        }
+        assert_eq!(http.idempotency(&args), idempotency, "{method:?}");
     }
 }
 

@@ -9,6 +9,7 @@ mod audit;
 mod bad_input;
 mod flows;
 mod gateway;
+mod journal;
 mod pagination;
 mod problems;
 mod questions;

@@ -1,7 +1,7 @@
 //! Policy sets, halts, artifacts and single-use escalations.
 
 use agentwerke_evidence::chain::{AuditDraft, ChainHead};
-use agentwerke_types::{RiskLevel, Timestamp};
+use agentwerke_types::{RiskLevel, Timestamp, ToolCallId};
 use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::{FromRow, SqlitePool};
 
@@ -350,12 +350,32 @@ impl TryFrom<HaltDbRow> for HaltRow {
     }
 }
 
+/// Writes one `artifact.write` call's artifact, keyed by its call id: the
+/// content by hash, the path pointed at it. A call id seen before writes
+/// nothing and answers false, so a call run again after a crash cannot point
+/// a path back at content a later call of the step replaced.
 pub(super) fn put_artifact(
     conn: &Connection,
     meta: &ArtifactRow,
     content: &[u8],
+    call_id: &ToolCallId,
     at: Timestamp,
-) -> Result<()> {
+) -> Result<bool> {
+    let first = conn
+        .prepare_cached(
+            "INSERT INTO artifact_writes (call_id, run_id, path, sha256, written_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (call_id) DO NOTHING",
+        )?
+        .execute(params![
+            call_id.as_str(),
+            meta.run_id.as_str(),
+            meta.path,
+            meta.sha256,
+            at.as_millis()
+        ])?;
+    if first == 0 {
+        return Ok(false);
+    }
     conn.prepare_cached(
         "INSERT INTO artifact_blobs (run_id, sha256, content, created_at) VALUES (?1, ?2, ?3, ?4) \
          ON CONFLICT (run_id, sha256) DO NOTHING",
@@ -380,7 +400,7 @@ pub(super) fn put_artifact(
         meta.media_type,
         at.as_millis(),
     ])?;
-    Ok(())
+    Ok(true)
 }
 
 pub(super) async fn get_artifact(
@@ -428,20 +448,23 @@ pub(super) async fn find_artifact(
     }))
 }
 
-/// Marks an approved escalation used; false when it was not approved or was
-/// already used (so a second execution of the same approval is refused).
+/// Marks an approved escalation of `run_id` used; false when it was not
+/// approved or was already used (so a second execution of the same approval
+/// is refused). Called only with the intent of the call it lets run
+/// ([`super::calls::begin`]), in the same transaction.
 pub(super) fn consume_escalation(
     conn: &Connection,
     approval_id: &str,
+    run_id: &str,
     at: Timestamp,
 ) -> Result<bool> {
     let changed = conn
         .prepare_cached(
-            "UPDATE approvals SET consumed_at = ?2, updated_at = ?2 \
-             WHERE id = ?1 AND kind = 'tool_escalation' AND status = 'approved' \
+            "UPDATE approvals SET consumed_at = ?3, updated_at = ?3 \
+             WHERE id = ?1 AND run_id = ?2 AND kind = 'tool_escalation' AND status = 'approved' \
                AND consumed_at IS NULL",
         )?
-        .execute(params![approval_id, at.as_millis()])?;
+        .execute(params![approval_id, run_id, at.as_millis()])?;
     Ok(changed == 1)
 }
 

@@ -16,6 +16,7 @@
 
 mod approvals;
 mod audit;
+mod calls;
 mod gateway;
 mod messages;
 mod ops;
@@ -33,12 +34,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use agentwerke_evidence::chain::{AuditDraft, AuditRecord, ChainHead};
-use agentwerke_types::{RiskLevel, Timestamp};
+use agentwerke_types::{RiskLevel, Timestamp, ToolCallId};
 use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use crate::calls::{Begun, ToolCallIntent, ToolCallOutcome, ToolCallRow};
 use crate::change::{Change, Committed};
 use crate::error::{Error, Result};
 use crate::gateway::{ArtifactRow, HaltRow, HaltScope, Held, HoldWork, NewPolicySet, PolicySetRow};
@@ -513,9 +515,16 @@ impl Store for SqliteStore {
         gateway::page_halts(&self.pool, page).await
     }
 
-    async fn put_artifact(&self, meta: ArtifactRow, content: Vec<u8>, at: Timestamp) -> Result<()> {
+    async fn put_artifact(
+        &self,
+        meta: ArtifactRow,
+        content: Vec<u8>,
+        call_id: &ToolCallId,
+        at: Timestamp,
+    ) -> Result<bool> {
+        let call_id = call_id.clone();
         self.writer
-            .write(move |conn| gateway::put_artifact(conn, &meta, &content, at))
+            .write(move |conn| gateway::put_artifact(conn, &meta, &content, &call_id, at))
             .await
     }
 
@@ -527,11 +536,20 @@ impl Store for SqliteStore {
         gateway::find_artifact(&self.pool, run_id, path).await
     }
 
-    async fn consume_escalation(&self, approval_id: &str, at: Timestamp) -> Result<bool> {
-        let id = approval_id.to_owned();
+    async fn begin_tool_call(&self, intent: ToolCallIntent) -> Result<Begun> {
         self.writer
-            .write(move |conn| gateway::consume_escalation(conn, &id, at))
+            .write(move |conn| calls::begin(conn, &intent))
             .await
+    }
+
+    async fn finish_tool_call(&self, outcome: ToolCallOutcome) -> Result<bool> {
+        self.writer
+            .write(move |conn| calls::finish(conn, &outcome))
+            .await
+    }
+
+    async fn tool_calls_for_run(&self, run_id: &str) -> Result<Vec<ToolCallRow>> {
+        calls::for_run(&self.pool, run_id).await
     }
 
     async fn pause_work(

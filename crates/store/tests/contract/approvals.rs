@@ -349,7 +349,7 @@ pub(crate) async fn artifacts_listed_and_risk_peak_raised(store: &dyn Store) {
             media_type: "text/markdown".to_owned(),
         };
         store
-            .put_artifact(row, content.as_bytes().to_vec(), t(15))
+            .put_artifact(row, content.as_bytes().to_vec(), &path.into(), t(15))
             .await
             .unwrap();
     }

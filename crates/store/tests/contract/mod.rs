@@ -5,6 +5,7 @@
 pub(crate) mod approvals;
 pub(crate) mod audit;
 pub(crate) mod batch;
+pub(crate) mod calls;
 pub(crate) mod changes;
 pub(crate) mod messages;
 pub(crate) mod questions;

@@ -418,3 +418,31 @@ pub(crate) async fn pagination(store: &dyn Store) {
         .await;
     assert_eq!(code_of(bad), "store.invalid_cursor");
 }
+
+/// A run's risk level only rises, and raising it again to the same level
+/// changes nothing: the executor raises it before a step's commit, so a
+/// step replayed after a crash raises it a second time.
+pub(crate) async fn risk_level_only_rises(store: &dyn Store) {
+    one_run(store, "wf", "run-1").await;
+    let level = async || store.get_run("run-1").await.unwrap().unwrap().risk_level;
+    assert_eq!(level().await, None);
+    store
+        .raise_risk_level("run-1", RiskLevel::High, None)
+        .await
+        .unwrap();
+    assert_eq!(level().await, Some(RiskLevel::High));
+    store
+        .raise_risk_level("run-1", RiskLevel::High, None)
+        .await
+        .unwrap();
+    store
+        .raise_risk_level("run-1", RiskLevel::Low, None)
+        .await
+        .unwrap();
+    assert_eq!(level().await, Some(RiskLevel::High), "never lowered");
+    store
+        .raise_risk_level("run-1", RiskLevel::Critical, None)
+        .await
+        .unwrap();
+    assert_eq!(level().await, Some(RiskLevel::Critical));
+}
