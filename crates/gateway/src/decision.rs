@@ -48,6 +48,8 @@ impl fmt::Display for DecisionKind {
 pub enum Stage {
     /// The kill switch.
     Halted,
+    /// A credential in the arguments (since the secret store).
+    Secrets,
     /// The tool is not registered.
     UnknownTool,
     /// The arguments fail the tool's input schema.
@@ -99,6 +101,9 @@ pub enum Reason {
     Escalated,
     /// The approval was granted for another tool or other arguments.
     ApprovalMismatch,
+    /// The arguments carry a PEM private key or a known secret value;
+    /// refused whatever the policies say (since the secret store).
+    SecretInArguments,
 }
 
 impl Reason {
@@ -122,6 +127,7 @@ impl Reason {
             Reason::Permitted => "permitted",
             Reason::Escalated => "escalated",
             Reason::ApprovalMismatch => "approval_mismatch",
+            Reason::SecretInArguments => "secret_in_arguments",
         }
     }
 }
@@ -176,5 +182,52 @@ impl Decision {
     /// Whether the call may run without a human.
     pub fn is_allow(&self) -> bool {
         self.kind == DecisionKind::Allow
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Stages and reasons are persisted in call records and evidence: the
+    /// names never change.
+    #[test]
+    fn wire_names_are_pinned() {
+        let stages = [
+            (Stage::Halted, "halted"),
+            (Stage::Secrets, "secrets"),
+            (Stage::UnknownTool, "unknown_tool"),
+            (Stage::Schema, "schema"),
+            (Stage::Surface, "surface"),
+            (Stage::Policy, "policy"),
+            (Stage::Approval, "approval"),
+        ];
+        for (stage, name) in stages {
+            assert_eq!(serde_json::to_value(stage).unwrap(), name);
+        }
+        let reasons = [
+            (Reason::Halted, "halted"),
+            (Reason::UnknownTool, "unknown_tool"),
+            (Reason::SchemaInvalid, "schema_invalid"),
+            (Reason::UnknownAgent, "unknown_agent"),
+            (Reason::DeniedTool, "denied_tool"),
+            (Reason::NotAllowedTool, "not_allowed_tool"),
+            (Reason::PermissionLevel, "permission_level"),
+            (Reason::SecretNotGranted, "secret_not_granted"),
+            (Reason::SandboxProfile, "sandbox_profile"),
+            (Reason::NetworkOffline, "network_offline"),
+            (Reason::Forbidden, "forbidden"),
+            (Reason::NoPermit, "no_permit"),
+            (Reason::PolicyError, "policy_error"),
+            (Reason::PolicySetUnusable, "policy_set_unusable"),
+            (Reason::Permitted, "permitted"),
+            (Reason::Escalated, "escalated"),
+            (Reason::ApprovalMismatch, "approval_mismatch"),
+            (Reason::SecretInArguments, "secret_in_arguments"),
+        ];
+        for (reason, name) in reasons {
+            assert_eq!(reason.as_str(), name);
+            assert_eq!(serde_json::to_value(reason).unwrap(), name);
+        }
     }
 }
