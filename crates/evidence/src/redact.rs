@@ -17,9 +17,9 @@
 //!      EC, OpenSSH, PGP), or to the end of the text when the end is missing;
 //!    - the password of a URL with credentials (`postgres://user:pass@host`,
 //!      `mysql://`, `mongodb+srv://`, `redis://`, `amqp://`, any scheme);
-//!    - prefixed keys: `sk-...` API keys, AWS access key ids (`AKIA`/`ASIA`
-//!      + 16), GitHub tokens (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`,
-//!      `github_pat_`), Google API keys (`AIza` + 35), Slack tokens
+//!    - prefixed keys: `sk-...` API keys, AWS access key ids
+//!      (`AKIA`/`ASIA` and 16 more), GitHub tokens (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`,
+//!      `github_pat_`), Google API keys (`AIza` and 35 more), Slack tokens
 //!      (`xoxa-`, `xoxb-`, `xoxp-`, `xoxr-`), Stripe keys (`sk_live_`,
 //!      `rk_live_`, `sk_test_`, `rk_test_`);
 //!    - JWT-looking `eyJ...` triples;

@@ -139,7 +139,11 @@ fn replaces_whole_pem_private_keys() {
         RSA_KEY.replace('\n', " "),
     ];
     for key in keys {
-        assert_eq!(r(&format!("key: {key} done")), "key: [REDACTED] done", "{key}");
+        assert_eq!(
+            r(&format!("key: {key} done")),
+            "key: [REDACTED] done",
+            "{key}"
+        );
         assert!(has_private_key(&key));
     }
 }
@@ -167,21 +171,38 @@ fn public_pem_blocks_are_kept() {
 fn finds_private_keys_anywhere_in_a_value() {
     assert!(value_has_private_key(&json!({"a": [{"b": RSA_KEY}]})));
     assert!(value_has_private_key(&json!({ RSA_KEY: 1 })));
-    assert!(!value_has_private_key(&json!({"a": "-----BEGIN CERTIFICATE-----"})));
+    assert!(!value_has_private_key(
+        &json!({"a": "-----BEGIN CERTIFICATE-----"})
+    ));
 }
 
 #[test]
 fn replaces_passwords_in_connection_strings() {
     let cases = [
-        ("postgres://app:s3cr3t@db.internal:5432/app", "postgres://app:[REDACTED]@db.internal:5432/app"),
-        ("postgresql://app:p@ss@db/app", "postgresql://app:[REDACTED]@db/app"),
-        ("mysql://root:hunter2@127.0.0.1/x", "mysql://root:[REDACTED]@127.0.0.1/x"),
+        (
+            "postgres://app:s3cr3t@db.internal:5432/app",
+            "postgres://app:[REDACTED]@db.internal:5432/app",
+        ),
+        (
+            "postgresql://app:p@ss@db/app",
+            "postgresql://app:[REDACTED]@db/app",
+        ),
+        (
+            "mysql://root:hunter2@127.0.0.1/x",
+            "mysql://root:[REDACTED]@127.0.0.1/x",
+        ),
         (
             "mongodb+srv://u:pw123@cluster0.mongodb.net/?retryWrites=true",
             "mongodb+srv://u:[REDACTED]@cluster0.mongodb.net/?retryWrites=true",
         ),
-        ("redis://:authpass@cache:6379/0", "redis://:[REDACTED]@cache:6379/0"),
-        ("amqp://guest:guestpw@mq:5672/vhost", "amqp://guest:[REDACTED]@mq:5672/vhost"),
+        (
+            "redis://:authpass@cache:6379/0",
+            "redis://:[REDACTED]@cache:6379/0",
+        ),
+        (
+            "amqp://guest:guestpw@mq:5672/vhost",
+            "amqp://guest:[REDACTED]@mq:5672/vhost",
+        ),
         (
             r#"{"url":"https://bot:tok3n@example.com/x"}"#,
             r#"{"url":"https://bot:[REDACTED]@example.com/x"}"#,
@@ -237,7 +258,10 @@ fn replaces_cloud_provider_keys() {
     }
     let mut value = json!({"AccountKey": "Eby8vdM02xNOcqFl", "accountName": "acme"});
     redact_value(&mut value, &[]);
-    assert_eq!(value, json!({"AccountKey": "[REDACTED]", "accountName": "acme"}));
+    assert_eq!(
+        value,
+        json!({"AccountKey": "[REDACTED]", "accountName": "acme"})
+    );
 }
 
 #[test]
@@ -281,7 +305,10 @@ fn a_redactor_replaces_known_values_in_one_pass() {
     );
     let mut value = json!({"note": "hunter2-horse", "hunter2-horse": [RSA_KEY, "ab"]});
     redactor.redact_value(&mut value);
-    assert_eq!(value, json!({"note": "[REDACTED]", "[REDACTED]": ["[REDACTED]", "ab"]}));
+    assert_eq!(
+        value,
+        json!({"note": "[REDACTED]", "[REDACTED]": ["[REDACTED]", "ab"]})
+    );
     assert!(redactor.contains_known("..hunter2-horse.."));
     assert!(!redactor.contains_known("hunter2"));
     assert!(redactor.value_contains_known(&json!({"a": {"hunter2-horse": 1}})));

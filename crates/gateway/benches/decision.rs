@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use agentwerke_gateway::tools::Builtins;
 use agentwerke_gateway::{
     AgentProfile, CallRequest, Category, Facts, Gateway, GatewayConfig, Halts, PermissionLevel,
-    PolicyRequest, PolicySchema, PolicySet, Redactor, RiskAssessment, SandboxProfile, TaskSurface, Tool,
-    ToolContext, ToolError, ToolRegistry,
+    PolicyRequest, PolicySchema, PolicySet, Redactor, RiskAssessment, SandboxProfile, TaskSurface,
+    Tool, ToolContext, ToolError, ToolRegistry,
 };
 
 /// The goal for one policy evaluation.

@@ -100,7 +100,12 @@ fn secret_material_is_detected_and_redacted() {
     assert!(facts.secret_material);
     assert_eq!(redacted["headers"]["Authorization"], "[REDACTED]");
 
-    let (facts, _) = Facts::derive(&json!({"url": "https://u:pw@x.example/"}), None, "/w", &Redactor::default());
+    let (facts, _) = Facts::derive(
+        &json!({"url": "https://u:pw@x.example/"}),
+        None,
+        "/w",
+        &Redactor::default(),
+    );
     assert!(facts.secret_material);
 
     let (facts, redacted) = Facts::derive(
@@ -112,7 +117,12 @@ fn secret_material_is_detected_and_redacted() {
     assert!(facts.secret_material);
     assert_eq!(redacted["note"], "key is [REDACTED]");
 
-    let (facts, _) = Facts::derive(&json!({"query": "tokens"}), None, "/w", &Redactor::default());
+    let (facts, _) = Facts::derive(
+        &json!({"query": "tokens"}),
+        None,
+        "/w",
+        &Redactor::default(),
+    );
     assert!(!facts.secret_material);
 }
 

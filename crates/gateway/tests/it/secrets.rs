@@ -13,7 +13,8 @@ use agentwerke_gateway::{
 
 use crate::support::{agents, call, registry, task};
 
-const PEM: &str = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIKbD9x\n-----END PRIVATE KEY-----\n";
+const PEM: &str =
+    "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIKbD9x\n-----END PRIVATE KEY-----\n";
 
 /// A gateway whose policies permit every call, so only the secrets check
 /// can refuse one.
@@ -52,10 +53,21 @@ async fn a_refused_call_never_runs_and_its_record_is_redacted() {
     assert_eq!(ex.decision.reason, Reason::SecretInArguments);
     assert_eq!(ex.decision.reason.as_str(), "secret_in_arguments");
     assert!(ex.decision.determining_policies.is_empty());
-    assert!(matches!(ex.outcome, Outcome::Blocked { reason: Reason::SecretInArguments, .. }));
+    assert!(matches!(
+        ex.outcome,
+        Outcome::Blocked {
+            reason: Reason::SecretInArguments,
+            ..
+        }
+    ));
     assert_eq!(ex.record.status, CallStatus::Blocked);
     let recorded = serde_json::to_string(&ex.record).unwrap();
-    for leaked in ["db-pass-0f9e8d", "MC4CAQAw", "BEGIN PRIVATE KEY", "static-value-from-env"] {
+    for leaked in [
+        "db-pass-0f9e8d",
+        "MC4CAQAw",
+        "BEGIN PRIVATE KEY",
+        "static-value-from-env",
+    ] {
         assert!(!recorded.contains(leaked), "{leaked} in {recorded}");
     }
     assert_eq!(ex.record.redacted_args["key"], "[REDACTED]\n");
@@ -73,9 +85,16 @@ fn the_refusal_does_not_depend_on_which_secret_or_where() {
         json!({"files": {"id_rsa": PEM.replace('\n', "\\n")}}),
     ] {
         let d = gateway.decide(&call("shell.exec", args.clone(), t()), &Halts::none());
-        assert_eq!((d.stage, d.reason), (Stage::Secrets, Reason::SecretInArguments), "{args}");
+        assert_eq!(
+            (d.stage, d.reason),
+            (Stage::Secrets, Reason::SecretInArguments),
+            "{args}"
+        );
     }
-    let d = gateway.decide(&call("shell.exec", json!({"command": "ls"}), t()), &Halts::none());
+    let d = gateway.decide(
+        &call("shell.exec", json!({"command": "ls"}), t()),
+        &Halts::none(),
+    );
     assert_eq!(d.kind, DecisionKind::Allow);
 }
 
@@ -91,7 +110,10 @@ fn a_secret_set_while_running_is_refused_from_the_next_call() {
             task(L::Full, P::RepoWrite),
         )
     };
-    assert_eq!(gateway.decide(&c("second-value-b2"), &Halts::none()).kind, DecisionKind::Allow);
+    assert_eq!(
+        gateway.decide(&c("second-value-b2"), &Halts::none()).kind,
+        DecisionKind::Allow
+    );
 
     // A rotation elsewhere in the server: the new value is added, the old
     // one stays known.
@@ -122,7 +144,9 @@ fn risk_details_and_affected_systems_are_redacted() {
     let shown = serde_json::to_string(&d).unwrap();
     assert!(!shown.contains(token), "{shown}");
     assert!(
-        d.affected_systems.iter().any(|s| s.starts_with("path:/workspace/production/notes/")),
+        d.affected_systems
+            .iter()
+            .any(|s| s.starts_with("path:/workspace/production/notes/")),
         "{:?}",
         d.affected_systems
     );
