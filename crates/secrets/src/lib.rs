@@ -159,6 +159,33 @@ mod tests {
     }
 
     #[test]
+    fn configured_keys_come_from_where_deployment_says() {
+        let enc = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+        let fp = "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=";
+        let env = [("AW_ENC_KEY", enc), ("AW_FP_KEY", fp)];
+        let keys = LocalKeys::from_locations(
+            &SecretLocation::parse("env:AW_ENC_KEY").unwrap(),
+            &SecretLocation::parse("env:AW_FP_KEY").unwrap(),
+            &env,
+        )
+        .unwrap();
+        let expected = KeyMaterial::from_bytes([1; 32]);
+        assert_eq!(keys.encryption_key().unwrap().id(), expected.id());
+        assert_eq!(
+            keys.fingerprint_key().unwrap().id(),
+            KeyMaterial::from_bytes([2; 32]).id()
+        );
+        // A configured key that is absent is an error, never a fresh key.
+        let error = LocalKeys::from_locations(
+            &SecretLocation::parse("env:AW_ENC_KEY").unwrap(),
+            &SecretLocation::parse("env:AW_NOT_SET").unwrap(),
+            &env,
+        )
+        .unwrap_err();
+        assert_eq!(error.code(), "secret.key.missing");
+    }
+
+    #[test]
     fn data_folder_keys_are_created_once_and_kept_apart() {
         let dir = tempfile::tempdir().unwrap();
         let keys = LocalKeys::load_or_create(dir.path()).unwrap();
