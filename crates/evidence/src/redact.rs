@@ -6,18 +6,34 @@
 //!    store, the model API key ...) are replaced wherever they occur. Values
 //!    shorter than [`MIN_SECRET_LEN`] are skipped: a two-letter "secret"
 //!    matches everywhere and would shred the evidence without hiding anything.
+//!    A [`Redactor`] holds them for a running server (one prebuilt automaton,
+//!    updated when a secret is set or rotated); the functions taking
+//!    `&[&str]` serve callers with a fixed list.
 //! 2. **Token shapes.** Strings that look like credentials are replaced even
-//!    when nobody told us about them: `Bearer`/`Basic` credentials,
-//!    `sk-...` API keys, AWS access key ids (`AKIA`/`ASIA` + 16), GitHub
-//!    tokens (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`, `github_pat_`),
-//!    JWT-looking `eyJ...` triples, and the value of `password=...`-style
-//!    assignments (`password`, `passwd`, `secret`, `token`, `api_key`,
-//!    `apikey`, `access_key`, `private_key`, followed by `=` or `:`).
+//!    when nobody told us about them:
+//!    - `Bearer`/`Basic` credentials;
+//!    - PEM private keys, the whole block from `-----BEGIN … PRIVATE KEY-----`
+//!      to its `-----END … PRIVATE KEY-----` (PKCS#1, PKCS#8, encrypted,
+//!      EC, OpenSSH, PGP), or to the end of the text when the end is missing;
+//!    - the password of a URL with credentials (`postgres://user:pass@host`,
+//!      `mysql://`, `mongodb+srv://`, `redis://`, `amqp://`, any scheme);
+//!    - prefixed keys: `sk-...` API keys, AWS access key ids
+//!      (`AKIA`/`ASIA` and 16 more), GitHub tokens (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`,
+//!      `github_pat_`), Google API keys (`AIza` and 35 more), Slack tokens
+//!      (`xoxa-`, `xoxb-`, `xoxp-`, `xoxr-`), Stripe keys (`sk_live_`,
+//!      `rk_live_`, `sk_test_`, `rk_test_`);
+//!    - JWT-looking `eyJ...` triples;
+//!    - the value of `password=...`-style assignments (`password`, `passwd`,
+//!      `secret`, `token`, `api_key`, `apikey`, `access_key`, `accesskey`,
+//!      `accountkey`, `private_key`, followed by `=` or `:`), which covers
+//!      `aws_secret_access_key = ...`, `"SecretAccessKey": "..."` and Azure
+//!      storage `AccountKey=...;`.
 //! 3. **Secret-looking keys.** An object member whose key, lowercased and
 //!    without `_`/`-`, ends with `password`, `passwd`, `secret`, `secrets`,
 //!    `token`, `apikey`, `authorization`, `privatekey`, `accesskey`,
-//!    `credentials` or `cookie` has its whole (non-null) value replaced.
-//!    Matching the end keeps `inputTokens` and `secretName` readable.
+//!    `accountkey`, `credentials` or `cookie` has its whole (non-null) value
+//!    replaced. Matching the end keeps `inputTokens` and `secretName`
+//!    readable.
 //!
 //! Redaction is idempotent and errs towards hiding: a false positive costs a
 //! word of evidence, a false negative leaks a credential into an audit
@@ -30,13 +46,15 @@ use aho_corasick::AhoCorasick;
 
 use serde_json::Value;
 
+pub use redactor::Redactor;
+
 /// What replaces a secret.
 pub const REDACTED: &str = "[REDACTED]";
 
 /// Known secrets shorter than this are not searched for.
 pub const MIN_SECRET_LEN: usize = 4;
 
-const SECRET_KEY_SUFFIXES: [&str; 11] = [
+const SECRET_KEY_SUFFIXES: [&str; 12] = [
     "password",
     "passwd",
     "secret",
@@ -46,11 +64,12 @@ const SECRET_KEY_SUFFIXES: [&str; 11] = [
     "authorization",
     "privatekey",
     "accesskey",
+    "accountkey",
     "credentials",
     "cookie",
 ];
 
-const ASSIGNMENT_NAMES: [&str; 8] = [
+const ASSIGNMENT_NAMES: [&str; 10] = [
     "password",
     "passwd",
     "secret",
@@ -58,6 +77,8 @@ const ASSIGNMENT_NAMES: [&str; 8] = [
     "api_key",
     "apikey",
     "access_key",
+    "accesskey",
+    "accountkey",
     "private_key",
 ];
 
@@ -65,8 +86,17 @@ const ASSIGNMENT_NAMES: [&str; 8] = [
 /// character, minimum body length).
 type PrefixedToken = (&'static str, fn(u8) -> bool, usize);
 
-const PREFIXED_TOKENS: [PrefixedToken; 9] = [
+const PREFIXED_TOKENS: [PrefixedToken; 18] = [
     ("sk-", is_key_char, 16),
+    ("sk_live_", is_alnum, 16),
+    ("rk_live_", is_alnum, 16),
+    ("sk_test_", is_alnum, 16),
+    ("rk_test_", is_alnum, 16),
+    ("AIza", is_key_char, 35),
+    ("xoxa-", is_key_char, 10),
+    ("xoxb-", is_key_char, 10),
+    ("xoxp-", is_key_char, 10),
+    ("xoxr-", is_key_char, 10),
     ("AKIA", is_upper_alnum, 16),
     ("ASIA", is_upper_alnum, 16),
     ("ghp_", is_alnum, 20),
@@ -79,31 +109,12 @@ const PREFIXED_TOKENS: [PrefixedToken; 9] = [
 
 /// Redacts `value` in place (see the module docs for what is replaced).
 pub fn redact_value(value: &mut Value, secrets: &[&str]) {
-    match value {
-        Value::String(s) => {
-            if let Some(redacted) = redact_changed(s, secrets) {
-                *s = redacted;
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(|v| redact_value(v, secrets)),
-        Value::Object(map) => {
-            let entries = std::mem::take(map);
-            for (key, mut v) in entries {
-                if is_secret_key(&key) && !v.is_null() {
-                    v = Value::String(REDACTED.to_owned());
-                } else {
-                    redact_value(&mut v, secrets);
-                }
-                map.insert(redact_str(&key, secrets), v);
-            }
-        }
-        Value::Null | Value::Bool(_) | Value::Number(_) => {}
-    }
+    redact_value_with(value, &secrets)
 }
 
 /// Redacts one string (known secrets and token shapes).
 pub fn redact_str(text: &str, secrets: &[&str]) -> String {
-    redact_changed(text, secrets).unwrap_or_else(|| text.to_owned())
+    redact_changed(text, &secrets).unwrap_or_else(|| text.to_owned())
 }
 
 /// Whether an object key names a secret.
@@ -116,16 +127,84 @@ pub fn is_secret_key(key: &str) -> bool {
     SECRET_KEY_SUFFIXES.iter().any(|s| normalized.ends_with(s))
 }
 
-fn redact_changed(text: &str, secrets: &[&str]) -> Option<String> {
-    let mut out = text.to_owned();
-    for secret in secrets.iter().filter(|s| s.len() >= MIN_SECRET_LEN) {
-        if out.contains(secret) {
-            out = out.replace(secret, REDACTED);
-        }
+/// Whether `text` holds a PEM private key (or the start of one).
+pub fn has_private_key(text: &str) -> bool {
+    let mut ranges = Vec::new();
+    shapes::private_keys(text, &mut ranges);
+    !ranges.is_empty()
+}
+
+/// Whether any string or object key in `value` holds a PEM private key.
+pub fn value_has_private_key(value: &Value) -> bool {
+    any_text(value, &mut has_private_key)
+}
+
+/// Whether `found` holds for any string or object key in `value`.
+pub(crate) fn any_text(value: &Value, found: &mut impl FnMut(&str) -> bool) -> bool {
+    match value {
+        Value::String(s) => found(s),
+        Value::Array(items) => items.iter().any(|v| any_text(v, found)),
+        Value::Object(map) => map.iter().any(|(k, v)| found(k) || any_text(v, found)),
+        Value::Null | Value::Bool(_) | Value::Number(_) => false,
     }
-    let ranges = token_ranges(&out);
+}
+
+/// Secret values to replace, however they are held.
+pub(crate) trait Known {
+    /// `text` with every known value replaced, or `None` if none occurs.
+    fn replace(&self, text: &str) -> Option<String>;
+}
+
+impl Known for &[&str] {
+    fn replace(&self, text: &str) -> Option<String> {
+        let mut out: Option<String> = None;
+        for secret in self.iter().filter(|s| is_searchable(s)) {
+            let current = out.as_deref().unwrap_or(text);
+            if current.contains(secret) {
+                out = Some(current.replace(secret, REDACTED));
+            }
+        }
+        out
+    }
+}
+
+/// Whether a known value is worth searching for: long enough to mean
+/// something, and not part of the marker (which would make redaction grow
+/// the text on every pass).
+pub(crate) fn is_searchable(secret: &str) -> bool {
+    secret.len() >= MIN_SECRET_LEN && !REDACTED.contains(secret)
+}
+
+pub(crate) fn redact_value_with(value: &mut Value, known: &dyn Known) {
+    match value {
+        Value::String(s) => {
+            if let Some(redacted) = redact_changed(s, known) {
+                *s = redacted;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| redact_value_with(v, known)),
+        Value::Object(map) => {
+            let entries = std::mem::take(map);
+            for (key, mut v) in entries {
+                if is_secret_key(&key) && !v.is_null() {
+                    v = Value::String(REDACTED.to_owned());
+                } else {
+                    redact_value_with(&mut v, known);
+                }
+                let key = redact_changed(&key, known).unwrap_or(key);
+                map.insert(key, v);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+pub(crate) fn redact_changed(text: &str, known: &dyn Known) -> Option<String> {
+    let replaced = known.replace(text);
+    let out = replaced.as_deref().unwrap_or(text);
+    let ranges = token_ranges(out);
     if ranges.is_empty() {
-        return (out != text).then_some(out);
+        return replaced;
     }
     let mut redacted = String::with_capacity(out.len());
     let mut last = 0;
@@ -164,6 +243,8 @@ const SCHEMES: [&str; 2] = ["bearer", "basic"];
 fn token_ranges(text: &str) -> Vec<Range<usize>> {
     let bytes = text.as_bytes();
     let mut ranges = Vec::new();
+    shapes::private_keys(text, &mut ranges);
+    shapes::url_passwords(text, &mut ranges);
     for found in CASED.find_overlapping_iter(text) {
         let start = found.start();
         match PREFIXED_TOKENS.get(found.pattern().as_usize()) {
@@ -285,6 +366,12 @@ fn is_b64url(b: u8) -> bool {
 fn is_credential_char(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"-._~+/=".contains(&b)
 }
+
+#[path = "redact_shapes.rs"]
+mod shapes;
+
+#[path = "redactor.rs"]
+mod redactor;
 
 #[cfg(test)]
 #[path = "redact_tests.rs"]

@@ -15,8 +15,8 @@ use serde_json::{Value, json};
 use agentwerke_gateway::tools::Builtins;
 use agentwerke_gateway::{
     AgentProfile, CallRequest, Category, Facts, Gateway, GatewayConfig, Halts, PermissionLevel,
-    PolicyRequest, PolicySchema, PolicySet, RiskAssessment, SandboxProfile, TaskSurface, Tool,
-    ToolContext, ToolError, ToolRegistry,
+    PolicyRequest, PolicySchema, PolicySet, Redactor, RiskAssessment, SandboxProfile, TaskSurface,
+    Tool, ToolContext, ToolError, ToolRegistry,
 };
 
 /// The goal for one policy evaluation.
@@ -190,7 +190,7 @@ fn main() {
                 &c.arguments,
                 c.task.environment.as_deref(),
                 "/workspace",
-                &[],
+                &Redactor::default(),
             );
             let risk = RiskAssessment::assess(category, &facts, &c.task.purpose_type, c.attempt);
             (c.clone(), category, facts, risk)

@@ -48,6 +48,8 @@ impl fmt::Display for DecisionKind {
 pub enum Stage {
     /// The kill switch.
     Halted,
+    /// A credential in the arguments (since the secret store).
+    Secrets,
     /// The tool is not registered.
     UnknownTool,
     /// The arguments fail the tool's input schema.
@@ -62,8 +64,9 @@ pub enum Stage {
 
 impl Stage {
     /// Every stage, in pipeline order.
-    pub const ALL: [Stage; 6] = [
+    pub const ALL: [Stage; 7] = [
         Stage::Halted,
+        Stage::Secrets,
         Stage::UnknownTool,
         Stage::Schema,
         Stage::Surface,
@@ -76,6 +79,7 @@ impl Stage {
     pub const fn as_str(self) -> &'static str {
         match self {
             Stage::Halted => "halted",
+            Stage::Secrets => "secrets",
             Stage::UnknownTool => "unknown_tool",
             Stage::Schema => "schema",
             Stage::Surface => "surface",
@@ -124,6 +128,9 @@ pub enum Reason {
     Escalated,
     /// The approval was granted for another tool or other arguments.
     ApprovalMismatch,
+    /// The arguments carry a PEM private key or a known secret value;
+    /// refused whatever the policies say (since the secret store).
+    SecretInArguments,
 }
 
 impl Reason {
@@ -147,6 +154,7 @@ impl Reason {
             Reason::Permitted => "permitted",
             Reason::Escalated => "escalated",
             Reason::ApprovalMismatch => "approval_mismatch",
+            Reason::SecretInArguments => "secret_in_arguments",
         }
     }
 }
@@ -206,24 +214,53 @@ impl Decision {
 
 #[cfg(test)]
 mod tests {
-    use super::Stage;
+    use super::*;
 
+    /// Stages and reasons are persisted in call records and evidence: the
+    /// names never change.
     #[test]
-    fn stage_names_are_their_wire_names() {
-        let names: Vec<&str> = Stage::ALL.iter().map(|s| s.as_str()).collect();
+    fn wire_names_are_pinned() {
+        let stages = [
+            (Stage::Halted, "halted"),
+            (Stage::Secrets, "secrets"),
+            (Stage::UnknownTool, "unknown_tool"),
+            (Stage::Schema, "schema"),
+            (Stage::Surface, "surface"),
+            (Stage::Policy, "policy"),
+            (Stage::Approval, "approval"),
+        ];
+        for (stage, name) in stages {
+            assert_eq!(serde_json::to_value(stage).unwrap(), name);
+            assert_eq!(stage.as_str(), name);
+        }
         assert_eq!(
-            names,
-            [
-                "halted",
-                "unknown_tool",
-                "schema",
-                "surface",
-                "policy",
-                "approval"
-            ]
+            Stage::ALL.to_vec(),
+            stages.iter().map(|(stage, _)| *stage).collect::<Vec<_>>(),
+            "every stage, in pipeline order"
         );
-        for stage in Stage::ALL {
-            assert_eq!(serde_json::to_value(stage).unwrap(), stage.as_str());
+        let reasons = [
+            (Reason::Halted, "halted"),
+            (Reason::UnknownTool, "unknown_tool"),
+            (Reason::SchemaInvalid, "schema_invalid"),
+            (Reason::UnknownAgent, "unknown_agent"),
+            (Reason::DeniedTool, "denied_tool"),
+            (Reason::NotAllowedTool, "not_allowed_tool"),
+            (Reason::PermissionLevel, "permission_level"),
+            (Reason::SecretNotGranted, "secret_not_granted"),
+            (Reason::SandboxProfile, "sandbox_profile"),
+            (Reason::NetworkOffline, "network_offline"),
+            (Reason::Forbidden, "forbidden"),
+            (Reason::NoPermit, "no_permit"),
+            (Reason::PolicyError, "policy_error"),
+            (Reason::PolicySetUnusable, "policy_set_unusable"),
+            (Reason::Permitted, "permitted"),
+            (Reason::Escalated, "escalated"),
+            (Reason::ApprovalMismatch, "approval_mismatch"),
+            (Reason::SecretInArguments, "secret_in_arguments"),
+        ];
+        for (reason, name) in reasons {
+            assert_eq!(reason.as_str(), name);
+            assert_eq!(serde_json::to_value(reason).unwrap(), name);
         }
     }
 }

@@ -26,7 +26,7 @@ use reqwest::Url;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use agentwerke_evidence::redact::redact_value;
+use agentwerke_evidence::redact::Redactor;
 
 /// Command fragments that mark a call as destructive. Matched
 /// case-insensitively, with whitespace collapsed, at a word start.
@@ -147,10 +147,10 @@ impl Facts {
         args: &Value,
         task_environment: Option<&str>,
         workspace_root: &str,
-        known_secrets: &[&str],
+        redactor: &Redactor,
     ) -> (Facts, Value) {
         let mut redacted = args.clone();
-        redact_value(&mut redacted, known_secrets);
+        redactor.redact_value(&mut redacted);
         let mut secret_material = redacted != *args;
 
         let mut host = None;

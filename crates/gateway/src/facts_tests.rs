@@ -3,7 +3,7 @@ use serde_json::json;
 use super::*;
 
 fn derive(args: Value) -> Facts {
-    Facts::derive(&args, Some("staging"), "/workspace", &[]).0
+    Facts::derive(&args, Some("staging"), "/workspace", &Redactor::default()).0
 }
 
 #[test]
@@ -71,7 +71,7 @@ fn destructive_commands_are_recognised_at_word_starts() {
 
 #[test]
 fn production_is_recognised_from_environment_host_path_and_repo() {
-    let prod = Facts::derive(&json!({}), Some("Production"), "/w", &[]).0;
+    let prod = Facts::derive(&json!({}), Some("Production"), "/w", &Redactor::default()).0;
     assert_eq!(prod.production.as_deref(), Some("environment Production"));
     for args in [
         json!({"url": "https://db.prod.example.com/"}),
@@ -79,7 +79,7 @@ fn production_is_recognised_from_environment_host_path_and_repo() {
         json!({"repo": "acme/payments-production"}),
         json!({"environment": "prod"}),
     ] {
-        let facts = Facts::derive(&args, None, "/w", &[]).0;
+        let facts = Facts::derive(&args, None, "/w", &Redactor::default()).0;
         assert!(facts.is_production(), "{args}");
     }
     // Whole words only: `products` is not production, `production_notes` is.
@@ -87,7 +87,7 @@ fn production_is_recognised_from_environment_host_path_and_repo() {
         (json!({"url": "https://products.example.com/"}), false),
         (json!({"path": "src/production_notes.md"}), true),
     ] {
-        let facts = Facts::derive(&args, None, "/w", &[]).0;
+        let facts = Facts::derive(&args, None, "/w", &Redactor::default()).0;
         assert_eq!(facts.is_production(), production, "{args}");
     }
 }
@@ -96,23 +96,33 @@ fn production_is_recognised_from_environment_host_path_and_repo() {
 fn secret_material_is_detected_and_redacted() {
     let args =
         json!({"url": "https://x.example/", "headers": {"Authorization": "Bearer abcdefghijkl"}});
-    let (facts, redacted) = Facts::derive(&args, None, "/w", &[]);
+    let (facts, redacted) = Facts::derive(&args, None, "/w", &Redactor::default());
     assert!(facts.secret_material);
     assert_eq!(redacted["headers"]["Authorization"], "[REDACTED]");
 
-    let (facts, _) = Facts::derive(&json!({"url": "https://u:pw@x.example/"}), None, "/w", &[]);
+    let (facts, _) = Facts::derive(
+        &json!({"url": "https://u:pw@x.example/"}),
+        None,
+        "/w",
+        &Redactor::default(),
+    );
     assert!(facts.secret_material);
 
     let (facts, redacted) = Facts::derive(
         &json!({"note": "key is hunter22"}),
         None,
         "/w",
-        &["hunter22"],
+        &Redactor::new(["hunter22"]),
     );
     assert!(facts.secret_material);
     assert_eq!(redacted["note"], "key is [REDACTED]");
 
-    let (facts, _) = Facts::derive(&json!({"query": "tokens"}), None, "/w", &[]);
+    let (facts, _) = Facts::derive(
+        &json!({"query": "tokens"}),
+        None,
+        "/w",
+        &Redactor::default(),
+    );
     assert!(!facts.secret_material);
 }
 

@@ -1,12 +1,12 @@
 //! The gateway: decide (pure), then execute (the shell around a tool).
 //!
 //! [`Gateway::decide`] runs the whole pipeline with no IO and no clock:
-//! kill switch, tool lookup, input schema, granted surface, Cedar policy,
-//! risk. [`Gateway::execute`] adds the one impure step, running an allowed
-//! tool, and produces the record that evidence keeps either way. A caller
-//! that journals its calls splits the two: [`Gateway::prepare`] (pure) says
-//! whether the call may run, the caller commits its intent, and
-//! [`Gateway::run`] starts the tool.
+//! kill switch, secrets in the arguments, tool lookup, input schema, granted
+//! surface, Cedar policy, risk. [`Gateway::execute`] adds the one impure
+//! step, running an allowed tool, and produces the record that evidence
+//! keeps either way. A caller that journals its calls splits the two:
+//! [`Gateway::prepare`] (pure) says whether the call may run, the caller
+//! commits its intent, and [`Gateway::run`] starts the tool.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agentwerke_evidence::canonical::digest_value;
-use agentwerke_evidence::redact::{redact_str, redact_value};
+use agentwerke_evidence::redact::{Redactor, value_has_private_key};
 use agentwerke_types::{ErrorCode, ToolCallId};
 
 use crate::category::ToolEscalation;
@@ -39,8 +39,13 @@ pub struct GatewayConfig {
     /// Root that relative paths resolve against and that `pathInWorkspace`
     /// is measured from.
     pub workspace_root: String,
-    /// Secret values to redact wherever they appear (from the secret store).
+    /// Fixed secret values (e.g. from `redact-env`); added to
+    /// [`Self::redactor`] when the gateway is built.
     pub known_secrets: Vec<String>,
+    /// The known secret values, shared with the rest of the server so a
+    /// secret set or rotated while it runs is redacted, and refused in
+    /// arguments, from the next call on.
+    pub redactor: Redactor,
     /// Upper bound on one tool execution.
     pub tool_timeout: Duration,
 }
@@ -51,6 +56,7 @@ impl Default for GatewayConfig {
             agents: Vec::new(),
             workspace_root: "/workspace".to_owned(),
             known_secrets: Vec::new(),
+            redactor: Redactor::default(),
             tool_timeout: DEFAULT_TOOL_TIMEOUT,
         }
     }
@@ -65,6 +71,7 @@ impl fmt::Debug for GatewayConfig {
                 "known_secrets",
                 &format_args!("<{} hidden>", self.known_secrets.len()),
             )
+            .field("redactor", &self.redactor)
             .field("tool_timeout", &self.tool_timeout)
             .finish()
     }
@@ -118,6 +125,7 @@ impl Gateway {
         if let Some(mismatch) = policies.schema().mismatch(&registry) {
             return Err(Error::SchemaMismatch(mismatch));
         }
+        config.redactor.add(&config.known_secrets);
         let agents = config
             .agents
             .iter()
@@ -160,12 +168,12 @@ impl Gateway {
     /// Decides on `call`. Pure: the same call, halts and gateway always give
     /// the same decision.
     pub fn decide(&self, call: &CallRequest, halts: &Halts) -> Decision {
-        let secrets = self.secrets();
+        let redactor = &self.config.redactor;
         let (facts, redacted_args) = Facts::derive(
             &call.arguments,
             call.task.environment.as_deref(),
             &self.config.workspace_root,
-            &secrets,
+            redactor,
         );
         let category = self.registry.category(&call.tool);
         let mut decision = Decision {
@@ -177,7 +185,7 @@ impl Gateway {
             tool: if category.is_some() {
                 call.tool.clone()
             } else {
-                redact_str(&call.tool, &secrets)
+                redactor.redact_str(&call.tool)
             },
             category,
             determining_policies: Vec::new(),
@@ -188,12 +196,29 @@ impl Gateway {
             approver_role: None,
             args_hash: digest_value(&call.arguments),
             redacted_args,
-            affected_systems: facts.affected_systems(),
+            affected_systems: facts
+                .affected_systems()
+                .iter()
+                .map(|system| redactor.redact_str(system))
+                .collect(),
         };
 
         if let Some(scope) = halts.halted_by(call) {
             decision.rationale = format!("halted: the kill switch is on ({scope})");
             return decision;
+        }
+        // Before any policy: a credential in the arguments is on its way to
+        // a tool, a log or another system, and no policy may let it through.
+        if let Some(what) = self.secret_in(&call.arguments) {
+            let rationale = format!(
+                "the arguments carry {what}; credentials are injected by the tool that needs them, never passed as arguments"
+            );
+            return reject(
+                decision,
+                Stage::Secrets,
+                Reason::SecretInArguments,
+                rationale,
+            );
         }
         let Some(category) = category else {
             let rationale = format!("no tool named '{}' is registered", decision.tool);
@@ -207,13 +232,17 @@ impl Gateway {
                 format!(
                     "arguments do not match the input schema of {}: {}",
                     call.tool,
-                    redact_str(&errors, &secrets)
+                    redactor.redact_str(&errors)
                 ),
             );
         }
 
         decision.risk =
             RiskAssessment::assess(category, &facts, &call.task.purpose_type, call.attempt);
+        // Factor details quote the arguments (a path, a command).
+        for factor in &mut decision.risk.factors {
+            factor.detail = redactor.redact_str(&factor.detail);
+        }
         decision.risk_level = decision.risk.level();
         let surface = call
             .task
@@ -241,7 +270,7 @@ impl Gateway {
         decision.determining_policies = verdict.determining_policies;
         decision.risk_level = decision.risk_level.max(verdict.risk.unwrap_or_default());
         decision.approver_role = verdict.approver_role;
-        let policy_rationale = redact_str(&verdict.rationale, &secrets);
+        let policy_rationale = redactor.redact_str(&verdict.rationale);
         match (surface, verdict.kind) {
             (_, DecisionKind::Reject) => {
                 decision.approver_role = None;
@@ -357,7 +386,7 @@ impl Gateway {
                 decision,
                 record,
                 &ToolError::Failed("the tool is no longer registered".to_owned()),
-                &self.secrets(),
+                &self.config.redactor,
             );
         };
         let ctx = ToolContext {
@@ -374,10 +403,10 @@ impl Gateway {
         )
         .await;
         record.duration_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
-        let secrets = self.secrets();
+        let redactor = &self.config.redactor;
         match result {
             Ok(Ok(mut output)) => {
-                redact_value(&mut output, &secrets);
+                redactor.redact_value(&mut output);
                 record.output_digest = Some(digest_value(&output));
                 Execution {
                     decision,
@@ -385,11 +414,11 @@ impl Gateway {
                     outcome: Outcome::Executed { output },
                 }
             }
-            Ok(Err(error)) => failed(decision, record, &error, &secrets),
+            Ok(Err(error)) => failed(decision, record, &error, redactor),
             Err(_) => {
                 let timeout =
                     u64::try_from(self.config.tool_timeout.as_millis()).unwrap_or(u64::MAX);
-                failed(decision, record, &ToolError::Timeout(timeout), &secrets)
+                failed(decision, record, &ToolError::Timeout(timeout), redactor)
             }
         }
     }
@@ -397,15 +426,25 @@ impl Gateway {
     /// `text` with known secrets and credential shapes redacted, as every
     /// record the gateway writes is.
     pub fn redact(&self, text: &str) -> String {
-        redact_str(text, &self.secrets())
+        self.config.redactor.redact_str(text)
     }
 
-    fn secrets(&self) -> Vec<&str> {
-        self.config
-            .known_secrets
-            .iter()
-            .map(String::as_str)
-            .collect()
+    /// The redactor this gateway uses (shared: values added to it are known
+    /// to every clone).
+    pub fn redactor(&self) -> &Redactor {
+        &self.config.redactor
+    }
+
+    /// What secret `arguments` carry, if any: a PEM private key or a known
+    /// secret value, anywhere in a string or an object key.
+    fn secret_in(&self, arguments: &serde_json::Value) -> Option<&'static str> {
+        if value_has_private_key(arguments) {
+            Some("a PEM private key")
+        } else if self.config.redactor.value_contains_known(arguments) {
+            Some("a known secret value")
+        } else {
+            None
+        }
     }
 }
 
@@ -421,9 +460,9 @@ fn failed(
     decision: Decision,
     mut record: CallRecord,
     error: &ToolError,
-    secrets: &[&str],
+    redactor: &Redactor,
 ) -> Execution {
-    let message = redact_str(&error.to_string(), secrets);
+    let message = redactor.redact_str(&error.to_string());
     record.status = CallStatus::Failed;
     record.error = Some(format!("{}: {message}", error.code()));
     Execution {

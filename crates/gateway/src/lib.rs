@@ -11,13 +11,17 @@
 //! The pipeline, first failing stage wins:
 //!
 //! 1. **halted**: the kill switch ([`Halts`]) rejects everything it covers;
-//! 2. **unknown_tool** / **schema**: the tool must be registered and the
+//! 2. **secrets**: arguments that carry a PEM private key or a value the
+//!    [`Redactor`] knows are rejected (`secret_in_arguments`), whatever the
+//!    policy set says: a credential is injected by the component that sends
+//!    it, never handed around as an argument;
+//! 3. **unknown_tool** / **schema**: the tool must be registered and the
 //!    arguments must match its JSON Schema;
-//! 3. **surface**: the BPMN task's `deniedTools`, `allowedTools`,
+//! 4. **surface**: the BPMN task's `deniedTools`, `allowedTools`,
 //!    `permissionLevel` and `sandboxProfile`, and the agent's profile
 //!    ([`TaskSurface::check`]); outside it the call is rejected, or
 //!    escalated when the task says `toolEscalation="escalate"`;
-//! 4. **policy**: Cedar ([`PolicySet`]); forbid rejects, a permit annotated
+//! 5. **policy**: Cedar ([`PolicySet`]); forbid rejects, a permit annotated
 //!    `@decision("escalate")` escalates, another permit allows, nothing
 //!    matching or any error rejects.
 //!
@@ -96,3 +100,6 @@ pub use risk::{RiskAssessment, RiskFactor, RiskLevel};
 pub use surface::SurfaceDenial;
 pub use tool::{Idempotency, Tool, ToolContext};
 pub use tools::Builtins;
+
+/// The known secret values a gateway redacts and refuses in arguments.
+pub use agentwerke_evidence::redact::Redactor;

@@ -171,7 +171,7 @@ mod tests {
     use super::*;
 
     fn facts(args: serde_json::Value, env: Option<&str>) -> Facts {
-        Facts::derive(&args, env, "/workspace", &[]).0
+        Facts::derive(&args, env, "/workspace", &crate::Redactor::default()).0
     }
 
     #[test]

@@ -6,6 +6,8 @@ mod decision_table;
 mod execute;
 #[path = "it/http.rs"]
 mod http;
+#[path = "it/secrets.rs"]
+mod secrets;
 #[path = "it/support.rs"]
 mod support;
 #[path = "it/surface_prop.rs"]

@@ -37,7 +37,12 @@ fn evaluate(
         purpose_type: "analysis".to_owned(),
         ..TaskSurface::default()
     };
-    let (facts, _) = Facts::derive(&args, Some("staging"), "/workspace", &[]);
+    let (facts, _) = Facts::derive(
+        &args,
+        Some("staging"),
+        "/workspace",
+        &crate::Redactor::default(),
+    );
     set.evaluate(&PolicyRequest {
         agent: "a",
         tool,
@@ -204,7 +209,8 @@ fn requests_built_by_the_gateway_validate_against_the_schema() {
     ];
     for (tool, category) in schema.tools() {
         for args in &args {
-            let (facts, _) = Facts::derive(args, Some("production"), "/w", &[]);
+            let (facts, _) =
+                Facts::derive(args, Some("production"), "/w", &crate::Redactor::default());
             let req = PolicyRequest {
                 agent: "a",
                 tool,
@@ -250,7 +256,7 @@ fn slices_decide_exactly_like_the_whole_set() {
                     purpose_type: "p".to_owned(),
                     ..TaskSurface::default()
                 };
-                let (facts, _) = Facts::derive(&args, Some(env), "/w", &[]);
+                let (facts, _) = Facts::derive(&args, Some(env), "/w", &crate::Redactor::default());
                 let req = PolicyRequest {
                     agent: "a",
                     tool,

@@ -414,11 +414,50 @@ fn rows() -> Vec<Row> {
             expect: (Reject, S::Policy, R::Forbidden),
             ..row()
         },
+        // secrets in arguments: refused before any policy
         Row {
-            what: "a known secret value in arguments is forbidden",
+            what: "a known secret value in arguments is refused",
             tool: w,
             args: json!({"path": "notes.md", "content": "pw is hunter2-the-secret"}),
-            expect: (Reject, S::Policy, R::Forbidden),
+            expect: (Reject, S::Secrets, R::SecretInArguments),
+            ..row()
+        },
+        Row {
+            what: "a known secret value is refused even when every call is permitted",
+            tool: w,
+            args: json!({"path": "notes.md", "content": {"hunter2-the-secret": 1}}),
+            policies: Policies::PermitAll,
+            expect: (Reject, S::Secrets, R::SecretInArguments),
+            ..row()
+        },
+        Row {
+            what: "a PEM private key is refused even when every call is permitted",
+            tool: w,
+            args: json!({"path": "id_ed25519", "content": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n-----END OPENSSH PRIVATE KEY-----\n"}),
+            policies: Policies::PermitAll,
+            expect: (Reject, S::Secrets, R::SecretInArguments),
+            ..row()
+        },
+        Row {
+            what: "a PEM private key to an unknown tool is refused as a secret",
+            tool: "shell.sudo",
+            args: json!({"stdin": "-----BEGIN RSA PRIVATE KEY-----\nMIIE"}),
+            expect: (Reject, S::Secrets, R::SecretInArguments),
+            ..row()
+        },
+        Row {
+            what: "the kill switch still comes first",
+            tool: w,
+            args: json!({"content": "hunter2-the-secret"}),
+            halts: halts(true, &[], &[]),
+            expect: (Reject, S::Halted, R::Halted),
+            ..row()
+        },
+        Row {
+            what: "a public certificate is not a secret",
+            tool: w,
+            args: json!({"path": "notes.md", "content": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"}),
+            expect: (Allow, S::Policy, R::Permitted),
             ..row()
         },
         Row {
