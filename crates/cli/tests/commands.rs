@@ -307,6 +307,7 @@ async fn an_escalation_is_reviewed_decided_and_shown_from_the_command_line() {
         "tool      artifact.write",
         "\"path\": \"production/notes/2.4.md\"",
         "\"content\": \"Release 2.4 is live.\"",
+        "  production_target",
         "agentwerke approve",
     ] {
         assert!(shown.contains(expected), "{expected} not in:\n{shown}");

@@ -103,12 +103,43 @@ fn print_approval(a: &Value) -> anyhow::Result<()> {
         for line in serde_json::to_string_pretty(&a["arguments"])?.lines() {
             say!("  {line}")?;
         }
-        say!("policy    {}", text(&a["policyRationale"]))?;
-        say!(
-            "risk      {} (score {})",
-            text(&a["riskLevel"]),
-            text(&a["riskScore"])
-        )?;
+        if a["cause"] == "tool_outcome_unknown" {
+            say!(
+                "why       the server stopped after this call began and before its outcome was recorded: it may or may not have happened"
+            )?;
+        }
+    }
+    say!("policy    {}", text(&a["policyRationale"]))?;
+    say!(
+        "risk      {} (score {})",
+        text(&a["riskLevel"]),
+        text(&a["riskScore"])
+    )?;
+    for factor in a["riskFactors"].as_array().into_iter().flatten() {
+        match factor {
+            Value::String(name) => say!("  {name}")?,
+            _ => say!(
+                "  {:<22} {:>3}  {}",
+                text(&factor["name"]),
+                text(&factor["weight"]),
+                text(&factor["detail"])
+            )?,
+        }
+    }
+    let artifacts = a["artifacts"].as_array().map_or(&[][..], Vec::as_slice);
+    if !artifacts.is_empty() {
+        say!("artifacts")?;
+        for artifact in artifacts {
+            say!(
+                "  {}  sha256 {}  {} bytes",
+                text(&artifact["name"]),
+                text(&artifact["sha256"]),
+                text(&artifact["size"])
+            )?;
+        }
+    }
+    if let Some(expires) = a["expiresAt"].as_str() {
+        say!("expires   {expires}")?;
     }
     if a["status"] == "pending" {
         say!(

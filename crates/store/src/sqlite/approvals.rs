@@ -192,3 +192,23 @@ fn read(conn: &Connection, id: &ApprovalId) -> Result<ApprovalDbRow> {
     .optional()?
     .ok_or_else(|| Error::not_found("approval", id.as_str()))
 }
+
+/// Marks an approved escalation of `run_id` used; false when it was not
+/// approved or was already used (so a second execution of the same approval
+/// is refused). Called only with the intent of the call it lets run
+/// ([`super::calls::begin`]), in the same transaction.
+pub(super) fn consume_escalation(
+    conn: &Connection,
+    approval_id: &str,
+    run_id: &str,
+    at: Timestamp,
+) -> Result<bool> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE approvals SET consumed_at = ?3, updated_at = ?3 \
+             WHERE id = ?1 AND run_id = ?2 AND kind = 'tool_escalation' AND status = 'approved' \
+               AND consumed_at IS NULL",
+        )?
+        .execute(params![approval_id, run_id, at.as_millis()])?;
+    Ok(changed == 1)
+}

@@ -4,7 +4,7 @@ use agentwerke_types::{Timestamp, ToolCallStatus};
 use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::{FromRow, SqlitePool};
 
-use super::gateway::consume_escalation;
+use super::approvals::consume_escalation;
 use super::parse_json;
 use super::rows::{from_sqlite, named};
 use crate::calls::{Begun, ToolCallIntent, ToolCallOutcome, ToolCallRow};

@@ -448,26 +448,6 @@ pub(super) async fn find_artifact(
     }))
 }
 
-/// Marks an approved escalation of `run_id` used; false when it was not
-/// approved or was already used (so a second execution of the same approval
-/// is refused). Called only with the intent of the call it lets run
-/// ([`super::calls::begin`]), in the same transaction.
-pub(super) fn consume_escalation(
-    conn: &Connection,
-    approval_id: &str,
-    run_id: &str,
-    at: Timestamp,
-) -> Result<bool> {
-    let changed = conn
-        .prepare_cached(
-            "UPDATE approvals SET consumed_at = ?3, updated_at = ?3 \
-             WHERE id = ?1 AND run_id = ?2 AND kind = 'tool_escalation' AND status = 'approved' \
-               AND consumed_at IS NULL",
-        )?
-        .execute(params![approval_id, run_id, at.as_millis()])?;
-    Ok(changed == 1)
-}
-
 /// Completes a step's execution as paused on an escalated tool call: the
 /// work row is done (nothing claims it while a human decides), the run gets
 /// its pause event, and the approval opens, all in one transaction.
