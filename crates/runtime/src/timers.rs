@@ -5,7 +5,7 @@ use std::time::Duration;
 use agentwerke_types::{ErrorCode, Timestamp};
 use tokio::sync::watch;
 
-use crate::command::{self, Command, ExpireApproval};
+use crate::command::{self, Command, ExpireApproval, FireTimer};
 use crate::{RuntimeDeps, RuntimeHandle, RuntimeOptions};
 
 /// The loop that fires timers and expires approvals nobody decided in time.
@@ -50,6 +50,37 @@ impl TimerLoop {
         Ok(expired)
     }
 
+    /// Fires the timers due by `now`, each through the fire-timer command
+    /// (see [`crate::command::fire_timer`]). One another process fired
+    /// meanwhile is refused by the store's compare-and-set and skipped.
+    async fn fire_timers(&self, now: Timestamp) -> Result<Fired, agentwerke_store::Error> {
+        const BATCH: usize = 256;
+        let due = self.deps.store.due_timers(now, BATCH).await?;
+        let mut outcome = Fired {
+            more: due.len() == BATCH,
+            ..Fired::default()
+        };
+        for timer in due {
+            let command = Command::FireTimer(FireTimer {
+                run_id: timer.run_id.clone(),
+                timer_id: timer.timer_id.clone(),
+            });
+            match self.handle.submit(command).await {
+                Ok(_) => outcome.fired += 1,
+                Err(
+                    command::Error::TimerNotDue { .. }
+                    | command::Error::Store(agentwerke_store::Error::Conflict { .. }),
+                ) => {}
+                Err(error) => {
+                    outcome.refused = true;
+                    tracing::warn!(code = error.code(), %error, run_id = %timer.run_id,
+                        timer_id = %timer.timer_id, "firing a timer failed");
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
     /// Runs until `shutdown` turns true.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         loop {
@@ -64,15 +95,23 @@ impl TimerLoop {
                     tracing::warn!(code = error.code(), %error, "expiring approvals failed");
                 }
             }
-            match self.deps.store.fire_due_timers(now, 256).await {
-                Ok(fired) if fired > 0 => {
-                    self.handle.wake.applier.notify_one();
+            let fired = match self.fire_timers(now).await {
+                Ok(fired) => fired,
+                Err(error) => {
+                    tracing::warn!(code = error.code(), %error, "reading due timers failed");
+                    Fired::default()
+                }
+            };
+            if fired.fired > 0 {
+                self.handle.wake.applier.notify_one();
+                if fired.more {
                     continue;
                 }
-                Ok(_) => {}
-                Err(error) => tracing::warn!(code = error.code(), %error, "firing timers failed"),
             }
             let wait = match self.deps.store.next_timer_due().await {
+                // A timer that was refused stays due: wait a poll interval
+                // rather than spin on it.
+                Ok(Some(_)) if fired.refused => self.options.poll_interval,
                 Ok(Some(due)) => {
                     let millis = (due.as_millis() - now.as_millis()).clamp(0, 1_000) as u64;
                     Duration::from_millis(millis).min(self.options.poll_interval * 4)
@@ -85,4 +124,15 @@ impl TimerLoop {
             }
         }
     }
+}
+
+/// What one round of firing did.
+#[derive(Debug, Default)]
+struct Fired {
+    /// Timers fired.
+    fired: usize,
+    /// A full batch was due: more may be.
+    more: bool,
+    /// A due timer was refused for a reason other than a race.
+    refused: bool,
 }

@@ -210,6 +210,7 @@ mod tests {
             "command.corrupt",
             "command.encode",
             "approval.not_due",
+            "timer.not_due",
         ];
         for code in agentwerke_runtime::command::Error::CODES {
             if !answered_otherwise.contains(&code) {

@@ -183,7 +183,7 @@ impl From<agentwerke_runtime::command::Error> for ApiError {
             E::CommentTooLong { .. } | E::EmptyAnswer | E::AnswerTooLong { .. } => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            E::NotDue { .. } | E::Corrupt { .. } | E::Encode(_) => {
+            E::NotDue { .. } | E::TimerNotDue { .. } | E::Corrupt { .. } | E::Encode(_) => {
                 tracing::error!(code = error.code(), %error, "command failed");
                 return Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,

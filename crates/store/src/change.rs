@@ -13,7 +13,7 @@
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_types::{ApprovalDecision, ApprovalId, QuestionId, RunId, Timestamp};
 
-use crate::model::{AppliedStep, ApprovalRow, Delivered, JsonText, QuestionRow};
+use crate::model::{AppliedStep, ApprovalRow, Delivered, JsonText, QuestionRow, TimerRow};
 
 /// One command's writes, all or nothing.
 #[derive(Debug, Clone)]
@@ -71,6 +71,14 @@ pub enum Row {
         /// The approval.
         id: ApprovalId,
     },
+    /// Mark a scheduled timer of [`Change::run_id`] that is due by
+    /// [`Change::at`] fired. Refused with `Conflict` when it is not
+    /// scheduled (fired or cancelled) or not due, and `NotFound` when the run
+    /// has no such timer.
+    FireTimer {
+        /// The timer, unique within its run.
+        timer_id: String,
+    },
     /// Record the one answer to an open question. Refused with
     /// `AlreadyAnswered` when it is no longer open.
     AnswerQuestion {
@@ -90,6 +98,8 @@ pub enum Written {
     Approval(ApprovalRow),
     /// A question.
     Question(QuestionRow),
+    /// A timer.
+    Timer(TimerRow),
 }
 
 /// What a committed [`Change`] wrote.
@@ -106,7 +116,7 @@ impl Committed {
     pub fn approval(&self) -> Option<&ApprovalRow> {
         self.rows.iter().find_map(|row| match row {
             Written::Approval(approval) => Some(approval),
-            Written::Question(_) => None,
+            Written::Question(_) | Written::Timer(_) => None,
         })
     }
 
@@ -114,7 +124,7 @@ impl Committed {
     pub fn question(&self) -> Option<&QuestionRow> {
         self.rows.iter().find_map(|row| match row {
             Written::Question(question) => Some(question),
-            Written::Approval(_) => None,
+            Written::Approval(_) | Written::Timer(_) => None,
         })
     }
 }

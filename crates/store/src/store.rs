@@ -156,9 +156,9 @@ pub trait Store: Send + Sync {
 
     // --------------------------------------------------------------- timers
 
-    /// Moves up to `limit` due, scheduled timers into their runs' inboxes as
-    /// `timer_fired` events. Returns how many fired.
-    async fn fire_due_timers(&self, now: Timestamp, limit: usize) -> Result<usize>;
+    /// Up to `limit` scheduled timers due by `now`, in due order. Firing
+    /// one is a command (`Row::FireTimer` in a [`Store::commit`]).
+    async fn due_timers(&self, now: Timestamp, limit: usize) -> Result<Vec<TimerRow>>;
 
     /// When the next scheduled timer is due.
     async fn next_timer_due(&self) -> Result<Option<Timestamp>>;

@@ -90,6 +90,13 @@ pub enum Error {
     /// The run has no failed step (or not the one asked for).
     #[error("the run has no such failed step")]
     NoFailedStep,
+    /// The timer is not a scheduled one due by the command's time (it
+    /// fired, was cancelled, or is not due yet).
+    #[error("timer '{id}' is not a scheduled timer due now")]
+    TimerNotDue {
+        /// `<run>/<timer>`.
+        id: String,
+    },
     /// A stored row no longer reads as the engine's types (a work id that
     /// is not one the engine handed out).
     #[error("stored data is unreadable: {what}")]
@@ -108,7 +115,7 @@ pub enum Error {
 impl Error {
     /// Every code this enum can produce besides the store's own, in one
     /// list (pinned by a test): published, never renamed.
-    pub const CODES: [&'static str; 16] = [
+    pub const CODES: [&'static str; 17] = [
         "command.not_found",
         "approval.already_decided",
         "approval.past_expiry",
@@ -122,6 +129,7 @@ impl Error {
         "run.finished",
         "run.not_failed",
         "run.no_failed_step",
+        "timer.not_due",
         "command.corrupt",
         "command.encode",
         "command.store",
@@ -164,6 +172,7 @@ impl ErrorCode for Error {
             Error::RunFinished { .. } => "run.finished",
             Error::RunNotFailed { .. } => "run.not_failed",
             Error::NoFailedStep => "run.no_failed_step",
+            Error::TimerNotDue { .. } => "timer.not_due",
             Error::Corrupt { .. } => "command.corrupt",
             Error::Encode(_) => "command.encode",
             Error::Store(_) => "command.store",
@@ -210,6 +219,9 @@ mod tests {
                 status: "running".to_owned(),
             },
             Error::NoFailedStep,
+            Error::TimerNotDue {
+                id: "r/t1".to_owned(),
+            },
             Error::Corrupt {
                 what: "w".to_owned(),
             },
@@ -234,6 +246,7 @@ mod tests {
                 "run.finished",
                 "run.not_failed",
                 "run.no_failed_step",
+                "timer.not_due",
                 "command.corrupt",
                 "command.encode",
                 "command.store",

@@ -24,6 +24,7 @@ pub mod cancel_run;
 pub mod decide_approval;
 mod error;
 pub mod expire_approval;
+pub mod fire_timer;
 pub mod retry_step;
 
 use std::sync::Arc;
@@ -39,6 +40,7 @@ pub use cancel_run::CancelRun;
 pub use decide_approval::DecideApproval;
 pub use error::Error;
 pub use expire_approval::ExpireApproval;
+pub use fire_timer::FireTimer;
 pub use retry_step::RetryStep;
 
 use crate::stepper::Stepper;
@@ -60,6 +62,8 @@ pub enum Command {
     CancelRun(CancelRun),
     /// An operator retries a failed run's failed step.
     RetryStep(RetryStep),
+    /// The system fires a durable timer that came due.
+    FireTimer(FireTimer),
 }
 
 impl Command {
@@ -71,6 +75,7 @@ impl Command {
             Command::AnswerQuestion(_) => "answer_question",
             Command::CancelRun(_) => "cancel_run",
             Command::RetryStep(_) => "retry_step",
+            Command::FireTimer(_) => "fire_timer",
         }
     }
 }
@@ -211,6 +216,16 @@ pub(crate) async fn submit(
             };
             (retry_step::plan(&snapshot, retry, ctx), run)
         }
+        Command::FireTimer(fire) => {
+            let timer = store
+                .timers_for_run(fire.run_id.as_str())
+                .await?
+                .into_iter()
+                .find(|t| t.timer_id == fire.timer_id);
+            let run = stepper.run_of(timer.as_ref().map(|t| &t.run_id)).await;
+            let snapshot = fire_timer::Snapshot { timer };
+            (fire_timer::plan(&snapshot, fire, ctx), run)
+        }
     };
     let plan = match planned {
         Ok(plan) => plan,
@@ -314,6 +329,10 @@ pub(crate) mod tests {
                 work_id: Some("w1".to_owned()),
                 by: "olga".to_owned(),
             }),
+            Command::FireTimer(FireTimer {
+                run_id: "run-1".into(),
+                timer_id: "t1".to_owned(),
+            }),
         ];
         let tags: Vec<_> = commands
             .iter()
@@ -326,7 +345,8 @@ pub(crate) mod tests {
                 "expire_approval",
                 "answer_question",
                 "cancel_run",
-                "retry_step"
+                "retry_step",
+                "fire_timer"
             ]
         );
         for command in commands {

@@ -380,10 +380,8 @@ impl Store for SqliteStore {
         work::pending_for_run(&self.pool, run_id).await
     }
 
-    async fn fire_due_timers(&self, now: Timestamp, limit: usize) -> Result<usize> {
-        self.writer
-            .write(move |conn| timers::fire_due(conn, now, limit))
-            .await
+    async fn due_timers(&self, now: Timestamp, limit: usize) -> Result<Vec<TimerRow>> {
+        timers::due(&self.pool, now, limit).await
     }
 
     async fn next_timer_due(&self) -> Result<Option<Timestamp>> {

@@ -479,6 +479,13 @@ from_sqlite!(TimerDbRow {
     fired_at
 });
 
+impl TimerDbRow {
+    /// The run the timer belongs to.
+    pub(super) fn run_id(&self) -> &str {
+        &self.run_id
+    }
+}
+
 impl TryFrom<TimerDbRow> for TimerRow {
     type Error = Error;
 

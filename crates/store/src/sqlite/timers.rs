@@ -1,59 +1,67 @@
 //! Durable timers: rows that become inbox events when due.
 //!
-//! Firing flips the row to `fired` and queues the event in one transaction,
-//! and the event's dedup key `timer:<run>:<timer_id>` makes a second firing
-//! impossible even if a row were ever reset by hand.
+//! The store only reads which timers are due and flips one to `fired` as a
+//! row of a command's change; the runtime's fire-timer planner builds the
+//! engine event (with the dedup key `timer:<run>:<timer_id>`, which makes a
+//! second firing impossible even if a row were ever reset by hand) and the
+//! audit record.
 
-use agentwerke_evidence::chain::AuditDraft;
-use agentwerke_types::{Actor, AuditKind, Timestamp};
-use rusqlite::{Connection, params};
-use serde_json::json;
+use agentwerke_types::Timestamp;
+use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::SqlitePool;
 
 use super::rows::{TimerDbRow, convert};
-use super::{audit, json_text, runs, sql_limit};
-use crate::clock::rfc3339;
-use crate::error::Result;
+use super::sql_limit;
+use crate::error::{Error, Result};
 use crate::model::TimerRow;
 
-pub(super) fn fire_due(conn: &Connection, now: Timestamp, limit: usize) -> Result<usize> {
-    let due = conn
+/// Scheduled timers due by `now`, in due order; firing one is a command's
+/// [`Row::FireTimer`](crate::Row::FireTimer).
+pub(super) async fn due(pool: &SqlitePool, now: Timestamp, limit: usize) -> Result<Vec<TimerRow>> {
+    let rows: Vec<TimerDbRow> = sqlx::query_as(
+        "SELECT run_id, timer_id, node_id, due_at, status, fired_at FROM timers \
+         WHERE status = 'scheduled' AND due_at <= ?1 \
+         ORDER BY due_at, run_id, timer_id LIMIT ?2",
+    )
+    .bind(now.as_millis())
+    .bind(sql_limit(limit))
+    .fetch_all(pool)
+    .await?;
+    convert(rows)
+}
+
+/// Marks `run_id`'s timer fired at `at` if it is scheduled and due then;
+/// the row as it now is. Refused with `Conflict` when it was fired or
+/// cancelled before or is not due, `NotFound` when there is no such timer.
+pub(super) fn fire(
+    conn: &Connection,
+    run_id: &str,
+    timer_id: &str,
+    at: Timestamp,
+) -> Result<TimerDbRow> {
+    let fired = conn
+        .prepare_cached(
+            "UPDATE timers SET status = 'fired', fired_at = ?3 \
+             WHERE run_id = ?1 AND timer_id = ?2 AND status = 'scheduled' AND due_at <= ?3",
+        )?
+        .execute(params![run_id, timer_id, at.as_millis()])?;
+    let row = conn
         .prepare_cached(
             "SELECT run_id, timer_id, node_id, due_at, status, fired_at FROM timers \
-             WHERE status = 'scheduled' AND due_at <= ?1 \
-             ORDER BY due_at, run_id, timer_id LIMIT ?2",
+             WHERE run_id = ?1 AND timer_id = ?2",
         )?
-        .query_map(
-            params![now.as_millis(), sql_limit(limit)],
-            TimerDbRow::from_sqlite,
-        )?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut fired = 0;
-    for timer in convert::<_, TimerRow>(due)? {
-        conn.prepare_cached(
-            "UPDATE timers SET status = 'fired', fired_at = ?3 WHERE run_id = ?1 AND timer_id = ?2",
-        )?
-        .execute(params![
-            timer.run_id.as_str(),
-            timer.timer_id,
-            now.as_millis()
-        ])?;
-        let event = json!({"type": "timer_fired", "timer_id": timer.timer_id, "at": now});
-        let key = format!("timer:{}:{}", timer.run_id, timer.timer_id);
-        if runs::insert_event(conn, &timer.run_id, &json_text(&event), Some(&key), now)? {
-            fired += 1;
-            let draft = AuditDraft {
-                run_id: timer.run_id.to_string(),
-                at: rfc3339(now),
-                actor: Actor::System,
-                kind: AuditKind::TimerFired,
-                data: json!({"timerId": timer.timer_id, "nodeId": timer.node_id,
-                             "dueAt": rfc3339(timer.due_at)}),
-            };
-            audit::append_drafts(conn, &timer.run_id, &[draft])?;
-        }
+        .query_row(params![run_id, timer_id], TimerDbRow::from_sqlite)
+        .optional()?
+        .ok_or_else(|| Error::NotFound {
+            what: "timer",
+            id: format!("{run_id}/{timer_id}"),
+        })?;
+    if fired == 0 {
+        return Err(Error::conflict(format!(
+            "timer '{timer_id}' of run '{run_id}' is not a scheduled timer due by then"
+        )));
     }
-    Ok(fired)
+    Ok(row)
 }
 
 pub(super) async fn next_due(pool: &SqlitePool) -> Result<Option<Timestamp>> {

@@ -7,13 +7,13 @@ use agentwerke_evidence::chain::SealedDraft;
 use rusqlite::Connection;
 
 use super::audit::{self, Chain};
-use super::rows::{ApprovalDbRow, QuestionDbRow};
+use super::rows::{ApprovalDbRow, QuestionDbRow, TimerDbRow};
 use super::runs::{self, StepCall};
 use super::work::{self, CompleteCall};
-use super::{approvals, ops, questions};
+use super::{approvals, ops, questions, timers};
 use crate::change::{Change, Committed, Row, Written};
 use crate::error::{Error, Result};
-use crate::model::{ApprovalRow, Delivered, NewQuestion, QuestionRow};
+use crate::model::{ApprovalRow, Delivered, NewQuestion, QuestionRow, TimerRow};
 
 /// A [`Change`] with its JSON written and its audit drafts sealed by the
 /// caller, so the writer only binds and hashes.
@@ -47,6 +47,7 @@ impl ChangeCall {
 pub(super) enum RawWritten {
     Approval(ApprovalDbRow),
     Question(QuestionDbRow),
+    Timer(TimerDbRow),
 }
 
 /// Parses what [`commit`] wrote, off the writer's thread.
@@ -56,6 +57,7 @@ pub(super) fn parse(rows: Vec<RawWritten>, delivered: Delivered) -> Result<Commi
         .map(|row| match row {
             RawWritten::Approval(row) => ApprovalRow::try_from(row).map(Written::Approval),
             RawWritten::Question(row) => QuestionRow::try_from(row).map(Written::Question),
+            RawWritten::Timer(row) => TimerRow::try_from(row).map(Written::Timer),
         })
         .collect::<Result<_>>()?;
     Ok(Committed { rows, delivered })
@@ -91,10 +93,14 @@ pub(super) fn commit(conn: &Connection, call: &ChangeCall) -> Result<(Vec<RawWri
                 answer,
                 answered_by,
             } => RawWritten::Question(questions::answer(conn, id, answer, answered_by, change.at)?),
+            Row::FireTimer { timer_id } => {
+                RawWritten::Timer(timers::fire(conn, run_id, timer_id, change.at)?)
+            }
         };
         let owner = match &raw {
             RawWritten::Approval(row) => row.run_id.as_str(),
             RawWritten::Question(row) => row.run_id(),
+            RawWritten::Timer(row) => row.run_id(),
         };
         if owner != run_id {
             return Err(Error::invalid(format!(

@@ -8,7 +8,7 @@ use agentwerke_store::{
 use agentwerke_types::{ApprovalDecision, ApprovalKind};
 use serde_json::json;
 
-use super::support::{draft, published, start_run, step, t, usage};
+use super::support::{draft, fire_due, published, start_run, step, t, usage};
 
 /// Many runs, many writes of every kind, then every chain verifies and
 /// sequence numbers have no gaps.
@@ -112,7 +112,7 @@ pub(crate) async fn chains_verify_after_many_ops(store: &dyn Store) {
         })
         .await
         .unwrap();
-    assert_eq!(store.fire_due_timers(t(500), 100).await.unwrap(), 5);
+    assert_eq!(fire_due(store, t(500), 100).await, 5);
     for claimed in store.claim_runs("engine", t(600), 1_000, 10).await.unwrap() {
         assert_eq!(claimed.events.len(), 4);
         let audit = vec![draft(&claimed.run.id, "event.applied", json!({})); 3];

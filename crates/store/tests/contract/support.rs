@@ -149,3 +149,45 @@ pub(crate) fn code_of<T: std::fmt::Debug>(result: agentwerke_store::Result<T>) -
     use agentwerke_types::ErrorCode;
     result.expect_err("expected an error").code()
 }
+
+/// Fires `timer_id` of `run_id` at `at` as the fire-timer command does: the
+/// row, the `timer_fired` event with its dedup key, a `timer.fired` record.
+pub(crate) async fn fire_timer(
+    store: &dyn Store,
+    run_id: &str,
+    timer_id: &str,
+    at: Timestamp,
+) -> agentwerke_store::Result<agentwerke_store::Committed> {
+    store
+        .commit(agentwerke_store::Change {
+            run_id: run_id.into(),
+            at,
+            rows: vec![agentwerke_store::Row::FireTimer {
+                timer_id: timer_id.to_owned(),
+            }],
+            event: Some(agentwerke_store::RunEvent {
+                event: JsonText::from(
+                    &json!({"type": "timer_fired", "timer_id": timer_id, "at": at}),
+                ),
+                dedup_key: Some(format!("timer:{run_id}:{timer_id}")),
+                step: None,
+            }),
+            audit: vec![draft(run_id, "timer.fired", json!({"timerId": timer_id}))],
+            records: Vec::new(),
+        })
+        .await
+}
+
+/// Fires every timer [`Store::due_timers`] names at `at` (at most `limit`),
+/// as the timer loop does; how many fired.
+pub(crate) async fn fire_due(store: &dyn Store, at: Timestamp, limit: usize) -> usize {
+    let mut fired = 0;
+    for timer in store.due_timers(at, limit).await.unwrap() {
+        assert!(timer.due_at <= at, "only due timers are named");
+        fire_timer(store, timer.run_id.as_str(), &timer.timer_id, at)
+            .await
+            .unwrap();
+        fired += 1;
+    }
+    fired
+}

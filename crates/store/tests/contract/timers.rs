@@ -3,7 +3,7 @@
 use agentwerke_store::{Op, Store};
 use serde_json::json;
 
-use super::support::{one_run, step, t};
+use super::support::{code_of, fire_due, fire_timer, one_run, step, t};
 
 fn schedule(timer_id: &str, due_ms: i64) -> Op {
     Op::ScheduleTimer {
@@ -29,13 +29,17 @@ pub(crate) async fn schedule_two(store: &dyn Store) {
 pub(crate) async fn fire_once(store: &dyn Store) {
     schedule_two(store).await;
     assert_eq!(store.next_timer_due().await.unwrap(), Some(t(1_000)));
-    assert_eq!(store.fire_due_timers(t(999), 10).await.unwrap(), 0);
-    assert_eq!(store.fire_due_timers(t(1_000), 10).await.unwrap(), 1);
-    assert_eq!(
-        store.fire_due_timers(t(1_500), 10).await.unwrap(),
-        0,
-        "fired only once"
-    );
+    assert_eq!(fire_due(store, t(999), 10).await, 0);
+    assert_eq!(fire_due(store, t(1_000), 10).await, 1);
+    assert_eq!(fire_due(store, t(1_500), 10).await, 0, "fired only once");
+    // The row is the compare-and-set: a second firing, a firing before the
+    // timer is due and an unknown timer are refused and write nothing.
+    let again = fire_timer(store, "run-1", "t1", t(1_500)).await;
+    assert_eq!(code_of(again), "store.conflict");
+    let early = fire_timer(store, "run-1", "t2", t(1_500)).await;
+    assert_eq!(code_of(early), "store.conflict");
+    let unknown = fire_timer(store, "run-1", "t9", t(1_500)).await;
+    assert_eq!(code_of(unknown), "store.not_found");
     assert_eq!(store.next_timer_due().await.unwrap(), Some(t(2_000)));
 
     let claimed = store
@@ -63,7 +67,7 @@ pub(crate) async fn fire_once(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(store.next_timer_due().await.unwrap(), None);
-    assert_eq!(store.fire_due_timers(t(10_000), 10).await.unwrap(), 0);
+    assert_eq!(fire_due(store, t(10_000), 10).await, 0);
 
     let timers = store.timers_for_run("run-1").await.unwrap();
     let states: Vec<_> = timers
@@ -85,11 +89,7 @@ pub(crate) async fn fire_once(store: &dyn Store) {
 /// After [`schedule_two`] and a restart: both timers are still there.
 pub(crate) async fn still_scheduled(store: &dyn Store) {
     assert_eq!(store.next_timer_due().await.unwrap(), Some(t(1_000)));
-    assert_eq!(
-        store.fire_due_timers(t(5_000), 1).await.unwrap(),
-        1,
-        "limit respected"
-    );
-    assert_eq!(store.fire_due_timers(t(5_000), 10).await.unwrap(), 1);
-    assert_eq!(store.fire_due_timers(t(5_000), 10).await.unwrap(), 0);
+    assert_eq!(fire_due(store, t(5_000), 1).await, 1, "limit respected");
+    assert_eq!(fire_due(store, t(5_000), 10).await, 1);
+    assert_eq!(fire_due(store, t(5_000), 10).await, 0);
 }
