@@ -18,7 +18,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures::Stream;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::code::Code;
@@ -45,9 +45,41 @@ pub struct StartRun {
     pub version: Option<i64>,
 }
 
+/// A run just started.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Started {
+    /// The run's id.
+    pub run_id: String,
+    /// The same id, as `GET /api/runs/{id}` names it.
+    pub id: String,
+    /// Where it stands after its first step.
+    #[schema(value_type = RunStatusName)]
+    pub status: RunStatus,
+    /// The workflow.
+    pub workflow_id: String,
+    /// The published version it runs.
+    pub workflow_version: i64,
+    /// Hex SHA-256 of that version's BPMN.
+    pub bpmn_sha256: String,
+}
+
+/// A cancel or retry request taken: the run hears it at its next step.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Accepted {
+    /// The run.
+    pub run_id: String,
+    /// The step that runs again (a retry only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub work_id: Option<String>,
+    /// Always true.
+    pub accepted: bool,
+}
+
 /// Starts a run of the latest published version of a workflow.
 #[utoipa::path(post, path = "/api/runs", tag = "runs", request_body = StartRun,
-    responses((status = 201, description = "Started", body = Object),
+    responses((status = 201, description = "Started", body = Started),
               (status = 404, description = "No published version of the workflow (workflow.not_published)"),
               (status = 422, description = "Inputs that are not an object (run.invalid_inputs)")),
     security(("bearer" = [])))]
@@ -55,7 +87,7 @@ pub async fn start(
     State(state): State<AppState>,
     caller: Caller,
     AppJson(body): AppJson<StartRun>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Started>), ApiError> {
     caller.require(Permission::StartRun)?;
     let inputs = body.inputs.unwrap_or_else(|| json!({}));
     if !inputs.is_object() {
@@ -107,11 +139,14 @@ pub async fn start(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({
-            "runId": run_id, "id": run_id, "status": status.as_str(),
-            "workflowId": version.workflow_id, "workflowVersion": version.version,
-            "bpmnSha256": version.bpmn_sha256,
-        })),
+        Json(Started {
+            run_id: run_id.clone(),
+            id: run_id,
+            status,
+            workflow_id: version.workflow_id,
+            workflow_version: version.version,
+            bpmn_sha256: version.bpmn_sha256,
+        }),
     ))
 }
 
@@ -228,7 +263,7 @@ pub struct CancelRun {
 /// Cancels a run: open work stops, open approvals and questions close.
 #[utoipa::path(post, path = "/api/runs/{id}/cancel", tag = "runs", params(("id" = String, Path)),
     request_body = CancelRun,
-    responses((status = 202, description = "Cancellation accepted", body = Object),
+    responses((status = 202, description = "Cancellation accepted", body = Accepted),
               (status = 404, description = "No such run (api.not_found)"),
               (status = 409, description = "The run already ended (run.finished)")),
     security(("bearer" = [])))]
@@ -237,7 +272,7 @@ pub async fn cancel(
     caller: Caller,
     AppPath(id): AppPath<String>,
     body: Option<AppJson<CancelRun>>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     caller.require(Permission::CancelRun)?;
     let command = Command::CancelRun(command::CancelRun {
         run_id: id.clone().into(),
@@ -247,7 +282,11 @@ pub async fn cancel(
     state.runtime.submit(command).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"runId": id, "accepted": true})),
+        Json(Accepted {
+            run_id: id,
+            work_id: None,
+            accepted: true,
+        }),
     ))
 }
 
@@ -263,7 +302,7 @@ pub struct RetryRun {
 /// Retries the failed step of a failed run.
 #[utoipa::path(post, path = "/api/runs/{id}/retry", tag = "runs", params(("id" = String, Path)),
     request_body = RetryRun,
-    responses((status = 202, description = "Retry accepted", body = Object),
+    responses((status = 202, description = "Retry accepted", body = Accepted),
               (status = 404, description = "No such run (api.not_found)"),
               (status = 409, description = "Not failed (run.not_failed), or no such failed step (run.no_failed_step)")),
     security(("bearer" = [])))]
@@ -272,7 +311,7 @@ pub async fn retry(
     caller: Caller,
     AppPath(id): AppPath<String>,
     body: Option<AppJson<RetryRun>>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     caller.require(Permission::RetryRun)?;
     let command = Command::RetryStep(command::RetryStep {
         run_id: id.clone().into(),
@@ -285,7 +324,11 @@ pub async fn retry(
     };
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({"runId": id, "workId": work_id.to_string(), "accepted": true})),
+        Json(Accepted {
+            run_id: id,
+            work_id: Some(work_id.to_string()),
+            accepted: true,
+        }),
     ))
 }
 
