@@ -3,7 +3,6 @@
 use agentwerke_evidence::chain::{AuditDraft, AuditRecord, ChainHead};
 use agentwerke_types::{RiskLevel, Timestamp, ToolCallId};
 use async_trait::async_trait;
-use serde_json::Value;
 
 use crate::calls::{Begun, ToolCallIntent, ToolCallOutcome, ToolCallRow};
 use crate::change::{Change, Committed};
@@ -82,16 +81,6 @@ pub trait Store: Send + Sync {
 
     /// Runs, newest first, paged by an opaque cursor.
     async fn list_runs(&self, filter: RunFilter) -> Result<Page<RunRow>>;
-
-    /// Puts an event in a run's inbox. Returns false, and writes nothing, when
-    /// `dedup_key` was used before.
-    async fn enqueue_event(
-        &self,
-        run_id: &str,
-        event: Value,
-        dedup_key: Option<String>,
-        audit: Option<AuditDraft>,
-    ) -> Result<bool>;
 
     /// Leases up to `limit` runs that have unprocessed events and no live
     /// lease of another owner, with their events.

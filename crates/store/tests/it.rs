@@ -127,10 +127,14 @@ mod sqlite {
         let db = Db::new().await;
         contract::support::one_run(db.dyn_store(), "wf", "run-1").await;
         db.store.close().await;
-        let late = db
-            .store
-            .enqueue_event("run-1", serde_json::json!({"late": true}), None, None)
-            .await;
+        let late = contract::support::queue(
+            db.dyn_store(),
+            "run-1",
+            serde_json::json!({"late": true}),
+            None,
+            None,
+        )
+        .await;
         assert!(late.is_err(), "a closed store writes nothing");
         let reopened = SqliteStore::open(&Db::url(&db.dir)).await.expect("reopen");
         let claimed = reopened
@@ -157,9 +161,14 @@ mod sqlite {
                         "run.cancel_requested",
                         serde_json::json!({"n": n}),
                     );
-                    store
-                        .enqueue_event("run-1", serde_json::json!({"n": n}), None, Some(audit))
-                        .await
+                    contract::support::queue(
+                        store.as_ref(),
+                        "run-1",
+                        serde_json::json!({"n": n}),
+                        None,
+                        Some(audit),
+                    )
+                    .await
                 })
             })
             .collect();

@@ -289,21 +289,6 @@ impl Store for SqliteStore {
         runs::list(&self.pool, filter).await
     }
 
-    async fn enqueue_event(
-        &self,
-        run_id: &str,
-        event: Value,
-        dedup_key: Option<String>,
-        audit: Option<AuditDraft>,
-    ) -> Result<bool> {
-        let run_id = run_id.to_owned();
-        self.writer
-            .write(move |conn| {
-                runs::enqueue(conn, &run_id, &event, dedup_key.as_deref(), audit.as_ref())
-            })
-            .await
-    }
-
     async fn claim_runs(
         &self,
         owner: &str,

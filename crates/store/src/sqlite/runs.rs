@@ -14,7 +14,6 @@ use std::collections::HashMap;
 use agentwerke_evidence::chain::{AuditDraft, SealedDraft};
 use agentwerke_types::{RiskLevel, RunStatus, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
-use serde_json::Value;
 use sqlx::{SqliteExecutor, SqlitePool};
 
 use super::audit::Chain;
@@ -219,23 +218,6 @@ pub(super) async fn list(pool: &SqlitePool, filter: RunFilter) -> Result<Page<Ru
     Ok(cursor::page(items, limit, |run| {
         (run.created_at, run.id.to_string())
     }))
-}
-
-pub(super) fn enqueue(
-    conn: &Connection,
-    run_id: &str,
-    event: &Value,
-    dedup_key: Option<&str>,
-    draft: Option<&AuditDraft>,
-) -> Result<bool> {
-    require_run(conn, run_id)?;
-    if !insert_event(conn, run_id, &json_text(event), dedup_key, wall_clock())? {
-        return Ok(false);
-    }
-    if let Some(draft) = draft {
-        audit::append_drafts(conn, run_id, std::slice::from_ref(draft))?;
-    }
-    Ok(true)
 }
 
 /// Fails with `NotFound` unless the run exists.

@@ -69,6 +69,9 @@ pub(super) fn parse(rows: Vec<RawWritten>, delivered: Delivered) -> Result<Commi
 pub(super) fn commit(conn: &Connection, call: &ChangeCall) -> Result<(Vec<RawWritten>, Delivered)> {
     let change = &call.change;
     let run_id = change.run_id.as_str();
+    // A change names its run; one that does not exist is refused by name
+    // rather than by whichever constraint its first write would break.
+    runs::require_run(conn, run_id)?;
     let mut written = Vec::with_capacity(change.rows.len());
     for row in &change.rows {
         let raw = match row {

@@ -9,7 +9,7 @@ use agentwerke_store::{
 use agentwerke_types::{ApprovalDecision, ApprovalKind, ApprovalStatus, ErrorCode, Timestamp};
 use serde_json::json;
 
-use super::support::{code_of, draft, one_run, step, t, usage};
+use super::support::{code_of, draft, one_run, start_run, step, t, usage};
 
 fn open(id: &str, work_id: &str) -> Op {
     Op::OpenApproval {
@@ -189,7 +189,7 @@ pub(crate) async fn concurrent_decisions(store: Arc<dyn Store>) {
 /// and writes nothing; the expiry then goes through once, and a later
 /// decision is refused the same way.
 pub(crate) async fn decided_after_expiry(store: &dyn Store) {
-    one_run(store, "wf", "run-1").await;
+    let version = one_run(store, "wf", "run-1").await;
     step(store, "engine", t(20), vec![open("ap-1", "w1")]).await;
     let due = t(86_400_000);
     let audit_before = store.audit_log("run-1").await.unwrap().len();
@@ -251,6 +251,7 @@ pub(crate) async fn decided_after_expiry(store: &dyn Store) {
     assert_eq!(kinds, ["approval.decided", "approval.expired"]);
     // A change writes one run's rows only.
     step(store, "engine", t(40), vec![open("ap-3", "w3")]).await;
+    start_run(store, &version, "run-2", t(45)).await;
     let wrong_run = Change {
         run_id: "run-2".into(),
         audit: Vec::new(),
@@ -259,6 +260,15 @@ pub(crate) async fn decided_after_expiry(store: &dyn Store) {
     assert_eq!(
         code_of(store.commit(wrong_run).await),
         "store.invalid_input"
+    );
+    let no_run = Change {
+        run_id: "run-9".into(),
+        ..decision_at("ap-3", "bob", "approved", t(50))
+    };
+    assert_eq!(
+        code_of(store.commit(no_run).await),
+        "store.not_found",
+        "a change for a run that does not exist is refused by name"
     );
     let untouched = store.get_approval("ap-3").await.unwrap().unwrap();
     assert_eq!(untouched.status, ApprovalStatus::Pending);

@@ -8,7 +8,7 @@ use agentwerke_store::{
 use agentwerke_types::{ApprovalDecision, ApprovalKind};
 use serde_json::json;
 
-use super::support::{draft, fire_due, published, start_run, step, t, usage};
+use super::support::{draft, fire_due, published, queue, start_run, step, t, usage};
 
 /// Many runs, many writes of every kind, then every chain verifies and
 /// sequence numbers have no gaps.
@@ -21,15 +21,15 @@ pub(crate) async fn chains_verify_after_many_ops(store: &dyn Store) {
         let data = json!({"n": n, "cost": 0.1 + 0.2, "tiny": 1.0000000000000002e-7,
                           "big": 1.7976931348623157e308, "text": "ünïcødé \"quoted\"",
                           "nested": {"z": [1, 2.5, null], "a": true}});
-        store
-            .enqueue_event(
-                &run_id,
-                json!({"type": "poke"}),
-                None,
-                Some(draft(&run_id, "run.cancel_requested", data)),
-            )
-            .await
-            .unwrap();
+        queue(
+            store,
+            &run_id,
+            json!({"type": "poke"}),
+            None,
+            Some(draft(&run_id, "run.cancel_requested", data)),
+        )
+        .await
+        .unwrap();
         step(
             store,
             "engine",

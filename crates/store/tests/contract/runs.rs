@@ -5,7 +5,9 @@ use agentwerke_store::{JsonText, NewRun, Op, RunFilter, RunStart, Store};
 use agentwerke_types::{RiskLevel, RunStatus};
 use serde_json::json;
 
-use super::support::{code_of, commit_all, draft, import, one_run, published, start_run, t, usage};
+use super::support::{
+    code_of, commit_all, draft, import, one_run, published, queue, start_run, t, usage,
+};
 
 /// A run is created with its first event; a claim hands both over; a commit
 /// needs the lease and the claimed state version, and releases the lease.
@@ -217,27 +219,26 @@ pub(crate) async fn create_with_first_step_applied(store: &dyn Store) {
 pub(crate) async fn inbox_order_and_dedup(store: &dyn Store) {
     one_run(store, "wf", "run-1").await;
     let audit = |kind: &str| Some(draft("run-1", kind, json!({})));
-    let first = store
-        .enqueue_event(
-            "run-1",
-            json!({"type": "cancel"}),
-            Some("k1".to_owned()),
-            audit("run.cancel_requested"),
-        )
-        .await
-        .unwrap();
-    let second = store
-        .enqueue_event(
-            "run-1",
-            json!({"type": "cancel"}),
-            Some("k1".to_owned()),
-            audit("run.retry_requested"),
-        )
-        .await
-        .unwrap();
+    let first = queue(
+        store,
+        "run-1",
+        json!({"type": "cancel"}),
+        Some("k1".to_owned()),
+        audit("run.cancel_requested"),
+    )
+    .await
+    .unwrap();
+    let second = queue(
+        store,
+        "run-1",
+        json!({"type": "cancel"}),
+        Some("k1".to_owned()),
+        audit("run.retry_requested"),
+    )
+    .await
+    .unwrap();
     assert!(first && !second);
-    store
-        .enqueue_event("run-1", json!({"type": "poke"}), None, None)
+    queue(store, "run-1", json!({"type": "poke"}), None, None)
         .await
         .unwrap();
     let kinds: Vec<_> = store
@@ -249,10 +250,14 @@ pub(crate) async fn inbox_order_and_dedup(store: &dyn Store) {
         .collect();
     assert_eq!(
         kinds,
-        ["run.requested", "run.cancel_requested"],
-        "a deduplicated event writes no audit"
+        [
+            "run.requested",
+            "run.cancel_requested",
+            "run.retry_requested"
+        ],
+        "a repeated key drops the event, not the record that it was asked for"
     );
-    let unknown = store.enqueue_event("nope", json!({}), None, None).await;
+    let unknown = queue(store, "nope", json!({}), None, None).await;
     assert_eq!(code_of(unknown), "store.not_found");
 
     let claimed = store.claim_runs("a", t(20), 1_000, 10).await.unwrap();
@@ -309,8 +314,7 @@ pub(crate) async fn lease_expiry_and_reclaim(store: &dyn Store) {
     assert_eq!(run.state_version, 1, "applied exactly once");
 
     // The same owner may re-claim its own live lease (after a failed commit).
-    store
-        .enqueue_event("run-1", json!({"type": "poke"}), None, None)
+    queue(store, "run-1", json!({"type": "poke"}), None, None)
         .await
         .unwrap();
     let once = store.claim_runs("a", t(2_000), 1_000, 10).await.unwrap();

@@ -6,7 +6,7 @@ use agentwerke_store::{AppliedStep, CompleteWork, Delivered, JsonText, Op, Store
 use agentwerke_types::RunStatus;
 use serde_json::json;
 
-use super::support::{draft, one_run, step, t};
+use super::support::{draft, one_run, queue, step, t};
 
 fn insert(work_id: &str) -> Op {
     Op::InsertWork {
@@ -110,8 +110,7 @@ pub(crate) async fn committed_only_when_nothing_moved(store: &dyn Store) {
         .await
         .unwrap();
     let version = store.get_run("run-1").await.unwrap().unwrap().state_version;
-    store
-        .enqueue_event("run-1", json!({"type": "nudge"}), None, None)
+    queue(store, "run-1", json!({"type": "nudge"}), None, None)
         .await
         .unwrap();
     let held = store.claim_runs("other", t(70), 30_000, 10).await.unwrap();

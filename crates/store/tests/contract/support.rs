@@ -191,3 +191,30 @@ pub(crate) async fn fire_due(store: &dyn Store, at: Timestamp, limit: usize) -> 
     }
     fired
 }
+
+/// Queues `event` for `run_id` the way a command without rows does (a
+/// cancel request): one [`Store::commit`] of the event and its audit record;
+/// true when the event was queued, false when its dedup key was used before.
+pub(crate) async fn queue(
+    store: &dyn Store,
+    run_id: &str,
+    event: Value,
+    dedup_key: Option<String>,
+    audit: Option<AuditDraft>,
+) -> agentwerke_store::Result<bool> {
+    let committed = store
+        .commit(agentwerke_store::Change {
+            run_id: run_id.into(),
+            at: t(0),
+            rows: Vec::new(),
+            event: Some(agentwerke_store::RunEvent {
+                event: JsonText::from(&event),
+                dedup_key,
+                step: None,
+            }),
+            audit: audit.into_iter().collect(),
+            records: Vec::new(),
+        })
+        .await?;
+    Ok(committed.delivered != agentwerke_store::Delivered::Dropped)
+}

@@ -4,7 +4,7 @@ use agentwerke_store::gateway::{HaltRow, HaltScope, Held, HoldWork};
 use agentwerke_store::{CompleteWork, Delivered, GLOBAL_STREAM, JsonText, Op, PageRequest, Store};
 use serde_json::json;
 
-use super::support::{code_of, draft, one_run, step, t, usage};
+use super::support::{code_of, draft, one_run, queue, step, t, usage};
 
 fn insert(work_id: &str) -> Op {
     Op::InsertWork {
@@ -141,8 +141,7 @@ pub(crate) async fn cancelled_work(store: &dyn Store) {
     let claimed = store.claim_work("a", t(100), 1_000, 1).await.unwrap();
     assert_eq!(claimed[0].work_id, "w1", "oldest work first");
 
-    store
-        .enqueue_event("run-1", json!({"type": "cancel"}), None, None)
+    queue(store, "run-1", json!({"type": "cancel"}), None, None)
         .await
         .unwrap();
     let cancel = vec![
