@@ -304,8 +304,6 @@ mod tests {
     #[test]
     fn success_answers_name_their_schema() {
         const STILL_UNTYPED: &[&str] = &[
-            "GET /api/approvals/{id}",
-            "POST /api/approvals/{id}/decision",
             "GET /api/evidence/schema",
             "GET /api/runs/{id}",
             "POST /api/gateway/evaluate",

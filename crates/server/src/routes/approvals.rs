@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::code::Code;
 use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, AppQuery, Caller};
-use crate::routes::views::{ApprovalStatusName, Page};
+use crate::routes::views::ApprovalStatusName;
 use crate::routes::{PageParams, check_status, ts};
 use crate::state::AppState;
 
@@ -31,7 +31,7 @@ pub struct ListParams {
 
 /// Lists approval requests.
 #[utoipa::path(get, path = "/api/approvals", tag = "approvals", params(ListParams, PageParams),
-    responses((status = 200, description = "A page of approval requests, oldest first", body = Page)),
+    responses((status = 200, description = "A page of approval requests, oldest first", body = ApprovalPage)),
     security(("bearer" = [])))]
 pub async fn list(
     State(state): State<AppState>,
@@ -64,7 +64,7 @@ pub async fn list(
 
 /// One approval request with everything an approver must review.
 #[utoipa::path(get, path = "/api/approvals/{id}", tag = "approvals", params(("id" = String, Path)),
-    responses((status = 200, description = "The approval request", body = Object),
+    responses((status = 200, description = "The approval request", body = ApprovalDoc),
               (status = 404, description = "No such approval (api.not_found)")),
     security(("bearer" = [])))]
 pub async fn get(
@@ -123,7 +123,7 @@ pub struct DecisionBody {
 /// `decide_approval` command.
 #[utoipa::path(post, path = "/api/approvals/{id}/decision", tag = "approvals",
     params(("id" = String, Path)), request_body = DecisionBody,
-    responses((status = 200, description = "Decided; the approval as it now is", body = Object),
+    responses((status = 200, description = "Decided; the approval as it now is", body = ApprovalDoc),
               (status = 403, description = "The requester's own run (approval.self_approval), or a role \
                 the caller lacks (approval.wrong_role, auth.forbidden)"),
               (status = 404, description = "No such approval (api.not_found)"),
@@ -175,4 +175,140 @@ pub(crate) fn approval_view(a: &ApprovalRow) -> Value {
         }
     }
     view
+}
+
+/// An approval as the API shows it: its row's fields, then every field of
+/// the request as it was recorded when it opened (the fields below after
+/// `requestedAt`; an escalation adds `tool`, `argsHash`, `arguments`,
+/// `policyIds` and the policy set's version and hash). Documentation only:
+/// the answer is built by [`approval_view`], and a test holds the two to
+/// the same names.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Approval)]
+pub struct ApprovalDoc {
+    /// Its id.
+    pub id: String,
+    /// The run.
+    pub run_id: String,
+    /// The agent attempt or gate step it belongs to.
+    pub work_id: String,
+    /// Its BPMN node.
+    pub node_id: String,
+    /// `gate` (a modelled approval task) or `tool_escalation` (a call the
+    /// gateway escalated).
+    #[schema(pattern = "^(gate|tool_escalation)$")]
+    pub kind: String,
+    /// Where it stands.
+    #[schema(value_type = ApprovalStatusName)]
+    pub status: String,
+    /// `approved`, `rejected` or `changes_requested` once decided.
+    pub decision: Option<String>,
+    /// The approver's comment, redacted.
+    pub comment: Option<String>,
+    /// Who decided.
+    pub decided_by: Option<String>,
+    /// When (RFC 3339).
+    pub decided_at: Option<String>,
+    /// When it expires undecided (RFC 3339), if it does.
+    pub expires_at: Option<String>,
+    /// When it opened (RFC 3339).
+    pub requested_at: String,
+    /// What the approver is asked to allow.
+    pub requested_action: Option<String>,
+    /// Who started the run.
+    pub requester: Option<String>,
+    /// The agent concerned.
+    pub agent: Option<String>,
+    /// Why a human is asked.
+    pub policy_rationale: Option<String>,
+    /// 0-100: the sum of the factors' weights, capped.
+    pub risk_score: Option<u32>,
+    /// `low`, `medium`, `high` or `critical`.
+    pub risk_level: Option<String>,
+    /// Each factor with `name`, `weight` and `detail`.
+    #[schema(value_type = Vec<Object>)]
+    pub risk_factors: Option<Vec<Value>>,
+    /// The systems the work touches.
+    pub affected_systems: Option<Vec<String>>,
+    /// The role (or group) that may decide; none means any Approver.
+    pub approver_role: Option<String>,
+    /// What the related steps produced (a gate: outputs by node; an
+    /// escalation: `agentText` and `earlierCalls`).
+    #[schema(value_type = Object)]
+    pub related_output: Option<Value>,
+    /// Artifacts with `name`, `sha256`, `size` and `mediaType`.
+    #[schema(value_type = Vec<Object>)]
+    pub artifacts: Option<Vec<Value>>,
+}
+
+/// A page of approvals.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApprovalPage {
+    /// Approvals, oldest first.
+    pub items: Vec<ApprovalDoc>,
+    /// Pass as `cursor` for the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use agentwerke_types::{ApprovalKind, Timestamp};
+    use utoipa::PartialSchema;
+
+    use super::*;
+
+    /// The documented names are the names the view answers with: every
+    /// row field is documented and present, and every documented request
+    /// field is one a gate or an escalation records.
+    #[test]
+    fn the_documented_approval_is_the_view() {
+        let schema = serde_json::to_value(ApprovalDoc::schema()).unwrap();
+        let documented: Vec<&str> = schema["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let row = ApprovalRow {
+            id: "ap-1".into(),
+            run_id: "run-1".into(),
+            work_id: "w1".into(),
+            node_id: "Review".to_owned(),
+            kind: ApprovalKind::Gate,
+            request: json!({"requestedAction": "a", "requester": "r", "agent": "x",
+                "policyRationale": "p", "riskScore": 10, "riskLevel": "low",
+                "riskFactors": [], "affectedSystems": [], "approverRole": null,
+                "relatedOutput": {}, "artifacts": []}),
+            status: ApprovalStatus::Pending,
+            decision: None,
+            comment: None,
+            decided_by: None,
+            decided_at: None,
+            expires_at: None,
+            consumed_at: None,
+            created_at: Timestamp::from_millis(0),
+            updated_at: Timestamp::from_millis(0),
+        };
+        let view = approval_view(&row);
+        let answered: Vec<&str> = view
+            .as_object()
+            .expect("an object")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        for name in &documented {
+            assert!(
+                answered.contains(name),
+                "{name} is documented, not answered"
+            );
+        }
+        for name in &answered {
+            assert!(
+                documented.contains(name),
+                "{name} is answered, not documented"
+            );
+        }
+    }
 }
