@@ -227,7 +227,7 @@ pub struct ApprovalDoc {
     /// `low`, `medium`, `high` or `critical`.
     pub risk_level: Option<String>,
     /// Each factor with `name`, `weight` and `detail`.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Option<Vec<Object>>)]
     pub risk_factors: Option<Vec<Value>>,
     /// The systems the work touches.
     pub affected_systems: Option<Vec<String>>,
@@ -235,10 +235,10 @@ pub struct ApprovalDoc {
     pub approver_role: Option<String>,
     /// What the related steps produced (a gate: outputs by node; an
     /// escalation: `agentText` and `earlierCalls`).
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub related_output: Option<Value>,
     /// Artifacts with `name`, `sha256`, `size` and `mediaType`.
-    #[schema(value_type = Vec<Object>)]
+    #[schema(value_type = Option<Vec<Object>>)]
     pub artifacts: Option<Vec<Value>>,
 }
 

@@ -200,14 +200,14 @@ pub async fn list(
 
 /// One run: status, current steps, pending approvals, history.
 #[utoipa::path(get, path = "/api/runs/{id}", tag = "runs", params(("id" = String, Path)),
-    responses((status = 200, description = "The run", body = Object),
+    responses((status = 200, description = "The run", body = RunDetail),
               (status = 404, description = "No such run (api.not_found)")),
     security(("bearer" = [])))]
 pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(id): AppPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RunDetail>, ApiError> {
     caller.require(Permission::Read)?;
     let (run, approvals) = state
         .store
@@ -222,20 +222,19 @@ pub async fn get(
         })
         .await?;
     let mut view = run_view(&run, &approvals, &questions)?;
-    view["gatewayHalts"] = affecting_halts(&state, &run, &view).await?;
+    view.gateway_halts = affecting_halts(&state, &run, &view.steps).await?;
     Ok(Json(view))
 }
 
 /// The kill-switch halts that block this run's tool calls: global ones, its
 /// workflow's, and those of agents that work in it.
-async fn affecting_halts(state: &AppState, run: &RunRow, view: &Value) -> Result<Value, ApiError> {
+async fn affecting_halts(
+    state: &AppState,
+    run: &RunRow,
+    steps: &[StepView],
+) -> Result<Vec<HaltView>, ApiError> {
     use agentwerke_store::gateway::HaltScope;
-    let agents: Vec<&str> = view["steps"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|s| s["agent"].as_str())
-        .collect();
+    let agents: Vec<&str> = steps.iter().filter_map(|s| s.agent.as_deref()).collect();
     let halts: Vec<HaltView> = state
         .store
         .halts()
@@ -248,7 +247,7 @@ async fn affecting_halts(state: &AppState, run: &RunRow, view: &Value) -> Result
         })
         .map(HaltView::from)
         .collect();
-    Ok(json!(halts))
+    Ok(halts)
 }
 
 /// `POST /api/runs/{id}/cancel` body.
@@ -418,56 +417,126 @@ pub(crate) async fn load(state: &AppState, id: &str) -> Result<RunRow, ApiError>
 }
 
 /// The full run view the API and the CLI show.
+/// One step of a run, as the run view lists it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StepView {
+    /// The attempt's work id.
+    pub work_id: String,
+    /// Its BPMN node.
+    pub node_id: String,
+    /// The node's name.
+    pub name: Option<String>,
+    /// The node's BPMN type, e.g. `serviceTask`.
+    #[serde(rename = "type")]
+    pub node_type: String,
+    /// `active`, `waiting_retry`, `completed`, `failed` ...
+    #[schema(value_type = String)]
+    pub status: StepStatus,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// When it started (RFC 3339).
+    pub started_at: String,
+    /// When it ended (RFC 3339).
+    pub ended_at: Option<String>,
+    /// The agent, for an agent task.
+    pub agent: Option<String>,
+    /// What it produced (any JSON).
+    #[schema(value_type = Option<Value>)]
+    pub output: Option<Value>,
+    /// Why it failed: `code` and `message`.
+    #[schema(value_type = Option<Object>)]
+    pub error: Option<Value>,
+}
+
+impl From<&agentwerke_engine::StepRecord> for StepView {
+    fn from(step: &agentwerke_engine::StepRecord) -> Self {
+        Self {
+            work_id: step.work_id.to_string(),
+            node_id: step.node_id.clone(),
+            name: step.name.clone(),
+            node_type: step.node_type.clone(),
+            status: step.status,
+            attempt: step.attempt,
+            started_at: ts(step.started_at),
+            ended_at: step.ended_at.map(ts),
+            agent: step.agent.clone(),
+            output: step.output.clone(),
+            error: step.error.as_ref().map(|e| json!(e)),
+        }
+    }
+}
+
+/// A run with its steps, approvals, conversation and the halts holding it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RunDetail {
+    /// What the run list shows.
+    #[serde(flatten)]
+    pub summary: RunSummary,
+    /// Hex SHA-256 of the BPMN it runs.
+    pub bpmn_sha256: String,
+    /// Its inputs, as given (redacted).
+    #[schema(value_type = Object)]
+    pub inputs: Value,
+    /// The steps now active or waiting to retry.
+    pub current_steps: Vec<StepView>,
+    /// Approvals waiting for a decision.
+    #[schema(value_type = Vec<crate::routes::approvals::ApprovalDoc>)]
+    pub pending_approvals: Vec<Value>,
+    /// Every step, in start order.
+    pub steps: Vec<StepView>,
+    /// Every approval, oldest first.
+    #[schema(value_type = Vec<crate::routes::approvals::ApprovalDoc>)]
+    pub approvals: Vec<Value>,
+    /// Questions waiting for an answer.
+    pub pending_questions: Vec<QuestionView>,
+    /// Every question and answer, oldest first.
+    pub conversation: Vec<QuestionView>,
+    /// Why the run failed: `code`, `message` and the node.
+    #[schema(value_type = Option<Object>)]
+    pub error: Option<Value>,
+    /// `output`: each node's output by node id.
+    #[schema(value_type = Object)]
+    pub context: Value,
+    /// The kill-switch halts that cover this run.
+    pub gateway_halts: Vec<HaltView>,
+}
+
 pub(crate) fn run_view(
     run: &RunRow,
     approvals: &[ApprovalRow],
     questions: &[QuestionRow],
-) -> Result<Value, ApiError> {
+) -> Result<RunDetail, ApiError> {
     let run_state: RunState =
         serde_json::from_value(run.state.clone()).map_err(ApiError::internal)?;
-    let steps: Vec<Value> = run_state.steps().iter().map(step_view).collect();
-    let current: Vec<Value> = run_state
+    let steps: Vec<StepView> = run_state.steps().iter().map(StepView::from).collect();
+    let current: Vec<StepView> = run_state
         .steps()
         .iter()
         .filter(|s| matches!(s.status, StepStatus::Active | StepStatus::WaitingRetry))
-        .map(step_view)
+        .map(StepView::from)
         .collect();
-    let pending: Vec<Value> = approvals
-        .iter()
-        .filter(|a| a.status == ApprovalStatus::Pending)
-        .map(approval_view)
-        .collect();
-    let mut view = json!(RunSummary::from(run));
-    view["bpmnSha256"] = json!(run.bpmn_sha256);
-    view["inputs"] = run.inputs.clone();
-    view["currentSteps"] = json!(current);
-    view["pendingApprovals"] = json!(pending);
-    view["steps"] = json!(steps);
-    view["approvals"] = approvals.iter().map(approval_view).collect();
-    let pending_questions: Vec<QuestionView> = questions
-        .iter()
-        .filter(|q| q.status == QuestionStatus::Open)
-        .map(QuestionView::from)
-        .collect();
-    view["pendingQuestions"] = json!(pending_questions);
-    view["conversation"] = json!(questions.iter().map(QuestionView::from).collect::<Vec<_>>());
-    view["error"] = json!(run_state.error());
-    view["context"] = json!({"output": run_state.context().get("output")});
-    Ok(view)
-}
-
-fn step_view(step: &agentwerke_engine::StepRecord) -> Value {
-    json!({
-        "workId": step.work_id.to_string(),
-        "nodeId": step.node_id,
-        "name": step.name,
-        "type": step.node_type,
-        "status": step.status,
-        "attempt": step.attempt,
-        "startedAt": ts(step.started_at),
-        "endedAt": step.ended_at.map(ts),
-        "agent": step.agent,
-        "output": step.output,
-        "error": step.error,
+    Ok(RunDetail {
+        summary: RunSummary::from(run),
+        bpmn_sha256: run.bpmn_sha256.clone(),
+        inputs: run.inputs.clone(),
+        current_steps: current,
+        pending_approvals: approvals
+            .iter()
+            .filter(|a| a.status == ApprovalStatus::Pending)
+            .map(approval_view)
+            .collect(),
+        steps,
+        approvals: approvals.iter().map(approval_view).collect(),
+        pending_questions: questions
+            .iter()
+            .filter(|q| q.status == QuestionStatus::Open)
+            .map(QuestionView::from)
+            .collect(),
+        conversation: questions.iter().map(QuestionView::from).collect(),
+        error: run_state.error().map(|e| json!(e)),
+        context: json!({"output": run_state.context().get("output")}),
+        gateway_halts: Vec::new(),
     })
 }

@@ -476,3 +476,43 @@ async fn the_live_stream_sends_audit_records_and_ends_with_the_run() {
     assert!(text.contains("event: end"), "{text}");
     server.stop().await;
 }
+
+/// The names of a component's properties, following `allOf` and `$ref`.
+fn documented(doc: &Value, schema: &Value) -> Vec<String> {
+    if let Some(target) = schema["$ref"].as_str() {
+        let name = target.trim_start_matches("#/components/schemas/");
+        return documented(doc, &doc["components"]["schemas"][name]);
+    }
+    let mut names: Vec<String> = schema["properties"]
+        .as_object()
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+    for part in schema["allOf"].as_array().into_iter().flatten() {
+        names.extend(documented(doc, part));
+    }
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_answers_exactly_the_fields_its_schema_documents() {
+    let server = TestServer::start().await;
+    server.publish("hello-sdlc", HELLO_SDLC).await;
+    let run_id = server
+        .start_run("hello-sdlc", json!({"title": "documented"}))
+        .await;
+    let run = server.wait_status(&run_id, "awaiting_approval").await;
+    let doc = server.get("/openapi.json", &server.admin()).await;
+    let mut answered: Vec<String> = run.as_object().expect("a run").keys().cloned().collect();
+    answered.sort();
+    let schema = &doc["components"]["schemas"]["RunDetail"];
+    assert_eq!(answered, documented(&doc, schema));
+    let step = &run["steps"][0];
+    let mut step_fields: Vec<String> = step.as_object().expect("a step").keys().cloned().collect();
+    step_fields.sort();
+    assert_eq!(
+        step_fields,
+        documented(&doc, &doc["components"]["schemas"]["StepView"])
+    );
+    server.stop().await;
+}
