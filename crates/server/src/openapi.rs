@@ -305,7 +305,6 @@ mod tests {
     fn success_answers_name_their_schema() {
         const STILL_UNTYPED: &[&str] = &[
             "GET /api/evidence/schema",
-            "POST /api/gateway/evaluate",
             "POST /api/policies/{version}/simulate",
             "GET /api/policies/schema",
         ];

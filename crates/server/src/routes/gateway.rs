@@ -60,10 +60,54 @@ fn first_attempt() -> u32 {
     1
 }
 
+/// The gateway's decision on one call, as `agentwerke_gateway::Decision`
+/// serialises it. Documentation only (the gateway crate has no OpenAPI
+/// derives); a test holds its names to the decision's.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Decision)]
+pub struct DecisionDoc {
+    /// `allow`, `escalate` or `reject`.
+    #[schema(pattern = "^(allow|escalate|reject)$")]
+    pub kind: String,
+    /// The stage that decided: `halted`, `secrets`, `unknown_tool`, `schema`,
+    /// `surface`, `policy` or `approval`.
+    pub stage: String,
+    /// Why, as a stable code, e.g. `forbidden`, `no_permit`, `escalated`.
+    pub reason: String,
+    /// Why, for humans (redacted).
+    pub rationale: String,
+    /// The tool asked for.
+    pub tool: String,
+    /// Its category; null for an unknown tool.
+    pub category: Option<String>,
+    /// `@id`s of the policies that determined the outcome, sorted.
+    pub determining_policies: Vec<String>,
+    /// The policy set's version.
+    pub policy_set_version: String,
+    /// SHA-256 (hex) of the policy set's text.
+    pub policy_set_hash: String,
+    /// `score` (0-100) and `factors` (each `name`, `weight`, `detail`).
+    #[schema(value_type = Object)]
+    pub risk: Value,
+    /// `low`, `medium`, `high` or `critical`.
+    pub risk_level: String,
+    /// Who must approve an escalation; null means any Approver.
+    pub approver_role: Option<String>,
+    /// SHA-256 (hex) of the canonical JSON of the arguments as given.
+    pub args_hash: String,
+    /// The arguments with secrets redacted (any JSON).
+    #[schema(value_type = Value)]
+    pub redacted_args: Value,
+    /// Systems the call would touch (`host:…`, `path:…`, `repo:…`,
+    /// `environment:…`).
+    pub affected_systems: Vec<String>,
+}
+
 /// Decides a hypothetical call and returns the whole decision; nothing runs
 /// and nothing is recorded.
 #[utoipa::path(post, path = "/api/gateway/evaluate", tag = "gateway", request_body = Evaluate,
-    responses((status = 200, description = "The full decision", body = Object),
+    responses((status = 200, description = "The full decision", body = DecisionDoc),
               (status = 404, description = "No such policy set (api.not_found)"),
               (status = 422, description = "The stored policy set no longer validates (gateway.invalid_policy_set)")),
     security(("bearer" = [])))]

@@ -5,7 +5,7 @@ use agentwerke_auth::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{HELLO_SDLC, TestServer};
+use crate::harness::{HELLO_SDLC, TestServer, documented};
 
 fn pending_approval(run: &Value) -> String {
     run["pendingApprovals"][0]["id"]
@@ -475,23 +475,6 @@ async fn the_live_stream_sends_audit_records_and_ends_with_the_run() {
     assert!(text.contains("approval.decided"), "{text}");
     assert!(text.contains("event: end"), "{text}");
     server.stop().await;
-}
-
-/// The names of a component's properties, following `allOf` and `$ref`.
-fn documented(doc: &Value, schema: &Value) -> Vec<String> {
-    if let Some(target) = schema["$ref"].as_str() {
-        let name = target.trim_start_matches("#/components/schemas/");
-        return documented(doc, &doc["components"]["schemas"][name]);
-    }
-    let mut names: Vec<String> = schema["properties"]
-        .as_object()
-        .map(|p| p.keys().cloned().collect())
-        .unwrap_or_default();
-    for part in schema["allOf"].as_array().into_iter().flatten() {
-        names.extend(documented(doc, part));
-    }
-    names.sort();
-    names
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::harness::TestServer;
+use crate::harness::{TestServer, documented};
 
 const DEMO: &str = include_str!("../../../../examples/gateway-demo.bpmn");
 const SCRIPTS: &str = include_str!("../../../../examples/scripts.toml");
@@ -400,11 +400,24 @@ async fn evaluate_answers_hypothetical_calls_with_the_full_decision() {
             "reject",
         ),
     ];
+    let doc = server.get("/openapi.json", &server.admin()).await;
+    let schema = documented(&doc, &doc["components"]["schemas"]["Decision"]);
     for (body, expected) in cases {
         let decision = server
             .post("/api/gateway/evaluate", &server.admin(), body.clone())
             .await;
         assert_eq!(decision["kind"], expected, "{body} -> {decision:#}");
+        let mut fields: Vec<String> = decision
+            .as_object()
+            .expect("a decision")
+            .keys()
+            .cloned()
+            .collect();
+        fields.sort();
+        assert_eq!(
+            fields, schema,
+            "the decision answers what its schema documents"
+        );
         assert!(
             decision["policySetHash"]
                 .as_str()

@@ -298,3 +298,20 @@ fn dev_auth() -> AuthConfig {
     config.dev.enabled = true;
     config
 }
+
+/// The names of a component's properties, following `allOf` and `$ref`.
+pub(crate) fn documented(doc: &Value, schema: &Value) -> Vec<String> {
+    if let Some(target) = schema["$ref"].as_str() {
+        let name = target.trim_start_matches("#/components/schemas/");
+        return documented(doc, &doc["components"]["schemas"][name]);
+    }
+    let mut names: Vec<String> = schema["properties"]
+        .as_object()
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+    for part in schema["allOf"].as_array().into_iter().flatten() {
+        names.extend(documented(doc, part));
+    }
+    names.sort();
+    names
+}
