@@ -642,7 +642,6 @@ impl StepTools {
         decision: &Decision,
         binding: &EscalationBinding,
     ) -> NewApproval {
-        let now = self.clock.now();
         let (context, artifacts) = {
             let trail = self.trail.lock().unwrap_or_else(|p| p.into_inner());
             let context = EscalationContext {
@@ -651,38 +650,60 @@ impl StepTools {
             };
             (context, trail.artifacts.clone())
         };
+        self.escalation_approval(
+            id,
+            decision,
+            json!({
+                "requestedAction": format!(
+                    "Let agent '{}' run {} at '{}' with the arguments shown",
+                    self.who.agent, binding.tool, self.who.node_name
+                ),
+                "tool": binding.tool,
+                "argsHash": binding.args_hash,
+                "arguments": decision.redacted_args,
+                "relatedOutput": context,
+                "artifacts": artifacts,
+            }),
+        )
+    }
+
+    /// An escalation of one of this step's calls: `specific` (what is asked
+    /// and of which call) with what every escalation carries: who asks, the
+    /// gateway's decision and its risk, single use, and an expiry (as a
+    /// reject) after the escalation time-to-live.
+    pub(crate) fn escalation_approval(
+        &self,
+        id: &str,
+        decision: &Decision,
+        specific: Value,
+    ) -> NewApproval {
+        let mut request = json!({
+            "requester": self.who.requested_by,
+            "agent": self.who.agent,
+            "nodeId": self.who.node_id,
+            "nodeName": self.who.node_name,
+            "policyRationale": decision.rationale,
+            "policyIds": decision.determining_policies,
+            "policySetVersion": decision.policy_set_version,
+            "policySetHash": decision.policy_set_hash,
+            "riskScore": decision.risk.score,
+            "riskLevel": decision.risk_level,
+            "riskFactors": decision.risk.factors,
+            "affectedSystems": decision.affected_systems,
+            "approverRole": decision.approver_role,
+            "singleUse": true,
+        });
+        if let (Some(shared), Value::Object(specific)) = (request.as_object_mut(), specific) {
+            shared.extend(specific);
+        }
         NewApproval {
             id: id.into(),
             work_id: self.who.work_id.clone().into(),
             node_id: self.who.node_id.clone(),
             kind: ApprovalKind::ToolEscalation,
-            request: json!({
-                "requestedAction": format!(
-                    "Let agent '{}' run {} at '{}' with the arguments shown",
-                    self.who.agent, binding.tool, self.who.node_name
-                ),
-                "requester": self.who.requested_by,
-                "agent": self.who.agent,
-                "nodeId": self.who.node_id,
-                "nodeName": self.who.node_name,
-                "tool": binding.tool,
-                "argsHash": binding.args_hash,
-                "arguments": decision.redacted_args,
-                "policyRationale": decision.rationale,
-                "policyIds": decision.determining_policies,
-                "policySetVersion": decision.policy_set_version,
-                "policySetHash": decision.policy_set_hash,
-                "riskScore": decision.risk.score,
-                "riskLevel": decision.risk_level,
-                "riskFactors": decision.risk.factors,
-                "affectedSystems": decision.affected_systems,
-                "approverRole": decision.approver_role,
-                "relatedOutput": context,
-                "artifacts": artifacts,
-                "singleUse": true,
-            }),
+            request,
             expires_at: Some(Timestamp::from_millis(
-                now.as_millis() + self.service.escalation_ttl_ms,
+                self.clock.now().as_millis() + self.service.escalation_ttl_ms,
             )),
             list_run_artifacts: false,
         }

@@ -35,9 +35,7 @@ use agentwerke_gateway::{
 };
 use agentwerke_store::calls::{Begun, ToolCallIntent, ToolCallOutcome, ToolCallRow};
 use agentwerke_store::{ApprovalRow, JsonText, NewApproval};
-use agentwerke_types::{
-    ApprovalKind, ApprovalStatus, EscalationCause, Timestamp, ToolCallId, ToolCallStatus,
-};
+use agentwerke_types::{ApprovalStatus, EscalationCause, ToolCallId, ToolCallStatus};
 use serde_json::json;
 
 use super::{StepIdentity, StepTools};
@@ -385,14 +383,10 @@ impl StepTools {
     /// not have happened; approving runs it again, once.
     fn lost_outcome_request(&self, row: &ToolCallRow, pending: &Execution) -> NewApproval {
         let who: &StepIdentity = &self.who;
-        let decision = &pending.decision;
-        let now = self.clock.now();
-        NewApproval {
-            id: uuid::Uuid::now_v7().to_string().into(),
-            work_id: who.work_id.clone().into(),
-            node_id: who.node_id.clone(),
-            kind: ApprovalKind::ToolEscalation,
-            request: json!({
+        self.escalation_approval(
+            &uuid::Uuid::now_v7().to_string(),
+            &pending.decision,
+            json!({
                 "cause": EscalationCause::ToolOutcomeUnknown,
                 "requestedAction": format!(
                     "Agent '{}' started {} at '{}', but the server stopped before its outcome was \
@@ -400,32 +394,14 @@ impl StepTools {
                      reject to go on without it",
                     who.agent, row.tool, who.node_name
                 ),
-                "requester": who.requested_by,
-                "agent": who.agent,
-                "nodeId": who.node_id,
-                "nodeName": who.node_name,
                 "tool": row.tool,
                 "argsHash": row.args_hash,
                 "arguments": row.arguments,
                 "callId": row.call_id,
                 "startedAt": row.started_at,
                 "executions": row.executions,
-                "policyRationale": decision.rationale,
-                "policyIds": decision.determining_policies,
-                "policySetVersion": decision.policy_set_version,
-                "policySetHash": decision.policy_set_hash,
-                "riskScore": decision.risk.score,
-                "riskLevel": decision.risk_level,
-                "riskFactors": decision.risk.factors,
-                "affectedSystems": decision.affected_systems,
-                "approverRole": decision.approver_role,
-                "singleUse": true,
             }),
-            expires_at: Some(Timestamp::from_millis(
-                now.as_millis() + self.service.escalation_ttl_ms,
-            )),
-            list_run_artifacts: false,
-        }
+        )
     }
 }
 
