@@ -18,8 +18,8 @@ use crate::model::{AppliedStep, ApprovalRow, Delivered, JsonText, QuestionRow, T
 /// One command's writes, all or nothing.
 #[derive(Debug, Clone)]
 pub struct Change {
-    /// The run every row, record and audit draft belongs to.
-    pub run_id: RunId,
+    /// The stream every row, record and audit draft belongs to.
+    pub stream: Stream,
     /// When the command was made; stamps every row it changes.
     pub at: Timestamp,
     /// The rows to change, each a compare-and-set on the state the plan saw.
@@ -31,6 +31,42 @@ pub struct Change {
     pub audit: Vec<AuditDraft>,
     /// Evidence records.
     pub records: Vec<agentwerke_evidence::Record>,
+}
+
+/// What a [`Change`] writes to: one run, or the global stream of
+/// workflow, policy and halt changes that belong to no run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stream {
+    /// One run: its rows, its audit chain, its evidence and its inbox.
+    Run(RunId),
+    /// The global audit stream ([`GLOBAL_STREAM`](crate::GLOBAL_STREAM)).
+    /// A global change has no event and no evidence records: those belong
+    /// to a run.
+    Global,
+}
+
+impl Stream {
+    /// The run written to, if the change is a run's.
+    pub fn run(&self) -> Option<&RunId> {
+        match self {
+            Stream::Run(run) => Some(run),
+            Stream::Global => None,
+        }
+    }
+
+    /// The name of the audit chain the change appends to.
+    pub fn chain(&self) -> &str {
+        match self {
+            Stream::Run(run) => run.as_str(),
+            Stream::Global => crate::GLOBAL_STREAM,
+        }
+    }
+}
+
+impl From<RunId> for Stream {
+    fn from(run: RunId) -> Self {
+        Stream::Run(run)
+    }
 }
 
 /// An engine event a [`Change`] delivers to its run.

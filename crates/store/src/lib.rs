@@ -61,7 +61,7 @@ mod model;
 mod sqlite;
 mod store;
 
-pub use change::{Change, Committed, Row, RunEvent, Written};
+pub use change::{Change, Committed, Row, RunEvent, Stream, Written};
 pub use cursor::CURSOR_PATTERN;
 pub use error::{Error, Result};
 pub use model::{

@@ -64,6 +64,7 @@ contract! {
     approval_artifacts_listed_and_risk_peak_raised => contract::approvals::artifacts_listed_and_risk_peak_raised,
     approval_decided_after_expiry => contract::approvals::decided_after_expiry,
     change_without_rows => contract::changes::without_rows,
+    change_global => contract::changes::global,
     work_reclaim_and_complete_once => contract::work::reclaim_and_complete_once,
     work_cancelled => contract::work::cancelled_work,
     work_held_by_the_kill_switch => contract::work::held_by_the_kill_switch,

@@ -31,7 +31,7 @@ use std::sync::Arc;
 
 use agentwerke_engine::Event;
 use agentwerke_evidence::chain::AuditDraft;
-use agentwerke_store::{Change, Committed, JsonText, Row, RunEvent, Store};
+use agentwerke_store::{Change, Committed, JsonText, Row, RunEvent, Store, Stream};
 use agentwerke_types::{RunId, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -134,7 +134,7 @@ impl Plan {
             }),
         };
         Ok(Change {
-            run_id: self.run,
+            stream: Stream::Run(self.run),
             at,
             rows: self.rows,
             event,

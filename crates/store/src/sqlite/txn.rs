@@ -11,7 +11,7 @@ use super::rows::{ApprovalDbRow, QuestionDbRow, TimerDbRow};
 use super::runs::{self, StepCall};
 use super::work::{self, CompleteCall};
 use super::{approvals, ops, questions, timers};
-use crate::change::{Change, Committed, Row, Written};
+use crate::change::{Change, Committed, Row, Stream, Written};
 use crate::error::{Error, Result};
 use crate::model::{ApprovalRow, Delivered, NewQuestion, QuestionRow, TimerRow};
 
@@ -68,10 +68,21 @@ pub(super) fn parse(rows: Vec<RawWritten>, delivered: Delivered) -> Result<Commi
 /// event with its step.
 pub(super) fn commit(conn: &Connection, call: &ChangeCall) -> Result<(Vec<RawWritten>, Delivered)> {
     let change = &call.change;
-    let run_id = change.run_id.as_str();
-    // A change names its run; one that does not exist is refused by name
-    // rather than by whichever constraint its first write would break.
-    runs::require_run(conn, run_id)?;
+    let run_id = change.stream.chain();
+    match &change.stream {
+        // A change names its run; one that does not exist is refused by name
+        // rather than by whichever constraint its first write would break.
+        Stream::Run(run) => runs::require_run(conn, run.as_str())?,
+        // Events and evidence belong to a run; a global change carrying
+        // either is a planner's mistake, refused before anything is written.
+        Stream::Global => {
+            if change.event.is_some() || !call.records.is_empty() {
+                return Err(Error::invalid(
+                    "a global change carries no event and no evidence records",
+                ));
+            }
+        }
+    }
     let mut written = Vec::with_capacity(change.rows.len());
     for row in &change.rows {
         let raw = match row {

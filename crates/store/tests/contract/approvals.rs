@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use agentwerke_store::{
     ApprovalFilter, Change, Delivered, JsonText, NewApproval, Op, PageRequest, Row, RunEvent,
-    Store, Written,
+    Store, Stream, Written,
 };
 use agentwerke_types::{ApprovalDecision, ApprovalKind, ApprovalStatus, ErrorCode, Timestamp};
 use serde_json::json;
@@ -31,7 +31,7 @@ fn decision(id: &str, by: &str, decision: &str) -> Change {
 
 fn decision_at(id: &str, by: &str, decision: &str, at: Timestamp) -> Change {
     Change {
-        run_id: "run-1".into(),
+        stream: Stream::Run("run-1".into()),
         at,
         rows: vec![Row::DecideApproval {
             id: id.into(),
@@ -53,7 +53,7 @@ fn decision_at(id: &str, by: &str, decision: &str, at: Timestamp) -> Change {
 
 fn expiry(id: &str, at: Timestamp) -> Change {
     Change {
-        run_id: "run-1".into(),
+        stream: Stream::Run("run-1".into()),
         at,
         rows: vec![Row::ExpireApproval { id: id.into() }],
         event: Some(RunEvent {
@@ -253,7 +253,7 @@ pub(crate) async fn decided_after_expiry(store: &dyn Store) {
     step(store, "engine", t(40), vec![open("ap-3", "w3")]).await;
     start_run(store, &version, "run-2", t(45)).await;
     let wrong_run = Change {
-        run_id: "run-2".into(),
+        stream: Stream::Run("run-2".into()),
         audit: Vec::new(),
         ..decision_at("ap-3", "bob", "approved", t(50))
     };
@@ -262,7 +262,7 @@ pub(crate) async fn decided_after_expiry(store: &dyn Store) {
         "store.invalid_input"
     );
     let no_run = Change {
-        run_id: "run-9".into(),
+        stream: Stream::Run("run-9".into()),
         ..decision_at("ap-3", "bob", "approved", t(50))
     };
     assert_eq!(

@@ -4,6 +4,7 @@ use agentwerke_evidence::chain::verify_chain;
 use agentwerke_store::gateway::{HaltRow, HaltScope, NewPolicySet};
 use agentwerke_store::{
     Change, CompleteWork, Delivery, GLOBAL_STREAM, JsonText, NewApproval, Op, Row, RunEvent, Store,
+    Stream,
 };
 use agentwerke_types::{ApprovalDecision, ApprovalKind};
 use serde_json::json;
@@ -83,7 +84,7 @@ pub(crate) async fn chains_verify_after_many_ops(store: &dyn Store) {
             .unwrap();
         store
             .commit(Change {
-                run_id: run_id.clone(),
+                stream: Stream::Run(run_id.clone()),
                 at: t(300),
                 rows: vec![Row::DecideApproval {
                     id: format!("ap-{}", &run_id[4..]).into(),

@@ -3,7 +3,7 @@
 
 use agentwerke_store::calls::{Begun, ToolCallIntent, ToolCallOutcome};
 use agentwerke_store::gateway::ArtifactRow;
-use agentwerke_store::{Change, JsonText, NewApproval, Op, Row, RunEvent, Store};
+use agentwerke_store::{Change, JsonText, NewApproval, Op, Row, RunEvent, Store, Stream};
 use agentwerke_types::{ApprovalDecision, ApprovalKind, ToolCallId, ToolCallStatus};
 use serde_json::json;
 
@@ -133,7 +133,7 @@ pub(crate) async fn approval_used_with_the_intent(store: &dyn Store) {
     assert!(store.tool_calls_for_run("run-1").await.unwrap().is_empty());
     store
         .commit(Change {
-            run_id: "run-1".into(),
+            stream: Stream::Run("run-1".into()),
             at: t(50),
             rows: vec![Row::DecideApproval {
                 id: "ap-1".into(),

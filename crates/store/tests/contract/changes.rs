@@ -2,14 +2,14 @@
 //! and audit record commit together; without a dedup key a repeat is queued
 //! again, with one it is dropped; a change without an event queues nothing.
 
-use agentwerke_store::{Change, Delivered, JsonText, RunEvent, Store};
+use agentwerke_store::{Change, Delivered, JsonText, RunEvent, Store, Stream};
 use serde_json::json;
 
 use super::support::{draft, one_run, t};
 
 fn request(n: u32, dedup_key: Option<&str>) -> Change {
     Change {
-        run_id: "run-1".into(),
+        stream: Stream::Run("run-1".into()),
         at: t(100 + i64::from(n)),
         rows: Vec::new(),
         event: Some(RunEvent {
@@ -69,4 +69,35 @@ pub(crate) async fn without_rows(store: &dyn Store) {
         [json!(0), json!(1), json!(2), json!(3), json!(4)],
         "every change's audit record is kept; a dropped event is not a dropped request"
     );
+}
+
+/// A global change appends its audit records to the global stream and
+/// touches no run; one carrying an event or evidence is refused whole.
+pub(crate) async fn global(store: &dyn Store) {
+    let global = |n: u32| Change {
+        stream: Stream::Global,
+        at: t(100 + i64::from(n)),
+        rows: Vec::new(),
+        event: None,
+        audit: vec![draft(
+            agentwerke_store::GLOBAL_STREAM,
+            "policy.published",
+            json!({"n": n}),
+        )],
+        records: Vec::new(),
+    };
+    let committed = store.commit(global(0)).await.unwrap();
+    assert_eq!(committed.delivered, Delivered::Dropped);
+    let with_event = Change {
+        event: request(1, None).event,
+        ..global(1)
+    };
+    let refused = store.commit(with_event).await.unwrap_err();
+    assert_eq!(agentwerke_types::ErrorCode::code(&refused), "store.invalid_input");
+    let stream = store
+        .audit_log(agentwerke_store::GLOBAL_STREAM)
+        .await
+        .unwrap();
+    let numbers: Vec<_> = stream.iter().map(|r| r.data["n"].clone()).collect();
+    assert_eq!(numbers, [json!(0)], "the refused change wrote nothing");
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use agentwerke_store::{
-    Change, CompleteWork, JsonText, NewQuestion, Op, QuestionFilter, Row, RunEvent, Store,
+    Change, CompleteWork, JsonText, NewQuestion, Op, QuestionFilter, Row, RunEvent, Store, Stream,
 };
 use agentwerke_types::{ErrorCode, QuestionStatus};
 use serde_json::json;
@@ -47,7 +47,7 @@ fn asked(work_id: &str, question_id: &str) -> (CompleteWork, NewQuestion) {
 
 fn answer(id: &str, by: &str) -> Change {
     Change {
-        run_id: "run-1".into(),
+        stream: Stream::Run("run-1".into()),
         at: t(500),
         rows: vec![Row::AnswerQuestion {
             id: id.into(),

@@ -4,7 +4,8 @@ use agentwerke_evidence::Record;
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_evidence::record::ModelCallRecord;
 use agentwerke_store::{
-    ClaimedRun, Commit, JsonText, NewRun, NewWorkflowVersion, Op, RunStart, Store, WorkflowVersion,
+    ClaimedRun, Commit, JsonText, NewRun, NewWorkflowVersion, Op, RunStart, Store, Stream,
+    WorkflowVersion,
 };
 use agentwerke_types::{RunStatus, Timestamp};
 use serde_json::{Value, json};
@@ -160,7 +161,7 @@ pub(crate) async fn fire_timer(
 ) -> agentwerke_store::Result<agentwerke_store::Committed> {
     store
         .commit(agentwerke_store::Change {
-            run_id: run_id.into(),
+            stream: Stream::Run(run_id.into()),
             at,
             rows: vec![agentwerke_store::Row::FireTimer {
                 timer_id: timer_id.to_owned(),
@@ -204,7 +205,7 @@ pub(crate) async fn queue(
 ) -> agentwerke_store::Result<bool> {
     let committed = store
         .commit(agentwerke_store::Change {
-            run_id: run_id.into(),
+            stream: Stream::Run(run_id.into()),
             at: t(0),
             rows: Vec::new(),
             event: Some(agentwerke_store::RunEvent {
