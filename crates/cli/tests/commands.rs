@@ -347,6 +347,32 @@ async fn an_escalation_is_reviewed_decided_and_shown_from_the_command_line() {
     ] {
         assert!(details.contains(expected), "{expected} not in:\n{details}");
     }
+    // The journal: the two writes that ran, the second on the approval; the
+    // refused request never started.
+    let journal = details
+        .split("tool-call journal")
+        .nth(1)
+        .unwrap_or_else(|| panic!("the journal is shown:\n{details}"));
+    assert_eq!(
+        journal.matches(" artifact.write at ").count(),
+        2,
+        "{journal}"
+    );
+    assert_eq!(
+        journal.matches(": executed, 1 execution, started ").count(),
+        2,
+        "{journal}"
+    );
+    assert!(
+        journal.contains(&format!("executed (escalate), approved in {approval}")),
+        "{journal}"
+    );
+    assert!(
+        journal.contains("\"path\":\"production/notes/2.4.md\""),
+        "{journal}"
+    );
+    assert_eq!(journal.matches(", output sha256 ").count(), 2, "{journal}");
+    assert!(!journal.contains("http.request"), "{journal}");
     let decided = ok(agentwerke(
         &server,
         &operator,
