@@ -210,7 +210,7 @@ pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(id): AppPath<String>,
-) -> Result<Json<RunDetail>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Read)?;
     let (run, approvals) = state
         .store
@@ -233,7 +233,7 @@ pub async fn get(
         .iter()
         .map(ToolCallView::from)
         .collect();
-    Ok(Json(view))
+    Ok(Json(state.redacted(&view)?))
 }
 
 /// The kill-switch halts that block this run's tool calls: global ones, its

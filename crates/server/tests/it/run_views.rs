@@ -5,7 +5,7 @@
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 
-use crate::harness::{TestServer, documented};
+use crate::harness::{HELLO_SDLC, TestServer, documented};
 
 const DEMO: &str = include_str!("../../../../examples/gateway-demo.bpmn");
 const SCRIPTS: &str = include_str!("../../../../examples/scripts.toml");
@@ -148,5 +148,57 @@ async fn the_schema_answers_are_what_their_schemas_describe() {
             .as_str()
             .is_some_and(|s| s.contains("@id("))
     );
+    server.stop().await;
+}
+
+/// A credential in a run's input is stored as the run had it (its steps
+/// work with it), but no view of the run shows it: not the inputs, not the
+/// step outputs that quote it, not the approval whose related output does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credential_in_a_runs_input_is_never_shown() {
+    let server = TestServer::start().await;
+    server.publish("hello-sdlc", HELLO_SDLC).await;
+    let secret = "ghp_abcdefghijklmnopqrstuvwxyz0123456789";
+    let run_id = server
+        .start_run(
+            "hello-sdlc",
+            json!({"title": format!("deploy with {secret}")}),
+        )
+        .await;
+    let run = server.wait_status(&run_id, "awaiting_approval").await;
+    assert_eq!(run["inputs"]["title"], "deploy with [REDACTED]", "{run:#}");
+    let output = run["steps"][0]["output"]["text"].as_str().expect("output");
+    assert!(output.contains("deploy with [REDACTED]"), "{output}");
+    let id = run["pendingApprovals"][0]["id"].as_str().expect("approval");
+    let approval = server
+        .get(&format!("/api/approvals/{id}"), &server.admin())
+        .await;
+    let listed = server
+        .get(&format!("/api/approvals?runId={run_id}"), &server.admin())
+        .await;
+    let decided = server
+        .post(
+            &format!("/api/approvals/{id}/decision"),
+            &server.approver(),
+            json!({"decision": "approve"}),
+        )
+        .await;
+    for (what, shown) in [
+        ("run", &run),
+        ("approval", &approval),
+        ("approval list", &listed),
+        ("decision", &decided),
+    ] {
+        assert!(
+            !shown.to_string().contains(secret),
+            "the {what} shows the credential: {shown:#}"
+        );
+    }
+    assert!(
+        approval["relatedOutput"].to_string().contains("[REDACTED]"),
+        "{approval:#}"
+    );
+    let run = server.wait_status(&run_id, "completed").await;
+    assert!(!run.to_string().contains(secret), "{run:#}");
     server.stop().await;
 }
