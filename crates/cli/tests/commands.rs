@@ -347,6 +347,32 @@ async fn an_escalation_is_reviewed_decided_and_shown_from_the_command_line() {
     ] {
         assert!(details.contains(expected), "{expected} not in:\n{details}");
     }
+    // The journal: the two writes that ran, the second on the approval; the
+    // refused request never started.
+    let journal = details
+        .split("tool-call journal")
+        .nth(1)
+        .unwrap_or_else(|| panic!("the journal is shown:\n{details}"));
+    assert_eq!(
+        journal.matches(" artifact.write at ").count(),
+        2,
+        "{journal}"
+    );
+    assert_eq!(
+        journal.matches(": executed, 1 execution, started ").count(),
+        2,
+        "{journal}"
+    );
+    assert!(
+        journal.contains(&format!("executed (escalate), approved in {approval}")),
+        "{journal}"
+    );
+    assert!(
+        journal.contains("\"path\":\"production/notes/2.4.md\""),
+        "{journal}"
+    );
+    assert_eq!(journal.matches(", output sha256 ").count(), 2, "{journal}");
+    assert!(!journal.contains("http.request"), "{journal}");
     let decided = ok(agentwerke(
         &server,
         &operator,
@@ -438,5 +464,78 @@ fn offline_validate_holds_actions_to_the_built_in_tools() {
     for (name, action) in [("tool.bpmn", "artifact.write"), ("label.bpmn", "analyze")] {
         let output = validate(name, action);
         assert!(output.status.success(), "{action}: {}", stdout(&output));
+    }
+}
+
+/// `run show` and `approval show` print what the server shows, and the
+/// server never shows a credential a run was given: not in the inputs, not
+/// in the outputs that quote it, not in the approval that asks about them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_credential_in_a_runs_input_is_never_printed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path(), &[]).await;
+    let operator = server.token("Operator");
+    let secret = "ghp_abcdefghijklmnopqrstuvwxyz0123456789";
+    let started = ok(agentwerke(
+        &server,
+        &operator,
+        &[
+            "run",
+            "start",
+            "hello-sdlc",
+            "-i",
+            &format!("title=deploy with {secret}"),
+            "--wait",
+        ],
+    ));
+    let run_id = started
+        .split_whitespace()
+        .nth(2)
+        .expect("started run <id>")
+        .to_owned();
+    let approval = started
+        .split_whitespace()
+        .skip_while(|w| *w != "approve")
+        .nth(1)
+        .expect("the output says how to approve")
+        .to_owned();
+    let shown = ok(agentwerke(&server, &operator, &["run", "show", &run_id]));
+    assert!(shown.contains("deploy with [REDACTED]"), "{shown}");
+    for (what, printed) in [
+        ("run start --wait", started),
+        ("run show", shown),
+        (
+            "run show --json",
+            ok(agentwerke(
+                &server,
+                &operator,
+                &["run", "show", &run_id, "--json"],
+            )),
+        ),
+        (
+            "approval show",
+            ok(agentwerke(
+                &server,
+                &operator,
+                &["approval", "show", &approval],
+            )),
+        ),
+        (
+            "approval show --json",
+            ok(agentwerke(
+                &server,
+                &operator,
+                &["approval", "show", &approval, "--json"],
+            )),
+        ),
+        (
+            "approval list",
+            ok(agentwerke(&server, &operator, &["approval", "list"])),
+        ),
+    ] {
+        assert!(
+            !printed.contains(secret),
+            "{what} prints the credential:\n{printed}"
+        );
     }
 }

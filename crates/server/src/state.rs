@@ -4,10 +4,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentwerke_auth::Verifier;
+use agentwerke_evidence::redact::redact_value;
 use agentwerke_runtime::{Clock, GatewayService, RuntimeHandle};
 use agentwerke_store::Store;
 use ed25519_dalek::SigningKey;
+use serde::Serialize;
+use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::error::ApiError;
 
 /// Shared state behind every route. Cheap to clone.
 #[derive(Clone)]
@@ -28,6 +33,24 @@ pub struct AppState {
     pub secrets: Arc<[String]>,
     /// Limits and other settings the API enforces.
     pub limits: ApiLimits,
+}
+
+impl AppState {
+    /// `view` as JSON with every secret redacted: configured secret values,
+    /// credential shapes and secret-looking keys (see
+    /// `agentwerke_evidence::redact`).
+    ///
+    /// Views that carry what a run was given or produced (inputs, step
+    /// outputs, an approval's related output) pass through here, as the
+    /// evidence pack does: those are stored as the run had them, and a
+    /// secret in a run's input must not come back in every answer that
+    /// shows the run.
+    pub(crate) fn redacted(&self, view: &impl Serialize) -> Result<Value, ApiError> {
+        let mut value = serde_json::to_value(view).map_err(ApiError::internal)?;
+        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
+        redact_value(&mut value, &secrets);
+        Ok(value)
+    }
 }
 
 /// Request limits, documented in the README.

@@ -30,7 +30,8 @@ pub enum Command {
         #[command(flatten)]
         remote: Remote,
     },
-    /// Show one run: status, steps, pending approvals and questions.
+    /// Show one run: status, steps, pending approvals and questions, outputs,
+    /// decisions, answers, the gateway's decisions and the tool-call journal.
     Show {
         /// Run id.
         id: String,
@@ -392,6 +393,69 @@ fn print_details(run: &Value, audit: &[Value]) -> std::io::Result<()> {
             text(&data["status"]),
             text(&data["rationale"]),
         )?;
+    }
+    print_journal(run)
+}
+
+/// The tool-call journal: each call a step started, how many times, and
+/// what came of it. Arguments are shown as the server stored them
+/// (redacted); the output only by its digest.
+fn print_journal(run: &Value) -> std::io::Result<()> {
+    let calls = run["toolCalls"].as_array().map_or(&[][..], Vec::as_slice);
+    if calls.is_empty() {
+        return Ok(());
+    }
+    say!("tool-call journal")?;
+    for call in calls {
+        let node = run["steps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|s| s["workId"] == call["workId"])
+            .map_or_else(|| text(&call["workId"]), |s| text(&s["nodeId"]));
+        let executions = call["executions"].as_u64().unwrap_or_default();
+        say!(
+            "  {} {} at {} attempt {}: {}, {} execution{}, started {}{}",
+            text(&call["callId"]),
+            text(&call["tool"]),
+            node,
+            call["attempt"],
+            text(&call["status"]),
+            executions,
+            if executions == 1 { "" } else { "s" },
+            text(&call["startedAt"]),
+            call["finishedAt"]
+                .as_str()
+                .map(|at| format!(", finished {at}"))
+                .unwrap_or_default(),
+        )?;
+        say!("    arguments {}", call["arguments"])?;
+        let outcome = &call["outcome"];
+        if outcome.is_null() {
+            say!("    outcome   none recorded")?;
+            continue;
+        }
+        let mut summary = format!(
+            "{} ({})",
+            text(&outcome["status"]),
+            text(&outcome["decision"])
+        );
+        if let Some(approval) = call["approvalId"].as_str() {
+            summary.push_str(&format!(", approved in {approval}"));
+        }
+        if let Some(ms) = outcome["durationMs"].as_u64() {
+            summary.push_str(&format!(", {ms} ms"));
+        }
+        if let Some(digest) = outcome["outputSha256"].as_str() {
+            summary.push_str(&format!(", output sha256 {digest}"));
+        }
+        if let Some(error) = outcome["error"].as_str() {
+            summary.push_str(&format!(", error: {error}"));
+        }
+        say!("    outcome   {summary}")?;
+        if outcome["status"] != "executed" {
+            say!("    why       {}", text(&outcome["rationale"]))?;
+        }
     }
     Ok(())
 }

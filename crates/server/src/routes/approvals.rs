@@ -56,10 +56,11 @@ pub async fn list(
             page.request()?,
         )
         .await?;
-    Ok(Json(json!({
+    let page = json!({
         "items": page.items.iter().map(approval_view).collect::<Vec<_>>(),
         "nextCursor": page.next_cursor,
-    })))
+    });
+    Ok(Json(state.redacted(&page)?))
 }
 
 /// One approval request with everything an approver must review.
@@ -78,7 +79,7 @@ pub async fn get(
         .get_approval(&id)
         .await?
         .ok_or_else(|| ApiError::not_found("approval", &id))?;
-    Ok(Json(approval_view(&approval)))
+    Ok(Json(state.redacted(&approval_view(&approval))?))
 }
 
 /// The three decisions an approver can make.
@@ -149,7 +150,7 @@ pub async fn decide(
         .committed
         .approval()
         .ok_or_else(|| ApiError::internal("a decision wrote no approval"))?;
-    Ok(Json(approval_view(approval)))
+    Ok(Json(state.redacted(&approval_view(approval))?))
 }
 
 /// The approval as the API shows it: the stored request, flattened, plus its

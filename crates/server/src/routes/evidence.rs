@@ -9,7 +9,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::routes::views::EvidencePack as EvidencePackSchema;
+use crate::routes::views::{EvidencePack as EvidencePackDoc, EvidencePackJsonSchema};
 
 use crate::error::ApiError;
 use crate::extract::{AppPath, Caller};
@@ -18,7 +18,7 @@ use crate::state::AppState;
 /// The run's evidence pack, signed by the server's evidence key.
 #[utoipa::path(get, path = "/api/runs/{id}/evidence-pack", tag = "evidence",
     params(("id" = String, Path)),
-    responses((status = 200, description = "Signed evidence pack (agentwerke.evidence-pack.v1)", body = EvidencePackSchema),
+    responses((status = 200, description = "Signed evidence pack (agentwerke.evidence-pack.v1)", body = EvidencePackDoc),
               (status = 404, description = "No such run (api.not_found)")),
     security(("bearer" = [])))]
 pub async fn pack(
@@ -33,7 +33,7 @@ pub async fn pack(
 /// The same pack as a file download (`evidence-pack-<run>.json`).
 #[utoipa::path(get, path = "/api/runs/{id}/evidence-pack/download", tag = "evidence",
     params(("id" = String, Path)),
-    responses((status = 200, description = "Signed evidence pack as an attachment", body = EvidencePackSchema),
+    responses((status = 200, description = "Signed evidence pack as an attachment", body = EvidencePackDoc),
               (status = 404, description = "No such run (api.not_found)")),
     security(("bearer" = [])))]
 pub async fn download(
@@ -94,7 +94,7 @@ pub async fn public_key(
 /// The JSON Schema every pack validates against.
 #[utoipa::path(get, path = "/api/evidence/schema", tag = "evidence",
     responses((status = 200, description = "JSON Schema of agentwerke.evidence-pack.v1",
-               content_type = "application/schema+json", body = Object)),
+               content_type = "application/schema+json", body = EvidencePackJsonSchema)),
     security(("bearer" = [])))]
 pub async fn schema(caller: Caller) -> Result<Response, ApiError> {
     caller.require(Permission::Read)?;

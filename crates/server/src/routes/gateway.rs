@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::code::Code;
 use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, AppQuery, Caller};
-use crate::routes::simulation::Replay;
+use crate::routes::simulation::{Replay, Simulation};
 use crate::routes::views::{AuditRef, HaltChange, HaltList, HaltView, LiftedHalt, PolicyView};
 use crate::routes::{PageParams, ts, views};
 use crate::state::AppState;
@@ -460,20 +460,33 @@ pub async fn get_policy(
     Ok(Json(view))
 }
 
+/// What a policy author writes against: the Cedar schema and the shipped
+/// set. Both are Cedar text, not JSON Schema: a policy set is Cedar.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CedarSchema {
+    /// The Cedar schema (Cedar's human-readable schema syntax) every policy
+    /// set is validated against; its actions are the registered tools.
+    pub schema: String,
+    /// The policy set in force before any set is published, as `.cedar`
+    /// text: a starting point for a draft.
+    pub default_policies: String,
+}
+
 /// The Cedar schema policies are validated against, and the default set.
 #[utoipa::path(get, path = "/api/policies/schema", tag = "policies",
-    responses((status = 200, description = "Cedar schema and the default policy set", body = Object)),
+    responses((status = 200, description = "The Cedar schema and the default policy set, as Cedar text", body = CedarSchema)),
     security(("bearer" = [])))]
 pub async fn policy_schema(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<CedarSchema>, ApiError> {
     caller.require(Permission::Read)?;
     let schema = state.gateway.current().policy_schema();
-    Ok(Json(json!({
-        "schema": schema.text(),
-        "defaultPolicies": agentwerke_gateway::policy::DEFAULT_POLICIES,
-    })))
+    Ok(Json(CedarSchema {
+        schema: schema.text().to_owned(),
+        default_policies: agentwerke_gateway::policy::DEFAULT_POLICIES.to_owned(),
+    }))
 }
 
 /// `POST /api/policies/{version}/simulate` body.
@@ -492,7 +505,7 @@ pub struct Simulate {
 /// than being left out of it.
 #[utoipa::path(post, path = "/api/policies/{version}/simulate", tag = "policies",
     params(("version" = i64, Path)), request_body = Simulate,
-    responses((status = 200, description = "Changed decisions and unreplayable calls", body = Object),
+    responses((status = 200, description = "Changed decisions and unreplayable calls", body = Simulation),
               (status = 404, description = "No such policy set (api.not_found)"),
               (status = 422, description = "The stored policy set no longer validates (gateway.invalid_policy_set)")),
     security(("bearer" = [])))]
@@ -501,7 +514,7 @@ pub async fn simulate(
     caller: Caller,
     AppPath(version): AppPath<i64>,
     body: Option<AppJson<Simulate>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Simulation>, ApiError> {
     caller.require(Permission::ManagePolicies)?;
     let row = stored(&state, version).await?;
     let gateway = gateway_for(&state, &row)?;
@@ -521,12 +534,15 @@ pub async fn simulate(
         let records = state.store.records(&run.id).await?;
         replay.run(&gateway, &run.id, &records);
     }
-    Ok(Json(json!({
-        "policySetVersion": row.version, "policySetHash": row.sha256,
-        "runsExamined": runs.items.len(), "callsReplayed": replay.replayed,
-        "decisions": replay.by_kind, "changed": replay.changed,
-        "unreplayable": replay.unreplayable,
-    })))
+    Ok(Json(Simulation {
+        policy_set_version: row.version,
+        policy_set_hash: row.sha256,
+        runs_examined: runs.items.len(),
+        calls_replayed: replay.replayed,
+        decisions: replay.by_kind,
+        changed: replay.changed,
+        unreplayable: replay.unreplayable,
+    }))
 }
 
 /// Publishes a draft: from now on every call is decided under it.

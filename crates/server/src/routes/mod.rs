@@ -9,6 +9,7 @@ pub mod health;
 pub mod questions;
 pub mod runs;
 mod simulation;
+pub mod tool_calls;
 pub mod views;
 pub mod workflow_views;
 pub mod workflows;

@@ -26,7 +26,10 @@ use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, AppQuery, Caller};
 use crate::routes::approvals::approval_view;
 use crate::routes::audit::{AuditPage, AuditParams, page_of};
-use crate::routes::views::{HaltView, QuestionView, RunPage, RunStatusName, RunSummary};
+use crate::routes::tool_calls::ToolCallView;
+use crate::routes::views::{
+    HaltView, QuestionView, RunEventStream, RunPage, RunStatusName, RunSummary,
+};
 use crate::routes::{MAX_PAGE_SIZE, PageParams, ts};
 use crate::state::AppState;
 
@@ -207,7 +210,7 @@ pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
     AppPath(id): AppPath<String>,
-) -> Result<Json<RunDetail>, ApiError> {
+) -> Result<Json<Value>, ApiError> {
     caller.require(Permission::Read)?;
     let (run, approvals) = state
         .store
@@ -223,7 +226,14 @@ pub async fn get(
         .await?;
     let mut view = run_view(&run, &approvals, &questions)?;
     view.gateway_halts = affecting_halts(&state, &run, &view.steps).await?;
-    Ok(Json(view))
+    view.tool_calls = state
+        .store
+        .tool_calls_for_run(&id)
+        .await?
+        .iter()
+        .map(ToolCallView::from)
+        .collect();
+    Ok(Json(state.redacted(&view)?))
 }
 
 /// The kill-switch halts that block this run's tool calls: global ones, its
@@ -353,7 +363,7 @@ pub async fn audit(
 /// the run reaches a terminal status.
 #[utoipa::path(get, path = "/api/runs/{id}/stream", tag = "runs", params(("id" = String, Path)),
     responses((status = 200, description = "Server-sent events: `audit` (a JSON array of records), then `end`",
-               content_type = "text/event-stream", body = String),
+               content_type = "text/event-stream", body = RunEventStream),
               (status = 404, description = "No such run (api.not_found)")),
     security(("bearer" = [])))]
 pub async fn stream(
@@ -501,6 +511,11 @@ pub struct RunDetail {
     pub context: Value,
     /// The kill-switch halts that cover this run.
     pub gateway_halts: Vec<HaltView>,
+    /// Every tool call a step started, oldest first, from the tool-call
+    /// journal: what ran, how many times, and what came of it. Calls the
+    /// gateway refused or escalated never started; the audit log
+    /// (`tool.called`) has those.
+    pub tool_calls: Vec<ToolCallView>,
 }
 
 pub(crate) fn run_view(
@@ -538,5 +553,6 @@ pub(crate) fn run_view(
         error: run_state.error().map(|e| json!(e)),
         context: json!({"output": run_state.context().get("output")}),
         gateway_halts: Vec::new(),
+        tool_calls: Vec::new(),
     })
 }

@@ -6,28 +6,115 @@
 //! the whole request (arguments redacted) that the other kinds reduce to a
 //! digest.
 
-use std::collections::BTreeMap;
-
 use agentwerke_evidence::Record;
-use agentwerke_gateway::{CallRequest, Gateway, Halts};
+use agentwerke_gateway::{CallRequest, DecisionKind, Gateway, Halts};
 use agentwerke_store::EvidenceRecord;
-use serde_json::{Value, json};
+use serde::Serialize;
+
+/// How many replayed calls the policy set would allow, escalate and reject.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct DecisionTally {
+    /// Calls it would let run.
+    pub allow: usize,
+    /// Calls it would put before a human.
+    pub escalate: usize,
+    /// Calls it would block.
+    pub reject: usize,
+}
+
+impl DecisionTally {
+    fn count(&mut self, kind: DecisionKind) {
+        match kind {
+            DecisionKind::Allow => self.allow += 1,
+            DecisionKind::Escalate => self.escalate += 1,
+            DecisionKind::Reject => self.reject += 1,
+        }
+    }
+}
+
+/// A recorded call whose decision the policy set would change.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChangedDecision {
+    /// The run.
+    pub run_id: String,
+    /// The agent attempt that made the call.
+    pub work_id: String,
+    /// When it was made (RFC 3339).
+    pub at: String,
+    /// The tool.
+    pub tool: String,
+    /// The calling agent.
+    pub agent: String,
+    /// The task's BPMN node.
+    pub node_id: String,
+    /// The decision recorded then: `allow`, `escalate` or `reject`.
+    #[schema(pattern = "^(allow|escalate|reject)$")]
+    pub before: String,
+    /// The decision under the simulated set.
+    #[schema(pattern = "^(allow|escalate|reject)$")]
+    pub after: String,
+    /// The policy set the recorded decision was made under.
+    pub before_policy_set_version: String,
+    /// `@id`s of the policies that determine the new decision, sorted.
+    pub determining_policies: Vec<String>,
+    /// The new decision's stable reason, e.g. `forbidden` or `no_permit`.
+    pub reason: String,
+    /// The new decision's reason, for humans (redacted).
+    pub rationale: String,
+}
+
+/// A recorded call that can no longer be decided again: its request does
+/// not read as a call of this version.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UnreplayableCall {
+    /// The run.
+    pub run_id: String,
+    /// The evidence record that holds the call.
+    pub record_id: i64,
+    /// The agent attempt that made the call.
+    pub work_id: String,
+    /// When it was made (RFC 3339).
+    pub at: String,
+}
+
+/// What a policy set would change in recorded traffic: the answer of
+/// `POST /api/policies/{version}/simulate`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Simulation {
+    /// The simulated set's version.
+    pub policy_set_version: i64,
+    /// SHA-256 of its text.
+    pub policy_set_hash: String,
+    /// How many of the most recent runs were read.
+    pub runs_examined: usize,
+    /// How many recorded calls were decided again.
+    pub calls_replayed: usize,
+    /// The new decisions, by kind.
+    pub decisions: DecisionTally,
+    /// Every call whose decision would change.
+    pub changed: Vec<ChangedDecision>,
+    /// Every recorded call that could not be decided again.
+    pub unreplayable: Vec<UnreplayableCall>,
+}
 
 /// The tally of a simulation over recorded traffic.
 #[derive(Debug, Default)]
 pub(crate) struct Replay {
     /// Calls decided again.
     pub(crate) replayed: usize,
-    /// New decisions by kind (`allow`, `escalate`, `reject`).
-    pub(crate) by_kind: BTreeMap<String, usize>,
+    /// New decisions by kind.
+    pub(crate) by_kind: DecisionTally,
     /// Calls whose decision would change.
-    pub(crate) changed: Vec<Value>,
+    pub(crate) changed: Vec<ChangedDecision>,
     /// Recorded calls whose request no longer reads as a call of this
     /// version (written by an incompatible version, or edited).
     ///
     /// Listed rather than skipped: a report that quietly left them out
     /// would understate what the new policy set changes.
-    pub(crate) unreplayable: Vec<Value>,
+    pub(crate) unreplayable: Vec<UnreplayableCall>,
 }
 
 impl Replay {
@@ -38,25 +125,33 @@ impl Replay {
                 continue;
             };
             let Ok(call) = serde_json::from_value::<CallRequest>(recorded.request.clone()) else {
-                self.unreplayable.push(json!({
-                    "runId": run_id, "recordId": stored.id,
-                    "workId": recorded.work_id, "at": recorded.at,
-                }));
+                self.unreplayable.push(UnreplayableCall {
+                    run_id: run_id.to_owned(),
+                    record_id: stored.id,
+                    work_id: recorded.work_id.clone(),
+                    at: recorded.at.clone(),
+                });
                 continue;
             };
             self.replayed += 1;
             let after = gateway.decide(&call, &Halts::none());
             let after_kind = after.kind.as_str();
-            *self.by_kind.entry(after_kind.to_owned()).or_default() += 1;
+            self.by_kind.count(after.kind);
             if recorded.decision != after_kind {
-                self.changed.push(json!({
-                    "runId": run_id, "workId": recorded.work_id, "at": recorded.at,
-                    "tool": call.tool, "agent": call.agent, "nodeId": call.node_id,
-                    "before": recorded.decision, "after": after_kind,
-                    "beforePolicySetVersion": recorded.policy_set_version,
-                    "determiningPolicies": after.determining_policies,
-                    "reason": after.reason, "rationale": after.rationale,
-                }));
+                self.changed.push(ChangedDecision {
+                    run_id: run_id.to_owned(),
+                    work_id: recorded.work_id.clone(),
+                    at: recorded.at.clone(),
+                    tool: call.tool,
+                    agent: call.agent,
+                    node_id: call.node_id,
+                    before: recorded.decision.clone(),
+                    after: after_kind.to_owned(),
+                    before_policy_set_version: recorded.policy_set_version.clone(),
+                    determining_policies: after.determining_policies,
+                    reason: after.reason.as_str().to_owned(),
+                    rationale: after.rationale,
+                });
             }
         }
     }
@@ -72,6 +167,7 @@ mod tests {
         ToolRegistry,
     };
     use agentwerke_types::Timestamp;
+    use serde_json::{Value, json};
 
     use super::*;
 
@@ -123,11 +219,18 @@ mod tests {
         let mut replay = Replay::default();
         replay.run(&gateway(), "run-1", &records);
         assert_eq!(replay.replayed, 2);
-        assert_eq!(replay.by_kind, BTreeMap::from([("allow".to_owned(), 2)]));
+        assert_eq!(
+            replay.by_kind,
+            DecisionTally {
+                allow: 2,
+                escalate: 0,
+                reject: 0
+            }
+        );
         assert_eq!(replay.changed.len(), 1);
-        assert_eq!(replay.changed[0]["before"], "reject");
-        assert_eq!(replay.changed[0]["after"], "allow");
-        let ids: Vec<&Value> = replay.unreplayable.iter().map(|u| &u["recordId"]).collect();
-        assert_eq!(ids, [&json!(3), &json!(4)]);
+        assert_eq!(replay.changed[0].before, "reject");
+        assert_eq!(replay.changed[0].after, "allow");
+        let ids: Vec<i64> = replay.unreplayable.iter().map(|u| u.record_id).collect();
+        assert_eq!(ids, [3, 4]);
     }
 }

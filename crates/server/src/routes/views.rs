@@ -9,7 +9,9 @@
 use agentwerke_gateway::{PermissionLevel, SandboxProfile, ToolEscalation};
 use agentwerke_store::gateway::{HaltRow, HaltScope, PolicySetRow};
 use agentwerke_store::{QuestionRow, RunRow};
-use agentwerke_types::{ApprovalStatus, QuestionStatus, RiskLevel, RunStatus, WorkflowStatus};
+use agentwerke_types::{
+    ApprovalStatus, QuestionStatus, RiskLevel, RunStatus, ToolCallStatus, WorkflowStatus,
+};
 use serde::Serialize;
 use serde_json::{Value, json};
 use utoipa::openapi::RefOr;
@@ -297,9 +299,51 @@ pub(crate) fn hand_written_schemas() -> Vec<(String, Value)> {
             "QuestionStatusName".into(),
             json!({"enum": QuestionStatus::NAMES}),
         ),
+        (
+            "ToolCallStatusName".into(),
+            json!({"enum": ToolCallStatus::NAMES}),
+        ),
     ];
     schemas.extend(evidence_pack());
+    schemas.push(("EvidencePackJsonSchema".into(), evidence_pack_json_schema()));
+    schemas.push((
+        "RunEventStream".into(),
+        json!({
+            "type": "string",
+            "description": "A text/event-stream of server-sent events: `audit` events whose \
+                `data` is a JSON array of the run's new audit records (each an `AuditRecord`), \
+                then one `end` event with `data: {}` once the run has ended.",
+        }),
+    ));
     schemas
+}
+
+/// What `GET /api/evidence/schema` serves: not a pack but the JSON Schema
+/// document packs validate against. Described as the JSON Schema it is,
+/// with its dialect and `$id` taken from the served file, so the
+/// description cannot drift from the document.
+fn evidence_pack_json_schema() -> Value {
+    let served: Value =
+        serde_json::from_str(agentwerke_evidence::PACK_SCHEMA).expect("the pack schema is JSON");
+    json!({
+        "type": "object",
+        "description": "A JSON Schema (draft 2020-12) document: the schema of \
+            agentwerke.evidence-pack.v1, the one `agentwerke evidence verify` checks packs \
+            against offline. Its definitions are under `$defs`; the API describes the same \
+            pack as the `EvidencePack` component.",
+        "required": ["$schema", "$id", "type", "properties", "$defs"],
+        "properties": {
+            "$schema": {"const": served["$schema"]},
+            "$id": {"const": served["$id"]},
+            "title": {"type": "string"},
+            "description": {"type": "string"},
+            "type": {"const": "object"},
+            "additionalProperties": {"type": "boolean"},
+            "required": {"type": "array", "items": {"type": "string"}},
+            "properties": {"type": "object", "description": "The pack's top-level fields, each a JSON Schema."},
+            "$defs": {"type": "object", "description": "The schemas the fields refer to, by name."},
+        },
+    })
 }
 
 /// The evidence pack's own JSON Schema (the one `GET /api/evidence/schema`
@@ -403,12 +447,15 @@ macro_rules! hand_written {
 
 hand_written!(
     EvidencePack,
+    EvidencePackJsonSchema,
+    RunEventStream,
     TaskSurface,
     HaltRequest,
     ResumeRequest,
     RunStatusName,
     ApprovalStatusName,
-    QuestionStatusName
+    QuestionStatusName,
+    ToolCallStatusName
 );
 
 #[cfg(test)]

@@ -586,6 +586,30 @@ async fn policy_drafts_are_validated_simulated_and_published() {
             .iter()
             .all(|c| c["after"] == "reject" && c["tool"] == "artifact.write")
     );
+    // The answer is what its schema documents, down to each change.
+    let doc = server.get("/openapi.json", &admin).await;
+    let schemas = &doc["components"]["schemas"];
+    let fields = |value: &Value| -> Vec<String> {
+        let mut names: Vec<String> = value
+            .as_object()
+            .expect("an object")
+            .keys()
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(fields(&simulated), documented(&doc, &schemas["Simulation"]));
+    assert_eq!(
+        fields(&changed[0]),
+        documented(&doc, &schemas["ChangedDecision"])
+    );
+    assert_eq!(
+        simulated["decisions"],
+        json!({"allow": 0, "escalate": 0, "reject": 3}),
+        "every kind is counted, none left out: {simulated:#}"
+    );
+    assert_eq!(simulated["callsReplayed"], 3);
 
     let published = server
         .post(

@@ -14,4 +14,5 @@ mod pagination;
 mod problems;
 mod questions;
 mod roles;
+mod run_views;
 mod tools;
