@@ -166,13 +166,23 @@ impl From<agentwerke_runtime::command::Error> for ApiError {
         use agentwerke_runtime::command::Error as E;
         let error = match error {
             E::Store(store) => return store.into(),
+            // A set published twice answers as the store's compare-and-set
+            // does when the second publication loses a race: one answer
+            // for one condition.
+            E::PolicyPublished { .. } => {
+                return agentwerke_store::Error::Conflict {
+                    reason: error.to_string(),
+                }
+                .into();
+            }
             other => other,
         };
         let status = match &error {
             E::NotFound { .. } => {
                 return Self::new(StatusCode::NOT_FOUND, Code::NotFound, error.to_string());
             }
-            E::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            E::Store(_) | E::PolicyPublished { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            E::NotHalted { .. } => StatusCode::NOT_FOUND,
             E::AlreadyDecided { .. }
             | E::Expired { .. }
             | E::QuestionClosed { .. }
@@ -180,9 +190,11 @@ impl From<agentwerke_runtime::command::Error> for ApiError {
             | E::RunNotFailed { .. }
             | E::NoFailedStep => StatusCode::CONFLICT,
             E::WrongRole { .. } | E::SelfApproval => StatusCode::FORBIDDEN,
-            E::CommentTooLong { .. } | E::EmptyAnswer | E::AnswerTooLong { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            E::CommentTooLong { .. }
+            | E::EmptyAnswer
+            | E::AnswerTooLong { .. }
+            | E::MissingTarget { .. }
+            | E::MissingReason => StatusCode::UNPROCESSABLE_ENTITY,
             E::NotDue { .. } | E::TimerNotDue { .. } | E::Corrupt { .. } | E::Encode(_) => {
                 tracing::error!(code = error.code(), %error, "command failed");
                 return Self::new(
