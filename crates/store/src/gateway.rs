@@ -129,3 +129,28 @@ pub struct ArtifactRow {
     /// Media type.
     pub media_type: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scope's name is stored in rows, audit records and commands: it is
+    /// the same in each and never changes.
+    #[test]
+    fn halt_scope_names_are_pinned() {
+        for (scope, name) in [
+            (HaltScope::Global, "global"),
+            (HaltScope::Agent, "agent"),
+            (HaltScope::Workflow, "workflow"),
+        ] {
+            assert_eq!(scope.as_str(), name);
+            assert_eq!(HaltScope::parse(name), Some(scope));
+            assert_eq!(serde_json::to_value(scope).unwrap(), name);
+            assert_eq!(
+                serde_json::from_value::<HaltScope>(name.into()).unwrap(),
+                scope
+            );
+        }
+        assert_eq!(HaltScope::parse("everything"), None);
+    }
+}

@@ -37,7 +37,7 @@ pub enum GlobalPlan {
     /// Nothing to write: what the command asks for is so already (a
     /// document re-imported onto its own draft, a version published
     /// again). Answered with the row as the snapshot read it.
-    Unchanged(Written),
+    Unchanged(Box<Written>),
 }
 
 pub(super) async fn halt(
@@ -45,14 +45,11 @@ pub(super) async fn halt(
     command: Halt,
     ctx: &Ctx<'_>,
 ) -> Result<Submitted, Error> {
-    let mut attempt = 1;
-    loop {
-        let plan = halt::plan(command.clone(), ctx)?;
-        match write(store, ctx, plan, attempt).await? {
-            Some(done) => return Ok(done),
-            None => attempt += 1,
-        }
-    }
+    let command = &command;
+    commit(store, ctx, move || async move {
+        halt::plan(command.clone(), ctx)
+    })
+    .await
 }
 
 pub(super) async fn resume(
@@ -60,17 +57,14 @@ pub(super) async fn resume(
     command: Resume,
     ctx: &Ctx<'_>,
 ) -> Result<Submitted, Error> {
-    let mut attempt = 1;
-    loop {
+    let command = &command;
+    commit(store, ctx, move || async move {
         let snapshot = resume::Snapshot {
             halts: store.halts().await?,
         };
-        let plan = resume::plan(&snapshot, command.clone(), ctx)?;
-        match write(store, ctx, plan, attempt).await? {
-            Some(done) => return Ok(done),
-            None => attempt += 1,
-        }
-    }
+        resume::plan(&snapshot, command.clone(), ctx)
+    })
+    .await
 }
 
 pub(super) async fn draft_policy(
@@ -78,18 +72,15 @@ pub(super) async fn draft_policy(
     command: DraftPolicy,
     ctx: &Ctx<'_>,
 ) -> Result<Submitted, Error> {
-    let mut attempt = 1;
-    loop {
+    let command = &command;
+    commit(store, ctx, move || async move {
         let newest = store.page_policy_sets(newest()).await?.items;
         let snapshot = draft_policy::Snapshot {
             newest: newest.first().map(|set| set.version),
         };
-        let plan = draft_policy::plan(&snapshot, command.clone(), ctx)?;
-        match write(store, ctx, plan, attempt).await? {
-            Some(done) => return Ok(done),
-            None => attempt += 1,
-        }
-    }
+        draft_policy::plan(&snapshot, command.clone(), ctx)
+    })
+    .await
 }
 
 pub(super) async fn publish_policy(
@@ -97,17 +88,14 @@ pub(super) async fn publish_policy(
     command: PublishPolicy,
     ctx: &Ctx<'_>,
 ) -> Result<Submitted, Error> {
-    let mut attempt = 1;
-    loop {
+    let command = &command;
+    commit(store, ctx, move || async move {
         let snapshot = publish_policy::Snapshot {
             policy_set: store.get_policy_set(command.version).await?,
         };
-        let plan = publish_policy::plan(&snapshot, command.clone(), ctx)?;
-        match write(store, ctx, plan, attempt).await? {
-            Some(done) => return Ok(done),
-            None => attempt += 1,
-        }
-    }
+        publish_policy::plan(&snapshot, command.clone(), ctx)
+    })
+    .await
 }
 
 pub(super) async fn import_workflow(
@@ -115,18 +103,15 @@ pub(super) async fn import_workflow(
     command: ImportWorkflow,
     ctx: &Ctx<'_>,
 ) -> Result<Submitted, Error> {
-    let mut attempt = 1;
-    loop {
+    let command = &command;
+    commit(store, ctx, move || async move {
         let newest = store.page_versions(&command.workflow_id, newest()).await?;
         let snapshot = import_workflow::Snapshot {
             newest: newest.items.into_iter().next(),
         };
-        let plan = import_workflow::plan(&snapshot, command.clone(), ctx)?;
-        match write(store, ctx, plan, attempt).await? {
-            Some(done) => return Ok(done),
-            None => attempt += 1,
-        }
-    }
+        import_workflow::plan(&snapshot, command.clone(), ctx)
+    })
+    .await
 }
 
 pub(super) async fn publish_workflow(
@@ -134,19 +119,16 @@ pub(super) async fn publish_workflow(
     command: PublishWorkflow,
     ctx: &Ctx<'_>,
 ) -> Result<Submitted, Error> {
-    let mut attempt = 1;
-    loop {
+    let command = &command;
+    commit(store, ctx, move || async move {
         let snapshot = publish_workflow::Snapshot {
             version: store
                 .get_version(&command.workflow_id, command.version)
                 .await?,
         };
-        let plan = publish_workflow::plan(&snapshot, command.clone(), ctx)?;
-        match write(store, ctx, plan, attempt).await? {
-            Some(done) => return Ok(done),
-            None => attempt += 1,
-        }
-    }
+        publish_workflow::plan(&snapshot, command.clone(), ctx)
+    })
+    .await
 }
 
 /// The first page of one item: the newest of a list kept newest first.
@@ -157,44 +139,48 @@ fn newest() -> PageRequest {
     }
 }
 
-/// Commits `plan` on the global stream as of `ctx.at`; `None` when a
-/// concurrent write won a compare-and-set and this, the `attempt`th, was
-/// not the last: the command is to be planned again.
-async fn write(
-    store: &dyn Store,
-    ctx: &Ctx<'_>,
-    plan: GlobalPlan,
-    attempt: usize,
-) -> Result<Option<Submitted>, Error> {
-    let (rows, audit) = match plan {
-        GlobalPlan::Unchanged(row) => {
-            let committed = Committed {
-                rows: vec![row],
-                delivered: Delivered::Dropped,
-                audit: None,
-            };
-            return Ok(Some(Submitted {
-                committed,
-                event: None,
-            }));
-        }
-        GlobalPlan::Write { rows, audit } => (rows, audit),
-    };
-    let change = Change {
-        stream: Stream::Global,
-        at: ctx.at,
-        rows,
-        event: None,
-        audit,
-        records: Vec::new(),
-    };
-    match store.commit(change).await {
-        Ok(committed) => Ok(Some(Submitted {
-            committed,
+/// Reads the snapshot and plans (`plan`), commits on the global stream as
+/// of `ctx.at`, and plans again when a concurrent write won a
+/// compare-and-set, up to [`ATTEMPTS`] times.
+async fn commit<F, Planned>(store: &dyn Store, ctx: &Ctx<'_>, plan: F) -> Result<Submitted, Error>
+where
+    F: Fn() -> Planned,
+    Planned: Future<Output = Result<GlobalPlan, Error>>,
+{
+    let mut attempt = 1;
+    loop {
+        let (rows, audit) = match plan().await? {
+            GlobalPlan::Unchanged(row) => {
+                let committed = Committed {
+                    rows: vec![*row],
+                    delivered: Delivered::Dropped,
+                    audit: None,
+                };
+                return Ok(Submitted {
+                    committed,
+                    event: None,
+                });
+            }
+            GlobalPlan::Write { rows, audit } => (rows, audit),
+        };
+        let change = Change {
+            stream: Stream::Global,
+            at: ctx.at,
+            rows,
             event: None,
-        })),
-        Err(agentwerke_store::Error::Conflict { .. }) if attempt < ATTEMPTS => Ok(None),
-        Err(error) => Err(Error::from_store(error)),
+            audit,
+            records: Vec::new(),
+        };
+        match store.commit(change).await {
+            Ok(committed) => {
+                return Ok(Submitted {
+                    committed,
+                    event: None,
+                });
+            }
+            Err(agentwerke_store::Error::Conflict { .. }) if attempt < ATTEMPTS => attempt += 1,
+            Err(error) => return Err(Error::from_store(error)),
+        }
     }
 }
 

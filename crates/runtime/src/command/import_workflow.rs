@@ -54,9 +54,9 @@ pub fn plan(
         && newest.status == WorkflowStatus::Draft
         && newest.bpmn_sha256 == sha256
     {
-        return Ok(GlobalPlan::Unchanged(Written::WorkflowVersion(
+        return Ok(GlobalPlan::Unchanged(Box::new(Written::WorkflowVersion(
             newest.clone(),
-        )));
+        ))));
     }
     let version = snapshot.newest.as_ref().map_or(1, |v| v.version + 1);
     Ok(GlobalPlan::Write {
@@ -183,7 +183,7 @@ mod tests {
         };
         assert_eq!(
             plan(&snapshot, import("ada"), &ctx()).unwrap(),
-            GlobalPlan::Unchanged(Written::WorkflowVersion(draft))
+            GlobalPlan::Unchanged(Box::new(Written::WorkflowVersion(draft)))
         );
     }
 

@@ -41,9 +41,9 @@ pub fn plan(
         id: format!("{}@{}", command.workflow_id, command.version),
     })?;
     if found.status == WorkflowStatus::Published {
-        return Ok(GlobalPlan::Unchanged(Written::WorkflowVersion(
+        return Ok(GlobalPlan::Unchanged(Box::new(Written::WorkflowVersion(
             found.clone(),
-        )));
+        ))));
     }
     Ok(GlobalPlan::Write {
         audit: vec![record(
@@ -135,7 +135,7 @@ mod tests {
         };
         assert_eq!(
             plan(&snapshot, publish("eve"), &ctx()).unwrap(),
-            GlobalPlan::Unchanged(Written::WorkflowVersion(published))
+            GlobalPlan::Unchanged(Box::new(Written::WorkflowVersion(published)))
         );
     }
 
