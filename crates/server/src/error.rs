@@ -166,22 +166,20 @@ impl From<agentwerke_runtime::command::Error> for ApiError {
         use agentwerke_runtime::command::Error as E;
         let error = match error {
             E::Store(store) => return store.into(),
-            // A set published twice answers as the store's compare-and-set
-            // does when the second publication loses a race: one answer
-            // for one condition.
-            E::PolicyPublished { .. } => {
-                return agentwerke_store::Error::Conflict {
-                    reason: error.to_string(),
-                }
-                .into();
-            }
             other => other,
         };
         let status = match &error {
             E::NotFound { .. } => {
                 return Self::new(StatusCode::NOT_FOUND, Code::NotFound, error.to_string());
             }
-            E::Store(_) | E::PolicyPublished { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            // A set published twice answers as the store's compare-and-set
+            // does when the second publication loses a race: one answer
+            // for one condition.
+            E::PolicyPublished { .. } => {
+                let reason = error.to_string();
+                return agentwerke_store::Error::Conflict { reason }.into();
+            }
+            E::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
             E::NotHalted { .. } => StatusCode::NOT_FOUND,
             E::AlreadyDecided { .. }
             | E::Expired { .. }

@@ -21,7 +21,7 @@
 //!
 //! The kill switch, policy sets and workflow versions take the same road
 //! to the global stream: their planners return a [`GlobalPlan`] of rows
-//! and audit records, which belong to no run (see [`global`]).
+//! and audit records, which belong to no run (see `global.rs`).
 
 pub mod answer_question;
 pub mod cancel_run;
