@@ -30,7 +30,7 @@ pub struct Change {
     pub rows: Vec<Row>,
     /// The event the run hears, if any.
     pub event: Option<RunEvent>,
-    /// Audit records to append to the run's chain, in order, before the
+    /// Audit records to append to the stream's chain, in order, before the
     /// event's step.
     pub audit: Vec<AuditDraft>,
     /// Evidence records.
