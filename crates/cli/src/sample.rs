@@ -2,12 +2,12 @@
 //! installation has something to run.
 
 use agentwerke_bpmn::{KnownTools, Limits};
-use agentwerke_runtime::Clock;
+use agentwerke_runtime::RuntimeHandle;
+use agentwerke_runtime::command::{Command, ImportWorkflow, PublishWorkflow};
 use agentwerke_runtime::definitions::check;
-use agentwerke_store::{NewWorkflowVersion, Store};
+use agentwerke_store::Store;
 use anyhow::{Context, bail};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 /// The sample's BPMN: Start -> Analyze (agent task) -> Review (approval) -> End.
 pub const HELLO_SDLC: &str = include_str!("../../../examples/hello-sdlc.bpmn");
@@ -28,12 +28,25 @@ pub const CLARIFY_REQUEST_ID: &str = "clarify-request";
 pub const SCRIPTS: &str = include_str!("../../../examples/scripts.toml");
 
 /// Imports and publishes the samples that do not exist yet, checked against
-/// the server's `tools`.
-pub async fn seed(store: &dyn Store, clock: &dyn Clock, tools: &KnownTools) -> anyhow::Result<()> {
-    seed_one(store, clock, tools, HELLO_SDLC_ID, "Hello SDLC", HELLO_SDLC).await?;
+/// the server's `tools`, through the runtime's commands: as the system, with
+/// their global audit records, like any import.
+pub async fn seed(
+    store: &dyn Store,
+    runtime: &RuntimeHandle,
+    tools: &KnownTools,
+) -> anyhow::Result<()> {
     seed_one(
         store,
-        clock,
+        runtime,
+        tools,
+        HELLO_SDLC_ID,
+        "Hello SDLC",
+        HELLO_SDLC,
+    )
+    .await?;
+    seed_one(
+        store,
+        runtime,
         tools,
         GATEWAY_DEMO_ID,
         "Gateway demo",
@@ -42,7 +55,7 @@ pub async fn seed(store: &dyn Store, clock: &dyn Clock, tools: &KnownTools) -> a
     .await?;
     seed_one(
         store,
-        clock,
+        runtime,
         tools,
         CLARIFY_REQUEST_ID,
         "Clarify request",
@@ -53,7 +66,7 @@ pub async fn seed(store: &dyn Store, clock: &dyn Clock, tools: &KnownTools) -> a
 
 async fn seed_one(
     store: &dyn Store,
-    clock: &dyn Clock,
+    runtime: &RuntimeHandle,
     tools: &KnownTools,
     id: &str,
     name: &str,
@@ -69,21 +82,29 @@ async fn seed_one(
             checked.diagnostics
         );
     }
-    let now = clock.now();
-    let version = store
-        .create_workflow_version(NewWorkflowVersion {
-            workflow_id: id.to_owned(),
-            name: name.to_owned(),
-            bpmn_xml: xml.to_owned(),
-            bpmn_sha256: hex::encode(Sha256::digest(xml.as_bytes())),
-            diagnostics: json!(checked.diagnostics),
-            created_by: "system".to_owned(),
-            at: now,
-        })
+    let import = Command::ImportWorkflow(ImportWorkflow {
+        workflow_id: id.to_owned(),
+        name: name.to_owned(),
+        bpmn_xml: xml.to_owned(),
+        diagnostics: json!(checked.diagnostics),
+        by: "system".to_owned(),
+    });
+    let draft = runtime
+        .submit(import)
         .await
         .context("cannot seed the sample workflow")?;
-    store
-        .publish_workflow_version(id, version.version, "system", now)
+    let version = draft
+        .committed
+        .workflow_version()
+        .context("the sample's import wrote no version")?
+        .version;
+    let publish = Command::PublishWorkflow(PublishWorkflow {
+        workflow_id: id.to_owned(),
+        version,
+        by: "system".to_owned(),
+    });
+    runtime
+        .submit(publish)
         .await
         .context("cannot publish the sample workflow")?;
     Ok(())

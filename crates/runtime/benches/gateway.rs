@@ -16,7 +16,8 @@ use agentwerke_gateway::{AgentProfile, CallRequest, Halts, SandboxProfile, TaskS
 use agentwerke_runtime::gateway::{StepIdentity, StepTools};
 use agentwerke_runtime::{Clock, GatewayService, GatewaySettings, SystemClock};
 use agentwerke_store::{
-    Commit, CompleteWork, JsonText, NewRun, NewWorkflowVersion, Op, RunStart, SqliteStore, Store,
+    Change, Commit, CompleteWork, JsonText, NewRun, NewWorkflowVersion, Op, Row, RunStart,
+    SqliteStore, Store, Stream,
 };
 use serde_json::json;
 
@@ -176,22 +177,39 @@ fn documents() -> Vec<Document> {
 /// A published workflow, a run, and one work row per call to complete.
 async fn seed_run(store: &dyn Store, clock: &dyn Clock, calls: usize) -> String {
     let now = clock.now();
-    let version = store
-        .create_workflow_version(NewWorkflowVersion {
-            workflow_id: "bench".to_owned(),
-            name: "bench".to_owned(),
-            bpmn_xml: WORKFLOW.to_owned(),
-            bpmn_sha256: "0".repeat(64),
-            diagnostics: json!([]),
-            created_by: "bench".to_owned(),
+    // No runtime here: the import and the publication are committed as
+    // the global rows their commands plan.
+    let workflow = NewWorkflowVersion {
+        workflow_id: "bench".to_owned(),
+        name: "bench".to_owned(),
+        bpmn_xml: WORKFLOW.to_owned(),
+        bpmn_sha256: "0".repeat(64),
+        diagnostics: JsonText::from(&json!([])),
+        created_by: "bench".to_owned(),
+    };
+    let publish = Row::PublishWorkflowVersion {
+        workflow_id: "bench".to_owned(),
+        version: 1,
+        published_by: "bench".to_owned(),
+    };
+    let committed = store
+        .commit(Change {
+            stream: Stream::Global,
             at: now,
+            rows: vec![
+                Row::ImportWorkflowVersion {
+                    version: 1,
+                    workflow,
+                },
+                publish,
+            ],
+            event: None,
+            audit: Vec::new(),
+            records: Vec::new(),
         })
         .await
         .expect("workflow");
-    store
-        .publish_workflow_version("bench", version.version, "bench", now)
-        .await
-        .expect("publish");
+    let version = committed.workflow_version().expect("published").clone();
     let run_id = "bench-run".to_owned();
     store
         .create_run(

@@ -34,13 +34,12 @@ use agentwerke_agents::scripted::ScriptedProvider;
 use agentwerke_auth::{Principal, Role};
 use agentwerke_engine::ApprovalDecision;
 use agentwerke_evidence::chain::{AuditDraft, verify_chain};
-use agentwerke_runtime::command::{Command, DecideApproval};
+use agentwerke_runtime::command::{Command, DecideApproval, ImportWorkflow, PublishWorkflow};
 use agentwerke_runtime::{
     Clock, Runtime, RuntimeDeps, RuntimeHandle, RuntimeOptions, StartRequest, SystemClock, rfc3339,
 };
-use agentwerke_store::{ApprovalFilter, NewWorkflowVersion, SqliteStore, Store};
+use agentwerke_store::{ApprovalFilter, SqliteStore, Store, WorkflowVersion};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{Row, SqlitePool};
 use tokio::task::JoinSet;
@@ -220,22 +219,6 @@ async fn bench(shape: Shape, args: &Args) {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let workflow_id = shape.workflow_id();
     let xml = shape.xml();
-    store
-        .create_workflow_version(NewWorkflowVersion {
-            workflow_id: workflow_id.to_owned(),
-            name: workflow_id.to_owned(),
-            bpmn_xml: xml.to_owned(),
-            bpmn_sha256: hex::encode(Sha256::digest(xml.as_bytes())),
-            diagnostics: json!([]),
-            created_by: "bench".to_owned(),
-            at: clock.now(),
-        })
-        .await
-        .expect("import workflow");
-    let version = store
-        .publish_workflow_version(workflow_id, 1, "bench", clock.now())
-        .await
-        .expect("publish workflow");
     let monitor = monitor(&path).await;
 
     let options = RuntimeOptions {
@@ -260,6 +243,7 @@ async fn bench(shape: Shape, args: &Args) {
         },
     );
     let handle = runtime.handle();
+    let version = publish(&handle, workflow_id, xml).await;
 
     let cpu_before = cpu_by_thread();
     let written_before = bytes_written();
@@ -369,6 +353,31 @@ async fn bench(shape: Shape, args: &Args) {
 enum Request {
     Started,
     Decided,
+}
+
+/// Imports and publishes the shape's workflow through the runtime's
+/// commands, as `POST /api/workflows` and its publish do.
+async fn publish(handle: &RuntimeHandle, workflow_id: &str, xml: &str) -> WorkflowVersion {
+    let import = Command::ImportWorkflow(ImportWorkflow {
+        workflow_id: workflow_id.to_owned(),
+        name: workflow_id.to_owned(),
+        bpmn_xml: xml.to_owned(),
+        diagnostics: json!([]),
+        by: "bench".to_owned(),
+    });
+    let draft = handle.submit(import).await.expect("import workflow");
+    let version = draft.committed.workflow_version().expect("a draft").version;
+    let publish = Command::PublishWorkflow(PublishWorkflow {
+        workflow_id: workflow_id.to_owned(),
+        version,
+        by: "bench".to_owned(),
+    });
+    let published = handle.submit(publish).await.expect("publish workflow");
+    published
+        .committed
+        .workflow_version()
+        .expect("the published version")
+        .clone()
 }
 
 /// Starts one run exactly as `POST /api/runs` does.

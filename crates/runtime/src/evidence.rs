@@ -285,7 +285,7 @@ mod tests {
     async fn stored_records_reach_the_pack_and_an_unreadable_one_fails_it() {
         use std::sync::Arc;
 
-        use agentwerke_store::{NewWorkflowVersion, SqliteStore};
+        use agentwerke_store::SqliteStore;
         use agentwerke_types::{Actor, AuditKind, ErrorCode};
         use sqlx::Connection;
 
@@ -295,22 +295,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pack.db").display().to_string();
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
-        store
-            .create_workflow_version(NewWorkflowVersion {
-                workflow_id: "hello-sdlc".to_owned(),
-                name: "Hello SDLC".to_owned(),
-                bpmn_xml: include_str!("../../../examples/hello-sdlc.bpmn").to_owned(),
-                bpmn_sha256: "sha".to_owned(),
-                diagnostics: json!([]),
-                created_by: "admin".to_owned(),
-                at: Timestamp::from_millis(0),
-            })
-            .await
-            .unwrap();
-        let version = store
-            .publish_workflow_version("hello-sdlc", 1, "admin", Timestamp::from_millis(0))
-            .await
-            .unwrap();
+        let version = crate::command::global::tests::published(
+            store.as_ref(),
+            "hello-sdlc",
+            include_str!("../../../examples/hello-sdlc.bpmn"),
+            Timestamp::from_millis(0),
+        )
+        .await;
         let stepper = Stepper::new(store.clone(), Arc::new(DefinitionCache::new(store.clone())));
         stepper
             .start(StartRequest {

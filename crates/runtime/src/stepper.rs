@@ -303,11 +303,12 @@ impl Stepper {
 mod tests {
     use agentwerke_auth::Role;
     use agentwerke_engine::{ApprovalDecision, WorkId};
-    use agentwerke_store::{NewWorkflowVersion, SqliteStore};
+    use agentwerke_store::SqliteStore;
     use agentwerke_types::{Actor, AuditKind};
     use serde_json::json;
 
     use super::*;
+    use crate::command::global::tests::published;
     use crate::command::tests::principal;
     use crate::command::{Command, Ctx, DecideApproval, submit};
 
@@ -333,22 +334,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("runs.db").display().to_string();
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
-        store
-            .create_workflow_version(NewWorkflowVersion {
-                workflow_id: "hello-sdlc".to_owned(),
-                name: "Hello SDLC".to_owned(),
-                bpmn_xml: HELLO_SDLC.to_owned(),
-                bpmn_sha256: "sha".to_owned(),
-                diagnostics: json!([]),
-                created_by: "admin".to_owned(),
-                at: at(0),
-            })
-            .await
-            .unwrap();
-        let version = store
-            .publish_workflow_version("hello-sdlc", 1, "admin", at(0))
-            .await
-            .unwrap();
+        let version = published(store.as_ref(), "hello-sdlc", HELLO_SDLC, at(0)).await;
         let stepper = || Stepper::new(store.clone(), Arc::new(DefinitionCache::new(store.clone())));
         let (first, second) = (stepper(), stepper());
 

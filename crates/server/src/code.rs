@@ -211,6 +211,7 @@ mod tests {
             "command.encode",
             "approval.not_due",
             "timer.not_due",
+            "policy.already_published",
         ];
         for code in agentwerke_runtime::command::Error::CODES {
             if !answered_otherwise.contains(&code) {

@@ -172,7 +172,15 @@ impl From<agentwerke_runtime::command::Error> for ApiError {
             E::NotFound { .. } => {
                 return Self::new(StatusCode::NOT_FOUND, Code::NotFound, error.to_string());
             }
+            // A set published twice answers as the store's compare-and-set
+            // does when the second publication loses a race: one answer
+            // for one condition.
+            E::PolicyPublished { .. } => {
+                let reason = error.to_string();
+                return agentwerke_store::Error::Conflict { reason }.into();
+            }
             E::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            E::NotHalted { .. } => StatusCode::NOT_FOUND,
             E::AlreadyDecided { .. }
             | E::Expired { .. }
             | E::QuestionClosed { .. }
@@ -180,9 +188,11 @@ impl From<agentwerke_runtime::command::Error> for ApiError {
             | E::RunNotFailed { .. }
             | E::NoFailedStep => StatusCode::CONFLICT,
             E::WrongRole { .. } | E::SelfApproval => StatusCode::FORBIDDEN,
-            E::CommentTooLong { .. } | E::EmptyAnswer | E::AnswerTooLong { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            E::CommentTooLong { .. }
+            | E::EmptyAnswer
+            | E::AnswerTooLong { .. }
+            | E::MissingTarget { .. }
+            | E::MissingReason => StatusCode::UNPROCESSABLE_ENTITY,
             E::NotDue { .. } | E::TimerNotDue { .. } | E::Corrupt { .. } | E::Encode(_) => {
                 tracing::error!(code = error.code(), %error, "command failed");
                 return Self::new(

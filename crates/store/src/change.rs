@@ -10,10 +10,14 @@
 //! `UPDATE` that would have recorded it, whether or not the expiry loop has
 //! run yet.
 
-use agentwerke_evidence::chain::AuditDraft;
+use agentwerke_evidence::chain::{AuditDraft, ChainHead};
 use agentwerke_types::{ApprovalDecision, ApprovalId, QuestionId, RunId, Timestamp};
 
-use crate::model::{AppliedStep, ApprovalRow, Delivered, JsonText, QuestionRow, TimerRow};
+use crate::gateway::{HaltRow, HaltScope, PolicySetRow};
+use crate::model::{
+    AppliedStep, ApprovalRow, Delivered, JsonText, NewWorkflowVersion, QuestionRow, TimerRow,
+    WorkflowVersion,
+};
 
 /// One command's writes, all or nothing.
 #[derive(Debug, Clone)]
@@ -26,7 +30,7 @@ pub struct Change {
     pub rows: Vec<Row>,
     /// The event the run hears, if any.
     pub event: Option<RunEvent>,
-    /// Audit records to append to the run's chain, in order, before the
+    /// Audit records to append to the stream's chain, in order, before the
     /// event's step.
     pub audit: Vec<AuditDraft>,
     /// Evidence records.
@@ -125,6 +129,91 @@ pub enum Row {
         /// Who answered.
         answered_by: String,
     },
+    /// Halt a scope of the gateway, or re-halt it with a new reason (a
+    /// global row). Refused with `Invalid` when the target does not fit the
+    /// scope: empty for `global`, an agent or workflow id otherwise.
+    SetHalt {
+        /// What it covers.
+        scope: HaltScope,
+        /// The agent or workflow id; empty for a global halt.
+        target: String,
+        /// Why, as the operator said.
+        reason: String,
+        /// Who halted.
+        halted_by: String,
+    },
+    /// Lift a halt in force and free the steps it held to be claimed again
+    /// (a global row). Refused with `Conflict` when no such halt is in
+    /// force.
+    ClearHalt {
+        /// What it covered.
+        scope: HaltScope,
+        /// The agent or workflow id; empty for a global halt.
+        target: String,
+    },
+    /// Store a validated policy set as draft `version` (a global row).
+    /// Refused with `Conflict` when `version` is not the next number (a
+    /// concurrent draft took it).
+    DraftPolicySet {
+        /// The next version: the newest one's plus 1, 1 for the first.
+        version: i64,
+        /// The `.cedar` text.
+        text: String,
+        /// Its hex SHA-256.
+        sha256: String,
+        /// The author's note.
+        note: Option<String>,
+        /// Who wrote it.
+        created_by: String,
+    },
+    /// Publish a draft policy set (a global row). Refused with `Conflict`
+    /// when it is published already and `NotFound` when there is none.
+    PublishPolicySet {
+        /// The version.
+        version: i64,
+        /// Who publishes it.
+        published_by: String,
+    },
+    /// Store a workflow document as draft `version`, creating the workflow
+    /// on its first import (a global row). Refused with `Conflict` when
+    /// `version` is not the workflow's next number (a concurrent import
+    /// took it).
+    ImportWorkflowVersion {
+        /// The next version of the workflow: its newest one's plus 1, 1 for
+        /// the first.
+        version: i64,
+        /// The document and who imports it.
+        workflow: NewWorkflowVersion,
+    },
+    /// Publish a draft workflow version (a global row). Refused with
+    /// `Conflict` when it is published already and `NotFound` when there is
+    /// none.
+    PublishWorkflowVersion {
+        /// The workflow.
+        workflow_id: String,
+        /// The version.
+        version: i64,
+        /// Who publishes it.
+        published_by: String,
+    },
+}
+
+impl Row {
+    /// Whether the row belongs to the global stream rather than to a run.
+    pub fn is_global(&self) -> bool {
+        match self {
+            Row::DecideApproval { .. }
+            | Row::ExpireApproval { .. }
+            | Row::FireTimer { .. }
+            | Row::AnswerQuestion { .. } => false,
+            Row::SetHalt { .. }
+            | Row::ClearHalt { .. }
+            | Row::DraftPolicySet { .. }
+            | Row::PublishPolicySet { .. }
+            | Row::ImportWorkflowVersion { .. }
+            | Row::PublishWorkflowVersion { .. } => true,
+        }
+    }
 }
 
 /// A row as a committed [`Change`] left it.
@@ -136,6 +225,12 @@ pub enum Written {
     Question(QuestionRow),
     /// A timer.
     Timer(TimerRow),
+    /// A halt: as set, or as it was when it was lifted.
+    Halt(HaltRow),
+    /// A policy set.
+    PolicySet(PolicySetRow),
+    /// A workflow version.
+    WorkflowVersion(WorkflowVersion),
 }
 
 /// What a committed [`Change`] wrote.
@@ -145,6 +240,10 @@ pub struct Committed {
     pub rows: Vec<Written>,
     /// What became of [`Change::event`]; `Dropped` when there was none.
     pub delivered: Delivered,
+    /// The head of the stream's audit chain after the change's records,
+    /// the last of them; `None` when the change appended none. An answer
+    /// cites it to say which audit record it wrote.
+    pub audit: Option<ChainHead>,
 }
 
 impl Committed {
@@ -152,7 +251,7 @@ impl Committed {
     pub fn approval(&self) -> Option<&ApprovalRow> {
         self.rows.iter().find_map(|row| match row {
             Written::Approval(approval) => Some(approval),
-            Written::Question(_) | Written::Timer(_) => None,
+            _ => None,
         })
     }
 
@@ -160,7 +259,31 @@ impl Committed {
     pub fn question(&self) -> Option<&QuestionRow> {
         self.rows.iter().find_map(|row| match row {
             Written::Question(question) => Some(question),
-            Written::Approval(_) | Written::Timer(_) => None,
+            _ => None,
+        })
+    }
+
+    /// The first halt the change wrote.
+    pub fn halt(&self) -> Option<&HaltRow> {
+        self.rows.iter().find_map(|row| match row {
+            Written::Halt(halt) => Some(halt),
+            _ => None,
+        })
+    }
+
+    /// The first policy set the change wrote.
+    pub fn policy_set(&self) -> Option<&PolicySetRow> {
+        self.rows.iter().find_map(|row| match row {
+            Written::PolicySet(policy_set) => Some(policy_set),
+            _ => None,
+        })
+    }
+
+    /// The first workflow version the change wrote.
+    pub fn workflow_version(&self) -> Option<&WorkflowVersion> {
+        self.rows.iter().find_map(|row| match row {
+            Written::WorkflowVersion(version) => Some(version),
+            _ => None,
         })
     }
 }

@@ -2,7 +2,7 @@
 
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_types::{RunId, Timestamp, WorkflowStatus};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::JsonText;
 
@@ -30,25 +30,9 @@ pub struct PolicySetRow {
     pub published_at: Option<Timestamp>,
 }
 
-/// A policy draft to store.
-#[derive(Debug, Clone)]
-pub struct NewPolicySet {
-    /// The `.cedar` text (already validated against the schema).
-    pub text: String,
-    /// Its hex SHA-256.
-    pub sha256: String,
-    /// The author's note.
-    pub note: Option<String>,
-    /// Who wrote it.
-    pub created_by: String,
-    /// When.
-    pub at: Timestamp,
-    /// The global audit record.
-    pub audit: AuditDraft,
-}
-
-/// What a halt covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// What a halt covers. The names are persisted (rows, audit records,
+/// commands): never rename one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HaltScope {
     /// Every call.
@@ -144,4 +128,29 @@ pub struct ArtifactRow {
     pub size: u64,
     /// Media type.
     pub media_type: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scope's name is stored in rows, audit records and commands: it is
+    /// the same in each and never changes.
+    #[test]
+    fn halt_scope_names_are_pinned() {
+        for (scope, name) in [
+            (HaltScope::Global, "global"),
+            (HaltScope::Agent, "agent"),
+            (HaltScope::Workflow, "workflow"),
+        ] {
+            assert_eq!(scope.as_str(), name);
+            assert_eq!(HaltScope::parse(name), Some(scope));
+            assert_eq!(serde_json::to_value(scope).unwrap(), name);
+            assert_eq!(
+                serde_json::from_value::<HaltScope>(name.into()).unwrap(),
+                scope
+            );
+        }
+        assert_eq!(HaltScope::parse("everything"), None);
+    }
 }

@@ -28,22 +28,32 @@
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), agentwerke_store::Error> {
-//! use agentwerke_store::{NewWorkflowVersion, SqliteStore, Store};
+//! use agentwerke_store::{Change, JsonText, NewWorkflowVersion, Row, SqliteStore, Store, Stream};
 //! use agentwerke_types::Timestamp;
 //!
 //! let dir = tempfile::tempdir().expect("temp dir");
 //! let store = SqliteStore::open(&dir.path().join("data/aw.db").display().to_string()).await?;
-//! let draft = store
-//!     .create_workflow_version(NewWorkflowVersion {
-//!         workflow_id: "hello".to_owned(),
-//!         name: "Hello".to_owned(),
-//!         bpmn_xml: "<definitions/>".to_owned(),
-//!         bpmn_sha256: "ab12".to_owned(),
-//!         diagnostics: serde_json::json!([]),
-//!         created_by: "user:ada".to_owned(),
+//! let committed = store
+//!     .commit(Change {
+//!         stream: Stream::Global,
 //!         at: Timestamp::from_millis(1_700_000_000_000),
+//!         rows: vec![Row::ImportWorkflowVersion {
+//!             version: 1,
+//!             workflow: NewWorkflowVersion {
+//!                 workflow_id: "hello".to_owned(),
+//!                 name: "Hello".to_owned(),
+//!                 bpmn_xml: "<definitions/>".to_owned(),
+//!                 bpmn_sha256: "ab12".to_owned(),
+//!                 diagnostics: JsonText::from(&serde_json::json!([])),
+//!                 created_by: "ada".to_owned(),
+//!             },
+//!         }],
+//!         event: None,
+//!         audit: Vec::new(),
+//!         records: Vec::new(),
 //!     })
 //!     .await?;
+//! let draft = committed.workflow_version().expect("the version written");
 //! assert_eq!((draft.version, draft.status.as_str()), (1, "draft"));
 //! # Ok(())
 //! # }

@@ -47,8 +47,9 @@ impl From<&Value> for JsonText {
 
 // ---------------------------------------------------------------- workflows
 
-/// A BPMN document to store as the next draft version of a workflow.
-#[derive(Debug, Clone)]
+/// A BPMN document to store as a draft version of a workflow
+/// ([`Row::ImportWorkflowVersion`](crate::Row::ImportWorkflowVersion)).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewWorkflowVersion {
     /// The workflow; created on its first import.
     pub workflow_id: String,
@@ -59,11 +60,9 @@ pub struct NewWorkflowVersion {
     /// Hex SHA-256 of `bpmn_xml`: the *BPMN hash* runs and evidence cite.
     pub bpmn_sha256: String,
     /// Validation findings, kept for display.
-    pub diagnostics: Value,
-    /// Who imported it; the actor of the audit record.
+    pub diagnostics: JsonText,
+    /// Who imported it.
     pub created_by: String,
-    /// When.
-    pub at: Timestamp,
 }
 
 /// One stored version of a workflow.

@@ -1,18 +1,18 @@
 //! The [`Store`] trait: the one seam between Agentwerke and its database.
 
-use agentwerke_evidence::chain::{AuditDraft, AuditRecord, ChainHead};
+use agentwerke_evidence::chain::{AuditDraft, AuditRecord};
 use agentwerke_types::{RiskLevel, Timestamp, ToolCallId};
 use async_trait::async_trait;
 
 use crate::calls::{Begun, ToolCallIntent, ToolCallOutcome, ToolCallRow};
 use crate::change::{Change, Committed};
 use crate::error::Result;
-use crate::gateway::{ArtifactRow, HaltRow, HaltScope, Held, HoldWork, NewPolicySet, PolicySetRow};
+use crate::gateway::{ArtifactRow, HaltRow, Held, HoldWork, PolicySetRow};
 use crate::model::{
     ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Delivered, Delivery,
-    DeliveryOutcome, EvidenceRecord, JsonText, NewApproval, NewQuestion, NewRun,
-    NewWorkflowVersion, Page, PageRequest, QuestionFilter, QuestionRow, RiskPeak, RunFilter,
-    RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
+    DeliveryOutcome, EvidenceRecord, JsonText, NewApproval, NewQuestion, NewRun, Page, PageRequest,
+    QuestionFilter, QuestionRow, RiskPeak, RunFilter, RunRow, RunStart, TimerRow, WorkItem,
+    WorkflowSummary, WorkflowVersion,
 };
 
 /// Durable state behind Agentwerke, used as `Arc<dyn Store>`.
@@ -31,20 +31,6 @@ use crate::model::{
 #[async_trait]
 pub trait Store: Send + Sync {
     // ------------------------------------------------------------ workflows
-
-    /// Stores `new` as the next draft version (previous max + 1), creating the
-    /// workflow on its first import. Re-importing the document of a latest
-    /// version that is still a draft returns that draft unchanged.
-    async fn create_workflow_version(&self, new: NewWorkflowVersion) -> Result<WorkflowVersion>;
-
-    /// Publishes a version. Publishing a published version returns it as is.
-    async fn publish_workflow_version(
-        &self,
-        workflow_id: &str,
-        version: i64,
-        by: &str,
-        at: Timestamp,
-    ) -> Result<WorkflowVersion>;
 
     /// Every workflow, by id.
     async fn list_workflows(&self) -> Result<Vec<WorkflowSummary>>;
@@ -181,6 +167,11 @@ pub trait Store: Send + Sync {
     /// get `AlreadyDecided`; a decision on an approval whose `expires_at`
     /// has passed gets `Expired`, whether or not it was marked expired yet;
     /// of concurrent answers one wins and the others get `AlreadyAnswered`.
+    /// A global change writes halts, policy sets and workflow versions with
+    /// their records on the global stream: of two concurrent drafts or
+    /// imports that planned the same next version one wins and the other
+    /// gets `Conflict`; lifting a halt frees the steps it held
+    /// ([`Store::hold_work`]).
     async fn commit(&self, change: Change) -> Result<Committed>;
 
     /// A run's approvals, oldest first.
@@ -212,18 +203,6 @@ pub trait Store: Send + Sync {
 
     // -------------------------------------------------------------- gateway
 
-    /// Stores a validated policy set as the next draft version.
-    async fn create_policy_set(&self, new: NewPolicySet) -> Result<PolicySetRow>;
-
-    /// Publishes a draft; publishing twice is a `Conflict`.
-    async fn publish_policy_set(
-        &self,
-        version: i64,
-        by: &str,
-        at: Timestamp,
-        audit: AuditDraft,
-    ) -> Result<PolicySetRow>;
-
     /// Every policy set, newest first.
     async fn list_policy_sets(&self) -> Result<Vec<PolicySetRow>>;
 
@@ -235,20 +214,6 @@ pub trait Store: Send + Sync {
 
     /// The newest published policy set, if any.
     async fn active_policy_set(&self) -> Result<Option<PolicySetRow>>;
-
-    /// Halts (or re-halts with a new reason) a scope of the gateway; the
-    /// global audit stream's head after `audit` was appended.
-    async fn set_halt(&self, halt: HaltRow, audit: AuditDraft) -> Result<ChainHead>;
-
-    /// Lifts a halt and frees the steps it held ([`Store::hold_work`]) to
-    /// be claimed again; the global audit stream's head after `audit` was
-    /// appended, `None` (nothing written) when there was no such halt.
-    async fn clear_halt(
-        &self,
-        scope: HaltScope,
-        target: &str,
-        audit: AuditDraft,
-    ) -> Result<Option<ChainHead>>;
 
     /// Puts a claimed step the kill switch stopped back in the queue, held
     /// until the halts covering it (global, its agent's, its workflow's)

@@ -78,6 +78,8 @@ contract! {
     tool_calls_intent_then_outcome => contract::calls::intent_then_outcome,
     tool_calls_approval_used_with_the_intent => contract::calls::approval_used_with_the_intent,
     tool_calls_artifact_writes_keyed_by_call => contract::calls::artifact_writes_keyed_by_call,
+    halts_set_and_lifted => contract::halts::set_and_lifted,
+    policy_sets_drafted_and_published => contract::policies::drafted_and_published,
 }
 
 mod sqlite {

@@ -86,9 +86,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .await
         .context("cannot start the Tool Gateway")?,
     );
-    if config.seed_sample {
-        sample::seed(store.as_ref(), clock.as_ref(), &gateway.known_tools()).await?;
-    }
     let runtime = Runtime::start(
         RuntimeOptions {
             secrets: config.secrets.clone(),
@@ -103,6 +100,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             gateway: Some(gateway.clone()),
         },
     );
+    if config.seed_sample {
+        sample::seed(store.as_ref(), &runtime.handle(), &gateway.known_tools()).await?;
+    }
     let state = AppState {
         store,
         verifier,

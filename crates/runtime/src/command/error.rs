@@ -1,5 +1,6 @@
 //! Why a command was refused, with one stable code per condition.
 
+use agentwerke_store::gateway::HaltScope;
 use agentwerke_types::ErrorCode;
 
 /// Everything a command can be refused with. Every check a planner makes
@@ -110,12 +111,44 @@ pub enum Error {
     /// The store failed.
     #[error(transparent)]
     Store(agentwerke_store::Error),
+    /// An agent or workflow halt (or resume) names no target.
+    #[error("a {} halt names its target", .scope.as_str())]
+    MissingTarget {
+        /// The scope asked for.
+        scope: HaltScope,
+    },
+    /// A halt says no reason.
+    #[error("say why the gateway is halted; operators and auditors see it")]
+    MissingReason,
+    /// No such halt is in force to be lifted.
+    #[error("there is no {} halt{}", .scope.as_str(), for_target(.target))]
+    NotHalted {
+        /// The scope asked for.
+        scope: HaltScope,
+        /// The target asked for; empty for the global halt.
+        target: String,
+    },
+    /// The policy set is published already; a set is published once.
+    #[error("policy set {version} is already published")]
+    PolicyPublished {
+        /// The set's version.
+        version: i64,
+    },
+}
+
+/// ` for '<target>'`, or nothing for the global halt.
+fn for_target(target: &str) -> String {
+    if target.is_empty() {
+        String::new()
+    } else {
+        format!(" for '{target}'")
+    }
 }
 
 impl Error {
     /// Every code this enum can produce besides the store's own, in one
     /// list (pinned by a test): published, never renamed.
-    pub const CODES: [&'static str; 17] = [
+    pub const CODES: [&'static str; 21] = [
         "command.not_found",
         "approval.already_decided",
         "approval.past_expiry",
@@ -133,6 +166,10 @@ impl Error {
         "command.corrupt",
         "command.encode",
         "command.store",
+        "gateway.missing_target",
+        "gateway.missing_reason",
+        "gateway.not_halted",
+        "policy.already_published",
     ];
 
     /// A store refusal as the command's own condition, so one condition
@@ -176,6 +213,10 @@ impl ErrorCode for Error {
             Error::Corrupt { .. } => "command.corrupt",
             Error::Encode(_) => "command.encode",
             Error::Store(_) => "command.store",
+            Error::MissingTarget { .. } => "gateway.missing_target",
+            Error::MissingReason => "gateway.missing_reason",
+            Error::NotHalted { .. } => "gateway.not_halted",
+            Error::PolicyPublished { .. } => "policy.already_published",
         }
     }
 }
@@ -227,6 +268,15 @@ mod tests {
             },
             Error::Encode(encode),
             Error::Store(agentwerke_store::Error::InvalidCursor),
+            Error::MissingTarget {
+                scope: HaltScope::Agent,
+            },
+            Error::MissingReason,
+            Error::NotHalted {
+                scope: HaltScope::Global,
+                target: String::new(),
+            },
+            Error::PolicyPublished { version: 1 },
         ];
         let codes: Vec<_> = all.iter().map(ErrorCode::code).collect();
         assert_eq!(codes, Error::CODES);
@@ -250,6 +300,10 @@ mod tests {
                 "command.corrupt",
                 "command.encode",
                 "command.store",
+                "gateway.missing_target",
+                "gateway.missing_reason",
+                "gateway.not_halted",
+                "policy.already_published",
             ]
         );
     }

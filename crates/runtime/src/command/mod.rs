@@ -18,13 +18,24 @@
 //! Only the engine and the planners build engine events; an approval's
 //! event is built in one place, [`decide_approval::event_for`], for a
 //! decision and an expiry alike.
+//!
+//! The kill switch, policy sets and workflow versions take the same road
+//! to the global stream: their planners return a [`GlobalPlan`] of rows
+//! and audit records, which belong to no run (see `global.rs`).
 
 pub mod answer_question;
 pub mod cancel_run;
 pub mod decide_approval;
+pub mod draft_policy;
 mod error;
 pub mod expire_approval;
 pub mod fire_timer;
+pub(crate) mod global;
+pub mod halt;
+pub mod import_workflow;
+pub mod publish_policy;
+pub mod publish_workflow;
+pub mod resume;
 pub mod retry_step;
 
 use std::sync::Arc;
@@ -38,9 +49,16 @@ use serde::{Deserialize, Serialize};
 pub use answer_question::AnswerQuestion;
 pub use cancel_run::CancelRun;
 pub use decide_approval::DecideApproval;
+pub use draft_policy::DraftPolicy;
 pub use error::Error;
 pub use expire_approval::ExpireApproval;
 pub use fire_timer::FireTimer;
+pub use global::GlobalPlan;
+pub use halt::Halt;
+pub use import_workflow::ImportWorkflow;
+pub use publish_policy::PublishPolicy;
+pub use publish_workflow::PublishWorkflow;
+pub use resume::Resume;
 pub use retry_step::RetryStep;
 
 use crate::stepper::Stepper;
@@ -64,6 +82,18 @@ pub enum Command {
     RetryStep(RetryStep),
     /// The system fires a durable timer that came due.
     FireTimer(FireTimer),
+    /// An operator halts a scope of the gateway (the kill switch).
+    Halt(Halt),
+    /// An operator lifts a halt.
+    Resume(Resume),
+    /// A policy author stores a policy set as a draft.
+    DraftPolicy(DraftPolicy),
+    /// A policy author publishes a draft policy set.
+    PublishPolicy(PublishPolicy),
+    /// A workflow author imports a document as a draft version.
+    ImportWorkflow(ImportWorkflow),
+    /// A workflow author publishes a version.
+    PublishWorkflow(PublishWorkflow),
 }
 
 impl Command {
@@ -76,6 +106,12 @@ impl Command {
             Command::CancelRun(_) => "cancel_run",
             Command::RetryStep(_) => "retry_step",
             Command::FireTimer(_) => "fire_timer",
+            Command::Halt(_) => "halt",
+            Command::Resume(_) => "resume",
+            Command::DraftPolicy(_) => "draft_policy",
+            Command::PublishPolicy(_) => "publish_policy",
+            Command::ImportWorkflow(_) => "import_workflow",
+            Command::PublishWorkflow(_) => "publish_workflow",
         }
     }
 }
@@ -226,6 +262,21 @@ pub(crate) async fn submit(
             let snapshot = fire_timer::Snapshot { timer };
             (fire_timer::plan(&snapshot, fire, ctx), run)
         }
+        // Global commands touch no run: no snapshot of one, no step.
+        Command::Halt(halt) => return global::halt(store.as_ref(), halt, ctx).await,
+        Command::Resume(resume) => return global::resume(store.as_ref(), resume, ctx).await,
+        Command::DraftPolicy(draft) => {
+            return global::draft_policy(store.as_ref(), draft, ctx).await;
+        }
+        Command::PublishPolicy(publish) => {
+            return global::publish_policy(store.as_ref(), publish, ctx).await;
+        }
+        Command::ImportWorkflow(import) => {
+            return global::import_workflow(store.as_ref(), import, ctx).await;
+        }
+        Command::PublishWorkflow(publish) => {
+            return global::publish_workflow(store.as_ref(), publish, ctx).await;
+        }
     };
     let plan = match planned {
         Ok(plan) => plan,
@@ -333,6 +384,38 @@ pub(crate) mod tests {
                 run_id: "run-1".into(),
                 timer_id: "t1".to_owned(),
             }),
+            Command::Halt(Halt {
+                scope: agentwerke_store::gateway::HaltScope::Agent,
+                target: Some("writer".to_owned()),
+                reason: Some("incident".to_owned()),
+                by: "olga".to_owned(),
+            }),
+            Command::Resume(Resume {
+                scope: agentwerke_store::gateway::HaltScope::Global,
+                target: None,
+                by: "olga".to_owned(),
+            }),
+            Command::DraftPolicy(DraftPolicy {
+                text: "permit (principal, action, resource);".to_owned(),
+                note: None,
+                by: "paula".to_owned(),
+            }),
+            Command::PublishPolicy(PublishPolicy {
+                version: 1,
+                by: "paula".to_owned(),
+            }),
+            Command::ImportWorkflow(ImportWorkflow {
+                workflow_id: "wf".to_owned(),
+                name: "Workflow".to_owned(),
+                bpmn_xml: "<definitions/>".to_owned(),
+                diagnostics: json!([]),
+                by: "ada".to_owned(),
+            }),
+            Command::PublishWorkflow(PublishWorkflow {
+                workflow_id: "wf".to_owned(),
+                version: 1,
+                by: "ada".to_owned(),
+            }),
         ];
         let tags: Vec<_> = commands
             .iter()
@@ -346,7 +429,13 @@ pub(crate) mod tests {
                 "answer_question",
                 "cancel_run",
                 "retry_step",
-                "fire_timer"
+                "fire_timer",
+                "halt",
+                "resume",
+                "draft_policy",
+                "publish_policy",
+                "import_workflow",
+                "publish_workflow"
             ]
         );
         for command in commands {

@@ -1,14 +1,11 @@
 //! The Tool Gateway's administration: hypothetical decisions, the kill
 //! switch, and the policy-set lifecycle (draft, validate, simulate, publish).
 
-use agentwerke_types::{Actor, AuditKind};
-
 use agentwerke_auth::Permission;
-use agentwerke_evidence::canonical::sha256_hex;
-use agentwerke_evidence::chain::{AuditDraft, ChainHead};
 use agentwerke_gateway::{CallRequest, Decision, Gateway, Halts, PolicySet, TaskSurface};
-use agentwerke_store::GLOBAL_STREAM;
-use agentwerke_store::gateway::{HaltRow, HaltScope, NewPolicySet, PolicySetRow};
+use agentwerke_runtime::command::{Command, DraftPolicy, Halt, PublishPolicy, Resume};
+use agentwerke_store::Committed;
+use agentwerke_store::gateway::{HaltRow, HaltScope, PolicySetRow};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -20,7 +17,7 @@ use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, AppQuery, Caller};
 use crate::routes::simulation::{Replay, Simulation};
 use crate::routes::views::{AuditRef, HaltChange, HaltList, HaltView, LiftedHalt, PolicyView};
-use crate::routes::{PageParams, ts, views};
+use crate::routes::{PageParams, views};
 use crate::state::AppState;
 
 /// `POST /api/gateway/evaluate` body: a call that is not made.
@@ -155,24 +152,16 @@ pub struct HaltBody {
     pub reason: Option<String>,
 }
 
-fn scope_of(body: &HaltBody) -> Result<(HaltScope, String), ApiError> {
-    let scope = HaltScope::parse(&body.scope).ok_or_else(|| {
+/// The scope a halt or resume body names; whether it needs a target is the
+/// command's check.
+fn scope_of(body: &HaltBody) -> Result<HaltScope, ApiError> {
+    HaltScope::parse(&body.scope).ok_or_else(|| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             Code::GatewayInvalidScope,
             format!("scope is global, agent or workflow, not '{}'", body.scope),
         )
-    })?;
-    let target = body.target.clone().unwrap_or_default();
-    match (scope, target.trim().is_empty()) {
-        (HaltScope::Global, _) => Ok((scope, String::new())),
-        (_, true) => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Code::GatewayMissingTarget,
-            format!("a {} halt names its target", scope.as_str()),
-        )),
-        (_, false) => Ok((scope, target)),
-    }
+    })
 }
 
 /// Halts every agent step globally, of one agent or in runs of one
@@ -191,35 +180,19 @@ pub async fn halt(
     AppJson(body): AppJson<HaltBody>,
 ) -> Result<Json<HaltChange>, ApiError> {
     caller.require(Permission::ManagePolicies)?;
-    let (scope, target) = scope_of(&body)?;
-    let reason = body
-        .reason
-        .filter(|r| !r.trim().is_empty())
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                Code::GatewayMissingReason,
-                "say why the gateway is halted; operators and auditors see it",
-            )
-        })?;
-    let now = state.clock.now();
-    let row = HaltRow {
-        scope,
-        target: target.clone(),
-        reason: reason.clone(),
-        halted_by: caller.subject().to_owned(),
-        halted_at: now,
-    };
-    let audit = global_audit(
-        &state,
-        &caller,
-        AuditKind::GatewayHalted,
-        json!({"scope": scope, "target": target, "reason": reason}),
-    );
-    let halted = HaltView::from(&row);
-    let head = state.store.set_halt(row, audit).await?;
-    let mut change = changed(&state, scope, &target, &head).await?;
-    change.halted = Some(halted);
+    let command = Command::Halt(Halt {
+        scope: scope_of(&body)?,
+        target: body.target,
+        reason: body.reason,
+        by: caller.subject().to_owned(),
+    });
+    let submitted = state.runtime.submit(command).await?;
+    let halt = submitted
+        .committed
+        .halt()
+        .ok_or_else(|| ApiError::internal("a halt wrote no halt"))?;
+    let mut change = changed(&state, halt, &submitted.committed).await?;
+    change.halted = Some(HaltView::from(halt));
     Ok(Json(change))
 }
 
@@ -227,10 +200,13 @@ pub async fn halt(
 /// the global audit record written, and the halts now in force.
 async fn changed(
     state: &AppState,
-    scope: HaltScope,
-    target: &str,
-    head: &ChainHead,
+    halt: &HaltRow,
+    committed: &Committed,
 ) -> Result<HaltChange, ApiError> {
+    let head = committed
+        .audit
+        .as_ref()
+        .ok_or_else(|| ApiError::internal("a halt or resume wrote no audit record"))?;
     let items = state
         .store
         .halts()
@@ -241,7 +217,7 @@ async fn changed(
     Ok(HaltChange {
         halted: None,
         resumed: None,
-        covers: covers(scope, target),
+        covers: covers(halt.scope, &halt.target),
         audit: AuditRef {
             stream: "global",
             seq: head.seq,
@@ -275,32 +251,23 @@ pub async fn resume(
     AppJson(body): AppJson<HaltBody>,
 ) -> Result<Json<HaltChange>, ApiError> {
     caller.require(Permission::ManagePolicies)?;
-    let (scope, target) = scope_of(&body)?;
-    let audit = global_audit(
-        &state,
-        &caller,
-        AuditKind::GatewayResumed,
-        json!({"scope": scope, "target": target}),
-    );
-    let Some(head) = state.store.clear_halt(scope, &target, audit).await? else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            Code::GatewayNotHalted,
-            format!(
-                "there is no {} halt{}",
-                scope.as_str(),
-                if target.is_empty() {
-                    String::new()
-                } else {
-                    format!(" for '{target}'")
-                }
-            ),
-        ));
-    };
+    let command = Command::Resume(Resume {
+        scope: scope_of(&body)?,
+        target: body.target,
+        by: caller.subject().to_owned(),
+    });
+    let submitted = state.runtime.submit(command).await?;
     // The freed steps wait for an executor: this process's looks at once.
     state.runtime.notify();
-    let mut change = changed(&state, scope, &target, &head).await?;
-    change.resumed = Some(LiftedHalt { scope, target });
+    let lifted = submitted
+        .committed
+        .halt()
+        .ok_or_else(|| ApiError::internal("a resume lifted no halt"))?;
+    let mut change = changed(&state, lifted, &submitted.committed).await?;
+    change.resumed = Some(LiftedHalt {
+        scope: lifted.scope,
+        target: lifted.target.clone(),
+    });
     Ok(Json(change))
 }
 
@@ -351,25 +318,17 @@ pub async fn create_policy(
     if let Err(error) = PolicySet::parse("draft", body.text.clone(), schema) {
         return Err(invalid_policies(error));
     }
-    let sha256 = sha256_hex(body.text.as_bytes());
-    let now = state.clock.now();
-    let row = state
-        .store
-        .create_policy_set(NewPolicySet {
-            text: body.text,
-            sha256: sha256.clone(),
-            note: body.note,
-            created_by: caller.subject().to_owned(),
-            at: now,
-            audit: global_audit(
-                &state,
-                &caller,
-                AuditKind::PolicyDrafted,
-                json!({"sha256": sha256}),
-            ),
-        })
-        .await?;
-    Ok((StatusCode::CREATED, Json(PolicyView::new(&row, false))))
+    let command = Command::DraftPolicy(DraftPolicy {
+        text: body.text,
+        note: body.note,
+        by: caller.subject().to_owned(),
+    });
+    let submitted = state.runtime.submit(command).await?;
+    let row = submitted
+        .committed
+        .policy_set()
+        .ok_or_else(|| ApiError::internal("a draft wrote no policy set"))?;
+    Ok((StatusCode::CREATED, Json(PolicyView::new(row, false))))
 }
 
 fn invalid_policies(error: agentwerke_gateway::Error) -> ApiError {
@@ -561,26 +520,20 @@ pub async fn publish_policy(
     caller.require(Permission::ManagePolicies)?;
     let draft = stored(&state, version).await?;
     let policies = parse_stored(&state, &draft)?;
-    let now = state.clock.now();
-    let row = state
-        .store
-        .publish_policy_set(
-            version,
-            caller.subject(),
-            now,
-            global_audit(
-                &state,
-                &caller,
-                AuditKind::PolicyPublished,
-                json!({"version": version, "sha256": draft.sha256}),
-            ),
-        )
-        .await?;
+    let command = Command::PublishPolicy(PublishPolicy {
+        version,
+        by: caller.subject().to_owned(),
+    });
+    let submitted = state.runtime.submit(command).await?;
+    let row = submitted
+        .committed
+        .policy_set()
+        .ok_or_else(|| ApiError::internal("a publication wrote no policy set"))?;
     state
         .gateway
         .install(policies)
         .map_err(ApiError::internal)?;
-    Ok(Json(PolicyView::new(&row, true)))
+    Ok(Json(PolicyView::new(row, true)))
 }
 
 async fn stored(state: &AppState, version: i64) -> Result<PolicySetRow, ApiError> {
@@ -603,14 +556,4 @@ fn gateway_for(state: &AppState, row: &PolicySetRow) -> Result<Gateway, ApiError
         .current()
         .with_policies(policies)
         .map_err(ApiError::internal)
-}
-
-fn global_audit(state: &AppState, caller: &Caller, kind: AuditKind, data: Value) -> AuditDraft {
-    AuditDraft {
-        run_id: GLOBAL_STREAM.to_owned(),
-        at: ts(state.clock.now()),
-        actor: Actor::user(caller.subject()),
-        kind,
-        data,
-    }
 }

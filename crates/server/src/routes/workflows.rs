@@ -2,14 +2,13 @@
 
 use agentwerke_auth::Permission;
 use agentwerke_bpmn::Limits;
+use agentwerke_runtime::command::{Command, ImportWorkflow, PublishWorkflow};
 use agentwerke_runtime::definitions::{Checked, check};
-use agentwerke_store::NewWorkflowVersion;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::code::Code;
 use crate::error::ApiError;
@@ -80,19 +79,19 @@ pub async fn import(
     refuse_unless_executable(&checked)?;
     let xml = String::from_utf8(body.to_vec())
         .map_err(|_| ApiError::bad_request(Code::WorkflowNotUtf8, "store BPMN as UTF-8 text"))?;
-    let version = state
-        .store
-        .create_workflow_version(NewWorkflowVersion {
-            workflow_id,
-            name,
-            bpmn_sha256: hex::encode(Sha256::digest(xml.as_bytes())),
-            bpmn_xml: xml,
-            diagnostics: json!(checked.diagnostics),
-            created_by: caller.subject().to_owned(),
-            at: state.clock.now(),
-        })
-        .await?;
-    Ok((StatusCode::CREATED, Json(VersionView::new(&version, false))))
+    let command = Command::ImportWorkflow(ImportWorkflow {
+        workflow_id,
+        name,
+        bpmn_xml: xml,
+        diagnostics: json!(checked.diagnostics),
+        by: caller.subject().to_owned(),
+    });
+    let submitted = state.runtime.submit(command).await?;
+    let version = submitted
+        .committed
+        .workflow_version()
+        .ok_or_else(|| ApiError::internal("an import wrote no version"))?;
+    Ok((StatusCode::CREATED, Json(VersionView::new(version, false))))
 }
 
 /// Publishes a version; published versions are immutable and runs start on
@@ -116,11 +115,17 @@ pub async fn publish(
         let checked = check_bounded(&state, axum::body::Bytes::from(stored.bpmn_xml)).await?;
         refuse_unless_executable(&checked)?;
     }
-    let published = state
-        .store
-        .publish_workflow_version(&id, version, caller.subject(), state.clock.now())
-        .await?;
-    Ok(Json(VersionView::new(&published, false)))
+    let command = Command::PublishWorkflow(PublishWorkflow {
+        workflow_id: id,
+        version,
+        by: caller.subject().to_owned(),
+    });
+    let submitted = state.runtime.submit(command).await?;
+    let published = submitted
+        .committed
+        .workflow_version()
+        .ok_or_else(|| ApiError::internal("a publication wrote no version"))?;
+    Ok(Json(VersionView::new(published, false)))
 }
 
 /// Lists workflows.

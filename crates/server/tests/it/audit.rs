@@ -173,3 +173,162 @@ async fn the_export_is_signed_by_the_evidence_key_and_verifies_offline() {
     );
     server.stop().await;
 }
+
+/// POSTs `body` to `path` as an Admin: the status and the problem or answer.
+async fn admin_post(server: &TestServer, path: &str, body: Value) -> (StatusCode, Value) {
+    server
+        .call(Method::POST, path, Some(&server.admin()), Some(body))
+        .await
+}
+
+/// The kinds on the global stream, oldest first.
+async fn global_kinds(server: &TestServer) -> Vec<String> {
+    let page = server.get("/api/audit?limit=200", &server.admin()).await;
+    page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|r| r["kind"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// A refused change and a repeated one leave the global stream as it was,
+/// and answer as they always have; a halt's answer names the record it
+/// wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_and_repeats_write_nothing_to_the_global_stream() {
+    let server = TestServer::start().await;
+    server.publish("hello-sdlc", HELLO_SDLC).await;
+    let import = async || {
+        let response = server
+            .http
+            .post(format!("{}/api/workflows?id=hello-sdlc", server.url))
+            .bearer_auth(server.admin())
+            .header("content-type", "application/xml")
+            .body(HELLO_SDLC.to_owned())
+            .send()
+            .await
+            .expect("import");
+        let status = response.status();
+        (status, response.json::<Value>().await.expect("json"))
+    };
+    // Version 1 is published, so the same document becomes draft 2, once.
+    for _ in 0..2 {
+        let (status, draft) = import().await;
+        assert_eq!(status, StatusCode::CREATED, "{draft}");
+        assert_eq!(
+            (draft["version"].as_i64(), &draft["status"]),
+            (Some(2), &json!("draft"))
+        );
+    }
+    let (status, again) = admin_post(
+        &server,
+        "/api/workflows/hello-sdlc/versions/1/publish",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!(again["status"], "published");
+    let (status, problem) = admin_post(
+        &server,
+        "/api/workflows/hello-sdlc/versions/9/publish",
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
+    assert_eq!(problem["code"], "api.not_found");
+    assert_eq!(
+        problem["detail"],
+        "workflow version 'hello-sdlc@9' does not exist"
+    );
+
+    for (body, status, code, detail) in [
+        (
+            json!({"scope": "everything", "reason": "x"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "gateway.invalid_scope",
+            "scope is global, agent or workflow, not 'everything'",
+        ),
+        (
+            json!({"scope": "agent", "target": " ", "reason": "x"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "gateway.missing_target",
+            "a agent halt names its target",
+        ),
+        (
+            json!({"scope": "global", "reason": ""}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "gateway.missing_reason",
+            "say why the gateway is halted; operators and auditors see it",
+        ),
+    ] {
+        let (answered, problem) = admin_post(&server, "/api/gateway/halt", body).await;
+        assert_eq!(
+            (answered, &problem["code"]),
+            (status, &json!(code)),
+            "{problem}"
+        );
+        assert_eq!(problem["detail"], detail);
+    }
+    for (body, detail) in [
+        (json!({"scope": "global"}), "there is no global halt"),
+        (
+            json!({"scope": "agent", "target": "writer"}),
+            "there is no agent halt for 'writer'",
+        ),
+    ] {
+        let (status, problem) = admin_post(&server, "/api/gateway/resume", body).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{problem}");
+        assert_eq!(problem["code"], "gateway.not_halted");
+        assert_eq!(problem["detail"], detail);
+    }
+
+    let (status, halted) = admin_post(
+        &server,
+        "/api/gateway/halt",
+        json!({"scope": "agent", "target": "writer", "reason": "incident 7"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{halted}");
+    assert_eq!(
+        halted["covers"],
+        "every step of agent 'writer', in every run"
+    );
+    assert_eq!(halted["audit"]["stream"], "global");
+    assert_eq!(halted["audit"]["seq"], 4, "{halted}");
+    let page = server.get("/api/audit?limit=200", &server.admin()).await;
+    assert_eq!(page["items"][3]["hash"], halted["audit"]["hash"]);
+    assert_eq!(page["items"][3]["kind"], "gateway.halted");
+
+    let schema = server.get("/api/policies/schema", &server.admin()).await;
+    let (status, draft) = admin_post(
+        &server,
+        "/api/policies",
+        json!({"text": schema["defaultPolicies"]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{draft}");
+    assert_eq!(draft["version"], 1);
+    let (status, _) = admin_post(&server, "/api/policies/1/publish", json!({})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, problem) = admin_post(&server, "/api/policies/1/publish", json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(problem["code"], "api.conflict");
+    assert_eq!(
+        problem["detail"],
+        "conflict: policy set 1 is already published"
+    );
+
+    assert_eq!(
+        global_kinds(&server).await,
+        [
+            "workflow.version_imported",
+            "workflow.version_published",
+            "workflow.version_imported",
+            "gateway.halted",
+            "policy.drafted",
+            "policy.published",
+        ]
+    );
+    server.stop().await;
+}

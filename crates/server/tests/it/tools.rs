@@ -8,7 +8,9 @@ use std::time::Duration;
 use agentwerke_auth::Role;
 use agentwerke_runtime::{Clock, SystemClock};
 use agentwerke_server::{ApiLimits, CheckSlots};
-use agentwerke_store::{NewWorkflowVersion, SqliteStore, Store};
+use agentwerke_store::{
+    Change, JsonText, NewWorkflowVersion, Row, SqliteStore, Store, Stream, WorkflowVersion,
+};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -68,19 +70,37 @@ async fn stored_draft(server: &TestServer, id: &str, xml: &str) -> i64 {
     let store = SqliteStore::open(&format!("sqlite://{}", path.display()))
         .await
         .expect("store");
-    store
-        .create_workflow_version(NewWorkflowVersion {
+    let import = Row::ImportWorkflowVersion {
+        version: 1,
+        workflow: NewWorkflowVersion {
             workflow_id: id.to_owned(),
             name: id.to_owned(),
             bpmn_xml: xml.to_owned(),
             bpmn_sha256: hex::encode(Sha256::digest(xml.as_bytes())),
-            diagnostics: json!([]),
+            diagnostics: JsonText::from(&json!([])),
             created_by: "admin".to_owned(),
+        },
+    };
+    global(&store, import).await.expect("draft").version
+}
+
+/// Commits one workflow row on the global stream, as its command would
+/// (without the audit record, which these tests do not read).
+async fn global(store: &SqliteStore, row: Row) -> agentwerke_store::Result<WorkflowVersion> {
+    let committed = store
+        .commit(Change {
+            stream: Stream::Global,
             at: SystemClock.now(),
+            rows: vec![row],
+            event: None,
+            audit: Vec::new(),
+            records: Vec::new(),
         })
-        .await
-        .expect("draft")
-        .version
+        .await?;
+    Ok(committed
+        .workflow_version()
+        .expect("a workflow version")
+        .clone())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -181,10 +201,12 @@ async fn a_published_action_naming_no_known_tool_fails_its_step_without_a_model_
     let store = SqliteStore::open(&format!("sqlite://{}", path.display()))
         .await
         .expect("store");
-    store
-        .publish_workflow_version("stale-run", version, "admin", SystemClock.now())
-        .await
-        .expect("published");
+    let publish = Row::PublishWorkflowVersion {
+        workflow_id: "stale-run".to_owned(),
+        version,
+        published_by: "admin".to_owned(),
+    };
+    global(&store, publish).await.expect("published");
     let run_id = server.start_run("stale-run", json!({})).await;
     let run = server.wait_status(&run_id, "failed").await;
     let step = &run["steps"][0];

@@ -61,6 +61,12 @@ impl<'c> Chain<'c> {
         }
     }
 
+    /// The head after this write's appends; `None` when it appended
+    /// nothing to a chain it did not create.
+    pub(super) fn into_head(self) -> Option<ChainHead> {
+        self.head
+    }
+
     /// The stream this chain belongs to.
     pub(super) fn stream(&self) -> &'c str {
         self.stream

@@ -1,6 +1,5 @@
 //! Policy sets, halts, artifacts and single-use escalations.
 
-use agentwerke_evidence::chain::{AuditDraft, ChainHead};
 use agentwerke_types::{RiskLevel, Timestamp, ToolCallId};
 use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::{FromRow, SqlitePool};
@@ -8,12 +7,12 @@ use sqlx::{FromRow, SqlitePool};
 use super::rows::{ApprovalDbRow, approval_columns, convert, from_sqlite, named};
 use super::work::CompleteCall;
 use super::{audit, ops, work};
+use crate::MAX_PAGE;
 use crate::clock::wall_clock;
 use crate::cursor::{self, Cursor};
 use crate::error::{Error, Result};
-use crate::gateway::{ArtifactRow, HaltRow, HaltScope, Held, HoldWork, NewPolicySet, PolicySetRow};
+use crate::gateway::{ArtifactRow, HaltRow, HaltScope, Held, HoldWork, PolicySetRow};
 use crate::model::{ApprovalRow, JsonText, NewApproval, Op, Page, PageRequest};
-use crate::{GLOBAL_STREAM, MAX_PAGE};
 
 #[derive(FromRow)]
 struct PolicyDbRow {
@@ -64,10 +63,22 @@ macro_rules! policy_columns {
     };
 }
 
-pub(super) fn create_policy_set(conn: &Connection, new: &NewPolicySet) -> Result<PolicySetRow> {
-    let version: i64 = conn
+/// Inserts draft `version`, which must be the next number: a concurrent
+/// draft that took it refuses this one.
+pub(super) fn draft_policy_set(
+    conn: &Connection,
+    version: i64,
+    new: &NewPolicySet<'_>,
+    at: Timestamp,
+) -> Result<PolicySetRow> {
+    let next: i64 = conn
         .prepare_cached("SELECT COALESCE(MAX(version), 0) + 1 FROM policy_sets")?
         .query_row([], |row| row.get(0))?;
+    if version != next {
+        return Err(Error::Conflict {
+            reason: format!("policy set {version} is not the next draft (that is {next})"),
+        });
+    }
     conn.prepare_cached(
         "INSERT INTO policy_sets (version, text, sha256, status, note, created_by, created_at) \
          VALUES (?1, ?2, ?3, 'draft', ?4, ?5, ?6)",
@@ -78,19 +89,26 @@ pub(super) fn create_policy_set(conn: &Connection, new: &NewPolicySet) -> Result
         new.sha256,
         new.note,
         new.created_by,
-        new.at.as_millis(),
+        at.as_millis(),
     ])?;
-    audit::append_drafts(conn, GLOBAL_STREAM, std::slice::from_ref(&new.audit))?;
     policy_set_on(conn, version)?
         .ok_or_else(|| Error::invalid("the policy set vanished while it was written"))
 }
 
+/// A draft's columns, borrowed from the row that writes it.
+pub(super) struct NewPolicySet<'a> {
+    pub(super) text: &'a str,
+    pub(super) sha256: &'a str,
+    pub(super) note: Option<&'a str>,
+    pub(super) created_by: &'a str,
+}
+
+/// Publishes a draft; one that is published already is a `Conflict`.
 pub(super) fn publish_policy_set(
     conn: &Connection,
     version: i64,
     by: &str,
     at: Timestamp,
-    audit_draft: &AuditDraft,
 ) -> Result<PolicySetRow> {
     let changed = conn
         .prepare_cached(
@@ -99,10 +117,7 @@ pub(super) fn publish_policy_set(
         )?
         .execute(params![version, by, at.as_millis()])?;
     match (changed, policy_set_on(conn, version)?) {
-        (1, Some(row)) => {
-            audit::append_drafts(conn, GLOBAL_STREAM, std::slice::from_ref(audit_draft))?;
-            Ok(row)
-        }
+        (1, Some(row)) => Ok(row),
         (_, Some(_)) => Err(Error::Conflict {
             reason: format!("policy set {version} is already published"),
         }),
@@ -193,11 +208,21 @@ pub(super) async fn active_policy_set(pool: &SqlitePool) -> Result<Option<Policy
 /// runs out, so only lifting the halt ([`clear_halt`]) frees it.
 const KILL_SWITCH: &str = "kill-switch";
 
-pub(super) fn set_halt(
-    conn: &Connection,
-    halt: &HaltRow,
-    audit_draft: &AuditDraft,
-) -> Result<ChainHead> {
+/// Halts a scope, or re-halts it with a new reason. A target that does not
+/// fit its scope (one for `global`, none for `agent` or `workflow`) is
+/// refused: such a halt would cover nothing, or be lifted by nobody.
+pub(super) fn set_halt(conn: &Connection, halt: &HaltRow) -> Result<HaltRow> {
+    if (halt.scope == HaltScope::Global) != halt.target.is_empty() {
+        return Err(Error::invalid(format!(
+            "a {} halt {}",
+            halt.scope.as_str(),
+            if halt.scope == HaltScope::Global {
+                "names no target"
+            } else {
+                "names its target"
+            }
+        )));
+    }
     conn.prepare_cached(
         "INSERT INTO gateway_halts (scope, target, reason, halted_by, halted_at) \
          VALUES (?1, ?2, ?3, ?4, ?5) \
@@ -211,22 +236,38 @@ pub(super) fn set_halt(
         halt.halted_by,
         halt.halted_at.as_millis(),
     ])?;
-    audit::append_drafts(conn, GLOBAL_STREAM, std::slice::from_ref(audit_draft))?;
-    audit::last(conn, GLOBAL_STREAM)
+    Ok(halt.clone())
 }
 
-pub(super) fn clear_halt(
-    conn: &Connection,
-    scope: HaltScope,
-    target: &str,
-    audit_draft: &AuditDraft,
-) -> Result<Option<ChainHead>> {
-    let removed = conn
-        .prepare_cached("DELETE FROM gateway_halts WHERE scope = ?1 AND target = ?2")?
-        .execute(params![scope.as_str(), target])?;
-    if removed == 0 {
-        return Ok(None);
-    }
+/// Lifts the halt of `scope` and `target` and frees every step the kill
+/// switch held; the halt as it was. `Conflict`, and nothing written, when
+/// no such halt is in force.
+pub(super) fn clear_halt(conn: &Connection, scope: HaltScope, target: &str) -> Result<HaltRow> {
+    let lifted: Option<HaltDbRow> = conn
+        .prepare_cached(
+            "DELETE FROM gateway_halts WHERE scope = ?1 AND target = ?2 \
+             RETURNING scope, target, reason, halted_by, halted_at",
+        )?
+        .query_row(params![scope.as_str(), target], |row| {
+            Ok(HaltDbRow {
+                scope: row.get(0)?,
+                target: row.get(1)?,
+                reason: row.get(2)?,
+                halted_by: row.get(3)?,
+                halted_at: row.get(4)?,
+            })
+        })
+        .optional()?;
+    let Some(lifted) = lifted else {
+        let of = if target.is_empty() {
+            String::new()
+        } else {
+            format!(" of '{target}'")
+        };
+        return Err(Error::Conflict {
+            reason: format!("no {} halt{of} is in force", scope.as_str()),
+        });
+    };
     // Every held step is freed; one another halt still covers is held
     // again by the executor that claims it.
     conn.prepare_cached(
@@ -234,8 +275,7 @@ pub(super) fn clear_halt(
          WHERE status = 'pending' AND lease_owner = ?1",
     )?
     .execute([KILL_SWITCH])?;
-    audit::append_drafts(conn, GLOBAL_STREAM, std::slice::from_ref(audit_draft))?;
-    audit::last(conn, GLOBAL_STREAM).map(Some)
+    HaltRow::try_from(lifted)
 }
 
 /// Holds a claimed step for the kill switch. The halt is looked for again

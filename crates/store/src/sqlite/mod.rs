@@ -33,7 +33,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use agentwerke_evidence::chain::{AuditDraft, AuditRecord, ChainHead};
+use agentwerke_evidence::chain::{AuditDraft, AuditRecord};
 use agentwerke_types::{RiskLevel, Timestamp, ToolCallId};
 use async_trait::async_trait;
 use serde_json::Value;
@@ -43,12 +43,12 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use crate::calls::{Begun, ToolCallIntent, ToolCallOutcome, ToolCallRow};
 use crate::change::{Change, Committed};
 use crate::error::{Error, Result};
-use crate::gateway::{ArtifactRow, HaltRow, HaltScope, Held, HoldWork, NewPolicySet, PolicySetRow};
+use crate::gateway::{ArtifactRow, HaltRow, Held, HoldWork, PolicySetRow};
 use crate::model::{
     ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Delivered, Delivery,
-    DeliveryOutcome, EvidenceRecord, JsonText, NewApproval, NewQuestion, NewRun,
-    NewWorkflowVersion, Page, PageRequest, QuestionFilter, QuestionRow, RiskPeak, RunFilter,
-    RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
+    DeliveryOutcome, EvidenceRecord, JsonText, NewApproval, NewQuestion, NewRun, Page, PageRequest,
+    QuestionFilter, QuestionRow, RiskPeak, RunFilter, RunRow, RunStart, TimerRow, WorkItem,
+    WorkflowSummary, WorkflowVersion,
 };
 use crate::store::Store;
 use writer::{Writer, WriterOptions};
@@ -216,25 +216,6 @@ pub(crate) fn sql_limit(limit: usize) -> i64 {
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn create_workflow_version(&self, new: NewWorkflowVersion) -> Result<WorkflowVersion> {
-        self.writer
-            .write(move |conn| workflows::create_version(conn, &new))
-            .await
-    }
-
-    async fn publish_workflow_version(
-        &self,
-        workflow_id: &str,
-        version: i64,
-        by: &str,
-        at: Timestamp,
-    ) -> Result<WorkflowVersion> {
-        let (workflow_id, by) = (workflow_id.to_owned(), by.to_owned());
-        self.writer
-            .write(move |conn| workflows::publish(conn, &workflow_id, version, &by, at))
-            .await
-    }
-
     async fn list_workflows(&self) -> Result<Vec<WorkflowSummary>> {
         workflows::list(&self.pool).await
     }
@@ -395,11 +376,11 @@ impl Store for SqliteStore {
 
     async fn commit(&self, change: Change) -> Result<Committed> {
         let call = txn::ChangeCall::new(change)?;
-        let (rows, delivered) = self
+        let (rows, delivered, audit) = self
             .writer
             .write(move |conn| txn::commit(conn, &call))
             .await?;
-        txn::parse(rows, delivered)
+        txn::parse(rows, delivered, audit)
     }
 
     async fn approvals_for_run(&self, run_id: &str) -> Result<Vec<ApprovalRow>> {
@@ -431,25 +412,6 @@ impl Store for SqliteStore {
         ops::records(&self.pool, run_id).await
     }
 
-    async fn create_policy_set(&self, new: NewPolicySet) -> Result<PolicySetRow> {
-        self.writer
-            .write(move |conn| gateway::create_policy_set(conn, &new))
-            .await
-    }
-
-    async fn publish_policy_set(
-        &self,
-        version: i64,
-        by: &str,
-        at: Timestamp,
-        audit: AuditDraft,
-    ) -> Result<PolicySetRow> {
-        let by = by.to_owned();
-        self.writer
-            .write(move |conn| gateway::publish_policy_set(conn, version, &by, at, &audit))
-            .await
-    }
-
     async fn list_policy_sets(&self) -> Result<Vec<PolicySetRow>> {
         gateway::list_policy_sets(&self.pool).await
     }
@@ -464,24 +426,6 @@ impl Store for SqliteStore {
 
     async fn active_policy_set(&self) -> Result<Option<PolicySetRow>> {
         gateway::active_policy_set(&self.pool).await
-    }
-
-    async fn set_halt(&self, halt: HaltRow, audit: AuditDraft) -> Result<ChainHead> {
-        self.writer
-            .write(move |conn| gateway::set_halt(conn, &halt, &audit))
-            .await
-    }
-
-    async fn clear_halt(
-        &self,
-        scope: HaltScope,
-        target: &str,
-        audit: AuditDraft,
-    ) -> Result<Option<ChainHead>> {
-        let target = target.to_owned();
-        self.writer
-            .write(move |conn| gateway::clear_halt(conn, scope, &target, &audit))
-            .await
     }
 
     async fn hold_work(&self, held: HoldWork) -> Result<Held> {

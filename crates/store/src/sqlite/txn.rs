@@ -1,19 +1,21 @@
 //! Writes that span tables, each one transaction on the writer: a
 //! command's [`Change`] and an agent's question. The table modules
-//! (`approvals`, `questions`, `work`, `runs`, `audit`, `ops`) each write their
-//! own table and do not call each other for these.
+//! (`approvals`, `questions`, `work`, `runs`, `audit`, `ops`, `gateway`,
+//! `workflows`) each write their own table and do not call each other for
+//! these.
 
-use agentwerke_evidence::chain::SealedDraft;
+use agentwerke_evidence::chain::{ChainHead, SealedDraft};
 use rusqlite::Connection;
 
 use super::audit::{self, Chain};
 use super::rows::{ApprovalDbRow, QuestionDbRow, TimerDbRow};
 use super::runs::{self, StepCall};
 use super::work::{self, CompleteCall};
-use super::{approvals, ops, questions, timers};
+use super::{approvals, gateway, ops, questions, timers, workflows};
 use crate::change::{Change, Committed, Row, Stream, Written};
 use crate::error::{Error, Result};
-use crate::model::{ApprovalRow, Delivered, NewQuestion, QuestionRow, TimerRow};
+use crate::gateway::{HaltRow, PolicySetRow};
+use crate::model::{ApprovalRow, Delivered, NewQuestion, QuestionRow, TimerRow, WorkflowVersion};
 
 /// A [`Change`] with its JSON written and its audit drafts sealed by the
 /// caller, so the writer only binds and hashes.
@@ -48,25 +50,42 @@ pub(super) enum RawWritten {
     Approval(ApprovalDbRow),
     Question(QuestionDbRow),
     Timer(TimerDbRow),
+    Halt(HaltRow),
+    PolicySet(PolicySetRow),
+    WorkflowVersion(WorkflowVersion),
 }
 
 /// Parses what [`commit`] wrote, off the writer's thread.
-pub(super) fn parse(rows: Vec<RawWritten>, delivered: Delivered) -> Result<Committed> {
+pub(super) fn parse(
+    rows: Vec<RawWritten>,
+    delivered: Delivered,
+    audit: Option<ChainHead>,
+) -> Result<Committed> {
     let rows = rows
         .into_iter()
         .map(|row| match row {
             RawWritten::Approval(row) => ApprovalRow::try_from(row).map(Written::Approval),
             RawWritten::Question(row) => QuestionRow::try_from(row).map(Written::Question),
             RawWritten::Timer(row) => TimerRow::try_from(row).map(Written::Timer),
+            RawWritten::Halt(row) => Ok(Written::Halt(row)),
+            RawWritten::PolicySet(row) => Ok(Written::PolicySet(row)),
+            RawWritten::WorkflowVersion(row) => Ok(Written::WorkflowVersion(row)),
         })
         .collect::<Result<_>>()?;
-    Ok(Committed { rows, delivered })
+    Ok(Committed {
+        rows,
+        delivered,
+        audit,
+    })
 }
 
 /// Writes a command's change: every row's compare-and-set first (any refusal
 /// refuses the whole change), then the audit records, the evidence, and the
-/// event with its step.
-pub(super) fn commit(conn: &Connection, call: &ChangeCall) -> Result<(Vec<RawWritten>, Delivered)> {
+/// event with its step; the chain's head after the records appended.
+pub(super) fn commit(
+    conn: &Connection,
+    call: &ChangeCall,
+) -> Result<(Vec<RawWritten>, Delivered, Option<ChainHead>)> {
     let change = &call.change;
     let run_id = change.stream.chain();
     match &change.stream {
@@ -82,6 +101,17 @@ pub(super) fn commit(conn: &Connection, call: &ChangeCall) -> Result<(Vec<RawWri
                 ));
             }
         }
+    }
+    // Halts, policy sets and workflow versions belong to no run; a run's
+    // rows belong to their run. A change that mixes them is a planner's
+    // mistake.
+    let global = change.stream == Stream::Global;
+    if change.rows.iter().any(|row| row.is_global() != global) {
+        return Err(Error::invalid(if global {
+            "a global change names a row of a run"
+        } else {
+            "a change of a run names a global row"
+        }));
     }
     let mut written = Vec::with_capacity(change.rows.len());
     for row in &change.rows {
@@ -110,11 +140,72 @@ pub(super) fn commit(conn: &Connection, call: &ChangeCall) -> Result<(Vec<RawWri
             Row::FireTimer { timer_id } => {
                 RawWritten::Timer(timers::fire(conn, run_id, timer_id, change.at)?)
             }
+            Row::SetHalt {
+                scope,
+                target,
+                reason,
+                halted_by,
+            } => RawWritten::Halt(gateway::set_halt(
+                conn,
+                &HaltRow {
+                    scope: *scope,
+                    target: target.clone(),
+                    reason: reason.clone(),
+                    halted_by: halted_by.clone(),
+                    halted_at: change.at,
+                },
+            )?),
+            Row::ClearHalt { scope, target } => {
+                RawWritten::Halt(gateway::clear_halt(conn, *scope, target)?)
+            }
+            Row::DraftPolicySet {
+                version,
+                text,
+                sha256,
+                note,
+                created_by,
+            } => RawWritten::PolicySet(gateway::draft_policy_set(
+                conn,
+                *version,
+                &gateway::NewPolicySet {
+                    text,
+                    sha256,
+                    note: note.as_deref(),
+                    created_by,
+                },
+                change.at,
+            )?),
+            Row::PublishPolicySet {
+                version,
+                published_by,
+            } => RawWritten::PolicySet(gateway::publish_policy_set(
+                conn,
+                *version,
+                published_by,
+                change.at,
+            )?),
+            Row::ImportWorkflowVersion { version, workflow } => RawWritten::WorkflowVersion(
+                workflows::create_version(conn, *version, workflow, change.at)?,
+            ),
+            Row::PublishWorkflowVersion {
+                workflow_id,
+                version,
+                published_by,
+            } => RawWritten::WorkflowVersion(workflows::publish(
+                conn,
+                workflow_id,
+                *version,
+                published_by,
+                change.at,
+            )?),
         };
         let owner = match &raw {
             RawWritten::Approval(row) => row.run_id.as_str(),
             RawWritten::Question(row) => row.run_id(),
             RawWritten::Timer(row) => row.run_id(),
+            RawWritten::Halt(_) | RawWritten::PolicySet(_) | RawWritten::WorkflowVersion(_) => {
+                run_id
+            }
         };
         if owner != run_id {
             return Err(Error::invalid(format!(
@@ -140,7 +231,7 @@ pub(super) fn commit(conn: &Connection, call: &ChangeCall) -> Result<(Vec<RawWri
             |_| Ok(()),
         )?,
     };
-    Ok((written, delivered))
+    Ok((written, delivered, chain.into_head()))
 }
 
 /// Completes a step's execution as waiting for `question` and opens it.

@@ -1,22 +1,19 @@
 //! Workflows and their versions.
 //!
-//! Versions are numbered per workflow inside the write transaction, so two
-//! concurrent imports get consecutive numbers. Published rows are also
-//! guarded by triggers: not even a hand-written `UPDATE` changes them.
+//! An import names the version it creates and is refused when that is no
+//! longer the workflow's next number, so of two concurrent imports one
+//! wins and the other is planned again. Published rows are also guarded by
+//! triggers: not even a hand-written `UPDATE` changes them.
 
-use agentwerke_evidence::chain::AuditDraft;
-use agentwerke_types::{Actor, AuditKind, Timestamp, WorkflowStatus};
+use agentwerke_types::{Timestamp, WorkflowStatus};
 use rusqlite::{Connection, OptionalExtension, params};
-use serde_json::json;
 use sqlx::SqlitePool;
 
 use super::rows::{SummaryRow, VersionRow, convert, version_columns};
-use super::{audit, json_text};
-use crate::clock::rfc3339;
+use crate::MAX_PAGE;
 use crate::cursor::{self, Cursor};
 use crate::error::{Error, Result};
 use crate::model::{NewWorkflowVersion, Page, PageRequest, WorkflowSummary, WorkflowVersion};
-use crate::{GLOBAL_STREAM, MAX_PAGE};
 
 /// A workflow with its newest and newest published version numbers.
 macro_rules! summary {
@@ -29,28 +26,29 @@ macro_rules! summary {
     };
 }
 
+/// Inserts draft `number` of a workflow, creating the workflow on its first
+/// import. `number` must be the workflow's next: a concurrent import that
+/// took it refuses this one.
 pub(super) fn create_version(
     conn: &Connection,
+    number: i64,
     new: &NewWorkflowVersion,
+    at: Timestamp,
 ) -> Result<WorkflowVersion> {
-    let latest = conn
-        .prepare_cached(concat!(
-            "SELECT ",
-            version_columns!(),
-            " FROM workflow_versions WHERE workflow_id = ?1 ORDER BY version DESC LIMIT 1"
-        ))?
-        .query_row([&new.workflow_id], VersionRow::from_sqlite)
-        .optional()?
-        .map(WorkflowVersion::try_from)
-        .transpose()?;
-    if let Some(latest) = &latest
-        && latest.status == WorkflowStatus::Draft
-        && latest.bpmn_sha256 == new.bpmn_sha256
-    {
-        return Ok(latest.clone());
+    let next: i64 = conn
+        .prepare_cached(
+            "SELECT COALESCE(MAX(version), 0) + 1 FROM workflow_versions WHERE workflow_id = ?1",
+        )?
+        .query_row([&new.workflow_id], |row| row.get(0))?;
+    if number != next {
+        return Err(Error::Conflict {
+            reason: format!(
+                "version {number} of workflow '{}' is not the next (that is {next})",
+                new.workflow_id
+            ),
+        });
     }
-    let number = latest.map_or(1, |v| v.version + 1);
-    let at = new.at.as_millis();
+    let at = at.as_millis();
     conn.prepare_cached(
         "INSERT INTO workflows (id, name, created_at, updated_at) VALUES (?1, ?2, ?3, ?3) \
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, updated_at = excluded.updated_at",
@@ -67,23 +65,16 @@ pub(super) fn create_version(
         new.name,
         new.bpmn_xml,
         new.bpmn_sha256,
-        json_text(&new.diagnostics),
+        new.diagnostics.as_str(),
         new.created_by,
         at,
     ])?;
-    let draft = global_audit(
-        &new.created_by,
-        new.at,
-        AuditKind::WorkflowVersionImported,
-        &new.workflow_id,
-        number,
-        &new.bpmn_sha256,
-    );
-    audit::append_drafts(conn, GLOBAL_STREAM, &[draft])?;
     version_on(conn, &new.workflow_id, number)?
         .ok_or_else(|| Error::not_found("workflow version", &new.workflow_id))
 }
 
+/// Publishes a draft version; one that is published already is a
+/// `Conflict` (published rows are also guarded by a trigger).
 pub(super) fn publish(
     conn: &Connection,
     workflow_id: &str,
@@ -94,7 +85,9 @@ pub(super) fn publish(
     let found = version_on(conn, workflow_id, number)?
         .ok_or_else(|| Error::not_found("workflow version", format!("{workflow_id}@{number}")))?;
     if found.status == WorkflowStatus::Published {
-        return Ok(found);
+        return Err(Error::Conflict {
+            reason: format!("version {number} of workflow '{workflow_id}' is already published"),
+        });
     }
     let updated = conn
         .prepare_cached(
@@ -114,15 +107,6 @@ pub(super) fn publish(
     updated?;
     conn.prepare_cached("UPDATE workflows SET updated_at = MAX(updated_at, ?2) WHERE id = ?1")?
         .execute(params![workflow_id, at.as_millis()])?;
-    let draft = global_audit(
-        by,
-        at,
-        AuditKind::WorkflowVersionPublished,
-        workflow_id,
-        number,
-        &found.bpmn_sha256,
-    );
-    audit::append_drafts(conn, GLOBAL_STREAM, &[draft])?;
     version_on(conn, workflow_id, number)?
         .ok_or_else(|| Error::not_found("workflow version", format!("{workflow_id}@{number}")))
 }
@@ -138,28 +122,6 @@ fn version_on(conn: &Connection, id: &str, number: i64) -> Result<Option<Workflo
     .optional()?
     .map(WorkflowVersion::try_from)
     .transpose()
-}
-
-/// `by` is the importer's or publisher's token subject, or `system` for
-/// what the system stores itself (the sample workflow).
-fn global_audit(
-    by: &str,
-    at: Timestamp,
-    kind: AuditKind,
-    workflow_id: &str,
-    version: i64,
-    sha256: &str,
-) -> AuditDraft {
-    AuditDraft {
-        run_id: GLOBAL_STREAM.to_owned(),
-        at: rfc3339(at),
-        actor: match by {
-            "system" => Actor::System,
-            subject => Actor::user(subject),
-        },
-        kind,
-        data: json!({"workflowId": workflow_id, "version": version, "bpmnSha256": sha256}),
-    }
 }
 
 /// One page of workflows by id; the cursor names the last id of the page

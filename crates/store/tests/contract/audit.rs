@@ -1,7 +1,7 @@
 //! The audit log stays a valid hash chain through every kind of write.
 
 use agentwerke_evidence::chain::verify_chain;
-use agentwerke_store::gateway::{HaltRow, HaltScope, NewPolicySet};
+use agentwerke_store::gateway::HaltScope;
 use agentwerke_store::{
     Change, CompleteWork, Delivery, GLOBAL_STREAM, JsonText, NewApproval, Op, Row, RunEvent, Store,
     Stream,
@@ -9,7 +9,9 @@ use agentwerke_store::{
 use agentwerke_types::{ApprovalDecision, ApprovalKind};
 use serde_json::json;
 
-use super::support::{draft, fire_due, published, queue, start_run, step, t, usage};
+use super::support::{
+    clear_halt, draft, fire_due, global, published, queue, set_halt, start_run, step, t, usage,
+};
 
 /// Many runs, many writes of every kind, then every chain verifies and
 /// sequence numbers have no gaps.
@@ -148,48 +150,38 @@ pub(crate) async fn chains_verify_after_many_ops(store: &dyn Store) {
 /// the whole chain, and the chain verifies.
 pub(crate) async fn global_stream_pages_in_order(store: &dyn Store) {
     published(store, "wf").await;
-    let global = |kind: &str, data| draft(GLOBAL_STREAM, kind, data);
-    let policy = store
-        .create_policy_set(NewPolicySet {
-            text: "permit (principal, action, resource);".to_owned(),
-            sha256: "policy-sha".to_owned(),
-            note: None,
-            created_by: "ada".to_owned(),
-            at: t(2),
-            audit: global("policy.drafted", json!({"sha256": "policy-sha"})),
-        })
-        .await
-        .unwrap();
-    store
-        .publish_policy_set(
-            policy.version,
-            "ada",
-            t(3),
-            global("policy.published", json!({"version": policy.version})),
-        )
-        .await
-        .unwrap();
-    let halt = HaltRow {
-        scope: HaltScope::Global,
-        target: String::new(),
-        reason: "incident 7".to_owned(),
-        halted_by: "ada".to_owned(),
-        halted_at: t(4),
+    let record = |kind: &str, data| draft(GLOBAL_STREAM, kind, data);
+    let drafted = Row::DraftPolicySet {
+        version: 1,
+        text: "permit (principal, action, resource);".to_owned(),
+        sha256: "policy-sha".to_owned(),
+        note: None,
+        created_by: "ada".to_owned(),
     };
-    store
-        .set_halt(
-            halt,
-            global("gateway.halted", json!({"reason": "incident 7"})),
-        )
+    global(
+        store,
+        t(2),
+        vec![drafted],
+        vec![record("policy.drafted", json!({"sha256": "policy-sha"}))],
+    )
+    .await
+    .unwrap();
+    let publish = Row::PublishPolicySet {
+        version: 1,
+        published_by: "ada".to_owned(),
+    };
+    global(
+        store,
+        t(3),
+        vec![publish],
+        vec![record("policy.published", json!({"version": 1}))],
+    )
+    .await
+    .unwrap();
+    set_halt(store, HaltScope::Global, "", t(4)).await.unwrap();
+    clear_halt(store, HaltScope::Global, "", t(5))
         .await
         .unwrap();
-    assert!(
-        store
-            .clear_halt(HaltScope::Global, "", global("gateway.resumed", json!({})))
-            .await
-            .unwrap()
-            .is_some()
-    );
 
     let mut pages = Vec::new();
     let mut after = 0;

@@ -2,7 +2,8 @@
 //! and audit record commit together; without a dedup key a repeat is queued
 //! again, with one it is dropped; a change without an event queues nothing.
 
-use agentwerke_store::{Change, Delivered, JsonText, RunEvent, Store, Stream};
+use agentwerke_store::gateway::HaltScope;
+use agentwerke_store::{Change, Delivered, JsonText, Row, RunEvent, Store, Stream};
 use serde_json::json;
 
 use super::support::{draft, one_run, t};
@@ -97,10 +98,44 @@ pub(crate) async fn global(store: &dyn Store) {
         agentwerke_types::ErrorCode::code(&refused),
         "store.invalid_input"
     );
+    // A run's row on the global stream, and a global row in a run's change,
+    // are refused whole too.
+    one_run(store, "wf", "run-1").await;
+    let with_run_row = Change {
+        rows: vec![Row::FireTimer {
+            timer_id: "t1".to_owned(),
+        }],
+        ..global(2)
+    };
+    let refused = store.commit(with_run_row).await.unwrap_err();
+    assert_eq!(
+        agentwerke_types::ErrorCode::code(&refused),
+        "store.invalid_input"
+    );
+    let halt = Row::SetHalt {
+        scope: HaltScope::Global,
+        target: String::new(),
+        reason: "incident".to_owned(),
+        halted_by: "ada".to_owned(),
+    };
+    let in_a_run = Change {
+        rows: vec![halt],
+        ..request(3, None)
+    };
+    let refused = store.commit(in_a_run).await.unwrap_err();
+    assert_eq!(
+        agentwerke_types::ErrorCode::code(&refused),
+        "store.invalid_input"
+    );
+    assert!(store.halts().await.unwrap().is_empty(), "no halt was set");
     let stream = store
         .audit_log(agentwerke_store::GLOBAL_STREAM)
         .await
         .unwrap();
-    let numbers: Vec<_> = stream.iter().map(|r| r.data["n"].clone()).collect();
-    assert_eq!(numbers, [json!(0)], "the refused change wrote nothing");
+    let numbers: Vec<_> = stream
+        .iter()
+        .filter(|r| r.kind == "policy.published")
+        .map(|r| r.data["n"].clone())
+        .collect();
+    assert_eq!(numbers, [json!(0)], "the refused changes wrote nothing");
 }

@@ -1,12 +1,12 @@
 //! Run creation, claims, commits, optimistic concurrency, leases, paging.
 
 use agentwerke_evidence::chain::verify_chain;
-use agentwerke_store::{JsonText, NewRun, Op, RunFilter, RunStart, Store};
+use agentwerke_store::{JsonText, NewRun, Op, Row, RunFilter, RunStart, Store};
 use agentwerke_types::{RiskLevel, RunStatus};
 use serde_json::json;
 
 use super::support::{
-    code_of, commit_all, draft, import, one_run, published, queue, start_run, t, usage,
+    code_of, commit_all, draft, global, import, one_run, published, queue, start_run, t, usage,
 };
 
 /// A run is created with its first event; a claim hands both over; a commit
@@ -65,10 +65,20 @@ pub(crate) async fn create_claim_commit(store: &dyn Store) {
     );
 
     // Runs start only on published versions whose hash they name.
-    let draft_version = store
-        .create_workflow_version(import("wf", "v2"))
-        .await
-        .unwrap();
+    let draft_version = global(
+        store,
+        t(22),
+        vec![Row::ImportWorkflowVersion {
+            version: 2,
+            workflow: import("wf", "v2"),
+        }],
+        Vec::new(),
+    )
+    .await
+    .unwrap()
+    .workflow_version()
+    .cloned()
+    .unwrap();
     let mut new = NewRun {
         run_id: "run-2".into(),
         workflow_id: "wf".to_owned(),

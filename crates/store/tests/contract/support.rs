@@ -3,9 +3,10 @@
 use agentwerke_evidence::Record;
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_evidence::record::ModelCallRecord;
+use agentwerke_store::gateway::HaltScope;
 use agentwerke_store::{
-    ClaimedRun, Commit, JsonText, NewRun, NewWorkflowVersion, Op, RunStart, Store, Stream,
-    WorkflowVersion,
+    ClaimedRun, Commit, GLOBAL_STREAM, JsonText, NewRun, NewWorkflowVersion, Op, Row, RunStart,
+    Store, Stream, WorkflowVersion,
 };
 use agentwerke_types::{RunStatus, Timestamp};
 use serde_json::{Value, json};
@@ -40,29 +41,77 @@ pub(crate) fn draft(run_id: &str, kind: &str, data: Value) -> AuditDraft {
     }
 }
 
-/// A version of `workflow_id` whose document is `body`, imported as a draft.
+/// A version of `workflow_id` whose document is `body`, to import as a
+/// draft.
 pub(crate) fn import(workflow_id: &str, body: &str) -> NewWorkflowVersion {
     NewWorkflowVersion {
         workflow_id: workflow_id.to_owned(),
         name: format!("Workflow {workflow_id}"),
         bpmn_xml: format!("<definitions>{body}</definitions>"),
         bpmn_sha256: format!("sha-of-{body}"),
-        diagnostics: json!([{"severity": "warning", "code": "bpmn.unused"}]),
-        created_by: "user:ada".to_owned(),
-        at: t(0),
+        diagnostics: JsonText::from(&json!([{"severity": "warning", "code": "bpmn.unused"}])),
+        created_by: "ada".to_owned(),
     }
 }
 
-/// Imports and publishes version 1 of `workflow_id`.
-pub(crate) async fn published(store: &dyn Store, workflow_id: &str) -> WorkflowVersion {
-    let draft = store
-        .create_workflow_version(import(workflow_id, "v1"))
-        .await
-        .expect("import");
+/// Commits `rows` with `audit` on the global stream at `at`, as a command
+/// on workflows, policy sets or halts does.
+pub(crate) async fn global(
+    store: &dyn Store,
+    at: Timestamp,
+    rows: Vec<Row>,
+    audit: Vec<AuditDraft>,
+) -> agentwerke_store::Result<agentwerke_store::Committed> {
     store
-        .publish_workflow_version(workflow_id, draft.version, "user:ada", t(1))
+        .commit(agentwerke_store::Change {
+            stream: Stream::Global,
+            at,
+            rows,
+            event: None,
+            audit,
+            records: Vec::new(),
+        })
         .await
-        .expect("publish")
+}
+
+/// Imports version 1 of `workflow_id` at `t(0)` and publishes it at `t(1)`,
+/// each with its global audit record.
+pub(crate) async fn published(store: &dyn Store, workflow_id: &str) -> WorkflowVersion {
+    let record = |kind: &str| {
+        draft(
+            GLOBAL_STREAM,
+            kind,
+            json!({"workflowId": workflow_id, "version": 1}),
+        )
+    };
+    let import = Row::ImportWorkflowVersion {
+        version: 1,
+        workflow: import(workflow_id, "v1"),
+    };
+    global(
+        store,
+        t(0),
+        vec![import],
+        vec![record("workflow.version_imported")],
+    )
+    .await
+    .expect("import");
+    let publish = Row::PublishWorkflowVersion {
+        workflow_id: workflow_id.to_owned(),
+        version: 1,
+        published_by: "ada".to_owned(),
+    };
+    global(
+        store,
+        t(1),
+        vec![publish],
+        vec![record("workflow.version_published")],
+    )
+    .await
+    .expect("publish")
+    .workflow_version()
+    .expect("the published version")
+    .clone()
 }
 
 /// Starts run `run_id` of `version` at `at` with a `start` event.
@@ -218,4 +267,38 @@ pub(crate) async fn queue(
         })
         .await?;
     Ok(committed.delivered != agentwerke_store::Delivered::Dropped)
+}
+
+/// Halts `scope`'s `target` at `at` for "incident", with its
+/// `gateway.halted` record, as the halt command does.
+pub(crate) async fn set_halt(
+    store: &dyn Store,
+    scope: HaltScope,
+    target: &str,
+    at: Timestamp,
+) -> agentwerke_store::Result<agentwerke_store::Committed> {
+    let row = Row::SetHalt {
+        scope,
+        target: target.to_owned(),
+        reason: "incident".to_owned(),
+        halted_by: "ada".to_owned(),
+    };
+    let record = draft(GLOBAL_STREAM, "gateway.halted", json!({"target": target}));
+    global(store, at, vec![row], vec![record]).await
+}
+
+/// Lifts the halt of `scope`'s `target` at `at`, with its
+/// `gateway.resumed` record, as the resume command does.
+pub(crate) async fn clear_halt(
+    store: &dyn Store,
+    scope: HaltScope,
+    target: &str,
+    at: Timestamp,
+) -> agentwerke_store::Result<agentwerke_store::Committed> {
+    let row = Row::ClearHalt {
+        scope,
+        target: target.to_owned(),
+    };
+    let record = draft(GLOBAL_STREAM, "gateway.resumed", json!({"target": target}));
+    global(store, at, vec![row], vec![record]).await
 }

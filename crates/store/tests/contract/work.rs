@@ -1,10 +1,10 @@
 //! Agent work: leases, reclaim, completion exactly once, cancellation.
 
-use agentwerke_store::gateway::{HaltRow, HaltScope, Held, HoldWork};
+use agentwerke_store::gateway::{HaltScope, Held, HoldWork};
 use agentwerke_store::{CompleteWork, Delivered, GLOBAL_STREAM, JsonText, Op, PageRequest, Store};
 use serde_json::json;
 
-use super::support::{code_of, draft, one_run, queue, step, t, usage};
+use super::support::{clear_halt, code_of, draft, one_run, queue, set_halt, step, t, usage};
 
 fn insert(work_id: &str) -> Op {
     Op::InsertWork {
@@ -216,17 +216,11 @@ pub(crate) async fn held_by_the_kill_switch(store: &dyn Store) {
             .len(),
         2
     );
-    let halt = HaltRow {
-        scope: HaltScope::Agent,
-        target: "writer".to_owned(),
-        reason: "incident".to_owned(),
-        halted_by: "ada".to_owned(),
-        halted_at: t(150),
-    };
-    let halted = store
-        .set_halt(halt, draft(GLOBAL_STREAM, "gateway.halted", json!({})))
+    let halted = set_halt(store, HaltScope::Agent, "writer", t(150))
         .await
-        .unwrap();
+        .unwrap()
+        .audit
+        .expect("the halt's record");
     assert_eq!(halted.hash.len(), 64);
 
     assert_eq!(
@@ -246,15 +240,11 @@ pub(crate) async fn held_by_the_kill_switch(store: &dyn Store) {
     let ids: Vec<&str> = claimed.iter().map(|w| w.work_id.as_str()).collect();
     assert_eq!(ids, ["w2"]);
 
-    let lifted = store
-        .clear_halt(
-            HaltScope::Agent,
-            "writer",
-            draft(GLOBAL_STREAM, "gateway.resumed", json!({})),
-        )
+    let lifted = clear_halt(store, HaltScope::Agent, "writer", t(200))
         .await
         .unwrap()
-        .expect("there was a halt");
+        .audit
+        .expect("the resume's record");
     assert_eq!(
         lifted.seq,
         halted.seq + 1,
@@ -270,16 +260,15 @@ pub(crate) async fn held_by_the_kill_switch(store: &dyn Store) {
         serde_json::from_str(claimed[0].resume.as_ref().expect("kept").as_str()).unwrap();
     assert_eq!(resume["turn"], "1", "it goes on where it stood");
     assert_eq!(
-        store
-            .clear_halt(
-                HaltScope::Agent,
-                "writer",
-                draft(GLOBAL_STREAM, "gateway.resumed", json!({}))
-            )
-            .await
-            .unwrap(),
-        None,
-        "nothing to lift, nothing written"
+        code_of(clear_halt(store, HaltScope::Agent, "writer", t(300)).await),
+        "store.conflict",
+        "nothing to lift"
+    );
+    assert_eq!(
+        store.audit_log(GLOBAL_STREAM).await.unwrap().len(),
+        4,
+        "the import, the publication, the halt and the resume: the refused \
+         resume wrote nothing"
     );
     let kinds: Vec<String> = store
         .audit_log("run-1")
@@ -294,23 +283,13 @@ pub(crate) async fn held_by_the_kill_switch(store: &dyn Store) {
 /// The halts in force page oldest first, across halts taken at the same
 /// moment, and every halt appears once.
 pub(crate) async fn halts_page_in_order(store: &dyn Store) {
-    let halt = |scope, target: &str, at| HaltRow {
-        scope,
-        target: target.to_owned(),
-        reason: "incident".to_owned(),
-        halted_by: "ada".to_owned(),
-        halted_at: t(at),
-    };
-    for row in [
-        halt(HaltScope::Workflow, "billing", 5),
-        halt(HaltScope::Agent, "writer", 5),
-        halt(HaltScope::Global, "", 9),
-        halt(HaltScope::Agent, "reader", 1),
+    for (scope, target, at) in [
+        (HaltScope::Workflow, "billing", 5),
+        (HaltScope::Agent, "writer", 5),
+        (HaltScope::Global, "", 9),
+        (HaltScope::Agent, "reader", 1),
     ] {
-        store
-            .set_halt(row, draft(GLOBAL_STREAM, "gateway.halted", json!({})))
-            .await
-            .unwrap();
+        set_halt(store, scope, target, t(at)).await.unwrap();
     }
     let mut seen = Vec::new();
     let mut cursor = None;
