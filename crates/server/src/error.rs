@@ -180,9 +180,12 @@ impl From<agentwerke_runtime::command::Error> for ApiError {
             | E::RunNotFailed { .. }
             | E::NoFailedStep => StatusCode::CONFLICT,
             E::WrongRole { .. } | E::SelfApproval => StatusCode::FORBIDDEN,
-            E::CommentTooLong { .. } | E::EmptyAnswer | E::AnswerTooLong { .. } => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            E::CommentTooLong { .. }
+            | E::EmptyAnswer
+            | E::AnswerTooLong { .. }
+            | E::InvalidInputs
+            | E::MissingMessageName => StatusCode::UNPROCESSABLE_ENTITY,
+            E::NotPublished { .. } => StatusCode::NOT_FOUND,
             E::NotDue { .. } | E::TimerNotDue { .. } | E::Corrupt { .. } | E::Encode(_) => {
                 tracing::error!(code = error.code(), %error, "command failed");
                 return Self::new(

@@ -110,12 +110,29 @@ pub enum Error {
     /// The store failed.
     #[error(transparent)]
     Store(agentwerke_store::Error),
+    /// A run's inputs are not a JSON object.
+    #[error("'inputs' must be a JSON object")]
+    InvalidInputs,
+    /// The workflow has no published version (or not the one named).
+    #[error(
+        "workflow '{workflow_id}' has no published version{}",
+        version.map(|v| format!(" {v}")).unwrap_or_default()
+    )]
+    NotPublished {
+        /// The workflow.
+        workflow_id: String,
+        /// The version asked for, if one was.
+        version: Option<i64>,
+    },
+    /// A message names no message a workflow could wait for.
+    #[error("'messageName' must name the message a workflow waits for")]
+    MissingMessageName,
 }
 
 impl Error {
     /// Every code this enum can produce besides the store's own, in one
     /// list (pinned by a test): published, never renamed.
-    pub const CODES: [&'static str; 17] = [
+    pub const CODES: [&'static str; 20] = [
         "command.not_found",
         "approval.already_decided",
         "approval.past_expiry",
@@ -133,6 +150,9 @@ impl Error {
         "command.corrupt",
         "command.encode",
         "command.store",
+        "run.invalid_inputs",
+        "workflow.not_published",
+        "event.missing_message_name",
     ];
 
     /// A store refusal as the command's own condition, so one condition
@@ -176,6 +196,9 @@ impl ErrorCode for Error {
             Error::Corrupt { .. } => "command.corrupt",
             Error::Encode(_) => "command.encode",
             Error::Store(_) => "command.store",
+            Error::InvalidInputs => "run.invalid_inputs",
+            Error::NotPublished { .. } => "workflow.not_published",
+            Error::MissingMessageName => "event.missing_message_name",
         }
     }
 }
@@ -227,6 +250,12 @@ mod tests {
             },
             Error::Encode(encode),
             Error::Store(agentwerke_store::Error::InvalidCursor),
+            Error::InvalidInputs,
+            Error::NotPublished {
+                workflow_id: "wf".to_owned(),
+                version: None,
+            },
+            Error::MissingMessageName,
         ];
         let codes: Vec<_> = all.iter().map(ErrorCode::code).collect();
         assert_eq!(codes, Error::CODES);
@@ -250,6 +279,9 @@ mod tests {
                 "command.corrupt",
                 "command.encode",
                 "command.store",
+                "run.invalid_inputs",
+                "workflow.not_published",
+                "event.missing_message_name",
             ]
         );
     }

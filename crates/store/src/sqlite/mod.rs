@@ -45,10 +45,9 @@ use crate::change::{Change, Committed};
 use crate::error::{Error, Result};
 use crate::gateway::{ArtifactRow, HaltRow, HaltScope, Held, HoldWork, NewPolicySet, PolicySetRow};
 use crate::model::{
-    ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Delivered, Delivery,
-    DeliveryOutcome, EvidenceRecord, JsonText, NewApproval, NewQuestion, NewRun,
-    NewWorkflowVersion, Page, PageRequest, QuestionFilter, QuestionRow, RiskPeak, RunFilter,
-    RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
+    ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Delivered, EvidenceRecord,
+    JsonText, NewApproval, NewQuestion, NewWorkflowVersion, Page, PageRequest, QuestionFilter,
+    QuestionRow, RiskPeak, RunFilter, RunRow, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
 };
 use crate::store::Store;
 use writer::{Writer, WriterOptions};
@@ -259,13 +258,6 @@ impl Store for SqliteStore {
         workflows::latest_published(&self.pool, id).await
     }
 
-    async fn create_run(&self, run: NewRun, start: RunStart, audit: AuditDraft) -> Result<()> {
-        let call = runs::NewRunCall::new(run, start, audit);
-        self.writer
-            .write(move |conn| runs::create(conn, &call))
-            .await
-    }
-
     async fn get_run(&self, id: &str) -> Result<Option<RunRow>> {
         runs::get(&self.pool, id).await
     }
@@ -411,12 +403,6 @@ impl Store for SqliteStore {
             },
         )
         .await
-    }
-
-    async fn deliver_message(&self, delivery: Delivery) -> Result<DeliveryOutcome> {
-        self.writer
-            .write(move |conn| messages::deliver(conn, &delivery))
-            .await
     }
 
     async fn audit_log(&self, run_id: &str) -> Result<Vec<AuditRecord>> {
@@ -609,5 +595,8 @@ impl Store for SqliteStore {
     async fn health(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+    async fn get_timer(&self, run_id: &str, timer_id: &str) -> Result<Option<TimerRow>> {
+        timers::get(&self.pool, run_id, timer_id).await
     }
 }

@@ -10,10 +10,10 @@ use super::audit::{self, Chain};
 use super::rows::{ApprovalDbRow, QuestionDbRow, TimerDbRow};
 use super::runs::{self, StepCall};
 use super::work::{self, CompleteCall};
-use super::{approvals, ops, questions, timers};
-use crate::change::{Change, Committed, Row, Stream, Written};
+use super::{approvals, messages, ops, questions, timers};
+use crate::change::{Change, Committed, CreatedRun, Row, Stream, Written};
 use crate::error::{Error, Result};
-use crate::model::{ApprovalRow, Delivered, NewQuestion, QuestionRow, TimerRow};
+use crate::model::{ApprovalRow, Delivered, DeliveryOutcome, NewQuestion, QuestionRow, TimerRow};
 
 /// A [`Change`] with its JSON written and its audit drafts sealed by the
 /// caller, so the writer only binds and hashes.
@@ -22,6 +22,9 @@ pub(super) struct ChangeCall {
     audit: Vec<SealedDraft>,
     records: Vec<(&'static str, String)>,
     step: Option<StepCall>,
+    /// Per row, the JSON of the ops a created run's first step writes
+    /// (empty for the other rows).
+    ops_json: Vec<Vec<Option<String>>>,
 }
 
 impl ChangeCall {
@@ -38,6 +41,14 @@ impl ChangeCall {
                 .map(|record| Ok((record.kind(), ops::record_body(record)?)))
                 .collect::<Result<_>>()?,
             step,
+            ops_json: change
+                .rows
+                .iter()
+                .map(|row| match row {
+                    Row::CreateRun(run) => run.ops.iter().map(ops::json_of).collect(),
+                    _ => Vec::new(),
+                })
+                .collect(),
             change,
         })
     }
@@ -48,6 +59,8 @@ pub(super) enum RawWritten {
     Approval(ApprovalDbRow),
     Question(QuestionDbRow),
     Timer(TimerDbRow),
+    Run(CreatedRun),
+    Delivery(DeliveryOutcome),
 }
 
 /// Parses what [`commit`] wrote, off the writer's thread.
@@ -58,6 +71,8 @@ pub(super) fn parse(rows: Vec<RawWritten>, delivered: Delivered) -> Result<Commi
             RawWritten::Approval(row) => ApprovalRow::try_from(row).map(Written::Approval),
             RawWritten::Question(row) => QuestionRow::try_from(row).map(Written::Question),
             RawWritten::Timer(row) => TimerRow::try_from(row).map(Written::Timer),
+            RawWritten::Run(run) => Ok(Written::Run(run)),
+            RawWritten::Delivery(outcome) => Ok(Written::Delivery(outcome)),
         })
         .collect::<Result<_>>()?;
     Ok(Committed { rows, delivered })
@@ -69,10 +84,19 @@ pub(super) fn parse(rows: Vec<RawWritten>, delivered: Delivered) -> Result<Commi
 pub(super) fn commit(conn: &Connection, call: &ChangeCall) -> Result<(Vec<RawWritten>, Delivered)> {
     let change = &call.change;
     let run_id = change.stream.chain();
+    // A change that creates its run starts the run's chain.
+    let creates = change.stream.run().is_some_and(|stream| {
+        change
+            .rows
+            .iter()
+            .any(|row| matches!(row, Row::CreateRun(run) if &run.run_id == stream))
+    });
     match &change.stream {
         // A change names its run; one that does not exist is refused by name
-        // rather than by whichever constraint its first write would break.
-        Stream::Run(run) => runs::require_run(conn, run.as_str())?,
+        // rather than by whichever constraint its first write would break,
+        // unless the change creates it.
+        Stream::Run(run) if !creates => runs::require_run(conn, run.as_str())?,
+        Stream::Run(_) => {}
         // Events and evidence belong to a run; a global change carrying
         // either is a planner's mistake, refused before anything is written.
         Stream::Global => {
@@ -84,7 +108,7 @@ pub(super) fn commit(conn: &Connection, call: &ChangeCall) -> Result<(Vec<RawWri
         }
     }
     let mut written = Vec::with_capacity(change.rows.len());
-    for row in &change.rows {
+    for (row, ops_json) in change.rows.iter().zip(&call.ops_json) {
         let raw = match row {
             Row::DecideApproval {
                 id,
@@ -110,11 +134,26 @@ pub(super) fn commit(conn: &Connection, call: &ChangeCall) -> Result<(Vec<RawWri
             Row::FireTimer { timer_id } => {
                 RawWritten::Timer(timers::fire(conn, run_id, timer_id, change.at)?)
             }
+            Row::CreateRun(run) => RawWritten::Run(runs::create(conn, run, ops_json, change.at)?),
+            Row::DeliverMessage(delivery) => {
+                // It fans out to the runs it matches; a run's change is no
+                // place for it.
+                if change.stream != Stream::Global {
+                    return Err(Error::invalid(
+                        "a message delivery belongs to no single run: only a global change \
+                         carries it",
+                    ));
+                }
+                RawWritten::Delivery(messages::deliver(conn, delivery, change.at)?)
+            }
         };
         let owner = match &raw {
             RawWritten::Approval(row) => row.run_id.as_str(),
             RawWritten::Question(row) => row.run_id(),
             RawWritten::Timer(row) => row.run_id(),
+            RawWritten::Run(run) => run.id.as_str(),
+            // Checked above: it is the global change's own.
+            RawWritten::Delivery(_) => run_id,
         };
         if owner != run_id {
             return Err(Error::invalid(format!(
@@ -123,7 +162,11 @@ pub(super) fn commit(conn: &Connection, call: &ChangeCall) -> Result<(Vec<RawWri
         }
         written.push(raw);
     }
-    let mut chain = Chain::new(conn, run_id);
+    let mut chain = if creates {
+        Chain::fresh(conn, run_id)
+    } else {
+        Chain::new(conn, run_id)
+    };
     chain.append(&call.audit)?;
     for (kind, data) in &call.records {
         ops::insert_record(conn, run_id, kind, data, change.at)?;
