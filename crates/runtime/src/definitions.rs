@@ -135,3 +135,52 @@ pub fn check(xml: &[u8], limits: &Limits, tools: &KnownTools) -> Checked {
         diagnostics,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use agentwerke_store::{NewWorkflowVersion, SqliteStore};
+    use agentwerke_types::Timestamp;
+    use serde_json::json;
+
+    use super::*;
+
+    /// A draft is not a version to start on, and is looked up again once
+    /// it is published; a published one comes with its definition.
+    #[tokio::test]
+    async fn only_published_versions_are_handed_out_and_a_draft_is_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("defs.db").display().to_string();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+        let cache = DefinitionCache::new(store.clone());
+        assert!(cache.published("hello-sdlc", 1).await.unwrap().is_none());
+        store
+            .create_workflow_version(NewWorkflowVersion {
+                workflow_id: "hello-sdlc".to_owned(),
+                name: "Hello SDLC".to_owned(),
+                bpmn_xml: include_str!("../../../examples/hello-sdlc.bpmn").to_owned(),
+                bpmn_sha256: "sha".to_owned(),
+                diagnostics: json!([]),
+                created_by: "admin".to_owned(),
+                at: Timestamp::from_millis(0),
+            })
+            .await
+            .unwrap();
+        assert!(cache.published("hello-sdlc", 1).await.unwrap().is_none());
+        let published = store
+            .publish_workflow_version("hello-sdlc", 1, "admin", Timestamp::from_millis(1))
+            .await
+            .unwrap();
+        let (version, definition) = cache
+            .published("hello-sdlc", 1)
+            .await
+            .unwrap()
+            .expect("published now");
+        assert_eq!(version, published);
+        assert!(Arc::ptr_eq(
+            &definition,
+            &cache.get("hello-sdlc", 1).await.unwrap()
+        ));
+        let (again, _) = cache.published("hello-sdlc", 1).await.unwrap().unwrap();
+        assert_eq!(again, published);
+    }
+}
