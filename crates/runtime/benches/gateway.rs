@@ -16,7 +16,7 @@ use agentwerke_gateway::{AgentProfile, CallRequest, Halts, SandboxProfile, TaskS
 use agentwerke_runtime::gateway::{StepIdentity, StepTools};
 use agentwerke_runtime::{Clock, GatewayService, GatewaySettings, SystemClock};
 use agentwerke_store::{
-    Change, Commit, CompleteWork, JsonText, NewRun, NewWorkflowVersion, Op, Row, RunStart,
+    Change, Commit, CompleteWork, JsonText, NewRun, NewWorkflowVersion, Op, Row, RunEvent,
     SqliteStore, Store, Stream,
 };
 use serde_json::json;
@@ -211,28 +211,37 @@ async fn seed_run(store: &dyn Store, clock: &dyn Clock, calls: usize) -> String 
         .expect("workflow");
     let version = committed.workflow_version().expect("published").clone();
     let run_id = "bench-run".to_owned();
+    // Created with its start event queued, for an applier-style claim below.
     store
-        .create_run(
-            NewRun {
+        .commit(Change {
+            stream: Stream::Run(run_id.clone().into()),
+            at: now,
+            rows: vec![Row::CreateRun(NewRun {
                 run_id: run_id.clone().into(),
                 workflow_id: "bench".to_owned(),
                 version: version.version,
                 bpmn_sha256: "0".repeat(64),
                 requested_by: "bench".to_owned(),
-                inputs: json!({}),
+                inputs: JsonText::from(&json!({})),
                 state: JsonText::from(&json!({})),
                 status: RunStatus::Running,
-                at: now,
-            },
-            RunStart::Queued(json!({"type": "start", "input": {}, "at": now})),
-            AuditDraft {
+                completed_at: None,
+                ops: Vec::new(),
+            })],
+            event: Some(RunEvent {
+                event: JsonText::from(&json!({"type": "start", "input": {}, "at": now})),
+                dedup_key: None,
+                step: None,
+            }),
+            audit: vec![AuditDraft {
                 run_id: run_id.clone(),
                 at: "2026-01-01T00:00:00.000Z".to_owned(),
                 actor: Actor::System,
                 kind: AuditKind::RunRequested,
                 data: json!({}),
-            },
-        )
+            }],
+            records: Vec::new(),
+        })
         .await
         .expect("run");
     let claimed = store

@@ -13,8 +13,9 @@
 //! (`Runtime::start`: applier, executor with the scripted provider, timers).
 //!
 //! The driver plays the clients: it keeps at most `--in-flight` runs open,
-//! starting new ones the way `POST /api/runs` does (`RuntimeHandle::start_run`:
-//! the run is created with its start event applied) as others finish, and decides every
+//! starting new ones the way `POST /api/runs` does (`RuntimeHandle::submit`
+//! with a `start_run` command: the run is created with its start event
+//! applied) as others finish, and decides every
 //! pending approval the way `POST /api/approvals/{id}/decision` does
 //! (`RuntimeHandle::submit` with a `decide_approval` command). Requests are issued
 //! concurrently, as many HTTP clients would.
@@ -25,7 +26,7 @@
 //! from the work row's commit to the commit of its result. The store stamps
 //! rows in milliseconds, so latencies have millisecond resolution.
 
-use agentwerke_types::{Actor, ApprovalStatus, AuditKind};
+use agentwerke_types::ApprovalStatus;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,11 +34,11 @@ use std::time::{Duration, Instant};
 use agentwerke_agents::scripted::ScriptedProvider;
 use agentwerke_auth::{Principal, Role};
 use agentwerke_engine::ApprovalDecision;
-use agentwerke_evidence::chain::{AuditDraft, verify_chain};
-use agentwerke_runtime::command::{Command, DecideApproval, ImportWorkflow, PublishWorkflow};
-use agentwerke_runtime::{
-    Clock, Runtime, RuntimeDeps, RuntimeHandle, RuntimeOptions, StartRequest, SystemClock, rfc3339,
+use agentwerke_evidence::chain::verify_chain;
+use agentwerke_runtime::command::{
+    Command, DecideApproval, ImportWorkflow, PublishWorkflow, StartRun,
 };
+use agentwerke_runtime::{Clock, Runtime, RuntimeDeps, RuntimeHandle, RuntimeOptions, SystemClock};
 use agentwerke_store::{ApprovalFilter, SqliteStore, Store, WorkflowVersion};
 use serde_json::json;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
@@ -261,10 +262,9 @@ async fn bench(shape: Shape, args: &Args) {
         {
             created += 1;
             let handle = handle.clone();
-            let clock = clock.clone();
             let version = version.clone();
             requests.spawn(async move {
-                start_run(&handle, clock.as_ref(), &version, created).await;
+                start_run(&handle, &version, created).await;
                 Request::Started
             });
         }
@@ -380,34 +380,16 @@ async fn publish(handle: &RuntimeHandle, workflow_id: &str, xml: &str) -> Workfl
         .clone()
 }
 
-/// Starts one run exactly as `POST /api/runs` does.
-async fn start_run(
-    runtime: &RuntimeHandle,
-    clock: &dyn Clock,
-    version: &agentwerke_store::WorkflowVersion,
-    n: usize,
-) {
-    let now = clock.now();
-    let run_id = uuid::Uuid::now_v7().to_string();
-    let audit = AuditDraft {
-        run_id: run_id.clone(),
-        at: rfc3339(now),
-        actor: Actor::user("bench-requester"),
-        kind: AuditKind::RunRequested,
-        data: json!({"workflowId": version.workflow_id, "version": version.version,
-                     "bpmnSha256": version.bpmn_sha256}),
-    };
-    runtime
-        .start_run(StartRequest {
-            run_id,
-            version: version.clone(),
-            requested_by: "bench-requester".to_owned(),
-            inputs: json!({"title": format!("change request {n}")}),
-            audit,
-            at: now,
-        })
-        .await
-        .expect("start run");
+/// Starts one run exactly as `POST /api/runs` does, naming the version.
+async fn start_run(runtime: &RuntimeHandle, version: &agentwerke_store::WorkflowVersion, n: usize) {
+    let command = Command::StartRun(StartRun {
+        run_id: uuid::Uuid::now_v7().to_string().into(),
+        workflow_id: version.workflow_id.clone(),
+        version: Some(version.version),
+        inputs: json!({"title": format!("change request {n}")}),
+        requested_by: "bench-requester".to_owned(),
+    });
+    runtime.submit(command).await.expect("start run");
 }
 
 /// Approves one gate exactly as `POST /api/approvals/{id}/decision` does:

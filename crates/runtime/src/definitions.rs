@@ -5,7 +5,8 @@ use std::sync::{Arc, Mutex};
 
 use agentwerke_bpmn::{KnownTools, Limits, parse};
 use agentwerke_engine::Definition;
-use agentwerke_store::Store;
+use agentwerke_store::{Store, WorkflowVersion};
+use agentwerke_types::WorkflowStatus;
 
 use crate::Error;
 
@@ -14,6 +15,9 @@ use crate::Error;
 pub struct DefinitionCache {
     store: Arc<dyn Store>,
     compiled: Mutex<HashMap<(String, i64), Arc<Definition>>>,
+    /// Published versions as stored, for starting runs on them by number
+    /// without a read per run.
+    published: Mutex<HashMap<(String, i64), WorkflowVersion>>,
 }
 
 impl DefinitionCache {
@@ -22,7 +26,33 @@ impl DefinitionCache {
         Self {
             store,
             compiled: Mutex::new(HashMap::new()),
+            published: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// `workflow_id` at `version` with its compiled definition, if that
+    /// version is published; read from the store once, since a published
+    /// version never changes. A version that is not published (yet) is
+    /// read again next time.
+    pub async fn published(
+        &self,
+        workflow_id: &str,
+        version: i64,
+    ) -> Result<Option<(WorkflowVersion, Arc<Definition>)>, Error> {
+        let key = (workflow_id.to_owned(), version);
+        let known = lock(&self.published).get(&key).cloned();
+        let stored = match known {
+            Some(stored) => stored,
+            None => match self.store.get_version(workflow_id, version).await? {
+                Some(stored) if stored.status == WorkflowStatus::Published => {
+                    lock(&self.published).insert(key, stored.clone());
+                    stored
+                }
+                _ => return Ok(None),
+            },
+        };
+        let definition = self.get(workflow_id, version).await?;
+        Ok(Some((stored, definition)))
     }
 
     /// The compiled definition of `workflow_id` at `version`.
@@ -45,10 +75,15 @@ impl DefinitionCache {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, i64), Arc<Definition>>> {
-        self.compiled
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        lock(&self.compiled)
     }
+}
+
+/// A map of the cache, also after a panic elsewhere: entries are only ever
+/// inserted whole.
+fn lock<T>(map: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    map.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Parses and compiles BPMN for execution.
@@ -98,5 +133,65 @@ pub fn check(xml: &[u8], limits: &Limits, tools: &KnownTools) -> Checked {
     Checked {
         definitions,
         diagnostics,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use agentwerke_store::SqliteStore;
+    use agentwerke_types::Timestamp;
+    use serde_json::json;
+
+    use super::*;
+    use crate::command::{Ctx, ImportWorkflow, PublishWorkflow, global};
+
+    /// A draft is not a version to start on, and is looked up again once
+    /// it is published; a published one comes with its definition.
+    #[tokio::test]
+    async fn only_published_versions_are_handed_out_and_a_draft_is_read_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("defs.db").display().to_string();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+        let cache = DefinitionCache::new(store.clone());
+        assert!(cache.published("hello-sdlc", 1).await.unwrap().is_none());
+        let ctx = Ctx {
+            at: Timestamp::from_millis(0),
+            secrets: &[],
+        };
+        let import = ImportWorkflow {
+            workflow_id: "hello-sdlc".to_owned(),
+            name: "Hello SDLC".to_owned(),
+            bpmn_xml: include_str!("../../../examples/hello-sdlc.bpmn").to_owned(),
+            diagnostics: json!([]),
+            by: "admin".to_owned(),
+        };
+        global::import_workflow(store.as_ref(), import, &ctx)
+            .await
+            .unwrap();
+        assert!(cache.published("hello-sdlc", 1).await.unwrap().is_none());
+        let publish = PublishWorkflow {
+            workflow_id: "hello-sdlc".to_owned(),
+            version: 1,
+            by: "admin".to_owned(),
+        };
+        let published = global::publish_workflow(store.as_ref(), publish, &ctx)
+            .await
+            .unwrap()
+            .committed
+            .workflow_version()
+            .cloned()
+            .unwrap();
+        let (version, definition) = cache
+            .published("hello-sdlc", 1)
+            .await
+            .unwrap()
+            .expect("published now");
+        assert_eq!(version, published);
+        assert!(Arc::ptr_eq(
+            &definition,
+            &cache.get("hello-sdlc", 1).await.unwrap()
+        ));
+        let (again, _) = cache.published("hello-sdlc", 1).await.unwrap().unwrap();
+        assert_eq!(again, published);
     }
 }

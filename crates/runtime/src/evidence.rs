@@ -286,11 +286,12 @@ mod tests {
         use std::sync::Arc;
 
         use agentwerke_store::SqliteStore;
-        use agentwerke_types::{Actor, AuditKind, ErrorCode};
+        use agentwerke_types::ErrorCode;
         use sqlx::Connection;
 
+        use crate::command::{Command, Ctx, StartRun, submit};
         use crate::definitions::DefinitionCache;
-        use crate::stepper::{StartRequest, Stepper};
+        use crate::stepper::Stepper;
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pack.db").display().to_string();
@@ -303,23 +304,18 @@ mod tests {
         )
         .await;
         let stepper = Stepper::new(store.clone(), Arc::new(DefinitionCache::new(store.clone())));
-        stepper
-            .start(StartRequest {
-                run_id: "run-1".to_owned(),
-                version,
-                requested_by: "alice".to_owned(),
-                inputs: json!({"title": "t"}),
-                audit: agentwerke_evidence::AuditDraft {
-                    run_id: "run-1".to_owned(),
-                    at: rfc3339(Timestamp::from_millis(1)),
-                    actor: Actor::user("alice"),
-                    kind: AuditKind::RunRequested,
-                    data: json!({}),
-                },
-                at: Timestamp::from_millis(1),
-            })
-            .await
-            .unwrap();
+        let start = Command::StartRun(StartRun {
+            run_id: "run-1".into(),
+            workflow_id: version.workflow_id,
+            version: Some(version.version),
+            inputs: json!({"title": "t"}),
+            requested_by: "alice".to_owned(),
+        });
+        let ctx = Ctx {
+            at: Timestamp::from_millis(1),
+            secrets: &[],
+        };
+        submit(&store, &stepper, start, &ctx).await.unwrap();
         let mut raw = sqlx::SqliteConnection::connect(&format!("sqlite://{path}"))
             .await
             .unwrap();

@@ -14,10 +14,10 @@
 //! [`RuntimeHandle::submit`]: planned by a pure function, committed as one
 //! typed change.
 //!
-//! Not every step waits for the applier: [`RuntimeHandle::start_run`] creates
-//! a run with its start event applied, and the writer of an agent's result or
-//! a command hands the step it causes to the store with the event, which
-//! commits it unless the run moved meanwhile (see [`stepper`]).
+//! Not every step waits for the applier: a run is created with its start
+//! event applied (see [`command::start_run`]), and the writer of an agent's
+//! result or a command hands the step it causes to the store with the event,
+//! which commits it unless the run moved meanwhile (see [`stepper`]).
 //!
 //! Nothing is executed before it is committed, and every result goes back in
 //! through the inbox with an idempotency key, so a crash at any point either
@@ -47,7 +47,6 @@ use std::time::Duration;
 
 use agentwerke_agents::provider::ModelProvider;
 use agentwerke_store::{Delivered, Store};
-use agentwerke_types::RunStatus;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
@@ -56,7 +55,7 @@ pub use definitions::DefinitionCache;
 pub use error::Error;
 pub use evidence::gather_pack;
 pub use gateway::{GatewayService, GatewaySettings, StoreArtifacts};
-pub use stepper::{StartRequest, Stepper};
+pub use stepper::Stepper;
 
 /// Settings shared by the runtime's loops.
 #[derive(Debug, Clone)]
@@ -124,15 +123,6 @@ impl RuntimeHandle {
         self.wake.executor.notify_one();
     }
 
-    /// Creates a run with its first step taken (see [`stepper`]) and wakes
-    /// the executor for the work that step left. The appliers have nothing
-    /// to do: the run's inbox is empty.
-    pub async fn start_run(&self, request: StartRequest) -> Result<RunStatus, Error> {
-        let status = self.stepper.start(request).await?;
-        self.wake.executor.notify_one();
-        Ok(status)
-    }
-
     /// The one write door for commands (see [`command`]): reads what the
     /// command needs, plans it as of now, takes the step its event causes
     /// unless the run moves first (see [`stepper`]), commits, and wakes the
@@ -147,6 +137,19 @@ impl RuntimeHandle {
         };
         let submitted = command::submit(&self.store, &self.stepper, command, &ctx).await?;
         self.delivered(submitted.committed.delivered);
+        // A run created with its first step taken may have left agent work;
+        // its inbox is empty.
+        if submitted.committed.created_run().is_some() {
+            self.wake.executor.notify_one();
+        }
+        // A delivery queued its event to the runs it matched.
+        if submitted
+            .committed
+            .delivery()
+            .is_some_and(|outcome| !outcome.duplicate && !outcome.matched_runs.is_empty())
+        {
+            self.wake.applier.notify_one();
+        }
         Ok(submitted)
     }
 

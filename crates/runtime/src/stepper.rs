@@ -6,9 +6,11 @@
 //! itself, it saves both:
 //!
 //! - **Starting a run.** The start event is the one event nobody can race:
-//!   until the run exists, no applier can hold it. The store creates the run
-//!   in the state the step left, with its effects and audit records, in the
-//!   same transaction as the request.
+//!   until the run exists, no applier can hold it. The start planner
+//!   ([`crate::command::start_run`]) takes that step itself, and the store
+//!   creates the run in the state the step left, with its effects and audit
+//!   records, in the same transaction as the request; the state is
+//!   remembered here for the run's next step.
 //! - **An agent's result or a human decision.** The step is computed from
 //!   the run's current state and handed to the store with the event
 //!   ([`AppliedStep`]). The store commits it only if nothing moved the run in
@@ -22,35 +24,14 @@
 use std::sync::Arc;
 
 use agentwerke_bpmn::model::{ExpiryOutcome, NodeKind};
-use agentwerke_engine::{Event, RunState};
-use agentwerke_evidence::chain::AuditDraft;
-use agentwerke_store::{
-    AppliedStep, CompleteWork, Delivered, JsonText, NewRun, RunStart, Store, WorkflowVersion,
-};
-use agentwerke_types::{RunId, RunStatus, Timestamp};
-use serde_json::Value;
+use agentwerke_engine::{Definition, Event};
+use agentwerke_store::{AppliedStep, CompleteWork, Delivered, JsonText, Store, WorkflowVersion};
+use agentwerke_types::RunId;
 
 use crate::applier::{completed_at, step};
 use crate::effects::RunInfo;
 use crate::states::{Known, RunStates};
 use crate::{DefinitionCache, Error};
-
-/// A run to start.
-#[derive(Debug, Clone)]
-pub struct StartRequest {
-    /// The new run's id (UUIDv7 text).
-    pub run_id: String,
-    /// The published version it runs.
-    pub version: WorkflowVersion,
-    /// Who started it.
-    pub requested_by: String,
-    /// Its inputs, visible to the process as `input.*`.
-    pub inputs: Value,
-    /// The request's audit record (`run.requested`).
-    pub audit: AuditDraft,
-    /// When.
-    pub at: Timestamp,
-}
 
 /// Takes engine steps for the writers of events; cheap to clone.
 #[derive(Clone)]
@@ -76,69 +57,23 @@ impl Stepper {
         }
     }
 
-    /// Creates the run and takes its first step; returns its status after
-    /// that step. Nothing is written when this fails.
-    pub async fn start(&self, request: StartRequest) -> Result<RunStatus, Error> {
-        let version = &request.version;
-        let definition = self
-            .definitions
-            .get(&version.workflow_id, version.version)
-            .await?;
-        let mut state = RunState::new(request.run_id.clone());
-        let info = RunInfo {
-            run_id: &request.run_id,
-            workflow_id: &version.workflow_id,
-            requested_by: &request.requested_by,
-            // A run that is only being created has made no call yet.
-            risk_peak: None,
-        };
-        let (mut ops, mut audit) = (Vec::new(), Vec::new());
-        let start = Event::Start {
-            input: request.inputs.clone(),
-            at: request.at,
-        };
-        step(
-            &definition,
-            &mut state,
-            &info,
-            start,
-            "start",
-            &mut ops,
-            &mut audit,
-        );
-        let status = state.status();
-        let completed_at = completed_at(&state, request.at);
-        let run = NewRun {
-            run_id: request.run_id.clone().into(),
-            workflow_id: version.workflow_id.clone(),
-            version: version.version,
-            bpmn_sha256: version.bpmn_sha256.clone(),
-            requested_by: request.requested_by.clone(),
-            inputs: request.inputs,
-            state: JsonText::of(&state)?,
-            status,
-            at: request.at,
-        };
-        let first_step = RunStart::Applied {
-            ops,
-            audit,
-            completed_at,
-        };
-        self.store
-            .create_run(run, first_step, request.audit)
-            .await?;
-        self.remember(
-            &request.run_id,
-            Known {
-                version: 0,
-                state,
-                workflow_id: version.workflow_id.clone(),
-                workflow_version: version.version,
-                requested_by: request.requested_by,
-                risk_peak: None,
-            },
-        );
-        Ok(status)
+    /// The compiled definition of a workflow version, from the cache.
+    pub(crate) async fn definition(
+        &self,
+        workflow_id: &str,
+        version: i64,
+    ) -> Result<Arc<Definition>, Error> {
+        self.definitions.get(workflow_id, version).await
+    }
+
+    /// A published version with its compiled definition, from the cache
+    /// (see [`DefinitionCache::published`]).
+    pub(crate) async fn published(
+        &self,
+        workflow_id: &str,
+        version: i64,
+    ) -> Result<Option<(WorkflowVersion, Arc<Definition>)>, Error> {
+        self.definitions.published(workflow_id, version).await
     }
 
     /// Records an agent's result (`done.result_event`, which is `event`)
@@ -304,13 +239,13 @@ mod tests {
     use agentwerke_auth::Role;
     use agentwerke_engine::{ApprovalDecision, WorkId};
     use agentwerke_store::SqliteStore;
-    use agentwerke_types::{Actor, AuditKind};
+    use agentwerke_types::{RunStatus, Timestamp};
     use serde_json::json;
 
     use super::*;
     use crate::command::global::tests::published;
     use crate::command::tests::principal;
-    use crate::command::{Command, Ctx, DecideApproval, submit};
+    use crate::command::{Command, Ctx, DecideApproval, StartRun, submit};
 
     const HELLO_SDLC: &str = include_str!("../../../examples/hello-sdlc.bpmn");
 
@@ -318,13 +253,10 @@ mod tests {
         Timestamp::from_millis(ms)
     }
 
-    fn audit(run_id: &str, kind: AuditKind) -> AuditDraft {
-        AuditDraft {
-            run_id: run_id.to_owned(),
-            at: crate::rfc3339(at(0)),
-            actor: Actor::user("test"),
-            kind,
-            data: json!({}),
+    fn ctx(ms: i64) -> Ctx<'static> {
+        Ctx {
+            at: at(ms),
+            secrets: &[],
         }
     }
 
@@ -339,18 +271,16 @@ mod tests {
         let (first, second) = (stepper(), stepper());
 
         let run_id = "run-1";
-        let status = first
-            .start(StartRequest {
-                run_id: run_id.to_owned(),
-                version,
-                requested_by: "alice".to_owned(),
-                inputs: json!({"title": "t"}),
-                audit: audit(run_id, AuditKind::RunRequested),
-                at: at(1),
-            })
-            .await
-            .unwrap();
-        assert_eq!(status, RunStatus::Running);
+        let start = Command::StartRun(StartRun {
+            run_id: run_id.into(),
+            workflow_id: version.workflow_id.clone(),
+            version: Some(version.version),
+            inputs: json!({"title": "t"}),
+            requested_by: "alice".to_owned(),
+        });
+        let started = submit(&store, &first, start, &ctx(1)).await.unwrap();
+        let created = started.committed.created_run().expect("a run");
+        assert_eq!(created.status, RunStatus::Running);
 
         // The second process completes the agent step the first one started.
         let work = store.claim_work("exec", at(2), 10_000, 10).await.unwrap();
@@ -386,11 +316,7 @@ mod tests {
             comment: None,
             by: principal("bob", &[Role::Approver]),
         });
-        let ctx = Ctx {
-            at: at(4),
-            secrets: &[],
-        };
-        let decided = submit(&store, &first, command, &ctx).await.unwrap();
+        let decided = submit(&store, &first, command, &ctx(4)).await.unwrap();
         assert_eq!(decided.committed.delivered, Delivered::Queued);
         let after = store.get_run(run_id).await.unwrap().unwrap();
         assert_eq!(after.state_version, run.state_version, "nothing stepped");

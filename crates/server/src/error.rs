@@ -192,7 +192,10 @@ impl From<agentwerke_runtime::command::Error> for ApiError {
             | E::EmptyAnswer
             | E::AnswerTooLong { .. }
             | E::MissingTarget { .. }
-            | E::MissingReason => StatusCode::UNPROCESSABLE_ENTITY,
+            | E::MissingReason
+            | E::InvalidInputs
+            | E::MissingMessageName => StatusCode::UNPROCESSABLE_ENTITY,
+            E::NotPublished { .. } => StatusCode::NOT_FOUND,
             E::NotDue { .. } | E::TimerNotDue { .. } | E::Corrupt { .. } | E::Encode(_) => {
                 tracing::error!(code = error.code(), %error, "command failed");
                 return Self::new(

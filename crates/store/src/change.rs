@@ -11,12 +11,15 @@
 //! run yet.
 
 use agentwerke_evidence::chain::{AuditDraft, ChainHead};
-use agentwerke_types::{ApprovalDecision, ApprovalId, QuestionId, RunId, Timestamp};
+use agentwerke_types::{
+    Actor, ApprovalDecision, ApprovalId, AuditKind, QuestionId, RunId, RunStatus, Timestamp,
+};
+use serde_json::Value;
 
 use crate::gateway::{HaltRow, HaltScope, PolicySetRow};
 use crate::model::{
-    AppliedStep, ApprovalRow, Delivered, JsonText, NewWorkflowVersion, QuestionRow, TimerRow,
-    WorkflowVersion,
+    AppliedStep, ApprovalRow, Delivered, DeliveryOutcome, JsonText, NewRun, NewWorkflowVersion,
+    QuestionRow, TimerRow, WorkflowVersion,
 };
 
 /// One command's writes, all or nothing.
@@ -196,6 +199,18 @@ pub enum Row {
         /// Who publishes it.
         published_by: String,
     },
+    /// Create the change's run, as its first step left it (see [`NewRun`]),
+    /// with that step's effects. It lets a change of a run that does not
+    /// exist yet through; refused with `NotFound` when the version is not
+    /// published, and with `Conflict` when the version has another BPMN hash
+    /// or the run exists already.
+    CreateRun(NewRun),
+    /// Record a correlated message and queue its event to every run with an
+    /// open matching wait. Only in a [`Stream::Global`] change: a delivery
+    /// belongs to no single run until the store matches it, in the same
+    /// transaction, so the row names the event and the fact to fan out
+    /// instead of the change naming a run (see [`MessageDelivery`]).
+    DeliverMessage(MessageDelivery),
 }
 
 impl Row {
@@ -205,15 +220,87 @@ impl Row {
             Row::DecideApproval { .. }
             | Row::ExpireApproval { .. }
             | Row::FireTimer { .. }
-            | Row::AnswerQuestion { .. } => false,
+            | Row::AnswerQuestion { .. }
+            | Row::CreateRun(_) => false,
             Row::SetHalt { .. }
             | Row::ClearHalt { .. }
             | Row::DraftPolicySet { .. }
             | Row::PublishPolicySet { .. }
             | Row::ImportWorkflowVersion { .. }
-            | Row::PublishWorkflowVersion { .. } => true,
+            | Row::PublishWorkflowVersion { .. }
+            | Row::DeliverMessage(_) => true,
         }
     }
+}
+
+/// A correlated message, planned: what each matched run hears and records.
+///
+/// The planner builds the engine event and the audit fact; the store only
+/// finds the runs whose open waits match (`message_name`, and
+/// `correlation_key` unless the wait has none), queues the event to each
+/// under the dedup key `msg:<delivery_id>:<run>` with the fact in its chain,
+/// and records the delivery with the runs it matched, all in one
+/// transaction. A repeated `delivery_id` returns the first outcome and
+/// queues nothing; the same id for another message is a `Conflict`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageDelivery {
+    /// Idempotency key chosen by the sender.
+    pub delivery_id: String,
+    /// The message name waits declare.
+    pub message_name: String,
+    /// Matched against each wait's key; waits without a key match any.
+    pub correlation_key: String,
+    /// The message body, kept with the delivery.
+    pub payload: JsonText,
+    /// The engine event each matched run hears.
+    pub event: JsonText,
+    /// The audit fact each matched run records.
+    pub fact: RunFact,
+}
+
+/// An audit fact a row writes to runs only the store finds (see
+/// [`MessageDelivery`]): a draft without its run, which the store names.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunFact {
+    /// RFC 3339 time, as the audit record shows it.
+    pub at: String,
+    /// Who caused it.
+    pub actor: Actor,
+    /// What happened.
+    pub kind: AuditKind,
+    /// Its details.
+    pub data: Value,
+}
+
+impl RunFact {
+    /// The fact as the audit draft of `run_id`.
+    pub fn for_run(&self, run_id: &str) -> AuditDraft {
+        AuditDraft {
+            run_id: run_id.to_owned(),
+            at: self.at.clone(),
+            actor: self.actor.clone(),
+            kind: self.kind,
+            data: self.data.clone(),
+        }
+    }
+}
+
+/// A run as [`Row::CreateRun`] wrote it. Its state is not read back: the
+/// caller built it and holds it typed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedRun {
+    /// The run.
+    pub id: RunId,
+    /// The workflow.
+    pub workflow_id: String,
+    /// The published version it runs.
+    pub workflow_version: i64,
+    /// That version's BPMN hash.
+    pub bpmn_sha256: String,
+    /// Where its first step left it.
+    pub status: RunStatus,
+    /// When it was created.
+    pub created_at: Timestamp,
 }
 
 /// A row as a committed [`Change`] left it.
@@ -231,6 +318,11 @@ pub enum Written {
     PolicySet(PolicySetRow),
     /// A workflow version.
     WorkflowVersion(WorkflowVersion),
+    /// A run just created.
+    Run(CreatedRun),
+    /// A delivery: the runs it matched, or the first delivery's for a
+    /// repeat.
+    Delivery(DeliveryOutcome),
 }
 
 /// What a committed [`Change`] wrote.
@@ -263,6 +355,14 @@ impl Committed {
         })
     }
 
+    /// The run the change created.
+    pub fn created_run(&self) -> Option<&CreatedRun> {
+        self.rows.iter().find_map(|row| match row {
+            Written::Run(run) => Some(run),
+            _ => None,
+        })
+    }
+
     /// The first halt the change wrote.
     pub fn halt(&self) -> Option<&HaltRow> {
         self.rows.iter().find_map(|row| match row {
@@ -283,6 +383,14 @@ impl Committed {
     pub fn workflow_version(&self) -> Option<&WorkflowVersion> {
         self.rows.iter().find_map(|row| match row {
             Written::WorkflowVersion(version) => Some(version),
+            _ => None,
+        })
+    }
+
+    /// The outcome of the delivery the change recorded.
+    pub fn delivery(&self) -> Option<&DeliveryOutcome> {
+        self.rows.iter().find_map(|row| match row {
+            Written::Delivery(outcome) => Some(outcome),
             _ => None,
         })
     }

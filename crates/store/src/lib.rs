@@ -71,14 +71,16 @@ mod model;
 mod sqlite;
 mod store;
 
-pub use change::{Change, Committed, Row, RunEvent, Stream, Written};
+pub use change::{
+    Change, Committed, CreatedRun, MessageDelivery, Row, RunEvent, RunFact, Stream, Written,
+};
 pub use cursor::CURSOR_PATTERN;
 pub use error::{Error, Result};
 pub use model::{
     AppliedStep, ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Delivered,
-    Delivery, DeliveryOutcome, EvidenceRecord, InboxEvent, JsonText, NewApproval, NewQuestion,
-    NewRun, NewWorkflowVersion, Op, Page, PageRequest, QuestionFilter, QuestionRow, RiskPeak,
-    RunFilter, RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
+    DeliveryOutcome, EvidenceRecord, InboxEvent, JsonText, NewApproval, NewQuestion, NewRun,
+    NewWorkflowVersion, Op, Page, PageRequest, QuestionFilter, QuestionRow, RiskPeak, RunFilter,
+    RunRow, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
 };
 pub use sqlite::SqliteStore;
 pub use store::Store;

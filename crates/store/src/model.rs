@@ -113,29 +113,14 @@ pub struct WorkflowSummary {
 
 // --------------------------------------------------------------------- runs
 
-/// How a new run takes its first step.
-#[derive(Debug, Clone)]
-pub enum RunStart {
-    /// The start event goes to the run's inbox; an applier applies it.
-    Queued(Value),
-    /// The caller applied the start event already: the run is created in the
-    /// state that left ([`NewRun::state`], [`NewRun::status`]) together with
-    /// the step's effects and audit records, in one transaction. This saves
-    /// the round trip through the inbox for every run.
-    Applied {
-        /// The effects of the first step.
-        ops: Vec<Op>,
-        /// Its audit records, after the request's.
-        audit: Vec<AuditDraft>,
-        /// Set when the first step already ended the run.
-        completed_at: Option<Timestamp>,
-    },
-}
-
-/// A run to create, with its first event and audit record.
-#[derive(Debug, Clone)]
+/// A run to create ([`Row::CreateRun`](crate::Row::CreateRun)): as its
+/// first step left it, with that step's effects, so that starting a run
+/// costs one transaction and no trip through its inbox. A run whose start
+/// event is queued instead is created in its initial state with no effects,
+/// and the change carries the start event.
+#[derive(Debug, Clone, PartialEq)]
 pub struct NewRun {
-    /// The run id (UUIDv7 text).
+    /// The run id (UUIDv7 text); the change's run.
     pub run_id: RunId,
     /// The workflow.
     pub workflow_id: String,
@@ -145,14 +130,16 @@ pub struct NewRun {
     pub bpmn_sha256: String,
     /// Who started it.
     pub requested_by: String,
-    /// Its inputs.
-    pub inputs: Value,
+    /// Its inputs, serialized by the caller.
+    pub inputs: JsonText,
     /// The engine's state after the run's first step, or its initial state.
     pub state: JsonText,
-    /// The initial status, e.g. `running`.
+    /// Where the first step left it, e.g. `running`.
     pub status: RunStatus,
-    /// When.
-    pub at: Timestamp,
+    /// Set when the first step already ended the run.
+    pub completed_at: Option<Timestamp>,
+    /// The first step's effects, written after the run.
+    pub ops: Vec<Op>,
 }
 
 /// A run as stored.
@@ -626,21 +613,6 @@ pub struct QuestionFilter {
 }
 
 // ----------------------------------------------------------------- messages
-
-/// An external message to correlate with waiting runs.
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    /// Idempotency key chosen by the sender.
-    pub delivery_id: String,
-    /// The message name waits declare.
-    pub message_name: String,
-    /// Matched against each wait's key; waits without a key match any.
-    pub correlation_key: String,
-    /// The message body.
-    pub payload: Value,
-    /// When it arrived.
-    pub at: Timestamp,
-}
 
 /// What a delivery did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -1,6 +1,6 @@
 //! The [`Store`] trait: the one seam between Agentwerke and its database.
 
-use agentwerke_evidence::chain::{AuditDraft, AuditRecord};
+use agentwerke_evidence::chain::AuditRecord;
 use agentwerke_types::{RiskLevel, Timestamp, ToolCallId};
 use async_trait::async_trait;
 
@@ -9,10 +9,9 @@ use crate::change::{Change, Committed};
 use crate::error::Result;
 use crate::gateway::{ArtifactRow, HaltRow, Held, HoldWork, PolicySetRow};
 use crate::model::{
-    ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Delivered, Delivery,
-    DeliveryOutcome, EvidenceRecord, JsonText, NewApproval, NewQuestion, NewRun, Page, PageRequest,
-    QuestionFilter, QuestionRow, RiskPeak, RunFilter, RunRow, RunStart, TimerRow, WorkItem,
-    WorkflowSummary, WorkflowVersion,
+    ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Delivered, EvidenceRecord,
+    JsonText, NewApproval, NewQuestion, Page, PageRequest, QuestionFilter, QuestionRow, RiskPeak,
+    RunFilter, RunRow, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
 };
 
 /// Durable state behind Agentwerke, used as `Arc<dyn Store>`.
@@ -53,10 +52,7 @@ pub trait Store: Send + Sync {
 
     // ----------------------------------------------------------------- runs
 
-    /// Creates a run on a published version and appends `audit` (the
-    /// request), with its first step queued or already applied (`start`),
-    /// all at once.
-    async fn create_run(&self, run: NewRun, start: RunStart, audit: AuditDraft) -> Result<()>;
+    // Creating a run is a command: `Row::CreateRun` in a [`Store::commit`].
 
     /// One run.
     async fn get_run(&self, id: &str) -> Result<Option<RunRow>>;
@@ -177,11 +173,8 @@ pub trait Store: Send + Sync {
     /// A run's approvals, oldest first.
     async fn approvals_for_run(&self, run_id: &str) -> Result<Vec<ApprovalRow>>;
 
-    // ------------------------------------------------------------- messages
-
-    /// Queues a `message_received` event for every run with an open matching
-    /// wait. Idempotent by `delivery_id`.
-    async fn deliver_message(&self, delivery: Delivery) -> Result<DeliveryOutcome>;
+    // Delivering a message is a command: `Row::DeliverMessage` in a
+    // [`Store::commit`].
 
     // ------------------------------------------------------------- evidence
 
@@ -319,4 +312,8 @@ pub trait Store: Send + Sync {
     /// Pending approvals whose `expires_at` has passed, at most 100, the
     /// longest overdue first; each is expired through [`Store::commit`].
     async fn due_expiries(&self, now: Timestamp) -> Result<Vec<ApprovalRow>>;
+
+    /// One of a run's timers, by its id within the run: what firing it
+    /// reads, without reading the run's other timers.
+    async fn get_timer(&self, run_id: &str, timer_id: &str) -> Result<Option<TimerRow>>;
 }

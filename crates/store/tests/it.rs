@@ -70,6 +70,7 @@ contract! {
     work_held_by_the_kill_switch => contract::work::held_by_the_kill_switch,
     halts_page_in_order => contract::work::halts_page_in_order,
     timers_fire_once => contract::timers::fire_once,
+    timers_read_one => contract::timers::read_one,
     messages_correlation_and_idempotency => contract::messages::correlation_and_idempotency,
     audit_chains_verify_after_many_ops => contract::audit::chains_verify_after_many_ops,
     audit_global_stream_pages_in_order => contract::audit::global_stream_pages_in_order,

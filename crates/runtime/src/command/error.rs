@@ -111,6 +111,23 @@ pub enum Error {
     /// The store failed.
     #[error(transparent)]
     Store(agentwerke_store::Error),
+    /// A run's inputs are not a JSON object.
+    #[error("'inputs' must be a JSON object")]
+    InvalidInputs,
+    /// The workflow has no published version (or not the one named).
+    #[error(
+        "workflow '{workflow_id}' has no published version{}",
+        version.map(|v| format!(" {v}")).unwrap_or_default()
+    )]
+    NotPublished {
+        /// The workflow.
+        workflow_id: String,
+        /// The version asked for, if one was.
+        version: Option<i64>,
+    },
+    /// A message names no message a workflow could wait for.
+    #[error("'messageName' must name the message a workflow waits for")]
+    MissingMessageName,
     /// An agent or workflow halt (or resume) names no target.
     #[error("a {} halt names its target", .scope.as_str())]
     MissingTarget {
@@ -148,7 +165,7 @@ fn for_target(target: &str) -> String {
 impl Error {
     /// Every code this enum can produce besides the store's own, in one
     /// list (pinned by a test): published, never renamed.
-    pub const CODES: [&'static str; 21] = [
+    pub const CODES: [&'static str; 24] = [
         "command.not_found",
         "approval.already_decided",
         "approval.past_expiry",
@@ -170,6 +187,9 @@ impl Error {
         "gateway.missing_reason",
         "gateway.not_halted",
         "policy.already_published",
+        "run.invalid_inputs",
+        "workflow.not_published",
+        "event.missing_message_name",
     ];
 
     /// A store refusal as the command's own condition, so one condition
@@ -217,6 +237,9 @@ impl ErrorCode for Error {
             Error::MissingReason => "gateway.missing_reason",
             Error::NotHalted { .. } => "gateway.not_halted",
             Error::PolicyPublished { .. } => "policy.already_published",
+            Error::InvalidInputs => "run.invalid_inputs",
+            Error::NotPublished { .. } => "workflow.not_published",
+            Error::MissingMessageName => "event.missing_message_name",
         }
     }
 }
@@ -277,6 +300,12 @@ mod tests {
                 target: String::new(),
             },
             Error::PolicyPublished { version: 1 },
+            Error::InvalidInputs,
+            Error::NotPublished {
+                workflow_id: "wf".to_owned(),
+                version: None,
+            },
+            Error::MissingMessageName,
         ];
         let codes: Vec<_> = all.iter().map(ErrorCode::code).collect();
         assert_eq!(codes, Error::CODES);
@@ -304,6 +333,9 @@ mod tests {
                 "gateway.missing_reason",
                 "gateway.not_halted",
                 "policy.already_published",
+                "run.invalid_inputs",
+                "workflow.not_published",
+                "event.missing_message_name",
             ]
         );
     }

@@ -98,7 +98,7 @@ pub(super) async fn publish_policy(
     .await
 }
 
-pub(super) async fn import_workflow(
+pub(crate) async fn import_workflow(
     store: &dyn Store,
     command: ImportWorkflow,
     ctx: &Ctx<'_>,
@@ -114,7 +114,7 @@ pub(super) async fn import_workflow(
     .await
 }
 
-pub(super) async fn publish_workflow(
+pub(crate) async fn publish_workflow(
     store: &dyn Store,
     command: PublishWorkflow,
     ctx: &Ctx<'_>,

@@ -26,6 +26,7 @@
 pub mod answer_question;
 pub mod cancel_run;
 pub mod decide_approval;
+pub mod deliver_message;
 pub mod draft_policy;
 mod error;
 pub mod expire_approval;
@@ -37,6 +38,7 @@ pub mod publish_policy;
 pub mod publish_workflow;
 pub mod resume;
 pub mod retry_step;
+pub mod start_run;
 
 use std::sync::Arc;
 
@@ -49,6 +51,7 @@ use serde::{Deserialize, Serialize};
 pub use answer_question::AnswerQuestion;
 pub use cancel_run::CancelRun;
 pub use decide_approval::DecideApproval;
+pub use deliver_message::DeliverMessage;
 pub use draft_policy::DraftPolicy;
 pub use error::Error;
 pub use expire_approval::ExpireApproval;
@@ -60,6 +63,7 @@ pub use publish_policy::PublishPolicy;
 pub use publish_workflow::PublishWorkflow;
 pub use resume::Resume;
 pub use retry_step::RetryStep;
+pub use start_run::StartRun;
 
 use crate::stepper::Stepper;
 
@@ -94,6 +98,10 @@ pub enum Command {
     ImportWorkflow(ImportWorkflow),
     /// A workflow author publishes a version.
     PublishWorkflow(PublishWorkflow),
+    /// A person starts a run.
+    StartRun(StartRun),
+    /// A correlated message arrives for the runs waiting for it.
+    DeliverMessage(DeliverMessage),
 }
 
 impl Command {
@@ -112,6 +120,8 @@ impl Command {
             Command::PublishPolicy(_) => "publish_policy",
             Command::ImportWorkflow(_) => "import_workflow",
             Command::PublishWorkflow(_) => "publish_workflow",
+            Command::StartRun(_) => "start_run",
+            Command::DeliverMessage(_) => "deliver_message",
         }
     }
 }
@@ -254,10 +264,8 @@ pub(crate) async fn submit(
         }
         Command::FireTimer(fire) => {
             let timer = store
-                .timers_for_run(fire.run_id.as_str())
-                .await?
-                .into_iter()
-                .find(|t| t.timer_id == fire.timer_id);
+                .get_timer(fire.run_id.as_str(), &fire.timer_id)
+                .await?;
             let run = stepper.run_of(timer.as_ref().map(|t| &t.run_id)).await;
             let snapshot = fire_timer::Snapshot { timer };
             (fire_timer::plan(&snapshot, fire, ctx), run)
@@ -277,6 +285,8 @@ pub(crate) async fn submit(
         Command::PublishWorkflow(publish) => {
             return global::publish_workflow(store.as_ref(), publish, ctx).await;
         }
+        Command::StartRun(start) => return submit_start(store, stepper, start, ctx).await,
+        Command::DeliverMessage(deliver) => return submit_delivery(store, deliver, ctx).await,
     };
     let plan = match planned {
         Ok(plan) => plan,
@@ -306,6 +316,104 @@ pub(crate) async fn submit(
         .map_err(Error::from_store)?;
     stepper.stepped(run_id.as_str(), committed.delivered, after);
     Ok(Submitted { committed, event })
+}
+
+/// [`submit`] for a start: reads the version and its compiled definition,
+/// plans the run with its first step taken, commits the creation and
+/// remembers the state the step left for the run's next step.
+async fn submit_start(
+    store: &Arc<dyn Store>,
+    stepper: &Stepper,
+    start: StartRun,
+    ctx: &Ctx<'_>,
+) -> Result<Submitted, Error> {
+    // A version named by number is read once per process (it never changes
+    // once published); the latest published one is read each time.
+    let (version, definition) = match start.version {
+        Some(number) => stepper
+            .published(&start.workflow_id, number)
+            .await
+            .map_err(unreadable)?
+            .unzip(),
+        None => match store.latest_published(&start.workflow_id).await? {
+            Some(found) => {
+                let definition = stepper
+                    .definition(&found.workflow_id, found.version)
+                    .await
+                    .map_err(unreadable)?;
+                (Some(found), Some(definition))
+            }
+            None => (None, None),
+        },
+    };
+    let snapshot = start_run::Snapshot {
+        version,
+        definition,
+    };
+    let start_run::Planned { plan, state } = start_run::plan(&snapshot, start, ctx)?;
+    let known = plan
+        .rows
+        .iter()
+        .find_map(|row| match row {
+            Row::CreateRun(run) => Some(run),
+            _ => None,
+        })
+        .map(|run| crate::states::Known {
+            version: 0,
+            state,
+            workflow_id: run.workflow_id.clone(),
+            workflow_version: run.version,
+            requested_by: run.requested_by.clone(),
+            risk_peak: None,
+        });
+    let run_id = plan.run.clone();
+    let committed = store
+        .commit(plan.into_change(ctx.at, None)?)
+        .await
+        .map_err(Error::from_store)?;
+    if let Some(known) = known {
+        stepper.remember(run_id.as_str(), known);
+    }
+    Ok(Submitted {
+        committed,
+        event: None,
+    })
+}
+
+/// A failure to read or compile a definition, as the command's error.
+fn unreadable(error: crate::Error) -> Error {
+    match error {
+        crate::Error::Store(store) => Error::from_store(store),
+        other => Error::Corrupt {
+            what: format!("a workflow definition: {other}"),
+        },
+    }
+}
+
+/// [`submit`] for a delivery: plans it and commits it as a global change,
+/// whose one row the store fans out to the runs it matches (see
+/// [`deliver_message`]).
+async fn submit_delivery(
+    store: &Arc<dyn Store>,
+    deliver: DeliverMessage,
+    ctx: &Ctx<'_>,
+) -> Result<Submitted, Error> {
+    let delivery = deliver_message::plan(deliver, ctx)?;
+    let committed = store
+        .commit(Change {
+            stream: Stream::Global,
+            at: ctx.at,
+            rows: vec![Row::DeliverMessage(delivery)],
+            event: None,
+            audit: Vec::new(),
+            records: Vec::new(),
+        })
+        .await
+        .map_err(Error::from_store)?;
+    Ok(Submitted {
+        committed,
+        event: None,
+    })
 }
 
 #[cfg(test)]
@@ -416,6 +524,19 @@ pub(crate) mod tests {
                 version: 1,
                 by: "ada".to_owned(),
             }),
+            Command::StartRun(StartRun {
+                run_id: "run-1".into(),
+                workflow_id: "hello-sdlc".to_owned(),
+                version: Some(2),
+                inputs: json!({"title": "t"}),
+                requested_by: "alice".to_owned(),
+            }),
+            Command::DeliverMessage(DeliverMessage {
+                delivery_id: "d1".to_owned(),
+                message_name: "payment_received".to_owned(),
+                correlation_key: "order-1".to_owned(),
+                payload: json!({"amount": 42}),
+            }),
         ];
         let tags: Vec<_> = commands
             .iter()
@@ -435,7 +556,9 @@ pub(crate) mod tests {
                 "draft_policy",
                 "publish_policy",
                 "import_workflow",
-                "publish_workflow"
+                "publish_workflow",
+                "start_run",
+                "deliver_message"
             ]
         );
         for command in commands {

@@ -1,14 +1,13 @@
 //! External events: a correlated message resumes the runs waiting for it.
 
 use agentwerke_auth::Permission;
-use agentwerke_store::Delivery;
+use agentwerke_runtime::command::{Command, DeliverMessage};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::code::Code;
 use crate::error::ApiError;
 use crate::extract::{AppJson, Caller};
 use crate::state::AppState;
@@ -57,32 +56,27 @@ pub async fn deliver(
     AppJson(body): AppJson<DeliverEvent>,
 ) -> Result<(StatusCode, Json<Delivered>), ApiError> {
     caller.require(Permission::DeliverEvent)?;
-    if body.message_name.trim().is_empty() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Code::EventMissingMessageName,
-            "'messageName' must name the message a workflow waits for",
-        ));
-    }
     let delivery_id = body
         .delivery_id
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    let outcome = state
-        .store
-        .deliver_message(Delivery {
+    let submitted = state
+        .runtime
+        .submit(Command::DeliverMessage(DeliverMessage {
             delivery_id: delivery_id.clone(),
             message_name: body.message_name,
             correlation_key: body.correlation_key,
             payload: body.payload.unwrap_or_else(|| json!({})),
-            at: state.clock.now(),
-        })
+        }))
         .await?;
-    state.runtime.notify();
+    let outcome = submitted
+        .committed
+        .delivery()
+        .ok_or_else(|| ApiError::internal("a delivery was not recorded"))?;
     Ok((
         StatusCode::ACCEPTED,
         Json(Delivered {
             delivery_id,
-            matched_runs: outcome.matched_runs,
+            matched_runs: outcome.matched_runs.clone(),
             duplicate: outcome.duplicate,
         }),
     ))

@@ -6,13 +6,9 @@ use std::time::Duration;
 use agentwerke_auth::Permission;
 use agentwerke_engine::{Event, RunState, StepStatus};
 use agentwerke_evidence::AuditRecord;
-use agentwerke_evidence::chain::AuditDraft;
-use agentwerke_runtime::StartRequest;
 use agentwerke_runtime::command::{self, Command};
 use agentwerke_store::{ApprovalRow, Page, QuestionFilter, QuestionRow, RunFilter, RunRow};
-use agentwerke_types::{
-    Actor, ApprovalStatus, AuditKind, QuestionStatus, RunStatus, WorkflowStatus,
-};
+use agentwerke_types::{ApprovalStatus, QuestionStatus, RunStatus};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -92,63 +88,30 @@ pub async fn start(
     AppJson(body): AppJson<StartRun>,
 ) -> Result<(StatusCode, Json<Started>), ApiError> {
     caller.require(Permission::StartRun)?;
-    let inputs = body.inputs.unwrap_or_else(|| json!({}));
-    if !inputs.is_object() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            Code::RunInvalidInputs,
-            "'inputs' must be a JSON object",
-        ));
-    }
-    let version = match body.version {
-        Some(v) => state
-            .store
-            .get_version(&body.workflow_id, v)
-            .await?
-            .filter(|found| found.status == WorkflowStatus::Published),
-        None => state.store.latest_published(&body.workflow_id).await?,
-    }
-    .ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            Code::WorkflowNotPublished,
-            format!(
-                "workflow '{}' has no published version{}",
-                body.workflow_id,
-                body.version.map(|v| format!(" {v}")).unwrap_or_default()
-            ),
-        )
-    })?;
-    let now = state.clock.now();
     let run_id = uuid::Uuid::now_v7().to_string();
-    let audit = AuditDraft {
-        run_id: run_id.clone(),
-        at: ts(now),
-        actor: Actor::user(caller.subject()),
-        kind: AuditKind::RunRequested,
-        data: json!({"workflowId": version.workflow_id, "version": version.version,
-                     "bpmnSha256": version.bpmn_sha256}),
-    };
-    let status = state
+    let submitted = state
         .runtime
-        .start_run(StartRequest {
-            run_id: run_id.clone(),
-            version: version.clone(),
+        .submit(Command::StartRun(command::StartRun {
+            run_id: run_id.clone().into(),
+            workflow_id: body.workflow_id,
+            version: body.version,
+            inputs: body.inputs.unwrap_or_else(|| json!({})),
             requested_by: caller.subject().to_owned(),
-            inputs,
-            audit,
-            at: now,
-        })
+        }))
         .await?;
+    let run = submitted
+        .committed
+        .created_run()
+        .ok_or_else(|| ApiError::internal("a started run was not created"))?;
     Ok((
         StatusCode::CREATED,
         Json(Started {
             run_id: run_id.clone(),
             id: run_id,
-            status,
-            workflow_id: version.workflow_id,
-            workflow_version: version.version,
-            bpmn_sha256: version.bpmn_sha256,
+            status: run.status,
+            workflow_id: run.workflow_id.clone(),
+            workflow_version: run.workflow_version,
+            bpmn_sha256: run.bpmn_sha256.clone(),
         }),
     ))
 }

@@ -1,22 +1,30 @@
-//! Correlated message delivery.
+//! Correlated message delivery, as a row of a command's change
+//! ([`Row::DeliverMessage`](crate::Row::DeliverMessage)).
 //!
-//! A delivery is recorded with its outcome under its id in the same
-//! transaction that queues the events, so a repeated delivery (a retried
-//! webhook) returns the first outcome and queues nothing. Waits are closed by
-//! the engine (`StopAwaitingMessage`) when it consumes the message, not here:
-//! the engine owns the semantics of a wait.
+//! The runtime's planner builds the event and the audit fact; this module
+//! only finds the runs whose open waits match and queues the planned event
+//! to each. The delivery is recorded with its outcome under its id in the
+//! same transaction, so a repeated delivery (a retried webhook) returns the
+//! first outcome and queues nothing. Waits are closed by the engine
+//! (`StopAwaitingMessage`) when it consumes the message, not here: the
+//! engine owns the semantics of a wait.
 
-use agentwerke_evidence::chain::AuditDraft;
-use agentwerke_types::{Actor, AuditKind, RunId};
+use agentwerke_types::{RunId, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::json;
 
 use super::{audit, json_text, parse_json, runs};
-use crate::clock::rfc3339;
+use crate::change::MessageDelivery;
 use crate::error::{Error, Result};
-use crate::model::{Delivery, DeliveryOutcome};
+use crate::model::DeliveryOutcome;
 
-pub(super) fn deliver(conn: &Connection, delivery: &Delivery) -> Result<DeliveryOutcome> {
+/// Records `delivery` at `at` and queues its event to every run with an
+/// open matching wait, with its fact in each run's chain.
+pub(super) fn deliver(
+    conn: &Connection,
+    delivery: &MessageDelivery,
+    at: Timestamp,
+) -> Result<DeliveryOutcome> {
     let seen: Option<(String, String, String)> = conn
         .prepare_cached(
             "SELECT message_name, correlation_key, matched_runs FROM deliveries \
@@ -55,27 +63,10 @@ pub(super) fn deliver(conn: &Connection, delivery: &Delivery) -> Result<Delivery
             |row| row.get(0),
         )?
         .collect::<rusqlite::Result<Vec<String>>>()?;
-    let event = json!({
-        "type": "message_received",
-        "message_name": delivery.message_name,
-        "correlation_key": delivery.correlation_key,
-        "payload": delivery.payload,
-        "at": delivery.at,
-    });
-    let event = json_text(&event);
     for run_id in &matched_runs {
         let key = format!("msg:{}:{run_id}", delivery.delivery_id);
-        if runs::insert_event(conn, run_id, &event, Some(&key), delivery.at)? {
-            let draft = AuditDraft {
-                run_id: run_id.clone(),
-                at: rfc3339(delivery.at),
-                actor: Actor::System,
-                kind: AuditKind::MessageReceived,
-                data: json!({"deliveryId": delivery.delivery_id,
-                             "messageName": delivery.message_name,
-                             "correlationKey": delivery.correlation_key}),
-            };
-            audit::append_drafts(conn, run_id, &[draft])?;
+        if runs::insert_event(conn, run_id, delivery.event.as_str(), Some(&key), at)? {
+            audit::append_drafts(conn, run_id, &[delivery.fact.for_run(run_id)])?;
         }
     }
     conn.prepare_cached(
@@ -86,9 +77,9 @@ pub(super) fn deliver(conn: &Connection, delivery: &Delivery) -> Result<Delivery
         delivery.delivery_id,
         delivery.message_name,
         delivery.correlation_key,
-        json_text(&delivery.payload),
+        delivery.payload.as_str(),
         json_text(&json!(matched_runs)),
-        delivery.at.as_millis(),
+        at.as_millis(),
     ])?;
     Ok(DeliveryOutcome {
         matched_runs: matched_runs.into_iter().map(RunId::from).collect(),

@@ -33,7 +33,7 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-use agentwerke_evidence::chain::{AuditDraft, AuditRecord};
+use agentwerke_evidence::chain::AuditRecord;
 use agentwerke_types::{RiskLevel, Timestamp, ToolCallId};
 use async_trait::async_trait;
 use serde_json::Value;
@@ -45,10 +45,9 @@ use crate::change::{Change, Committed};
 use crate::error::{Error, Result};
 use crate::gateway::{ArtifactRow, HaltRow, Held, HoldWork, PolicySetRow};
 use crate::model::{
-    ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Delivered, Delivery,
-    DeliveryOutcome, EvidenceRecord, JsonText, NewApproval, NewQuestion, NewRun, Page, PageRequest,
-    QuestionFilter, QuestionRow, RiskPeak, RunFilter, RunRow, RunStart, TimerRow, WorkItem,
-    WorkflowSummary, WorkflowVersion,
+    ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Delivered, EvidenceRecord,
+    JsonText, NewApproval, NewQuestion, Page, PageRequest, QuestionFilter, QuestionRow, RiskPeak,
+    RunFilter, RunRow, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
 };
 use crate::store::Store;
 use writer::{Writer, WriterOptions};
@@ -240,13 +239,6 @@ impl Store for SqliteStore {
         workflows::latest_published(&self.pool, id).await
     }
 
-    async fn create_run(&self, run: NewRun, start: RunStart, audit: AuditDraft) -> Result<()> {
-        let call = runs::NewRunCall::new(run, start, audit);
-        self.writer
-            .write(move |conn| runs::create(conn, &call))
-            .await
-    }
-
     async fn get_run(&self, id: &str) -> Result<Option<RunRow>> {
         runs::get(&self.pool, id).await
     }
@@ -392,12 +384,6 @@ impl Store for SqliteStore {
             },
         )
         .await
-    }
-
-    async fn deliver_message(&self, delivery: Delivery) -> Result<DeliveryOutcome> {
-        self.writer
-            .write(move |conn| messages::deliver(conn, &delivery))
-            .await
     }
 
     async fn audit_log(&self, run_id: &str) -> Result<Vec<AuditRecord>> {
@@ -553,5 +539,8 @@ impl Store for SqliteStore {
     async fn health(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+    async fn get_timer(&self, run_id: &str, timer_id: &str) -> Result<Option<TimerRow>> {
+        timers::get(&self.pool, run_id, timer_id).await
     }
 }

@@ -18,56 +18,16 @@ use sqlx::{SqliteExecutor, SqlitePool};
 
 use super::audit::Chain;
 use super::rows::{RunDbRow, convert, run_columns};
-use super::{audit, json_text, ops, parse_json, sql_limit};
+use super::{audit, ops, parse_json, sql_limit};
 use crate::MAX_EVENTS_PER_CLAIM;
 use crate::MAX_PAGE;
+use crate::change::CreatedRun;
 use crate::clock::wall_clock;
 use crate::cursor::{self, Cursor};
 use crate::error::{Error, Result};
 use crate::model::{
     AppliedStep, ClaimedRun, Commit, Delivered, InboxEvent, NewRun, Op, Page, RunFilter, RunRow,
-    RunStart,
 };
-
-/// A run creation with its JSON written and its audit drafts sealed by the
-/// caller, so the writer only binds and hashes.
-pub(super) struct NewRunCall {
-    run: NewRun,
-    inputs: String,
-    request: [SealedDraft; 1],
-    first_step: FirstStep,
-}
-
-/// [`RunStart`] as the writer needs it.
-enum FirstStep {
-    Queued(String),
-    Applied {
-        effects: Effects,
-        completed_at: Option<Timestamp>,
-    },
-}
-
-impl NewRunCall {
-    pub(super) fn new(run: NewRun, start: RunStart, audit: AuditDraft) -> Self {
-        let first_step = match start {
-            RunStart::Queued(event) => FirstStep::Queued(json_text(&event)),
-            RunStart::Applied {
-                ops,
-                audit,
-                completed_at,
-            } => FirstStep::Applied {
-                effects: Effects::new(ops, audit),
-                completed_at,
-            },
-        };
-        Self {
-            inputs: json_text(&run.inputs),
-            request: [SealedDraft::new(audit)],
-            first_step,
-            run,
-        }
-    }
-}
 
 /// A step's effects and audit records, with their JSON written and the
 /// drafts sealed by the caller, so the writer only binds and hashes.
@@ -127,8 +87,15 @@ fn store_state(
     Ok(())
 }
 
-pub(super) fn create(conn: &Connection, call: &NewRunCall) -> Result<()> {
-    let run = &call.run;
+/// Creates `run` at `at` on its published version, then writes its first
+/// step's ops (their JSON from [`ops::json_of`], made by the caller). The
+/// request's and the step's audit records are the change's, appended after.
+pub(super) fn create(
+    conn: &Connection,
+    run: &NewRun,
+    ops_json: &[Option<String>],
+    at: Timestamp,
+) -> Result<CreatedRun> {
     // Only what the check needs: not the version's document.
     let bpmn_sha256: String = conn
         .prepare_cached(
@@ -161,14 +128,11 @@ pub(super) fn create(conn: &Connection, call: &NewRunCall) -> Result<()> {
             run.version,
             run.bpmn_sha256,
             run.status.as_str(),
-            call.run.state.as_str(),
+            run.state.as_str(),
             run.requested_by,
-            call.inputs,
-            run.at.as_millis(),
-            match &call.first_step {
-                FirstStep::Applied { completed_at, .. } => completed_at.map(Timestamp::as_millis),
-                FirstStep::Queued(_) => None,
-            },
+            run.inputs.as_str(),
+            at.as_millis(),
+            run.completed_at.map(Timestamp::as_millis),
         ])?;
     if inserted == 0 {
         return Err(Error::conflict(format!(
@@ -176,12 +140,17 @@ pub(super) fn create(conn: &Connection, call: &NewRunCall) -> Result<()> {
             run.run_id
         )));
     }
-    let mut chain = Chain::fresh(conn, &run.run_id);
-    chain.append(&call.request)?;
-    match &call.first_step {
-        FirstStep::Queued(event) => insert_event(conn, &run.run_id, event, None, run.at).map(drop),
-        FirstStep::Applied { effects, .. } => effects.write(conn, &mut chain, run.at),
+    for (op, json) in run.ops.iter().zip(ops_json) {
+        ops::apply(conn, run.run_id.as_str(), op, json.as_deref(), at)?;
     }
+    Ok(CreatedRun {
+        id: run.run_id.clone(),
+        workflow_id: run.workflow_id.clone(),
+        workflow_version: run.version,
+        bpmn_sha256,
+        status: run.status,
+        created_at: at,
+    })
 }
 
 pub(super) async fn get<'e>(conn: impl SqliteExecutor<'e>, id: &str) -> Result<Option<RunRow>> {

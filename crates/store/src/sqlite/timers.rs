@@ -82,3 +82,20 @@ pub(super) async fn for_run(pool: &SqlitePool, run_id: &str) -> Result<Vec<Timer
     .await?;
     convert(rows)
 }
+
+/// One of `run_id`'s timers, by its id within the run.
+pub(super) async fn get(
+    pool: &SqlitePool,
+    run_id: &str,
+    timer_id: &str,
+) -> Result<Option<TimerRow>> {
+    let row: Option<TimerDbRow> = sqlx::query_as(
+        "SELECT run_id, timer_id, node_id, due_at, status, fired_at FROM timers \
+         WHERE run_id = ?1 AND timer_id = ?2",
+    )
+    .bind(run_id)
+    .bind(timer_id)
+    .fetch_optional(pool)
+    .await?;
+    row.map(TimerRow::try_from).transpose()
+}

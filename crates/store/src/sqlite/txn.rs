@@ -11,11 +11,13 @@ use super::audit::{self, Chain};
 use super::rows::{ApprovalDbRow, QuestionDbRow, TimerDbRow};
 use super::runs::{self, StepCall};
 use super::work::{self, CompleteCall};
-use super::{approvals, gateway, ops, questions, timers, workflows};
-use crate::change::{Change, Committed, Row, Stream, Written};
+use super::{approvals, gateway, messages, ops, questions, timers, workflows};
+use crate::change::{Change, Committed, CreatedRun, Row, Stream, Written};
 use crate::error::{Error, Result};
 use crate::gateway::{HaltRow, PolicySetRow};
-use crate::model::{ApprovalRow, Delivered, NewQuestion, QuestionRow, TimerRow, WorkflowVersion};
+use crate::model::{
+    ApprovalRow, Delivered, DeliveryOutcome, NewQuestion, QuestionRow, TimerRow, WorkflowVersion,
+};
 
 /// A [`Change`] with its JSON written and its audit drafts sealed by the
 /// caller, so the writer only binds and hashes.
@@ -24,6 +26,9 @@ pub(super) struct ChangeCall {
     audit: Vec<SealedDraft>,
     records: Vec<(&'static str, String)>,
     step: Option<StepCall>,
+    /// Per row, the JSON of the ops a created run's first step writes
+    /// (empty for the other rows).
+    ops_json: Vec<Vec<Option<String>>>,
 }
 
 impl ChangeCall {
@@ -40,6 +45,14 @@ impl ChangeCall {
                 .map(|record| Ok((record.kind(), ops::record_body(record)?)))
                 .collect::<Result<_>>()?,
             step,
+            ops_json: change
+                .rows
+                .iter()
+                .map(|row| match row {
+                    Row::CreateRun(run) => run.ops.iter().map(ops::json_of).collect(),
+                    _ => Vec::new(),
+                })
+                .collect(),
             change,
         })
     }
@@ -53,6 +66,8 @@ pub(super) enum RawWritten {
     Halt(HaltRow),
     PolicySet(PolicySetRow),
     WorkflowVersion(WorkflowVersion),
+    Run(CreatedRun),
+    Delivery(DeliveryOutcome),
 }
 
 /// Parses what [`commit`] wrote, off the writer's thread.
@@ -70,6 +85,8 @@ pub(super) fn parse(
             RawWritten::Halt(row) => Ok(Written::Halt(row)),
             RawWritten::PolicySet(row) => Ok(Written::PolicySet(row)),
             RawWritten::WorkflowVersion(row) => Ok(Written::WorkflowVersion(row)),
+            RawWritten::Run(run) => Ok(Written::Run(run)),
+            RawWritten::Delivery(outcome) => Ok(Written::Delivery(outcome)),
         })
         .collect::<Result<_>>()?;
     Ok(Committed {
@@ -88,10 +105,19 @@ pub(super) fn commit(
 ) -> Result<(Vec<RawWritten>, Delivered, Option<ChainHead>)> {
     let change = &call.change;
     let run_id = change.stream.chain();
+    // A change that creates its run starts the run's chain.
+    let creates = change.stream.run().is_some_and(|stream| {
+        change
+            .rows
+            .iter()
+            .any(|row| matches!(row, Row::CreateRun(run) if &run.run_id == stream))
+    });
     match &change.stream {
         // A change names its run; one that does not exist is refused by name
-        // rather than by whichever constraint its first write would break.
-        Stream::Run(run) => runs::require_run(conn, run.as_str())?,
+        // rather than by whichever constraint its first write would break,
+        // unless the change creates it.
+        Stream::Run(run) if !creates => runs::require_run(conn, run.as_str())?,
+        Stream::Run(_) => {}
         // Events and evidence belong to a run; a global change carrying
         // either is a planner's mistake, refused before anything is written.
         Stream::Global => {
@@ -114,7 +140,7 @@ pub(super) fn commit(
         }));
     }
     let mut written = Vec::with_capacity(change.rows.len());
-    for row in &change.rows {
+    for (row, ops_json) in change.rows.iter().zip(&call.ops_json) {
         let raw = match row {
             Row::DecideApproval {
                 id,
@@ -198,14 +224,22 @@ pub(super) fn commit(
                 published_by,
                 change.at,
             )?),
+            Row::CreateRun(run) => RawWritten::Run(runs::create(conn, run, ops_json, change.at)?),
+            // It fans out to the runs it matches, inside this transaction.
+            Row::DeliverMessage(delivery) => {
+                RawWritten::Delivery(messages::deliver(conn, delivery, change.at)?)
+            }
         };
         let owner = match &raw {
             RawWritten::Approval(row) => row.run_id.as_str(),
             RawWritten::Question(row) => row.run_id(),
             RawWritten::Timer(row) => row.run_id(),
-            RawWritten::Halt(_) | RawWritten::PolicySet(_) | RawWritten::WorkflowVersion(_) => {
-                run_id
-            }
+            RawWritten::Run(run) => run.id.as_str(),
+            // Checked above: global rows only come in a global change.
+            RawWritten::Halt(_)
+            | RawWritten::PolicySet(_)
+            | RawWritten::WorkflowVersion(_)
+            | RawWritten::Delivery(_) => run_id,
         };
         if owner != run_id {
             return Err(Error::invalid(format!(
@@ -214,7 +248,11 @@ pub(super) fn commit(
         }
         written.push(raw);
     }
-    let mut chain = Chain::new(conn, run_id);
+    let mut chain = if creates {
+        Chain::fresh(conn, run_id)
+    } else {
+        Chain::new(conn, run_id)
+    };
     chain.append(&call.audit)?;
     for (kind, data) in &call.records {
         ops::insert_record(conn, run_id, kind, data, change.at)?;

@@ -3,8 +3,7 @@
 use agentwerke_evidence::chain::verify_chain;
 use agentwerke_store::gateway::HaltScope;
 use agentwerke_store::{
-    Change, CompleteWork, Delivery, GLOBAL_STREAM, JsonText, NewApproval, Op, Row, RunEvent, Store,
-    Stream,
+    Change, CompleteWork, GLOBAL_STREAM, JsonText, NewApproval, Op, Row, RunEvent, Store, Stream,
 };
 use agentwerke_types::{ApprovalDecision, ApprovalKind};
 use serde_json::json;
@@ -106,12 +105,25 @@ pub(crate) async fn chains_verify_after_many_ops(store: &dyn Store) {
             .unwrap();
     }
     store
-        .deliver_message(Delivery {
-            delivery_id: "d".to_owned(),
-            message_name: "ping".to_owned(),
-            correlation_key: String::new(),
-            payload: json!(null),
+        .commit(Change {
+            stream: agentwerke_store::Stream::Global,
             at: t(400),
+            rows: vec![Row::DeliverMessage(agentwerke_store::MessageDelivery {
+                delivery_id: "d".to_owned(),
+                message_name: "ping".to_owned(),
+                correlation_key: String::new(),
+                payload: JsonText::from(&json!(null)),
+                event: JsonText::from(&json!({"type": "message_received"})),
+                fact: agentwerke_store::RunFact {
+                    at: "2023-11-14T22:13:20Z".to_owned(),
+                    actor: agentwerke_types::Actor::System,
+                    kind: agentwerke_types::AuditKind::MessageReceived,
+                    data: json!({"deliveryId": "d"}),
+                },
+            })],
+            event: None,
+            audit: Vec::new(),
+            records: Vec::new(),
         })
         .await
         .unwrap();

@@ -5,10 +5,10 @@ use agentwerke_types::{ApprovalKind, RunStatus};
 use std::sync::Arc;
 
 use agentwerke_evidence::chain::verify_chain;
-use agentwerke_store::{CompleteWork, Delivered, JsonText, NewApproval, Op, RunStart, Store};
+use agentwerke_store::{CompleteWork, Delivered, JsonText, NewApproval, Op, Store};
 use serde_json::json;
 
-use super::support::{code_of, commit_all, draft, published, start_run, t, usage};
+use super::support::{code_of, commit_all, create, draft, new_run, published, start_run, t, usage};
 
 fn insert(work_id: &str) -> Op {
     Op::InsertWork {
@@ -227,21 +227,12 @@ pub(crate) async fn concurrent_creations(store: Arc<dyn Store>) {
         .map(|(version, id)| {
             let store = store.clone();
             tokio::spawn(async move {
-                let run = agentwerke_store::NewRun {
-                    run_id: id.clone().into(),
-                    workflow_id: version.workflow_id.clone(),
-                    version: version.version,
-                    bpmn_sha256: version.bpmn_sha256.clone(),
-                    requested_by: "ada".to_owned(),
-                    inputs: json!({}),
-                    state: JsonText::from(&json!({})),
-                    status: RunStatus::Running,
-                    at: t(10),
-                };
-                let audit = draft(&id, "run.requested", json!({}));
-                let result = store
-                    .create_run(run, RunStart::Queued(json!({"type": "start"})), audit)
-                    .await;
+                let change = create(
+                    new_run(&version, &id),
+                    t(10),
+                    Some(json!({"type": "start"})),
+                );
+                let result = store.commit(change).await.map(drop);
                 (id, result)
             })
         })

@@ -1,12 +1,13 @@
 //! Run creation, claims, commits, optimistic concurrency, leases, paging.
 
 use agentwerke_evidence::chain::verify_chain;
-use agentwerke_store::{JsonText, NewRun, Op, Row, RunFilter, RunStart, Store};
+use agentwerke_store::{Delivered, JsonText, NewRun, Op, Row, RunFilter, Store, Stream};
 use agentwerke_types::{RiskLevel, RunStatus};
 use serde_json::json;
 
 use super::support::{
-    code_of, commit_all, draft, global, import, one_run, published, queue, start_run, t, usage,
+    code_of, commit_all, create, draft, global, import, new_run, one_run, published, queue,
+    start_run, t, usage,
 };
 
 /// A run is created with its first event; a claim hands both over; a commit
@@ -79,63 +80,59 @@ pub(crate) async fn create_claim_commit(store: &dyn Store) {
     .workflow_version()
     .cloned()
     .unwrap();
-    let mut new = NewRun {
-        run_id: "run-2".into(),
-        workflow_id: "wf".to_owned(),
-        version: draft_version.version,
-        bpmn_sha256: draft_version.bpmn_sha256.clone(),
-        requested_by: "ada".to_owned(),
-        inputs: json!({}),
-        state: JsonText::from(&json!({})),
-        status: RunStatus::Running,
-        at: t(30),
-    };
-    let first = || draft("run-2", "run.requested", json!({}));
-    let refused = store
-        .create_run(
-            new.clone(),
-            RunStart::Queued(json!({"type": "start"})),
-            first(),
-        )
-        .await;
+    let mut new = new_run(&draft_version, "run-2");
+    let start = || Some(json!({"type": "start"}));
+    let refused = store.commit(create(new.clone(), t(30), start())).await;
     assert_eq!(code_of(refused), "store.not_found");
     new.version = version.version;
     new.bpmn_sha256 = "forged".to_owned();
-    let refused = store
-        .create_run(
-            new.clone(),
-            RunStart::Queued(json!({"type": "start"})),
-            first(),
-        )
-        .await;
+    let refused = store.commit(create(new.clone(), t(30), start())).await;
     assert_eq!(code_of(refused), "store.conflict");
     new.bpmn_sha256 = version.bpmn_sha256.clone();
-    let wrong_stream = draft("run-1", "run.requested", json!({}));
-    let refused = store
-        .create_run(
-            new.clone(),
-            RunStart::Queued(json!({"type": "start"})),
-            wrong_stream,
-        )
-        .await;
+    let mut wrong_stream = create(new.clone(), t(30), start());
+    wrong_stream.audit = vec![draft("run-1", "run.requested", json!({}))];
+    let refused = store.commit(wrong_stream).await;
     assert_eq!(code_of(refused), "store.invalid_input");
+    // A change of one run cannot create another; a change of an unknown run
+    // that does not create it is refused by name.
+    let mut other_run = create(new.clone(), t(30), start());
+    other_run.stream = Stream::Run("run-1".into());
+    other_run.audit.clear();
+    let refused = store.commit(other_run.clone()).await;
+    assert_eq!(code_of(refused), "store.invalid_input");
+    other_run.stream = Stream::Run("run-9".into());
+    let refused = store.commit(other_run).await;
+    assert_eq!(code_of(refused), "store.not_found");
     assert_eq!(
         store.get_run("run-2").await.unwrap(),
         None,
         "a refused create writes nothing"
     );
-    store
-        .create_run(
-            new.clone(),
-            RunStart::Queued(json!({"type": "start"})),
-            first(),
-        )
+    assert_eq!(store.get_run("run-9").await.unwrap(), None);
+    assert!(store.audit_log("run-2").await.unwrap().is_empty());
+    let committed = store
+        .commit(create(new.clone(), t(30), start()))
         .await
         .unwrap();
-    let duplicate = store
-        .create_run(new, RunStart::Queued(json!({"type": "start"})), first())
-        .await;
+    assert_eq!(committed.delivered, Delivered::Queued);
+    let created = committed.created_run().expect("the run as created");
+    assert_eq!(
+        (created.id.as_str(), created.status, created.created_at),
+        ("run-2", RunStatus::Running, t(30))
+    );
+    assert_eq!(
+        (created.workflow_id.as_str(), created.workflow_version),
+        ("wf", version.version)
+    );
+    assert_eq!(created.bpmn_sha256, version.bpmn_sha256);
+    let log_before = store.audit_log("run-2").await.unwrap();
+    let duplicate = store.commit(create(new, t(31), start())).await;
     assert_eq!(code_of(duplicate), "store.conflict");
+    assert_eq!(
+        store.audit_log("run-2").await.unwrap(),
+        log_before,
+        "a refused duplicate writes nothing"
+    );
 }
 
 /// A run created with its first step applied: the step's state, effects and
@@ -143,18 +140,10 @@ pub(crate) async fn create_claim_commit(store: &dyn Store) {
 /// step ended is created complete. A bad audit draft leaves no run.
 pub(crate) async fn create_with_first_step_applied(store: &dyn Store) {
     let version = published(store, "wf").await;
-    let new = |id: &str, status: &str| NewRun {
-        run_id: id.into(),
-        workflow_id: "wf".to_owned(),
-        version: version.version,
-        bpmn_sha256: version.bpmn_sha256.clone(),
-        requested_by: "ada".to_owned(),
-        inputs: json!({"ticket": id}),
+    let new = |id: &str, status: &str, completed_at| NewRun {
         state: JsonText::from(&json!({"step": 1})),
         status: RunStatus::parse(status).expect("a run status"),
-        at: t(10),
-    };
-    let applied = |id: &str, completed_at| RunStart::Applied {
+        completed_at,
         ops: vec![
             Op::InsertWork {
                 work_id: "w1".into(),
@@ -163,19 +152,21 @@ pub(crate) async fn create_with_first_step_applied(store: &dyn Store) {
             },
             Op::Record(usage("1", 0.0)),
         ],
-        audit: vec![draft(id, "event.applied", json!({"event": "start"}))],
-        completed_at,
+        ..new_run(&version, id)
     };
-    let request = |id: &str| draft(id, "run.requested", json!({}));
+    let applied = |id: &str, status: &str, completed_at| {
+        let mut change = create(new(id, status, completed_at), t(10), None);
+        change
+            .audit
+            .push(draft(id, "event.applied", json!({"event": "start"})));
+        change
+    };
 
-    store
-        .create_run(
-            new("run-1", "running"),
-            applied("run-1", None),
-            request("run-1"),
-        )
+    let committed = store
+        .commit(applied("run-1", "running", None))
         .await
         .unwrap();
+    assert_eq!(committed.delivered, Delivered::Dropped, "no event to queue");
     let run = store.get_run("run-1").await.unwrap().expect("created");
     assert_eq!(run.state, json!({"step": 1}));
     assert_eq!((run.state_version, run.status.as_str()), (0, "running"));
@@ -196,11 +187,7 @@ pub(crate) async fn create_with_first_step_applied(store: &dyn Store) {
     verify_chain(&log).expect("the chain verifies");
 
     store
-        .create_run(
-            new("run-2", "completed"),
-            applied("run-2", Some(t(11))),
-            request("run-2"),
-        )
+        .commit(applied("run-2", "completed", Some(t(11))))
         .await
         .unwrap();
     let run = store.get_run("run-2").await.unwrap().expect("created");
@@ -209,10 +196,11 @@ pub(crate) async fn create_with_first_step_applied(store: &dyn Store) {
         ("completed", Some(t(11)))
     );
 
-    let stray = applied("run-1", None);
-    let refused = store
-        .create_run(new("run-3", "running"), stray, request("run-3"))
-        .await;
+    let mut stray = applied("run-3", "running", None);
+    stray
+        .audit
+        .push(draft("run-1", "event.applied", json!({"event": "start"})));
+    let refused = store.commit(stray).await;
     assert_eq!(code_of(refused), "store.invalid_input");
     assert_eq!(store.get_run("run-3").await.unwrap(), None);
     assert!(
@@ -222,6 +210,7 @@ pub(crate) async fn create_with_first_step_applied(store: &dyn Store) {
             .unwrap()
             .is_empty()
     );
+    assert!(store.records("run-3").await.unwrap().is_empty());
 }
 
 /// Events queue up in order; a dedup key admits an event once; processed

@@ -5,8 +5,8 @@ use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_evidence::record::ModelCallRecord;
 use agentwerke_store::gateway::HaltScope;
 use agentwerke_store::{
-    ClaimedRun, Commit, GLOBAL_STREAM, JsonText, NewRun, NewWorkflowVersion, Op, Row, RunStart,
-    Store, Stream, WorkflowVersion,
+    Change, ClaimedRun, Commit, GLOBAL_STREAM, JsonText, NewRun, NewWorkflowVersion, Op, Row,
+    RunEvent, Store, Stream, WorkflowVersion,
 };
 use agentwerke_types::{RunStatus, Timestamp};
 use serde_json::{Value, json};
@@ -114,33 +114,54 @@ pub(crate) async fn published(store: &dyn Store, workflow_id: &str) -> WorkflowV
     .clone()
 }
 
-/// Starts run `run_id` of `version` at `at` with a `start` event.
+/// A run `run_id` of `version` in its initial state, with no effects.
+pub(crate) fn new_run(version: &WorkflowVersion, run_id: &str) -> NewRun {
+    NewRun {
+        run_id: run_id.into(),
+        workflow_id: version.workflow_id.clone(),
+        version: version.version,
+        bpmn_sha256: version.bpmn_sha256.clone(),
+        requested_by: "ada".to_owned(),
+        inputs: JsonText::from(&json!({"ticket": run_id})),
+        state: JsonText::from(&json!({"tokens": []})),
+        status: RunStatus::Running,
+        completed_at: None,
+        ops: Vec::new(),
+    }
+}
+
+/// The change that creates `run` at `at` with the `run.requested` record,
+/// its start event queued when `start` is given.
+pub(crate) fn create(run: NewRun, at: Timestamp, start: Option<Value>) -> Change {
+    let run_id = run.run_id.clone();
+    Change {
+        stream: Stream::Run(run_id.clone()),
+        at,
+        audit: vec![draft(
+            run_id.as_str(),
+            "run.requested",
+            json!({"workflowId": run.workflow_id}),
+        )],
+        rows: vec![Row::CreateRun(run)],
+        event: start.map(|event| RunEvent {
+            event: JsonText::from(&event),
+            dedup_key: None,
+            step: None,
+        }),
+        records: Vec::new(),
+    }
+}
+
+/// Starts run `run_id` of `version` at `at` with a `start` event queued.
 pub(crate) async fn start_run(
     store: &dyn Store,
     version: &WorkflowVersion,
     run_id: &str,
     at: Timestamp,
 ) {
+    let start = json!({"type": "start", "at": at});
     store
-        .create_run(
-            NewRun {
-                run_id: run_id.into(),
-                workflow_id: version.workflow_id.clone(),
-                version: version.version,
-                bpmn_sha256: version.bpmn_sha256.clone(),
-                requested_by: "ada".to_owned(),
-                inputs: json!({"ticket": run_id}),
-                state: JsonText::from(&json!({"tokens": []})),
-                status: RunStatus::Running,
-                at,
-            },
-            RunStart::Queued(json!({"type": "start", "at": at})),
-            draft(
-                run_id,
-                "run.requested",
-                json!({"workflowId": version.workflow_id}),
-            ),
-        )
+        .commit(create(new_run(version, run_id), at, Some(start)))
         .await
         .expect("create run");
 }

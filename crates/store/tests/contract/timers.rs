@@ -93,3 +93,32 @@ pub(crate) async fn still_scheduled(store: &dyn Store) {
     assert_eq!(fire_due(store, t(5_000), 10).await, 1);
     assert_eq!(fire_due(store, t(5_000), 10).await, 0);
 }
+
+/// One timer is read by its run and id, without the run's others; an
+/// unknown timer or run reads as none.
+pub(crate) async fn read_one(store: &dyn Store) {
+    schedule_two(store).await;
+    let one = store.get_timer("run-1", "t2").await.unwrap().expect("t2");
+    assert_eq!(
+        (
+            one.run_id.as_str(),
+            one.timer_id.as_str(),
+            one.node_id.as_str()
+        ),
+        ("run-1", "t2", "Timer_t2")
+    );
+    assert_eq!(
+        (one.due_at, one.status.as_str(), one.fired_at),
+        (t(2_000), "scheduled", None)
+    );
+    assert_eq!(store.get_timer("run-1", "t9").await.unwrap(), None);
+    assert_eq!(store.get_timer("run-9", "t1").await.unwrap(), None);
+    fire_due(store, t(1_000), 10).await;
+    let fired = store.get_timer("run-1", "t1").await.unwrap().expect("t1");
+    assert_eq!(
+        (fired.status.as_str(), fired.fired_at),
+        ("fired", Some(t(1_000)))
+    );
+    let all = store.timers_for_run("run-1").await.unwrap();
+    assert_eq!(all[0], fired);
+}
