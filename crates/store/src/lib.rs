@@ -61,11 +61,11 @@ mod model;
 mod sqlite;
 mod store;
 
-pub use change::{Change, Committed, Row, RunEvent, Stream, Written};
+pub use change::{Change, Committed, Row, RunEvent, Stream, WorkEnd, Written};
 pub use cursor::CURSOR_PATTERN;
 pub use error::{Error, Result};
 pub use model::{
-    AppliedStep, ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Delivered,
+    AppliedStep, ApprovalFilter, ApprovalRow, ClaimedRun, Commit, Delivered,
     Delivery, DeliveryOutcome, EvidenceRecord, InboxEvent, JsonText, NewApproval, NewQuestion,
     NewRun, NewWorkflowVersion, Op, Page, PageRequest, QuestionFilter, QuestionRow, RiskPeak,
     RunFilter, RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,

@@ -19,6 +19,12 @@
 //!   running it again, or rejects and the model hears that it was not;
 //! - a call never started is decided and run as usual.
 //!
+//! A call still `started` when its step completes or fails was not made
+//! again by the execution that ended the step: the step's end settles it as
+//! `abandoned` ([`crate::command::finish_step`]), so the journal keeps no
+//! call open after its step. An abandoned call met again is refused, never
+//! run.
+//!
 //! An approval that lets a call run is used up in the transaction that
 //! commits the call's intent, so a crash between the two cannot lose the
 //! approval's effect (the intent shows the call was let run) nor let the
@@ -409,6 +415,15 @@ impl StepTools {
 /// read back is refused (on `decided`, the call decided now) rather than
 /// run again.
 fn replayed(row: &ToolCallRow, decided: impl FnOnce() -> Decision) -> Execution {
+    if row.status == ToolCallStatus::Abandoned {
+        // Settled when an earlier end of this step left it open: it has no
+        // outcome to hand back, and it is not made again.
+        let rationale = "this call was started before, its outcome was never recorded, and the \
+                         step ended without making it again: whether it happened is not known, \
+                         and it is not made again"
+            .to_owned();
+        return refused(&Execution::blocked(decided()), rationale);
+    }
     match row.result.clone().map(serde_json::from_value::<Execution>) {
         Some(Ok(execution)) => execution,
         _ => {
