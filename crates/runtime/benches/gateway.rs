@@ -16,8 +16,8 @@ use agentwerke_gateway::{AgentProfile, CallRequest, Halts, SandboxProfile, TaskS
 use agentwerke_runtime::gateway::{StepIdentity, StepTools};
 use agentwerke_runtime::{Clock, GatewayService, GatewaySettings, SystemClock};
 use agentwerke_store::{
-    Change, Commit, JsonText, NewRun, NewWorkflowVersion, Op, Row, RunEvent, RunStart,
-    SqliteStore, Store, Stream,
+    Change, Commit, JsonText, NewRun, NewWorkflowVersion, Op, Row, RunEvent, RunStart, SqliteStore,
+    Store, Stream,
 };
 use serde_json::json;
 

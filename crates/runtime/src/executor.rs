@@ -20,8 +20,8 @@ use serde_json::{Value, json};
 use tokio::sync::{Semaphore, watch};
 
 use crate::clock::rfc3339;
-use crate::command::finish_step::{self, FinishStep, Outcome as Ending, Risk};
 use crate::command::Ctx;
+use crate::command::finish_step::{self, FinishStep, Outcome as Ending, Risk};
 use crate::gateway::{StepIdentity, StepTools, made_before, surface};
 use crate::{Error, RuntimeDeps, RuntimeHandle, RuntimeOptions, idle};
 
@@ -347,9 +347,7 @@ impl Executor {
             ToolResult::Allowed { output } => Outcome::Ended(Ending::Completed {
                 output: json!({"tool": tool, "output": output}),
             }),
-            ToolResult::Rejected { reason } => {
-                Outcome::Ended(failed("gateway.rejected", &reason))
-            }
+            ToolResult::Rejected { reason } => Outcome::Ended(failed("gateway.rejected", &reason)),
             ToolResult::Escalated { approval_id } => Outcome::Paused(approval_id, None),
             ToolResult::Asked { question_id } => Outcome::Asked(question_id, None),
             ToolResult::Halted { .. } => Outcome::Halted(None),

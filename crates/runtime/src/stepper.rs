@@ -274,8 +274,8 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::command::tests::principal;
     use crate::command::finish_step::{FinishStep, Outcome, finish};
+    use crate::command::tests::principal;
     use crate::command::{Command, Ctx, DecideApproval, submit};
 
     const HELLO_SDLC: &str = include_str!("../../../examples/hello-sdlc.bpmn");

@@ -16,8 +16,8 @@ use agentwerke_types::{
 };
 
 use crate::model::{
-    AppliedStep, ApprovalRow, Delivered, JsonText, NewApproval, NewQuestion, QuestionRow,
-    RiskPeak, TimerRow,
+    AppliedStep, ApprovalRow, Delivered, JsonText, NewApproval, NewQuestion, QuestionRow, RiskPeak,
+    TimerRow,
 };
 
 /// One command's writes, all or nothing.

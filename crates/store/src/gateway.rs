@@ -4,7 +4,6 @@ use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_types::{RunId, Timestamp, WorkflowStatus};
 use serde::Serialize;
 
-
 /// A stored Cedar policy set.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -65,10 +65,10 @@ pub use change::{Change, Committed, Row, RunEvent, Stream, WorkEnd, Written};
 pub use cursor::CURSOR_PATTERN;
 pub use error::{Error, Result};
 pub use model::{
-    AppliedStep, ApprovalFilter, ApprovalRow, ClaimedRun, Commit, Delivered,
-    Delivery, DeliveryOutcome, EvidenceRecord, InboxEvent, JsonText, NewApproval, NewQuestion,
-    NewRun, NewWorkflowVersion, Op, Page, PageRequest, QuestionFilter, QuestionRow, RiskPeak,
-    RunFilter, RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
+    AppliedStep, ApprovalFilter, ApprovalRow, ClaimedRun, Commit, Delivered, Delivery,
+    DeliveryOutcome, EvidenceRecord, InboxEvent, JsonText, NewApproval, NewQuestion, NewRun,
+    NewWorkflowVersion, Op, Page, PageRequest, QuestionFilter, QuestionRow, RiskPeak, RunFilter,
+    RunRow, RunStart, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
 };
 pub use sqlite::SqliteStore;
 pub use store::Store;

@@ -282,18 +282,28 @@ fn checked(outcome: Outcome) -> Outcome {
             ref approval_id,
             approval: ref prepared,
             ..
-        } if prepared.as_ref().is_none_or(|a| a.id.as_str() != approval_id) => lost(
-            ESCALATION_LOST,
-            "a tool call was escalated but no approval request was prepared",
-        ),
+        } if prepared
+            .as_ref()
+            .is_none_or(|a| a.id.as_str() != approval_id) =>
+        {
+            lost(
+                ESCALATION_LOST,
+                "a tool call was escalated but no approval request was prepared",
+            )
+        }
         Outcome::Asked {
             ref question_id,
             question: ref prepared,
             ..
-        } if prepared.as_ref().is_none_or(|q| q.id.as_str() != question_id) => lost(
-            QUESTION_LOST,
-            "a question to a human was asked but none was prepared",
-        ),
+        } if prepared
+            .as_ref()
+            .is_none_or(|q| q.id.as_str() != question_id) =>
+        {
+            lost(
+                QUESTION_LOST,
+                "a question to a human was asked but none was prepared",
+            )
+        }
         outcome => outcome,
     }
 }
@@ -334,10 +344,13 @@ pub(crate) async fn finish(
             .known(run_id.as_str(), raised.is_some())
             .await
             .map(|mut known| {
-                if let Some(Some(peak)) = raised {
-                    if known.risk_peak.as_ref().is_none_or(|p| p.score < peak.score) {
-                        known.risk_peak = Some(peak);
-                    }
+                if let Some(Some(peak)) = raised
+                    && known
+                        .risk_peak
+                        .as_ref()
+                        .is_none_or(|p| p.score < peak.score)
+                {
+                    known.risk_peak = Some(peak);
                 }
                 (run_id, known)
             }),
@@ -576,7 +589,12 @@ mod tests {
             },
         ] {
             let plan = plan(step(outcome), &ctx());
-            assert!(!plan.rows.iter().any(|r| matches!(r, Row::OpenApproval { .. })));
+            assert!(
+                !plan
+                    .rows
+                    .iter()
+                    .any(|r| matches!(r, Row::OpenApproval { .. }))
+            );
             assert!(matches!(
                 plan.event.unwrap().event,
                 Event::TaskFailed { error, .. } if error.code == ESCALATION_LOST

@@ -29,9 +29,9 @@ pub mod cancel_run;
 pub mod decide_approval;
 mod error;
 pub mod expire_approval;
+pub mod finish_step;
 pub mod fire_timer;
 pub mod retry_step;
-pub mod finish_step;
 
 use std::sync::Arc;
 

@@ -5,8 +5,8 @@ use agentwerke_types::{Timestamp, ToolCallId};
 use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::{FromRow, SqlitePool};
 
-use super::rows::{ApprovalDbRow, approval_columns, convert, from_sqlite, named};
 use super::audit;
+use super::rows::{ApprovalDbRow, approval_columns, convert, from_sqlite, named};
 use crate::cursor::{self, Cursor};
 use crate::error::{Error, Result};
 use crate::gateway::{ArtifactRow, HaltRow, HaltScope, NewPolicySet, PolicySetRow};

@@ -17,21 +17,25 @@ use crate::error::{Error, Result};
 use crate::model::{NewQuestion, Page, PageRequest, QuestionFilter, QuestionRow};
 
 /// Opens `question` for `run_id`; `Conflict` when its id is taken.
-pub(super) fn open(conn: &Connection, run_id: &str, question: &NewQuestion) -> Result<QuestionDbRow> {
+pub(super) fn open(
+    conn: &Connection,
+    run_id: &str,
+    question: &NewQuestion,
+) -> Result<QuestionDbRow> {
     let inserted = conn
         .prepare_cached(
             "INSERT INTO questions (id, run_id, work_id, node_id, agent, question, status, \
                asked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7) ON CONFLICT (id) DO NOTHING",
         )?
         .execute(params![
-        question.id.as_str(),
-        run_id,
-        question.work_id.as_str(),
-        question.node_id,
-        question.agent,
-        question.question,
-        question.asked_at.as_millis(),
-    ])?;
+            question.id.as_str(),
+            run_id,
+            question.work_id.as_str(),
+            question.node_id,
+            question.agent,
+            question.question,
+            question.asked_at.as_millis(),
+        ])?;
     if inserted == 0 {
         return Err(Error::conflict(format!(
             "question id '{}' is already taken",

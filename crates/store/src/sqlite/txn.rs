@@ -63,9 +63,9 @@ pub(super) fn parse(rows: Vec<RawWritten>, delivered: Delivered) -> Result<Commi
             RawWritten::Timer(row) => TimerRow::try_from(row).map(Written::Timer),
             RawWritten::Work(work_id, end) => Ok(Written::Work { work_id, end }),
             RawWritten::Risk(level, peak) => risk(level, peak),
-            RawWritten::Abandoned(ids) => {
-                Ok(Written::Abandoned(ids.into_iter().map(Into::into).collect()))
-            }
+            RawWritten::Abandoned(ids) => Ok(Written::Abandoned(
+                ids.into_iter().map(Into::into).collect(),
+            )),
         })
         .collect::<Result<_>>()?;
     Ok(Committed { rows, delivered })
@@ -169,8 +169,8 @@ pub(super) fn commit(conn: &Connection, call: &ChangeCall) -> Result<(Vec<RawWri
                 agent,
                 resume,
             } => {
-                let held_by = gateway::halted(conn, agent, workflow_id)?
-                    .then_some(gateway::KILL_SWITCH);
+                let held_by =
+                    gateway::halted(conn, agent, workflow_id)?.then_some(gateway::KILL_SWITCH);
                 let end = work::hold(
                     conn,
                     run_id,

@@ -81,7 +81,9 @@ pub(super) fn extend_lease(
 /// The status of a run's work, read in the writer's transaction.
 fn status_of(conn: &Connection, run_id: &str, work_id: &str) -> Result<(String, Option<String>)> {
     conn.prepare_cached("SELECT status, lease_owner FROM work WHERE run_id = ?1 AND work_id = ?2")?
-        .query_row(params![run_id, work_id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .query_row(params![run_id, work_id], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
         .optional()?
         .ok_or_else(|| Error::not_found("work", format!("{run_id}/{work_id}")))
 }

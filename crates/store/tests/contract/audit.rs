@@ -3,8 +3,7 @@
 use agentwerke_evidence::chain::verify_chain;
 use agentwerke_store::gateway::{HaltRow, HaltScope, NewPolicySet};
 use agentwerke_store::{
-    Change, Delivery, GLOBAL_STREAM, JsonText, NewApproval, Op, Row, RunEvent, Store,
-    Stream,
+    Change, Delivery, GLOBAL_STREAM, JsonText, NewApproval, Op, Row, RunEvent, Store, Stream,
 };
 use agentwerke_types::{ApprovalDecision, ApprovalKind};
 use serde_json::json;

@@ -93,7 +93,10 @@ pub(crate) async fn global(store: &dyn Store) {
         ..global(1)
     };
     let refused = store.commit(with_event).await.unwrap_err();
-    assert_eq!(agentwerke_types::ErrorCode::code(&refused), "store.invalid_input");
+    assert_eq!(
+        agentwerke_types::ErrorCode::code(&refused),
+        "store.invalid_input"
+    );
     let stream = store
         .audit_log(agentwerke_store::GLOBAL_STREAM)
         .await

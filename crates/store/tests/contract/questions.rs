@@ -89,7 +89,10 @@ pub(crate) async fn ask_and_answer_once(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(first.work(), Some(WorkEnd::Completed));
-    assert_eq!(first.question().map(|q| q.status), Some(QuestionStatus::Open));
+    assert_eq!(
+        first.question().map(|q| q.status),
+        Some(QuestionStatus::Open)
+    );
     assert_eq!(
         code_of(store.commit(asked("w1", "q-9", None, 1)).await),
         "store.work_closed",

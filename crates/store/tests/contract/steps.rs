@@ -67,7 +67,10 @@ pub(crate) async fn committed_only_when_nothing_moved(store: &dyn Store) {
 
     // Nothing moved: the step commits with the result, nothing is left to claim.
     let w1 = claim_one_work(store, 30).await;
-    assert_eq!(deliver(store, &w1, version, "w2", 35).await, Delivered::Stepped);
+    assert_eq!(
+        deliver(store, &w1, version, "w2", 35).await,
+        Delivered::Stepped
+    );
     let run = store.get_run("run-1").await.unwrap().unwrap();
     assert_eq!(run.state_version, version + 1);
     assert_eq!(run.state, json!({"after": "w2"}));
@@ -120,7 +123,10 @@ pub(crate) async fn committed_only_when_nothing_moved(store: &dyn Store) {
     let held = store.claim_runs("other", t(70), 30_000, 10).await.unwrap();
     assert_eq!(held.len(), 1);
     let w3 = claim_one_work(store, 80).await;
-    assert_eq!(deliver(store, &w3, version, "w4", 85).await, Delivered::Queued);
+    assert_eq!(
+        deliver(store, &w3, version, "w4", 85).await,
+        Delivered::Queued
+    );
     let run = store.get_run("run-1").await.unwrap().unwrap();
     assert_eq!(
         run.state_version, version,

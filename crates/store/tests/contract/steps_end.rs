@@ -7,9 +7,7 @@ use agentwerke_store::{
     Change, Delivered, JsonText, NewApproval, NewQuestion, Op, RiskPeak, Row, RunEvent, Store,
     Stream, WorkEnd, Written,
 };
-use agentwerke_types::{
-    ApprovalKind, ApprovalStatus, AuditKind, RiskLevel, ToolCallStatus,
-};
+use agentwerke_types::{ApprovalKind, ApprovalStatus, AuditKind, RiskLevel, ToolCallStatus};
 use serde_json::json;
 
 use super::support::{code_of, draft, one_run, queue, start_run, step, t, usage};
@@ -27,7 +25,11 @@ async fn claimed(store: &dyn Store) {
     one_run(store, "wf", "run-1").await;
     step(store, "engine", t(20), vec![insert("w1"), insert("w2")]).await;
     assert_eq!(
-        store.claim_work("exec", t(30), 60_000, 10).await.unwrap().len(),
+        store
+            .claim_work("exec", t(30), 60_000, 10)
+            .await
+            .unwrap()
+            .len(),
         2
     );
 }
@@ -287,7 +289,11 @@ pub(crate) async fn paused_step_opens_its_approval(store: &dyn Store) {
     assert_eq!(code_of(taken), "store.conflict");
     assert_eq!(store.pending_work_for_run("run-1").await.unwrap().len(), 2);
     assert!(store.records("run-1").await.unwrap().is_empty());
-    assert!(!audit_kinds(store).await.contains(&"step.completed".to_owned()));
+    assert!(
+        !audit_kinds(store)
+            .await
+            .contains(&"step.completed".to_owned())
+    );
 
     let paused = store
         .commit(end(
@@ -402,7 +408,11 @@ pub(crate) async fn cancelled_work_keeps_only_its_records(store: &dyn Store) {
         ToolCallStatus::Abandoned
     );
     assert_eq!(store.records("run-1").await.unwrap().len(), 1);
-    assert!(audit_kinds(store).await.contains(&"step.completed".to_owned()));
+    assert!(
+        audit_kinds(store)
+            .await
+            .contains(&"step.completed".to_owned())
+    );
     assert!(
         store
             .claim_runs("engine", t(100), 1_000, 10)

@@ -79,10 +79,7 @@ pub(crate) async fn reclaim_and_complete_once(store: &dyn Store) {
         .await;
     assert_eq!(code_of(extend), "store.lease_lost");
 
-    let first = store
-        .commit(completion("w1", "b", "from b"))
-        .await
-        .unwrap();
+    let first = store.commit(completion("w1", "b", "from b")).await.unwrap();
     assert_eq!(first.delivered, Delivered::Queued);
     assert_eq!(first.work(), Some(WorkEnd::Completed));
     assert_eq!(
@@ -167,10 +164,7 @@ pub(crate) async fn cancelled_work(store: &dyn Store) {
             .is_empty()
     );
 
-    let late = store
-        .commit(completion("w1", "a", "late"))
-        .await
-        .unwrap();
+    let late = store.commit(completion("w1", "a", "late")).await.unwrap();
     assert_eq!(late.delivered, Delivered::Dropped);
     assert_eq!(late.work(), Some(WorkEnd::Cancelled));
     assert_eq!(
