@@ -213,6 +213,11 @@ impl Executor {
                     .await
             }
         };
+        // Only an execution that made calls, or one of work claimed before,
+        // can leave a journalled call open.
+        let journal = item.attempt_count > 1
+            || item.resume.is_some()
+            || tools.as_ref().is_some_and(StepTools::made_calls);
         let trail = tools.map(StepTools::into_trail).unwrap_or_default();
         // The calls happened before the step ended: their records come first.
         let records: Vec<_> = trail.records.into_iter().chain(records).collect();
@@ -251,6 +256,7 @@ impl Executor {
                 level,
                 peak: trail.risk_peak,
             }),
+            journal,
         };
         let ctx = Ctx {
             at: self.deps.clock.now(),

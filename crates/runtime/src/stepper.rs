@@ -352,6 +352,7 @@ mod tests {
             records: Vec::new(),
             audit: Vec::new(),
             risk: None,
+            journal: false,
         };
         let ctx = Ctx {
             at: at(3),

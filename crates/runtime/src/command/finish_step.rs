@@ -132,6 +132,11 @@ pub struct FinishStep {
     pub audit: Vec<AuditDraft>,
     /// The risk its calls were assessed at, if it made any.
     pub risk: Option<Risk>,
+    /// Whether the work's journal may hold calls still `started`: this
+    /// execution made calls, or the work was claimed before (reclaimed,
+    /// resumed or retried). A first claim that made none has nothing to
+    /// settle, and its end spends no statement on it: the common step.
+    pub journal: bool,
 }
 
 /// What [`finish`] wrote.
@@ -166,6 +171,7 @@ pub fn plan(finish: FinishStep, ctx: &Ctx<'_>) -> Plan {
         records,
         mut audit,
         risk,
+        journal,
     } = finish;
     let draft = |kind: AuditKind, data: Value| AuditDraft {
         run_id: run_id.to_string(),
@@ -195,10 +201,12 @@ pub fn plan(finish: FinishStep, ctx: &Ctx<'_>) -> Plan {
             None
         }
         Outcome::Completed { .. } | Outcome::Failed { .. } => {
-            rows.push(Row::AbandonCalls {
-                work_id: work_id.clone(),
-                audit: draft(AuditKind::ToolAbandoned, step_data),
-            });
+            if journal {
+                rows.push(Row::AbandonCalls {
+                    work_id: work_id.clone(),
+                    audit: draft(AuditKind::ToolAbandoned, step_data),
+                });
+            }
             rows.push(Row::CompleteWork {
                 work_id: work_id.clone(),
                 owner,
@@ -402,6 +410,7 @@ mod tests {
             records: Vec::new(),
             audit: Vec::new(),
             risk: None,
+            journal: true,
         }
     }
 
@@ -478,6 +487,23 @@ mod tests {
             }
         );
         assert_eq!(plan.audit, [done]);
+    }
+
+    /// A first claim that made no call has no journal to close: its end is
+    /// the work row alone.
+    #[test]
+    fn a_step_that_made_no_call_settles_nothing() {
+        let mut finish = step(Outcome::Completed { output: json!({}) });
+        finish.journal = false;
+        let plan = plan(finish, &ctx());
+        assert_eq!(
+            plan.rows,
+            [Row::CompleteWork {
+                work_id: "w3".into(),
+                owner: "exec-a".to_owned(),
+                resume: None,
+            }]
+        );
     }
 
     /// The risk the step's calls were assessed at is raised by the same
