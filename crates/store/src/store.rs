@@ -26,7 +26,9 @@ use crate::model::{
 /// - An audit draft must name the run the call writes to; a draft for another
 ///   run is refused with `store.invalid_input`.
 /// - Idempotency keys make retries after a crash harmless: a repeated
-///   dedup key, delivery id or completion is a no-op that reports itself.
+///   dedup key or delivery id is a no-op that reports itself, and a second
+///   completion of the same work is refused (`store.work_closed`) with
+///   nothing written.
 #[async_trait]
 pub trait Store: Send + Sync {
     // ------------------------------------------------------------ workflows
