@@ -470,6 +470,64 @@ mod tests {
         }
     }
 
+    /// A call its step's end abandoned has no outcome to hand back: met
+    /// again, it is refused with why, never run.
+    #[test]
+    fn an_abandoned_call_is_refused_when_met_again() {
+        use std::sync::Arc;
+
+        use agentwerke_gateway::{
+            AgentProfile, Builtins, CallRequest, GatewayConfig, Halts, PolicySchema, PolicySet,
+            SandboxProfile, TaskSurface, ToolRegistry,
+        };
+        use agentwerke_types::Timestamp;
+
+        let registry = ToolRegistry::builtin(Builtins::in_memory()).unwrap();
+        let schema = Arc::new(PolicySchema::for_registry(&registry).unwrap());
+        let policies = PolicySet::default_set(schema).unwrap();
+        let config = GatewayConfig {
+            agents: vec![AgentProfile::new("writer", [SandboxProfile::Offline])],
+            ..GatewayConfig::default()
+        };
+        let gateway = Gateway::new(registry, policies, config).unwrap();
+        let request = CallRequest {
+            tool: "artifact.write".into(),
+            arguments: json!({"path": "notes.md", "content": "hello"}),
+            agent: "writer".into(),
+            workflow_id: "wf".into(),
+            run_id: "run-1".into(),
+            node_id: "Draft".into(),
+            attempt: 1,
+            task: TaskSurface::default(),
+        };
+        let row = ToolCallRow {
+            call_id: "tc-1".into(),
+            run_id: "run-1".into(),
+            work_id: "w1".into(),
+            attempt: 1,
+            tool: "artifact.write".to_owned(),
+            args_hash: digest_value(&request.arguments),
+            arguments: request.arguments.clone(),
+            status: ToolCallStatus::Abandoned,
+            executions: 1,
+            approval_id: None,
+            result: None,
+            started_at: Timestamp::from_millis(1),
+            finished_at: Some(Timestamp::from_millis(2)),
+        };
+        let execution = replayed(&row, || gateway.decide(&request, &Halts::none()));
+        match execution.outcome {
+            Outcome::Blocked { rationale, .. } => {
+                assert!(
+                    rationale.contains("ended without making it again"),
+                    "{rationale}"
+                );
+            }
+            other => panic!("refused, not {other:?}"),
+        }
+        assert_eq!(execution.decision.kind, DecisionKind::Reject);
+    }
+
     /// A resumed step counts the gateway calls it made before its pause,
     /// not the paused calls it makes now, nor its questions.
     #[test]
