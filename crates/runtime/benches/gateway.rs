@@ -16,8 +16,8 @@ use agentwerke_gateway::{AgentProfile, CallRequest, Halts, SandboxProfile, TaskS
 use agentwerke_runtime::gateway::{StepIdentity, StepTools};
 use agentwerke_runtime::{Clock, GatewayService, GatewaySettings, SystemClock};
 use agentwerke_store::{
-    Change, Commit, CompleteWork, JsonText, NewRun, NewWorkflowVersion, Op, Row, RunEvent,
-    SqliteStore, Store, Stream,
+    Change, Commit, JsonText, NewRun, NewWorkflowVersion, Op, Row, RunEvent, SqliteStore, Store,
+    Stream,
 };
 use serde_json::json;
 
@@ -110,15 +110,21 @@ async fn main() {
         let broker_done = Instant::now();
         let trail = tools.into_trail();
         store
-            .complete_work(CompleteWork {
-                run_id: run_id.clone().into(),
-                work_id: work_id.clone().into(),
-                owner: "bench".to_owned(),
-                result_event: json!({"type": "task_completed", "work_id": work_id, "output": {}, "at": clock.now()}),
-                dedup_key: format!("bench:{work_id}"),
-                records: trail.records,
+            .commit(Change {
+                stream: Stream::Run(run_id.clone().into()),
+                at: clock.now(),
+                rows: vec![Row::CompleteWork {
+                    work_id: work_id.clone().into(),
+                    owner: "bench".to_owned(),
+                    resume: None,
+                }],
+                event: Some(RunEvent {
+                    event: JsonText::from(&json!({"type": "task_completed", "work_id": work_id, "output": {}, "at": clock.now()})),
+                    dedup_key: Some(format!("bench:{work_id}")),
+                    step: None,
+                }),
                 audit: trail.audit,
-                step: None,
+                records: trail.records,
             })
             .await
             .expect("durable record");

@@ -25,6 +25,9 @@ pub enum Error {
     /// Persisted state or an event could not be decoded.
     #[error("persisted data is unreadable: {0}")]
     Decode(#[from] serde_json::Error),
+    /// A write on the commands' road was refused.
+    #[error(transparent)]
+    Command(#[from] crate::command::Error),
 }
 
 impl ErrorCode for Error {
@@ -35,6 +38,7 @@ impl ErrorCode for Error {
             Error::Definition(_) => "runtime.definition_invalid",
             Error::Decode(_) => "runtime.decode",
             Error::Gateway(_) => "runtime.gateway_setup",
+            Error::Command(e) => e.code(),
         }
     }
 }

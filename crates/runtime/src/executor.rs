@@ -8,19 +8,20 @@ use agentwerke_agents::provider::ToolCallRequest;
 use agentwerke_agents::step::{NoTools, Resume, StepInput, StepOutcome, ToolResult, run_step};
 use agentwerke_bpmn::model::AgentTaskSpec;
 use agentwerke_bpmn::tools::is_tool_shaped;
-use agentwerke_engine::{Event, TaskError, WorkId};
+use agentwerke_engine::WorkId;
 use agentwerke_evidence::Record;
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_evidence::record::{ModelCallRecord, PromptRecord};
 use agentwerke_evidence::redact::redact_value;
-use agentwerke_store::gateway::{Held, HoldWork};
-use agentwerke_store::{CompleteWork, Delivered, JsonText, WorkItem};
+use agentwerke_store::{Delivered, JsonText, WorkEnd, WorkItem};
 use agentwerke_types::{Actor, AuditKind, ErrorCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, watch};
 
 use crate::clock::rfc3339;
+use crate::command::Ctx;
+use crate::command::finish_step::{self, FinishStep, Outcome as Ending, Risk};
 use crate::gateway::{StepIdentity, StepTools, made_before, surface};
 use crate::{Error, RuntimeDeps, RuntimeHandle, RuntimeOptions, idle};
 
@@ -42,8 +43,8 @@ enum Action {
 
 /// How one execution of a step ends.
 enum Outcome {
-    /// The event to commit (`task_completed` or `task_failed`).
-    Event(Event),
+    /// Completed or failed.
+    Ended(Ending),
     /// Paused on the escalation with this approval id, and where the step
     /// stands (none for a task that calls its tool without a model).
     Paused(String, Option<JsonText>),
@@ -212,112 +213,63 @@ impl Executor {
                     .await
             }
         };
+        // Only an execution that made calls, or one of work claimed before,
+        // can leave a journalled call open.
+        let journal = item.attempt_count > 1
+            || item.resume.is_some()
+            || tools.as_ref().is_some_and(StepTools::made_calls);
         let trail = tools.map(StepTools::into_trail).unwrap_or_default();
         // The calls happened before the step ended: their records come first.
-        let mut records: Vec<_> = trail.records.into_iter().chain(records).collect();
-        let mut audit: Vec<_> = trail.audit.into_iter().chain(audit).collect();
-        // Raised before the step's commit, on purpose, rather than with it:
-        // the level only ever goes up and raising it twice is raising it
-        // once, so a crash in between leaves the run's level covering calls
-        // that did happen (their intents are journalled) and the replayed
-        // step raises it to the same level again. The other order could
-        // leave committed evidence of a risky call under a lower level.
-        let risk_raised = trail.risk.is_some();
-        if let Some(level) = trail.risk {
-            self.deps
-                .store
-                .raise_risk_level(&work.run_id, level, trail.risk_peak.clone())
-                .await?;
-        }
-        let mut done = |result_event: &Event| -> Result<CompleteWork, Error> {
-            Ok(CompleteWork {
-                run_id: work.run_id.clone().into(),
-                work_id: item.work_id.clone(),
-                owner: self.options.owner.clone(),
-                result_event: serde_json::to_value(result_event)?,
-                dedup_key: format!(
-                    "work:{}:{}:{}",
-                    work.run_id, item.work_id, item.attempt_count
-                ),
-                records: std::mem::take(&mut records),
-                audit: std::mem::take(&mut audit),
-                step: None,
-            })
+        let records: Vec<_> = trail.records.into_iter().chain(records).collect();
+        let audit: Vec<_> = trail.audit.into_iter().chain(audit).collect();
+        let outcome = match outcome {
+            Outcome::Ended(ending) => ending,
+            Outcome::Paused(approval_id, resume) => Ending::Paused {
+                approval_id,
+                approval: trail.escalation,
+                resume,
+            },
+            Outcome::Asked(question_id, resume) => Ending::Asked {
+                question_id,
+                question: trail.question,
+                resume,
+            },
+            Outcome::Halted(resume) => Ending::Held {
+                halt: trail.halt,
+                resume,
+            },
         };
-        match (outcome, trail.escalation) {
-            (Outcome::Halted(resume), _) => {
-                audit.push(self.audit(
-                    &work,
-                    AuditKind::StepHalted,
-                    halted_data(&work, trail.halt),
-                ));
-                let held = HoldWork {
-                    run_id: work.run_id.clone(),
-                    work_id: item.work_id.to_string(),
-                    owner: self.options.owner.clone(),
-                    workflow_id: work.workflow_id.clone(),
-                    agent: work.spec.agent.clone(),
-                    records: std::mem::take(&mut records),
-                    audit: std::mem::take(&mut audit),
-                    resume,
-                };
-                if self.deps.store.hold_work(held).await? == Held::Released {
-                    // Lifted meanwhile: go on at once rather than at the next poll.
-                    self.handle.wake.executor.notify_one();
-                }
-                Ok(Delivered::Queued)
-            }
-            (Outcome::Asked(question_id, resume), _) => {
-                let Some(question) = trail.question else {
-                    let event = failed(
-                        &work,
-                        "runtime.question_lost",
-                        "a question to a human was asked but none was prepared",
-                        &self.deps,
-                    );
-                    return Ok(self.deps.store.complete_work(done(&event)?).await?);
-                };
-                let event = Event::TaskAsked {
-                    work_id: work.work_id,
-                    question_id,
-                    at: self.deps.clock.now(),
-                };
-                self.deps
-                    .store
-                    .ask_question(done(&event)?, question, resume)
-                    .await?;
-                Ok(Delivered::Queued)
-            }
-            (Outcome::Paused(approval_id, resume), Some(approval)) => {
-                let event = Event::TaskPaused {
-                    work_id: work.work_id,
-                    approval_id,
-                    at: self.deps.clock.now(),
-                };
-                self.deps
-                    .store
-                    .pause_work(done(&event)?, approval, resume)
-                    .await?;
-                Ok(Delivered::Queued)
-            }
-            (Outcome::Paused(..), None) => {
-                let event = failed(
-                    &work,
-                    "runtime.escalation_lost",
-                    "a tool call was escalated but no approval request was prepared",
-                    &self.deps,
-                );
-                Ok(self.deps.store.complete_work(done(&event)?).await?)
-            }
-            (Outcome::Event(event), _) => {
-                // The result's engine step goes with it when nothing else
-                // moves the run meanwhile; otherwise the applier takes it.
-                self.handle
-                    .stepper
-                    .complete_work(done(&event)?, event, risk_raised)
-                    .await
-            }
+        let finish = FinishStep {
+            run_id: work.run_id.clone().into(),
+            work_id: item.work_id.clone(),
+            step: work.work_id,
+            owner: self.options.owner.clone(),
+            claim: item.attempt_count,
+            attempt: work.attempt,
+            node_id: work.node_id.clone(),
+            agent: work.spec.agent.clone(),
+            workflow_id: work.workflow_id.clone(),
+            outcome,
+            records,
+            audit,
+            risk: trail.risk.map(|level| Risk {
+                level,
+                peak: trail.risk_peak,
+            }),
+            journal,
+        };
+        let ctx = Ctx {
+            at: self.deps.clock.now(),
+            secrets: &self.options.secrets,
+        };
+        let finished =
+            finish_step::finish(&self.deps.store, &self.handle.stepper, finish, &ctx).await?;
+        if finished.work == Some(WorkEnd::Released) {
+            // The halt was lifted meanwhile: go on at once rather than at the
+            // next poll.
+            self.handle.wake.executor.notify_one();
         }
+        Ok(finished.delivered)
     }
 
     fn identity(&self, work: &AgentWork) -> StepIdentity {
@@ -370,7 +322,7 @@ impl Executor {
             json!({"workId": work.work_id, "nodeId": work.node_id, "attempt": work.attempt,
                    "code": UNKNOWN_TOOL, "tool": tool, "message": message}),
         ));
-        Outcome::Event(failed(work, UNKNOWN_TOOL, &message, &self.deps))
+        Outcome::Ended(failed(UNKNOWN_TOOL, &message))
     }
 
     /// A task whose `action` names a tool runs that tool through the gateway
@@ -391,26 +343,17 @@ impl Executor {
             let rendered = match render(value, &vars) {
                 Ok(rendered) => rendered.text,
                 Err(error) => {
-                    return Outcome::Event(failed(
-                        work,
-                        error.code(),
-                        &error.to_string(),
-                        &self.deps,
-                    ));
+                    return Outcome::Ended(failed(error.code(), &error.to_string()));
                 }
             };
             let value = serde_json::from_str(&rendered).unwrap_or(Value::String(rendered));
             arguments.insert(name.to_owned(), value);
         }
         match tools.call_tool(tool, Value::Object(arguments)).await {
-            ToolResult::Allowed { output } => Outcome::Event(Event::TaskCompleted {
-                work_id: work.work_id,
+            ToolResult::Allowed { output } => Outcome::Ended(Ending::Completed {
                 output: json!({"tool": tool, "output": output}),
-                at: self.deps.clock.now(),
             }),
-            ToolResult::Rejected { reason } => {
-                Outcome::Event(failed(work, "gateway.rejected", &reason, &self.deps))
-            }
+            ToolResult::Rejected { reason } => Outcome::Ended(failed("gateway.rejected", &reason)),
             ToolResult::Escalated { approval_id } => Outcome::Paused(approval_id, None),
             ToolResult::Asked { question_id } => Outcome::Asked(question_id, None),
             ToolResult::Halted { .. } => Outcome::Halted(None),
@@ -438,7 +381,7 @@ impl Executor {
         };
         let prompt = match assemble(&task, &work.context, &work.run_id, &secrets) {
             Err(error) => {
-                return Outcome::Event(failed(work, error.code(), &error.to_string(), &self.deps));
+                return Outcome::Ended(failed(error.code(), &error.to_string()));
             }
             Ok(prompt) => prompt,
         };
@@ -495,11 +438,7 @@ impl Executor {
                     AuditKind::StepCompleted,
                     json!({"workId": work.work_id, "nodeId": work.node_id, "attempt": work.attempt}),
                 ));
-                Outcome::Event(Event::TaskCompleted {
-                    work_id: work.work_id,
-                    output,
-                    at: self.deps.clock.now(),
-                })
+                Outcome::Ended(Ending::Completed { output })
             }
             StepOutcome::Failed { code, message, .. } => {
                 audit.push(self.audit(
@@ -508,7 +447,7 @@ impl Executor {
                     json!({"workId": work.work_id, "nodeId": work.node_id,
                            "attempt": work.attempt, "code": code, "message": message}),
                 ));
-                Outcome::Event(failed(work, &code, &message, &self.deps))
+                Outcome::Ended(failed(&code, &message))
             }
             StepOutcome::Paused {
                 approval_id,
@@ -572,27 +511,11 @@ fn questions_before(resume: &Resume) -> usize {
     made.saturating_sub(asked(&resume.pending))
 }
 
-/// What `step.halted` says: the step, and the halt that holds it as the
-/// halts list shows it.
-fn halted_data(work: &AgentWork, halt: Option<agentwerke_store::gateway::HaltRow>) -> Value {
-    let mut data = json!({"workId": work.work_id, "nodeId": work.node_id, "attempt": work.attempt});
-    if let Some(halt) = halt {
-        data["scope"] = json!(halt.scope);
-        data["target"] = json!(halt.target);
-        data["reason"] = json!(halt.reason);
-        data["haltedBy"] = json!(halt.halted_by);
-    }
-    data
-}
-
-fn failed(work: &AgentWork, code: &str, message: &str, deps: &RuntimeDeps) -> Event {
-    Event::TaskFailed {
-        work_id: work.work_id,
-        error: TaskError {
-            code: code.to_owned(),
-            message: message.to_owned(),
-        },
-        at: deps.clock.now(),
+/// A failed step's ending.
+fn failed(code: &str, message: &str) -> Ending {
+    Ending::Failed {
+        code: code.to_owned(),
+        message: message.to_owned(),
     }
 }
 

@@ -409,6 +409,17 @@ impl StepTools {
         *self.made.lock().unwrap_or_else(|p| p.into_inner()) = made;
     }
 
+    /// Whether this execution asked the gateway for any call (counting the
+    /// calls a resumed step made before its pause): only then can it have
+    /// left a journalled call open.
+    pub fn made_calls(&self) -> bool {
+        !self
+            .made
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+    }
+
     /// Whether the task lets its agent ask a human (`human.ask` is not in
     /// its `deniedTools`), so the tool is offered to the model.
     pub fn may_ask(&self) -> bool {

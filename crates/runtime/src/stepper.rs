@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use agentwerke_bpmn::model::{ExpiryOutcome, NodeKind};
 use agentwerke_engine::{Definition, Event};
-use agentwerke_store::{AppliedStep, CompleteWork, Delivered, JsonText, Store, WorkflowVersion};
+use agentwerke_store::{AppliedStep, Delivered, JsonText, Store, WorkflowVersion};
 use agentwerke_types::RunId;
 
 use crate::applier::{completed_at, step};
@@ -76,28 +76,6 @@ impl Stepper {
         self.definitions.published(workflow_id, version).await
     }
 
-    /// Records an agent's result (`done.result_event`, which is `event`)
-    /// with the step it causes, unless the run moves first (see the module
-    /// docs). `risk_raised` says that the step's calls raised the run's
-    /// assessed risk in the store: the step then starts from the run as
-    /// stored, so that a gate it opens weighs those calls, rather than from
-    /// what this process remembers (which a concurrent applier may have
-    /// written back from a row read before the raise). Only steps that made
-    /// calls pay that read.
-    pub async fn complete_work(
-        &self,
-        mut done: CompleteWork,
-        event: Event,
-        risk_raised: bool,
-    ) -> Result<Delivered, Error> {
-        let (step, after) = self.prepare(&done.run_id, event, risk_raised).await.unzip();
-        done.step = step;
-        let run_id = done.run_id.clone();
-        let delivered = self.store.complete_work(done).await?;
-        self.stepped(&run_id, delivered, after);
-        Ok(delivered)
-    }
-
     /// Remembers the state a committed step left `run_id` in, for the next
     /// step to start from.
     pub(crate) fn remember(&self, run_id: &str, known: Known) {
@@ -109,20 +87,6 @@ impl Stepper {
         if let (Delivered::Stepped, Some(after)) = (delivered, after) {
             self.remember(run_id, after);
         }
-    }
-
-    /// The step `event` causes in `run_id`'s current state, for the store to
-    /// commit with the event if nothing moves the run first. `None` when it
-    /// cannot be computed here (the run or its definition cannot be read):
-    /// the event then simply waits for an applier.
-    async fn prepare(
-        &self,
-        run_id: &str,
-        event: Event,
-        stored: bool,
-    ) -> Option<(AppliedStep, Known)> {
-        let known = self.known(run_id, stored).await?;
-        self.step_from(run_id, known, event).await
     }
 
     /// The run's state as [`Stepper::current`] finds it (read from the
@@ -161,8 +125,10 @@ impl Stepper {
         }
     }
 
-    /// The step `event` causes from `known`, the state of `run_id`; see
-    /// [`Stepper::prepare`].
+    /// The step `event` causes from `known`, the state of `run_id`, for the
+    /// store to commit with the event if nothing moves the run first. `None`
+    /// when it cannot be computed here (the definition cannot be read): the
+    /// event then simply waits for an applier.
     pub(crate) async fn step_from(
         &self,
         run_id: &str,
@@ -243,6 +209,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::command::finish_step::{FinishStep, Outcome, finish};
     use crate::command::global::tests::published;
     use crate::command::tests::principal;
     use crate::command::{Command, Ctx, DecideApproval, StartRun, submit};
@@ -285,22 +252,28 @@ mod tests {
         // The second process completes the agent step the first one started.
         let work = store.claim_work("exec", at(2), 10_000, 10).await.unwrap();
         assert_eq!(work.len(), 1);
-        let event = Event::TaskCompleted {
-            work_id: work[0].work_id.parse::<WorkId>().unwrap(),
-            output: json!({"risks": []}),
-            at: at(3),
-        };
-        let done = CompleteWork {
+        let ended = FinishStep {
             run_id: run_id.into(),
             work_id: work[0].work_id.clone(),
+            step: work[0].work_id.parse::<WorkId>().unwrap(),
             owner: "exec".to_owned(),
-            result_event: serde_json::to_value(&event).unwrap(),
-            dedup_key: "work:run-1:w1:1".to_owned(),
+            claim: work[0].attempt_count,
+            attempt: 1,
+            node_id: "Analyze".to_owned(),
+            agent: "analyst".to_owned(),
+            workflow_id: "hello-sdlc".to_owned(),
+            outcome: Outcome::Completed {
+                output: json!({"risks": []}),
+            },
             records: Vec::new(),
             audit: Vec::new(),
-            step: None,
+            risk: None,
+            journal: false,
         };
-        let delivered = second.complete_work(done, event, false).await.unwrap();
+        let delivered = finish(&store, &second, ended, &ctx(3))
+            .await
+            .unwrap()
+            .delivered;
         assert_eq!(delivered, Delivered::Stepped);
         let run = store.get_run(run_id).await.unwrap().unwrap();
         assert_eq!(run.status, RunStatus::AwaitingApproval);

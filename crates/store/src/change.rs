@@ -12,14 +12,15 @@
 
 use agentwerke_evidence::chain::{AuditDraft, ChainHead};
 use agentwerke_types::{
-    Actor, ApprovalDecision, ApprovalId, AuditKind, QuestionId, RunId, RunStatus, Timestamp,
+    Actor, ApprovalDecision, ApprovalId, AuditKind, QuestionId, RiskLevel, RunId, RunStatus,
+    Timestamp, ToolCallId, WorkId,
 };
 use serde_json::Value;
 
 use crate::gateway::{HaltRow, HaltScope, PolicySetRow};
 use crate::model::{
-    AppliedStep, ApprovalRow, Delivered, DeliveryOutcome, JsonText, NewRun, NewWorkflowVersion,
-    QuestionRow, TimerRow, WorkflowVersion,
+    AppliedStep, ApprovalRow, Delivered, DeliveryOutcome, JsonText, NewApproval, NewQuestion,
+    NewRun, NewWorkflowVersion, QuestionRow, RiskPeak, TimerRow, WorkflowVersion,
 };
 
 /// One command's writes, all or nothing.
@@ -211,6 +212,86 @@ pub enum Row {
     /// transaction, so the row names the event and the fact to fan out
     /// instead of the change naming a run (see [`MessageDelivery`]).
     DeliverMessage(MessageDelivery),
+    /// Mark a claimed step's pending work done, keeping `resume` with it
+    /// (where a step that paused for a person stands; `None` clears it).
+    /// Refused with `WorkClosed` when the work is done already: a second
+    /// completion after a reclaim writes nothing, the first one stands.
+    /// Work the run cancelled meanwhile is not refused: the change keeps its
+    /// audit and evidence records (what the step did still happened) and
+    /// the rows before this one, but writes none of the rows after it and
+    /// delivers no event. `NotFound` when the run has no such work.
+    CompleteWork {
+        /// The work.
+        work_id: WorkId,
+        /// The executor that ran it (logged when its lease was taken over).
+        owner: String,
+        /// Where the step stands, redacted; kept for its next claim.
+        resume: Option<JsonText>,
+    },
+    /// Open an approval of the change's run. Opening the same approval of
+    /// the same run again writes nothing; an id another approval holds is
+    /// refused with `Conflict`.
+    OpenApproval {
+        /// The approval.
+        approval: NewApproval,
+    },
+    /// Open a question of the change's run. An id another question holds is
+    /// refused with `Conflict`.
+    OpenQuestion {
+        /// The question.
+        question: NewQuestion,
+    },
+    /// Put a claimed step the kill switch stopped back in the queue with
+    /// `resume`, held until the halts covering it (global, its agent's,
+    /// its workflow's) are lifted; looked for in the same transaction, so a
+    /// step whose halt was lifted a moment ago is released at once rather
+    /// than held with nobody to free it. Refused with `WorkClosed` when the
+    /// work is no longer pending (completed or cancelled meanwhile).
+    HoldWork {
+        /// The work.
+        work_id: WorkId,
+        /// The run's workflow, for workflow halts.
+        workflow_id: String,
+        /// The step's agent, for agent halts.
+        agent: String,
+        /// Where the step stands, redacted; `None` starts it over.
+        resume: Option<JsonText>,
+    },
+    /// Raise the run's `riskLevel` to `level` (`low` < `medium` < `high` <
+    /// `critical`) and its riskiest assessed call to `peak` when `peak`
+    /// scored higher. Never refused: a lower level or score leaves each
+    /// as it is, so raising twice is raising once.
+    RaiseRisk {
+        /// The highest level the step's calls were assessed at.
+        level: RiskLevel,
+        /// The step's riskiest call.
+        peak: Option<RiskPeak>,
+    },
+    /// Settle every tool call of the work whose intent is still `started`
+    /// as `abandoned`: the step ended without repeating it, so its outcome
+    /// stays unknown and the journal keeps no call open. When it settled
+    /// any, `audit` is appended with `callIds` (the settled calls, in the
+    /// order they were begun) added to its data. Never refused.
+    AbandonCalls {
+        /// The work whose calls are settled.
+        work_id: WorkId,
+        /// The record of the settlement (`tool.abandoned`).
+        audit: AuditDraft,
+    },
+}
+
+/// What a [`Row::CompleteWork`] or [`Row::HoldWork`] did to its work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkEnd {
+    /// The work is done.
+    Completed,
+    /// The run cancelled the work before the step ended: the change kept
+    /// only its audit and evidence records and the rows before this one.
+    Cancelled,
+    /// The step waits for the halts covering it to be lifted.
+    Held,
+    /// No halt covers the step any more: it may be claimed again at once.
+    Released,
 }
 
 impl Row {
@@ -221,7 +302,13 @@ impl Row {
             | Row::ExpireApproval { .. }
             | Row::FireTimer { .. }
             | Row::AnswerQuestion { .. }
-            | Row::CreateRun(_) => false,
+            | Row::CreateRun(_)
+            | Row::CompleteWork { .. }
+            | Row::OpenApproval { .. }
+            | Row::OpenQuestion { .. }
+            | Row::HoldWork { .. }
+            | Row::RaiseRisk { .. }
+            | Row::AbandonCalls { .. } => false,
             Row::SetHalt { .. }
             | Row::ClearHalt { .. }
             | Row::DraftPolicySet { .. }
@@ -323,12 +410,30 @@ pub enum Written {
     /// A delivery: the runs it matched, or the first delivery's for a
     /// repeat.
     Delivery(DeliveryOutcome),
+    /// A step's work.
+    Work {
+        /// The work.
+        work_id: WorkId,
+        /// What became of it.
+        end: WorkEnd,
+    },
+    /// The run's assessed risk, after a raise.
+    Risk {
+        /// The run's level.
+        level: Option<RiskLevel>,
+        /// The run's riskiest call.
+        peak: Option<RiskPeak>,
+    },
+    /// The tool calls a [`Row::AbandonCalls`] settled, in the order they
+    /// were begun.
+    Abandoned(Vec<ToolCallId>),
 }
 
 /// What a committed [`Change`] wrote.
 #[derive(Debug, Clone)]
 pub struct Committed {
-    /// Each of [`Change::rows`] as it now is, in the same order.
+    /// Each of [`Change::rows`] as it now is, in the same order; up to the
+    /// [`Row::CompleteWork`] that found its work cancelled, if one did.
     pub rows: Vec<Written>,
     /// What became of [`Change::event`]; `Dropped` when there was none.
     pub delivered: Delivered,
@@ -391,6 +496,14 @@ impl Committed {
     pub fn delivery(&self) -> Option<&DeliveryOutcome> {
         self.rows.iter().find_map(|row| match row {
             Written::Delivery(outcome) => Some(outcome),
+            _ => None,
+        })
+    }
+
+    /// What the change did to a step's work, if it named one.
+    pub fn work(&self) -> Option<WorkEnd> {
+        self.rows.iter().find_map(|row| match row {
+            Written::Work { end, .. } => Some(*end),
             _ => None,
         })
     }

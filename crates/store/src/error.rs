@@ -93,11 +93,21 @@ pub enum Error {
     /// was not committed.
     #[error("database error: {0}")]
     Database(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// A step's end arrived for work that is no longer pending: it was
+    /// completed already (a second execution after a reclaim; the first
+    /// completion stands) or, for a hold, cancelled.
+    #[error("work '{id}' is already {status}")]
+    WorkClosed {
+        /// The work, as `run/work`.
+        id: String,
+        /// Its status now.
+        status: String,
+    },
 }
 
 impl Error {
     /// Every code this enum can produce, for docs and the rename guard test.
-    pub const CODES: [&'static str; 13] = [
+    pub const CODES: [&'static str; 14] = [
         "store.not_found",
         "store.conflict",
         "store.lease_lost",
@@ -111,6 +121,7 @@ impl Error {
         "store.open",
         "store.migration",
         "store.database",
+        "store.work_closed",
     ];
 
     pub(crate) fn not_found(what: &'static str, id: impl Into<String>) -> Self {
@@ -149,6 +160,7 @@ impl ErrorCode for Error {
             Error::Open { .. } => "store.open",
             Error::Migration(_) => "store.migration",
             Error::Database(_) => "store.database",
+            Error::WorkClosed { .. } => "store.work_closed",
         }
     }
 }
@@ -210,6 +222,10 @@ mod tests {
             },
             Error::Migration(sqlx::migrate::MigrateError::VersionMissing(1)),
             Error::from(sqlx::Error::PoolClosed),
+            Error::WorkClosed {
+                id: "r/w".to_owned(),
+                status: "done".to_owned(),
+            },
         ];
         let codes: Vec<_> = all.iter().map(ErrorCode::code).collect();
         assert_eq!(codes, Error::CODES);
@@ -229,6 +245,7 @@ mod tests {
                 "store.open",
                 "store.migration",
                 "store.database",
+                "store.work_closed",
             ]
         );
     }

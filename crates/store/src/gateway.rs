@@ -1,10 +1,7 @@
 //! What the Tool Gateway keeps: policy sets, the kill switch, run artifacts.
 
-use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_types::{RunId, Timestamp, WorkflowStatus};
 use serde::{Deserialize, Serialize};
-
-use crate::model::JsonText;
 
 /// A stored Cedar policy set.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -78,40 +75,6 @@ pub struct HaltRow {
     pub halted_by: String,
     /// When.
     pub halted_at: Timestamp,
-}
-
-/// A claimed agent step the kill switch stopped: it goes back to the queue
-/// with where it stands, and nobody claims it until the halt is lifted.
-#[derive(Debug, Clone)]
-pub struct HoldWork {
-    /// The run.
-    pub run_id: String,
-    /// The work.
-    pub work_id: String,
-    /// The executor that claimed it.
-    pub owner: String,
-    /// The run's workflow, for workflow halts.
-    pub workflow_id: String,
-    /// The step's agent, for agent halts.
-    pub agent: String,
-    /// Evidence records of what the step did before the halt.
-    pub records: Vec<agentwerke_evidence::Record>,
-    /// Audit records to append (`step.halted` among them).
-    pub audit: Vec<AuditDraft>,
-    /// Where the step stands (redacted); `None` starts it over.
-    pub resume: Option<JsonText>,
-}
-
-/// What [`crate::Store::hold_work`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Held {
-    /// The step waits for the halt to be lifted.
-    Waiting,
-    /// The halt was lifted meanwhile: the step is free to be claimed again
-    /// at once.
-    Released,
-    /// The work was completed or cancelled meanwhile; nothing was written.
-    Gone,
 }
 
 /// A stored artifact's address and description.

@@ -72,15 +72,16 @@ mod sqlite;
 mod store;
 
 pub use change::{
-    Change, Committed, CreatedRun, MessageDelivery, Row, RunEvent, RunFact, Stream, Written,
+    Change, Committed, CreatedRun, MessageDelivery, Row, RunEvent, RunFact, Stream, WorkEnd,
+    Written,
 };
 pub use cursor::CURSOR_PATTERN;
 pub use error::{Error, Result};
 pub use model::{
-    AppliedStep, ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Delivered,
-    DeliveryOutcome, EvidenceRecord, InboxEvent, JsonText, NewApproval, NewQuestion, NewRun,
-    NewWorkflowVersion, Op, Page, PageRequest, QuestionFilter, QuestionRow, RiskPeak, RunFilter,
-    RunRow, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
+    AppliedStep, ApprovalFilter, ApprovalRow, ClaimedRun, Commit, Delivered, DeliveryOutcome,
+    EvidenceRecord, InboxEvent, JsonText, NewApproval, NewQuestion, NewRun, NewWorkflowVersion, Op,
+    Page, PageRequest, QuestionFilter, QuestionRow, RiskPeak, RunFilter, RunRow, TimerRow,
+    WorkItem, WorkflowSummary, WorkflowVersion,
 };
 pub use sqlite::SqliteStore;
 pub use store::Store;

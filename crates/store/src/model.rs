@@ -182,7 +182,7 @@ pub struct RunRow {
 
 /// The riskiest tool call the Tool Gateway assessed in a run: kept on the
 /// run row (raised, never lowered, by
-/// [`Store::raise_risk_level`](crate::Store::raise_risk_level)) so that an
+/// [`Row::RaiseRisk`](crate::Row::RaiseRisk)) so that an
 /// approval gate weighs the run's calls from the row its step already reads.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -371,31 +371,8 @@ pub struct WorkItem {
     /// How many times it has been claimed, this claim included.
     pub attempt_count: i64,
     /// Where the step stood when it last paused for a person (see
-    /// [`Store::pause_work`](crate::Store::pause_work)); `None` if it never did.
+    /// [`Row::CompleteWork`](crate::Row::CompleteWork)); `None` if it never did.
     pub resume: Option<JsonText>,
-}
-
-/// The result of executed work, committed as the run's next event.
-#[derive(Debug, Clone)]
-pub struct CompleteWork {
-    /// The run.
-    pub run_id: RunId,
-    /// The work.
-    pub work_id: WorkId,
-    /// Who executed it (logged; completion is guarded by `dedup_key`).
-    pub owner: String,
-    /// The event to put in the run's inbox.
-    pub result_event: Value,
-    /// Unique per work item, e.g. `work:<run>:<work_id>`.
-    pub dedup_key: String,
-    /// Evidence records of what the step did.
-    pub records: Vec<Record>,
-    /// Audit records to append.
-    pub audit: Vec<AuditDraft>,
-    /// The engine step `result_event` causes, when the caller computed it:
-    /// committed with the completion if nothing moved the run meanwhile
-    /// (see [`AppliedStep`]).
-    pub step: Option<AppliedStep>,
 }
 
 /// An engine step the caller computed from a run's state at

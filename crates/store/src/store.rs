@@ -1,17 +1,17 @@
 //! The [`Store`] trait: the one seam between Agentwerke and its database.
 
 use agentwerke_evidence::chain::AuditRecord;
-use agentwerke_types::{RiskLevel, Timestamp, ToolCallId};
+use agentwerke_types::{Timestamp, ToolCallId};
 use async_trait::async_trait;
 
 use crate::calls::{Begun, ToolCallIntent, ToolCallOutcome, ToolCallRow};
 use crate::change::{Change, Committed};
 use crate::error::Result;
-use crate::gateway::{ArtifactRow, HaltRow, Held, HoldWork, PolicySetRow};
+use crate::gateway::{ArtifactRow, HaltRow, PolicySetRow};
 use crate::model::{
-    ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Delivered, EvidenceRecord,
-    JsonText, NewApproval, NewQuestion, Page, PageRequest, QuestionFilter, QuestionRow, RiskPeak,
-    RunFilter, RunRow, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
+    ApprovalFilter, ApprovalRow, ClaimedRun, Commit, EvidenceRecord, Page, PageRequest,
+    QuestionFilter, QuestionRow, RunFilter, RunRow, TimerRow, WorkItem, WorkflowSummary,
+    WorkflowVersion,
 };
 
 /// Durable state behind Agentwerke, used as `Arc<dyn Store>`.
@@ -26,7 +26,9 @@ use crate::model::{
 /// - An audit draft must name the run the call writes to; a draft for another
 ///   run is refused with `store.invalid_input`.
 /// - Idempotency keys make retries after a crash harmless: a repeated
-///   dedup key, delivery id or completion is a no-op that reports itself.
+///   dedup key or delivery id is a no-op that reports itself, and a second
+///   completion of the same work is refused (`store.work_closed`) with
+///   nothing written.
 #[async_trait]
 pub trait Store: Send + Sync {
     // ------------------------------------------------------------ workflows
@@ -115,13 +117,6 @@ pub trait Store: Send + Sync {
         lease_ms: i64,
     ) -> Result<()>;
 
-    /// Marks work done and commits its result event, records and audit.
-    /// Returns [`Delivered::Dropped`], and writes nothing, when the dedup key
-    /// was used before (a second completion after a reclaim). For cancelled
-    /// work it keeps the records and audit (they happened) but queues no
-    /// event and also returns `Dropped`.
-    async fn complete_work(&self, done: CompleteWork) -> Result<Delivered>;
-
     /// A run's work that is still pending, oldest first.
     async fn pending_work_for_run(&self, run_id: &str) -> Result<Vec<WorkItem>>;
 
@@ -208,12 +203,6 @@ pub trait Store: Send + Sync {
     /// The newest published policy set, if any.
     async fn active_policy_set(&self) -> Result<Option<PolicySetRow>>;
 
-    /// Puts a claimed step the kill switch stopped back in the queue, held
-    /// until the halts covering it (global, its agent's, its workflow's)
-    /// are lifted, with its records, audit and resume point, in one
-    /// transaction. When no halt covers it any more it is released at once.
-    async fn hold_work(&self, held: HoldWork) -> Result<Held>;
-
     /// The halts in force, oldest first: all of them, for the checks that
     /// must see every one.
     async fn halts(&self) -> Result<Vec<HaltRow>>;
@@ -263,27 +252,6 @@ pub trait Store: Send + Sync {
     /// A run's tool-call journal, in the order the calls were first begun.
     async fn tool_calls_for_run(&self, run_id: &str) -> Result<Vec<ToolCallRow>>;
 
-    /// Completes an agent step as paused on an escalated tool call and opens
-    /// the approval, in one transaction. `resume` (where the step stands,
-    /// redacted) is kept with the work and handed back with its next claim.
-    async fn pause_work(
-        &self,
-        done: CompleteWork,
-        approval: NewApproval,
-        resume: Option<JsonText>,
-    ) -> Result<bool>;
-
-    /// Completes an agent step as waiting for a human's answer to
-    /// `question` (`human.ask`) and opens the question, in one transaction;
-    /// false when the work was completed already. `resume` as for
-    /// [`Store::pause_work`].
-    async fn ask_question(
-        &self,
-        done: CompleteWork,
-        question: NewQuestion,
-        resume: Option<JsonText>,
-    ) -> Result<bool>;
-
     /// Questions by status and run, oldest first. Unbounded: for one run's
     /// conversation; lists shown to users go through
     /// [`Store::page_questions`].
@@ -298,16 +266,6 @@ pub trait Store: Send + Sync {
 
     /// One question.
     async fn get_question(&self, id: &str) -> Result<Option<QuestionRow>>;
-
-    /// Raises the run's `riskLevel` to `level` (`low` < `medium` < `high` <
-    /// `critical`) and its riskiest assessed call to `peak` when `peak`
-    /// scored higher; a lower level or score leaves each as it is.
-    async fn raise_risk_level(
-        &self,
-        run_id: &str,
-        level: RiskLevel,
-        peak: Option<RiskPeak>,
-    ) -> Result<()>;
 
     /// Pending approvals whose `expires_at` has passed, at most 100, the
     /// longest overdue first; each is expired through [`Store::commit`].

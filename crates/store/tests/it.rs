@@ -81,6 +81,12 @@ contract! {
     tool_calls_artifact_writes_keyed_by_call => contract::calls::artifact_writes_keyed_by_call,
     halts_set_and_lifted => contract::halts::set_and_lifted,
     policy_sets_drafted_and_published => contract::policies::drafted_and_published,
+    step_end_settles_open_calls => contract::steps_end::completed_step_settles_open_calls,
+    step_end_repeated_writes_nothing => contract::steps_end::second_end_writes_nothing,
+    step_end_paused_opens_its_approval => contract::steps_end::paused_step_opens_its_approval,
+    step_end_asking_opens_its_question => contract::steps_end::asking_step_opens_its_question,
+    step_end_of_cancelled_work => contract::steps_end::cancelled_work_keeps_only_its_records,
+    step_end_hold_of_closed_work => contract::steps_end::hold_of_closed_work_writes_nothing,
 }
 
 mod sqlite {

@@ -78,6 +78,9 @@ closed! {
         GatewayHalted = "gateway.halted",
         /// An operator lifted a halt.
         GatewayResumed = "gateway.resumed",
+        /// A step ended while tool calls it had started had no recorded
+        /// outcome: they are settled as abandoned (outcome unknown).
+        ToolAbandoned = "tool.abandoned",
     }
 }
 
@@ -143,6 +146,7 @@ mod tests {
                 "policy.published",
                 "gateway.halted",
                 "gateway.resumed",
+                "tool.abandoned",
             ]
         );
         for kind in AuditKind::ALL {

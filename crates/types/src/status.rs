@@ -86,6 +86,11 @@ closed! {
         /// again (or nobody decided in time): whether it happened is not
         /// known.
         Unknown = "unknown",
+        /// The call was started, its outcome was never recorded, and its
+        /// step ended without making it again: whether it happened is not
+        /// known, and nothing will run it. Settled by the commit that ends
+        /// the step, so no call stays `started` after its step.
+        Abandoned = "abandoned",
     }
 }
 
@@ -184,7 +189,7 @@ mod tests {
         pin(
             ToolCallStatus::ALL,
             ToolCallStatus::as_str,
-            &["started", "executed", "failed", "unknown"],
+            &["started", "executed", "failed", "unknown", "abandoned"],
         );
         pin(
             QuestionStatus::ALL,

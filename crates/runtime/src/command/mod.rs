@@ -15,6 +15,11 @@
 //! decision that reaches an approval after its expiry is refused by the
 //! statement that would have recorded it.
 //!
+//! An agent step's end takes the same road without being a [`Command`]:
+//! it is made inside the process by the executor that ran the step, never
+//! asked for at an edge, so [`finish_step`] plans it and commits it through
+//! the same tail as [`submit`].
+//!
 //! Only the engine and the planners build engine events; an approval's
 //! event is built in one place, [`decide_approval::event_for`], for a
 //! decision and an expiry alike.
@@ -30,6 +35,7 @@ pub mod deliver_message;
 pub mod draft_policy;
 mod error;
 pub mod expire_approval;
+pub mod finish_step;
 pub mod fire_timer;
 pub(crate) mod global;
 pub mod halt;
@@ -297,6 +303,19 @@ pub(crate) async fn submit(
             return Err(error);
         }
     };
+    commit(store, stepper, plan, run, ctx).await
+}
+
+/// Commits `plan` as of `ctx.at`, with the step its event causes from
+/// `run` (the run's state, taken out of the stepper's memory) when that
+/// can be computed; the one tail of every command and of a step's end.
+pub(crate) async fn commit(
+    store: &Arc<dyn Store>,
+    stepper: &Stepper,
+    plan: Plan,
+    run: Option<(RunId, crate::states::Known)>,
+    ctx: &Ctx<'_>,
+) -> Result<Submitted, Error> {
     let (step, after) = match (&plan.event, run) {
         (Some(planned), Some((run_id, known))) => stepper
             .step_from(run_id.as_str(), known, planned.event.clone())

@@ -19,6 +19,12 @@
 //!   running it again, or rejects and the model hears that it was not;
 //! - a call never started is decided and run as usual.
 //!
+//! A call still `started` when its step completes or fails was not made
+//! again by the execution that ended the step: the step's end settles it as
+//! `abandoned` ([`crate::command::finish_step`]), so the journal keeps no
+//! call open after its step. An abandoned call met again is refused, never
+//! run.
+//!
 //! An approval that lets a call run is used up in the transaction that
 //! commits the call's intent, so a crash between the two cannot lose the
 //! approval's effect (the intent shows the call was let run) nor let the
@@ -409,6 +415,15 @@ impl StepTools {
 /// read back is refused (on `decided`, the call decided now) rather than
 /// run again.
 fn replayed(row: &ToolCallRow, decided: impl FnOnce() -> Decision) -> Execution {
+    if row.status == ToolCallStatus::Abandoned {
+        // Settled when an earlier end of this step left it open: it has no
+        // outcome to hand back, and it is not made again.
+        let rationale = "this call was started before, its outcome was never recorded, and the \
+                         step ended without making it again: whether it happened is not known, \
+                         and it is not made again"
+            .to_owned();
+        return refused(&Execution::blocked(decided()), rationale);
+    }
     match row.result.clone().map(serde_json::from_value::<Execution>) {
         Some(Ok(execution)) => execution,
         _ => {
@@ -453,6 +468,64 @@ mod tests {
         ] {
             assert_ne!(id, other);
         }
+    }
+
+    /// A call its step's end abandoned has no outcome to hand back: met
+    /// again, it is refused with why, never run.
+    #[test]
+    fn an_abandoned_call_is_refused_when_met_again() {
+        use std::sync::Arc;
+
+        use agentwerke_gateway::{
+            AgentProfile, Builtins, CallRequest, GatewayConfig, Halts, PolicySchema, PolicySet,
+            SandboxProfile, TaskSurface, ToolRegistry,
+        };
+        use agentwerke_types::Timestamp;
+
+        let registry = ToolRegistry::builtin(Builtins::in_memory()).unwrap();
+        let schema = Arc::new(PolicySchema::for_registry(&registry).unwrap());
+        let policies = PolicySet::default_set(schema).unwrap();
+        let config = GatewayConfig {
+            agents: vec![AgentProfile::new("writer", [SandboxProfile::Offline])],
+            ..GatewayConfig::default()
+        };
+        let gateway = Gateway::new(registry, policies, config).unwrap();
+        let request = CallRequest {
+            tool: "artifact.write".into(),
+            arguments: json!({"path": "notes.md", "content": "hello"}),
+            agent: "writer".into(),
+            workflow_id: "wf".into(),
+            run_id: "run-1".into(),
+            node_id: "Draft".into(),
+            attempt: 1,
+            task: TaskSurface::default(),
+        };
+        let row = ToolCallRow {
+            call_id: "tc-1".into(),
+            run_id: "run-1".into(),
+            work_id: "w1".into(),
+            attempt: 1,
+            tool: "artifact.write".to_owned(),
+            args_hash: digest_value(&request.arguments),
+            arguments: request.arguments.clone(),
+            status: ToolCallStatus::Abandoned,
+            executions: 1,
+            approval_id: None,
+            result: None,
+            started_at: Timestamp::from_millis(1),
+            finished_at: Some(Timestamp::from_millis(2)),
+        };
+        let execution = replayed(&row, || gateway.decide(&request, &Halts::none()));
+        match execution.outcome {
+            Outcome::Blocked { rationale, .. } => {
+                assert!(
+                    rationale.contains("ended without making it again"),
+                    "{rationale}"
+                );
+            }
+            other => panic!("refused, not {other:?}"),
+        }
+        assert_eq!(execution.decision.kind, DecisionKind::Reject);
     }
 
     /// A resumed step counts the gateway calls it made before its pause,

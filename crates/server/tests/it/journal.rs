@@ -127,8 +127,11 @@ async fn a_lost_outcome_is_repeated_only_when_safe_and_otherwise_asks_a_human() 
     .expect("store");
     let stock = json!({"url": format!("{base}/stock")});
     let order = json!({"url": format!("{base}/orders"), "method": "POST", "body": "one"});
+    // A call the replayed model never asks for again.
+    let refund = json!({"url": format!("{base}/refunds"), "method": "POST"});
     started_before_a_crash(&store, &run_id, &work_id, stock).await;
     started_before_a_crash(&store, &run_id, &work_id, order).await;
+    started_before_a_crash(&store, &run_id, &work_id, refund).await;
 
     server
         .post(
@@ -153,6 +156,11 @@ async fn a_lost_outcome_is_repeated_only_when_safe_and_otherwise_asks_a_human() 
         "a GET whose answer was lost is sent again under its id"
     );
     assert_eq!(calls[1].status, ToolCallStatus::Started);
+    assert_eq!(
+        calls[2].status,
+        ToolCallStatus::Started,
+        "a paused step keeps its open calls: its resumption may meet them"
+    );
     assert_eq!(approval["callId"], calls[1].call_id.as_str());
     assert_eq!(
         *seen.lock().expect("log"),
@@ -177,7 +185,24 @@ async fn a_lost_outcome_is_repeated_only_when_safe_and_otherwise_asks_a_human() 
         "never posted twice"
     );
     let calls = store.tool_calls_for_run(&run_id).await.expect("journal");
-    assert_eq!(calls.len(), 2);
+    assert_eq!(calls.len(), 3);
+    assert_eq!(
+        (calls[2].status, calls[2].executions),
+        (ToolCallStatus::Abandoned, 1),
+        "the step ended without making it again: no call stays open"
+    );
+    let settled: Vec<_> = store
+        .audit_log(&run_id)
+        .await
+        .expect("audit")
+        .into_iter()
+        .filter(|r| r.kind == "tool.abandoned")
+        .collect();
+    assert_eq!(settled.len(), 1, "{settled:?}");
+    assert_eq!(
+        settled[0].data["callIds"],
+        json!([calls[2].call_id.as_str()])
+    );
     assert_eq!(
         (calls[1].status, calls[1].executions),
         (ToolCallStatus::Unknown, 1),

@@ -182,7 +182,8 @@ fn refusal(row: ApprovalDbRow, at: Timestamp) -> Error {
     }
 }
 
-fn read(conn: &Connection, id: &ApprovalId) -> Result<ApprovalDbRow> {
+/// One approval, read in the writer's transaction.
+pub(super) fn read(conn: &Connection, id: &ApprovalId) -> Result<ApprovalDbRow> {
     conn.prepare_cached(concat!(
         "SELECT ",
         approval_columns!(),

@@ -171,6 +171,30 @@ pub(super) fn finish(conn: &Connection, outcome: &ToolCallOutcome) -> Result<boo
     Ok(changed == 1)
 }
 
+/// Settles every call of a run's work still `started` as `abandoned`
+/// ([`Row::AbandonCalls`](crate::Row::AbandonCalls)); the ids it settled,
+/// in the order they were begun.
+pub(super) fn abandon(
+    conn: &Connection,
+    run_id: &str,
+    work_id: &str,
+    at: Timestamp,
+) -> Result<Vec<String>> {
+    let mut settled = conn
+        .prepare_cached(
+            "UPDATE tool_calls SET status = 'abandoned', finished_at = ?3 \
+             WHERE run_id = ?1 AND work_id = ?2 AND status = 'started' \
+             RETURNING rowid, call_id",
+        )?
+        .query_map(params![run_id, work_id, at.as_millis()], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    // RETURNING has no defined order.
+    settled.sort_unstable();
+    Ok(settled.into_iter().map(|(_, id)| id).collect())
+}
+
 /// A run's journal, in the order the calls were first begun.
 pub(super) async fn for_run(pool: &SqlitePool, run_id: &str) -> Result<Vec<ToolCallRow>> {
     let rows: Vec<CallDbRow> = sqlx::query_as(concat!(

@@ -1,18 +1,15 @@
 //! Policy sets, halts, artifacts and single-use escalations.
 
-use agentwerke_types::{RiskLevel, Timestamp, ToolCallId};
+use agentwerke_types::{Timestamp, ToolCallId};
 use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::{FromRow, SqlitePool};
 
 use super::rows::{ApprovalDbRow, approval_columns, convert, from_sqlite, named};
-use super::work::CompleteCall;
-use super::{audit, ops, work};
 use crate::MAX_PAGE;
-use crate::clock::wall_clock;
 use crate::cursor::{self, Cursor};
 use crate::error::{Error, Result};
-use crate::gateway::{ArtifactRow, HaltRow, HaltScope, Held, HoldWork, PolicySetRow};
-use crate::model::{ApprovalRow, JsonText, NewApproval, Op, Page, PageRequest};
+use crate::gateway::{ArtifactRow, HaltRow, HaltScope, PolicySetRow};
+use crate::model::{ApprovalRow, Page, PageRequest};
 
 #[derive(FromRow)]
 struct PolicyDbRow {
@@ -206,7 +203,7 @@ pub(super) async fn active_policy_set(pool: &SqlitePool) -> Result<Option<Policy
 
 /// Who holds the lease of a step the kill switch stopped; its lease never
 /// runs out, so only lifting the halt ([`clear_halt`]) frees it.
-const KILL_SWITCH: &str = "kill-switch";
+pub(super) const KILL_SWITCH: &str = "kill-switch";
 
 /// Halts a scope, or re-halts it with a new reason. A target that does not
 /// fit its scope (one for `global`, none for `agent` or `workflow`) is
@@ -269,7 +266,7 @@ pub(super) fn clear_halt(conn: &Connection, scope: HaltScope, target: &str) -> R
         });
     };
     // Every held step is freed; one another halt still covers is held
-    // again by the executor that claims it.
+    // again by the executor that claims it (`Row::HoldWork`).
     conn.prepare_cached(
         "UPDATE work SET lease_owner = NULL, lease_until = NULL \
          WHERE status = 'pending' AND lease_owner = ?1",
@@ -278,56 +275,16 @@ pub(super) fn clear_halt(conn: &Connection, scope: HaltScope, target: &str) -> R
     HaltRow::try_from(lifted)
 }
 
-/// Holds a claimed step for the kill switch. The halt is looked for again
-/// inside the writer's transaction, so a step stopped by a halt that was
-/// lifted a moment ago is released, never held with nobody to free it.
-pub(super) fn hold_work(conn: &Connection, held: &HoldWork) -> Result<Held> {
-    let status: Option<String> = conn
-        .prepare_cached("SELECT status FROM work WHERE run_id = ?1 AND work_id = ?2")?
-        .query_row(params![held.run_id, held.work_id], |row| row.get(0))
-        .optional()?;
-    if status.as_deref() != Some("pending") {
-        return Ok(Held::Gone);
-    }
-    let covered: bool = conn
+/// Whether a halt covers a step of `agent` in `workflow_id`: the global
+/// one, its agent's or its workflow's. Read inside the writer's transaction
+/// that holds the step, so a halt lifted a moment ago is not seen.
+pub(super) fn halted(conn: &Connection, agent: &str, workflow_id: &str) -> Result<bool> {
+    Ok(conn
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM gateway_halts WHERE scope = 'global' \
                OR (scope = 'agent' AND target = ?1) OR (scope = 'workflow' AND target = ?2))",
         )?
-        .query_row(params![held.agent, held.workflow_id], |row| row.get(0))?;
-    let now = wall_clock();
-    let (owner, until) = if covered {
-        (Some(KILL_SWITCH), Some(i64::MAX))
-    } else {
-        (None, None)
-    };
-    conn.prepare_cached(
-        "UPDATE work SET lease_owner = ?3, lease_until = ?4, resume = ?5, updated_at = ?6 \
-         WHERE run_id = ?1 AND work_id = ?2",
-    )?
-    .execute(params![
-        held.run_id,
-        held.work_id,
-        owner,
-        until,
-        held.resume.as_ref().map(JsonText::as_str),
-        now.as_millis(),
-    ])?;
-    for record in &held.records {
-        ops::insert_record(
-            conn,
-            &held.run_id,
-            record.kind(),
-            &ops::record_body(record)?,
-            now,
-        )?;
-    }
-    audit::append_drafts(conn, &held.run_id, &held.audit)?;
-    Ok(if covered {
-        Held::Waiting
-    } else {
-        Held::Released
-    })
+        .query_row(params![agent, workflow_id], |row| row.get(0))?)
 }
 
 #[derive(FromRow)]
@@ -488,24 +445,6 @@ pub(super) async fn find_artifact(
     }))
 }
 
-/// Completes a step's execution as paused on an escalated tool call: the
-/// work row is done (nothing claims it while a human decides), the run gets
-/// its pause event, and the approval opens, all in one transaction.
-pub(super) fn pause_work(
-    conn: &Connection,
-    done: &CompleteCall,
-    approval: &NewApproval,
-) -> Result<bool> {
-    if !work::complete(conn, done)?.recorded() {
-        return Ok(false);
-    }
-    let open = Op::OpenApproval {
-        approval: approval.clone(),
-    };
-    ops::apply(conn, done.run_id(), &open, None, wall_clock())?;
-    Ok(true)
-}
-
 /// Pending approvals whose time ran out.
 pub(super) async fn due_expiries(pool: &SqlitePool, now: Timestamp) -> Result<Vec<ApprovalRow>> {
     let rows: Vec<ApprovalDbRow> = sqlx::query_as(concat!(
@@ -518,29 +457,4 @@ pub(super) async fn due_expiries(pool: &SqlitePool, now: Timestamp) -> Result<Ve
     .fetch_all(pool)
     .await?;
     convert(rows)
-}
-
-/// `peak` is the call's score and its [`RiskPeak`](crate::RiskPeak) as JSON.
-pub(super) fn raise_risk_level(
-    conn: &Connection,
-    run_id: &str,
-    level: RiskLevel,
-    peak: Option<&(u8, String)>,
-) -> Result<()> {
-    if let Some((score, peak)) = peak {
-        conn.prepare_cached(
-            "UPDATE runs SET risk_peak = ?2 WHERE id = ?1 AND \
-               COALESCE(json_extract(risk_peak, '$.score'), -1) < ?3",
-        )?
-        .execute(params![run_id, peak, score])?;
-    }
-    conn.prepare_cached(
-        "UPDATE runs SET risk_level = ?2 WHERE id = ?1 AND \
-           (CASE COALESCE(risk_level, '') WHEN 'low' THEN 1 WHEN 'medium' THEN 2 \
-              WHEN 'high' THEN 3 WHEN 'critical' THEN 4 ELSE 0 END) < \
-           (CASE ?2 WHEN 'low' THEN 1 WHEN 'medium' THEN 2 WHEN 'high' THEN 3 \
-              WHEN 'critical' THEN 4 ELSE 0 END)",
-    )?
-    .execute(params![run_id, level.as_str()])?;
-    Ok(())
 }

@@ -34,7 +34,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use agentwerke_evidence::chain::AuditRecord;
-use agentwerke_types::{RiskLevel, Timestamp, ToolCallId};
+use agentwerke_types::{Timestamp, ToolCallId};
 use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::SqlitePool;
@@ -43,11 +43,11 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use crate::calls::{Begun, ToolCallIntent, ToolCallOutcome, ToolCallRow};
 use crate::change::{Change, Committed};
 use crate::error::{Error, Result};
-use crate::gateway::{ArtifactRow, HaltRow, Held, HoldWork, PolicySetRow};
+use crate::gateway::{ArtifactRow, HaltRow, PolicySetRow};
 use crate::model::{
-    ApprovalFilter, ApprovalRow, ClaimedRun, Commit, CompleteWork, Delivered, EvidenceRecord,
-    JsonText, NewApproval, NewQuestion, Page, PageRequest, QuestionFilter, QuestionRow, RiskPeak,
-    RunFilter, RunRow, TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
+    ApprovalFilter, ApprovalRow, ClaimedRun, Commit, EvidenceRecord, Page, PageRequest,
+    QuestionFilter, QuestionRow, RunFilter, RunRow, TimerRow, WorkItem, WorkflowSummary,
+    WorkflowVersion,
 };
 use crate::store::Store;
 use writer::{Writer, WriterOptions};
@@ -327,13 +327,6 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn complete_work(&self, done: CompleteWork) -> Result<Delivered> {
-        let call = work::CompleteCall::new(done)?;
-        self.writer
-            .write(move |conn| work::complete(conn, &call))
-            .await
-    }
-
     async fn pending_work_for_run(&self, run_id: &str) -> Result<Vec<WorkItem>> {
         work::pending_for_run(&self.pool, run_id).await
     }
@@ -414,12 +407,6 @@ impl Store for SqliteStore {
         gateway::active_policy_set(&self.pool).await
     }
 
-    async fn hold_work(&self, held: HoldWork) -> Result<Held> {
-        self.writer
-            .write(move |conn| gateway::hold_work(conn, &held))
-            .await
-    }
-
     async fn halts(&self) -> Result<Vec<HaltRow>> {
         gateway::halts(&self.pool).await
     }
@@ -465,42 +452,6 @@ impl Store for SqliteStore {
         calls::for_run(&self.pool, run_id).await
     }
 
-    async fn pause_work(
-        &self,
-        done: CompleteWork,
-        approval: NewApproval,
-        resume: Option<JsonText>,
-    ) -> Result<bool> {
-        let call = work::CompleteCall::new(done)?;
-        self.writer
-            .write(move |conn| {
-                let paused = gateway::pause_work(conn, &call, &approval)?;
-                if paused {
-                    work::keep_resume(conn, &call, resume.as_ref())?;
-                }
-                Ok(paused)
-            })
-            .await
-    }
-
-    async fn ask_question(
-        &self,
-        done: CompleteWork,
-        question: NewQuestion,
-        resume: Option<JsonText>,
-    ) -> Result<bool> {
-        let call = work::CompleteCall::new(done)?;
-        self.writer
-            .write(move |conn| {
-                let asked = txn::ask(conn, &call, &question)?;
-                if asked {
-                    work::keep_resume(conn, &call, resume.as_ref())?;
-                }
-                Ok(asked)
-            })
-            .await
-    }
-
     async fn list_questions(&self, filter: QuestionFilter) -> Result<Vec<QuestionRow>> {
         questions::list(&self.pool, filter).await
     }
@@ -515,21 +466,6 @@ impl Store for SqliteStore {
 
     async fn get_question(&self, id: &str) -> Result<Option<QuestionRow>> {
         questions::get(&self.pool, id).await
-    }
-
-    async fn raise_risk_level(
-        &self,
-        run_id: &str,
-        level: RiskLevel,
-        peak: Option<RiskPeak>,
-    ) -> Result<()> {
-        let run_id = run_id.to_owned();
-        // A plain struct with string keys always serializes.
-        let peak =
-            peak.and_then(|peak| Some((peak.score, JsonText::of(&peak).ok()?.as_str().to_owned())));
-        self.writer
-            .write(move |conn| gateway::raise_risk_level(conn, &run_id, level, peak.as_ref()))
-            .await
     }
 
     async fn due_expiries(&self, now: Timestamp) -> Result<Vec<ApprovalRow>> {

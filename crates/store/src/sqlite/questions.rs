@@ -16,22 +16,44 @@ use crate::cursor::{self, Cursor};
 use crate::error::{Error, Result};
 use crate::model::{NewQuestion, Page, PageRequest, QuestionFilter, QuestionRow};
 
-/// Opens `question` for `run_id`.
-pub(super) fn insert(conn: &Connection, run_id: &str, question: &NewQuestion) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT INTO questions (id, run_id, work_id, node_id, agent, question, status, asked_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7)",
-    )?
-    .execute(params![
-        question.id.as_str(),
-        run_id,
-        question.work_id.as_str(),
-        question.node_id,
-        question.agent,
-        question.question,
-        question.asked_at.as_millis(),
-    ])?;
-    Ok(())
+/// Opens `question` for `run_id`; `Conflict` when its id is taken.
+pub(super) fn open(
+    conn: &Connection,
+    run_id: &str,
+    question: &NewQuestion,
+) -> Result<QuestionDbRow> {
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO questions (id, run_id, work_id, node_id, agent, question, status, \
+               asked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7) ON CONFLICT (id) DO NOTHING",
+        )?
+        .execute(params![
+            question.id.as_str(),
+            run_id,
+            question.work_id.as_str(),
+            question.node_id,
+            question.agent,
+            question.question,
+            question.asked_at.as_millis(),
+        ])?;
+    if inserted == 0 {
+        return Err(Error::conflict(format!(
+            "question id '{}' is already taken",
+            question.id
+        )));
+    }
+    read(conn, &question.id)
+}
+
+fn read(conn: &Connection, id: &QuestionId) -> Result<QuestionDbRow> {
+    conn.prepare_cached(concat!(
+        "SELECT ",
+        question_columns!(),
+        " FROM questions WHERE id = ?1"
+    ))?
+    .query_row([id.as_str()], QuestionDbRow::from_sqlite)
+    .optional()?
+    .ok_or_else(|| Error::not_found("question", id.as_str()))
 }
 
 /// Records the one answer to an open question; `AlreadyAnswered` when it is

@@ -445,3 +445,31 @@ pub(super) fn commit(conn: &Connection, call: &CommitCall) -> Result<()> {
     call.effects
         .write(conn, &mut Chain::new(conn, &commit.run_id), now)
 }
+
+/// Raises a run's `risk_level` to `level` and its `risk_peak` to `peak`
+/// (`(score, JSON)`) where each is higher; returns both as they now are.
+pub(super) fn raise_risk(
+    conn: &Connection,
+    run_id: &str,
+    level: &str,
+    peak: Option<(u8, &str)>,
+) -> Result<(Option<String>, Option<String>)> {
+    if let Some((score, peak)) = peak {
+        conn.prepare_cached(
+            "UPDATE runs SET risk_peak = ?2 WHERE id = ?1 AND \
+               COALESCE(json_extract(risk_peak, '$.score'), -1) < ?3",
+        )?
+        .execute(params![run_id, peak, score])?;
+    }
+    conn.prepare_cached(
+        "UPDATE runs SET risk_level = ?2 WHERE id = ?1 AND \
+           (CASE COALESCE(risk_level, '') WHEN 'low' THEN 1 WHEN 'medium' THEN 2 \
+              WHEN 'high' THEN 3 WHEN 'critical' THEN 4 ELSE 0 END) < \
+           (CASE ?2 WHEN 'low' THEN 1 WHEN 'medium' THEN 2 WHEN 'high' THEN 3 \
+              WHEN 'critical' THEN 4 ELSE 0 END)",
+    )?
+    .execute(params![run_id, level])?;
+    Ok(conn
+        .prepare_cached("SELECT risk_level, risk_peak FROM runs WHERE id = ?1")?
+        .query_row([run_id], |row| Ok((row.get(0)?, row.get(1)?)))?)
+}

@@ -1,22 +1,22 @@
-//! Writes that span tables, each one transaction on the writer: a
-//! command's [`Change`] and an agent's question. The table modules
-//! (`approvals`, `questions`, `work`, `runs`, `audit`, `ops`, `gateway`,
-//! `workflows`) each write their own table and do not call each other for
-//! these.
+//! A command's [`Change`], one transaction on the writer, across tables.
+//! The table modules (`approvals`, `questions`, `work`, `runs`, `calls`,
+//! `gateway`, `workflows`, `messages`, `audit`, `ops`) each write their own
+//! table and do not call each other for these: this module puts their
+//! writes together.
 
 use agentwerke_evidence::chain::{ChainHead, SealedDraft};
+use agentwerke_types::RiskLevel;
 use rusqlite::Connection;
 
 use super::audit::{self, Chain};
 use super::rows::{ApprovalDbRow, QuestionDbRow, TimerDbRow};
 use super::runs::{self, StepCall};
-use super::work::{self, CompleteCall};
-use super::{approvals, gateway, messages, ops, questions, timers, workflows};
-use crate::change::{Change, Committed, CreatedRun, Row, Stream, Written};
+use super::{approvals, calls, gateway, messages, ops, questions, timers, work, workflows};
+use crate::change::{Change, Committed, CreatedRun, Row, Stream, WorkEnd, Written};
 use crate::error::{Error, Result};
 use crate::gateway::{HaltRow, PolicySetRow};
 use crate::model::{
-    ApprovalRow, Delivered, DeliveryOutcome, NewQuestion, QuestionRow, TimerRow, WorkflowVersion,
+    ApprovalRow, Delivered, DeliveryOutcome, JsonText, Op, QuestionRow, TimerRow, WorkflowVersion,
 };
 
 /// A [`Change`] with its JSON written and its audit drafts sealed by the
@@ -68,6 +68,9 @@ pub(super) enum RawWritten {
     WorkflowVersion(WorkflowVersion),
     Run(CreatedRun),
     Delivery(DeliveryOutcome),
+    Work(agentwerke_types::WorkId, WorkEnd),
+    Risk(Option<String>, Option<String>),
+    Abandoned(Vec<String>),
 }
 
 /// Parses what [`commit`] wrote, off the writer's thread.
@@ -87,6 +90,11 @@ pub(super) fn parse(
             RawWritten::WorkflowVersion(row) => Ok(Written::WorkflowVersion(row)),
             RawWritten::Run(run) => Ok(Written::Run(run)),
             RawWritten::Delivery(outcome) => Ok(Written::Delivery(outcome)),
+            RawWritten::Work(work_id, end) => Ok(Written::Work { work_id, end }),
+            RawWritten::Risk(level, peak) => risk(level, peak),
+            RawWritten::Abandoned(ids) => Ok(Written::Abandoned(
+                ids.into_iter().map(Into::into).collect(),
+            )),
         })
         .collect::<Result<_>>()?;
     Ok(Committed {
@@ -96,9 +104,26 @@ pub(super) fn parse(
     })
 }
 
+/// A run's risk columns as a raise left them.
+fn risk(level: Option<String>, peak: Option<String>) -> Result<Written> {
+    let corrupt = |column: &str| Error::Corrupt {
+        what: format!("runs.{column} after a risk raise"),
+    };
+    Ok(Written::Risk {
+        level: level
+            .map(|text| RiskLevel::parse(&text).ok_or_else(|| corrupt("risk_level")))
+            .transpose()?,
+        peak: peak
+            .map(|text| serde_json::from_str(&text).map_err(|_| corrupt("risk_peak")))
+            .transpose()?,
+    })
+}
+
 /// Writes a command's change: every row's compare-and-set first (any refusal
 /// refuses the whole change), then the audit records, the evidence, and the
-/// event with its step; the chain's head after the records appended.
+/// event with its step; the chain's head after the records appended. A
+/// [`Row::CompleteWork`] that finds its work cancelled ends the rows there
+/// and drops the event; audit and evidence are still written.
 pub(super) fn commit(
     conn: &Connection,
     call: &ChangeCall,
@@ -140,6 +165,12 @@ pub(super) fn commit(
         }));
     }
     let mut written = Vec::with_capacity(change.rows.len());
+    let mut chain = if creates {
+        Chain::fresh(conn, run_id)
+    } else {
+        Chain::new(conn, run_id)
+    };
+    let mut cancelled = false;
     for (row, ops_json) in change.rows.iter().zip(&call.ops_json) {
         let raw = match row {
             Row::DecideApproval {
@@ -229,6 +260,82 @@ pub(super) fn commit(
             Row::DeliverMessage(delivery) => {
                 RawWritten::Delivery(messages::deliver(conn, delivery, change.at)?)
             }
+            Row::CompleteWork {
+                work_id,
+                owner,
+                resume,
+            } => {
+                let end = work::complete(
+                    conn,
+                    run_id,
+                    work_id.as_str(),
+                    owner,
+                    resume.as_ref(),
+                    change.at,
+                )?;
+                cancelled = end == WorkEnd::Cancelled;
+                RawWritten::Work(work_id.clone(), end)
+            }
+            Row::OpenApproval { approval } => {
+                let open = Op::OpenApproval {
+                    approval: approval.clone(),
+                };
+                ops::apply(conn, run_id, &open, None, change.at)?;
+                RawWritten::Approval(approvals::read(conn, &approval.id)?)
+            }
+            Row::OpenQuestion { question } => {
+                RawWritten::Question(questions::open(conn, run_id, question)?)
+            }
+            Row::HoldWork {
+                work_id,
+                workflow_id,
+                agent,
+                resume,
+            } => {
+                let held_by =
+                    gateway::halted(conn, agent, workflow_id)?.then_some(gateway::KILL_SWITCH);
+                let end = work::hold(
+                    conn,
+                    run_id,
+                    work_id.as_str(),
+                    held_by,
+                    resume.as_ref(),
+                    change.at,
+                )?;
+                RawWritten::Work(work_id.clone(), end)
+            }
+            Row::RaiseRisk { level, peak } => {
+                let peak = peak
+                    .as_ref()
+                    .map(|peak| {
+                        JsonText::of(peak)
+                            .map(|json| (peak.score, json))
+                            .map_err(|_| Error::invalid("the risk peak cannot be written as JSON"))
+                    })
+                    .transpose()?;
+                let (level, peak) = runs::raise_risk(
+                    conn,
+                    run_id,
+                    level.as_str(),
+                    peak.as_ref().map(|(score, json)| (*score, json.as_str())),
+                )?;
+                RawWritten::Risk(level, peak)
+            }
+            Row::AbandonCalls { work_id, audit } => {
+                let ids = calls::abandon(conn, run_id, work_id.as_str(), change.at)?;
+                if !ids.is_empty() {
+                    let mut draft = audit.clone();
+                    let settled = serde_json::json!(ids);
+                    match draft.data.as_object_mut() {
+                        Some(data) => {
+                            data.insert("callIds".to_owned(), settled);
+                        }
+                        None => draft.data = serde_json::json!({ "callIds": settled }),
+                    }
+                    chain.append(&audit::seal(vec![draft]))?;
+                }
+                RawWritten::Abandoned(ids)
+            }
         };
         let owner = match &raw {
             RawWritten::Approval(row) => row.run_id.as_str(),
@@ -240,6 +347,8 @@ pub(super) fn commit(
             | RawWritten::PolicySet(_)
             | RawWritten::WorkflowVersion(_)
             | RawWritten::Delivery(_) => run_id,
+            // Written by the change's run id.
+            RawWritten::Work(..) | RawWritten::Risk(..) | RawWritten::Abandoned(_) => run_id,
         };
         if owner != run_id {
             return Err(Error::invalid(format!(
@@ -247,17 +356,17 @@ pub(super) fn commit(
             )));
         }
         written.push(raw);
+        if cancelled {
+            break;
+        }
     }
-    let mut chain = if creates {
-        Chain::fresh(conn, run_id)
-    } else {
-        Chain::new(conn, run_id)
-    };
     chain.append(&call.audit)?;
     for (kind, data) in &call.records {
         ops::insert_record(conn, run_id, kind, data, change.at)?;
     }
     let delivered = match &change.event {
+        // Cancelled work: the run moved on and hears nothing of the step.
+        _ if cancelled => Delivered::Dropped,
         None => Delivered::Dropped,
         Some(event) => runs::deliver(
             conn,
@@ -270,14 +379,4 @@ pub(super) fn commit(
         )?,
     };
     Ok((written, delivered, chain.into_head()))
-}
-
-/// Completes a step's execution as waiting for `question` and opens it.
-/// False when the work was already completed (a stale execution).
-pub(super) fn ask(conn: &Connection, done: &CompleteCall, question: &NewQuestion) -> Result<bool> {
-    if !work::complete(conn, done)?.recorded() {
-        return Ok(false);
-    }
-    questions::insert(conn, done.run_id(), question)?;
-    Ok(true)
 }

@@ -2,21 +2,18 @@
 //!
 //! An executor that dies mid-step loses its lease when it expires and the
 //! work is claimed again (`attempt_count` counts claims). Both executions may
-//! finish; the result event's dedup key lets only the first completion
-//! through, and the second is a no-op that reports `false`.
+//! finish; the work row's status lets only the first completion through,
+//! and the second is refused with `WorkClosed`, writing nothing.
 
-use agentwerke_evidence::chain::SealedDraft;
 use agentwerke_types::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::SqlitePool;
 
-use super::audit::Chain;
 use super::rows::{WorkRow, convert, work_columns};
-use super::runs::StepCall;
-use super::{audit, json_text, ops, runs, sql_limit};
-use crate::clock::wall_clock;
+use super::sql_limit;
+use crate::change::WorkEnd;
 use crate::error::{Error, Result};
-use crate::model::{CompleteWork, Delivered, JsonText, WorkItem};
+use crate::model::{JsonText, WorkItem};
 
 pub(super) fn claim(
     conn: &Connection,
@@ -81,113 +78,96 @@ pub(super) fn extend_lease(
     Ok(())
 }
 
-/// A completion with its JSON written and its audit drafts sealed by the
-/// caller, so the writer only binds and hashes.
-pub(super) struct CompleteCall {
-    done: CompleteWork,
-    result_event: String,
-    records: Vec<String>,
-    audit: Vec<SealedDraft>,
-    step: Option<StepCall>,
-}
-
-impl CompleteCall {
-    pub(super) fn new(mut done: CompleteWork) -> Result<Self> {
-        Ok(Self {
-            step: done.step.take().map(StepCall::new),
-            result_event: json_text(&done.result_event),
-            records: done
-                .records
-                .iter()
-                .map(ops::record_body)
-                .collect::<Result<_>>()?,
-            audit: audit::seal(std::mem::take(&mut done.audit)),
-            done,
+/// The status of a run's work, read in the writer's transaction.
+fn status_of(conn: &Connection, run_id: &str, work_id: &str) -> Result<(String, Option<String>)> {
+    conn.prepare_cached("SELECT status, lease_owner FROM work WHERE run_id = ?1 AND work_id = ?2")?
+        .query_row(params![run_id, work_id], |row| {
+            Ok((row.get(0)?, row.get(1)?))
         })
-    }
-
-    pub(super) fn run_id(&self) -> &str {
-        &self.done.run_id
-    }
+        .optional()?
+        .ok_or_else(|| Error::not_found("work", format!("{run_id}/{work_id}")))
 }
 
-pub(super) fn complete(conn: &Connection, call: &CompleteCall) -> Result<Delivered> {
-    let done = &call.done;
-    let (status, lease_owner): (String, Option<String>) = conn
-        .prepare_cached("SELECT status, lease_owner FROM work WHERE run_id = ?1 AND work_id = ?2")?
-        .query_row(
-            params![done.run_id.as_str(), done.work_id.as_str()],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .optional()?
-        .ok_or_else(|| Error::not_found("work", format!("{}/{}", done.run_id, done.work_id)))?;
-    if status == "done" {
-        // Completed before (by this or a reclaiming executor): nothing to add.
-        return Ok(Delivered::Dropped);
+/// Marks pending work done with `resume` kept for its next claim
+/// ([`Row::CompleteWork`](crate::Row::CompleteWork)): `WorkClosed` when it
+/// is done already, `Cancelled` (nothing written) when the run cancelled it.
+pub(super) fn complete(
+    conn: &Connection,
+    run_id: &str,
+    work_id: &str,
+    owner: &str,
+    resume: Option<&JsonText>,
+    at: Timestamp,
+) -> Result<WorkEnd> {
+    let (status, lease_owner) = status_of(conn, run_id, work_id)?;
+    match status.as_str() {
+        "pending" => {}
+        "cancelled" => return Ok(WorkEnd::Cancelled),
+        _ => {
+            return Err(Error::WorkClosed {
+                id: format!("{run_id}/{work_id}"),
+                status,
+            });
+        }
     }
-    let now = wall_clock();
-    if status == "cancelled" {
-        // The run moved on; what the agent did still happened, so keep it.
-        store_evidence(conn, &mut Chain::new(conn, &done.run_id), call, now)?;
-        return Ok(Delivered::Dropped);
-    }
-    if lease_owner.as_deref() != Some(done.owner.as_str()) {
+    if lease_owner.as_deref() != Some(owner) {
         tracing::info!(
-            run_id = done.run_id.as_str(),
-            work_id = done.work_id.as_str(),
-            owner = done.owner,
+            run_id,
+            work_id,
+            owner,
             "work completed by an executor whose lease was taken over"
         );
     }
-    runs::deliver(
-        conn,
-        &mut Chain::new(conn, &done.run_id),
-        &call.result_event,
-        Some(&done.dedup_key),
-        call.step.as_ref(),
-        now,
-        |chain| {
-            conn.prepare_cached(
-                "UPDATE work SET status = 'done', lease_owner = NULL, lease_until = NULL, \
-                   resume = NULL, completed_at = ?3, updated_at = ?3 \
-                 WHERE run_id = ?1 AND work_id = ?2",
-            )?
-            .execute(params![
-                done.run_id.as_str(),
-                done.work_id.as_str(),
-                now.as_millis()
-            ])?;
-            store_evidence(conn, chain, call, now)
-        },
-    )
+    conn.prepare_cached(
+        "UPDATE work SET status = 'done', lease_owner = NULL, lease_until = NULL, \
+           resume = ?3, completed_at = ?4, updated_at = ?4 \
+         WHERE run_id = ?1 AND work_id = ?2",
+    )?
+    .execute(params![
+        run_id,
+        work_id,
+        resume.map(JsonText::as_str),
+        at.as_millis()
+    ])?;
+    Ok(WorkEnd::Completed)
 }
 
-/// Keeps where a paused step stands with its work row, for its next claim.
-pub(super) fn keep_resume(
+/// Puts pending work back in the queue with `resume`
+/// ([`Row::HoldWork`](crate::Row::HoldWork)): leased to `held_by` for good
+/// when a halt still covers it, free to be claimed when `None`.
+/// `WorkClosed` when it is no longer pending.
+pub(super) fn hold(
     conn: &Connection,
-    call: &CompleteCall,
+    run_id: &str,
+    work_id: &str,
+    held_by: Option<&str>,
     resume: Option<&JsonText>,
-) -> Result<()> {
-    let done = &call.done;
-    conn.prepare_cached("UPDATE work SET resume = ?3 WHERE run_id = ?1 AND work_id = ?2")?
-        .execute(params![
-            done.run_id.as_str(),
-            done.work_id.as_str(),
-            resume.map(JsonText::as_str)
-        ])?;
-    Ok(())
-}
-
-fn store_evidence(
-    conn: &Connection,
-    chain: &mut Chain<'_>,
-    call: &CompleteCall,
-    now: Timestamp,
-) -> Result<()> {
-    for (record, body) in call.done.records.iter().zip(&call.records) {
-        ops::insert_record(conn, chain.stream(), record.kind(), body, now)?;
+    at: Timestamp,
+) -> Result<WorkEnd> {
+    let (status, _) = status_of(conn, run_id, work_id)?;
+    if status != "pending" {
+        return Err(Error::WorkClosed {
+            id: format!("{run_id}/{work_id}"),
+            status,
+        });
     }
-    chain.append(&call.audit)
+    conn.prepare_cached(
+        "UPDATE work SET lease_owner = ?3, lease_until = ?4, resume = ?5, updated_at = ?6 \
+         WHERE run_id = ?1 AND work_id = ?2",
+    )?
+    .execute(params![
+        run_id,
+        work_id,
+        held_by,
+        held_by.map(|_| i64::MAX),
+        resume.map(JsonText::as_str),
+        at.as_millis(),
+    ])?;
+    Ok(if held_by.is_some() {
+        WorkEnd::Held
+    } else {
+        WorkEnd::Released
+    })
 }
 
 pub(super) async fn pending_for_run(pool: &SqlitePool, run_id: &str) -> Result<Vec<WorkItem>> {

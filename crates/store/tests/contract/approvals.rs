@@ -396,10 +396,7 @@ pub(crate) async fn artifacts_listed_and_risk_peak_raised(store: &dyn Store) {
         (RiskLevel::High, 55, "http.request"),
         (RiskLevel::Medium, 40, "artifact.write"),
     ] {
-        store
-            .raise_risk_level("run-1", level, Some(peak(score, tool)))
-            .await
-            .unwrap();
+        super::support::raise_risk(store, "run-1", level, Some(peak(score, tool))).await;
     }
     let run = store.get_run("run-1").await.unwrap().unwrap();
     assert_eq!(run.risk_peak, Some(peak(55, "http.request")));

@@ -3,13 +3,14 @@
 use agentwerke_evidence::chain::verify_chain;
 use agentwerke_store::gateway::HaltScope;
 use agentwerke_store::{
-    Change, CompleteWork, GLOBAL_STREAM, JsonText, NewApproval, Op, Row, RunEvent, Store, Stream,
+    Change, GLOBAL_STREAM, JsonText, NewApproval, Op, Row, RunEvent, Store, Stream,
 };
 use agentwerke_types::{ApprovalDecision, ApprovalKind};
 use serde_json::json;
 
 use super::support::{
-    clear_halt, draft, fire_due, global, published, queue, set_halt, start_run, step, t, usage,
+    clear_halt, draft, finish, fire_due, global, published, queue, set_halt, start_run, step, t,
+    usage,
 };
 
 /// Many runs, many writes of every kind, then every chain verifies and
@@ -70,19 +71,17 @@ pub(crate) async fn chains_verify_after_many_ops(store: &dyn Store) {
     }
     for item in store.claim_work("exec", t(200), 1_000, 10).await.unwrap() {
         let run_id = item.run_id.clone();
-        store
-            .complete_work(CompleteWork {
-                run_id: run_id.clone(),
-                work_id: item.work_id.clone(),
-                owner: "exec".to_owned(),
-                result_event: json!({"type": "task_completed"}),
-                dedup_key: format!("work:{run_id}:{}", item.work_id),
-                records: vec![usage("git", 0.0)],
-                audit: vec![draft(&run_id, "step.completed", json!({}))],
-                step: None,
-            })
-            .await
-            .unwrap();
+        let mut done = finish(
+            run_id.as_str(),
+            item.work_id.as_str(),
+            "exec",
+            json!({"type": "task_completed"}),
+            format!("work:{run_id}:{}", item.work_id),
+            t(250),
+        );
+        done.records = vec![usage("git", 0.0)];
+        done.audit = vec![draft(&run_id, "step.completed", json!({}))];
+        store.commit(done).await.unwrap();
         store
             .commit(Change {
                 stream: Stream::Run(run_id.clone()),

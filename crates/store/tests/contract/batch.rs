@@ -5,10 +5,12 @@ use agentwerke_types::{ApprovalKind, RunStatus};
 use std::sync::Arc;
 
 use agentwerke_evidence::chain::verify_chain;
-use agentwerke_store::{CompleteWork, Delivered, JsonText, NewApproval, Op, Store};
+use agentwerke_store::{Change, Delivered, JsonText, NewApproval, Op, Store};
 use serde_json::json;
 
-use super::support::{code_of, commit_all, create, draft, new_run, published, start_run, t, usage};
+use super::support::{
+    code_of, commit_all, create, draft, finish, new_run, published, start_run, t, usage,
+};
 
 fn insert(work_id: &str) -> Op {
     Op::InsertWork {
@@ -134,21 +136,22 @@ pub(crate) async fn commit_runs_keep_each_outcome(store: &dyn Store) {
     chains_verify(store, &["r2", "r4", "r5"]).await;
 }
 
-fn completion(run: &str, work_id: &str, owner: &str) -> CompleteWork {
-    CompleteWork {
-        run_id: run.into(),
-        work_id: work_id.into(),
-        owner: owner.to_owned(),
-        result_event: json!({"type": "task_completed", "work_id": work_id}),
-        dedup_key: format!("work:{run}:{work_id}"),
-        records: vec![usage(owner, 0.0)],
-        audit: vec![draft(run, "step.completed", json!({"by": owner}))],
-        step: None,
-    }
+fn completion(run: &str, work_id: &str, owner: &str) -> Change {
+    let mut change = finish(
+        run,
+        work_id,
+        owner,
+        json!({"type": "task_completed", "work_id": work_id}),
+        format!("work:{run}:{work_id}"),
+        t(35),
+    );
+    change.records = vec![usage(owner, 0.0)];
+    change.audit = vec![draft(run, "step.completed", json!({"by": owner}))];
+    change
 }
 
 /// Many completions at once, some for the same run (parallel branches) and
-/// one repeated: each result is queued once, the repeat is a reported no-op,
+/// one repeated: each result is queued once, the repeat is refused whole,
 /// unknown work fails alone, and every run's chain stays one chain.
 pub(crate) async fn concurrent_completions(store: Arc<dyn Store>) {
     let version = published(store.as_ref(), "wf").await;
@@ -171,7 +174,7 @@ pub(crate) async fn concurrent_completions(store: Arc<dyn Store>) {
         6
     );
 
-    let mut calls: Vec<CompleteWork> = runs
+    let mut calls: Vec<Change> = runs
         .iter()
         .flat_map(|run| [completion(run, "a", "x"), completion(run, "b", "x")])
         .collect();
@@ -181,7 +184,7 @@ pub(crate) async fn concurrent_completions(store: Arc<dyn Store>) {
         .into_iter()
         .map(|call| {
             let store = store.clone();
-            tokio::spawn(async move { store.complete_work(call).await })
+            tokio::spawn(async move { store.commit(call).await.map(|c| c.delivered) })
         })
         .collect();
     let mut queued = 0;
@@ -190,12 +193,15 @@ pub(crate) async fn concurrent_completions(store: Arc<dyn Store>) {
     for task in tasks {
         match task.await.unwrap() {
             Ok(Delivered::Queued) => queued += 1,
-            Ok(Delivered::Dropped) => repeats += 1,
+            Ok(Delivered::Dropped) => panic!("every completion carries its event"),
             Ok(Delivered::Stepped) => panic!("no step was offered"),
-            Err(error) => {
-                assert_eq!(code_of::<()>(Err(error)), "store.not_found");
-                unknown += 1;
-            }
+            Err(error) => match code_of::<()>(Err(error)) {
+                "store.work_closed" => repeats += 1,
+                code => {
+                    assert_eq!(code, "store.not_found");
+                    unknown += 1;
+                }
+            },
         }
     }
     assert_eq!((queued, repeats, unknown), (6, 1, 1));

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use agentwerke_store::{
-    Change, CompleteWork, JsonText, NewQuestion, Op, QuestionFilter, Row, RunEvent, Store, Stream,
+    Change, JsonText, NewQuestion, Op, QuestionFilter, Row, RunEvent, Store, Stream, WorkEnd,
 };
 use agentwerke_types::{ErrorCode, QuestionStatus};
 use serde_json::json;
@@ -19,21 +19,8 @@ fn insert(work_id: &str) -> Op {
     }
 }
 
-fn asked(work_id: &str, question_id: &str) -> (CompleteWork, NewQuestion) {
-    let done = CompleteWork {
-        run_id: "run-1".into(),
-        work_id: work_id.into(),
-        owner: "exec".to_owned(),
-        result_event: json!({"type": "task_asked", "work_id": work_id, "question_id": question_id}),
-        dedup_key: format!("work:run-1:{work_id}:1"),
-        records: Vec::new(),
-        audit: vec![draft(
-            "run-1",
-            "question.asked",
-            json!({"questionId": question_id}),
-        )],
-        step: None,
-    };
+/// Claim `claim` of `work_id` ends asking `question_id`, keeping `resume`.
+fn asked(work_id: &str, question_id: &str, resume: Option<JsonText>, claim: u32) -> Change {
     let question = NewQuestion {
         id: question_id.into(),
         work_id: work_id.into(),
@@ -42,7 +29,31 @@ fn asked(work_id: &str, question_id: &str) -> (CompleteWork, NewQuestion) {
         question: "Which region?".to_owned(),
         asked_at: t(150),
     };
-    (done, question)
+    Change {
+        stream: Stream::Run("run-1".into()),
+        at: t(150),
+        rows: vec![
+            Row::CompleteWork {
+                work_id: work_id.into(),
+                owner: "exec".to_owned(),
+                resume,
+            },
+            Row::OpenQuestion { question },
+        ],
+        event: Some(RunEvent {
+            event: JsonText::from(
+                &json!({"type": "task_asked", "work_id": work_id, "question_id": question_id}),
+            ),
+            dedup_key: Some(format!("work:run-1:{work_id}:{claim}")),
+            step: None,
+        }),
+        audit: vec![draft(
+            "run-1",
+            "question.asked",
+            json!({"questionId": question_id}),
+        )],
+        records: Vec::new(),
+    }
 }
 
 fn answer(id: &str, by: &str) -> Change {
@@ -72,18 +83,22 @@ pub(crate) async fn ask_and_answer_once(store: Arc<dyn Store>) {
     let claimed = store.claim_work("exec", t(100), 1_000, 10).await.unwrap();
     assert_eq!(claimed.len(), 1);
 
-    let (done, question) = asked("w1", "q-1");
     let resume = JsonText::from(&json!({"turn": 1, "pending": ["human.ask"]}));
-    assert!(
-        store
-            .ask_question(done.clone(), question.clone(), Some(resume.clone()))
-            .await
-            .unwrap()
+    let first = store
+        .commit(asked("w1", "q-1", Some(resume.clone()), 1))
+        .await
+        .unwrap();
+    assert_eq!(first.work(), Some(WorkEnd::Completed));
+    assert_eq!(
+        first.question().map(|q| q.status),
+        Some(QuestionStatus::Open)
     );
-    assert!(
-        !store.ask_question(done, question, None).await.unwrap(),
-        "a second execution's question is a no-op"
+    assert_eq!(
+        code_of(store.commit(asked("w1", "q-9", None, 1)).await),
+        "store.work_closed",
+        "a second execution's question is refused and writes nothing"
     );
+    assert_eq!(store.get_question("q-9").await.unwrap(), None);
     assert!(
         store
             .claim_work("exec", t(5_000), 1_000, 10)
@@ -157,11 +172,6 @@ pub(crate) async fn ask_and_answer_once(store: Arc<dyn Store>) {
 
     // The attempt asks again; the run is cancelled meanwhile: its open
     // question closes and cannot be answered any more.
-    let (done, question) = asked("w1", "q-2");
-    let done = CompleteWork {
-        dedup_key: "work:run-1:w1:2".to_owned(),
-        ..done
-    };
     store
         .commit_run(commit_all(
             &runs[0],
@@ -179,7 +189,10 @@ pub(crate) async fn ask_and_answer_once(store: Arc<dyn Store>) {
         Some(&resume),
         "the resumed step gets where it stood"
     );
-    assert!(store.ask_question(done, question, None).await.unwrap());
+    store
+        .commit(asked("w1", "q-2", None, 2))
+        .await
+        .expect("the resumed attempt asks again");
     let runs = store.claim_runs("engine", t(800), 1_000, 10).await.unwrap();
     store
         .commit_run(commit_all(

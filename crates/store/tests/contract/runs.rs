@@ -1,7 +1,7 @@
 //! Run creation, claims, commits, optimistic concurrency, leases, paging.
 
 use agentwerke_evidence::chain::verify_chain;
-use agentwerke_store::{Delivered, JsonText, NewRun, Op, Row, RunFilter, Store, Stream};
+use agentwerke_store::{Delivered, JsonText, NewRun, Op, Row, RunFilter, Store, Stream, Written};
 use agentwerke_types::{RiskLevel, RunStatus};
 use serde_json::json;
 
@@ -423,29 +423,27 @@ pub(crate) async fn pagination(store: &dyn Store) {
 }
 
 /// A run's risk level only rises, and raising it again to the same level
-/// changes nothing: the executor raises it before a step's commit, so a
-/// step replayed after a crash raises it a second time.
+/// changes nothing; the row a raise writes reports the level as it now is.
 pub(crate) async fn risk_level_only_rises(store: &dyn Store) {
     one_run(store, "wf", "run-1").await;
     let level = async || store.get_run("run-1").await.unwrap().unwrap().risk_level;
     assert_eq!(level().await, None);
-    store
-        .raise_risk_level("run-1", RiskLevel::High, None)
-        .await
-        .unwrap();
+    let raise = async |to| {
+        let raised = super::support::raise_risk(store, "run-1", to, None).await;
+        match raised.rows.as_slice() {
+            [Written::Risk { level, peak: None }] => *level,
+            other => panic!("one risk row: {other:?}"),
+        }
+    };
+    assert_eq!(raise(RiskLevel::High).await, Some(RiskLevel::High));
     assert_eq!(level().await, Some(RiskLevel::High));
-    store
-        .raise_risk_level("run-1", RiskLevel::High, None)
-        .await
-        .unwrap();
-    store
-        .raise_risk_level("run-1", RiskLevel::Low, None)
-        .await
-        .unwrap();
+    assert_eq!(raise(RiskLevel::High).await, Some(RiskLevel::High));
+    assert_eq!(
+        raise(RiskLevel::Low).await,
+        Some(RiskLevel::High),
+        "never lowered"
+    );
     assert_eq!(level().await, Some(RiskLevel::High), "never lowered");
-    store
-        .raise_risk_level("run-1", RiskLevel::Critical, None)
-        .await
-        .unwrap();
+    assert_eq!(raise(RiskLevel::Critical).await, Some(RiskLevel::Critical));
     assert_eq!(level().await, Some(RiskLevel::Critical));
 }

@@ -2,11 +2,11 @@
 //! nothing moved the run, left to an applier otherwise.
 
 use agentwerke_evidence::chain::verify_chain;
-use agentwerke_store::{AppliedStep, CompleteWork, Delivered, JsonText, Op, Store};
+use agentwerke_store::{AppliedStep, Change, Delivered, JsonText, Op, Store};
 use agentwerke_types::RunStatus;
 use serde_json::json;
 
-use super::support::{draft, one_run, queue, step, t};
+use super::support::{draft, finish, one_run, queue, step, t};
 
 fn insert(work_id: &str) -> Op {
     Op::InsertWork {
@@ -28,26 +28,30 @@ fn applied(version: i64, next: &str) -> AppliedStep {
     }
 }
 
-fn completion(work_id: &str, step: AppliedStep) -> CompleteWork {
-    CompleteWork {
-        run_id: "run-1".into(),
-        work_id: work_id.into(),
-        owner: "exec".to_owned(),
-        result_event: json!({"type": "task_completed", "work_id": work_id}),
-        dedup_key: format!("work:run-1:{work_id}"),
-        records: Vec::new(),
-        audit: vec![draft("run-1", "step.completed", json!({"work": work_id}))],
-        step: Some(step),
+fn completion(work_id: &str, step: AppliedStep, at: i64) -> Change {
+    let mut change = finish(
+        "run-1",
+        work_id,
+        "exec",
+        json!({"type": "task_completed", "work_id": work_id}),
+        format!("work:run-1:{work_id}"),
+        t(at),
+    );
+    change.audit = vec![draft("run-1", "step.completed", json!({"work": work_id}))];
+    if let Some(event) = change.event.as_mut() {
+        event.step = Some(step);
     }
+    change
 }
 
-/// Completes `work_id` offering a step computed at `version`; what became
-/// of the result.
-async fn deliver(store: &dyn Store, work_id: &str, version: i64, next: &str) -> Delivered {
+/// Completes `work_id` at `at` offering a step computed at `version`; what
+/// became of the result.
+async fn deliver(store: &dyn Store, work_id: &str, version: i64, next: &str, at: i64) -> Delivered {
     store
-        .complete_work(completion(work_id, applied(version, next)))
+        .commit(completion(work_id, applied(version, next), at))
         .await
         .unwrap()
+        .delivered
 }
 
 async fn claim_one_work(store: &dyn Store, now: i64) -> String {
@@ -63,7 +67,10 @@ pub(crate) async fn committed_only_when_nothing_moved(store: &dyn Store) {
 
     // Nothing moved: the step commits with the result, nothing is left to claim.
     let w1 = claim_one_work(store, 30).await;
-    assert_eq!(deliver(store, &w1, version, "w2").await, Delivered::Stepped);
+    assert_eq!(
+        deliver(store, &w1, version, "w2", 35).await,
+        Delivered::Stepped
+    );
     let run = store.get_run("run-1").await.unwrap().unwrap();
     assert_eq!(run.state_version, version + 1);
     assert_eq!(run.state, json!({"after": "w2"}));
@@ -86,7 +93,7 @@ pub(crate) async fn committed_only_when_nothing_moved(store: &dyn Store) {
     // A step computed from an older state is not committed: the event waits.
     let w2 = claim_one_work(store, 50).await;
     assert_eq!(
-        deliver(store, &w2, version, "stale").await,
+        deliver(store, &w2, version, "stale", 55).await,
         Delivered::Queued
     );
     let run = store.get_run("run-1").await.unwrap().unwrap();
@@ -116,7 +123,10 @@ pub(crate) async fn committed_only_when_nothing_moved(store: &dyn Store) {
     let held = store.claim_runs("other", t(70), 30_000, 10).await.unwrap();
     assert_eq!(held.len(), 1);
     let w3 = claim_one_work(store, 80).await;
-    assert_eq!(deliver(store, &w3, version, "w4").await, Delivered::Queued);
+    assert_eq!(
+        deliver(store, &w3, version, "w4", 85).await,
+        Delivered::Queued
+    );
     let run = store.get_run("run-1").await.unwrap().unwrap();
     assert_eq!(
         run.state_version, version,

@@ -323,3 +323,52 @@ pub(crate) async fn clear_halt(
     let record = draft(GLOBAL_STREAM, "gateway.resumed", json!({"target": target}));
     global(store, at, vec![row], vec![record]).await
 }
+
+/// A step's end as the executor commits it: `work_id` of `run_id` done by
+/// `owner` at `at`, its result `event` keyed by `dedup_key`; no records, no
+/// audit, no step offered.
+pub(crate) fn finish(
+    run_id: &str,
+    work_id: &str,
+    owner: &str,
+    event: Value,
+    dedup_key: String,
+    at: Timestamp,
+) -> agentwerke_store::Change {
+    agentwerke_store::Change {
+        stream: Stream::Run(run_id.into()),
+        at,
+        rows: vec![agentwerke_store::Row::CompleteWork {
+            work_id: work_id.into(),
+            owner: owner.to_owned(),
+            resume: None,
+        }],
+        event: Some(agentwerke_store::RunEvent {
+            event: JsonText::from(&event),
+            dedup_key: Some(dedup_key),
+            step: None,
+        }),
+        audit: Vec::new(),
+        records: Vec::new(),
+    }
+}
+
+/// Raises the assessed risk of `run_id` as a step's end does, alone.
+pub(crate) async fn raise_risk(
+    store: &dyn Store,
+    run_id: &str,
+    level: agentwerke_types::RiskLevel,
+    peak: Option<agentwerke_store::RiskPeak>,
+) -> agentwerke_store::Committed {
+    store
+        .commit(agentwerke_store::Change {
+            stream: Stream::Run(run_id.into()),
+            at: t(900),
+            rows: vec![agentwerke_store::Row::RaiseRisk { level, peak }],
+            event: None,
+            audit: Vec::new(),
+            records: Vec::new(),
+        })
+        .await
+        .expect("a raise is never refused")
+}

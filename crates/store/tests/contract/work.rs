@@ -1,10 +1,14 @@
 //! Agent work: leases, reclaim, completion exactly once, cancellation.
 
-use agentwerke_store::gateway::{HaltScope, Held, HoldWork};
-use agentwerke_store::{CompleteWork, Delivered, GLOBAL_STREAM, JsonText, Op, PageRequest, Store};
+use agentwerke_store::gateway::HaltScope;
+use agentwerke_store::{
+    Change, Delivered, GLOBAL_STREAM, JsonText, Op, PageRequest, Row, Store, Stream, WorkEnd,
+};
 use serde_json::json;
 
-use super::support::{clear_halt, code_of, draft, one_run, queue, set_halt, step, t, usage};
+use super::support::{
+    clear_halt, code_of, draft, finish, one_run, queue, set_halt, step, t, usage,
+};
 
 fn insert(work_id: &str) -> Op {
     Op::InsertWork {
@@ -14,17 +18,18 @@ fn insert(work_id: &str) -> Op {
     }
 }
 
-fn completion(work_id: &str, owner: &str, output: &str) -> CompleteWork {
-    CompleteWork {
-        run_id: "run-1".into(),
-        work_id: work_id.into(),
-        owner: owner.to_owned(),
-        result_event: json!({"type": "task_completed", "work_id": work_id, "output": output}),
-        dedup_key: format!("work:run-1:{work_id}"),
-        records: vec![usage(owner, 0.1 + 0.2)],
-        audit: vec![draft("run-1", "step.completed", json!({"by": owner}))],
-        step: None,
-    }
+fn completion(work_id: &str, owner: &str, output: &str) -> Change {
+    let mut change = finish(
+        "run-1",
+        work_id,
+        owner,
+        json!({"type": "task_completed", "work_id": work_id, "output": output}),
+        format!("work:run-1:{work_id}"),
+        t(2_000),
+    );
+    change.records = vec![usage(owner, 0.1 + 0.2)];
+    change.audit = vec![draft("run-1", "step.completed", json!({"by": owner}))];
+    change
 }
 
 /// Work leased to a crashed executor is reclaimed after expiry; of two
@@ -76,20 +81,13 @@ pub(crate) async fn reclaim_and_complete_once(store: &dyn Store) {
         .await;
     assert_eq!(code_of(extend), "store.lease_lost");
 
+    let first = store.commit(completion("w1", "b", "from b")).await.unwrap();
+    assert_eq!(first.delivered, Delivered::Queued);
+    assert_eq!(first.work(), Some(WorkEnd::Completed));
     assert_eq!(
-        store
-            .complete_work(completion("w1", "b", "from b"))
-            .await
-            .unwrap(),
-        Delivered::Queued
-    );
-    assert_eq!(
-        store
-            .complete_work(completion("w1", "a", "from a"))
-            .await
-            .unwrap(),
-        Delivered::Dropped,
-        "a second completion is a no-op"
+        code_of(store.commit(completion("w1", "a", "from a")).await),
+        "store.work_closed",
+        "a second completion is refused and writes nothing"
     );
     assert!(
         store
@@ -129,7 +127,7 @@ pub(crate) async fn reclaim_and_complete_once(store: &dyn Store) {
         .collect();
     assert_eq!(results, [json!("from b")], "exactly one result event");
 
-    let unknown = store.complete_work(completion("nope", "a", "x")).await;
+    let unknown = store.commit(completion("nope", "a", "x")).await;
     assert_eq!(code_of(unknown), "store.not_found");
 }
 
@@ -168,13 +166,9 @@ pub(crate) async fn cancelled_work(store: &dyn Store) {
             .is_empty()
     );
 
-    assert_eq!(
-        store
-            .complete_work(completion("w1", "a", "late"))
-            .await
-            .unwrap(),
-        Delivered::Dropped
-    );
+    let late = store.commit(completion("w1", "a", "late")).await.unwrap();
+    assert_eq!(late.delivered, Delivered::Dropped);
+    assert_eq!(late.work(), Some(WorkEnd::Cancelled));
     assert_eq!(
         store.records("run-1").await.unwrap().len(),
         1,
@@ -189,17 +183,25 @@ pub(crate) async fn cancelled_work(store: &dyn Store) {
     );
 }
 
-fn hold(work_id: &str, agent: &str, resume: &str) -> HoldWork {
-    HoldWork {
-        run_id: "run-1".to_owned(),
-        work_id: work_id.to_owned(),
-        owner: "a".to_owned(),
-        workflow_id: "wf".to_owned(),
-        agent: agent.to_owned(),
-        records: vec![usage("turn-1", 0.0)],
+fn hold(work_id: &str, agent: &str, resume: &str) -> Change {
+    Change {
+        stream: Stream::Run("run-1".into()),
+        at: t(200),
+        rows: vec![Row::HoldWork {
+            work_id: work_id.into(),
+            workflow_id: "wf".to_owned(),
+            agent: agent.to_owned(),
+            resume: Some(JsonText::from(&json!({"turn": resume}))),
+        }],
+        event: None,
         audit: vec![draft("run-1", "step.halted", json!({"workId": work_id}))],
-        resume: Some(JsonText::from(&json!({"turn": resume}))),
+        records: vec![usage("turn-1", 0.0)],
     }
+}
+
+/// What a hold did to its work.
+async fn held(store: &dyn Store, change: Change) -> Option<WorkEnd> {
+    store.commit(change).await.unwrap().work()
 }
 
 /// A step the kill switch stopped is held, with where it stands, until its
@@ -224,13 +226,13 @@ pub(crate) async fn held_by_the_kill_switch(store: &dyn Store) {
     assert_eq!(halted.hash.len(), 64);
 
     assert_eq!(
-        store.hold_work(hold("w1", "writer", "1")).await.unwrap(),
-        Held::Waiting
+        held(store, hold("w1", "writer", "1")).await,
+        Some(WorkEnd::Held)
     );
     // No halt covers the other agent: released.
     assert_eq!(
-        store.hold_work(hold("w2", "reader", "2")).await.unwrap(),
-        Held::Released
+        held(store, hold("w2", "reader", "2")).await,
+        Some(WorkEnd::Released)
     );
     // Long after every lease ran out, only the released step is claimed.
     let claimed = store
