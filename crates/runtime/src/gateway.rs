@@ -362,7 +362,7 @@ pub struct StepTools {
     /// What the model said in the turn whose calls are being made, redacted.
     said: Mutex<Option<String>>,
     /// This step's tool-call journal as it stood when the execution began,
-    /// read at its first gateway call (see [`journal`]).
+    /// read at its first gateway call (see `gateway::journal`).
     journal: tokio::sync::OnceCell<Result<HashMap<ToolCallId, ToolCallRow>, String>>,
     /// The gateway calls made so far, by tool and argument hash: the
     /// occurrence part of the next identical call's id.
@@ -458,7 +458,7 @@ impl StepTools {
     /// Brokers one call: decide, apply an earlier human decision on exactly
     /// this call if there is one, run what may run with its intent and
     /// outcome journalled around it, record everything. A call this step
-    /// made before a crash is not made again blindly (see [`journal`]).
+    /// made before a crash is not made again blindly (see `gateway::journal`).
     pub async fn broker(&self, tool: &str, arguments: Value) -> ToolResult {
         let request = CallRequest {
             tool: tool.to_owned(),

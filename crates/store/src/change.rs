@@ -115,7 +115,7 @@ pub enum Row {
         /// The approval.
         id: ApprovalId,
     },
-    /// Mark a scheduled timer of [`Change::run_id`] that is due by
+    /// Mark a scheduled timer of the change's run that is due by
     /// [`Change::at`] fired. Refused with `Conflict` when it is not
     /// scheduled (fired or cancelled) or not due, and `NotFound` when the run
     /// has no such timer.

@@ -8,7 +8,7 @@
 //! evidence. It holds no store handle, so its tests assert on the returned
 //! plan without a database.
 //!
-//! [`submit`] is the door: it reads the snapshot, plans, takes the engine
+//! `submit` is the door: it reads the snapshot, plans, takes the engine
 //! step the event causes when it can (see [`crate::stepper`]) and commits.
 //! The store's compare-and-set on each row still decides races the snapshot
 //! could not see: of two concurrent decisions exactly one wins, and a
@@ -18,7 +18,7 @@
 //! An agent step's end takes the same road without being a [`Command`]:
 //! it is made inside the process by the executor that ran the step, never
 //! asked for at an edge, so [`finish_step`] plans it and commits it through
-//! the same tail as [`submit`].
+//! the same tail as `submit`.
 //!
 //! Only the engine and the planners build engine events; an approval's
 //! event is built in one place, [`decide_approval::event_for`], for a
@@ -337,7 +337,7 @@ pub(crate) async fn commit(
     Ok(Submitted { committed, event })
 }
 
-/// [`submit`] for a start: reads the version and its compiled definition,
+/// `submit` for a start: reads the version and its compiled definition,
 /// plans the run with its first step taken, commits the creation and
 /// remembers the state the step left for the run's next step.
 async fn submit_start(
@@ -409,7 +409,7 @@ fn unreadable(error: crate::Error) -> Error {
     }
 }
 
-/// [`submit`] for a delivery: plans it and commits it as a global change,
+/// `submit` for a delivery: plans it and commits it as a global change,
 /// whose one row the store fans out to the runs it matches (see
 /// [`deliver_message`]).
 async fn submit_delivery(

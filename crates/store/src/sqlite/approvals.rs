@@ -197,7 +197,7 @@ pub(super) fn read(conn: &Connection, id: &ApprovalId) -> Result<ApprovalDbRow> 
 /// Marks an approved escalation of `run_id` used; false when it was not
 /// approved or was already used (so a second execution of the same approval
 /// is refused). Called only with the intent of the call it lets run
-/// ([`super::calls::begin`]), in the same transaction.
+/// (`txn::begin_tool_call`), in the same transaction.
 pub(super) fn consume_escalation(
     conn: &Connection,
     approval_id: &str,

@@ -4,7 +4,6 @@ use agentwerke_types::{Timestamp, ToolCallStatus};
 use rusqlite::{Connection, OptionalExtension, params};
 use sqlx::{FromRow, SqlitePool};
 
-use super::approvals::consume_escalation;
 use super::parse_json;
 use super::rows::{from_sqlite, named};
 use crate::calls::{Begun, ToolCallIntent, ToolCallOutcome, ToolCallRow};
@@ -89,31 +88,30 @@ fn row_on(conn: &Connection, call_id: &str) -> Result<Option<ToolCallRow>> {
     .transpose()
 }
 
-/// Commits a call's intent: a first start inserts it, a start whose outcome
-/// was lost counts one more execution, a settled call is handed back
-/// untouched. The approval it uses (if any) is used up in the same
-/// transaction, so an approval can neither be lost to a crash between the
-/// two writes nor let two starts run.
-pub(super) fn begin(conn: &Connection, intent: &ToolCallIntent) -> Result<Begun> {
+/// The journal's row for the call `intent` begins, if it was begun before;
+/// `Conflict` when that was for another tool or other arguments.
+pub(super) fn earlier(conn: &Connection, intent: &ToolCallIntent) -> Result<Option<ToolCallRow>> {
     let earlier = row_on(conn, &intent.call_id)?;
-    if let Some(row) = &earlier {
-        if row.tool != intent.tool || row.args_hash != intent.args_hash {
-            return Err(Error::Conflict {
-                reason: format!(
-                    "tool call {} was begun for {} with arguments {}, not {} with arguments {}",
-                    intent.call_id, row.tool, row.args_hash, intent.tool, intent.args_hash
-                ),
-            });
-        }
-        if row.status.is_settled() {
-            return Ok(Begun::Settled(Box::new(row.clone())));
-        }
-    }
-    if let Some(approval) = &intent.approval_id
-        && !consume_escalation(conn, approval, &intent.run_id, intent.at)?
+    if let Some(row) = &earlier
+        && (row.tool != intent.tool || row.args_hash != intent.args_hash)
     {
-        return Ok(Begun::ApprovalUsed);
+        return Err(Error::Conflict {
+            reason: format!(
+                "tool call {} was begun for {} with arguments {}, not {} with arguments {}",
+                intent.call_id, row.tool, row.args_hash, intent.tool, intent.args_hash
+            ),
+        });
     }
+    Ok(earlier)
+}
+
+/// Records a call's start: a first start inserts it, a start whose outcome
+/// was lost (`earlier`, still `started`) counts one more execution.
+pub(super) fn start(
+    conn: &Connection,
+    intent: &ToolCallIntent,
+    earlier: Option<ToolCallRow>,
+) -> Result<Begun> {
     let executions = match earlier {
         Some(row) => {
             conn.prepare_cached(

@@ -438,7 +438,7 @@ impl Store for SqliteStore {
 
     async fn begin_tool_call(&self, intent: ToolCallIntent) -> Result<Begun> {
         self.writer
-            .write(move |conn| calls::begin(conn, &intent))
+            .write(move |conn| txn::begin_tool_call(conn, &intent))
             .await
     }
 

@@ -12,6 +12,7 @@ use super::audit::{self, Chain};
 use super::rows::{ApprovalDbRow, QuestionDbRow, TimerDbRow};
 use super::runs::{self, StepCall};
 use super::{approvals, calls, gateway, messages, ops, questions, timers, work, workflows};
+use crate::calls::{Begun, ToolCallIntent};
 use crate::change::{Change, Committed, CreatedRun, Row, Stream, WorkEnd, Written};
 use crate::error::{Error, Result};
 use crate::gateway::{HaltRow, PolicySetRow};
@@ -379,4 +380,26 @@ pub(super) fn commit(
         )?,
     };
     Ok((written, delivered, chain.into_head()))
+}
+
+/// Commits a tool call's intent (see [`Store::begin_tool_call`]): a settled
+/// call is handed back untouched; otherwise the approval it uses (if any)
+/// is used up and the start recorded in the same transaction, so an
+/// approval can neither be lost to a crash between the two writes nor let
+/// two starts run.
+///
+/// [`Store::begin_tool_call`]: crate::Store::begin_tool_call
+pub(super) fn begin_tool_call(conn: &Connection, intent: &ToolCallIntent) -> Result<Begun> {
+    let earlier = calls::earlier(conn, intent)?;
+    if let Some(row) = &earlier
+        && row.status.is_settled()
+    {
+        return Ok(Begun::Settled(Box::new(row.clone())));
+    }
+    if let Some(approval) = &intent.approval_id
+        && !approvals::consume_escalation(conn, approval, &intent.run_id, intent.at)?
+    {
+        return Ok(Begun::ApprovalUsed);
+    }
+    calls::start(conn, intent, earlier)
 }
