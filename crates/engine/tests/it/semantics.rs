@@ -775,7 +775,11 @@ fn a_repeated_or_late_release_changes_nothing() {
     let at = r.at();
     r.ok(Event::TaskReleased { work_id: work, at });
     assert!(r.last.is_empty(), "not held: {:?}", r.last);
-    assert_eq!(r.state.pending_timers().count(), 1, "the first timeout stands");
+    assert_eq!(
+        r.state.pending_timers().count(),
+        1,
+        "the first timeout stands"
+    );
     let at = r.at();
     r.ok(Event::TaskHeld { work_id: work, at });
     let at = r.at();
