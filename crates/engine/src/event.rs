@@ -122,6 +122,25 @@ pub enum Event {
         /// When.
         at: Timestamp,
     },
+    /// The kill switch stopped a running agent attempt: it waits in the
+    /// queue until the halts covering it are lifted. Its timeout stops, as
+    /// for a pause: a halt is not the agent's time. Since schema v1.3.
+    TaskHeld {
+        /// The attempt's work id.
+        work_id: WorkId,
+        /// When.
+        at: Timestamp,
+    },
+    /// A held attempt was claimed again after its halts were lifted: it
+    /// goes on with a whole timeout. A release of an attempt that is not
+    /// held (a repeat, or one that ended meanwhile) changes nothing. Since
+    /// schema v1.3.
+    TaskReleased {
+        /// The attempt's work id.
+        work_id: WorkId,
+        /// When.
+        at: Timestamp,
+    },
 }
 
 impl Event {
@@ -138,7 +157,9 @@ impl Event {
             | Event::TaskPaused { at, .. }
             | Event::TaskResumed { at, .. }
             | Event::TaskAsked { at, .. }
-            | Event::RetryStep { at, .. } => *at,
+            | Event::RetryStep { at, .. }
+            | Event::TaskHeld { at, .. }
+            | Event::TaskReleased { at, .. } => *at,
         }
     }
 
@@ -156,6 +177,8 @@ impl Event {
             Event::TaskResumed { .. } => "task_resumed",
             Event::TaskAsked { .. } => "task_asked",
             Event::RetryStep { .. } => "retry_step",
+            Event::TaskHeld { .. } => "task_held",
+            Event::TaskReleased { .. } => "task_released",
         }
     }
 }

@@ -233,6 +233,10 @@ pub(crate) enum Wait {
         /// rather than an escalated tool call.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         asking: bool,
+        /// True while the kill switch holds the attempt: its timeout is
+        /// disarmed until the release arms a whole one.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        held: bool,
     },
     /// An approval decision.
     Approval,

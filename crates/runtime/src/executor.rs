@@ -22,6 +22,7 @@ use tokio::sync::{Semaphore, watch};
 use crate::clock::rfc3339;
 use crate::command::Ctx;
 use crate::command::finish_step::{self, FinishStep, Outcome as Ending, Risk};
+use crate::command::release_step::{self, ReleaseStep};
 use crate::gateway::{StepIdentity, StepTools, made_before, surface};
 use crate::{Error, RuntimeDeps, RuntimeHandle, RuntimeOptions, idle};
 
@@ -180,6 +181,23 @@ impl Executor {
     /// answer.
     async fn execute(&self, item: WorkItem) -> Result<Delivered, Error> {
         let work: AgentWork = serde_json::from_str(item.payload.as_str())?;
+        if item.held {
+            // The kill switch held the step and stopped its timeout: the run
+            // hears it goes on before it does, so the timeout counts again.
+            // Not released, not run: the lease runs out and a later claim
+            // tries again.
+            let release = ReleaseStep {
+                run_id: work.run_id.clone().into(),
+                work_id: item.work_id.clone(),
+                step: work.work_id,
+                claim: item.attempt_count,
+            };
+            let ctx = Ctx {
+                at: self.deps.clock.now(),
+                secrets: &self.options.secrets,
+            };
+            release_step::release(&self.deps.store, &self.handle.stepper, release, &ctx).await?;
+        }
         // Where the step stood when it paused for a person; one that cannot
         // be read starts the step over, as a step did before it was kept.
         let resume: Option<Resume> = item.resume.as_ref().and_then(|text| {

@@ -245,8 +245,10 @@ pub enum Row {
     /// `resume`, held until the halts covering it (global, its agent's,
     /// its workflow's) are lifted; looked for in the same transaction, so a
     /// step whose halt was lifted a moment ago is released at once rather
-    /// than held with nobody to free it. Refused with `WorkClosed` when the
-    /// work is no longer pending (completed or cancelled meanwhile).
+    /// than held with nobody to free it. Either way its next claim says it
+    /// was held ([`WorkItem::held`](crate::WorkItem::held)) until the step
+    /// ends. Refused with `WorkClosed` when the work is no longer pending
+    /// (completed or cancelled meanwhile).
     HoldWork {
         /// The work.
         work_id: WorkId,

@@ -373,6 +373,10 @@ pub struct WorkItem {
     /// Where the step stood when it last paused for a person (see
     /// [`Row::CompleteWork`](crate::Row::CompleteWork)); `None` if it never did.
     pub resume: Option<JsonText>,
+    /// Whether the kill switch held the step since it last ended
+    /// ([`Row::HoldWork`](crate::Row::HoldWork)): the run must hear it was
+    /// released before the step goes on, so its timeout counts again.
+    pub held: bool,
 }
 
 /// An engine step the caller computed from a run's state at

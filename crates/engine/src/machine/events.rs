@@ -43,7 +43,9 @@ pub(crate) fn check(_def: &Definition, st: &RunState, event: &Event) -> Result<(
         | Event::TaskFailed { work_id, .. }
         | Event::TaskPaused { work_id, .. }
         | Event::TaskAsked { work_id, .. }
-        | Event::TaskResumed { work_id, .. } => expect_kind(st, *work_id, "agent"),
+        | Event::TaskResumed { work_id, .. }
+        | Event::TaskHeld { work_id, .. }
+        | Event::TaskReleased { work_id, .. } => expect_kind(st, *work_id, "agent"),
         Event::ApprovalDecided { work_id, .. } => expect_kind(st, *work_id, "approval"),
         Event::TimerFired { timer_id, .. } => {
             if timer_id.0 == 0 || timer_id.0 >= st.next_timer {
@@ -132,7 +134,43 @@ impl Machine<'_, '_> {
                 }
             }
             Event::RetryStep { .. } => self.resume(),
+            Event::TaskHeld { work_id, .. } => self.hold(work_id),
+            Event::TaskReleased { work_id, .. } => {
+                if self.set_held(work_id, false) == Some(true) {
+                    // The attempt goes on after the halt: a whole timeout,
+                    // as after a pause.
+                    self.arm_timeout(work_id);
+                }
+            }
         }
+    }
+
+    /// Holds a running attempt the kill switch stopped. Its timeout stops
+    /// until the release: it bounds the agent's own work, not a halt.
+    fn hold(&mut self, id: WorkId) {
+        if self.set_held(id, true).is_none() {
+            return;
+        }
+        if let Some(timer) = self.st.open.get_mut(&id).and_then(|w| w.own_timer.take()) {
+            self.cancel_timer(timer);
+        }
+    }
+
+    /// Marks a running attempt held or released; whether it was held
+    /// before. `None` when there is no running attempt that is not paused:
+    /// stale holds and releases are no-ops, like every other race.
+    fn set_held(&mut self, id: WorkId, to: bool) -> Option<bool> {
+        if let Some(work) = self.st.open.get_mut(&id)
+            && let Wait::Agent {
+                running: true,
+                paused_on: None,
+                held,
+                ..
+            } = &mut work.wait
+        {
+            return Some(std::mem::replace(held, to));
+        }
+        None
     }
 
     fn start(&mut self, input: Value) {

@@ -362,6 +362,10 @@ fn next_event(
                 at,
             }
         }
+        // The kill switch holds and releases attempts at random, releases
+        // included when nothing is held.
+        "agentTask" if kind % 7 == 1 => Event::TaskHeld { work_id, at },
+        "agentTask" if kind % 7 == 2 => Event::TaskReleased { work_id, at },
         "agentTask" => Event::TaskCompleted {
             work_id,
             output: json!({"n": pick}),

@@ -732,6 +732,132 @@ fn a_paused_attempt_stops_its_timeout_and_gets_a_whole_one_when_it_resumes() {
     assert_eq!(r.replay(), r.state);
 }
 
+fn slow() -> B {
+    let mut b = B::new();
+    let s = b.start("Start");
+    let a = b.agent_with("Slow", |s| s.timeout_seconds = Some(30));
+    let e = b.end("End");
+    b.chain(&[s, a, e]);
+    b
+}
+
+#[test]
+fn a_held_attempt_stops_its_timeout_and_gets_a_whole_one_when_released() {
+    let mut r = Run::new(slow().build());
+    r.start(json!({}));
+    let work = r.work("Slow");
+    let at = r.at();
+    r.ok(Event::TaskHeld { work_id: work, at });
+    assert_eq!(r.last_kinds(), ["cancel_timer"], "a halt is not counted");
+    assert_eq!(r.state.pending_timers().count(), 0);
+    assert_eq!(r.status(), RunStatus::Running, "a held step is not a wait");
+    // Far beyond the timeout: nothing fires while the attempt is held.
+    r.now += 3_600_000;
+    let at = r.at();
+    r.ok(Event::TaskReleased { work_id: work, at });
+    assert_eq!(
+        r.last_kinds(),
+        ["schedule_timer"],
+        "the release runs nothing again: the claim that sent it goes on"
+    );
+    let (_, due) = r.timer("Slow");
+    assert_eq!(due.0, at.0 + 30_000, "a whole timeout from the release");
+    r.complete("Slow", json!({"ok": true}));
+    assert_eq!(r.status(), RunStatus::Completed);
+    assert_eq!(r.replay(), r.state);
+}
+
+#[test]
+fn a_repeated_or_late_release_changes_nothing() {
+    let mut r = Run::new(slow().build());
+    r.start(json!({}));
+    let work = r.work("Slow");
+    let at = r.at();
+    r.ok(Event::TaskReleased { work_id: work, at });
+    assert!(r.last.is_empty(), "not held: {:?}", r.last);
+    assert_eq!(
+        r.state.pending_timers().count(),
+        1,
+        "the first timeout stands"
+    );
+    let at = r.at();
+    r.ok(Event::TaskHeld { work_id: work, at });
+    let at = r.at();
+    r.ok(Event::TaskReleased { work_id: work, at });
+    let before = r.state.clone();
+    let at = r.at();
+    r.ok(Event::TaskReleased { work_id: work, at });
+    assert!(r.last.is_empty(), "a repeat arms nothing: {:?}", r.last);
+    assert_eq!(r.state.pending_timers().count(), 1);
+    assert_eq!(r.state, before);
+}
+
+#[test]
+fn a_release_of_an_attempt_that_ended_changes_nothing() {
+    let mut b = B::new();
+    let s = b.start("Start");
+    let a = b.agent_with("Slow", |s| s.timeout_seconds = Some(30));
+    let next = b.agent("Next");
+    let e = b.end("End");
+    b.chain(&[s, a, next, e]);
+    let mut r = Run::new(b.build());
+    r.start(json!({}));
+    let work = r.work("Slow");
+    let at = r.at();
+    r.ok(Event::TaskHeld { work_id: work, at });
+    r.complete("Slow", json!({}));
+    let before = r.state.clone();
+    let at = r.at();
+    r.ok(Event::TaskReleased { work_id: work, at });
+    assert!(r.last.is_empty(), "the attempt ended: {:?}", r.last);
+    assert_eq!(r.state, before);
+    assert!(r.has_work("Next"));
+}
+
+#[test]
+fn a_held_attempt_that_is_held_again_stays_without_a_timeout() {
+    let mut r = Run::new(slow().build());
+    r.start(json!({}));
+    let work = r.work("Slow");
+    let at = r.at();
+    r.ok(Event::TaskHeld { work_id: work, at });
+    let at = r.at();
+    r.ok(Event::TaskHeld { work_id: work, at });
+    assert!(r.last.is_empty(), "nothing more to disarm: {:?}", r.last);
+    let at = r.at();
+    r.ok(Event::TaskReleased { work_id: work, at });
+    assert_eq!(r.last_kinds(), ["schedule_timer"]);
+    r.fire("Slow");
+    assert_eq!(
+        r.state.steps()[0].error.as_ref().unwrap().code,
+        "timeout",
+        "the released attempt is bounded again"
+    );
+}
+
+#[test]
+fn holding_work_that_is_not_an_agent_attempt_is_refused() {
+    let mut b = B::new();
+    let s = b.start("Start");
+    let a = b.approval("Review");
+    let e = b.end("End");
+    b.chain(&[s, a, e]);
+    let mut r = Run::new(b.build());
+    r.start(json!({}));
+    let work = r.work("Review");
+    let at = r.at();
+    let refused = r.send(Event::TaskHeld { work_id: work, at });
+    assert!(
+        matches!(refused, Err(Error::WorkKindMismatch { .. })),
+        "{refused:?}"
+    );
+    let refused = r.send(Event::TaskReleased { work_id: work, at });
+    assert!(
+        matches!(refused, Err(Error::WorkKindMismatch { .. })),
+        "{refused:?}"
+    );
+}
+
 #[test]
 fn operator_retry_resumes_a_failed_run_with_parked_tokens() {
     let mut b = B::new();

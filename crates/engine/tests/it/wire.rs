@@ -22,6 +22,22 @@ fn event_and_effect_tags_are_stable() {
     );
     let back: Event = serde_json::from_value(serde_json::to_value(&e).unwrap()).unwrap();
     assert_eq!(back, e);
+    assert_eq!(
+        serde_json::to_value(Event::TaskHeld {
+            work_id: WorkId(3),
+            at: Timestamp(7),
+        })
+        .unwrap(),
+        json!({"type": "task_held", "work_id": "w3", "at": 7})
+    );
+    assert_eq!(
+        serde_json::to_value(Event::TaskReleased {
+            work_id: WorkId(3),
+            at: Timestamp(7),
+        })
+        .unwrap(),
+        json!({"type": "task_released", "work_id": "w3", "at": 7})
+    );
     let f = Effect::RunFinished {
         status: RunStatus::Rejected,
     };

@@ -16,7 +16,10 @@
 //! nothing: [`finish`] reports it as [`Delivered::Dropped`]. Work the run
 //! cancelled meanwhile keeps what the step did (records, audit) but the run
 //! hears nothing. A step the kill switch stopped goes back to the queue,
-//! held while a halt covers it and released at once when none does.
+//! held while a halt covers it and released at once when none does; the
+//! run hears [`Event::TaskHeld`] in the same commit, which stops the step's
+//! timeout until the claim after the hold releases it
+//! ([`super::release_step`]).
 //!
 //! Not everything a step writes waits for its end. The tool-call journal
 //! (`begin_tool_call`, `finish_tool_call`) and the artifacts a call writes
@@ -142,8 +145,8 @@ pub struct FinishStep {
 /// What [`finish`] wrote.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Finished {
-    /// What became of the result event: `Dropped` for a repeat, for
-    /// cancelled work and for a held step, which has none.
+    /// What became of the result event (`task_held` for a held step):
+    /// `Dropped` for a repeat and for cancelled work.
     pub delivered: Delivered,
     /// What became of the work; `None` when nothing was written (a repeat,
     /// or a hold of work that was closed meanwhile).
@@ -153,7 +156,7 @@ pub struct Finished {
 /// Plans a step's end: the rows (the run's raised risk first, then the
 /// settlement of calls left open when the step completed or failed, the
 /// work row, and the approval or question a pause opens), the result event
-/// with its idempotency key, and the audit and evidence records. A pause
+/// (`task_held` for a hold) with its idempotency key, and the audit and evidence records. A pause
 /// whose approval or question was not prepared, or names another one, ends
 /// the step as failed rather than waiting for something nobody can answer.
 pub fn plan(finish: FinishStep, ctx: &Ctx<'_>) -> Plan {
@@ -198,7 +201,12 @@ pub fn plan(finish: FinishStep, ctx: &Ctx<'_>) -> Plan {
                 agent: agent.clone(),
                 resume,
             });
-            None
+            // The timeout stops with the hold: a halt is not the agent's
+            // time.
+            Event::TaskHeld {
+                work_id: step,
+                at: ctx.at,
+            }
         }
         Outcome::Completed { .. } | Outcome::Failed { .. } => {
             if journal {
@@ -212,7 +220,7 @@ pub fn plan(finish: FinishStep, ctx: &Ctx<'_>) -> Plan {
                 owner,
                 resume: None,
             });
-            Some(match outcome {
+            match outcome {
                 Outcome::Completed { output } => Event::TaskCompleted {
                     work_id: step,
                     output,
@@ -224,7 +232,7 @@ pub fn plan(finish: FinishStep, ctx: &Ctx<'_>) -> Plan {
                     at: ctx.at,
                 },
                 _ => unreachable!("matched as completed or failed above"),
-            })
+            }
         }
         Outcome::Paused {
             approval_id,
@@ -239,11 +247,11 @@ pub fn plan(finish: FinishStep, ctx: &Ctx<'_>) -> Plan {
             if let Some(approval) = approval {
                 rows.push(Row::OpenApproval { approval });
             }
-            Some(Event::TaskPaused {
+            Event::TaskPaused {
                 work_id: step,
                 approval_id,
                 at: ctx.at,
-            })
+            }
         }
         Outcome::Asked {
             question_id,
@@ -258,15 +266,15 @@ pub fn plan(finish: FinishStep, ctx: &Ctx<'_>) -> Plan {
             if let Some(question) = question {
                 rows.push(Row::OpenQuestion { question });
             }
-            Some(Event::TaskAsked {
+            Event::TaskAsked {
                 work_id: step,
                 question_id,
                 at: ctx.at,
-            })
+            }
         }
     };
     Plan {
-        event: event.map(|event| PlannedEvent {
+        event: Some(PlannedEvent {
             event,
             dedup_key: Some(format!("work:{run_id}:{work_id}:{claim}")),
         }),
@@ -345,24 +353,20 @@ pub(crate) async fn finish(
     let run_id = finish.run_id.clone();
     let raised = finish.risk.as_ref().map(|risk| risk.peak.clone());
     let plan = plan(finish, ctx);
-    let run = match &plan.event {
-        // A held step moves nothing in the run.
-        None => None,
-        Some(_) => stepper
-            .known(run_id.as_str(), raised.is_some())
-            .await
-            .map(|mut known| {
-                if let Some(Some(peak)) = raised
-                    && known
-                        .risk_peak
-                        .as_ref()
-                        .is_none_or(|p| p.score < peak.score)
-                {
-                    known.risk_peak = Some(peak);
-                }
-                (run_id, known)
-            }),
-    };
+    let run = stepper
+        .known(run_id.as_str(), raised.is_some())
+        .await
+        .map(|mut known| {
+            if let Some(Some(peak)) = raised
+                && known
+                    .risk_peak
+                    .as_ref()
+                    .is_none_or(|p| p.score < peak.score)
+            {
+                known.risk_peak = Some(peak);
+            }
+            (run_id, known)
+        });
     match super::commit(store, stepper, plan, run, ctx).await {
         Ok(submitted) => Ok(Finished {
             delivered: submitted.committed.delivered,
@@ -642,7 +646,8 @@ mod tests {
     }
 
     /// A held step goes back to the queue with its resume point and the
-    /// halt in its audit record; the run hears nothing.
+    /// halt in its audit record; the run hears it is held, keyed like any
+    /// end of the claim, so its timeout stops in the same commit.
     #[test]
     fn a_held_step_is_put_back_with_the_halt_that_holds_it() {
         let resume = JsonText::from(&json!({"turn": 1}));
@@ -660,7 +665,15 @@ mod tests {
             }),
             &ctx(),
         );
-        assert!(plan.event.is_none());
+        let event = plan.event.clone().expect("the hold event");
+        assert_eq!(event.dedup_key.as_deref(), Some("work:run-1:w3:2"));
+        assert_eq!(
+            event.event,
+            Event::TaskHeld {
+                work_id: "w3".parse().unwrap(),
+                at: Timestamp::from_millis(AT),
+            }
+        );
         assert_eq!(
             plan.rows,
             [Row::HoldWork {

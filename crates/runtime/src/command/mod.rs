@@ -42,6 +42,7 @@ pub mod halt;
 pub mod import_workflow;
 pub mod publish_policy;
 pub mod publish_workflow;
+pub mod release_step;
 pub mod resume;
 pub mod retry_step;
 pub mod start_run;

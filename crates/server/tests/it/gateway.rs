@@ -747,3 +747,69 @@ async fn a_task_whose_action_names_a_tool_runs_it_through_the_gateway_without_a_
     assert_eq!(artifact["sha256"], steps[0]["output"]["output"]["sha256"]);
     server.stop().await;
 }
+
+/// One agent step bounded by a one second timeout.
+const QUICK: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+                  xmlns:aw="https://agentwerke.de/bpmn/extensions/v1"
+                  id="quick-definitions" targetNamespace="https://agentwerke.de/tests">
+  <bpmn:process id="quick" name="Quick" isExecutable="true">
+    <bpmn:startEvent id="Start"/>
+    <bpmn:serviceTask id="Analyze" name="Analyze">
+      <bpmn:extensionElements>
+        <aw:agentTask agent="analyst" purposeType="analysis" policyTag="sdlc"
+                      permissionLevel="read-only" sandboxProfile="offline"
+                      environment="staging" timeoutSeconds="1">
+          <aw:prompt>Analyze "{{input.title}}".</aw:prompt>
+        </aw:agentTask>
+      </bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:endEvent id="End"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="Start" targetRef="Analyze"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="Analyze" targetRef="End"/>
+  </bpmn:process>
+</bpmn:definitions>"#;
+
+const QUICK_SCRIPT: &str = r#"
+[[nodes.Analyze]]
+reply = "analysed after the halt"
+"#;
+
+/// A halt longer than the step's timeout does not fail the step: the
+/// timeout stops while the step is held and counts again, whole, from the
+/// release.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_steps_timeout_does_not_count_while_it_is_held() {
+    let server = TestServer::start_with_scripts(QUICK_SCRIPT).await;
+    server.publish("quick", QUICK).await;
+    let admin = server.admin();
+    server
+        .post(
+            "/api/gateway/halt",
+            &admin,
+            json!({"scope": "agent", "target": "analyst", "reason": "incident 7"}),
+        )
+        .await;
+    let run_id = server.start_run("quick", json!({"title": "x"})).await;
+    audit_once(&server, &run_id, "step.halted").await;
+
+    // Held well past its one second timeout.
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    let run = server.get(&format!("/api/runs/{run_id}"), &admin).await;
+    assert_eq!(run["status"], "running", "{run:#}");
+    assert_eq!(run["steps"][0]["status"], "active", "{run:#}");
+
+    server
+        .post(
+            "/api/gateway/resume",
+            &admin,
+            json!({"scope": "agent", "target": "analyst"}),
+        )
+        .await;
+    let run = server.wait_status(&run_id, "completed").await;
+    let steps = run["steps"].as_array().expect("steps");
+    assert_eq!(steps.len(), 1, "one attempt, held and released: {run:#}");
+    assert_eq!(steps[0]["status"], "completed");
+    assert_eq!(steps[0]["output"]["text"], "analysed after the halt");
+    server.stop().await;
+}

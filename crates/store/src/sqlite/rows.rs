@@ -259,7 +259,7 @@ impl TryFrom<RunDbRow> for RunRow {
 /// The columns of `work` that [`WorkItem`] exposes.
 macro_rules! work_columns {
     () => {
-        "id, run_id, work_id, kind, payload, attempt_count, resume"
+        "id, run_id, work_id, kind, payload, attempt_count, resume, held"
     };
 }
 pub(super) use work_columns;
@@ -273,6 +273,7 @@ pub(super) struct WorkRow {
     payload: String,
     attempt_count: i64,
     resume: Option<String>,
+    held: bool,
 }
 
 from_sqlite!(WorkRow {
@@ -282,7 +283,8 @@ from_sqlite!(WorkRow {
     kind,
     payload,
     attempt_count,
-    resume
+    resume,
+    held
 });
 
 impl WorkRow {
@@ -304,6 +306,7 @@ impl TryFrom<WorkRow> for WorkItem {
             payload: JsonText::stored(row.payload),
             attempt_count: row.attempt_count,
             resume: row.resume.map(JsonText::stored),
+            held: row.held,
         })
     }
 }

@@ -89,7 +89,8 @@ fn status_of(conn: &Connection, run_id: &str, work_id: &str) -> Result<(String, 
 }
 
 /// Marks pending work done with `resume` kept for its next claim
-/// ([`Row::CompleteWork`](crate::Row::CompleteWork)): `WorkClosed` when it
+/// ([`Row::CompleteWork`](crate::Row::CompleteWork)), no longer held (the
+/// step ended, so its hold was released): `WorkClosed` when it
 /// is done already, `Cancelled` (nothing written) when the run cancelled it.
 pub(super) fn complete(
     conn: &Connection,
@@ -120,7 +121,7 @@ pub(super) fn complete(
     }
     conn.prepare_cached(
         "UPDATE work SET status = 'done', lease_owner = NULL, lease_until = NULL, \
-           resume = ?3, completed_at = ?4, updated_at = ?4 \
+           resume = ?3, held = 0, completed_at = ?4, updated_at = ?4 \
          WHERE run_id = ?1 AND work_id = ?2",
     )?
     .execute(params![
@@ -134,7 +135,8 @@ pub(super) fn complete(
 
 /// Puts pending work back in the queue with `resume`
 /// ([`Row::HoldWork`](crate::Row::HoldWork)): leased to `held_by` for good
-/// when a halt still covers it, free to be claimed when `None`.
+/// when a halt still covers it, free to be claimed when `None`. Either way
+/// it is marked held, so its next claim tells the run it was released.
 /// `WorkClosed` when it is no longer pending.
 pub(super) fn hold(
     conn: &Connection,
@@ -152,7 +154,8 @@ pub(super) fn hold(
         });
     }
     conn.prepare_cached(
-        "UPDATE work SET lease_owner = ?3, lease_until = ?4, resume = ?5, updated_at = ?6 \
+        "UPDATE work SET lease_owner = ?3, lease_until = ?4, resume = ?5, held = 1, \
+           updated_at = ?6 \
          WHERE run_id = ?1 AND work_id = ?2",
     )?
     .execute(params![

@@ -210,14 +210,9 @@ async fn held(store: &dyn Store, change: Change) -> Option<WorkEnd> {
 pub(crate) async fn held_by_the_kill_switch(store: &dyn Store) {
     one_run(store, "wf", "run-1").await;
     step(store, "engine", t(20), vec![insert("w1"), insert("w2")]).await;
-    assert_eq!(
-        store
-            .claim_work("a", t(100), 1_000, 10)
-            .await
-            .unwrap()
-            .len(),
-        2
-    );
+    let first = store.claim_work("a", t(100), 1_000, 10).await.unwrap();
+    assert_eq!(first.len(), 2);
+    assert!(first.iter().all(|w| !w.held), "never held yet");
     let halted = set_halt(store, HaltScope::Agent, "writer", t(150))
         .await
         .unwrap()
@@ -241,6 +236,7 @@ pub(crate) async fn held_by_the_kill_switch(store: &dyn Store) {
         .unwrap();
     let ids: Vec<&str> = claimed.iter().map(|w| w.work_id.as_str()).collect();
     assert_eq!(ids, ["w2"]);
+    assert!(claimed[0].held, "released at once, but held all the same");
 
     let lifted = clear_halt(store, HaltScope::Agent, "writer", t(200))
         .await
@@ -261,6 +257,7 @@ pub(crate) async fn held_by_the_kill_switch(store: &dyn Store) {
     let resume: serde_json::Value =
         serde_json::from_str(claimed[0].resume.as_ref().expect("kept").as_str()).unwrap();
     assert_eq!(resume["turn"], "1", "it goes on where it stood");
+    assert!(claimed[0].held, "the claim says the step was held");
     assert_eq!(
         code_of(clear_halt(store, HaltScope::Agent, "writer", t(300)).await),
         "store.conflict",
@@ -280,6 +277,28 @@ pub(crate) async fn held_by_the_kill_switch(store: &dyn Store) {
         .map(|r| r.kind)
         .collect();
     assert_eq!(kinds.iter().filter(|k| *k == "step.halted").count(), 2);
+
+    // The step's end clears the mark: a step reopened after it ended was
+    // not held since.
+    store.commit(completion("w1", "b", "paused")).await.unwrap();
+    step(
+        store,
+        "engine",
+        t(1_000_200),
+        vec![Op::ReopenWork {
+            work_id: "w1".into(),
+        }],
+    )
+    .await;
+    let claimed = store
+        .claim_work("c", t(1_000_300), 1_000, 10)
+        .await
+        .unwrap();
+    let w1 = claimed
+        .iter()
+        .find(|w| w.work_id == "w1")
+        .expect("reopened");
+    assert!(!w1.held, "its end released the hold");
 }
 
 /// The halts in force page oldest first, across halts taken at the same
