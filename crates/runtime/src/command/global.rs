@@ -14,8 +14,9 @@ use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_store::{Change, Committed, Delivered, PageRequest, Row, Store, Stream, Written};
 
 use super::{
-    Ctx, DraftPolicy, Error, Halt, ImportWorkflow, PublishPolicy, PublishWorkflow, Resume,
-    Submitted, draft_policy, halt, import_workflow, publish_policy, publish_workflow, resume,
+    Ctx, DeleteSecret, DraftPolicy, Error, Halt, ImportWorkflow, PublishPolicy, PublishWorkflow,
+    Resume, SetSecret, Submitted, delete_secret, draft_policy, halt, import_workflow,
+    publish_policy, publish_workflow, resume, set_secret,
 };
 
 /// How often a global command is planned before a lost compare-and-set is
@@ -127,6 +128,36 @@ pub(crate) async fn publish_workflow(
                 .await?,
         };
         publish_workflow::plan(&snapshot, command.clone(), ctx)
+    })
+    .await
+}
+
+pub(super) async fn set_secret(
+    store: &dyn Store,
+    command: SetSecret,
+    ctx: &Ctx<'_>,
+) -> Result<Submitted, Error> {
+    let command = &command;
+    commit(store, ctx, move || async move {
+        let snapshot = set_secret::Snapshot {
+            current: store.get_secret(command.name.as_str()).await?,
+        };
+        set_secret::plan(&snapshot, command.clone(), ctx)
+    })
+    .await
+}
+
+pub(super) async fn delete_secret(
+    store: &dyn Store,
+    command: DeleteSecret,
+    ctx: &Ctx<'_>,
+) -> Result<Submitted, Error> {
+    let command = &command;
+    commit(store, ctx, move || async move {
+        let snapshot = delete_secret::Snapshot {
+            current: store.get_secret(command.name.as_str()).await?,
+        };
+        delete_secret::plan(&snapshot, command.clone(), ctx)
     })
     .await
 }

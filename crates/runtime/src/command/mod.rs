@@ -31,6 +31,7 @@
 pub mod answer_question;
 pub mod cancel_run;
 pub mod decide_approval;
+pub mod delete_secret;
 pub mod deliver_message;
 pub mod draft_policy;
 mod error;
@@ -44,6 +45,7 @@ pub mod publish_policy;
 pub mod publish_workflow;
 pub mod resume;
 pub mod retry_step;
+pub mod set_secret;
 pub mod start_run;
 
 use std::sync::Arc;
@@ -57,6 +59,7 @@ use serde::{Deserialize, Serialize};
 pub use answer_question::AnswerQuestion;
 pub use cancel_run::CancelRun;
 pub use decide_approval::DecideApproval;
+pub use delete_secret::DeleteSecret;
 pub use deliver_message::DeliverMessage;
 pub use draft_policy::DraftPolicy;
 pub use error::Error;
@@ -69,6 +72,7 @@ pub use publish_policy::PublishPolicy;
 pub use publish_workflow::PublishWorkflow;
 pub use resume::Resume;
 pub use retry_step::RetryStep;
+pub use set_secret::SetSecret;
 pub use start_run::StartRun;
 
 use crate::stepper::Stepper;
@@ -108,6 +112,10 @@ pub enum Command {
     StartRun(StartRun),
     /// A correlated message arrives for the runs waiting for it.
     DeliverMessage(DeliverMessage),
+    /// An administrator stores or rotates a secret (sealed at the edge).
+    SetSecret(SetSecret),
+    /// An administrator deletes a stored secret.
+    DeleteSecret(DeleteSecret),
 }
 
 impl Command {
@@ -128,6 +136,8 @@ impl Command {
             Command::PublishWorkflow(_) => "publish_workflow",
             Command::StartRun(_) => "start_run",
             Command::DeliverMessage(_) => "deliver_message",
+            Command::SetSecret(_) => "set_secret",
+            Command::DeleteSecret(_) => "delete_secret",
         }
     }
 }
@@ -293,6 +303,10 @@ pub(crate) async fn submit(
         }
         Command::StartRun(start) => return submit_start(store, stepper, start, ctx).await,
         Command::DeliverMessage(deliver) => return submit_delivery(store, deliver, ctx).await,
+        Command::SetSecret(set) => return global::set_secret(store.as_ref(), set, ctx).await,
+        Command::DeleteSecret(delete) => {
+            return global::delete_secret(store.as_ref(), delete, ctx).await;
+        }
     };
     let plan = match planned {
         Ok(plan) => plan,
@@ -556,6 +570,16 @@ pub(crate) mod tests {
                 correlation_key: "order-1".to_owned(),
                 payload: json!({"amount": 42}),
             }),
+            Command::SetSecret(SetSecret {
+                name: agentwerke_secrets::SecretName::parse("api_key").unwrap(),
+                sealed: "v1:k:AAAA".to_owned(),
+                fingerprint: serde_json::from_value(json!("hmac-sha256:01")).unwrap(),
+                by: "ada".to_owned(),
+            }),
+            Command::DeleteSecret(DeleteSecret {
+                name: agentwerke_secrets::SecretName::parse("api_key").unwrap(),
+                by: "ada".to_owned(),
+            }),
         ];
         let tags: Vec<_> = commands
             .iter()
@@ -577,7 +601,9 @@ pub(crate) mod tests {
                 "import_workflow",
                 "publish_workflow",
                 "start_run",
-                "deliver_message"
+                "deliver_message",
+                "set_secret",
+                "delete_secret"
             ]
         );
         for command in commands {
