@@ -348,6 +348,31 @@ mod tests {
     }
 
     #[test]
+    fn the_secrets_table_names_locations_and_never_repeats_a_value() {
+        let table = |name: &str, location: &str| {
+            let mut raw = RawConfig::default();
+            raw.secrets.insert(name.to_owned(), location.to_owned());
+            raw.check()
+        };
+        let config = table("github_token", "file:/run/secrets/github").unwrap();
+        assert_eq!(
+            config.configured_secrets,
+            [(
+                SecretName::parse("github_token").unwrap(),
+                SecretLocation::File(PathBuf::from("/run/secrets/github"))
+            )]
+        );
+        let error = format!("{:#}", table("a/b", "env:X").unwrap_err());
+        assert!(error.contains("not a secret name"), "{error}");
+        let error = format!(
+            "{:#}",
+            table("llm_key", "sk-pasted-value-1234").unwrap_err()
+        );
+        assert!(error.contains("[secrets] llm_key"), "{error}");
+        assert!(!error.contains("sk-pasted"), "{error}");
+    }
+
+    #[test]
     fn bind_takes_addresses_and_localhost() {
         assert_eq!(
             parse_bind("localhost:8080").unwrap(),
