@@ -332,3 +332,51 @@ async fn configured_secrets_are_listed_and_not_writable() {
 fn uuid_like() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
+
+/// What a restarted server does at start: a keeper over the same database
+/// and key files opens every stored secret and knows its value for
+/// redaction. Under other keys nothing opens, and the refusal names the
+/// secret, never its value.
+#[tokio::test]
+async fn stored_secrets_are_opened_at_start_and_only_with_their_keys() {
+    use std::sync::Arc;
+
+    use agentwerke_evidence::redact::Redactor;
+    use agentwerke_secrets::LocalKeys;
+    use agentwerke_server::SecretKeeper;
+    use agentwerke_store::SqliteStore;
+
+    let server = TestServer::start().await;
+    let value = format!("kept-{}", uuid_like());
+    let (status, _) = put(&server, "deploy_key", &value, &server.admin()).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let store = SqliteStore::open(&format!(
+        "sqlite://{}",
+        server.dir.path().join("aw.db").display()
+    ))
+    .await
+    .expect("the same database");
+    let keeper = |keys: LocalKeys| {
+        SecretKeeper::new(
+            Arc::new(keys),
+            Vec::new(),
+            Arc::new(Vars::default()),
+            Redactor::default(),
+        )
+        .expect("keeper")
+    };
+
+    let restarted = keeper(LocalKeys::load_or_create(server.dir.path()).expect("keys"));
+    assert!(!restarted.redactor().contains_known(&value));
+    assert_eq!(restarted.open_stored(&store).await.expect("opened"), 1);
+    assert!(restarted.redactor().contains_known(&value));
+
+    let elsewhere = tempfile::tempdir().expect("temp dir");
+    let stranger = keeper(LocalKeys::load_or_create(elsewhere.path()).expect("keys"));
+    let refused = stranger.open_stored(&store).await.expect_err("other keys");
+    let message = refused.to_string();
+    assert!(message.contains("deploy_key"), "{message}");
+    assert!(!message.contains(&value), "{message}");
+    assert!(!stranger.redactor().contains_known(&value));
+    server.stop().await;
+}
