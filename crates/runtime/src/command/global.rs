@@ -302,6 +302,60 @@ pub(crate) mod tests {
         assert_eq!(recorded, [1, 2, 3, 4], "one record per import, none lost");
     }
 
+    /// Concurrent puts of one new secret: one creates it, the others lose
+    /// the compare-and-set and are planned again as rotations, so the
+    /// audit chain reads as a serial history of fingerprints.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_secret_puts_read_as_one_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("global.db").display().to_string();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+        let puts: Vec<_> = (0..ATTEMPTS)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let ctx = Ctx {
+                        at: Timestamp::from_millis(0),
+                        secrets: &[],
+                    };
+                    let set = SetSecret {
+                        name: agentwerke_secrets::SecretName::parse("api_key").unwrap(),
+                        sealed: format!("v1:k:{n}"),
+                        fingerprint: serde_json::from_value(json!(format!("hmac-sha256:{n}")))
+                            .unwrap(),
+                        by: "admin".to_owned(),
+                    };
+                    set_secret(store.as_ref(), set, &ctx).await
+                })
+            })
+            .collect();
+        for put in puts {
+            put.await.unwrap().expect("every put is stored");
+        }
+        let log = store
+            .audit_log(agentwerke_store::GLOBAL_STREAM)
+            .await
+            .unwrap();
+        let kinds: Vec<&str> = log.iter().map(|r| r.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "secret.set",
+                "secret.rotated",
+                "secret.rotated",
+                "secret.rotated"
+            ]
+        );
+        for pair in log.windows(2) {
+            assert_eq!(
+                pair[1].data["previousFingerprint"], pair[0].data["fingerprint"],
+                "each rotation starts from the fingerprint before it"
+            );
+        }
+        let stored = store.get_secret("api_key").await.unwrap().unwrap();
+        assert_eq!(json!(stored.fingerprint), log[3].data["fingerprint"]);
+    }
+
     /// A publication that comes second answers with the version as the
     /// first left it and writes nothing.
     #[tokio::test]
