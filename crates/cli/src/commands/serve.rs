@@ -6,7 +6,6 @@ use std::sync::Arc;
 use agentwerke_agents::provider::ModelProvider;
 use agentwerke_agents::scripted::ScriptedProvider;
 use agentwerke_auth::{DevKey, Verifier};
-use agentwerke_evidence::redact::Redactor;
 use agentwerke_gateway::tools::Document;
 use agentwerke_runtime::{
     Clock, GatewayService, GatewaySettings, Runtime, RuntimeDeps, RuntimeOptions, SystemClock,
@@ -53,26 +52,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .context("cannot open the database")?;
     let store: Arc<dyn Store> = Arc::new(sqlite.clone());
     let evidence_key = Arc::new(keys::evidence_key(&config.data_dir)?);
-    let secret_keys = Arc::new(
-        LocalKeys::load_or_create(&config.data_dir)
-            .context("cannot load the secret encryption keys")?,
-    );
-    let keeper = SecretKeeper::new(
-        secret_keys,
-        config.configured_secrets.clone(),
-        Arc::new(ProcessEnvironment),
-        Redactor::new(&config.secrets),
-    )
-    .context("cannot use the secret keys")?;
-    let stored = keeper
-        .open_stored(store.as_ref())
-        .await
-        .context("cannot open the stored secrets")?;
-    tracing::info!(
-        stored,
-        configured = config.configured_secrets.len(),
-        "secrets known to redaction"
-    );
     let clock = Arc::new(SystemClock);
     let dev_key = if config.auth.dev.enabled {
         Some(
@@ -107,6 +86,28 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         )
         .await
         .context("cannot start the Tool Gateway")?,
+    );
+    let secret_keys = Arc::new(
+        LocalKeys::load_or_create(&config.data_dir)
+            .context("cannot load the secret encryption keys")?,
+    );
+    let keeper = SecretKeeper::new(
+        secret_keys,
+        config.configured_secrets.clone(),
+        Arc::new(ProcessEnvironment),
+        // The gateway's redactor, seeded with the redact-env values: a value
+        // the keeper learns is refused in tool arguments from the next call.
+        gateway.current().redactor().clone(),
+    )
+    .context("cannot use the secret keys")?;
+    let stored = keeper
+        .open_stored(store.as_ref())
+        .await
+        .context("cannot open the stored secrets")?;
+    tracing::info!(
+        stored,
+        configured = config.configured_secrets.len(),
+        "secrets known to redaction"
     );
     let runtime = Runtime::start(
         RuntimeOptions {

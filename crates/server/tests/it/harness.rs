@@ -134,6 +134,15 @@ impl TestServer {
             },
         );
         let key = agentwerke_evidence::keys::signing_key_from_seed([7u8; 32]);
+        let keeper = agentwerke_server::SecretKeeper::new(
+            Arc::new(
+                agentwerke_secrets::LocalKeys::load_or_create(dir.path()).expect("secret keys"),
+            ),
+            configured_secrets,
+            Arc::new(environment),
+            gateway.current().redactor().clone(),
+        )
+        .expect("secret keeper");
         let state = AppState {
             store,
             verifier,
@@ -142,15 +151,7 @@ impl TestServer {
             evidence_key: Arc::new(key),
             gateway,
             secrets: Arc::from(Vec::new()),
-            keeper: agentwerke_server::SecretKeeper::new(
-                Arc::new(
-                    agentwerke_secrets::LocalKeys::load_or_create(dir.path()).expect("secret keys"),
-                ),
-                configured_secrets,
-                Arc::new(environment),
-                agentwerke_evidence::redact::Redactor::default(),
-            )
-            .expect("secret keeper"),
+            keeper,
             limits,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -380,3 +380,46 @@ async fn stored_secrets_are_opened_at_start_and_only_with_their_keys() {
     assert!(!stranger.redactor().contains_known(&value));
     server.stop().await;
 }
+
+/// The keeper shares the gateway's redactor: a value set through the API
+/// is refused in a tool call's arguments from the next call on, and a
+/// rotated-out one still is.
+#[tokio::test]
+async fn the_gateway_refuses_a_set_value_in_arguments_at_once() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let old = format!("gw-old-{}", uuid_like());
+    let new = format!("gw-new-{}", uuid_like());
+    let evaluate = |content: &str| {
+        json!({"tool": "artifact.write", "arguments": {"path": "a.md", "content": content},
+               "agent": "release-assistant",
+               "task": {"purposeType": "notes", "environment": "staging",
+                        "permissionLevel": "read-write", "sandboxProfile": "repo-read"}})
+    };
+    let before = server
+        .post("/api/gateway/evaluate", &admin, evaluate(&old))
+        .await;
+    assert_ne!(before["reason"], "secret_in_arguments", "{before}");
+
+    assert_eq!(
+        put(&server, "deploy", &old, &admin).await.0,
+        StatusCode::CREATED
+    );
+    assert_eq!(put(&server, "deploy", &new, &admin).await.0, StatusCode::OK);
+    for value in [&old, &new] {
+        let decision = server
+            .post("/api/gateway/evaluate", &admin, evaluate(value))
+            .await;
+        assert_eq!(
+            (&decision["kind"], &decision["stage"], &decision["reason"]),
+            (
+                &json!("reject"),
+                &json!("secrets"),
+                &json!("secret_in_arguments")
+            ),
+            "{decision}"
+        );
+        assert!(!decision.to_string().contains(value.as_str()), "{decision}");
+    }
+    server.stop().await;
+}
