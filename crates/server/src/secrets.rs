@@ -55,6 +55,15 @@ pub enum KeeperError {
     },
 }
 
+impl agentwerke_types::ErrorCode for KeeperError {
+    fn code(&self) -> &'static str {
+        match self {
+            KeeperError::Store(error) => error.code(),
+            KeeperError::Open { source, .. } => source.code(),
+        }
+    }
+}
+
 impl SecretKeeper {
     /// A keeper sealing and fingerprinting under `keys`, with the secrets
     /// deployment configuration names; every configured value set now is

@@ -374,6 +374,10 @@ async fn stored_secrets_are_opened_at_start_and_only_with_their_keys() {
     let elsewhere = tempfile::tempdir().expect("temp dir");
     let stranger = keeper(LocalKeys::load_or_create(elsewhere.path()).expect("keys"));
     let refused = stranger.open_stored(&store).await.expect_err("other keys");
+    assert!(
+        agentwerke_types::ErrorCode::code(&refused).starts_with("secret.envelope."),
+        "{refused}"
+    );
     let message = refused.to_string();
     assert!(message.contains("deploy_key"), "{message}");
     assert!(!message.contains(&value), "{message}");
