@@ -4,11 +4,13 @@
 //! are an error), [`Config`] is what was checked without IO. Opening the
 //! database or reading key files happens afterwards, in `serve`.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use agentwerke_auth::AuthConfig;
 use agentwerke_gateway::{AgentProfile, SandboxProfile};
+use agentwerke_secrets::{SecretLocation, SecretName};
 use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -74,6 +76,11 @@ pub struct RawConfig {
     pub redact_env: Vec<String>,
     /// Authentication.
     pub auth: AuthConfig,
+    /// Secrets deployment configuration keeps, by name: `env:VARIABLE` or
+    /// `file:/absolute/path` (a mounted Kubernetes secret). Where, never
+    /// what: the value is read when it is needed, and the Settings API
+    /// shows its status and fingerprint.
+    pub secrets: BTreeMap<String, String>,
 }
 
 impl Default for RawConfig {
@@ -105,6 +112,7 @@ impl Default for RawConfig {
             max_concurrent_steps: 16,
             redact_env: Vec::new(),
             auth: local_auth(),
+            secrets: BTreeMap::new(),
         }
     }
 }
@@ -165,6 +173,8 @@ pub struct Config {
     pub secrets: Vec<String>,
     /// Authentication.
     pub auth: AuthConfig,
+    /// Secrets deployment configuration keeps, by name.
+    pub configured_secrets: Vec<(SecretName, SecretLocation)>,
 }
 
 impl RawConfig {
@@ -225,6 +235,7 @@ impl RawConfig {
         if self.max_concurrent_steps == 0 {
             bail!("max-concurrent-steps must be at least 1");
         }
+        let configured_secrets = configured_secrets(&self.secrets)?;
         let database_url = if self.database_url.is_empty() {
             default_database_url(&self.data_dir)
         } else {
@@ -254,8 +265,28 @@ impl RawConfig {
                 .filter(|value| !value.is_empty())
                 .collect(),
             auth: self.auth,
+            configured_secrets,
         })
     }
+}
+
+/// The `[secrets]` table checked: each key a secret name, each value where
+/// the secret is kept. An error names the key, never the text (a value
+/// pasted where a location belongs is a secret).
+fn configured_secrets(
+    table: &BTreeMap<String, String>,
+) -> anyhow::Result<Vec<(SecretName, SecretLocation)>> {
+    table
+        .iter()
+        .map(|(name, location)| {
+            let name =
+                SecretName::parse(name).context("a key of [secrets] is not a secret name")?;
+            let location = SecretLocation::parse(location).with_context(|| {
+                format!("[secrets] {name}: use \"env:VARIABLE\" or \"file:/absolute/path\"")
+            })?;
+            Ok((name, location))
+        })
+        .collect()
 }
 
 /// The database when `database-url` is empty.
@@ -314,6 +345,31 @@ mod tests {
             database_url: url.to_owned(),
             ..RawConfig::default()
         }
+    }
+
+    #[test]
+    fn the_secrets_table_names_locations_and_never_repeats_a_value() {
+        let table = |name: &str, location: &str| {
+            let mut raw = RawConfig::default();
+            raw.secrets.insert(name.to_owned(), location.to_owned());
+            raw.check()
+        };
+        let config = table("github_token", "file:/run/secrets/github").unwrap();
+        assert_eq!(
+            config.configured_secrets,
+            [(
+                SecretName::parse("github_token").unwrap(),
+                SecretLocation::File(PathBuf::from("/run/secrets/github"))
+            )]
+        );
+        let error = format!("{:#}", table("a/b", "env:X").unwrap_err());
+        assert!(error.contains("not a secret name"), "{error}");
+        let error = format!(
+            "{:#}",
+            table("llm_key", "sk-pasted-value-1234").unwrap_err()
+        );
+        assert!(error.contains("[secrets] llm_key"), "{error}");
+        assert!(!error.contains("sk-pasted"), "{error}");
     }
 
     #[test]

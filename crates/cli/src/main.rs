@@ -54,6 +54,10 @@ enum Command {
     /// gateway changes).
     #[command(subcommand)]
     Audit(commands::audit::Command),
+    /// Set and list secrets (Admin); values are read from standard input,
+    /// never from the command line, and never shown.
+    #[command(subcommand)]
+    Secret(commands::secret::Command),
 }
 
 /// Options shared by every command that talks to a server.
@@ -90,6 +94,7 @@ fn main() -> ExitCode {
             Command::Answer(args) => commands::answer::run(args).await,
             Command::Evidence(cmd) => commands::evidence::run(cmd).await,
             Command::Audit(cmd) => commands::audit::run(cmd).await,
+            Command::Secret(cmd) => commands::secret::run(cmd).await,
         }
     });
     match result {

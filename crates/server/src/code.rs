@@ -154,6 +154,18 @@ codes! {
     GatewayNotHalted = "gateway.not_halted",
     /// The Cedar policy set does not validate; `errors` lists every problem.
     GatewayInvalidPolicySet = "gateway.invalid_policy_set",
+    // Secrets and settings.
+    /// No stored secret has this name.
+    SecretNotFound = "secret.not_found",
+    /// A secret name that is not `[A-Za-z][A-Za-z0-9_.-]{0,127}`.
+    SecretInvalidName = "secret.invalid_name",
+    /// An empty secret value.
+    SecretValueEmpty = "secret.value_empty",
+    /// A secret value over 64 KiB.
+    SecretValueTooLarge = "secret.value_too_large",
+    /// Deployment configuration keeps this secret; it is not changed
+    /// through the API.
+    SecretConfigured = "secret.configured",
 }
 
 impl Code {
@@ -283,6 +295,11 @@ mod tests {
                 "gateway.missing_reason",
                 "gateway.not_halted",
                 "gateway.invalid_policy_set",
+                "secret.not_found",
+                "secret.invalid_name",
+                "secret.value_empty",
+                "secret.value_too_large",
+                "secret.configured",
             ]
         );
     }

@@ -195,7 +195,7 @@ impl From<agentwerke_runtime::command::Error> for ApiError {
             | E::MissingReason
             | E::InvalidInputs
             | E::MissingMessageName => StatusCode::UNPROCESSABLE_ENTITY,
-            E::NotPublished { .. } => StatusCode::NOT_FOUND,
+            E::NotPublished { .. } | E::SecretNotFound { .. } => StatusCode::NOT_FOUND,
             E::NotDue { .. } | E::TimerNotDue { .. } | E::Corrupt { .. } | E::Encode(_) => {
                 tracing::error!(code = error.code(), %error, "command failed");
                 return Self::new(

@@ -10,12 +10,13 @@ mod error;
 mod extract;
 mod openapi;
 pub mod routes;
+mod secrets;
 mod state;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, StatusCode};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -23,6 +24,7 @@ use tracing::Level;
 pub use code::Code;
 pub use error::{ApiError, Problem};
 pub use openapi::{ApiDoc, document as openapi_document};
+pub use secrets::{ConfiguredSecret, KeeperError, SecretKeeper};
 pub use state::{ApiLimits, AppState, CheckSlots};
 
 /// The whole API.
@@ -85,6 +87,11 @@ pub fn app(state: AppState) -> Router {
         .route("/api/questions", get(questions::list))
         .route("/api/questions/{id}", get(questions::get))
         .route("/api/questions/{id}/answer", post(questions::answer))
+        .route("/api/settings", get(routes::settings::get))
+        .route(
+            "/api/settings/secrets/{name}",
+            put(routes::settings::put).delete(routes::settings::delete),
+        )
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))

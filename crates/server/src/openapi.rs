@@ -78,6 +78,9 @@ use crate::routes::{
         gateway::publish_policy,
         crate::routes::audit::list,
         crate::routes::audit::export,
+        crate::routes::settings::get,
+        crate::routes::settings::put,
+        crate::routes::settings::delete,
     ),
     components(schemas(
         Problem,
@@ -94,7 +97,8 @@ use crate::routes::{
         gateway::Simulate,
         views::Page,
         crate::routes::audit::AuditPage,
-        crate::routes::audit::AuditExportDoc
+        crate::routes::audit::AuditExportDoc,
+        crate::routes::settings::SecretBody
     ))
 )]
 pub struct ApiDoc;

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentwerke_auth::Verifier;
-use agentwerke_evidence::redact::redact_value;
 use agentwerke_runtime::{Clock, GatewayService, RuntimeHandle};
 use agentwerke_store::Store;
 use ed25519_dalek::SigningKey;
@@ -13,6 +12,7 @@ use serde_json::Value;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
+use crate::secrets::SecretKeeper;
 
 /// Shared state behind every route. Cheap to clone.
 #[derive(Clone)]
@@ -29,14 +29,18 @@ pub struct AppState {
     pub evidence_key: Arc<SigningKey>,
     /// The Tool Gateway (policy in force, kill switch).
     pub gateway: Arc<GatewayService>,
-    /// Secret values redacted from everything the API returns.
+    /// Secret values (`redact-env`) redacted from evidence packs.
     pub secrets: Arc<[String]>,
+    /// Seals, opens and resolves secrets; its redactor knows every secret
+    /// value the server has seen and is applied to every redacted answer.
+    pub keeper: SecretKeeper,
     /// Limits and other settings the API enforces.
     pub limits: ApiLimits,
 }
 
 impl AppState {
-    /// `view` as JSON with every secret redacted: configured secret values,
+    /// `view` as JSON with every secret redacted: every secret value the
+    /// keeper knows (`redact-env`, stored and configured secrets),
     /// credential shapes and secret-looking keys (see
     /// `agentwerke_evidence::redact`).
     ///
@@ -47,8 +51,7 @@ impl AppState {
     /// shows the run.
     pub(crate) fn redacted(&self, view: &impl Serialize) -> Result<Value, ApiError> {
         let mut value = serde_json::to_value(view).map_err(ApiError::internal)?;
-        let secrets: Vec<&str> = self.secrets.iter().map(String::as_str).collect();
-        redact_value(&mut value, &secrets);
+        self.keeper.redactor().redact_value(&mut value);
         Ok(value)
     }
 }

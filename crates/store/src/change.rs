@@ -22,6 +22,7 @@ use crate::model::{
     AppliedStep, ApprovalRow, Delivered, DeliveryOutcome, JsonText, NewApproval, NewQuestion,
     NewRun, NewWorkflowVersion, QuestionRow, RiskPeak, TimerRow, WorkflowVersion,
 };
+use crate::secrets::SecretRow;
 
 /// One command's writes, all or nothing.
 #[derive(Debug, Clone)]
@@ -280,6 +281,31 @@ pub enum Row {
         /// The record of the settlement (`tool.abandoned`).
         audit: AuditDraft,
     },
+    /// Create or rotate a stored secret (a global row): its sealed
+    /// envelope and fingerprint, never its value. `previous` is the
+    /// fingerprint the plan saw (none: no such secret); refused with
+    /// `Conflict` when the secret changed since.
+    PutSecret {
+        /// The secret's name.
+        name: String,
+        /// The envelope `SecretCipher::seal` returned for the name.
+        sealed: String,
+        /// The keyed fingerprint of the value.
+        fingerprint: String,
+        /// The fingerprint the plan saw, if the secret existed.
+        previous: Option<String>,
+        /// Who set it (token subject).
+        by: String,
+    },
+    /// Delete a stored secret (a global row) whose fingerprint is still
+    /// `fingerprint`. Refused with `NotFound` when there is no such secret
+    /// and `Conflict` when it was rotated since the plan read it.
+    DeleteSecret {
+        /// The secret's name.
+        name: String,
+        /// The fingerprint the plan saw.
+        fingerprint: String,
+    },
 }
 
 /// What a [`Row::CompleteWork`] or [`Row::HoldWork`] did to its work.
@@ -317,7 +343,9 @@ impl Row {
             | Row::PublishPolicySet { .. }
             | Row::ImportWorkflowVersion { .. }
             | Row::PublishWorkflowVersion { .. }
-            | Row::DeliverMessage(_) => true,
+            | Row::DeliverMessage(_)
+            | Row::PutSecret { .. }
+            | Row::DeleteSecret { .. } => true,
         }
     }
 }
@@ -429,6 +457,15 @@ pub enum Written {
     /// The tool calls a [`Row::AbandonCalls`] settled, in the order they
     /// were begun.
     Abandoned(Vec<ToolCallId>),
+    /// A secret as a [`Row::PutSecret`] stored it.
+    SecretPut {
+        /// The secret, described.
+        secret: SecretRow,
+        /// The fingerprint it replaced; none when it was created.
+        previous: Option<String>,
+    },
+    /// A secret as it was when a [`Row::DeleteSecret`] removed it.
+    SecretDeleted(SecretRow),
 }
 
 /// What a committed [`Change`] wrote.

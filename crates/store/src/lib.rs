@@ -68,6 +68,7 @@ mod cursor;
 mod error;
 pub mod gateway;
 mod model;
+pub mod secrets;
 mod sqlite;
 mod store;
 

@@ -13,6 +13,7 @@ use crate::model::{
     QuestionFilter, QuestionRow, RunFilter, RunRow, TimerRow, WorkItem, WorkflowSummary,
     WorkflowVersion,
 };
+use crate::secrets::{SealedSecretRow, SecretRow};
 
 /// Durable state behind Agentwerke, used as `Arc<dyn Store>`.
 ///
@@ -274,4 +275,15 @@ pub trait Store: Send + Sync {
     /// One of a run's timers, by its id within the run: what firing it
     /// reads, without reading the run's other timers.
     async fn get_timer(&self, run_id: &str, timer_id: &str) -> Result<Option<TimerRow>>;
+
+    /// The stored secrets, by name: name, fingerprint and who changed them
+    /// when, never the sealed envelope.
+    async fn secrets(&self) -> Result<Vec<SecretRow>>;
+
+    /// One stored secret, described.
+    async fn get_secret(&self, name: &str) -> Result<Option<SecretRow>>;
+
+    /// Every stored secret's sealed envelope, by name: what the server
+    /// opens at start and after a change, and nothing else reads.
+    async fn sealed_secrets(&self) -> Result<Vec<SealedSecretRow>>;
 }

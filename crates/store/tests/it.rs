@@ -87,6 +87,8 @@ contract! {
     step_end_asking_opens_its_question => contract::steps_end::asking_step_opens_its_question,
     step_end_of_cancelled_work => contract::steps_end::cancelled_work_keeps_only_its_records,
     step_end_hold_of_closed_work => contract::steps_end::hold_of_closed_work_writes_nothing,
+    secrets_created_rotated_and_deleted => contract::secrets::created_rotated_and_deleted,
+    secrets_only_in_a_global_change => contract::secrets::only_in_a_global_change,
 }
 
 mod sqlite {

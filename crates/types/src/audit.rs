@@ -81,6 +81,14 @@ closed! {
         /// A step ended while tool calls it had started had no recorded
         /// outcome: they are settled as abandoned (outcome unknown).
         ToolAbandoned = "tool.abandoned",
+        /// An administrator stored a new secret (its fingerprint, never
+        /// its value).
+        SecretSet = "secret.set",
+        /// An administrator replaced a stored secret's value (the old and
+        /// the new fingerprint).
+        SecretRotated = "secret.rotated",
+        /// An administrator deleted a stored secret.
+        SecretDeleted = "secret.deleted",
     }
 }
 
@@ -147,6 +155,9 @@ mod tests {
                 "gateway.halted",
                 "gateway.resumed",
                 "tool.abandoned",
+                "secret.set",
+                "secret.rotated",
+                "secret.deleted",
             ]
         );
         for kind in AuditKind::ALL {

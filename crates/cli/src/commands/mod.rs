@@ -6,6 +6,7 @@ pub mod approve;
 pub mod audit;
 pub mod evidence;
 pub mod run;
+pub mod secret;
 pub mod serve;
 pub mod token;
 pub mod workflow;

@@ -10,7 +10,8 @@ use agentwerke_gateway::tools::Document;
 use agentwerke_runtime::{
     Clock, GatewayService, GatewaySettings, Runtime, RuntimeDeps, RuntimeOptions, SystemClock,
 };
-use agentwerke_server::{ApiLimits, AppState, app};
+use agentwerke_secrets::{LocalKeys, ProcessEnvironment};
+use agentwerke_server::{ApiLimits, AppState, SecretKeeper, app};
 use agentwerke_store::{SqliteStore, Store};
 use anyhow::Context;
 
@@ -86,6 +87,28 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .await
         .context("cannot start the Tool Gateway")?,
     );
+    let secret_keys = Arc::new(
+        LocalKeys::load_or_create(&config.data_dir)
+            .context("cannot load the secret encryption keys")?,
+    );
+    let keeper = SecretKeeper::new(
+        secret_keys,
+        config.configured_secrets.clone(),
+        Arc::new(ProcessEnvironment),
+        // The gateway's redactor, seeded with the redact-env values: a value
+        // the keeper learns is refused in tool arguments from the next call.
+        gateway.current().redactor().clone(),
+    )
+    .context("cannot use the secret keys")?;
+    let stored = keeper
+        .open_stored(store.as_ref())
+        .await
+        .context("cannot open the stored secrets")?;
+    tracing::info!(
+        stored,
+        configured = config.configured_secrets.len(),
+        "secrets known to redaction"
+    );
     let runtime = Runtime::start(
         RuntimeOptions {
             secrets: config.secrets.clone(),
@@ -111,6 +134,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         evidence_key,
         gateway,
         secrets: Arc::from(config.secrets.clone()),
+        keeper,
         limits: ApiLimits {
             max_body_bytes: config.max_body_bytes,
             ..ApiLimits::default()

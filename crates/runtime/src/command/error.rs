@@ -151,6 +151,13 @@ pub enum Error {
         /// The set's version.
         version: i64,
     },
+    /// No stored secret has the name (one from deployment configuration
+    /// is not stored).
+    #[error("secret '{name}' does not exist")]
+    SecretNotFound {
+        /// The name asked for.
+        name: String,
+    },
 }
 
 /// ` for '<target>'`, or nothing for the global halt.
@@ -165,7 +172,7 @@ fn for_target(target: &str) -> String {
 impl Error {
     /// Every code this enum can produce besides the store's own, in one
     /// list (pinned by a test): published, never renamed.
-    pub const CODES: [&'static str; 24] = [
+    pub const CODES: [&'static str; 25] = [
         "command.not_found",
         "approval.already_decided",
         "approval.past_expiry",
@@ -190,6 +197,7 @@ impl Error {
         "run.invalid_inputs",
         "workflow.not_published",
         "event.missing_message_name",
+        "secret.not_found",
     ];
 
     /// A store refusal as the command's own condition, so one condition
@@ -198,6 +206,7 @@ impl Error {
     pub(crate) fn from_store(error: agentwerke_store::Error) -> Self {
         use agentwerke_store::Error as S;
         match error {
+            S::NotFound { what: "secret", id } => Error::SecretNotFound { name: id },
             S::NotFound { what, id } => Error::NotFound { what, id },
             S::AlreadyDecided { id, status } => Error::AlreadyDecided { id, status },
             S::Expired { id } => Error::Expired { id },
@@ -240,6 +249,7 @@ impl ErrorCode for Error {
             Error::InvalidInputs => "run.invalid_inputs",
             Error::NotPublished { .. } => "workflow.not_published",
             Error::MissingMessageName => "event.missing_message_name",
+            Error::SecretNotFound { .. } => "secret.not_found",
         }
     }
 }
@@ -306,6 +316,9 @@ mod tests {
                 version: None,
             },
             Error::MissingMessageName,
+            Error::SecretNotFound {
+                name: "api_key".to_owned(),
+            },
         ];
         let codes: Vec<_> = all.iter().map(ErrorCode::code).collect();
         assert_eq!(codes, Error::CODES);
@@ -336,6 +349,7 @@ mod tests {
                 "run.invalid_inputs",
                 "workflow.not_published",
                 "event.missing_message_name",
+                "secret.not_found",
             ]
         );
     }
@@ -367,6 +381,13 @@ mod tests {
                     id: "a".to_owned(),
                 },
                 "command.not_found",
+            ),
+            (
+                S::NotFound {
+                    what: "secret",
+                    id: "api_key".to_owned(),
+                },
+                "secret.not_found",
             ),
             (S::InvalidCursor, "command.store"),
         ];

@@ -14,8 +14,9 @@ use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_store::{Change, Committed, Delivered, PageRequest, Row, Store, Stream, Written};
 
 use super::{
-    Ctx, DraftPolicy, Error, Halt, ImportWorkflow, PublishPolicy, PublishWorkflow, Resume,
-    Submitted, draft_policy, halt, import_workflow, publish_policy, publish_workflow, resume,
+    Ctx, DeleteSecret, DraftPolicy, Error, Halt, ImportWorkflow, PublishPolicy, PublishWorkflow,
+    Resume, SetSecret, Submitted, delete_secret, draft_policy, halt, import_workflow,
+    publish_policy, publish_workflow, resume, set_secret,
 };
 
 /// How often a global command is planned before a lost compare-and-set is
@@ -127,6 +128,36 @@ pub(crate) async fn publish_workflow(
                 .await?,
         };
         publish_workflow::plan(&snapshot, command.clone(), ctx)
+    })
+    .await
+}
+
+pub(super) async fn set_secret(
+    store: &dyn Store,
+    command: SetSecret,
+    ctx: &Ctx<'_>,
+) -> Result<Submitted, Error> {
+    let command = &command;
+    commit(store, ctx, move || async move {
+        let snapshot = set_secret::Snapshot {
+            current: store.get_secret(command.name.as_str()).await?,
+        };
+        set_secret::plan(&snapshot, command.clone(), ctx)
+    })
+    .await
+}
+
+pub(super) async fn delete_secret(
+    store: &dyn Store,
+    command: DeleteSecret,
+    ctx: &Ctx<'_>,
+) -> Result<Submitted, Error> {
+    let command = &command;
+    commit(store, ctx, move || async move {
+        let snapshot = delete_secret::Snapshot {
+            current: store.get_secret(command.name.as_str()).await?,
+        };
+        delete_secret::plan(&snapshot, command.clone(), ctx)
     })
     .await
 }
@@ -269,6 +300,60 @@ pub(crate) mod tests {
             .collect();
         recorded.sort_unstable();
         assert_eq!(recorded, [1, 2, 3, 4], "one record per import, none lost");
+    }
+
+    /// Concurrent puts of one new secret: one creates it, the others lose
+    /// the compare-and-set and are planned again as rotations, so the
+    /// audit chain reads as a serial history of fingerprints.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_secret_puts_read_as_one_history() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("global.db").display().to_string();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+        let puts: Vec<_> = (0..ATTEMPTS)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let ctx = Ctx {
+                        at: Timestamp::from_millis(0),
+                        secrets: &[],
+                    };
+                    let set = SetSecret {
+                        name: agentwerke_secrets::SecretName::parse("api_key").unwrap(),
+                        sealed: format!("v1:k:{n}"),
+                        fingerprint: serde_json::from_value(json!(format!("hmac-sha256:{n}")))
+                            .unwrap(),
+                        by: "admin".to_owned(),
+                    };
+                    set_secret(store.as_ref(), set, &ctx).await
+                })
+            })
+            .collect();
+        for put in puts {
+            put.await.unwrap().expect("every put is stored");
+        }
+        let log = store
+            .audit_log(agentwerke_store::GLOBAL_STREAM)
+            .await
+            .unwrap();
+        let kinds: Vec<&str> = log.iter().map(|r| r.kind.as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "secret.set",
+                "secret.rotated",
+                "secret.rotated",
+                "secret.rotated"
+            ]
+        );
+        for pair in log.windows(2) {
+            assert_eq!(
+                pair[1].data["previousFingerprint"], pair[0].data["fingerprint"],
+                "each rotation starts from the fingerprint before it"
+            );
+        }
+        let stored = store.get_secret("api_key").await.unwrap().unwrap();
+        assert_eq!(json!(stored.fingerprint), log[3].data["fingerprint"]);
     }
 
     /// A publication that comes second answers with the version as the

@@ -31,6 +31,7 @@
 pub mod answer_question;
 pub mod cancel_run;
 pub mod decide_approval;
+pub mod delete_secret;
 pub mod deliver_message;
 pub mod draft_policy;
 mod error;
@@ -45,6 +46,7 @@ pub mod publish_workflow;
 pub mod release_step;
 pub mod resume;
 pub mod retry_step;
+pub mod set_secret;
 pub mod start_run;
 
 use std::sync::Arc;
@@ -58,6 +60,7 @@ use serde::{Deserialize, Serialize};
 pub use answer_question::AnswerQuestion;
 pub use cancel_run::CancelRun;
 pub use decide_approval::DecideApproval;
+pub use delete_secret::DeleteSecret;
 pub use deliver_message::DeliverMessage;
 pub use draft_policy::DraftPolicy;
 pub use error::Error;
@@ -70,6 +73,7 @@ pub use publish_policy::PublishPolicy;
 pub use publish_workflow::PublishWorkflow;
 pub use resume::Resume;
 pub use retry_step::RetryStep;
+pub use set_secret::SetSecret;
 pub use start_run::StartRun;
 
 use crate::stepper::Stepper;
@@ -109,6 +113,10 @@ pub enum Command {
     StartRun(StartRun),
     /// A correlated message arrives for the runs waiting for it.
     DeliverMessage(DeliverMessage),
+    /// An administrator stores or rotates a secret (sealed at the edge).
+    SetSecret(SetSecret),
+    /// An administrator deletes a stored secret.
+    DeleteSecret(DeleteSecret),
 }
 
 impl Command {
@@ -129,6 +137,8 @@ impl Command {
             Command::PublishWorkflow(_) => "publish_workflow",
             Command::StartRun(_) => "start_run",
             Command::DeliverMessage(_) => "deliver_message",
+            Command::SetSecret(_) => "set_secret",
+            Command::DeleteSecret(_) => "delete_secret",
         }
     }
 }
@@ -294,6 +304,10 @@ pub(crate) async fn submit(
         }
         Command::StartRun(start) => return submit_start(store, stepper, start, ctx).await,
         Command::DeliverMessage(deliver) => return submit_delivery(store, deliver, ctx).await,
+        Command::SetSecret(set) => return global::set_secret(store.as_ref(), set, ctx).await,
+        Command::DeleteSecret(delete) => {
+            return global::delete_secret(store.as_ref(), delete, ctx).await;
+        }
     };
     let plan = match planned {
         Ok(plan) => plan,
@@ -557,6 +571,16 @@ pub(crate) mod tests {
                 correlation_key: "order-1".to_owned(),
                 payload: json!({"amount": 42}),
             }),
+            Command::SetSecret(SetSecret {
+                name: agentwerke_secrets::SecretName::parse("api_key").unwrap(),
+                sealed: "v1:k:AAAA".to_owned(),
+                fingerprint: serde_json::from_value(json!("hmac-sha256:01")).unwrap(),
+                by: "ada".to_owned(),
+            }),
+            Command::DeleteSecret(DeleteSecret {
+                name: agentwerke_secrets::SecretName::parse("api_key").unwrap(),
+                by: "ada".to_owned(),
+            }),
         ];
         let tags: Vec<_> = commands
             .iter()
@@ -578,7 +602,9 @@ pub(crate) mod tests {
                 "import_workflow",
                 "publish_workflow",
                 "start_run",
-                "deliver_message"
+                "deliver_message",
+                "set_secret",
+                "delete_secret"
             ]
         );
         for command in commands {

@@ -8,6 +8,7 @@ pub mod gateway;
 pub mod health;
 pub mod questions;
 pub mod runs;
+pub mod settings;
 mod simulation;
 pub mod tool_calls;
 pub mod views;

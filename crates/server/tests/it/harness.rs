@@ -11,11 +11,25 @@ use agentwerke_gateway::{AgentProfile, SandboxProfile};
 use agentwerke_runtime::{
     Clock, GatewayService, GatewaySettings, Runtime, RuntimeDeps, RuntimeOptions, SystemClock,
 };
+use agentwerke_secrets::{Environment, SecretLocation, SecretName};
 use agentwerke_server::{ApiLimits, AppState, app};
 use agentwerke_store::{SqliteStore, Store};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
+
+/// Environment variables a test sets without touching the process's.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Vars(pub(crate) Vec<(String, String)>);
+
+impl Environment for Vars {
+    fn var(&self, name: &str) -> Option<std::ffi::OsString> {
+        self.0
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into())
+    }
+}
 
 pub(crate) const HELLO_SDLC: &str = include_str!("../../../../examples/hello-sdlc.bpmn");
 
@@ -40,15 +54,37 @@ impl TestServer {
 
     /// A server whose escalations expire after `escalation_ttl_secs`.
     pub(crate) async fn start_with(scripts: &str, escalation_ttl_secs: u64) -> Self {
-        Self::start_limited(scripts, escalation_ttl_secs, ApiLimits::default()).await
+        Self::start_limited(
+            scripts,
+            escalation_ttl_secs,
+            ApiLimits::default(),
+            Vec::new(),
+            Vars::default(),
+        )
+        .await
     }
 
     /// A server enforcing `limits`.
     pub(crate) async fn start_with_limits(limits: ApiLimits) -> Self {
-        Self::start_limited("", 24 * 60 * 60, limits).await
+        Self::start_limited("", 24 * 60 * 60, limits, Vec::new(), Vars::default()).await
     }
 
-    async fn start_limited(scripts: &str, escalation_ttl_secs: u64, limits: ApiLimits) -> Self {
+    /// A server whose deployment configuration keeps `configured` secrets,
+    /// reading environment variables from `vars`.
+    pub(crate) async fn start_with_secrets(
+        configured: Vec<(SecretName, SecretLocation)>,
+        vars: Vars,
+    ) -> Self {
+        Self::start_limited("", 24 * 60 * 60, ApiLimits::default(), configured, vars).await
+    }
+
+    async fn start_limited(
+        scripts: &str,
+        escalation_ttl_secs: u64,
+        limits: ApiLimits,
+        configured_secrets: Vec<(SecretName, SecretLocation)>,
+        environment: Vars,
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let store: Arc<dyn Store> = Arc::new(
             SqliteStore::open(&format!("sqlite://{}", dir.path().join("aw.db").display()))
@@ -98,6 +134,15 @@ impl TestServer {
             },
         );
         let key = agentwerke_evidence::keys::signing_key_from_seed([7u8; 32]);
+        let keeper = agentwerke_server::SecretKeeper::new(
+            Arc::new(
+                agentwerke_secrets::LocalKeys::load_or_create(dir.path()).expect("secret keys"),
+            ),
+            configured_secrets,
+            Arc::new(environment),
+            gateway.current().redactor().clone(),
+        )
+        .expect("secret keeper");
         let state = AppState {
             store,
             verifier,
@@ -106,6 +151,7 @@ impl TestServer {
             evidence_key: Arc::new(key),
             gateway,
             secrets: Arc::from(Vec::new()),
+            keeper,
             limits,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

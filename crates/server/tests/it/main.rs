@@ -15,4 +15,5 @@ mod problems;
 mod questions;
 mod roles;
 mod run_views;
+mod settings;
 mod tools;

@@ -23,6 +23,7 @@ mod ops;
 mod questions;
 mod rows;
 mod runs;
+mod secrets;
 mod timers;
 mod txn;
 mod work;
@@ -49,6 +50,7 @@ use crate::model::{
     QuestionFilter, QuestionRow, RunFilter, RunRow, TimerRow, WorkItem, WorkflowSummary,
     WorkflowVersion,
 };
+use crate::secrets::{SealedSecretRow, SecretRow};
 use crate::store::Store;
 use writer::{Writer, WriterOptions};
 
@@ -478,5 +480,17 @@ impl Store for SqliteStore {
     }
     async fn get_timer(&self, run_id: &str, timer_id: &str) -> Result<Option<TimerRow>> {
         timers::get(&self.pool, run_id, timer_id).await
+    }
+
+    async fn secrets(&self) -> Result<Vec<SecretRow>> {
+        secrets::list(&self.pool).await
+    }
+
+    async fn get_secret(&self, name: &str) -> Result<Option<SecretRow>> {
+        secrets::get(&self.pool, name).await
+    }
+
+    async fn sealed_secrets(&self) -> Result<Vec<SealedSecretRow>> {
+        secrets::sealed(&self.pool).await
     }
 }

@@ -11,7 +11,9 @@ use rusqlite::Connection;
 use super::audit::{self, Chain};
 use super::rows::{ApprovalDbRow, QuestionDbRow, TimerDbRow};
 use super::runs::{self, StepCall};
-use super::{approvals, calls, gateway, messages, ops, questions, timers, work, workflows};
+use super::{
+    approvals, calls, gateway, messages, ops, questions, secrets, timers, work, workflows,
+};
 use crate::calls::{Begun, ToolCallIntent};
 use crate::change::{Change, Committed, CreatedRun, Row, Stream, WorkEnd, Written};
 use crate::error::{Error, Result};
@@ -19,6 +21,7 @@ use crate::gateway::{HaltRow, PolicySetRow};
 use crate::model::{
     ApprovalRow, Delivered, DeliveryOutcome, JsonText, Op, QuestionRow, TimerRow, WorkflowVersion,
 };
+use crate::secrets::SecretRow;
 
 /// A [`Change`] with its JSON written and its audit drafts sealed by the
 /// caller, so the writer only binds and hashes.
@@ -72,6 +75,8 @@ pub(super) enum RawWritten {
     Work(agentwerke_types::WorkId, WorkEnd),
     Risk(Option<String>, Option<String>),
     Abandoned(Vec<String>),
+    SecretPut(SecretRow, Option<String>),
+    SecretDeleted(SecretRow),
 }
 
 /// Parses what [`commit`] wrote, off the writer's thread.
@@ -96,6 +101,8 @@ pub(super) fn parse(
             RawWritten::Abandoned(ids) => Ok(Written::Abandoned(
                 ids.into_iter().map(Into::into).collect(),
             )),
+            RawWritten::SecretPut(secret, previous) => Ok(Written::SecretPut { secret, previous }),
+            RawWritten::SecretDeleted(secret) => Ok(Written::SecretDeleted(secret)),
         })
         .collect::<Result<_>>()?;
     Ok(Committed {
@@ -337,6 +344,29 @@ pub(super) fn commit(
                 }
                 RawWritten::Abandoned(ids)
             }
+            Row::PutSecret {
+                name,
+                sealed,
+                fingerprint,
+                previous,
+                by,
+            } => {
+                let (secret, previous) = secrets::put(
+                    conn,
+                    &secrets::PutSecret {
+                        name,
+                        sealed,
+                        fingerprint,
+                        previous: previous.as_deref(),
+                        by,
+                    },
+                    change.at,
+                )?;
+                RawWritten::SecretPut(secret, previous)
+            }
+            Row::DeleteSecret { name, fingerprint } => {
+                RawWritten::SecretDeleted(secrets::delete(conn, name, fingerprint)?)
+            }
         };
         let owner = match &raw {
             RawWritten::Approval(row) => row.run_id.as_str(),
@@ -347,7 +377,9 @@ pub(super) fn commit(
             RawWritten::Halt(_)
             | RawWritten::PolicySet(_)
             | RawWritten::WorkflowVersion(_)
-            | RawWritten::Delivery(_) => run_id,
+            | RawWritten::Delivery(_)
+            | RawWritten::SecretPut(..)
+            | RawWritten::SecretDeleted(_) => run_id,
             // Written by the change's run id.
             RawWritten::Work(..) | RawWritten::Risk(..) | RawWritten::Abandoned(_) => run_id,
         };

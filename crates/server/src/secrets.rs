@@ -1,0 +1,158 @@
+//! The server's hold on secrets: it seals what the Settings API is given,
+//! opens what the store keeps, resolves what deployment configuration
+//! names, and tells the redactor every value it comes to know.
+//!
+//! Values are only ever added to the [`Redactor`]: a rotated-out or
+//! deleted value may still sit in a log or a record exported later, so it
+//! stays redacted for the life of the process.
+
+use std::sync::Arc;
+
+use agentwerke_evidence::redact::Redactor;
+use agentwerke_secrets::{
+    Environment, Fingerprint, Fingerprinter, KeyProvider, Resolved, SealedSecret, SecretCipher,
+    SecretLocation, SecretName, SecretSource, SecretStatus, SecretValue,
+};
+use agentwerke_store::Store;
+
+/// What the server needs to keep secrets, shared by every handler.
+#[derive(Clone)]
+pub struct SecretKeeper {
+    cipher: SecretCipher,
+    fingerprinter: Fingerprinter,
+    configured: Arc<[(SecretName, SecretLocation)]>,
+    environment: Arc<dyn Environment>,
+    redactor: Redactor,
+}
+
+/// A configured secret as resolved now: where it comes from, whether it is
+/// there, and its fingerprint when it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfiguredSecret {
+    /// Its name.
+    pub name: SecretName,
+    /// `env` or `file`.
+    pub source: SecretSource,
+    /// `set`, `missing` or `unreadable`.
+    pub status: SecretStatus,
+    /// The fingerprint of the value, when it is set.
+    pub fingerprint: Option<Fingerprint>,
+}
+
+/// Why the stored secrets could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum KeeperError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] agentwerke_store::Error),
+    /// A stored name or envelope is unusable (another key, altered bytes).
+    #[error("stored secret '{name}' cannot be opened: {source}")]
+    Open {
+        /// The secret.
+        name: String,
+        /// Why.
+        source: agentwerke_secrets::Error,
+    },
+}
+
+impl agentwerke_types::ErrorCode for KeeperError {
+    fn code(&self) -> &'static str {
+        match self {
+            KeeperError::Store(error) => error.code(),
+            KeeperError::Open { source, .. } => source.code(),
+        }
+    }
+}
+
+impl SecretKeeper {
+    /// A keeper sealing and fingerprinting under `keys`, with the secrets
+    /// deployment configuration names; every configured value set now is
+    /// added to `redactor`.
+    pub fn new(
+        keys: Arc<dyn KeyProvider>,
+        configured: Vec<(SecretName, SecretLocation)>,
+        environment: Arc<dyn Environment>,
+        redactor: Redactor,
+    ) -> Result<Self, agentwerke_secrets::Error> {
+        let keeper = Self {
+            fingerprinter: Fingerprinter::new(keys.as_ref())?,
+            cipher: SecretCipher::new(keys),
+            configured: configured.into(),
+            environment,
+            redactor,
+        };
+        keeper.configured_secrets();
+        Ok(keeper)
+    }
+
+    /// The redactor that knows every value this keeper has seen.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    /// Opens every stored secret and adds its value to the redactor; how
+    /// many there are. Called at start, so a key that does not open them
+    /// stops the server before it serves anything.
+    pub async fn open_stored(&self, store: &dyn Store) -> Result<usize, KeeperError> {
+        let sealed = store.sealed_secrets().await?;
+        for row in &sealed {
+            let open = |source| KeeperError::Open {
+                name: row.name.clone(),
+                source,
+            };
+            let name = SecretName::parse(&row.name).map_err(open)?;
+            let value = self
+                .cipher
+                .open(&name, &SealedSecret::from_stored(row.sealed.clone()))
+                .map_err(open)?;
+            self.redactor.add([value.expose()]);
+        }
+        Ok(sealed.len())
+    }
+
+    /// Seals `value` for `name` and fingerprints it, and adds the value to
+    /// the redactor before anything else can see it: from here on only
+    /// the envelope and the fingerprint travel.
+    pub fn seal(
+        &self,
+        name: &SecretName,
+        value: &SecretValue,
+    ) -> Result<(SealedSecret, Fingerprint), agentwerke_secrets::Error> {
+        self.redactor.add([value.expose()]);
+        let sealed = self.cipher.seal(name, value)?;
+        Ok((sealed, self.fingerprinter.fingerprint(value)))
+    }
+
+    /// Where deployment configuration keeps `name`, if it does.
+    pub fn configured(&self, name: &SecretName) -> Option<&SecretLocation> {
+        self.configured
+            .iter()
+            .find(|(configured, _)| configured == name)
+            .map(|(_, location)| location)
+    }
+
+    /// Every configured secret, resolved now (a rotated mount shows at
+    /// once); a value found is added to the redactor.
+    pub fn configured_secrets(&self) -> Vec<ConfiguredSecret> {
+        self.configured
+            .iter()
+            .map(|(name, location)| {
+                let resolved = location.resolve(self.environment.as_ref());
+                let status = resolved.status();
+                let fingerprint = match resolved {
+                    Resolved::Set(value) => {
+                        self.redactor.add([value.expose()]);
+                        Some(self.fingerprinter.fingerprint(&value))
+                    }
+                    Resolved::Missing | Resolved::Unreadable(_) => None,
+                };
+                ConfiguredSecret {
+                    name: name.clone(),
+                    source: location.source(),
+                    status,
+                    fingerprint,
+                }
+            })
+            .collect()
+    }
+}
