@@ -1,5 +1,6 @@
 use serde_json::{Value, json};
 
+use agentwerke_evidence::redact::Redactor;
 use agentwerke_types::ErrorCode;
 
 use super::*;
@@ -168,7 +169,13 @@ fn task(template: Option<&str>) -> TaskPromptSpec {
 #[test]
 fn assemble_names_the_agent_and_task_and_renders_the_prompt() {
     let ctx = context();
-    let prompt = assemble(&task(Some("Write to {{input.name}}")), &ctx, "run-42", &[]).unwrap();
+    let prompt = assemble(
+        &task(Some("Write to {{input.name}}")),
+        &ctx,
+        "run-42",
+        &Redactor::default(),
+    )
+    .unwrap();
     assert!(prompt.system.contains("\"writer\""));
     assert!(prompt.system.contains("Draft reply"));
     assert!(prompt.system.contains("run-42"));
@@ -180,14 +187,20 @@ fn assemble_names_the_agent_and_task_and_renders_the_prompt() {
         agentwerke_evidence::canonical::sha256_hex(prompt.redacted_snapshot.as_bytes())
     );
     // Same inputs, same bytes.
-    let again = assemble(&task(Some("Write to {{input.name}}")), &ctx, "run-42", &[]).unwrap();
+    let again = assemble(
+        &task(Some("Write to {{input.name}}")),
+        &ctx,
+        "run-42",
+        &Redactor::default(),
+    )
+    .unwrap();
     assert_eq!(prompt, again);
 }
 
 #[test]
 fn assemble_defaults_to_the_node_name_and_the_input() {
     let ctx = json!({"input": {"ticket": "T-1"}});
-    let prompt = assemble(&task(None), &ctx, "run-1", &[]).unwrap();
+    let prompt = assemble(&task(None), &ctx, "run-1", &Redactor::default()).unwrap();
     assert!(prompt.user.starts_with("Draft reply\n"));
     assert!(prompt.user.contains("\"ticket\": \"T-1\""));
 
@@ -195,14 +208,20 @@ fn assemble_defaults_to_the_node_name_and_the_input() {
         node_name: String::new(),
         ..task(None)
     };
-    let prompt = assemble(&unnamed, &ctx, "run-1", &[]).unwrap();
+    let prompt = assemble(&unnamed, &ctx, "run-1", &Redactor::default()).unwrap();
     assert!(prompt.user.starts_with("Draft\n"));
 }
 
 #[test]
 fn assemble_keeps_unresolved_visible_unless_strict() {
     let ctx = context();
-    let lenient = assemble(&task(Some("Use {{input.gone}}")), &ctx, "r", &[]).unwrap();
+    let lenient = assemble(
+        &task(Some("Use {{input.gone}}")),
+        &ctx,
+        "r",
+        &Redactor::default(),
+    )
+    .unwrap();
     assert_eq!(lenient.user, "Use {{input.gone}}");
     assert_eq!(lenient.unresolved, ["input.gone"]);
 
@@ -210,7 +229,7 @@ fn assemble_keeps_unresolved_visible_unless_strict() {
         strict: true,
         ..task(Some("Use {{input.gone}} and {{output.X}}"))
     };
-    let err = assemble(&strict, &ctx, "r", &[]).unwrap_err();
+    let err = assemble(&strict, &ctx, "r", &Redactor::default()).unwrap_err();
     assert_eq!(
         err,
         Error::UnresolvedVariable {
@@ -226,14 +245,14 @@ fn assemble_places_feedback_once() {
         feedback: Some("shorter please".into()),
         ..task(Some("Rework ({{feedback}})"))
     };
-    let prompt = assemble(&placed, &ctx, "r", &[]).unwrap();
+    let prompt = assemble(&placed, &ctx, "r", &Redactor::default()).unwrap();
     assert_eq!(prompt.user, "Rework (shorter please)");
 
     let appended = TaskPromptSpec {
         feedback: Some("shorter please".into()),
         ..task(Some("Write"))
     };
-    let prompt = assemble(&appended, &ctx, "r", &[]).unwrap();
+    let prompt = assemble(&appended, &ctx, "r", &Redactor::default()).unwrap();
     assert!(prompt.user.starts_with("Write\n\n"));
     assert!(prompt.user.ends_with("shorter please"));
 
@@ -241,7 +260,12 @@ fn assemble_places_feedback_once() {
         feedback: Some("  ".into()),
         ..task(Some("Write"))
     };
-    assert_eq!(assemble(&blank, &ctx, "r", &[]).unwrap().user, "Write");
+    assert_eq!(
+        assemble(&blank, &ctx, "r", &Redactor::default())
+            .unwrap()
+            .user,
+        "Write"
+    );
 }
 
 #[test]
@@ -251,7 +275,13 @@ fn the_snapshot_is_redacted_but_the_prompt_is_not() {
         "key": "sk-abcdefghijklmnopqrstuvwx",
     }});
     let template = "Connect with {{input.db}} and call the API with {{input.key}}.";
-    let prompt = assemble(&task(Some(template)), &ctx, "r", &["hunter2-prod-password"]).unwrap();
+    let prompt = assemble(
+        &task(Some(template)),
+        &ctx,
+        "r",
+        &Redactor::new(["hunter2-prod-password"]),
+    )
+    .unwrap();
     assert!(prompt.user.contains("hunter2-prod-password"));
     assert!(prompt.user.contains("sk-abcdefghijklmnopqrstuvwx"));
     assert!(!prompt.redacted_snapshot.contains("hunter2"));

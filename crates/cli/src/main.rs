@@ -7,6 +7,7 @@ mod client;
 mod commands;
 mod config;
 mod keys;
+mod log;
 mod output;
 mod sample;
 

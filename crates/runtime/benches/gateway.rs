@@ -47,7 +47,7 @@ async fn main() {
             GatewaySettings {
                 agents: vec![AgentProfile::new("analyst", [SandboxProfile::Offline])],
                 documents: documents(),
-                secrets: Vec::new(),
+                redactor: Default::default(),
                 escalation_ttl: Duration::from_secs(3600),
             },
         )

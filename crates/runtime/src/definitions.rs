@@ -156,7 +156,7 @@ mod tests {
         assert!(cache.published("hello-sdlc", 1).await.unwrap().is_none());
         let ctx = Ctx {
             at: Timestamp::from_millis(0),
-            secrets: &[],
+            redactor: crate::command::no_secrets(),
         };
         let import = ImportWorkflow {
             workflow_id: "hello-sdlc".to_owned(),

@@ -6,7 +6,7 @@
 //! generated a year later says the same thing.
 
 use agentwerke_engine::{RunState, StepRecord};
-use agentwerke_evidence::redact::redact_value;
+use agentwerke_evidence::redact::Redactor;
 use agentwerke_evidence::sections::{
     ApprovalKind, ApprovalRecord, ConversationEntry, ModelUsageRecord, PromptSnapshot, RunInfo,
     StepRecord as PackStep, WorkflowInfo,
@@ -22,7 +22,7 @@ use crate::clock::rfc3339;
 
 /// Builds the unsigned evidence pack of `run_id`, or `None` for an unknown run.
 ///
-/// `secrets` are redacted from free-form values once more on the way out, so
+/// What `redactor` knows is redacted from free-form values once more on the way out, so
 /// a secret configured after a run was recorded still never leaves.
 ///
 /// A stored evidence record that no longer parses fails the whole pack
@@ -38,7 +38,7 @@ pub async fn gather_pack(
     store: &dyn Store,
     run_id: &str,
     now: Timestamp,
-    secrets: &[&str],
+    redactor: &Redactor,
 ) -> Result<Option<EvidencePack>, Error> {
     let Some(run) = store.get_run(run_id).await? else {
         return Ok(None);
@@ -76,22 +76,22 @@ pub async fn gather_pack(
             started_at: rfc3339(run.created_at),
             completed_at: run.completed_at.map(rfc3339),
             requested_by: format!("user:{}", run.requested_by),
-            inputs: redacted(&run.inputs, secrets),
+            inputs: redacted(&run.inputs, redactor),
             risk_level: run.risk_level.map(|level| level.as_str().to_owned()),
             steps: state
                 .steps()
                 .iter()
-                .map(|s| pack_step(s, secrets))
+                .map(|s| pack_step(s, redactor))
                 .collect(),
         },
         prompts: Vec::new(),
         approvals: approvals
             .iter()
-            .map(|a| approval_record(a, secrets))
+            .map(|a| approval_record(a, redactor))
             .collect(),
         conversation: questions
             .iter()
-            .map(|q| conversation_entry(q, secrets))
+            .map(|q| conversation_entry(q, redactor))
             .collect(),
         policy_decisions: Vec::new(),
         tool_calls: Vec::new(),
@@ -101,7 +101,7 @@ pub async fn gather_pack(
         audit_log,
     };
     for stored in &records {
-        file_record(&stored.record, &mut input, secrets);
+        file_record(&stored.record, &mut input, redactor);
     }
     Ok(Some(build(input)))
 }
@@ -109,13 +109,13 @@ pub async fn gather_pack(
 /// Files one evidence record under its pack section. Prompt text is
 /// redacted once more on the way out; the gateway's replay records are not
 /// pack content (the call is in `toolCalls`).
-fn file_record(record: &Record, input: &mut PackInput, secrets: &[&str]) {
+fn file_record(record: &Record, input: &mut PackInput, redactor: &Redactor) {
     match record {
         Record::Prompt(prompt) => input.prompts.push(PromptSnapshot::new(
             &prompt.work_id,
             &prompt.node_id,
             &prompt.agent,
-            &agentwerke_evidence::redact::redact_str(&prompt.text, secrets),
+            &redactor.redact_str(&prompt.text),
         )),
         Record::ModelUsage(call) => input.model_usage.push(ModelUsageRecord::from(call)),
         Record::ToolCall(call) => input.tool_calls.push(call.clone()),
@@ -128,13 +128,13 @@ fn file_record(record: &Record, input: &mut PackInput, secrets: &[&str]) {
     }
 }
 
-fn redacted(value: &Value, secrets: &[&str]) -> Value {
+fn redacted(value: &Value, redactor: &Redactor) -> Value {
     let mut value = value.clone();
-    redact_value(&mut value, secrets);
+    redactor.redact_value(&mut value);
     value
 }
 
-fn pack_step(step: &StepRecord, secrets: &[&str]) -> PackStep {
+fn pack_step(step: &StepRecord, redactor: &Redactor) -> PackStep {
     PackStep {
         work_id: step.work_id.to_string(),
         node_id: step.node_id.clone(),
@@ -148,7 +148,7 @@ fn pack_step(step: &StepRecord, secrets: &[&str]) -> PackStep {
         started_at: Some(rfc3339(step.started_at)),
         ended_at: step.ended_at.map(rfc3339),
         agent: step.agent.clone(),
-        output: step.output.as_ref().map(|o| redacted(o, secrets)),
+        output: step.output.as_ref().map(|o| redacted(o, redactor)),
         error: step
             .error
             .as_ref()
@@ -158,8 +158,8 @@ fn pack_step(step: &StepRecord, secrets: &[&str]) -> PackStep {
 
 /// Questions and answers were redacted when recorded; redacted again here
 /// like every free-form value on the way out.
-fn conversation_entry(row: &QuestionRow, secrets: &[&str]) -> ConversationEntry {
-    let redact = |text: &str| agentwerke_evidence::redact::redact_str(text, secrets);
+fn conversation_entry(row: &QuestionRow, redactor: &Redactor) -> ConversationEntry {
+    let redact = |text: &str| redactor.redact_str(text);
     ConversationEntry {
         id: row.id.to_string(),
         work_id: row.work_id.to_string(),
@@ -177,7 +177,7 @@ fn conversation_entry(row: &QuestionRow, secrets: &[&str]) -> ConversationEntry 
 /// The approval as its approver was shown it: the request's own factors
 /// (with weights and reasons), related output and artifacts are copied as
 /// recorded, the output redacted again like every free-form value.
-fn approval_record(row: &ApprovalRow, secrets: &[&str]) -> ApprovalRecord {
+fn approval_record(row: &ApprovalRow, redactor: &Redactor) -> ApprovalRecord {
     let request = &row.request;
     let text = |key: &str| request[key].as_str().map(str::to_owned);
     let names = |key: &str| -> Vec<String> {
@@ -212,7 +212,7 @@ fn approval_record(row: &ApprovalRow, secrets: &[&str]) -> ApprovalRecord {
         affected_systems: names("affectedSystems"),
         related_output: match &request["relatedOutput"] {
             Value::Object(map) if map.is_empty() => Value::Null,
-            output => redacted(output, secrets),
+            output => redacted(output, redactor),
         },
         artifacts: listed(&request["artifacts"]),
         decision: row.decision.map(|decision| decision.as_str().to_owned()),
@@ -313,7 +313,7 @@ mod tests {
         });
         let ctx = Ctx {
             at: Timestamp::from_millis(1),
-            secrets: &[],
+            redactor: crate::command::no_secrets(),
         };
         submit(&store, &stepper, start, &ctx).await.unwrap();
         let mut raw = sqlx::SqliteConnection::connect(&format!("sqlite://{path}"))
@@ -331,7 +331,7 @@ mod tests {
                 .unwrap();
         }
         let now = Timestamp::from_millis(3);
-        let pack = gather_pack(store.as_ref(), "run-1", now, &["hunter2"])
+        let pack = gather_pack(store.as_ref(), "run-1", now, &Redactor::new(["hunter2"]))
             .await
             .unwrap()
             .expect("the run exists");
@@ -347,7 +347,7 @@ mod tests {
             .await
             .unwrap()
             .last_insert_rowid();
-        let error = gather_pack(store.as_ref(), "run-1", now, &[])
+        let error = gather_pack(store.as_ref(), "run-1", now, &Redactor::default())
             .await
             .expect_err("an unreadable record fails the pack");
         assert_eq!(error.code(), "store.corrupt");
@@ -363,7 +363,7 @@ mod tests {
         for line in STORED.lines() {
             let row: Value = serde_json::from_str(line).unwrap();
             let record = Record::from_stored(row["kind"].as_str().unwrap(), row["data"].clone());
-            file_record(&record.unwrap(), &mut input, &["hunter2"]);
+            file_record(&record.unwrap(), &mut input, &Redactor::new(["hunter2"]));
         }
         let pack = build(input);
         // Every record reached its section; gateway calls are not pack content.

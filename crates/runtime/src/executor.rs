@@ -12,7 +12,6 @@ use agentwerke_engine::WorkId;
 use agentwerke_evidence::Record;
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_evidence::record::{ModelCallRecord, PromptRecord};
-use agentwerke_evidence::redact::redact_value;
 use agentwerke_store::{Delivered, JsonText, WorkEnd, WorkItem};
 use agentwerke_types::{Actor, AuditKind, ErrorCode};
 use serde::Deserialize;
@@ -194,7 +193,7 @@ impl Executor {
             };
             let ctx = Ctx {
                 at: self.deps.clock.now(),
-                secrets: &self.options.secrets,
+                redactor: &self.options.redactor,
             };
             release_step::release(&self.deps.store, &self.handle.stepper, release, &ctx).await?;
         }
@@ -278,7 +277,7 @@ impl Executor {
         };
         let ctx = Ctx {
             at: self.deps.clock.now(),
-            secrets: &self.options.secrets,
+            redactor: &self.options.redactor,
         };
         let finished =
             finish_step::finish(&self.deps.store, &self.handle.stepper, finish, &ctx).await?;
@@ -388,7 +387,6 @@ impl Executor {
         records: &mut Vec<Record>,
         audit: &mut Vec<AuditDraft>,
     ) -> Outcome {
-        let secrets: Vec<&str> = self.options.secrets.iter().map(String::as_str).collect();
         let task = TaskPromptSpec {
             agent: work.spec.agent.clone(),
             node_id: work.node_id.clone(),
@@ -397,7 +395,7 @@ impl Executor {
             strict: work.spec.strict_variables,
             feedback: work.feedback.clone(),
         };
-        let prompt = match assemble(&task, &work.context, &work.run_id, &secrets) {
+        let prompt = match assemble(&task, &work.context, &work.run_id, &self.options.redactor) {
             Err(error) => {
                 return Outcome::Ended(failed(error.code(), &error.to_string()));
             }
@@ -503,9 +501,8 @@ impl Executor {
     /// credential was. `None` (the step will start over) if it cannot be
     /// written.
     fn kept(&self, resume: &Resume) -> Option<JsonText> {
-        let secrets: Vec<&str> = self.options.secrets.iter().map(String::as_str).collect();
         let mut value = serde_json::to_value(resume).ok()?;
-        redact_value(&mut value, &secrets);
+        self.options.redactor.redact_value(&mut value);
         Some(JsonText::from(&value))
     }
 

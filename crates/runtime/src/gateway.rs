@@ -20,6 +20,7 @@ use agentwerke_bpmn::model::AgentTaskSpec;
 use agentwerke_evidence::Record;
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_evidence::record::GatewayCallRecord;
+use agentwerke_evidence::redact::Redactor;
 use agentwerke_evidence::sections::{ArtifactRecord, PolicyDecisionRecord};
 use agentwerke_gateway::tools::{ArtifactMeta, ArtifactStore, Builtins, Document};
 use agentwerke_gateway::{
@@ -91,8 +92,10 @@ pub struct GatewaySettings {
     pub agents: Vec<AgentProfile>,
     /// What `knowledge.search` searches.
     pub documents: Vec<Document>,
-    /// Secret values to redact from arguments, outputs and records.
-    pub secrets: Vec<String>,
+    /// Redacts known secret values and credential shapes from arguments,
+    /// outputs and records; shared with the runtime and the secret keeper,
+    /// so a value set while the server runs is known at once.
+    pub redactor: Redactor,
     /// How long an escalated call waits for a decision.
     pub escalation_ttl: std::time::Duration,
 }
@@ -120,7 +123,7 @@ impl GatewayService {
         };
         let config = GatewayConfig {
             agents: settings.agents,
-            known_secrets: settings.secrets,
+            redactor: settings.redactor,
             ..GatewayConfig::default()
         };
         let gateway = Gateway::new(registry, policies, config).map_err(setup)?;

@@ -46,6 +46,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentwerke_agents::provider::ModelProvider;
+use agentwerke_evidence::redact::Redactor;
 use agentwerke_store::{Delivered, Store};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -68,8 +69,10 @@ pub struct RuntimeOptions {
     pub poll_interval: Duration,
     /// How many agent steps run at once.
     pub max_concurrent_steps: usize,
-    /// Known secret values to redact from everything persisted.
-    pub secrets: Vec<String>,
+    /// Redacts known secret values and credential shapes from everything
+    /// the runtime persists. Clones share values, so one handed to the
+    /// secret keeper learns every secret set while the runtime runs.
+    pub redactor: Redactor,
 }
 
 impl Default for RuntimeOptions {
@@ -79,7 +82,7 @@ impl Default for RuntimeOptions {
             lease: Duration::from_secs(10),
             poll_interval: Duration::from_millis(250),
             max_concurrent_steps: 16,
-            secrets: Vec::new(),
+            redactor: Redactor::default(),
         }
     }
 }
@@ -106,7 +109,7 @@ pub struct RuntimeHandle {
     stepper: Stepper,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    secrets: Arc<[String]>,
+    redactor: Redactor,
 }
 
 #[derive(Default)]
@@ -133,7 +136,7 @@ impl RuntimeHandle {
     ) -> Result<command::Submitted, command::Error> {
         let ctx = command::Ctx {
             at: self.clock.now(),
-            secrets: &self.secrets,
+            redactor: &self.redactor,
         };
         let submitted = command::submit(&self.store, &self.stepper, command, &ctx).await?;
         self.delivered(submitted.committed.delivered);
@@ -182,7 +185,7 @@ impl Runtime {
             stepper: Stepper::new(deps.store.clone(), definitions.clone()),
             store: deps.store.clone(),
             clock: deps.clock.clone(),
-            secrets: Arc::from(options.secrets.clone()),
+            redactor: options.redactor.clone(),
         };
         let mut tasks = Vec::with_capacity(applier::APPLIERS + 2);
         for n in 0..applier::APPLIERS {

@@ -29,8 +29,6 @@ pub struct AppState {
     pub evidence_key: Arc<SigningKey>,
     /// The Tool Gateway (policy in force, kill switch).
     pub gateway: Arc<GatewayService>,
-    /// Secret values (`redact-env`) redacted from evidence packs.
-    pub secrets: Arc<[String]>,
     /// Seals, opens and resolves secrets; its redactor knows every secret
     /// value the server has seen and is applied to every redacted answer.
     pub keeper: SecretKeeper,

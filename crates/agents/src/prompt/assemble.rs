@@ -9,7 +9,7 @@
 use serde_json::Value;
 
 use agentwerke_evidence::canonical::sha256_hex;
-use agentwerke_evidence::redact::redact_str;
+use agentwerke_evidence::redact::Redactor;
 
 use super::{Output, PromptVars, render_tracked};
 use crate::error::Error;
@@ -52,13 +52,13 @@ pub struct AssembledPrompt {
 /// Without a template the user message is the node name and the run input
 /// as JSON. Feedback the template does not place itself with `{{feedback}}`
 /// is appended, so a reworked task always sees why it was sent back.
-/// `secrets` are known secret values to redact from the snapshot (token
+/// `redactor` knows the secret values to redact from the snapshot (token
 /// shapes such as `sk-...` are redacted regardless).
 pub fn assemble(
     task: &TaskPromptSpec,
     context: &Value,
     run_id: &str,
-    secrets: &[&str],
+    redactor: &Redactor,
 ) -> Result<AssembledPrompt, Error> {
     let node_name = if task.node_name.is_empty() {
         task.node_id.as_str()
@@ -89,7 +89,7 @@ pub fn assemble(
         user = out.0;
     }
     let system = system_prompt(&task.agent, node_name, &task.node_id, run_id);
-    let redacted_snapshot = redact_str(&format!("[system]\n{system}\n\n[user]\n{user}"), secrets);
+    let redacted_snapshot = redactor.redact_str(&format!("[system]\n{system}\n\n[user]\n{user}"));
     let snapshot_sha256 = sha256_hex(redacted_snapshot.as_bytes());
     Ok(AssembledPrompt {
         system,

@@ -6,6 +6,7 @@ use serde_json::json;
 use agentwerke_agents::prompt::{TaskPromptSpec, assemble};
 use agentwerke_agents::scripted::ScriptedProvider;
 use agentwerke_agents::step::{NO_TOOLS_REASON, NoTools, StepInput, StepOutcome, run_step};
+use agentwerke_evidence::redact::Redactor;
 
 const SCRIPTS: &str = r#"
 [[nodes.Draft]]
@@ -34,7 +35,7 @@ async fn a_reworked_task_runs_end_to_end_on_the_scripted_provider() {
         strict: false,
         feedback: Some("mention the discount".into()),
     };
-    let prompt = assemble(&task, &context, "run-9", &[]).unwrap();
+    let prompt = assemble(&task, &context, "run-9", &Redactor::default()).unwrap();
     assert_eq!(prompt.unresolved, ["input.region"]);
     assert!(prompt.user.contains("{{input.region}}"));
     assert!(prompt.user.ends_with("mention the discount"));

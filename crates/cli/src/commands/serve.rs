@@ -6,6 +6,7 @@ use std::sync::Arc;
 use agentwerke_agents::provider::ModelProvider;
 use agentwerke_agents::scripted::ScriptedProvider;
 use agentwerke_auth::{DevKey, Verifier};
+use agentwerke_evidence::redact::Redactor;
 use agentwerke_gateway::tools::Document;
 use agentwerke_runtime::{
     Clock, GatewayService, GatewaySettings, Runtime, RuntimeDeps, RuntimeOptions, SystemClock,
@@ -16,6 +17,7 @@ use agentwerke_store::{SqliteStore, Store};
 use anyhow::Context;
 
 use crate::config::{Config, ConfigArgs};
+use crate::log::RedactingWriter;
 use crate::output::say;
 use crate::{keys, sample};
 
@@ -45,7 +47,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let config = raw.check()?;
-    init_tracing();
+    // One redactor, seeded with the redact-env values, for the log, the
+    // gateway, the runtime, the secret keeper and the answers: a value the
+    // keeper learns is redacted everywhere from the next write on.
+    let redactor = Redactor::new(&config.secrets);
+    init_tracing(&redactor);
     create_private_folder(&config.data_dir)?;
     let sqlite = SqliteStore::open(&config.database_url)
         .await
@@ -80,7 +86,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             GatewaySettings {
                 agents: config.agents.clone(),
                 documents: knowledge(&config)?,
-                secrets: config.secrets.clone(),
+                redactor: redactor.clone(),
                 escalation_ttl: config.escalation_ttl,
             },
         )
@@ -95,9 +101,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         secret_keys,
         config.configured_secrets.clone(),
         Arc::new(ProcessEnvironment),
-        // The gateway's redactor, seeded with the redact-env values: a value
-        // the keeper learns is refused in tool arguments from the next call.
-        gateway.current().redactor().clone(),
+        redactor.clone(),
     )
     .context("cannot use the secret keys")?;
     let stored = keeper
@@ -111,7 +115,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     );
     let runtime = Runtime::start(
         RuntimeOptions {
-            secrets: config.secrets.clone(),
+            redactor: redactor.clone(),
             lease: config.lease,
             max_concurrent_steps: config.max_concurrent_steps,
             ..RuntimeOptions::default()
@@ -133,7 +137,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         clock,
         evidence_key,
         gateway,
-        secrets: Arc::from(config.secrets.clone()),
         keeper,
         limits: ApiLimits {
             max_body_bytes: config.max_body_bytes,
@@ -244,7 +247,7 @@ fn knowledge(config: &Config) -> anyhow::Result<Vec<Document>> {
     Ok(documents)
 }
 
-fn init_tracing() {
+fn init_tracing(redactor: &Redactor) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("AGENTWERKE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
     // The log goes to standard error (standard output has the greeting),
@@ -253,7 +256,7 @@ fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
+        .with_writer(RedactingWriter::new(std::io::stderr, redactor.clone()))
         .try_init();
 }
 

@@ -3,7 +3,6 @@
 
 use agentwerke_engine::{Event, WorkId};
 use agentwerke_evidence::chain::AuditDraft;
-use agentwerke_evidence::redact::redact_str;
 use agentwerke_store::{QuestionRow, Row};
 use agentwerke_types::{Actor, AuditKind, QuestionId, QuestionStatus};
 use serde::{Deserialize, Serialize};
@@ -63,8 +62,7 @@ pub fn plan(snapshot: &Snapshot, command: AnswerQuestion, ctx: &Ctx<'_>) -> Resu
         .map_err(|reason| Error::Corrupt {
             what: format!("the work id of question '{}': {reason}", question.id),
         })?;
-    let secrets: Vec<&str> = ctx.secrets.iter().map(String::as_str).collect();
-    let text = redact_str(text, &secrets);
+    let text = ctx.redactor.redact_str(text);
     Ok(Plan {
         run: question.run_id.clone(),
         event: Some(PlannedEvent {
@@ -123,10 +121,10 @@ mod tests {
 
     #[test]
     fn an_answer_is_the_row_the_resuming_event_and_the_audit_record() {
-        let secrets = ["s3cret".to_owned()];
+        let redactor = agentwerke_evidence::redact::Redactor::new(["s3cret"]);
         let ctx = Ctx {
             at: Timestamp::from_millis(9),
-            secrets: &secrets,
+            redactor: &redactor,
         };
         let snapshot = Snapshot {
             question: Some(question(QuestionStatus::Open)),
@@ -158,7 +156,7 @@ mod tests {
     fn every_check_refuses_before_anything_is_planned() {
         let ctx = Ctx {
             at: Timestamp::from_millis(9),
-            secrets: &[],
+            redactor: crate::command::no_secrets(),
         };
         let open = Snapshot {
             question: Some(question(QuestionStatus::Open)),

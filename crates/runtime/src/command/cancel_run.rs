@@ -88,7 +88,7 @@ mod tests {
     fn ctx() -> Ctx<'static> {
         Ctx {
             at: Timestamp::from_millis(5),
-            secrets: &[],
+            redactor: crate::command::no_secrets(),
         }
     }
 

@@ -4,7 +4,6 @@
 use agentwerke_auth::Principal;
 use agentwerke_engine::{ApprovalDecision, Event, WorkId};
 use agentwerke_evidence::chain::AuditDraft;
-use agentwerke_evidence::redact::redact_str;
 use agentwerke_store::{ApprovalRow, Row};
 use agentwerke_types::{Actor, ApprovalId, ApprovalKind, ApprovalStatus, AuditKind, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -134,11 +133,10 @@ pub fn plan(snapshot: &Snapshot, command: DecideApproval, ctx: &Ctx<'_>) -> Resu
     let work_id = work_id_of(approval)?;
     // The comment becomes part of the audit trail and the process context:
     // a credential pasted into it is redacted before anything keeps it.
-    let secrets: Vec<&str> = ctx.secrets.iter().map(String::as_str).collect();
     let comment = command
         .comment
         .filter(|c| !c.trim().is_empty())
-        .map(|c| redact_str(&c, &secrets));
+        .map(|c| ctx.redactor.redact_str(&c));
     let decided_by = command.by.subject;
     let status = stored(command.decision);
     let event = event_for(
@@ -203,19 +201,20 @@ mod tests {
     }
 
     fn ctx(ms: i64) -> Ctx<'static> {
-        static SECRETS: [String; 0] = [];
+        static REDACTOR: std::sync::LazyLock<agentwerke_evidence::redact::Redactor> =
+            std::sync::LazyLock::new(Default::default);
         Ctx {
             at: at(ms),
-            secrets: &SECRETS,
+            redactor: &REDACTOR,
         }
     }
 
     #[test]
     fn a_gate_decision_is_the_row_the_event_and_the_audit_record() {
-        let secrets = ["hunter2".to_owned()];
+        let redactor = agentwerke_evidence::redact::Redactor::new(["hunter2"]);
         let ctx = Ctx {
             at: at(100),
-            secrets: &secrets,
+            redactor: &redactor,
         };
         let command = decide(
             ApprovalDecision::RequestChanges,

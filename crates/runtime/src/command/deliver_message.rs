@@ -39,6 +39,12 @@ pub fn plan(command: DeliverMessage, ctx: &Ctx<'_>) -> Result<MessageDelivery, E
     if command.message_name.trim().is_empty() {
         return Err(Error::MissingMessageName);
     }
+    // The body and the key are kept (delivery, event, audit) and reach the
+    // process: a credential in them is replaced first. Run keys come from
+    // redacted inputs, so a key matches as it did before redaction.
+    let mut command = command;
+    ctx.redactor.redact_value(&mut command.payload);
+    command.correlation_key = ctx.redactor.redact_str(&command.correlation_key);
     let payload = JsonText::of(&command.payload).map_err(Error::Encode)?;
     let event = Event::MessageReceived {
         message_name: command.message_name.clone(),
@@ -81,7 +87,7 @@ mod tests {
     fn ctx() -> Ctx<'static> {
         Ctx {
             at: Timestamp::from_millis(1_000),
-            secrets: &[],
+            redactor: crate::command::no_secrets(),
         }
     }
 

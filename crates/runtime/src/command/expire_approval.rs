@@ -114,7 +114,7 @@ mod tests {
     fn ctx(ms: i64) -> Ctx<'static> {
         Ctx {
             at: at(ms),
-            secrets: &[],
+            redactor: crate::command::no_secrets(),
         }
     }
 

@@ -191,7 +191,10 @@ pub fn plan(finish: FinishStep, ctx: &Ctx<'_>) -> Plan {
         })
         .into_iter()
         .collect();
-    let outcome = checked(outcome);
+    let outcome = redacted(checked(outcome), ctx);
+    for draft in &mut audit {
+        ctx.redactor.redact_value(&mut draft.data);
+    }
     let event = match outcome {
         Outcome::Held { halt, resume } => {
             audit.push(draft(AuditKind::StepHalted, halted_data(step_data, halt)));
@@ -282,6 +285,53 @@ pub fn plan(finish: FinishStep, ctx: &Ctx<'_>) -> Plan {
         rows,
         audit,
         records,
+    }
+}
+
+/// `outcome` as it may be kept: the output, the error message, the
+/// approval request and the question pass through the redactor, so what a
+/// model or a tool produced reaches neither the run's state nor the audit
+/// chain with a credential in it.
+fn redacted(outcome: Outcome, ctx: &Ctx<'_>) -> Outcome {
+    let redactor = ctx.redactor;
+    match outcome {
+        Outcome::Completed { mut output } => {
+            redactor.redact_value(&mut output);
+            Outcome::Completed { output }
+        }
+        Outcome::Failed { code, message } => Outcome::Failed {
+            code,
+            message: redactor.redact_str(&message),
+        },
+        Outcome::Paused {
+            approval_id,
+            mut approval,
+            resume,
+        } => {
+            if let Some(approval) = approval.as_mut() {
+                redactor.redact_value(&mut approval.request);
+            }
+            Outcome::Paused {
+                approval_id,
+                approval,
+                resume,
+            }
+        }
+        Outcome::Asked {
+            question_id,
+            mut question,
+            resume,
+        } => {
+            if let Some(question) = question.as_mut() {
+                question.question = redactor.redact_str(&question.question);
+            }
+            Outcome::Asked {
+                question_id,
+                question,
+                resume,
+            }
+        }
+        held @ Outcome::Held { .. } => held,
     }
 }
 
@@ -395,7 +445,7 @@ mod tests {
     fn ctx() -> Ctx<'static> {
         Ctx {
             at: Timestamp::from_millis(AT),
-            secrets: &[],
+            redactor: crate::command::no_secrets(),
         }
     }
 

@@ -100,7 +100,7 @@ mod tests {
     fn at(ms: i64) -> Ctx<'static> {
         Ctx {
             at: Timestamp::from_millis(ms),
-            secrets: &[],
+            redactor: crate::command::no_secrets(),
         }
     }
 

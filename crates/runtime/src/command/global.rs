@@ -233,7 +233,10 @@ pub(crate) mod tests {
         xml: &str,
         at: Timestamp,
     ) -> WorkflowVersion {
-        let ctx = Ctx { at, secrets: &[] };
+        let ctx = Ctx {
+            at,
+            redactor: crate::command::no_secrets(),
+        };
         let import = ImportWorkflow {
             workflow_id: id.to_owned(),
             name: id.to_owned(),
@@ -271,7 +274,7 @@ pub(crate) mod tests {
                 tokio::spawn(async move {
                     let ctx = Ctx {
                         at: Timestamp::from_millis(0),
-                        secrets: &[],
+                        redactor: crate::command::no_secrets(),
                     };
                     let import = ImportWorkflow {
                         workflow_id: "wf".to_owned(),
@@ -316,7 +319,7 @@ pub(crate) mod tests {
                 tokio::spawn(async move {
                     let ctx = Ctx {
                         at: Timestamp::from_millis(0),
-                        secrets: &[],
+                        redactor: crate::command::no_secrets(),
                     };
                     let set = SetSecret {
                         name: agentwerke_secrets::SecretName::parse("api_key").unwrap(),
@@ -368,7 +371,7 @@ pub(crate) mod tests {
         assert_eq!(first.status, WorkflowStatus::Published);
         let later = Ctx {
             at: Timestamp::from_millis(9),
-            secrets: &[],
+            redactor: crate::command::no_secrets(),
         };
         let again = PublishWorkflow {
             workflow_id: "wf".to_owned(),

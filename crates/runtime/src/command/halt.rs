@@ -37,6 +37,9 @@ pub fn plan(command: Halt, ctx: &Ctx<'_>) -> Result<GlobalPlan, Error> {
         .reason
         .filter(|r| !r.trim().is_empty())
         .ok_or(Error::MissingReason)?;
+    // The reason is shown to every operator and hashed into the audit
+    // chain: a credential pasted into it is replaced first.
+    let reason = ctx.redactor.redact_str(&reason);
     Ok(GlobalPlan::Write {
         audit: vec![AuditDraft {
             run_id: GLOBAL_STREAM.to_owned(),
@@ -76,7 +79,7 @@ mod tests {
     fn ctx() -> Ctx<'static> {
         Ctx {
             at: Timestamp::from_millis(1_700_000_000_000),
-            secrets: &[],
+            redactor: crate::command::no_secrets(),
         }
     }
 

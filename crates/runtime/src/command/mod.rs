@@ -53,6 +53,7 @@ use std::sync::Arc;
 
 use agentwerke_engine::Event;
 use agentwerke_evidence::chain::AuditDraft;
+use agentwerke_evidence::redact::Redactor;
 use agentwerke_store::{Change, Committed, JsonText, Row, RunEvent, Store, Stream};
 use agentwerke_types::{RunId, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -144,14 +145,25 @@ impl Command {
 }
 
 /// What a planner gets besides its snapshot and command: the moment, read
-/// once from the clock by the door, and the secret values to redact from
-/// anything a person typed.
+/// once from the clock by the door, and the redactor that every text and
+/// value a plan keeps passes through first.
 #[derive(Debug, Clone, Copy)]
 pub struct Ctx<'a> {
     /// When the command is made; every time in the plan is this one.
     pub at: Timestamp,
-    /// Known secret values; replaced before anything is kept.
-    pub secrets: &'a [String],
+    /// Known secret values and credential shapes, replaced before anything
+    /// is kept (and so before anything is hashed into the audit chain).
+    /// Shared with the secret keeper: a value set after start is known from
+    /// the next command on.
+    pub redactor: &'a Redactor,
+}
+
+/// A redactor that knows no value (shapes are still redacted), for plans
+/// made in tests.
+#[cfg(test)]
+pub(crate) fn no_secrets() -> &'static Redactor {
+    static NONE: std::sync::LazyLock<Redactor> = std::sync::LazyLock::new(Redactor::default);
+    &NONE
 }
 
 /// An engine event a plan delivers, with its inbox idempotency key.

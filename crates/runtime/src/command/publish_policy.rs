@@ -93,7 +93,7 @@ mod tests {
     fn ctx() -> Ctx<'static> {
         Ctx {
             at: Timestamp::from_millis(0),
-            secrets: &[],
+            redactor: crate::command::no_secrets(),
         }
     }
 

@@ -97,7 +97,7 @@ mod tests {
     fn ctx() -> Ctx<'static> {
         Ctx {
             at: Timestamp::from_millis(AT),
-            secrets: &[],
+            redactor: crate::command::no_secrets(),
         }
     }
 
@@ -143,7 +143,7 @@ mod tests {
     fn at(ms: i64) -> Ctx<'static> {
         Ctx {
             at: Timestamp::from_millis(ms),
-            secrets: &[],
+            redactor: crate::command::no_secrets(),
         }
     }
 

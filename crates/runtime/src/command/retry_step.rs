@@ -131,7 +131,7 @@ mod tests {
     fn ctx() -> Ctx<'static> {
         Ctx {
             at: at(100),
-            secrets: &[],
+            redactor: crate::command::no_secrets(),
         }
     }
 

@@ -61,10 +61,14 @@ pub struct Planned {
 /// then the `start` event applied to a new run, the run's creation row
 /// ([`Row::CreateRun`], carrying the step's state, status and effects), and
 /// the audit records: `run.requested` first, then the step's.
-pub fn plan(snapshot: &Snapshot, command: StartRun, ctx: &Ctx<'_>) -> Result<Planned, Error> {
+pub fn plan(snapshot: &Snapshot, mut command: StartRun, ctx: &Ctx<'_>) -> Result<Planned, Error> {
     if !command.inputs.is_object() {
         return Err(Error::InvalidInputs);
     }
+    // The inputs become the run's row, its first event and its state, and
+    // reach every prompt and output that uses them: a credential in them is
+    // replaced before any of these is made.
+    ctx.redactor.redact_value(&mut command.inputs);
     let version = snapshot
         .version
         .as_ref()
@@ -174,7 +178,7 @@ mod tests {
     fn ctx() -> Ctx<'static> {
         Ctx {
             at: Timestamp::from_millis(7),
-            secrets: &[],
+            redactor: crate::command::no_secrets(),
         }
     }
 

@@ -109,12 +109,15 @@ pub async fn schema(caller: Caller) -> Result<Response, ApiError> {
 }
 
 async fn signed_pack(state: &AppState, id: &str) -> Result<EvidencePack, ApiError> {
-    let secrets: Vec<&str> = state.secrets.iter().map(String::as_str).collect();
-    let mut pack =
-        agentwerke_runtime::gather_pack(state.store.as_ref(), id, state.clock.now(), &secrets)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or_else(|| ApiError::not_found("run", id))?;
+    let mut pack = agentwerke_runtime::gather_pack(
+        state.store.as_ref(),
+        id,
+        state.clock.now(),
+        state.keeper.redactor(),
+    )
+    .await
+    .map_err(ApiError::from)?
+    .ok_or_else(|| ApiError::not_found("run", id))?;
     sign(&mut pack, &state.evidence_key);
     Ok(pack)
 }

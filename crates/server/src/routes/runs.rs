@@ -357,17 +357,18 @@ fn async_stream(state: AppState, id: String) -> impl Stream<Item = Result<SseEve
                     _ => true,
                 };
                 if !fresh.is_empty() || finished {
-                    let mut data = Vec::new();
-                    for record in &fresh {
-                        sent = sent.max(record.seq);
-                        data.push(serde_json::to_string(record).unwrap_or_default());
-                    }
+                    sent = fresh.iter().map(|record| record.seq).fold(sent, u64::max);
                     let event = if fresh.is_empty() {
                         SseEvent::default().event("end").data("{}")
                     } else {
-                        SseEvent::default()
-                            .event("audit")
-                            .data(format!("[{}]", data.join(",")))
+                        // Redacted on the way out like every answer: a record
+                        // kept before a secret was known still never leaves
+                        // with it.
+                        let data = state
+                            .redacted(&fresh)
+                            .map(|batch| batch.to_string())
+                            .unwrap_or_else(|_| "[]".to_owned());
+                        SseEvent::default().event("audit").data(data)
                     };
                     let ended = finished && fresh.is_empty();
                     return Some((

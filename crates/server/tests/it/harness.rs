@@ -7,6 +7,7 @@ use agentwerke_agents::scripted::ScriptedProvider;
 use agentwerke_auth::{
     AuthConfig, DevKey, Role, Verifier, mint_dev_token, mint_dev_token_with_groups,
 };
+use agentwerke_evidence::redact::Redactor;
 use agentwerke_gateway::{AgentProfile, SandboxProfile};
 use agentwerke_runtime::{
     Clock, GatewayService, GatewaySettings, Runtime, RuntimeDeps, RuntimeOptions, SystemClock,
@@ -78,12 +79,45 @@ impl TestServer {
         Self::start_limited("", 24 * 60 * 60, ApiLimits::default(), configured, vars).await
     }
 
+    /// A server running `scripts` whose deployment configuration lists
+    /// `redact_env` values (as `redact-env` variables resolve them).
+    pub(crate) async fn start_redacting(scripts: &str, redact_env: &[&str]) -> Self {
+        Self::start_known(
+            scripts,
+            24 * 60 * 60,
+            ApiLimits::default(),
+            Vec::new(),
+            Vars::default(),
+            Redactor::new(redact_env),
+        )
+        .await
+    }
+
     async fn start_limited(
         scripts: &str,
         escalation_ttl_secs: u64,
         limits: ApiLimits,
         configured_secrets: Vec<(SecretName, SecretLocation)>,
         environment: Vars,
+    ) -> Self {
+        Self::start_known(
+            scripts,
+            escalation_ttl_secs,
+            limits,
+            configured_secrets,
+            environment,
+            Redactor::default(),
+        )
+        .await
+    }
+
+    async fn start_known(
+        scripts: &str,
+        escalation_ttl_secs: u64,
+        limits: ApiLimits,
+        configured_secrets: Vec<(SecretName, SecretLocation)>,
+        environment: Vars,
+        redactor: Redactor,
     ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let store: Arc<dyn Store> = Arc::new(
@@ -101,6 +135,8 @@ impl TestServer {
             ScriptedProvider::from_toml_str(scripts).expect("scripts")
         });
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        // One redactor for the gateway, the runtime, the keeper and the
+        // answers, as `agentwerke serve` builds it.
         let gateway = Arc::new(
             GatewayService::start(
                 store.clone(),
@@ -114,7 +150,7 @@ impl TestServer {
                         ),
                     ],
                     documents: Vec::new(),
-                    secrets: Vec::new(),
+                    redactor: redactor.clone(),
                     escalation_ttl: Duration::from_secs(escalation_ttl_secs),
                 },
             )
@@ -124,6 +160,7 @@ impl TestServer {
         let runtime = Runtime::start(
             RuntimeOptions {
                 poll_interval: Duration::from_millis(50),
+                redactor: redactor.clone(),
                 ..RuntimeOptions::default()
             },
             RuntimeDeps {
@@ -140,7 +177,7 @@ impl TestServer {
             ),
             configured_secrets,
             Arc::new(environment),
-            gateway.current().redactor().clone(),
+            redactor,
         )
         .expect("secret keeper");
         let state = AppState {
@@ -150,7 +187,6 @@ impl TestServer {
             clock,
             evidence_key: Arc::new(key),
             gateway,
-            secrets: Arc::from(Vec::new()),
             keeper,
             limits,
         };

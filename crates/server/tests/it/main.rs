@@ -10,6 +10,7 @@ mod bad_input;
 mod flows;
 mod gateway;
 mod journal;
+mod leaks;
 mod pagination;
 mod problems;
 mod questions;

@@ -18,7 +18,7 @@ async fn global_audit(server: &TestServer) -> Vec<Value> {
 
 /// How many times `needle` occurs in the files of the data folder, the key
 /// files aside (the database, its write-ahead log, everything else).
-fn occurrences_on_disk(server: &TestServer, needle: &str) -> usize {
+pub(crate) fn occurrences_on_disk(server: &TestServer, needle: &str) -> usize {
     let mut found = 0;
     let mut folders = vec![server.dir.path().to_path_buf()];
     while let Some(folder) = folders.pop() {

@@ -1,0 +1,218 @@
+//! Redaction everywhere: a secret set through the Settings API after start,
+//! a `redact-env` value and every credential shape, planted in run inputs
+//! (also under keys named like credentials), a message payload and its
+//! correlation key, a decision comment, an answer and a halt reason, are
+//! found in no answer, not in the run stream, not in an evidence pack and
+//! not in any byte of the data folder (key files aside).
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::harness::{HELLO_SDLC, TestServer};
+use crate::settings::occurrences_on_disk;
+
+const CLARIFY: &str = include_str!("../../../../examples/clarify-request.bpmn");
+const SCRIPTS: &str = include_str!("../../../../examples/scripts.toml");
+const MESSAGE_WAIT: &str = include_str!("../fixtures/message-wait.bpmn");
+
+const FROM_ENV: &str = "env-secret-7f3c9a2b";
+const FROM_API: &str = "api-secret-51d0e8c4";
+const PEM_BODY: &str = "MIIEowIBAAKCAQEAleakedPemBody0123456789";
+const JWT: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJsZWFrIn0.c2lnbmF0dXJlLWxlYWstdGVzdA";
+const OPENAI: &str = "sk-leakedOpenAiKey0123456789abcdef";
+const GITHUB: &str = "ghp_leakedGithubToken0123456789abcdefAB";
+const AWS: &str = "AKIALEAKEDAWSKEY0123";
+const DB_PASSWORD: &str = "pgLeakedPassw0rd";
+const ASSIGNED: &str = "assignedLeak42x";
+const UNDER_PASSWORD_KEY: &str = "keyed-password-value-3e1";
+const UNDER_API_KEY: &str = "keyed-apikey-value-9b2";
+
+/// Every planted value, searched for everywhere.
+const PLANTED: [&str; 11] = [
+    FROM_ENV,
+    FROM_API,
+    PEM_BODY,
+    JWT,
+    OPENAI,
+    GITHUB,
+    AWS,
+    DB_PASSWORD,
+    ASSIGNED,
+    UNDER_PASSWORD_KEY,
+    UNDER_API_KEY,
+];
+
+/// One text carrying every planted value but the keyed ones.
+fn loaded(what: &str) -> String {
+    format!(
+        "{what}: {FROM_ENV} {FROM_API}\n-----BEGIN PRIVATE KEY-----\n{PEM_BODY}\n-----END PRIVATE KEY-----\n\
+         jwt {JWT} openai {OPENAI} github {GITHUB} aws {AWS} \
+         db postgres://app:{DB_PASSWORD}@db.internal:5432/app password={ASSIGNED}"
+    )
+}
+
+/// Inputs with every planted value, the keyed ones under credential keys.
+fn inputs(extra: Value) -> Value {
+    let mut inputs = json!({
+        "title": loaded("title"),
+        "password": UNDER_PASSWORD_KEY,
+        "apiKey": UNDER_API_KEY,
+    });
+    if let (Some(inputs), Value::Object(extra)) = (inputs.as_object_mut(), extra) {
+        inputs.extend(extra);
+    }
+    inputs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn planted_secrets_and_credential_shapes_are_found_nowhere() {
+    let server = TestServer::start_redacting(SCRIPTS, &[FROM_ENV]).await;
+    let admin = server.admin();
+    let mut answers: Vec<(String, Value)> = Vec::new();
+    let mut keep = |what: &str, value: Value| answers.push((what.to_owned(), value));
+
+    // Known only from here on: the runtime must learn it while it runs.
+    let (status, set) = server
+        .call(
+            Method::PUT,
+            "/api/settings/secrets/deploy_token",
+            Some(&admin),
+            Some(json!({"value": FROM_API})),
+        )
+        .await;
+    assert!(status.is_success(), "{set}");
+    keep("secret set", set);
+
+    server.publish("hello-sdlc", HELLO_SDLC).await;
+    server.publish("clarify-request", CLARIFY).await;
+    server.publish("message-wait", MESSAGE_WAIT).await;
+
+    // A run with a gate: the comment carries everything too.
+    let gated = server.start_run("hello-sdlc", inputs(json!({}))).await;
+    let run = server.wait_status(&gated, "awaiting_approval").await;
+    let approval = run["pendingApprovals"][0]["id"]
+        .as_str()
+        .expect("approval")
+        .to_owned();
+    keep("run at the gate", run);
+    keep(
+        "approval",
+        server
+            .get(&format!("/api/approvals/{approval}"), &admin)
+            .await,
+    );
+    let decided = server
+        .post(
+            &format!("/api/approvals/{approval}/decision"),
+            &server.approver(),
+            json!({"decision": "approve", "comment": loaded("comment")}),
+        )
+        .await;
+    keep("decision", decided);
+
+    // A run that asks: the question quotes the title, the answer carries
+    // everything.
+    let asking = server.start_run("clarify-request", inputs(json!({}))).await;
+    let run = server.wait_status(&asking, "waiting_user").await;
+    let question = run["pendingQuestions"][0]["id"]
+        .as_str()
+        .expect("question")
+        .to_owned();
+    keep("run asking", run);
+    let (_, answered) = server
+        .call(
+            Method::POST,
+            &format!("/api/questions/{question}/answer"),
+            Some(&server.operator()),
+            Some(json!({"answer": loaded("answer")})),
+        )
+        .await;
+    keep("answer", answered);
+
+    // A run waiting for a message keyed by a secret: the key still
+    // matches once both sides are redacted.
+    let commit = format!("commit-{FROM_API}");
+    let waiting = server
+        .start_run("message-wait", inputs(json!({"commit": commit})))
+        .await;
+    server.wait_status(&waiting, "waiting_event").await;
+    let delivered = server
+        .post(
+            "/api/events",
+            &server.operator(),
+            json!({"messageName": "ci.finished", "correlationKey": commit,
+                   "deliveryId": "leak-1",
+                   "payload": {"result": "success", "note": loaded("payload"),
+                               "token": UNDER_API_KEY}}),
+        )
+        .await;
+    assert_eq!(delivered["matchedRuns"], json!([waiting]), "{delivered}");
+    keep("delivery", delivered);
+
+    // A halt whose reason carries everything, then its resume.
+    keep(
+        "halt",
+        server
+            .post(
+                "/api/gateway/halt",
+                &admin,
+                json!({"scope": "global", "reason": loaded("reason")}),
+            )
+            .await,
+    );
+    keep("halts", server.get("/api/gateway/halts", &admin).await);
+    keep(
+        "resume",
+        server
+            .post("/api/gateway/resume", &admin, json!({"scope": "global"}))
+            .await,
+    );
+
+    for run_id in [&gated, &asking, &waiting] {
+        keep("run", server.wait_status(run_id, "completed").await);
+        keep("audit", server.audit(run_id).await);
+        keep("pack", server.evidence_pack(run_id).await);
+        let stream = server
+            .http
+            .get(format!("{}/api/runs/{run_id}/stream", server.url))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .expect("stream")
+            .text()
+            .await
+            .expect("stream body");
+        assert!(stream.contains("event: end"), "{stream}");
+        keep("stream", Value::String(stream));
+    }
+    keep(
+        "global audit",
+        server.get("/api/audit?limit=200", &admin).await,
+    );
+    keep("approvals", server.get("/api/approvals", &admin).await);
+    keep("questions", server.get("/api/questions", &admin).await);
+    keep("runs", server.get("/api/runs", &admin).await);
+
+    let data = answers
+        .iter()
+        .map(|(_, v)| v.to_string())
+        .collect::<String>();
+    assert!(data.contains("[REDACTED]"), "redaction shows");
+    for planted in PLANTED {
+        for (what, answer) in &answers {
+            assert!(
+                !answer.to_string().contains(planted),
+                "the {what} leaks {planted}: {answer}"
+            );
+        }
+    }
+    // The database and its write-ahead log as the runs left them.
+    for planted in PLANTED {
+        assert_eq!(
+            occurrences_on_disk(&server, planted),
+            0,
+            "{planted} is on disk"
+        );
+    }
+    server.stop().await;
+}
