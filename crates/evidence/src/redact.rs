@@ -29,11 +29,12 @@
 //!      `aws_secret_access_key = ...`, `"SecretAccessKey": "..."` and Azure
 //!      storage `AccountKey=...;`.
 //! 3. **Secret-looking keys.** An object member whose key, lowercased and
-//!    without `_`/`-`, ends with `password`, `passwd`, `secret`, `secrets`,
-//!    `token`, `apikey`, `authorization`, `privatekey`, `accesskey`,
-//!    `accountkey`, `credentials` or `cookie` has its whole (non-null) value
-//!    replaced. Matching the end keeps `inputTokens` and `secretName`
-//!    readable.
+//!    without `_`/`-`, ends with `password`, `passwd`, `passphrase`,
+//!    `secret`, `secrets`, `token`, `apikey`, `authorization`, `privatekey`,
+//!    `accesskey`, `accountkey`, `credential`, `credentials`,
+//!    `connectionstring` or `cookie` has its whole (non-null) value
+//!    replaced. Matching the end keeps `inputTokens`, `secretName` and
+//!    `credentialName` readable.
 //!
 //! Redaction is idempotent and errs towards hiding: a false positive costs a
 //! word of evidence, a false negative leaks a credential into an audit
@@ -54,9 +55,10 @@ pub const REDACTED: &str = "[REDACTED]";
 /// Known secrets shorter than this are not searched for.
 pub const MIN_SECRET_LEN: usize = 4;
 
-const SECRET_KEY_SUFFIXES: [&str; 12] = [
+const SECRET_KEY_SUFFIXES: [&str; 15] = [
     "password",
     "passwd",
+    "passphrase",
     "secret",
     "secrets",
     "token",
@@ -65,7 +67,9 @@ const SECRET_KEY_SUFFIXES: [&str; 12] = [
     "privatekey",
     "accesskey",
     "accountkey",
+    "credential",
     "credentials",
+    "connectionstring",
     "cookie",
 ];
 

@@ -107,6 +107,28 @@ fn replaces_values_under_secret_looking_keys() {
 }
 
 #[test]
+fn replaces_values_under_passphrase_credential_and_connection_string_keys() {
+    let mut value = json!({
+        "keyPassphrase": "open sesame",
+        "credential": {"user": "u"},
+        "DATABASE_CONNECTION_STRING": "Server=db;User=u;Pwd=p",
+        "credentialName": "prod",
+        "connections": 3
+    });
+    redact_value(&mut value, &[]);
+    assert_eq!(
+        value,
+        json!({
+            "keyPassphrase": "[REDACTED]",
+            "credential": "[REDACTED]",
+            "DATABASE_CONNECTION_STRING": "[REDACTED]",
+            "credentialName": "prod",
+            "connections": 3
+        })
+    );
+}
+
+#[test]
 fn leaves_plain_text_alone_and_is_idempotent() {
     let texts = [
         "Deploy the service to staging after tests pass.",

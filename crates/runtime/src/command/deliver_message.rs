@@ -134,4 +134,30 @@ mod tests {
             assert_eq!(refused.code(), "event.missing_message_name");
         }
     }
+
+    /// The payload and the key are redacted in the delivery, the event and
+    /// the fact; the same key given twice still redacts to the same text,
+    /// so it matches what a run derived from redacted inputs.
+    #[test]
+    fn payload_and_key_are_redacted_before_they_are_kept() {
+        let redactor = agentwerke_evidence::redact::Redactor::new(["known-value-9"]);
+        let ctx = Ctx {
+            at: Timestamp::from_millis(1),
+            redactor: &redactor,
+        };
+        let mut command = deliver("m");
+        command.correlation_key = "order-known-value-9".to_owned();
+        command.payload = json!({"note": "AKIAABCDEFGHIJKLMNOP", "apiKey": "k-1234567"});
+        let planned = plan(command, &ctx).unwrap();
+        assert_eq!(planned.correlation_key, "order-[REDACTED]");
+        let kept = format!(
+            "{} {} {}",
+            planned.payload.as_str(),
+            planned.event.as_str(),
+            planned.fact.data
+        );
+        for planted in ["known-value-9", "AKIAABCDEFGHIJKLMNOP", "k-1234567"] {
+            assert!(!kept.contains(planted), "{planted} in {kept}");
+        }
+    }
 }

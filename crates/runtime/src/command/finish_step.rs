@@ -740,4 +740,57 @@ mod tests {
                    "target": "analyst", "reason": "incident", "haltedBy": "olga"})
         );
     }
+
+    /// What a step produced is redacted before the run hears it and before
+    /// its audit records are hashed: the output, an error's message, an
+    /// approval request (a risk factor's detail among it), a question.
+    #[test]
+    fn outputs_errors_requests_questions_and_audit_are_redacted() {
+        let redactor = agentwerke_evidence::redact::Redactor::new(["known-value-7"]);
+        let ctx = Ctx {
+            at: Timestamp::from_millis(AT),
+            redactor: &redactor,
+        };
+        let planted = ["known-value-7", "sk-abcdefghijklmnopqrstuv"];
+        let detail = "production_target (+25): path /prod/known-value-7";
+        let mut request = approval("a1");
+        request.request = json!({"riskFactors": [{"detail": detail}]});
+        let mut asked = question("q1");
+        asked.question = "Use sk-abcdefghijklmnopqrstuv?".to_owned();
+        let outcomes = [
+            Outcome::Completed {
+                output: json!({"text": "known-value-7", "token": "t-1"}),
+            },
+            Outcome::Failed {
+                code: "agent.failed".to_owned(),
+                message: "401 for sk-abcdefghijklmnopqrstuv".to_owned(),
+            },
+            Outcome::Paused {
+                approval_id: "a1".to_owned(),
+                approval: Some(request),
+                resume: None,
+            },
+            Outcome::Asked {
+                question_id: "q1".to_owned(),
+                question: Some(asked),
+                resume: None,
+            },
+        ];
+        for outcome in outcomes {
+            let mut finish = step(outcome);
+            finish.audit.push(AuditDraft {
+                run_id: "run-1".to_owned(),
+                at: rfc3339(Timestamp::from_millis(AT)),
+                actor: Actor::agent("analyst"),
+                kind: AuditKind::ToolCalled,
+                data: json!({"riskFactors": [{"detail": detail}]}),
+            });
+            let plan = plan(finish, &ctx);
+            let kept = format!("{:?} {:?} {:?}", plan.event, plan.rows, plan.audit);
+            for value in planted {
+                assert!(!kept.contains(value), "{value} in {kept}");
+            }
+            assert!(!kept.contains("t-1"), "{kept}");
+        }
+    }
 }

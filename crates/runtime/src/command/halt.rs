@@ -154,4 +154,28 @@ mod tests {
             "the target is checked first"
         );
     }
+
+    /// A credential pasted into a reason is replaced in the row and in the
+    /// record hashed into the chain.
+    #[test]
+    fn a_reason_is_redacted_before_it_is_kept() {
+        let redactor = agentwerke_evidence::redact::Redactor::new(["leaked-value-1"]);
+        let ctx = Ctx {
+            at: Timestamp::from_millis(1),
+            redactor: &redactor,
+        };
+        let reason = "key leaked-value-1 and ghp_abcdefghijklmnopqrstuvwxyz0123 exposed";
+        let GlobalPlan::Write { rows, audit } =
+            plan(halt(HaltScope::Global, None, Some(reason)), &ctx).unwrap()
+        else {
+            panic!("a halt writes");
+        };
+        let kept = format!("{rows:?} {}", audit[0].data);
+        assert!(!kept.contains("leaked-value-1"), "{kept}");
+        assert!(!kept.contains("ghp_abc"), "{kept}");
+        assert!(
+            kept.contains("key [REDACTED] and [REDACTED] exposed"),
+            "{kept}"
+        );
+    }
 }

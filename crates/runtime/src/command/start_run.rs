@@ -137,6 +137,8 @@ mod tests {
     use agentwerke_store::Op;
     use agentwerke_types::{ErrorCode, RunStatus, Timestamp};
 
+    use agentwerke_evidence::redact::Redactor;
+
     use super::*;
     use crate::definitions::compile;
 
@@ -240,5 +242,29 @@ mod tests {
             missing.to_string(),
             "workflow 'hello-sdlc' has no published version 9"
         );
+    }
+
+    /// The inputs are kept redacted: a known value, a credential shape and
+    /// a value under a credential key never reach the row or the state.
+    #[test]
+    fn inputs_are_redacted_before_the_run_keeps_them() {
+        let redactor = Redactor::new(["set-later-value"]);
+        let ctx = Ctx {
+            at: Timestamp::from_millis(7),
+            redactor: &redactor,
+        };
+        let inputs = json!({"title": "use set-later-value and sk-abcdefghijklmnopqrstuv",
+                            "password": "hunter22"});
+        let planned = plan(&snapshot(WorkflowStatus::Published), start(inputs), &ctx).unwrap();
+        let [Row::CreateRun(run)] = planned.plan.rows.as_slice() else {
+            panic!("one creation row");
+        };
+        let state = JsonText::of(&planned.state).unwrap();
+        for kept in [run.inputs.as_str(), state.as_str()] {
+            for planted in ["set-later-value", "sk-abcdefghijklmnopqrstuv", "hunter22"] {
+                assert!(!kept.contains(planted), "{planted} in {kept}");
+            }
+            assert!(kept.contains("[REDACTED]"), "{kept}");
+        }
     }
 }
