@@ -50,6 +50,9 @@ pub fn plan(snapshot: &Snapshot, command: CancelRun, ctx: &Ctx<'_>) -> Result<Pl
         .reason
         .filter(|r| !r.trim().is_empty())
         .unwrap_or_else(|| DEFAULT_REASON.to_owned());
+    // The reason reaches the run's events, state and audit chain: a
+    // credential pasted into it is replaced first.
+    let reason = ctx.redactor.redact_str(&reason);
     Ok(Plan {
         run: command.run_id.clone(),
         event: Some(PlannedEvent {
@@ -136,5 +139,23 @@ mod tests {
         ] {
             assert_eq!(code(Some(ended)), "run.finished", "{ended}");
         }
+    }
+
+    #[test]
+    fn a_reason_is_redacted_before_it_is_kept() {
+        let redactor = agentwerke_evidence::redact::Redactor::new(["known-value-3"]);
+        let ctx = Ctx {
+            at: Timestamp::from_millis(1),
+            redactor: &redactor,
+        };
+        let snapshot = Snapshot {
+            status: Some(RunStatus::Running),
+        };
+        let reason = "stop: known-value-3 and password=hunter22 leaked";
+        let plan = plan(&snapshot, cancel(Some(reason)), &ctx).unwrap();
+        let kept = format!("{:?} {}", plan.event, plan.audit[0].data);
+        assert!(!kept.contains("known-value-3"), "{kept}");
+        assert!(!kept.contains("hunter22"), "{kept}");
+        assert!(kept.contains("stop: [REDACTED]"), "{kept}");
     }
 }

@@ -1,7 +1,8 @@
 //! Redaction everywhere: a secret set through the Settings API after start,
 //! a `redact-env` value and every credential shape, planted in run inputs
 //! (also under keys named like credentials), a message payload and its
-//! correlation key, a decision comment, an answer and a halt reason, are
+//! correlation key, a decision comment, an answer, a halt reason and a
+//! cancel reason, are
 //! found in no answer, not in the run stream, not in an evidence pack and
 //! not in any byte of the data folder (key files aside).
 
@@ -168,8 +169,26 @@ async fn planted_secrets_and_credential_shapes_are_found_nowhere() {
             .await,
     );
 
-    for run_id in [&gated, &asking, &waiting] {
-        keep("run", server.wait_status(run_id, "completed").await);
+    // A run cancelled with a reason that carries everything.
+    let cancelled = server.start_run("hello-sdlc", inputs(json!({}))).await;
+    server.wait_status(&cancelled, "awaiting_approval").await;
+    let (_, cancel) = server
+        .call(
+            Method::POST,
+            &format!("/api/runs/{cancelled}/cancel"),
+            Some(&server.operator()),
+            Some(json!({"reason": loaded("cancel")})),
+        )
+        .await;
+    keep("cancel", cancel);
+
+    for (run_id, status) in [
+        (&gated, "completed"),
+        (&asking, "completed"),
+        (&waiting, "completed"),
+        (&cancelled, "cancelled"),
+    ] {
+        keep("run", server.wait_status(run_id, status).await);
         keep("audit", server.audit(run_id).await);
         keep("pack", server.evidence_pack(run_id).await);
         let stream = server
