@@ -1,8 +1,8 @@
 //! Redaction everywhere: a secret set through the Settings API after start,
 //! a `redact-env` value and every credential shape, planted in run inputs
 //! (also under keys named like credentials), a message payload and its
-//! correlation key, a decision comment, an answer, a halt reason and a
-//! cancel reason, are
+//! correlation key, a decision comment, an answer, a halt reason, a cancel
+//! reason, a model's tool arguments and its answer, are
 //! found in no answer, not in the run stream, not in an evidence pack and
 //! not in any byte of the data folder (key files aside).
 
@@ -67,7 +67,16 @@ fn inputs(extra: Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn planted_secrets_and_credential_shapes_are_found_nowhere() {
-    let server = TestServer::start_redacting(SCRIPTS, &[FROM_ENV]).await;
+    // The analyst of hello-sdlc asks for a call whose arguments carry
+    // everything, then answers with everything: the model's output and the
+    // tool arguments are input paths too.
+    let toml_text = loaded("model").replace('\n', "\\n");
+    let scripts = format!(
+        "{SCRIPTS}\n[[agents.analyst]]\ntool_calls = [\n  {{ name = \"artifact.write\", \
+         arguments = {{ path = \"notes/leak.md\", content = \"{toml_text}\" }} }},\n]\n\n\
+         [[agents.analyst]]\nreply = \"{toml_text}\"\n"
+    );
+    let server = TestServer::start_redacting(&scripts, &[FROM_ENV]).await;
     let admin = server.admin();
     let mut answers: Vec<(String, Value)> = Vec::new();
     let mut keep = |what: &str, value: Value| answers.push((what.to_owned(), value));
@@ -188,7 +197,14 @@ async fn planted_secrets_and_credential_shapes_are_found_nowhere() {
         (&waiting, "completed"),
         (&cancelled, "cancelled"),
     ] {
-        keep("run", server.wait_status(run_id, status).await);
+        let run = server.wait_status(run_id, status).await;
+        if run_id == &gated {
+            // The scripted answer and the call reached the run, redacted.
+            let text = run.to_string();
+            assert!(text.contains("model: [REDACTED]"), "{run:#}");
+            assert!(text.contains("artifact.write"), "{run:#}");
+        }
+        keep("run", run);
         keep("audit", server.audit(run_id).await);
         keep("pack", server.evidence_pack(run_id).await);
         let stream = server
