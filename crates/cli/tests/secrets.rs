@@ -160,3 +160,46 @@ async fn secrets_are_set_from_standard_input_and_listed_without_values() {
         );
     }
 }
+
+/// The server log passes through the redactor: a request line that carries
+/// a `redact-env` value, a value set through the API after start, or a
+/// credential shape shows `[REDACTED]` in its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_log_redacts_values_and_shapes_in_every_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = dir.path().join("agentwerke.toml");
+    std::fs::write(&config, "redact-env = [\"CLI_LOG_TEST_VALUE\"]\n").expect("config");
+    let from_env = "env-log-value-5a7e21";
+    let from_api = "api-log-value-c08d93";
+    let shape = "ghp_loggedGithubToken0123456789abcdef";
+    let server = Server::start(
+        dir.path(),
+        &[
+            ("AGENTWERKE_CONFIG", config.display().to_string()),
+            ("CLI_LOG_TEST_VALUE", from_env.to_owned()),
+            ("AGENTWERKE_LOG", "debug,sqlx=warn".to_owned()),
+        ],
+    )
+    .await;
+    let admin = server.token("Admin");
+    let set = secret(&server, &admin, &["set", "deploy_token"], from_api);
+    assert!(set.status.success(), "{}", report(&set));
+    let http = reqwest::Client::new();
+    for value in [from_env, from_api, shape] {
+        // Each request line names its path, and so the value; the answer
+        // is a 404 that names the run id, redacted too.
+        let answer = http
+            .get(format!("{}/api/runs/{value}", server.url))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(answer.status(), reqwest::StatusCode::NOT_FOUND);
+    }
+    server.stop();
+    let log = std::fs::read_to_string(dir.path().join("server.log")).unwrap_or_default();
+    assert!(log.contains("/api/runs/[REDACTED]"), "{log}");
+    for value in [from_env, from_api, shape] {
+        assert!(!log.contains(value), "the server log holds {value}:\n{log}");
+    }
+}
