@@ -66,7 +66,14 @@ pub(crate) async fn page_of(
         })?,
     };
     let limit = page_limit(params.limit)?;
-    Ok(state.store.audit_page(stream, after, limit).await?)
+    let mut page = state.store.audit_page(stream, after, limit).await?;
+    // Redacted before it was hashed; redacted again on the way out, so a
+    // value that became known after the record was kept never leaves.
+    let redactor = state.keeper.redactor();
+    for record in &mut page.items {
+        redactor.redact_value(&mut record.data);
+    }
+    Ok(page)
 }
 
 /// The whole global stream, signed by the server's evidence key, as a file

@@ -251,3 +251,38 @@ async fn planted_secrets_and_credential_shapes_are_found_nowhere() {
     }
     server.stop().await;
 }
+
+/// A record kept before a value became known (a halt reason written before
+/// the value was set through the API) is redacted from the audit pages once
+/// the value is known.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_learned_later_is_redacted_from_records_kept_before() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let later = "learned-later-value-61fa0c";
+    server
+        .post(
+            "/api/gateway/halt",
+            &admin,
+            json!({"scope": "global", "reason": format!("incident {later}")}),
+        )
+        .await;
+    let before = server.get("/api/audit?limit=200", &admin).await;
+    assert!(
+        before.to_string().contains(later),
+        "kept as given: {before}"
+    );
+    let (status, _) = server
+        .call(
+            Method::PUT,
+            "/api/settings/secrets/late",
+            Some(&admin),
+            Some(json!({"value": later})),
+        )
+        .await;
+    assert!(status.is_success());
+    let after = server.get("/api/audit?limit=200", &admin).await;
+    assert!(!after.to_string().contains(later), "{after}");
+    assert!(after.to_string().contains("incident [REDACTED]"), "{after}");
+    server.stop().await;
+}
