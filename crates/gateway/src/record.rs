@@ -10,6 +10,7 @@ use agentwerke_evidence::sections::ToolCallRecord;
 use crate::category::Category;
 use crate::decision::{Decision, DecisionKind, Reason, Stage};
 use crate::risk::{RiskFactor, RiskLevel};
+use crate::secret::SecretUse;
 
 /// What became of a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +93,9 @@ pub struct CallRecord {
     pub output_digest: Option<String>,
     /// `code: message` of a tool failure.
     pub error: Option<String>,
+    /// Which secrets the call sent (name and fingerprint, never a value).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretUse>,
 }
 
 impl CallRecord {
@@ -117,6 +121,7 @@ impl CallRecord {
             duration_ms: None,
             output_digest: None,
             error: None,
+            secrets: Vec::new(),
         }
     }
 
