@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use agentwerke_evidence::sections::ToolCallRecord;
+use agentwerke_evidence::sections::{SecretUseRecord, ToolCallRecord};
 
 use crate::category::Category;
 use crate::decision::{Decision, DecisionKind, Reason, Stage};
@@ -147,6 +147,14 @@ impl CallRecord {
             status: self.status.as_str().to_owned(),
             duration_ms: self.duration_ms,
             output_sha256: self.output_digest.clone(),
+            secrets: self
+                .secrets
+                .iter()
+                .map(|used| SecretUseRecord {
+                    name: used.name.to_string(),
+                    fingerprint: used.fingerprint.to_string(),
+                })
+                .collect(),
         }
     }
 }

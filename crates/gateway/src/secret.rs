@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 /// Where the gateway gets a secret's value when a call that references it
 /// runs: the server's secret store and deployment configuration.
 #[async_trait]
-pub trait SecretResolver: Send + Sync {
+pub trait SecretResolver: Send + Sync + fmt::Debug {
     /// The current value of `name` and its fingerprint; `Err` says why it
     /// is not available without ever carrying a value.
     async fn resolve(&self, name: &SecretName) -> Result<ResolvedSecret, Unavailable>;

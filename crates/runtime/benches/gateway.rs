@@ -49,6 +49,8 @@ async fn main() {
                 documents: documents(),
                 secrets: Vec::new(),
                 escalation_ttl: Duration::from_secs(3600),
+                redactor: agentwerke_gateway::Redactor::default(),
+                resolver: None,
             },
         )
         .await

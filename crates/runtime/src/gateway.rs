@@ -95,6 +95,12 @@ pub struct GatewaySettings {
     pub secrets: Vec<String>,
     /// How long an escalated call waits for a decision.
     pub escalation_ttl: std::time::Duration,
+    /// The known secret values, shared with the server's secret keeper so
+    /// a value it learns is redacted and refused in arguments at once.
+    pub redactor: agentwerke_gateway::Redactor,
+    /// Where `secret:NAME` references in tool calls are resolved when the
+    /// call is sent; `None`: such a call fails (`secret_missing`).
+    pub resolver: Option<Arc<dyn agentwerke_gateway::SecretResolver>>,
 }
 
 impl GatewayService {
@@ -121,6 +127,8 @@ impl GatewayService {
         let config = GatewayConfig {
             agents: settings.agents,
             known_secrets: settings.secrets,
+            redactor: settings.redactor,
+            secrets: settings.resolver,
             ..GatewayConfig::default()
         };
         let gateway = Gateway::new(registry, policies, config).map_err(setup)?;
@@ -779,6 +787,7 @@ impl StepTools {
                 "status": tool_call.status, "approved": record.approved,
                 "approvalId": human.map(|a| a.id.to_string()).or(escalated_to),
                 "durationMs": record.duration_ms, "outputSha256": record.output_digest,
+                "secrets": record.secrets,
             }),
         };
         let artifact = match (&execution.outcome, request.tool.as_str()) {

@@ -6,12 +6,13 @@ use std::sync::Arc;
 use agentwerke_agents::provider::ModelProvider;
 use agentwerke_agents::scripted::ScriptedProvider;
 use agentwerke_auth::{DevKey, Verifier};
+use agentwerke_gateway::Redactor;
 use agentwerke_gateway::tools::Document;
 use agentwerke_runtime::{
     Clock, GatewayService, GatewaySettings, Runtime, RuntimeDeps, RuntimeOptions, SystemClock,
 };
 use agentwerke_secrets::{LocalKeys, ProcessEnvironment};
-use agentwerke_server::{ApiLimits, AppState, SecretKeeper, app};
+use agentwerke_server::{ApiLimits, AppState, SecretKeeper, StoreSecrets, app};
 use agentwerke_store::{SqliteStore, Store};
 use anyhow::Context;
 
@@ -73,6 +74,20 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     let provider: Arc<dyn ModelProvider> = Arc::new(scripted_provider(&config)?);
+    let secret_keys = Arc::new(
+        LocalKeys::load_or_create(&config.data_dir)
+            .context("cannot load the secret encryption keys")?,
+    );
+    // One redactor for the keeper and the gateway: a value the keeper
+    // learns is refused in tool arguments from the next call.
+    let redactor = Redactor::default();
+    let keeper = SecretKeeper::new(
+        secret_keys,
+        config.configured_secrets.clone(),
+        Arc::new(ProcessEnvironment),
+        redactor.clone(),
+    )
+    .context("cannot use the secret keys")?;
     let gateway = Arc::new(
         GatewayService::start(
             store.clone(),
@@ -82,24 +97,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 documents: knowledge(&config)?,
                 secrets: config.secrets.clone(),
                 escalation_ttl: config.escalation_ttl,
+                redactor,
+                resolver: Some(Arc::new(StoreSecrets::new(keeper.clone(), store.clone()))),
             },
         )
         .await
         .context("cannot start the Tool Gateway")?,
     );
-    let secret_keys = Arc::new(
-        LocalKeys::load_or_create(&config.data_dir)
-            .context("cannot load the secret encryption keys")?,
-    );
-    let keeper = SecretKeeper::new(
-        secret_keys,
-        config.configured_secrets.clone(),
-        Arc::new(ProcessEnvironment),
-        // The gateway's redactor, seeded with the redact-env values: a value
-        // the keeper learns is refused in tool arguments from the next call.
-        gateway.current().redactor().clone(),
-    )
-    .context("cannot use the secret keys")?;
     let stored = keeper
         .open_stored(store.as_ref())
         .await

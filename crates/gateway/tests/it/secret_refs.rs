@@ -23,6 +23,7 @@ use agentwerke_secrets::{Fingerprinter, KeyMaterial, SecretName, SecretValue};
 use crate::support::{call, task};
 
 /// Secrets kept in memory, counting how often one is resolved.
+#[derive(Debug)]
 struct Vault {
     values: Mutex<BTreeMap<String, String>>,
     fingerprinter: Fingerprinter,

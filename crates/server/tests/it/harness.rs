@@ -101,6 +101,16 @@ impl TestServer {
             ScriptedProvider::from_toml_str(scripts).expect("scripts")
         });
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let redactor = agentwerke_gateway::Redactor::default();
+        let keeper = agentwerke_server::SecretKeeper::new(
+            Arc::new(
+                agentwerke_secrets::LocalKeys::load_or_create(dir.path()).expect("secret keys"),
+            ),
+            configured_secrets,
+            Arc::new(environment),
+            redactor.clone(),
+        )
+        .expect("secret keeper");
         let gateway = Arc::new(
             GatewayService::start(
                 store.clone(),
@@ -112,10 +122,17 @@ impl TestServer {
                             "release-assistant",
                             [SandboxProfile::Offline, SandboxProfile::RepoRead],
                         ),
+                        AgentProfile::new("integrator", [SandboxProfile::RepoRead])
+                            .with_secrets([SecretName::parse("github_token").expect("name")]),
                     ],
                     documents: Vec::new(),
                     secrets: Vec::new(),
                     escalation_ttl: Duration::from_secs(escalation_ttl_secs),
+                    redactor,
+                    resolver: Some(Arc::new(agentwerke_server::StoreSecrets::new(
+                        keeper.clone(),
+                        store.clone(),
+                    ))),
                 },
             )
             .await
@@ -134,15 +151,6 @@ impl TestServer {
             },
         );
         let key = agentwerke_evidence::keys::signing_key_from_seed([7u8; 32]);
-        let keeper = agentwerke_server::SecretKeeper::new(
-            Arc::new(
-                agentwerke_secrets::LocalKeys::load_or_create(dir.path()).expect("secret keys"),
-            ),
-            configured_secrets,
-            Arc::new(environment),
-            gateway.current().redactor().clone(),
-        )
-        .expect("secret keeper");
         let state = AppState {
             store,
             verifier,
