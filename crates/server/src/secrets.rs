@@ -16,6 +16,10 @@ use agentwerke_secrets::{
 };
 use agentwerke_store::Store;
 
+/// Name and fingerprint of each stored secret: what tells that the store's
+/// secrets changed without opening any.
+type StoredPrints = Vec<(String, String)>;
+
 /// What the server needs to keep secrets, shared by every handler.
 #[derive(Clone)]
 pub struct SecretKeeper {
@@ -24,6 +28,9 @@ pub struct SecretKeeper {
     configured: Arc<[(SecretName, SecretLocation)]>,
     environment: Arc<dyn Environment>,
     redactor: Redactor,
+    /// Name and fingerprint of every stored secret when they were last
+    /// opened by [`SecretKeeper::refresh`].
+    opened: Arc<std::sync::Mutex<Option<StoredPrints>>>,
 }
 
 impl std::fmt::Debug for SecretKeeper {
@@ -159,6 +166,7 @@ impl SecretKeeper {
             configured: configured.into(),
             environment,
             redactor,
+            opened: Arc::default(),
         };
         keeper.configured_secrets();
         Ok(keeper)
@@ -187,6 +195,34 @@ impl SecretKeeper {
             self.redactor.add([value.expose()]);
         }
         Ok(sealed.len())
+    }
+
+    /// Opens the stored secrets again when they changed since the last
+    /// refresh (another server on the same database set, rotated or
+    /// deleted one): the check reads names and fingerprints only, so it is
+    /// cheap enough to run every few hundred milliseconds. Whether it
+    /// opened them.
+    pub async fn refresh(&self, store: &dyn Store) -> Result<bool, KeeperError> {
+        let now: StoredPrints = store
+            .secrets()
+            .await?
+            .into_iter()
+            .map(|row| (row.name, row.fingerprint))
+            .collect();
+        if self
+            .opened
+            .lock()
+            .is_ok_and(|seen| seen.as_ref() == Some(&now))
+        {
+            return Ok(false);
+        }
+        // A change between the look and the opening is opened now and
+        // opened once more at the next refresh: harmless.
+        self.open_stored(store).await?;
+        if let Ok(mut seen) = self.opened.lock() {
+            *seen = Some(now);
+        }
+        Ok(true)
     }
 
     /// Seals `value` for `name` and fingerprints it, and adds the value to

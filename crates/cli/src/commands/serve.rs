@@ -113,6 +113,21 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         configured = config.configured_secrets.len(),
         "secrets known to redaction"
     );
+    // Another server on the same database may set or rotate a secret: its
+    // value is known to this one's redaction within half a second.
+    {
+        let keeper = keeper.clone();
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_millis(500));
+            loop {
+                every.tick().await;
+                if let Err(error) = keeper.refresh(store.as_ref()).await {
+                    tracing::warn!(%error, "cannot refresh the stored secrets");
+                }
+            }
+        });
+    }
     let runtime = Runtime::start(
         RuntimeOptions {
             secrets: config.secrets.clone(),
