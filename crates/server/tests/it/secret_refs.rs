@@ -194,3 +194,64 @@ async fn a_run_sends_the_current_value_and_keeps_only_name_and_fingerprint() {
         }
     }
 }
+
+/// Rotated while a run uses it: the step's next call sends the new value.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_while_a_run_waits_reaches_its_next_call() {
+    let (base, seen) = api().await;
+    let scripts = format!(
+        r#"
+[[nodes.Call]]
+tool_calls = [{{ name = "http.request", arguments = {{ url = "{base}/before", secret_headers = {{ Authorization = "Bearer secret:github_token" }} }} }}]
+[[nodes.Call]]
+tool_calls = [{{ name = "human.ask", arguments = {{ question = "Go on?" }} }}]
+[[nodes.Call]]
+tool_calls = [{{ name = "http.request", arguments = {{ url = "{base}/after", secret_headers = {{ Authorization = "Bearer secret:github_token" }} }} }}]
+[[nodes.Call]]
+reply = "done"
+"#
+    );
+    let server = TestServer::start_with_scripts(&scripts).await;
+    let admin = server.admin();
+    let draft = server
+        .post("/api/policies", &admin, json!({"text": LOOPBACK}))
+        .await;
+    let version = draft["version"].as_i64().expect("version");
+    server
+        .post(
+            &format!("/api/policies/{version}/publish"),
+            &admin,
+            json!({}),
+        )
+        .await;
+    publish(&server, "rotating_flow", "integrator", "Call").await;
+    let (old, new) = ("ghp-old-value-4e1d9b7a", "ghp-new-value-8c3f2a6d");
+    set_secret(&server, old).await;
+    let run_id = server.start_run("rotating_flow", json!({})).await;
+    let run = server.wait_status(&run_id, "waiting_user").await;
+    set_secret(&server, new).await;
+    let question = run["pendingQuestions"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let answered = server
+        .post(
+            &format!("/api/questions/{question}/answer"),
+            &server.operator(),
+            json!({"answer": "yes"}),
+        )
+        .await;
+    let answers = kept(&server, &run_id).await;
+    assert_eq!(
+        *seen.lock().expect("log"),
+        [format!("Bearer {old}"), format!("Bearer {new}")]
+    );
+    for (what, text) in answers
+        .iter()
+        .chain([&("answer".to_owned(), answered.to_string())])
+    {
+        for value in [old, new] {
+            assert!(!text.contains(value), "the {what} holds a secret value");
+        }
+    }
+}
