@@ -125,6 +125,9 @@ pub struct AgentConfig {
     pub name: String,
     /// Sandbox profiles its tasks may run under.
     pub sandbox_profiles: Vec<SandboxProfile>,
+    /// Secrets its tool calls may reference (`secret:NAME`), by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretName>,
 }
 
 impl AgentConfig {
@@ -132,6 +135,7 @@ impl AgentConfig {
         Self {
             name: name.to_owned(),
             sandbox_profiles: profiles.to_vec(),
+            secrets: Vec::new(),
         }
     }
 }
@@ -253,7 +257,10 @@ impl RawConfig {
             agents: self
                 .agents
                 .iter()
-                .map(|a| AgentProfile::new(&a.name, a.sandbox_profiles.iter().copied()))
+                .map(|a| {
+                    AgentProfile::new(&a.name, a.sandbox_profiles.iter().copied())
+                        .with_secrets(a.secrets.iter().cloned())
+                })
                 .collect(),
             escalation_ttl: std::time::Duration::from_secs(self.escalation_ttl_secs),
             knowledge_dir: (!self.knowledge_dir.is_empty())
@@ -408,6 +415,33 @@ mod tests {
         assert_eq!(again.effective_toml().unwrap(), text);
         assert!(!again.auth.dev.enabled);
         assert_eq!(again.agents.len(), raw.agents.len());
+    }
+
+    /// An agent profile's `secrets` become its grants; a name with path
+    /// characters is refused when the file is read.
+    #[test]
+    fn agent_secrets_are_grants() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("agents.toml");
+        std::fs::write(
+            &file,
+            "[[agents]]\nname = \"integrator\"\nsandbox-profiles = [\"repo-read\"]\nsecrets = [\"github_token\"]\n",
+        )
+        .unwrap();
+        let config = RawConfig::load(Some(&file)).unwrap().check().unwrap();
+        let granted: Vec<&str> = config.agents[0]
+            .secrets
+            .iter()
+            .map(|s| s.as_str())
+            .collect();
+        assert_eq!(granted, ["github_token"]);
+
+        std::fs::write(
+            &file,
+            "[[agents]]\nname = \"x\"\nsandbox-profiles = []\nsecrets = [\"../etc\"]\n",
+        )
+        .unwrap();
+        assert!(RawConfig::load(Some(&file)).is_err());
     }
 
     #[test]

@@ -140,3 +140,44 @@ async fn a_publication_and_a_halt_in_one_process_are_in_force_in_the_other() {
         "{writes:#?}"
     );
 }
+
+/// A secret set through one process is known to the other's redaction
+/// within a second, without a restart: the other refuses a tool call whose
+/// arguments carry the value, and the rotated value too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_set_in_one_process_is_known_to_the_other_within_a_second() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let one = Server::start(dir.path(), &[]).await;
+    let other = Server::start(dir.path(), &[]).await;
+    let admin = one.token("Admin");
+    let carrying = |value: &str| {
+        let mut call = staging_write();
+        call["arguments"]["content"] = json!(format!("token {value}"));
+        call
+    };
+    let put = async |value: &str| {
+        let response = reqwest::Client::new()
+            .put(format!("{}/api/settings/secrets/github_token", one.url))
+            .bearer_auth(&admin)
+            .json(&json!({"value": value}))
+            .send()
+            .await
+            .expect("PUT");
+        assert!(response.status().is_success(), "{}", response.status());
+    };
+    for value in ["shared-first-9c2e7a41d0", "shared-rotated-5b8f3e02c6"] {
+        let before = other
+            .post(&admin, "/api/gateway/evaluate", carrying(value))
+            .await;
+        assert_eq!(before["kind"], "allow", "{before}");
+        put(value).await;
+        other
+            .wait_until(Duration::from_secs(1), async |s: &Server| {
+                let decided = s
+                    .post(&admin, "/api/gateway/evaluate", carrying(value))
+                    .await;
+                decided["reason"] == "secret_in_arguments"
+            })
+            .await;
+    }
+}

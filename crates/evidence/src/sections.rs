@@ -254,6 +254,21 @@ pub struct ToolCallRecord {
     pub duration_ms: Option<u64>,
     /// SHA-256 of the output, if it ran.
     pub output_sha256: Option<String>,
+    /// The secrets the call sent, by name and fingerprint (never a value);
+    /// absent when it sent none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretUseRecord>,
+}
+
+/// Which secret a tool call sent: its name and the keyed fingerprint of
+/// the value, so a rotation shows without the value ever being kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretUseRecord {
+    /// The secret's name.
+    pub name: String,
+    /// `hmac-sha256:…` of the value sent.
+    pub fingerprint: String,
 }
 
 /// One sandboxed execution.

@@ -131,6 +131,11 @@ pub enum Reason {
     /// The arguments carry a PEM private key or a known secret value;
     /// refused whatever the policies say (since the secret store).
     SecretInArguments,
+    /// The call references a secret (`secret:NAME`) its agent's profile
+    /// does not list; refused before anything is resolved.
+    SecretReferenceNotGranted,
+    /// A `secret:NAME` reference in the arguments is malformed.
+    SecretReferenceInvalid,
 }
 
 impl Reason {
@@ -155,6 +160,8 @@ impl Reason {
             Reason::Escalated => "escalated",
             Reason::ApprovalMismatch => "approval_mismatch",
             Reason::SecretInArguments => "secret_in_arguments",
+            Reason::SecretReferenceNotGranted => "secret_reference_not_granted",
+            Reason::SecretReferenceInvalid => "secret_reference_invalid",
         }
     }
 }
@@ -257,6 +264,11 @@ mod tests {
             (Reason::Escalated, "escalated"),
             (Reason::ApprovalMismatch, "approval_mismatch"),
             (Reason::SecretInArguments, "secret_in_arguments"),
+            (
+                Reason::SecretReferenceNotGranted,
+                "secret_reference_not_granted",
+            ),
+            (Reason::SecretReferenceInvalid, "secret_reference_invalid"),
         ];
         for (reason, name) in reasons {
             assert_eq!(reason.as_str(), name);

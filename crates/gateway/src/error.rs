@@ -158,11 +158,28 @@ pub enum ToolError {
     /// Anything else the tool reports.
     #[error("{0}")]
     Failed(String),
+    /// A secret the call references is neither stored nor configured.
+    #[error("secret '{0}' does not exist")]
+    SecretMissing(String),
+    /// A secret the call references exists but cannot be read now.
+    #[error("secret '{0}' cannot be read: {1}")]
+    SecretUnreadable(String, String),
+}
+
+impl From<crate::secret::Unavailable> for ToolError {
+    fn from(unavailable: crate::secret::Unavailable) -> Self {
+        match unavailable {
+            crate::secret::Unavailable::Missing(name) => ToolError::SecretMissing(name),
+            crate::secret::Unavailable::Unreadable(name, why) => {
+                ToolError::SecretUnreadable(name, why)
+            }
+        }
+    }
 }
 
 impl ToolError {
     /// Every code this enum can produce.
-    pub const CODES: [&'static str; 8] = [
+    pub const CODES: [&'static str; 10] = [
         "gateway.tool.invalid_input",
         "gateway.tool.not_found",
         "gateway.tool.too_large",
@@ -171,6 +188,8 @@ impl ToolError {
         "gateway.tool.storage",
         "gateway.tool.integrity",
         "gateway.tool.failed",
+        "gateway.tool.secret_missing",
+        "gateway.tool.secret_unreadable",
     ];
 }
 
@@ -185,6 +204,8 @@ impl ErrorCode for ToolError {
             ToolError::Storage(_) => "gateway.tool.storage",
             ToolError::Integrity(_) => "gateway.tool.integrity",
             ToolError::Failed(_) => "gateway.tool.failed",
+            ToolError::SecretMissing(_) => "gateway.tool.secret_missing",
+            ToolError::SecretUnreadable(..) => "gateway.tool.secret_unreadable",
         }
     }
 }
@@ -224,6 +245,8 @@ mod tests {
             ToolError::Storage(String::new()),
             ToolError::Integrity(String::new()),
             ToolError::Failed(String::new()),
+            ToolError::SecretMissing(String::new()),
+            ToolError::SecretUnreadable(String::new(), String::new()),
         ];
         let codes: Vec<_> = tool_errors.iter().map(ErrorCode::code).collect();
         assert_eq!(codes, ToolError::CODES);

@@ -26,6 +26,7 @@ use crate::record::{CallRecord, CallStatus, EscalationBinding, Execution, Outcom
 use crate::registry::ToolRegistry;
 use crate::request::{AgentProfile, CallRequest, Halts};
 use crate::risk::{RiskAssessment, RiskLevel};
+use crate::secret::{InjectedSecrets, SecretResolver};
 use crate::tool::ToolContext;
 
 /// How long a tool may run unless configured otherwise.
@@ -48,6 +49,10 @@ pub struct GatewayConfig {
     pub redactor: Redactor,
     /// Upper bound on one tool execution.
     pub tool_timeout: Duration,
+    /// Where the values of `secret:NAME` references come from when a call
+    /// runs; without one, a call that references a secret fails
+    /// (`gateway.tool.secret_missing`).
+    pub secrets: Option<Arc<dyn SecretResolver>>,
 }
 
 impl Default for GatewayConfig {
@@ -58,6 +63,7 @@ impl Default for GatewayConfig {
             known_secrets: Vec::new(),
             redactor: Redactor::default(),
             tool_timeout: DEFAULT_TOOL_TIMEOUT,
+            secrets: None,
         }
     }
 }
@@ -73,6 +79,7 @@ impl fmt::Debug for GatewayConfig {
             )
             .field("redactor", &self.redactor)
             .field("tool_timeout", &self.tool_timeout)
+            .field("secrets", &self.secrets.is_some())
             .finish()
     }
 }
@@ -237,6 +244,12 @@ impl Gateway {
             );
         }
 
+        // Before the surface and the policies: a reference to a secret the
+        // agent is not granted is refused whatever else would allow it.
+        if let Some((reason, rationale)) = self.ungranted_secret(call) {
+            return reject(decision, Stage::Secrets, reason, rationale);
+        }
+
         decision.risk =
             RiskAssessment::assess(category, &facts, &call.task.purpose_type, call.attempt);
         // Factor details quote the arguments (a path, a command).
@@ -389,12 +402,20 @@ impl Gateway {
                 &self.config.redactor,
             );
         };
+        // The last moment: values are resolved here, handed to the tool
+        // only, and the record keeps names and fingerprints.
+        let secrets = match self.resolve_secrets(tool.as_ref(), &call.arguments).await {
+            Ok(secrets) => secrets,
+            Err(error) => return failed(decision, record, &error, &self.config.redactor),
+        };
+        record.secrets = secrets.uses();
         let ctx = ToolContext {
             run_id: call.run_id.clone(),
             node_id: call.node_id.clone(),
             agent: call.agent.clone(),
             attempt: call.attempt,
             call_id,
+            secrets,
         };
         let started = Instant::now();
         let result = tokio::time::timeout(
@@ -433,6 +454,55 @@ impl Gateway {
     /// to every clone).
     pub fn redactor(&self) -> &Redactor {
         &self.config.redactor
+    }
+
+    /// Why `call` may not reference the secrets it does, if it may not:
+    /// a malformed reference, or one its agent's profile does not grant.
+    /// An unknown agent is left to the surface check (`unknown_agent`).
+    fn ungranted_secret(&self, call: &CallRequest) -> Option<(Reason, String)> {
+        let tool = self.registry.get(&call.tool)?;
+        let refs = match tool.secret_refs(&call.arguments) {
+            Ok(refs) => refs,
+            Err(problem) => {
+                let problem = self.config.redactor.redact_str(&problem);
+                return Some((Reason::SecretReferenceInvalid, problem));
+            }
+        };
+        let profile = self.agents.get(&call.agent)?;
+        let ungranted = refs
+            .iter()
+            .find(|reference| !profile.secrets.contains(reference.name()))?;
+        Some((
+            Reason::SecretReferenceNotGranted,
+            format!(
+                "agent '{}' is not granted secret '{}'",
+                call.agent,
+                ungranted.name()
+            ),
+        ))
+    }
+
+    /// Resolves every secret `tool` says `arguments` reference.
+    async fn resolve_secrets(
+        &self,
+        tool: &dyn crate::tool::Tool,
+        arguments: &serde_json::Value,
+    ) -> Result<InjectedSecrets, ToolError> {
+        let mut secrets = InjectedSecrets::none();
+        let refs = tool
+            .secret_refs(arguments)
+            .map_err(ToolError::InvalidInput)?;
+        for reference in refs {
+            let name = reference.name();
+            let Some(resolver) = &self.config.secrets else {
+                return Err(ToolError::SecretMissing(name.to_string()));
+            };
+            let resolved = resolver.resolve(name).await?;
+            // Whatever the tool or the far side echoes back is redacted.
+            self.config.redactor.add([resolved.value.expose()]);
+            secrets.insert(name.clone(), resolved);
+        }
+        Ok(secrets)
     }
 
     /// What secret `arguments` carry, if any: a PEM private key or a known

@@ -17,6 +17,12 @@
 //!    it, never handed around as an argument;
 //! 3. **unknown_tool** / **schema**: the tool must be registered and the
 //!    arguments must match its JSON Schema;
+//!    then **secrets** again: every `secret:NAME` reference the tool declares
+//!    ([`Tool::secret_refs`]) must be well formed and granted to the agent
+//!    ([`AgentProfile::secrets`]), or the call is rejected
+//!    (`secret_reference_invalid`, `secret_reference_not_granted`) before
+//!    anything is resolved; [`Gateway::run`] resolves granted ones through
+//!    the [`SecretResolver`] just before the tool runs;
 //! 4. **surface**: the BPMN task's `deniedTools`, `allowedTools`,
 //!    `permissionLevel` and `sandboxProfile`, and the agent's profile
 //!    ([`TaskSurface::check`]); outside it the call is rejected, or
@@ -83,6 +89,7 @@ mod record;
 mod registry;
 mod request;
 mod risk;
+mod secret;
 mod surface;
 mod tool;
 pub mod tools;
@@ -97,6 +104,7 @@ pub use record::{CallRecord, CallStatus, EscalationBinding, Execution, Outcome};
 pub use registry::ToolRegistry;
 pub use request::{AgentProfile, CallRequest, Halts, TaskSurface};
 pub use risk::{RiskAssessment, RiskFactor, RiskLevel};
+pub use secret::{InjectedSecrets, ResolvedSecret, SecretResolver, SecretUse, Unavailable};
 pub use surface::SurfaceDenial;
 pub use tool::{Idempotency, Tool, ToolContext};
 pub use tools::Builtins;

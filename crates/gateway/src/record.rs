@@ -5,11 +5,12 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use agentwerke_evidence::sections::ToolCallRecord;
+use agentwerke_evidence::sections::{SecretUseRecord, ToolCallRecord};
 
 use crate::category::Category;
 use crate::decision::{Decision, DecisionKind, Reason, Stage};
 use crate::risk::{RiskFactor, RiskLevel};
+use crate::secret::SecretUse;
 
 /// What became of a call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,6 +93,9 @@ pub struct CallRecord {
     pub output_digest: Option<String>,
     /// `code: message` of a tool failure.
     pub error: Option<String>,
+    /// Which secrets the call sent (name and fingerprint, never a value).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretUse>,
 }
 
 impl CallRecord {
@@ -117,6 +121,7 @@ impl CallRecord {
             duration_ms: None,
             output_digest: None,
             error: None,
+            secrets: Vec::new(),
         }
     }
 
@@ -142,6 +147,14 @@ impl CallRecord {
             status: self.status.as_str().to_owned(),
             duration_ms: self.duration_ms,
             output_sha256: self.output_digest.clone(),
+            secrets: self
+                .secrets
+                .iter()
+                .map(|used| SecretUseRecord {
+                    name: used.name.to_string(),
+                    fingerprint: used.fingerprint.to_string(),
+                })
+                .collect(),
         }
     }
 }

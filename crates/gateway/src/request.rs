@@ -7,6 +7,7 @@
 
 use std::collections::BTreeSet;
 
+use agentwerke_secrets::SecretName;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -66,8 +67,8 @@ pub struct TaskSurface {
 }
 
 /// An agent profile as far as the gateway cares: which sandbox profiles
-/// its tasks may use. An agent the gateway has no profile for is refused
-/// every call (fail closed).
+/// its tasks may use and which secrets its calls may reference. An agent
+/// the gateway has no profile for is refused every call (fail closed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentProfile {
@@ -75,6 +76,10 @@ pub struct AgentProfile {
     pub name: String,
     /// Sandbox profiles the agent's tasks may run under.
     pub allowed_sandbox_profiles: BTreeSet<SandboxProfile>,
+    /// Secrets the agent's calls may reference (`secret:NAME`); a call
+    /// referencing any other is refused before anything is resolved.
+    #[serde(default)]
+    pub secrets: BTreeSet<SecretName>,
 }
 
 impl AgentProfile {
@@ -86,7 +91,15 @@ impl AgentProfile {
         Self {
             name: name.into(),
             allowed_sandbox_profiles: profiles.into_iter().collect(),
+            secrets: BTreeSet::new(),
         }
+    }
+
+    /// The same profile, granted `secrets`.
+    #[must_use]
+    pub fn with_secrets(mut self, secrets: impl IntoIterator<Item = SecretName>) -> Self {
+        self.secrets.extend(secrets);
+        self
     }
 }
 

@@ -4,6 +4,7 @@
 //! against its schema, redacting and recording are the gateway's job, so a
 //! tool cannot forget any of them.
 
+use agentwerke_secrets::SecretRef;
 use agentwerke_types::ToolCallId;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -11,6 +12,7 @@ use serde_json::Value;
 
 use crate::category::Category;
 use crate::error::ToolError;
+use crate::secret::InjectedSecrets;
 
 /// A tool an agent can call through the gateway.
 #[async_trait]
@@ -33,6 +35,15 @@ pub trait Tool: Send + Sync {
     /// does not say otherwise is never run twice without a human.
     fn idempotency(&self, _args: &Value) -> Idempotency {
         Idempotency::NotIdempotent
+    }
+
+    /// The secrets `args` reference (`secret:NAME`), which the gateway
+    /// checks against the agent's grants before anything else happens and
+    /// resolves into [`ToolContext::secrets`] just before the tool runs.
+    /// `Err` says, without any value, which reference is malformed. Tools
+    /// that send no credentials keep the default: none.
+    fn secret_refs(&self, _args: &Value) -> Result<Vec<SecretRef>, String> {
+        Ok(Vec::new())
     }
 
     /// Runs the tool. Only called after the gateway allowed the call and
@@ -79,6 +90,10 @@ pub struct ToolContext {
     /// same step is run (see [`Idempotency::ByCallId`]); `None` when the
     /// caller keeps no journal, and then a keyed tool acts every time.
     pub call_id: Option<ToolCallId>,
+    /// The values of the secrets this call references
+    /// ([`Tool::secret_refs`]), resolved by the gateway just before the
+    /// tool runs; empty for any other tool.
+    pub secrets: InjectedSecrets,
 }
 
 #[cfg(test)]

@@ -49,6 +49,7 @@ async fn main() {
                 documents: documents(),
                 redactor: Default::default(),
                 escalation_ttl: Duration::from_secs(3600),
+                resolver: None,
             },
         )
         .await

@@ -98,6 +98,9 @@ pub struct GatewaySettings {
     pub redactor: Redactor,
     /// How long an escalated call waits for a decision.
     pub escalation_ttl: std::time::Duration,
+    /// Where `secret:NAME` references in tool calls are resolved when the
+    /// call is sent; `None`: such a call fails (`secret_missing`).
+    pub resolver: Option<Arc<dyn agentwerke_gateway::SecretResolver>>,
 }
 
 impl GatewayService {
@@ -124,6 +127,7 @@ impl GatewayService {
         let config = GatewayConfig {
             agents: settings.agents,
             redactor: settings.redactor,
+            secrets: settings.resolver,
             ..GatewayConfig::default()
         };
         let gateway = Gateway::new(registry, policies, config).map_err(setup)?;
@@ -782,6 +786,7 @@ impl StepTools {
                 "status": tool_call.status, "approved": record.approved,
                 "approvalId": human.map(|a| a.id.to_string()).or(escalated_to),
                 "durationMs": record.duration_ms, "outputSha256": record.output_digest,
+                "secrets": record.secrets,
             }),
         };
         let artifact = match (&execution.outcome, request.tool.as_str()) {

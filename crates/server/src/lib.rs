@@ -24,7 +24,7 @@ use tracing::Level;
 pub use code::Code;
 pub use error::{ApiError, Problem};
 pub use openapi::{ApiDoc, document as openapi_document};
-pub use secrets::{ConfiguredSecret, KeeperError, SecretKeeper};
+pub use secrets::{ConfiguredSecret, KeeperError, SecretKeeper, StoreSecrets};
 pub use state::{ApiLimits, AppState, CheckSlots};
 
 /// The whole API.

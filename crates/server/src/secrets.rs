@@ -9,11 +9,16 @@
 use std::sync::Arc;
 
 use agentwerke_evidence::redact::Redactor;
+use agentwerke_gateway::{ResolvedSecret, SecretResolver, Unavailable};
 use agentwerke_secrets::{
     Environment, Fingerprint, Fingerprinter, KeyProvider, Resolved, SealedSecret, SecretCipher,
     SecretLocation, SecretName, SecretSource, SecretStatus, SecretValue,
 };
 use agentwerke_store::Store;
+
+/// Name and fingerprint of each stored secret: what tells that the store's
+/// secrets changed without opening any.
+type StoredPrints = Vec<(String, String)>;
 
 /// What the server needs to keep secrets, shared by every handler.
 #[derive(Clone)]
@@ -23,6 +28,87 @@ pub struct SecretKeeper {
     configured: Arc<[(SecretName, SecretLocation)]>,
     environment: Arc<dyn Environment>,
     redactor: Redactor,
+    /// Name and fingerprint of every stored secret when they were last
+    /// opened by [`SecretKeeper::refresh`].
+    opened: Arc<std::sync::Mutex<Option<StoredPrints>>>,
+}
+
+impl std::fmt::Debug for SecretKeeper {
+    /// Names and sources only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretKeeper")
+            .field(
+                "configured",
+                &self
+                    .configured
+                    .iter()
+                    .map(|(name, _)| name)
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+/// The gateway's way to the values of `secret:NAME` references: what the
+/// keeper holds, read at the moment a call is sent, so a secret set or
+/// rotated through the Settings API (by this process or another one on the
+/// same database) is the one the next call sends.
+#[derive(Clone)]
+pub struct StoreSecrets {
+    keeper: SecretKeeper,
+    store: Arc<dyn Store>,
+}
+
+impl StoreSecrets {
+    /// Resolves through `keeper` from `store`.
+    pub fn new(keeper: SecretKeeper, store: Arc<dyn Store>) -> Self {
+        Self { keeper, store }
+    }
+}
+
+impl std::fmt::Debug for StoreSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreSecrets")
+            .field("keeper", &self.keeper)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait::async_trait]
+impl SecretResolver for StoreSecrets {
+    /// Deployment configuration wins over the store, as in
+    /// `GET /api/settings`: a configured name is read from its variable or
+    /// file and never from the database.
+    async fn resolve(&self, name: &SecretName) -> Result<ResolvedSecret, Unavailable> {
+        let keeper = &self.keeper;
+        let value = if let Some(location) = keeper.configured(name) {
+            match location.resolve(keeper.environment.as_ref()) {
+                Resolved::Set(value) => value,
+                Resolved::Missing => return Err(Unavailable::Missing(name.to_string())),
+                Resolved::Unreadable(why) => {
+                    return Err(Unavailable::Unreadable(name.to_string(), why.to_owned()));
+                }
+            }
+        } else {
+            let unreadable = |why: String| Unavailable::Unreadable(name.to_string(), why);
+            let sealed = self
+                .store
+                .sealed_secrets()
+                .await
+                .map_err(|e| unreadable(e.to_string()))?;
+            let row = sealed
+                .into_iter()
+                .find(|row| row.name == name.as_str())
+                .ok_or_else(|| Unavailable::Missing(name.to_string()))?;
+            keeper
+                .cipher
+                .open(name, &SealedSecret::from_stored(row.sealed))
+                .map_err(|e| unreadable(e.to_string()))?
+        };
+        keeper.redactor.add([value.expose()]);
+        let fingerprint = keeper.fingerprinter.fingerprint(&value);
+        Ok(ResolvedSecret { value, fingerprint })
+    }
 }
 
 /// A configured secret as resolved now: where it comes from, whether it is
@@ -80,6 +166,7 @@ impl SecretKeeper {
             configured: configured.into(),
             environment,
             redactor,
+            opened: Arc::default(),
         };
         keeper.configured_secrets();
         Ok(keeper)
@@ -108,6 +195,34 @@ impl SecretKeeper {
             self.redactor.add([value.expose()]);
         }
         Ok(sealed.len())
+    }
+
+    /// Opens the stored secrets again when they changed since the last
+    /// refresh (another server on the same database set, rotated or
+    /// deleted one): the check reads names and fingerprints only, so it is
+    /// cheap enough to run every few hundred milliseconds. Whether it
+    /// opened them.
+    pub async fn refresh(&self, store: &dyn Store) -> Result<bool, KeeperError> {
+        let now: StoredPrints = store
+            .secrets()
+            .await?
+            .into_iter()
+            .map(|row| (row.name, row.fingerprint))
+            .collect();
+        if self
+            .opened
+            .lock()
+            .is_ok_and(|seen| seen.as_ref() == Some(&now))
+        {
+            return Ok(false);
+        }
+        // A change between the look and the opening is opened now and
+        // opened once more at the next refresh: harmless.
+        self.open_stored(store).await?;
+        if let Ok(mut seen) = self.opened.lock() {
+            *seen = Some(now);
+        }
+        Ok(true)
     }
 
     /// Seals `value` for `name` and fingerprints it, and adds the value to

@@ -12,7 +12,7 @@ use agentwerke_runtime::{
     Clock, GatewayService, GatewaySettings, Runtime, RuntimeDeps, RuntimeOptions, SystemClock,
 };
 use agentwerke_secrets::{LocalKeys, ProcessEnvironment};
-use agentwerke_server::{ApiLimits, AppState, SecretKeeper, app};
+use agentwerke_server::{ApiLimits, AppState, SecretKeeper, StoreSecrets, app};
 use agentwerke_store::{SqliteStore, Store};
 use anyhow::Context;
 
@@ -79,20 +79,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     let provider: Arc<dyn ModelProvider> = Arc::new(scripted_provider(&config)?);
-    let gateway = Arc::new(
-        GatewayService::start(
-            store.clone(),
-            clock.clone(),
-            GatewaySettings {
-                agents: config.agents.clone(),
-                documents: knowledge(&config)?,
-                redactor: redactor.clone(),
-                escalation_ttl: config.escalation_ttl,
-            },
-        )
-        .await
-        .context("cannot start the Tool Gateway")?,
-    );
     let secret_keys = Arc::new(
         LocalKeys::load_or_create(&config.data_dir)
             .context("cannot load the secret encryption keys")?,
@@ -104,6 +90,21 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         redactor.clone(),
     )
     .context("cannot use the secret keys")?;
+    let gateway = Arc::new(
+        GatewayService::start(
+            store.clone(),
+            clock.clone(),
+            GatewaySettings {
+                agents: config.agents.clone(),
+                documents: knowledge(&config)?,
+                redactor: redactor.clone(),
+                escalation_ttl: config.escalation_ttl,
+                resolver: Some(Arc::new(StoreSecrets::new(keeper.clone(), store.clone()))),
+            },
+        )
+        .await
+        .context("cannot start the Tool Gateway")?,
+    );
     let stored = keeper
         .open_stored(store.as_ref())
         .await
@@ -113,6 +114,21 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         configured = config.configured_secrets.len(),
         "secrets known to redaction"
     );
+    // Another server on the same database may set or rotate a secret: its
+    // value is known to this one's redaction within half a second.
+    {
+        let keeper = keeper.clone();
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_millis(500));
+            loop {
+                every.tick().await;
+                if let Err(error) = keeper.refresh(store.as_ref()).await {
+                    tracing::warn!(%error, "cannot refresh the stored secrets");
+                }
+            }
+        });
+    }
     let runtime = Runtime::start(
         RuntimeOptions {
             redactor: redactor.clone(),

@@ -189,6 +189,7 @@ pub(crate) fn input() -> PackInput {
             status: "succeeded".to_owned(),
             duration_ms: Some(120),
             output_sha256: Some(sha256_hex(b"ok")),
+            secrets: Vec::new(),
         }],
         sandbox_executions: vec![SandboxExecutionRecord {
             work_id: "w-Draft".to_owned(),

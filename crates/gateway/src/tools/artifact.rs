@@ -334,6 +334,7 @@ mod tests {
             agent: "a".to_owned(),
             attempt: 1,
             call_id: None,
+            secrets: crate::InjectedSecrets::none(),
         }
     }
 
@@ -404,6 +405,7 @@ mod tests {
         let write = ArtifactWrite::new(Arc::clone(&store), 1024);
         let call = |id: Option<&str>| ToolContext {
             call_id: id.map(ToolCallId::from),
+            secrets: crate::InjectedSecrets::none(),
             ..ctx("r")
         };
         let first = json!({"path": "a.md", "content": "x"});

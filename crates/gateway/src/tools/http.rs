@@ -6,9 +6,17 @@
 //! the call to a host no policy looked at. What this tool cannot stop is
 //! DNS pointing a permitted name at an internal address; host-level egress
 //! control belongs to the sandbox's egress proxy.
+//!
+//! Credentials travel as references: `secret_headers` maps a header name
+//! to `[SCHEME ]secret:NAME`, e.g. `{"Authorization": "Bearer
+//! secret:github_token"}`. The gateway checks the agent is granted `NAME`,
+//! resolves it just before the request is sent and hands the value to this
+//! tool alone; the arguments (hashed, journaled, shown in approvals and
+//! evidence) keep the reference. Plain `headers` are sent as written.
 
 use std::time::Duration;
 
+use agentwerke_secrets::SecretRef;
 use async_trait::async_trait;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Client, Method, Url, redirect};
@@ -16,6 +24,7 @@ use serde_json::{Map, Value, json};
 
 use crate::category::Category;
 use crate::error::{Error, ToolError};
+use crate::secret::InjectedSecrets;
 use crate::tool::{Idempotency, Tool, ToolContext};
 
 /// Limits for `http.request`.
@@ -83,6 +92,11 @@ impl Tool for HttpRequest {
                 "url": {"type": "string", "pattern": "^[hH][tT][tT][pP][sS]?://", "maxLength": 8192},
                 "method": {"enum": ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"], "default": "GET"},
                 "headers": {"type": "object", "additionalProperties": {"type": "string"}},
+                "secret_headers": {
+                    "type": "object",
+                    "description": "Headers whose value holds a secret: \"[SCHEME ]secret:NAME\", e.g. \"Bearer secret:github_token\". The value is filled in when the request is sent.",
+                    "additionalProperties": {"type": "string", "maxLength": 256}
+                },
                 "body": {"type": ["string", "object", "array", "null"]}
             }
         })
@@ -102,7 +116,16 @@ impl Tool for HttpRequest {
         }
     }
 
-    async fn execute(&self, args: &Value, _ctx: &ToolContext) -> Result<Value, ToolError> {
+    fn secret_refs(&self, args: &Value) -> Result<Vec<SecretRef>, String> {
+        secret_headers(args).map(|headers| {
+            headers
+                .into_iter()
+                .map(|(_, _, reference)| reference)
+                .collect()
+        })
+    }
+
+    async fn execute(&self, args: &Value, ctx: &ToolContext) -> Result<Value, ToolError> {
         let url = args
             .get("url")
             .and_then(Value::as_str)
@@ -117,7 +140,10 @@ impl Tool for HttpRequest {
         let method = args.get("method").and_then(Value::as_str).unwrap_or("GET");
         let method = Method::from_bytes(method.as_bytes())
             .map_err(|_| ToolError::InvalidInput(format!("bad method '{method}'")))?;
-        let mut request = self.client.request(method, url).headers(headers(args)?);
+        let mut request = self
+            .client
+            .request(method, url)
+            .headers(headers(args, &ctx.secrets)?);
         request = match args.get("body") {
             Some(Value::String(body)) => request.body(body.clone()),
             Some(body @ (Value::Object(_) | Value::Array(_))) => request.json(body),
@@ -176,7 +202,29 @@ impl HttpRequest {
     }
 }
 
-fn headers(args: &Value) -> Result<HeaderMap, ToolError> {
+/// The `secret_headers` of `args`: header name, the text before the
+/// reference (e.g. `Bearer `), and the reference.
+fn secret_headers(args: &Value) -> Result<Vec<(String, String, SecretRef)>, String> {
+    let Some(headers) = args.get("secret_headers").and_then(Value::as_object) else {
+        return Ok(Vec::new());
+    };
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let text = value.as_str().unwrap_or_default();
+            let (scheme, reference) = match text.rsplit_once(' ') {
+                Some((scheme, reference)) => (format!("{scheme} "), reference),
+                None => (String::new(), text),
+            };
+            let reference = SecretRef::parse(reference).map_err(|e| {
+                format!("secret header '{name}' must be '[SCHEME ]secret:NAME': {e}")
+            })?;
+            Ok((name.clone(), scheme, reference))
+        })
+        .collect()
+}
+
+fn headers(args: &Value, secrets: &InjectedSecrets) -> Result<HeaderMap, ToolError> {
     let mut map = HeaderMap::new();
     if let Some(headers) = args.get("headers").and_then(Value::as_object) {
         for (name, value) in headers {
@@ -188,6 +236,22 @@ fn headers(args: &Value) -> Result<HeaderMap, ToolError> {
                 .ok_or_else(|| ToolError::InvalidInput(format!("bad value for header '{name}'")))?;
             map.insert(name, value);
         }
+    }
+    for (name, scheme, reference) in secret_headers(args).map_err(ToolError::InvalidInput)? {
+        let secret = secrets
+            .get(reference.name())
+            .ok_or_else(|| ToolError::SecretMissing(reference.name().to_string()))?;
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| ToolError::InvalidInput(format!("bad header name '{name}'")))?;
+        // The error names the header, never the value.
+        let mut value =
+            HeaderValue::from_str(&format!("{scheme}{}", secret.expose())).map_err(|_| {
+                ToolError::InvalidInput(format!(
+                    "secret for header '{name}' is not a valid header value"
+                ))
+            })?;
+        value.set_sensitive(true);
+        map.insert(name, value);
     }
     Ok(map)
 }

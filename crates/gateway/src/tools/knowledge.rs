@@ -284,6 +284,7 @@ mod tests {
             agent: "a".to_owned(),
             attempt: 1,
             call_id: None,
+            secrets: crate::InjectedSecrets::none(),
         };
         let out = corpus()
             .execute(&json!({"query": "lunch", "limit": 3}), &ctx)

@@ -70,6 +70,7 @@ fn ctx() -> ToolContext {
         agent: "a".to_owned(),
         attempt: 1,
         call_id: None,
+        secrets: agentwerke_gateway::InjectedSecrets::none(),
     }
 }
 

@@ -97,22 +97,68 @@ pub async fn get(
     caller: Caller,
 ) -> Result<Json<Settings>, ApiError> {
     caller.require(Permission::ManageSettings)?;
-    let mut secrets: Vec<SecretEntry> = state
-        .store
-        .secrets()
-        .await?
-        .iter()
-        .map(SecretEntry::from)
+    let stored = state.store.secrets().await?;
+    let configured = state.keeper.configured_secrets();
+    Ok(Json(Settings {
+        secrets: merged(
+            stored.iter().map(SecretEntry::from).collect(),
+            configured.into_iter().map(SecretEntry::from).collect(),
+        ),
+    }))
+}
+
+/// One entry per name, sorted. Configuration wins: a name stored through
+/// this API before the deployment configuration took it over is listed
+/// once, as configured, because that is the value a `secret:NAME`
+/// reference resolves to.
+fn merged(stored: Vec<SecretEntry>, configured: Vec<SecretEntry>) -> Vec<SecretEntry> {
+    let mut secrets: Vec<SecretEntry> = stored
+        .into_iter()
+        .filter(|entry| !configured.iter().any(|c| c.name == entry.name))
         .collect();
-    secrets.extend(
-        state
-            .keeper
-            .configured_secrets()
-            .into_iter()
-            .map(SecretEntry::from),
-    );
+    secrets.extend(configured);
     secrets.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(Json(Settings { secrets }))
+    secrets
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str, source: SecretSource) -> SecretEntry {
+        SecretEntry {
+            name: name.to_owned(),
+            source,
+            status: SecretStatus::Set,
+            fingerprint: None,
+            updated_at: None,
+            updated_by: None,
+        }
+    }
+
+    #[test]
+    fn a_name_both_stored_and_configured_is_listed_once_as_configured() {
+        let listed = merged(
+            vec![
+                entry("github_token", SecretSource::Store),
+                entry("only_stored", SecretSource::Store),
+            ],
+            vec![
+                entry("github_token", SecretSource::Env),
+                entry("another", SecretSource::File),
+            ],
+        );
+        let shown: Vec<(&str, SecretSource)> =
+            listed.iter().map(|e| (e.name.as_str(), e.source)).collect();
+        assert_eq!(
+            shown,
+            [
+                ("another", SecretSource::File),
+                ("github_token", SecretSource::Env),
+                ("only_stored", SecretSource::Store),
+            ]
+        );
+    }
 }
 
 /// Creates (201) or rotates (200) a stored secret. The value is sealed

@@ -137,6 +137,15 @@ impl TestServer {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         // One redactor for the gateway, the runtime, the keeper and the
         // answers, as `agentwerke serve` builds it.
+        let keeper = agentwerke_server::SecretKeeper::new(
+            Arc::new(
+                agentwerke_secrets::LocalKeys::load_or_create(dir.path()).expect("secret keys"),
+            ),
+            configured_secrets,
+            Arc::new(environment),
+            redactor.clone(),
+        )
+        .expect("secret keeper");
         let gateway = Arc::new(
             GatewayService::start(
                 store.clone(),
@@ -148,10 +157,16 @@ impl TestServer {
                             "release-assistant",
                             [SandboxProfile::Offline, SandboxProfile::RepoRead],
                         ),
+                        AgentProfile::new("integrator", [SandboxProfile::RepoRead])
+                            .with_secrets([SecretName::parse("github_token").expect("name")]),
                     ],
                     documents: Vec::new(),
                     redactor: redactor.clone(),
                     escalation_ttl: Duration::from_secs(escalation_ttl_secs),
+                    resolver: Some(Arc::new(agentwerke_server::StoreSecrets::new(
+                        keeper.clone(),
+                        store.clone(),
+                    ))),
                 },
             )
             .await
@@ -171,15 +186,6 @@ impl TestServer {
             },
         );
         let key = agentwerke_evidence::keys::signing_key_from_seed([7u8; 32]);
-        let keeper = agentwerke_server::SecretKeeper::new(
-            Arc::new(
-                agentwerke_secrets::LocalKeys::load_or_create(dir.path()).expect("secret keys"),
-            ),
-            configured_secrets,
-            Arc::new(environment),
-            redactor,
-        )
-        .expect("secret keeper");
         let state = AppState {
             store,
             verifier,

@@ -16,5 +16,6 @@ mod problems;
 mod questions;
 mod roles;
 mod run_views;
+mod secret_refs;
 mod settings;
 mod tools;

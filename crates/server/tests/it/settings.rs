@@ -427,3 +427,78 @@ async fn the_gateway_refuses_a_set_value_in_arguments_at_once() {
     }
     server.stop().await;
 }
+
+/// Another server on the same database: its keeper learns a secret set or
+/// rotated elsewhere at its next refresh (a cheap look at names and
+/// fingerprints), and its resolver sends the current value at once.
+#[tokio::test]
+async fn a_secret_set_by_another_server_is_known_and_sent_after_a_refresh() {
+    use std::sync::Arc;
+
+    use agentwerke_evidence::redact::Redactor;
+    use agentwerke_gateway::SecretResolver;
+    use agentwerke_secrets::{LocalKeys, SecretName};
+    use agentwerke_server::{SecretKeeper, StoreSecrets};
+    use agentwerke_store::{SqliteStore, Store};
+
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&format!(
+            "sqlite://{}",
+            server.dir.path().join("aw.db").display()
+        ))
+        .await
+        .expect("the same database"),
+    );
+    let other = SecretKeeper::new(
+        Arc::new(LocalKeys::load_or_create(server.dir.path()).expect("keys")),
+        Vec::new(),
+        Arc::new(Vars::default()),
+        Redactor::default(),
+    )
+    .expect("keeper");
+    assert!(
+        other.refresh(store.as_ref()).await.expect("refresh"),
+        "first look opens"
+    );
+    assert!(
+        !other.refresh(store.as_ref()).await.expect("refresh"),
+        "nothing changed"
+    );
+
+    let first = format!("elsewhere-{}", uuid_like());
+    let second = format!("elsewhere-rotated-{}", uuid_like());
+    let (_, created) = put(&server, "github_token", &first, &admin).await;
+    assert!(other.refresh(store.as_ref()).await.expect("refresh"));
+    assert!(other.redactor().contains_known(&first));
+
+    let resolver = StoreSecrets::new(other.clone(), Arc::clone(&store));
+    let name = SecretName::parse("github_token").expect("name");
+    let resolved = resolver.resolve(&name).await.expect("resolved");
+    assert_eq!(resolved.value.expose(), first);
+    assert_eq!(resolved.fingerprint.as_str(), created["fingerprint"]);
+
+    let (_, rotated) = put(&server, "github_token", &second, &admin).await;
+    let resolved = resolver.resolve(&name).await.expect("resolved");
+    assert_eq!(
+        resolved.value.expose(),
+        second,
+        "the next call sends the new value"
+    );
+    assert_eq!(resolved.fingerprint.as_str(), rotated["fingerprint"]);
+    assert!(other.refresh(store.as_ref()).await.expect("refresh"));
+    assert!(other.redactor().contains_known(&second));
+    assert!(
+        other.redactor().contains_known(&first),
+        "a rotated-out value stays known"
+    );
+
+    let missing = SecretName::parse("nobody_set_this").expect("name");
+    let error = resolver.resolve(&missing).await.expect_err("missing");
+    assert_eq!(
+        error,
+        agentwerke_gateway::Unavailable::Missing("nobody_set_this".to_owned())
+    );
+    server.stop().await;
+}
