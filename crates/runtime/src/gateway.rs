@@ -786,7 +786,7 @@ impl StepTools {
                 "status": tool_call.status, "approved": record.approved,
                 "approvalId": human.map(|a| a.id.to_string()).or(escalated_to),
                 "durationMs": record.duration_ms, "outputSha256": record.output_digest,
-                "secrets": record.secrets,
+                "secretsUsed": record.secrets,
             }),
         };
         let artifact = match (&execution.outcome, request.tool.as_str()) {

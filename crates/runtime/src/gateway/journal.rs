@@ -58,15 +58,19 @@ pub(super) enum Brokered {
 
 /// The id of the `occurrence`-th call (0 for the first) of `tool` with
 /// arguments hashing to `args_hash` in the attempt `attempt` of work
-/// `work_id`.
+/// `work_id` of run `run_id`. The run is part of it because work ids are
+/// only unique within a run (every run's first step is `w1`): without it,
+/// a second run's call would find the first run's and be handed its outcome
+/// instead of being made.
 pub fn call_id(
+    run_id: &str,
     work_id: &str,
     attempt: u32,
     tool: &str,
     args_hash: &str,
     occurrence: u32,
 ) -> ToolCallId {
-    let key = format!("{work_id}\n{attempt}\n{tool}\n{args_hash}\n{occurrence}");
+    let key = format!("{run_id}\n{work_id}\n{attempt}\n{tool}\n{args_hash}\n{occurrence}");
     ToolCallId::from(format!("tc-{}", &sha256_hex(key.as_bytes())[..32]))
 }
 
@@ -171,7 +175,14 @@ impl StepTools {
         let n = made
             .entry((tool.to_owned(), args_hash.to_owned()))
             .or_default();
-        let id = call_id(&self.who.work_id, self.who.attempt, tool, args_hash, *n);
+        let id = call_id(
+            &self.who.run_id,
+            &self.who.work_id,
+            self.who.attempt,
+            tool,
+            args_hash,
+            *n,
+        );
         *n += 1;
         id
     }
@@ -456,15 +467,16 @@ mod tests {
     /// execution; anything that makes it another call changes it.
     #[test]
     fn a_call_id_names_the_step_the_call_and_its_occurrence() {
-        let id = call_id("w1", 1, "http.request", "h", 0);
-        assert_eq!(id, call_id("w1", 1, "http.request", "h", 0));
+        let id = call_id("r1", "w1", 1, "http.request", "h", 0);
+        assert_eq!(id, call_id("r1", "w1", 1, "http.request", "h", 0));
         assert!(id.as_str().starts_with("tc-") && id.len() == 35, "{id}");
         for other in [
-            call_id("w2", 1, "http.request", "h", 0),
-            call_id("w1", 2, "http.request", "h", 0),
-            call_id("w1", 1, "artifact.write", "h", 0),
-            call_id("w1", 1, "http.request", "g", 0),
-            call_id("w1", 1, "http.request", "h", 1),
+            call_id("r2", "w1", 1, "http.request", "h", 0),
+            call_id("r1", "w2", 1, "http.request", "h", 0),
+            call_id("r1", "w1", 2, "http.request", "h", 0),
+            call_id("r1", "w1", 1, "artifact.write", "h", 0),
+            call_id("r1", "w1", 1, "http.request", "g", 0),
+            call_id("r1", "w1", 1, "http.request", "h", 1),
         ] {
             assert_ne!(id, other);
         }

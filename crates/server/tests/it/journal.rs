@@ -81,7 +81,7 @@ reply = "ordered"
 async fn started_before_a_crash(store: &dyn Store, run_id: &str, work_id: &str, arguments: Value) {
     let args_hash = digest_value(&arguments);
     let intent = ToolCallIntent {
-        call_id: call_id(work_id, 1, "http.request", &args_hash, 0),
+        call_id: call_id(run_id, work_id, 1, "http.request", &args_hash, 0),
         run_id: run_id.into(),
         work_id: work_id.into(),
         attempt: 1,
@@ -284,7 +284,7 @@ async fn an_approval_used_before_a_crash_keeps_its_effect_and_is_not_used_twice(
     let arguments = json!({"path": "notes.md", "content": "Release 2.4"});
     let args_hash = digest_value(&arguments);
     let intent = ToolCallIntent {
-        call_id: call_id(&work_id, 1, "artifact.write", &args_hash, 0),
+        call_id: call_id(&run_id, &work_id, 1, "artifact.write", &args_hash, 0),
         run_id: run_id.as_str().into(),
         work_id: work_id.as_str().into(),
         attempt: 1,

@@ -55,21 +55,17 @@ async fn api() -> (String, Seen) {
     (url, seen)
 }
 
-/// Node `Call` and node `Again` make the same request, each with its own
-/// arguments (the journal keys a call by its step's work id and arguments).
+/// Node `Call` makes one request with the credential as a reference, then
+/// answers.
 fn scripts(base: &str) -> String {
-    let mut scripts = String::new();
-    for node in ["Call", "Again"] {
-        scripts.push_str(&format!(
-            r#"
-[[nodes.{node}]]
-tool_calls = [{{ name = "http.request", arguments = {{ url = "{base}/{node}", secret_headers = {{ Authorization = "Bearer secret:github_token" }} }} }}]
-[[nodes.{node}]]
+    format!(
+        r#"
+[[nodes.Call]]
+tool_calls = [{{ name = "http.request", arguments = {{ url = "{base}/Call", secret_headers = {{ Authorization = "Bearer secret:github_token" }} }} }}]
+[[nodes.Call]]
 reply = "done"
 "#
-        ));
-    }
-    scripts
+    )
 }
 
 async fn set_secret(server: &TestServer, value: &str) -> Value {
@@ -135,7 +131,9 @@ async fn a_run_sends_the_current_value_and_keeps_only_name_and_fingerprint() {
         )
         .await;
     publish(&server, "first_flow", "integrator", "Call").await;
-    publish(&server, "second_flow", "integrator", "Again").await;
+    // The same node and arguments as the first run's call: a call of
+    // another run is a call of its own, sent, not the first one replayed.
+    publish(&server, "second_flow", "integrator", "Call").await;
     publish(&server, "ungranted_flow", "release-assistant", "Call").await;
 
     let first = "ghp-first-7f3a9c1e5b";
