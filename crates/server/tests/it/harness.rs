@@ -403,3 +403,25 @@ pub(crate) fn documented(doc: &Value, schema: &Value) -> Vec<String> {
     names.sort();
     names
 }
+
+/// A workflow `process` of one agent task `node` run by `agent` for
+/// `purpose` in staging, full permission, `repo-read` sandbox, prompted
+/// with the node's name: the shape the journal and secret tests drive.
+pub(crate) fn one_agent_task(process: &str, node: &str, agent: &str, purpose: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:aw="https://agentwerke.de/bpmn/extensions/v1" id="defs" targetNamespace="https://example.test">
+  <bpmn:process id="{process}" name="{process}" isExecutable="true">
+    <bpmn:startEvent id="Start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="Start" targetRef="{node}"/>
+    <bpmn:serviceTask id="{node}" name="{node}">
+      <bpmn:extensionElements><aw:agentTask agent="{agent}" purposeType="{purpose}" environment="staging" permissionLevel="full" sandboxProfile="repo-read" prompt="{node}"/></bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="{node}" targetRef="End"/>
+    <bpmn:endEvent id="End"/>
+  </bpmn:process>
+</bpmn:definitions>
+"#
+    )
+}

@@ -14,22 +14,7 @@ use agentwerke_types::{Timestamp, ToolCallStatus};
 use axum::extract::{Request, State};
 use serde_json::{Value, json};
 
-use crate::harness::TestServer;
-
-const SHOP: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-    xmlns:aw="https://agentwerke.de/bpmn/extensions/v1" id="defs" targetNamespace="https://example.test">
-  <bpmn:process id="shop" name="Shop" isExecutable="true">
-    <bpmn:startEvent id="Start"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="Start" targetRef="Order"/>
-    <bpmn:serviceTask id="Order" name="Order">
-      <bpmn:extensionElements><aw:agentTask agent="release-assistant" purposeType="ordering" environment="staging" permissionLevel="full" sandboxProfile="repo-read" prompt="Order"/></bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:sequenceFlow id="f2" sourceRef="Order" targetRef="End"/>
-    <bpmn:endEvent id="End"/>
-  </bpmn:process>
-</bpmn:definitions>
-"#;
+use crate::harness::{TestServer, one_agent_task};
 
 const LOOPBACK: &str = r#"
 @id("permit-reads") @rationale("Reads are fine.")
@@ -113,7 +98,12 @@ async fn a_lost_outcome_is_repeated_only_when_safe_and_otherwise_asks_a_human() 
             json!({}),
         )
         .await;
-    server.publish("shop", SHOP).await;
+    server
+        .publish(
+            "shop",
+            &one_agent_task("shop", "Order", "release-assistant", "ordering"),
+        )
+        .await;
     let run_id = server.start_run("shop", json!({})).await;
     let run = server.wait_status(&run_id, "waiting_user").await;
     let question = run["pendingQuestions"][0].clone();

@@ -11,22 +11,7 @@ use axum::http::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::TestServer;
-
-const FLOWS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
-    xmlns:aw="https://agentwerke.de/bpmn/extensions/v1" id="defs" targetNamespace="https://example.test">
-  <bpmn:process id="AGENT_FLOW" name="Flow" isExecutable="true">
-    <bpmn:startEvent id="Start"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="Start" targetRef="Call"/>
-    <bpmn:serviceTask id="Call" name="Call">
-      <bpmn:extensionElements><aw:agentTask agent="AGENT" purposeType="analysis" environment="staging" permissionLevel="full" sandboxProfile="repo-read" prompt="Call"/></bpmn:extensionElements>
-    </bpmn:serviceTask>
-    <bpmn:sequenceFlow id="f2" sourceRef="Call" targetRef="End"/>
-    <bpmn:endEvent id="End"/>
-  </bpmn:process>
-</bpmn:definitions>
-"#;
+use crate::harness::{TestServer, one_agent_task};
 
 const LOOPBACK: &str = r#"
 @id("permit-test-server") @rationale("The test's own API.")
@@ -85,10 +70,7 @@ async fn set_secret(server: &TestServer, value: &str) -> Value {
 }
 
 async fn publish(server: &TestServer, id: &str, agent: &str, node: &str) {
-    let xml = FLOWS
-        .replace("AGENT_FLOW", id)
-        .replace("AGENT", agent)
-        .replace("Call", node);
+    let xml = one_agent_task(id, node, agent, "analysis");
     server.publish(id, &xml).await;
 }
 
