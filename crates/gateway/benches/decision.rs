@@ -52,7 +52,7 @@ fn gateway() -> Gateway {
     let policies = PolicySet::default_set(schema).expect("default policies");
     let config = GatewayConfig {
         agents: vec![AgentProfile::new("coder", SandboxProfile::ALL)],
-        known_secrets: vec!["hunter2-the-secret".to_owned()],
+        redactor: agentwerke_gateway::Redactor::new(["hunter2-the-secret"]),
         ..GatewayConfig::default()
     };
     Gateway::new(registry, policies, config).expect("gateway")

@@ -40,9 +40,6 @@ pub struct GatewayConfig {
     /// Root that relative paths resolve against and that `pathInWorkspace`
     /// is measured from.
     pub workspace_root: String,
-    /// Fixed secret values (e.g. from `redact-env`); added to
-    /// [`Self::redactor`] when the gateway is built.
-    pub known_secrets: Vec<String>,
     /// The known secret values, shared with the rest of the server so a
     /// secret set or rotated while it runs is redacted, and refused in
     /// arguments, from the next call on.
@@ -60,7 +57,6 @@ impl Default for GatewayConfig {
         Self {
             agents: Vec::new(),
             workspace_root: "/workspace".to_owned(),
-            known_secrets: Vec::new(),
             redactor: Redactor::default(),
             tool_timeout: DEFAULT_TOOL_TIMEOUT,
             secrets: None,
@@ -73,10 +69,6 @@ impl fmt::Debug for GatewayConfig {
         f.debug_struct("GatewayConfig")
             .field("agents", &self.agents)
             .field("workspace_root", &self.workspace_root)
-            .field(
-                "known_secrets",
-                &format_args!("<{} hidden>", self.known_secrets.len()),
-            )
             .field("redactor", &self.redactor)
             .field("tool_timeout", &self.tool_timeout)
             .field("secrets", &self.secrets.is_some())
@@ -132,7 +124,6 @@ impl Gateway {
         if let Some(mismatch) = policies.schema().mismatch(&registry) {
             return Err(Error::SchemaMismatch(mismatch));
         }
-        config.redactor.add(&config.known_secrets);
         let agents = config
             .agents
             .iter()

@@ -117,7 +117,7 @@ pub(crate) fn gateway_with(registry: ToolRegistry, policies: Option<&str>) -> Ga
     };
     let config = GatewayConfig {
         agents: agents(),
-        known_secrets: vec!["hunter2-the-secret".to_owned()],
+        redactor: agentwerke_gateway::Redactor::new(["hunter2-the-secret"]),
         ..GatewayConfig::default()
     };
     Gateway::new(registry, set, config).unwrap()
