@@ -38,6 +38,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod budget;
 mod error;
 pub mod human;
 pub mod prompt;

@@ -41,6 +41,14 @@ pub struct ModelRequest {
     pub attempt: u32,
     /// The model to use; `None` means the provider's default.
     pub model: Option<String>,
+    /// The configured provider to ask, by name; `None` means the default
+    /// one. Set from the agent's profile, so one server can run agents on
+    /// different providers.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// Sampling temperature; `None` leaves the provider's default.
+    #[serde(default)]
+    pub temperature: Option<f32>,
     /// The conversation so far, oldest first.
     pub messages: Vec<Message>,
     /// The tools the model may call.
@@ -165,6 +173,10 @@ pub struct Usage {
     pub input_tokens: u64,
     /// Completion tokens.
     pub output_tokens: u64,
+    /// Of the prompt tokens, those the provider served from its prompt
+    /// cache (priced apart, usually lower).
+    #[serde(default)]
+    pub cached_input_tokens: u64,
     /// Cost in US dollars.
     pub cost_usd: f64,
 }
@@ -173,6 +185,9 @@ impl AddAssign for Usage {
     fn add_assign(&mut self, other: Self) {
         self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
         self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
+        self.cached_input_tokens = self
+            .cached_input_tokens
+            .saturating_add(other.cached_input_tokens);
         self.cost_usd += other.cost_usd;
     }
 }

@@ -186,6 +186,7 @@ fn respond(
         usage: Usage {
             input_tokens,
             output_tokens,
+            cached_input_tokens: 0,
             cost_usd: 0.0,
         },
         model: ScriptedProvider::MODEL.to_owned(),

@@ -14,6 +14,8 @@ fn request(node_id: &str, agent: &str) -> ModelRequest {
         agent: agent.into(),
         attempt: 1,
         model: None,
+        provider: None,
+        temperature: None,
         messages: vec![
             Message::system("You are a test."),
             Message::user("Please review the order for Ada"),

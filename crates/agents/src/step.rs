@@ -137,6 +137,10 @@ pub struct StepInput {
     pub attempt: u32,
     /// The model; `None` is the provider's default.
     pub model: Option<String>,
+    /// The configured provider, by name; `None` is the default one.
+    pub provider: Option<String>,
+    /// Sampling temperature; `None` is the provider's default.
+    pub temperature: Option<f32>,
     /// The tools offered to the model.
     pub tools: Vec<ToolSpec>,
     /// The run context (see [`ModelRequest::context`]).
@@ -187,6 +191,8 @@ impl StepInput {
             agent: agent.into(),
             attempt: 1,
             model: None,
+            provider: None,
+            temperature: None,
             tools: Vec::new(),
             context: Value::Null,
             feedback: None,
@@ -204,6 +210,8 @@ impl StepInput {
             agent: self.agent.clone(),
             attempt: self.attempt,
             model: self.model.clone(),
+            provider: self.provider.clone(),
+            temperature: self.temperature,
             messages: messages.to_vec(),
             tools: self.tools.clone(),
             context: self.context.clone(),
