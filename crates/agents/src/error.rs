@@ -44,6 +44,28 @@ pub enum Error {
         /// The step's turn budget.
         max_turns: u32,
     },
+    /// A step or run budget is, or would be, passed (see [`crate::meter`]).
+    #[error("{detail}")]
+    BudgetExceeded {
+        /// Which budget, its limit and what was spent.
+        detail: String,
+    },
+    /// A cost budget applies, and the price table has no price for the
+    /// model: the step fails rather than spend money nobody counts.
+    #[error(
+        "model `{model}` has no price in the price table, and a cost budget applies: add [prices.\"{model}\"] to the configuration"
+    )]
+    UnpricedModel {
+        /// The model as the request or the provider named it.
+        model: String,
+    },
+    /// A turn's usage could not be read or kept, so the budgets cannot be
+    /// kept either: the step stops.
+    #[error("{message}")]
+    UsageUnrecorded {
+        /// What went wrong.
+        message: String,
+    },
 }
 
 impl ErrorCode for Error {
@@ -54,6 +76,9 @@ impl ErrorCode for Error {
             Error::PromptTooLarge { .. } => "agents.prompt_too_large",
             Error::ScriptInvalid { .. } => "agents.script_invalid",
             Error::TurnLimit { .. } => "agents.turn_limit",
+            Error::BudgetExceeded { .. } => "budget.exceeded",
+            Error::UnpricedModel { .. } => "budget.unpriced_model",
+            Error::UsageUnrecorded { .. } => "budget.usage_unrecorded",
         }
     }
 }
@@ -74,6 +99,15 @@ mod tests {
                 message: String::new(),
             },
             Error::TurnLimit { max_turns: 0 },
+            Error::BudgetExceeded {
+                detail: String::new(),
+            },
+            Error::UnpricedModel {
+                model: String::new(),
+            },
+            Error::UsageUnrecorded {
+                message: String::new(),
+            },
         ];
         let codes: Vec<_> = errors.iter().map(ErrorCode::code).collect();
         assert_eq!(
@@ -84,6 +118,9 @@ mod tests {
                 "agents.prompt_too_large",
                 "agents.script_invalid",
                 "agents.turn_limit",
+                "budget.exceeded",
+                "budget.unpriced_model",
+                "budget.usage_unrecorded",
             ]
         );
 

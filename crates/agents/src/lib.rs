@@ -41,6 +41,8 @@
 pub mod budget;
 mod error;
 pub mod human;
+pub mod meter;
+pub mod pricing;
 pub mod prompt;
 pub mod provider;
 pub mod scripted;

@@ -23,7 +23,13 @@ use serde_json::{Value, json};
 
 use agentwerke_types::ErrorCode;
 
+use crate::budget::Budgets;
 use crate::error::Error;
+use crate::meter::{
+    Meter, Moment, Spending, Spent, Tally, TurnUsage, check, estimate_prompt_tokens,
+    limits_anything, limits_cost,
+};
+use crate::pricing::Prices;
 use crate::prompt::AssembledPrompt;
 use crate::provider::{
     Message, ModelProvider, ModelRequest, ModelResponse, Role, ToolCallRequest, ToolSpec, Usage,
@@ -152,6 +158,11 @@ pub struct StepInput {
     /// Where a paused step stood: it continues there instead of starting
     /// over.
     pub resume: Option<Resume>,
+    /// The step's and the run's limits (see [`crate::meter`]); unlimited
+    /// by default.
+    pub budgets: Budgets,
+    /// The price table every turn's cost is computed from.
+    pub prices: Prices,
 }
 
 /// Where a paused step stands, kept so that it goes on from there once a
@@ -198,6 +209,8 @@ impl StepInput {
             feedback: None,
             max_turns: DEFAULT_MAX_TURNS,
             resume: None,
+            budgets: Budgets::default(),
+            prices: Prices::default(),
         }
     }
 
@@ -339,11 +352,27 @@ impl StepOutcome {
 }
 
 /// Runs the tool-use loop until a final answer, a pause, a failure or the
-/// turn limit; a resumed step first makes the calls it paused on.
+/// turn limit; a resumed step first makes the calls it paused on. Usage is
+/// counted in memory ([`Tally`]): the budgets hold within this execution.
 pub async fn run_step(
+    input: StepInput,
+    provider: &dyn ModelProvider,
+    tools: &dyn ToolExecutor,
+) -> StepOutcome {
+    run_metered_step(input, provider, tools, &Tally::default()).await
+}
+
+/// [`run_step`] with every turn's usage kept by `meter`, which also says
+/// what was spent before: the step's and the run's budgets are checked
+/// against it before each turn (with an estimate of the prompt) and after
+/// (with the real usage). Passing one fails the step with
+/// `budget.exceeded`; the turn that passed it is kept and recorded, and
+/// its answer (a final one, or tool calls, which are not made) is dropped.
+pub async fn run_metered_step(
     mut input: StepInput,
     provider: &dyn ModelProvider,
     tools: &dyn ToolExecutor,
+    meter: &dyn Meter,
 ) -> StepOutcome {
     let mut turns: Vec<TurnRecord> = Vec::new();
     let mut usage_total = Usage::default();
@@ -378,6 +407,11 @@ pub async fn run_step(
         if let Some(reason) = tools.halted(&input.tool_context(turn, None)).await {
             return Pause::Halted(reason).outcome(turns, messages, Vec::new(), turn - 1);
         }
+        let last_model = turns.last().map(|t: &TurnRecord| t.model.as_str());
+        let spent = match before_turn(&input, meter, &messages, turn, last_model).await {
+            Ok(spent) => spent,
+            Err(error) => return failed(&error, turns),
+        };
         let response = match provider.complete(&input.request(&messages)).await {
             Ok(response) => response,
             Err(e) => {
@@ -388,14 +422,25 @@ pub async fn run_step(
                 };
             }
         };
-        usage_total += response.usage;
         let ModelResponse {
             content,
             tool_calls,
-            usage,
+            mut usage,
             model,
             provider: provider_name,
         } = response;
+        let price = input.prices.get(&model);
+        // Unpriced models cost nothing (unless a cost budget applies, below).
+        usage.cost_usd = price.map_or(0.0, |price| price.cost(&usage));
+        usage_total += usage;
+        let kept = meter
+            .record(&TurnUsage {
+                turn,
+                provider: provider_name.clone(),
+                model: model.clone(),
+                usage,
+            })
+            .await;
         let mut record = TurnRecord {
             turn,
             provider: provider_name,
@@ -404,6 +449,11 @@ pub async fn run_step(
             content: content.clone(),
             tool_calls: Vec::new(),
         };
+        let over = after_turn(&input, kept, price.is_some(), &record, spent);
+        if let Err(error) = over {
+            turns.push(record);
+            return failed(&error, turns);
+        }
         if tool_calls.is_empty() {
             turns.push(record);
             return StepOutcome::Completed {
@@ -433,6 +483,87 @@ pub async fn run_step(
     let error = Error::TurnLimit {
         max_turns: input.max_turns,
     };
+    StepOutcome::Failed {
+        code: error.code().to_owned(),
+        message: error.to_string(),
+        turns,
+    }
+}
+
+/// Checks the budgets before turn `turn`: what `meter` says was spent plus
+/// the estimate of the prompt (priced at the input price of the requested
+/// model, or of the model that answered the turn before). What was spent,
+/// when a budget applies.
+async fn before_turn(
+    input: &StepInput,
+    meter: &dyn Meter,
+    messages: &[Message],
+    turn: u32,
+    last_model: Option<&str>,
+) -> Result<Option<Spending>, Error> {
+    if !limits_anything(&input.budgets) {
+        return Ok(None);
+    }
+    let model = input.model.as_deref().or(last_model);
+    let price = model.and_then(|model| input.prices.get(model));
+    if let Some(model) = model
+        && price.is_none()
+        && limits_cost(&input.budgets)
+    {
+        return Err(Error::UnpricedModel {
+            model: model.to_owned(),
+        });
+    }
+    let spent = meter
+        .spent()
+        .await
+        .map_err(|error| Error::UsageUnrecorded {
+            message: error.to_string(),
+        })?;
+    let tokens = estimate_prompt_tokens(messages, &input.tools);
+    let estimate = Spent {
+        tokens,
+        cost_usd: price.map_or(0.0, |price| price.prompt_cost(tokens)),
+    };
+    match check(&input.budgets, &spent, estimate, Moment::Before, turn) {
+        Some(exceeded) => Err(Error::BudgetExceeded {
+            detail: exceeded.to_string(),
+        }),
+        None => Ok(Some(spent)),
+    }
+}
+
+/// Checks a turn once it is answered: it was kept, its model is priced when
+/// a cost budget applies, and its real usage passes no budget.
+fn after_turn(
+    input: &StepInput,
+    kept: Result<(), crate::meter::MeterError>,
+    priced: bool,
+    record: &TurnRecord,
+    spent: Option<Spending>,
+) -> Result<(), Error> {
+    kept.map_err(|error| Error::UsageUnrecorded {
+        message: error.to_string(),
+    })?;
+    if !priced && limits_cost(&input.budgets) {
+        return Err(Error::UnpricedModel {
+            model: record.model.clone(),
+        });
+    }
+    let Some(spent) = spent else {
+        return Ok(());
+    };
+    let used = Spent::of(&record.usage);
+    match check(&input.budgets, &spent, used, Moment::After, record.turn) {
+        Some(exceeded) => Err(Error::BudgetExceeded {
+            detail: exceeded.to_string(),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// A step failed by this crate's `error`.
+fn failed(error: &Error, turns: Vec<TurnRecord>) -> StepOutcome {
     StepOutcome::Failed {
         code: error.code().to_owned(),
         message: error.to_string(),
@@ -556,3 +687,7 @@ pub fn final_output(reply: &str) -> Value {
 #[cfg(test)]
 #[path = "step_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "step_budget_tests.rs"]
+mod budget_tests;
