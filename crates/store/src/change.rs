@@ -23,6 +23,7 @@ use crate::model::{
     NewRun, NewWorkflowVersion, QuestionRow, RiskPeak, TimerRow, WorkflowVersion,
 };
 use crate::secrets::SecretRow;
+use crate::usage::ModelTurn;
 
 /// One command's writes, all or nothing.
 #[derive(Debug, Clone)]
@@ -306,6 +307,11 @@ pub enum Row {
         /// The fingerprint the plan saw.
         fingerprint: String,
     },
+    /// Keep one model turn's usage for the change's run (see
+    /// [`crate::usage`]). Refused with `Conflict` when the claim's turn is
+    /// kept already, so a turn is never counted, nor its evidence written,
+    /// twice.
+    RecordModelUsage(ModelTurn),
 }
 
 /// What a [`Row::CompleteWork`] or [`Row::HoldWork`] did to its work.
@@ -336,7 +342,8 @@ impl Row {
             | Row::OpenQuestion { .. }
             | Row::HoldWork { .. }
             | Row::RaiseRisk { .. }
-            | Row::AbandonCalls { .. } => false,
+            | Row::AbandonCalls { .. }
+            | Row::RecordModelUsage(_) => false,
             Row::SetHalt { .. }
             | Row::ClearHalt { .. }
             | Row::DraftPolicySet { .. }
@@ -466,6 +473,15 @@ pub enum Written {
     },
     /// A secret as it was when a [`Row::DeleteSecret`] removed it.
     SecretDeleted(SecretRow),
+    /// A model turn a [`Row::RecordModelUsage`] kept: its work and turn.
+    ModelUsage {
+        /// The work.
+        work_id: WorkId,
+        /// The claim that made the turn.
+        claim: i64,
+        /// The turn.
+        turn: u32,
+    },
 }
 
 /// What a committed [`Change`] wrote.

@@ -71,6 +71,7 @@ mod model;
 pub mod secrets;
 mod sqlite;
 mod store;
+pub mod usage;
 
 pub use change::{
     Change, Committed, CreatedRun, MessageDelivery, Row, RunEvent, RunFact, Stream, WorkEnd,

@@ -286,4 +286,9 @@ pub trait Store: Send + Sync {
     /// Every stored secret's sealed envelope, by name: what the server
     /// opens at start and after a change, and nothing else reads.
     async fn sealed_secrets(&self) -> Result<Vec<SealedSecretRow>>;
+
+    /// What a step's work and its run spent on model turns, summed over
+    /// every turn kept ([`Row::RecordModelUsage`](crate::Row)), whichever
+    /// claim or process made it: what budgets are checked against.
+    async fn model_spend(&self, run_id: &str, work_id: &str) -> Result<crate::usage::SpendTotals>;
 }

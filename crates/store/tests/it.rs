@@ -89,6 +89,8 @@ contract! {
     step_end_hold_of_closed_work => contract::steps_end::hold_of_closed_work_writes_nothing,
     secrets_created_rotated_and_deleted => contract::secrets::created_rotated_and_deleted,
     secrets_only_in_a_global_change => contract::secrets::only_in_a_global_change,
+    usage_adds_up_per_work_and_run => contract::usage::turns_add_up_per_work_and_run_once_each,
+    usage_of_an_unknown_run => contract::usage::a_turn_of_an_unknown_run_is_not_found,
 }
 
 mod sqlite {

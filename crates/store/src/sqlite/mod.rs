@@ -26,6 +26,7 @@ mod runs;
 mod secrets;
 mod timers;
 mod txn;
+mod usage;
 mod work;
 mod workflows;
 mod writer;
@@ -492,5 +493,9 @@ impl Store for SqliteStore {
 
     async fn sealed_secrets(&self) -> Result<Vec<SealedSecretRow>> {
         secrets::sealed(&self.pool).await
+    }
+
+    async fn model_spend(&self, run_id: &str, work_id: &str) -> Result<crate::usage::SpendTotals> {
+        usage::spend(&self.pool, run_id, work_id).await
     }
 }

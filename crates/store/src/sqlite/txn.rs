@@ -11,6 +11,7 @@ use rusqlite::Connection;
 use super::audit::{self, Chain};
 use super::rows::{ApprovalDbRow, QuestionDbRow, TimerDbRow};
 use super::runs::{self, StepCall};
+use super::usage;
 use super::{
     approvals, calls, gateway, messages, ops, questions, secrets, timers, work, workflows,
 };
@@ -77,6 +78,7 @@ pub(super) enum RawWritten {
     Abandoned(Vec<String>),
     SecretPut(SecretRow, Option<String>),
     SecretDeleted(SecretRow),
+    ModelUsage(agentwerke_types::WorkId, i64, u32),
 }
 
 /// Parses what [`commit`] wrote, off the writer's thread.
@@ -103,6 +105,11 @@ pub(super) fn parse(
             )),
             RawWritten::SecretPut(secret, previous) => Ok(Written::SecretPut { secret, previous }),
             RawWritten::SecretDeleted(secret) => Ok(Written::SecretDeleted(secret)),
+            RawWritten::ModelUsage(work_id, claim, turn) => Ok(Written::ModelUsage {
+                work_id,
+                claim,
+                turn,
+            }),
         })
         .collect::<Result<_>>()?;
     Ok(Committed {
@@ -367,6 +374,10 @@ pub(super) fn commit(
             Row::DeleteSecret { name, fingerprint } => {
                 RawWritten::SecretDeleted(secrets::delete(conn, name, fingerprint)?)
             }
+            Row::RecordModelUsage(turn) => {
+                usage::record(conn, run_id, turn, change.at)?;
+                RawWritten::ModelUsage(turn.work_id.clone(), turn.claim, turn.turn)
+            }
         };
         let owner = match &raw {
             RawWritten::Approval(row) => row.run_id.as_str(),
@@ -382,6 +393,7 @@ pub(super) fn commit(
             | RawWritten::SecretDeleted(_) => run_id,
             // Written by the change's run id.
             RawWritten::Work(..) | RawWritten::Risk(..) | RawWritten::Abandoned(_) => run_id,
+            RawWritten::ModelUsage(..) => run_id,
         };
         if owner != run_id {
             return Err(Error::invalid(format!(

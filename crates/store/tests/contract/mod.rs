@@ -17,5 +17,6 @@ pub(crate) mod steps;
 pub(crate) mod steps_end;
 pub(crate) mod support;
 pub(crate) mod timers;
+pub(crate) mod usage;
 pub(crate) mod work;
 pub(crate) mod workflows;
