@@ -274,6 +274,46 @@ pub struct AgentTaskSpec {
     pub strict_variables: bool,
     /// `<metadata key value>` children, in document order.
     pub metadata: Vec<(String, String)>,
+    /// `stepTokenBudget`, `stepCostBudget`, `runTokenBudget`,
+    /// `runCostBudget` and `onBudgetExceeded`: limits on model spending
+    /// that win over the agent's own where set. None by default.
+    #[serde(default)]
+    pub budgets: TaskBudgets,
+}
+
+/// The model-spending limits an `agentTask` sets; each `None` leaves the
+/// agent profile's limit (if any) in force.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskBudgets {
+    /// `stepTokenBudget`: prompt plus completion tokens one attempt of the
+    /// step may use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_tokens: Option<u64>,
+    /// `stepCostBudget`: US dollars one attempt of the step may spend.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step_cost_usd: Option<f64>,
+    /// `runTokenBudget`: tokens the whole run may use, counted when this
+    /// step runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_tokens: Option<u64>,
+    /// `runCostBudget`: US dollars the whole run may spend, counted when
+    /// this step runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_cost_usd: Option<f64>,
+    /// `onBudgetExceeded`: what passing one of them does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_exceed: Option<BudgetExceeded>,
+}
+
+/// `onBudgetExceeded`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BudgetExceeded {
+    /// The step fails with `budget.exceeded`.
+    Fail,
+    /// A human decides whether the step may go on.
+    Escalate,
 }
 
 /// `executionMode`.

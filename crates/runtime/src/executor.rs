@@ -5,24 +5,28 @@ use std::sync::Arc;
 use agentwerke_agents::human::{HUMAN_ASK, human_ask_spec};
 use agentwerke_agents::prompt::{PromptVars, TaskPromptSpec, assemble, render};
 use agentwerke_agents::provider::ToolCallRequest;
-use agentwerke_agents::step::{NoTools, Resume, StepInput, StepOutcome, ToolResult, run_step};
+use agentwerke_agents::step::{
+    NoTools, Resume, StepInput, StepOutcome, ToolResult, run_metered_step,
+};
 use agentwerke_bpmn::model::AgentTaskSpec;
 use agentwerke_bpmn::tools::is_tool_shaped;
 use agentwerke_engine::WorkId;
 use agentwerke_evidence::Record;
 use agentwerke_evidence::chain::AuditDraft;
-use agentwerke_evidence::record::{ModelCallRecord, PromptRecord};
+use agentwerke_evidence::record::PromptRecord;
 use agentwerke_store::{Delivered, JsonText, WorkEnd, WorkItem};
 use agentwerke_types::{Actor, AuditKind, ErrorCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, watch};
 
+use crate::budgets::for_task;
 use crate::clock::rfc3339;
 use crate::command::Ctx;
 use crate::command::finish_step::{self, FinishStep, Outcome as Ending, Risk};
 use crate::command::release_step::{self, ReleaseStep};
 use crate::gateway::{StepIdentity, StepTools, made_before, surface};
+use crate::meter::StoreMeter;
 use crate::{Error, RuntimeDeps, RuntimeHandle, RuntimeOptions, idle};
 
 /// Metadata keys `tool.input.<name>` give a tool task its arguments.
@@ -226,8 +230,16 @@ impl Executor {
                     tools.skip_questions(questions_before(resume));
                     tools.skip_calls(made_before(resume));
                 }
-                self.ask_model(&work, tools.as_ref(), resume, &mut records, &mut audit)
-                    .await
+                let meter = self.meter(&work, &item);
+                self.ask_model(
+                    &work,
+                    tools.as_ref(),
+                    &meter,
+                    resume,
+                    &mut records,
+                    &mut audit,
+                )
+                .await
             }
         };
         // Only an execution that made calls, or one of work claimed before,
@@ -287,6 +299,22 @@ impl Executor {
             self.handle.wake.executor.notify_one();
         }
         Ok(finished.delivered)
+    }
+
+    /// The meter of this claim of the step: it reads what the step's work
+    /// and its run spent from the store and keeps each turn there.
+    fn meter(&self, work: &AgentWork, item: &WorkItem) -> StoreMeter {
+        StoreMeter {
+            store: Arc::clone(&self.deps.store),
+            stepper: self.handle.stepper.clone(),
+            clock: Arc::clone(&self.deps.clock),
+            redactor: self.options.redactor.clone(),
+            run_id: work.run_id.clone().into(),
+            work_id: item.work_id.clone(),
+            claim: item.attempt_count,
+            attempt: work.attempt,
+            node_id: work.node_id.clone(),
+        }
     }
 
     fn identity(&self, work: &AgentWork) -> StepIdentity {
@@ -383,6 +411,7 @@ impl Executor {
         &self,
         work: &AgentWork,
         tools: Option<&StepTools>,
+        meter: &StoreMeter,
         resume: Option<Resume>,
         records: &mut Vec<Record>,
         audit: &mut Vec<AuditDraft>,
@@ -425,28 +454,24 @@ impl Executor {
         input.context = work.context.clone();
         input.feedback = work.feedback.clone();
         input.resume = resume;
+        input.budgets = for_task(
+            self.options.budgets.of(&work.spec.agent),
+            &work.spec.budgets,
+        );
+        input.prices = self.options.prices.clone();
         if let Some(service) = &self.deps.gateway {
             input.tools = service.current().registry().specs();
             if tools.is_some_and(StepTools::may_ask) {
                 input.tools.push(human_ask_spec());
             }
         }
+        // Each turn's usage and its evidence were kept by the meter as the
+        // turn was answered, so they are not written again with the end.
+        let provider = self.deps.provider.as_ref();
         let outcome = match tools {
-            Some(tools) => run_step(input, self.deps.provider.as_ref(), tools).await,
-            None => run_step(input, self.deps.provider.as_ref(), &NoTools).await,
+            Some(tools) => run_metered_step(input, provider, tools, meter).await,
+            None => run_metered_step(input, provider, &NoTools, meter).await,
         };
-        for turn in outcome.turns() {
-            records.push(Record::ModelUsage(ModelCallRecord {
-                work_id: work.work_id.to_string(),
-                node_id: work.node_id.clone(),
-                attempt: work.attempt,
-                provider: turn.provider.clone(),
-                model: turn.model.clone(),
-                input_tokens: turn.usage.input_tokens,
-                output_tokens: turn.usage.output_tokens,
-                cost_usd: turn.usage.cost_usd,
-            }));
-        }
         match outcome {
             StepOutcome::Completed { output, .. } => {
                 audit.push(self.audit(

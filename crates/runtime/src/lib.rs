@@ -29,6 +29,7 @@
 //! only when its tool is safe to repeat or a human approves.
 
 pub mod applier;
+pub mod budgets;
 pub mod clock;
 pub mod command;
 pub mod definitions;
@@ -37,6 +38,7 @@ mod error;
 pub mod evidence;
 pub mod executor;
 pub mod gateway;
+mod meter;
 pub mod requests;
 mod states;
 pub mod stepper;
@@ -73,6 +75,11 @@ pub struct RuntimeOptions {
     /// the runtime persists. Clones share values, so one handed to the
     /// secret keeper learns every secret set while the runtime runs.
     pub redactor: Redactor,
+    /// The price table every model turn's cost is computed from.
+    pub prices: agentwerke_agents::pricing::Prices,
+    /// Each agent's own budgets (from its profile or the configuration);
+    /// a task's limits win over them where it sets its own.
+    pub budgets: budgets::AgentBudgets,
 }
 
 impl Default for RuntimeOptions {
@@ -83,6 +90,8 @@ impl Default for RuntimeOptions {
             poll_interval: Duration::from_millis(250),
             max_concurrent_steps: 16,
             redactor: Redactor::default(),
+            prices: agentwerke_agents::pricing::Prices::default(),
+            budgets: budgets::AgentBudgets::default(),
         }
     }
 }

@@ -10,8 +10,8 @@ use roxmltree::Node;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::{
-    AGENTWERKE_NS, AgentTaskSpec, ApprovalExpiry, ApprovalSpec, ExecutionMode, ExpiryOutcome,
-    ExternalEvent, PermissionLevel, SandboxProfile, ToolEscalation,
+    AGENTWERKE_NS, AgentTaskSpec, ApprovalExpiry, ApprovalSpec, BudgetExceeded, ExecutionMode,
+    ExpiryOutcome, ExternalEvent, PermissionLevel, SandboxProfile, TaskBudgets, ToolEscalation,
 };
 
 use super::{Reader, bpmn_child, text_of};
@@ -35,6 +35,11 @@ const AGENT_TASK_ATTRS: &[&str] = &[
     "retryBackoffSeconds",
     "timeoutSeconds",
     "strictVariables",
+    "stepTokenBudget",
+    "stepCostBudget",
+    "runTokenBudget",
+    "runCostBudget",
+    "onBudgetExceeded",
 ];
 const APPROVAL_TASK_ATTRS: &[&str] = &[
     "purposeType",
@@ -184,6 +189,59 @@ impl<'a, 'input> Attrs<'_, 'a, 'input> {
         }
     }
 
+    /// The task's model-spending limits: token budgets are whole numbers of
+    /// 1 or more, cost budgets positive numbers of US dollars; a budget of
+    /// 0 would let no model turn through, so it is refused too.
+    fn budgets(&mut self) -> TaskBudgets {
+        let on_exceed = self.get("onBudgetExceeded").map(|_| {
+            self.choice(
+                "onBudgetExceeded",
+                BudgetExceeded::Fail,
+                &[
+                    ("fail", BudgetExceeded::Fail),
+                    ("escalate", BudgetExceeded::Escalate),
+                ],
+            )
+        });
+        TaskBudgets {
+            step_tokens: self.token_budget("stepTokenBudget"),
+            step_cost_usd: self.cost_budget("stepCostBudget"),
+            run_tokens: self.token_budget("runTokenBudget"),
+            run_cost_usd: self.cost_budget("runCostBudget"),
+            on_exceed,
+        }
+    }
+
+    fn token_budget(&mut self, name: &str) -> Option<u64> {
+        let value = self.get(name)?;
+        match value.parse::<u64>() {
+            Ok(tokens) if tokens > 0 => Some(tokens),
+            _ => {
+                let msg = format!(
+                    "{} has `{name}=\"{value}\"`; a token budget is a whole number of 1 or more",
+                    self.where_()
+                );
+                self.error("bpmn.invalid_budget", msg);
+                None
+            }
+        }
+    }
+
+    fn cost_budget(&mut self, name: &str) -> Option<f64> {
+        let value = self.get(name)?;
+        match value.parse::<f64>() {
+            Ok(usd) if usd.is_finite() && usd > 0.0 => Some(usd),
+            _ => {
+                let msg = format!(
+                    "{} has `{name}=\"{value}\"`; a cost budget is a number of US dollars above 0, e.g. 0.50",
+                    self.where_()
+                );
+                self.error("bpmn.invalid_budget", msg);
+                None
+            }
+        }
+    }
+
     fn boolean(&mut self, name: &str) -> bool {
         self.choice(
             name,
@@ -307,6 +365,7 @@ impl<'a, 'input> Reader<'a, 'input> {
         let max_retries = a.number("maxRetries").unwrap_or(0);
         let retry_backoff_seconds = a.number("retryBackoffSeconds").unwrap_or(0);
         let timeout_seconds = a.number("timeoutSeconds");
+        let budgets = a.budgets();
         let mut prompt = a.optional("prompt");
         let children: Vec<Node<'a, 'input>> = ext
             .children()
@@ -365,6 +424,7 @@ impl<'a, 'input> Reader<'a, 'input> {
             timeout_seconds,
             strict_variables,
             metadata,
+            budgets,
         };
         a.ok.then_some(spec)
     }

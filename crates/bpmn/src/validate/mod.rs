@@ -48,6 +48,7 @@ pub const CODES: &[&str] = &[
     "bpmn.missing_attribute",
     "bpmn.invalid_attribute",
     "bpmn.invalid_expiry",
+    "bpmn.invalid_budget",
     // Errors found by validation.
     "bpmn.no_executable_process",
     "bpmn.missing_id",
@@ -212,7 +213,10 @@ pub fn analyse(xml: &[u8], limits: &Limits, tools: &KnownTools) -> (Option<Defin
         .filter(|d| {
             matches!(
                 d.code,
-                "bpmn.missing_attribute" | "bpmn.invalid_attribute" | "bpmn.invalid_expiry"
+                "bpmn.missing_attribute"
+                    | "bpmn.invalid_attribute"
+                    | "bpmn.invalid_expiry"
+                    | "bpmn.invalid_budget"
             )
         })
         .map(|d| d.element_id.clone())

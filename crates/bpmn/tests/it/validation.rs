@@ -377,6 +377,7 @@ fn codes_are_stable() {
             "bpmn.missing_attribute",
             "bpmn.invalid_attribute",
             "bpmn.invalid_expiry",
+            "bpmn.invalid_budget",
             "bpmn.no_executable_process",
             "bpmn.missing_id",
             "bpmn.missing_start_event",
@@ -562,6 +563,77 @@ fn an_invalid_expiry_is_an_error_at_import() {
         assert!(
             load(
                 &gate_with(attrs),
+                &Limits::default(),
+                &KnownTools::default()
+            )
+            .is_err(),
+            "{attrs}"
+        );
+    }
+}
+
+/// S -> T -> E where T's `agentTask` carries `attrs` (T on line 4).
+fn task_with(attrs: &str) -> Vec<u8> {
+    doc(&format!(
+        "<startEvent id=\"S\"/>\n<serviceTask id=\"T\" name=\"T\"><extensionElements><aw:agentTask agent=\"a\" purposeType=\"p\" {attrs}/></extensionElements></serviceTask>\n<endEvent id=\"E\"/>\n<sequenceFlow id=\"F1\" sourceRef=\"S\" targetRef=\"T\"/>\n<sequenceFlow id=\"F2\" sourceRef=\"T\" targetRef=\"E\"/>"
+    ))
+}
+
+fn task_budgets(xml: &[u8]) -> agentwerke_bpmn::model::TaskBudgets {
+    let defs = load(xml, &Limits::default(), &KnownTools::default())
+        .unwrap_or_else(|r| panic!("{}", dump(&r)))
+        .definitions;
+    let node = defs.processes[0]
+        .nodes
+        .iter()
+        .find(|n| n.id == "T")
+        .expect("T");
+    match &node.kind {
+        agentwerke_bpmn::model::NodeKind::AgentTask { spec, .. } => {
+            spec.as_ref().expect("the agent task").budgets
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_task_sets_its_budgets() {
+    use agentwerke_bpmn::model::{BudgetExceeded, TaskBudgets};
+    assert_eq!(task_budgets(&task_with("")), TaskBudgets::default());
+    let set = task_budgets(&task_with(
+        r#"stepTokenBudget="4000" stepCostBudget="0.05" runTokenBudget="20000" runCostBudget="1.5" onBudgetExceeded="escalate""#,
+    ));
+    assert_eq!(
+        set,
+        TaskBudgets {
+            step_tokens: Some(4000),
+            step_cost_usd: Some(0.05),
+            run_tokens: Some(20000),
+            run_cost_usd: Some(1.5),
+            on_exceed: Some(BudgetExceeded::Escalate),
+        }
+    );
+    let fail = task_budgets(&task_with(r#"runTokenBudget="10" onBudgetExceeded="fail""#));
+    assert_eq!(fail.on_exceed, Some(BudgetExceeded::Fail));
+}
+
+#[test]
+fn an_invalid_budget_is_an_error_at_import() {
+    for (attrs, code) in [
+        (r#"stepTokenBudget="0""#, "bpmn.invalid_budget"),
+        (r#"stepTokenBudget="1.5""#, "bpmn.invalid_budget"),
+        (r#"runTokenBudget="-3""#, "bpmn.invalid_budget"),
+        (r#"stepCostBudget="0""#, "bpmn.invalid_budget"),
+        (r#"runCostBudget="$2""#, "bpmn.invalid_budget"),
+        (r#"runCostBudget="inf""#, "bpmn.invalid_budget"),
+        (r#"onBudgetExceeded="ignore""#, "bpmn.invalid_attribute"),
+    ] {
+        let r = report(&task_with(attrs));
+        assert_finding(&r, code, "T", 4);
+        assert_eq!(r.errors().count(), 1, "{attrs}: {}", dump(&r));
+        assert!(
+            load(
+                &task_with(attrs),
                 &Limits::default(),
                 &KnownTools::default()
             )

@@ -36,6 +36,7 @@ pub(crate) fn spec(agent: &str) -> AgentTaskSpec {
         timeout_seconds: None,
         strict_variables: false,
         metadata: vec![],
+        budgets: Default::default(),
     }
 }
 

@@ -43,6 +43,7 @@ pub mod halt;
 pub mod import_workflow;
 pub mod publish_policy;
 pub mod publish_workflow;
+pub mod record_usage;
 pub mod release_step;
 pub mod resume;
 pub mod retry_step;
