@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use agentwerke_agents::budget::{Budget, Budgets};
+use agentwerke_agents::pricing::{Price, Prices};
 use agentwerke_auth::AuthConfig;
 use agentwerke_gateway::{AgentProfile, SandboxProfile};
 use agentwerke_secrets::{SecretLocation, SecretName};
@@ -81,6 +83,11 @@ pub struct RawConfig {
     /// what: the value is read when it is needed, and the Settings API
     /// shows its status and fingerprint.
     pub secrets: BTreeMap<String, String>,
+    /// USD per million tokens, by model name as the provider reports it:
+    /// `[prices."gpt-4o"] input = 2.5, output = 10, cached-input = 1.25`.
+    /// A model without a price costs 0, unless a cost budget applies: then
+    /// its steps fail with `budget.unpriced_model`.
+    pub prices: BTreeMap<String, Price>,
 }
 
 impl Default for RawConfig {
@@ -113,6 +120,7 @@ impl Default for RawConfig {
             redact_env: Vec::new(),
             auth: local_auth(),
             secrets: BTreeMap::new(),
+            prices: BTreeMap::new(),
         }
     }
 }
@@ -128,6 +136,16 @@ pub struct AgentConfig {
     /// Secrets its tool calls may reference (`secret:NAME`), by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secrets: Vec<SecretName>,
+    /// The agent's model-spending limits (a BPMN task's own win over
+    /// them): `[agents.budgets.step] tokens = 4000`, `[agents.budgets.run]
+    /// cost-usd = 2.0`, `on-exceed = "fail"`.
+    #[serde(default, skip_serializing_if = "unlimited")]
+    pub budgets: Budgets,
+}
+
+/// Whether `budgets` limits nothing (and so is left out of a dump).
+fn unlimited(budgets: &Budgets) -> bool {
+    *budgets == Budgets::default()
 }
 
 impl AgentConfig {
@@ -136,6 +154,7 @@ impl AgentConfig {
             name: name.to_owned(),
             sandbox_profiles: profiles.to_vec(),
             secrets: Vec::new(),
+            budgets: Budgets::default(),
         }
     }
 }
@@ -179,6 +198,11 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Secrets deployment configuration keeps, by name.
     pub configured_secrets: Vec<(SecretName, SecretLocation)>,
+    /// The price table.
+    pub prices: Prices,
+    /// Each agent's budgets, by agent name (agents without any are left
+    /// out).
+    pub budgets: BTreeMap<String, Budgets>,
 }
 
 impl RawConfig {
@@ -240,6 +264,8 @@ impl RawConfig {
             bail!("max-concurrent-steps must be at least 1");
         }
         let configured_secrets = configured_secrets(&self.secrets)?;
+        let prices = prices(self.prices)?;
+        let budgets = agent_budgets(&self.agents)?;
         let database_url = if self.database_url.is_empty() {
             default_database_url(&self.data_dir)
         } else {
@@ -273,6 +299,8 @@ impl RawConfig {
                 .collect(),
             auth: self.auth,
             configured_secrets,
+            prices,
+            budgets,
         })
     }
 }
@@ -294,6 +322,42 @@ fn configured_secrets(
             Ok((name, location))
         })
         .collect()
+}
+
+/// The `[prices]` table checked: every figure a number of 0 or more.
+fn prices(table: BTreeMap<String, Price>) -> anyhow::Result<Prices> {
+    for (model, price) in &table {
+        if let Some(problem) = price.problem() {
+            bail!("[prices.\"{model}\"]: {problem}");
+        }
+    }
+    Ok(Prices::new(table))
+}
+
+/// Each agent's budgets checked: a token limit of 1 or more, a cost limit
+/// above 0 (a limit of 0 would let no model turn through).
+fn agent_budgets(agents: &[AgentConfig]) -> anyhow::Result<BTreeMap<String, Budgets>> {
+    let mut table = BTreeMap::new();
+    for agent in agents.iter().filter(|agent| !unlimited(&agent.budgets)) {
+        for (scope, budget) in [("step", &agent.budgets.step), ("run", &agent.budgets.run)] {
+            check_budget(budget)
+                .with_context(|| format!("[[agents]] {}: budgets.{scope}", agent.name))?;
+        }
+        table.insert(agent.name.clone(), agent.budgets);
+    }
+    Ok(table)
+}
+
+fn check_budget(budget: &Budget) -> anyhow::Result<()> {
+    if budget.tokens == Some(0) {
+        bail!("tokens is 0; a token budget is a whole number of 1 or more");
+    }
+    if let Some(cost) = budget.cost_usd
+        && !(cost.is_finite() && cost > 0.0)
+    {
+        bail!("cost-usd is {cost}; a cost budget is a number of US dollars above 0");
+    }
+    Ok(())
 }
 
 /// The database when `database-url` is empty.
@@ -442,6 +506,55 @@ mod tests {
         )
         .unwrap();
         assert!(RawConfig::load(Some(&file)).is_err());
+    }
+
+    /// Prices and an agent's budgets are read from the file and checked.
+    #[test]
+    fn prices_and_budgets_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("cost.toml");
+        let write = |text: &str| {
+            std::fs::write(&file, text).unwrap();
+            RawConfig::load(Some(&file)).and_then(RawConfig::check)
+        };
+        let config = write(
+            "[prices.\"gpt-4o\"]\ninput = 2.5\noutput = 10\ncached-input = 1.25\n\n\
+             [[agents]]\nname = \"writer\"\nsandbox-profiles = []\n\
+             [agents.budgets]\non-exceed = \"fail\"\n\
+             [agents.budgets.step]\ntokens = 4000\n[agents.budgets.run]\ncost-usd = 0.5\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.prices.get("gpt-4o"),
+            Some(&Price {
+                input: 2.5,
+                output: 10.0,
+                cached_input: Some(1.25)
+            })
+        );
+        let writer = config.budgets["writer"];
+        assert_eq!(writer.step.tokens, Some(4000));
+        assert_eq!(writer.run.cost_usd, Some(0.5));
+
+        let error = format!(
+            "{:#}",
+            write("[prices.m]\ninput = -1\noutput = 1\n").unwrap_err()
+        );
+        assert!(error.contains("[prices.\"m\"]: `input` is -1"), "{error}");
+        let error = format!("{:#}", write("[prices.m]\ninput = 1\n").unwrap_err());
+        assert!(error.contains("output"), "{error}");
+        let error = format!(
+            "{:#}",
+            write("[[agents]]\nname = \"w\"\nsandbox-profiles = []\n[agents.budgets.step]\ntokens = 0\n")
+                .unwrap_err()
+        );
+        assert!(error.contains("[[agents]] w: budgets.step"), "{error}");
+        let error = format!(
+            "{:#}",
+            write("[[agents]]\nname = \"w\"\nsandbox-profiles = []\n[agents.budgets.run]\ncost-usd = 0\n")
+                .unwrap_err()
+        );
+        assert!(error.contains("cost-usd is 0"), "{error}");
     }
 
     #[test]

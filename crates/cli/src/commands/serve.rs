@@ -134,6 +134,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             redactor: redactor.clone(),
             lease: config.lease,
             max_concurrent_steps: config.max_concurrent_steps,
+            prices: config.prices.clone(),
+            budgets: agentwerke_runtime::budgets::AgentBudgets::new(config.budgets.clone()),
             ..RuntimeOptions::default()
         },
         RuntimeDeps {
