@@ -1,0 +1,177 @@
+//! Budgets survive a crash: kill the real binary with SIGKILL while an agent
+//! step is between model turns, start it again on the same data folder, and
+//! check that the re-run of the step counts what the killed process spent,
+//! so the step's budget still holds, and that the evidence lists every
+//! kept turn once, priced from the configured table.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::Server;
+
+/// One agent step with a cost budget of $0.05 per attempt.
+const DRAFT: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:aw="https://agentwerke.de/bpmn/extensions/v1" id="defs" targetNamespace="https://example.test">
+  <bpmn:process id="budgeted" name="Budgeted draft" isExecutable="true">
+    <bpmn:startEvent id="Start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="Start" targetRef="Draft"/>
+    <bpmn:serviceTask id="Draft" name="Draft">
+      <bpmn:extensionElements><aw:agentTask agent="writer" purposeType="analysis" environment="staging"
+        prompt="Draft {{input.n}}" stepCostBudget="0.05"/></bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="Draft" targetRef="End"/>
+    <bpmn:endEvent id="End"/>
+  </bpmn:process>
+</bpmn:definitions>
+"#;
+
+/// Four tool-call turns of 11 completion tokens each (the tool's name and
+/// ten words of arguments), then a one-word answer: 45 completion tokens in
+/// all. Every turn takes a while, so a kill lands between turns.
+const SCRIPTS: &str = r#"
+[[nodes.Draft]]
+tool_calls = [{ name = "nothing.here", arguments = { q = "a b c d e f g h i j" } }]
+delay_ms = 400
+
+[[nodes.Draft]]
+tool_calls = [{ name = "nothing.here", arguments = { q = "a b c d e f g h i j" } }]
+delay_ms = 400
+
+[[nodes.Draft]]
+tool_calls = [{ name = "nothing.here", arguments = { q = "a b c d e f g h i j" } }]
+delay_ms = 400
+
+[[nodes.Draft]]
+tool_calls = [{ name = "nothing.here", arguments = { q = "a b c d e f g h i j" } }]
+delay_ms = 400
+
+[[nodes.Draft]]
+reply = "done"
+delay_ms = 400
+"#;
+
+/// Prompts are free and a completion token costs $0.001, so every turn's
+/// cost is known in advance and no estimate of a prompt counts against
+/// the budget: a full execution costs $0.045, within the $0.05.
+const CONFIG: &str = r#"
+[prices."scripted-v1"]
+input = 0
+output = 1000
+"#;
+
+fn costs(pack: &Value) -> Vec<f64> {
+    pack["modelUsage"]
+        .as_array()
+        .expect("model usage")
+        .iter()
+        .map(|u| u["costUsd"].as_f64().expect("a cost"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_step_keeps_what_was_spent_and_the_budget_holds() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scripts = dir.path().join("scripts.toml");
+    std::fs::write(&scripts, SCRIPTS).expect("scripts");
+    let config = dir.path().join("agentwerke.toml");
+    std::fs::write(&config, CONFIG).expect("config");
+    let env = [
+        ("AGENTWERKE_SCRIPTS", scripts.display().to_string()),
+        ("AGENTWERKE_CONFIG", config.display().to_string()),
+        ("AGENTWERKE_LEASE_SECS", "5".to_owned()),
+    ];
+
+    let server = Server::start(dir.path(), &env).await;
+    let admin = server.token("Admin");
+    server.publish(&admin, "budgeted", DRAFT).await;
+    let start = async |server: &Server, n: u32| {
+        let started = server
+            .post(
+                &admin,
+                "/api/runs",
+                json!({"workflowId": "budgeted", "inputs": {"n": n}}),
+            )
+            .await;
+        started["runId"].as_str().expect("run id").to_owned()
+    };
+    let status = async |server: &Server, run: &str| {
+        server.get(&admin, &format!("/api/runs/{run}")).await["status"].clone()
+    };
+    let pack = async |server: &Server, run: &str| {
+        server
+            .get(&admin, &format!("/api/runs/{run}/evidence-pack"))
+            .await
+    };
+
+    // Uninterrupted, the step fits its budget, each turn priced.
+    let whole = start(&server, 1).await;
+    server
+        .wait_until(Duration::from_secs(30), async |s: &Server| {
+            status(s, &whole).await != "running"
+        })
+        .await;
+    let run = server.get(&admin, &format!("/api/runs/{whole}")).await;
+    assert_eq!(run["status"], "completed", "{run:#}");
+    let spent = costs(&pack(&server, &whole).await);
+    let expected = [0.011, 0.011, 0.011, 0.011, 0.001];
+    assert_eq!(spent.len(), expected.len(), "{spent:?}");
+    for (cost, want) in spent.iter().zip(expected) {
+        assert!((cost - want).abs() < 1e-9, "{spent:?}");
+    }
+
+    // Killed once two turns are kept, before the step ends.
+    let killed = start(&server, 2).await;
+    server
+        .wait_until(Duration::from_secs(30), async |s: &Server| {
+            costs(&pack(s, &killed).await).len() >= 2
+        })
+        .await;
+    let port = server.port;
+    server.kill();
+    // Read back from the same folder: no turn went missing.
+    let server = Server::start_on(dir.path(), &env, port).await;
+    let admin = server.token("Admin");
+    let before = costs(
+        &server
+            .get(&admin, &format!("/api/runs/{killed}/evidence-pack"))
+            .await,
+    );
+    assert!(
+        (2..5).contains(&before.len()),
+        "the kill landed mid-step: {before:?}"
+    );
+
+    // The re-run starts over and counts the killed turns: it is stopped by
+    // the turn that takes the attempt past $0.05, the fifth in all.
+    server
+        .wait_until(Duration::from_secs(60), async |s: &Server| {
+            s.get(&admin, &format!("/api/runs/{killed}")).await["status"] == "failed"
+        })
+        .await;
+    let run = server.get(&admin, &format!("/api/runs/{killed}")).await;
+    let step = &run["steps"][0];
+    assert_eq!(step["error"]["code"], "budget.exceeded", "{run:#}");
+    let message = step["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("the step cost budget of $0.050000 was passed by model turn")
+            && message.contains("$0.055000 spent ($0.044000 before the turn, $0.011000 in it)"),
+        "{message}"
+    );
+    let after = costs(
+        &server
+            .get(&admin, &format!("/api/runs/{killed}/evidence-pack"))
+            .await,
+    );
+    assert_eq!(after.len(), 5, "each kept turn once: {after:?}");
+    assert_eq!(
+        &after[..before.len()],
+        &before[..],
+        "the killed turns stayed"
+    );
+    let total: f64 = after.iter().sum();
+    assert!((total - 0.055).abs() < 1e-9, "{after:?}");
+    server.kill();
+}
