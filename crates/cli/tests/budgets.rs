@@ -175,3 +175,118 @@ async fn sigkill_mid_step_keeps_what_was_spent_and_the_budget_holds() {
     assert!((total - 0.055).abs() < 1e-9, "{after:?}");
     server.kill();
 }
+
+/// Two steps of one run share its budget: `Review` alone would fit its
+/// run's $0.02, but `Draft` spent $0.012 of it first.
+const TWO_STEPS: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:aw="https://agentwerke.de/bpmn/extensions/v1" id="defs" targetNamespace="https://example.test">
+  <bpmn:process id="shared" name="Shared run budget" isExecutable="true">
+    <bpmn:startEvent id="Start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="Start" targetRef="Draft"/>
+    <bpmn:serviceTask id="Draft" name="Draft">
+      <bpmn:extensionElements><aw:agentTask agent="writer" purposeType="analysis" prompt="Draft" runCostBudget="0.02"/></bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="Draft" targetRef="Review"/>
+    <bpmn:serviceTask id="Review" name="Review">
+      <bpmn:extensionElements><aw:agentTask agent="writer" purposeType="analysis" prompt="Review" runCostBudget="0.02"/></bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f3" sourceRef="Review" targetRef="End"/>
+    <bpmn:endEvent id="End"/>
+  </bpmn:process>
+</bpmn:definitions>
+"#;
+
+/// Each step: one tool-call turn ($0.011), then a one-word answer ($0.001).
+const TWO_SCRIPTS: &str = r#"
+[[default]]
+tool_calls = [{ name = "nothing.here", arguments = { q = "a b c d e f g h i j" } }]
+
+[[default]]
+reply = "done"
+"#;
+
+/// A step whose first prompt alone (the platform's instructions and the
+/// tools on offer) is estimated above its 50 tokens.
+const TIGHT: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:aw="https://agentwerke.de/bpmn/extensions/v1" id="defs" targetNamespace="https://example.test">
+  <bpmn:process id="tight" name="Tight step" isExecutable="true">
+    <bpmn:startEvent id="Start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="Start" targetRef="Draft"/>
+    <bpmn:serviceTask id="Draft" name="Draft">
+      <bpmn:extensionElements><aw:agentTask agent="writer" purposeType="analysis" prompt="Draft" stepTokenBudget="50"/></bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="Draft" targetRef="End"/>
+    <bpmn:endEvent id="End"/>
+  </bpmn:process>
+</bpmn:definitions>
+"#;
+
+/// Runs `workflow` to its end on a fresh server and returns the run and
+/// its evidence pack.
+async fn run_to_end(workflow_id: &str, xml: &str) -> (Value, Value) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scripts = dir.path().join("scripts.toml");
+    std::fs::write(&scripts, TWO_SCRIPTS).expect("scripts");
+    let config = dir.path().join("agentwerke.toml");
+    std::fs::write(&config, CONFIG).expect("config");
+    let env = [
+        ("AGENTWERKE_SCRIPTS", scripts.display().to_string()),
+        ("AGENTWERKE_CONFIG", config.display().to_string()),
+    ];
+    let server = Server::start(dir.path(), &env).await;
+    let admin = server.token("Admin");
+    server.publish(&admin, workflow_id, xml).await;
+    let started = server
+        .post(
+            &admin,
+            "/api/runs",
+            json!({"workflowId": workflow_id, "inputs": {}}),
+        )
+        .await;
+    let run_id = started["runId"].as_str().expect("run id").to_owned();
+    server
+        .wait_until(Duration::from_secs(30), async |s: &Server| {
+            s.get(&admin, &format!("/api/runs/{run_id}")).await["status"] != "running"
+        })
+        .await;
+    let run = server.get(&admin, &format!("/api/runs/{run_id}")).await;
+    let pack = server
+        .get(&admin, &format!("/api/runs/{run_id}/evidence-pack"))
+        .await;
+    server.kill();
+    (run, pack)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_budget_counts_every_step_of_the_run() {
+    let (run, pack) = run_to_end("shared", TWO_STEPS).await;
+    assert_eq!(run["status"], "failed", "{run:#}");
+    let steps = run["steps"].as_array().expect("steps");
+    assert_eq!(steps[0]["nodeId"], "Draft");
+    assert_eq!(steps[0]["status"], "completed", "{run:#}");
+    assert_eq!(steps[1]["nodeId"], "Review");
+    assert_eq!(steps[1]["error"]["code"], "budget.exceeded", "{run:#}");
+    assert_eq!(
+        steps[1]["error"]["message"],
+        "the run cost budget of $0.020000 was passed by model turn 1: $0.023000 spent ($0.012000 before the turn, $0.011000 in it)"
+    );
+    assert_eq!(costs(&pack).len(), 3, "{pack:#}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_fails_before_a_turn_whose_prompt_would_pass_its_budget() {
+    let (run, pack) = run_to_end("tight", TIGHT).await;
+    assert_eq!(run["status"], "failed", "{run:#}");
+    let error = &run["steps"][0]["error"];
+    assert_eq!(error["code"], "budget.exceeded", "{run:#}");
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with(
+            "the step token budget of 50 tokens would be passed by model turn 1: 0 tokens spent, and its prompt is estimated at"
+        ),
+        "{message}"
+    );
+    assert_eq!(costs(&pack), Vec::<f64>::new(), "the model was never asked");
+}
