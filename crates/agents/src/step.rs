@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 
 use agentwerke_types::ErrorCode;
 
-use crate::budget::Budgets;
+use crate::budget::{Budgets, OnExceed};
 use crate::error::Error;
 use crate::meter::{
     Meter, Moment, Spending, Spent, Tally, TurnUsage, check, estimate_prompt_tokens,
@@ -526,9 +526,7 @@ async fn before_turn(
         cost_usd: price.map_or(0.0, |price| price.prompt_cost(tokens)),
     };
     match check(&input.budgets, &spent, estimate, Moment::Before, turn) {
-        Some(exceeded) => Err(Error::BudgetExceeded {
-            detail: exceeded.to_string(),
-        }),
+        Some(exceeded) => Err(over_budget(&input.budgets, &exceeded)),
         None => Ok(Some(spent)),
     }
 }
@@ -555,11 +553,22 @@ fn after_turn(
     };
     let used = Spent::of(&record.usage);
     match check(&input.budgets, &spent, used, Moment::After, record.turn) {
-        Some(exceeded) => Err(Error::BudgetExceeded {
-            detail: exceeded.to_string(),
-        }),
+        Some(exceeded) => Err(over_budget(&input.budgets, &exceeded)),
         None => Ok(()),
     }
+}
+
+/// The failure for a passed budget. `on-exceed: escalate` (which a profile
+/// may name) cannot be honoured yet: the step fails all the same, and says
+/// so, rather than go on unbounded.
+fn over_budget(budgets: &Budgets, exceeded: &crate::meter::Exceeded) -> Error {
+    let mut detail = exceeded.to_string();
+    if budgets.on_exceed == OnExceed::Escalate {
+        detail.push_str(
+            "; handing a passed budget to a human is not supported yet, so the step fails",
+        );
+    }
+    Error::BudgetExceeded { detail }
 }
 
 /// A step failed by this crate's `error`.

@@ -251,3 +251,19 @@ async fn a_turn_that_cannot_be_kept_stops_the_step() {
     assert!(message.contains("the database is locked"), "{message}");
     assert_eq!((turns, provider.calls()), (1, 1));
 }
+
+/// A profile may ask for escalation; until a human can take a passed
+/// budget, the step fails and says why.
+#[tokio::test]
+async fn escalation_is_not_taken_for_granted() {
+    let provider = Counting::new(two_turns());
+    let mut budgets = step_tokens(30);
+    budgets.on_exceed = OnExceed::Escalate;
+    let outcome = run_step(input(budgets), &provider, &NoTools).await;
+    let (code, message, _) = failure(&outcome);
+    assert_eq!(code, "budget.exceeded");
+    assert!(
+        message.ends_with("not supported yet, so the step fails"),
+        "{message}"
+    );
+}

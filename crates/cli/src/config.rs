@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use agentwerke_agents::budget::{Budget, Budgets};
+use agentwerke_agents::budget::{Budget, Budgets, OnExceed};
 use agentwerke_agents::pricing::{Price, Prices};
 use agentwerke_auth::AuthConfig;
 use agentwerke_gateway::{AgentProfile, SandboxProfile};
@@ -339,6 +339,12 @@ fn prices(table: BTreeMap<String, Price>) -> anyhow::Result<Prices> {
 fn agent_budgets(agents: &[AgentConfig]) -> anyhow::Result<BTreeMap<String, Budgets>> {
     let mut table = BTreeMap::new();
     for agent in agents.iter().filter(|agent| !unlimited(&agent.budgets)) {
+        if agent.budgets.on_exceed == OnExceed::Escalate {
+            bail!(
+                "[[agents]] {}: budgets.on-exceed = \"escalate\" is not supported yet; use \"fail\" (the default)",
+                agent.name
+            );
+        }
         for (scope, budget) in [("step", &agent.budgets.step), ("run", &agent.budgets.run)] {
             check_budget(budget)
                 .with_context(|| format!("[[agents]] {}: budgets.{scope}", agent.name))?;
@@ -555,6 +561,12 @@ mod tests {
                 .unwrap_err()
         );
         assert!(error.contains("cost-usd is 0"), "{error}");
+        let error = format!(
+            "{:#}",
+            write("[[agents]]\nname = \"w\"\nsandbox-profiles = []\n[agents.budgets]\non-exceed = \"escalate\"\n")
+                .unwrap_err()
+        );
+        assert!(error.contains("not supported yet"), "{error}");
     }
 
     #[test]
