@@ -276,9 +276,10 @@ pub struct AgentTaskSpec {
     pub metadata: Vec<(String, String)>,
     /// `stepTokenBudget`, `stepCostBudget`, `runTokenBudget`,
     /// `runCostBudget` and `onBudgetExceeded`: limits on model spending
-    /// that win over the agent's own where set. None by default.
+    /// that win over the agent's own where set. None by default. Boxed:
+    /// most tasks set none, and every node pays for the largest kind.
     #[serde(default)]
-    pub budgets: TaskBudgets,
+    pub budgets: Box<TaskBudgets>,
 }
 
 /// The model-spending limits an `agentTask` sets; each `None` leaves the

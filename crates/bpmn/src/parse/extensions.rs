@@ -431,7 +431,7 @@ impl<'a, 'input> Reader<'a, 'input> {
             timeout_seconds,
             strict_variables,
             metadata,
-            budgets,
+            budgets: Box::new(budgets),
         };
         a.ok.then_some(spec)
     }

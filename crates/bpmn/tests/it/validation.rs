@@ -590,7 +590,7 @@ fn task_budgets(xml: &[u8]) -> agentwerke_bpmn::model::TaskBudgets {
         .expect("T");
     match &node.kind {
         agentwerke_bpmn::model::NodeKind::AgentTask { spec, .. } => {
-            spec.as_ref().expect("the agent task").budgets
+            *spec.as_ref().expect("the agent task").budgets
         }
         other => panic!("{other:?}"),
     }
