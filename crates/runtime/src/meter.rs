@@ -72,3 +72,100 @@ impl Meter for StoreMeter {
             .map_err(|error| MeterError(format!("{} ({})", error, error.code())))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use agentwerke_agents::provider::Usage;
+    use agentwerke_evidence::Record;
+    use agentwerke_store::SqliteStore;
+    use agentwerke_types::Timestamp;
+    use serde_json::json;
+
+    use super::*;
+    use crate::DefinitionCache;
+    use crate::clock::SystemClock;
+    use crate::command::global::tests::published;
+    use crate::command::{Command, StartRun, submit};
+
+    const HELLO_SDLC: &str = include_str!("../../../examples/hello-sdlc.bpmn");
+
+    fn turn(turn: u32, input_tokens: u64, cost_usd: f64) -> TurnUsage {
+        TurnUsage {
+            turn,
+            provider: "scripted".to_owned(),
+            model: "scripted-v1".to_owned(),
+            usage: Usage {
+                input_tokens,
+                output_tokens: 1,
+                cached_input_tokens: 0,
+                cost_usd,
+            },
+        }
+    }
+
+    /// A claim's turns are kept with their evidence; the next claim of the
+    /// same work (a re-run after a crash) reads them as the step's, another
+    /// work of the run reads them as the run's only; the same turn of the
+    /// same claim is kept once.
+    #[tokio::test]
+    async fn every_claim_of_a_step_counts_what_earlier_claims_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("runs.db").display().to_string();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).await.unwrap());
+        let version = published(
+            store.as_ref(),
+            "hello-sdlc",
+            HELLO_SDLC,
+            Timestamp::from_millis(0),
+        )
+        .await;
+        let stepper = Stepper::new(store.clone(), Arc::new(DefinitionCache::new(store.clone())));
+        let ctx = Ctx {
+            at: Timestamp::from_millis(1),
+            redactor: crate::command::no_secrets(),
+        };
+        let start = Command::StartRun(StartRun {
+            run_id: "run-1".into(),
+            workflow_id: version.workflow_id.clone(),
+            version: Some(version.version),
+            inputs: json!({"title": "t"}),
+            requested_by: "alice".to_owned(),
+        });
+        submit(&store, &stepper, start, &ctx).await.unwrap();
+        let meter = |work: &str, claim: i64| StoreMeter {
+            store: store.clone(),
+            stepper: stepper.clone(),
+            clock: Arc::new(SystemClock),
+            redactor: Redactor::default(),
+            run_id: "run-1".into(),
+            work_id: work.into(),
+            claim,
+            attempt: 1,
+            node_id: "Analyze".to_owned(),
+        };
+
+        let first = meter("w1", 1);
+        first.record(&turn(1, 10, 0.5)).await.unwrap();
+        first.record(&turn(2, 20, 0.25)).await.unwrap();
+        let again = first.record(&turn(2, 20, 0.25)).await.unwrap_err();
+        assert!(again.0.contains("store.conflict"), "{again}");
+
+        let rerun = meter("w1", 2);
+        let spent = rerun.spent().await.unwrap();
+        assert_eq!(spent.step.tokens, 32);
+        assert_eq!(spent.step.cost_usd, 0.75);
+        rerun.record(&turn(1, 10, 0.5)).await.unwrap();
+
+        let other = meter("w2", 1).spent().await.unwrap();
+        assert_eq!(other.step, Spent::default());
+        assert_eq!(other.run.tokens, 43);
+        assert_eq!(other.run.cost_usd, 1.25);
+
+        let kept = store.records("run-1").await.unwrap();
+        let turns = kept
+            .iter()
+            .filter(|r| matches!(r.record, Record::ModelUsage(_)))
+            .count();
+        assert_eq!(turns, 3, "each kept turn once in the evidence");
+    }
+}
