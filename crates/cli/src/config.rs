@@ -473,6 +473,15 @@ mod tests {
             ..RawConfig::default()
         };
         raw.auth.dev.enabled = false;
+        raw.prices.insert(
+            "gpt-4o".to_owned(),
+            Price {
+                input: 2.5,
+                output: 10.0,
+                cached_input: Some(1.25),
+            },
+        );
+        raw.agents[0].budgets.run.cost_usd = Some(0.5);
         let text = raw.effective_toml().unwrap();
         assert!(
             text.contains("database-url = \"sqlite:///srv/agentwerke/agentwerke.db\""),
@@ -485,6 +494,8 @@ mod tests {
         assert_eq!(again.effective_toml().unwrap(), text);
         assert!(!again.auth.dev.enabled);
         assert_eq!(again.agents.len(), raw.agents.len());
+        assert_eq!(again.prices, raw.prices);
+        assert_eq!(again.agents[0].budgets, raw.agents[0].budgets);
     }
 
     /// An agent profile's `secrets` become its grants; a name with path
