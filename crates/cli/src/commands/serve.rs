@@ -95,7 +95,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             store.clone(),
             clock.clone(),
             GatewaySettings {
-                agents: config.agents.clone(),
+                profiles: agentwerke_profiles::Catalogue::from_config(&config.agents),
                 documents: knowledge(&config)?,
                 redactor: redactor.clone(),
                 escalation_ttl: config.escalation_ttl,
