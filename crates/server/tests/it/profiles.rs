@@ -63,7 +63,27 @@ async fn the_api_lists_profiles_from_config_and_files() {
             .all(|a| a["source"] == "config"),
         "{before}"
     );
+    let gateway = server.gateway.current();
+    assert!(gateway.agent("reviewer").is_none());
     install(&server, &dir);
+    // The gateway follows: the file's sandbox profiles and secret grants.
+    let gateway = server.gateway.current();
+    let reviewer = gateway
+        .agent("reviewer")
+        .expect("the gateway knows the reloaded agent");
+    assert_eq!(reviewer.allowed_sandbox_profiles.len(), 2);
+    assert_eq!(
+        reviewer
+            .secrets
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>(),
+        ["github_token"]
+    );
+    assert!(
+        gateway.agent("integrator").is_none(),
+        "the reload replaced the old set"
+    );
 
     let listed = server
         .get(
