@@ -24,8 +24,7 @@
 //!     prompt_template: Some("Triage {{input.ticket}}".into()),
 //!     ..TaskPromptSpec::default()
 //! };
-//! let redactor = agentwerke_evidence::redact::Redactor::default();
-//! let prompt = assemble(&task, &context, "run-1", &redactor).unwrap();
+//! let prompt = assemble(&task, &context, "run-1").unwrap();
 //! assert_eq!(prompt.user, "Triage T-7");
 //!
 //! let provider = ScriptedProvider::new().with_node("Triage", vec![Turn::reply("{{input.ticket}} is fine")]);

@@ -24,12 +24,14 @@
 //! [`assemble`]). A `{{` with no closing `}}` is plain text.
 
 mod assemble;
+mod snapshot;
 
 use serde_json::Value;
 
 use crate::error::Error;
 
-pub use assemble::{AssembledPrompt, TaskPromptSpec, assemble};
+pub use assemble::{AssembledPrompt, SkillPrompt, TaskPromptSpec, assemble};
+pub use snapshot::PromptSnapshot;
 
 /// Templates larger than this (64 KiB) are refused before rendering.
 pub const MAX_TEMPLATE_BYTES: usize = 64 * 1024;

@@ -163,44 +163,28 @@ fn task(template: Option<&str>) -> TaskPromptSpec {
         prompt_template: template.map(str::to_owned),
         strict: false,
         feedback: None,
+        ..TaskPromptSpec::default()
     }
 }
 
 #[test]
 fn assemble_names_the_agent_and_task_and_renders_the_prompt() {
     let ctx = context();
-    let prompt = assemble(
-        &task(Some("Write to {{input.name}}")),
-        &ctx,
-        "run-42",
-        &Redactor::default(),
-    )
-    .unwrap();
+    let prompt = assemble(&task(Some("Write to {{input.name}}")), &ctx, "run-42").unwrap();
     assert!(prompt.system.contains("\"writer\""));
     assert!(prompt.system.contains("Draft reply"));
     assert!(prompt.system.contains("run-42"));
     assert_eq!(prompt.user, "Write to Ada");
     assert!(prompt.unresolved.is_empty());
-    assert!(prompt.redacted_snapshot.contains("Write to Ada"));
-    assert_eq!(
-        prompt.snapshot_sha256,
-        agentwerke_evidence::canonical::sha256_hex(prompt.redacted_snapshot.as_bytes())
-    );
     // Same inputs, same bytes.
-    let again = assemble(
-        &task(Some("Write to {{input.name}}")),
-        &ctx,
-        "run-42",
-        &Redactor::default(),
-    )
-    .unwrap();
+    let again = assemble(&task(Some("Write to {{input.name}}")), &ctx, "run-42").unwrap();
     assert_eq!(prompt, again);
 }
 
 #[test]
 fn assemble_defaults_to_the_node_name_and_the_input() {
     let ctx = json!({"input": {"ticket": "T-1"}});
-    let prompt = assemble(&task(None), &ctx, "run-1", &Redactor::default()).unwrap();
+    let prompt = assemble(&task(None), &ctx, "run-1").unwrap();
     assert!(prompt.user.starts_with("Draft reply\n"));
     assert!(prompt.user.contains("\"ticket\": \"T-1\""));
 
@@ -208,20 +192,14 @@ fn assemble_defaults_to_the_node_name_and_the_input() {
         node_name: String::new(),
         ..task(None)
     };
-    let prompt = assemble(&unnamed, &ctx, "run-1", &Redactor::default()).unwrap();
+    let prompt = assemble(&unnamed, &ctx, "run-1").unwrap();
     assert!(prompt.user.starts_with("Draft\n"));
 }
 
 #[test]
 fn assemble_keeps_unresolved_visible_unless_strict() {
     let ctx = context();
-    let lenient = assemble(
-        &task(Some("Use {{input.gone}}")),
-        &ctx,
-        "r",
-        &Redactor::default(),
-    )
-    .unwrap();
+    let lenient = assemble(&task(Some("Use {{input.gone}}")), &ctx, "r").unwrap();
     assert_eq!(lenient.user, "Use {{input.gone}}");
     assert_eq!(lenient.unresolved, ["input.gone"]);
 
@@ -229,7 +207,7 @@ fn assemble_keeps_unresolved_visible_unless_strict() {
         strict: true,
         ..task(Some("Use {{input.gone}} and {{output.X}}"))
     };
-    let err = assemble(&strict, &ctx, "r", &Redactor::default()).unwrap_err();
+    let err = assemble(&strict, &ctx, "r").unwrap_err();
     assert_eq!(
         err,
         Error::UnresolvedVariable {
@@ -245,14 +223,14 @@ fn assemble_places_feedback_once() {
         feedback: Some("shorter please".into()),
         ..task(Some("Rework ({{feedback}})"))
     };
-    let prompt = assemble(&placed, &ctx, "r", &Redactor::default()).unwrap();
+    let prompt = assemble(&placed, &ctx, "r").unwrap();
     assert_eq!(prompt.user, "Rework (shorter please)");
 
     let appended = TaskPromptSpec {
         feedback: Some("shorter please".into()),
         ..task(Some("Write"))
     };
-    let prompt = assemble(&appended, &ctx, "r", &Redactor::default()).unwrap();
+    let prompt = assemble(&appended, &ctx, "r").unwrap();
     assert!(prompt.user.starts_with("Write\n\n"));
     assert!(prompt.user.ends_with("shorter please"));
 
@@ -260,12 +238,7 @@ fn assemble_places_feedback_once() {
         feedback: Some("  ".into()),
         ..task(Some("Write"))
     };
-    assert_eq!(
-        assemble(&blank, &ctx, "r", &Redactor::default())
-            .unwrap()
-            .user,
-        "Write"
-    );
+    assert_eq!(assemble(&blank, &ctx, "r").unwrap().user, "Write");
 }
 
 #[test]
@@ -275,24 +248,100 @@ fn the_snapshot_is_redacted_but_the_prompt_is_not() {
         "key": "sk-abcdefghijklmnopqrstuvwx",
     }});
     let template = "Connect with {{input.db}} and call the API with {{input.key}}.";
-    let prompt = assemble(
-        &task(Some(template)),
-        &ctx,
-        "r",
-        &Redactor::new(["hunter2-prod-password"]),
-    )
-    .unwrap();
+    let prompt = assemble(&task(Some(template)), &ctx, "r").unwrap();
     assert!(prompt.user.contains("hunter2-prod-password"));
     assert!(prompt.user.contains("sk-abcdefghijklmnopqrstuvwx"));
-    assert!(!prompt.redacted_snapshot.contains("hunter2"));
-    assert!(!prompt.redacted_snapshot.contains("sk-abc"));
+    let snapshot = prompt.snapshot(&[], &Redactor::new(["hunter2-prod-password"]));
+    assert!(!snapshot.text.contains("hunter2"));
+    assert!(!snapshot.text.contains("sk-abc"));
     assert!(
-        prompt
-            .redacted_snapshot
+        snapshot
+            .text
             .contains("Connect with [REDACTED] and call the API with [REDACTED].")
     );
     assert_eq!(
-        prompt.snapshot_sha256,
-        agentwerke_evidence::canonical::sha256_hex(prompt.redacted_snapshot.as_bytes())
+        snapshot.sha256,
+        agentwerke_evidence::canonical::sha256_hex(snapshot.text.as_bytes())
+    );
+}
+
+/// The system message is the agent's own prompt, then the task framing,
+/// then each listed skill with its name, description and instructions.
+#[test]
+fn the_agent_prompt_and_its_skills_make_the_system_message() {
+    let spec = TaskPromptSpec {
+        agent_prompt: "You are the team's careful reviewer.\n".into(),
+        skills: vec![
+            SkillPrompt {
+                name: "style-guide".into(),
+                description: "Writing rules; use for prose.".into(),
+                body: "Use short sentences.".into(),
+            },
+            SkillPrompt {
+                name: "changelog".into(),
+                description: "How entries are written.".into(),
+                body: "One line per change.".into(),
+            },
+        ],
+        ..task(Some("Review"))
+    };
+    let prompt = assemble(&spec, &context(), "run-1").unwrap();
+    let system = &prompt.system;
+    assert!(
+        system.starts_with("You are the team's careful reviewer.\n\nYou are the agent \"writer\""),
+        "{system}"
+    );
+    let at = |needle: &str| {
+        system
+            .find(needle)
+            .unwrap_or_else(|| panic!("{needle} in {system}"))
+    };
+    assert!(at("## Skill: style-guide") < at("Writing rules; use for prose."));
+    assert!(at("Writing rules; use for prose.") < at("Use short sentences."));
+    assert!(at("Use short sentences.") < at("## Skill: changelog"));
+    assert!(at("## Skill: changelog") < at("One line per change."));
+    // Without a profile prompt or skills the system message is the framing alone.
+    let plain = assemble(&task(Some("Review")), &context(), "run-1").unwrap();
+    assert!(plain.system.starts_with("You are the agent"));
+    assert!(!plain.system.contains("# Skills"));
+}
+
+/// The snapshot holds the system message (with the skills), the user
+/// message and the offered tools' schemas, and is hashed as stored.
+#[test]
+fn the_snapshot_is_everything_that_was_sent() {
+    let spec = TaskPromptSpec {
+        agent_prompt: "Reviewer prompt".into(),
+        skills: vec![SkillPrompt {
+            name: "style-guide".into(),
+            description: "Rules".into(),
+            body: "Short sentences.".into(),
+        }],
+        ..task(Some("Write to {{input.name}}"))
+    };
+    let prompt = assemble(&spec, &context(), "run-1").unwrap();
+    let tools = [crate::provider::ToolSpec {
+        name: "artifact.read".into(),
+        description: "Reads an artifact".into(),
+        input_schema: json!({"type": "object", "properties": {"path": {"type": "string"}}}),
+    }];
+    let snapshot = prompt.snapshot(&tools, &Redactor::default());
+    let expected = format!(
+        "[system]\n{}\n\n[user]\nWrite to Ada\n\n[tools]\n{}",
+        prompt.system,
+        serde_json::to_string_pretty(&tools).unwrap()
+    );
+    assert_eq!(snapshot.text, expected);
+    assert!(snapshot.text.contains("Reviewer prompt"));
+    assert!(snapshot.text.contains("## Skill: style-guide"));
+    assert!(snapshot.text.contains("\"input_schema\""));
+    assert_eq!(
+        snapshot.sha256,
+        agentwerke_evidence::canonical::sha256_hex(snapshot.text.as_bytes())
+    );
+    assert_ne!(
+        snapshot,
+        prompt.snapshot(&[], &Redactor::default()),
+        "the tools are part of it"
     );
 }

@@ -18,8 +18,6 @@ fn input(budgets: Budgets) -> StepInput {
         system: "You are the agent \"writer\".".into(),
         user: "Write the report".into(),
         unresolved: Vec::new(),
-        redacted_snapshot: String::new(),
-        snapshot_sha256: String::new(),
     };
     let mut input = StepInput::new(prompt, "run-1", "work-1", "Write", "writer");
     input.budgets = budgets;

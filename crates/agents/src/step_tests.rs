@@ -11,8 +11,6 @@ fn prompt() -> AssembledPrompt {
         system: "You are the agent \"writer\".".into(),
         user: "Write the report".into(),
         unresolved: Vec::new(),
-        redacted_snapshot: String::new(),
-        snapshot_sha256: String::new(),
     }
 }
 

@@ -67,6 +67,18 @@ pub struct RawConfig {
     /// Agent profiles: which sandbox profiles each agent's tasks may use.
     /// An agent without a profile gets no tool call through the gateway.
     pub agents: Vec<AgentConfig>,
+    /// A folder of agent profiles and skills (`agents/<name>.md`,
+    /// `skills/<name>/SKILL.md`), loaded at start and again when it
+    /// changes. Empty (the default): none. There is no default folder
+    /// because it is usually a checkout of the team's repository whose
+    /// place only the operator knows, and a server must not pick up an
+    /// `agents/` folder that happens to lie where it was started.
+    pub profiles_dir: String,
+    /// Whether `agents` was configured (file or environment) rather than
+    /// taken from the built-in defaults; those two example agents give way
+    /// to a profile folder.
+    #[serde(skip)]
+    pub agents_configured: bool,
     /// Seconds an escalated tool call waits for a human before it counts
     /// as rejected.
     pub escalation_ttl_secs: u64,
@@ -114,6 +126,8 @@ impl Default for RawConfig {
                     ],
                 ),
             ],
+            profiles_dir: String::new(),
+            agents_configured: false,
             escalation_ttl_secs: 24 * 60 * 60,
             knowledge_dir: String::new(),
             max_concurrent_steps: 16,
@@ -186,8 +200,10 @@ pub struct Config {
     pub lease: std::time::Duration,
     /// Agent steps that run at once.
     pub max_concurrent_steps: usize,
-    /// Agent profiles for the gateway.
+    /// Agent profiles from `[[agents]]`, for the gateway.
     pub agents: Vec<AgentProfile>,
+    /// The folder of agent profiles and skills, if any.
+    pub profiles_dir: Option<PathBuf>,
     /// How long an escalated call waits for a human.
     pub escalation_ttl: std::time::Duration,
     /// The knowledge folder, if any.
@@ -210,27 +226,43 @@ impl RawConfig {
     /// (`AGENTWERKE_DATA_DIR`, `AGENTWERKE_AUTH__DEV__ENABLED`, ...: `__`
     /// nests, `_` stands for `-`).
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
-        let mut figment = Figment::from(Serialized::defaults(RawConfig::default()));
+        let mut configured = Figment::new();
         if let Some(file) = file {
             if !file.exists() {
                 bail!("config file {} does not exist", file.display());
             }
-            figment = figment.merge(Toml::file(file));
+            configured = configured.merge(Toml::file(file));
         }
         // The client-side variables share the prefix but are not settings.
         let env = Env::prefixed("AGENTWERKE_")
             .filter(|key| !CLIENT_VARIABLES.contains(&key.as_str().to_ascii_lowercase().as_str()))
             .map(|key| key.as_str().replace("__", ".").replace('_', "-").into());
-        figment = figment.merge(env);
-        figment
+        configured = configured.merge(env);
+        let agents_configured = configured.contains("agents");
+        let mut raw: Self = Figment::from(Serialized::defaults(RawConfig::default()))
+            .merge(configured)
             .extract()
-            .context("the configuration is invalid (unknown keys are refused)")
+            .context("the configuration is invalid (unknown keys are refused)")?;
+        raw.agents_configured = agents_configured;
+        Ok(raw)
+    }
+
+    /// The `[[agents]]` in force: the built-in example agents give way to
+    /// a profile folder; configured ones never do (the same name in both
+    /// is refused when the folder is loaded).
+    fn agents_in_force(&self) -> &[AgentConfig] {
+        if self.profiles_dir.is_empty() || self.agents_configured {
+            &self.agents
+        } else {
+            &[]
+        }
     }
 
     /// The configuration as TOML that `--config` reads back, with the
     /// database URL that is really used spelled out.
     pub fn effective_toml(&self) -> anyhow::Result<String> {
         let mut effective = self.clone();
+        effective.agents = self.agents_in_force().to_vec();
         if effective.database_url.is_empty() {
             effective.database_url = default_database_url(&effective.data_dir);
         }
@@ -263,6 +295,14 @@ impl RawConfig {
         if self.max_concurrent_steps == 0 {
             bail!("max-concurrent-steps must be at least 1");
         }
+        let agents: Vec<AgentProfile> = self
+            .agents_in_force()
+            .iter()
+            .map(|a| {
+                AgentProfile::new(&a.name, a.sandbox_profiles.iter().copied())
+                    .with_secrets(a.secrets.iter().cloned())
+            })
+            .collect();
         let configured_secrets = configured_secrets(&self.secrets)?;
         let prices = prices(self.prices)?;
         let budgets = agent_budgets(&self.agents)?;
@@ -280,14 +320,9 @@ impl RawConfig {
             seed_sample: self.seed_sample,
             lease: std::time::Duration::from_secs(self.lease_secs),
             max_concurrent_steps: self.max_concurrent_steps,
-            agents: self
-                .agents
-                .iter()
-                .map(|a| {
-                    AgentProfile::new(&a.name, a.sandbox_profiles.iter().copied())
-                        .with_secrets(a.secrets.iter().cloned())
-                })
-                .collect(),
+            agents,
+            profiles_dir: (!self.profiles_dir.is_empty())
+                .then(|| PathBuf::from(&self.profiles_dir)),
             escalation_ttl: std::time::Duration::from_secs(self.escalation_ttl_secs),
             knowledge_dir: (!self.knowledge_dir.is_empty())
                 .then(|| PathBuf::from(&self.knowledge_dir)),
@@ -578,6 +613,35 @@ mod tests {
                 .unwrap_err()
         );
         assert!(error.contains("not supported yet"), "{error}");
+    }
+
+    /// The two built-in example agents give way to a profile folder;
+    /// configured `[[agents]]` stay next to it.
+    #[test]
+    fn a_profile_folder_replaces_the_example_agents_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("profiles.toml");
+        std::fs::write(&file, "profiles-dir = \"team/prompts\"\n").unwrap();
+        let raw = RawConfig::load(Some(&file)).unwrap();
+        assert!(!raw.agents_configured);
+        let dumped = raw.effective_toml().unwrap();
+        let config = raw.check().unwrap();
+        assert_eq!(config.profiles_dir, Some(PathBuf::from("team/prompts")));
+        assert!(config.agents.is_empty(), "{:?}", config.agents);
+        assert!(!dumped.contains("[[agents]]"), "{dumped}");
+
+        std::fs::write(
+            &file,
+            "profiles-dir = \"team/prompts\"\n[[agents]]\nname = \"ops\"\nsandbox-profiles = [\"offline\"]\n",
+        )
+        .unwrap();
+        let config = RawConfig::load(Some(&file)).unwrap().check().unwrap();
+        let names: Vec<&str> = config.agents.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["ops"]);
+
+        let defaults = RawConfig::default().check().unwrap();
+        assert_eq!(defaults.profiles_dir, None);
+        assert_eq!(defaults.agents.len(), 2, "no folder: the example agents");
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod config;
 mod keys;
 mod log;
 mod output;
+mod profiles;
 mod sample;
 
 use std::process::ExitCode;
@@ -59,6 +60,12 @@ enum Command {
     /// never from the command line, and never shown.
     #[command(subcommand)]
     Secret(commands::secret::Command),
+    /// List the agent profiles in force on the server.
+    #[command(subcommand)]
+    Agent(commands::agent::Command),
+    /// Check the configuration and the agent profile folder without
+    /// starting the server; every problem is printed with file and line.
+    Check(commands::agent::CheckArgs),
 }
 
 /// Options shared by every command that talks to a server.
@@ -96,6 +103,8 @@ fn main() -> ExitCode {
             Command::Evidence(cmd) => commands::evidence::run(cmd).await,
             Command::Audit(cmd) => commands::audit::run(cmd).await,
             Command::Secret(cmd) => commands::secret::run(cmd).await,
+            Command::Agent(cmd) => commands::agent::run(cmd).await,
+            Command::Check(args) => commands::agent::check(args),
         }
     });
     match result {

@@ -13,6 +13,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use agentwerke_agents::provider::ToolSpec;
 use agentwerke_evidence::canonical::digest_value;
 use agentwerke_evidence::redact::{Redactor, value_has_private_key};
 use agentwerke_types::{ErrorCode, ToolCallId};
@@ -24,7 +25,7 @@ use crate::facts::Facts;
 use crate::policy::{PolicyRequest, PolicySchema, PolicySet};
 use crate::record::{CallRecord, CallStatus, EscalationBinding, Execution, Outcome};
 use crate::registry::ToolRegistry;
-use crate::request::{AgentProfile, CallRequest, Halts};
+use crate::request::{AgentProfile, CallRequest, Halts, TaskSurface};
 use crate::risk::{RiskAssessment, RiskLevel};
 use crate::secret::{InjectedSecrets, SecretResolver};
 use crate::tool::ToolContext;
@@ -151,6 +152,55 @@ impl Gateway {
             policies,
             ..self.clone()
         })
+    }
+
+    /// The same gateway with other agent profiles (the profile folder was
+    /// reloaded); tools, policies and settings stay.
+    #[must_use]
+    pub fn with_agents(&self, agents: Vec<AgentProfile>) -> Self {
+        let by_name = agents.iter().map(|a| (a.name.clone(), a.clone())).collect();
+        let config = GatewayConfig {
+            agents,
+            ..(*self.config).clone()
+        };
+        Self {
+            agents: Arc::new(by_name),
+            config: Arc::new(config),
+            ..self.clone()
+        }
+    }
+
+    /// Every agent profile the gateway has, by name.
+    pub fn agents(&self) -> impl Iterator<Item = &AgentProfile> {
+        self.agents.values()
+    }
+
+    /// The profile the gateway has for `agent`, if any.
+    pub fn agent(&self, agent: &str) -> Option<&AgentProfile> {
+        self.agents.get(agent)
+    }
+
+    /// The tools worth offering to `agent`'s model under `task`: those the
+    /// granted surface does not refuse outright ([`TaskSurface::check`];
+    /// a failure the task escalates still offers the tool, since a human may
+    /// allow the call). Policy is not asked: it judges arguments, which the
+    /// model has not written yet. Sorted by name.
+    pub fn offered(&self, task: &TaskSurface, agent: &str) -> Vec<ToolSpec> {
+        let profile = self.agents.get(agent);
+        let escalates = task.tool_escalation == ToolEscalation::Escalate;
+        self.registry
+            .specs()
+            .into_iter()
+            .filter(|spec| {
+                let Some(category) = self.registry.category(&spec.name) else {
+                    return false;
+                };
+                match task.check(&spec.name, category, profile) {
+                    Ok(()) => true,
+                    Err(denial) => denial.escalatable && escalates,
+                }
+            })
+            .collect()
     }
 
     /// The tools.

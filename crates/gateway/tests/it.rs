@@ -6,6 +6,8 @@ mod decision_table;
 mod execute;
 #[path = "it/http.rs"]
 mod http;
+#[path = "it/offered.rs"]
+mod offered;
 #[path = "it/secret_refs.rs"]
 mod secret_refs;
 #[path = "it/secrets.rs"]

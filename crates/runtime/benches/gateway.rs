@@ -45,7 +45,10 @@ async fn main() {
             store.clone(),
             clock.clone(),
             GatewaySettings {
-                agents: vec![AgentProfile::new("analyst", [SandboxProfile::Offline])],
+                profiles: agentwerke_profiles::Catalogue::from_config(&[AgentProfile::new(
+                    "analyst",
+                    [SandboxProfile::Offline],
+                )]),
                 documents: documents(),
                 redactor: Default::default(),
                 escalation_ttl: Duration::from_secs(3600),

@@ -2,8 +2,9 @@
 
 use std::sync::Arc;
 
+use agentwerke_agents::budget::Budgets;
 use agentwerke_agents::human::{HUMAN_ASK, human_ask_spec};
-use agentwerke_agents::prompt::{PromptVars, TaskPromptSpec, assemble, render};
+use agentwerke_agents::prompt::{PromptVars, SkillPrompt, TaskPromptSpec, assemble, render};
 use agentwerke_agents::provider::ToolCallRequest;
 use agentwerke_agents::step::{
     NoTools, Resume, StepInput, StepOutcome, ToolResult, run_metered_step,
@@ -14,13 +15,15 @@ use agentwerke_engine::WorkId;
 use agentwerke_evidence::Record;
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_evidence::record::PromptRecord;
+use agentwerke_gateway::TaskSurface;
+use agentwerke_profiles::Profile;
 use agentwerke_store::{Delivered, JsonText, WorkEnd, WorkItem};
 use agentwerke_types::{Actor, AuditKind, ErrorCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, watch};
 
-use crate::budgets::for_task;
+use crate::budgets::{AgentBudgets, for_task};
 use crate::clock::rfc3339;
 use crate::command::Ctx;
 use crate::command::finish_step::{self, FinishStep, Outcome as Ending, Risk};
@@ -208,16 +211,21 @@ impl Executor {
                 .inspect_err(|error| tracing::warn!(%error, "a paused step starts over"))
                 .ok()
         });
-        let tools = match &self.deps.gateway {
-            Some(service) => Some(StepTools::new(
+        let profile = self
+            .deps
+            .gateway
+            .as_ref()
+            .and_then(|service| service.profiles().get(&work.spec.agent).cloned());
+        let surface = granted(&work.spec, profile.as_deref());
+        let tools = self.deps.gateway.as_ref().map(|service| {
+            StepTools::new(
                 Arc::clone(service),
                 Arc::clone(&self.deps.store),
                 Arc::clone(&self.deps.clock),
                 self.identity(&work),
-                surface(&work.spec),
-            )),
-            None => None,
-        };
+                surface.clone(),
+            )
+        });
         let mut records = Vec::new();
         let mut audit = Vec::new();
         let outcome = match (&tools, self.action(&work.spec)) {
@@ -231,15 +239,14 @@ impl Executor {
                     tools.skip_calls(made_before(resume));
                 }
                 let meter = self.meter(&work, &item);
-                self.ask_model(
-                    &work,
-                    tools.as_ref(),
-                    &meter,
-                    resume,
-                    &mut records,
-                    &mut audit,
-                )
-                .await
+                let step = ModelStep {
+                    tools: tools.as_ref(),
+                    profile: profile.as_deref(),
+                    surface: &surface,
+                    meter: &meter,
+                };
+                self.ask_model(&work, step, resume, &mut records, &mut audit)
+                    .await
             }
         };
         // Only an execution that made calls, or one of work claimed before,
@@ -405,17 +412,23 @@ impl Executor {
         }
     }
 
-    /// The model path: assemble the prompt, run the tool-use loop with the
-    /// gateway as its only tool executor.
+    /// The model path: assemble the prompt from the task and the agent's
+    /// profile, offer the tools of the granted surface, and run the
+    /// tool-use loop with the gateway as its only tool executor.
     async fn ask_model(
         &self,
         work: &AgentWork,
-        tools: Option<&StepTools>,
-        meter: &StoreMeter,
+        step: ModelStep<'_>,
         resume: Option<Resume>,
         records: &mut Vec<Record>,
         audit: &mut Vec<AuditDraft>,
     ) -> Outcome {
+        let ModelStep {
+            tools,
+            profile,
+            surface,
+            meter,
+        } = step;
         let task = TaskPromptSpec {
             agent: work.spec.agent.clone(),
             node_id: work.node_id.clone(),
@@ -423,25 +436,15 @@ impl Executor {
             prompt_template: work.spec.prompt.clone(),
             strict: work.spec.strict_variables,
             feedback: work.feedback.clone(),
+            agent_prompt: profile.map(|p| p.system_prompt.clone()).unwrap_or_default(),
+            skills: profile.map(skill_prompts).unwrap_or_default(),
         };
-        let prompt = match assemble(&task, &work.context, &work.run_id, &self.options.redactor) {
+        let prompt = match assemble(&task, &work.context, &work.run_id) {
             Err(error) => {
                 return Outcome::Ended(failed(error.code(), &error.to_string()));
             }
             Ok(prompt) => prompt,
         };
-        // A resumed step goes on with the prompt it was given, recorded then.
-        if resume.is_none() {
-            records.push(Record::Prompt(PromptRecord {
-                work_id: work.work_id.to_string(),
-                node_id: work.node_id.clone(),
-                agent: work.spec.agent.clone(),
-                attempt: work.attempt,
-                text: prompt.redacted_snapshot.clone(),
-                sha256: prompt.snapshot_sha256.clone(),
-                unresolved: prompt.unresolved.clone(),
-            }));
-        }
         let mut input = StepInput::new(
             prompt,
             work.run_id.clone(),
@@ -453,20 +456,34 @@ impl Executor {
         input.node_name = task.node_name.clone();
         input.context = work.context.clone();
         input.feedback = work.feedback.clone();
-        input.resume = resume;
-        input.budgets = for_task(
-            self.options.budgets.of(&work.spec.agent),
-            &work.spec.budgets,
-        );
+        if let Some(profile) = profile {
+            configure(&mut input, profile);
+        }
+        let agent = agent_budgets(profile, &self.options.budgets, &work.spec.agent);
+        input.budgets = for_task(agent, &work.spec.budgets);
         input.prices = self.options.prices.clone();
         if let Some(service) = &self.deps.gateway {
-            input.tools = service.current().registry().specs();
+            input.tools = service.current().offered(surface, &work.spec.agent);
             if tools.is_some_and(StepTools::may_ask) {
                 input.tools.push(human_ask_spec());
             }
         }
-        // Each turn's usage and its evidence were kept by the meter as the
-        // turn was answered, so they are not written again with the end.
+        // A resumed step goes on with the prompt it was given, recorded then.
+        if resume.is_none() {
+            let snapshot = input.prompt.snapshot(&input.tools, &self.options.redactor);
+            records.push(Record::Prompt(PromptRecord {
+                work_id: work.work_id.to_string(),
+                node_id: work.node_id.clone(),
+                agent: work.spec.agent.clone(),
+                attempt: work.attempt,
+                text: snapshot.text,
+                sha256: snapshot.sha256,
+                unresolved: input.prompt.unresolved.clone(),
+            }));
+        }
+        input.resume = resume;
+        // Each turn's usage and its evidence are kept by the meter as the
+        // turn is answered, so they are not written again with the end.
         let provider = self.deps.provider.as_ref();
         let outcome = match tools {
             Some(tools) => run_metered_step(input, provider, tools, meter).await,
@@ -542,6 +559,64 @@ impl Executor {
     }
 }
 
+/// What the model path of a step works with besides the work itself.
+#[derive(Clone, Copy)]
+struct ModelStep<'a> {
+    /// The gateway for this step; `None`: every call is refused.
+    tools: Option<&'a StepTools>,
+    /// The agent's profile, if it has one.
+    profile: Option<&'a Profile>,
+    /// The task's granted surface, with the profile's default tools.
+    surface: &'a TaskSurface,
+    /// Keeps each turn's usage as it is answered and sums what was spent.
+    meter: &'a StoreMeter,
+}
+
+/// The task's granted surface, from its `agentTask` extension; a task that
+/// sets no `allowedTools` gets its agent's profile's `allowed-tools`, so
+/// the gateway holds the step to the same tools it is offered.
+fn granted(spec: &AgentTaskSpec, profile: Option<&Profile>) -> TaskSurface {
+    let mut surface = surface(spec);
+    if surface.allowed_tools.is_empty()
+        && let Some(profile) = profile
+    {
+        surface.allowed_tools.clone_from(&profile.allowed_tools);
+    }
+    surface
+}
+
+/// The agent's budgets: its profile file's when it sets any, else the
+/// configuration's `[agents.budgets]` (a name is defined in one place only,
+/// so the two never both apply).
+fn agent_budgets(profile: Option<&Profile>, configured: &AgentBudgets, agent: &str) -> Budgets {
+    profile
+        .map(|p| p.budgets)
+        .filter(|budgets| *budgets != Budgets::default())
+        .unwrap_or_else(|| configured.of(agent))
+}
+
+/// The profile's model settings on the step: provider, model, temperature
+/// and turn limit, each where the profile sets it.
+fn configure(input: &mut StepInput, profile: &Profile) {
+    input.provider.clone_from(&profile.provider);
+    input.model.clone_from(&profile.model);
+    input.temperature = profile.temperature;
+    input.max_turns = profile.max_turns.unwrap_or(input.max_turns);
+}
+
+/// The profile's skills as the prompt carries them.
+fn skill_prompts(profile: &Profile) -> Vec<SkillPrompt> {
+    profile
+        .skills
+        .iter()
+        .map(|skill| SkillPrompt {
+            name: skill.name.clone(),
+            description: skill.description.clone(),
+            body: skill.body.clone(),
+        })
+        .collect()
+}
+
 /// How many `human.ask` calls a paused step made before the calls it paused
 /// on: its questions are matched to the attempt's in order, and those were
 /// answered already.
@@ -569,5 +644,102 @@ fn log_recovery(item: &WorkItem) {
     } else if item.attempt_count > 1 {
         tracing::info!(run_id = %item.run_id, work_id = %item.work_id, attempt = item.attempt_count,
             "recovering agent work: an earlier claim ended without a result (restart, crash or lapsed lease); running it again");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use agentwerke_agents::prompt::AssembledPrompt;
+    use agentwerke_agents::step::DEFAULT_MAX_TURNS;
+    use agentwerke_gateway::{AgentProfile, SandboxProfile};
+
+    use super::*;
+
+    fn profile() -> Profile {
+        Profile::from_config(&AgentProfile::new("reviewer", [SandboxProfile::Offline]))
+    }
+
+    fn spec(allowed: &[&str]) -> AgentTaskSpec {
+        serde_json::from_value(json!({
+            "agent": "reviewer", "action": null, "purposeType": "analysis",
+            "policyTag": null, "environment": null, "requiresEvidence": false,
+            "executionMode": "local", "sandboxProfile": "offline",
+            "permissionLevel": "read-only", "allowedTools": allowed, "deniedTools": [],
+            "toolEscalation": "reject", "prompt": null, "maxRetries": 0,
+            "retryBackoffSeconds": 0, "timeoutSeconds": null, "strictVariables": false,
+            "metadata": [],
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_profile_sets_the_model_and_its_limits() {
+        let prompt = AssembledPrompt {
+            system: String::new(),
+            user: String::new(),
+            unresolved: Vec::new(),
+        };
+        let mut input = StepInput::new(prompt, "run", "work", "Node", "reviewer");
+        configure(&mut input, &profile());
+        assert_eq!(
+            (
+                input.provider.clone(),
+                input.model.clone(),
+                input.temperature,
+                input.max_turns
+            ),
+            (None, None, None, DEFAULT_MAX_TURNS),
+            "a profile that sets nothing leaves the defaults"
+        );
+        let mut set = profile();
+        set.provider = Some("local".into());
+        set.model = Some("llama3.1:8b".into());
+        set.temperature = Some(0.3);
+        set.max_turns = Some(3);
+        configure(&mut input, &set);
+        assert_eq!(input.provider.as_deref(), Some("local"));
+        assert_eq!(input.model.as_deref(), Some("llama3.1:8b"));
+        assert_eq!(input.temperature, Some(0.3));
+        assert_eq!(input.max_turns, 3);
+    }
+
+    #[test]
+    fn a_profile_file_budget_applies_and_the_configured_one_otherwise() {
+        use agentwerke_agents::budget::Budget;
+        let configured = AgentBudgets::default();
+        let mut table = std::collections::BTreeMap::new();
+        let mut from_config = Budgets::default();
+        from_config.step.tokens = Some(500);
+        table.insert("reviewer".to_owned(), from_config);
+        configured.replace(table);
+        assert_eq!(
+            agent_budgets(Some(&profile()), &configured, "reviewer"),
+            from_config
+        );
+        assert_eq!(agent_budgets(None, &configured, "reviewer"), from_config);
+        let mut file = profile();
+        file.budgets.run = Budget {
+            tokens: None,
+            cost_usd: Some(0.25),
+        };
+        assert_eq!(
+            agent_budgets(Some(&file), &configured, "reviewer"),
+            file.budgets
+        );
+        assert_eq!(
+            agent_budgets(None, &configured, "someone-else"),
+            Budgets::default()
+        );
+    }
+
+    #[test]
+    fn the_profile_tools_are_the_default_and_the_task_list_wins() {
+        let mut reviewer = profile();
+        reviewer.allowed_tools = vec!["knowledge.*".into()];
+        let defaulted = granted(&spec(&[]), Some(&reviewer));
+        assert_eq!(defaulted.allowed_tools, ["knowledge.*"]);
+        let own = granted(&spec(&["artifact.read"]), Some(&reviewer));
+        assert_eq!(own.allowed_tools, ["artifact.read"]);
+        assert!(granted(&spec(&[]), None).allowed_tools.is_empty());
     }
 }

@@ -28,6 +28,7 @@ use agentwerke_gateway::{
     Halts, Outcome, PermissionLevel, PolicySchema, PolicySet, RiskLevel, SandboxProfile,
     TaskSurface, ToolError, ToolEscalation, ToolRegistry,
 };
+use agentwerke_profiles::Catalogue;
 use agentwerke_store::calls::ToolCallRow;
 use agentwerke_store::gateway::PolicySetRow;
 use agentwerke_store::gateway::{ArtifactRow, HaltRow, HaltScope};
@@ -72,9 +73,10 @@ pub fn builtin_tools() -> Result<KnownTools, crate::Error> {
 pub const POLICY_CHECK_INTERVAL: Duration = Duration::from_millis(250);
 
 /// The gateway in force, swapped atomically when a policy set is published
-/// here or seen published by another process.
+/// here or seen published by another process, or when the agent profiles
+/// are reloaded.
 pub struct GatewayService {
-    current: RwLock<Arc<Gateway>>,
+    current: RwLock<InForce>,
     store: Arc<dyn Store>,
     /// How long an escalated call waits for a human before it counts as
     /// rejected.
@@ -85,11 +87,20 @@ pub struct GatewayService {
     born: Instant,
 }
 
+/// The gateway and the agent profiles it was built with, swapped together
+/// so a step never sees a profile the gateway does not know.
+#[derive(Clone)]
+struct InForce {
+    gateway: Arc<Gateway>,
+    profiles: Arc<Catalogue>,
+}
+
 /// What the gateway is set up with.
 #[derive(Debug, Clone)]
 pub struct GatewaySettings {
-    /// The agent profiles; an agent without one gets no tool.
-    pub agents: Vec<AgentProfile>,
+    /// The agent profiles (configuration and profile folder); an agent
+    /// without one gets no tool.
+    pub profiles: Catalogue,
     /// What `knowledge.search` searches.
     pub documents: Vec<Document>,
     /// Redacts known secret values and credential shapes from arguments,
@@ -125,21 +136,40 @@ impl GatewayService {
             None => PolicySet::default_set(schema).map_err(setup)?,
         };
         let config = GatewayConfig {
-            agents: settings.agents,
+            agents: settings.profiles.gateway_profiles(),
             redactor: settings.redactor,
             secrets: settings.resolver,
             ..GatewayConfig::default()
         };
         let gateway = Gateway::new(registry, policies, config).map_err(setup)?;
         let ttl = i64::try_from(settings.escalation_ttl.as_millis()).unwrap_or(i64::MAX);
-        Ok(Self::new(gateway, store, ttl))
+        Ok(Self::with_profiles(gateway, settings.profiles, store, ttl))
     }
 
     /// Wraps `gateway` (built with the default or the last published policy
-    /// set) for the runtime and the API to share.
+    /// set) for the runtime and the API to share; its agents' profiles are
+    /// what the gateway knows of them (sandbox profiles and secret grants).
     pub fn new(gateway: Gateway, store: Arc<dyn Store>, escalation_ttl_ms: i64) -> Self {
+        let agents: Vec<AgentProfile> = gateway.agents().cloned().collect();
+        Self::with_profiles(
+            gateway,
+            Catalogue::from_config(&agents),
+            store,
+            escalation_ttl_ms,
+        )
+    }
+
+    fn with_profiles(
+        gateway: Gateway,
+        profiles: Catalogue,
+        store: Arc<dyn Store>,
+        escalation_ttl_ms: i64,
+    ) -> Self {
         Self {
-            current: RwLock::new(Arc::new(gateway)),
+            current: RwLock::new(InForce {
+                gateway: Arc::new(gateway),
+                profiles: Arc::new(profiles),
+            }),
             store,
             escalation_ttl_ms,
             policy_checked_ms: AtomicU64::new(0),
@@ -188,10 +218,41 @@ impl GatewayService {
 
     /// The gateway in force now, as last installed in this process.
     pub fn current(&self) -> Arc<Gateway> {
+        Arc::clone(&self.read().gateway)
+    }
+
+    /// The agent profiles in force now.
+    pub fn profiles(&self) -> Arc<Catalogue> {
+        Arc::clone(&self.read().profiles)
+    }
+
+    fn read(&self) -> InForce {
         match self.current.read() {
-            Ok(guard) => Arc::clone(&guard),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
         }
+    }
+
+    /// Changes what is in force under the write lock, so a policy
+    /// publication and a profile reload at the same moment both take.
+    fn swap<E>(&self, change: impl FnOnce(&InForce) -> Result<InForce, E>) -> Result<(), E> {
+        let mut guard = self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *guard = change(&guard)?;
+        Ok(())
+    }
+
+    /// Puts reloaded agent profiles in force for every step and call from
+    /// now on: the gateway's sandbox profiles and secret grants with them.
+    pub fn install_profiles(&self, profiles: Catalogue) {
+        let _ = self.swap::<std::convert::Infallible>(|now| {
+            Ok(InForce {
+                gateway: Arc::new(now.gateway.with_agents(profiles.gateway_profiles())),
+                profiles: Arc::new(profiles),
+            })
+        });
     }
 
     /// The tool names a workflow may use now: what `action`, `allowedTools`
@@ -202,12 +263,12 @@ impl GatewayService {
 
     /// Puts `policies` in force for every call from now on.
     pub fn install(&self, policies: PolicySet) -> Result<(), agentwerke_gateway::Error> {
-        let next = Arc::new(self.current().with_policies(policies)?);
-        match self.current.write() {
-            Ok(mut guard) => *guard = next,
-            Err(poisoned) => *poisoned.into_inner() = next,
-        }
-        Ok(())
+        self.swap(|now| {
+            Ok(InForce {
+                gateway: Arc::new(now.gateway.with_policies(policies)?),
+                profiles: Arc::clone(&now.profiles),
+            })
+        })
     }
 
     /// The kill-switch state, read from the store on every call so a halt

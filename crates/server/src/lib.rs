@@ -88,6 +88,7 @@ pub fn app(state: AppState) -> Router {
         .route("/api/questions/{id}", get(questions::get))
         .route("/api/questions/{id}/answer", post(questions::answer))
         .route("/api/settings", get(routes::settings::get))
+        .route("/api/agents", get(routes::agents::list))
         .route(
             "/api/settings/secrets/{name}",
             put(routes::settings::put).delete(routes::settings::delete),

@@ -81,6 +81,7 @@ use crate::routes::{
         crate::routes::settings::get,
         crate::routes::settings::put,
         crate::routes::settings::delete,
+        crate::routes::agents::list,
     ),
     components(schemas(
         Problem,

@@ -1,15 +1,13 @@
-//! From a task and the run context to the two messages a model sees, plus
-//! the redacted snapshot that evidence keeps.
+//! From a task, the agent's profile and the run context to the two messages
+//! a model sees first.
 //!
-//! The model gets the prompt as rendered; what is persisted is a separate,
-//! redacted copy. Keeping the two apart lets the evidence prove exactly what
-//! was asked (its SHA-256 is over the stored text) without the audit log ever
-//! holding a credential that happened to be in the run input.
+//! The system message is the agent's own system prompt (its profile's
+//! Markdown body), then what Agentwerke tells every agent about the task,
+//! then the skills its profile lists, each with its name, description and
+//! instructions. The user message is the rendered task prompt. What evidence
+//! keeps of them is [`AssembledPrompt::snapshot`].
 
 use serde_json::Value;
-
-use agentwerke_evidence::canonical::sha256_hex;
-use agentwerke_evidence::redact::Redactor;
 
 use super::{Output, PromptVars, render_tracked};
 use crate::error::Error;
@@ -29,22 +27,34 @@ pub struct TaskPromptSpec {
     pub strict: bool,
     /// The approver's `request_changes` comment when the work was sent back.
     pub feedback: Option<String>,
+    /// The agent's system prompt from its profile; empty when it has none.
+    /// Used as written: it is the author's text, not a template.
+    pub agent_prompt: String,
+    /// The skills the agent's profile lists, in its order.
+    pub skills: Vec<SkillPrompt>,
 }
 
-/// A prompt ready for the model, and its redacted snapshot for evidence.
+/// A skill as it is put into the system message.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SkillPrompt {
+    /// Its name.
+    pub name: String,
+    /// What it does and when to use it.
+    pub description: String,
+    /// Its instructions.
+    pub body: String,
+}
+
+/// A prompt ready for the model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AssembledPrompt {
-    /// The system message: who the agent is and what the task is.
+    /// The system message: who the agent is, what the task is, and the
+    /// agent's skills.
     pub system: String,
     /// The user message: the rendered task prompt.
     pub user: String,
     /// Variables that did not resolve (always empty for strict tasks).
     pub unresolved: Vec<String>,
-    /// `system` and `user` as one text, with secrets redacted: what gets
-    /// persisted.
-    pub redacted_snapshot: String,
-    /// SHA-256 (lowercase hex) of `redacted_snapshot`'s UTF-8 bytes.
-    pub snapshot_sha256: String,
 }
 
 /// Renders the task's prompt against `context` and builds the messages.
@@ -52,13 +62,12 @@ pub struct AssembledPrompt {
 /// Without a template the user message is the node name and the run input
 /// as JSON. Feedback the template does not place itself with `{{feedback}}`
 /// is appended, so a reworked task always sees why it was sent back.
-/// `redactor` knows the secret values to redact from the snapshot (token
-/// shapes such as `sk-...` are redacted regardless).
+/// The prompt goes to the model as rendered; what is persisted is the
+/// redacted [`AssembledPrompt::snapshot`].
 pub fn assemble(
     task: &TaskPromptSpec,
     context: &Value,
     run_id: &str,
-    redactor: &Redactor,
 ) -> Result<AssembledPrompt, Error> {
     let node_name = if task.node_name.is_empty() {
         task.node_id.as_str()
@@ -88,19 +97,33 @@ pub fn assemble(
         out.push(feedback)?;
         user = out.0;
     }
-    let system = system_prompt(&task.agent, node_name, &task.node_id, run_id);
-    let redacted_snapshot = redactor.redact_str(&format!("[system]\n{system}\n\n[user]\n{user}"));
-    let snapshot_sha256 = sha256_hex(redacted_snapshot.as_bytes());
+    let framing = task_framing(&task.agent, node_name, &task.node_id, run_id);
+    let mut system = Output::default();
+    if !task.agent_prompt.trim().is_empty() {
+        system.push(task.agent_prompt.trim())?;
+        system.push("\n\n")?;
+    }
+    system.push(&framing)?;
+    if !task.skills.is_empty() {
+        system.push("\n\n# Skills\n\nInstructions for particular kinds of work; use a skill when its description fits.")?;
+        for skill in &task.skills {
+            system.push(&format!(
+                "\n\n## Skill: {}\n\n{}\n\n{}",
+                skill.name,
+                skill.description.trim(),
+                skill.body.trim()
+            ))?;
+        }
+    }
     Ok(AssembledPrompt {
-        system,
+        system: system.0,
         user,
         unresolved,
-        redacted_snapshot,
-        snapshot_sha256,
     })
 }
 
-fn system_prompt(agent: &str, node_name: &str, node_id: &str, run_id: &str) -> String {
+/// What every agent is told about the task and the gateway.
+fn task_framing(agent: &str, node_name: &str, node_id: &str, run_id: &str) -> String {
     format!(
         "You are the agent \"{agent}\", doing one task in an Agentwerke workflow run.\n\
          Task: {node_name} (BPMN node {node_id}, run {run_id}).\n\

@@ -34,12 +34,18 @@ async fn a_reworked_task_runs_end_to_end_on_the_scripted_provider() {
         ),
         strict: false,
         feedback: Some("mention the discount".into()),
+        ..TaskPromptSpec::default()
     };
-    let prompt = assemble(&task, &context, "run-9", &Redactor::default()).unwrap();
+    let prompt = assemble(&task, &context, "run-9").unwrap();
     assert_eq!(prompt.unresolved, ["input.region"]);
     assert!(prompt.user.contains("{{input.region}}"));
     assert!(prompt.user.ends_with("mention the discount"));
-    assert!(!prompt.redacted_snapshot.contains("sk-live"));
+    assert!(
+        !prompt
+            .snapshot(&[], &Redactor::default())
+            .text
+            .contains("sk-live")
+    );
 
     let provider = ScriptedProvider::from_toml_str(SCRIPTS).unwrap();
     let mut input = StepInput::new(prompt, "run-9", "work-3", "Draft", "writer");

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod agent;
 pub mod answer;
 pub mod approval;
 pub mod approve;

@@ -19,7 +19,7 @@ use anyhow::Context;
 use crate::config::{Config, ConfigArgs};
 use crate::log::RedactingWriter;
 use crate::output::say;
-use crate::{keys, sample};
+use crate::{keys, profiles, sample};
 
 /// `serve` options; each can also come from the config file or `AGENTWERKE_*`.
 #[derive(Debug, clap::Args)]
@@ -47,6 +47,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let config = raw.check()?;
+    // Checked before anything is created: a folder with problems stops
+    // the server with every one of them.
+    let (profiles, reloader) = profiles::load(&config)?;
     // One redactor, seeded with the redact-env values, for the log, the
     // gateway, the runtime, the secret keeper and the answers: a value the
     // keeper learns is redacted everywhere from the next write on.
@@ -95,7 +98,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             store.clone(),
             clock.clone(),
             GatewaySettings {
-                agents: config.agents.clone(),
+                profiles,
                 documents: knowledge(&config)?,
                 redactor: redactor.clone(),
                 escalation_ttl: config.escalation_ttl,
@@ -105,6 +108,9 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .await
         .context("cannot start the Tool Gateway")?,
     );
+    if let Some(reloader) = reloader {
+        profiles::keep_reloading(reloader, gateway.clone());
+    }
     let stored = keeper
         .open_stored(store.as_ref())
         .await

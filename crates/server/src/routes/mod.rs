@@ -1,5 +1,6 @@
 //! Route handlers, one module per resource.
 
+pub mod agents;
 pub mod approvals;
 pub mod audit;
 pub mod events;

@@ -9,6 +9,7 @@ use agentwerke_auth::{
 };
 use agentwerke_evidence::redact::Redactor;
 use agentwerke_gateway::{AgentProfile, SandboxProfile};
+use agentwerke_profiles::Catalogue;
 use agentwerke_runtime::{
     Clock, GatewayService, GatewaySettings, Runtime, RuntimeDeps, RuntimeOptions, SystemClock,
 };
@@ -39,6 +40,8 @@ pub(crate) struct TestServer {
     pub(crate) url: String,
     pub(crate) http: reqwest::Client,
     pub(crate) dir: TempDir,
+    /// The gateway and agent profiles in force, as the server shares them.
+    pub(crate) gateway: Arc<GatewayService>,
     dev_key: DevKey,
     runtime: Option<Runtime>,
     server: tokio::task::JoinHandle<()>,
@@ -151,7 +154,7 @@ impl TestServer {
                 store.clone(),
                 clock.clone(),
                 GatewaySettings {
-                    agents: vec![
+                    profiles: Catalogue::from_config(&[
                         AgentProfile::new("analyst", [SandboxProfile::Offline]),
                         AgentProfile::new(
                             "release-assistant",
@@ -159,7 +162,7 @@ impl TestServer {
                         ),
                         AgentProfile::new("integrator", [SandboxProfile::RepoRead])
                             .with_secrets([SecretName::parse("github_token").expect("name")]),
-                    ],
+                    ]),
                     documents: Vec::new(),
                     redactor: redactor.clone(),
                     escalation_ttl: Duration::from_secs(escalation_ttl_secs),
@@ -192,7 +195,7 @@ impl TestServer {
             runtime: runtime.handle(),
             clock,
             evidence_key: Arc::new(key),
-            gateway,
+            gateway: gateway.clone(),
             keeper,
             limits,
         };
@@ -207,6 +210,7 @@ impl TestServer {
             url,
             http: reqwest::Client::new(),
             dir,
+            gateway,
             dev_key,
             runtime: Some(runtime),
             server,

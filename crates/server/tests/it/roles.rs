@@ -99,6 +99,7 @@ fn endpoints() -> Vec<(Method, &'static str, Needs, Option<Value>)> {
             Some(json!({"scope": "agent", "target": "nobody"})),
         ),
         (Method::GET, "/api/gateway/halts", Needs::Read, None),
+        (Method::GET, "/api/agents", Needs::Read, None),
         (Method::GET, "/api/policies", Needs::Read, None),
         (Method::GET, "/api/policies/schema", Needs::Read, None),
         (Method::GET, "/api/policies/1", Needs::Read, None),
