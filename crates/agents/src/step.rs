@@ -26,7 +26,8 @@ use agentwerke_types::ErrorCode;
 use crate::error::Error;
 use crate::prompt::AssembledPrompt;
 use crate::provider::{
-    Message, ModelProvider, ModelRequest, ModelResponse, Role, ToolCallRequest, ToolSpec, Usage,
+    CallStats, Message, ModelProvider, ModelRequest, ModelResponse, NoSink, Role, TextSink,
+    ToolCallRequest, ToolSpec, Usage,
 };
 
 /// Model calls a step may make unless told otherwise.
@@ -250,6 +251,9 @@ pub struct TurnRecord {
     /// The tool calls it asked for, with the gateway's decisions, in order.
     /// Calls after an escalation are listed without a decision.
     pub tool_calls: Vec<ToolCallRecord>,
+    /// Latency, retries and the key used.
+    #[serde(default)]
+    pub call: CallStats,
 }
 
 /// One tool call and what became of it.
@@ -341,9 +345,20 @@ impl StepOutcome {
 /// Runs the tool-use loop until a final answer, a pause, a failure or the
 /// turn limit; a resumed step first makes the calls it paused on.
 pub async fn run_step(
+    input: StepInput,
+    provider: &dyn ModelProvider,
+    tools: &dyn ToolExecutor,
+) -> StepOutcome {
+    run_step_streaming(input, provider, tools, &NoSink).await
+}
+
+/// As [`run_step`], handing the model's text to `sink` as it arrives
+/// (see [`ModelProvider::complete_streaming`]).
+pub async fn run_step_streaming(
     mut input: StepInput,
     provider: &dyn ModelProvider,
     tools: &dyn ToolExecutor,
+    sink: &dyn TextSink,
 ) -> StepOutcome {
     let mut turns: Vec<TurnRecord> = Vec::new();
     let mut usage_total = Usage::default();
@@ -378,7 +393,8 @@ pub async fn run_step(
         if let Some(reason) = tools.halted(&input.tool_context(turn, None)).await {
             return Pause::Halted(reason).outcome(turns, messages, Vec::new(), turn - 1);
         }
-        let response = match provider.complete(&input.request(&messages)).await {
+        let request = input.request(&messages);
+        let response = match provider.complete_streaming(&request, sink).await {
             Ok(response) => response,
             Err(e) => {
                 return StepOutcome::Failed {
@@ -395,6 +411,7 @@ pub async fn run_step(
             usage,
             model,
             provider: provider_name,
+            call,
         } = response;
         let mut record = TurnRecord {
             turn,
@@ -403,6 +420,7 @@ pub async fn run_step(
             usage,
             content: content.clone(),
             tool_calls: Vec::new(),
+            call,
         };
         if tool_calls.is_empty() {
             turns.push(record);
