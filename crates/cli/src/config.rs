@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 
 use agentwerke_auth::AuthConfig;
 use agentwerke_gateway::{AgentProfile, SandboxProfile};
+use agentwerke_providers::{ProviderSettings, ProviderSpec, check_all};
 use agentwerke_secrets::{SecretLocation, SecretName};
+use agentwerke_types::ErrorCode;
 use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -81,6 +83,9 @@ pub struct RawConfig {
     /// what: the value is read when it is needed, and the Settings API
     /// shows its status and fingerprint.
     pub secrets: BTreeMap<String, String>,
+    /// Model providers (`[[providers]]`): none means the scripted provider
+    /// answers every model call, as a tokenless server does.
+    pub providers: Vec<ProviderSettings>,
 }
 
 impl Default for RawConfig {
@@ -113,6 +118,7 @@ impl Default for RawConfig {
             redact_env: Vec::new(),
             auth: local_auth(),
             secrets: BTreeMap::new(),
+            providers: Vec::new(),
         }
     }
 }
@@ -179,6 +185,8 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Secrets deployment configuration keeps, by name.
     pub configured_secrets: Vec<(SecretName, SecretLocation)>,
+    /// The model providers, checked.
+    pub providers: Vec<ProviderSpec>,
 }
 
 impl RawConfig {
@@ -240,6 +248,13 @@ impl RawConfig {
             bail!("max-concurrent-steps must be at least 1");
         }
         let configured_secrets = configured_secrets(&self.secrets)?;
+        let providers = check_all(&self.providers).map_err(|errors| {
+            let lines: Vec<String> = errors
+                .iter()
+                .map(|e| format!("  - {e} [{}]", e.code()))
+                .collect();
+            anyhow::anyhow!("the model providers are invalid:\n{}", lines.join("\n"))
+        })?;
         let database_url = if self.database_url.is_empty() {
             default_database_url(&self.data_dir)
         } else {
@@ -273,6 +288,7 @@ impl RawConfig {
                 .collect(),
             auth: self.auth,
             configured_secrets,
+            providers,
         })
     }
 }
@@ -415,6 +431,62 @@ mod tests {
         assert_eq!(again.effective_toml().unwrap(), text);
         assert!(!again.auth.dev.enabled);
         assert_eq!(again.agents.len(), raw.agents.len());
+    }
+
+    /// `[[providers]]` from a file are checked at once, every problem
+    /// named; good ones come through; none is the scripted server.
+    #[test]
+    fn providers_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("providers.toml");
+        std::fs::write(
+            &file,
+            r#"
+[[providers]]
+name = "local"
+kind = "openai"
+base-url = "http://localhost:11434/v1"
+model = "llama3.2"
+
+[[providers]]
+name = "claude"
+kind = "anthropic"
+api-key = "secret:ANTHROPIC_API_KEY"
+model = "claude-sonnet-4-5"
+default = true
+"#,
+        )
+        .unwrap();
+        let raw = RawConfig::load(Some(&file)).unwrap();
+        let config = raw.clone().check().unwrap();
+        let names: Vec<_> = config.providers.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["local", "claude"]);
+        assert!(config.providers[1].default);
+        // The dump reads back with the providers.
+        let dumped = dir.path().join("dumped.toml");
+        std::fs::write(&dumped, raw.effective_toml().unwrap()).unwrap();
+        let again = RawConfig::load(Some(&dumped)).unwrap();
+        assert_eq!(again.providers, raw.providers);
+
+        std::fs::write(
+            &file,
+            "[[providers]]\nname = \"a\"\nkind = \"openai\"\nbase-url = \"localhost:1\"\nmodel = \"m\"\n\
+             [[providers]]\nname = \"b\"\nkind = \"openai\"\napi-key = \"sk-live-1234567890\"\nmodel = \"m\"\n",
+        )
+        .unwrap();
+        let error = format!(
+            "{:#}",
+            RawConfig::load(Some(&file)).unwrap().check().unwrap_err()
+        );
+        assert!(error.contains("providers.bad_url"), "{error}");
+        assert!(error.contains("providers.bad_key_reference"), "{error}");
+        assert!(!error.contains("sk-live"), "{error}");
+
+        std::fs::write(&file, "[[providers]]\nname = \"a\"\nkind = \"gemini\"\n").unwrap();
+        let error = format!("{:#}", RawConfig::load(Some(&file)).unwrap_err());
+        assert!(error.contains("gemini"), "{error}");
+
+        assert!(RawConfig::default().check().unwrap().providers.is_empty());
     }
 
     /// An agent profile's `secrets` become its grants; a name with path

@@ -62,7 +62,7 @@ fn kind_names_are_pinned() {
 #[test]
 fn records_stored_by_earlier_versions_read_as_they_were_written() {
     let rows = stored_rows();
-    assert_eq!(rows.len(), 14);
+    assert_eq!(rows.len(), 15);
     for (kind, body) in rows {
         let record =
             Record::from_stored(&kind, body.clone()).unwrap_or_else(|e| panic!("{kind}: {e}"));
@@ -85,12 +85,45 @@ fn typed_fields_come_from_the_stored_body() {
         }
         other => panic!("not a prompt: {other:?}"),
     }
-    let (kind, body) = rows.last().unwrap();
+    let (kind, body) = &rows[rows.len() - 2];
     match Record::from_stored(kind, body.clone()).unwrap() {
         Record::ModelUsage(call) => {
             assert_eq!(call.cost_usd, 0.123_456_789_012_3);
             let usage = ModelUsageRecord::from(&call);
             assert_eq!((usage.input_tokens, usage.output_tokens), (2048, 512));
+            // Written before calls kept their latency, retries and key.
+            assert_eq!(
+                (usage.cached_input_tokens, usage.latency_ms, usage.retries),
+                (0, 0, 0)
+            );
+            assert_eq!(usage.key, None);
+        }
+        other => panic!("not model usage: {other:?}"),
+    }
+    let (kind, body) = rows.last().unwrap();
+    match Record::from_stored(kind, body.clone()).unwrap() {
+        Record::ModelUsage(call) => {
+            let usage = ModelUsageRecord::from(&call);
+            assert_eq!(
+                (
+                    usage.input_tokens,
+                    usage.cached_input_tokens,
+                    usage.output_tokens
+                ),
+                (4096, 3072, 256)
+            );
+            assert_eq!((usage.latency_ms, usage.retries), (2250, 2));
+            let key = usage.key.expect("key");
+            assert_eq!(key.name, "ANTHROPIC_API_KEY");
+            assert_eq!(
+                key.fingerprint.as_deref(),
+                Some("hmac-sha256:00112233445566778899aabbccddeeff")
+            );
+            // The pack's view carries them under the same names.
+            let pack = serde_json::to_value(ModelUsageRecord::from(&call)).unwrap();
+            for field in ["cachedInputTokens", "latencyMs", "retries", "key"] {
+                assert_eq!(pack[field], body[field], "{field}");
+            }
         }
         other => panic!("not model usage: {other:?}"),
     }

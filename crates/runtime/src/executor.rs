@@ -12,6 +12,7 @@ use agentwerke_engine::WorkId;
 use agentwerke_evidence::Record;
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_evidence::record::{ModelCallRecord, PromptRecord};
+use agentwerke_evidence::sections::ModelKeyRecord;
 use agentwerke_store::{Delivered, JsonText, WorkEnd, WorkItem};
 use agentwerke_types::{Actor, AuditKind, ErrorCode};
 use serde::Deserialize;
@@ -445,6 +446,13 @@ impl Executor {
                 input_tokens: turn.usage.input_tokens,
                 output_tokens: turn.usage.output_tokens,
                 cost_usd: turn.usage.cost_usd,
+                cached_input_tokens: turn.usage.cached_input_tokens,
+                latency_ms: turn.call.latency_ms,
+                retries: turn.call.retries,
+                key: turn.call.key.as_ref().map(|key| ModelKeyRecord {
+                    name: key.secret.clone(),
+                    fingerprint: key.fingerprint.clone(),
+                }),
             }));
         }
         match outcome {
