@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use agentwerke_agents::provider::ModelProvider;
 use agentwerke_agents::scripted::ScriptedProvider;
 use agentwerke_auth::{
     AuthConfig, DevKey, Role, Verifier, mint_dev_token, mint_dev_token_with_groups,
@@ -31,6 +32,13 @@ impl Environment for Vars {
             .map(|(_, value)| value.into())
     }
 }
+
+/// Builds a test server's model provider from its secret resolver and
+/// redactor.
+pub(crate) type BuildProvider = Box<
+    dyn FnOnce(Arc<dyn agentwerke_gateway::SecretResolver>, Redactor) -> Arc<dyn ModelProvider>
+        + Send,
+>;
 
 pub(crate) const HELLO_SDLC: &str = include_str!("../../../../examples/hello-sdlc.bpmn");
 
@@ -89,6 +97,23 @@ impl TestServer {
             Vec::new(),
             Vars::default(),
             Redactor::new(redact_env),
+            None,
+        )
+        .await
+    }
+
+    /// A server whose model calls go to the provider `build` makes from the
+    /// server's secret resolver and redactor (as `agentwerke serve` builds
+    /// its configured providers).
+    pub(crate) async fn start_with_provider(build: BuildProvider) -> Self {
+        Self::start_known(
+            "",
+            24 * 60 * 60,
+            ApiLimits::default(),
+            Vec::new(),
+            Vars::default(),
+            Redactor::default(),
+            Some(build),
         )
         .await
     }
@@ -107,6 +132,7 @@ impl TestServer {
             configured_secrets,
             environment,
             Redactor::default(),
+            None,
         )
         .await
     }
@@ -118,6 +144,7 @@ impl TestServer {
         configured_secrets: Vec<(SecretName, SecretLocation)>,
         environment: Vars,
         redactor: Redactor,
+        build_provider: Option<BuildProvider>,
     ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let store: Arc<dyn Store> = Arc::new(
@@ -129,7 +156,7 @@ impl TestServer {
         let dev_key =
             DevKey::load_or_create(&auth.dev.key_path(dir.path())).expect("development key");
         let verifier = Arc::new(Verifier::new(&auth, Some(&dev_key)).expect("verifier"));
-        let provider = Arc::new(if scripts.is_empty() {
+        let scripted: Arc<dyn ModelProvider> = Arc::new(if scripts.is_empty() {
             ScriptedProvider::default()
         } else {
             ScriptedProvider::from_toml_str(scripts).expect("scripts")
@@ -172,6 +199,16 @@ impl TestServer {
             .await
             .expect("gateway"),
         );
+        let provider = match build_provider {
+            Some(build) => build(
+                Arc::new(agentwerke_server::StoreSecrets::new(
+                    keeper.clone(),
+                    store.clone(),
+                )),
+                redactor.clone(),
+            ),
+            None => scripted,
+        };
         let runtime = Runtime::start(
             RuntimeOptions {
                 poll_interval: Duration::from_millis(50),

@@ -13,6 +13,7 @@ mod journal;
 mod leaks;
 mod pagination;
 mod problems;
+mod providers;
 mod questions;
 mod roles;
 mod run_views;

@@ -1,0 +1,251 @@
+//! The gateway demo against real HTTP model providers (a local fake of
+//! each wire format): the run ends exactly as with the scripted provider,
+//! and the evidence pack carries the provider's token counts, latency and
+//! the key's secret by name and fingerprint, never its value.
+
+use std::sync::Arc;
+
+use agentwerke_agents::provider::ModelProvider;
+use agentwerke_providers::fake::{FakeProvider, FakeTurn, Reply, Wire};
+use agentwerke_providers::{
+    HttpProvider, KeyResolver, ProviderKind, ProviderRouter, ProviderSettings, check_all,
+};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::harness::TestServer;
+
+const DEMO: &str = include_str!("../../../../examples/gateway-demo.bpmn");
+const KEY: &str = "sk-e2e-provider-key-0123456789";
+
+/// The tools the run's gateway recorded: (tool, decision, status).
+async fn calls(server: &TestServer, run_id: &str) -> Vec<(String, String, String)> {
+    let audit = server.audit(run_id).await;
+    audit["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|r| r["kind"] == "tool.called")
+        .map(|r| {
+            let d = &r["data"];
+            (
+                d["tool"].as_str().unwrap_or_default().to_owned(),
+                d["decision"].as_str().unwrap_or_default().to_owned(),
+                d["status"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn call(tool: &str, decision: &str, status: &str) -> (String, String, String) {
+    (tool.to_owned(), decision.to_owned(), status.to_owned())
+}
+
+async fn gateway_demo_runs_against(wire: Wire) {
+    let fake = FakeProvider::start(wire, Some(KEY)).await;
+    // What the scripted release assistant does, as a model would answer.
+    fake.push(Reply::Turn(
+        FakeTurn::calls([
+            (
+                "call_a",
+                "artifact_write",
+                json!({"path": "notes/2.4.md", "content": "Release 2.4: audit export, faster search."}),
+            ),
+            (
+                "call_b",
+                "http_request",
+                json!({"method": "GET", "url": "https://status.example.com/api"}),
+            ),
+            (
+                "call_c",
+                "artifact_write",
+                json!({"path": "production/notes/2.4.md", "content": "Release 2.4 is live."}),
+            ),
+        ])
+        .usage(812, 96, 512),
+    ));
+    fake.push(Reply::Turn(
+        FakeTurn::text("Release notes for 2.4 drafted and published.").usage(1024, 11, 768),
+    ));
+    let settings = ProviderSettings {
+        name: "remote".into(),
+        kind: match wire {
+            Wire::OpenAi => ProviderKind::Openai,
+            Wire::Anthropic => ProviderKind::Anthropic,
+        },
+        base_url: Some(fake.base_url()),
+        api_key: Some("secret:model_key".into()),
+        api_key_env: None,
+        api_key_header: None,
+        model: Some("test-model".into()),
+        timeout_secs: Some(10),
+        max_retries: Some(1),
+        default: true,
+        stream: Some(true),
+        max_tokens: None,
+        anthropic_version: None,
+    };
+    let specs = check_all(&[settings]).expect("settings");
+    let server = TestServer::start_with_provider(Box::new(move |secrets, redactor| {
+        let keys = KeyResolver::new(
+            Some(secrets),
+            Arc::new(agentwerke_secrets::ProcessEnvironment),
+            redactor,
+        );
+        let scripted: Arc<dyn ModelProvider> =
+            Arc::new(agentwerke_agents::scripted::ScriptedProvider::default());
+        Arc::new(ProviderRouter::build(&specs, &keys, scripted).expect("router"))
+    }))
+    .await;
+    let (status, secret) = server
+        .call(
+            Method::PUT,
+            "/api/settings/secrets/model_key",
+            Some(&server.admin()),
+            Some(json!({"value": KEY})),
+        )
+        .await;
+    assert!(status.is_success(), "{secret}");
+    let fingerprint = secret["fingerprint"]
+        .as_str()
+        .expect("fingerprint")
+        .to_owned();
+
+    server.publish("gateway-demo", DEMO).await;
+    let run_id = server
+        .start_run("gateway-demo", json!({"release": "2.4"}))
+        .await;
+    let run = server.wait_status(&run_id, "awaiting_approval").await;
+    assert_eq!(
+        calls(&server, &run_id).await,
+        [
+            call("artifact.write", "allow", "executed"),
+            call("http.request", "reject", "blocked"),
+            call("artifact.write", "escalate", "pending_approval"),
+        ]
+    );
+    let approval = &run["pendingApprovals"][0];
+    assert_eq!(approval["arguments"]["path"], "production/notes/2.4.md");
+    let id = approval["id"].as_str().expect("id").to_owned();
+    server
+        .post(
+            &format!("/api/approvals/{id}/decision"),
+            &server.release_manager(),
+            json!({"decision": "approve"}),
+        )
+        .await;
+    let run = server.wait_status(&run_id, "completed").await;
+    assert_eq!(
+        calls(&server, &run_id).await,
+        [
+            call("artifact.write", "allow", "executed"),
+            call("http.request", "reject", "blocked"),
+            call("artifact.write", "escalate", "pending_approval"),
+            call("artifact.write", "escalate", "executed"),
+        ]
+    );
+    assert_eq!(
+        run["steps"][0]["output"]["text"],
+        "Release notes for 2.4 drafted and published."
+    );
+
+    // The second request carried the three results back, the rejected one
+    // with its reason, in the wire's own shape.
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 2);
+    let sent = requests[1].body.to_string();
+    assert!(
+        sent.contains("call_b") && sent.contains("rejected"),
+        "{sent}"
+    );
+
+    let pack = server.evidence_pack(&run_id).await;
+    let usage = pack["modelUsage"].as_array().expect("modelUsage");
+    assert_eq!(usage.len(), 2, "{usage:#?}");
+    let counts: Vec<(u64, u64, u64)> = usage
+        .iter()
+        .map(|u| {
+            (
+                u["inputTokens"].as_u64().unwrap_or_default(),
+                u["outputTokens"].as_u64().unwrap_or_default(),
+                u["cachedInputTokens"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(counts, [(812, 96, 512), (1024, 11, 768)]);
+    for u in usage {
+        assert_eq!(u["provider"], "remote");
+        assert_eq!(u["model"], "test-model");
+        assert_eq!(
+            u["key"],
+            json!({"name": "model_key", "fingerprint": fingerprint})
+        );
+        assert!(u["latencyMs"].as_u64().is_some(), "{u}");
+    }
+    let bytes = serde_json::to_vec(&pack).expect("bytes");
+    assert!(agentwerke_evidence::verify(&bytes, None).is_valid());
+    assert!(!String::from_utf8_lossy(&bytes).contains(KEY));
+    let run_text = serde_json::to_string(&run).expect("run");
+    assert!(!run_text.contains(KEY));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_demo_runs_against_an_openai_compatible_provider() {
+    gateway_demo_runs_against(Wire::OpenAi).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_demo_runs_against_an_anthropic_provider() {
+    gateway_demo_runs_against(Wire::Anthropic).await;
+}
+
+/// A provider that refuses the key fails the step with its code, and the
+/// run shows it; nothing of the key is anywhere in the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_key_fails_the_step_with_model_auth_failed() {
+    let fake = FakeProvider::start(Wire::OpenAi, Some("the-right-key")).await;
+    let specs = check_all(&[ProviderSettings {
+        name: "remote".into(),
+        kind: ProviderKind::Openai,
+        base_url: Some(fake.base_url()),
+        api_key: Some("secret:model_key".into()),
+        api_key_env: None,
+        api_key_header: None,
+        model: Some("test-model".into()),
+        timeout_secs: Some(10),
+        max_retries: Some(1),
+        default: false,
+        stream: None,
+        max_tokens: None,
+        anthropic_version: None,
+    }])
+    .expect("settings");
+    let server = TestServer::start_with_provider(Box::new(move |secrets, redactor| {
+        let keys = KeyResolver::new(
+            Some(secrets),
+            Arc::new(agentwerke_secrets::ProcessEnvironment),
+            redactor,
+        );
+        Arc::new(HttpProvider::new(specs[0].clone(), keys).expect("provider"))
+    }))
+    .await;
+    let (status, body) = server
+        .call(
+            Method::PUT,
+            "/api/settings/secrets/model_key",
+            Some(&server.admin()),
+            Some(json!({"value": KEY})),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    server.publish("gateway-demo", DEMO).await;
+    let run_id = server
+        .start_run("gateway-demo", json!({"release": "2.4"}))
+        .await;
+    let run = server.wait_status(&run_id, "failed").await;
+    let error: &Value = &run["steps"][0]["error"];
+    assert_eq!(error["code"], "model.auth_failed", "{run:#}");
+    assert!(!run.to_string().contains(KEY));
+    server.stop().await;
+}
