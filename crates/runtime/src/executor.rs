@@ -5,7 +5,9 @@ use std::sync::Arc;
 use agentwerke_agents::human::{HUMAN_ASK, human_ask_spec};
 use agentwerke_agents::prompt::{PromptVars, TaskPromptSpec, assemble, render};
 use agentwerke_agents::provider::ToolCallRequest;
-use agentwerke_agents::step::{NoTools, Resume, StepInput, StepOutcome, ToolResult, run_step};
+use agentwerke_agents::step::{
+    NoTools, Resume, StepInput, StepOutcome, ToolResult, run_step_streaming,
+};
 use agentwerke_bpmn::model::AgentTaskSpec;
 use agentwerke_bpmn::tools::is_tool_shaped;
 use agentwerke_engine::WorkId;
@@ -24,6 +26,7 @@ use crate::command::Ctx;
 use crate::command::finish_step::{self, FinishStep, Outcome as Ending, Risk};
 use crate::command::release_step::{self, ReleaseStep};
 use crate::gateway::{StepIdentity, StepTools, made_before, surface};
+use crate::live::LiveSink;
 use crate::{Error, RuntimeDeps, RuntimeHandle, RuntimeOptions, idle};
 
 /// Metadata keys `tool.input.<name>` give a tool task its arguments.
@@ -432,10 +435,23 @@ impl Executor {
                 input.tools.push(human_ask_spec());
             }
         }
+        // The model's text goes to the run's watchers as it arrives, and a
+        // cancelled run's model call is dropped rather than waited out.
+        let live = self.handle.live();
+        let flight = live.in_flight(&work.run_id);
+        let provider = flight.guard(self.deps.provider.as_ref());
+        let sink = LiveSink::new(
+            live.clone(),
+            &work.run_id,
+            &work.work_id.to_string(),
+            &work.node_id,
+            self.options.redactor.clone(),
+        );
         let outcome = match tools {
-            Some(tools) => run_step(input, self.deps.provider.as_ref(), tools).await,
-            None => run_step(input, self.deps.provider.as_ref(), &NoTools).await,
+            Some(tools) => run_step_streaming(input, &provider, tools, &sink).await,
+            None => run_step_streaming(input, &provider, &NoTools, &sink).await,
         };
+        sink.flush();
         for turn in outcome.turns() {
             records.push(Record::ModelUsage(ModelCallRecord {
                 work_id: work.work_id.to_string(),

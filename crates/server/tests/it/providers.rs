@@ -249,3 +249,172 @@ async fn a_refused_key_fails_the_step_with_model_auth_failed() {
     assert!(!run.to_string().contains(KEY));
     server.stop().await;
 }
+
+/// A server whose model calls go to one OpenAI-compatible fake, keyed by
+/// the stored secret `model_key` (set here).
+async fn server_on(fake: &FakeProvider) -> TestServer {
+    let specs = check_all(&[ProviderSettings {
+        name: "remote".into(),
+        kind: ProviderKind::Openai,
+        base_url: Some(fake.base_url()),
+        api_key: Some("secret:model_key".into()),
+        api_key_env: None,
+        api_key_header: None,
+        model: Some("test-model".into()),
+        timeout_secs: Some(60),
+        max_retries: Some(0),
+        default: false,
+        stream: None,
+        max_tokens: None,
+        anthropic_version: None,
+    }])
+    .expect("settings");
+    let server = TestServer::start_with_provider(Box::new(move |secrets, redactor| {
+        let keys = KeyResolver::new(
+            Some(secrets),
+            Arc::new(agentwerke_secrets::ProcessEnvironment),
+            redactor,
+        );
+        Arc::new(HttpProvider::new(specs[0].clone(), keys).expect("provider"))
+    }))
+    .await;
+    let (status, body) = server
+        .call(
+            Method::PUT,
+            "/api/settings/secrets/model_key",
+            Some(&server.admin()),
+            Some(json!({"value": KEY})),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    server
+}
+
+/// The model's text reaches the run's stream as `text` events while the
+/// step runs, and a known secret in it never does, although the provider
+/// sent it split over several pieces.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_models_text_streams_live_and_redacted() {
+    let fake = FakeProvider::start(Wire::OpenAi, Some(KEY)).await;
+    let planted = "pl4nted-l1ve-s3cret-0123456789";
+    let filler = "and the rest of the analysis goes on ".repeat(20);
+    let reply = format!("Analysis done. The token {planted} must not leak, {filler}END-OF-REPLY");
+    {
+        let reply = reply.clone();
+        fake.fallback(move |_| {
+            Reply::Slow(
+                std::time::Duration::from_millis(700),
+                FakeTurn::text(reply.clone()).usage(50, 400, 0),
+            )
+        });
+    }
+    let server = server_on(&fake).await;
+    let (status, body) = server
+        .call(
+            Method::PUT,
+            "/api/settings/secrets/planted",
+            Some(&server.admin()),
+            Some(json!({"value": planted})),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    server
+        .publish("hello-sdlc", crate::harness::HELLO_SDLC)
+        .await;
+    let run_id = server
+        .start_run("hello-sdlc", json!({"title": "Live text"}))
+        .await;
+    let response = server
+        .http
+        .get(format!("{}/api/runs/{run_id}/stream", server.url))
+        .bearer_auth(server.admin())
+        .send()
+        .await
+        .expect("stream");
+    assert!(response.status().is_success());
+    use eventsource_stream::Eventsource;
+    use futures::StreamExt;
+    let mut events = response.bytes_stream().eventsource();
+    let mut text = String::new();
+    let mut pieces = 0;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !text.contains("END-OF-REPLY") {
+        let event = tokio::time::timeout_at(deadline, events.next())
+            .await
+            .expect("the text in time")
+            .expect("an event")
+            .expect("a readable event");
+        if event.event == "text" {
+            let piece: Value = serde_json::from_str(&event.data).expect("json");
+            assert_eq!(piece["nodeId"], "Analyze");
+            assert!(piece["workId"].as_str().is_some());
+            let piece = piece["text"].as_str().expect("text");
+            assert!(!piece.contains("pl4nted"), "{piece}");
+            text.push_str(piece);
+            pieces += 1;
+        }
+    }
+    // The start went out before the end: streamed, not sent at the end.
+    assert!(pieces >= 2, "{pieces}");
+    assert_eq!(text, reply.replace(planted, "[REDACTED]"));
+    server.stop().await;
+}
+
+/// Cancelling a run drops its model call in flight at once: the step ends
+/// with `model.cancelled` long before the slow provider would answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_run_aborts_its_model_call() {
+    let fake = FakeProvider::start(Wire::OpenAi, Some(KEY)).await;
+    fake.fallback(|_| {
+        Reply::Slow(
+            std::time::Duration::from_secs(60),
+            FakeTurn::text("too late"),
+        )
+    });
+    let server = server_on(&fake).await;
+    server
+        .publish("hello-sdlc", crate::harness::HELLO_SDLC)
+        .await;
+    let run_id = server
+        .start_run("hello-sdlc", json!({"title": "Cancel me"}))
+        .await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while fake.requests().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the model was never asked"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let started = std::time::Instant::now();
+    server
+        .post(
+            &format!("/api/runs/{run_id}/cancel"),
+            &server.operator(),
+            json!({"reason": "changed my mind"}),
+        )
+        .await;
+    server.wait_status(&run_id, "cancelled").await;
+    let failed = loop {
+        let audit = server.audit(&run_id).await;
+        let failed: Vec<Value> = audit["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter(|r| r["kind"] == "step.failed")
+            .cloned()
+            .collect();
+        if !failed.is_empty() {
+            break failed;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the model call was not aborted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(failed[0]["data"]["code"], "model.cancelled", "{failed:#?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    assert_eq!(fake.requests().len(), 1, "not retried");
+    server.stop().await;
+}
