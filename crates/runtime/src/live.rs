@@ -63,10 +63,10 @@ impl Live {
     /// keeps no channel.
     pub fn publish(&self, run_id: &str, piece: LivePiece) {
         let mut text = self.text.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(sender) = text.get(run_id) {
-            if sender.send(piece).is_err() {
-                text.remove(run_id);
-            }
+        if let Some(sender) = text.get(run_id)
+            && sender.send(piece).is_err()
+        {
+            text.remove(run_id);
         }
     }
 
