@@ -213,6 +213,10 @@ enum Event {
     Error {
         error: WireError,
     },
+    /// An event type added after this client was written: the API says
+    /// new ones may come, and they are to be ignored.
+    #[serde(other)]
+    Unknown,
 }
 
 #[derive(Deserialize)]
@@ -357,7 +361,7 @@ impl Stream {
                 self.stopped = true;
                 return Ok(true);
             }
-            Event::ContentBlockStop {} | Event::Ping {} => {}
+            Event::ContentBlockStop {} | Event::Ping {} | Event::Unknown => {}
             Event::Error { error } => {
                 return Err(StreamFailure::Reported(StreamError {
                     kind: error.kind,
@@ -404,4 +408,41 @@ pub(crate) fn context_too_long(error: &Value) -> bool {
         .unwrap_or_default()
         .to_ascii_lowercase();
     message.contains("prompt is too long") || message.contains("context window")
+}
+
+#[cfg(test)]
+mod tests {
+    use agentwerke_agents::provider::NoSink;
+
+    use super::*;
+
+    #[test]
+    fn unknown_events_and_deltas_are_ignored_and_thinking_is_not_text() {
+        let mut stream = Stream::default();
+        let events = [
+            r#"{"type":"message_start","message":{"model":"m","usage":{"input_tokens":5,"output_tokens":1}}}"#,
+            r#"{"type":"some_future_event","detail":1}"#,
+            r#"{"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"hmm"}}"#,
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"x"}}"#,
+            r#"{"type":"content_block_start","index":1,"content_block":{"type":"text","text":""}}"#,
+            r#"{"type":"content_block_delta","index":1,"delta":{"type":"text_delta","text":"Hi"}}"#,
+            r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":3}}"#,
+            r#"{"type":"message_delta","delta":{},"usage":{"output_tokens":7}}"#,
+        ];
+        for event in events {
+            assert!(matches!(stream.feed(event, &NoSink), Ok(false)), "{event}");
+        }
+        assert!(matches!(
+            stream.feed(r#"{"type":"message_stop"}"#, &NoSink),
+            Ok(true)
+        ));
+        let answer = stream.finish(&ToolNames::default()).unwrap();
+        assert_eq!(answer.content.as_deref(), Some("Hi"));
+        // Usage in message_delta is cumulative: the last one counts.
+        assert_eq!(
+            (answer.usage.input_tokens, answer.usage.output_tokens),
+            (5, 7)
+        );
+    }
 }
