@@ -418,3 +418,77 @@ async fn cancelling_a_run_aborts_its_model_call() {
     assert_eq!(fake.requests().len(), 1, "not retried");
     server.stop().await;
 }
+
+/// A rate-limited first attempt, then an answer: the step goes on, and the
+/// evidence shows the retry and the latency it cost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_call_shows_its_retries_in_the_evidence() {
+    let fake = FakeProvider::start(Wire::Anthropic, Some(KEY)).await;
+    fake.push(Reply::Error {
+        status: 429,
+        retry_after: Some("1".into()),
+        kind: "rate_limit_error".into(),
+        message: "Number of request tokens has exceeded your per-minute rate limit".into(),
+    });
+    fake.push(Reply::Turn(FakeTurn::text("Risks: none.").usage(64, 4, 0)));
+    let specs = check_all(&[ProviderSettings {
+        name: "claude".into(),
+        kind: ProviderKind::Anthropic,
+        base_url: Some(fake.base_url()),
+        api_key: Some("secret:model_key".into()),
+        api_key_env: None,
+        api_key_header: None,
+        model: Some("claude-test".into()),
+        timeout_secs: Some(10),
+        max_retries: Some(2),
+        default: false,
+        stream: Some(false),
+        max_tokens: Some(1024),
+        anthropic_version: None,
+    }])
+    .expect("settings");
+    let server = TestServer::start_with_provider(Box::new(move |secrets, redactor| {
+        let keys = KeyResolver::new(
+            Some(secrets),
+            Arc::new(agentwerke_secrets::ProcessEnvironment),
+            redactor,
+        );
+        Arc::new(HttpProvider::new(specs[0].clone(), keys).expect("provider"))
+    }))
+    .await;
+    let (status, body) = server
+        .call(
+            Method::PUT,
+            "/api/settings/secrets/model_key",
+            Some(&server.admin()),
+            Some(json!({"value": KEY})),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    server
+        .publish("hello-sdlc", crate::harness::HELLO_SDLC)
+        .await;
+    let run_id = server
+        .start_run("hello-sdlc", json!({"title": "Retry"}))
+        .await;
+    let run = server.wait_status(&run_id, "awaiting_approval").await;
+    assert_eq!(run["steps"][0]["output"]["text"], "Risks: none.");
+    let pack = server.evidence_pack(&run_id).await;
+    let usage = &pack["modelUsage"][0];
+    assert_eq!(usage["provider"], "claude");
+    assert_eq!(usage["retries"], 1, "{usage}");
+    assert!(
+        usage["latencyMs"].as_u64().is_some_and(|ms| ms >= 1000),
+        "{usage}"
+    );
+    assert_eq!(
+        (
+            usage["inputTokens"].as_u64(),
+            usage["outputTokens"].as_u64()
+        ),
+        (Some(64), Some(4))
+    );
+    assert_eq!(fake.requests().len(), 2);
+    assert_eq!(fake.requests()[0].body["max_tokens"], 1024);
+    server.stop().await;
+}
