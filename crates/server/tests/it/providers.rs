@@ -8,37 +8,69 @@ use std::sync::Arc;
 use agentwerke_agents::provider::ModelProvider;
 use agentwerke_providers::fake::{FakeProvider, FakeTurn, Reply, Wire};
 use agentwerke_providers::{
-    HttpProvider, KeyResolver, ProviderKind, ProviderRouter, ProviderSettings, check_all,
+    KeyResolver, ProviderKind, ProviderRouter, ProviderSettings, check_all,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
 
+use crate::gateway::{call, calls};
 use crate::harness::TestServer;
 
 const DEMO: &str = include_str!("../../../../examples/gateway-demo.bpmn");
 const KEY: &str = "sk-e2e-provider-key-0123456789";
 
-/// The tools the run's gateway recorded: (tool, decision, status).
-async fn calls(server: &TestServer, run_id: &str) -> Vec<(String, String, String)> {
-    let audit = server.audit(run_id).await;
-    audit["items"]
-        .as_array()
-        .expect("items")
-        .iter()
-        .filter(|r| r["kind"] == "tool.called")
-        .map(|r| {
-            let d = &r["data"];
-            (
-                d["tool"].as_str().unwrap_or_default().to_owned(),
-                d["decision"].as_str().unwrap_or_default().to_owned(),
-                d["status"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect()
+/// A provider of `wire` at `fake`, keyed by the stored secret `model_key`.
+fn settings(wire: Wire, fake: &FakeProvider) -> ProviderSettings {
+    ProviderSettings {
+        name: "remote".into(),
+        kind: match wire {
+            Wire::OpenAi => ProviderKind::Openai,
+            Wire::Anthropic => ProviderKind::Anthropic,
+        },
+        base_url: Some(fake.base_url()),
+        api_key: Some("secret:model_key".into()),
+        api_key_env: None,
+        api_key_header: None,
+        model: Some("test-model".into()),
+        timeout_secs: Some(60),
+        max_retries: Some(0),
+        default: false,
+        stream: None,
+        max_tokens: None,
+        anthropic_version: None,
+    }
 }
 
-fn call(tool: &str, decision: &str, status: &str) -> (String, String, String) {
-    (tool.to_owned(), decision.to_owned(), status.to_owned())
+/// A server whose model calls go to `settings` (as `agentwerke serve`
+/// builds its providers), with the key stored as the secret `model_key`;
+/// also returns the key's fingerprint.
+async fn serve(settings: ProviderSettings) -> (TestServer, String) {
+    let specs = check_all(&[settings]).expect("settings");
+    let server = TestServer::start_with_provider(Box::new(move |secrets, redactor| {
+        let keys = KeyResolver::new(
+            Some(secrets),
+            Arc::new(agentwerke_secrets::ProcessEnvironment),
+            redactor,
+        );
+        let scripted: Arc<dyn ModelProvider> =
+            Arc::new(agentwerke_agents::scripted::ScriptedProvider::default());
+        Arc::new(ProviderRouter::build(&specs, &keys, scripted).expect("providers"))
+    }))
+    .await;
+    let (status, body) = server
+        .call(
+            Method::PUT,
+            "/api/settings/secrets/model_key",
+            Some(&server.admin()),
+            Some(json!({"value": KEY})),
+        )
+        .await;
+    assert!(status.is_success(), "{body}");
+    let fingerprint = body["fingerprint"]
+        .as_str()
+        .expect("fingerprint")
+        .to_owned();
+    (server, fingerprint)
 }
 
 async fn gateway_demo_runs_against(wire: Wire) {
@@ -67,49 +99,11 @@ async fn gateway_demo_runs_against(wire: Wire) {
     fake.push(Reply::Turn(
         FakeTurn::text("Release notes for 2.4 drafted and published.").usage(1024, 11, 768),
     ));
-    let settings = ProviderSettings {
-        name: "remote".into(),
-        kind: match wire {
-            Wire::OpenAi => ProviderKind::Openai,
-            Wire::Anthropic => ProviderKind::Anthropic,
-        },
-        base_url: Some(fake.base_url()),
-        api_key: Some("secret:model_key".into()),
-        api_key_env: None,
-        api_key_header: None,
-        model: Some("test-model".into()),
-        timeout_secs: Some(10),
-        max_retries: Some(1),
-        default: true,
-        stream: Some(true),
-        max_tokens: None,
-        anthropic_version: None,
-    };
-    let specs = check_all(&[settings]).expect("settings");
-    let server = TestServer::start_with_provider(Box::new(move |secrets, redactor| {
-        let keys = KeyResolver::new(
-            Some(secrets),
-            Arc::new(agentwerke_secrets::ProcessEnvironment),
-            redactor,
-        );
-        let scripted: Arc<dyn ModelProvider> =
-            Arc::new(agentwerke_agents::scripted::ScriptedProvider::default());
-        Arc::new(ProviderRouter::build(&specs, &keys, scripted).expect("router"))
-    }))
-    .await;
-    let (status, secret) = server
-        .call(
-            Method::PUT,
-            "/api/settings/secrets/model_key",
-            Some(&server.admin()),
-            Some(json!({"value": KEY})),
-        )
-        .await;
-    assert!(status.is_success(), "{secret}");
-    let fingerprint = secret["fingerprint"]
-        .as_str()
-        .expect("fingerprint")
-        .to_owned();
+    let mut settings = settings(wire, &fake);
+    settings.max_retries = Some(1);
+    settings.stream = Some(true);
+    settings.default = true;
+    let (server, fingerprint) = serve(settings).await;
 
     server.publish("gateway-demo", DEMO).await;
     let run_id = server
@@ -119,9 +113,9 @@ async fn gateway_demo_runs_against(wire: Wire) {
     assert_eq!(
         calls(&server, &run_id).await,
         [
-            call("artifact.write", "allow", "executed"),
-            call("http.request", "reject", "blocked"),
-            call("artifact.write", "escalate", "pending_approval"),
+            call("artifact.write", "allow", "executed", false),
+            call("http.request", "reject", "blocked", false),
+            call("artifact.write", "escalate", "pending_approval", false),
         ]
     );
     let approval = &run["pendingApprovals"][0];
@@ -138,10 +132,10 @@ async fn gateway_demo_runs_against(wire: Wire) {
     assert_eq!(
         calls(&server, &run_id).await,
         [
-            call("artifact.write", "allow", "executed"),
-            call("http.request", "reject", "blocked"),
-            call("artifact.write", "escalate", "pending_approval"),
-            call("artifact.write", "escalate", "executed"),
+            call("artifact.write", "allow", "executed", false),
+            call("http.request", "reject", "blocked", false),
+            call("artifact.write", "escalate", "pending_approval", false),
+            call("artifact.write", "escalate", "executed", true),
         ]
     );
     assert_eq!(
@@ -205,40 +199,7 @@ async fn the_gateway_demo_runs_against_an_anthropic_provider() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_key_fails_the_step_with_model_auth_failed() {
     let fake = FakeProvider::start(Wire::OpenAi, Some("the-right-key")).await;
-    let specs = check_all(&[ProviderSettings {
-        name: "remote".into(),
-        kind: ProviderKind::Openai,
-        base_url: Some(fake.base_url()),
-        api_key: Some("secret:model_key".into()),
-        api_key_env: None,
-        api_key_header: None,
-        model: Some("test-model".into()),
-        timeout_secs: Some(10),
-        max_retries: Some(1),
-        default: false,
-        stream: None,
-        max_tokens: None,
-        anthropic_version: None,
-    }])
-    .expect("settings");
-    let server = TestServer::start_with_provider(Box::new(move |secrets, redactor| {
-        let keys = KeyResolver::new(
-            Some(secrets),
-            Arc::new(agentwerke_secrets::ProcessEnvironment),
-            redactor,
-        );
-        Arc::new(HttpProvider::new(specs[0].clone(), keys).expect("provider"))
-    }))
-    .await;
-    let (status, body) = server
-        .call(
-            Method::PUT,
-            "/api/settings/secrets/model_key",
-            Some(&server.admin()),
-            Some(json!({"value": KEY})),
-        )
-        .await;
-    assert!(status.is_success(), "{body}");
+    let (server, _) = serve(settings(Wire::OpenAi, &fake)).await;
     server.publish("gateway-demo", DEMO).await;
     let run_id = server
         .start_run("gateway-demo", json!({"release": "2.4"}))
@@ -248,46 +209,6 @@ async fn a_refused_key_fails_the_step_with_model_auth_failed() {
     assert_eq!(error["code"], "model.auth_failed", "{run:#}");
     assert!(!run.to_string().contains(KEY));
     server.stop().await;
-}
-
-/// A server whose model calls go to one OpenAI-compatible fake, keyed by
-/// the stored secret `model_key` (set here).
-async fn server_on(fake: &FakeProvider) -> TestServer {
-    let specs = check_all(&[ProviderSettings {
-        name: "remote".into(),
-        kind: ProviderKind::Openai,
-        base_url: Some(fake.base_url()),
-        api_key: Some("secret:model_key".into()),
-        api_key_env: None,
-        api_key_header: None,
-        model: Some("test-model".into()),
-        timeout_secs: Some(60),
-        max_retries: Some(0),
-        default: false,
-        stream: None,
-        max_tokens: None,
-        anthropic_version: None,
-    }])
-    .expect("settings");
-    let server = TestServer::start_with_provider(Box::new(move |secrets, redactor| {
-        let keys = KeyResolver::new(
-            Some(secrets),
-            Arc::new(agentwerke_secrets::ProcessEnvironment),
-            redactor,
-        );
-        Arc::new(HttpProvider::new(specs[0].clone(), keys).expect("provider"))
-    }))
-    .await;
-    let (status, body) = server
-        .call(
-            Method::PUT,
-            "/api/settings/secrets/model_key",
-            Some(&server.admin()),
-            Some(json!({"value": KEY})),
-        )
-        .await;
-    assert!(status.is_success(), "{body}");
-    server
 }
 
 /// The model's text reaches the run's stream as `text` events while the
@@ -308,7 +229,7 @@ async fn the_models_text_streams_live_and_redacted() {
             )
         });
     }
-    let server = server_on(&fake).await;
+    let (server, _) = serve(settings(Wire::OpenAi, &fake)).await;
     let (status, body) = server
         .call(
             Method::PUT,
@@ -371,7 +292,7 @@ async fn cancelling_a_run_aborts_its_model_call() {
             FakeTurn::text("too late"),
         )
     });
-    let server = server_on(&fake).await;
+    let (server, _) = serve(settings(Wire::OpenAi, &fake)).await;
     server
         .publish("hello-sdlc", crate::harness::HELLO_SDLC)
         .await;
@@ -431,40 +352,12 @@ async fn a_retried_call_shows_its_retries_in_the_evidence() {
         message: "Number of request tokens has exceeded your per-minute rate limit".into(),
     });
     fake.push(Reply::Turn(FakeTurn::text("Risks: none.").usage(64, 4, 0)));
-    let specs = check_all(&[ProviderSettings {
-        name: "claude".into(),
-        kind: ProviderKind::Anthropic,
-        base_url: Some(fake.base_url()),
-        api_key: Some("secret:model_key".into()),
-        api_key_env: None,
-        api_key_header: None,
-        model: Some("claude-test".into()),
-        timeout_secs: Some(10),
-        max_retries: Some(2),
-        default: false,
-        stream: Some(false),
-        max_tokens: Some(1024),
-        anthropic_version: None,
-    }])
-    .expect("settings");
-    let server = TestServer::start_with_provider(Box::new(move |secrets, redactor| {
-        let keys = KeyResolver::new(
-            Some(secrets),
-            Arc::new(agentwerke_secrets::ProcessEnvironment),
-            redactor,
-        );
-        Arc::new(HttpProvider::new(specs[0].clone(), keys).expect("provider"))
-    }))
-    .await;
-    let (status, body) = server
-        .call(
-            Method::PUT,
-            "/api/settings/secrets/model_key",
-            Some(&server.admin()),
-            Some(json!({"value": KEY})),
-        )
-        .await;
-    assert!(status.is_success(), "{body}");
+    let mut settings = settings(Wire::Anthropic, &fake);
+    settings.name = "claude".into();
+    settings.max_retries = Some(2);
+    settings.stream = Some(false);
+    settings.max_tokens = Some(1024);
+    let (server, _) = serve(settings).await;
     server
         .publish("hello-sdlc", crate::harness::HELLO_SDLC)
         .await;
