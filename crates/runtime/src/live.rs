@@ -54,6 +54,9 @@ impl Live {
     /// The run's text from now on.
     pub fn subscribe(&self, run_id: &str) -> broadcast::Receiver<LivePiece> {
         let mut text = self.text.lock().unwrap_or_else(|e| e.into_inner());
+        // Channels whose watchers all left go, so watched runs that ended
+        // keep nothing.
+        text.retain(|_, sender| sender.receiver_count() > 0);
         text.entry(run_id.to_owned())
             .or_insert_with(|| broadcast::channel(LIVE_BUFFER).0)
             .subscribe()

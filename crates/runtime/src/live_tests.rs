@@ -74,6 +74,14 @@ fn short_text_is_held_until_the_step_ends_and_nobody_watching_keeps_nothing() {
     );
     assert!(!live.watched("run-2"));
     assert!(live.text.lock().unwrap().is_empty());
+    // A watcher who left a run nothing more was said in leaves nothing
+    // behind once another run is watched.
+    drop(live.subscribe("run-5"));
+    let _watching = live.subscribe("run-6");
+    assert_eq!(
+        live.text.lock().unwrap().keys().collect::<Vec<_>>(),
+        ["run-6"]
+    );
 }
 
 /// A provider that answers after `delay`.
