@@ -224,7 +224,7 @@ async fn the_models_text_streams_live_and_redacted() {
         let reply = reply.clone();
         fake.fallback(move |_| {
             Reply::Slow(
-                std::time::Duration::from_millis(700),
+                std::time::Duration::from_millis(1500),
                 FakeTurn::text(reply.clone()).usage(50, 400, 0),
             )
         });
