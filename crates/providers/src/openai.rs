@@ -189,6 +189,8 @@ struct Chunk {
     choices: Vec<ChunkChoice>,
     #[serde(default)]
     usage: Option<WireUsage>,
+    #[serde(default)]
+    error: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -250,6 +252,18 @@ impl Stream {
         }
         let chunk: Chunk = serde_json::from_str(data)
             .map_err(|e| format!("a streamed chunk is not a chat completion chunk: {e}"))?;
+        // OpenAI-compatible servers report a failure midway as a chunk that
+        // is only an error; it must not pass for an empty chunk.
+        if let Some(error) = chunk.error {
+            let message = error
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("no message");
+            return Err(format!(
+                "the provider broke off its answer: {}",
+                message.chars().take(300).collect::<String>()
+            ));
+        }
         if chunk.model.is_some() {
             self.model = chunk.model;
         }
@@ -314,4 +328,65 @@ pub(crate) fn context_too_long(error: &Value) -> bool {
     code == Some("context_length_exceeded")
         || message.contains("context length")
         || message.contains("context window")
+}
+
+#[cfg(test)]
+mod tests {
+    use agentwerke_agents::provider::NoSink;
+
+    use super::*;
+
+    #[test]
+    fn an_error_chunk_midway_is_a_failure_not_an_empty_chunk() {
+        let mut stream = Stream::default();
+        let first = r#"{"choices":[{"index":0,"delta":{"content":"Hel"}}]}"#;
+        assert_eq!(stream.feed(first, &NoSink), Ok(false));
+        let error = stream
+            .feed(
+                r#"{"error":{"message":"model overloaded","type":"server_error"}}"#,
+                &NoSink,
+            )
+            .unwrap_err();
+        assert!(error.contains("model overloaded"), "{error}");
+    }
+
+    #[test]
+    fn tool_call_pieces_join_by_index_and_usage_comes_from_the_last_chunk() {
+        let mut stream = Stream::default();
+        let chunks = [
+            r#"{"model":"m-1","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"b","type":"function","function":{"name":"y","arguments":""}}]}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"a","type":"function","function":{"name":"x","arguments":"{\"p\":"}}]}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"function":{"arguments":"{}"}}]}}]}"#,
+            r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"1}"}}]}}]}"#,
+            r#"{"choices":[],"usage":{"prompt_tokens":9,"completion_tokens":4,"prompt_tokens_details":{"cached_tokens":null}}}"#,
+        ];
+        for chunk in chunks {
+            assert_eq!(stream.feed(chunk, &NoSink), Ok(false), "{chunk}");
+        }
+        assert_eq!(stream.feed("[DONE]", &NoSink), Ok(true));
+        let answer = stream.finish(&ToolNames::default()).unwrap();
+        let calls: Vec<_> = answer
+            .tool_calls
+            .iter()
+            .map(|c| (c.id.as_str(), c.name.as_str(), c.arguments.to_string()))
+            .collect();
+        assert_eq!(
+            calls,
+            [
+                ("a", "x", r#"{"p":1}"#.to_owned()),
+                ("b", "y", "{}".to_owned())
+            ]
+        );
+        assert_eq!(answer.content, None);
+        assert_eq!(answer.model.as_deref(), Some("m-1"));
+        assert_eq!(
+            (
+                answer.usage.input_tokens,
+                answer.usage.output_tokens,
+                answer.usage.cached_input_tokens
+            ),
+            (9, 4, 0)
+        );
+    }
 }
