@@ -86,7 +86,7 @@ impl ErrorCode for Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::provider::ProviderError;
+    use crate::provider::{ModelErrorKind, ProviderError};
 
     /// Codes are a published contract: this list changes only by adding.
     #[test]
@@ -137,6 +137,7 @@ mod tests {
                 code: "X".into(),
                 message: String::new(),
             },
+            ProviderError::model(ModelErrorKind::RateLimited, "p", ""),
         ];
         let codes: Vec<_> = provider.iter().map(ErrorCode::code).collect();
         assert_eq!(
@@ -145,6 +146,58 @@ mod tests {
                 "agents.provider_failed",
                 "agents.provider_timeout",
                 "agents.scripted_failure",
+                "model.rate_limited",
+            ]
+        );
+        let kinds = [
+            ModelErrorKind::RateLimited,
+            ModelErrorKind::AuthFailed,
+            ModelErrorKind::BadResponse,
+            ModelErrorKind::ContextTooLong,
+            ModelErrorKind::Timeout,
+            ModelErrorKind::Unavailable,
+            ModelErrorKind::Cancelled,
+            ModelErrorKind::UnknownProvider,
+            ModelErrorKind::KeyUnavailable,
+            ModelErrorKind::Rejected,
+        ];
+        let codes: Vec<_> = kinds
+            .iter()
+            .map(|kind| ProviderError::model(*kind, "p", "").step_code())
+            .collect();
+        assert_eq!(
+            codes,
+            [
+                "model.rate_limited",
+                "model.auth_failed",
+                "model.bad_response",
+                "model.context_too_long",
+                "model.timeout",
+                "model.unavailable",
+                "model.cancelled",
+                "model.unknown_provider",
+                "model.key_unavailable",
+                "model.rejected",
+            ]
+        );
+        // The persisted names, pinned.
+        let names: Vec<_> = kinds
+            .iter()
+            .map(|kind| serde_json::to_value(kind).unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "rate_limited",
+                "auth_failed",
+                "bad_response",
+                "context_too_long",
+                "timeout",
+                "unavailable",
+                "cancelled",
+                "unknown_provider",
+                "key_unavailable",
+                "rejected"
             ]
         );
     }

@@ -28,7 +28,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::budget::{Budget, Budgets};
-use crate::provider::{Message, ToolSpec, Usage};
+use crate::provider::{CallStats, Message, ToolSpec, Usage};
 
 /// Characters per token in [`estimate_prompt_tokens`].
 pub const CHARS_PER_TOKEN: u64 = 4;
@@ -249,6 +249,8 @@ pub struct TurnUsage {
     pub model: String,
     /// Its tokens, and its cost from the price table.
     pub usage: Usage,
+    /// How the call went: latency, retries and the key it sent.
+    pub call: CallStats,
 }
 
 /// Where the loop reads what was spent and keeps each turn's usage.

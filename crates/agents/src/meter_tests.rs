@@ -143,6 +143,7 @@ async fn a_tally_counts_what_it_keeps() {
             cached_input_tokens: 0,
             cost_usd: 0.5,
         },
+        call: Default::default(),
     };
     tally.record(&turn).await.unwrap();
     let now = tally.spent().await.unwrap();

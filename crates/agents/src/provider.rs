@@ -22,6 +22,33 @@ pub trait ModelProvider: Send + Sync {
 
     /// Sends the conversation and returns the model's next turn.
     async fn complete(&self, req: &ModelRequest) -> Result<ModelResponse, ProviderError>;
+
+    /// As [`Self::complete`], handing the model's text to `sink` piece by
+    /// piece as it arrives, so a person watching the run reads it while
+    /// the model writes. Providers that do not stream hand nothing and
+    /// answer as `complete` does.
+    async fn complete_streaming(
+        &self,
+        req: &ModelRequest,
+        sink: &dyn TextSink,
+    ) -> Result<ModelResponse, ProviderError> {
+        let _ = sink;
+        self.complete(req).await
+    }
+}
+
+/// Where a streaming provider hands the model's text as it arrives.
+pub trait TextSink: Send + Sync {
+    /// One piece of the model's text, in order.
+    fn text(&self, piece: &str);
+}
+
+/// A sink that drops everything: for callers that do not watch.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoSink;
+
+impl TextSink for NoSink {
+    fn text(&self, _piece: &str) {}
 }
 
 /// One model call.
@@ -164,6 +191,34 @@ pub struct ModelResponse {
     pub model: String,
     /// The provider that answered.
     pub provider: String,
+    /// How the call went on the wire.
+    #[serde(default)]
+    pub call: CallStats,
+}
+
+/// How one model call went on the wire: what evidence keeps besides the
+/// tokens, so a slow or flaky provider shows in the record.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CallStats {
+    /// From the first attempt's send to the answer, retries and waits
+    /// included, in milliseconds.
+    pub latency_ms: u64,
+    /// Attempts after the first.
+    pub retries: u32,
+    /// The secret whose value authenticated the call, if one did.
+    pub key: Option<KeyUse>,
+}
+
+/// Which secret a model call sent: its name and the fingerprint of the
+/// value. Never the value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyUse {
+    /// `NAME` for a `secret:NAME` reference, `env:VAR` for a variable named
+    /// in configuration.
+    pub secret: String,
+    /// The keyed fingerprint of the value sent; `None` for a variable, which
+    /// the secret store does not fingerprint.
+    pub fingerprint: Option<String>,
 }
 
 /// Tokens and cost of one or more calls.
@@ -220,9 +275,81 @@ pub enum ProviderError {
         /// The script's message.
         message: String,
     },
+    /// A remote provider's call failed in a way a BPMN error boundary or an
+    /// operator can act on: [`ModelErrorKind`] says which.
+    #[error("model provider {provider}: {message}")]
+    Model {
+        /// Which failure.
+        kind: ModelErrorKind,
+        /// The provider's configured name.
+        provider: String,
+        /// What happened, never a key or a prompt.
+        message: String,
+    },
+}
+
+/// Why a remote model call failed, each with its stable code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelErrorKind {
+    /// 429 after every retry.
+    RateLimited,
+    /// The key was refused (401, 403).
+    AuthFailed,
+    /// The answer could not be read: a malformed body or a stream that broke off.
+    BadResponse,
+    /// The conversation is longer than the model's context window.
+    ContextTooLong,
+    /// No answer within the per-request timeout, after every retry.
+    Timeout,
+    /// 5xx, overloaded or unreachable after every retry.
+    Unavailable,
+    /// The run was cancelled while the model was asked.
+    Cancelled,
+    /// The request named a provider this server is not configured with.
+    UnknownProvider,
+    /// The key's secret is missing or unreadable: nothing was sent.
+    KeyUnavailable,
+    /// The provider refused the request as malformed (another 4xx).
+    Rejected,
+}
+
+impl ModelErrorKind {
+    /// The stable code a step fails with.
+    pub fn code(self) -> &'static str {
+        match self {
+            ModelErrorKind::RateLimited => "model.rate_limited",
+            ModelErrorKind::AuthFailed => "model.auth_failed",
+            ModelErrorKind::BadResponse => "model.bad_response",
+            ModelErrorKind::ContextTooLong => "model.context_too_long",
+            ModelErrorKind::Timeout => "model.timeout",
+            ModelErrorKind::Unavailable => "model.unavailable",
+            ModelErrorKind::Cancelled => "model.cancelled",
+            ModelErrorKind::UnknownProvider => "model.unknown_provider",
+            ModelErrorKind::KeyUnavailable => "model.key_unavailable",
+            ModelErrorKind::Rejected => "model.rejected",
+        }
+    }
+
+    /// Whether another attempt may succeed.
+    pub fn retryable(self) -> bool {
+        matches!(
+            self,
+            ModelErrorKind::RateLimited | ModelErrorKind::Timeout | ModelErrorKind::Unavailable
+        )
+    }
 }
 
 impl ProviderError {
+    /// A [`ProviderError::Model`].
+    pub fn model(kind: ModelErrorKind, provider: &str, message: impl Into<String>) -> Self {
+        ProviderError::Model {
+            kind,
+            provider: provider.to_owned(),
+            message: message.into(),
+        }
+    }
+
     /// The code a failed step reports: the script's own code for scripted
     /// failures (so a tokenless run can exercise BPMN error boundaries),
     /// otherwise [`ErrorCode::code`].
@@ -240,6 +367,7 @@ impl ErrorCode for ProviderError {
             ProviderError::Failed { .. } => "agents.provider_failed",
             ProviderError::Timeout { .. } => "agents.provider_timeout",
             ProviderError::Scripted { .. } => "agents.scripted_failure",
+            ProviderError::Model { kind, .. } => kind.code(),
         }
     }
 }

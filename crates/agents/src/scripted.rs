@@ -30,7 +30,8 @@ pub use config::{ScriptConfig, ScriptedFailure, ScriptedToolCall, Turn, TurnActi
 use crate::error::Error;
 use crate::prompt::{PromptVars, render};
 use crate::provider::{
-    ModelProvider, ModelRequest, ModelResponse, ProviderError, Role, ToolCallRequest, Usage,
+    CallStats, ModelProvider, ModelRequest, ModelResponse, ProviderError, Role, ToolCallRequest,
+    Usage,
 };
 
 /// How many words of the prompt the built-in reply quotes.
@@ -191,6 +192,7 @@ fn respond(
         },
         model: ScriptedProvider::MODEL.to_owned(),
         provider: ScriptedProvider::NAME.to_owned(),
+        call: CallStats::default(),
     }
 }
 

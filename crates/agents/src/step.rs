@@ -32,7 +32,8 @@ use crate::meter::{
 use crate::pricing::Prices;
 use crate::prompt::AssembledPrompt;
 use crate::provider::{
-    Message, ModelProvider, ModelRequest, ModelResponse, Role, ToolCallRequest, ToolSpec, Usage,
+    CallStats, Message, ModelProvider, ModelRequest, ModelResponse, NoSink, Role, TextSink,
+    ToolCallRequest, ToolSpec, Usage,
 };
 
 /// Model calls a step may make unless told otherwise.
@@ -263,6 +264,9 @@ pub struct TurnRecord {
     /// The tool calls it asked for, with the gateway's decisions, in order.
     /// Calls after an escalation are listed without a decision.
     pub tool_calls: Vec<ToolCallRecord>,
+    /// Latency, retries and the key used.
+    #[serde(default)]
+    pub call: CallStats,
 }
 
 /// One tool call and what became of it.
@@ -359,13 +363,24 @@ pub async fn run_step(
     provider: &dyn ModelProvider,
     tools: &dyn ToolExecutor,
 ) -> StepOutcome {
-    run_metered_step(input, provider, tools, &Tally::default()).await
+    run_metered_step(input, provider, tools, &Tally::default(), &NoSink).await
 }
 
-/// [`run_step`] with every turn's usage kept by `meter`, which also says
-/// what was spent before: the step's and the run's budgets are checked
-/// against it before each turn (with an estimate of the prompt) and after
-/// (with the real usage). Passing one fails the step with
+/// As [`run_step`], handing the model's text to `sink` as it arrives
+/// (see [`ModelProvider::complete_streaming`]).
+pub async fn run_step_streaming(
+    input: StepInput,
+    provider: &dyn ModelProvider,
+    tools: &dyn ToolExecutor,
+    sink: &dyn TextSink,
+) -> StepOutcome {
+    run_metered_step(input, provider, tools, &Tally::default(), sink).await
+}
+
+/// [`run_step_streaming`] with every turn's usage kept by `meter`, which
+/// also says what was spent before: the step's and the run's budgets are
+/// checked against it before each turn (with an estimate of the prompt) and
+/// after (with the real usage). Passing one fails the step with
 /// `budget.exceeded`; the turn that passed it is kept and recorded, and
 /// its answer (a final one, or tool calls, which are not made) is dropped.
 pub async fn run_metered_step(
@@ -373,6 +388,7 @@ pub async fn run_metered_step(
     provider: &dyn ModelProvider,
     tools: &dyn ToolExecutor,
     meter: &dyn Meter,
+    sink: &dyn TextSink,
 ) -> StepOutcome {
     let mut turns: Vec<TurnRecord> = Vec::new();
     let mut usage_total = Usage::default();
@@ -412,7 +428,8 @@ pub async fn run_metered_step(
             Ok(spent) => spent,
             Err(error) => return failed(&error, turns),
         };
-        let response = match provider.complete(&input.request(&messages)).await {
+        let request = input.request(&messages);
+        let response = match provider.complete_streaming(&request, sink).await {
             Ok(response) => response,
             Err(e) => {
                 return StepOutcome::Failed {
@@ -428,6 +445,7 @@ pub async fn run_metered_step(
             mut usage,
             model,
             provider: provider_name,
+            call,
         } = response;
         let price = input.prices.get(&model);
         // Unpriced models cost nothing (unless a cost budget applies, below).
@@ -439,6 +457,7 @@ pub async fn run_metered_step(
                 provider: provider_name.clone(),
                 model: model.clone(),
                 usage,
+                call: call.clone(),
             })
             .await;
         let mut record = TurnRecord {
@@ -448,6 +467,7 @@ pub async fn run_metered_step(
             usage,
             content: content.clone(),
             tool_calls: Vec::new(),
+            call,
         };
         let over = after_turn(&input, kept, price.is_some(), &record, spent);
         if let Err(error) = over {

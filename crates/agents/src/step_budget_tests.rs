@@ -161,7 +161,7 @@ async fn turns_are_priced_and_the_run_budget_counts_earlier_steps() {
     let mut step = input(run_cost(1.0));
     step.prices = prices();
     let tally = Tally::default();
-    let outcome = run_metered_step(step.clone(), &provider, &NoTools, &tally).await;
+    let outcome = run_metered_step(step.clone(), &provider, &NoTools, &tally, &NoSink).await;
     let StepOutcome::Completed { usage_total, .. } = &outcome else {
         panic!("{outcome:?}");
     };
@@ -186,7 +186,14 @@ async fn turns_are_priced_and_the_run_budget_counts_earlier_steps() {
     let provider = Counting::new(vec![Turn::reply("Done."), Turn::reply("Done.")]);
     let mut step = step;
     step.model = Some(ScriptedProvider::MODEL.to_owned());
-    let outcome = run_metered_step(step, &provider, &NoTools, &Tally::starting_at(earlier)).await;
+    let outcome = run_metered_step(
+        step,
+        &provider,
+        &NoTools,
+        &Tally::starting_at(earlier),
+        &NoSink,
+    )
+    .await;
     let (code, message, turns) = failure(&outcome);
     assert_eq!(code, "budget.exceeded");
     assert!(
@@ -243,7 +250,14 @@ impl Meter for Broken {
 #[tokio::test]
 async fn a_turn_that_cannot_be_kept_stops_the_step() {
     let provider = Counting::new(two_turns());
-    let outcome = run_metered_step(input(Budgets::default()), &provider, &NoTools, &Broken).await;
+    let outcome = run_metered_step(
+        input(Budgets::default()),
+        &provider,
+        &NoTools,
+        &Broken,
+        &NoSink,
+    )
+    .await;
     let (code, message, turns) = failure(&outcome);
     assert_eq!(code, "budget.usage_unrecorded");
     assert!(message.contains("the database is locked"), "{message}");

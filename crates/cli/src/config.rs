@@ -12,7 +12,9 @@ use agentwerke_agents::budget::{Budget, Budgets, OnExceed};
 use agentwerke_agents::pricing::{Price, Prices};
 use agentwerke_auth::AuthConfig;
 use agentwerke_gateway::{AgentProfile, SandboxProfile};
+use agentwerke_providers::{ProviderSettings, ProviderSpec, check_all};
 use agentwerke_secrets::{SecretLocation, SecretName};
+use agentwerke_types::ErrorCode;
 use anyhow::{Context, bail};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -100,6 +102,9 @@ pub struct RawConfig {
     /// A model without a price costs 0, unless a cost budget applies: then
     /// its steps fail with `budget.unpriced_model`.
     pub prices: BTreeMap<String, Price>,
+    /// Model providers (`[[providers]]`): none means the scripted provider
+    /// answers every model call, as a tokenless server does.
+    pub providers: Vec<ProviderSettings>,
 }
 
 impl Default for RawConfig {
@@ -135,6 +140,7 @@ impl Default for RawConfig {
             auth: local_auth(),
             secrets: BTreeMap::new(),
             prices: BTreeMap::new(),
+            providers: Vec::new(),
         }
     }
 }
@@ -219,6 +225,8 @@ pub struct Config {
     /// Each agent's budgets, by agent name (agents without any are left
     /// out).
     pub budgets: BTreeMap<String, Budgets>,
+    /// The model providers, checked.
+    pub providers: Vec<ProviderSpec>,
 }
 
 impl RawConfig {
@@ -306,6 +314,13 @@ impl RawConfig {
         let configured_secrets = configured_secrets(&self.secrets)?;
         let prices = prices(self.prices)?;
         let budgets = agent_budgets(&self.agents)?;
+        let providers = check_all(&self.providers).map_err(|errors| {
+            let lines: Vec<String> = errors
+                .iter()
+                .map(|e| format!("  - {e} [{}]", e.code()))
+                .collect();
+            anyhow::anyhow!("the model providers are invalid:\n{}", lines.join("\n"))
+        })?;
         let database_url = if self.database_url.is_empty() {
             default_database_url(&self.data_dir)
         } else {
@@ -336,6 +351,7 @@ impl RawConfig {
             configured_secrets,
             prices,
             budgets,
+            providers,
         })
     }
 }
@@ -531,6 +547,62 @@ mod tests {
         assert_eq!(again.agents.len(), raw.agents.len());
         assert_eq!(again.prices, raw.prices);
         assert_eq!(again.agents[0].budgets, raw.agents[0].budgets);
+    }
+
+    /// `[[providers]]` from a file are checked at once, every problem
+    /// named; good ones come through; none is the scripted server.
+    #[test]
+    fn providers_are_read_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("providers.toml");
+        std::fs::write(
+            &file,
+            r#"
+[[providers]]
+name = "local"
+kind = "openai"
+base-url = "http://localhost:11434/v1"
+model = "llama3.2"
+
+[[providers]]
+name = "claude"
+kind = "anthropic"
+api-key = "secret:ANTHROPIC_API_KEY"
+model = "claude-sonnet-4-5"
+default = true
+"#,
+        )
+        .unwrap();
+        let raw = RawConfig::load(Some(&file)).unwrap();
+        let config = raw.clone().check().unwrap();
+        let names: Vec<_> = config.providers.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["local", "claude"]);
+        assert!(config.providers[1].default);
+        // The dump reads back with the providers.
+        let dumped = dir.path().join("dumped.toml");
+        std::fs::write(&dumped, raw.effective_toml().unwrap()).unwrap();
+        let again = RawConfig::load(Some(&dumped)).unwrap();
+        assert_eq!(again.providers, raw.providers);
+
+        std::fs::write(
+            &file,
+            "[[providers]]\nname = \"a\"\nkind = \"openai\"\nbase-url = \"localhost:1\"\nmodel = \"m\"\n\
+             [[providers]]\nname = \"b\"\nkind = \"openai\"\napi-key = \"sk-live-1234567890\"\nmodel = \"m\"\n",
+        )
+        .unwrap();
+        let error = format!(
+            "{:#}",
+            RawConfig::load(Some(&file)).unwrap().check().unwrap_err()
+        );
+        assert!(error.contains("providers.bad_url"), "{error}");
+        assert!(error.contains("providers.bad_key_reference"), "{error}");
+        assert!(!error.contains("sk-live"), "{error}");
+
+        std::fs::write(&file, "[[providers]]\nname = \"a\"\nkind = \"gemini\"\n").unwrap();
+        let error = format!("{:#}", RawConfig::load(Some(&file)).unwrap_err());
+        assert!(error.contains("gemini"), "{error}");
+
+        assert!(RawConfig::default().check().unwrap().providers.is_empty());
     }
 
     /// An agent profile's `secrets` become its grants; a name with path

@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::sections::{
-    ArtifactRecord, ModelUsageRecord, PolicyDecisionRecord, SandboxExecutionRecord, ToolCallRecord,
+    ArtifactRecord, ModelKeyRecord, ModelUsageRecord, PolicyDecisionRecord, SandboxExecutionRecord,
+    ToolCallRecord, is_zero,
 };
 
 /// One evidence record of a run.
@@ -92,6 +93,18 @@ pub struct ModelCallRecord {
     pub output_tokens: u64,
     /// Cost in US dollars (an estimate from the price table).
     pub cost_usd: f64,
+    /// Of the prompt tokens, those the provider served from its cache.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cached_input_tokens: u64,
+    /// From the first send to the answer, retries and waits included.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub latency_ms: u64,
+    /// Attempts after the first.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retries: u32,
+    /// The secret whose value authenticated the call; never the value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<ModelKeyRecord>,
 }
 
 /// A brokered call as the gateway saw it.
@@ -232,6 +245,10 @@ impl From<&ModelCallRecord> for ModelUsageRecord {
             input_tokens: call.input_tokens,
             output_tokens: call.output_tokens,
             cost_usd: call.cost_usd,
+            cached_input_tokens: call.cached_input_tokens,
+            latency_ms: call.latency_ms,
+            retries: call.retries,
+            key: call.key.clone(),
         }
     }
 }

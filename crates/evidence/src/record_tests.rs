@@ -91,6 +91,48 @@ fn typed_fields_come_from_the_stored_body() {
             assert_eq!(call.cost_usd, 0.123_456_789_012_3);
             let usage = ModelUsageRecord::from(&call);
             assert_eq!((usage.input_tokens, usage.output_tokens), (2048, 512));
+            // Written before calls kept their latency, retries and key.
+            assert_eq!(
+                (usage.cached_input_tokens, usage.latency_ms, usage.retries),
+                (0, 0, 0)
+            );
+            assert_eq!(usage.key, None);
+        }
+        other => panic!("not model usage: {other:?}"),
+    }
+    // A call recorded with its cache, latency, retries and key, as written
+    // now; stored again, it is the body it was read from.
+    let body = json!({"workId": "w-1", "nodeId": "Analyze", "attempt": 2,
+        "provider": "anthropic", "model": "claude-sonnet-4-5", "inputTokens": 4096,
+        "outputTokens": 256, "costUsd": 0.0161, "cachedInputTokens": 3072,
+        "latencyMs": 2250, "retries": 2,
+        "key": {"name": "ANTHROPIC_API_KEY",
+                "fingerprint": "hmac-sha256:00112233445566778899aabbccddeeff"}});
+    let record = Record::from_stored("model_usage", body.clone()).unwrap();
+    assert_eq!(record.stored().unwrap(), ("model_usage", body.clone()));
+    match record {
+        Record::ModelUsage(call) => {
+            let usage = ModelUsageRecord::from(&call);
+            assert_eq!(
+                (
+                    usage.input_tokens,
+                    usage.cached_input_tokens,
+                    usage.output_tokens
+                ),
+                (4096, 3072, 256)
+            );
+            assert_eq!((usage.latency_ms, usage.retries), (2250, 2));
+            let key = usage.key.expect("key");
+            assert_eq!(key.name, "ANTHROPIC_API_KEY");
+            assert_eq!(
+                key.fingerprint.as_deref(),
+                Some("hmac-sha256:00112233445566778899aabbccddeeff")
+            );
+            // The pack's view carries them under the same names.
+            let pack = serde_json::to_value(ModelUsageRecord::from(&call)).unwrap();
+            for field in ["cachedInputTokens", "latencyMs", "retries", "key"] {
+                assert_eq!(pack[field], body[field], "{field}");
+            }
         }
         other => panic!("not model usage: {other:?}"),
     }

@@ -309,6 +309,36 @@ pub struct ModelUsageRecord {
     pub output_tokens: u64,
     /// Cost in US dollars (an estimate from the price table).
     pub cost_usd: f64,
+    /// Of the prompt tokens, those the provider served from its cache.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cached_input_tokens: u64,
+    /// From the first send to the answer, retries and waits included.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub latency_ms: u64,
+    /// Attempts after the first.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub retries: u32,
+    /// The secret whose value authenticated the call; never the value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<ModelKeyRecord>,
+}
+
+/// Which secret a model call sent: its name (`env:VAR` for a variable
+/// named in configuration) and the keyed fingerprint of the value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ModelKeyRecord {
+    /// The secret's name.
+    pub name: String,
+    /// The value's fingerprint; absent for a variable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+}
+
+/// Whether a counter is zero: left out of a record, as records written
+/// before the counter existed have it.
+pub(crate) fn is_zero<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 /// A file the run produced, by reference.

@@ -29,6 +29,7 @@ use crate::command::Ctx;
 use crate::command::finish_step::{self, FinishStep, Outcome as Ending, Risk};
 use crate::command::release_step::{self, ReleaseStep};
 use crate::gateway::{StepIdentity, StepTools, made_before, surface};
+use crate::live::LiveSink;
 use crate::meter::StoreMeter;
 use crate::{Error, RuntimeDeps, RuntimeHandle, RuntimeOptions, idle};
 
@@ -484,11 +485,23 @@ impl Executor {
         input.resume = resume;
         // Each turn's usage and its evidence are kept by the meter as the
         // turn is answered, so they are not written again with the end.
-        let provider = self.deps.provider.as_ref();
+        // The model's text goes to the run's watchers as it arrives, and a
+        // cancelled run's model call is dropped rather than waited out.
+        let live = self.handle.live();
+        let flight = live.in_flight(&work.run_id);
+        let provider = flight.guard(self.deps.provider.as_ref());
+        let sink = LiveSink::new(
+            live.clone(),
+            &work.run_id,
+            &work.work_id.to_string(),
+            &work.node_id,
+            self.options.redactor.clone(),
+        );
         let outcome = match tools {
-            Some(tools) => run_metered_step(input, provider, tools, meter).await,
-            None => run_metered_step(input, provider, &NoTools, meter).await,
+            Some(tools) => run_metered_step(input, &provider, tools, meter, &sink).await,
+            None => run_metered_step(input, &provider, &NoTools, meter, &sink).await,
         };
+        sink.flush();
         match outcome {
             StepOutcome::Completed { output, .. } => {
                 audit.push(self.audit(

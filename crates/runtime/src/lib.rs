@@ -38,6 +38,7 @@ mod error;
 pub mod evidence;
 pub mod executor;
 pub mod gateway;
+pub mod live;
 mod meter;
 pub mod requests;
 mod states;
@@ -119,6 +120,7 @@ pub struct RuntimeHandle {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     redactor: Redactor,
+    live: live::Live,
 }
 
 #[derive(Default)]
@@ -147,7 +149,15 @@ impl RuntimeHandle {
             at: self.clock.now(),
             redactor: &self.redactor,
         };
+        let cancelled = match &command {
+            command::Command::CancelRun(cancel) => Some(cancel.run_id.to_string()),
+            _ => None,
+        };
         let submitted = command::submit(&self.store, &self.stepper, command, &ctx).await?;
+        // The run's model calls in flight here stop now, not when they answer.
+        if let Some(run_id) = cancelled {
+            self.live.cancel(&run_id);
+        }
         self.delivered(submitted.committed.delivered);
         // A run created with its first step taken may have left agent work;
         // its inbox is empty.
@@ -163,6 +173,12 @@ impl RuntimeHandle {
             self.wake.applier.notify_one();
         }
         Ok(submitted)
+    }
+
+    /// The live channels: the model's text as it arrives, and the
+    /// cancellation of model calls in flight.
+    pub fn live(&self) -> &live::Live {
+        &self.live
     }
 
     /// Wakes the loop an event's delivery left work for: the executor after
@@ -195,6 +211,7 @@ impl Runtime {
             store: deps.store.clone(),
             clock: deps.clock.clone(),
             redactor: options.redactor.clone(),
+            live: live::Live::default(),
         };
         let mut tasks = Vec::with_capacity(applier::APPLIERS + 2);
         for n in 0..applier::APPLIERS {

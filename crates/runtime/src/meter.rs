@@ -62,6 +62,7 @@ impl Meter for StoreMeter {
             provider: self.redactor.redact_str(&turn.provider),
             model: self.redactor.redact_str(&turn.model),
             usage: turn.usage,
+            call: turn.call.clone(),
         };
         let ctx = Ctx {
             at: self.clock.now(),
@@ -100,6 +101,7 @@ mod tests {
                 cached_input_tokens: 0,
                 cost_usd,
             },
+            call: Default::default(),
         }
     }
 

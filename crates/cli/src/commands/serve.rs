@@ -8,6 +8,7 @@ use agentwerke_agents::scripted::ScriptedProvider;
 use agentwerke_auth::{DevKey, Verifier};
 use agentwerke_evidence::redact::Redactor;
 use agentwerke_gateway::tools::Document;
+use agentwerke_providers::{KeyResolver, ProviderRouter};
 use agentwerke_runtime::{
     Clock, GatewayService, GatewaySettings, Runtime, RuntimeDeps, RuntimeOptions, SystemClock,
 };
@@ -81,7 +82,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    let provider: Arc<dyn ModelProvider> = Arc::new(scripted_provider(&config)?);
+    let scripted: Arc<dyn ModelProvider> = Arc::new(scripted_provider(&config)?);
     let secret_keys = Arc::new(
         LocalKeys::load_or_create(&config.data_dir)
             .context("cannot load the secret encryption keys")?,
@@ -111,6 +112,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(reloader) = reloader {
         profiles::keep_reloading(reloader, gateway.clone());
     }
+    let provider = model_provider(&config, scripted, &keeper, &store, &redactor)?;
     let stored = keeper
         .open_stored(store.as_ref())
         .await
@@ -222,6 +224,35 @@ fn announce(config: &Config, address: std::net::SocketAddr) -> std::io::Result<(
     )?;
     say!("                    clarify-request (an agent asks a human with human.ask)")?;
     Ok(())
+}
+
+/// The scripted provider alone when no `[[providers]]` are configured (a
+/// tokenless server, as before providers existed); otherwise a router over
+/// the configured ones, whose keys are resolved per request from the
+/// secret store or the environment.
+fn model_provider(
+    config: &Config,
+    scripted: Arc<dyn ModelProvider>,
+    keeper: &SecretKeeper,
+    store: &Arc<dyn Store>,
+    redactor: &Redactor,
+) -> anyhow::Result<Arc<dyn ModelProvider>> {
+    if config.providers.is_empty() {
+        return Ok(scripted);
+    }
+    let keys = KeyResolver::new(
+        Some(Arc::new(StoreSecrets::new(keeper.clone(), store.clone()))),
+        Arc::new(ProcessEnvironment),
+        redactor.clone(),
+    );
+    let router = ProviderRouter::build(&config.providers, &keys, scripted)
+        .context("cannot set up the model providers")?;
+    tracing::info!(
+        providers = ?config.providers.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        default = router.default_name(),
+        "model providers"
+    );
+    Ok(Arc::new(router))
 }
 
 fn scripted_provider(config: &Config) -> anyhow::Result<ScriptedProvider> {

@@ -6,9 +6,9 @@ use agentwerke_evidence::chain::{self, AuditRecord};
 use agentwerke_evidence::keys::signing_key_from_seed;
 use agentwerke_evidence::pack::{self, EvidencePack, PackInput};
 use agentwerke_evidence::sections::{
-    ApprovalKind, ApprovalRecord, ArtifactRecord, ConversationEntry, ModelUsageRecord,
-    PolicyDecisionRecord, PromptSnapshot, RiskFactorDetail, RunInfo, SandboxExecutionRecord,
-    StepRecord, ToolCallRecord, WorkflowInfo,
+    ApprovalKind, ApprovalRecord, ArtifactRecord, ConversationEntry, ModelKeyRecord,
+    ModelUsageRecord, PolicyDecisionRecord, PromptSnapshot, RiskFactorDetail, RunInfo,
+    SandboxExecutionRecord, StepRecord, ToolCallRecord, WorkflowInfo,
 };
 use agentwerke_evidence::{canonical::sha256_hex, sign};
 use agentwerke_types::RunStatus;
@@ -208,6 +208,13 @@ pub(crate) fn input() -> PackInput {
             input_tokens: 1000,
             output_tokens: 234,
             cost_usd: 0.0123,
+            cached_input_tokens: 800,
+            latency_ms: 1520,
+            retries: 1,
+            key: Some(ModelKeyRecord {
+                name: "OPENAI_API_KEY".to_owned(),
+                fingerprint: Some("hmac-sha256:0f1e2d3c4b5a69788796a5b4c3d2e1f0".to_owned()),
+            }),
         }],
         artifacts: vec![ArtifactRecord {
             name: "notes.md".to_owned(),

@@ -506,6 +506,13 @@ fn a_pack_without_questions_is_what_it_was() {
         approval.related_output = Value::Null;
         approval.artifacts.clear();
     }
+    // Nor did model calls keep cached tokens, latency, retries or the key.
+    for usage in &mut input.model_usage {
+        usage.cached_input_tokens = 0;
+        usage.latency_ms = 0;
+        usage.retries = 0;
+        usage.key = None;
+    }
     let mut pack = agentwerke_evidence::build(input);
     sign(&mut pack, &key());
     let now = serde_json::to_value(&pack).unwrap();

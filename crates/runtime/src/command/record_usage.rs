@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use agentwerke_evidence::Record;
 use agentwerke_evidence::record::ModelCallRecord;
+use agentwerke_evidence::sections::ModelKeyRecord;
 use agentwerke_store::usage::ModelTurn;
 use agentwerke_store::{Row, Store};
 use agentwerke_types::{RunId, WorkId};
@@ -42,6 +43,8 @@ pub struct RecordUsage {
     pub model: String,
     /// Its tokens, and its cost from the price table.
     pub usage: agentwerke_agents::provider::Usage,
+    /// How the call went: latency, retries and the key it sent.
+    pub call: agentwerke_agents::provider::CallStats,
 }
 
 /// Plans the turn's row and its `modelUsage` evidence record; nothing to
@@ -57,6 +60,7 @@ pub fn plan(record: RecordUsage, _ctx: &Ctx<'_>) -> Plan {
         provider,
         model,
         usage,
+        call,
     } = record;
     let evidence = Record::ModelUsage(ModelCallRecord {
         work_id: work_id.to_string(),
@@ -67,6 +71,13 @@ pub fn plan(record: RecordUsage, _ctx: &Ctx<'_>) -> Plan {
         input_tokens: usage.input_tokens,
         output_tokens: usage.output_tokens,
         cost_usd: usage.cost_usd,
+        cached_input_tokens: usage.cached_input_tokens,
+        latency_ms: call.latency_ms,
+        retries: call.retries,
+        key: call.key.map(|key| ModelKeyRecord {
+            name: key.secret,
+            fingerprint: key.fingerprint,
+        }),
     });
     Plan {
         run: run_id,
@@ -105,7 +116,7 @@ pub(crate) async fn record(
 
 #[cfg(test)]
 mod tests {
-    use agentwerke_agents::provider::Usage;
+    use agentwerke_agents::provider::{CallStats, KeyUse, Usage};
     use agentwerke_types::Timestamp;
 
     use super::*;
@@ -125,6 +136,14 @@ mod tests {
                 output_tokens: 200,
                 cached_input_tokens: 400,
                 cost_usd: 0.0045,
+            },
+            call: CallStats {
+                latency_ms: 850,
+                retries: 1,
+                key: Some(KeyUse {
+                    secret: "openai_key".to_owned(),
+                    fingerprint: Some("hmac-sha256:abc".to_owned()),
+                }),
             },
         }
     }
@@ -151,5 +170,12 @@ mod tests {
         };
         assert_eq!((call.model.as_str(), call.cost_usd), ("gpt-4o", 0.0045));
         assert_eq!((call.input_tokens, call.output_tokens), (1000, 200));
+        assert_eq!(
+            (call.cached_input_tokens, call.latency_ms, call.retries),
+            (400, 850, 1)
+        );
+        let key = call.key.as_ref().expect("the key the call sent");
+        assert_eq!(key.name, "openai_key");
+        assert_eq!(key.fingerprint.as_deref(), Some("hmac-sha256:abc"));
     }
 }

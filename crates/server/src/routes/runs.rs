@@ -325,7 +325,7 @@ pub async fn audit(
 /// A live stream of the run's audit records as server-sent events; ends when
 /// the run reaches a terminal status.
 #[utoipa::path(get, path = "/api/runs/{id}/stream", tag = "runs", params(("id" = String, Path)),
-    responses((status = 200, description = "Server-sent events: `audit` (a JSON array of records), then `end`",
+    responses((status = 200, description = "Server-sent events: `audit` (a JSON array of records), `text` (the model's text as it arrives, not persisted), then `end`",
                content_type = "text/event-stream", body = RunEventStream),
               (status = 404, description = "No such run (api.not_found)")),
     security(("bearer" = [])))]
@@ -341,9 +341,13 @@ pub async fn stream(
 }
 
 fn async_stream(state: AppState, id: String) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+    // The model's text as it arrives, in memory only (the runtime redacts
+    // it, holding back a tail so a secret split across pieces is whole
+    // before any of it is sent).
+    let text = state.runtime.live().subscribe(&id);
     futures::stream::unfold(
-        (state, id, 0u64, false),
-        |(state, id, mut sent, done)| async move {
+        (state, id, 0u64, false, text),
+        |(state, id, mut sent, done, mut text)| async move {
             if done {
                 return None;
             }
@@ -373,10 +377,23 @@ fn async_stream(state: AppState, id: String) -> impl Stream<Item = Result<SseEve
                     let ended = finished && fresh.is_empty();
                     return Some((
                         Ok(event),
-                        (state, id, sent, ended || finished && fresh.is_empty()),
+                        (state, id, sent, ended || finished && fresh.is_empty(), text),
                     ));
                 }
-                tokio::time::sleep(Duration::from_millis(250)).await;
+                let piece = tokio::select! {
+                    piece = text.recv() => piece.ok(),
+                    () = tokio::time::sleep(Duration::from_millis(250)) => None,
+                };
+                if let Some(piece) = piece {
+                    // Redacted again on the way out, for a secret learned
+                    // since.
+                    let data = state
+                        .redacted(&piece)
+                        .map(|piece| piece.to_string())
+                        .unwrap_or_else(|_| "{}".to_owned());
+                    let event = SseEvent::default().event("text").data(data);
+                    return Some((Ok(event), (state, id, sent, false, text)));
+                }
             }
         },
     )

@@ -311,7 +311,13 @@ pub(crate) fn hand_written_schemas() -> Vec<(String, Value)> {
         json!({
             "type": "string",
             "description": "A text/event-stream of server-sent events: `audit` events whose \
-                `data` is a JSON array of the run's new audit records (each an `AuditRecord`), \
+                `data` is a JSON array of the run's new audit records (each an `AuditRecord`); \
+                `text` events while an agent step runs, whose `data` is \
+                `{\"workId\", \"nodeId\", \"text\"}`: the next piece of the model's answer as \
+                it arrives, redacted (the newest characters are held back until it is clear \
+                they do not begin a secret), kept in memory only (the step's final text is \
+                in the run and its audit as before); a watcher who joins during a step gets that \
+                step's text from its beginning, earlier steps' text is not replayed; \
                 then one `end` event with `data: {}` once the run has ended.",
         }),
     ));

@@ -12,7 +12,10 @@ const DEMO: &str = include_str!("../../../../examples/gateway-demo.bpmn");
 const SCRIPTS: &str = include_str!("../../../../examples/scripts.toml");
 
 /// Calls the gateway recorded in a run's audit log: (tool, decision, status, approved).
-async fn calls(server: &TestServer, run_id: &str) -> Vec<(String, String, String, bool)> {
+pub(crate) async fn calls(
+    server: &TestServer,
+    run_id: &str,
+) -> Vec<(String, String, String, bool)> {
     let audit = server.audit(run_id).await;
     audit["items"]
         .as_array()
@@ -31,7 +34,7 @@ async fn calls(server: &TestServer, run_id: &str) -> Vec<(String, String, String
         .collect()
 }
 
-fn call(
+pub(crate) fn call(
     tool: &str,
     decision: &str,
     status: &str,

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use agentwerke_agents::provider::ModelProvider;
 use agentwerke_agents::scripted::ScriptedProvider;
 use agentwerke_auth::{
     AuthConfig, DevKey, Role, Verifier, mint_dev_token, mint_dev_token_with_groups,
@@ -32,6 +33,13 @@ impl Environment for Vars {
             .map(|(_, value)| value.into())
     }
 }
+
+/// Builds a test server's model provider from its secret resolver and
+/// redactor.
+pub(crate) type BuildProvider = Box<
+    dyn FnOnce(Arc<dyn agentwerke_gateway::SecretResolver>, Redactor) -> Arc<dyn ModelProvider>
+        + Send,
+>;
 
 pub(crate) const HELLO_SDLC: &str = include_str!("../../../../examples/hello-sdlc.bpmn");
 
@@ -92,6 +100,23 @@ impl TestServer {
             Vec::new(),
             Vars::default(),
             Redactor::new(redact_env),
+            None,
+        )
+        .await
+    }
+
+    /// A server whose model calls go to the provider `build` makes from the
+    /// server's secret resolver and redactor (as `agentwerke serve` builds
+    /// its configured providers).
+    pub(crate) async fn start_with_provider(build: BuildProvider) -> Self {
+        Self::start_known(
+            "",
+            24 * 60 * 60,
+            ApiLimits::default(),
+            Vec::new(),
+            Vars::default(),
+            Redactor::default(),
+            Some(build),
         )
         .await
     }
@@ -110,6 +135,7 @@ impl TestServer {
             configured_secrets,
             environment,
             Redactor::default(),
+            None,
         )
         .await
     }
@@ -121,6 +147,7 @@ impl TestServer {
         configured_secrets: Vec<(SecretName, SecretLocation)>,
         environment: Vars,
         redactor: Redactor,
+        build_provider: Option<BuildProvider>,
     ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let store: Arc<dyn Store> = Arc::new(
@@ -132,7 +159,7 @@ impl TestServer {
         let dev_key =
             DevKey::load_or_create(&auth.dev.key_path(dir.path())).expect("development key");
         let verifier = Arc::new(Verifier::new(&auth, Some(&dev_key)).expect("verifier"));
-        let provider = Arc::new(if scripts.is_empty() {
+        let scripted: Arc<dyn ModelProvider> = Arc::new(if scripts.is_empty() {
             ScriptedProvider::default()
         } else {
             ScriptedProvider::from_toml_str(scripts).expect("scripts")
@@ -175,10 +202,21 @@ impl TestServer {
             .await
             .expect("gateway"),
         );
+        let provider = match build_provider {
+            Some(build) => build(
+                Arc::new(agentwerke_server::StoreSecrets::new(
+                    keeper.clone(),
+                    store.clone(),
+                )),
+                redactor.clone(),
+            ),
+            None => scripted,
+        };
         let runtime = Runtime::start(
             RuntimeOptions {
                 poll_interval: Duration::from_millis(50),
                 redactor: redactor.clone(),
+                prices: test_prices(),
                 ..RuntimeOptions::default()
             },
             RuntimeDeps {
@@ -428,4 +466,16 @@ pub(crate) fn one_agent_task(process: &str, node: &str, agent: &str, purpose: &s
 </bpmn:definitions>
 "#
     )
+}
+
+/// The price table every test server runs with: the remote providers'
+/// `test-model` (USD per million tokens). The scripted model has no price,
+/// so its runs cost nothing, as a tokenless server's do.
+pub(crate) fn test_prices() -> agentwerke_agents::pricing::Prices {
+    let price = agentwerke_agents::pricing::Price {
+        input: 3.0,
+        output: 15.0,
+        cached_input: Some(0.3),
+    };
+    agentwerke_agents::pricing::Prices::new([("test-model".to_owned(), price)].into())
 }

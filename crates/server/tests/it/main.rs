@@ -14,6 +14,7 @@ mod leaks;
 mod pagination;
 mod problems;
 mod profiles;
+mod providers;
 mod questions;
 mod roles;
 mod run_views;

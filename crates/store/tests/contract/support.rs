@@ -27,6 +27,10 @@ pub(crate) fn usage(model: &str, cost_usd: f64) -> Record {
         input_tokens: 3,
         output_tokens: 5,
         cost_usd,
+        cached_input_tokens: 0,
+        latency_ms: 0,
+        retries: 0,
+        key: None,
     })
 }
 
