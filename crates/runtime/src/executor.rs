@@ -15,7 +15,7 @@ use agentwerke_evidence::Record;
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_evidence::record::PromptRecord;
 use agentwerke_store::{Delivered, JsonText, WorkEnd, WorkItem};
-use agentwerke_types::{Actor, AuditKind, ErrorCode};
+use agentwerke_types::{Actor, AuditKind, ErrorCode, Timestamp};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, watch};
@@ -26,6 +26,7 @@ use crate::command::Ctx;
 use crate::command::finish_step::{self, FinishStep, Outcome as Ending, Risk};
 use crate::command::release_step::{self, ReleaseStep};
 use crate::gateway::{StepIdentity, StepTools, made_before, surface};
+use crate::heartbeat::Claim;
 use crate::meter::StoreMeter;
 use crate::{Error, RuntimeDeps, RuntimeHandle, RuntimeOptions, idle};
 
@@ -112,10 +113,10 @@ impl Executor {
                 return;
             }
             let free = this.slots.available_permits();
+            let now = this.deps.clock.now();
             let claimed = if free == 0 {
                 Ok(Vec::new())
             } else {
-                let now = this.deps.clock.now();
                 this.deps
                     .store
                     .claim_work(
@@ -136,13 +137,19 @@ impl Executor {
                         let worker = this.clone();
                         tokio::spawn(async move {
                             let run_id = item.run_id.clone();
-                            match worker.execute(item).await {
+                            // The step runs only while its claim holds.
+                            let claim = worker.claim(&item, now);
+                            match claim.hold(worker.execute(item)).await {
                                 // The step went with the result: nothing waits in an inbox.
-                                Ok(Delivered::Stepped) => {}
-                                Ok(_) => worker.handle.wake.applier.notify_one(),
-                                Err(error) => {
+                                Ok(Ok(Delivered::Stepped)) => {}
+                                Ok(Ok(_)) => worker.handle.wake.applier.notify_one(),
+                                Ok(Err(error)) => {
                                     tracing::warn!(%run_id, code = error.code(), %error, "agent step not recorded");
                                     worker.handle.wake.applier.notify_one();
+                                }
+                                Err(lost) => {
+                                    tracing::warn!(%run_id, work_id = %claim.work_id, claim = claim.number,
+                                        reason = lost.reason(), "agent step stopped unfinished: its claim was lost");
                                 }
                             }
                             drop(permit);
@@ -299,6 +306,21 @@ impl Executor {
             self.handle.wake.executor.notify_one();
         }
         Ok(finished.delivered)
+    }
+
+    /// The claim `item` was taken under at `claimed_at`, whose lease the
+    /// step keeps alive while it runs.
+    fn claim(&self, item: &WorkItem, claimed_at: Timestamp) -> Claim {
+        Claim {
+            store: Arc::clone(&self.deps.store),
+            clock: Arc::clone(&self.deps.clock),
+            owner: self.options.owner.clone(),
+            run_id: item.run_id.clone(),
+            work_id: item.work_id.clone(),
+            number: item.attempt_count,
+            claimed_at,
+            lease: self.options.lease,
+        }
     }
 
     /// The meter of this claim of the step: it reads what the step's work

@@ -38,6 +38,7 @@ mod error;
 pub mod evidence;
 pub mod executor;
 pub mod gateway;
+mod heartbeat;
 mod meter;
 pub mod requests;
 mod states;

@@ -66,6 +66,7 @@ contract! {
     change_without_rows => contract::changes::without_rows,
     change_global => contract::changes::global,
     work_reclaim_and_complete_once => contract::work::reclaim_and_complete_once,
+    work_lease_extended_only_by_its_claim => contract::work::lease_extended_only_by_its_claim,
     work_cancelled => contract::work::cancelled_work,
     work_held_by_the_kill_switch => contract::work::held_by_the_kill_switch,
     halts_page_in_order => contract::work::halts_page_in_order,
