@@ -6,7 +6,7 @@ use agentwerke_agents::human::{HUMAN_ASK, human_ask_spec};
 use agentwerke_agents::prompt::{PromptVars, TaskPromptSpec, assemble, render};
 use agentwerke_agents::provider::ToolCallRequest;
 use agentwerke_agents::step::{
-    NoTools, Resume, StepInput, StepOutcome, ToolResult, run_metered_step,
+    BudgetAsk, NoTools, Resume, StepInput, StepOutcome, ToolResult, run_metered_step,
 };
 use agentwerke_bpmn::model::AgentTaskSpec;
 use agentwerke_bpmn::tools::is_tool_shaped;
@@ -14,12 +14,13 @@ use agentwerke_engine::WorkId;
 use agentwerke_evidence::Record;
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_evidence::record::PromptRecord;
-use agentwerke_store::{Delivered, JsonText, WorkEnd, WorkItem};
+use agentwerke_store::{Delivered, JsonText, NewApproval, WorkEnd, WorkItem};
 use agentwerke_types::{Actor, AuditKind, ErrorCode, Timestamp};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, watch};
 
+use crate::budget_escalation::{self, Settled};
 use crate::budgets::for_task;
 use crate::clock::rfc3339;
 use crate::command::Ctx;
@@ -57,6 +58,9 @@ enum Outcome {
     Asked(String, Option<JsonText>),
     /// Held by the kill switch; where the step stands, as above.
     Halted(Option<JsonText>),
+    /// Paused before a model turn that would pass a budget that says
+    /// `escalate`, on this approval; where the step stands.
+    OverBudget(Box<NewApproval>, Option<JsonText>),
 }
 
 /// The payload of an `agent_task` work row, written by
@@ -274,6 +278,11 @@ impl Executor {
                 halt: trail.halt,
                 resume,
             },
+            Outcome::OverBudget(approval, resume) => Ending::Paused {
+                approval_id: approval.id.to_string(),
+                approval: Some(*approval),
+                resume,
+            },
         };
         let finish = FinishStep {
             run_id: work.run_id.clone().into(),
@@ -452,6 +461,34 @@ impl Executor {
             }
             Ok(prompt) => prompt,
         };
+        // A step that paused on a passed budget goes on only if a person
+        // let it: approved, that limit is lifted for the rest of the attempt.
+        let mut resume = resume;
+        if let Some(ask) = resume.as_mut().and_then(|r| r.budget.take()) {
+            match budget_escalation::settle(self.deps.store.as_ref(), &ask).await {
+                Settled::GoOn(limit) => {
+                    if let Some(resume) = resume.as_mut() {
+                        resume.lifted.push(limit);
+                    }
+                }
+                Settled::Refused(message) => {
+                    let code = agentwerke_agents::Error::BudgetExceeded {
+                        detail: String::new(),
+                    }
+                    .code();
+                    audit.push(self.audit(
+                        work,
+                        AuditKind::StepFailed,
+                        json!({"workId": work.work_id, "nodeId": work.node_id,
+                               "attempt": work.attempt, "code": code,
+                               "approvalId": ask.approval_id,
+                               "budget": budget_escalation::describe(&ask.exceeded),
+                               "message": message}),
+                    ));
+                    return Outcome::Ended(failed(code, &message));
+                }
+            }
+        }
         // A resumed step goes on with the prompt it was given, recorded then.
         if resume.is_none() {
             records.push(Record::Prompt(PromptRecord {
@@ -540,6 +577,33 @@ impl Executor {
             }
             // The executor writes its `step.halted` record with the halt.
             StepOutcome::Halted { resume, .. } => Outcome::Halted(self.kept(&resume)),
+            StepOutcome::OverBudget {
+                exceeded,
+                mut resume,
+                ..
+            } => {
+                let id = uuid::Uuid::now_v7().to_string();
+                let ttl = self.deps.gateway.as_ref().map(|g| g.escalation_ttl_ms);
+                let approval = budget_escalation::approval(
+                    &id,
+                    &self.identity(work),
+                    &exceeded,
+                    self.deps.clock.now(),
+                    ttl,
+                );
+                audit.push(self.audit(
+                    work,
+                    AuditKind::StepPaused,
+                    json!({"workId": work.work_id, "nodeId": work.node_id,
+                           "attempt": work.attempt, "approvalId": id,
+                           "budget": budget_escalation::describe(&exceeded)}),
+                ));
+                resume.budget = Some(BudgetAsk {
+                    approval_id: id,
+                    exceeded,
+                });
+                Outcome::OverBudget(Box::new(approval), self.kept(&resume))
+            }
         }
     }
 

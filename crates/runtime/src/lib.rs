@@ -29,6 +29,7 @@
 //! only when its tool is safe to repeat or a human approves.
 
 pub mod applier;
+mod budget_escalation;
 pub mod budgets;
 pub mod clock;
 pub mod command;
