@@ -461,3 +461,50 @@ async fn a_passed_budget_that_says_escalate_asks_a_person() {
     assert_eq!(costs(&pack).len(), 1, "turn 2 never ran: {pack:#}");
     server.kill();
 }
+
+/// Nobody decides in time: the question expires as a rejection, and the
+/// step fails with `budget.exceeded`, saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_question_nobody_answers_fails_the_step_when_it_expires() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scripts = dir.path().join("scripts.toml");
+    std::fs::write(&scripts, TWO_SCRIPTS).expect("scripts");
+    let config = dir.path().join("agentwerke.toml");
+    std::fs::write(&config, format!("escalation-ttl-secs = 1\n{CONFIG}")).expect("config");
+    let env = [
+        ("AGENTWERKE_SCRIPTS", scripts.display().to_string()),
+        ("AGENTWERKE_CONFIG", config.display().to_string()),
+    ];
+    let server = Server::start(dir.path(), &env).await;
+    let admin = server.token("Admin");
+    server.publish(&admin, "escalating", ESCALATING).await;
+    let started = server
+        .post(
+            &admin,
+            "/api/runs",
+            json!({"workflowId": "escalating", "inputs": {}}),
+        )
+        .await;
+    let run_id = started["runId"].as_str().expect("run id").to_owned();
+    server
+        .wait_until(Duration::from_secs(30), async |s: &Server| {
+            let status = s.get(&admin, &format!("/api/runs/{run_id}")).await["status"].clone();
+            status == "failed" || status == "completed"
+        })
+        .await;
+    let run = server.get(&admin, &format!("/api/runs/{run_id}")).await;
+    assert_eq!(run["status"], "failed", "{run:#}");
+    let error = &run["steps"][0]["error"];
+    assert_eq!(error["code"], "budget.exceeded", "{run:#}");
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("to go on past it expired without a decision"),
+        "{message}"
+    );
+    let approvals = server
+        .get(&admin, &format!("/api/approvals?runId={run_id}"))
+        .await;
+    assert_eq!(approvals["items"][0]["kind"], "budget_escalation");
+    assert_eq!(approvals["items"][0]["status"], "expired", "{approvals:#}");
+    server.kill();
+}
