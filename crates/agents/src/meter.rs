@@ -199,6 +199,37 @@ fn passed(budget: &Budget, spent: Spent, turn: Spent) -> Option<(Measure, f64, f
     }
 }
 
+/// One limit of one budget, e.g. the step's tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limit {
+    /// Which budget.
+    pub scope: Scope,
+    /// Tokens or cost.
+    pub measure: Measure,
+}
+
+impl Exceeded {
+    /// The limit that is passed.
+    pub fn limit_passed(&self) -> Limit {
+        Limit {
+            scope: self.scope,
+            measure: self.measure,
+        }
+    }
+}
+
+/// `budgets` without `limit`: what a person let an attempt go on past.
+pub fn lift(budgets: &mut Budgets, limit: Limit) {
+    let budget = match limit.scope {
+        Scope::Step => &mut budgets.step,
+        Scope::Run => &mut budgets.run,
+    };
+    match limit.measure {
+        Measure::Tokens => budget.tokens = None,
+        Measure::Cost => budget.cost_usd = None,
+    }
+}
+
 /// Whether any budget limits cost (and so every model must be priced).
 pub fn limits_cost(budgets: &Budgets) -> bool {
     budgets.step.cost_usd.is_some() || budgets.run.cost_usd.is_some()

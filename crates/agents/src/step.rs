@@ -12,6 +12,12 @@
 //! at once: later calls of the same turn are not executed, because they
 //! might depend on the one awaiting a person.
 //!
+//! A passed budget fails the step, or, when the budgets say `escalate`,
+//! pauses it before the turn that would pass the limit
+//! ([`StepOutcome::OverBudget`]): the caller opens an approval request and
+//! keeps it in the [`Resume`] point; approved, the step goes on with that
+//! limit lifted for the rest of its attempt ([`Resume::lifted`]).
+//!
 //! The kill switch is asked before every model turn
 //! ([`ToolExecutor::halted`]) and answers every tool call it holds with
 //! [`ToolResult::Halted`]: either way the step pauses where it stands
@@ -26,8 +32,8 @@ use agentwerke_types::ErrorCode;
 use crate::budget::{Budgets, OnExceed};
 use crate::error::Error;
 use crate::meter::{
-    Meter, Moment, Spending, Spent, Tally, TurnUsage, check, estimate_prompt_tokens,
-    limits_anything, limits_cost,
+    Exceeded, Limit, Meter, Moment, Spending, Spent, Tally, TurnUsage, check,
+    estimate_prompt_tokens, lift, limits_anything, limits_cost,
 };
 use crate::pricing::Prices;
 use crate::prompt::AssembledPrompt;
@@ -181,6 +187,24 @@ pub struct Resume {
     /// before a model turn (nothing pending), the turn before it, 0 when
     /// the model was not asked yet.
     pub turn: u32,
+    /// The limits a person let this attempt go on past, for the rest of it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lifted: Vec<Limit>,
+    /// The passed budget the step paused on and the approval it waits for;
+    /// settled by the caller (approved: its limit joins `lifted`) before
+    /// the step goes on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetAsk>,
+}
+
+/// A passed budget a person is asked about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BudgetAsk {
+    /// The approval request.
+    pub approval_id: String,
+    /// Which budget, its limit, what was spent and the turn's estimate.
+    pub exceeded: Exceeded,
 }
 
 impl StepInput {
@@ -320,6 +344,17 @@ pub enum StepOutcome {
         /// Where to go on from.
         resume: Resume,
     },
+    /// The next model turn would pass a budget whose `on-exceed` is
+    /// `escalate`: the step waits for a person to let it go on. The caller
+    /// opens the approval request and sets [`Resume::budget`].
+    OverBudget {
+        /// Which budget, its limit, what was spent and the estimate.
+        exceeded: Exceeded,
+        /// Every model call of this execution up to the pause.
+        turns: Vec<TurnRecord>,
+        /// Where to go on from (before the model turn).
+        resume: Resume,
+    },
     /// The provider failed, or the model did not finish in time.
     Failed {
         /// A stable code (a scripted failure's own code; see
@@ -340,6 +375,7 @@ impl StepOutcome {
             | StepOutcome::Paused { turns, .. }
             | StepOutcome::Asked { turns, .. }
             | StepOutcome::Halted { turns, .. }
+            | StepOutcome::OverBudget { turns, .. }
             | StepOutcome::Failed { turns, .. } => turns,
         }
     }
@@ -383,6 +419,10 @@ pub async fn run_step_streaming(
 /// after (with the real usage). Passing one fails the step with
 /// `budget.exceeded`; the turn that passed it is kept and recorded, and
 /// its answer (a final one, or tool calls, which are not made) is dropped.
+/// With `on-exceed: escalate`, a budget the next turn would pass pauses the
+/// step before that turn instead ([`StepOutcome::OverBudget`]); a turn whose
+/// real usage passed one is kept with its answer, and the question comes
+/// before the turn after it.
 pub async fn run_metered_step(
     mut input: StepInput,
     provider: &dyn ModelProvider,
@@ -392,8 +432,30 @@ pub async fn run_metered_step(
 ) -> StepOutcome {
     let mut turns: Vec<TurnRecord> = Vec::new();
     let mut usage_total = Usage::default();
+    let lifted = input
+        .resume
+        .as_ref()
+        .map(|resume| resume.lifted.clone())
+        .unwrap_or_default();
+    for limit in &lifted {
+        lift(&mut input.budgets, *limit);
+    }
+    let pause_at = |pause: Pause, turns, messages, pending, turn| {
+        pause.outcome(turns, messages, pending, turn, lifted.clone())
+    };
     let (mut messages, first_turn) = match input.resume.take() {
         Some(resume) => {
+            if let Some(ask) = resume.budget {
+                // The caller settles the question before the step goes on;
+                // one that reaches the loop unsettled is not taken as a yes.
+                let error = Error::BudgetExceeded {
+                    detail: format!(
+                        "{}; the decision on approval '{}' is not known",
+                        ask.exceeded, ask.approval_id
+                    ),
+                };
+                return failed(&error, turns);
+            }
             let mut messages = resume.messages;
             // The turn that asked for the pending calls is the last one kept.
             let said = messages
@@ -407,7 +469,7 @@ pub async fn run_metered_step(
             if let Some((pause, pending)) =
                 call_tools(resume.pending, &mut messages, tools, &ctx, &mut records).await
             {
-                return pause.outcome(turns, messages, pending, resume.turn);
+                return pause_at(pause, turns, messages, pending, resume.turn);
             }
             (messages, resume.turn + 1)
         }
@@ -421,11 +483,24 @@ pub async fn run_metered_step(
     };
     for turn in first_turn..=input.max_turns {
         if let Some(reason) = tools.halted(&input.tool_context(turn, None)).await {
-            return Pause::Halted(reason).outcome(turns, messages, Vec::new(), turn - 1);
+            return pause_at(Pause::Halted(reason), turns, messages, Vec::new(), turn - 1);
         }
         let last_model = turns.last().map(|t: &TurnRecord| t.model.as_str());
         let spent = match before_turn(&input, meter, &messages, turn, last_model).await {
-            Ok(spent) => spent,
+            Ok(Before::Go(spent)) => spent,
+            Ok(Before::Ask(exceeded)) => {
+                return StepOutcome::OverBudget {
+                    exceeded,
+                    turns,
+                    resume: Resume {
+                        messages,
+                        pending: Vec::new(),
+                        turn: turn - 1,
+                        lifted: lifted.clone(),
+                        budget: None,
+                    },
+                };
+            }
             Err(error) => return failed(&error, turns),
         };
         let request = input.request(&messages);
@@ -497,7 +572,7 @@ pub async fn run_metered_step(
         .await;
         turns.push(record);
         if let Some((pause, pending)) = paused {
-            return pause.outcome(turns, messages, pending, turn);
+            return pause_at(pause, turns, messages, pending, turn);
         }
     }
     let error = Error::TurnLimit {
@@ -520,9 +595,9 @@ async fn before_turn(
     messages: &[Message],
     turn: u32,
     last_model: Option<&str>,
-) -> Result<Option<Spending>, Error> {
+) -> Result<Before, Error> {
     if !limits_anything(&input.budgets) {
-        return Ok(None);
+        return Ok(Before::Go(None));
     }
     let model = input.model.as_deref().or(last_model);
     let price = model.and_then(|model| input.prices.get(model));
@@ -546,9 +621,20 @@ async fn before_turn(
         cost_usd: price.map_or(0.0, |price| price.prompt_cost(tokens)),
     };
     match check(&input.budgets, &spent, estimate, Moment::Before, turn) {
-        Some(exceeded) => Err(over_budget(&input.budgets, &exceeded)),
-        None => Ok(Some(spent)),
+        Some(exceeded) if input.budgets.on_exceed == OnExceed::Escalate => {
+            Ok(Before::Ask(exceeded))
+        }
+        Some(exceeded) => Err(over_budget(&exceeded)),
+        None => Ok(Before::Go(Some(spent))),
     }
+}
+
+/// Whether the next model turn may be asked.
+enum Before {
+    /// Yes; what was spent, when a budget applies.
+    Go(Option<Spending>),
+    /// Only if a person lets the step pass this budget.
+    Ask(Exceeded),
 }
 
 /// Checks a turn once it is answered: it was kept, its model is priced when
@@ -568,27 +654,23 @@ fn after_turn(
             model: record.model.clone(),
         });
     }
-    let Some(spent) = spent else {
+    // Escalated, the turn's money is spent either way: its answer is used,
+    // and the check before the next turn asks a person.
+    let Some(spent) = spent.filter(|_| input.budgets.on_exceed == OnExceed::Fail) else {
         return Ok(());
     };
     let used = Spent::of(&record.usage);
     match check(&input.budgets, &spent, used, Moment::After, record.turn) {
-        Some(exceeded) => Err(over_budget(&input.budgets, &exceeded)),
+        Some(exceeded) => Err(over_budget(&exceeded)),
         None => Ok(()),
     }
 }
 
-/// The failure for a passed budget. `on-exceed: escalate` (which a profile
-/// may name) cannot be honoured yet: the step fails all the same, and says
-/// so, rather than go on unbounded.
-fn over_budget(budgets: &Budgets, exceeded: &crate::meter::Exceeded) -> Error {
-    let mut detail = exceeded.to_string();
-    if budgets.on_exceed == OnExceed::Escalate {
-        detail.push_str(
-            "; handing a passed budget to a human is not supported yet, so the step fails",
-        );
+/// The failure for a passed budget.
+fn over_budget(exceeded: &Exceeded) -> Error {
+    Error::BudgetExceeded {
+        detail: exceeded.to_string(),
     }
-    Error::BudgetExceeded { detail }
 }
 
 /// A step failed by this crate's `error`.
@@ -662,11 +744,14 @@ impl Pause {
         messages: Vec<Message>,
         pending: Vec<ToolCallRequest>,
         turn: u32,
+        lifted: Vec<Limit>,
     ) -> StepOutcome {
         let resume = Resume {
             messages,
             pending,
             turn,
+            lifted,
+            budget: None,
         };
         match self {
             Pause::Approval(approval_id) => StepOutcome::Paused {

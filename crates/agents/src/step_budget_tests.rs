@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::*;
 use crate::budget::{Budget, OnExceed};
-use crate::meter::MeterError;
+use crate::meter::{Limit, Measure, MeterError, Scope};
 use crate::pricing::Price;
 use crate::provider::ProviderError;
 use crate::scripted::{ScriptedProvider, ScriptedToolCall, Turn};
@@ -264,18 +264,121 @@ async fn a_turn_that_cannot_be_kept_stops_the_step() {
     assert_eq!((turns, provider.calls()), (1, 1));
 }
 
-/// A profile may ask for escalation; until a human can take a passed
-/// budget, the step fails and says why.
-#[tokio::test]
-async fn escalation_is_not_taken_for_granted() {
-    let provider = Counting::new(two_turns());
-    let mut budgets = step_tokens(30);
+fn escalating(mut budgets: Budgets) -> Budgets {
     budgets.on_exceed = OnExceed::Escalate;
-    let outcome = run_step(input(budgets), &provider, &NoTools).await;
+    budgets
+}
+
+/// With `escalate`, the turn that would pass the budget is not asked: the
+/// step pauses before it, saying which limit, what was spent and the
+/// estimate, and goes on from there.
+#[tokio::test]
+async fn an_escalating_budget_pauses_before_the_turn_that_would_pass_it() {
+    let provider = Counting::new(two_turns());
+    let tally = Tally::default();
+    let outcome = run_metered_step(
+        input(escalating(step_tokens(30))),
+        &provider,
+        &NoTools,
+        &tally,
+        &NoSink,
+    )
+    .await;
+    let StepOutcome::OverBudget {
+        exceeded,
+        turns,
+        resume,
+    } = outcome
+    else {
+        panic!("expected a pause, got {outcome:?}");
+    };
+    assert_eq!(
+        (exceeded.scope, exceeded.measure, exceeded.moment),
+        (Scope::Step, Measure::Tokens, Moment::Before)
+    );
+    assert_eq!((exceeded.limit, exceeded.spent), (30.0, 10.0));
+    assert!(exceeded.spent + exceeded.turn > 30.0, "{exceeded:?}");
+    assert_eq!(exceeded.turn_number, 2);
+    assert_eq!((turns.len(), provider.calls()), (1, 1));
+    assert_eq!(resume.turn, 1, "turn 2 is still to come");
+    assert!(resume.pending.is_empty() && resume.lifted.is_empty());
+
+    // Approved: the limit is lifted for the rest of the attempt.
+    let mut approved = resume.clone();
+    approved.lifted.push(exceeded.limit_passed());
+    let mut again = input(escalating(step_tokens(30)));
+    again.resume = Some(approved);
+    let outcome = run_metered_step(again, &provider, &NoTools, &tally, &NoSink).await;
+    assert!(
+        matches!(outcome, StepOutcome::Completed { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(provider.calls(), 2);
+    assert!(
+        tally.spent().await.unwrap().step.tokens > 30,
+        "the step went on past its old limit"
+    );
+
+    // A question nobody settled is not taken as a yes.
+    let mut unsettled = resume;
+    unsettled.budget = Some(BudgetAsk {
+        approval_id: "ap-1".into(),
+        exceeded,
+    });
+    let mut again = input(escalating(step_tokens(30)));
+    again.resume = Some(unsettled);
+    let outcome = run_step(again, &provider, &NoTools).await;
     let (code, message, _) = failure(&outcome);
     assert_eq!(code, "budget.exceeded");
     assert!(
-        message.ends_with("not supported yet, so the step fails"),
+        message.contains("approval 'ap-1' is not known"),
         "{message}"
+    );
+    assert_eq!(provider.calls(), 2, "the model was not asked");
+}
+
+/// A lifted limit stays lifted across a later pause of the same attempt,
+/// and the other limits still hold.
+#[tokio::test]
+async fn a_lifted_limit_is_kept_through_later_pauses() {
+    let mut budgets = escalating(step_tokens(30));
+    budgets.run.tokens = Some(12);
+    let provider = Counting::new(two_turns());
+    let lifted = Limit {
+        scope: Scope::Step,
+        measure: Measure::Tokens,
+    };
+    let mut step = input(budgets);
+    step.resume = Some(Resume {
+        messages: vec![
+            Message::system("You are the agent \"writer\"."),
+            Message::user("Write the report"),
+        ],
+        pending: Vec::new(),
+        turn: 0,
+        lifted: vec![lifted],
+        budget: None,
+    });
+    let outcome = run_step(step, &provider, &NoTools).await;
+    let StepOutcome::OverBudget {
+        exceeded, resume, ..
+    } = outcome
+    else {
+        panic!("expected a pause, got {outcome:?}");
+    };
+    assert_eq!((exceeded.scope, exceeded.limit), (Scope::Run, 12.0));
+    assert_eq!(resume.lifted, vec![lifted]);
+}
+
+/// With `escalate`, a turn whose real usage passed a budget is kept with
+/// its answer: a final answer ends the step, as the money is spent anyway.
+#[tokio::test]
+async fn an_escalating_budget_passed_by_a_final_answer_lets_it_stand() {
+    let long = "word ".repeat(50);
+    let provider = Counting::new(vec![Turn::reply(long.trim())]);
+    let outcome = run_step(input(escalating(step_tokens(20))), &provider, &NoTools).await;
+    assert!(
+        matches!(outcome, StepOutcome::Completed { .. }),
+        "{outcome:?}"
     );
 }

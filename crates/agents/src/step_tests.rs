@@ -575,6 +575,8 @@ fn outcomes_serialize_with_stable_tags() {
             messages: Vec::new(),
             pending: Vec::new(),
             turn: 1,
+            lifted: Vec::new(),
+            budget: None,
         },
     };
     assert_eq!(
@@ -586,6 +588,53 @@ fn outcomes_serialize_with_stable_tags() {
     assert_eq!(
         serde_json::to_value(&result).unwrap(),
         json!({"decision": "rejected", "reason": "r"})
+    );
+}
+
+/// A resume point is persisted with the work: the names of a lifted limit
+/// and of the budget question it waits on are pinned.
+#[test]
+fn a_budget_pause_keeps_its_names() {
+    use crate::meter::{Exceeded, Limit, Measure, Moment, Scope};
+    let resume = Resume {
+        messages: Vec::new(),
+        pending: Vec::new(),
+        turn: 1,
+        lifted: vec![Limit {
+            scope: Scope::Run,
+            measure: Measure::Cost,
+        }],
+        budget: Some(BudgetAsk {
+            approval_id: "ap".into(),
+            exceeded: Exceeded {
+                scope: Scope::Step,
+                measure: Measure::Tokens,
+                limit: 30.0,
+                spent: 10.0,
+                turn: 25.0,
+                moment: Moment::Before,
+                turn_number: 2,
+            },
+        }),
+    };
+    let kept = serde_json::to_value(&resume).unwrap();
+    assert_eq!(
+        kept,
+        json!({"messages": [], "pending": [], "turn": 1,
+               "lifted": [{"scope": "run", "measure": "cost"}],
+               "budget": {"approvalId": "ap", "exceeded": {
+                   "scope": "step", "measure": "tokens", "limit": 30.0, "spent": 10.0,
+                   "turn": 25.0, "moment": "before", "turn_number": 2}}})
+    );
+    assert_eq!(serde_json::from_value::<Resume>(kept).unwrap(), resume);
+    let outcome = StepOutcome::OverBudget {
+        exceeded: resume.budget.clone().unwrap().exceeded,
+        turns: Vec::new(),
+        resume,
+    };
+    assert_eq!(
+        serde_json::to_value(&outcome).unwrap()["outcome"],
+        "over_budget"
     );
 }
 

@@ -307,14 +307,16 @@ pub struct TaskBudgets {
     pub on_exceed: Option<BudgetExceeded>,
 }
 
-/// `onBudgetExceeded`. Only `fail` so far: handing a passed budget to a
-/// human is refused at import (`bpmn.invalid_budget`) rather than taken
-/// and not honoured.
+/// `onBudgetExceeded`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BudgetExceeded {
     /// The step fails with `budget.exceeded`.
     Fail,
+    /// Before the turn that would pass a limit, the step pauses with an
+    /// approval request; approved, the limit is lifted for the rest of the
+    /// attempt, rejected or expired, the step fails with `budget.exceeded`.
+    Escalate,
 }
 
 /// `executionMode`.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use agentwerke_agents::budget::{Budget, Budgets, OnExceed};
+use agentwerke_agents::budget::{Budget, Budgets};
 use agentwerke_agents::pricing::{Price, Prices};
 use agentwerke_auth::AuthConfig;
 use agentwerke_gateway::{AgentProfile, SandboxProfile};
@@ -158,7 +158,7 @@ pub struct AgentConfig {
     pub secrets: Vec<SecretName>,
     /// The agent's model-spending limits (a BPMN task's own win over
     /// them): `[agents.budgets.step] tokens = 4000`, `[agents.budgets.run]
-    /// cost-usd = 2.0`, `on-exceed = "fail"`.
+    /// cost-usd = 2.0`, `on-exceed = "fail"` (or `"escalate"`: a human decides whether the step goes on).
     #[serde(default, skip_serializing_if = "unlimited")]
     pub budgets: Budgets,
 }
@@ -390,12 +390,6 @@ fn prices(table: BTreeMap<String, Price>) -> anyhow::Result<Prices> {
 fn agent_budgets(agents: &[AgentConfig]) -> anyhow::Result<BTreeMap<String, Budgets>> {
     let mut table = BTreeMap::new();
     for agent in agents.iter().filter(|agent| !unlimited(&agent.budgets)) {
-        if agent.budgets.on_exceed == OnExceed::Escalate {
-            bail!(
-                "[[agents]] {}: budgets.on-exceed = \"escalate\" is not supported yet; use \"fail\" (the default)",
-                agent.name
-            );
-        }
         for (scope, budget) in [("step", &agent.budgets.step), ("run", &agent.budgets.run)] {
             check_budget(budget)
                 .with_context(|| format!("[[agents]] {}: budgets.{scope}", agent.name))?;
@@ -644,7 +638,7 @@ default = true
         let config = write(
             "[prices.\"gpt-4o\"]\ninput = 2.5\noutput = 10\ncached-input = 1.25\n\n\
              [[agents]]\nname = \"writer\"\nsandbox-profiles = []\n\
-             [agents.budgets]\non-exceed = \"fail\"\n\
+             [agents.budgets]\non-exceed = \"escalate\"\n\
              [agents.budgets.step]\ntokens = 4000\n[agents.budgets.run]\ncost-usd = 0.5\n",
         )
         .unwrap();
@@ -659,6 +653,10 @@ default = true
         let writer = config.budgets["writer"];
         assert_eq!(writer.step.tokens, Some(4000));
         assert_eq!(writer.run.cost_usd, Some(0.5));
+        assert_eq!(
+            writer.on_exceed,
+            agentwerke_agents::budget::OnExceed::Escalate
+        );
 
         let error = format!(
             "{:#}",
@@ -679,12 +677,6 @@ default = true
                 .unwrap_err()
         );
         assert!(error.contains("cost-usd is 0"), "{error}");
-        let error = format!(
-            "{:#}",
-            write("[[agents]]\nname = \"w\"\nsandbox-profiles = []\n[agents.budgets]\non-exceed = \"escalate\"\n")
-                .unwrap_err()
-        );
-        assert!(error.contains("not supported yet"), "{error}");
     }
 
     /// The two built-in example agents give way to a profile folder;

@@ -290,3 +290,221 @@ async fn a_step_fails_before_a_turn_whose_prompt_would_pass_its_budget() {
     );
     assert_eq!(costs(&pack), Vec::<f64>::new(), "the model was never asked");
 }
+
+/// A step whose budget says `escalate`: its first turn ($0.011) passes
+/// the $0.01, so a person is asked before the second.
+const ESCALATING: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:aw="https://agentwerke.de/bpmn/extensions/v1" id="defs" targetNamespace="https://example.test">
+  <bpmn:process id="escalating" name="Escalating step" isExecutable="true">
+    <bpmn:startEvent id="Start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="Start" targetRef="Draft"/>
+    <bpmn:serviceTask id="Draft" name="Draft">
+      <bpmn:extensionElements><aw:agentTask agent="writer" purposeType="analysis" prompt="Draft"
+        stepCostBudget="0.01" onBudgetExceeded="escalate"/></bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="Draft" targetRef="End"/>
+    <bpmn:endEvent id="End"/>
+  </bpmn:process>
+</bpmn:definitions>
+"#;
+
+fn run_cli(server: &Server, token: &str, args: &[&str]) -> String {
+    let output = std::process::Command::new(support::BIN)
+        .args(args)
+        .env("AGENTWERKE_URL", &server.url)
+        .env("AGENTWERKE_TOKEN", token)
+        .output()
+        .expect("run agentwerke");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A passed budget that says `escalate` asks a person through an approval
+/// of its own kind: approved, the step goes on past the old limit and its
+/// usage is kept; rejected, it fails with `budget.exceeded`. The audit log
+/// and the evidence pack show the question.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_passed_budget_that_says_escalate_asks_a_person() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scripts = dir.path().join("scripts.toml");
+    std::fs::write(&scripts, TWO_SCRIPTS).expect("scripts");
+    let config = dir.path().join("agentwerke.toml");
+    std::fs::write(&config, CONFIG).expect("config");
+    let env = [
+        ("AGENTWERKE_SCRIPTS", scripts.display().to_string()),
+        ("AGENTWERKE_CONFIG", config.display().to_string()),
+    ];
+    let server = Server::start(dir.path(), &env).await;
+    let admin = server.token("Admin");
+    let approver = server.token("Approver");
+    server.publish(&admin, "escalating", ESCALATING).await;
+    let asked = async |server: &Server| {
+        let started = server
+            .post(
+                &admin,
+                "/api/runs",
+                json!({"workflowId": "escalating", "inputs": {}}),
+            )
+            .await;
+        let run_id = started["runId"].as_str().expect("run id").to_owned();
+        let pending = format!("/api/approvals?runId={run_id}&status=pending");
+        server
+            .wait_until(Duration::from_secs(30), async |s: &Server| {
+                s.get(&admin, &pending).await["items"]
+                    .as_array()
+                    .is_some_and(|items| !items.is_empty())
+            })
+            .await;
+        let approval = server.get(&admin, &pending).await["items"][0].clone();
+        (run_id, approval)
+    };
+    let decide = async |server: &Server, approval: &Value, decision: &str| {
+        let id = approval["id"].as_str().expect("approval id");
+        server
+            .post(
+                &approver,
+                &format!("/api/approvals/{id}/decision"),
+                json!({"decision": decision, "comment": "checked the spend"}),
+            )
+            .await;
+    };
+    let ended = async |server: &Server, run_id: &str| {
+        server
+            .wait_until(Duration::from_secs(30), async |s: &Server| {
+                s.get(&admin, &format!("/api/runs/{run_id}")).await["status"] != "running"
+            })
+            .await;
+        server.get(&admin, &format!("/api/runs/{run_id}")).await
+    };
+
+    // Asked before the second turn, with the budget's figures.
+    let (approved_run, approval) = asked(&server).await;
+    assert_eq!(approval["kind"], "budget_escalation", "{approval:#}");
+    let budget = &approval["budget"];
+    assert_eq!(
+        (&budget["scope"], &budget["measure"], &budget["turn"]),
+        (&json!("step"), &json!("cost_usd"), &json!(2)),
+        "{approval:#}"
+    );
+    assert_eq!(budget["limit"], 0.01);
+    assert!((budget["spent"].as_f64().unwrap() - 0.011).abs() < 1e-9);
+    assert_eq!(budget["estimate"], 0.0, "prompts are free here");
+    assert_eq!(
+        approval["requestedAction"],
+        "Let agent 'writer' go on at 'Draft' past the step cost budget of $0.010000"
+    );
+    assert_eq!(
+        costs(
+            &server
+                .get(&admin, &format!("/api/runs/{approved_run}/evidence-pack"))
+                .await
+        )
+        .len(),
+        1
+    );
+    let id = approval["id"].as_str().expect("id");
+    let shown = run_cli(&server, &admin, &["approval", "show", id]);
+    assert!(
+        shown.contains("budget    the step cost_usd budget, limit 0.01"),
+        "{shown}"
+    );
+
+    // Approved: the step goes on past its old limit, every turn kept.
+    decide(&server, &approval, "approve").await;
+    let run = ended(&server, &approved_run).await;
+    assert_eq!(run["status"], "completed", "{run:#}");
+    let pack = server
+        .get(&admin, &format!("/api/runs/{approved_run}/evidence-pack"))
+        .await;
+    let spent = costs(&pack);
+    assert_eq!(spent.len(), 2, "{pack:#}");
+    assert!(
+        (spent.iter().sum::<f64>() - 0.012).abs() < 1e-9,
+        "{spent:?}"
+    );
+    let approvals = pack["approvals"].as_array().expect("approvals");
+    assert_eq!(approvals[0]["kind"], "budget_escalation", "{pack:#}");
+    assert_eq!(approvals[0]["status"], "approved", "{pack:#}");
+    let audit = server
+        .get(&admin, &format!("/api/runs/{approved_run}/audit"))
+        .await;
+    let paused = audit["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|r| r["kind"] == "step.paused")
+        .expect("a step.paused record");
+    assert_eq!(paused["data"]["approvalId"], approval["id"], "{audit:#}");
+    assert_eq!(paused["data"]["budget"]["scope"], "step", "{audit:#}");
+
+    // Rejected: the step fails with `budget.exceeded`, the model not asked.
+    let (rejected_run, approval) = asked(&server).await;
+    decide(&server, &approval, "reject").await;
+    let run = ended(&server, &rejected_run).await;
+    assert_eq!(run["status"], "failed", "{run:#}");
+    let error = &run["steps"][0]["error"];
+    assert_eq!(error["code"], "budget.exceeded", "{run:#}");
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("the step cost budget of $0.010000 would be passed by model turn 2")
+            && message.contains("going on past it was rejected by test-Approver"),
+        "{message}"
+    );
+    let pack = server
+        .get(&admin, &format!("/api/runs/{rejected_run}/evidence-pack"))
+        .await;
+    assert_eq!(costs(&pack).len(), 1, "turn 2 never ran: {pack:#}");
+    server.kill();
+}
+
+/// Nobody decides in time: the question expires as a rejection, and the
+/// step fails with `budget.exceeded`, saying so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_question_nobody_answers_fails_the_step_when_it_expires() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scripts = dir.path().join("scripts.toml");
+    std::fs::write(&scripts, TWO_SCRIPTS).expect("scripts");
+    let config = dir.path().join("agentwerke.toml");
+    std::fs::write(&config, format!("escalation-ttl-secs = 1\n{CONFIG}")).expect("config");
+    let env = [
+        ("AGENTWERKE_SCRIPTS", scripts.display().to_string()),
+        ("AGENTWERKE_CONFIG", config.display().to_string()),
+    ];
+    let server = Server::start(dir.path(), &env).await;
+    let admin = server.token("Admin");
+    server.publish(&admin, "escalating", ESCALATING).await;
+    let started = server
+        .post(
+            &admin,
+            "/api/runs",
+            json!({"workflowId": "escalating", "inputs": {}}),
+        )
+        .await;
+    let run_id = started["runId"].as_str().expect("run id").to_owned();
+    server
+        .wait_until(Duration::from_secs(30), async |s: &Server| {
+            let status = s.get(&admin, &format!("/api/runs/{run_id}")).await["status"].clone();
+            status == "failed" || status == "completed"
+        })
+        .await;
+    let run = server.get(&admin, &format!("/api/runs/{run_id}")).await;
+    assert_eq!(run["status"], "failed", "{run:#}");
+    let error = &run["steps"][0]["error"];
+    assert_eq!(error["code"], "budget.exceeded", "{run:#}");
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("to go on past it expired without a decision"),
+        "{message}"
+    );
+    let approvals = server
+        .get(&admin, &format!("/api/approvals?runId={run_id}"))
+        .await;
+    assert_eq!(approvals["items"][0]["kind"], "budget_escalation");
+    assert_eq!(approvals["items"][0]["status"], "expired", "{approvals:#}");
+    server.kill();
+}

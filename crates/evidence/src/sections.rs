@@ -99,6 +99,8 @@ pub enum ApprovalKind {
     Gate,
     /// A tool call that policy escalated.
     ToolEscalation,
+    /// A passed budget a person was asked to let the step go on past.
+    BudgetEscalation,
 }
 
 /// An approval request and, once decided, its decision.

@@ -53,6 +53,7 @@ pub fn for_task(agent: Budgets, task: &TaskBudgets) -> Budgets {
         },
         on_exceed: match task.on_exceed {
             Some(BudgetExceeded::Fail) => OnExceed::Fail,
+            Some(BudgetExceeded::Escalate) => OnExceed::Escalate,
             None => agent.on_exceed,
         },
     }

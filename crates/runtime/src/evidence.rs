@@ -197,6 +197,7 @@ fn approval_record(row: &ApprovalRow, redactor: &Redactor) -> ApprovalRecord {
         kind: match row.kind {
             agentwerke_types::ApprovalKind::ToolEscalation => ApprovalKind::ToolEscalation,
             agentwerke_types::ApprovalKind::Gate => ApprovalKind::Gate,
+            agentwerke_types::ApprovalKind::BudgetEscalation => ApprovalKind::BudgetEscalation,
         },
         status: row.status.as_str().to_owned(),
         requested_at: rfc3339(row.created_at),

@@ -7,7 +7,7 @@ use agentwerke_agents::human::{HUMAN_ASK, human_ask_spec};
 use agentwerke_agents::prompt::{PromptVars, SkillPrompt, TaskPromptSpec, assemble, render};
 use agentwerke_agents::provider::ToolCallRequest;
 use agentwerke_agents::step::{
-    NoTools, Resume, StepInput, StepOutcome, ToolResult, run_metered_step,
+    BudgetAsk, NoTools, Resume, StepInput, StepOutcome, ToolResult, run_metered_step,
 };
 use agentwerke_bpmn::model::AgentTaskSpec;
 use agentwerke_bpmn::tools::is_tool_shaped;
@@ -17,18 +17,20 @@ use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_evidence::record::PromptRecord;
 use agentwerke_gateway::TaskSurface;
 use agentwerke_profiles::Profile;
-use agentwerke_store::{Delivered, JsonText, WorkEnd, WorkItem};
-use agentwerke_types::{Actor, AuditKind, ErrorCode};
+use agentwerke_store::{Delivered, JsonText, NewApproval, WorkEnd, WorkItem};
+use agentwerke_types::{Actor, AuditKind, ErrorCode, Timestamp};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{Semaphore, watch};
 
+use crate::budget_escalation::{self, Settled};
 use crate::budgets::{AgentBudgets, for_task};
 use crate::clock::rfc3339;
 use crate::command::Ctx;
 use crate::command::finish_step::{self, FinishStep, Outcome as Ending, Risk};
 use crate::command::release_step::{self, ReleaseStep};
 use crate::gateway::{StepIdentity, StepTools, made_before, surface};
+use crate::heartbeat::Claim;
 use crate::live::LiveSink;
 use crate::meter::StoreMeter;
 use crate::{Error, RuntimeDeps, RuntimeHandle, RuntimeOptions, idle};
@@ -60,6 +62,9 @@ enum Outcome {
     Asked(String, Option<JsonText>),
     /// Held by the kill switch; where the step stands, as above.
     Halted(Option<JsonText>),
+    /// Paused before a model turn that would pass a budget that says
+    /// `escalate`, on this approval; where the step stands.
+    OverBudget(Box<NewApproval>, Option<JsonText>),
 }
 
 /// The payload of an `agent_task` work row, written by
@@ -116,10 +121,10 @@ impl Executor {
                 return;
             }
             let free = this.slots.available_permits();
+            let now = this.deps.clock.now();
             let claimed = if free == 0 {
                 Ok(Vec::new())
             } else {
-                let now = this.deps.clock.now();
                 this.deps
                     .store
                     .claim_work(
@@ -140,13 +145,19 @@ impl Executor {
                         let worker = this.clone();
                         tokio::spawn(async move {
                             let run_id = item.run_id.clone();
-                            match worker.execute(item).await {
+                            // The step runs only while its claim holds.
+                            let claim = worker.claim(&item, now);
+                            match claim.hold(worker.execute(item)).await {
                                 // The step went with the result: nothing waits in an inbox.
-                                Ok(Delivered::Stepped) => {}
-                                Ok(_) => worker.handle.wake.applier.notify_one(),
-                                Err(error) => {
+                                Ok(Ok(Delivered::Stepped)) => {}
+                                Ok(Ok(_)) => worker.handle.wake.applier.notify_one(),
+                                Ok(Err(error)) => {
                                     tracing::warn!(%run_id, code = error.code(), %error, "agent step not recorded");
                                     worker.handle.wake.applier.notify_one();
+                                }
+                                Err(lost) => {
+                                    tracing::warn!(%run_id, work_id = %claim.work_id, claim = claim.number,
+                                        reason = lost.reason(), "agent step stopped unfinished: its claim was lost");
                                 }
                             }
                             drop(permit);
@@ -275,6 +286,11 @@ impl Executor {
                 halt: trail.halt,
                 resume,
             },
+            Outcome::OverBudget(approval, resume) => Ending::Paused {
+                approval_id: approval.id.to_string(),
+                approval: Some(*approval),
+                resume,
+            },
         };
         let finish = FinishStep {
             run_id: work.run_id.clone().into(),
@@ -307,6 +323,21 @@ impl Executor {
             self.handle.wake.executor.notify_one();
         }
         Ok(finished.delivered)
+    }
+
+    /// The claim `item` was taken under at `claimed_at`, whose lease the
+    /// step keeps alive while it runs.
+    fn claim(&self, item: &WorkItem, claimed_at: Timestamp) -> Claim {
+        Claim {
+            store: Arc::clone(&self.deps.store),
+            clock: Arc::clone(&self.deps.clock),
+            owner: self.options.owner.clone(),
+            run_id: item.run_id.clone(),
+            work_id: item.work_id.clone(),
+            number: item.attempt_count,
+            claimed_at,
+            lease: self.options.lease,
+        }
     }
 
     /// The meter of this claim of the step: it reads what the step's work
@@ -446,6 +477,34 @@ impl Executor {
             }
             Ok(prompt) => prompt,
         };
+        // A step that paused on a passed budget goes on only if a person
+        // let it: approved, that limit is lifted for the rest of the attempt.
+        let mut resume = resume;
+        if let Some(ask) = resume.as_mut().and_then(|r| r.budget.take()) {
+            match budget_escalation::settle(self.deps.store.as_ref(), &ask).await {
+                Settled::GoOn(limit) => {
+                    if let Some(resume) = resume.as_mut() {
+                        resume.lifted.push(limit);
+                    }
+                }
+                Settled::Refused(message) => {
+                    let code = agentwerke_agents::Error::BudgetExceeded {
+                        detail: String::new(),
+                    }
+                    .code();
+                    audit.push(self.audit(
+                        work,
+                        AuditKind::StepFailed,
+                        json!({"workId": work.work_id, "nodeId": work.node_id,
+                               "attempt": work.attempt, "code": code,
+                               "approvalId": ask.approval_id,
+                               "budget": budget_escalation::describe(&ask.exceeded),
+                               "message": message}),
+                    ));
+                    return Outcome::Ended(failed(code, &message));
+                }
+            }
+        }
         let mut input = StepInput::new(
             prompt,
             work.run_id.clone(),
@@ -548,6 +607,33 @@ impl Executor {
             }
             // The executor writes its `step.halted` record with the halt.
             StepOutcome::Halted { resume, .. } => Outcome::Halted(self.kept(&resume)),
+            StepOutcome::OverBudget {
+                exceeded,
+                mut resume,
+                ..
+            } => {
+                let id = uuid::Uuid::now_v7().to_string();
+                let ttl = self.deps.gateway.as_ref().map(|g| g.escalation_ttl_ms);
+                let approval = budget_escalation::approval(
+                    &id,
+                    &self.identity(work),
+                    &exceeded,
+                    self.deps.clock.now(),
+                    ttl,
+                );
+                audit.push(self.audit(
+                    work,
+                    AuditKind::StepPaused,
+                    json!({"workId": work.work_id, "nodeId": work.node_id,
+                           "attempt": work.attempt, "approvalId": id,
+                           "budget": budget_escalation::describe(&exceeded)}),
+                ));
+                resume.budget = Some(BudgetAsk {
+                    approval_id: id,
+                    exceeded,
+                });
+                Outcome::OverBudget(Box::new(approval), self.kept(&resume))
+            }
         }
     }
 

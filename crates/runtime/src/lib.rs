@@ -29,6 +29,7 @@
 //! only when its tool is safe to repeat or a human approves.
 
 pub mod applier;
+mod budget_escalation;
 pub mod budgets;
 pub mod clock;
 pub mod command;
@@ -38,6 +39,7 @@ mod error;
 pub mod evidence;
 pub mod executor;
 pub mod gateway;
+mod heartbeat;
 pub mod live;
 mod meter;
 pub mod requests;

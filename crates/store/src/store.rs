@@ -106,14 +106,16 @@ pub trait Store: Send + Sync {
         limit: usize,
     ) -> Result<Vec<WorkItem>>;
 
-    /// Extends `owner`'s lease on pending work to `now + lease_ms`. Fails with
-    /// `LeaseLost` when the work moved to another owner or is no longer
-    /// pending.
+    /// Extends `owner`'s lease on pending work to `now + lease_ms`, for the
+    /// claim numbered `claim` (its `attempt_count`). Fails with `LeaseLost`
+    /// when the work moved to another owner, was claimed again since (even by
+    /// the same owner, after the lease lapsed), or is no longer pending.
     async fn extend_work_lease(
         &self,
         run_id: &str,
         work_id: &str,
         owner: &str,
+        claim: i64,
         now: Timestamp,
         lease_ms: i64,
     ) -> Result<()>;

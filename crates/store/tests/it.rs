@@ -66,6 +66,7 @@ contract! {
     change_without_rows => contract::changes::without_rows,
     change_global => contract::changes::global,
     work_reclaim_and_complete_once => contract::work::reclaim_and_complete_once,
+    work_lease_extended_only_by_its_claim => contract::work::lease_extended_only_by_its_claim,
     work_cancelled => contract::work::cancelled_work,
     work_held_by_the_kill_switch => contract::work::held_by_the_kill_switch,
     halts_page_in_order => contract::work::halts_page_in_order,
@@ -213,6 +214,71 @@ mod sqlite {
         assert!(reopened.get_run("run-1").await.unwrap().is_some());
         assert_eq!(reopened.audit_log(GLOBAL_STREAM).await.unwrap().len(), 2);
         reopened.health().await.unwrap();
+    }
+
+    /// A database made before approvals could gate a passed budget keeps
+    /// its approvals through the migration that lets them (0011 rebuilds
+    /// the table), and takes the new kind afterwards.
+    #[tokio::test]
+    async fn approvals_made_before_budget_escalations_survive_the_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let before = dir.path().join("before");
+        std::fs::create_dir(&before).unwrap();
+        let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+        for entry in std::fs::read_dir(&migrations).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name.as_str() < "0011" {
+                std::fs::copy(&path, before.join(&name)).unwrap();
+            }
+        }
+        let url = Db::url(&dir);
+        std::fs::create_dir_all(dir.path().join("nested/data")).unwrap();
+        let mut raw = sqlx::SqliteConnection::connect(&format!("{url}?mode=rwc"))
+            .await
+            .unwrap();
+        sqlx::migrate::Migrator::new(before.as_path())
+            .await
+            .unwrap()
+            .run(&mut raw)
+            .await
+            .unwrap();
+        for sql in [
+            "INSERT INTO workflows VALUES ('wf', 'wf', 0, 0)",
+            "INSERT INTO workflow_versions VALUES ('wf', 1, 'wf', 'draft', '<x/>', 'h', '[]', 'a', 0, NULL, NULL)",
+            "INSERT INTO runs (id, workflow_id, workflow_version, bpmn_sha256, status, state, \
+               requested_by, inputs, created_at, updated_at) \
+             VALUES ('run-1', 'wf', 1, 'h', 'running', '{}', 'alice', '{}', 0, 0)",
+            "INSERT INTO approvals (id, run_id, work_id, node_id, kind, request, status, \
+               created_at, updated_at, consumed_at) \
+             VALUES ('ap-1', 'run-1', 'w1', 'N', 'tool_escalation', '{\"tool\":\"t\"}', 'approved', 1, 2, 3)",
+        ] {
+            sqlx::query(sql).execute(&mut raw).await.expect(sql);
+        }
+        let refused = sqlx::query(
+            "INSERT INTO approvals (id, run_id, work_id, node_id, kind, request, status, created_at, updated_at) \
+             VALUES ('ap-2', 'run-1', 'w1', 'N', 'budget_escalation', '{}', 'pending', 4, 4)",
+        )
+        .execute(&mut raw)
+        .await;
+        assert!(refused.is_err(), "the old schema knows no budget approvals");
+        raw.close().await.unwrap();
+
+        let store = SqliteStore::open(&url).await.expect("migrated");
+        let kept = store.get_approval("ap-1").await.unwrap().expect("kept");
+        assert_eq!(kept.kind, agentwerke_types::ApprovalKind::ToolEscalation);
+        assert_eq!(kept.request["tool"], "t");
+        assert_eq!(kept.consumed_at.map(|t| t.as_millis()), Some(3));
+        let mut raw = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query(
+            "INSERT INTO approvals (id, run_id, work_id, node_id, kind, request, status, created_at, updated_at) \
+             VALUES ('ap-2', 'run-1', 'w1', 'N', 'budget_escalation', '{}', 'pending', 4, 4)",
+        )
+        .execute(&mut raw)
+        .await
+        .expect("the new kind");
+        let pending = store.approvals_for_run("run-1").await.unwrap();
+        assert_eq!(pending.len(), 2);
     }
 
     /// The schema itself refuses to change published versions or audit rows,

@@ -52,6 +52,9 @@ closed! {
         Gate = "gate",
         /// A tool call the gateway's policy escalated to a human.
         ToolEscalation = "tool_escalation",
+        /// An agent step whose next model turn would pass a budget that
+        /// says `escalate`: approved, the step goes on past that limit.
+        BudgetEscalation = "budget_escalation",
     }
 }
 
@@ -179,7 +182,7 @@ mod tests {
         pin(
             ApprovalKind::ALL,
             ApprovalKind::as_str,
-            &["gate", "tool_escalation"],
+            &["gate", "tool_escalation", "budget_escalation"],
         );
         pin(
             EscalationCause::ALL,

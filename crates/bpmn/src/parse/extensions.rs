@@ -193,23 +193,16 @@ impl<'a, 'input> Attrs<'_, 'a, 'input> {
     /// 1 or more, cost budgets positive numbers of US dollars; a budget of
     /// 0 would let no model turn through, so it is refused too.
     fn budgets(&mut self) -> TaskBudgets {
-        let on_exceed = match self.get("onBudgetExceeded") {
-            None => None,
-            Some("escalate") => {
-                let msg = format!(
-                    "{} has `onBudgetExceeded=\"escalate\"`: handing a passed budget to a \
-                     human is not supported yet; use `fail` (the default)",
-                    self.where_()
-                );
-                self.error("bpmn.invalid_budget", msg);
-                None
-            }
-            Some(_) => Some(self.choice(
+        let on_exceed = self.get("onBudgetExceeded").map(|_| {
+            self.choice(
                 "onBudgetExceeded",
                 BudgetExceeded::Fail,
-                &[("fail", BudgetExceeded::Fail)],
-            )),
-        };
+                &[
+                    ("fail", BudgetExceeded::Fail),
+                    ("escalate", BudgetExceeded::Escalate),
+                ],
+            )
+        });
         TaskBudgets {
             step_tokens: self.token_budget("stepTokenBudget"),
             step_cost_usd: self.cost_budget("stepCostBudget"),

@@ -601,7 +601,7 @@ fn a_task_sets_its_budgets() {
     use agentwerke_bpmn::model::{BudgetExceeded, TaskBudgets};
     assert_eq!(task_budgets(&task_with("")), TaskBudgets::default());
     let set = task_budgets(&task_with(
-        r#"stepTokenBudget="4000" stepCostBudget="0.05" runTokenBudget="20000" runCostBudget="1.5" onBudgetExceeded="fail""#,
+        r#"stepTokenBudget="4000" stepCostBudget="0.05" runTokenBudget="20000" runCostBudget="1.5" onBudgetExceeded="escalate""#,
     ));
     assert_eq!(
         set,
@@ -610,9 +610,11 @@ fn a_task_sets_its_budgets() {
             step_cost_usd: Some(0.05),
             run_tokens: Some(20000),
             run_cost_usd: Some(1.5),
-            on_exceed: Some(BudgetExceeded::Fail),
+            on_exceed: Some(BudgetExceeded::Escalate),
         }
     );
+    let fail = task_budgets(&task_with(r#"runTokenBudget="10" onBudgetExceeded="fail""#));
+    assert_eq!(fail.on_exceed, Some(BudgetExceeded::Fail));
 }
 
 #[test]
@@ -625,7 +627,6 @@ fn an_invalid_budget_is_an_error_at_import() {
         (r#"runCostBudget="$2""#, "bpmn.invalid_budget"),
         (r#"runCostBudget="inf""#, "bpmn.invalid_budget"),
         (r#"onBudgetExceeded="ignore""#, "bpmn.invalid_attribute"),
-        (r#"onBudgetExceeded="escalate""#, "bpmn.invalid_budget"),
     ] {
         let r = report(&task_with(attrs));
         assert_finding(&r, code, "T", 4);

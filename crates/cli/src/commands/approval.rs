@@ -109,6 +109,57 @@ fn print_approval(a: &Value) -> anyhow::Result<()> {
             )?;
         }
     }
+    if a["kind"] == "budget_escalation" {
+        print_budget(a)?;
+    } else {
+        print_policy_and_risk(a)?;
+    }
+    if let Some(expires) = a["expiresAt"].as_str() {
+        say!("expires   {expires}")?;
+    }
+    if a["status"] == "pending" {
+        say!(
+            "decide with: agentwerke approve {} --comment \"...\" (or --reject, --request-changes)",
+            text(&a["id"])
+        )?;
+    } else if !a["decision"].is_null() {
+        say!(
+            "decided   {} by {} at {}: {}",
+            text(&a["decision"]),
+            text(&a["decidedBy"]),
+            text(&a["decidedAt"]),
+            text(&a["comment"])
+        )?;
+    }
+    Ok(())
+}
+
+/// What a budget escalation asks: which budget, its limit, what was spent
+/// and the estimate of the turn that would pass it.
+fn print_budget(a: &Value) -> anyhow::Result<()> {
+    let budget = &a["budget"];
+    say!("agent     {}", text(&a["agent"]))?;
+    say!(
+        "budget    the {} {} budget, limit {}",
+        text(&budget["scope"]),
+        text(&budget["measure"]),
+        text(&budget["limit"])
+    )?;
+    say!(
+        "spent     {} before model turn {}, whose prompt is estimated at {}",
+        text(&budget["spent"]),
+        text(&budget["turn"]),
+        text(&budget["estimate"])
+    )?;
+    say!("why       {}", text(&a["policyRationale"]))?;
+    say!(
+        "approving lets the step go on past this limit for the rest of its attempt; rejecting fails it with budget.exceeded"
+    )?;
+    Ok(())
+}
+
+/// Why policy asks, and the risk it assessed.
+fn print_policy_and_risk(a: &Value) -> anyhow::Result<()> {
     say!("policy    {}", text(&a["policyRationale"]))?;
     say!(
         "risk      {} (score {})",
@@ -137,23 +188,6 @@ fn print_approval(a: &Value) -> anyhow::Result<()> {
                 text(&artifact["size"])
             )?;
         }
-    }
-    if let Some(expires) = a["expiresAt"].as_str() {
-        say!("expires   {expires}")?;
-    }
-    if a["status"] == "pending" {
-        say!(
-            "decide with: agentwerke approve {} --comment \"...\" (or --reject, --request-changes)",
-            text(&a["id"])
-        )?;
-    } else if !a["decision"].is_null() {
-        say!(
-            "decided   {} by {} at {}: {}",
-            text(&a["decision"]),
-            text(&a["decidedBy"]),
-            text(&a["decidedAt"]),
-            text(&a["comment"])
-        )?;
     }
     Ok(())
 }

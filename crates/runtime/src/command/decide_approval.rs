@@ -54,7 +54,11 @@ pub struct Verdict {
 /// place either is built, for a decision and an expiry alike.
 pub fn event_for(kind: ApprovalKind, work_id: WorkId, verdict: Verdict, at: Timestamp) -> Event {
     match kind {
-        ApprovalKind::ToolEscalation => Event::TaskResumed { work_id, at },
+        // The step reads the decision from the approval row when it runs
+        // again: a tool call's at the gateway, a budget's before its turn.
+        ApprovalKind::ToolEscalation | ApprovalKind::BudgetEscalation => {
+            Event::TaskResumed { work_id, at }
+        }
         ApprovalKind::Gate => Event::ApprovalDecided {
             work_id,
             decision: verdict.decision,

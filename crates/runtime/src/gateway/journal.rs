@@ -565,6 +565,8 @@ mod tests {
             ],
             pending: vec![request("4", "http.request", post.clone())],
             turn: 2,
+            lifted: Vec::new(),
+            budget: None,
         };
         let made = made_before(&resume);
         let count = |args: &Value| {

@@ -196,9 +196,10 @@ pub struct ApprovalDoc {
     pub work_id: String,
     /// Its BPMN node.
     pub node_id: String,
-    /// `gate` (a modelled approval task) or `tool_escalation` (a call the
-    /// gateway escalated).
-    #[schema(pattern = "^(gate|tool_escalation)$")]
+    /// `gate` (a modelled approval task), `tool_escalation` (a call the
+    /// gateway escalated) or `budget_escalation` (an agent step whose next
+    /// model turn would pass a budget that says `escalate`).
+    #[schema(pattern = "^(gate|tool_escalation|budget_escalation)$")]
     pub kind: String,
     /// Where it stands.
     #[schema(value_type = ApprovalStatusName)]
@@ -241,6 +242,12 @@ pub struct ApprovalDoc {
     /// Artifacts with `name`, `sha256`, `size` and `mediaType`.
     #[schema(value_type = Option<Vec<Object>>)]
     pub artifacts: Option<Vec<Value>>,
+    /// A budget escalation's budget: `scope` (`step` or `run`), `measure`
+    /// (`tokens` or `cost_usd`), its `limit`, what was `spent` before the
+    /// turn, the turn's prompt `estimate`, and the model `turn` that would
+    /// pass it.
+    #[schema(value_type = Option<Object>)]
+    pub budget: Option<Value>,
 }
 
 /// A page of approvals.
@@ -281,7 +288,7 @@ mod tests {
             request: json!({"requestedAction": "a", "requester": "r", "agent": "x",
                 "policyRationale": "p", "riskScore": 10, "riskLevel": "low",
                 "riskFactors": [], "affectedSystems": [], "approverRole": null,
-                "relatedOutput": {}, "artifacts": []}),
+                "relatedOutput": {}, "artifacts": [], "budget": {}}),
             status: ApprovalStatus::Pending,
             decision: None,
             comment: None,

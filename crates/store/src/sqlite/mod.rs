@@ -321,12 +321,15 @@ impl Store for SqliteStore {
         run_id: &str,
         work_id: &str,
         owner: &str,
+        claim: i64,
         now: Timestamp,
         lease_ms: i64,
     ) -> Result<()> {
         let (run_id, work_id, owner) = (run_id.to_owned(), work_id.to_owned(), owner.to_owned());
         self.writer
-            .write(move |conn| work::extend_lease(conn, &run_id, &work_id, &owner, now, lease_ms))
+            .write(move |conn| {
+                work::extend_lease(conn, &run_id, &work_id, &owner, claim, now, lease_ms)
+            })
             .await
     }
 

@@ -55,13 +55,17 @@ pub(super) fn extend_lease(
     run_id: &str,
     work_id: &str,
     owner: &str,
+    claim: i64,
     now: Timestamp,
     lease_ms: i64,
 ) -> Result<()> {
+    // The claim number, not only the owner: a process whose lapsed lease it
+    // took over itself must not keep the older execution alive.
     let extended = conn
         .prepare_cached(
             "UPDATE work SET lease_until = ?4, updated_at = ?5 \
-             WHERE run_id = ?1 AND work_id = ?2 AND lease_owner = ?3 AND status = 'pending'",
+             WHERE run_id = ?1 AND work_id = ?2 AND lease_owner = ?3 AND attempt_count = ?6 \
+               AND status = 'pending'",
         )?
         .execute(params![
             run_id,
@@ -69,6 +73,7 @@ pub(super) fn extend_lease(
             owner,
             now.plus_millis(lease_ms.max(0)).as_millis(),
             now.as_millis(),
+            claim,
         ])?;
     if extended == 0 {
         return Err(Error::LeaseLost {

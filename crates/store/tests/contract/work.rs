@@ -62,7 +62,7 @@ pub(crate) async fn reclaim_and_complete_once(store: &dyn Store) {
 
     // A long step keeps its lease alive.
     store
-        .extend_work_lease("run-1", "w1", "a", t(900), 1_000)
+        .extend_work_lease("run-1", "w1", "a", 1, t(900), 1_000)
         .await
         .unwrap();
     assert!(
@@ -77,7 +77,7 @@ pub(crate) async fn reclaim_and_complete_once(store: &dyn Store) {
     let by_b = store.claim_work("b", t(1_900), 1_000, 10).await.unwrap();
     assert_eq!(by_b[0].attempt_count, 2);
     let extend = store
-        .extend_work_lease("run-1", "w1", "a", t(1_950), 1_000)
+        .extend_work_lease("run-1", "w1", "a", 1, t(1_950), 1_000)
         .await;
     assert_eq!(code_of(extend), "store.lease_lost");
 
@@ -129,6 +129,39 @@ pub(crate) async fn reclaim_and_complete_once(store: &dyn Store) {
 
     let unknown = store.commit(completion("nope", "a", "x")).await;
     assert_eq!(code_of(unknown), "store.not_found");
+}
+
+/// A lease is kept alive by the claim that holds it and no other: once it
+/// lapsed and the work was claimed again, even by the same owner, the older
+/// claim's extension is refused, so its execution learns it must stop.
+pub(crate) async fn lease_extended_only_by_its_claim(store: &dyn Store) {
+    one_run(store, "wf", "run-1").await;
+    step(store, "engine", t(20), vec![insert("w1")]).await;
+    let first = store.claim_work("a", t(100), 1_000, 10).await.unwrap();
+    assert_eq!(first[0].attempt_count, 1);
+    store
+        .extend_work_lease("run-1", "w1", "a", 1, t(600), 1_000)
+        .await
+        .unwrap();
+    assert!(
+        store
+            .claim_work("a", t(1_500), 1_000, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the extended lease holds past the first one's end"
+    );
+
+    let again = store.claim_work("a", t(1_700), 1_000, 10).await.unwrap();
+    assert_eq!(again[0].attempt_count, 2, "the lapsed lease is taken over");
+    let stale = store
+        .extend_work_lease("run-1", "w1", "a", 1, t(1_800), 1_000)
+        .await;
+    assert_eq!(code_of(stale), "store.lease_lost");
+    store
+        .extend_work_lease("run-1", "w1", "a", 2, t(1_800), 1_000)
+        .await
+        .unwrap();
 }
 
 /// Cancelled work is never claimed; a late completion queues no event but
