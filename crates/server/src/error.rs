@@ -194,7 +194,8 @@ impl From<agentwerke_runtime::command::Error> for ApiError {
             | E::MissingTarget { .. }
             | E::MissingReason
             | E::InvalidInputs
-            | E::MissingMessageName => StatusCode::UNPROCESSABLE_ENTITY,
+            | E::MissingMessageName
+            | E::SecretInDocument => StatusCode::UNPROCESSABLE_ENTITY,
             E::NotPublished { .. } | E::SecretNotFound { .. } => StatusCode::NOT_FOUND,
             E::NotDue { .. } | E::TimerNotDue { .. } | E::Corrupt { .. } | E::Encode(_) => {
                 tracing::error!(code = error.code(), %error, "command failed");

@@ -286,3 +286,121 @@ async fn a_value_learned_later_is_redacted_from_records_kept_before() {
     assert!(after.to_string().contains("incident [REDACTED]"), "{after}");
     server.stop().await;
 }
+
+/// Posts `xml` to `path` (an import or a validation) as an Admin.
+async fn post_xml(server: &TestServer, path: &str, xml: &str) -> (reqwest::StatusCode, Value) {
+    let response = server
+        .http
+        .post(format!("{}{path}", server.url))
+        .bearer_auth(server.admin())
+        .header("content-type", "application/xml")
+        .body(xml.to_owned())
+        .send()
+        .await
+        .expect("post");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// An imported document is kept redacted, and the redacted document is the
+/// one that runs: a known secret and a credential shape in a prompt are in
+/// no answer, not on disk, and the run's prompt shows `[REDACTED]`. A
+/// document that redaction would break is refused and nothing is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_imported_prompt_is_kept_and_run_redacted() {
+    let server = TestServer::start_redacting("", &[FROM_ENV]).await;
+    let admin = server.admin();
+    let xml = HELLO_SDLC.replace(
+        "list its risks.",
+        &format!("list its risks. Deploy with {FROM_ENV} or {GITHUB}."),
+    );
+    let (status, verdict) = post_xml(&server, "/api/workflows/validate", &xml).await;
+    assert!(status.is_success() && verdict["valid"] == true, "{verdict}");
+    let (status, imported) = post_xml(&server, "/api/workflows?id=prompted", &xml).await;
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{imported}");
+    let version = server
+        .get("/api/workflows/prompted/versions/1", &admin)
+        .await;
+    let kept = version["bpmnXml"].as_str().expect("bpmnXml");
+    assert!(
+        kept.contains("list its risks. Deploy with [REDACTED] or [REDACTED]."),
+        "{kept}"
+    );
+    server
+        .post(
+            "/api/workflows/prompted/versions/1/publish",
+            &admin,
+            json!({}),
+        )
+        .await;
+    let run_id = server
+        .start_run("prompted", json!({"title": "A change"}))
+        .await;
+    let run = server.wait_status(&run_id, "awaiting_approval").await;
+    let pack = server.evidence_pack(&run_id).await;
+    let prompts = pack["prompts"].to_string();
+    assert!(
+        prompts.contains("list its risks. Deploy with [REDACTED] or [REDACTED]."),
+        "{prompts}"
+    );
+    let audit = server.audit(&run_id).await;
+    let workflows = server.get("/api/workflows/prompted", &admin).await;
+    for planted in [FROM_ENV, GITHUB] {
+        for (what, answer) in [
+            ("import", &imported),
+            ("verdict", &verdict),
+            ("version", &version),
+            ("workflow", &workflows),
+            ("run", &run),
+            ("pack", &pack),
+            ("audit", &audit),
+        ] {
+            assert!(
+                !answer.to_string().contains(planted),
+                "the {what} leaks {planted}: {answer}"
+            );
+        }
+        assert_eq!(
+            occurrences_on_disk(&server, planted),
+            0,
+            "{planted} is on disk"
+        );
+    }
+
+    // A value that becomes known after its document was kept leaves the
+    // version's answer redacted too.
+    let later = "learned-after-import-0c41";
+    let xml = HELLO_SDLC.replace("list its risks.", &format!("list its risks. {later}"));
+    let (status, _) = post_xml(&server, "/api/workflows?id=later", &xml).await;
+    assert_eq!(status, reqwest::StatusCode::CREATED);
+    let (status, _) = server
+        .call(
+            Method::PUT,
+            "/api/settings/secrets/later",
+            Some(&admin),
+            Some(json!({"value": later})),
+        )
+        .await;
+    assert!(status.is_success());
+    let version = server.get("/api/workflows/later/versions/1", &admin).await;
+    let shown = version["bpmnXml"].as_str().expect("bpmnXml");
+    assert!(shown.contains("list its risks. [REDACTED]"), "{shown}");
+
+    // A condition on a member named like a credential: redaction of the
+    // `token = ...` shape would take the operator with it.
+    let broken = MESSAGE_WAIT.replace("event.result ==", "event.token ==");
+    for path in ["/api/workflows/validate", "/api/workflows?id=broken"] {
+        let (status, problem) = post_xml(&server, path, &broken).await;
+        assert_eq!(
+            status,
+            reqwest::StatusCode::UNPROCESSABLE_ENTITY,
+            "{problem}"
+        );
+        assert_eq!(problem["code"], "workflow.secret_unredactable", "{problem}");
+    }
+    let (status, _) = server
+        .call(Method::GET, "/api/workflows/broken", Some(&admin), None)
+        .await;
+    assert_eq!(status, reqwest::StatusCode::NOT_FOUND, "nothing is kept");
+    server.stop().await;
+}
