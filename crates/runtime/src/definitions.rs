@@ -151,7 +151,7 @@ pub fn check(xml: &[u8], limits: &Limits, tools: &KnownTools) -> Checked {
 /// quietly broken by redaction. A document that does not read either way
 /// is returned redacted, for the caller's check to say why.
 pub fn redact_document(xml: &str, redactor: &Redactor) -> Result<String, crate::command::Error> {
-    let redacted = redactor.redact_str(xml);
+    let redacted = redact_parts(xml, redactor);
     let limits = Limits {
         max_bytes: Limits::default().max_bytes.max(xml.len()),
         ..Limits::default()
@@ -169,6 +169,53 @@ pub fn redact_document(xml: &str, redactor: &Redactor) -> Result<String, crate::
         }
         None => Ok(redacted),
     }
+}
+
+/// `xml` with each run of character data, each comment, CDATA section and
+/// processing instruction's content and each quoted attribute value
+/// redacted on its own, never across markup: a bare shape such as
+/// `password=x` ends where its text ends, not at the next space after the
+/// closing tag, so redaction cannot take markup with it.
+fn redact_parts(xml: &str, redactor: &Redactor) -> String {
+    const SPECIAL: [(&str, &str); 3] = [("<!--", "-->"), ("<![CDATA[", "]]>"), ("<?", "?>")];
+    let mut out = String::with_capacity(xml.len());
+    let mut rest = xml;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&redactor.redact_str(&rest[..open]));
+        rest = &rest[open..];
+        if let Some((start, end)) = SPECIAL.iter().find(|(start, _)| rest.starts_with(start)) {
+            let body = &rest[start.len()..];
+            let close = body.find(end).unwrap_or(body.len());
+            out.push_str(start);
+            out.push_str(&redactor.redact_str(&body[..close]));
+            rest = &body[close..];
+            continue;
+        }
+        // A tag: names and `=` as written, quoted values redacted.
+        loop {
+            let Some(next) = rest.find(['"', '\'', '>']) else {
+                // An unclosed tag: what follows is redacted as text.
+                out.push_str(&redactor.redact_str(rest));
+                rest = "";
+                break;
+            };
+            let mark = char::from(rest.as_bytes()[next]);
+            out.push_str(&rest[..=next]);
+            rest = &rest[next + 1..];
+            if mark == '>' {
+                break;
+            }
+            let close = rest.find(mark).unwrap_or(rest.len());
+            out.push_str(&redactor.redact_str(&rest[..close]));
+            rest = &rest[close..];
+            if let Some(after) = rest.strip_prefix(mark) {
+                out.push(mark);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(&redactor.redact_str(rest));
+    out
 }
 
 /// Whether any text the engine reads from `definitions` (ids, names,

@@ -250,7 +250,12 @@ mod tests {
     fn a_prompt_s_secret_and_credential_shape_are_kept_redacted_and_hashed_as_kept() {
         let known = "known-secret-3f9a1c";
         let shape = "ghp_promptGithubToken0123456789abcd";
-        let xml = HELLO_SDLC.replace(PROMPT, &format!("{PROMPT} Use {known} and {shape}."));
+        // The assignment ends the prompt: its value ends with the text, not
+        // at the next space after the closing tag.
+        let xml = HELLO_SDLC.replace(
+            PROMPT,
+            &format!("{PROMPT} Use {known} and {shape}. password=hunter22"),
+        );
         let redactor = agentwerke_evidence::redact::Redactor::new([known]);
         let ctx = Ctx {
             at: Timestamp::from_millis(0),
@@ -262,8 +267,10 @@ mod tests {
             ..importing(xml)
         };
         let workflow = kept(plan(&Snapshot::default(), command, &ctx).unwrap());
-        let expected =
-            HELLO_SDLC.replace(PROMPT, &format!("{PROMPT} Use {REDACTED} and {REDACTED}."));
+        let expected = HELLO_SDLC.replace(
+            PROMPT,
+            &format!("{PROMPT} Use {REDACTED} and {REDACTED}. password={REDACTED}"),
+        );
         assert_eq!(workflow.bpmn_xml, expected);
         assert_eq!(
             workflow.bpmn_sha256,
@@ -279,7 +286,9 @@ mod tests {
         )
         .unwrap();
         let model = serde_json::to_string(&parsed.definitions).unwrap();
-        assert!(model.contains(&format!("risks. Use {REDACTED} and {REDACTED}.")));
+        assert!(model.contains(&format!(
+            "risks. Use {REDACTED} and {REDACTED}. password={REDACTED}"
+        )));
     }
 
     #[test]

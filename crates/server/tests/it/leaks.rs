@@ -1,15 +1,20 @@
 //! Redaction everywhere: a secret set through the Settings API after start,
-//! a `redact-env` value and every credential shape, planted in run inputs
-//! (also under keys named like credentials), a message payload and its
-//! correlation key, a decision comment, an answer, a halt reason, a cancel
-//! reason, a model's tool arguments and its answer, are
-//! found in no answer, not in the run stream, not in an evidence pack and
-//! not in any byte of the data folder (key files aside).
+//! a `redact-env` value, a secret deployment configuration keeps in a file
+//! and every credential shape, planted in run inputs (also under keys named
+//! like credentials), a BPMN prompt, a message payload and its correlation
+//! key, a decision comment, an answer, a halt reason, a cancel reason, a
+//! model's tool arguments and its answer, and a tool's own output (an HTTP
+//! server answering with all of them), are found in no answer, not in the
+//! run stream, not in an evidence pack and not in any byte of the data
+//! folder (key files aside). The server log is searched by the same plants
+//! against the real binary (`crates/cli/tests/leaks.rs`).
 
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::harness::{HELLO_SDLC, TestServer};
+use agentwerke_secrets::{SecretLocation, SecretName};
+
+use crate::harness::{HELLO_SDLC, TestServer, one_agent_task};
 use crate::settings::occurrences_on_disk;
 
 const CLARIFY: &str = include_str!("../../../../examples/clarify-request.bpmn");
@@ -18,6 +23,7 @@ const MESSAGE_WAIT: &str = include_str!("../fixtures/message-wait.bpmn");
 
 const FROM_ENV: &str = "env-secret-7f3c9a2b";
 const FROM_API: &str = "api-secret-51d0e8c4";
+const FROM_FILE: &str = "file-secret-0b6d2e97";
 const PEM_BODY: &str = "MIIEowIBAAKCAQEAleakedPemBody0123456789";
 const JWT: &str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJsZWFrIn0.c2lnbmF0dXJlLWxlYWstdGVzdA";
 const OPENAI: &str = "sk-leakedOpenAiKey0123456789abcdef";
@@ -29,9 +35,10 @@ const UNDER_PASSWORD_KEY: &str = "keyed-password-value-3e1";
 const UNDER_API_KEY: &str = "keyed-apikey-value-9b2";
 
 /// Every planted value, searched for everywhere.
-const PLANTED: [&str; 11] = [
+const PLANTED: [&str; 12] = [
     FROM_ENV,
     FROM_API,
+    FROM_FILE,
     PEM_BODY,
     JWT,
     OPENAI,
@@ -46,7 +53,7 @@ const PLANTED: [&str; 11] = [
 /// One text carrying every planted value but the keyed ones.
 fn loaded(what: &str) -> String {
     format!(
-        "{what}: {FROM_ENV} {FROM_API}\n-----BEGIN PRIVATE KEY-----\n{PEM_BODY}\n-----END PRIVATE KEY-----\n\
+        "{what}: {FROM_ENV} {FROM_API} {FROM_FILE}\n-----BEGIN PRIVATE KEY-----\n{PEM_BODY}\n-----END PRIVATE KEY-----\n\
          jwt {JWT} openai {OPENAI} github {GITHUB} aws {AWS} \
          db postgres://app:{DB_PASSWORD}@db.internal:5432/app password={ASSIGNED}"
     )
@@ -76,7 +83,25 @@ async fn planted_secrets_and_credential_shapes_are_found_nowhere() {
          arguments = {{ path = \"notes/leak.md\", content = \"{toml_text}\" }} }},\n]\n\n\
          [[agents.analyst]]\nreply = \"{toml_text}\"\n"
     );
-    let server = TestServer::start_redacting(&scripts, &[FROM_ENV]).await;
+    // A tool's own output: an API answering every request with everything.
+    let api = tool_api(loaded("tool output")).await;
+    let scripts = format!(
+        "{scripts}\n[[nodes.Fetch]]\ntool_calls = [{{ name = \"http.request\", \
+         arguments = {{ url = \"{api}/report\" }} }}]\n[[nodes.Fetch]]\nreply = \"fetched {{{{last_tool_result}}}}\"\n"
+    );
+    // A secret deployment configuration keeps in a mounted file.
+    let mounts = tempfile::tempdir().expect("temp dir");
+    let mounted = mounts.path().join("file_token");
+    std::fs::write(&mounted, format!("{FROM_FILE}\n")).expect("mount");
+    let server = TestServer::start_redacting_with_secrets(
+        &scripts,
+        &[FROM_ENV],
+        vec![(
+            SecretName::parse("file_token").expect("name"),
+            SecretLocation::File(mounted),
+        )],
+    )
+    .await;
     let admin = server.admin();
     let mut answers: Vec<(String, Value)> = Vec::new();
     let mut keep = |what: &str, value: Value| answers.push((what.to_owned(), value));
@@ -93,7 +118,12 @@ async fn planted_secrets_and_credential_shapes_are_found_nowhere() {
     assert!(status.is_success(), "{set}");
     keep("secret set", set);
 
-    server.publish("hello-sdlc", HELLO_SDLC).await;
+    // The analyst's prompt carries everything too.
+    let prompted = HELLO_SDLC.replace(
+        "list its risks.",
+        &format!("list its risks. {}", loaded("prompt")),
+    );
+    server.publish("hello-sdlc", &prompted).await;
     server.publish("clarify-request", CLARIFY).await;
     server.publish("message-wait", MESSAGE_WAIT).await;
 
@@ -199,10 +229,16 @@ async fn planted_secrets_and_credential_shapes_are_found_nowhere() {
     ] {
         let run = server.wait_status(run_id, status).await;
         if run_id == &gated {
-            // The scripted answer and the call reached the run, redacted.
+            // The scripted answer and the call reached the run, redacted,
+            // and so did the prompt.
             let text = run.to_string();
             assert!(text.contains("model: [REDACTED]"), "{run:#}");
             assert!(text.contains("artifact.write"), "{run:#}");
+            let prompts = server.evidence_pack(run_id).await["prompts"].to_string();
+            assert!(
+                prompts.contains("list its risks. prompt: [REDACTED]"),
+                "{prompts}"
+            );
         }
         keep("run", run);
         keep("audit", server.audit(run_id).await);
@@ -220,6 +256,37 @@ async fn planted_secrets_and_credential_shapes_are_found_nowhere() {
         assert!(stream.contains("event: end"), "{stream}");
         keep("stream", Value::String(stream));
     }
+    // A run whose `http.request` gets everything back, under a policy set
+    // that lets it reach the test's API (published last: it replaces the
+    // defaults the runs above were decided by).
+    let draft = server
+        .post("/api/policies", &admin, json!({"text": LOOPBACK}))
+        .await;
+    let version = draft["version"].as_i64().expect("version");
+    server
+        .post(
+            &format!("/api/policies/{version}/publish"),
+            &admin,
+            json!({}),
+        )
+        .await;
+    server
+        .publish(
+            "fetching",
+            &one_agent_task("fetching", "Fetch", "integrator", "analysis"),
+        )
+        .await;
+    let fetching = server.start_run("fetching", json!({})).await;
+    let run = server.wait_status(&fetching, "completed").await;
+    let pack = server.evidence_pack(&fetching).await;
+    let shown = format!("{run} {pack}");
+    assert!(
+        shown.contains("tool output: [REDACTED]"),
+        "{run:#} {pack:#}"
+    );
+    keep("fetching run", run);
+    keep("fetching audit", server.audit(&fetching).await);
+    keep("fetching pack", pack);
     keep(
         "global audit",
         server.get("/api/audit?limit=200", &admin).await,
@@ -250,6 +317,25 @@ async fn planted_secrets_and_credential_shapes_are_found_nowhere() {
         );
     }
     server.stop().await;
+}
+
+const LOOPBACK: &str = r#"
+@id("permit-test-server") @rationale("The test's own API.")
+permit (principal, action == Action::"http.request", resource == Target::"127.0.0.1");
+"#;
+
+/// An HTTP server answering every request with `body`; its base URL.
+async fn tool_api(body: String) -> String {
+    let app = axum::Router::new().fallback(move || {
+        let body = body.clone();
+        async move { body }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    url
 }
 
 /// A record kept before a value became known (a halt reason written before
