@@ -287,6 +287,26 @@ async fn planted_secrets_and_credential_shapes_are_found_nowhere() {
     keep("fetching run", run);
     keep("fetching audit", server.audit(&fetching).await);
     keep("fetching pack", pack);
+    // A problem document that quotes the request (the run id of a path).
+    for planted in [FROM_ENV, FROM_FILE, GITHUB] {
+        let (status, problem) = server
+            .call(
+                Method::GET,
+                &format!("/api/runs/{planted}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(status, reqwest::StatusCode::NOT_FOUND);
+        assert!(
+            problem["detail"]
+                .as_str()
+                .expect("detail")
+                .contains("[REDACTED]"),
+            "{problem}"
+        );
+        keep("not found", problem);
+    }
     keep(
         "global audit",
         server.get("/api/audit?limit=200", &admin).await,
@@ -488,5 +508,102 @@ async fn an_imported_prompt_is_kept_and_run_redacted() {
         .call(Method::GET, "/api/workflows/broken", Some(&admin), None)
         .await;
     assert_eq!(status, reqwest::StatusCode::NOT_FOUND, "nothing is kept");
+    server.stop().await;
+}
+
+/// Downloads `path` (a signed pack or export) as bytes.
+async fn download(server: &TestServer, path: &str) -> Vec<u8> {
+    let response = server
+        .http
+        .get(format!("{}{path}", server.url))
+        .bearer_auth(server.admin())
+        .send()
+        .await
+        .expect("download");
+    assert!(response.status().is_success(), "{path}");
+    response.bytes().await.expect("bytes").to_vec()
+}
+
+/// Records kept before a value became a known secret are redacted from the
+/// audit pages, the signed evidence pack and the signed audit export, and
+/// marked `redactedAfterChaining`: the pack and the export still verify
+/// (with the server's key), and the report says which records the chain can
+/// no longer vouch for, instead of calling them tampered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_redacted_after_chaining_are_marked_and_still_verify() {
+    let server = TestServer::start().await;
+    let admin = server.admin();
+    let later = "learned-later-pack-9d2e41";
+    server.publish("hello-sdlc", HELLO_SDLC).await;
+    let run_id = server
+        .start_run("hello-sdlc", json!({"title": "a change"}))
+        .await;
+    let run = server.wait_status(&run_id, "awaiting_approval").await;
+    let approval = run["pendingApprovals"][0]["id"]
+        .as_str()
+        .expect("approval")
+        .to_owned();
+    server
+        .post(
+            &format!("/api/approvals/{approval}/decision"),
+            &server.approver(),
+            json!({"decision": "approve", "comment": format!("ok {later}")}),
+        )
+        .await;
+    server.wait_status(&run_id, "completed").await;
+    server
+        .post(
+            "/api/gateway/halt",
+            &admin,
+            json!({"scope": "global", "reason": format!("incident {later}")}),
+        )
+        .await;
+    assert!(server.audit(&run_id).await.to_string().contains(later));
+
+    let (status, _) = server
+        .call(
+            Method::PUT,
+            "/api/settings/secrets/late",
+            Some(&admin),
+            Some(json!({"value": later})),
+        )
+        .await;
+    assert!(status.is_success());
+
+    let key = server.get("/api/evidence/public-key", &admin).await;
+    let key = agentwerke_evidence::keys::decode_public_key(key["publicKey"].as_str().expect("key"))
+        .expect("public key");
+    for (audit, path, report) in [
+        (
+            server.audit(&run_id).await,
+            format!("/api/runs/{run_id}/evidence-pack/download"),
+            agentwerke_evidence::verify as fn(&[u8], _) -> _,
+        ),
+        (
+            server.get("/api/audit?limit=200", &admin).await,
+            "/api/audit/export".to_owned(),
+            agentwerke_evidence::verify_export,
+        ),
+    ] {
+        let marked: Vec<&Value> = audit["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter(|r| r["redactedAfterChaining"] == true)
+            .collect();
+        assert_eq!(marked.len(), 1, "{audit:#}");
+        assert!(marked[0]["data"].to_string().contains("[REDACTED]"));
+        assert!(!audit.to_string().contains(later), "{audit}");
+        let bytes = download(&server, &path).await;
+        assert!(!String::from_utf8_lossy(&bytes).contains(later), "{path}");
+        let report = report(&bytes, Some(&key));
+        assert!(report.is_valid(), "{path}: {:?}", report.problems);
+        assert_eq!(report.warnings.len(), 1, "{path}: {:?}", report.warnings);
+        assert!(
+            report.warnings[0].contains("was redacted after it was chained"),
+            "{:?}",
+            report.warnings
+        );
+    }
     server.stop().await;
 }
