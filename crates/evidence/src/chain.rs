@@ -45,9 +45,33 @@ pub struct AuditRecord {
     pub prev_hash: String,
     /// SHA-256 (hex) of the canonical JSON of this record without `hash`.
     pub hash: String,
+    /// Set on the way out, never stored: `data` was redacted after the
+    /// record was chained, because a value in it became a known secret
+    /// later (see [`AuditRecord::redacted`]). Its hash can then no longer
+    /// be recomputed from what is shown; its `hash` is still the one the
+    /// next record links to. Not part of the hashed content, and absent
+    /// when false, so every other record reads as it always did.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub redacted_after_chaining: bool,
 }
 
 impl AuditRecord {
+    /// This record as it may be shown now: `data` redacted with what
+    /// `redactor` knows. Records are redacted before they are hashed, so
+    /// this changes only a record kept before one of its values became a
+    /// known secret; such a record is marked
+    /// [`redacted_after_chaining`](Self::redacted_after_chaining) rather
+    /// than shown with the secret or passed off as intact. The chain in
+    /// the store is never rewritten.
+    pub fn redacted(mut self, redactor: &crate::redact::Redactor) -> Self {
+        let kept = self.data.clone();
+        redactor.redact_value(&mut self.data);
+        if self.data != kept {
+            self.redacted_after_chaining = true;
+        }
+        self
+    }
+
     /// The hash this record's content commits to. Equal to `self.hash` unless
     /// the record was altered.
     pub fn compute_hash(&self) -> String {
@@ -214,6 +238,7 @@ fn next_after_parts(prev_seq: u64, prev_hash: String, draft: AuditDraft) -> Audi
         data: draft.data,
         prev_hash,
         hash: String::new(),
+        redacted_after_chaining: false,
     };
     record.hash = record.compute_hash();
     record
@@ -370,7 +395,10 @@ pub fn check_chain(
                 found: record.run_id.clone(),
             });
         }
-        if record.compute_hash() != record.hash {
+        // A record redacted after it was chained cannot be re-hashed from
+        // what is shown; its link is still checked, and whoever shows it
+        // vouches for it (a pack's signature covers it as shown).
+        if !record.redacted_after_chaining && record.compute_hash() != record.hash {
             problems.push(ChainError::ContentAltered { index, seq });
         }
         if record.prev_hash != prev_hash {

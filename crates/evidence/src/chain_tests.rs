@@ -78,6 +78,49 @@ fn names_an_edited_record() {
     );
 }
 
+/// A value that became a known secret after its record was chained is
+/// redacted on the way out; the record is marked, keeps its place in the
+/// chain, and is not reported as edited. Unmarked, the same change is.
+#[test]
+fn a_record_redacted_after_chaining_is_marked_and_keeps_its_place() {
+    let later = "learned-later-3e7b";
+    let mut records: Vec<AuditRecord> = Vec::new();
+    for n in 1..=3 {
+        let mut draft = draft("step.completed", n);
+        if n == 2 {
+            draft.data = json!({"reason": format!("incident {later}")});
+        }
+        let record = next(records.last(), draft);
+        records.push(record);
+    }
+    let redactor = crate::redact::Redactor::new([later]);
+    let shown: Vec<AuditRecord> = records
+        .iter()
+        .cloned()
+        .map(|r| r.redacted(&redactor))
+        .collect();
+    assert_eq!(shown[1].data, json!({"reason": "incident [REDACTED]"}));
+    assert_eq!(
+        shown
+            .iter()
+            .map(|r| r.redacted_after_chaining)
+            .collect::<Vec<_>>(),
+        [false, true, false]
+    );
+    assert_eq!(shown[1].hash, records[1].hash, "the stored hash is kept");
+    assert_eq!(check_chain(&shown, None, None), []);
+    let json = serde_json::to_value(&shown).unwrap();
+    assert_eq!(json[1]["redactedAfterChaining"], true);
+    assert!(json[0].get("redactedAfterChaining").is_none(), "{json}");
+
+    let mut unmarked = shown;
+    unmarked[1].redacted_after_chaining = false;
+    assert_eq!(
+        check_chain(&unmarked, None, None),
+        [ChainError::ContentAltered { index: 1, seq: 2 }]
+    );
+}
+
 #[test]
 fn names_the_link_after_a_rehashed_record() {
     let mut records = log(4);

@@ -118,17 +118,42 @@ pub fn signed_export(
 
 /// The bytes the signature covers: the canonical JSON of
 /// `{schemaVersion, stream, generatedAt, chainHead, keyId}`, taken from the
-/// export as it stands (missing values count as `null`).
+/// export as it stands (missing values count as `null`), and `redacted`
+/// when a record was redacted after it was chained.
+///
+/// The chain binds a record to the head through its hash, but the hash of
+/// a record redacted after it was chained cannot be recomputed from what
+/// is shown. So such records are signed directly: `redacted` lists each
+/// one's `seq` and the SHA-256 of its `data` as shown. Marking a record,
+/// or changing one that is marked, breaks the signature. An export without
+/// such records signs exactly what it always did.
 pub fn signed_payload(export: &Value) -> Vec<u8> {
     let integrity = export.get("integrity");
     let field = |v: Option<&Value>| v.cloned().unwrap_or(Value::Null);
-    to_canonical_vec(&json!({
+    let mut payload = json!({
         "schemaVersion": field(export.get("schemaVersion")),
         "stream": field(export.get("stream")),
         "generatedAt": field(export.get("generatedAt")),
         "chainHead": field(integrity.and_then(|i| i.get("chainHead"))),
         "keyId": field(integrity.and_then(|i| i.get("keyId"))),
-    }))
+    });
+    let redacted: Vec<Value> = export
+        .get("auditLog")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|item| item.get("redactedAfterChaining").is_some())
+        .map(|item| {
+            json!({
+                "seq": field(item.get("seq")),
+                "data": crate::canonical::digest_value(&field(item.get("data"))),
+            })
+        })
+        .collect();
+    if !redacted.is_empty() {
+        payload["redacted"] = Value::Array(redacted);
+    }
+    to_canonical_vec(&payload)
 }
 
 /// Verifies an export's bytes: shape, key, signature, every record's hash
@@ -254,8 +279,9 @@ fn signature_problem(export: &Value, signature: &str, key: &VerifyingKey) -> Opt
     key.verify_strict(&signed_payload(export), &Signature::from_bytes(&bytes))
         .err()
         .map(|_| {
-            "it does not verify: schemaVersion, stream, generatedAt, integrity.chainHead or \
-             integrity.keyId was altered after signing, or the signature itself was"
+            "it does not verify: schemaVersion, stream, generatedAt, integrity.chainHead, \
+             integrity.keyId or a record redacted after it was chained was altered after \
+             signing, or the signature itself was"
                 .to_owned()
         })
 }
@@ -282,6 +308,14 @@ fn check_log(object: &Map<String, Value>, head: Option<&ChainHead>, report: &mut
         return;
     }
     report.chain_head = records.last().map(|r| r.hash.clone());
+    for (index, record) in records.iter().enumerate() {
+        if record.redacted_after_chaining {
+            report
+                .warnings
+                .push(crate::verify::redacted_after_chaining(index, record.seq));
+            report.redacted_after_chaining.push(record.seq);
+        }
+    }
     report.problems.extend(
         check_chain(&records, Some(GLOBAL_STREAM), head)
             .into_iter()
@@ -351,6 +385,47 @@ mod tests {
         let unanchored = verify_export(&bytes, None);
         assert!(unanchored.is_valid());
         assert_eq!(unanchored.warnings.len(), 1, "origin is not proven");
+    }
+
+    /// A record redacted after it was chained is signed as shown: the
+    /// export verifies with an explanation, and marking another record or
+    /// changing the marked one breaks the signature.
+    #[test]
+    fn a_record_redacted_after_chaining_is_signed_as_shown() {
+        let key = signing_key_from_seed([3; 32]);
+        let mut records = stream(&["gateway.halted", "gateway.resumed", "gateway.halted"]);
+        records[1].data = json!({"reason": "incident later-known-5d1c"});
+        records[1].hash = records[1].compute_hash();
+        records[2].prev_hash = records[1].hash.clone();
+        records[2].hash = records[2].compute_hash();
+        let redactor = crate::redact::Redactor::new(["later-known-5d1c"]);
+        let shown = records.into_iter().map(|r| r.redacted(&redactor)).collect();
+        let export = signed_export(shown, "2025-01-31T09:20:00.000Z".to_owned(), &key);
+        let bytes = serde_json::to_vec(&export).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains("later-known-5d1c"));
+        let trusted = key.verifying_key();
+        let report = verify_export(&bytes, Some(&trusted));
+        assert!(report.is_valid(), "{:?}", report.problems);
+        assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+        assert!(
+            report.warnings[0].starts_with("auditLog[1] (seq 2) was redacted after it was chained")
+        );
+
+        let changed = edit(&bytes, |v| {
+            v["auditLog"][1]["data"] = json!({"reason": "nothing happened"});
+        });
+        assert_eq!(
+            codes(&verify_export(&changed, Some(&trusted))),
+            ["evidence.integrity.invalid_signature"]
+        );
+        let marked = edit(&bytes, |v| {
+            v["auditLog"][0]["data"] = json!({"n": 99});
+            v["auditLog"][0]["redactedAfterChaining"] = json!(true);
+        });
+        assert_eq!(
+            codes(&verify_export(&marked, Some(&trusted))),
+            ["evidence.integrity.invalid_signature"]
+        );
     }
 
     #[test]

@@ -42,6 +42,10 @@ pub struct VerifyReport {
     pub problems: Vec<Problem>,
     /// Things that do not invalidate the pack but limit what it proves.
     pub warnings: Vec<String>,
+    /// `seq` of each record redacted after it was chained (one warning
+    /// each): a value in it became a known secret later, so the signature,
+    /// not the chain, vouches for its content.
+    pub redacted_after_chaining: Vec<u64>,
 }
 
 impl VerifyReport {
@@ -375,12 +379,31 @@ fn check_audit_log(pack: &Value, declared: Option<&ChainHead>, report: &mut Veri
         return;
     }
     report.chain_head = records.last().map(|r| r.hash.clone());
+    for (index, record) in records.iter().enumerate() {
+        if record.redacted_after_chaining {
+            report
+                .warnings
+                .push(redacted_after_chaining(index, record.seq));
+            report.redacted_after_chaining.push(record.seq);
+        }
+    }
     let run_id = pack.get("runId").and_then(Value::as_str);
     report.problems.extend(
         check_chain(&records, run_id, declared)
             .into_iter()
             .map(Problem::Chain),
     );
+}
+
+/// What a verifier says of a record redacted after it was chained: not a
+/// problem (the pack is honest), but a limit on what the chain proves.
+pub(crate) fn redacted_after_chaining(index: usize, seq: u64) -> String {
+    format!(
+        "auditLog[{index}] (seq {seq}) was redacted after it was chained: a value in it \
+         became a known secret later, so its content cannot be re-hashed; its place in the \
+         chain (its link and the next record's) is checked, and its content as shown is \
+         vouched for by the signature, not by the chain"
+    )
 }
 
 fn check_prompts(pack: &Value, problems: &mut Vec<Problem>) {

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use agentwerke_bpmn::{KnownTools, Limits, parse};
 use agentwerke_engine::Definition;
+use agentwerke_evidence::redact::Redactor;
 use agentwerke_store::{Store, WorkflowVersion};
 use agentwerke_types::WorkflowStatus;
 
@@ -134,6 +135,107 @@ pub fn check(xml: &[u8], limits: &Limits, tools: &KnownTools) -> Checked {
         definitions,
         diagnostics,
     }
+}
+
+/// `xml` as it may be kept: every known secret value and credential shape
+/// replaced, and the replaced text read back to prove that it is still the
+/// document it was and that what the engine reads from it holds nothing
+/// more to redact.
+///
+/// Redaction works on the text, so it cannot see a value written with XML
+/// escapes (`&amp;`, `&#115;k-…`), and a value in an id, a tool name, an
+/// expression or a number cannot be replaced without changing what the
+/// document means. Either is refused with
+/// [`Error::SecretInDocument`](crate::command::Error::SecretInDocument):
+/// the stored definition is always exactly the one that runs, never one
+/// quietly broken by redaction. A document that does not read either way
+/// is returned redacted, for the caller's check to say why.
+pub fn redact_document(xml: &str, redactor: &Redactor) -> Result<String, crate::command::Error> {
+    let redacted = redact_parts(xml, redactor);
+    let limits = Limits {
+        max_bytes: Limits::default().max_bytes.max(xml.len()),
+        ..Limits::default()
+    };
+    let read = |text: &str| {
+        parse(text.as_bytes(), &limits)
+            .ok()
+            .filter(|parsed| Definition::from_definitions(&parsed.definitions).is_ok())
+    };
+    match read(&redacted) {
+        Some(parsed) if !holds_more(&parsed.definitions, redactor) => Ok(redacted),
+        Some(_) => Err(crate::command::Error::SecretInDocument),
+        None if redacted != xml && read(xml).is_some() => {
+            Err(crate::command::Error::SecretInDocument)
+        }
+        None => Ok(redacted),
+    }
+}
+
+/// `xml` with each run of character data, each comment, CDATA section and
+/// processing instruction's content and each quoted attribute value
+/// redacted on its own, never across markup: a bare shape such as
+/// `password=x` ends where its text ends, not at the next space after the
+/// closing tag, so redaction cannot take markup with it.
+fn redact_parts(xml: &str, redactor: &Redactor) -> String {
+    const SPECIAL: [(&str, &str); 3] = [("<!--", "-->"), ("<![CDATA[", "]]>"), ("<?", "?>")];
+    let mut out = String::with_capacity(xml.len());
+    let mut rest = xml;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&redactor.redact_str(&rest[..open]));
+        rest = &rest[open..];
+        if let Some((start, end)) = SPECIAL.iter().find(|(start, _)| rest.starts_with(start)) {
+            let body = &rest[start.len()..];
+            let close = body.find(end).unwrap_or(body.len());
+            out.push_str(start);
+            out.push_str(&redactor.redact_str(&body[..close]));
+            rest = &body[close..];
+            continue;
+        }
+        // A tag: names and `=` as written, quoted values redacted.
+        loop {
+            let Some(next) = rest.find(['"', '\'', '>']) else {
+                // An unclosed tag: what follows is redacted as text.
+                out.push_str(&redactor.redact_str(rest));
+                rest = "";
+                break;
+            };
+            let mark = char::from(rest.as_bytes()[next]);
+            out.push_str(&rest[..=next]);
+            rest = &rest[next + 1..];
+            if mark == '>' {
+                break;
+            }
+            let close = rest.find(mark).unwrap_or(rest.len());
+            out.push_str(&redactor.redact_str(&rest[..close]));
+            rest = &rest[close..];
+            if let Some(after) = rest.strip_prefix(mark) {
+                out.push(mark);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(&redactor.redact_str(rest));
+    out
+}
+
+/// Whether any text the engine reads from `definitions` (ids, names,
+/// prompts, metadata, expressions) would still change under redaction.
+/// Object keys are judged as text only: a message or element id named like
+/// a credential (`deploy_token`) is a name, not a value to hide.
+fn holds_more(definitions: &agentwerke_bpmn::Definitions, redactor: &Redactor) -> bool {
+    fn any(value: &serde_json::Value, redactor: &Redactor) -> bool {
+        use serde_json::Value;
+        let changes = |text: &str| redactor.redact_str(text) != text;
+        match value {
+            Value::String(text) => changes(text),
+            Value::Array(items) => items.iter().any(|v| any(v, redactor)),
+            Value::Object(map) => map.iter().any(|(k, v)| changes(k) || any(v, redactor)),
+            Value::Null | Value::Bool(_) | Value::Number(_) => false,
+        }
+    }
+    // The model is plain data and always serializes; if it did not, what
+    // it holds could not be judged, so it counts as holding more.
+    serde_json::to_value(definitions).map_or(true, |value| any(&value, redactor))
 }
 
 #[cfg(test)]

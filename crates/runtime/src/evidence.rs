@@ -98,7 +98,13 @@ pub async fn gather_pack(
         sandbox_executions: Vec::new(),
         model_usage: Vec::new(),
         artifacts: Vec::new(),
-        audit_log,
+        // Redacted on the way out like every other section; a record
+        // kept before one of its values became known is marked, and the
+        // pack's signature covers it as shown.
+        audit_log: audit_log
+            .into_iter()
+            .map(|record| record.redacted(redactor))
+            .collect(),
     };
     for stored in &records {
         file_record(&stored.record, &mut input, redactor);
@@ -176,8 +182,22 @@ fn conversation_entry(row: &QuestionRow, redactor: &Redactor) -> ConversationEnt
 
 /// The approval as its approver was shown it: the request's own factors
 /// (with weights and reasons), related output and artifacts are copied as
-/// recorded, the output redacted again like every free-form value.
+/// recorded, and the whole record (the decision comment, the rationale, the
+/// factors' reasons, the output) is redacted again like every free-form
+/// value, so a value that became known after the decision never leaves.
 fn approval_record(row: &ApprovalRow, redactor: &Redactor) -> ApprovalRecord {
+    let record = approval_as_recorded(row, redactor);
+    // Its fields are names and free text, none named like a credential, so
+    // redaction keeps its shape and it reads back.
+    let mut value = serde_json::to_value(&record).unwrap_or(Value::Null);
+    redactor.redact_value(&mut value);
+    serde_json::from_value(value).unwrap_or(ApprovalRecord {
+        comment: record.comment.as_deref().map(|c| redactor.redact_str(c)),
+        ..record
+    })
+}
+
+fn approval_as_recorded(row: &ApprovalRow, redactor: &Redactor) -> ApprovalRecord {
     let request = &row.request;
     let text = |key: &str| request[key].as_str().map(str::to_owned);
     let names = |key: &str| -> Vec<String> {

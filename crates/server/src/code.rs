@@ -106,6 +106,10 @@ codes! {
     WorkflowCheckFailed = "workflow.check_failed",
     /// Every slot for checking BPMN documents stayed taken; try again.
     WorkflowChecksBusy = "workflow.checks_busy",
+    /// The BPMN holds a secret or credential where redaction would break it
+    /// (an id, a tool name, an expression, a number) or cannot see it (XML
+    /// escapes); nothing is stored.
+    WorkflowSecretUnredactable = "workflow.secret_unredactable",
     // Runs.
     /// A `status` filter that is not a run status.
     RunUnknownStatus = "run.unknown_status",
@@ -274,6 +278,7 @@ mod tests {
                 "workflow.too_complex",
                 "workflow.check_failed",
                 "workflow.checks_busy",
+                "workflow.secret_unredactable",
                 "run.unknown_status",
                 "run.invalid_inputs",
                 "run.finished",

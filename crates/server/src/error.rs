@@ -194,7 +194,8 @@ impl From<agentwerke_runtime::command::Error> for ApiError {
             | E::MissingTarget { .. }
             | E::MissingReason
             | E::InvalidInputs
-            | E::MissingMessageName => StatusCode::UNPROCESSABLE_ENTITY,
+            | E::MissingMessageName
+            | E::SecretInDocument => StatusCode::UNPROCESSABLE_ENTITY,
             E::NotPublished { .. } | E::SecretNotFound { .. } => StatusCode::NOT_FOUND,
             E::NotDue { .. } | E::TimerNotDue { .. } | E::Corrupt { .. } | E::Encode(_) => {
                 tracing::error!(code = error.code(), %error, "command failed");
@@ -225,4 +226,39 @@ impl From<agentwerke_runtime::Error> for ApiError {
             }
         }
     }
+}
+
+/// Every problem document passes the keeper's redactor on its way out: a
+/// sentence or a diagnostic may quote what the request carried (a run id
+/// from the path, a line of a document that failed its check), and what a
+/// caller sent may be a secret. Problem documents are small, so reading
+/// one whole costs nothing worth saving.
+pub(crate) async fn redact_problems(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    const PROBLEM_LIMIT: usize = 1 << 20;
+    let response = next.run(request).await;
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == b"application/problem+json");
+    if !is_problem {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let value = match axum::body::to_bytes(body, PROBLEM_LIMIT).await {
+        Ok(bytes) => serde_json::from_slice::<Value>(&bytes).ok(),
+        Err(_) => None,
+    };
+    let Some(mut value) = value else {
+        // Not one this server wrote: nothing of it is passed on.
+        return ApiError::internal("an error answer could not be read to redact it")
+            .into_response();
+    };
+    state.keeper.redactor().redact_value(&mut value);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let body = serde_json::to_vec(&value).unwrap_or_default();
+    Response::from_parts(parts, axum::body::Body::from(body))
 }

@@ -207,6 +207,7 @@ pub(crate) fn judge(
              --public-key, --public-key-file or --server."
         )?;
         summary(&intact)?;
+        redactions(&intact)?;
         return Ok(Verdict::OriginUnverified);
     };
     if !check(Some(trusted)).is_valid() {
@@ -218,7 +219,27 @@ pub(crate) fn judge(
     }
     say!("{file}: valid. Signed by the trusted key {signer}.")?;
     summary(&intact)?;
+    redactions(&intact)?;
     Ok(Verdict::Valid)
+}
+
+/// Records redacted after they were chained do not make a document
+/// invalid, but the chain cannot vouch for their content: say which.
+fn redactions(report: &VerifyReport) -> std::io::Result<()> {
+    if report.redacted_after_chaining.is_empty() {
+        return Ok(());
+    }
+    let seqs: Vec<String> = report
+        .redacted_after_chaining
+        .iter()
+        .map(u64::to_string)
+        .collect();
+    say!(
+        "  {} record(s) redacted after they were chained (seq {}): a value in them became a \
+         known secret later, so their content is vouched for by the signature, not the chain",
+        seqs.len(),
+        seqs.join(", ")
+    )
 }
 
 fn summary(report: &VerifyReport) -> std::io::Result<()> {

@@ -3,7 +3,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -27,7 +27,8 @@ impl Server {
         Self::start_on(dir, env, port).await
     }
 
-    /// Starts `agentwerke serve` on `port`, with `dir/data` as its data folder.
+    /// Starts `agentwerke serve` on `port`, with `dir/data` as its data
+    /// folder; its standard output and error both go to `dir/server.log`.
     pub async fn start_on(dir: &Path, env: &[(&str, String)], port: u16) -> Self {
         let data_dir = dir.join("data");
         let log = std::fs::OpenOptions::new()
@@ -42,7 +43,7 @@ impl Server {
             .env("AGENTWERKE_BIND", format!("127.0.0.1:{port}"))
             .env("AGENTWERKE_LOG", "warn")
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdout(Stdio::null())
+            .stdout(log.try_clone().expect("log file"))
             .stderr(log)
             .spawn()
             .expect("spawn agentwerke serve");

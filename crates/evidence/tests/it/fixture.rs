@@ -66,6 +66,7 @@ pub(crate) fn audit_log() -> Vec<AuditRecord> {
                 .last()
                 .map_or_else(|| chain::GENESIS.to_owned(), |r| r.hash.clone()),
             hash: String::new(),
+            redacted_after_chaining: false,
         };
         record.hash = record.compute_hash();
         records.push(record);

@@ -522,3 +522,54 @@ fn a_pack_without_questions_is_what_it_was() {
         "packs without questions changed:\n{now:#}"
     );
 }
+
+/// A record kept before one of its values became a known secret is
+/// redacted from the pack and marked: the pack verifies, and the report
+/// says which records the chain can no longer vouch for and why, instead
+/// of calling an honest pack tampered. The marker is signed with the rest:
+/// removed (and the pack signed again), the record is reported as altered.
+#[test]
+fn a_record_redacted_after_chaining_verifies_with_an_explanation() {
+    use agentwerke_evidence::pack;
+    use agentwerke_evidence::redact::Redactor;
+
+    let redactor = Redactor::new(["Draft"]);
+    let mut input = fixture::input();
+    input.audit_log = input
+        .audit_log
+        .into_iter()
+        .map(|record| record.redacted(&redactor))
+        .collect();
+    let mut redacted = pack::build(input);
+    sign(&mut redacted, &key());
+    let value = serde_json::to_value(&redacted).unwrap();
+    assert!(!value["auditLog"].to_string().contains("Draft"));
+    let report = check(&value);
+    assert!(report.is_valid(), "{:?}", messages(&report));
+    let explained: Vec<&String> = report
+        .warnings
+        .iter()
+        .filter(|w| w.contains("was redacted after it was chained"))
+        .collect();
+    assert_eq!(explained.len(), 2, "{:?}", report.warnings);
+    assert!(
+        explained[0].starts_with("auditLog[1] (seq 2)"),
+        "{explained:?}"
+    );
+
+    // Marked after the fact by someone without the key: the signed digest
+    // of the item no longer holds.
+    let mut marked = fixture::signed_value();
+    marked["auditLog"][2]["data"] = json!({"nodeId": "[REDACTED]", "tokens": 1234});
+    marked["auditLog"][2]["redactedAfterChaining"] = json!(true);
+    assert!(!check(&marked).is_valid());
+
+    // Unmarked and signed again: the chain names the record.
+    redacted.audit_log[1].redacted_after_chaining = false;
+    sign(&mut redacted, &key());
+    let report = check(&serde_json::to_value(&redacted).unwrap());
+    assert_eq!(
+        messages(&report),
+        ["auditLog[1] (seq 2) content altered: hash mismatch"]
+    );
+}

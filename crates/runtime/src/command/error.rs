@@ -158,6 +158,16 @@ pub enum Error {
         /// The name asked for.
         name: String,
     },
+    /// A BPMN document holds a secret or credential that redaction cannot
+    /// take out without changing what the document means (in an id, a tool
+    /// name, an expression or a number), or writes one with XML escapes
+    /// that redaction of the text cannot see.
+    #[error(
+        "the BPMN document holds a secret or credential where it cannot be redacted \
+         (in an id, a tool name, an expression or a number, or written with XML escapes); \
+         take it out of the document: workflows never hold secrets"
+    )]
+    SecretInDocument,
 }
 
 /// ` for '<target>'`, or nothing for the global halt.
@@ -172,7 +182,7 @@ fn for_target(target: &str) -> String {
 impl Error {
     /// Every code this enum can produce besides the store's own, in one
     /// list (pinned by a test): published, never renamed.
-    pub const CODES: [&'static str; 25] = [
+    pub const CODES: [&'static str; 26] = [
         "command.not_found",
         "approval.already_decided",
         "approval.past_expiry",
@@ -198,6 +208,7 @@ impl Error {
         "workflow.not_published",
         "event.missing_message_name",
         "secret.not_found",
+        "workflow.secret_unredactable",
     ];
 
     /// A store refusal as the command's own condition, so one condition
@@ -250,6 +261,7 @@ impl ErrorCode for Error {
             Error::NotPublished { .. } => "workflow.not_published",
             Error::MissingMessageName => "event.missing_message_name",
             Error::SecretNotFound { .. } => "secret.not_found",
+            Error::SecretInDocument => "workflow.secret_unredactable",
         }
     }
 }
@@ -319,6 +331,7 @@ mod tests {
             Error::SecretNotFound {
                 name: "api_key".to_owned(),
             },
+            Error::SecretInDocument,
         ];
         let codes: Vec<_> = all.iter().map(ErrorCode::code).collect();
         assert_eq!(codes, Error::CODES);
@@ -350,6 +363,7 @@ mod tests {
                 "workflow.not_published",
                 "event.missing_message_name",
                 "secret.not_found",
+                "workflow.secret_unredactable",
             ]
         );
     }

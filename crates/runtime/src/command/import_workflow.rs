@@ -1,9 +1,10 @@
 //! A workflow author imports a BPMN document as the workflow's next draft
 //! version (the workflow is created on its first import). The document is
 //! checked (executable, every tool known) before the command is made; the
-//! planner numbers the version and hashes the document. Importing the
-//! document of the newest version again while it is still a draft changes
-//! nothing.
+//! planner redacts the document (see
+//! [`crate::definitions::redact_document`]), numbers the version and hashes
+//! what it keeps. Importing the document of the newest version again while
+//! it is still a draft changes nothing.
 
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_store::{
@@ -24,7 +25,7 @@ pub struct ImportWorkflow {
     pub workflow_id: String,
     /// Its display name from now on.
     pub name: String,
-    /// The document exactly as given.
+    /// The document as given; it is kept redacted.
     pub bpmn_xml: String,
     /// The checker's findings, kept for display.
     pub diagnostics: Value,
@@ -41,15 +42,18 @@ pub struct Snapshot {
 }
 
 /// Plans an import: the newest version itself when it is a draft of the
-/// same document; otherwise the next version with the document's SHA-256
-/// (the *BPMN hash* runs and evidence cite) and the
-/// `workflow.version_imported` record.
+/// same document; otherwise the next version with the redacted document,
+/// its SHA-256 (the *BPMN hash* runs and evidence cite, so of what runs)
+/// and the `workflow.version_imported` record. The name and the findings
+/// are redacted too; a document that redaction would break is refused
+/// with [`Error::SecretInDocument`].
 pub fn plan(
     snapshot: &Snapshot,
     command: ImportWorkflow,
     ctx: &Ctx<'_>,
 ) -> Result<GlobalPlan, Error> {
-    let sha256 = hex::encode(Sha256::digest(command.bpmn_xml.as_bytes()));
+    let bpmn_xml = crate::definitions::redact_document(&command.bpmn_xml, ctx.redactor)?;
+    let sha256 = hex::encode(Sha256::digest(bpmn_xml.as_bytes()));
     if let Some(newest) = &snapshot.newest
         && newest.status == WorkflowStatus::Draft
         && newest.bpmn_sha256 == sha256
@@ -59,6 +63,8 @@ pub fn plan(
         ))));
     }
     let version = snapshot.newest.as_ref().map_or(1, |v| v.version + 1);
+    let mut diagnostics = command.diagnostics;
+    ctx.redactor.redact_value(&mut diagnostics);
     Ok(GlobalPlan::Write {
         audit: vec![record(
             &command.by,
@@ -72,10 +78,10 @@ pub fn plan(
             version,
             workflow: NewWorkflowVersion {
                 workflow_id: command.workflow_id,
-                name: command.name,
-                bpmn_xml: command.bpmn_xml,
+                name: ctx.redactor.redact_str(&command.name),
+                bpmn_xml,
                 bpmn_sha256: sha256,
-                diagnostics: JsonText::from(&command.diagnostics),
+                diagnostics: JsonText::from(&diagnostics),
                 created_by: command.by,
             },
         }],
@@ -107,6 +113,7 @@ pub(super) fn record(
 
 #[cfg(test)]
 mod tests {
+    use agentwerke_evidence::redact::REDACTED;
     use agentwerke_types::Timestamp;
 
     use super::*;
@@ -216,5 +223,99 @@ mod tests {
             panic!("a draft is written");
         };
         assert_eq!(audit[0].actor, Actor::System);
+    }
+
+    const HELLO_SDLC: &str = include_str!("../../../../examples/hello-sdlc.bpmn");
+    const MESSAGE_WAIT: &str = include_str!("../../../server/tests/fixtures/message-wait.bpmn");
+    const PROMPT: &str = "list its risks.";
+
+    fn importing(xml: String) -> ImportWorkflow {
+        ImportWorkflow {
+            bpmn_xml: xml,
+            ..import("ada")
+        }
+    }
+
+    fn kept(plan: GlobalPlan) -> NewWorkflowVersion {
+        let GlobalPlan::Write { mut rows, .. } = plan else {
+            panic!("a draft is written");
+        };
+        match rows.remove(0) {
+            Row::ImportWorkflowVersion { workflow, .. } => workflow,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_prompt_s_secret_and_credential_shape_are_kept_redacted_and_hashed_as_kept() {
+        let known = "known-secret-3f9a1c";
+        let shape = "ghp_promptGithubToken0123456789abcd";
+        // The assignment ends the prompt: its value ends with the text, not
+        // at the next space after the closing tag.
+        let xml = HELLO_SDLC.replace(
+            PROMPT,
+            &format!("{PROMPT} Use {known} and {shape}. password=hunter22"),
+        );
+        let redactor = agentwerke_evidence::redact::Redactor::new([known]);
+        let ctx = Ctx {
+            at: Timestamp::from_millis(0),
+            redactor: &redactor,
+        };
+        let command = ImportWorkflow {
+            name: format!("named {known}"),
+            diagnostics: json!([{"message": known}]),
+            ..importing(xml)
+        };
+        let workflow = kept(plan(&Snapshot::default(), command, &ctx).unwrap());
+        let expected = HELLO_SDLC.replace(
+            PROMPT,
+            &format!("{PROMPT} Use {REDACTED} and {REDACTED}. password={REDACTED}"),
+        );
+        assert_eq!(workflow.bpmn_xml, expected);
+        assert_eq!(
+            workflow.bpmn_sha256,
+            hex::encode(Sha256::digest(expected.as_bytes()))
+        );
+        assert_eq!(workflow.name, format!("named {REDACTED}"));
+        assert!(!workflow.diagnostics.as_str().contains(known));
+        // What is kept is what runs: it compiles, and the prompt says so.
+        crate::definitions::compile(workflow.bpmn_xml.as_bytes()).unwrap();
+        let parsed = agentwerke_bpmn::parse(
+            workflow.bpmn_xml.as_bytes(),
+            &agentwerke_bpmn::Limits::default(),
+        )
+        .unwrap();
+        let model = serde_json::to_string(&parsed.definitions).unwrap();
+        assert!(model.contains(&format!(
+            "risks. Use {REDACTED} and {REDACTED}. password={REDACTED}"
+        )));
+    }
+
+    #[test]
+    fn a_document_redaction_would_break_or_cannot_see_into_is_refused() {
+        let known = "known-secret-3f9a1c";
+        let redactor = agentwerke_evidence::redact::Redactor::new([known]);
+        let ctx = Ctx {
+            at: Timestamp::from_millis(0),
+            redactor: &redactor,
+        };
+        let broken = [
+            // A condition on a member named like a credential: the
+            // `token = ...` shape takes the operator with it.
+            MESSAGE_WAIT.replace("event.result ==", "event.token =="),
+            // Written with a character reference, which the text hides.
+            HELLO_SDLC.replace(PROMPT, &format!("{PROMPT} &#107;{}", &known[1..])),
+        ];
+        for xml in broken {
+            assert!(xml != HELLO_SDLC && xml != MESSAGE_WAIT);
+            let refused = plan(&Snapshot::default(), importing(xml), &ctx).unwrap_err();
+            assert!(matches!(refused, Error::SecretInDocument), "{refused:?}");
+        }
+        // The same documents without the value are kept as given.
+        for xml in [HELLO_SDLC, MESSAGE_WAIT] {
+            let workflow =
+                kept(plan(&Snapshot::default(), importing(xml.to_owned()), &ctx).unwrap());
+            assert_eq!(workflow.bpmn_xml, xml);
+        }
     }
 }

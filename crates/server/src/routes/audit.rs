@@ -68,11 +68,13 @@ pub(crate) async fn page_of(
     let limit = page_limit(params.limit)?;
     let mut page = state.store.audit_page(stream, after, limit).await?;
     // Redacted before it was hashed; redacted again on the way out, so a
-    // value that became known after the record was kept never leaves.
+    // value that became known after the record was kept never leaves (and
+    // such a record is marked `redactedAfterChaining`).
     let redactor = state.keeper.redactor();
-    for record in &mut page.items {
-        redactor.redact_value(&mut record.data);
-    }
+    page.items = std::mem::take(&mut page.items)
+        .into_iter()
+        .map(|record| record.redacted(redactor))
+        .collect();
     Ok(page)
 }
 
@@ -83,7 +85,16 @@ pub(crate) async fn page_of(
     security(("bearer" = [])))]
 pub async fn export(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     caller.require(Permission::Read)?;
-    let records = state.store.audit_log(GLOBAL_STREAM).await?;
+    // Redacted on the way out like the pages; a record redacted after it
+    // was chained is signed as shown (see `signed_payload`).
+    let redactor = state.keeper.redactor();
+    let records = state
+        .store
+        .audit_log(GLOBAL_STREAM)
+        .await?
+        .into_iter()
+        .map(|record| record.redacted(redactor))
+        .collect();
     let export: AuditExport = signed_export(records, ts(state.clock.now()), &state.evidence_key);
     let mut response = Json(export).into_response();
     response.headers_mut().insert(
@@ -116,6 +127,11 @@ pub struct AuditRecordDoc {
     pub prev_hash: String,
     /// SHA-256 (hex) of the canonical JSON of the record without `hash`.
     pub hash: String,
+    /// Present (`true`) only when `data` was redacted on the way out
+    /// because a value in it became a known secret after the record was
+    /// chained: its hash cannot be recomputed from what is shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redacted_after_chaining: Option<bool>,
 }
 
 /// A page of an audit stream (the global one or a run's).

@@ -367,11 +367,14 @@ fn async_stream(state: AppState, id: String) -> impl Stream<Item = Result<SseEve
                     } else {
                         // Redacted on the way out like every answer: a record
                         // kept before a secret was known still never leaves
-                        // with it.
-                        let data = state
-                            .redacted(&fresh)
-                            .map(|batch| batch.to_string())
-                            .unwrap_or_else(|_| "[]".to_owned());
+                        // with it, and says it was redacted after chaining.
+                        let redactor = state.keeper.redactor();
+                        let batch: Vec<_> = fresh
+                            .iter()
+                            .map(|record| record.clone().redacted(redactor))
+                            .collect();
+                        let data =
+                            serde_json::to_string(&batch).unwrap_or_else(|_| "[]".to_owned());
                         SseEvent::default().event("audit").data(data)
                     };
                     let ended = finished && fresh.is_empty();

@@ -3,7 +3,7 @@
 use agentwerke_auth::Permission;
 use agentwerke_bpmn::Limits;
 use agentwerke_runtime::command::{Command, ImportWorkflow, PublishWorkflow};
-use agentwerke_runtime::definitions::{Checked, check};
+use agentwerke_runtime::definitions::{Checked, check, redact_document};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -30,11 +30,13 @@ pub struct ImportParams {
     pub name: Option<String>,
 }
 
-/// Validates BPMN without storing anything.
+/// Validates BPMN without storing anything: the verdict on the document as
+/// an import would keep it, redacted.
 #[utoipa::path(post, path = "/api/workflows/validate", tag = "workflows",
     request_body(content = String, content_type = "application/xml"),
     responses((status = 200, description = "The verdict with every diagnostic", body = Verdict),
-              (status = 422, description = "`workflow.too_complex`: not checked within the time limit"),
+              (status = 422, description = "`workflow.too_complex`: not checked within the time limit; \
+                `workflow.secret_unredactable`: redaction would break the document"),
               (status = 503, description = "Every slot for checking BPMN stayed taken (workflow.checks_busy); try again")),
     security(("bearer" = [])))]
 pub async fn validate(
@@ -44,7 +46,7 @@ pub async fn validate(
 ) -> Result<Json<Verdict>, ApiError> {
     caller.require(Permission::Read)?;
     let XmlBody(body) = body?;
-    let checked = check_bounded(&state, body).await?;
+    let (_, checked) = check_redacted(&state, body).await?;
     Ok(Json(Verdict {
         valid: checked.is_executable(),
         diagnostics: checked
@@ -55,15 +57,20 @@ pub async fn validate(
     }))
 }
 
-/// Imports BPMN as a new draft version. Refused with every diagnostic when the
-/// document is not executable; nothing is stored then.
+/// Imports BPMN as a new draft version, redacted: known secret values and
+/// credential shapes (in prompts, metadata, names) are replaced before the
+/// document is checked, and the redacted document is what is checked, kept,
+/// hashed and run. Refused with every diagnostic when the document is not
+/// executable, and with `workflow.secret_unredactable` when redaction would
+/// break it; nothing is stored then.
 #[utoipa::path(post, path = "/api/workflows", tag = "workflows",
     params(ImportParams),
     request_body(content = String, content_type = "application/xml"),
     responses((status = 201, description = "Imported as a draft version", body = VersionView),
               (status = 400, description = "An id that is not plain (workflow.invalid_id), or a body that \
                 is not UTF-8 (workflow.not_utf8)"),
-              (status = 422, description = "Not executable; every diagnostic is listed (workflow.invalid), or not checked within the time limit (workflow.too_complex)"),
+              (status = 422, description = "Not executable; every diagnostic is listed (workflow.invalid), or not checked within the time limit (workflow.too_complex), \
+                or holding a secret or credential where redaction would break it (workflow.secret_unredactable)"),
               (status = 503, description = "Every slot for checking BPMN stayed taken (workflow.checks_busy); try again")),
     security(("bearer" = [])))]
 pub async fn import(
@@ -74,7 +81,7 @@ pub async fn import(
 ) -> Result<(StatusCode, Json<VersionView>), ApiError> {
     caller.require(Permission::ManageWorkflows)?;
     let XmlBody(body) = body?;
-    let checked = check_bounded(&state, body.clone()).await?;
+    let (body, checked) = check_redacted(&state, body).await?;
     let (workflow_id, name) = naming(&checked, &params)?;
     refuse_unless_executable(&checked)?;
     let xml = String::from_utf8(body.to_vec())
@@ -197,7 +204,9 @@ pub async fn versions(
     Ok(Json(VersionPage::from(versions)))
 }
 
-/// One version, with its BPMN.
+/// One version, with its BPMN; redacted on the way out too, so a value that
+/// became known after the import never leaves with it (the document is
+/// kept, hashed and run as it was imported).
 #[utoipa::path(get, path = "/api/workflows/{id}/versions/{version}", tag = "workflows",
     params(("id" = String, Path), ("version" = i64, Path)),
     responses((status = 200, description = "The version and its BPMN", body = VersionView),
@@ -207,14 +216,43 @@ pub async fn version(
     State(state): State<AppState>,
     caller: Caller,
     AppPath((id, version)): AppPath<(String, i64)>,
-) -> Result<Json<VersionView>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     caller.require(Permission::Read)?;
     let found = state
         .store
         .get_version(&id, version)
         .await?
         .ok_or_else(|| ApiError::not_found("workflow version", &format!("{id}@{version}")))?;
-    Ok(Json(VersionView::new(&found, true)))
+    Ok(Json(state.redacted(&VersionView::new(&found, true))?))
+}
+
+/// The document as it would be kept, redacted (see
+/// [`redact_document`]), and the check of that document. A document that
+/// is only not executable once redacted (a credential shape taken out of a
+/// tool name, say) is refused with `workflow.secret_unredactable`, not
+/// with findings about text its author never wrote. A body that is not
+/// UTF-8 is checked as given: it is never kept.
+async fn check_redacted(
+    state: &AppState,
+    body: axum::body::Bytes,
+) -> Result<(axum::body::Bytes, Checked), ApiError> {
+    let Ok(text) = std::str::from_utf8(&body).map(str::to_owned) else {
+        let checked = check_bounded(state, body.clone()).await?;
+        return Ok((body, checked));
+    };
+    let redactor = state.keeper.redactor().clone();
+    let redacted = tokio::task::spawn_blocking(move || {
+        redact_document(&text, &redactor).map(|redacted| (redacted != text, redacted))
+    })
+    .await
+    .map_err(|_| ApiError::internal("redacting the BPMN document failed unexpectedly"))?;
+    let (changed, redacted) = redacted?;
+    let redacted = axum::body::Bytes::from(redacted);
+    let checked = check_bounded(state, redacted.clone()).await?;
+    if changed && !checked.is_executable() && check_bounded(state, body).await?.is_executable() {
+        return Err(agentwerke_runtime::command::Error::SecretInDocument.into());
+    }
+    Ok((redacted, checked))
 }
 
 /// Checks BPMN against the tools the gateway has now, on a blocking thread

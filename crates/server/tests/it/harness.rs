@@ -121,6 +121,25 @@ impl TestServer {
         .await
     }
 
+    /// A server running `scripts` that knows `redact_env` values and
+    /// whose deployment configuration keeps `configured` secrets.
+    pub(crate) async fn start_redacting_with_secrets(
+        scripts: &str,
+        redact_env: &[&str],
+        configured: Vec<(SecretName, SecretLocation)>,
+    ) -> Self {
+        Self::start_known(
+            scripts,
+            24 * 60 * 60,
+            ApiLimits::default(),
+            configured,
+            Vars::default(),
+            Redactor::new(redact_env),
+            None,
+        )
+        .await
+    }
+
     async fn start_limited(
         scripts: &str,
         escalation_ttl_secs: u64,

@@ -559,6 +559,7 @@ impl TryFrom<AuditRow> for AuditRecord {
             data,
             prev_hash: row.prev_hash,
             hash: row.hash,
+            redacted_after_chaining: false,
         })
     }
 }
