@@ -41,7 +41,9 @@ pub struct LocalConfig {
     pub helper: PathBuf,
     /// The bubblewrap binary.
     pub bwrap: PathBuf,
-    /// Host folders no command may see (the server's data folder, keys).
+    /// Host folders and files no command may see (the server's data folder,
+    /// keys). Each must exist: a folder is covered by an empty tmpfs, a file
+    /// by an empty one.
     pub hidden: Vec<PathBuf>,
     /// Run with Landlock, seccomp and rlimits only when namespaces are
     /// unavailable. Off by default: the sandbox then refuses to run.
@@ -73,11 +75,17 @@ impl LocalSandbox {
     pub fn new(mut config: LocalConfig) -> Result<Self, SandboxError> {
         config.helper = std::fs::canonicalize(&config.helper)
             .map_err(|e| SandboxError::Setup(format!("helper {}: {e}", config.helper.display())))?;
+        // A hidden path that does not exist yet could appear later unhidden:
+        // refuse it rather than skip it.
         config.hidden = config
             .hidden
             .iter()
-            .filter_map(|p| std::fs::canonicalize(p).ok())
-            .collect();
+            .map(|p| {
+                std::fs::canonicalize(p).map_err(|e| {
+                    SandboxError::InvalidRequest(format!("hidden path {}: {e}", p.display()))
+                })
+            })
+            .collect::<Result<_, _>>()?;
         let isolation = match probe_bwrap(&config.bwrap) {
             Ok(()) => Isolation::Namespaces,
             Err(reason) if !config.allow_degraded => {
@@ -179,7 +187,8 @@ impl LocalSandbox {
     }
 
     /// Fresh namespaces; the host's root read-only; private `/dev`, `/proc`
-    /// and `/tmp`; each hidden folder covered by an empty tmpfs; then the
+    /// and `/tmp`; each hidden folder covered by an empty tmpfs, each hidden
+    /// file by `/dev/null`; then the
     /// workspace and the helper bound in on top.
     fn bwrap_args(&self, workspace: &Path, access: WorkspaceAccess) -> Vec<OsString> {
         let mut args: Vec<OsString> = [
@@ -207,7 +216,11 @@ impl LocalSandbox {
         .map(OsString::from)
         .collect();
         for hidden in &self.config.hidden {
-            args.extend(["--tmpfs".into(), hidden.into()]);
+            if hidden.is_dir() {
+                args.extend(["--tmpfs".into(), hidden.into()]);
+            } else {
+                args.extend(["--ro-bind".into(), "/dev/null".into(), hidden.into()]);
+            }
         }
         let bind = match access {
             WorkspaceAccess::ReadOnly => "--ro-bind",

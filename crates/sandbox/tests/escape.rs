@@ -192,6 +192,23 @@ fn a_hidden_host_folder_is_empty_inside() {
 }
 
 #[test]
+fn a_hidden_host_file_is_empty_inside_and_a_missing_one_is_refused() {
+    let ws = tempfile::tempdir().unwrap();
+    let data = host_dir();
+    let key = data.path().join("signing.key");
+    std::fs::write(&key, "secret-key-material").unwrap();
+    let sb = sandbox(&[&key]);
+    let script = format!("cat {}; echo end", key.display());
+    let e = run(&sb, &bash(ws.path(), SandboxProfile::RepoWrite, &script));
+    assert_eq!(String::from_utf8_lossy(&e.stdout.captured), "end\n");
+
+    let mut config = LocalConfig::new(HELPER);
+    config.hidden = vec![data.path().join("not-yet")];
+    let err = LocalSandbox::new(config).unwrap_err();
+    assert_eq!(err.code(), "sandbox.invalid_request");
+}
+
+#[test]
 fn host_processes_are_not_visible() {
     let ws = tempfile::tempdir().unwrap();
     let mut marker = std::process::Command::new("sleep")
