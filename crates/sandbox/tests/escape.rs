@@ -305,6 +305,25 @@ fn a_flood_of_output_is_capped() {
     assert!(e.stdout.excerpt.starts_with("flood\nflood\n"));
 }
 
+/// `ptrace(PTRACE_TRACEME)` and `keyctl(KEYCTL_GET_KEYRING_ID, session)`:
+/// both succeed inside the namespaces, so only the seccomp filter refuses them.
+const SECCOMP_ONLY: &str = "for call in '101, 0, 0, 0, 0' '250, 0, -3, 0'; do     perl -e \"syscall($call) == -1 ? print qq(refused: \\$!\\n) : print qq(allowed\\n)\"; done";
+
+#[test]
+fn calls_only_the_seccomp_filter_refuses_are_refused() {
+    let ws = tempfile::tempdir().unwrap();
+    let sb = sandbox(&[]);
+    let e = run(&sb, &bash(ws.path(), SandboxProfile::Offline, SECCOMP_ONLY));
+    assert_eq!(
+        String::from_utf8_lossy(&e.stdout.captured),
+        "refused: Operation not permitted\nrefused: Operation not permitted\n",
+        "{}",
+        String::from_utf8_lossy(&e.stderr.captured)
+    );
+}
+
+/// Refused by the namespaces (no capabilities, nested user namespaces
+/// disabled) and by the seccomp filter.
 #[test]
 fn filtered_syscalls_are_refused() {
     let ws = tempfile::tempdir().unwrap();
@@ -365,6 +384,19 @@ fn the_degraded_mode_is_walled_by_landlock_and_says_so() {
     );
     assert_ne!(exit_code(&e), 0);
     assert!(!ws.path().join("file").exists());
+    // Without bubblewrap's namespaces only the seccomp filter stops a new
+    // user namespace (which this host grants to anyone).
+    let e = run(
+        &sb,
+        &ExecRequest::new(
+            "unshare",
+            ["-U", "true"],
+            ws.path(),
+            SandboxProfile::Offline,
+        ),
+    );
+    assert_ne!(exit_code(&e), 0);
+    assert!(String::from_utf8_lossy(&e.stderr.captured).contains("Operation not permitted"));
 }
 
 #[test]
@@ -394,6 +426,7 @@ const UNPRIVILEGED: &[&str] = &[
     "an_infinite_loop_times_out_and_the_group_dies",
     "a_flood_of_output_is_capped",
     "filtered_syscalls_are_refused",
+    "calls_only_the_seccomp_filter_refuses_are_refused",
     "the_degraded_mode_is_walled_by_landlock_and_says_so",
 ];
 
