@@ -45,9 +45,13 @@ const DENIED: &[i64] = &[
     libc::SYS_reboot,
     libc::SYS_acct,
     libc::SYS_quotactl,
-    libc::SYS_iopl,
-    libc::SYS_ioperm,
 ];
+
+/// Port I/O, which only x86 has.
+#[cfg(target_arch = "x86_64")]
+const DENIED_ARCH: &[i64] = &[libc::SYS_iopl, libc::SYS_ioperm];
+#[cfg(not(target_arch = "x86_64"))]
+const DENIED_ARCH: &[i64] = &[];
 
 /// `clone` flags that create namespaces.
 const NAMESPACE_FLAGS: &[u64] = &[
@@ -70,8 +74,11 @@ const DENIED_IOCTLS: &[u64] = &[libc::TIOCSTI, libc::TIOCLINUX];
 /// checked); everything in [`DENIED`] answers `EPERM`.
 pub(crate) fn filters() -> Result<Vec<BpfProgram>, seccompiler::Error> {
     let arch = target_arch();
-    let mut denied: BTreeMap<i64, Vec<SeccompRule>> =
-        DENIED.iter().map(|&nr| (nr, Vec::new())).collect();
+    let mut denied: BTreeMap<i64, Vec<SeccompRule>> = DENIED
+        .iter()
+        .chain(DENIED_ARCH)
+        .map(|&nr| (nr, Vec::new()))
+        .collect();
     denied.insert(
         libc::SYS_clone,
         NAMESPACE_FLAGS
