@@ -1,5 +1,6 @@
 //! Why an execution could not be run at all.
 
+use agentwerke_types::ErrorCode;
 use thiserror::Error;
 
 /// A sandbox refusal or failure. A command that runs and fails is not an
@@ -30,9 +31,9 @@ pub enum SandboxError {
     Io(#[from] std::io::Error),
 }
 
-impl SandboxError {
+impl ErrorCode for SandboxError {
     /// The stable code callers and the evidence use.
-    pub const fn code(&self) -> &'static str {
+    fn code(&self) -> &'static str {
         match self {
             SandboxError::IsolationUnavailable { .. } => "sandbox.isolation_unavailable",
             SandboxError::LandlockUnavailable => "sandbox.landlock_unavailable",
@@ -41,5 +42,36 @@ impl SandboxError {
             SandboxError::Setup(_) => "sandbox.setup_failed",
             SandboxError::Io(_) => "sandbox.io",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_stable() {
+        let errors = [
+            SandboxError::IsolationUnavailable {
+                reason: String::new(),
+            },
+            SandboxError::LandlockUnavailable,
+            SandboxError::InvalidRequest(String::new()),
+            SandboxError::CannotHide(String::new()),
+            SandboxError::Setup(String::new()),
+            SandboxError::Io(std::io::Error::other("x")),
+        ];
+        let codes: Vec<_> = errors.iter().map(ErrorCode::code).collect();
+        assert_eq!(
+            codes,
+            [
+                "sandbox.isolation_unavailable",
+                "sandbox.landlock_unavailable",
+                "sandbox.invalid_request",
+                "sandbox.cannot_hide",
+                "sandbox.setup_failed",
+                "sandbox.io",
+            ]
+        );
     }
 }

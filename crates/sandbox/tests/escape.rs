@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use agentwerke_types::ErrorCode;
+
 use agentwerke_sandbox::{
     ExecRequest, Execution, Isolation, LocalConfig, LocalSandbox, Sandbox, SandboxError,
     SandboxProfile, Termination,
