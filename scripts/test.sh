@@ -22,6 +22,12 @@ if [ "$(schemathesis --version 2>/dev/null | awk '{print $NF}')" != "$SCHEMATHES
 fi
 schemathesis --version
 
+step "bubblewrap (the sandbox's escape tests run commands in it)"
+if ! command -v bwrap >/dev/null 2>&1; then
+  apt-get update -qq && apt-get install -y -qq bubblewrap >/dev/null
+fi
+bwrap --version
+
 step "format"
 cargo fmt --all -- --check
 

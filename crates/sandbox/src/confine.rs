@@ -1,0 +1,94 @@
+//! The helper's side: inside the namespaces, set the rlimits, restrict the
+//! process with Landlock and the seccomp filter, then execute the command.
+//! Each layer is applied before the next so that a failure leaves the command
+//! unrun.
+
+use std::os::unix::process::CommandExt;
+use std::process::Command;
+
+use landlock::{
+    ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, Ruleset, RulesetAttr,
+    RulesetCreatedAttr, RulesetStatus, Scope, path_beneath_rules,
+};
+use nix::sys::resource::{Resource, setrlimit};
+
+use crate::spec::{ConfineSpec, SETUP_FAILED_EXIT, SETUP_FAILED_PREFIX};
+
+/// The helper's `main`: reads the spec from the first argument and never
+/// returns (it becomes the command, or exits with [`SETUP_FAILED_EXIT`]).
+pub fn helper_main() -> ! {
+    let error = match run() {
+        Ok(never) => match never {},
+        Err(error) => error,
+    };
+    eprintln!("{SETUP_FAILED_PREFIX}{error}");
+    std::process::exit(SETUP_FAILED_EXIT)
+}
+
+enum Never {}
+
+fn run() -> Result<Never, String> {
+    let raw = std::env::args()
+        .nth(1)
+        .ok_or_else(|| "no confinement spec".to_owned())?;
+    let spec: ConfineSpec =
+        serde_json::from_str(&raw).map_err(|e| format!("bad confinement spec: {e}"))?;
+    set_limits(&spec)?;
+    landlock(&spec)?;
+    for filter in crate::seccomp::filters().map_err(|e| format!("seccomp filter: {e}"))? {
+        seccompiler::apply_filter(&filter).map_err(|e| format!("seccomp: {e}"))?;
+    }
+    let error = Command::new(&spec.program).args(&spec.args).exec();
+    Err(format!("cannot execute {}: {error}", spec.program))
+}
+
+fn set_limits(spec: &ConfineSpec) -> Result<(), String> {
+    let l = &spec.limits;
+    for (resource, value) in [
+        (Resource::RLIMIT_CPU, l.cpu_seconds),
+        (Resource::RLIMIT_AS, l.address_space_bytes),
+        (Resource::RLIMIT_NPROC, l.processes),
+        (Resource::RLIMIT_FSIZE, l.file_size_bytes),
+        (Resource::RLIMIT_NOFILE, l.open_files),
+        (Resource::RLIMIT_CORE, 0),
+    ] {
+        setrlimit(resource, value, value).map_err(|e| format!("setrlimit {resource:?}: {e}"))?;
+    }
+    Ok(())
+}
+
+/// The Landlock layer. Filesystem rules are required (the command does not
+/// run without them); signal and abstract-socket scoping are best effort.
+fn landlock(spec: &ConfineSpec) -> Result<(), String> {
+    let abi = ABI::V6;
+    let fail = |e: landlock::RulesetError| format!("landlock: {e}");
+    let mut ruleset = Ruleset::default()
+        .set_compatibility(CompatLevel::BestEffort)
+        .handle_access(AccessFs::from_all(abi))
+        .map_err(fail)?
+        .scope(Scope::from_all(abi))
+        .map_err(fail)?;
+    if spec.deny_tcp {
+        ruleset = ruleset
+            .set_compatibility(CompatLevel::HardRequirement)
+            .handle_access(AccessNet::from_all(ABI::V4))
+            .map_err(fail)?;
+    }
+    let read = AccessFs::from_read(abi);
+    let device = read | AccessFs::WriteFile | AccessFs::Truncate;
+    let status = ruleset
+        .create()
+        .map_err(fail)?
+        .add_rules(path_beneath_rules(&spec.read, read))
+        .map_err(fail)?
+        .add_rules(path_beneath_rules(&spec.write, AccessFs::from_all(abi)))
+        .map_err(fail)?
+        .add_rules(path_beneath_rules(&spec.devices, device))
+        .map_err(fail)?
+        .restrict_self()
+        .map_err(fail)?;
+    if status.ruleset == RulesetStatus::NotEnforced {
+        return Err("landlock: not enforced by this kernel".to_owned());
+    }
+    Ok(())
+}

@@ -1,0 +1,77 @@
+//! Why an execution could not be run at all.
+
+use agentwerke_types::ErrorCode;
+use thiserror::Error;
+
+/// A sandbox refusal or failure. A command that runs and fails is not an
+/// error: its exit code is in the [`crate::Execution`].
+#[derive(Debug, Error)]
+pub enum SandboxError {
+    /// Namespaces (bubblewrap with user namespaces) cannot be used here, and
+    /// the degraded Landlock-only mode was not allowed.
+    #[error("namespace isolation is unavailable ({reason}) and degraded mode is not allowed")]
+    IsolationUnavailable {
+        /// What the probe saw.
+        reason: String,
+    },
+    /// Landlock, which the degraded mode relies on, is not enforced by this kernel.
+    #[error("degraded mode needs Landlock, which this kernel does not enforce")]
+    LandlockUnavailable,
+    /// The request is not one the sandbox will run.
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// A host path to hide lies under a path the degraded mode must expose.
+    #[error("cannot hide {0} in degraded mode: it lies under a system path the command reads")]
+    CannotHide(String),
+    /// The sandbox could not be set up around the command (the command did not run).
+    #[error("sandbox setup failed: {0}")]
+    Setup(String),
+    /// The sandbox process could not be started or watched.
+    #[error("sandbox process: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl ErrorCode for SandboxError {
+    /// The stable code callers and the evidence use.
+    fn code(&self) -> &'static str {
+        match self {
+            SandboxError::IsolationUnavailable { .. } => "sandbox.isolation_unavailable",
+            SandboxError::LandlockUnavailable => "sandbox.landlock_unavailable",
+            SandboxError::InvalidRequest(_) => "sandbox.invalid_request",
+            SandboxError::CannotHide(_) => "sandbox.cannot_hide",
+            SandboxError::Setup(_) => "sandbox.setup_failed",
+            SandboxError::Io(_) => "sandbox.io",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_stable() {
+        let errors = [
+            SandboxError::IsolationUnavailable {
+                reason: String::new(),
+            },
+            SandboxError::LandlockUnavailable,
+            SandboxError::InvalidRequest(String::new()),
+            SandboxError::CannotHide(String::new()),
+            SandboxError::Setup(String::new()),
+            SandboxError::Io(std::io::Error::other("x")),
+        ];
+        let codes: Vec<_> = errors.iter().map(ErrorCode::code).collect();
+        assert_eq!(
+            codes,
+            [
+                "sandbox.isolation_unavailable",
+                "sandbox.landlock_unavailable",
+                "sandbox.invalid_request",
+                "sandbox.cannot_hide",
+                "sandbox.setup_failed",
+                "sandbox.io",
+            ]
+        );
+    }
+}

@@ -1,0 +1,38 @@
+//! Sandboxed execution: one command per fresh set of namespaces, walled in
+//! again by Landlock and a seccomp filter, bounded by rlimits, a wall clock
+//! and output caps, and recorded.
+//!
+//! [`Sandbox`] is the seam: [`LocalSandbox`] isolates on this host with
+//! bubblewrap; a cluster backend (pods under gVisor or Kata) can implement
+//! the same trait.
+
+mod capture;
+mod confine;
+mod error;
+mod limits;
+mod local;
+mod profile;
+mod record;
+mod request;
+mod seccomp;
+mod spec;
+
+pub use confine::helper_main;
+pub use error::SandboxError;
+pub use limits::Limits;
+pub use local::{LocalConfig, LocalSandbox};
+pub use profile::{Network, SandboxProfile, WorkspaceAccess};
+pub use record::{Execution, Isolation, Output, Termination};
+pub use request::ExecRequest;
+
+/// Runs one command in isolation and records how it went.
+///
+/// Blocking: callers on an async runtime run it on a blocking thread.
+pub trait Sandbox: Send + Sync {
+    /// Runs `request` in a fresh sandbox. An `Err` means the command did not
+    /// run; a command that ran and failed is an `Ok` with its exit code.
+    fn run(&self, request: &ExecRequest) -> Result<Execution, SandboxError>;
+
+    /// The isolation every execution of this sandbox gets.
+    fn isolation(&self) -> Isolation;
+}

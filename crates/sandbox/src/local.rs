@@ -1,0 +1,376 @@
+//! The host sandbox: bubblewrap for the namespaces and mounts, the helper for
+//! rlimits, Landlock and seccomp, and a watcher for the clock and the output.
+
+use std::ffi::OsString;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Instant;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+use crate::capture::capture;
+use crate::record::{Execution, Isolation, Termination};
+use crate::spec::{ConfineSpec, SETUP_FAILED_EXIT, SETUP_FAILED_PREFIX};
+use crate::{ExecRequest, Limits, Sandbox, SandboxError, SandboxProfile, WorkspaceAccess};
+
+/// The `PATH` inside the sandbox.
+const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What the degraded mode lets a command read besides its workspace.
+const SYSTEM_PATHS: &[&str] = &["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc"];
+
+/// Devices a command may read and write in the degraded mode.
+const DEVICES: &[&str] = &[
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+];
+
+/// How the host sandbox is set up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalConfig {
+    /// The `agentwerke-sandbox-init` helper binary.
+    pub helper: PathBuf,
+    /// The bubblewrap binary.
+    pub bwrap: PathBuf,
+    /// Host folders and files no command may see (the server's data folder,
+    /// keys). Each must exist: a folder is covered by an empty tmpfs, a file
+    /// by an empty one.
+    pub hidden: Vec<PathBuf>,
+    /// Run with Landlock, seccomp and rlimits only when namespaces are
+    /// unavailable. Off by default: the sandbox then refuses to run.
+    pub allow_degraded: bool,
+}
+
+impl LocalConfig {
+    /// Bubblewrap from `PATH`, nothing hidden, no degraded mode.
+    pub fn new(helper: impl Into<PathBuf>) -> Self {
+        LocalConfig {
+            helper: helper.into(),
+            bwrap: PathBuf::from("bwrap"),
+            hidden: Vec::new(),
+            allow_degraded: false,
+        }
+    }
+}
+
+/// The sandbox on this host.
+#[derive(Debug)]
+pub struct LocalSandbox {
+    config: LocalConfig,
+    isolation: Isolation,
+}
+
+impl LocalSandbox {
+    /// Probes the host once: bubblewrap with a new user namespace must run,
+    /// or, when allowed, the helper must enforce Landlock on its own.
+    pub fn new(mut config: LocalConfig) -> Result<Self, SandboxError> {
+        config.helper = std::fs::canonicalize(&config.helper)
+            .map_err(|e| SandboxError::Setup(format!("helper {}: {e}", config.helper.display())))?;
+        // A hidden path that does not exist yet could appear later unhidden:
+        // refuse it rather than skip it.
+        config.hidden = config
+            .hidden
+            .iter()
+            .map(|p| {
+                std::fs::canonicalize(p).map_err(|e| {
+                    SandboxError::InvalidRequest(format!("hidden path {}: {e}", p.display()))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let isolation = match probe_bwrap(&config.bwrap) {
+            Ok(()) => Isolation::Namespaces,
+            Err(reason) if !config.allow_degraded => {
+                return Err(SandboxError::IsolationUnavailable { reason });
+            }
+            Err(_) => Isolation::LandlockOnly,
+        };
+        let sandbox = LocalSandbox { config, isolation };
+        if isolation == Isolation::LandlockOnly {
+            sandbox.check_hidden()?;
+            let probe = tempfile::tempdir()?;
+            let request = ExecRequest::new(
+                "true",
+                Vec::<String>::new(),
+                probe.path(),
+                SandboxProfile::Offline,
+            );
+            match sandbox.run(&request) {
+                Ok(e) if e.termination == (Termination::Exited { code: 0 }) => {}
+                _ => return Err(SandboxError::LandlockUnavailable),
+            }
+        }
+        Ok(sandbox)
+    }
+
+    /// The degraded mode exposes whole system folders; a hidden folder under
+    /// one of them cannot be hidden, so the sandbox refuses to start.
+    fn check_hidden(&self) -> Result<(), SandboxError> {
+        for hidden in &self.config.hidden {
+            let exposed = SYSTEM_PATHS
+                .iter()
+                .map(Path::new)
+                .chain([self.config.helper.as_path()])
+                .any(|p| hidden.starts_with(p) || p.starts_with(hidden));
+            if exposed {
+                return Err(SandboxError::CannotHide(hidden.display().to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    fn command(
+        &self,
+        request: &ExecRequest,
+        workspace: &Path,
+        private_tmp: Option<&Path>,
+    ) -> Result<Command, SandboxError> {
+        let access = request.profile.workspace_access();
+        let mut spec = ConfineSpec {
+            read: Vec::new(),
+            write: Vec::new(),
+            devices: Vec::new(),
+            deny_tcp: false,
+            limits: request.limits,
+            program: request.program.clone(),
+            args: request.args.clone(),
+        };
+        match access {
+            WorkspaceAccess::ReadOnly => spec.read.push(workspace.to_owned()),
+            WorkspaceAccess::ReadWrite => spec.write.push(workspace.to_owned()),
+        }
+        let mut command;
+        match private_tmp {
+            None => {
+                spec.read.push(PathBuf::from("/"));
+                spec.write.push(PathBuf::from("/tmp"));
+                spec.devices.push(PathBuf::from("/dev"));
+                command = Command::new(&self.config.bwrap);
+                command.args(self.bwrap_args(workspace, access));
+                command.arg(&self.config.helper);
+            }
+            Some(tmp) => {
+                spec.read.extend(SYSTEM_PATHS.iter().map(PathBuf::from));
+                spec.read.push(self.config.helper.clone());
+                spec.write.push(tmp.to_owned());
+                spec.devices.extend(DEVICES.iter().map(PathBuf::from));
+                spec.deny_tcp = true;
+                command = Command::new(&self.config.helper);
+                command.current_dir(workspace);
+            }
+        }
+        let spec = serde_json::to_string(&spec)
+            .map_err(|e| SandboxError::InvalidRequest(format!("spec: {e}")))?;
+        command
+            .arg(spec)
+            .env_clear()
+            .env("PATH", PATH)
+            .env("LANG", "C.UTF-8")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        if let Some(tmp) = private_tmp {
+            command.env("TMPDIR", tmp).env("HOME", tmp);
+        } else {
+            command.env("TMPDIR", "/tmp").env("HOME", "/tmp");
+        }
+        Ok(command)
+    }
+
+    /// Fresh namespaces; the host's root read-only; private `/dev`, `/proc`
+    /// and `/tmp`; each hidden folder covered by an empty tmpfs, each hidden
+    /// file by `/dev/null`; then the
+    /// workspace and the helper bound in on top.
+    fn bwrap_args(&self, workspace: &Path, access: WorkspaceAccess) -> Vec<OsString> {
+        let mut args: Vec<OsString> = [
+            "--unshare-user",
+            "--unshare-ipc",
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-uts",
+            "--unshare-cgroup-try",
+            "--disable-userns",
+            "--die-with-parent",
+            "--hostname",
+            "sandbox",
+            "--ro-bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--proc",
+            "/proc",
+            "--tmpfs",
+            "/tmp",
+        ]
+        .into_iter()
+        .map(OsString::from)
+        .collect();
+        for hidden in &self.config.hidden {
+            if hidden.is_dir() {
+                args.extend(["--tmpfs".into(), hidden.into()]);
+            } else {
+                args.extend(["--ro-bind".into(), "/dev/null".into(), hidden.into()]);
+            }
+        }
+        let bind = match access {
+            WorkspaceAccess::ReadOnly => "--ro-bind",
+            WorkspaceAccess::ReadWrite => "--bind",
+        };
+        args.extend([bind.into(), workspace.into(), workspace.into()]);
+        let helper = self.config.helper.as_os_str();
+        args.extend(["--ro-bind".into(), helper.into(), helper.into()]);
+        args.extend(["--chdir".into(), workspace.into(), "--".into()]);
+        args
+    }
+}
+
+impl Sandbox for LocalSandbox {
+    fn run(&self, request: &ExecRequest) -> Result<Execution, SandboxError> {
+        if request.program.is_empty() {
+            return Err(SandboxError::InvalidRequest("empty program".to_owned()));
+        }
+        let workspace = std::fs::canonicalize(&request.workspace).map_err(|e| {
+            SandboxError::InvalidRequest(format!("workspace {}: {e}", request.workspace.display()))
+        })?;
+        if !workspace.is_dir() {
+            return Err(SandboxError::InvalidRequest(
+                "workspace is not a folder".to_owned(),
+            ));
+        }
+        let private_tmp = match self.isolation {
+            Isolation::Namespaces => None,
+            Isolation::LandlockOnly => Some(tempfile::tempdir()?),
+        };
+        let command = self.command(request, &workspace, private_tmp.as_ref().map(|t| t.path()))?;
+        let execution = watch(command, request, self.isolation)?;
+        drop(private_tmp);
+        if let Termination::Exited { code } = execution.termination
+            && code == SETUP_FAILED_EXIT
+            && let Some(reason) = execution.stderr.excerpt.strip_prefix(SETUP_FAILED_PREFIX)
+        {
+            return Err(SandboxError::Setup(reason.trim_end().to_owned()));
+        }
+        Ok(execution)
+    }
+
+    fn isolation(&self) -> Isolation {
+        self.isolation
+    }
+}
+
+/// Starts the command in its own process group, captures both streams under
+/// the cap, and kills the group when the clock or a cap runs out.
+fn watch(
+    mut command: Command,
+    request: &ExecRequest,
+    isolation: Isolation,
+) -> Result<Execution, SandboxError> {
+    let limits: Limits = request.limits;
+    let start = Instant::now();
+    let mut child = command.spawn()?;
+    let group = Pid::from_raw(child.id() as i32);
+    let over_cap = Arc::new(AtomicBool::new(false));
+    let kill_on_cap = |flag: Arc<AtomicBool>| {
+        move || {
+            flag.store(true, Ordering::SeqCst);
+            let _ = killpg(group, Signal::SIGKILL);
+        }
+    };
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| SandboxError::Setup("no stdout".to_owned()))?;
+    let stderr = child
+        .stderr
+        .take()
+        .ok_or_else(|| SandboxError::Setup("no stderr".to_owned()))?;
+    let cap = limits.output_bytes;
+    let out_kill = kill_on_cap(over_cap.clone());
+    let err_kill = kill_on_cap(over_cap.clone());
+    let out = thread::spawn(move || capture(stdout, cap, out_kill));
+    let err = thread::spawn(move || capture(stderr, cap, err_kill));
+    let (done, exited) = mpsc::channel();
+    let waiter = thread::spawn(move || {
+        let status = child.wait();
+        let _ = done.send(());
+        status
+    });
+    let timed_out = exited.recv_timeout(limits.wall_clock()).is_err();
+    if timed_out {
+        let _ = killpg(group, Signal::SIGKILL);
+    }
+    let status = waiter
+        .join()
+        .map_err(|_| SandboxError::Setup("watcher panicked".to_owned()))??;
+    let duration_ms = start.elapsed().as_millis() as u64;
+    if isolation == Isolation::LandlockOnly {
+        // Without a PID namespace, background processes outlive the command;
+        // the group is still reserved while any of them lives.
+        let _ = killpg(group, Signal::SIGKILL);
+    }
+    let stdout = out
+        .join()
+        .map_err(|_| SandboxError::Setup("reader panicked".to_owned()))?;
+    let stderr = err
+        .join()
+        .map_err(|_| SandboxError::Setup("reader panicked".to_owned()))?;
+    let termination = match (status.code(), status.signal()) {
+        (Some(code), _) => Termination::Exited { code },
+        (None, Some(signal)) => Termination::Signaled { signal },
+        (None, None) => Termination::Signaled { signal: 0 },
+    };
+    Ok(Execution {
+        program: request.program.clone(),
+        args: request.args.clone(),
+        profile: request.profile,
+        isolation,
+        degraded: isolation == Isolation::LandlockOnly,
+        limits,
+        termination,
+        duration_ms,
+        timed_out,
+        killed: timed_out || over_cap.load(Ordering::SeqCst),
+        bytes_out: stdout.bytes + stderr.bytes,
+        stdout,
+        stderr,
+    })
+}
+
+/// Whether bubblewrap can create the namespaces the sandbox uses.
+fn probe_bwrap(bwrap: &Path) -> Result<(), String> {
+    let output = Command::new(bwrap)
+        .args([
+            "--unshare-user",
+            "--unshare-ipc",
+            "--unshare-pid",
+            "--unshare-net",
+            "--unshare-uts",
+            "--disable-userns",
+            "--ro-bind",
+            "/",
+            "/",
+            "--",
+            "true",
+        ])
+        .env_clear()
+        .env("PATH", PATH)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot start {}: {e}", bwrap.display()))?;
+    if output.status.success() {
+        Ok(())
+    } else {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        Err(format!("{} failed: {}", bwrap.display(), stderr.trim()))
+    }
+}

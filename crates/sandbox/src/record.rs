@@ -1,0 +1,180 @@
+//! The record of one execution: what ran, under which bounds, and how it
+//! ended. Persisted in the evidence, so its wire shape is pinned by a test.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Limits, SandboxProfile};
+
+/// One execution's record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Execution {
+    /// The program, as requested.
+    pub program: String,
+    /// Its arguments, as requested.
+    pub args: Vec<String>,
+    /// The profile it ran under.
+    pub profile: SandboxProfile,
+    /// The isolation it ran under.
+    pub isolation: Isolation,
+    /// True when it ran without namespaces (Landlock only); the evidence
+    /// states this for every such execution.
+    pub degraded: bool,
+    /// The bounds it ran under.
+    pub limits: Limits,
+    /// How it ended.
+    pub termination: Termination,
+    /// Wall-clock time from start to reaping, in ms.
+    pub duration_ms: u64,
+    /// Killed because the wall clock ran out.
+    pub timed_out: bool,
+    /// Killed by the sandbox (timeout or output cap).
+    pub killed: bool,
+    /// Bytes written to stdout and stderr together.
+    pub bytes_out: u64,
+    /// What it wrote to stdout.
+    pub stdout: Output,
+    /// What it wrote to stderr.
+    pub stderr: Output,
+}
+
+/// The isolation an execution ran under.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Isolation {
+    /// New user, mount, PID, network, IPC and UTS namespaces (bubblewrap),
+    /// plus Landlock, seccomp and rlimits.
+    Namespaces,
+    /// Landlock, seccomp and rlimits only, allowed by the operator where
+    /// user namespaces are unavailable: no private network (TCP is refused by
+    /// Landlock), no private process view.
+    LandlockOnly,
+}
+
+/// How the command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum Termination {
+    /// It exited with this code. Under namespaces a command killed by signal
+    /// N reports 128+N, as bubblewrap does.
+    Exited {
+        /// The exit code.
+        code: i32,
+    },
+    /// It was killed by this signal.
+    Signaled {
+        /// The signal number.
+        signal: i32,
+    },
+}
+
+/// One captured stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Output {
+    /// Bytes read from the stream (at most the cap plus one read).
+    pub bytes: u64,
+    /// SHA-256 of those bytes, hex.
+    pub sha256: String,
+    /// The first bytes, lossy UTF-8. Not redacted: the caller redacts before
+    /// it records or shows them.
+    pub excerpt: String,
+    /// The stream went over the output cap and the execution was killed.
+    pub truncated: bool,
+    /// The captured bytes (at most the cap), for the caller; not serialized.
+    #[serde(skip)]
+    pub captured: Vec<u8>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wire_shape_is_pinned() {
+        let record = Execution {
+            program: "sh".to_owned(),
+            args: vec!["-c".to_owned(), "echo hi".to_owned()],
+            profile: SandboxProfile::RepoRead,
+            isolation: Isolation::Namespaces,
+            degraded: false,
+            limits: Limits::default(),
+            termination: Termination::Exited { code: 0 },
+            duration_ms: 12,
+            timed_out: false,
+            killed: false,
+            bytes_out: 3,
+            stdout: Output {
+                bytes: 3,
+                sha256: "98ea6e4f216f2fb4b69fff9b3a44842c38686ca685f3f55dc48c5d3fb1107be4"
+                    .to_owned(),
+                excerpt: "hi\n".to_owned(),
+                truncated: false,
+                captured: b"hi\n".to_vec(),
+            },
+            stderr: Output {
+                bytes: 0,
+                sha256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+                    .to_owned(),
+                excerpt: String::new(),
+                truncated: false,
+                captured: Vec::new(),
+            },
+        };
+        let json = serde_json::to_value(&record).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "program": "sh",
+                "args": ["-c", "echo hi"],
+                "profile": "repo-read",
+                "isolation": "namespaces",
+                "degraded": false,
+                "limits": {
+                    "cpuSeconds": 60,
+                    "addressSpaceBytes": 2147483648u64,
+                    "processes": 256,
+                    "fileSizeBytes": 268435456,
+                    "openFiles": 256,
+                    "wallClockMs": 120000,
+                    "outputBytes": 1048576
+                },
+                "termination": {"kind": "exited", "code": 0},
+                "durationMs": 12,
+                "timedOut": false,
+                "killed": false,
+                "bytesOut": 3,
+                "stdout": {
+                    "bytes": 3,
+                    "sha256": "98ea6e4f216f2fb4b69fff9b3a44842c38686ca685f3f55dc48c5d3fb1107be4",
+                    "excerpt": "hi\n",
+                    "truncated": false
+                },
+                "stderr": {
+                    "bytes": 0,
+                    "sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                    "excerpt": "",
+                    "truncated": false
+                }
+            })
+        );
+        let mut back: Execution = serde_json::from_value(json).unwrap();
+        back.stdout.captured = b"hi\n".to_vec();
+        assert_eq!(back, record);
+        let signaled = serde_json::to_value(Termination::Signaled { signal: 9 }).unwrap();
+        assert_eq!(
+            signaled,
+            serde_json::json!({"kind": "signaled", "signal": 9})
+        );
+        let degraded = serde_json::to_value(Isolation::LandlockOnly).unwrap();
+        assert_eq!(degraded, serde_json::json!("landlockOnly"));
+        let names: Vec<_> = SandboxProfile::ALL
+            .iter()
+            .map(|p| serde_json::to_value(p).unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            ["offline", "repo-read", "repo-write", "deployment"].map(serde_json::Value::from)
+        );
+    }
+}

@@ -1,0 +1,40 @@
+//! What the caller asks the sandbox to run.
+
+use std::path::PathBuf;
+
+use crate::{Limits, SandboxProfile};
+
+/// One command to run: a program and its arguments (no shell), in a
+/// workspace folder, under a profile and limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecRequest {
+    /// The program, looked up on the sandbox's `PATH` when it has no slash.
+    pub program: String,
+    /// Its arguments, passed as they are.
+    pub args: Vec<String>,
+    /// The workspace folder: the working directory, bound read-only or
+    /// read-write per the profile.
+    pub workspace: PathBuf,
+    /// The profile.
+    pub profile: SandboxProfile,
+    /// The bounds.
+    pub limits: Limits,
+}
+
+impl ExecRequest {
+    /// A request with the default limits.
+    pub fn new(
+        program: impl Into<String>,
+        args: impl IntoIterator<Item = impl Into<String>>,
+        workspace: impl Into<PathBuf>,
+        profile: SandboxProfile,
+    ) -> Self {
+        ExecRequest {
+            program: program.into(),
+            args: args.into_iter().map(Into::into).collect(),
+            workspace: workspace.into(),
+            profile,
+            limits: Limits::default(),
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! What the sandbox helper applies inside the namespaces before it executes
+//! the command. Passed to the helper as one JSON argument.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Limits;
+
+/// The helper's instructions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct ConfineSpec {
+    /// Folders and files the command may read and execute.
+    pub(crate) read: Vec<PathBuf>,
+    /// Folders the command may read and write.
+    pub(crate) write: Vec<PathBuf>,
+    /// Files the command may read and write but not create under (`/dev/null`).
+    pub(crate) devices: Vec<PathBuf>,
+    /// Deny every TCP bind and connect through Landlock (the degraded mode,
+    /// which has no private network namespace).
+    pub(crate) deny_tcp: bool,
+    /// The rlimits to set.
+    pub(crate) limits: Limits,
+    /// The program, looked up on `PATH` when it has no slash.
+    pub(crate) program: String,
+    /// Its arguments.
+    pub(crate) args: Vec<String>,
+}
+
+/// The exit code of the helper when it could not confine the command; the
+/// command did not run.
+pub(crate) const SETUP_FAILED_EXIT: i32 = 126;
+
+/// The prefix of the helper's one stderr line when setup failed.
+pub(crate) const SETUP_FAILED_PREFIX: &str = "agentwerke-sandbox-init: setup failed: ";

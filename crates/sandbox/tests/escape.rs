@@ -1,0 +1,492 @@
+//! Escape attempts against the real sandbox: each must fail, and each
+//! execution must come back bounded and recorded.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use agentwerke_types::ErrorCode;
+
+use agentwerke_sandbox::{
+    ExecRequest, Execution, Isolation, LocalConfig, LocalSandbox, Sandbox, SandboxError,
+    SandboxProfile, Termination,
+};
+
+const HELPER: &str = env!("CARGO_BIN_EXE_agentwerke-sandbox-init");
+
+fn sandbox(hidden: &[&Path]) -> LocalSandbox {
+    let mut config = LocalConfig::new(HELPER);
+    config.hidden = hidden.iter().map(|p| p.to_path_buf()).collect();
+    LocalSandbox::new(config).expect("bubblewrap runs here")
+}
+
+/// A folder on the host outside `/tmp` (which is private inside).
+fn host_dir() -> tempfile::TempDir {
+    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
+}
+
+fn bash(workspace: &Path, profile: SandboxProfile, script: &str) -> ExecRequest {
+    ExecRequest::new("bash", ["-c", script], workspace, profile)
+}
+
+fn run(sandbox: &LocalSandbox, request: &ExecRequest) -> Execution {
+    sandbox.run(request).expect("the command runs")
+}
+
+fn exit_code(e: &Execution) -> i32 {
+    match e.termination {
+        Termination::Exited { code } => code,
+        Termination::Signaled { signal } => 128 + signal,
+    }
+}
+
+#[test]
+fn a_command_runs_and_is_recorded() {
+    let ws = tempfile::tempdir().unwrap();
+    let sb = sandbox(&[]);
+    assert_eq!(sb.isolation(), Isolation::Namespaces);
+    let e = run(
+        &sb,
+        &ExecRequest::new("echo", ["hi"], ws.path(), SandboxProfile::Offline),
+    );
+    assert_eq!(e.termination, Termination::Exited { code: 0 });
+    assert_eq!(e.stdout.captured, b"hi\n");
+    assert_eq!(e.bytes_out, 3);
+    assert_eq!(
+        e.stdout.sha256,
+        "98ea6e4f216f2fb4b69fff9b3a44842c38686ca685f3f55dc48c5d3fb1107be4"
+    );
+    assert!(!e.degraded && !e.timed_out && !e.killed);
+}
+
+/// A TCP server on the host's loopback, counting connections.
+fn loopback_server() -> (u16, Arc<AtomicBool>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let reached = Arc::new(AtomicBool::new(false));
+    let flag = reached.clone();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            flag.store(true, Ordering::SeqCst);
+            let _ = stream.write_all(b"host\n");
+        }
+    });
+    (port, reached)
+}
+
+#[test]
+fn offline_reaches_neither_the_hosts_loopback_nor_the_outside() {
+    let ws = tempfile::tempdir().unwrap();
+    let (port, reached) = loopback_server();
+    // The control: the server answers from the host.
+    let mut control = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let mut answer = String::new();
+    control.read_to_string(&mut answer).unwrap();
+    assert_eq!(answer, "host\n");
+    reached.store(false, Ordering::SeqCst);
+
+    let sb = sandbox(&[]);
+    for profile in SandboxProfile::ALL {
+        let script = format!(
+            "exec 3<>/dev/tcp/127.0.0.1/{port} && cat <&3 && echo connected; \
+             exec 4<>/dev/tcp/1.1.1.1/80 && echo outside"
+        );
+        let e = run(&sb, &bash(ws.path(), profile, &script));
+        let out = String::from_utf8_lossy(&e.stdout.captured);
+        assert!(
+            !out.contains("connected") && !out.contains("host"),
+            "{profile:?}: {out}"
+        );
+        assert!(!out.contains("outside"), "{profile:?}: {out}");
+        assert_ne!(exit_code(&e), 0);
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(
+        !reached.load(Ordering::SeqCst),
+        "a sandbox reached the host's loopback"
+    );
+    // Loopback inside is the sandbox's own and works.
+    let e = run(
+        &sb,
+        &bash(
+            ws.path(),
+            SandboxProfile::Offline,
+            "cat /sys/class/net/lo/operstate; ls /sys/class/net",
+        ),
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&e.stdout.captured).lines().last(),
+        Some("lo")
+    );
+}
+
+#[test]
+fn writes_outside_the_workspace_do_not_reach_the_host() {
+    let ws = tempfile::tempdir().unwrap();
+    let outside = host_dir();
+    let target = outside.path().join("escaped");
+    let sb = sandbox(&[]);
+    let script = format!(
+        "echo x > {t}; echo x > /escaped; echo x > /etc/escaped; echo x > /tmp/private && cat /tmp/private",
+        t = target.display()
+    );
+    let e = run(&sb, &bash(ws.path(), SandboxProfile::RepoWrite, &script));
+    assert!(!target.exists());
+    assert!(!Path::new("/escaped").exists());
+    assert!(!Path::new("/etc/escaped").exists());
+    // The private /tmp is writable and gone afterwards.
+    assert_eq!(String::from_utf8_lossy(&e.stdout.captured), "x\n");
+}
+
+#[test]
+fn the_workspace_is_read_only_under_repo_read_and_writable_under_repo_write() {
+    let ws = tempfile::tempdir().unwrap();
+    std::fs::write(ws.path().join("file"), "original").unwrap();
+    let sb = sandbox(&[]);
+    for profile in [SandboxProfile::Offline, SandboxProfile::RepoRead] {
+        let e = run(
+            &sb,
+            &bash(
+                ws.path(),
+                profile,
+                "cat file; echo changed > file; echo new > new",
+            ),
+        );
+        assert_eq!(String::from_utf8_lossy(&e.stdout.captured), "original");
+        assert!(String::from_utf8_lossy(&e.stderr.captured).contains("Read-only file system"));
+        assert_eq!(
+            std::fs::read_to_string(ws.path().join("file")).unwrap(),
+            "original"
+        );
+        assert!(!ws.path().join("new").exists());
+    }
+    let e = run(
+        &sb,
+        &bash(ws.path(), SandboxProfile::RepoWrite, "echo changed > file"),
+    );
+    assert_eq!(exit_code(&e), 0);
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("file")).unwrap(),
+        "changed\n"
+    );
+}
+
+#[test]
+fn a_hidden_host_folder_is_empty_inside() {
+    let ws = tempfile::tempdir().unwrap();
+    let data = host_dir();
+    std::fs::write(data.path().join("key"), "secret-key-material").unwrap();
+    let sb = sandbox(&[data.path()]);
+    let script = format!("ls -A {d}; cat {d}/key", d = data.path().display());
+    let e = run(&sb, &bash(ws.path(), SandboxProfile::RepoWrite, &script));
+    assert!(!String::from_utf8_lossy(&e.stdout.captured).contains("secret"));
+    assert!(!String::from_utf8_lossy(&e.stdout.captured).contains("key"));
+    assert_ne!(exit_code(&e), 0);
+    // The control: without hiding, the same command reads it.
+    let e = run(
+        &sandbox(&[]),
+        &bash(ws.path(), SandboxProfile::RepoWrite, &script),
+    );
+    assert!(String::from_utf8_lossy(&e.stdout.captured).contains("secret-key-material"));
+}
+
+#[test]
+fn a_hidden_host_file_is_empty_inside_and_a_missing_one_is_refused() {
+    let ws = tempfile::tempdir().unwrap();
+    let data = host_dir();
+    let key = data.path().join("signing.key");
+    std::fs::write(&key, "secret-key-material").unwrap();
+    let sb = sandbox(&[&key]);
+    let script = format!("cat {}; echo end", key.display());
+    let e = run(&sb, &bash(ws.path(), SandboxProfile::RepoWrite, &script));
+    assert_eq!(String::from_utf8_lossy(&e.stdout.captured), "end\n");
+
+    let mut config = LocalConfig::new(HELPER);
+    config.hidden = vec![data.path().join("not-yet")];
+    let err = LocalSandbox::new(config).unwrap_err();
+    assert_eq!(err.code(), "sandbox.invalid_request");
+}
+
+#[test]
+fn host_processes_are_not_visible() {
+    let ws = tempfile::tempdir().unwrap();
+    let mut marker = std::process::Command::new("sleep")
+        .arg("31.4159")
+        .spawn()
+        .unwrap();
+    let sb = sandbox(&[]);
+    let e = run(
+        &sb,
+        &bash(
+            ws.path(),
+            SandboxProfile::Offline,
+            "cat /proc/[0-9]*/cmdline | tr '\\0' ' '; echo; ls -d /proc/[0-9]* | wc -l",
+        ),
+    );
+    marker.kill().unwrap();
+    marker.wait().unwrap();
+    let out = String::from_utf8_lossy(&e.stdout.captured);
+    assert!(!out.contains("31.4159"), "{out}");
+    let count: usize = out.lines().last().unwrap().trim().parse().unwrap();
+    assert!(count < 10, "{count} processes visible");
+}
+
+#[test]
+fn a_fork_bomb_is_bounded() {
+    // The kernel does not hold root to `RLIMIT_NPROC`, so as root the bomb
+    // would take the host's process table with it; it runs as `nobody` in
+    // `escapes_fail_as_an_unprivileged_user_too` instead.
+    if nix::unistd::geteuid().is_root() {
+        return;
+    }
+    let ws = tempfile::tempdir().unwrap();
+    let sb = sandbox(&[]);
+    let mut request = bash(
+        ws.path(),
+        SandboxProfile::Offline,
+        "ulimit -u; f(){ f | f & }; f; sleep 2",
+    );
+    request.limits.processes = 32;
+    request.limits.wall_clock_ms = 3_000;
+    let start = Instant::now();
+    let e = run(&sb, &request);
+    // Bounded by the clock even on a loaded machine.
+    assert!(start.elapsed() < Duration::from_secs(30));
+    // Killed by the clock, or over once its forks stopped failing; either
+    // way recorded.
+    assert!(e.timed_out == e.killed);
+    // The process limit held inside (the kernel enforces it per sandbox user).
+    assert!(String::from_utf8_lossy(&e.stdout.captured).starts_with("32\n"));
+}
+
+#[test]
+fn a_memory_bomb_is_bounded() {
+    let ws = tempfile::tempdir().unwrap();
+    let sb = sandbox(&[]);
+    let mut request = bash(
+        ws.path(),
+        SandboxProfile::Offline,
+        "a=x; while true; do a=$a$a; done",
+    );
+    request.limits.address_space_bytes = 256 << 20;
+    request.limits.wall_clock_ms = 20_000;
+    let e = run(&sb, &request);
+    assert!(
+        !e.timed_out,
+        "the address space limit, not the clock, stopped it"
+    );
+    assert_ne!(exit_code(&e), 0);
+}
+
+#[test]
+fn an_infinite_loop_times_out_and_the_group_dies() {
+    let ws = tempfile::tempdir().unwrap();
+    let sb = sandbox(&[]);
+    let mut request = bash(
+        ws.path(),
+        SandboxProfile::Offline,
+        "sleep 1000 & while :; do :; done",
+    );
+    request.limits.wall_clock_ms = 500;
+    let start = Instant::now();
+    let e = run(&sb, &request);
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert!(e.timed_out && e.killed);
+    assert!(e.duration_ms >= 500);
+    assert_eq!(e.termination, Termination::Signaled { signal: 9 });
+}
+
+#[test]
+fn a_flood_of_output_is_capped() {
+    let ws = tempfile::tempdir().unwrap();
+    let sb = sandbox(&[]);
+    let mut request = ExecRequest::new("yes", ["flood"], ws.path(), SandboxProfile::Offline);
+    request.limits.output_bytes = 64 * 1024;
+    request.limits.wall_clock_ms = 20_000;
+    let e = run(&sb, &request);
+    assert!(e.stdout.truncated && e.killed && !e.timed_out);
+    assert_eq!(e.stdout.captured.len(), 64 * 1024);
+    assert!(e.stdout.bytes > 64 * 1024);
+    assert!(e.stdout.excerpt.starts_with("flood\nflood\n"));
+}
+
+/// `ptrace(PTRACE_TRACEME)` and `keyctl(KEYCTL_GET_KEYRING_ID, session)`:
+/// both succeed inside the namespaces, so only the seccomp filter refuses them.
+const SECCOMP_ONLY: &str = "for call in '101, 0, 0, 0, 0' '250, 0, -3, 0'; do     perl -e \"syscall($call) == -1 ? print qq(refused: \\$!\\n) : print qq(allowed\\n)\"; done";
+
+#[test]
+fn calls_only_the_seccomp_filter_refuses_are_refused() {
+    let ws = tempfile::tempdir().unwrap();
+    let sb = sandbox(&[]);
+    let e = run(&sb, &bash(ws.path(), SandboxProfile::Offline, SECCOMP_ONLY));
+    assert_eq!(
+        String::from_utf8_lossy(&e.stdout.captured),
+        "refused: Operation not permitted\nrefused: Operation not permitted\n",
+        "{}",
+        String::from_utf8_lossy(&e.stderr.captured)
+    );
+}
+
+/// Refused by the namespaces (no capabilities, nested user namespaces
+/// disabled) and by the seccomp filter.
+#[test]
+fn filtered_syscalls_are_refused() {
+    let ws = tempfile::tempdir().unwrap();
+    let sb = sandbox(&[]);
+    // unshare(2) for a new user namespace, and mounting a tmpfs.
+    let e = run(
+        &sb,
+        &bash(
+            ws.path(),
+            SandboxProfile::Offline,
+            "unshare -U true && echo unshared; unshare -m true && echo mounted; mkdir -p /tmp/m && mount -t tmpfs x /tmp/m && echo mounted2",
+        ),
+    );
+    let out = String::from_utf8_lossy(&e.stdout.captured);
+    assert!(
+        !out.contains("unshared") && !out.contains("mounted"),
+        "{out}"
+    );
+    assert!(String::from_utf8_lossy(&e.stderr.captured).contains("Operation not permitted"));
+}
+
+#[test]
+fn no_bubblewrap_fails_closed_with_a_stable_code() {
+    let mut config = LocalConfig::new(HELPER);
+    config.bwrap = "/nonexistent/bwrap".into();
+    let err = LocalSandbox::new(config).unwrap_err();
+    assert!(matches!(err, SandboxError::IsolationUnavailable { .. }));
+    assert_eq!(err.code(), "sandbox.isolation_unavailable");
+}
+
+#[test]
+fn the_degraded_mode_is_walled_by_landlock_and_says_so() {
+    let ws = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let mut config = LocalConfig::new(HELPER);
+    config.bwrap = "/nonexistent/bwrap".into();
+    config.allow_degraded = true;
+    config.hidden = vec![outside.path().to_path_buf()];
+    let sb = LocalSandbox::new(config).expect("landlock is enforced here");
+    assert_eq!(sb.isolation(), Isolation::LandlockOnly);
+    let (port, reached) = loopback_server();
+    let script = format!(
+        "echo x > {o}/escaped; ls {o}; echo ok > \"$TMPDIR/t\" && cat \"$TMPDIR/t\"; \
+         exec 3<>/dev/tcp/127.0.0.1/{port} && echo connected",
+        o = outside.path().display()
+    );
+    let e = run(&sb, &bash(ws.path(), SandboxProfile::RepoWrite, &script));
+    assert!(e.degraded);
+    assert_eq!(e.isolation, Isolation::LandlockOnly);
+    assert!(!outside.path().join("escaped").exists());
+    let out = String::from_utf8_lossy(&e.stdout.captured);
+    assert_eq!(out, "ok\n");
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(!reached.load(Ordering::SeqCst));
+    let e = run(
+        &sb,
+        &bash(ws.path(), SandboxProfile::RepoRead, "echo x > file"),
+    );
+    assert_ne!(exit_code(&e), 0);
+    assert!(!ws.path().join("file").exists());
+    // Without bubblewrap's namespaces only the seccomp filter stops a new
+    // user namespace (which this host grants to anyone).
+    let e = run(
+        &sb,
+        &ExecRequest::new(
+            "unshare",
+            ["-U", "true"],
+            ws.path(),
+            SandboxProfile::Offline,
+        ),
+    );
+    assert_ne!(exit_code(&e), 0);
+    assert!(String::from_utf8_lossy(&e.stderr.captured).contains("Operation not permitted"));
+}
+
+#[test]
+fn a_setup_failure_is_an_error_not_an_exit_code() {
+    let ws = tempfile::tempdir().unwrap();
+    let sb = sandbox(&[]);
+    let err = sb
+        .run(&ExecRequest::new(
+            "/nonexistent/program",
+            Vec::<String>::new(),
+            ws.path(),
+            SandboxProfile::Offline,
+        ))
+        .unwrap_err();
+    assert_eq!(err.code(), "sandbox.setup_failed");
+}
+
+/// The escapes above that need no root-owned folder, run again by this test
+/// binary as `nobody` with no capabilities: the sandbox needs no privileges.
+const UNPRIVILEGED: &[&str] = &[
+    "a_command_runs_and_is_recorded",
+    "offline_reaches_neither_the_hosts_loopback_nor_the_outside",
+    "the_workspace_is_read_only_under_repo_read_and_writable_under_repo_write",
+    "host_processes_are_not_visible",
+    "a_fork_bomb_is_bounded",
+    "a_memory_bomb_is_bounded",
+    "an_infinite_loop_times_out_and_the_group_dies",
+    "a_flood_of_output_is_capped",
+    "filtered_syscalls_are_refused",
+    "calls_only_the_seccomp_filter_refuses_are_refused",
+    "the_degraded_mode_is_walled_by_landlock_and_says_so",
+];
+
+#[test]
+fn escapes_fail_as_an_unprivileged_user_too() {
+    if !nix::unistd::geteuid().is_root() {
+        // Already unprivileged: every test above ran as this user.
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    if !reachable_by_others(&exe) || !reachable_by_others(Path::new(HELPER)) {
+        // A checkout in a folder only root may enter (`/root`): `nobody`
+        // cannot start the binaries, so there is nothing to run as it.
+        eprintln!(
+            "skipped: {} or {HELPER} is not reachable by other users",
+            exe.display()
+        );
+        return;
+    }
+    let output = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--",
+        ])
+        .arg(&exe)
+        .args(["--exact", "--test-threads=2"])
+        .args(UNPRIVILEGED)
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("setpriv runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary = format!("{} passed; 0 failed", UNPRIVILEGED.len());
+    assert!(stdout.contains(&summary), "{stdout}");
+}
+
+/// Whether a user other than the owner may execute `file`: it is
+/// executable by others and every folder above it may be entered by them.
+fn reachable_by_others(file: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path| {
+        std::fs::metadata(path)
+            .map(|m| m.permissions().mode())
+            .unwrap_or(0)
+    };
+    mode(file) & 0o001 != 0 && file.ancestors().skip(1).all(|dir| mode(dir) & 0o001 != 0)
+}
