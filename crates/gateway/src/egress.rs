@@ -20,6 +20,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::facts::normalize_host;
+
 /// Why an address is refused. The names are stable: they appear in error
 /// messages and call records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -183,14 +185,19 @@ impl EgressRules {
         S: AsRef<str>,
     {
         Self {
-            allow_private: Arc::new(hosts.into_iter().map(|h| normalize(h.as_ref())).collect()),
+            allow_private: Arc::new(
+                hosts
+                    .into_iter()
+                    .map(|h| normalize_host(h.as_ref()))
+                    .collect(),
+            ),
         }
     }
 
     /// `Err` when `host` may not reach any of `addresses`; the first
     /// refused address is named.
     pub fn check(&self, host: &str, addresses: &[IpAddr]) -> Result<(), Refused> {
-        let host = normalize(host);
+        let host = normalize_host(host);
         if self.allow_private.contains(&host) {
             return Ok(());
         }
@@ -209,7 +216,7 @@ impl EgressRules {
     /// Resolves `host` with the system resolver and returns its addresses
     /// (port 0) if every one of them may be reached.
     pub async fn resolve(&self, host: &str) -> Result<Vec<SocketAddr>, ResolveError> {
-        let name = normalize(host);
+        let name = normalize_host(host);
         let addresses: Vec<SocketAddr> = match name.parse::<IpAddr>() {
             Ok(ip) => vec![SocketAddr::new(ip, 0)],
             Err(_) => tokio::net::lookup_host((name.as_str(), 0))
@@ -243,13 +250,6 @@ pub enum ResolveError {
     /// It resolves to an address the call may not reach.
     #[error(transparent)]
     Refused(Refused),
-}
-
-fn normalize(host: &str) -> String {
-    host.trim_start_matches('[')
-        .trim_end_matches(']')
-        .trim_end_matches('.')
-        .to_ascii_lowercase()
 }
 
 /// The resolver `http.request`'s client connects through: every name it

@@ -210,8 +210,7 @@ impl HttpRequest {
     /// `0177.0.0.1` into `127.0.0.1`.
     fn check_literal(&self, url: &Url) -> Result<(), ToolError> {
         let host = url.host_str().unwrap_or_default();
-        let literal = host.trim_start_matches('[').trim_end_matches(']');
-        match literal.parse::<IpAddr>() {
+        match crate::facts::normalize_host(host).parse::<IpAddr>() {
             Ok(ip) => self
                 .rules
                 .check(host, &[ip])
