@@ -90,6 +90,11 @@ pub struct RawConfig {
     /// redacted from prompts, outputs, evidence and logs. Names, not values,
     /// so the configuration itself never holds a secret.
     pub redact_env: Vec<String>,
+    /// Hosts (names or IP literals, as URLs write them) whose
+    /// `http.request` calls may reach loopback, private, link-local and
+    /// other internal addresses. Empty (the default): every call must
+    /// resolve to public addresses only.
+    pub egress_allow_private_hosts: Vec<String>,
     /// Authentication.
     pub auth: AuthConfig,
     /// Secrets deployment configuration keeps, by name: `env:VARIABLE` or
@@ -137,6 +142,7 @@ impl Default for RawConfig {
             knowledge_dir: String::new(),
             max_concurrent_steps: 16,
             redact_env: Vec::new(),
+            egress_allow_private_hosts: Vec::new(),
             auth: local_auth(),
             secrets: BTreeMap::new(),
             prices: BTreeMap::new(),
@@ -216,6 +222,8 @@ pub struct Config {
     pub knowledge_dir: Option<PathBuf>,
     /// Secret values to redact (read from the variables `redact-env` names).
     pub secrets: Vec<String>,
+    /// Hosts allowed to reach internal addresses through `http.request`.
+    pub egress_allow_private_hosts: Vec<String>,
     /// Authentication.
     pub auth: AuthConfig,
     /// Secrets deployment configuration keeps, by name.
@@ -347,6 +355,7 @@ impl RawConfig {
                 .filter_map(|name| std::env::var(name).ok())
                 .filter(|value| !value.is_empty())
                 .collect(),
+            egress_allow_private_hosts: self.egress_allow_private_hosts,
             auth: self.auth,
             configured_secrets,
             prices,
@@ -677,6 +686,30 @@ default = true
                 .unwrap_err()
         );
         assert!(error.contains("cost-usd is 0"), "{error}");
+    }
+
+    /// No host reaches internal addresses unless the operator names it.
+    #[test]
+    fn hosts_reach_internal_addresses_only_when_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("egress.toml");
+        std::fs::write(&file, "seed-sample = false\n").unwrap();
+        let config = RawConfig::load(Some(&file))
+            .and_then(RawConfig::check)
+            .unwrap();
+        assert!(config.egress_allow_private_hosts.is_empty());
+        std::fs::write(
+            &file,
+            "egress-allow-private-hosts = [\"build.internal\", \"10.0.0.7\"]\n",
+        )
+        .unwrap();
+        let config = RawConfig::load(Some(&file))
+            .and_then(RawConfig::check)
+            .unwrap();
+        assert_eq!(
+            config.egress_allow_private_hosts,
+            ["build.internal", "10.0.0.7"]
+        );
     }
 
     /// The two built-in example agents give way to a profile folder;

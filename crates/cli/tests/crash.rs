@@ -273,7 +273,8 @@ reply = "delivered {{{{input.n}}}}"
     let config = dir.path().join("agentwerke.toml");
     std::fs::write(
         &config,
-        "[[agents]]\nname = \"courier\"\nsandbox-profiles = [\"repo-read\"]\n",
+        "egress-allow-private-hosts = [\"127.0.0.1\"]\n\n\
+         [[agents]]\nname = \"courier\"\nsandbox-profiles = [\"repo-read\"]\n",
     )
     .expect("config");
     let env = [

@@ -199,7 +199,8 @@ async fn planted_values_are_in_no_answer_no_log_line_and_no_byte_on_disk() {
     std::fs::write(
         &config,
         format!(
-            "redact-env = [\"LEAK_TEST_ENV_VALUE\"]\nseed-sample = false\nscripts = \"{}\"\n\n\
+            "redact-env = [\"LEAK_TEST_ENV_VALUE\"]\nseed-sample = false\nscripts = \"{}\"\n\
+             egress-allow-private-hosts = [\"127.0.0.1\"]\n\n\
              [secrets]\nfile_token = \"file:{}\"\n",
             scripts_file.display(),
             mounted.display()

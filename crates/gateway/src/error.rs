@@ -164,6 +164,10 @@ pub enum ToolError {
     /// A secret the call references exists but cannot be read now.
     #[error("secret '{0}' cannot be read: {1}")]
     SecretUnreadable(String, String),
+    /// The destination resolves to an address outbound calls may not
+    /// reach (loopback, private, link-local ...).
+    #[error(transparent)]
+    EgressRefused(crate::egress::Refused),
 }
 
 impl From<crate::secret::Unavailable> for ToolError {
@@ -179,7 +183,7 @@ impl From<crate::secret::Unavailable> for ToolError {
 
 impl ToolError {
     /// Every code this enum can produce.
-    pub const CODES: [&'static str; 10] = [
+    pub const CODES: [&'static str; 11] = [
         "gateway.tool.invalid_input",
         "gateway.tool.not_found",
         "gateway.tool.too_large",
@@ -190,6 +194,7 @@ impl ToolError {
         "gateway.tool.failed",
         "gateway.tool.secret_missing",
         "gateway.tool.secret_unreadable",
+        "gateway.egress.address_refused",
     ];
 }
 
@@ -206,6 +211,7 @@ impl ErrorCode for ToolError {
             ToolError::Failed(_) => "gateway.tool.failed",
             ToolError::SecretMissing(_) => "gateway.tool.secret_missing",
             ToolError::SecretUnreadable(..) => "gateway.tool.secret_unreadable",
+            ToolError::EgressRefused(_) => "gateway.egress.address_refused",
         }
     }
 }
@@ -247,6 +253,11 @@ mod tests {
             ToolError::Failed(String::new()),
             ToolError::SecretMissing(String::new()),
             ToolError::SecretUnreadable(String::new(), String::new()),
+            ToolError::EgressRefused(crate::egress::Refused {
+                host: String::new(),
+                address: std::net::Ipv4Addr::LOCALHOST.into(),
+                class: crate::egress::AddressClass::Loopback,
+            }),
         ];
         let codes: Vec<_> = tool_errors.iter().map(ErrorCode::code).collect();
         assert_eq!(codes, ToolError::CODES);

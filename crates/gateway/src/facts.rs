@@ -253,7 +253,9 @@ fn first_str<'a>(args: &'a Value, keys: &[&str]) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-fn normalize_host(host: &str) -> String {
+/// A host as policies and egress rules compare it: lowercase, without
+/// IPv6 brackets or the root's trailing dot.
+pub(crate) fn normalize_host(host: &str) -> String {
     host.trim_end_matches('.')
         .trim_start_matches('[')
         .trim_end_matches(']')

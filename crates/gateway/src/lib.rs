@@ -81,6 +81,7 @@
 
 mod category;
 mod decision;
+pub mod egress;
 mod error;
 mod facts;
 mod gateway;

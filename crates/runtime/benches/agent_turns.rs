@@ -136,6 +136,7 @@ async fn main() {
                 redactor: Default::default(),
                 escalation_ttl: Duration::from_secs(3600),
                 resolver: None,
+                allow_private_hosts: Vec::new(),
             },
         )
         .await

@@ -112,6 +112,9 @@ pub struct GatewaySettings {
     /// Where `secret:NAME` references in tool calls are resolved when the
     /// call is sent; `None`: such a call fails (`secret_missing`).
     pub resolver: Option<Arc<dyn agentwerke_gateway::SecretResolver>>,
+    /// Hosts whose `http.request` calls may reach loopback, private and
+    /// other internal addresses; empty: none may.
+    pub allow_private_hosts: Vec<String>,
 }
 
 impl GatewayService {
@@ -126,6 +129,10 @@ impl GatewayService {
         let builtins = Builtins {
             artifacts: Arc::new(StoreArtifacts::new(Arc::clone(&store), clock)),
             documents: settings.documents,
+            http: agentwerke_gateway::tools::HttpOptions {
+                allow_private_hosts: settings.allow_private_hosts,
+                ..agentwerke_gateway::tools::HttpOptions::default()
+            },
             ..Builtins::in_memory()
         };
         let setup = |e: agentwerke_gateway::Error| crate::Error::Gateway(e.to_string());

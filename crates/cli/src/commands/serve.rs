@@ -104,6 +104,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 redactor: redactor.clone(),
                 escalation_ttl: config.escalation_ttl,
                 resolver: Some(Arc::new(StoreSecrets::new(keeper.clone(), store.clone()))),
+                allow_private_hosts: config.egress_allow_private_hosts.clone(),
             },
         )
         .await

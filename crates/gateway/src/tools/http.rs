@@ -3,9 +3,14 @@
 //! The destination host is a policy input (`context.facts.host`), so the
 //! tool must reach exactly that host: redirects are **not** followed (a
 //! 3xx comes back to the agent as it is), since following one would take
-//! the call to a host no policy looked at. What this tool cannot stop is
-//! DNS pointing a permitted name at an internal address; host-level egress
-//! control belongs to the sandbox's egress proxy.
+//! the call to a host no policy looked at. The gateway resolves the name
+//! itself and refuses the call if any address it resolves to is internal
+//! (loopback, private, link-local, unique-local, multicast, IPv4 inside
+//! IPv6 ...; see [`crate::egress`]), and connects only to the addresses it
+//! checked; IP literals are checked the same way. No system proxy is used,
+//! since a proxy would reach addresses nobody checked. Hosts the operator
+//! names in [`HttpOptions::allow_private_hosts`] may reach internal
+//! addresses; no host may by default.
 //!
 //! Credentials travel as references: `secret_headers` maps a header name
 //! to `[SCHEME ]secret:NAME`, e.g. `{"Authorization": "Bearer
@@ -14,6 +19,7 @@
 //! tool alone; the arguments (hashed, journaled, shown in approvals and
 //! evidence) keep the reference. Plain `headers` are sent as written.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use agentwerke_secrets::SecretRef;
@@ -23,6 +29,7 @@ use reqwest::{Client, Method, Url, redirect};
 use serde_json::{Map, Value, json};
 
 use crate::category::Category;
+use crate::egress::{CheckedResolver, EgressRules, ResolveError};
 use crate::error::{Error, ToolError};
 use crate::secret::InjectedSecrets;
 use crate::tool::{Idempotency, Tool, ToolContext};
@@ -36,6 +43,10 @@ pub struct HttpOptions {
     pub max_response_bytes: usize,
     /// The `User-Agent` sent.
     pub user_agent: String,
+    /// Hosts (names or IP literals) that may reach loopback, private and
+    /// other internal addresses. Empty by default: every host must resolve
+    /// to public addresses only.
+    pub allow_private_hosts: Vec<String>,
 }
 
 impl Default for HttpOptions {
@@ -44,6 +55,7 @@ impl Default for HttpOptions {
             timeout: Duration::from_secs(10),
             max_response_bytes: 1024 * 1024,
             user_agent: concat!("agentwerke-gateway/", env!("CARGO_PKG_VERSION")).to_owned(),
+            allow_private_hosts: Vec::new(),
         }
     }
 }
@@ -53,19 +65,27 @@ impl Default for HttpOptions {
 pub struct HttpRequest {
     client: Client,
     options: HttpOptions,
+    rules: EgressRules,
 }
 
 impl HttpRequest {
     /// A tool with its own client configured from `options`.
     pub fn new(options: HttpOptions) -> Result<Self, Error> {
+        let rules = EgressRules::allowing_private(&options.allow_private_hosts);
         let client = Client::builder()
             .timeout(options.timeout)
             .connect_timeout(options.timeout)
             .redirect(redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(CheckedResolver::new(rules.clone()))
             .user_agent(options.user_agent.clone())
             .build()
             .map_err(|e| Error::HttpClient(e.to_string()))?;
-        Ok(Self { client, options })
+        Ok(Self {
+            client,
+            options,
+            rules,
+        })
     }
 }
 
@@ -137,6 +157,7 @@ impl Tool for HttpRequest {
                 url.scheme()
             )));
         }
+        self.check_literal(&url)?;
         let method = args.get("method").and_then(Value::as_str).unwrap_or("GET");
         let method = Method::from_bytes(method.as_bytes())
             .map_err(|_| ToolError::InvalidInput(format!("bad method '{method}'")))?;
@@ -183,7 +204,29 @@ impl Tool for HttpRequest {
 }
 
 impl HttpRequest {
+    /// The connector resolves names through [`CheckedResolver`] but dials
+    /// an IP literal without asking any resolver, so literals are checked
+    /// here. The URL parser has already turned `2130706433`, `0x7f.1` and
+    /// `0177.0.0.1` into `127.0.0.1`.
+    fn check_literal(&self, url: &Url) -> Result<(), ToolError> {
+        let host = url.host_str().unwrap_or_default();
+        match crate::facts::normalize_host(host).parse::<IpAddr>() {
+            Ok(ip) => self
+                .rules
+                .check(host, &[ip])
+                .map_err(ToolError::EgressRefused),
+            Err(_) => Ok(()),
+        }
+    }
+
     fn error(&self, error: reqwest::Error) -> ToolError {
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            if let Some(ResolveError::Refused(refused)) = cause.downcast_ref::<ResolveError>() {
+                return ToolError::EgressRefused(refused.clone());
+            }
+            source = cause.source();
+        }
         if error.is_timeout() {
             return ToolError::Timeout(
                 u64::try_from(self.options.timeout.as_millis()).unwrap_or(u64::MAX),

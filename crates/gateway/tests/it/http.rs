@@ -96,13 +96,146 @@ fn only_safe_methods_may_be_sent_again() {
     }
 }
 
+/// A tool whose operator lets `127.0.0.1`, where the fake servers
+/// listen, reach the loopback address.
 fn tool(timeout_ms: u64, max_bytes: usize) -> HttpRequest {
     HttpRequest::new(HttpOptions {
         timeout: Duration::from_millis(timeout_ms),
         max_response_bytes: max_bytes,
+        allow_private_hosts: vec!["127.0.0.1".to_owned()],
         ..HttpOptions::default()
     })
     .unwrap()
+}
+
+/// A tool with the default egress rules: public addresses only.
+fn strict_tool() -> HttpRequest {
+    HttpRequest::new(HttpOptions {
+        timeout: Duration::from_millis(5000),
+        ..HttpOptions::default()
+    })
+    .unwrap()
+}
+
+fn refused(result: Result<Value, ToolError>) -> agentwerke_gateway::egress::Refused {
+    match result {
+        Err(ToolError::EgressRefused(refused)) => refused,
+        other => panic!("not refused: {other:?}"),
+    }
+}
+
+/// A live server on 127.0.0.1 is out of reach however the URL names it:
+/// by IP, by a name that resolves to it, in IPv6-mapped form, and in the
+/// decimal, hex and octal forms the URL parser turns into 127.0.0.1.
+#[tokio::test]
+async fn a_loopback_server_is_refused_however_it_is_named() {
+    use agentwerke_gateway::egress::AddressClass;
+    let base = serve().await;
+    let port = base.rsplit(':').next().unwrap().to_owned();
+    // The server answers when the operator allows the host.
+    let out = request(&tool(5000, 1024), json!({"url": format!("{base}/hello")}))
+        .await
+        .unwrap();
+    assert_eq!(out["body"], "hello");
+
+    let strict = strict_tool();
+    for (host, named) in [
+        ("127.0.0.1", "127.0.0.1"),
+        ("localhost", "localhost"),
+        ("LOCALHOST.", "localhost"),
+        ("[::ffff:127.0.0.1]", "[::ffff:7f00:1]"),
+        ("2130706433", "127.0.0.1"),
+        ("0x7f.0.0.1", "127.0.0.1"),
+        ("0177.0.0.1", "127.0.0.1"),
+        ("127.1", "127.0.0.1"),
+    ] {
+        let url = format!("http://{host}:{port}/hello");
+        let refused = refused(request(&strict, json!({ "url": url })).await);
+        assert_eq!(refused.class, AddressClass::Loopback, "{host}");
+        assert_eq!(refused.host, named.trim_matches(['[', ']']), "{host}");
+        let error = ToolError::EgressRefused(refused);
+        assert_eq!(error.code(), "gateway.egress.address_refused");
+        assert!(error.to_string().contains("loopback"), "{error}");
+    }
+}
+
+/// Internal ranges beyond loopback are refused before any packet is sent.
+#[tokio::test]
+async fn private_link_local_and_unique_local_literals_are_refused() {
+    use agentwerke_gateway::egress::AddressClass as C;
+    let strict = strict_tool();
+    for (url, class) in [
+        ("http://10.1.2.3/", C::Private),
+        ("http://172.16.0.1/", C::Private),
+        ("https://192.168.1.1/", C::Private),
+        ("http://169.254.169.254/latest/meta-data/", C::LinkLocal),
+        ("http://[fd00::1]/", C::UniqueLocal),
+        ("http://[fe80::1]/", C::LinkLocal),
+        ("http://[::ffff:10.0.0.1]/", C::Private),
+        ("http://[64:ff9b::a9fe:a9fe]/", C::LinkLocal),
+        ("http://[::]/", C::Unspecified),
+        ("http://0.0.0.0/", C::Unspecified),
+    ] {
+        let refused = refused(request(&strict, json!({ "url": url })).await);
+        assert_eq!(refused.class, class, "{url}");
+    }
+}
+
+/// The allowance is per host: allowing `127.0.0.1` does not let a name
+/// that resolves to it through.
+#[tokio::test]
+async fn allowing_one_host_does_not_allow_another_name_for_it() {
+    let base = serve().await;
+    let port = base.rsplit(':').next().unwrap().to_owned();
+    let refused = refused(
+        request(
+            &tool(5000, 1024),
+            json!({ "url": format!("http://localhost:{port}/hello") }),
+        )
+        .await,
+    );
+    assert_eq!(refused.host, "localhost");
+}
+
+/// Through the gateway the refusal is a failed call whose record names
+/// the code, the host and the class, and never the query string.
+#[tokio::test]
+async fn the_call_record_shows_the_refusal() {
+    let base = serve().await;
+    let port = base.rsplit(':').next().unwrap().to_owned();
+    let c = call(
+        "http.request",
+        json!({"url": format!("http://localhost:{port}/hello?token=s3cr3t")}),
+        task(L::Full, P::RepoRead),
+    );
+    let gateway = gateway_with(
+        ToolRegistry::builtin(Builtins::in_memory()).unwrap(),
+        Some(
+            r#"@id("localhost") @rationale("the test server")
+               permit(principal, action == Action::"http.request", resource == Target::"localhost");"#,
+        ),
+    );
+    let ex = gateway.execute(&c, &Halts::none()).await;
+    assert_eq!(
+        ex.record.status,
+        CallStatus::Failed,
+        "{}",
+        ex.decision.rationale
+    );
+    let error = ex.record.error.clone().unwrap();
+    assert!(
+        error.starts_with("gateway.egress.address_refused: "),
+        "{error}"
+    );
+    assert!(
+        error.contains("'localhost'") && error.contains("loopback"),
+        "{error}"
+    );
+    assert!(!error.contains("s3cr3t"), "{error}");
+    let Outcome::Failed { code, .. } = &ex.outcome else {
+        panic!("not failed: {:?}", ex.outcome)
+    };
+    assert_eq!(code, "gateway.egress.address_refused");
 }
 
 async fn request(tool: &HttpRequest, args: Value) -> Result<Value, ToolError> {
@@ -209,7 +342,7 @@ async fn connection_failures_are_http_errors_without_the_url() {
 #[tokio::test]
 async fn through_the_gateway_policy_decides_by_host() {
     let base = serve().await;
-    let registry = || ToolRegistry::builtin(Builtins::in_memory()).unwrap();
+    let registry = crate::support::builtins_reaching_loopback;
     let c = call(
         "http.request",
         json!({"url": format!("{base}/hello")}),

@@ -12,11 +12,10 @@ use axum::http::HeaderMap;
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use agentwerke_gateway::tools::Builtins;
 use agentwerke_gateway::{
     AgentProfile, CallStatus, DecisionKind, Execution, Gateway, GatewayConfig, Halts, Outcome,
     PermissionLevel as L, PolicySchema, PolicySet, Reason, ResolvedSecret, SandboxProfile as P,
-    SecretResolver, Stage, ToolRegistry, Unavailable,
+    SecretResolver, Stage, Unavailable,
 };
 use agentwerke_secrets::{Fingerprinter, KeyMaterial, SecretName, SecretValue};
 
@@ -97,7 +96,7 @@ async fn serve() -> (String, Received) {
 /// `coder` is granted `github_token` and `absent_token`; `reader` nothing.
 /// Every call is permitted by policy, so only the grants can refuse one.
 fn gateway(vault: &Arc<Vault>) -> Gateway {
-    let registry = ToolRegistry::builtin(Builtins::in_memory()).unwrap();
+    let registry = crate::support::builtins_reaching_loopback();
     let schema = Arc::new(PolicySchema::for_registry(&registry).unwrap());
     let policies = PolicySet::load(
         "permit-all",

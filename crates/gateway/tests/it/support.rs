@@ -95,6 +95,19 @@ pub(crate) fn agents() -> Vec<AgentProfile> {
     ]
 }
 
+/// Built-ins whose `http.request` may reach `127.0.0.1`, where the fake
+/// servers listen: the operator's explicit allowance, as in production.
+pub(crate) fn builtins_reaching_loopback() -> ToolRegistry {
+    ToolRegistry::builtin(Builtins {
+        http: agentwerke_gateway::tools::HttpOptions {
+            allow_private_hosts: vec!["127.0.0.1".to_owned()],
+            ..agentwerke_gateway::tools::HttpOptions::default()
+        },
+        ..Builtins::in_memory()
+    })
+    .unwrap()
+}
+
 /// Built-ins plus `shell.exec` (exec), `github.create_pr` (integration)
 /// and `vault.read` (secret), all stubs sharing `calls`.
 pub(crate) fn registry(calls: &Arc<AtomicUsize>) -> ToolRegistry {

@@ -216,6 +216,9 @@ impl TestServer {
                         keeper.clone(),
                         store.clone(),
                     ))),
+                    // The fake servers `http.request` calls listen on
+                    // 127.0.0.1; the operator's allowance lets them in.
+                    allow_private_hosts: vec!["127.0.0.1".to_owned()],
                 },
             )
             .await
