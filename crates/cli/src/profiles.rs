@@ -2,10 +2,12 @@
 //! configuration's `[[agents]]`, every problem printed, and, while
 //! serving, reloaded when it changes.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use agentwerke_agents::budget::Budgets;
 use agentwerke_profiles::{Catalogue, Fingerprint, Problems, Reloader};
 use agentwerke_runtime::GatewayService;
 use agentwerke_runtime::gateway::builtin_tools;
@@ -21,13 +23,15 @@ pub const RELOAD_INTERVAL: Duration = Duration::from_secs(1);
 /// current when there is a folder.
 pub fn load(config: &Config) -> anyhow::Result<(Catalogue, Option<Reloader>)> {
     let Some(dir) = &config.profiles_dir else {
-        return Ok((Catalogue::from_config(&config.agents), None));
+        let catalogue = Catalogue::from_config(&config.agents).with_budgets(&config.budgets);
+        return Ok((catalogue, None));
     };
     let known = builtin_tools().context("cannot list the built-in tools")?;
     // Looked at before loading: an edit made while loading is seen later.
     let seen = Fingerprint::of(dir);
     let catalogue = agentwerke_profiles::load(dir, Some(&known), &config.agents)
-        .map_err(|problems| refused(dir, problems))?;
+        .map_err(|problems| refused(dir, problems))?
+        .with_budgets(&config.budgets);
     let reloader = Reloader::new(dir, Some(known), config.agents.clone(), seen);
     Ok((catalogue, Some(reloader)))
 }
@@ -42,7 +46,11 @@ fn refused(dir: &Path, problems: Problems) -> anyhow::Error {
 
 /// Puts each good reload in force; a broken one is logged, problem by
 /// problem, and the last good profiles stay.
-pub fn keep_reloading(mut reloader: Reloader, gateway: Arc<GatewayService>) {
+pub fn keep_reloading(
+    mut reloader: Reloader,
+    gateway: Arc<GatewayService>,
+    budgets: BTreeMap<String, Budgets>,
+) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(RELOAD_INTERVAL);
         loop {
@@ -61,7 +69,7 @@ pub fn keep_reloading(mut reloader: Reloader, gateway: Arc<GatewayService>) {
                 None => {}
                 Some(Ok(catalogue)) => {
                     tracing::info!(agents = catalogue.len(), "agent profiles reloaded");
-                    gateway.install_profiles(catalogue);
+                    gateway.install_profiles(catalogue.with_budgets(&budgets));
                 }
                 Some(Err(problems)) => {
                     for problem in problems.iter() {

@@ -226,11 +226,16 @@ const TIGHT: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 /// Runs `workflow` to its end on a fresh server and returns the run and
 /// its evidence pack.
 async fn run_to_end(workflow_id: &str, xml: &str) -> (Value, Value) {
+    run_to_end_with(workflow_id, xml, CONFIG).await
+}
+
+/// [`run_to_end`] under the configuration `config_text`.
+async fn run_to_end_with(workflow_id: &str, xml: &str, config_text: &str) -> (Value, Value) {
     let dir = tempfile::tempdir().expect("temp dir");
     let scripts = dir.path().join("scripts.toml");
     std::fs::write(&scripts, TWO_SCRIPTS).expect("scripts");
     let config = dir.path().join("agentwerke.toml");
-    std::fs::write(&config, CONFIG).expect("config");
+    std::fs::write(&config, config_text).expect("config");
     let env = [
         ("AGENTWERKE_SCRIPTS", scripts.display().to_string()),
         ("AGENTWERKE_CONFIG", config.display().to_string()),
@@ -286,6 +291,28 @@ async fn a_step_fails_before_a_turn_whose_prompt_would_pass_its_budget() {
         message.starts_with(
             "the step token budget of 50 tokens would be passed by model turn 1: 0 tokens spent, and its prompt is estimated at"
         ),
+        "{message}"
+    );
+    assert_eq!(costs(&pack), Vec::<f64>::new(), "the model was never asked");
+}
+
+/// An agent whose `[agents.budgets]` in the configuration hold its steps
+/// to the 50 tokens `TIGHT` sets on its task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agents_configured_budget_holds_its_steps() {
+    let untight = TIGHT.replace(r#" stepTokenBudget="50""#, "");
+    assert_ne!(untight, TIGHT);
+    let config = format!(
+        "{CONFIG}\n[[agents]]\nname = \"writer\"\nsandbox-profiles = [\"offline\"]\n\
+         [agents.budgets.step]\ntokens = 50\n"
+    );
+    let (run, pack) = run_to_end_with("tight", &untight, &config).await;
+    assert_eq!(run["status"], "failed", "{run:#}");
+    let error = &run["steps"][0]["error"];
+    assert_eq!(error["code"], "budget.exceeded", "{run:#}");
+    let message = error["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("the step token budget of 50 tokens would be passed by model turn 1"),
         "{message}"
     );
     assert_eq!(costs(&pack), Vec::<f64>::new(), "the model was never asked");

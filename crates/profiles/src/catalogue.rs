@@ -163,6 +163,19 @@ impl Catalogue {
         }
     }
 
+    /// The configuration's `[agents.budgets]` on its `[[agents]]` profiles
+    /// (a profile file declares its own), so every agent's limits are read
+    /// from its profile alone, whichever place defines it.
+    #[must_use]
+    pub fn with_budgets(mut self, budgets: &BTreeMap<String, Budgets>) -> Self {
+        for (name, profile) in &mut self.agents {
+            if let (Source::Config, Some(budgets)) = (&profile.source, budgets.get(name)) {
+                Arc::make_mut(profile).budgets = *budgets;
+            }
+        }
+        self
+    }
+
     /// The profile of `agent`.
     pub fn get(&self, agent: &str) -> Option<&Arc<Profile>> {
         self.agents.get(agent)
@@ -186,5 +199,44 @@ impl Catalogue {
     /// The profiles as the Tool Gateway knows agents.
     pub fn gateway_profiles(&self) -> Vec<AgentProfile> {
         self.agents.values().map(|p| p.gateway_profile()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use agentwerke_agents::budget::Budget;
+    use agentwerke_gateway::SandboxProfile;
+
+    use super::*;
+
+    /// A configured agent's `[agents.budgets]` land on its profile; a
+    /// profile file keeps its own; an agent without any is unlimited.
+    #[test]
+    fn configured_budgets_land_on_configured_profiles_only() {
+        let mut from_config = Budgets::default();
+        from_config.step.tokens = Some(500);
+        let table = BTreeMap::from([
+            ("reviewer".to_owned(), from_config),
+            ("writer".to_owned(), from_config),
+        ]);
+        let mut file =
+            Profile::from_config(&AgentProfile::new("writer", [SandboxProfile::Offline]));
+        file.source = Source::File(PathBuf::from("agents/writer.md"));
+        file.budgets.run = Budget {
+            tokens: None,
+            cost_usd: Some(0.25),
+        };
+        let own = file.budgets;
+        let catalogue = Catalogue::from_files(vec![file])
+            .with_config(&[
+                AgentProfile::new("reviewer", [SandboxProfile::Offline]),
+                AgentProfile::new("someone-else", [SandboxProfile::Offline]),
+            ])
+            .unwrap()
+            .with_budgets(&table);
+        let budgets = |name: &str| catalogue.get(name).map(|p| p.budgets);
+        assert_eq!(budgets("reviewer"), Some(from_config));
+        assert_eq!(budgets("writer"), Some(own));
+        assert_eq!(budgets("someone-else"), Some(Budgets::default()));
     }
 }

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use agentwerke_agents::budget::Budgets;
 use agentwerke_agents::human::{HUMAN_ASK, human_ask_spec};
 use agentwerke_agents::prompt::{PromptVars, SkillPrompt, TaskPromptSpec, assemble, render};
 use agentwerke_agents::provider::ToolCallRequest;
@@ -24,7 +23,7 @@ use serde_json::{Value, json};
 use tokio::sync::{Semaphore, watch};
 
 use crate::budget_escalation::{self, Settled};
-use crate::budgets::{AgentBudgets, for_task};
+use crate::budgets::for_task;
 use crate::clock::rfc3339;
 use crate::command::Ctx;
 use crate::command::finish_step::{self, FinishStep, Outcome as Ending, Risk};
@@ -519,7 +518,7 @@ impl Executor {
         if let Some(profile) = profile {
             configure(&mut input, profile);
         }
-        let agent = agent_budgets(profile, &self.options.budgets, &work.spec.agent);
+        let agent = profile.map(|p| p.budgets).unwrap_or_default();
         input.budgets = for_task(agent, &work.spec.budgets);
         input.prices = self.options.prices.clone();
         if let Some(service) = &self.deps.gateway {
@@ -684,16 +683,6 @@ fn granted(spec: &AgentTaskSpec, profile: Option<&Profile>) -> TaskSurface {
     surface
 }
 
-/// The agent's budgets: its profile file's when it sets any, else the
-/// configuration's `[agents.budgets]` (a name is defined in one place only,
-/// so the two never both apply).
-fn agent_budgets(profile: Option<&Profile>, configured: &AgentBudgets, agent: &str) -> Budgets {
-    profile
-        .map(|p| p.budgets)
-        .filter(|budgets| *budgets != Budgets::default())
-        .unwrap_or_else(|| configured.of(agent))
-}
-
 /// The profile's model settings on the step: provider, model, temperature
 /// and turn limit, each where the profile sets it.
 fn configure(input: &mut StepInput, profile: &Profile) {
@@ -800,35 +789,6 @@ mod tests {
         assert_eq!(input.model.as_deref(), Some("llama3.1:8b"));
         assert_eq!(input.temperature, Some(0.3));
         assert_eq!(input.max_turns, 3);
-    }
-
-    #[test]
-    fn a_profile_file_budget_applies_and_the_configured_one_otherwise() {
-        use agentwerke_agents::budget::Budget;
-        let configured = AgentBudgets::default();
-        let mut table = std::collections::BTreeMap::new();
-        let mut from_config = Budgets::default();
-        from_config.step.tokens = Some(500);
-        table.insert("reviewer".to_owned(), from_config);
-        configured.replace(table);
-        assert_eq!(
-            agent_budgets(Some(&profile()), &configured, "reviewer"),
-            from_config
-        );
-        assert_eq!(agent_budgets(None, &configured, "reviewer"), from_config);
-        let mut file = profile();
-        file.budgets.run = Budget {
-            tokens: None,
-            cost_usd: Some(0.25),
-        };
-        assert_eq!(
-            agent_budgets(Some(&file), &configured, "reviewer"),
-            file.budgets
-        );
-        assert_eq!(
-            agent_budgets(None, &configured, "someone-else"),
-            Budgets::default()
-        );
     }
 
     #[test]

@@ -80,9 +80,6 @@ pub struct RuntimeOptions {
     pub redactor: Redactor,
     /// The price table every model turn's cost is computed from.
     pub prices: agentwerke_agents::pricing::Prices,
-    /// Each agent's own budgets (from its profile or the configuration);
-    /// a task's limits win over them where it sets its own.
-    pub budgets: budgets::AgentBudgets,
 }
 
 impl Default for RuntimeOptions {
@@ -94,7 +91,6 @@ impl Default for RuntimeOptions {
             max_concurrent_steps: 16,
             redactor: Redactor::default(),
             prices: agentwerke_agents::pricing::Prices::default(),
-            budgets: budgets::AgentBudgets::default(),
         }
     }
 }

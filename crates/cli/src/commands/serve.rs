@@ -111,7 +111,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         .context("cannot start the Tool Gateway")?,
     );
     if let Some(reloader) = reloader {
-        profiles::keep_reloading(reloader, gateway.clone());
+        profiles::keep_reloading(reloader, gateway.clone(), config.budgets.clone());
     }
     let provider = model_provider(&config, scripted, &keeper, &store, &redactor)?;
     let stored = keeper
@@ -144,7 +144,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             lease: config.lease,
             max_concurrent_steps: config.max_concurrent_steps,
             prices: config.prices.clone(),
-            budgets: agentwerke_runtime::budgets::AgentBudgets::new(config.budgets.clone()),
             ..RuntimeOptions::default()
         },
         RuntimeDeps {
