@@ -21,12 +21,14 @@
 //! Not a timed test: it measures, prints and checks that every run
 //! completed with every call executed, and never fails on a number.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use agentwerke_agents::provider::{ModelProvider, ModelRequest, ModelResponse, ProviderError};
 use agentwerke_agents::scripted::ScriptedProvider;
-use agentwerke_gateway::tools::Document;
 use agentwerke_gateway::{AgentProfile, SandboxProfile};
 use agentwerke_runtime::command::{Command, ImportWorkflow, PublishWorkflow, StartRun};
 use agentwerke_runtime::{
@@ -132,7 +134,7 @@ async fn main() {
                     "analyst",
                     [SandboxProfile::Offline],
                 )]),
-                documents: documents(),
+                documents: common::documents(),
                 redactor: Default::default(),
                 escalation_ttl: Duration::from_secs(3600),
                 resolver: None,
@@ -265,31 +267,4 @@ async fn wait_completed(store: &dyn Store, run_id: &str) {
         );
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-}
-
-fn documents() -> Vec<Document> {
-    [
-        (
-            "runbook.md",
-            "Runbook",
-            "The rollback plan restores the previous release.",
-        ),
-        (
-            "release.md",
-            "Release process",
-            "Releases ship on Tuesdays after review.",
-        ),
-        (
-            "security.md",
-            "Security",
-            "Secrets are injected by the platform.",
-        ),
-    ]
-    .into_iter()
-    .map(|(id, title, text)| Document {
-        id: id.to_owned(),
-        title: title.to_owned(),
-        text: text.to_owned(),
-    })
-    .collect()
 }

@@ -6,12 +6,14 @@
 //! with the step's result in one durable transaction, as the executor does.
 //! Prints p50/p99 of each part. `BENCH_CALLS` sets the number of calls.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use agentwerke_types::{Actor, AuditKind, RunStatus};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agentwerke_evidence::chain::AuditDraft;
-use agentwerke_gateway::tools::Document;
 use agentwerke_gateway::{AgentProfile, CallRequest, Halts, SandboxProfile, TaskSurface};
 use agentwerke_runtime::gateway::{StepIdentity, StepTools};
 use agentwerke_runtime::{Clock, GatewayService, GatewaySettings, SystemClock};
@@ -49,7 +51,7 @@ async fn main() {
                     "analyst",
                     [SandboxProfile::Offline],
                 )]),
-                documents: documents(),
+                documents: common::documents(),
                 redactor: Default::default(),
                 escalation_ttl: Duration::from_secs(3600),
                 resolver: None,
@@ -156,33 +158,6 @@ fn report(what: &str, samples: &mut [Duration]) {
         at(0.50).as_secs_f64() * 1e6,
         at(0.99).as_secs_f64() * 1e6
     );
-}
-
-fn documents() -> Vec<Document> {
-    [
-        (
-            "runbook.md",
-            "Runbook",
-            "The rollback plan restores the previous release.",
-        ),
-        (
-            "release.md",
-            "Release process",
-            "Releases ship on Tuesdays after review.",
-        ),
-        (
-            "security.md",
-            "Security",
-            "Secrets are injected by the platform.",
-        ),
-    ]
-    .into_iter()
-    .map(|(id, title, text)| Document {
-        id: id.to_owned(),
-        title: title.to_owned(),
-        text: text.to_owned(),
-    })
-    .collect()
 }
 
 /// A published workflow, a run, and one work row per call to complete.
