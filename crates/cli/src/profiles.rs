@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentwerke_agents::budget::Budgets;
-use agentwerke_profiles::{Catalogue, Fingerprint, Problems, Reloader};
+use agentwerke_agents::scripted::ScriptedProvider;
+use agentwerke_profiles::{Catalogue, Fingerprint, Known, Problems, Reloader};
 use agentwerke_runtime::GatewayService;
 use agentwerke_runtime::gateway::builtin_tools;
 use agentwerke_types::ErrorCode;
@@ -26,14 +27,27 @@ pub fn load(config: &Config) -> anyhow::Result<(Catalogue, Option<Reloader>)> {
         let catalogue = Catalogue::from_config(&config.agents).with_budgets(&config.budgets);
         return Ok((catalogue, None));
     };
-    let known = builtin_tools().context("cannot list the built-in tools")?;
+    let known = Known::nothing()
+        .with_tools(builtin_tools().context("cannot list the built-in tools")?)
+        .with_providers(provider_names(config));
     // Looked at before loading: an edit made while loading is seen later.
     let seen = Fingerprint::of(dir);
-    let catalogue = agentwerke_profiles::load(dir, Some(&known), &config.agents)
+    let catalogue = agentwerke_profiles::load(dir, &known, &config.agents)
         .map_err(|problems| refused(dir, problems))?
         .with_budgets(&config.budgets);
-    let reloader = Reloader::new(dir, Some(known), config.agents.clone(), seen);
+    let reloader = Reloader::new(dir, known, config.agents.clone(), seen);
     Ok((catalogue, Some(reloader)))
+}
+
+/// The names a profile's `provider:` may use: the configured
+/// `[[providers]]` and `scripted`, which the server always has.
+fn provider_names(config: &Config) -> Vec<String> {
+    config
+        .providers
+        .iter()
+        .map(|spec| spec.name.clone())
+        .chain([ScriptedProvider::NAME.to_owned()])
+        .collect()
 }
 
 /// Every problem, one per line, as the error that stops `serve` and `check`.

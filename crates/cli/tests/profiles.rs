@@ -78,13 +78,18 @@ fn check_prints_every_problem_with_file_and_line() {
     );
     write(
         &profiles,
+        "agents/elsewhere.md",
+        "---\nsandbox-profiles: [offline]\nprovider: nowhere\n---\n",
+    );
+    write(
+        &profiles,
         "skills/empty/SKILL.md",
         "---\nname: empty\n---\n",
     );
     let (code, _, stderr) = check(&profiles, &dir.path().join("data"));
     assert_eq!(code, Some(2), "{stderr}");
     assert!(
-        stderr.contains("3 problems in the agent profiles"),
+        stderr.contains("4 problems in the agent profiles"),
         "{stderr}"
     );
     let at = |file: &str| profiles.join(file).display().to_string();
@@ -93,6 +98,13 @@ fn check_prints_every_problem_with_file_and_line() {
             "{}:3:1: profile.unknown_field",
             at("agents/typo.md")
         )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "{}:3: profile.unknown_provider",
+            at("agents/elsewhere.md")
+        )) && stderr.contains("known: scripted"),
         "{stderr}"
     );
     assert!(

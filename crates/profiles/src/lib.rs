@@ -16,7 +16,7 @@
 //! always a set an author could have checked.
 //!
 //! ```
-//! use agentwerke_profiles::load_dir;
+//! use agentwerke_profiles::{Known, load_dir};
 //!
 //! let dir = tempfile::tempdir().unwrap();
 //! std::fs::create_dir_all(dir.path().join("agents")).unwrap();
@@ -25,13 +25,13 @@
 //!     "---\nmodel: small\nsandbox-profiles: [offline]\nmax-turns: 4\n---\nYou sort tickets.\n",
 //! )
 //! .unwrap();
-//! let catalogue = load_dir(dir.path(), None).unwrap();
+//! let catalogue = load_dir(dir.path(), &Known::nothing()).unwrap();
 //! let triage = catalogue.get("triage").unwrap();
 //! assert_eq!(triage.model.as_deref(), Some("small"));
 //! assert_eq!(triage.system_prompt, "You sort tickets.");
 //!
 //! std::fs::write(dir.path().join("agents/triage.md"), "---\nmax-turn: 4\n---\n").unwrap();
-//! let problems = load_dir(dir.path(), None).unwrap_err();
+//! let problems = load_dir(dir.path(), &Known::nothing()).unwrap_err();
 //! assert!(problems.to_string().contains("triage.md:2:1: profile.unknown_field"), "{problems}");
 //! ```
 #![deny(missing_docs)]
@@ -39,11 +39,13 @@
 mod catalogue;
 mod format;
 mod front;
+mod known;
 mod load;
 mod problem;
 mod watch;
 
 pub use catalogue::{Catalogue, Profile, Skill, Source};
+pub use known::Known;
 pub use load::{
     AGENTS_DIR, MAX_DESCRIPTION_LEN, MAX_NAME_LEN, MAX_TEMPERATURE, SKILL_FILE, SKILLS_DIR,
     load_dir,

@@ -7,11 +7,10 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use agentwerke_bpmn::KnownTools;
-
 use crate::catalogue::{Catalogue, Profile, Skill, Source};
 use crate::format::{AgentFront, Located, SkillFront, parse};
 use crate::front::split;
+use crate::known::Known;
 use crate::problem::{FileKind, Problem, Problems, ProfileError};
 
 /// The folder of agent profiles inside a profile folder.
@@ -27,10 +26,11 @@ pub const MAX_DESCRIPTION_LEN: usize = 1024;
 /// The highest sampling temperature providers accept.
 pub const MAX_TEMPERATURE: f32 = 2.0;
 
-/// Loads every profile and skill under `dir`. `known`, when given, is the
-/// tool set `allowed-tools` entries must match. All problems come back at
-/// once; the catalogue only when there are none.
-pub fn load_dir(dir: &Path, known: Option<&KnownTools>) -> Result<Catalogue, Problems> {
+/// Loads every profile and skill under `dir`. `known` is what the server
+/// has: the tools `allowed-tools` entries must match and the providers
+/// `provider:` must name. All problems come back at once; the catalogue
+/// only when there are none.
+pub fn load_dir(dir: &Path, known: &Known) -> Result<Catalogue, Problems> {
     let mut problems = Vec::new();
     let agents_dir = dir.join(AGENTS_DIR);
     if !agents_dir.is_dir() {
@@ -179,7 +179,7 @@ fn load_agent(
     path: &Path,
     name: &str,
     skills: &BTreeMap<String, Option<Skill>>,
-    known: Option<&KnownTools>,
+    known: &Known,
     problems: &mut Vec<Problem>,
 ) -> Option<Profile> {
     let problem = |error| Problem::file(path, FileKind::Profile, error);
@@ -241,7 +241,19 @@ fn load_agent(
             );
         }
     }
-    if let Some(known) = known {
+    if let (Some(names), Some(provider)) = (&known.providers, &front.provider)
+        && !provider.trim().is_empty()
+        && !names.contains(provider)
+    {
+        problems.push(
+            problem(ProfileError::UnknownProvider {
+                name: provider.clone(),
+                known: names.iter().cloned().collect::<Vec<_>>().join(", "),
+            })
+            .at(line("provider"), None),
+        );
+    }
+    if let Some(known) = &known.tools {
         for tool in &front.allowed_tools {
             if !known.matches_pattern(tool) {
                 problems.push(

@@ -44,13 +44,19 @@ license: Apache-2.0
 Use short sentences.
 ";
 
-fn known() -> KnownTools {
-    KnownTools::new(["artifact.read", "artifact.write", "knowledge.search"])
+fn known() -> Known {
+    Known::nothing()
+        .with_tools(KnownTools::new([
+            "artifact.read",
+            "artifact.write",
+            "knowledge.search",
+        ]))
+        .with_providers(["scripted", "local"])
 }
 
 /// Each problem as `file-name:line: code`, the part an author acts on.
 fn found(dir: &Path) -> Vec<String> {
-    let problems = load_dir(dir, Some(&known())).unwrap_err();
+    let problems = load_dir(dir, &known()).unwrap_err();
     problems
         .iter()
         .map(|p| {
@@ -69,7 +75,7 @@ fn a_good_folder_loads_every_field() {
     write(dir.path(), "agents/reviewer.md", REVIEWER);
     write(dir.path(), "agents/.gitkeep", "");
     write(dir.path(), "skills/style-guide/SKILL.md", STYLE);
-    let catalogue = load_dir(dir.path(), Some(&known())).unwrap();
+    let catalogue = load_dir(dir.path(), &known()).unwrap();
     assert_eq!(catalogue.len(), 1);
     let reviewer = catalogue.get("reviewer").unwrap();
     assert_eq!(
@@ -154,6 +160,11 @@ fn every_problem_is_reported_at_once_with_file_and_line() {
     write(d, "agents/no-sandbox.md", "---\nmodel: m\n---\n");
     write(
         d,
+        "agents/elsewhere.md",
+        "---\nsandbox-profiles: [offline]\nprovider: nowhere\n---\n",
+    );
+    write(
+        d,
         "agents/mismatch.md",
         "---\nname: other\nsandbox-profiles: [offline]\ntemperature: 3\nmax-turns: 0\n---\n",
     );
@@ -192,6 +203,7 @@ fn every_problem_is_reported_at_once_with_file_and_line() {
             "agents/Upper.md: profile.invalid_name",
             "agents/bad-value.md:4: profile.invalid_field",
             "agents/broken-yaml.md:4: profile.invalid_yaml",
+            "agents/elsewhere.md:3: profile.unknown_provider",
             "agents/mismatch.md:2: profile.name_mismatch",
             "agents/mismatch.md:4: profile.invalid_field",
             "agents/mismatch.md:5: profile.invalid_field",
@@ -220,7 +232,7 @@ fn problems_print_as_file_line_column_code_and_message() {
         "agents/typo.md",
         "---\nsandbox-profiles: [offline]\nmax-turn: 3\n---\n",
     );
-    let problems = load_dir(dir.path(), None).unwrap_err();
+    let problems = load_dir(dir.path(), &Known::nothing()).unwrap_err();
     let text = problems.to_string();
     let file = dir.path().join("agents/typo.md");
     assert!(
@@ -243,7 +255,7 @@ fn problems_print_as_file_line_column_code_and_message() {
 #[test]
 fn a_folder_without_agents_is_a_problem() {
     let dir = tempfile::tempdir().unwrap();
-    let problems = load_dir(&dir.path().join("missing"), None).unwrap_err();
+    let problems = load_dir(&dir.path().join("missing"), &Known::nothing()).unwrap_err();
     assert_eq!(problems.iter().next().unwrap().code(), "profile.unreadable");
 }
 
@@ -256,13 +268,13 @@ fn the_same_agent_in_config_and_a_file_is_a_duplicate() {
         AgentProfile::new("reviewer", [SandboxProfile::Offline]),
         AgentProfile::new("analyst", [SandboxProfile::Offline]),
     ];
-    let problems = crate::load(dir.path(), None, &config).unwrap_err();
+    let problems = crate::load(dir.path(), &Known::nothing(), &config).unwrap_err();
     let problem = problems.iter().next().unwrap();
     assert_eq!(problem.code(), "profile.duplicate_name");
     assert_eq!(problem.file, dir.path().join("agents/reviewer.md"));
     assert!(problem.to_string().contains("[[agents]]"), "{problem}");
 
-    let catalogue = crate::load(dir.path(), None, &config[1..]).unwrap();
+    let catalogue = crate::load(dir.path(), &Known::nothing(), &config[1..]).unwrap();
     let names: Vec<&str> = catalogue.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["analyst", "reviewer"]);
     assert_eq!(catalogue.get("analyst").unwrap().source, Source::Config);
@@ -274,7 +286,12 @@ fn the_reloader_sees_edits_and_reports_broken_ones() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "agents/reviewer.md", REVIEWER);
     write(dir.path(), "skills/style-guide/SKILL.md", STYLE);
-    let mut reloader = Reloader::new(dir.path(), None, Vec::new(), Fingerprint::of(dir.path()));
+    let mut reloader = Reloader::new(
+        dir.path(),
+        Known::nothing(),
+        Vec::new(),
+        Fingerprint::of(dir.path()),
+    );
     assert!(reloader.poll().is_none(), "nothing changed");
 
     write(

@@ -68,6 +68,16 @@ pub enum ProfileError {
     /// A profile's `allowed-tools` entry matches no tool this server has.
     #[error("`{0}` in allowed-tools matches no tool this server has")]
     UnknownTool(String),
+    /// `provider:` names no configured model provider.
+    #[error(
+        "no model provider named `{name}` is configured (known: {known}); add it to [[providers]] or fix the name"
+    )]
+    UnknownProvider {
+        /// The name as written.
+        name: String,
+        /// The configured names, comma-separated.
+        known: String,
+    },
     /// A skill without a `description`, which is what tells the model when
     /// to use it.
     #[error("the skill has no description; `description:` says what it does and when to use it")]
@@ -143,6 +153,7 @@ impl ErrorCode for Problem {
             (_, E::DuplicateName { .. }) => "profile.duplicate_name",
             (_, E::UnknownSkill(_)) => "profile.unknown_skill",
             (_, E::UnknownTool(_)) => "profile.unknown_tool",
+            (_, E::UnknownProvider { .. }) => "profile.unknown_provider",
             (_, E::MissingDescription) => "skill.missing_description",
             (_, E::MissingFile) => "skill.missing_file",
             (Profile, E::UnexpectedFile) => "profile.unexpected_file",

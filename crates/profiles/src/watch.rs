@@ -8,10 +8,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use agentwerke_bpmn::KnownTools;
 use agentwerke_gateway::AgentProfile;
 
 use crate::catalogue::Catalogue;
+use crate::known::Known;
 use crate::load::{AGENTS_DIR, SKILLS_DIR, load_dir};
 use crate::problem::Problems;
 
@@ -57,7 +57,7 @@ fn stamp(path: &Path) -> Option<(u64, SystemTime)> {
 #[derive(Debug)]
 pub struct Reloader {
     dir: PathBuf,
-    known: Option<KnownTools>,
+    known: Known,
     config: Vec<AgentProfile>,
     last: Fingerprint,
 }
@@ -67,7 +67,7 @@ impl Reloader {
     /// configuration's `[[agents]]` on every reload.
     pub fn new(
         dir: impl Into<PathBuf>,
-        known: Option<KnownTools>,
+        known: Known,
         config: Vec<AgentProfile>,
         seen: Fingerprint,
     ) -> Self {
@@ -87,15 +87,11 @@ impl Reloader {
             return None;
         }
         self.last = now;
-        Some(load(&self.dir, self.known.as_ref(), &self.config))
+        Some(load(&self.dir, &self.known, &self.config))
     }
 }
 
 /// The folder's profiles next to the configuration's `[[agents]]`.
-pub fn load(
-    dir: &Path,
-    known: Option<&KnownTools>,
-    config: &[AgentProfile],
-) -> Result<Catalogue, Problems> {
+pub fn load(dir: &Path, known: &Known, config: &[AgentProfile]) -> Result<Catalogue, Problems> {
     load_dir(dir, known)?.with_config(config)
 }

@@ -44,7 +44,8 @@ fn write(dir: &Path, path: &str, text: &str) {
 /// and puts it in force, as a reload while serving does.
 fn install(server: &TestServer, dir: &Path) {
     let config = [AgentProfile::new("analyst", [SandboxProfile::Offline])];
-    let catalogue = agentwerke_profiles::load(dir, None, &config).expect("profiles");
+    let catalogue = agentwerke_profiles::load(dir, &agentwerke_profiles::Known::nothing(), &config)
+        .expect("profiles");
     server.gateway.install_profiles(catalogue);
 }
 
