@@ -70,6 +70,11 @@ pub struct Process {
     pub flows: Vec<SequenceFlow>,
     /// Where the `process` element starts.
     pub position: Position,
+    /// `aw:egressHosts` on the `process` element: hosts (and `*.` suffix
+    /// patterns) every sandboxed command of this workflow may reach
+    /// through the egress proxy. Lowercased.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub egress_hosts: Vec<String>,
 }
 
 impl Process {
@@ -280,6 +285,11 @@ pub struct AgentTaskSpec {
     /// most tasks set none, and every node pays for the largest kind.
     #[serde(default)]
     pub budgets: Box<TaskBudgets>,
+    /// `egressHosts`: hosts (and `*.` suffix patterns) this task's
+    /// sandboxed commands may reach through the egress proxy, on top of
+    /// those its workflow and its sandbox profile allow. Lowercased.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub egress_hosts: Vec<String>,
 }
 
 /// The model-spending limits an `agentTask` sets; each `None` leaves the

@@ -30,6 +30,7 @@
 //! };
 //! let process = Process {
 //!     id: "p".into(), name: None, is_executable: true, position: Default::default(),
+//!     egress_hosts: vec![],
 //!     nodes: vec![
 //!         node("Start", NodeKind::StartEvent { trigger: EventTrigger::None }),
 //!         node("End", NodeKind::EndEvent { trigger: EventTrigger::None }),

@@ -16,6 +16,7 @@ mod actor;
 mod audit;
 mod clock;
 mod closed;
+pub mod hosts;
 mod ids;
 mod risk;
 mod status;

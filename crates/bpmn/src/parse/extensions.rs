@@ -14,6 +14,8 @@ use crate::model::{
     ExpiryOutcome, ExternalEvent, PermissionLevel, SandboxProfile, TaskBudgets, ToolEscalation,
 };
 
+use agentwerke_types::hosts;
+
 use super::{Reader, bpmn_child, text_of};
 use crate::timer::IsoDuration;
 
@@ -40,6 +42,7 @@ const AGENT_TASK_ATTRS: &[&str] = &[
     "runTokenBudget",
     "runCostBudget",
     "onBudgetExceeded",
+    "egressHosts",
 ];
 const APPROVAL_TASK_ATTRS: &[&str] = &[
     "purposeType",
@@ -276,6 +279,22 @@ impl<'a, 'input> Attrs<'_, 'a, 'input> {
             .unwrap_or_default()
     }
 
+    /// `egressHosts`: host names and `*.` suffix patterns, comma or
+    /// whitespace separated, lowercased; a bad entry is an error naming it.
+    fn hosts(&mut self, name: &str) -> Vec<String> {
+        let mut hosts = Vec::new();
+        for entry in self.list(name) {
+            match hosts::host_pattern(&entry) {
+                Ok(host) => hosts.push(host),
+                Err(reason) => {
+                    let msg = format!("{} has `{entry}` in `{name}`: {reason}", self.where_());
+                    self.error("bpmn.invalid_attribute", msg);
+                }
+            }
+        }
+        hosts
+    }
+
     fn warn_unknown(&mut self, known: &[&str]) {
         let unknown: Vec<String> = self
             .ext
@@ -366,6 +385,15 @@ impl<'a, 'input> Reader<'a, 'input> {
         let retry_backoff_seconds = a.number("retryBackoffSeconds").unwrap_or(0);
         let timeout_seconds = a.number("timeoutSeconds");
         let budgets = a.budgets();
+        let egress_hosts = a.hosts("egressHosts");
+        if !egress_hosts.is_empty() && sandbox_profile == SandboxProfile::Offline {
+            let msg = format!(
+                "{} has `egressHosts` under `sandboxProfile=\"offline\"`, which has no network; \
+                 choose `repo-read`, `repo-write` or `deployment`, or remove `egressHosts`",
+                a.where_()
+            );
+            a.error("bpmn.invalid_attribute", msg);
+        }
         let mut prompt = a.optional("prompt");
         let children: Vec<Node<'a, 'input>> = ext
             .children()
@@ -425,6 +453,7 @@ impl<'a, 'input> Reader<'a, 'input> {
             strict_variables,
             metadata,
             budgets: Box::new(budgets),
+            egress_hosts,
         };
         a.ok.then_some(spec)
     }

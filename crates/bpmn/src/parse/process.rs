@@ -11,7 +11,10 @@ use roxmltree::Node;
 
 use crate::condition::{ConditionLanguage, ConditionSource};
 use crate::diagnostic::Diagnostic;
-use crate::model::{FlowIdx, FlowNode, NodeIdx, NodeKind, Position, Process, SequenceFlow};
+use crate::model::{
+    AGENTWERKE_NS, FlowIdx, FlowNode, NodeIdx, NodeKind, Position, Process, SequenceFlow,
+};
+use agentwerke_types::hosts;
 
 use super::{Reader, bpmn_child, bpmn_children, extensions, text_of};
 
@@ -59,9 +62,41 @@ impl<'a, 'input> Reader<'a, 'input> {
             nodes: builder.nodes,
             flows: builder.flows,
             position: self.position(element),
+            egress_hosts: self.process_hosts(element),
         };
         self.resolve(&mut process, builder.defaults);
         process
+    }
+
+    /// `aw:egressHosts` on the `process` element (it must be in our
+    /// namespace there: the element is BPMN's), checked like the task's.
+    fn process_hosts(&mut self, element: Node<'a, 'input>) -> Vec<String> {
+        let Some(value) = element.attribute((AGENTWERKE_NS, "egressHosts")) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for entry in value
+            .split(|c: char| c == ',' || c.is_whitespace())
+            .filter(|s| !s.is_empty())
+        {
+            match hosts::host_pattern(entry) {
+                Ok(host) => out.push(host),
+                Err(reason) => {
+                    let msg = format!(
+                        "`process` `{}` has `{entry}` in `egressHosts`: {reason}",
+                        element.attribute("id").unwrap_or("?")
+                    );
+                    let position = self.position(element);
+                    self.diagnostics.push(Diagnostic::error(
+                        "bpmn.invalid_attribute",
+                        msg,
+                        element.attribute("id"),
+                        position,
+                    ));
+                }
+            }
+        }
+        out
     }
 
     /// Reads the children of a process or embedded subprocess.

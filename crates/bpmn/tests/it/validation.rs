@@ -642,3 +642,50 @@ fn an_invalid_budget_is_an_error_at_import() {
         );
     }
 }
+
+/// The egress allow-lists: a task's and its workflow's `egressHosts` are
+/// read lowercased; an entry that is not a host name, or a list on an
+/// `offline` task (which has no network), is an error at its element.
+#[test]
+fn egress_hosts_are_host_names_for_a_networked_profile() {
+    let task = |attrs: &str| {
+        format!(
+            "<startEvent id=\"S\"/>\n<serviceTask id=\"T\" name=\"T\"><extensionElements><aw:agentTask agent=\"a\" purposeType=\"p\" {attrs}/></extensionElements></serviceTask>\n<endEvent id=\"E\"/>\n<sequenceFlow id=\"F1\" sourceRef=\"S\" targetRef=\"T\"/>\n<sequenceFlow id=\"F2\" sourceRef=\"T\" targetRef=\"E\"/>"
+        )
+    };
+    let good = format!(
+        "<definitions xmlns=\"http://www.omg.org/spec/BPMN/20100524/MODEL\" xmlns:aw=\"https://agentwerke.de/bpmn/extensions/v1\">\n<process id=\"P\" isExecutable=\"true\" aw:egressHosts=\"PyPI.org *.pythonhosted.org\">\n{}\n</process>\n</definitions>",
+        task(r#"sandboxProfile="repo-read" egressHosts="api.GitHub.com, *.githubusercontent.com""#)
+    );
+    let r = report(good.as_bytes());
+    assert!(r.diagnostics.is_empty(), "{}", dump(&r));
+    let loaded = load(good.as_bytes(), &Limits::default(), &KnownTools::default()).unwrap();
+    let process = loaded.definitions.executable_process().unwrap();
+    assert_eq!(process.egress_hosts, ["pypi.org", "*.pythonhosted.org"]);
+    let spec = process
+        .nodes
+        .iter()
+        .find_map(|n| match &n.kind {
+            agentwerke_bpmn::model::NodeKind::AgentTask { spec, .. } => spec.clone(),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(
+        spec.egress_hosts,
+        ["api.github.com", "*.githubusercontent.com"]
+    );
+
+    let r = report(&doc(&task(
+        r#"sandboxProfile="repo-read" egressHosts="https://api.github.com""#,
+    )));
+    assert_finding(&r, "bpmn.invalid_attribute", "T", 4);
+    assert!(dump(&r).contains("no scheme, port or path"), "{}", dump(&r));
+
+    let r = report(&doc(&task(r#"egressHosts="api.github.com""#)));
+    assert_finding(&r, "bpmn.invalid_attribute", "T", 4);
+    assert!(dump(&r).contains("offline"), "{}", dump(&r));
+
+    let bad_process = "<definitions xmlns=\"http://www.omg.org/spec/BPMN/20100524/MODEL\" xmlns:aw=\"https://agentwerke.de/bpmn/extensions/v1\">\n<process id=\"P\" isExecutable=\"true\" aw:egressHosts=\"10.0.0.1\">\n<startEvent id=\"S\"/><endEvent id=\"E\"/><sequenceFlow id=\"F\" sourceRef=\"S\" targetRef=\"E\"/>\n</process>\n</definitions>";
+    let r = report(bad_process.as_bytes());
+    assert_finding(&r, "bpmn.invalid_attribute", "P", 2);
+}

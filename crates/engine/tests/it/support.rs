@@ -37,6 +37,7 @@ pub(crate) fn spec(agent: &str) -> AgentTaskSpec {
         strict_variables: false,
         metadata: vec![],
         budgets: Default::default(),
+        egress_hosts: vec![],
     }
 }
 
@@ -270,6 +271,7 @@ impl B {
             nodes: self.nodes,
             flows: self.flows,
             position: Position::default(),
+            egress_hosts: vec![],
         }
     }
     pub(crate) fn build(self) -> Definition {
