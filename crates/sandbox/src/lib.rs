@@ -6,6 +6,8 @@
 //! bubblewrap; a cluster backend (pods under gVisor or Kata) can implement
 //! the same trait.
 
+use std::path::Path;
+
 mod capture;
 mod confine;
 mod error;
@@ -15,7 +17,10 @@ mod profile;
 mod record;
 mod request;
 mod seccomp;
+mod serve;
+mod session;
 mod spec;
+mod wire;
 
 pub use confine::helper_main;
 pub use error::SandboxError;
@@ -24,6 +29,7 @@ pub use local::{LocalConfig, LocalSandbox};
 pub use profile::{Network, SandboxProfile, WorkspaceAccess};
 pub use record::{Execution, Isolation, Output, Termination};
 pub use request::ExecRequest;
+pub use session::{SandboxSession, SessionId};
 
 /// Runs one command in isolation and records how it went.
 ///
@@ -35,4 +41,13 @@ pub trait Sandbox: Send + Sync {
 
     /// The isolation every execution of this sandbox gets.
     fn isolation(&self) -> Isolation;
+
+    /// Starts one sandbox for `workspace` under `profile` that stays up for
+    /// several commands, until the session is closed or dropped (the
+    /// `agent_sandboxed` execution mode; `run` is `tool_sandboxed`).
+    fn open(
+        &self,
+        workspace: &Path,
+        profile: SandboxProfile,
+    ) -> Result<Box<dyn SandboxSession>, SandboxError>;
 }
