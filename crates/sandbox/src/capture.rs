@@ -70,10 +70,9 @@ impl Capture {
 
     /// The record of what was taken.
     pub(crate) fn finish(self) -> Output {
-        let excerpt = String::from_utf8_lossy(
-            &self.captured[..self.captured.len().min(EXCERPT_BYTES)],
-        )
-        .into_owned();
+        let excerpt =
+            String::from_utf8_lossy(&self.captured[..self.captured.len().min(EXCERPT_BYTES)])
+                .into_owned();
         Output {
             bytes: self.bytes,
             sha256: hex::encode(self.hasher.finalize()),

@@ -1,6 +1,7 @@
 //! Sandboxed execution: one command per fresh set of namespaces, walled in
 //! again by Landlock and a seccomp filter, bounded by rlimits, a wall clock
-//! and output caps, and recorded.
+//! and output caps, and recorded; or several commands one after another in
+//! one sandbox, a [`SandboxSession`], each confined and recorded the same way.
 //!
 //! [`Sandbox`] is the seam: [`LocalSandbox`] isolates on this host with
 //! bubblewrap; a cluster backend (pods under gVisor or Kata) can implement

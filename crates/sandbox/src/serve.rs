@@ -92,7 +92,12 @@ fn serve() -> Result<(), String> {
 
 /// Runs one command: the helper confines itself by `spec` and executes it,
 /// in a process group of its own, while its output is relayed frame by frame.
-fn run_one(helper: &Path, spec: Vec<u8>, control_in: &File, control_out: &File) -> io::Result<Flow> {
+fn run_one(
+    helper: &Path,
+    spec: Vec<u8>,
+    control_in: &File,
+    control_out: &File,
+) -> io::Result<Flow> {
     let spec = String::from_utf8(spec).map_err(|_| io::ErrorKind::InvalidData)?;
     let (out_r, out_w) = io::pipe()?;
     let (err_r, err_w) = io::pipe()?;

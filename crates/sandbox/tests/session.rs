@@ -49,6 +49,24 @@ fn running(marker: &str) -> bool {
     })
 }
 
+/// A `sleep` argument no other test process uses: the same tests run
+/// concurrently as root and as `nobody`.
+fn marker(seconds: u32) -> String {
+    format!("{seconds}.{:07}", std::process::id())
+}
+
+/// Waits a little for a process that was just killed to go.
+fn eventually_gone(marker: &str) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        if !running(marker) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
 /// Waits a little for a process that was just started to show.
 fn eventually_running(marker: &str) -> bool {
     let start = Instant::now();
@@ -73,15 +91,16 @@ fn files_carry_to_the_next_command_of_the_same_session_only() {
 
     let e = run(
         &mut first,
-        &bash(ws.path(), profile, "echo kept > /tmp/note && echo made > made"),
+        &bash(
+            ws.path(),
+            profile,
+            "echo kept > /tmp/note && echo made > made",
+        ),
     );
     assert_eq!(e.termination, Termination::Exited { code: 0 });
     assert_eq!(e.session.as_ref(), Some(first.id()));
     assert!(!e.degraded);
-    let e = run(
-        &mut first,
-        &bash(ws.path(), profile, "cat /tmp/note made"),
-    );
+    let e = run(&mut first, &bash(ws.path(), profile, "cat /tmp/note made"));
     assert_eq!(stdout(&e), "kept\nmade\n");
     assert_eq!(e.session.as_ref(), Some(first.id()));
 
@@ -93,9 +112,7 @@ fn files_carry_to_the_next_command_of_the_same_session_only() {
     assert_eq!(stdout(&e), "");
     assert_ne!(e.termination, Termination::Exited { code: 0 });
     assert_eq!(e.session.as_ref(), Some(second.id()));
-    let e = sb
-        .run(&bash(ws.path(), profile, "cat /tmp/note"))
-        .unwrap();
+    let e = sb.run(&bash(ws.path(), profile, "cat /tmp/note")).unwrap();
     assert_eq!(stdout(&e), "");
     assert_eq!(e.session, None);
     first.close().unwrap();
@@ -108,24 +125,25 @@ fn a_background_process_lives_between_commands_and_dies_with_the_session() {
     let sb = sandbox();
     let profile = SandboxProfile::Offline;
     let mut session = sb.open(ws.path(), profile).unwrap();
+    let (grouped, left) = (marker(1001), marker(1002));
     // One in the command's group, one that left it.
+    let script = format!(
+        "sleep {grouped} >/dev/null 2>&1 & setsid sleep {left} >/dev/null 2>&1 & echo started"
+    );
+    let e = run(&mut session, &bash(ws.path(), profile, &script));
+    assert_eq!(stdout(&e), "started\n");
+    assert!(eventually_running(&grouped) && eventually_running(&left));
     let e = run(
         &mut session,
         &bash(
             ws.path(),
             profile,
-            "sleep 1001.17 >/dev/null 2>&1 & setsid sleep 1001.18 >/dev/null 2>&1 & echo started",
+            "cat /proc/[0-9]*/cmdline | tr '\\0' ' '",
         ),
     );
-    assert_eq!(stdout(&e), "started\n");
-    assert!(eventually_running("1001.17") && eventually_running("1001.18"));
-    let e = run(
-        &mut session,
-        &bash(ws.path(), profile, "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"),
-    );
-    assert!(stdout(&e).contains("1001.17") && stdout(&e).contains("1001.18"));
+    assert!(stdout(&e).contains(&grouped) && stdout(&e).contains(&left));
     session.close().unwrap();
-    assert!(!running("1001.17") && !running("1001.18"));
+    assert!(!running(&grouped) && !running(&left));
 }
 
 #[test]
@@ -134,17 +152,12 @@ fn dropping_the_session_kills_everything_in_it() {
     let sb = sandbox();
     let profile = SandboxProfile::Offline;
     let mut session = sb.open(ws.path(), profile).unwrap();
-    run(
-        &mut session,
-        &bash(
-            ws.path(),
-            profile,
-            "setsid bash -c 'while :; do sleep 1002.5; done' >/dev/null 2>&1 &",
-        ),
-    );
-    assert!(eventually_running("1002.5"));
+    let looping = marker(1003);
+    let script = format!("setsid bash -c 'while :; do sleep {looping}; done' >/dev/null 2>&1 &");
+    run(&mut session, &bash(ws.path(), profile, &script));
+    assert!(eventually_running(&looping));
     drop(session);
-    assert!(!running("1002.5"));
+    assert!(!running(&looping));
 }
 
 #[test]
@@ -154,7 +167,9 @@ fn each_command_has_its_own_bounds_and_the_next_one_still_runs() {
     let profile = SandboxProfile::Offline;
     let mut session = sb.open(ws.path(), profile).unwrap();
 
-    let mut looping = bash(ws.path(), profile, "sleep 1003 & while :; do :; done");
+    let background = marker(1004);
+    let script = format!("sleep {background} & while :; do :; done");
+    let mut looping = bash(ws.path(), profile, &script);
     looping.limits.wall_clock_ms = 500;
     let start = Instant::now();
     let e = run(&mut session, &looping);
@@ -162,7 +177,7 @@ fn each_command_has_its_own_bounds_and_the_next_one_still_runs() {
     assert!(e.timed_out && e.killed && e.duration_ms >= 500);
     assert_eq!(e.termination, Termination::Signaled { signal: 9 });
     // The kill took the command's whole group.
-    assert!(!running("sleep 1003"));
+    assert!(eventually_gone(&background));
 
     let e = run(&mut session, &bash(ws.path(), profile, "echo next"));
     assert_eq!(stdout(&e), "next\n");
@@ -199,8 +214,9 @@ fn the_commands_of_a_session_fail_the_escapes() {
     let ws = tempfile::tempdir().unwrap();
     let outside = host_dir();
     let target = outside.path().join("escaped");
-    let mut marker = std::process::Command::new("sleep")
-        .arg("1004.25")
+    let host_marker = marker(1005);
+    let mut host_process = std::process::Command::new("sleep")
+        .arg(&host_marker)
         .spawn()
         .unwrap();
     let sb = sandbox();
@@ -217,11 +233,15 @@ fn the_commands_of_a_session_fail_the_escapes() {
 
     let e = run(
         &mut session,
-        &bash(ws.path(), profile, "cat /proc/[0-9]*/cmdline | tr '\\0' ' '"),
+        &bash(
+            ws.path(),
+            profile,
+            "cat /proc/[0-9]*/cmdline | tr '\\0' ' '",
+        ),
     );
-    assert!(!stdout(&e).contains("1004.25"), "{}", stdout(&e));
-    marker.kill().unwrap();
-    marker.wait().unwrap();
+    assert!(!stdout(&e).contains(&host_marker), "{}", stdout(&e));
+    host_process.kill().unwrap();
+    host_process.wait().unwrap();
 
     let e = run(
         &mut session,
@@ -323,9 +343,10 @@ fn a_degraded_session_confines_each_command_and_kills_what_left_its_group() {
     assert_eq!(sb.isolation(), Isolation::LandlockOnly);
     let profile = SandboxProfile::RepoWrite;
     let mut session = sb.open(ws.path(), profile).unwrap();
+    let left = marker(1006);
     let script = format!(
         "echo kept > \"$TMPDIR/note\"; echo x > {o}/escaped; \
-         setsid sleep 1005.75 >/dev/null 2>&1 & echo started",
+         setsid sleep {left} >/dev/null 2>&1 & echo started",
         o = outside.path().display()
     );
     let e = run(&mut session, &bash(ws.path(), profile, &script));
@@ -333,13 +354,141 @@ fn a_degraded_session_confines_each_command_and_kills_what_left_its_group() {
     assert_eq!(e.session.as_ref(), Some(session.id()));
     assert_eq!(stdout(&e), "started\n");
     assert!(!outside.path().join("escaped").exists());
-    assert!(eventually_running("1005.75"));
+    assert!(eventually_running(&left));
     let e = run(
         &mut session,
         &bash(ws.path(), profile, "cat \"$TMPDIR/note\""),
     );
     assert_eq!(stdout(&e), "kept\n");
     session.close().unwrap();
-    assert!(!running("1005.75"));
+    assert!(!running(&left));
 }
 
+#[test]
+fn a_session_whose_sandbox_died_says_so() {
+    let ws = tempfile::tempdir().unwrap();
+    let sb = sandbox();
+    let profile = SandboxProfile::Offline;
+    let mut session = sb.open(ws.path(), profile).unwrap();
+    run(&mut session, &bash(ws.path(), profile, "true"));
+    // The server: the process on the host whose grandparent is bubblewrap's
+    // own process, the one that names this session's workspace.
+    let workspace = std::fs::canonicalize(ws.path()).unwrap();
+    let bwrap = processes()
+        .into_iter()
+        .find(|&pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            cmdline.starts_with("bwrap\0")
+                && cmdline.contains(workspace.to_str().unwrap())
+                && cmdline.ends_with("--serve\0")
+        })
+        .expect("the session's bubblewrap runs");
+    let server = processes()
+        .into_iter()
+        .find(|&pid| parent(pid).and_then(parent) == Some(bwrap))
+        .expect("the session's server runs");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let start = Instant::now();
+    while Path::new(&format!("/proc/{server}")).exists() {
+        assert!(start.elapsed() < Duration::from_secs(5), "the server lives");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let err = session
+        .run(&bash(ws.path(), profile, "echo never"))
+        .unwrap_err();
+    assert_eq!(err.code(), "sandbox.session_ended");
+    let err = session
+        .run(&bash(ws.path(), profile, "echo never"))
+        .unwrap_err();
+    assert_eq!(err.code(), "sandbox.session_ended");
+    session.close().unwrap();
+}
+
+fn processes() -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+/// A process's parent, from `/proc/<pid>/stat`.
+fn parent(pid: i32) -> Option<i32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// The tests above that need no root-owned folder, run again by this test
+/// binary as `nobody` with no capabilities. As root the sandbox's user holds
+/// every capability inside its user namespace, as `nobody` none: the server
+/// must be out of reach either way.
+const UNPRIVILEGED: &[&str] = &[
+    "files_carry_to_the_next_command_of_the_same_session_only",
+    "a_background_process_lives_between_commands_and_dies_with_the_session",
+    "dropping_the_session_kills_everything_in_it",
+    "each_command_has_its_own_bounds_and_the_next_one_still_runs",
+    "a_command_cannot_reach_the_sessions_server",
+    "requests_outside_the_session_are_refused_and_setup_failures_leave_it_usable",
+    "a_degraded_session_confines_each_command_and_kills_what_left_its_group",
+    "a_session_whose_sandbox_died_says_so",
+];
+
+#[test]
+fn sessions_hold_for_an_unprivileged_user_too() {
+    if !nix::unistd::geteuid().is_root() {
+        // Already unprivileged: every test above ran as this user.
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    if !reachable_by_others(&exe) || !reachable_by_others(Path::new(HELPER)) {
+        eprintln!(
+            "skipped: {} or {HELPER} is not reachable by other users",
+            exe.display()
+        );
+        return;
+    }
+    let output = std::process::Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-all",
+            "--",
+        ])
+        .arg(&exe)
+        .args(["--exact", "--test-threads=2"])
+        .args(UNPRIVILEGED)
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("setpriv runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary = format!("{} passed; 0 failed", UNPRIVILEGED.len());
+    assert!(stdout.contains(&summary), "{stdout}");
+}
+
+/// Whether a user other than the owner may execute `file`.
+fn reachable_by_others(file: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &Path| {
+        std::fs::metadata(path)
+            .map(|m| m.permissions().mode())
+            .unwrap_or(0)
+    };
+    mode(file) & 0o001 != 0 && file.ancestors().skip(1).all(|dir| mode(dir) & 0o001 != 0)
+}

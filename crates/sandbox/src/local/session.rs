@@ -73,7 +73,8 @@ impl LocalSession {
             Isolation::LandlockOnly => Some(tempfile::tempdir()?),
         };
         let probe = ExecRequest::new("true", Vec::<String>::new(), &workspace, profile);
-        let one_off = sandbox.command(&probe, &workspace, private_tmp.as_ref().map(|t| t.path()))?;
+        let one_off =
+            sandbox.command(&probe, &workspace, private_tmp.as_ref().map(|t| t.path()))?;
         let command = server_command(&one_off);
         let (started, start) = mpsc::channel();
         let (reaped_tx, reaped) = mpsc::channel();
@@ -126,13 +127,12 @@ impl LocalSession {
             );
         if !ready {
             session.shutdown();
-            let said = server_stderr
-                .join()
-                .map(|o| o.excerpt)
-                .unwrap_or_default();
+            let said = server_stderr.join().map(|o| o.excerpt).unwrap_or_default();
             let said = said.trim();
             let said = said.strip_prefix(SETUP_FAILED_PREFIX).unwrap_or(said);
-            return Err(SandboxError::Setup(format!("session did not start: {said}")));
+            return Err(SandboxError::Setup(format!(
+                "session did not start: {said}"
+            )));
         }
         Ok(session)
     }
@@ -169,7 +169,9 @@ impl LocalSession {
     /// Runs the request's command and follows its frames to the end.
     fn execute(&mut self, request: &ExecRequest) -> Result<Execution, SandboxError> {
         let tmp = self.private_tmp.as_ref().map(|t| t.path().to_owned());
-        let one_off = self.sandbox.command(request, &self.workspace, tmp.as_deref())?;
+        let one_off = self
+            .sandbox
+            .command(request, &self.workspace, tmp.as_deref())?;
         let spec = spec_of(&one_off)?;
         let limits = request.limits;
         let start = Instant::now();
@@ -212,7 +214,9 @@ impl LocalSession {
                 }
                 wire::NOT_STARTED => {
                     let reason = String::from_utf8_lossy(&payload);
-                    return Err(SandboxError::Setup(format!("cannot start the helper: {reason}")));
+                    return Err(SandboxError::Setup(format!(
+                        "cannot start the helper: {reason}"
+                    )));
                 }
                 other => return Err(self.broken(&format!("unexpected frame {other}"))),
             };
@@ -227,7 +231,10 @@ impl LocalSession {
         };
         let duration_ms = start.elapsed().as_millis() as u64;
         let (stdout, stderr): (Output, Output) = (stdout.finish(), stderr.finish());
-        if termination == (Termination::Exited { code: SETUP_FAILED_EXIT })
+        if termination
+            == (Termination::Exited {
+                code: SETUP_FAILED_EXIT,
+            })
             && let Some(reason) = stderr.excerpt.strip_prefix(SETUP_FAILED_PREFIX)
         {
             return Err(SandboxError::Setup(reason.trim_end().to_owned()));
