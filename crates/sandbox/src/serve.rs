@@ -125,7 +125,9 @@ fn run_one(
     // its group, stays reserved until the server has stopped killing it.
     let (exited_r, exited_w) = io::pipe()?;
     thread::spawn(move || {
-        let _ = waitid(Id::Pid(group), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT);
+        while let Err(nix::Error::EINTR) =
+            waitid(Id::Pid(group), WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT)
+        {}
         drop(exited_w);
     });
     let mut streams = [(wire::STDOUT, Some(out_r)), (wire::STDERR, Some(err_r))];

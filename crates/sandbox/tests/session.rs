@@ -146,6 +146,21 @@ fn a_background_process_lives_between_commands_and_dies_with_the_session() {
     assert!(!running(&grouped) && !running(&left));
 }
 
+/// Callers on an async runtime open a session on one blocking thread and run
+/// its commands on others; the sandbox must not die with the first.
+#[test]
+fn a_session_outlives_the_thread_that_opened_it() {
+    let ws = tempfile::tempdir().unwrap();
+    let profile = SandboxProfile::Offline;
+    let path = ws.path().to_owned();
+    let mut session = std::thread::spawn(move || sandbox().open(&path, profile).unwrap())
+        .join()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let e = run(&mut session, &bash(ws.path(), profile, "echo alive"));
+    assert_eq!(stdout(&e), "alive\n");
+}
+
 #[test]
 fn dropping_the_session_kills_everything_in_it() {
     let ws = tempfile::tempdir().unwrap();
@@ -435,6 +450,7 @@ fn parent(pid: i32) -> Option<i32> {
 const UNPRIVILEGED: &[&str] = &[
     "files_carry_to_the_next_command_of_the_same_session_only",
     "a_background_process_lives_between_commands_and_dies_with_the_session",
+    "a_session_outlives_the_thread_that_opened_it",
     "dropping_the_session_kills_everything_in_it",
     "each_command_has_its_own_bounds_and_the_next_one_still_runs",
     "a_command_cannot_reach_the_sessions_server",

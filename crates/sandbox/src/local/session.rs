@@ -50,9 +50,10 @@ pub(super) struct LocalSession {
     /// The process group of the sandbox (bubblewrap, or the server in the
     /// degraded mode).
     group: Pid,
-    /// Spawned and waits for the sandbox: bubblewrap's `--die-with-parent`
-    /// ties the sandbox to the thread that started it, so that thread lives
-    /// exactly as long as the sandbox.
+    /// Spawned and waits for the sandbox. A parent-death signal (bubblewrap's
+    /// `--die-with-parent`) follows the thread that created the process
+    /// (prctl(2)), and callers may open a session on one thread and run
+    /// commands on others: this thread lives exactly as long as the sandbox.
     reaper: Option<JoinHandle<()>>,
     reaped: mpsc::Receiver<()>,
 }
