@@ -310,6 +310,12 @@ fn a_command_cannot_reach_the_sessions_server() {
     for reached in ["link", "injected", "environ", "mem", "killed"] {
         assert!(!out.lines().any(|l| l == reached), "{reached}: {out}");
     }
+    // A command inherits no descriptor a one-off execution does not (the
+    // control pipes stay with the server).
+    let list = ExecRequest::new("ls", ["/proc/self/fd"], ws.path(), profile);
+    let in_session = stdout(&run(&mut session, &list));
+    assert!(in_session.starts_with("0\n1\n"), "{in_session}");
+    assert_eq!(in_session, stdout(&sb.run(&list).unwrap()));
     // The server still serves.
     let e = run(&mut session, &bash(ws.path(), profile, "echo alive"));
     assert_eq!(stdout(&e), "alive\n");
