@@ -106,8 +106,9 @@ impl LocalSession {
         let (Some(to_server), Some(from_server), Some(stderr)) = (stdin, stdout, stderr) else {
             return Err(SandboxError::Setup("session pipes missing".to_owned()));
         };
-        // Read to its end in the background, so the server never blocks on
-        // it; only a failed start looks at it.
+        // Read in the background (up to a cap, after which writes to it fail
+        // rather than block), so the server never waits on it; only a failed
+        // start looks at it.
         let server_stderr = thread::spawn(move || capture(stderr, SERVER_STDERR_BYTES, || ()));
         let mut session = LocalSession {
             id: SessionId::mint(),
