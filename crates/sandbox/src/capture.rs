@@ -14,10 +14,7 @@ pub(crate) const EXCERPT_BYTES: usize = 4096;
 /// `over_cap` is called and reading stops (the pipe is then closed, so a
 /// writer that survives the kill gets `EPIPE`).
 pub(crate) fn capture(mut stream: impl Read, cap: u64, over_cap: impl FnOnce()) -> Output {
-    let mut hasher = Sha256::new();
-    let mut captured = Vec::new();
-    let mut bytes: u64 = 0;
-    let mut truncated = false;
+    let mut capture = Capture::new(cap);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = match stream.read(&mut buf) {
@@ -26,24 +23,63 @@ pub(crate) fn capture(mut stream: impl Read, cap: u64, over_cap: impl FnOnce()) 
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         };
-        bytes += n as u64;
-        hasher.update(&buf[..n]);
-        let room = cap.saturating_sub(captured.len() as u64) as usize;
-        captured.extend_from_slice(&buf[..n.min(room)]);
-        if bytes > cap {
-            truncated = true;
+        if capture.feed(&buf[..n]) {
             over_cap();
             break;
         }
     }
-    let excerpt =
-        String::from_utf8_lossy(&captured[..captured.len().min(EXCERPT_BYTES)]).into_owned();
-    Output {
-        bytes,
-        sha256: hex::encode(hasher.finalize()),
-        excerpt,
-        truncated,
-        captured,
+    capture.finish()
+}
+
+/// A stream taken in pieces as they arrive (a session relays each command's
+/// output in frames): the same count, digest, cap and excerpt as [`capture`].
+pub(crate) struct Capture {
+    cap: u64,
+    hasher: Sha256,
+    captured: Vec<u8>,
+    bytes: u64,
+    truncated: bool,
+}
+
+impl Capture {
+    /// Nothing taken yet.
+    pub(crate) fn new(cap: u64) -> Self {
+        Capture {
+            cap,
+            hasher: Sha256::new(),
+            captured: Vec::new(),
+            bytes: 0,
+            truncated: false,
+        }
+    }
+
+    /// Takes the next piece. True the one time the stream passes the cap;
+    /// after that pieces are neither counted nor kept.
+    pub(crate) fn feed(&mut self, piece: &[u8]) -> bool {
+        if self.truncated {
+            return false;
+        }
+        self.bytes += piece.len() as u64;
+        self.hasher.update(piece);
+        let room = self.cap.saturating_sub(self.captured.len() as u64) as usize;
+        self.captured
+            .extend_from_slice(&piece[..piece.len().min(room)]);
+        self.truncated = self.bytes > self.cap;
+        self.truncated
+    }
+
+    /// The record of what was taken.
+    pub(crate) fn finish(self) -> Output {
+        let excerpt =
+            String::from_utf8_lossy(&self.captured[..self.captured.len().min(EXCERPT_BYTES)])
+                .into_owned();
+        Output {
+            bytes: self.bytes,
+            sha256: hex::encode(self.hasher.finalize()),
+            excerpt,
+            truncated: self.truncated,
+            captured: self.captured,
+        }
     }
 }
 
@@ -73,5 +109,21 @@ mod tests {
         assert!(out.truncated && called);
         assert_eq!(out.captured.len(), 10);
         assert_eq!(out.bytes, 100);
+    }
+
+    #[test]
+    fn pieces_are_taken_like_one_stream_until_the_cap() {
+        let mut capture = Capture::new(10);
+        assert!(!capture.feed(b"hel"));
+        assert!(!capture.feed(b"lo"));
+        let whole = capture.finish();
+        assert_eq!(whole, super::capture(&b"hello"[..], 10, || ()));
+        let mut capture = Capture::new(10);
+        assert!(!capture.feed(&[b'x'; 8]));
+        assert!(capture.feed(&[b'x'; 8]));
+        assert!(!capture.feed(&[b'x'; 8]), "the cap is reported once");
+        let out = capture.finish();
+        assert!(out.truncated);
+        assert_eq!((out.bytes, out.captured.len()), (16, 10));
     }
 }

@@ -16,7 +16,14 @@ use crate::spec::{ConfineSpec, SETUP_FAILED_EXIT, SETUP_FAILED_PREFIX};
 
 /// The helper's `main`: reads the spec from the first argument and never
 /// returns (it becomes the command, or exits with [`SETUP_FAILED_EXIT`]).
+/// Given `--serve` instead, it is a session's server (`serve.rs`).
 pub fn helper_main() -> ! {
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == crate::serve::SERVE_ARG)
+    {
+        crate::serve::serve_main()
+    }
     let error = match run() {
         Ok(never) => match never {},
         Err(error) => error,

@@ -29,6 +29,10 @@ pub enum SandboxError {
     /// The sandbox process could not be started or watched.
     #[error("sandbox process: {0}")]
     Io(#[from] std::io::Error),
+    /// The session's sandbox is gone (its server ended or stopped answering):
+    /// the command did not finish and no further command runs in it.
+    #[error("sandbox session ended: {0}")]
+    SessionEnded(String),
 }
 
 impl ErrorCode for SandboxError {
@@ -41,6 +45,7 @@ impl ErrorCode for SandboxError {
             SandboxError::CannotHide(_) => "sandbox.cannot_hide",
             SandboxError::Setup(_) => "sandbox.setup_failed",
             SandboxError::Io(_) => "sandbox.io",
+            SandboxError::SessionEnded(_) => "sandbox.session_ended",
         }
     }
 }
@@ -60,6 +65,7 @@ mod tests {
             SandboxError::CannotHide(String::new()),
             SandboxError::Setup(String::new()),
             SandboxError::Io(std::io::Error::other("x")),
+            SandboxError::SessionEnded(String::new()),
         ];
         let codes: Vec<_> = errors.iter().map(ErrorCode::code).collect();
         assert_eq!(
@@ -71,6 +77,7 @@ mod tests {
                 "sandbox.cannot_hide",
                 "sandbox.setup_failed",
                 "sandbox.io",
+                "sandbox.session_ended",
             ]
         );
     }

@@ -1,10 +1,13 @@
 //! Sandboxed execution: one command per fresh set of namespaces, walled in
 //! again by Landlock and a seccomp filter, bounded by rlimits, a wall clock
-//! and output caps, and recorded.
+//! and output caps, and recorded; or several commands one after another in
+//! one sandbox, a [`SandboxSession`], each confined and recorded the same way.
 //!
 //! [`Sandbox`] is the seam: [`LocalSandbox`] isolates on this host with
 //! bubblewrap; a cluster backend (pods under gVisor or Kata) can implement
 //! the same trait.
+
+use std::path::Path;
 
 mod capture;
 mod confine;
@@ -15,7 +18,10 @@ mod profile;
 mod record;
 mod request;
 mod seccomp;
+mod serve;
+mod session;
 mod spec;
+mod wire;
 
 pub use confine::helper_main;
 pub use error::SandboxError;
@@ -24,6 +30,7 @@ pub use local::{LocalConfig, LocalSandbox};
 pub use profile::{Network, SandboxProfile, WorkspaceAccess};
 pub use record::{Execution, Isolation, Output, Termination};
 pub use request::ExecRequest;
+pub use session::{SandboxSession, SessionId};
 
 /// Runs one command in isolation and records how it went.
 ///
@@ -35,4 +42,13 @@ pub trait Sandbox: Send + Sync {
 
     /// The isolation every execution of this sandbox gets.
     fn isolation(&self) -> Isolation;
+
+    /// Starts one sandbox for `workspace` under `profile` that stays up for
+    /// several commands, until the session is closed or dropped (the
+    /// `agent_sandboxed` execution mode; `run` is `tool_sandboxed`).
+    fn open(
+        &self,
+        workspace: &Path,
+        profile: SandboxProfile,
+    ) -> Result<Box<dyn SandboxSession>, SandboxError>;
 }

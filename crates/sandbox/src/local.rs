@@ -19,6 +19,8 @@ use crate::record::{Execution, Isolation, Termination};
 use crate::spec::{ConfineSpec, SETUP_FAILED_EXIT, SETUP_FAILED_PREFIX};
 use crate::{ExecRequest, Limits, Sandbox, SandboxError, SandboxProfile, WorkspaceAccess};
 
+mod session;
+
 /// The `PATH` inside the sandbox.
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -266,6 +268,14 @@ impl Sandbox for LocalSandbox {
     fn isolation(&self) -> Isolation {
         self.isolation
     }
+
+    fn open(
+        &self,
+        workspace: &Path,
+        profile: SandboxProfile,
+    ) -> Result<Box<dyn crate::SandboxSession>, SandboxError> {
+        session::LocalSession::open(self, workspace, profile).map(|s| Box::new(s) as Box<_>)
+    }
 }
 
 /// Starts the command in its own process group, captures both streams under
@@ -343,6 +353,7 @@ fn watch(
         bytes_out: stdout.bytes + stderr.bytes,
         stdout,
         stderr,
+        session: None,
     })
 }
 

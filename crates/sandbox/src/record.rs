@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Limits, SandboxProfile};
+use crate::{Limits, SandboxProfile, SessionId};
 
 /// One execution's record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,6 +36,10 @@ pub struct Execution {
     pub stdout: Output,
     /// What it wrote to stderr.
     pub stderr: Output,
+    /// The session it ran in (`agent_sandboxed`); absent for a one-off
+    /// execution in a fresh sandbox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionId>,
 }
 
 /// The isolation an execution ran under.
@@ -120,6 +124,7 @@ mod tests {
                 truncated: false,
                 captured: Vec::new(),
             },
+            session: None,
         };
         let json = serde_json::to_value(&record).unwrap();
         assert_eq!(
@@ -161,6 +166,15 @@ mod tests {
         let mut back: Execution = serde_json::from_value(json).unwrap();
         back.stdout.captured = b"hi\n".to_vec();
         assert_eq!(back, record);
+        let in_session = Execution {
+            session: Some(SessionId("0193a1b2-0000-7000-8000-000000000001".to_owned())),
+            ..record.clone()
+        };
+        let json = serde_json::to_value(&in_session).unwrap();
+        assert_eq!(json["session"], "0193a1b2-0000-7000-8000-000000000001");
+        let mut back: Execution = serde_json::from_value(json).unwrap();
+        back.stdout.captured = b"hi\n".to_vec();
+        assert_eq!(back, in_session);
         let signaled = serde_json::to_value(Termination::Signaled { signal: 9 }).unwrap();
         assert_eq!(
             signaled,
