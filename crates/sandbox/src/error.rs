@@ -29,6 +29,10 @@ pub enum SandboxError {
     /// The sandbox process could not be started or watched.
     #[error("sandbox process: {0}")]
     Io(#[from] std::io::Error),
+    /// An egress proxy was given, but this sandbox cannot confine a command
+    /// to it (the degraded mode has no private network namespace).
+    #[error("the egress proxy needs a private network namespace, which the degraded mode lacks")]
+    EgressUnavailable,
 }
 
 impl ErrorCode for SandboxError {
@@ -41,6 +45,7 @@ impl ErrorCode for SandboxError {
             SandboxError::CannotHide(_) => "sandbox.cannot_hide",
             SandboxError::Setup(_) => "sandbox.setup_failed",
             SandboxError::Io(_) => "sandbox.io",
+            SandboxError::EgressUnavailable => "sandbox.egress_unavailable",
         }
     }
 }
@@ -60,6 +65,7 @@ mod tests {
             SandboxError::CannotHide(String::new()),
             SandboxError::Setup(String::new()),
             SandboxError::Io(std::io::Error::other("x")),
+            SandboxError::EgressUnavailable,
         ];
         let codes: Vec<_> = errors.iter().map(ErrorCode::code).collect();
         assert_eq!(
@@ -71,6 +77,7 @@ mod tests {
                 "sandbox.cannot_hide",
                 "sandbox.setup_failed",
                 "sandbox.io",
+                "sandbox.egress_unavailable",
             ]
         );
     }

@@ -8,7 +8,9 @@
 
 mod capture;
 mod confine;
+mod egress;
 mod error;
+mod forward;
 mod limits;
 mod local;
 mod profile;
@@ -18,6 +20,7 @@ mod seccomp;
 mod spec;
 
 pub use confine::helper_main;
+pub use egress::{EgressConnection, EgressDecision};
 pub use error::SandboxError;
 pub use limits::Limits;
 pub use local::{LocalConfig, LocalSandbox};
