@@ -48,14 +48,19 @@ pub struct EgressScope {
 
 impl EgressScope {
     /// Whether `host` is on the allow-list.
+    /// IP literals are compared as addresses, so `::ffff:7f00:1` is the
+    /// listed `::ffff:127.0.0.1`.
     pub fn allows(&self, host: &str) -> bool {
         let host = normalize_host(host);
-        let literal = host.parse::<IpAddr>().is_ok();
+        let literal = host.parse::<IpAddr>().ok();
         self.allow_hosts.iter().any(|pattern| {
             let pattern = normalize_host(pattern);
+            if let (Some(ip), Ok(listed)) = (literal, pattern.parse::<IpAddr>()) {
+                return ip == listed;
+            }
             match pattern.strip_prefix("*.") {
                 Some(suffix) => {
-                    !literal
+                    literal.is_none()
                         && host
                             .strip_suffix(suffix)
                             .and_then(|head| head.strip_suffix('.'))

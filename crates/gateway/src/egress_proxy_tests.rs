@@ -54,7 +54,16 @@ fn origin(reply: &'static [u8], until: &'static str) -> (u16, mpsc::Receiver<Str
 
 #[test]
 fn the_allow_list_matches_names_and_suffix_patterns() {
-    let scope = scope(&["API.example.com.", "*.pkg.dev", "10.0.0.7", "[::1]"], &[]);
+    let scope = scope(
+        &[
+            "API.example.com.",
+            "*.pkg.dev",
+            "10.0.0.7",
+            "[::1]",
+            "::ffff:127.0.0.1",
+        ],
+        &[],
+    );
     for host in [
         "api.example.com",
         "Api.Example.Com",
@@ -64,6 +73,8 @@ fn the_allow_list_matches_names_and_suffix_patterns() {
         "10.0.0.7",
         "::1",
         "[::1]",
+        "0:0:0:0:0:0:0:1",
+        "[::ffff:7f00:1]",
     ] {
         assert!(scope.allows(host), "{host}");
     }
@@ -75,6 +86,7 @@ fn the_allow_list_matches_names_and_suffix_patterns() {
         "evilpkg.dev",
         "pkg.dev.evil.com",
         "10.0.0.8",
+        "127.0.0.1",
         "",
     ] {
         assert!(!scope.allows(host), "{host}");
