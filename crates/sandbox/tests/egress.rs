@@ -321,3 +321,29 @@ fn check_refused(connection: &EgressConnection) {
         assert_eq!(connection.addresses.len(), 1, "{connection:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn offline_gets_no_proxy_even_with_a_scope() {
+    let origin = origin();
+    let ws = tempfile::tempdir().unwrap();
+    let request = ExecRequest::new(
+        "bash",
+        [
+            "-c",
+            &format!(
+                "echo \"[$HTTP_PROXY]\"; ls /run/agentwerke 2>/dev/null; \
+                 exec 3<>/dev/tcp/127.0.0.1/3128 && echo forwarder; \
+                 exec 4<>/dev/tcp/127.0.0.1/{} && echo direct",
+                origin.port
+            ),
+        ],
+        ws.path(),
+        SandboxProfile::Offline,
+    );
+    let e = run_with_egress(sandbox(), request, scope(&["127.0.0.1"], &["127.0.0.1"]))
+        .await
+        .expect("the command runs");
+    assert_eq!(out(&e), "[]\n");
+    assert!(e.egress.is_empty());
+    assert_eq!(origin.connections.load(Ordering::SeqCst), 0);
+}

@@ -114,6 +114,36 @@ fn the_forwarder_cannot_be_replaced_and_the_socket_is_the_only_door() {
 }
 
 #[test]
+fn the_forwarder_is_walled_in_and_dies_with_the_sandbox() {
+    let ws = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (socket, _) = fake_proxy(dir.path());
+    let sb = sandbox();
+    let mut request = bash(
+        ws.path(),
+        SandboxProfile::RepoRead,
+        "for d in /proc/[0-9]*; do \
+           if [ \"$(tr '\\0' '\\n' < $d/cmdline | sed -n 2p)\" = --egress-forwarder ]; then \
+             grep -E '^(NoNewPrivs|Seccomp):' $d/status; fi; done",
+    );
+    request.egress = Some(socket);
+    let e = sb.run(&request).expect("runs");
+    assert_eq!(stdout(&e), "NoNewPrivs:\t1\nSeccomp:\t2\n");
+    // Gone with the sandbox's PID namespace.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let left: Vec<_> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|d| std::fs::read(d.path().join("cmdline")).ok())
+        .filter(|cmdline| {
+            let cmdline = String::from_utf8_lossy(cmdline);
+            cmdline.split('\0').nth(1) == Some("--egress-forwarder")
+        })
+        .collect();
+    assert!(left.is_empty(), "a forwarder outlived its sandbox");
+}
+
+#[test]
 fn without_a_proxy_socket_a_proxy_profile_has_no_way_out() {
     let ws = tempfile::tempdir().unwrap();
     let sb = sandbox();
