@@ -347,3 +347,17 @@ async fn offline_gets_no_proxy_even_with_a_scope() {
     assert!(e.egress.is_empty());
     assert_eq!(origin.connections.load(Ordering::SeqCst), 0);
 }
+
+mod support;
+
+#[test]
+fn egress_escapes_fail_as_an_unprivileged_user_too() {
+    support::rerun_as_nobody(
+        &[
+            "an_allowed_host_is_reached_through_the_proxy_with_connect_and_plain_http",
+            "repo_read_cannot_get_past_the_allow_list_or_the_address_rules",
+            "offline_gets_no_proxy_even_with_a_scope",
+        ],
+        HELPER,
+    );
+}

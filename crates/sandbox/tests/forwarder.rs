@@ -196,3 +196,19 @@ fn the_degraded_mode_refuses_a_proxy() {
     request.egress = None;
     assert!(sb.run(&request).is_ok());
 }
+
+mod support;
+
+#[test]
+fn the_forwarder_works_for_an_unprivileged_user_too() {
+    support::rerun_as_nobody(
+        &[
+            "a_proxy_profile_reaches_the_proxy_socket_through_the_forwarder",
+            "the_forwarder_cannot_be_replaced_and_the_socket_is_the_only_door",
+            "the_forwarder_is_walled_in_and_dies_with_the_sandbox",
+            "without_a_proxy_socket_a_proxy_profile_has_no_way_out",
+            "the_degraded_mode_refuses_a_proxy",
+        ],
+        HELPER,
+    );
+}
