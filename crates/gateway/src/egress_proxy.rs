@@ -21,7 +21,6 @@ use std::time::{Duration, SystemTime};
 
 use agentwerke_sandbox::{EgressConnection, EgressDecision};
 use agentwerke_types::{ErrorCode, Timestamp};
-use hyper::StatusCode;
 use tokio::net::UnixListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
@@ -113,16 +112,13 @@ impl ErrorCode for EgressRefusal {
 }
 
 impl EgressRefusal {
-    /// The answer the command gets.
-    pub fn status(&self) -> StatusCode {
+    /// The HTTP status the command gets: `403` for a refusal, `502` for a
+    /// failure, `400` for a request the proxy does not serve.
+    pub fn status(&self) -> u16 {
         match self {
-            EgressRefusal::HostNotAllowed(_) | EgressRefusal::AddressRefused(_) => {
-                StatusCode::FORBIDDEN
-            }
-            EgressRefusal::Unresolved(_) | EgressRefusal::ConnectFailed { .. } => {
-                StatusCode::BAD_GATEWAY
-            }
-            EgressRefusal::BadRequest(_) => StatusCode::BAD_REQUEST,
+            EgressRefusal::HostNotAllowed(_) | EgressRefusal::AddressRefused(_) => 403,
+            EgressRefusal::Unresolved(_) | EgressRefusal::ConnectFailed { .. } => 502,
+            EgressRefusal::BadRequest(_) => 400,
         }
     }
 

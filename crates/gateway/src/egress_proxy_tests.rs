@@ -124,7 +124,7 @@ fn refusal_codes_are_stable() {
     ];
     let codes: Vec<_> = refusals
         .iter()
-        .map(|r| (r.code(), r.status().as_u16(), r.decision()))
+        .map(|r| (r.code(), r.status(), r.decision()))
         .collect();
     use EgressDecision::{Failed, Refused as R};
     assert_eq!(

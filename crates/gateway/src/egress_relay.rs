@@ -207,7 +207,8 @@ fn refuse(
 ) -> Response<Body> {
     use agentwerke_types::ErrorCode;
     log.decide(arrival, addresses, Err(refusal));
-    text(refusal.status(), format!("{}: {refusal}\n", refusal.code()))
+    let status = StatusCode::from_u16(refusal.status()).unwrap_or(StatusCode::FORBIDDEN);
+    text(status, format!("{}: {refusal}\n", refusal.code()))
 }
 
 fn text(status: StatusCode, body: String) -> Response<Body> {

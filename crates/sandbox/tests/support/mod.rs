@@ -7,7 +7,7 @@ use std::path::Path;
 /// and its egress need no privileges. Returns without running anything when
 /// already unprivileged (every test ran as this user) or when `nobody`
 /// cannot reach the binaries (a checkout only root may enter), which it says.
-pub fn rerun_as_nobody(tests: &[&str], helper: &str) {
+pub(crate) fn rerun_as_nobody(tests: &[&str], helper: &str) {
     if !nix::unistd::geteuid().is_root() {
         return;
     }
