@@ -12,7 +12,7 @@ use landlock::{
 };
 use nix::sys::resource::{Resource, setrlimit};
 
-use crate::spec::{ConfineSpec, SETUP_FAILED_EXIT, SETUP_FAILED_PREFIX};
+use crate::spec::{ConfineSpec, FORWARDER_ARG, SETUP_FAILED_EXIT, SETUP_FAILED_PREFIX};
 
 /// The helper's `main`: reads the spec from the first argument and never
 /// returns (it becomes the command, or exits with [`SETUP_FAILED_EXIT`]).
@@ -38,14 +38,22 @@ fn run() -> Result<Never, String> {
     let raw = std::env::args()
         .nth(1)
         .ok_or_else(|| "no confinement spec".to_owned())?;
+    if raw == FORWARDER_ARG {
+        let socket = std::env::args().nth(2).ok_or("no egress socket")?;
+        match crate::forward::run(std::path::Path::new(&socket))? {}
+    }
     let spec: ConfineSpec =
         serde_json::from_str(&raw).map_err(|e| format!("bad confinement spec: {e}"))?;
+    let proxy_env = crate::forward::start(&spec)?;
     set_limits(&spec)?;
     landlock(&spec)?;
     for filter in crate::seccomp::filters().map_err(|e| format!("seccomp filter: {e}"))? {
         seccompiler::apply_filter(&filter).map_err(|e| format!("seccomp: {e}"))?;
     }
-    let error = Command::new(&spec.program).args(&spec.args).exec();
+    let error = Command::new(&spec.program)
+        .args(&spec.args)
+        .envs(proxy_env)
+        .exec();
     Err(format!("cannot execute {}: {error}", spec.program))
 }
 
@@ -66,7 +74,7 @@ fn set_limits(spec: &ConfineSpec) -> Result<(), String> {
 
 /// The Landlock layer. Filesystem rules are required (the command does not
 /// run without them); signal and abstract-socket scoping are best effort.
-fn landlock(spec: &ConfineSpec) -> Result<(), String> {
+pub(crate) fn landlock(spec: &ConfineSpec) -> Result<(), String> {
     let abi = ABI::V6;
     let fail = |e: landlock::RulesetError| format!("landlock: {e}");
     let mut ruleset = Ruleset::default()

@@ -33,6 +33,13 @@ pub enum SandboxError {
     /// the command did not finish and no further command runs in it.
     #[error("sandbox session ended: {0}")]
     SessionEnded(String),
+    /// An egress proxy was given, but this sandbox cannot confine a command
+    /// to it: the degraded mode has no private network namespace, and a
+    /// session's network is fixed, without the proxy, when it opens.
+    #[error(
+        "this sandbox cannot route a command through the egress proxy (the degraded mode has no private network namespace; a session opens without the proxy)"
+    )]
+    EgressUnavailable,
 }
 
 impl ErrorCode for SandboxError {
@@ -46,6 +53,7 @@ impl ErrorCode for SandboxError {
             SandboxError::Setup(_) => "sandbox.setup_failed",
             SandboxError::Io(_) => "sandbox.io",
             SandboxError::SessionEnded(_) => "sandbox.session_ended",
+            SandboxError::EgressUnavailable => "sandbox.egress_unavailable",
         }
     }
 }
@@ -66,6 +74,7 @@ mod tests {
             SandboxError::Setup(String::new()),
             SandboxError::Io(std::io::Error::other("x")),
             SandboxError::SessionEnded(String::new()),
+            SandboxError::EgressUnavailable,
         ];
         let codes: Vec<_> = errors.iter().map(ErrorCode::code).collect();
         assert_eq!(
@@ -78,6 +87,7 @@ mod tests {
                 "sandbox.setup_failed",
                 "sandbox.io",
                 "sandbox.session_ended",
+                "sandbox.egress_unavailable",
             ]
         );
     }

@@ -11,7 +11,9 @@ use std::path::Path;
 
 mod capture;
 mod confine;
+mod egress;
 mod error;
+mod forward;
 mod limits;
 mod local;
 mod profile;
@@ -24,6 +26,7 @@ mod spec;
 mod wire;
 
 pub use confine::helper_main;
+pub use egress::{EgressConnection, EgressDecision};
 pub use error::SandboxError;
 pub use limits::Limits;
 pub use local::{LocalConfig, LocalSandbox};

@@ -2,6 +2,7 @@
 //! rlimits, Landlock and seccomp, and a watcher for the clock and the output.
 
 use std::ffi::OsString;
+use std::os::unix::fs::FileTypeExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -16,8 +17,8 @@ use nix::unistd::Pid;
 
 use crate::capture::capture;
 use crate::record::{Execution, Isolation, Termination};
-use crate::spec::{ConfineSpec, SETUP_FAILED_EXIT, SETUP_FAILED_PREFIX};
-use crate::{ExecRequest, Limits, Sandbox, SandboxError, SandboxProfile, WorkspaceAccess};
+use crate::spec::{ConfineSpec, EGRESS_SOCKET, SETUP_FAILED_EXIT, SETUP_FAILED_PREFIX};
+use crate::{ExecRequest, Limits, Network, Sandbox, SandboxError, SandboxProfile, WorkspaceAccess};
 
 mod session;
 
@@ -113,6 +114,32 @@ impl LocalSandbox {
         Ok(sandbox)
     }
 
+    /// The host path of the egress proxy's socket to bind in, if the
+    /// request has one its profile may use. A profile without a proxy
+    /// network is refused one, and the degraded mode cannot confine a
+    /// command to it.
+    fn egress<'r>(&self, request: &'r ExecRequest) -> Result<Option<&'r Path>, SandboxError> {
+        let Some(socket) = request.egress.as_deref() else {
+            return Ok(None);
+        };
+        if request.profile.network() != Network::ViaProxy {
+            return Err(SandboxError::InvalidRequest(format!(
+                "profile {} has no egress",
+                request.profile.as_str()
+            )));
+        }
+        if self.isolation == Isolation::LandlockOnly {
+            return Err(SandboxError::EgressUnavailable);
+        }
+        match std::fs::metadata(socket) {
+            Ok(meta) if meta.file_type().is_socket() => Ok(Some(socket)),
+            _ => Err(SandboxError::InvalidRequest(format!(
+                "egress socket {} is not a socket",
+                socket.display()
+            ))),
+        }
+    }
+
     /// The degraded mode exposes whole system folders; a hidden folder under
     /// one of them cannot be hidden, so the sandbox refuses to start.
     fn check_hidden(&self) -> Result<(), SandboxError> {
@@ -144,7 +171,12 @@ impl LocalSandbox {
             limits: request.limits,
             program: request.program.clone(),
             args: request.args.clone(),
+            egress: None,
         };
+        let egress = self.egress(request)?;
+        if egress.is_some() {
+            spec.egress = Some(PathBuf::from(EGRESS_SOCKET));
+        }
         match access {
             WorkspaceAccess::ReadOnly => spec.read.push(workspace.to_owned()),
             WorkspaceAccess::ReadWrite => spec.write.push(workspace.to_owned()),
@@ -156,7 +188,7 @@ impl LocalSandbox {
                 spec.write.push(PathBuf::from("/tmp"));
                 spec.devices.push(PathBuf::from("/dev"));
                 command = Command::new(&self.config.bwrap);
-                command.args(self.bwrap_args(workspace, access));
+                command.args(self.bwrap_args(workspace, access, egress));
                 command.arg(&self.config.helper);
             }
             Some(tmp) => {
@@ -192,7 +224,12 @@ impl LocalSandbox {
     /// and `/tmp`; each hidden folder covered by an empty tmpfs, each hidden
     /// file by `/dev/null`; then the
     /// workspace and the helper bound in on top.
-    fn bwrap_args(&self, workspace: &Path, access: WorkspaceAccess) -> Vec<OsString> {
+    fn bwrap_args(
+        &self,
+        workspace: &Path,
+        access: WorkspaceAccess,
+        egress: Option<&Path>,
+    ) -> Vec<OsString> {
         let mut args: Vec<OsString> = [
             "--unshare-user",
             "--unshare-ipc",
@@ -223,6 +260,12 @@ impl LocalSandbox {
             } else {
                 args.extend(["--ro-bind".into(), "/dev/null".into(), hidden.into()]);
             }
+        }
+        if let Some(socket) = egress {
+            // A private `/run` to hold the mount point (the root is
+            // read-only); it also hides the host's sockets there.
+            args.extend(["--tmpfs".into(), "/run".into()]);
+            args.extend(["--ro-bind".into(), socket.into(), EGRESS_SOCKET.into()]);
         }
         let bind = match access {
             WorkspaceAccess::ReadOnly => "--ro-bind",
@@ -354,6 +397,7 @@ fn watch(
         stdout,
         stderr,
         session: None,
+        egress: Vec::new(),
     })
 }
 

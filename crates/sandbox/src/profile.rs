@@ -50,16 +50,16 @@ impl SandboxProfile {
 
     /// The network the command gets.
     ///
-    /// Every profile gets loopback only today: the egress proxy that will give
-    /// `repo-read`, `repo-write` and `deployment` their allow-listed way out
-    /// does not exist yet, so those profiles fail closed rather than reach the
-    /// host's network.
+    /// `offline` gets its own loopback only; the others reach out through
+    /// the egress proxy alone, which allows only the hosts on their
+    /// allow-list. Without a proxy (`ExecRequest::egress` unset) they get
+    /// loopback only too: they fail closed.
     pub const fn network(self) -> Network {
         match self {
-            SandboxProfile::Offline
-            | SandboxProfile::RepoRead
-            | SandboxProfile::RepoWrite
-            | SandboxProfile::Deployment => Network::LoopbackOnly,
+            SandboxProfile::Offline => Network::LoopbackOnly,
+            SandboxProfile::RepoRead | SandboxProfile::RepoWrite | SandboxProfile::Deployment => {
+                Network::ViaProxy
+            }
         }
     }
 }
@@ -81,4 +81,8 @@ pub enum Network {
     /// A private network namespace with only its own loopback interface: no
     /// route to the host's loopback or any other address.
     LoopbackOnly,
+    /// The same private namespace, plus a forwarder on its loopback
+    /// (`127.0.0.1:3128`, named by the usual proxy variables) to the egress
+    /// proxy's Unix socket, bound into the sandbox: the only way out.
+    ViaProxy,
 }

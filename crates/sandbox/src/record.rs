@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Limits, SandboxProfile, SessionId};
+use crate::{EgressConnection, Limits, SandboxProfile, SessionId};
 
 /// One execution's record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +40,11 @@ pub struct Execution {
     /// execution in a fresh sandbox.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<SessionId>,
+    /// Every connection it made through the egress proxy, allowed or not,
+    /// in the order they reached it. Filled in by the caller that ran the
+    /// proxy; absent when there was none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub egress: Vec<EgressConnection>,
 }
 
 /// The isolation an execution ran under.
@@ -125,6 +130,7 @@ mod tests {
                 captured: Vec::new(),
             },
             session: None,
+            egress: Vec::new(),
         };
         let json = serde_json::to_value(&record).unwrap();
         assert_eq!(
@@ -175,6 +181,31 @@ mod tests {
         let mut back: Execution = serde_json::from_value(json).unwrap();
         back.stdout.captured = b"hi\n".to_vec();
         assert_eq!(back, in_session);
+        // The egress log is left out when empty (above) and listed when not.
+        let connection = crate::EgressConnection {
+            host: "example.com".to_owned(),
+            port: 443,
+            method: "CONNECT".to_owned(),
+            addresses: Vec::new(),
+            decision: crate::EgressDecision::Refused,
+            code: Some("gateway.egress.host_not_allowed".to_owned()),
+            reason: None,
+            bytes_up: 0,
+            bytes_down: 0,
+            at: agentwerke_types::Timestamp(1),
+        };
+        let with_egress = Execution {
+            egress: vec![connection.clone()],
+            ..record.clone()
+        };
+        let json = serde_json::to_value(&with_egress).unwrap();
+        assert_eq!(
+            json["egress"],
+            serde_json::json!([serde_json::to_value(&connection).unwrap()])
+        );
+        let mut back: Execution = serde_json::from_value(json).unwrap();
+        back.stdout.captured = b"hi\n".to_vec();
+        assert_eq!(back, with_egress);
         let signaled = serde_json::to_value(Termination::Signaled { signal: 9 }).unwrap();
         assert_eq!(
             signaled,

@@ -19,10 +19,14 @@ pub struct ExecRequest {
     pub profile: SandboxProfile,
     /// The bounds.
     pub limits: Limits,
+    /// The host path of the egress proxy's Unix socket, for a profile whose
+    /// network is [`crate::Network::ViaProxy`]. Unset, such a profile has no
+    /// way out (loopback only).
+    pub egress: Option<PathBuf>,
 }
 
 impl ExecRequest {
-    /// A request with the default limits.
+    /// A request with the default limits and no egress proxy.
     pub fn new(
         program: impl Into<String>,
         args: impl IntoIterator<Item = impl Into<String>>,
@@ -35,6 +39,7 @@ impl ExecRequest {
             workspace: workspace.into(),
             profile,
             limits: Limits::default(),
+            egress: None,
         }
     }
 }

@@ -26,7 +26,22 @@ pub(crate) struct ConfineSpec {
     pub(crate) program: String,
     /// Its arguments.
     pub(crate) args: Vec<String>,
+    /// The egress proxy's socket inside the sandbox: when set, the helper
+    /// starts the forwarder from [`PROXY_ADDRESS`] to it and names it in the
+    /// command's proxy variables.
+    #[serde(default)]
+    pub(crate) egress: Option<PathBuf>,
 }
+
+/// Where the forwarder listens inside the sandbox's network namespace (its
+/// loopback is private to the sandbox).
+pub(crate) const PROXY_ADDRESS: &str = "127.0.0.1:3128";
+
+/// Where the egress proxy's socket is bound inside the sandbox.
+pub(crate) const EGRESS_SOCKET: &str = "/run/agentwerke/egress.sock";
+
+/// The helper's first argument when it runs as the forwarder.
+pub(crate) const FORWARDER_ARG: &str = "--egress-forwarder";
 
 /// The exit code of the helper when it could not confine the command; the
 /// command did not run.

@@ -257,6 +257,7 @@ impl LocalSession {
             stdout,
             stderr,
             session: Some(self.id.clone()),
+            egress: Vec::new(),
         })
     }
 }
@@ -281,6 +282,11 @@ impl SandboxSession for LocalSession {
             return Err(SandboxError::InvalidRequest(
                 "the workspace is not the session's".to_owned(),
             ));
+        }
+        // A session's network is fixed when it opens, and it opens without
+        // the proxy: a command asking for one is refused, not run without.
+        if request.egress.is_some() {
+            return Err(SandboxError::EgressUnavailable);
         }
         if self.to_server.is_none() {
             return Err(ended("the session is closed"));
