@@ -6,6 +6,8 @@
 //! bubblewrap; a cluster backend (pods under gVisor or Kata) can implement
 //! the same trait.
 
+use std::path::Path;
+
 mod capture;
 mod confine;
 mod error;
@@ -16,6 +18,7 @@ mod record;
 mod request;
 mod seccomp;
 mod spec;
+mod user;
 
 pub use confine::helper_main;
 pub use error::SandboxError;
@@ -24,6 +27,7 @@ pub use local::{LocalConfig, LocalSandbox};
 pub use profile::{Network, SandboxProfile, WorkspaceAccess};
 pub use record::{Execution, Isolation, Output, Termination};
 pub use request::ExecRequest;
+pub use user::SandboxUser;
 
 /// Runs one command in isolation and records how it went.
 ///
@@ -35,4 +39,13 @@ pub trait Sandbox: Send + Sync {
 
     /// The isolation every execution of this sandbox gets.
     fn isolation(&self) -> Isolation;
+
+    /// Makes a freshly created workspace usable by the sandbox's commands
+    /// (for the host sandbox run by root: gives the tree to its unprivileged
+    /// user). Callers run it once after creating a run's workspace, before
+    /// the first execution in it.
+    fn prepare_workspace(&self, path: &Path) -> Result<(), SandboxError> {
+        let _ = path;
+        Ok(())
+    }
 }

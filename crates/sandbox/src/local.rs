@@ -17,7 +17,10 @@ use nix::unistd::Pid;
 use crate::capture::capture;
 use crate::record::{Execution, Isolation, Termination};
 use crate::spec::{ConfineSpec, SETUP_FAILED_EXIT, SETUP_FAILED_PREFIX};
-use crate::{ExecRequest, Limits, Sandbox, SandboxError, SandboxProfile, WorkspaceAccess};
+use crate::user::find_program;
+use crate::{
+    ExecRequest, Limits, Sandbox, SandboxError, SandboxProfile, SandboxUser, WorkspaceAccess,
+};
 
 /// The `PATH` inside the sandbox.
 const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -48,6 +51,12 @@ pub struct LocalConfig {
     /// Run with Landlock, seccomp and rlimits only when namespaces are
     /// unavailable. Off by default: the sandbox then refuses to run.
     pub allow_degraded: bool,
+    /// The host user bubblewrap (or, degraded, the helper) runs as, with no
+    /// supplementary groups. By default `nobody` when this process is root
+    /// (the kernel does not hold root to the process limit, and root's
+    /// identity would own the sandbox's files), and `None`, the caller's own
+    /// user, otherwise.
+    pub run_as: Option<SandboxUser>,
 }
 
 impl LocalConfig {
@@ -58,6 +67,7 @@ impl LocalConfig {
             bwrap: PathBuf::from("bwrap"),
             hidden: Vec::new(),
             allow_degraded: false,
+            run_as: SandboxUser::for_this_process(),
         }
     }
 }
@@ -86,7 +96,13 @@ impl LocalSandbox {
                 })
             })
             .collect::<Result<_, _>>()?;
-        let isolation = match probe_bwrap(&config.bwrap) {
+        if let Some(user) = config.run_as {
+            user.check_executable("the helper", &config.helper)?;
+            if let Some(bwrap) = find_program(&config.bwrap, PATH) {
+                user.check_executable("bubblewrap", &bwrap)?;
+            }
+        }
+        let isolation = match probe_bwrap(&config.bwrap, config.run_as) {
             Ok(()) => Isolation::Namespaces,
             Err(reason) if !config.allow_degraded => {
                 return Err(SandboxError::IsolationUnavailable { reason });
@@ -94,6 +110,9 @@ impl LocalSandbox {
             Err(_) => Isolation::LandlockOnly,
         };
         let sandbox = LocalSandbox { config, isolation };
+        if isolation == Isolation::Namespaces {
+            sandbox.check_hidden_reachable()?;
+        }
         if isolation == Isolation::LandlockOnly {
             sandbox.check_hidden()?;
             let probe = tempfile::tempdir()?;
@@ -122,6 +141,27 @@ impl LocalSandbox {
                 .any(|p| hidden.starts_with(p) || p.starts_with(hidden));
             if exposed {
                 return Err(SandboxError::CannotHide(hidden.display().to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Bubblewrap, running as the sandbox user, covers each hidden path: it
+    /// must be able to reach it. (One it cannot reach is out of the
+    /// command's reach too, but permissions can change; the operator hides
+    /// a folder above it instead.)
+    fn check_hidden_reachable(&self) -> Result<(), SandboxError> {
+        let Some(user) = self.config.run_as else {
+            return Ok(());
+        };
+        for hidden in &self.config.hidden {
+            if !user.may(hidden, 0) {
+                return Err(SandboxError::InvalidRequest(format!(
+                    "hidden path {}: the sandbox user (uid {}) cannot reach it to cover it; \
+                     hide a folder above it",
+                    hidden.display(),
+                    user.uid
+                )));
             }
         }
         Ok(())
@@ -178,6 +218,9 @@ impl LocalSandbox {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
+        if let Some(user) = self.config.run_as {
+            command.uid(user.uid).gid(user.gid);
+        }
         if let Some(tmp) = private_tmp {
             command.env("TMPDIR", tmp).env("HOME", tmp);
         } else {
@@ -247,10 +290,23 @@ impl Sandbox for LocalSandbox {
                 "workspace is not a folder".to_owned(),
             ));
         }
+        if let Some(user) = self.config.run_as
+            && !user.may(&workspace, 0o5)
+        {
+            return Err(SandboxError::InvalidRequest(format!(
+                "workspace {} is not reachable by the sandbox user (uid {}): \
+                 prepare it with Sandbox::prepare_workspace",
+                workspace.display(),
+                user.uid
+            )));
+        }
         let private_tmp = match self.isolation {
             Isolation::Namespaces => None,
             Isolation::LandlockOnly => Some(tempfile::tempdir()?),
         };
+        if let (Some(user), Some(tmp)) = (self.config.run_as, &private_tmp) {
+            std::os::unix::fs::chown(tmp.path(), Some(user.uid), Some(user.gid))?;
+        }
         let command = self.command(request, &workspace, private_tmp.as_ref().map(|t| t.path()))?;
         let execution = watch(command, request, self.isolation)?;
         drop(private_tmp);
@@ -265,6 +321,14 @@ impl Sandbox for LocalSandbox {
 
     fn isolation(&self) -> Isolation {
         self.isolation
+    }
+
+    /// Gives the workspace tree to the sandbox user when there is one.
+    fn prepare_workspace(&self, path: &Path) -> Result<(), SandboxError> {
+        match self.config.run_as {
+            Some(user) => user.own_tree(path),
+            None => Ok(()),
+        }
     }
 }
 
@@ -347,8 +411,12 @@ fn watch(
 }
 
 /// Whether bubblewrap can create the namespaces the sandbox uses.
-fn probe_bwrap(bwrap: &Path) -> Result<(), String> {
-    let output = Command::new(bwrap)
+fn probe_bwrap(bwrap: &Path, run_as: Option<SandboxUser>) -> Result<(), String> {
+    let mut probe = Command::new(bwrap);
+    if let Some(user) = run_as {
+        probe.uid(user.uid).gid(user.gid);
+    }
+    let output = probe
         .args([
             "--unshare-user",
             "--unshare-ipc",
