@@ -4,7 +4,7 @@
 //! unrun.
 
 use std::os::unix::process::CommandExt;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use landlock::{
     ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, Ruleset, RulesetAttr,
@@ -33,12 +33,18 @@ fn run() -> Result<Never, String> {
         .ok_or_else(|| "no confinement spec".to_owned())?;
     let spec: ConfineSpec =
         serde_json::from_str(&raw).map_err(|e| format!("bad confinement spec: {e}"))?;
+    let mut command = Command::new(&spec.program);
+    if let Some(dir) = &spec.secrets_dir {
+        crate::secret::write_files(dir, &spec.secret_files, std::io::stdin().lock())?;
+        // Standard input carried the values; the command gets none.
+        command.stdin(Stdio::null());
+    }
     set_limits(&spec)?;
     landlock(&spec)?;
     for filter in crate::seccomp::filters().map_err(|e| format!("seccomp filter: {e}"))? {
         seccompiler::apply_filter(&filter).map_err(|e| format!("seccomp: {e}"))?;
     }
-    let error = Command::new(&spec.program).args(&spec.args).exec();
+    let error = command.args(&spec.args).exec();
     Err(format!("cannot execute {}: {error}", spec.program))
 }
 

@@ -17,6 +17,7 @@ mod profile;
 mod record;
 mod request;
 mod seccomp;
+mod secret;
 mod spec;
 mod user;
 
@@ -27,6 +28,7 @@ pub use local::{LocalConfig, LocalSandbox};
 pub use profile::{Network, SandboxProfile, WorkspaceAccess};
 pub use record::{Execution, Isolation, Output, Termination};
 pub use request::ExecRequest;
+pub use secret::SecretFile;
 pub use user::SandboxUser;
 
 /// Runs one command in isolation and records how it went.

@@ -16,6 +16,7 @@ use nix::unistd::Pid;
 
 use crate::capture::capture;
 use crate::record::{Execution, Isolation, Termination};
+use crate::secret::{DEGRADED_SECRETS_DIR, NAMESPACE_SECRETS_DIR};
 use crate::spec::{ConfineSpec, SETUP_FAILED_EXIT, SETUP_FAILED_PREFIX};
 use crate::user::find_program;
 use crate::{
@@ -182,6 +183,12 @@ impl LocalSandbox {
             limits: request.limits,
             program: request.program.clone(),
             args: request.args.clone(),
+            secrets_dir: None,
+            secret_files: request
+                .secret_files
+                .iter()
+                .map(|f| f.name.clone())
+                .collect(),
         };
         match access {
             WorkspaceAccess::ReadOnly => spec.read.push(workspace.to_owned()),
@@ -207,6 +214,13 @@ impl LocalSandbox {
                 command.current_dir(workspace);
             }
         }
+        if !request.secret_files.is_empty() {
+            spec.secrets_dir = Some(match private_tmp {
+                None => PathBuf::from(NAMESPACE_SECRETS_DIR),
+                Some(tmp) => tmp.join(DEGRADED_SECRETS_DIR),
+            });
+        }
+        let secrets_dir = spec.secrets_dir.clone();
         let spec = serde_json::to_string(&spec)
             .map_err(|e| SandboxError::InvalidRequest(format!("spec: {e}")))?;
         command
@@ -225,6 +239,9 @@ impl LocalSandbox {
             command.env("TMPDIR", tmp).env("HOME", tmp);
         } else {
             command.env("TMPDIR", "/tmp").env("HOME", "/tmp");
+        }
+        if let Some(dir) = &secrets_dir {
+            command.env("SECRETS_DIR", dir).stdin(Stdio::piped());
         }
         Ok(command)
     }
@@ -254,6 +271,8 @@ impl LocalSandbox {
             "/proc",
             "--tmpfs",
             "/tmp",
+            "--tmpfs",
+            "/run",
         ]
         .into_iter()
         .map(OsString::from)
@@ -282,6 +301,7 @@ impl Sandbox for LocalSandbox {
         if request.program.is_empty() {
             return Err(SandboxError::InvalidRequest("empty program".to_owned()));
         }
+        crate::secret::validate(&request.secret_files)?;
         let workspace = std::fs::canonicalize(&request.workspace).map_err(|e| {
             SandboxError::InvalidRequest(format!("workspace {}: {e}", request.workspace.display()))
         })?;
@@ -309,6 +329,15 @@ impl Sandbox for LocalSandbox {
         }
         let command = self.command(request, &workspace, private_tmp.as_ref().map(|t| t.path()))?;
         let execution = watch(command, request, self.isolation)?;
+        if let Some(tmp) = &private_tmp {
+            // The helper left the secrets folder read-only; open it again so
+            // the folder and its files can be deleted.
+            let secrets = tmp.path().join(DEGRADED_SECRETS_DIR);
+            if secrets.is_dir() {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o700))?;
+            }
+        }
         drop(private_tmp);
         if let Termination::Exited { code } = execution.termination
             && code == SETUP_FAILED_EXIT
@@ -363,6 +392,17 @@ fn watch(
     let err_kill = kill_on_cap(over_cap.clone());
     let out = thread::spawn(move || capture(stdout, cap, out_kill));
     let err = thread::spawn(move || capture(stderr, cap, err_kill));
+    // The secret values go to the helper on a thread of their own, so a
+    // sandbox that never reads them cannot hold up the clock.
+    let feeder = child.stdin.take().map(|mut stdin| {
+        let frames = crate::secret::frames(&request.secret_files);
+        thread::spawn(move || {
+            use std::io::Write;
+            // A sandbox that failed before reading them closed the pipe: its
+            // own failure is what the record shows.
+            let _ = stdin.write_all(&frames);
+        })
+    });
     let (done, exited) = mpsc::channel();
     let waiter = thread::spawn(move || {
         let status = child.wait();
@@ -377,6 +417,9 @@ fn watch(
         .join()
         .map_err(|_| SandboxError::Setup("watcher panicked".to_owned()))??;
     let duration_ms = start.elapsed().as_millis() as u64;
+    if let Some(feeder) = feeder {
+        let _ = feeder.join();
+    }
     if isolation == Isolation::LandlockOnly {
         // Without a PID namespace, background processes outlive the command;
         // the group is still reserved while any of them lives.
@@ -407,6 +450,11 @@ fn watch(
         bytes_out: stdout.bytes + stderr.bytes,
         stdout,
         stderr,
+        secret_files: request
+            .secret_files
+            .iter()
+            .map(|f| f.name.clone())
+            .collect(),
     })
 }
 

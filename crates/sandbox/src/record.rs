@@ -36,6 +36,9 @@ pub struct Execution {
     pub stdout: Output,
     /// What it wrote to stderr.
     pub stderr: Output,
+    /// The names of the secret files it was given (never their values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_files: Vec<String>,
 }
 
 /// The isolation an execution ran under.
@@ -120,6 +123,7 @@ mod tests {
                 truncated: false,
                 captured: Vec::new(),
             },
+            secret_files: Vec::new(),
         };
         let json = serde_json::to_value(&record).unwrap();
         assert_eq!(
@@ -158,9 +162,14 @@ mod tests {
                 }
             })
         );
-        let mut back: Execution = serde_json::from_value(json).unwrap();
+        let mut back: Execution = serde_json::from_value(json.clone()).unwrap();
         back.stdout.captured = b"hi\n".to_vec();
         assert_eq!(back, record);
+        let mut with_secrets = record.clone();
+        with_secrets.secret_files = vec!["token".to_owned()];
+        let mut expected = json;
+        expected["secretFiles"] = serde_json::json!(["token"]);
+        assert_eq!(serde_json::to_value(&with_secrets).unwrap(), expected);
         let signaled = serde_json::to_value(Termination::Signaled { signal: 9 }).unwrap();
         assert_eq!(
             signaled,

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::{Limits, SandboxProfile};
+use crate::{Limits, SandboxProfile, SecretFile};
 
 /// One command to run: a program and its arguments (no shell), in a
 /// workspace folder, under a profile and limits.
@@ -19,6 +19,9 @@ pub struct ExecRequest {
     pub profile: SandboxProfile,
     /// The bounds.
     pub limits: Limits,
+    /// Secrets granted to this execution only, each the read-only file
+    /// `$SECRETS_DIR/<name>`.
+    pub secret_files: Vec<SecretFile>,
 }
 
 impl ExecRequest {
@@ -35,6 +38,7 @@ impl ExecRequest {
             workspace: workspace.into(),
             profile,
             limits: Limits::default(),
+            secret_files: Vec::new(),
         }
     }
 }

@@ -26,6 +26,13 @@ pub(crate) struct ConfineSpec {
     pub(crate) program: String,
     /// Its arguments.
     pub(crate) args: Vec<String>,
+    /// The folder to write the secret files into; their values follow on
+    /// standard input, in the order of `secret_files`.
+    #[serde(default)]
+    pub(crate) secrets_dir: Option<PathBuf>,
+    /// The names of the secret files.
+    #[serde(default)]
+    pub(crate) secret_files: Vec<String>,
 }
 
 /// The exit code of the helper when it could not confine the command; the

@@ -12,7 +12,7 @@ use agentwerke_types::ErrorCode;
 
 use agentwerke_sandbox::{
     ExecRequest, Execution, Isolation, LocalConfig, LocalSandbox, Sandbox, SandboxError,
-    SandboxProfile, SandboxUser, Termination,
+    SandboxProfile, SandboxUser, SecretFile, Termination,
 };
 
 const HELPER: &str = env!("CARGO_BIN_EXE_agentwerke-sandbox-init");
@@ -441,6 +441,9 @@ const UNPRIVILEGED: &[&str] = &[
     "filtered_syscalls_are_refused",
     "calls_only_the_seccomp_filter_refuses_are_refused",
     "the_degraded_mode_is_walled_by_landlock_and_says_so",
+    "the_process_limit_holds_for_every_caller",
+    "a_secret_file_is_there_for_its_execution_only",
+    "the_degraded_mode_gives_secrets_in_its_private_folder_and_deletes_them",
 ];
 
 #[test]
@@ -619,4 +622,154 @@ fn the_process_limit_holds_for_every_caller() {
         .parse()
         .unwrap();
     assert!(forked < 16, "{forked} processes forked past a limit of 16");
+}
+
+/// A value no file on this host holds before the test.
+fn secret_value() -> String {
+    format!(
+        "s3cret-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+/// Whether any file under `dir` (modified since `since`, under 1 MiB)
+/// holds `needle`.
+fn any_file_holds(dir: &Path, since: std::time::SystemTime, needle: &[u8]) -> Option<String> {
+    let entries = std::fs::read_dir(dir).ok()?;
+    for entry in entries.flatten() {
+        let Ok(meta) = entry.path().symlink_metadata() else {
+            continue;
+        };
+        if meta.modified().map(|m| m < since).unwrap_or(true) {
+            continue;
+        }
+        if meta.is_dir() {
+            if let Some(found) = any_file_holds(&entry.path(), since, needle) {
+                return Some(found);
+            }
+        } else if meta.is_file()
+            && meta.len() < 1 << 20
+            && std::fs::read(entry.path())
+                .is_ok_and(|data| data.windows(needle.len()).any(|w| w == needle))
+        {
+            return Some(entry.path().display().to_string());
+        }
+    }
+    None
+}
+
+#[test]
+fn a_secret_file_is_there_for_its_execution_only() {
+    let since = std::time::SystemTime::now() - Duration::from_secs(1);
+    let ws = tempfile::tempdir().unwrap();
+    let sb = sandbox(&[]);
+    let value = secret_value();
+    let mut request = bash(
+        ws.path(),
+        SandboxProfile::RepoWrite,
+        "echo \"$SECRETS_DIR\"; stat -c %a \"$SECRETS_DIR/token\"; \
+         echo x > \"$SECRETS_DIR/token\" || echo unwritable; \
+         rm -f \"$SECRETS_DIR/token\" || echo undeletable; \
+         touch \"$SECRETS_DIR/other\" || echo no-new-file; \
+         cat \"$SECRETS_DIR/token\" | sha256sum | cut -c1-64",
+    );
+    request.secret_files = vec![SecretFile::new("token", value.clone())];
+    let e = run(&sb, &request);
+    let digest = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(value.as_bytes()))
+    };
+    assert_eq!(
+        String::from_utf8_lossy(&e.stdout.captured),
+        format!("/run/secrets\n400\nunwritable\nundeletable\nno-new-file\n{digest}\n"),
+        "{}",
+        String::from_utf8_lossy(&e.stderr.captured)
+    );
+    assert_eq!(e.secret_files, ["token"]);
+    // The record names the file and holds the value nowhere.
+    let json = serde_json::to_string(&e).unwrap();
+    assert!(json.contains("\"secretFiles\":[\"token\"]"), "{json}");
+    assert!(!json.contains(&value));
+    assert!(!format!("{request:?}").contains(&value));
+
+    // The next execution, without it, has neither the file nor the folder.
+    let e = run(
+        &sb,
+        &bash(
+            ws.path(),
+            SandboxProfile::RepoWrite,
+            "echo \"[$SECRETS_DIR]\"; ls -A /run; cat /run/secrets/token",
+        ),
+    );
+    assert_eq!(String::from_utf8_lossy(&e.stdout.captured), "[]\n");
+    assert_ne!(exit_code(&e), 0);
+
+    // Nothing on the host's disk holds it: not the workspace, not the
+    // temporary folder.
+    let needle = value.as_bytes();
+    assert_eq!(any_file_holds(ws.path(), since, needle), None);
+    assert_eq!(any_file_holds(&std::env::temp_dir(), since, needle), None);
+}
+
+/// A command that prints its secret puts it in the captured output and the
+/// excerpt: the record is as the command made it, and the caller redacts
+/// excerpts before it records or shows them.
+#[test]
+fn a_printed_secret_is_in_the_output_the_caller_redacts() {
+    let ws = tempfile::tempdir().unwrap();
+    let sb = sandbox(&[]);
+    let value = secret_value();
+    let mut request = ExecRequest::new(
+        "cat",
+        ["/run/secrets/token"],
+        ws.path(),
+        SandboxProfile::Offline,
+    );
+    request.secret_files = vec![SecretFile::new("token", value.clone())];
+    let e = run(&sb, &request);
+    assert_eq!(e.stdout.excerpt, value);
+}
+
+#[test]
+fn a_bad_secret_file_name_is_refused() {
+    let ws = tempfile::tempdir().unwrap();
+    let sb = sandbox(&[]);
+    sb.prepare_workspace(ws.path()).unwrap();
+    for name in ["../escaped", "a/b", "..", ""] {
+        let mut request = bash(ws.path(), SandboxProfile::Offline, "true");
+        request.secret_files = vec![SecretFile::new(name, "v")];
+        let err = sb.run(&request).unwrap_err();
+        assert_eq!(err.code(), "sandbox.invalid_request", "{name}");
+    }
+}
+
+#[test]
+fn the_degraded_mode_gives_secrets_in_its_private_folder_and_deletes_them() {
+    let ws = tempfile::tempdir().unwrap();
+    let mut config = LocalConfig::new(HELPER);
+    config.bwrap = "/nonexistent/bwrap".into();
+    config.allow_degraded = true;
+    let sb = LocalSandbox::new(config).expect("landlock is enforced here");
+    let value = secret_value();
+    let mut request = bash(
+        ws.path(),
+        SandboxProfile::Offline,
+        "echo \"$SECRETS_DIR\"; stat -c %a \"$SECRETS_DIR/token\"; cat \"$SECRETS_DIR/token\"",
+    );
+    request.secret_files = vec![SecretFile::new("token", value.clone())];
+    let e = run(&sb, &request);
+    assert!(e.degraded);
+    let out = String::from_utf8_lossy(&e.stdout.captured).into_owned();
+    let mut lines = out.lines();
+    let dir = lines.next().unwrap();
+    assert!(dir.ends_with("/secrets"), "{out}");
+    assert_eq!(lines.next(), Some("400"));
+    assert_eq!(lines.next(), Some(value.as_str()));
+    assert!(!Path::new(dir).exists(), "{dir} is left behind");
+    assert!(!Path::new(dir).parent().unwrap().exists());
+    assert_eq!(e.secret_files, ["token"]);
 }
