@@ -117,6 +117,7 @@ impl LocalSandbox {
         if isolation == Isolation::LandlockOnly {
             sandbox.check_hidden()?;
             let probe = tempfile::tempdir()?;
+            sandbox.prepare_workspace(probe.path())?;
             let request = ExecRequest::new(
                 "true",
                 Vec::<String>::new(),
@@ -354,10 +355,13 @@ impl Sandbox for LocalSandbox {
 
     /// Gives the workspace tree to the sandbox user when there is one.
     fn prepare_workspace(&self, path: &Path) -> Result<(), SandboxError> {
-        match self.config.run_as {
-            Some(user) => user.own_tree(path),
-            None => Ok(()),
-        }
+        let Some(user) = self.config.run_as else {
+            return Ok(());
+        };
+        let path = std::fs::canonicalize(path).map_err(|e| {
+            SandboxError::InvalidRequest(format!("workspace {}: {e}", path.display()))
+        })?;
+        user.own_tree(&path)
     }
 }
 
