@@ -4,7 +4,7 @@
 //! unrun.
 
 use std::os::unix::process::CommandExt;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use landlock::{
     ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, Ruleset, RulesetAttr,
@@ -34,7 +34,25 @@ pub fn helper_main() -> ! {
 
 enum Never {}
 
+/// Closes every descriptor above the standard three that the helper was
+/// handed without close-on-exec (a pipe or file the server's own parent
+/// leaked to it), so that the command starts with nothing it was not meant
+/// to have. Listed first, then closed: the listing's own descriptor is gone
+/// by then, and closing its stale number fails harmlessly.
+fn close_inherited() -> Result<(), String> {
+    let open: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+        .map_err(|e| format!("cannot list open descriptors: {e}"))?
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2)
+        .collect();
+    for fd in open {
+        let _ = nix::unistd::close(fd);
+    }
+    Ok(())
+}
+
 fn run() -> Result<Never, String> {
+    close_inherited()?;
     let raw = std::env::args()
         .nth(1)
         .ok_or_else(|| "no confinement spec".to_owned())?;
@@ -44,16 +62,19 @@ fn run() -> Result<Never, String> {
     }
     let spec: ConfineSpec =
         serde_json::from_str(&raw).map_err(|e| format!("bad confinement spec: {e}"))?;
+    let mut command = Command::new(&spec.program);
+    if let Some(dir) = &spec.secrets_dir {
+        crate::secret::write_files(dir, &spec.secret_files, std::io::stdin().lock())?;
+        // Standard input carried the values; the command gets none.
+        command.stdin(Stdio::null());
+    }
     let proxy_env = crate::forward::start(&spec)?;
     set_limits(&spec)?;
     landlock(&spec)?;
     for filter in crate::seccomp::filters().map_err(|e| format!("seccomp filter: {e}"))? {
         seccompiler::apply_filter(&filter).map_err(|e| format!("seccomp: {e}"))?;
     }
-    let error = Command::new(&spec.program)
-        .args(&spec.args)
-        .envs(proxy_env)
-        .exec();
+    let error = command.args(&spec.args).envs(proxy_env).exec();
     Err(format!("cannot execute {}: {error}", spec.program))
 }
 

@@ -107,6 +107,8 @@ fn wall_in() -> Result<(), String> {
         program: String::new(),
         args: Vec::new(),
         egress: None,
+        secrets_dir: None,
+        secret_files: Vec::new(),
     };
     crate::confine::landlock(&nothing)?;
     for filter in crate::seccomp::filters().map_err(|e| format!("seccomp filter: {e}"))? {

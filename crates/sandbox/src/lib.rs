@@ -20,9 +20,11 @@ mod profile;
 mod record;
 mod request;
 mod seccomp;
+mod secret;
 mod serve;
 mod session;
 mod spec;
+mod user;
 mod wire;
 
 pub use confine::helper_main;
@@ -33,7 +35,9 @@ pub use local::{LocalConfig, LocalSandbox};
 pub use profile::{Network, SandboxProfile, WorkspaceAccess};
 pub use record::{Execution, Isolation, Output, Termination};
 pub use request::ExecRequest;
+pub use secret::SecretFile;
 pub use session::{SandboxSession, SessionId};
+pub use user::SandboxUser;
 
 /// Runs one command in isolation and records how it went.
 ///
@@ -54,4 +58,13 @@ pub trait Sandbox: Send + Sync {
         workspace: &Path,
         profile: SandboxProfile,
     ) -> Result<Box<dyn SandboxSession>, SandboxError>;
+
+    /// Makes a freshly created workspace usable by the sandbox's commands
+    /// (for the host sandbox run by root: gives the tree to its unprivileged
+    /// user). Callers run it once after creating a run's workspace, before
+    /// the first execution in it.
+    fn prepare_workspace(&self, path: &Path) -> Result<(), SandboxError> {
+        let _ = path;
+        Ok(())
+    }
 }

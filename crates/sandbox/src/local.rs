@@ -17,8 +17,13 @@ use nix::unistd::Pid;
 
 use crate::capture::capture;
 use crate::record::{Execution, Isolation, Termination};
+use crate::secret::{DEGRADED_SECRETS_DIR, NAMESPACE_SECRETS_DIR};
 use crate::spec::{ConfineSpec, EGRESS_SOCKET, SETUP_FAILED_EXIT, SETUP_FAILED_PREFIX};
-use crate::{ExecRequest, Limits, Network, Sandbox, SandboxError, SandboxProfile, WorkspaceAccess};
+use crate::user::find_program;
+use crate::{
+    ExecRequest, Limits, Network, Sandbox, SandboxError, SandboxProfile, SandboxUser,
+    WorkspaceAccess,
+};
 
 mod session;
 
@@ -51,6 +56,12 @@ pub struct LocalConfig {
     /// Run with Landlock, seccomp and rlimits only when namespaces are
     /// unavailable. Off by default: the sandbox then refuses to run.
     pub allow_degraded: bool,
+    /// The host user bubblewrap (or, degraded, the helper) runs as, with no
+    /// supplementary groups. By default `nobody` when this process is root
+    /// (the kernel does not hold root to the process limit, and root's
+    /// identity would own the sandbox's files), and `None`, the caller's own
+    /// user, otherwise.
+    pub run_as: Option<SandboxUser>,
 }
 
 impl LocalConfig {
@@ -61,6 +72,7 @@ impl LocalConfig {
             bwrap: PathBuf::from("bwrap"),
             hidden: Vec::new(),
             allow_degraded: false,
+            run_as: SandboxUser::for_this_process(),
         }
     }
 }
@@ -89,7 +101,13 @@ impl LocalSandbox {
                 })
             })
             .collect::<Result<_, _>>()?;
-        let isolation = match probe_bwrap(&config.bwrap) {
+        if let Some(user) = config.run_as {
+            user.check_executable("the helper", &config.helper)?;
+            if let Some(bwrap) = find_program(&config.bwrap, PATH) {
+                user.check_executable("bubblewrap", &bwrap)?;
+            }
+        }
+        let isolation = match probe_bwrap(&config.bwrap, config.run_as) {
             Ok(()) => Isolation::Namespaces,
             Err(reason) if !config.allow_degraded => {
                 return Err(SandboxError::IsolationUnavailable { reason });
@@ -97,9 +115,13 @@ impl LocalSandbox {
             Err(_) => Isolation::LandlockOnly,
         };
         let sandbox = LocalSandbox { config, isolation };
+        if isolation == Isolation::Namespaces {
+            sandbox.check_hidden_reachable()?;
+        }
         if isolation == Isolation::LandlockOnly {
             sandbox.check_hidden()?;
             let probe = tempfile::tempdir()?;
+            sandbox.prepare_workspace(probe.path())?;
             let request = ExecRequest::new(
                 "true",
                 Vec::<String>::new(),
@@ -156,6 +178,27 @@ impl LocalSandbox {
         Ok(())
     }
 
+    /// Bubblewrap, running as the sandbox user, covers each hidden path: it
+    /// must be able to reach it. (One it cannot reach is out of the
+    /// command's reach too, but permissions can change; the operator hides
+    /// a folder above it instead.)
+    fn check_hidden_reachable(&self) -> Result<(), SandboxError> {
+        let Some(user) = self.config.run_as else {
+            return Ok(());
+        };
+        for hidden in &self.config.hidden {
+            if !user.may(hidden, 0) {
+                return Err(SandboxError::InvalidRequest(format!(
+                    "hidden path {}: the sandbox user (uid {}) cannot reach it to cover it; \
+                     hide a folder above it",
+                    hidden.display(),
+                    user.uid
+                )));
+            }
+        }
+        Ok(())
+    }
+
     fn command(
         &self,
         request: &ExecRequest,
@@ -172,6 +215,12 @@ impl LocalSandbox {
             program: request.program.clone(),
             args: request.args.clone(),
             egress: None,
+            secrets_dir: None,
+            secret_files: request
+                .secret_files
+                .iter()
+                .map(|f| f.name.clone())
+                .collect(),
         };
         let egress = self.egress(request)?;
         if egress.is_some() {
@@ -201,6 +250,13 @@ impl LocalSandbox {
                 command.current_dir(workspace);
             }
         }
+        if !request.secret_files.is_empty() {
+            spec.secrets_dir = Some(match private_tmp {
+                None => PathBuf::from(NAMESPACE_SECRETS_DIR),
+                Some(tmp) => tmp.join(DEGRADED_SECRETS_DIR),
+            });
+        }
+        let secrets_dir = spec.secrets_dir.clone();
         let spec = serde_json::to_string(&spec)
             .map_err(|e| SandboxError::InvalidRequest(format!("spec: {e}")))?;
         command
@@ -212,10 +268,16 @@ impl LocalSandbox {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
+        if let Some(user) = self.config.run_as {
+            command.uid(user.uid).gid(user.gid);
+        }
         if let Some(tmp) = private_tmp {
             command.env("TMPDIR", tmp).env("HOME", tmp);
         } else {
             command.env("TMPDIR", "/tmp").env("HOME", "/tmp");
+        }
+        if let Some(dir) = &secrets_dir {
+            command.env("SECRETS_DIR", dir).stdin(Stdio::piped());
         }
         Ok(command)
     }
@@ -250,6 +312,8 @@ impl LocalSandbox {
             "/proc",
             "--tmpfs",
             "/tmp",
+            "--tmpfs",
+            "/run",
         ]
         .into_iter()
         .map(OsString::from)
@@ -262,9 +326,8 @@ impl LocalSandbox {
             }
         }
         if let Some(socket) = egress {
-            // A private `/run` to hold the mount point (the root is
-            // read-only); it also hides the host's sockets there.
-            args.extend(["--tmpfs".into(), "/run".into()]);
+            // Into the private `/run` (above), which holds the mount point
+            // on the read-only root and hides the host's sockets there.
             args.extend(["--ro-bind".into(), socket.into(), EGRESS_SOCKET.into()]);
         }
         let bind = match access {
@@ -284,6 +347,7 @@ impl Sandbox for LocalSandbox {
         if request.program.is_empty() {
             return Err(SandboxError::InvalidRequest("empty program".to_owned()));
         }
+        crate::secret::validate(&request.secret_files)?;
         let workspace = std::fs::canonicalize(&request.workspace).map_err(|e| {
             SandboxError::InvalidRequest(format!("workspace {}: {e}", request.workspace.display()))
         })?;
@@ -292,12 +356,34 @@ impl Sandbox for LocalSandbox {
                 "workspace is not a folder".to_owned(),
             ));
         }
+        if let Some(user) = self.config.run_as
+            && !user.may(&workspace, 0o5)
+        {
+            return Err(SandboxError::InvalidRequest(format!(
+                "workspace {} is not reachable by the sandbox user (uid {}): \
+                 prepare it with Sandbox::prepare_workspace",
+                workspace.display(),
+                user.uid
+            )));
+        }
         let private_tmp = match self.isolation {
             Isolation::Namespaces => None,
             Isolation::LandlockOnly => Some(tempfile::tempdir()?),
         };
+        if let (Some(user), Some(tmp)) = (self.config.run_as, &private_tmp) {
+            std::os::unix::fs::chown(tmp.path(), Some(user.uid), Some(user.gid))?;
+        }
         let command = self.command(request, &workspace, private_tmp.as_ref().map(|t| t.path()))?;
         let execution = watch(command, request, self.isolation)?;
+        if let Some(tmp) = &private_tmp {
+            // The helper left the secrets folder read-only; open it again so
+            // the folder and its files can be deleted.
+            let secrets = tmp.path().join(DEGRADED_SECRETS_DIR);
+            if secrets.is_dir() {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o700))?;
+            }
+        }
         drop(private_tmp);
         if let Termination::Exited { code } = execution.termination
             && code == SETUP_FAILED_EXIT
@@ -318,6 +404,17 @@ impl Sandbox for LocalSandbox {
         profile: SandboxProfile,
     ) -> Result<Box<dyn crate::SandboxSession>, SandboxError> {
         session::LocalSession::open(self, workspace, profile).map(|s| Box::new(s) as Box<_>)
+    }
+
+    /// Gives the workspace tree to the sandbox user when there is one.
+    fn prepare_workspace(&self, path: &Path) -> Result<(), SandboxError> {
+        let Some(user) = self.config.run_as else {
+            return Ok(());
+        };
+        let path = std::fs::canonicalize(path).map_err(|e| {
+            SandboxError::InvalidRequest(format!("workspace {}: {e}", path.display()))
+        })?;
+        user.own_tree(&path)
     }
 }
 
@@ -352,6 +449,17 @@ fn watch(
     let err_kill = kill_on_cap(over_cap.clone());
     let out = thread::spawn(move || capture(stdout, cap, out_kill));
     let err = thread::spawn(move || capture(stderr, cap, err_kill));
+    // The secret values go to the helper on a thread of their own, so a
+    // sandbox that never reads them cannot hold up the clock.
+    let feeder = child.stdin.take().map(|mut stdin| {
+        let frames = crate::secret::frames(&request.secret_files);
+        thread::spawn(move || {
+            use std::io::Write;
+            // A sandbox that failed before reading them closed the pipe: its
+            // own failure is what the record shows.
+            let _ = stdin.write_all(&frames);
+        })
+    });
     let (done, exited) = mpsc::channel();
     let waiter = thread::spawn(move || {
         let status = child.wait();
@@ -366,6 +474,9 @@ fn watch(
         .join()
         .map_err(|_| SandboxError::Setup("watcher panicked".to_owned()))??;
     let duration_ms = start.elapsed().as_millis() as u64;
+    if let Some(feeder) = feeder {
+        let _ = feeder.join();
+    }
     if isolation == Isolation::LandlockOnly {
         // Without a PID namespace, background processes outlive the command;
         // the group is still reserved while any of them lives.
@@ -398,12 +509,21 @@ fn watch(
         stderr,
         session: None,
         egress: Vec::new(),
+        secret_files: request
+            .secret_files
+            .iter()
+            .map(|f| f.name.clone())
+            .collect(),
     })
 }
 
 /// Whether bubblewrap can create the namespaces the sandbox uses.
-fn probe_bwrap(bwrap: &Path) -> Result<(), String> {
-    let output = Command::new(bwrap)
+fn probe_bwrap(bwrap: &Path, run_as: Option<SandboxUser>) -> Result<(), String> {
+    let mut probe = Command::new(bwrap);
+    if let Some(user) = run_as {
+        probe.uid(user.uid).gid(user.gid);
+    }
+    let output = probe
         .args([
             "--unshare-user",
             "--unshare-ipc",

@@ -45,6 +45,9 @@ pub struct Execution {
     /// proxy; absent when there was none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub egress: Vec<EgressConnection>,
+    /// The names of the secret files it was given (never their values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_files: Vec<String>,
 }
 
 /// The isolation an execution ran under.
@@ -131,6 +134,7 @@ mod tests {
             },
             session: None,
             egress: Vec::new(),
+            secret_files: Vec::new(),
         };
         let json = serde_json::to_value(&record).unwrap();
         assert_eq!(
@@ -169,9 +173,10 @@ mod tests {
                 }
             })
         );
-        let mut back: Execution = serde_json::from_value(json).unwrap();
+        let mut back: Execution = serde_json::from_value(json.clone()).unwrap();
         back.stdout.captured = b"hi\n".to_vec();
         assert_eq!(back, record);
+        let plain = json;
         let in_session = Execution {
             session: Some(SessionId("0193a1b2-0000-7000-8000-000000000001".to_owned())),
             ..record.clone()
@@ -206,6 +211,11 @@ mod tests {
         let mut back: Execution = serde_json::from_value(json).unwrap();
         back.stdout.captured = b"hi\n".to_vec();
         assert_eq!(back, with_egress);
+        let mut with_secrets = record.clone();
+        with_secrets.secret_files = vec!["token".to_owned()];
+        let mut expected = plain;
+        expected["secretFiles"] = serde_json::json!(["token"]);
+        assert_eq!(serde_json::to_value(&with_secrets).unwrap(), expected);
         let signaled = serde_json::to_value(Termination::Signaled { signal: 9 }).unwrap();
         assert_eq!(
             signaled,

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::{Limits, SandboxProfile};
+use crate::{Limits, SandboxProfile, SecretFile};
 
 /// One command to run: a program and its arguments (no shell), in a
 /// workspace folder, under a profile and limits.
@@ -23,6 +23,9 @@ pub struct ExecRequest {
     /// network is [`crate::Network::ViaProxy`]. Unset, such a profile has no
     /// way out (loopback only).
     pub egress: Option<PathBuf>,
+    /// Secrets granted to this execution only, each the read-only file
+    /// `$SECRETS_DIR/<name>`.
+    pub secret_files: Vec<SecretFile>,
 }
 
 impl ExecRequest {
@@ -40,6 +43,7 @@ impl ExecRequest {
             profile,
             limits: Limits::default(),
             egress: None,
+            secret_files: Vec::new(),
         }
     }
 }

@@ -31,6 +31,13 @@ pub(crate) struct ConfineSpec {
     /// command's proxy variables.
     #[serde(default)]
     pub(crate) egress: Option<PathBuf>,
+    /// The folder to write the secret files into; their values follow on
+    /// standard input, in the order of `secret_files`.
+    #[serde(default)]
+    pub(crate) secrets_dir: Option<PathBuf>,
+    /// The names of the secret files.
+    #[serde(default)]
+    pub(crate) secret_files: Vec<String>,
 }
 
 /// Where the forwarder listens inside the sandbox's network namespace (its

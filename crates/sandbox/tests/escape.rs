@@ -12,7 +12,7 @@ use agentwerke_types::ErrorCode;
 
 use agentwerke_sandbox::{
     ExecRequest, Execution, Isolation, LocalConfig, LocalSandbox, Sandbox, SandboxError,
-    SandboxProfile, Termination,
+    SandboxProfile, SandboxUser, SecretFile, Termination,
 };
 
 const HELPER: &str = env!("CARGO_BIN_EXE_agentwerke-sandbox-init");
@@ -23,9 +23,14 @@ fn sandbox(hidden: &[&Path]) -> LocalSandbox {
     LocalSandbox::new(config).expect("bubblewrap runs here")
 }
 
-/// A folder on the host outside `/tmp` (which is private inside).
+/// A folder on the host outside `/tmp` (which is private inside), open to
+/// every user like a system folder, so that only the sandbox keeps a command
+/// out of it.
 fn host_dir() -> tempfile::TempDir {
-    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
 }
 
 fn bash(workspace: &Path, profile: SandboxProfile, script: &str) -> ExecRequest {
@@ -33,6 +38,9 @@ fn bash(workspace: &Path, profile: SandboxProfile, script: &str) -> ExecRequest 
 }
 
 fn run(sandbox: &LocalSandbox, request: &ExecRequest) -> Execution {
+    sandbox
+        .prepare_workspace(&request.workspace)
+        .expect("the workspace is prepared");
     sandbox.run(request).expect("the command runs")
 }
 
@@ -236,12 +244,8 @@ fn host_processes_are_not_visible() {
 
 #[test]
 fn a_fork_bomb_is_bounded() {
-    // The kernel does not hold root to `RLIMIT_NPROC`, so as root the bomb
-    // would take the host's process table with it; it runs as `nobody` in
-    // `escapes_fail_as_an_unprivileged_user_too` instead.
-    if nix::unistd::geteuid().is_root() {
-        return;
-    }
+    // Run by root too: the kernel does not hold root to `RLIMIT_NPROC`, so
+    // the sandbox runs as `nobody` then, which it does hold.
     let ws = tempfile::tempdir().unwrap();
     let sb = sandbox(&[]);
     let mut request = bash(
@@ -411,6 +415,7 @@ fn the_degraded_mode_is_walled_by_landlock_and_says_so() {
 fn a_setup_failure_is_an_error_not_an_exit_code() {
     let ws = tempfile::tempdir().unwrap();
     let sb = sandbox(&[]);
+    sb.prepare_workspace(ws.path()).unwrap();
     let err = sb
         .run(&ExecRequest::new(
             "/nonexistent/program",
@@ -436,7 +441,36 @@ const UNPRIVILEGED: &[&str] = &[
     "filtered_syscalls_are_refused",
     "calls_only_the_seccomp_filter_refuses_are_refused",
     "the_degraded_mode_is_walled_by_landlock_and_says_so",
+    "the_process_limit_holds_for_every_caller",
+    "a_secret_file_is_there_for_its_execution_only",
+    "the_degraded_mode_gives_secrets_in_its_private_folder_and_deletes_them",
 ];
+
+/// A descriptor the server was handed without close-on-exec (here a file
+/// this test opens and leaks on purpose) does not reach the command: it
+/// starts with its standard three only.
+#[test]
+fn a_command_inherits_no_descriptor_but_the_standard_three() {
+    let leaked = std::fs::File::open("/dev/null").unwrap();
+    nix::fcntl::fcntl(
+        &leaked,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+    )
+    .unwrap();
+    let ws = tempfile::tempdir().unwrap();
+    let sb = sandbox(&[]);
+    let e = run(
+        &sb,
+        &ExecRequest::new(
+            "sh",
+            ["-c", "ls /proc/$$/fd | sort -n | tr '\\n' ' '"],
+            ws.path(),
+            SandboxProfile::Offline,
+        ),
+    );
+    drop(leaked);
+    assert_eq!(String::from_utf8_lossy(&e.stdout.captured), "0 1 2 ");
+}
 
 #[test]
 fn escapes_fail_as_an_unprivileged_user_too() {
@@ -489,4 +523,279 @@ fn reachable_by_others(file: &Path) -> bool {
             .unwrap_or(0)
     };
     mode(file) & 0o001 != 0 && file.ancestors().skip(1).all(|dir| mode(dir) & 0o001 != 0)
+}
+
+/// Run by root, the sandbox runs as `nobody`: the command's files and
+/// processes are that user's on the host, not root's.
+#[test]
+fn a_root_caller_runs_the_sandbox_as_nobody() {
+    let root = nix::unistd::geteuid().is_root();
+    let config = LocalConfig::new(HELPER);
+    assert_eq!(config.run_as, root.then_some(SandboxUser::NOBODY));
+    let ws = tempfile::tempdir().unwrap();
+    std::fs::write(ws.path().join("file"), "x\n").unwrap();
+    let sb = sandbox(&[]);
+    let e = run(
+        &sb,
+        &bash(
+            ws.path(),
+            SandboxProfile::RepoWrite,
+            "id -u; echo y >> file && touch new",
+        ),
+    );
+    let me = nix::unistd::geteuid().as_raw();
+    let expected = if root { 65534 } else { me };
+    assert_eq!(
+        String::from_utf8_lossy(&e.stdout.captured),
+        format!("{expected}\n"),
+        "{}",
+        String::from_utf8_lossy(&e.stderr.captured)
+    );
+    use std::os::unix::fs::MetadataExt;
+    let created = std::fs::metadata(ws.path().join("new")).unwrap();
+    assert_eq!(created.uid(), expected);
+    assert_eq!(
+        std::fs::read_to_string(ws.path().join("file")).unwrap(),
+        "x\ny\n"
+    );
+}
+
+/// A root caller's workspace (a fresh `0700` folder of root's) is refused
+/// until it is prepared, with a message that says so.
+#[test]
+fn an_unprepared_root_workspace_is_refused_with_a_clear_message() {
+    if !nix::unistd::geteuid().is_root() {
+        // The sandbox runs as the caller, who owns the folder: nothing to refuse.
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let ws = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(ws.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let sb = sandbox(&[]);
+    let request = ExecRequest::new(
+        "true",
+        Vec::<String>::new(),
+        ws.path(),
+        SandboxProfile::Offline,
+    );
+    let err = sb.run(&request).unwrap_err();
+    assert_eq!(err.code(), "sandbox.invalid_request");
+    assert!(err.to_string().contains("prepare_workspace"), "{err}");
+    sb.prepare_workspace(ws.path()).unwrap();
+    let e = sb.run(&request).unwrap();
+    assert_eq!(e.termination, Termination::Exited { code: 0 });
+}
+
+/// A helper, or a hidden path, the sandbox user cannot reach is refused when
+/// the sandbox is created, not discovered at the first execution.
+#[test]
+fn what_the_sandbox_user_cannot_reach_is_refused_up_front() {
+    use std::os::unix::fs::PermissionsExt;
+    if !nix::unistd::geteuid().is_root() {
+        // Without a user to switch to, the caller reaches its own files.
+        return;
+    }
+    let private = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let helper = private.path().join("agentwerke-sandbox-init");
+    std::fs::copy(HELPER, &helper).unwrap();
+    let err = LocalSandbox::new(LocalConfig::new(&helper)).unwrap_err();
+    assert_eq!(err.code(), "sandbox.setup_failed");
+    assert!(
+        err.to_string()
+            .contains("not executable by the sandbox user"),
+        "{err}"
+    );
+    // The control: the same copy, once the folder is open, is accepted.
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    LocalSandbox::new(LocalConfig::new(&helper)).expect("reachable helper");
+
+    let data = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    std::fs::set_permissions(data.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let keys = data.path().join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    let err = LocalSandbox::new({
+        let mut config = LocalConfig::new(HELPER);
+        config.hidden = vec![keys];
+        config
+    })
+    .unwrap_err();
+    assert_eq!(err.code(), "sandbox.invalid_request");
+    // Hiding the folder above it works.
+    sandbox(&[data.path()]);
+}
+
+/// The process limit holds whoever runs the sandbox: forks past it fail
+/// (as root, without the switch to `nobody`, all 64 would succeed).
+#[test]
+fn the_process_limit_holds_for_every_caller() {
+    let ws = tempfile::tempdir().unwrap();
+    let sb = sandbox(&[]);
+    let mut request = ExecRequest::new(
+        "perl",
+        [
+            "-e",
+            "my $n = 0; for (1..64) { my $p = fork; last unless defined $p; \
+             if ($p == 0) { sleep 5; exit } $n++ } print \"$n\\n\"",
+        ],
+        ws.path(),
+        SandboxProfile::Offline,
+    );
+    request.limits.processes = 16;
+    let e = run(&sb, &request);
+    let forked: u32 = String::from_utf8_lossy(&e.stdout.captured)
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(forked < 16, "{forked} processes forked past a limit of 16");
+}
+
+/// A value no file on this host holds before the test.
+fn secret_value() -> String {
+    format!(
+        "s3cret-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+/// Whether any file under `dir` (modified since `since`, under 1 MiB)
+/// holds `needle`.
+fn any_file_holds(dir: &Path, since: std::time::SystemTime, needle: &[u8]) -> Option<String> {
+    let entries = std::fs::read_dir(dir).ok()?;
+    for entry in entries.flatten() {
+        let Ok(meta) = entry.path().symlink_metadata() else {
+            continue;
+        };
+        if meta.modified().map(|m| m < since).unwrap_or(true) {
+            continue;
+        }
+        if meta.is_dir() {
+            if let Some(found) = any_file_holds(&entry.path(), since, needle) {
+                return Some(found);
+            }
+        } else if meta.is_file()
+            && meta.len() < 1 << 20
+            && std::fs::read(entry.path())
+                .is_ok_and(|data| data.windows(needle.len()).any(|w| w == needle))
+        {
+            return Some(entry.path().display().to_string());
+        }
+    }
+    None
+}
+
+#[test]
+fn a_secret_file_is_there_for_its_execution_only() {
+    let since = std::time::SystemTime::now() - Duration::from_secs(1);
+    let ws = tempfile::tempdir().unwrap();
+    let sb = sandbox(&[]);
+    let value = secret_value();
+    let mut request = bash(
+        ws.path(),
+        SandboxProfile::RepoWrite,
+        "echo \"$SECRETS_DIR\"; stat -c %a \"$SECRETS_DIR/token\"; \
+         echo x > \"$SECRETS_DIR/token\" || echo unwritable; \
+         rm -f \"$SECRETS_DIR/token\" || echo undeletable; \
+         touch \"$SECRETS_DIR/other\" || echo no-new-file; \
+         cat \"$SECRETS_DIR/token\" | sha256sum | cut -c1-64",
+    );
+    request.secret_files = vec![SecretFile::new("token", value.clone())];
+    let e = run(&sb, &request);
+    let digest = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(value.as_bytes()))
+    };
+    assert_eq!(
+        String::from_utf8_lossy(&e.stdout.captured),
+        format!("/run/secrets\n400\nunwritable\nundeletable\nno-new-file\n{digest}\n"),
+        "{}",
+        String::from_utf8_lossy(&e.stderr.captured)
+    );
+    assert_eq!(e.secret_files, ["token"]);
+    // The record names the file and holds the value nowhere.
+    let json = serde_json::to_string(&e).unwrap();
+    assert!(json.contains("\"secretFiles\":[\"token\"]"), "{json}");
+    assert!(!json.contains(&value));
+    assert!(!format!("{request:?}").contains(&value));
+
+    // The next execution, without it, has neither the file nor the folder.
+    let e = run(
+        &sb,
+        &bash(
+            ws.path(),
+            SandboxProfile::RepoWrite,
+            "echo \"[$SECRETS_DIR]\"; ls -A /run; cat /run/secrets/token",
+        ),
+    );
+    assert_eq!(String::from_utf8_lossy(&e.stdout.captured), "[]\n");
+    assert_ne!(exit_code(&e), 0);
+
+    // Nothing on the host's disk holds it: not the workspace, not the
+    // temporary folder.
+    let needle = value.as_bytes();
+    assert_eq!(any_file_holds(ws.path(), since, needle), None);
+    assert_eq!(any_file_holds(&std::env::temp_dir(), since, needle), None);
+}
+
+/// A command that prints its secret puts it in the captured output and the
+/// excerpt: the record is as the command made it, and the caller redacts
+/// excerpts before it records or shows them.
+#[test]
+fn a_printed_secret_is_in_the_output_the_caller_redacts() {
+    let ws = tempfile::tempdir().unwrap();
+    let sb = sandbox(&[]);
+    let value = secret_value();
+    let mut request = ExecRequest::new(
+        "cat",
+        ["/run/secrets/token"],
+        ws.path(),
+        SandboxProfile::Offline,
+    );
+    request.secret_files = vec![SecretFile::new("token", value.clone())];
+    let e = run(&sb, &request);
+    assert_eq!(e.stdout.excerpt, value);
+}
+
+#[test]
+fn a_bad_secret_file_name_is_refused() {
+    let ws = tempfile::tempdir().unwrap();
+    let sb = sandbox(&[]);
+    sb.prepare_workspace(ws.path()).unwrap();
+    for name in ["../escaped", "a/b", "..", ""] {
+        let mut request = bash(ws.path(), SandboxProfile::Offline, "true");
+        request.secret_files = vec![SecretFile::new(name, "v")];
+        let err = sb.run(&request).unwrap_err();
+        assert_eq!(err.code(), "sandbox.invalid_request", "{name}");
+    }
+}
+
+#[test]
+fn the_degraded_mode_gives_secrets_in_its_private_folder_and_deletes_them() {
+    let ws = tempfile::tempdir().unwrap();
+    let mut config = LocalConfig::new(HELPER);
+    config.bwrap = "/nonexistent/bwrap".into();
+    config.allow_degraded = true;
+    let sb = LocalSandbox::new(config).expect("landlock is enforced here");
+    let value = secret_value();
+    let mut request = bash(
+        ws.path(),
+        SandboxProfile::Offline,
+        "echo \"$SECRETS_DIR\"; stat -c %a \"$SECRETS_DIR/token\"; cat \"$SECRETS_DIR/token\"",
+    );
+    request.secret_files = vec![SecretFile::new("token", value.clone())];
+    let e = run(&sb, &request);
+    assert!(e.degraded);
+    let out = String::from_utf8_lossy(&e.stdout.captured).into_owned();
+    let mut lines = out.lines();
+    let dir = lines.next().unwrap();
+    assert!(dir.ends_with("/secrets"), "{out}");
+    assert_eq!(lines.next(), Some("400"));
+    assert_eq!(lines.next(), Some(value.as_str()));
+    assert!(!Path::new(dir).exists(), "{dir} is left behind");
+    assert!(!Path::new(dir).parent().unwrap().exists());
+    assert_eq!(e.secret_files, ["token"]);
 }

@@ -23,6 +23,11 @@ fn sandbox() -> LocalSandbox {
 fn fake_proxy(dir: &Path) -> (std::path::PathBuf, Arc<Mutex<Vec<String>>>) {
     let path = dir.join("egress.sock");
     let listener = UnixListener::bind(&path).unwrap();
+    // As the real proxy does: a sandbox run by root runs as `nobody`, which
+    // must reach the socket to connect.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711)).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
     std::thread::spawn(move || {

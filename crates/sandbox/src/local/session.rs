@@ -258,6 +258,7 @@ impl LocalSession {
             stderr,
             session: Some(self.id.clone()),
             egress: Vec::new(),
+            secret_files: Vec::new(),
         })
     }
 }
@@ -287,6 +288,13 @@ impl SandboxSession for LocalSession {
         // the proxy: a command asking for one is refused, not run without.
         if request.egress.is_some() {
             return Err(SandboxError::EgressUnavailable);
+        }
+        // Secret values travel on the helper's standard input, which the
+        // session's server does not feed: refused, not run without them.
+        if !request.secret_files.is_empty() {
+            return Err(SandboxError::InvalidRequest(
+                "a session does not carry secret files; run the command on its own".to_owned(),
+            ));
         }
         if self.to_server.is_none() {
             return Err(ended("the session is closed"));
