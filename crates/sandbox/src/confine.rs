@@ -14,7 +14,7 @@ use nix::sys::resource::{Resource, setrlimit};
 
 use crate::spec::{ConfineSpec, SETUP_FAILED_EXIT, SETUP_FAILED_PREFIX};
 
-/// The helper's `main`: reads the spec from the first argument and never
+/// The helper's `main`: reads the spec from the last argument and never
 /// returns (it becomes the command, or exits with [`SETUP_FAILED_EXIT`]).
 pub fn helper_main() -> ! {
     let error = match run() {
@@ -28,8 +28,11 @@ pub fn helper_main() -> ! {
 enum Never {}
 
 fn run() -> Result<Never, String> {
+    // The last argument: a binary that is more than the helper is told
+    // so by the arguments before it (`LocalConfig::helper_args`).
     let raw = std::env::args()
-        .nth(1)
+        .skip(1)
+        .last()
         .ok_or_else(|| "no confinement spec".to_owned())?;
     let spec: ConfineSpec =
         serde_json::from_str(&raw).map_err(|e| format!("bad confinement spec: {e}"))?;

@@ -48,6 +48,10 @@ pub struct LocalConfig {
     /// Run with Landlock, seccomp and rlimits only when namespaces are
     /// unavailable. Off by default: the sandbox then refuses to run.
     pub allow_degraded: bool,
+    /// Arguments passed to the helper before its confinement spec: lets a
+    /// binary that is more than the helper (the `agentwerke` binary) know
+    /// it is started as one. Empty for `agentwerke-sandbox-init`.
+    pub helper_args: Vec<String>,
 }
 
 impl LocalConfig {
@@ -58,6 +62,7 @@ impl LocalConfig {
             bwrap: PathBuf::from("bwrap"),
             hidden: Vec::new(),
             allow_degraded: false,
+            helper_args: Vec::new(),
         }
     }
 }
@@ -156,6 +161,7 @@ impl LocalSandbox {
                 command = Command::new(&self.config.bwrap);
                 command.args(self.bwrap_args(workspace, access));
                 command.arg(&self.config.helper);
+                command.args(&self.config.helper_args);
             }
             Some(tmp) => {
                 spec.read.extend(SYSTEM_PATHS.iter().map(PathBuf::from));
@@ -164,6 +170,7 @@ impl LocalSandbox {
                 spec.devices.extend(DEVICES.iter().map(PathBuf::from));
                 spec.deny_tcp = true;
                 command = Command::new(&self.config.helper);
+                command.args(&self.config.helper_args);
                 command.current_dir(workspace);
             }
         }
