@@ -291,7 +291,9 @@ pub struct SandboxExecutionRecord {
     pub duration_ms: u64,
     /// Limits applied (CPU, memory, time, egress hosts ...).
     pub limits: Value,
-    /// SHA-256 of the combined output.
+    /// SHA-256 of the combined output. An execution that records its
+    /// streams (`stdout`, `stderr`) has here the SHA-256 of its stdout
+    /// digest followed by its stderr digest (hex text).
     pub output_sha256: Option<String>,
     // Since the sandboxed tools: left out when unset, as records written
     // before them have it.
