@@ -312,8 +312,8 @@ fn destructive_reasons(args: &Value, method: Option<&str>) -> Vec<String> {
         // A program and its arguments (`exec.run`) are one command line.
         if let Some(program) = map.get("program").and_then(Value::as_str) {
             let args = map.get("args").and_then(command_text).unwrap_or_default();
-            let text = command_text(&Value::String(format!("{program} {args}")))
-                .unwrap_or_default();
+            let text =
+                command_text(&Value::String(format!("{program} {args}"))).unwrap_or_default();
             for pattern in DESTRUCTIVE_PATTERNS {
                 if contains_at_word_start(&text, pattern) && !reasons.iter().any(|r| r == pattern) {
                     reasons.push(pattern.to_owned());

@@ -114,10 +114,9 @@ impl SandboxBackend {
 impl fmt::Debug for SandboxBackend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SandboxBackend::Ready(sandbox) => f
-                .debug_tuple("Ready")
-                .field(&sandbox.isolation())
-                .finish(),
+            SandboxBackend::Ready(sandbox) => {
+                f.debug_tuple("Ready").field(&sandbox.isolation()).finish()
+            }
             SandboxBackend::Unavailable { code, reason } => f
                 .debug_struct("Unavailable")
                 .field("code", code)
@@ -348,7 +347,9 @@ impl StepSandbox {
                 code: error.code(),
                 message: error.to_string(),
             }),
-            Err(join) => Err(ToolError::Failed(format!("the sandbox thread failed: {join}"))),
+            Err(join) => Err(ToolError::Failed(format!(
+                "the sandbox thread failed: {join}"
+            ))),
         }
     }
 
@@ -423,7 +424,13 @@ mod tests {
     fn mode_names_are_pinned_and_every_mode_runs_code_sandboxed() {
         let names: Vec<String> = ExecutionMode::ALL
             .iter()
-            .map(|m| serde_json::to_value(m).unwrap().as_str().unwrap().to_owned())
+            .map(|m| {
+                serde_json::to_value(m)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
             .collect();
         assert_eq!(names, ["local", "tool_sandboxed", "agent_sandboxed"]);
         for mode in ExecutionMode::ALL {

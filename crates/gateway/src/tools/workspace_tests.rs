@@ -37,7 +37,10 @@ async fn files_round_trip_and_each_run_has_its_own_folder() {
         .await
         .unwrap();
     assert_eq!(written["size"], 5);
-    let got = read.execute(&json!({"path": "src/a.txt"}), &rw).await.unwrap();
+    let got = read
+        .execute(&json!({"path": "src/a.txt"}), &rw)
+        .await
+        .unwrap();
     assert_eq!(got["content"], "hello");
     let listed = list.execute(&json!({}), &rw).await.unwrap();
     assert_eq!(listed["entries"][0]["name"], "src");
