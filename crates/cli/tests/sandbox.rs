@@ -43,7 +43,7 @@ const SCRIPTS: &str = r#"
 tool_calls = [{ name = "workspace.write", arguments = { path = "notes/hello.txt", content = "hello from the agent" } }]
 
 [[nodes.Build]]
-tool_calls = [{ name = "exec.run", arguments = { program = "sh", args = ["-c", "echo hi; printf '%s%s\\n' s3cr3t-planted value-xyz; ls; cat notes/hello.txt"] } }]
+tool_calls = [{ name = "exec.run", arguments = { program = "sh", args = ["-c", "echo hi; printf '%s%s\\n' s3cr3t-planted value-xyz; ls; ls ../..; cat notes/hello.txt"] } }]
 
 [[nodes.Build]]
 tool_calls = [{ name = "workspace.read", arguments = { path = "notes/hello.txt" } }]
@@ -211,7 +211,10 @@ async fn a_command_runs_sandboxed_in_the_run_workspace_and_is_in_the_evidence() 
     assert!(excerpt.contains("hello from the agent"), "{excerpt}");
     assert!(excerpt.contains("[REDACTED"), "{excerpt}");
     // The digest is of what the command wrote, secret and all.
-    let written = format!("hi\n{PLANTED}\nREADME.md\nnotes\nhello from the agent");
+    // `ls ../..` is the data folder as the command sees it: nothing but
+    // the workspaces' folder (no database, no keys).
+    assert!(server.data_dir.join("agentwerke.db").is_file());
+    let written = format!("hi\n{PLANTED}\nREADME.md\nnotes\nworkspaces\nhello from the agent");
     assert_eq!(
         stdout["sha256"],
         agentwerke_evidence::canonical::sha256_hex(written.as_bytes()),

@@ -455,6 +455,86 @@ mod tests {
         assert_eq!(quoted(""), "''");
     }
 
+    /// A sandbox whose command takes `delay` and exits 0.
+    struct Slow(std::time::Duration);
+
+    impl Sandbox for Slow {
+        fn run(
+            &self,
+            request: &ExecRequest,
+        ) -> Result<Execution, agentwerke_sandbox::SandboxError> {
+            std::thread::sleep(self.0);
+            let empty = Output {
+                bytes: 0,
+                sha256: agentwerke_evidence::canonical::sha256_hex(b""),
+                excerpt: String::new(),
+                truncated: false,
+                captured: Vec::new(),
+            };
+            Ok(Execution {
+                program: request.program.clone(),
+                args: request.args.clone(),
+                profile: request.profile,
+                isolation: agentwerke_sandbox::Isolation::Namespaces,
+                degraded: false,
+                limits: request.limits,
+                termination: Termination::Exited { code: 0 },
+                duration_ms: 1,
+                timed_out: false,
+                killed: false,
+                bytes_out: 0,
+                stdout: empty.clone(),
+                stderr: empty,
+            })
+        }
+
+        fn isolation(&self) -> agentwerke_sandbox::Isolation {
+            agentwerke_sandbox::Isolation::Namespaces
+        }
+    }
+
+    fn request() -> ExecRequest {
+        ExecRequest::new(
+            "true",
+            Vec::<String>::new(),
+            "/",
+            agentwerke_sandbox::SandboxProfile::Offline,
+        )
+    }
+
+    #[tokio::test]
+    async fn an_execution_outliving_its_call_is_kept_and_one_outliving_its_step_is_reported() {
+        let backend = SandboxBackend::Ready(Arc::new(Slow(std::time::Duration::from_millis(200))));
+        let step = StepSandbox::new(SandboxProfile::RepoWrite, ExecutionMode::ToolSandboxed);
+        // The call stops waiting; the execution goes on and is kept.
+        let gave_up = tokio::time::timeout(
+            std::time::Duration::from_millis(10),
+            step.run(&backend, request()),
+        )
+        .await;
+        assert!(gave_up.is_err());
+        assert!(step.take_finished().is_empty());
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        let report = step.close();
+        assert_eq!((report.started, report.unfinished), (1, 0));
+        assert_eq!(report.unclaimed.len(), 1);
+        assert_eq!(report.unclaimed[0].mode, ExecutionMode::ToolSandboxed);
+
+        // Still running when the step ends: no record, and said so.
+        let step = StepSandbox::new(SandboxProfile::RepoWrite, ExecutionMode::AgentSandboxed);
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_millis(10),
+            step.run(&backend, request()),
+        )
+        .await;
+        let report = step.close();
+        assert_eq!((report.started, report.unfinished), (1, 1));
+        assert!(report.unclaimed.is_empty());
+        // A closed step's sandbox runs nothing more.
+        let after = step.run(&backend, request()).await.unwrap_err();
+        assert_eq!(after.code(), "gateway.tool.failed");
+    }
+
     #[tokio::test]
     async fn without_a_sandbox_nothing_runs_and_the_refusal_is_reported() {
         let step = StepSandbox::new(SandboxProfile::Offline, ExecutionMode::ToolSandboxed);

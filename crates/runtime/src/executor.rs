@@ -834,6 +834,22 @@ mod tests {
     }
 
     #[test]
+    fn a_step_requiring_evidence_fails_on_an_unrecorded_or_refused_execution() {
+        let mut trail = crate::gateway::StepTrail::default();
+        assert_eq!(evidence_missing(&trail), None);
+        trail.sandbox_refused = vec!["sandbox.isolation_unavailable"];
+        assert_eq!(
+            evidence_missing(&trail).map(|(code, _)| code),
+            Some("sandbox.isolation_unavailable")
+        );
+        trail.sandbox_unrecorded = 1;
+        assert_eq!(
+            evidence_missing(&trail).map(|(code, _)| code),
+            Some(EVIDENCE_MISSING)
+        );
+    }
+
+    #[test]
     fn the_profile_tools_are_the_default_and_the_task_list_wins() {
         let mut reviewer = profile();
         reviewer.allowed_tools = vec!["knowledge.*".into()];
