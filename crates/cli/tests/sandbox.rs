@@ -282,3 +282,31 @@ async fn without_bubblewrap_exec_fails_closed_and_a_step_requiring_evidence_fail
         "said once at start: {log}"
     );
 }
+
+/// `agentwerke check` says whether `exec.run` can run commands here.
+#[test]
+fn check_says_whether_commands_can_run() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let check = |bwrap: &Path| {
+        let output = std::process::Command::new(support::BIN)
+            .arg("check")
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .env("AGENTWERKE_SANDBOX__BWRAP", bwrap)
+            .output()
+            .expect("agentwerke check");
+        assert!(output.status.success());
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let missing = check(&dir.path().join("no-bwrap"));
+    assert!(
+        missing.contains("exec.run: unavailable")
+            && missing.contains("sandbox.isolation_unavailable"),
+        "{missing}"
+    );
+    let found = check(Path::new("bwrap"));
+    assert!(
+        found.contains("exec.run: commands run in the sandbox"),
+        "{found}"
+    );
+}
