@@ -321,11 +321,13 @@ pub struct SandboxExecutionRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes_out: Option<u64>,
     /// What it wrote to stdout: size, digest and a redacted excerpt.
+    /// Boxed, like `stderr`: every evidence record is as large as the
+    /// largest kind.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stdout: Option<SandboxStreamRecord>,
+    pub stdout: Option<Box<SandboxStreamRecord>>,
     /// What it wrote to stderr, as `stdout`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stderr: Option<SandboxStreamRecord>,
+    pub stderr: Option<Box<SandboxStreamRecord>>,
 }
 
 /// One output stream of a sandboxed execution.

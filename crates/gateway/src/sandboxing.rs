@@ -198,8 +198,8 @@ impl SandboxRun {
             timed_out: execution.timed_out,
             killed: execution.killed,
             bytes_out: Some(execution.bytes_out),
-            stdout: Some(stream(&execution.stdout)),
-            stderr: Some(stream(&execution.stderr)),
+            stdout: Some(Box::new(stream(&execution.stdout))),
+            stderr: Some(Box::new(stream(&execution.stderr))),
         }
     }
 }

@@ -208,18 +208,18 @@ pub(crate) fn input() -> PackInput {
             timed_out: false,
             killed: false,
             bytes_out: Some(5),
-            stdout: Some(SandboxStreamRecord {
+            stdout: Some(Box::new(SandboxStreamRecord {
                 bytes: 5,
                 sha256: sha256_hex(b"notes"),
                 excerpt: "notes".to_owned(),
                 truncated: false,
-            }),
-            stderr: Some(SandboxStreamRecord {
+            })),
+            stderr: Some(Box::new(SandboxStreamRecord {
                 bytes: 0,
                 sha256: sha256_hex(b""),
                 excerpt: String::new(),
                 truncated: false,
-            }),
+            })),
         }],
         model_usage: vec![ModelUsageRecord {
             work_id: "w-Draft".to_owned(),
