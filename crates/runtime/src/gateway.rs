@@ -556,9 +556,8 @@ impl StepTools {
     /// that finished after their call stopped waiting are recorded now.
     pub fn into_trail(self) -> StepTrail {
         let report = self.sandbox.close();
-        let at = rfc3339(self.clock.now());
         for run in &report.unclaimed {
-            self.record_sandbox(run, &at);
+            self.record_sandbox(run);
         }
         let mut trail = self.trail.into_inner().unwrap_or_else(|p| p.into_inner());
         trail.sandbox_unrecorded = report.unfinished;
@@ -566,13 +565,17 @@ impl StepTools {
         trail
     }
 
-    /// Files one sandboxed execution: its evidence record and its audit
-    /// record (both redacted when the gateway handed the run back).
-    fn record_sandbox(&self, run: &agentwerke_gateway::SandboxRun, at: &str) {
-        let record = run.to_evidence(&self.who.work_id, at);
+    /// Files one sandboxed execution: its evidence record, dated when it
+    /// started, and its audit record (both redacted when the gateway handed
+    /// the run back).
+    fn record_sandbox(&self, run: &agentwerke_gateway::SandboxRun) {
+        let now = self.clock.now();
+        let ran = i64::try_from(run.execution.duration_ms).unwrap_or(i64::MAX);
+        let started = rfc3339(Timestamp::from_millis(now.as_millis().saturating_sub(ran)));
+        let record = run.to_evidence(&self.who.work_id, &started);
         let audit = AuditDraft {
             run_id: self.who.run_id.clone(),
-            at: at.to_owned(),
+            at: rfc3339(now),
             actor: Actor::agent(&self.who.agent),
             kind: AuditKind::SandboxExecuted,
             data: json!({
@@ -948,7 +951,7 @@ impl StepTools {
             t.risk = Some(t.risk.map_or(risk, |r| r.max(risk)));
         });
         for run in &execution.sandbox {
-            self.record_sandbox(run, &at);
+            self.record_sandbox(run);
         }
     }
 
