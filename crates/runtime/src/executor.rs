@@ -834,6 +834,21 @@ mod tests {
     }
 
     #[test]
+    fn the_task_execution_mode_reaches_the_step_sandbox() {
+        use agentwerke_gateway::ExecutionMode;
+        for (wire, mode) in [
+            ("local", ExecutionMode::Local),
+            ("tool_sandboxed", ExecutionMode::ToolSandboxed),
+            ("agent_sandboxed", ExecutionMode::AgentSandboxed),
+        ] {
+            let mut task = serde_json::to_value(spec(&[])).unwrap();
+            task["executionMode"] = json!(wire);
+            let task: AgentTaskSpec = serde_json::from_value(task).unwrap();
+            assert_eq!(execution_mode(&task), mode, "{wire}");
+        }
+    }
+
+    #[test]
     fn a_step_requiring_evidence_fails_on_an_unrecorded_or_refused_execution() {
         let mut trail = crate::gateway::StepTrail::default();
         assert_eq!(evidence_missing(&trail), None);
