@@ -11,7 +11,8 @@ use std::path::{Path, PathBuf};
 use agentwerke_agents::budget::{Budget, Budgets};
 use agentwerke_agents::pricing::{Price, Prices};
 use agentwerke_auth::AuthConfig;
-use agentwerke_gateway::{AgentProfile, SandboxProfile};
+use agentwerke_gateway::tools::Repository;
+use agentwerke_gateway::{AgentProfile, ExecLimits, SandboxProfile};
 use agentwerke_providers::{ProviderSettings, ProviderSpec, check_all};
 use agentwerke_secrets::{SecretLocation, SecretName};
 use agentwerke_types::ErrorCode;
@@ -110,6 +111,65 @@ pub struct RawConfig {
     /// Model providers (`[[providers]]`): none means the scripted provider
     /// answers every model call, as a tokenless server does.
     pub providers: Vec<ProviderSettings>,
+    /// `[sandbox]`: where `exec.run` runs commands and within which bounds.
+    pub sandbox: SandboxConfig,
+    /// `[workspace]`: what a run's workspace folder starts as.
+    pub workspace: WorkspaceConfig,
+}
+
+/// `[sandbox]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SandboxConfig {
+    /// Run commands under Landlock, seccomp and rlimits alone where
+    /// bubblewrap or user namespaces are unavailable. Off: `exec.run`
+    /// then fails closed (`sandbox.isolation_unavailable`).
+    pub allow_degraded: bool,
+    /// The bubblewrap binary.
+    pub bwrap: String,
+    /// A command's wall clock unless its call asks for another, seconds.
+    pub wall_clock_secs: u64,
+    /// The longest wall clock a call's `timeoutSeconds` may ask for.
+    pub max_wall_clock_secs: u64,
+    /// CPU seconds per process.
+    pub cpu_secs: u64,
+    /// Address space per process, MiB.
+    pub memory_mb: u64,
+    /// Processes of the sandbox's user.
+    pub processes: u64,
+    /// Bytes captured per stream; more kills the command.
+    pub output_bytes: u64,
+    /// Bytes of each stream the model is shown.
+    pub answer_bytes: usize,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        let limits = agentwerke_sandbox::Limits::default();
+        SandboxConfig {
+            allow_degraded: false,
+            bwrap: "bwrap".to_owned(),
+            wall_clock_secs: limits.wall_clock_ms / 1000,
+            max_wall_clock_secs: 600,
+            cpu_secs: limits.cpu_seconds,
+            memory_mb: limits.address_space_bytes >> 20,
+            processes: limits.processes,
+            output_bytes: limits.output_bytes,
+            answer_bytes: ExecLimits::default().answer_bytes,
+        }
+    }
+}
+
+/// `[workspace]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct WorkspaceConfig {
+    /// A repository (URL or local path) each run's workspace is cloned
+    /// from on first use, with the `git` binary; empty: an empty folder.
+    pub repository: String,
+    /// The branch, tag or commit to check out; empty: the default branch.
+    #[serde(rename = "ref")]
+    pub reference: String,
 }
 
 impl Default for RawConfig {
@@ -147,6 +207,8 @@ impl Default for RawConfig {
             secrets: BTreeMap::new(),
             prices: BTreeMap::new(),
             providers: Vec::new(),
+            sandbox: SandboxConfig::default(),
+            workspace: WorkspaceConfig::default(),
         }
     }
 }
@@ -235,6 +297,64 @@ pub struct Config {
     pub budgets: BTreeMap<String, Budgets>,
     /// The model providers, checked.
     pub providers: Vec<ProviderSpec>,
+    /// The sandbox: degraded mode allowed, bubblewrap, and the bounds.
+    pub sandbox: SandboxSettings,
+    /// The repository each run's workspace is checked out from, if any.
+    pub repository: Option<Repository>,
+}
+
+/// `[sandbox]` checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SandboxSettings {
+    /// Whether the degraded Landlock-only mode is allowed.
+    pub allow_degraded: bool,
+    /// The bubblewrap binary.
+    pub bwrap: PathBuf,
+    /// The bounds of every command and the per-call caps.
+    pub limits: ExecLimits,
+}
+
+impl SandboxConfig {
+    /// The bounds checked: each at least 1, the wall-clock cap no shorter
+    /// than the default.
+    fn check(&self) -> anyhow::Result<SandboxSettings> {
+        for (key, value) in [
+            ("wall-clock-secs", self.wall_clock_secs),
+            ("max-wall-clock-secs", self.max_wall_clock_secs),
+            ("cpu-secs", self.cpu_secs),
+            ("memory-mb", self.memory_mb),
+            ("processes", self.processes),
+            ("output-bytes", self.output_bytes),
+        ] {
+            if value == 0 {
+                bail!("[sandbox] {key} must be at least 1");
+            }
+        }
+        if self.max_wall_clock_secs < self.wall_clock_secs {
+            bail!(
+                "[sandbox] max-wall-clock-secs ({}) is shorter than wall-clock-secs ({})",
+                self.max_wall_clock_secs,
+                self.wall_clock_secs
+            );
+        }
+        let defaults = agentwerke_sandbox::Limits {
+            cpu_seconds: self.cpu_secs,
+            address_space_bytes: self.memory_mb.saturating_mul(1 << 20),
+            processes: self.processes,
+            wall_clock_ms: self.wall_clock_secs.saturating_mul(1000),
+            output_bytes: self.output_bytes,
+            ..agentwerke_sandbox::Limits::default()
+        };
+        Ok(SandboxSettings {
+            allow_degraded: self.allow_degraded,
+            bwrap: PathBuf::from(&self.bwrap),
+            limits: ExecLimits {
+                defaults,
+                max_timeout_seconds: self.max_wall_clock_secs,
+                answer_bytes: self.answer_bytes,
+            },
+        })
+    }
 }
 
 impl RawConfig {
@@ -361,6 +481,12 @@ impl RawConfig {
             prices,
             budgets,
             providers,
+            sandbox: self.sandbox.check()?,
+            repository: (!self.workspace.repository.is_empty()).then(|| Repository {
+                url: self.workspace.repository.clone(),
+                reference: (!self.workspace.reference.is_empty())
+                    .then(|| self.workspace.reference.clone()),
+            }),
         })
     }
 }

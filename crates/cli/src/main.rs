@@ -80,6 +80,11 @@ pub struct Remote {
 }
 
 fn main() -> ExitCode {
+    // The server starts its own binary as the sandbox helper, inside the
+    // sandbox: it confines itself and becomes the command.
+    if std::env::args_os().nth(1).as_deref() == Some(commands::serve::SANDBOX_HELPER_ARG.as_ref()) {
+        agentwerke_sandbox::helper_main();
+    }
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

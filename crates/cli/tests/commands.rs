@@ -454,14 +454,18 @@ fn offline_validate_holds_actions_to_the_built_in_tools() {
             .output()
             .expect("validate")
     };
-    let unknown = validate("unknown.bpmn", "exec.run");
+    let unknown = validate("unknown.bpmn", "shell.exec");
     assert!(!unknown.status.success());
     let text = stdout(&unknown);
     assert!(
         text.contains("unknown.bpmn:5:5: error bpmn.unknown_tool"),
         "{text}"
     );
-    for (name, action) in [("tool.bpmn", "artifact.write"), ("label.bpmn", "analyze")] {
+    for (name, action) in [
+        ("tool.bpmn", "artifact.write"),
+        ("exec.bpmn", "exec.run"),
+        ("label.bpmn", "analyze"),
+    ] {
         let output = validate(name, action);
         assert!(output.status.success(), "{action}: {}", stdout(&output));
     }

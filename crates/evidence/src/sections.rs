@@ -291,8 +291,57 @@ pub struct SandboxExecutionRecord {
     pub duration_ms: u64,
     /// Limits applied (CPU, memory, time, egress hosts ...).
     pub limits: Value,
-    /// SHA-256 of the combined output.
+    /// SHA-256 of the combined output. An execution that records its
+    /// streams (`stdout`, `stderr`) has here the SHA-256 of its stdout
+    /// digest followed by its stderr digest (hex text).
     pub output_sha256: Option<String>,
+    // Since the sandboxed tools: left out when unset, as records written
+    // before them have it.
+    /// `executionMode` the step ran it under (`tool_sandboxed`,
+    /// `agent_sandboxed`); absent in records from before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    /// How it was isolated: `namespaces`, or `landlockOnly` when the
+    /// operator allowed the degraded mode; absent in older records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isolation: Option<String>,
+    /// True when it ran degraded (without namespaces).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub degraded: bool,
+    /// The signal that ended it; absent when it exited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    /// Killed because the wall clock ran out.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub timed_out: bool,
+    /// Killed by the sandbox (wall clock or output cap).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub killed: bool,
+    /// Bytes written to stdout and stderr together.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_out: Option<u64>,
+    /// What it wrote to stdout: size, digest and a redacted excerpt.
+    /// Boxed, like `stderr`: every evidence record is as large as the
+    /// largest kind.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout: Option<Box<SandboxStreamRecord>>,
+    /// What it wrote to stderr, as `stdout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<Box<SandboxStreamRecord>>,
+}
+
+/// One output stream of a sandboxed execution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SandboxStreamRecord {
+    /// Bytes read from the stream.
+    pub bytes: u64,
+    /// SHA-256 of those bytes, as written (before redaction).
+    pub sha256: String,
+    /// The first bytes as text, redacted.
+    pub excerpt: String,
+    /// The stream passed the output cap and the execution was killed.
+    pub truncated: bool,
 }
 
 /// Tokens and cost of one step's model calls.

@@ -168,6 +168,22 @@ pub enum ToolError {
     /// reach (loopback, private, link-local ...).
     #[error(transparent)]
     EgressRefused(crate::egress::Refused),
+    /// A path names something outside the run's workspace: absolute, with
+    /// `..`, or through a symbolic link that leads out.
+    #[error("path outside the workspace: {0}")]
+    PathOutsideWorkspace(String),
+    /// The task's sandbox profile binds the workspace read-only.
+    #[error("the workspace is read-only: {0}")]
+    WorkspaceReadOnly(String),
+    /// The sandbox did not run the command; `code` is the sandbox's own
+    /// stable code (`sandbox.isolation_unavailable`, ...).
+    #[error("{message}")]
+    Sandbox {
+        /// One of the sandbox's codes.
+        code: &'static str,
+        /// Why.
+        message: String,
+    },
 }
 
 impl From<crate::secret::Unavailable> for ToolError {
@@ -183,7 +199,7 @@ impl From<crate::secret::Unavailable> for ToolError {
 
 impl ToolError {
     /// Every code this enum can produce.
-    pub const CODES: [&'static str; 11] = [
+    pub const CODES: [&'static str; 13] = [
         "gateway.tool.invalid_input",
         "gateway.tool.not_found",
         "gateway.tool.too_large",
@@ -195,6 +211,8 @@ impl ToolError {
         "gateway.tool.secret_missing",
         "gateway.tool.secret_unreadable",
         "gateway.egress.address_refused",
+        "gateway.workspace.path_outside",
+        "gateway.workspace.read_only",
     ];
 }
 
@@ -212,6 +230,9 @@ impl ErrorCode for ToolError {
             ToolError::SecretMissing(_) => "gateway.tool.secret_missing",
             ToolError::SecretUnreadable(..) => "gateway.tool.secret_unreadable",
             ToolError::EgressRefused(_) => "gateway.egress.address_refused",
+            ToolError::PathOutsideWorkspace(_) => "gateway.workspace.path_outside",
+            ToolError::WorkspaceReadOnly(_) => "gateway.workspace.read_only",
+            ToolError::Sandbox { code, .. } => code,
         }
     }
 }
@@ -258,9 +279,17 @@ mod tests {
                 address: std::net::Ipv4Addr::LOCALHOST.into(),
                 class: crate::egress::AddressClass::Loopback,
             }),
+            ToolError::PathOutsideWorkspace(String::new()),
+            ToolError::WorkspaceReadOnly(String::new()),
         ];
         let codes: Vec<_> = tool_errors.iter().map(ErrorCode::code).collect();
         assert_eq!(codes, ToolError::CODES);
+        // The sandbox's refusals keep the sandbox's own codes.
+        let refused = ToolError::Sandbox {
+            code: "sandbox.isolation_unavailable",
+            message: String::new(),
+        };
+        assert_eq!(refused.code(), "sandbox.isolation_unavailable");
 
         assert_eq!(
             PolicyIssue::CODES,

@@ -16,7 +16,7 @@
 //! | path | `path`, `file`, `filePath`, `file_path`, `directory`, `cwd` |
 //! | repo | `repo`, `repository` |
 //! | environment | `environment`, `env`, else the task's `environment` |
-//! | destructive | `method` = DELETE; `command`, `cmd`, `script`, `sql`, `statement`, `args`, `argv` matching [`DESTRUCTIVE_PATTERNS`]; `force: true` |
+//! | destructive | `method` = DELETE; `command`, `cmd`, `script`, `sql`, `statement`, `args`, `argv`, or `program` followed by `args`, matching [`DESTRUCTIVE_PATTERNS`]; `force: true` |
 //! | secret material | anything [`agentwerke_evidence::redact`] would redact; a URL with a password |
 //!
 //! Derivation errs towards caution: a false "destructive" costs an
@@ -303,6 +303,17 @@ fn destructive_reasons(args: &Value, method: Option<&str>) -> Vec<String> {
             let Some(text) = map.get(key).and_then(command_text) else {
                 continue;
             };
+            for pattern in DESTRUCTIVE_PATTERNS {
+                if contains_at_word_start(&text, pattern) && !reasons.iter().any(|r| r == pattern) {
+                    reasons.push(pattern.to_owned());
+                }
+            }
+        }
+        // A program and its arguments (`exec.run`) are one command line.
+        if let Some(program) = map.get("program").and_then(Value::as_str) {
+            let args = map.get("args").and_then(command_text).unwrap_or_default();
+            let text =
+                command_text(&Value::String(format!("{program} {args}"))).unwrap_or_default();
             for pattern in DESTRUCTIVE_PATTERNS {
                 if contains_at_word_start(&text, pattern) && !reasons.iter().any(|r| r == pattern) {
                     reasons.push(pattern.to_owned());

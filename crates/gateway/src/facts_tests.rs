@@ -52,6 +52,8 @@ fn destructive_commands_are_recognised_at_word_starts() {
         json!({"cmd": "terraform destroy -auto-approve"}),
         json!({"script": "git push origin +main --force-with-lease"}),
         json!({"force": true}),
+        json!({"program": "rm", "args": ["-rf", "build"]}),
+        json!({"program": "git", "args": ["reset", "--hard"]}),
     ];
     for args in destructive {
         assert!(derive(args.clone()).is_destructive(), "{args}");
@@ -63,6 +65,7 @@ fn destructive_commands_are_recognised_at_word_starts() {
         json!({"content": "rm -rf is dangerous"}),
         json!({"method": "GET"}),
         json!({"force": false}),
+        json!({"program": "ls", "args": ["-rf"]}),
     ];
     for args in harmless {
         assert!(!derive(args.clone()).is_destructive(), "{args}");

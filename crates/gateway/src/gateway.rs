@@ -27,6 +27,7 @@ use crate::record::{CallRecord, CallStatus, EscalationBinding, Execution, Outcom
 use crate::registry::ToolRegistry;
 use crate::request::{AgentProfile, CallRequest, Halts, TaskSurface};
 use crate::risk::{RiskAssessment, RiskLevel};
+use crate::sandboxing::{ExecutionMode, SandboxRun, StepSandbox};
 use crate::secret::{InjectedSecrets, SecretResolver};
 use crate::tool::ToolContext;
 
@@ -432,6 +433,21 @@ impl Gateway {
         runnable: Runnable,
         call_id: Option<ToolCallId>,
     ) -> Execution {
+        let sandbox = StepSandbox::new(call.task.sandbox_profile, ExecutionMode::default());
+        self.run_in_step(call, runnable, call_id, sandbox).await
+    }
+
+    /// [`Gateway::run`] for a call of a step whose sandbox side is
+    /// `sandbox` (its profile, `executionMode`, and where its commands run);
+    /// the executions the call ran come back redacted on
+    /// [`Execution::sandbox`].
+    pub async fn run_in_step(
+        &self,
+        call: &CallRequest,
+        runnable: Runnable,
+        call_id: Option<ToolCallId>,
+        sandbox: Arc<StepSandbox>,
+    ) -> Execution {
         let Runnable { decision, approved } = runnable;
         let mut record = CallRecord::new(&decision, CallStatus::Executed);
         record.approved = approved;
@@ -457,16 +473,25 @@ impl Gateway {
             attempt: call.attempt,
             call_id,
             secrets,
+            sandbox: Arc::clone(&sandbox),
         };
+        let limit = tool
+            .timeout(&call.arguments)
+            .map_or(self.config.tool_timeout, |own| {
+                own.max(self.config.tool_timeout)
+            });
         let started = Instant::now();
-        let result = tokio::time::timeout(
-            self.config.tool_timeout,
-            tool.execute(&call.arguments, &ctx),
-        )
-        .await;
+        let result = tokio::time::timeout(limit, tool.execute(&call.arguments, &ctx)).await;
         record.duration_ms = Some(u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX));
         let redactor = &self.config.redactor;
-        match result {
+        // Redacted before anything keeps them: the record, the journal,
+        // the evidence.
+        let ran: Vec<SandboxRun> = sandbox
+            .take_finished()
+            .into_iter()
+            .map(|run| run.redacted(redactor))
+            .collect();
+        let mut execution = match result {
             Ok(Ok(mut output)) => {
                 redactor.redact_value(&mut output);
                 record.output_digest = Some(digest_value(&output));
@@ -474,15 +499,17 @@ impl Gateway {
                     decision,
                     record,
                     outcome: Outcome::Executed { output },
+                    sandbox: Vec::new(),
                 }
             }
             Ok(Err(error)) => failed(decision, record, &error, redactor),
             Err(_) => {
-                let timeout =
-                    u64::try_from(self.config.tool_timeout.as_millis()).unwrap_or(u64::MAX);
+                let timeout = u64::try_from(limit.as_millis()).unwrap_or(u64::MAX);
                 failed(decision, record, &ToolError::Timeout(timeout), redactor)
             }
-        }
+        };
+        execution.sandbox = ran;
+        execution
     }
 
     /// `text` with known secrets and credential shapes redacted, as every
@@ -583,5 +610,6 @@ fn failed(
             code: error.code().to_owned(),
             message,
         },
+        sandbox: Vec::new(),
     }
 }

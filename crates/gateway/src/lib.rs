@@ -93,6 +93,7 @@ mod registry;
 mod request;
 mod risk;
 mod sandboxed;
+mod sandboxing;
 mod secret;
 mod surface;
 mod tool;
@@ -110,10 +111,14 @@ pub use registry::ToolRegistry;
 pub use request::{AgentProfile, CallRequest, Halts, TaskSurface};
 pub use risk::{RiskAssessment, RiskFactor, RiskLevel};
 pub use sandboxed::{SandboxRunError, run_with_egress};
+pub use sandboxing::{
+    ExecLimits, ExecutionMode, SandboxBackend, SandboxRun, StepSandbox, StepSandboxReport,
+    run_sandboxed,
+};
 pub use secret::{InjectedSecrets, ResolvedSecret, SecretResolver, SecretUse, Unavailable};
 pub use surface::SurfaceDenial;
 pub use tool::{Idempotency, Tool, ToolContext};
-pub use tools::Builtins;
+pub use tools::{Builtins, ExecTools};
 
 /// The known secret values a gateway redacts and refuses in arguments.
 pub use agentwerke_evidence::redact::Redactor;

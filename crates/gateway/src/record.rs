@@ -10,6 +10,7 @@ use agentwerke_evidence::sections::{SecretUseRecord, ToolCallRecord};
 use crate::category::Category;
 use crate::decision::{Decision, DecisionKind, Reason, Stage};
 use crate::risk::{RiskFactor, RiskLevel};
+use crate::sandboxing::SandboxRun;
 use crate::secret::SecretUse;
 
 /// What became of a call.
@@ -202,6 +203,10 @@ pub struct Execution {
     pub record: CallRecord,
     /// What to tell the agent loop.
     pub outcome: Outcome,
+    /// The sandboxed executions the call ran, redacted; absent when it ran
+    /// none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sandbox: Vec<SandboxRun>,
 }
 
 impl Execution {
@@ -214,6 +219,7 @@ impl Execution {
                 rationale: decision.rationale.clone(),
             },
             decision,
+            sandbox: Vec::new(),
         }
     }
 
@@ -228,6 +234,7 @@ impl Execution {
                 },
             },
             decision,
+            sandbox: Vec::new(),
         }
     }
 }

@@ -4,6 +4,8 @@
 //! against its schema, redacting and recording are the gateway's job, so a
 //! tool cannot forget any of them.
 
+use std::sync::Arc;
+
 use agentwerke_secrets::SecretRef;
 use agentwerke_types::ToolCallId;
 use async_trait::async_trait;
@@ -12,6 +14,7 @@ use serde_json::Value;
 
 use crate::category::Category;
 use crate::error::ToolError;
+use crate::sandboxing::StepSandbox;
 use crate::secret::InjectedSecrets;
 
 /// A tool an agent can call through the gateway.
@@ -44,6 +47,14 @@ pub trait Tool: Send + Sync {
     /// that send no credentials keep the default: none.
     fn secret_refs(&self, _args: &Value) -> Result<Vec<SecretRef>, String> {
         Ok(Vec::new())
+    }
+
+    /// How long this call may run, when the tool bounds it itself (a
+    /// command's wall clock); the gateway then waits that long, or its own
+    /// tool timeout if that is longer. `None` (the default): the gateway's
+    /// tool timeout alone.
+    fn timeout(&self, _args: &Value) -> Option<std::time::Duration> {
+        None
     }
 
     /// Runs the tool. Only called after the gateway allowed the call and
@@ -94,6 +105,10 @@ pub struct ToolContext {
     /// ([`Tool::secret_refs`]), resolved by the gateway just before the
     /// tool runs; empty for any other tool.
     pub secrets: InjectedSecrets,
+    /// The step's sandbox: the task's `sandboxProfile` and
+    /// `executionMode`, and where code-executing tools run their commands
+    /// and leave their records.
+    pub sandbox: Arc<StepSandbox>,
 }
 
 #[cfg(test)]

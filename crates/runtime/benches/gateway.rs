@@ -56,6 +56,7 @@ async fn main() {
                 escalation_ttl: Duration::from_secs(3600),
                 resolver: None,
                 allow_private_hosts: Vec::new(),
+                exec: agentwerke_gateway::ExecTools::unavailable(),
             },
         )
         .await

@@ -28,7 +28,7 @@ use crate::clock::rfc3339;
 use crate::command::Ctx;
 use crate::command::finish_step::{self, FinishStep, Outcome as Ending, Risk};
 use crate::command::release_step::{self, ReleaseStep};
-use crate::gateway::{StepIdentity, StepTools, made_before, surface};
+use crate::gateway::{StepIdentity, StepTools, execution_mode, made_before, surface};
 use crate::heartbeat::Claim;
 use crate::live::LiveSink;
 use crate::meter::StoreMeter;
@@ -236,6 +236,7 @@ impl Executor {
                 self.identity(&work),
                 surface.clone(),
             )
+            .with_execution_mode(execution_mode(&work.spec))
         });
         let mut records = Vec::new();
         let mut audit = Vec::new();
@@ -266,6 +267,18 @@ impl Executor {
             || item.resume.is_some()
             || tools.as_ref().is_some_and(StepTools::made_calls);
         let trail = tools.map(StepTools::into_trail).unwrap_or_default();
+        let mut outcome = outcome;
+        if work.spec.requires_evidence
+            && let Some((code, message)) = evidence_missing(&trail)
+        {
+            audit.push(self.audit(
+                &work,
+                AuditKind::StepFailed,
+                json!({"workId": work.work_id, "nodeId": work.node_id,
+                       "attempt": work.attempt, "code": code, "message": message}),
+            ));
+            outcome = Outcome::Ended(failed(code, &message));
+        }
         // The calls happened before the step ended: their records come first.
         let records: Vec<_> = trail.records.into_iter().chain(records).collect();
         let audit: Vec<_> = trail.audit.into_iter().chain(audit).collect();
@@ -714,6 +727,35 @@ fn questions_before(resume: &Resume) -> usize {
     made.saturating_sub(asked(&resume.pending))
 }
 
+/// The code of a step with `requiresEvidence="true"` one of whose
+/// sandboxed executions has no record (it was still running when the step
+/// ended).
+pub const EVIDENCE_MISSING: &str = "runtime.evidence_missing";
+
+/// Why a step with `requiresEvidence="true"` fails although its model or
+/// tool finished: an execution without a record, or a command the sandbox
+/// would not start (that command's evidence does not exist either). `None`
+/// when every execution of the step is recorded.
+fn evidence_missing(trail: &crate::gateway::StepTrail) -> Option<(&'static str, String)> {
+    if trail.sandbox_unrecorded > 0 {
+        return Some((
+            EVIDENCE_MISSING,
+            format!(
+                "the task requires evidence, and {} sandboxed execution(s) of this step were                  still running when it ended, so they have no record",
+                trail.sandbox_unrecorded
+            ),
+        ));
+    }
+    trail.sandbox_refused.first().map(|code| {
+        (
+            *code,
+            format!(
+                "the task requires evidence, and the sandbox refused to run a command of this                  step ({code}), so it fails rather than go on without it"
+            ),
+        )
+    })
+}
+
 /// A failed step's ending.
 fn failed(code: &str, message: &str) -> Ending {
     Ending::Failed {
@@ -789,6 +831,37 @@ mod tests {
         assert_eq!(input.model.as_deref(), Some("llama3.1:8b"));
         assert_eq!(input.temperature, Some(0.3));
         assert_eq!(input.max_turns, 3);
+    }
+
+    #[test]
+    fn the_task_execution_mode_reaches_the_step_sandbox() {
+        use agentwerke_gateway::ExecutionMode;
+        for (wire, mode) in [
+            ("local", ExecutionMode::Local),
+            ("tool_sandboxed", ExecutionMode::ToolSandboxed),
+            ("agent_sandboxed", ExecutionMode::AgentSandboxed),
+        ] {
+            let mut task = serde_json::to_value(spec(&[])).unwrap();
+            task["executionMode"] = json!(wire);
+            let task: AgentTaskSpec = serde_json::from_value(task).unwrap();
+            assert_eq!(execution_mode(&task), mode, "{wire}");
+        }
+    }
+
+    #[test]
+    fn a_step_requiring_evidence_fails_on_an_unrecorded_or_refused_execution() {
+        let mut trail = crate::gateway::StepTrail::default();
+        assert_eq!(evidence_missing(&trail), None);
+        trail.sandbox_refused = vec!["sandbox.isolation_unavailable"];
+        assert_eq!(
+            evidence_missing(&trail).map(|(code, _)| code),
+            Some("sandbox.isolation_unavailable")
+        );
+        trail.sandbox_unrecorded = 1;
+        assert_eq!(
+            evidence_missing(&trail).map(|(code, _)| code),
+            Some(EVIDENCE_MISSING)
+        );
     }
 
     #[test]

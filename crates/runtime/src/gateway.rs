@@ -24,9 +24,9 @@ use agentwerke_evidence::redact::Redactor;
 use agentwerke_evidence::sections::{ArtifactRecord, PolicyDecisionRecord};
 use agentwerke_gateway::tools::{ArtifactMeta, ArtifactStore, Builtins, Document};
 use agentwerke_gateway::{
-    AgentProfile, CallRequest, Decision, EscalationBinding, Execution, Gateway, GatewayConfig,
-    Halts, Outcome, PermissionLevel, PolicySchema, PolicySet, RiskLevel, SandboxProfile,
-    TaskSurface, ToolError, ToolEscalation, ToolRegistry,
+    AgentProfile, CallRequest, Decision, EscalationBinding, ExecTools, Execution, ExecutionMode,
+    Gateway, GatewayConfig, Halts, Outcome, PermissionLevel, PolicySchema, PolicySet, RiskLevel,
+    SandboxProfile, StepSandbox, TaskSurface, ToolError, ToolEscalation, ToolRegistry,
 };
 use agentwerke_profiles::Catalogue;
 use agentwerke_store::calls::ToolCallRow;
@@ -115,6 +115,9 @@ pub struct GatewaySettings {
     /// Hosts whose `http.request` calls may reach loopback, private and
     /// other internal addresses; empty: none may.
     pub allow_private_hosts: Vec<String>,
+    /// The sandbox and the run workspaces of `exec.run` and
+    /// `workspace.*`; [`ExecTools::unavailable`]: those tools fail closed.
+    pub exec: ExecTools,
 }
 
 impl GatewayService {
@@ -133,6 +136,7 @@ impl GatewayService {
                 allow_private_hosts: settings.allow_private_hosts,
                 ..agentwerke_gateway::tools::HttpOptions::default()
             },
+            exec: settings.exec,
             ..Builtins::in_memory()
         };
         let setup = |e: agentwerke_gateway::Error| crate::Error::Gateway(e.to_string());
@@ -362,6 +366,12 @@ pub fn surface(spec: &AgentTaskSpec) -> TaskSurface {
     }
 }
 
+/// The task's `executionMode`; one the gateway does not know runs each
+/// command in a fresh sandbox.
+pub fn execution_mode(spec: &AgentTaskSpec) -> ExecutionMode {
+    same_wire(&spec.execution_mode, ExecutionMode::ToolSandboxed)
+}
+
 /// The BPMN model and the gateway name the same enums with the same wire
 /// names; converting through JSON keeps the two crates independent, and a
 /// value the gateway does not know falls back to the most restrictive one.
@@ -416,6 +426,11 @@ pub struct StepTrail {
     pub calls: Vec<EarlierCall>,
     /// The halt that holds the step, when the kill switch stopped it.
     pub halt: Option<HaltRow>,
+    /// Sandboxed executions of this step still running when it ended:
+    /// they have no record.
+    pub sandbox_unrecorded: u32,
+    /// The codes of this step's commands the sandbox refused to start.
+    pub sandbox_refused: Vec<&'static str>,
 }
 
 /// The [`ToolExecutor`] of one agent step.
@@ -443,6 +458,9 @@ pub struct StepTools {
     /// occurrence part of the next identical call's id.
     made: Mutex<HashMap<(String, String), u32>>,
     trail: Mutex<StepTrail>,
+    /// The step's sandbox: its profile and `executionMode`, shared by its
+    /// calls, closed when the step's execution ends ([`StepTools::into_trail`]).
+    sandbox: Arc<StepSandbox>,
 }
 
 impl StepTools {
@@ -459,7 +477,6 @@ impl StepTools {
             store,
             clock,
             who,
-            surface,
             escalations: tokio::sync::OnceCell::new(),
             questions: tokio::sync::OnceCell::new(),
             asked: AtomicUsize::new(0),
@@ -467,7 +484,16 @@ impl StepTools {
             journal: tokio::sync::OnceCell::new(),
             made: Mutex::new(HashMap::new()),
             trail: Mutex::new(StepTrail::default()),
+            sandbox: StepSandbox::new(surface.sandbox_profile, ExecutionMode::Local),
+            surface,
         }
+    }
+
+    /// The same tools for a task whose `executionMode` is `mode`.
+    #[must_use]
+    pub fn with_execution_mode(mut self, mode: ExecutionMode) -> Self {
+        self.sandbox = StepSandbox::new(self.surface.sandbox_profile, mode);
+        self
     }
 
     /// Counts `n` questions as asked already in this execution: a resumed
@@ -525,9 +551,49 @@ impl StepTools {
         }
     }
 
-    /// The records, audit and pending escalation gathered so far.
+    /// The records, audit and pending escalation gathered so far. The
+    /// step's execution has ended: its sandbox is closed, and executions
+    /// that finished after their call stopped waiting are recorded now.
     pub fn into_trail(self) -> StepTrail {
-        self.trail.into_inner().unwrap_or_else(|p| p.into_inner())
+        let report = self.sandbox.close();
+        for run in &report.unclaimed {
+            self.record_sandbox(run);
+        }
+        let mut trail = self.trail.into_inner().unwrap_or_else(|p| p.into_inner());
+        trail.sandbox_unrecorded = report.unfinished;
+        trail.sandbox_refused = report.refused;
+        trail
+    }
+
+    /// Files one sandboxed execution: its evidence record, dated when it
+    /// started, and its audit record (both redacted when the gateway handed
+    /// the run back).
+    fn record_sandbox(&self, run: &agentwerke_gateway::SandboxRun) {
+        let now = self.clock.now();
+        let ran = i64::try_from(run.execution.duration_ms).unwrap_or(i64::MAX);
+        let started = rfc3339(Timestamp::from_millis(now.as_millis().saturating_sub(ran)));
+        let record = run.to_evidence(&self.who.work_id, &started);
+        let audit = AuditDraft {
+            run_id: self.who.run_id.clone(),
+            at: rfc3339(now),
+            actor: Actor::agent(&self.who.agent),
+            kind: AuditKind::SandboxExecuted,
+            data: json!({
+                "workId": self.who.work_id, "nodeId": self.who.node_id,
+                "command": record.command, "profile": record.profile, "mode": record.mode,
+                "isolation": record.isolation, "degraded": record.degraded,
+                "limits": record.limits, "exitCode": record.exit_code, "signal": record.signal,
+                "timedOut": record.timed_out, "killed": record.killed,
+                "durationMs": record.duration_ms, "bytesOut": record.bytes_out,
+                "stdoutSha256": run.execution.stdout.sha256,
+                "stderrSha256": run.execution.stderr.sha256,
+                "outputSha256": record.output_sha256,
+            }),
+        };
+        self.with_trail(|t| {
+            t.records.push(Record::SandboxExecution(record));
+            t.audit.push(audit);
+        });
     }
 
     /// Brokers one call: decide, apply an earlier human decision on exactly
@@ -884,6 +950,9 @@ impl StepTools {
             t.audit.push(audit);
             t.risk = Some(t.risk.map_or(risk, |r| r.max(risk)));
         });
+        for run in &execution.sandbox {
+            self.record_sandbox(run);
+        }
     }
 
     /// Keeps what a later approval request of this step shows of

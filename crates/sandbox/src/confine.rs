@@ -14,7 +14,7 @@ use nix::sys::resource::{Resource, setrlimit};
 
 use crate::spec::{ConfineSpec, FORWARDER_ARG, SETUP_FAILED_EXIT, SETUP_FAILED_PREFIX};
 
-/// The helper's `main`: reads the spec from the first argument and never
+/// The helper's `main`: reads the spec from the last argument and never
 /// returns (it becomes the command, or exits with [`SETUP_FAILED_EXIT`]).
 /// Given `--serve` instead, it is a session's server (`serve.rs`).
 pub fn helper_main() -> ! {
@@ -53,8 +53,11 @@ fn close_inherited() -> Result<(), String> {
 
 fn run() -> Result<Never, String> {
     close_inherited()?;
+    // The last argument: a binary that is more than the helper is told
+    // so by the arguments before it (`LocalConfig::helper_args`).
     let raw = std::env::args()
-        .nth(1)
+        .skip(1)
+        .last()
         .ok_or_else(|| "no confinement spec".to_owned())?;
     if raw == FORWARDER_ARG {
         let socket = std::env::args().nth(2).ok_or("no egress socket")?;

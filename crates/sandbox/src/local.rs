@@ -62,6 +62,10 @@ pub struct LocalConfig {
     /// identity would own the sandbox's files), and `None`, the caller's own
     /// user, otherwise.
     pub run_as: Option<SandboxUser>,
+    /// Arguments passed to the helper before its confinement spec: lets a
+    /// binary that is more than the helper (the `agentwerke` binary) know
+    /// it is started as one. Empty for `agentwerke-sandbox-init`.
+    pub helper_args: Vec<String>,
 }
 
 impl LocalConfig {
@@ -73,6 +77,7 @@ impl LocalConfig {
             hidden: Vec::new(),
             allow_degraded: false,
             run_as: SandboxUser::for_this_process(),
+            helper_args: Vec::new(),
         }
     }
 }
@@ -239,6 +244,7 @@ impl LocalSandbox {
                 command = Command::new(&self.config.bwrap);
                 command.args(self.bwrap_args(workspace, access, egress));
                 command.arg(&self.config.helper);
+                command.args(&self.config.helper_args);
             }
             Some(tmp) => {
                 spec.read.extend(SYSTEM_PATHS.iter().map(PathBuf::from));
@@ -247,6 +253,7 @@ impl LocalSandbox {
                 spec.devices.extend(DEVICES.iter().map(PathBuf::from));
                 spec.deny_tcp = true;
                 command = Command::new(&self.config.helper);
+                command.args(&self.config.helper_args);
                 command.current_dir(workspace);
             }
         }

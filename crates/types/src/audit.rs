@@ -89,6 +89,9 @@ closed! {
         SecretRotated = "secret.rotated",
         /// An administrator deleted a stored secret.
         SecretDeleted = "secret.deleted",
+        /// A tool ran a command in the sandbox (its record: command,
+        /// profile, limits, how it ended, output digests).
+        SandboxExecuted = "sandbox.executed",
     }
 }
 
@@ -158,6 +161,7 @@ mod tests {
                 "secret.set",
                 "secret.rotated",
                 "secret.deleted",
+                "sandbox.executed",
             ]
         );
         for kind in AuditKind::ALL {

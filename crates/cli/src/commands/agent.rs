@@ -86,5 +86,16 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         files,
         catalogue.len() - files
     )?;
+    match crate::commands::serve::sandbox_backend(&config) {
+        agentwerke_gateway::SandboxBackend::Ready(sandbox) => {
+            say!(
+                "exec.run: commands run in the sandbox ({:?})",
+                sandbox.isolation()
+            )?;
+        }
+        agentwerke_gateway::SandboxBackend::Unavailable { code, reason } => {
+            say!("exec.run: unavailable, every call fails closed ({code}: {reason})")?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -7,11 +7,13 @@ use agentwerke_agents::provider::ModelProvider;
 use agentwerke_agents::scripted::ScriptedProvider;
 use agentwerke_auth::{DevKey, Verifier};
 use agentwerke_evidence::redact::Redactor;
-use agentwerke_gateway::tools::Document;
+use agentwerke_gateway::tools::{Document, Workspaces};
+use agentwerke_gateway::{ExecTools, SandboxBackend};
 use agentwerke_providers::{KeyResolver, ProviderRouter};
 use agentwerke_runtime::{
     Clock, GatewayService, GatewaySettings, Runtime, RuntimeDeps, RuntimeOptions, SystemClock,
 };
+use agentwerke_sandbox::{LocalConfig, LocalSandbox};
 use agentwerke_secrets::{LocalKeys, ProcessEnvironment};
 use agentwerke_server::{ApiLimits, AppState, SecretKeeper, StoreSecrets, app};
 use agentwerke_store::{SqliteStore, Store};
@@ -105,6 +107,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 escalation_ttl: config.escalation_ttl,
                 resolver: Some(Arc::new(StoreSecrets::new(keeper.clone(), store.clone()))),
                 allow_private_hosts: config.egress_allow_private_hosts.clone(),
+                exec: exec_tools(&config),
             },
         )
         .await
@@ -182,6 +185,58 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     sqlite.close().await;
     tracing::info!("stopped cleanly");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The first argument that makes the `agentwerke` binary the sandbox
+/// helper (`agentwerke-sandbox-init`): the product ships one binary.
+pub const SANDBOX_HELPER_ARG: &str = "__sandbox-init";
+
+/// The sandbox for `exec.run`, with this binary as its helper and the data
+/// folder (database, keys, every run's workspace) hidden from commands,
+/// and the runs' workspaces under `<data>/workspaces`. A sandbox that
+/// cannot be set up is said once here; the server still starts, and
+/// `exec.run` answers with the sandbox's code.
+pub fn exec_tools(config: &Config) -> ExecTools {
+    let backend = sandbox_backend(config);
+    match &backend {
+        SandboxBackend::Ready(sandbox) => {
+            tracing::info!(isolation = ?sandbox.isolation(), "exec.run runs commands in the sandbox");
+        }
+        SandboxBackend::Unavailable { code, reason } => {
+            tracing::warn!(code, %reason, "exec.run is unavailable: every call fails closed");
+        }
+    }
+    ExecTools {
+        sandbox: backend,
+        workspaces: Arc::new(Workspaces::new(
+            config.data_dir.join("workspaces"),
+            config.repository.clone(),
+        )),
+        limits: config.sandbox.limits,
+    }
+}
+
+/// The sandbox `config` asks for, probed on this host: this binary as its
+/// helper, the data folder hidden (when it exists yet: `serve` creates it
+/// first).
+pub fn sandbox_backend(config: &Config) -> SandboxBackend {
+    match std::env::current_exe() {
+        Ok(helper) => {
+            let mut local = LocalConfig::new(helper);
+            local.bwrap.clone_from(&config.sandbox.bwrap);
+            local.hidden = [config.data_dir.clone()]
+                .into_iter()
+                .filter(|dir| dir.exists())
+                .collect();
+            local.allow_degraded = config.sandbox.allow_degraded;
+            local.helper_args = vec![SANDBOX_HELPER_ARG.to_owned()];
+            SandboxBackend::from_result(LocalSandbox::new(local))
+        }
+        Err(error) => SandboxBackend::Unavailable {
+            code: "sandbox.setup_failed",
+            reason: format!("cannot find this binary to use as the sandbox helper: {error}"),
+        },
+    }
 }
 
 /// Creates the data folder (and missing parents) with mode 0700: it holds

@@ -8,7 +8,7 @@ use agentwerke_evidence::pack::{self, EvidencePack, PackInput};
 use agentwerke_evidence::sections::{
     ApprovalKind, ApprovalRecord, ArtifactRecord, ConversationEntry, ModelKeyRecord,
     ModelUsageRecord, PolicyDecisionRecord, PromptSnapshot, RiskFactorDetail, RunInfo,
-    SandboxExecutionRecord, StepRecord, ToolCallRecord, WorkflowInfo,
+    SandboxExecutionRecord, SandboxStreamRecord, StepRecord, ToolCallRecord, WorkflowInfo,
 };
 use agentwerke_evidence::{canonical::sha256_hex, sign};
 use agentwerke_types::RunStatus;
@@ -201,6 +201,25 @@ pub(crate) fn input() -> PackInput {
             duration_ms: 830,
             limits: json!({"cpuSeconds": 30, "memoryMb": 512}),
             output_sha256: Some(sha256_hex(b"notes")),
+            mode: Some("tool_sandboxed".to_owned()),
+            isolation: Some("namespaces".to_owned()),
+            degraded: false,
+            signal: None,
+            timed_out: false,
+            killed: false,
+            bytes_out: Some(5),
+            stdout: Some(Box::new(SandboxStreamRecord {
+                bytes: 5,
+                sha256: sha256_hex(b"notes"),
+                excerpt: "notes".to_owned(),
+                truncated: false,
+            })),
+            stderr: Some(Box::new(SandboxStreamRecord {
+                bytes: 0,
+                sha256: sha256_hex(b""),
+                excerpt: String::new(),
+                truncated: false,
+            })),
         }],
         model_usage: vec![ModelUsageRecord {
             work_id: "w-Draft".to_owned(),

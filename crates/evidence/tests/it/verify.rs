@@ -513,6 +513,14 @@ fn a_pack_without_questions_is_what_it_was() {
         usage.retries = 0;
         usage.key = None;
     }
+    // Nor did sandboxed executions keep their mode, isolation or streams.
+    for execution in &mut input.sandbox_executions {
+        execution.mode = None;
+        execution.isolation = None;
+        execution.bytes_out = None;
+        execution.stdout = None;
+        execution.stderr = None;
+    }
     let mut pack = agentwerke_evidence::build(input);
     sign(&mut pack, &key());
     let now = serde_json::to_value(&pack).unwrap();

@@ -335,6 +335,10 @@ mod tests {
             attempt: 1,
             call_id: None,
             secrets: crate::InjectedSecrets::none(),
+            sandbox: crate::StepSandbox::new(
+                crate::SandboxProfile::Offline,
+                crate::ExecutionMode::Local,
+            ),
         }
     }
 
@@ -406,6 +410,10 @@ mod tests {
         let call = |id: Option<&str>| ToolContext {
             call_id: id.map(ToolCallId::from),
             secrets: crate::InjectedSecrets::none(),
+            sandbox: crate::StepSandbox::new(
+                crate::SandboxProfile::Offline,
+                crate::ExecutionMode::Local,
+            ),
             ..ctx("r")
         };
         let first = json!({"path": "a.md", "content": "x"});

@@ -285,6 +285,10 @@ mod tests {
             attempt: 1,
             call_id: None,
             secrets: crate::InjectedSecrets::none(),
+            sandbox: crate::StepSandbox::new(
+                crate::SandboxProfile::Offline,
+                crate::ExecutionMode::Local,
+            ),
         };
         let out = corpus()
             .execute(&json!({"query": "lunch", "limit": 3}), &ctx)

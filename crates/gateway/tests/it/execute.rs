@@ -375,5 +375,5 @@ fn a_gateway_refuses_policies_for_another_registry() {
     .unwrap_err();
     assert!(matches!(err, Error::SchemaMismatch(_)));
     assert_eq!(err.code(), "gateway.policy.schema_mismatch");
-    assert_eq!(builtins.specs().len(), 4);
+    assert_eq!(builtins.specs().len(), 8);
 }

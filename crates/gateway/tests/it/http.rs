@@ -71,6 +71,10 @@ fn ctx() -> ToolContext {
         attempt: 1,
         call_id: None,
         secrets: agentwerke_gateway::InjectedSecrets::none(),
+        sandbox: agentwerke_gateway::StepSandbox::new(
+            agentwerke_gateway::SandboxProfile::Offline,
+            agentwerke_gateway::ExecutionMode::Local,
+        ),
     }
 }
 

@@ -352,7 +352,10 @@ impl StepTools {
         };
         match self.store.begin_tool_call(intent).await {
             Ok(Begun::Started { .. }) => {
-                let execution = gateway.run(request, runnable, Some(call_id.clone())).await;
+                let sandbox = std::sync::Arc::clone(&self.sandbox);
+                let execution = gateway
+                    .run_in_step(request, runnable, Some(call_id.clone()), sandbox)
+                    .await;
                 self.finish(&call_id, &execution).await;
                 Brokered::Done(execution, approval)
             }

@@ -174,6 +174,7 @@ mod tests {
             outcome: Outcome::Executed {
                 output: json!({"body": "the tool's own answer"}),
             },
+            sandbox: Vec::new(),
         };
         serde_json::to_value(execution).expect("serialises")
     }

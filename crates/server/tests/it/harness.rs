@@ -219,6 +219,7 @@ impl TestServer {
                     // The fake servers `http.request` calls listen on
                     // 127.0.0.1; the operator's allowance lets them in.
                     allow_private_hosts: vec!["127.0.0.1".to_owned()],
+                    exec: agentwerke_gateway::ExecTools::unavailable(),
                 },
             )
             .await

@@ -107,7 +107,7 @@ async fn global(store: &SqliteStore, row: Row) -> agentwerke_store::Result<Workf
 async fn an_action_naming_no_known_tool_is_refused_at_validate_and_import() {
     let server = TestServer::start().await;
     let viewer = server.token("viewer", &[Role::Viewer]);
-    let unknown = one_task("exec.run", "");
+    let unknown = one_task("shell.exec", "");
     let (status, verdict) = post_xml(&server, "/api/workflows/validate", &viewer, &unknown).await;
     assert_eq!(status, StatusCode::OK, "{verdict}");
     assert_eq!(verdict["valid"], false, "{verdict}");
@@ -121,7 +121,7 @@ async fn an_action_naming_no_known_tool_is_refused_at_validate_and_import() {
     assert_eq!(finding["severity"], "error");
     let message = finding["message"].as_str().expect("message");
     assert!(
-        message.contains("exec.run") && message.contains("artifact.write"),
+        message.contains("shell.exec") && message.contains("artifact.write"),
         "{message}"
     );
 
@@ -172,7 +172,7 @@ async fn an_action_naming_no_known_tool_is_refused_at_validate_and_import() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_draft_naming_no_known_tool_is_not_published() {
     let server = TestServer::start().await;
-    let version = stored_draft(&server, "stale", &one_task("exec.run", "")).await;
+    let version = stored_draft(&server, "stale", &one_task("shell.exec", "")).await;
     let (status, problem) = server
         .call(
             reqwest::Method::POST,
@@ -195,7 +195,7 @@ async fn a_draft_naming_no_known_tool_is_not_published() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_published_action_naming_no_known_tool_fails_its_step_without_a_model_call() {
     let server = TestServer::start().await;
-    let xml = one_task("exec.run", "");
+    let xml = one_task("shell.exec", "");
     let version = stored_draft(&server, "stale-run", &xml).await;
     let path = server.dir.path().join("aw.db");
     let store = SqliteStore::open(&format!("sqlite://{}", path.display()))
@@ -230,7 +230,7 @@ async fn a_published_action_naming_no_known_tool_fails_its_step_without_a_model_
         refused["data"]["code"], "runtime.unknown_tool",
         "{refused:#}"
     );
-    assert_eq!(refused["data"]["tool"], "exec.run", "{refused:#}");
+    assert_eq!(refused["data"]["tool"], "shell.exec", "{refused:#}");
     server.stop().await;
 }
 

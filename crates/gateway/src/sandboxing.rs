@@ -1,0 +1,421 @@
+//! The sandbox as the code-executing tools use it: the server's sandbox (or
+//! why it has none), the step's sandbox settings ([`StepSandbox`]), the one
+//! function every execution goes through ([`run_sandboxed`]), and the record
+//! a call hands back for each execution ([`SandboxRun`]).
+//!
+//! Two seams sit here on purpose:
+//!
+//! - [`StepSandbox::run`] decides, per the task's `executionMode`, where a
+//!   command runs. Today every mode runs each command in a fresh sandbox
+//!   (`local` never runs code unsandboxed); an `agent_sandboxed` step will
+//!   hold one sandbox session from its first command until
+//!   [`StepSandbox::close`], which the runtime calls when the step's
+//!   execution ends.
+//! - [`run_sandboxed`] is the only place a sandbox is asked to run
+//!   anything, so the egress proxy (which gives the profiles other than
+//!   `offline` an allow-listed way out) is put in front of every execution
+//!   in one place.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+use agentwerke_evidence::redact::Redactor;
+use agentwerke_evidence::sections::{SandboxExecutionRecord, SandboxStreamRecord};
+use agentwerke_sandbox::{ExecRequest, Execution, Limits, Output, Sandbox, Termination};
+use agentwerke_types::ErrorCode;
+use serde::{Deserialize, Serialize};
+
+use crate::category::SandboxProfile;
+use crate::error::ToolError;
+
+/// A task's `executionMode`: where its code-executing tool calls run.
+/// Persisted names; never rename one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutionMode {
+    /// The BPMN default. Tools run in the server process, except code:
+    /// a command never runs unsandboxed, so it runs as under
+    /// `tool_sandboxed`.
+    #[default]
+    Local,
+    /// Each command in a fresh sandbox.
+    ToolSandboxed,
+    /// One sandbox for the whole step.
+    AgentSandboxed,
+}
+
+impl ExecutionMode {
+    /// Every mode.
+    pub const ALL: [ExecutionMode; 3] = [
+        ExecutionMode::Local,
+        ExecutionMode::ToolSandboxed,
+        ExecutionMode::AgentSandboxed,
+    ];
+
+    /// The wire name, e.g. `tool_sandboxed`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ExecutionMode::Local => "local",
+            ExecutionMode::ToolSandboxed => "tool_sandboxed",
+            ExecutionMode::AgentSandboxed => "agent_sandboxed",
+        }
+    }
+}
+
+/// The sandbox profile the sandbox crate knows by the same wire name.
+pub(crate) const fn sandbox_profile(profile: SandboxProfile) -> agentwerke_sandbox::SandboxProfile {
+    match profile {
+        SandboxProfile::Offline => agentwerke_sandbox::SandboxProfile::Offline,
+        SandboxProfile::RepoRead => agentwerke_sandbox::SandboxProfile::RepoRead,
+        SandboxProfile::RepoWrite => agentwerke_sandbox::SandboxProfile::RepoWrite,
+        SandboxProfile::Deployment => agentwerke_sandbox::SandboxProfile::Deployment,
+    }
+}
+
+/// The server's sandbox, or why it has none. Without one, code-executing
+/// tools fail closed with the sandbox's stable code; the server still
+/// serves everything else.
+#[derive(Clone)]
+pub enum SandboxBackend {
+    /// Commands run in this sandbox.
+    Ready(Arc<dyn Sandbox>),
+    /// No command runs: the sandbox could not be set up.
+    Unavailable {
+        /// The sandbox's stable code, e.g. `sandbox.isolation_unavailable`.
+        code: &'static str,
+        /// Why, for the operator and the model.
+        reason: String,
+    },
+}
+
+impl SandboxBackend {
+    /// The backend for `built`: the sandbox, or its refusal.
+    pub fn from_result<S: Sandbox + 'static>(
+        built: Result<S, agentwerke_sandbox::SandboxError>,
+    ) -> Self {
+        match built {
+            Ok(sandbox) => SandboxBackend::Ready(Arc::new(sandbox)),
+            Err(error) => SandboxBackend::Unavailable {
+                code: error.code(),
+                reason: error.to_string(),
+            },
+        }
+    }
+
+    /// A server that has no sandbox configured at all.
+    pub fn not_configured() -> Self {
+        SandboxBackend::Unavailable {
+            code: "sandbox.isolation_unavailable",
+            reason: "this server has no sandbox configured".to_owned(),
+        }
+    }
+}
+
+impl fmt::Debug for SandboxBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SandboxBackend::Ready(sandbox) => {
+                f.debug_tuple("Ready").field(&sandbox.isolation()).finish()
+            }
+            SandboxBackend::Unavailable { code, reason } => f
+                .debug_struct("Unavailable")
+                .field("code", code)
+                .field("reason", reason)
+                .finish(),
+        }
+    }
+}
+
+/// Runs `request` in `sandbox`: the one function every sandboxed execution
+/// goes through. Profiles other than `offline` get loopback-only networking
+/// here until the egress proxy runs in front of this call.
+pub fn run_sandboxed(
+    sandbox: &dyn Sandbox,
+    request: &ExecRequest,
+) -> Result<Execution, agentwerke_sandbox::SandboxError> {
+    sandbox.run(request)
+}
+
+/// One execution as a call hands it back to the gateway: what ran, under
+/// which mode, and how it went. The gateway redacts it before anything
+/// keeps it; the journal keeps it with the call, so a replayed call records
+/// it again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SandboxRun {
+    /// The mode it ran under.
+    pub mode: ExecutionMode,
+    /// The sandbox's record (excerpts redacted once the gateway has it).
+    pub execution: Execution,
+}
+
+impl SandboxRun {
+    /// The run with its arguments and output excerpts redacted.
+    pub(crate) fn redacted(mut self, redactor: &Redactor) -> Self {
+        let execution = &mut self.execution;
+        execution.program = redactor.redact_str(&execution.program);
+        for arg in &mut execution.args {
+            *arg = redactor.redact_str(arg);
+        }
+        for stream in [&mut execution.stdout, &mut execution.stderr] {
+            stream.excerpt = redactor.redact_str(&stream.excerpt);
+            stream.captured = Vec::new();
+        }
+        self
+    }
+
+    /// The record as the evidence pack's `sandboxExecutions` keeps it.
+    pub fn to_evidence(&self, work_id: &str, at: &str) -> SandboxExecutionRecord {
+        let execution = &self.execution;
+        let (exit_code, signal) = match execution.termination {
+            Termination::Exited { code } => (Some(code), None),
+            Termination::Signaled { signal } => (None, Some(signal)),
+        };
+        let command = std::iter::once(execution.program.as_str())
+            .chain(execution.args.iter().map(String::as_str))
+            .map(quoted)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let mut both = execution.stdout.sha256.clone();
+        both.push_str(&execution.stderr.sha256);
+        SandboxExecutionRecord {
+            work_id: work_id.to_owned(),
+            at: at.to_owned(),
+            command,
+            profile: execution.profile.as_str().to_owned(),
+            exit_code,
+            duration_ms: execution.duration_ms,
+            limits: serde_json::to_value(execution.limits).unwrap_or_default(),
+            // The digest of the two stream digests: one value that changes
+            // when either stream does.
+            output_sha256: Some(agentwerke_evidence::canonical::sha256_hex(both.as_bytes())),
+            mode: Some(self.mode.as_str().to_owned()),
+            isolation: serde_json::to_value(execution.isolation)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned)),
+            degraded: execution.degraded,
+            signal,
+            timed_out: execution.timed_out,
+            killed: execution.killed,
+            bytes_out: Some(execution.bytes_out),
+            stdout: Some(Box::new(stream(&execution.stdout))),
+            stderr: Some(Box::new(stream(&execution.stderr))),
+        }
+    }
+}
+
+fn stream(output: &Output) -> SandboxStreamRecord {
+    SandboxStreamRecord {
+        bytes: output.bytes,
+        sha256: output.sha256.clone(),
+        excerpt: output.excerpt.clone(),
+        truncated: output.truncated,
+    }
+}
+
+/// An argument as a shell would need it to read back as one word.
+fn quoted(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b));
+    if plain {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+/// The sandbox side of one step: its profile and `executionMode`, and what
+/// its executions came to so far. Shared by every call of the step
+/// ([`crate::ToolContext::sandbox`]).
+pub struct StepSandbox {
+    profile: SandboxProfile,
+    mode: ExecutionMode,
+    state: Arc<Mutex<StepState>>,
+}
+
+#[derive(Debug, Default)]
+struct StepState {
+    /// Executions started.
+    started: u32,
+    /// Finished executions no call has handed back yet.
+    finished: Vec<SandboxRun>,
+    /// Executions finished, handed back or not.
+    ended: u32,
+    /// Executions the sandbox refused to start: their codes.
+    refused: Vec<&'static str>,
+    /// The step's execution ended: nothing runs any more.
+    closed: bool,
+}
+
+/// What a step's executions came to when the step's execution ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepSandboxReport {
+    /// Executions started.
+    pub started: u32,
+    /// Executions that finished after their call stopped waiting (the
+    /// call timed out): not handed back with a call, recorded now.
+    pub unclaimed: Vec<SandboxRun>,
+    /// Executions still running: they have no record.
+    pub unfinished: u32,
+    /// The codes of the executions the sandbox refused to start.
+    pub refused: Vec<&'static str>,
+}
+
+impl StepSandbox {
+    /// The sandbox side of a step under `profile` and `mode`.
+    pub fn new(profile: SandboxProfile, mode: ExecutionMode) -> Arc<Self> {
+        Arc::new(StepSandbox {
+            profile,
+            mode,
+            state: Arc::new(Mutex::new(StepState::default())),
+        })
+    }
+
+    /// The task's `sandboxProfile`.
+    pub fn profile(&self) -> SandboxProfile {
+        self.profile
+    }
+
+    /// The task's `executionMode`.
+    pub fn mode(&self) -> ExecutionMode {
+        self.mode
+    }
+
+    /// The mode a command of this step actually runs under: `local` runs
+    /// code sandboxed like `tool_sandboxed`, and `agent_sandboxed` gets a
+    /// fresh sandbox per command until step-long sessions exist.
+    pub fn effective_mode(&self) -> ExecutionMode {
+        match self.mode {
+            ExecutionMode::Local | ExecutionMode::ToolSandboxed | ExecutionMode::AgentSandboxed => {
+                ExecutionMode::ToolSandboxed
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, StepState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `request` for this step on a blocking thread. The finished
+    /// execution is kept even when the caller stopped waiting, so
+    /// [`StepSandbox::close`] still hands it over.
+    pub async fn run(
+        &self,
+        backend: &SandboxBackend,
+        request: ExecRequest,
+    ) -> Result<Execution, ToolError> {
+        let sandbox = match backend {
+            SandboxBackend::Ready(sandbox) => Arc::clone(sandbox),
+            SandboxBackend::Unavailable { code, reason } => {
+                self.lock().refused.push(code);
+                return Err(ToolError::Sandbox {
+                    code,
+                    message: reason.clone(),
+                });
+            }
+        };
+        {
+            let mut state = self.lock();
+            if state.closed {
+                return Err(ToolError::Failed(
+                    "the step's sandbox is closed: its step has ended".to_owned(),
+                ));
+            }
+            state.started += 1;
+        }
+        let state = Arc::clone(&self.state);
+        let mode = self.effective_mode();
+        let joined = tokio::task::spawn_blocking(move || {
+            let result = run_sandboxed(sandbox.as_ref(), &request);
+            let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
+            state.ended += 1;
+            match &result {
+                Ok(execution) => state.finished.push(SandboxRun {
+                    mode,
+                    execution: execution.clone(),
+                }),
+                Err(error) => state.refused.push(error.code()),
+            }
+            result
+        })
+        .await;
+        match joined {
+            Ok(Ok(execution)) => Ok(execution),
+            Ok(Err(error)) => Err(ToolError::Sandbox {
+                code: error.code(),
+                message: error.to_string(),
+            }),
+            Err(join) => Err(ToolError::Failed(format!(
+                "the sandbox thread failed: {join}"
+            ))),
+        }
+    }
+
+    /// The executions finished since the last call took them: the gateway
+    /// hands them back with the call that made them.
+    pub(crate) fn take_finished(&self) -> Vec<SandboxRun> {
+        std::mem::take(&mut self.lock().finished)
+    }
+
+    /// Ends the step's sandbox: nothing runs in it any more, and what its
+    /// executions came to is reported (an execution still running when its
+    /// step ended has no record). The runtime calls it when the step's
+    /// execution ends; a step-long sandbox session is closed here.
+    pub fn close(&self) -> StepSandboxReport {
+        let mut state = self.lock();
+        state.closed = true;
+        StepSandboxReport {
+            started: state.started,
+            unclaimed: std::mem::take(&mut state.finished),
+            unfinished: state.started.saturating_sub(state.ended),
+            refused: state.refused.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for StepSandbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StepSandbox")
+            .field("profile", &self.profile)
+            .field("mode", &self.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A step's sandbox is the same only as itself.
+impl PartialEq for StepSandbox {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
+impl Eq for StepSandbox {}
+
+/// The bounds of executions: the defaults every command gets and the cap
+/// a call's own `timeoutSeconds` may not pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecLimits {
+    /// What every command runs under (its wall clock unless the call asks
+    /// for less or, up to the cap, more).
+    pub defaults: Limits,
+    /// The longest wall clock a call may ask for, in seconds.
+    pub max_timeout_seconds: u64,
+    /// The most of each stream the tool's answer shows the model, in bytes.
+    pub answer_bytes: usize,
+}
+
+impl Default for ExecLimits {
+    fn default() -> Self {
+        ExecLimits {
+            defaults: Limits::default(),
+            max_timeout_seconds: 600,
+            answer_bytes: 16 * 1024,
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "sandboxing_tests.rs"]
+mod tests;
