@@ -66,7 +66,7 @@ fn run() -> Result<Never, String> {
     if let Some(dir) = &spec.secrets_dir {
         crate::secret::write_files(dir, &spec.secret_files, std::io::stdin().lock())?;
         // Standard input carried the values; the command gets none.
-        command.stdin(Stdio::null());
+        command.stdin(Stdio::null()).env("SECRETS_DIR", dir);
     }
     let proxy_env = crate::forward::start(&spec)?;
     set_limits(&spec)?;

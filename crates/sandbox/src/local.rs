@@ -18,11 +18,11 @@ use nix::unistd::Pid;
 use crate::capture::capture;
 use crate::record::{Execution, Isolation, Termination};
 use crate::secret::{DEGRADED_SECRETS_DIR, NAMESPACE_SECRETS_DIR};
-use crate::spec::{ConfineSpec, EGRESS_SOCKET, SETUP_FAILED_EXIT, SETUP_FAILED_PREFIX};
+use crate::spec::{ConfineSpec, EGRESS_SOCKET, Egress, SETUP_FAILED_EXIT, SETUP_FAILED_PREFIX};
 use crate::user::find_program;
 use crate::{
     ExecRequest, Limits, Network, Sandbox, SandboxError, SandboxProfile, SandboxUser,
-    WorkspaceAccess,
+    SessionSpec, WorkspaceAccess,
 };
 
 mod session;
@@ -199,11 +199,16 @@ impl LocalSandbox {
         Ok(())
     }
 
+    /// The command of a one-off execution: bubblewrap (or, degraded, the
+    /// helper) with the helper's confinement spec as its last argument. In a
+    /// session (`in_session`) only that spec is used, and it tells the helper
+    /// that the session's server runs the egress forwarder already.
     fn command(
         &self,
         request: &ExecRequest,
         workspace: &Path,
         private_tmp: Option<&Path>,
+        in_session: bool,
     ) -> Result<Command, SandboxError> {
         let access = request.profile.workspace_access();
         let mut spec = ConfineSpec {
@@ -214,7 +219,7 @@ impl LocalSandbox {
             limits: request.limits,
             program: request.program.clone(),
             args: request.args.clone(),
-            egress: None,
+            egress: Egress::None,
             secrets_dir: None,
             secret_files: request
                 .secret_files
@@ -224,7 +229,13 @@ impl LocalSandbox {
         };
         let egress = self.egress(request)?;
         if egress.is_some() {
-            spec.egress = Some(PathBuf::from(EGRESS_SOCKET));
+            spec.egress = if in_session {
+                Egress::Running
+            } else {
+                Egress::Forward {
+                    socket: PathBuf::from(EGRESS_SOCKET),
+                }
+            };
         }
         match access {
             WorkspaceAccess::ReadOnly => spec.read.push(workspace.to_owned()),
@@ -276,8 +287,10 @@ impl LocalSandbox {
         } else {
             command.env("TMPDIR", "/tmp").env("HOME", "/tmp");
         }
-        if let Some(dir) = &secrets_dir {
-            command.env("SECRETS_DIR", dir).stdin(Stdio::piped());
+        if secrets_dir.is_some() {
+            // The values go to the helper here; it names the folder in the
+            // command's `SECRETS_DIR`.
+            command.stdin(Stdio::piped());
         }
         Ok(command)
     }
@@ -373,7 +386,12 @@ impl Sandbox for LocalSandbox {
         if let (Some(user), Some(tmp)) = (self.config.run_as, &private_tmp) {
             std::os::unix::fs::chown(tmp.path(), Some(user.uid), Some(user.gid))?;
         }
-        let command = self.command(request, &workspace, private_tmp.as_ref().map(|t| t.path()))?;
+        let command = self.command(
+            request,
+            &workspace,
+            private_tmp.as_ref().map(|t| t.path()),
+            false,
+        )?;
         let execution = watch(command, request, self.isolation)?;
         if let Some(tmp) = &private_tmp {
             // The helper left the secrets folder read-only; open it again so
@@ -398,12 +416,8 @@ impl Sandbox for LocalSandbox {
         self.isolation
     }
 
-    fn open(
-        &self,
-        workspace: &Path,
-        profile: SandboxProfile,
-    ) -> Result<Box<dyn crate::SandboxSession>, SandboxError> {
-        session::LocalSession::open(self, workspace, profile).map(|s| Box::new(s) as Box<_>)
+    fn open(&self, spec: &SessionSpec) -> Result<Box<dyn crate::SandboxSession>, SandboxError> {
+        session::LocalSession::open(self, spec).map(|s| Box::new(s) as Box<_>)
     }
 
     /// Gives the workspace tree to the sandbox user when there is one.

@@ -129,23 +129,30 @@ fn the_forwarder_is_walled_in_and_dies_with_the_sandbox() {
         SandboxProfile::RepoRead,
         "for d in /proc/[0-9]*; do \
            if [ \"$(tr '\\0' '\\n' < $d/cmdline | sed -n 2p)\" = --egress-forwarder ]; then \
-             grep -E '^(NoNewPrivs|Seccomp):' $d/status; fi; done",
+             grep -E '^(NoNewPrivs|Seccomp):' $d/status; fi; done; readlink /proc/self/ns/net",
     );
     request.egress = Some(socket);
     let e = sb.run(&request).expect("runs");
-    assert_eq!(stdout(&e), "NoNewPrivs:\t1\nSeccomp:\t2\n");
-    // Gone with the sandbox's PID namespace.
+    let out = stdout(&e);
+    let (walls, net) = out.rsplit_once("net:").expect("the sandbox's network namespace");
+    assert_eq!(walls, "NoNewPrivs:\t1\nSeccomp:\t2\n");
+    // Gone with the sandbox's PID namespace: no process on the host is left
+    // in the sandbox's network namespace (other tests' forwarders run in
+    // their own).
+    let net = format!("net:{}", net.trim_end());
     std::thread::sleep(std::time::Duration::from_millis(100));
-    let left: Vec<_> = std::fs::read_dir("/proc")
+    assert!(!in_namespace(&net), "a forwarder outlived its sandbox");
+}
+
+/// Whether a process on the host is in the namespace `ns` (as `readlink`
+/// shows it, `net:[4026532...]`).
+fn in_namespace(ns: &str) -> bool {
+    let kind = ns.split(':').next().unwrap_or_default();
+    std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
-        .filter_map(|d| std::fs::read(d.path().join("cmdline")).ok())
-        .filter(|cmdline| {
-            let cmdline = String::from_utf8_lossy(cmdline);
-            cmdline.split('\0').nth(1) == Some("--egress-forwarder")
-        })
-        .collect();
-    assert!(left.is_empty(), "a forwarder outlived its sandbox");
+        .filter_map(|d| std::fs::read_link(d.path().join("ns").join(kind)).ok())
+        .any(|link| link.to_string_lossy() == ns)
 }
 
 #[test]

@@ -8,7 +8,7 @@ use agentwerke_types::ErrorCode;
 
 use agentwerke_sandbox::{
     ExecRequest, Execution, Isolation, LocalConfig, LocalSandbox, Sandbox, SandboxProfile,
-    SandboxSession, Termination,
+    SandboxSession, SecretFile, SessionSpec, Termination,
 };
 
 const HELPER: &str = env!("CARGO_BIN_EXE_agentwerke-sandbox-init");
@@ -85,8 +85,8 @@ fn files_carry_to_the_next_command_of_the_same_session_only() {
     let other_ws = tempfile::tempdir().unwrap();
     let sb = sandbox();
     let profile = SandboxProfile::RepoWrite;
-    let mut first = sb.open(ws.path(), profile).unwrap();
-    let mut second = sb.open(other_ws.path(), profile).unwrap();
+    let mut first = sb.open(&SessionSpec::new(ws.path(), profile)).unwrap();
+    let mut second = sb.open(&SessionSpec::new(other_ws.path(), profile)).unwrap();
     assert_ne!(first.id(), second.id());
 
     let e = run(
@@ -124,7 +124,7 @@ fn a_background_process_lives_between_commands_and_dies_with_the_session() {
     let ws = tempfile::tempdir().unwrap();
     let sb = sandbox();
     let profile = SandboxProfile::Offline;
-    let mut session = sb.open(ws.path(), profile).unwrap();
+    let mut session = sb.open(&SessionSpec::new(ws.path(), profile)).unwrap();
     let (grouped, left) = (marker(1001), marker(1002));
     // One in the command's group, one that left it.
     let script = format!(
@@ -153,7 +153,7 @@ fn a_session_outlives_the_thread_that_opened_it() {
     let ws = tempfile::tempdir().unwrap();
     let profile = SandboxProfile::Offline;
     let path = ws.path().to_owned();
-    let mut session = std::thread::spawn(move || sandbox().open(&path, profile).unwrap())
+    let mut session = std::thread::spawn(move || sandbox().open(&SessionSpec::new(&path, profile)).unwrap())
         .join()
         .unwrap();
     std::thread::sleep(Duration::from_millis(200));
@@ -166,7 +166,7 @@ fn dropping_the_session_kills_everything_in_it() {
     let ws = tempfile::tempdir().unwrap();
     let sb = sandbox();
     let profile = SandboxProfile::Offline;
-    let mut session = sb.open(ws.path(), profile).unwrap();
+    let mut session = sb.open(&SessionSpec::new(ws.path(), profile)).unwrap();
     let looping = marker(1003);
     let script = format!("setsid bash -c 'while :; do sleep {looping}; done' >/dev/null 2>&1 &");
     run(&mut session, &bash(ws.path(), profile, &script));
@@ -180,7 +180,7 @@ fn each_command_has_its_own_bounds_and_the_next_one_still_runs() {
     let ws = tempfile::tempdir().unwrap();
     let sb = sandbox();
     let profile = SandboxProfile::Offline;
-    let mut session = sb.open(ws.path(), profile).unwrap();
+    let mut session = sb.open(&SessionSpec::new(ws.path(), profile)).unwrap();
 
     let background = marker(1004);
     let script = format!("sleep {background} & while :; do :; done");
@@ -236,7 +236,7 @@ fn the_commands_of_a_session_fail_the_escapes() {
         .unwrap();
     let sb = sandbox();
     let profile = SandboxProfile::RepoWrite;
-    let mut session = sb.open(ws.path(), profile).unwrap();
+    let mut session = sb.open(&SessionSpec::new(ws.path(), profile)).unwrap();
     let script = format!(
         "echo x > {t}; echo x > /etc/escaped; echo x > inside && echo wrote",
         t = target.display()
@@ -276,7 +276,7 @@ fn the_commands_of_a_session_fail_the_escapes() {
 
     // The workspace of a read-only profile stays read-only in its session.
     let ro = tempfile::tempdir().unwrap();
-    let mut read_only = sb.open(ro.path(), SandboxProfile::RepoRead).unwrap();
+    let mut read_only = sb.open(&SessionSpec::new(ro.path(), SandboxProfile::RepoRead)).unwrap();
     let e = run(
         &mut read_only,
         &bash(ro.path(), SandboxProfile::RepoRead, "echo x > file"),
@@ -290,7 +290,7 @@ fn a_command_cannot_reach_the_sessions_server() {
     let ws = tempfile::tempdir().unwrap();
     let sb = sandbox();
     let profile = SandboxProfile::Offline;
-    let mut session = sb.open(ws.path(), profile).unwrap();
+    let mut session = sb.open(&SessionSpec::new(ws.path(), profile)).unwrap();
     // The command's parent is the server; its fd 0 is the host's control
     // pipe, which opened for writing would take forged frames.
     let e = run(
@@ -326,7 +326,7 @@ fn requests_outside_the_session_are_refused_and_setup_failures_leave_it_usable()
     let ws = tempfile::tempdir().unwrap();
     let other = tempfile::tempdir().unwrap();
     let sb = sandbox();
-    let mut session = sb.open(ws.path(), SandboxProfile::RepoRead).unwrap();
+    let mut session = sb.open(&SessionSpec::new(ws.path(), SandboxProfile::RepoRead)).unwrap();
     let err = session
         .run(&bash(other.path(), SandboxProfile::RepoRead, "true"))
         .unwrap_err();
@@ -350,7 +350,7 @@ fn requests_outside_the_session_are_refused_and_setup_failures_leave_it_usable()
     );
     assert_eq!(stdout(&e), "still\n");
     let err = sb
-        .open(&ws.path().join("missing"), SandboxProfile::RepoRead)
+        .open(&SessionSpec::new(&ws.path().join("missing"), SandboxProfile::RepoRead))
         .err()
         .unwrap();
     assert_eq!(err.code(), "sandbox.invalid_request");
@@ -363,7 +363,7 @@ fn a_degraded_session_confines_each_command_and_kills_what_left_its_group() {
     let sb = degraded_sandbox();
     assert_eq!(sb.isolation(), Isolation::LandlockOnly);
     let profile = SandboxProfile::RepoWrite;
-    let mut session = sb.open(ws.path(), profile).unwrap();
+    let mut session = sb.open(&SessionSpec::new(ws.path(), profile)).unwrap();
     let left = marker(1006);
     let script = format!(
         "echo kept > \"$TMPDIR/note\"; echo x > {o}/escaped; \
@@ -390,7 +390,7 @@ fn a_session_whose_sandbox_died_says_so() {
     let ws = tempfile::tempdir().unwrap();
     let sb = sandbox();
     let profile = SandboxProfile::Offline;
-    let mut session = sb.open(ws.path(), profile).unwrap();
+    let mut session = sb.open(&SessionSpec::new(ws.path(), profile)).unwrap();
     run(&mut session, &bash(ws.path(), profile, "true"));
     // The server: the process on the host whose grandparent is bubblewrap's
     // own process, the one that names this session's workspace.
