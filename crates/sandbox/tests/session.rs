@@ -430,6 +430,119 @@ fn a_session_whose_sandbox_died_says_so() {
     session.close().unwrap();
 }
 
+/// A value no file on this host holds before the test.
+fn secret_value(label: &str) -> String {
+    format!(
+        "{label}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+#[test]
+fn a_secret_file_is_there_for_its_command_only() {
+    let ws = tempfile::tempdir().unwrap();
+    let sb = sandbox();
+    let spec = SessionSpec::new(ws.path(), SandboxProfile::RepoWrite);
+    let mut session = sb.open(&spec).unwrap();
+    let (a, b) = (secret_value("secret-a"), secret_value("secret-b"));
+    let digest = |value: &str| {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(value.as_bytes()))
+    };
+
+    // The first command reads A, and leaves a process behind that tries to
+    // read it again once the command has ended.
+    let mut first = spec.request(
+        "bash",
+        [
+            "-c",
+            "echo \"$SECRETS_DIR\"; stat -c %a \"$SECRETS_DIR/token\"; \
+             sha256sum < \"$SECRETS_DIR/token\" | cut -c1-64; \
+             (sleep 0.5; cat /run/secrets/token > /tmp/late 2>/dev/null; \
+              echo \"late $?\" >> /tmp/late; touch /tmp/late-done) >/dev/null 2>&1 &",
+        ],
+    );
+    first.secret_files = vec![SecretFile::new("token", a.clone())];
+    let e = run(&mut session, &first);
+    assert_eq!(
+        stdout(&e),
+        format!("/run/secrets\n400\n{}\n", digest(&a)),
+        "{}",
+        String::from_utf8_lossy(&e.stderr.captured)
+    );
+    assert_eq!(e.secret_files, ["token"]);
+    let json = serde_json::to_string(&e).unwrap();
+    assert!(json.contains("\"secretFiles\":[\"token\"]"), "{json}");
+    assert!(!json.contains(&a), "{json}");
+
+    // The next command, without secrets, finds neither the file nor the
+    // folder nor `SECRETS_DIR`; the process the first left behind found
+    // the file gone too.
+    let second = spec.request(
+        "bash",
+        [
+            "-c",
+            "echo \"[$SECRETS_DIR]\"; ls -A /run; cat /run/secrets/token; \
+             while [ ! -e /tmp/late-done ]; do sleep 0.05; done; cat /tmp/late",
+        ],
+    );
+    let e = run(&mut session, &second);
+    assert_eq!(stdout(&e), "[]\nlate 1\n");
+    assert!(e.secret_files.is_empty());
+    assert!(!serde_json::to_string(&e).unwrap().contains("secretFiles"));
+
+    // A later command gets its own value under the same name; one that
+    // prints it puts it in its output, which the caller redacts.
+    let mut third = spec.request("bash", ["-c", "cat \"$SECRETS_DIR/token\""]);
+    third.secret_files = vec![SecretFile::new("token", b.clone())];
+    let e = run(&mut session, &third);
+    assert_eq!(stdout(&e), b);
+    assert!(!serde_json::to_string(&e).unwrap().contains(&a));
+    session.close().unwrap();
+}
+
+#[test]
+fn a_degraded_session_deletes_a_commands_secrets_when_it_ends() {
+    let ws = tempfile::tempdir().unwrap();
+    let sb = degraded_sandbox();
+    let spec = SessionSpec::new(ws.path(), SandboxProfile::Offline);
+    let mut session = sb.open(&spec).unwrap();
+    let value = secret_value("degraded");
+    let mut first = spec.request("bash", ["-c", "echo \"$SECRETS_DIR\"; cat \"$SECRETS_DIR/token\""]);
+    first.secret_files = vec![SecretFile::new("token", value.clone())];
+    let e = run(&mut session, &first);
+    let out = stdout(&e);
+    let (dir, read) = out.split_once('\n').unwrap();
+    assert!(dir.ends_with("/secrets"), "{out}");
+    assert_eq!(read, value);
+    assert!(!Path::new(dir).exists(), "{dir} is left behind");
+    let e = run(
+        &mut session,
+        &spec.request("bash", ["-c", "echo \"[$SECRETS_DIR]\"; ls -A \"$TMPDIR\""]),
+    );
+    assert_eq!(stdout(&e), "[]\n");
+}
+
+#[test]
+fn a_bad_secret_file_name_is_refused_in_a_session() {
+    let ws = tempfile::tempdir().unwrap();
+    let sb = sandbox();
+    let spec = SessionSpec::new(ws.path(), SandboxProfile::Offline);
+    let mut session = sb.open(&spec).unwrap();
+    let mut request = spec.request("true", Vec::<String>::new());
+    request.secret_files = vec![SecretFile::new("../escaped", "v")];
+    assert_eq!(
+        session.run(&request).unwrap_err().code(),
+        "sandbox.invalid_request"
+    );
+    let e = run(&mut session, &spec.request("echo", ["usable"]));
+    assert_eq!(stdout(&e), "usable\n");
+}
+
 fn processes() -> Vec<i32> {
     std::fs::read_dir("/proc")
         .unwrap()
@@ -463,6 +576,9 @@ const UNPRIVILEGED: &[&str] = &[
     "requests_outside_the_session_are_refused_and_setup_failures_leave_it_usable",
     "a_degraded_session_confines_each_command_and_kills_what_left_its_group",
     "a_session_whose_sandbox_died_says_so",
+    "a_secret_file_is_there_for_its_command_only",
+    "a_degraded_session_deletes_a_commands_secrets_when_it_ends",
+    "a_bad_secret_file_name_is_refused_in_a_session",
 ];
 
 #[test]
