@@ -21,8 +21,8 @@ use crate::secret::{DEGRADED_SECRETS_DIR, NAMESPACE_SECRETS_DIR};
 use crate::spec::{ConfineSpec, EGRESS_SOCKET, Egress, SETUP_FAILED_EXIT, SETUP_FAILED_PREFIX};
 use crate::user::find_program;
 use crate::{
-    ExecRequest, Limits, Network, Sandbox, SandboxError, SandboxProfile, SandboxUser,
-    SessionSpec, WorkspaceAccess,
+    ExecRequest, Limits, Network, Sandbox, SandboxError, SandboxProfile, SandboxUser, SessionSpec,
+    WorkspaceAccess,
 };
 
 mod session;

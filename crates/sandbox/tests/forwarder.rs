@@ -135,7 +135,9 @@ fn the_forwarder_is_walled_in_and_dies_with_the_sandbox() {
     request.egress = Some(socket);
     let e = sb.run(&request).expect("runs");
     let out = stdout(&e);
-    let (walls, net) = out.rsplit_once("net:").expect("the sandbox's network namespace");
+    let (walls, net) = out
+        .rsplit_once("net:")
+        .expect("the sandbox's network namespace");
     assert_eq!(walls, "NoNewPrivs:\t1\nSeccomp:\t2\n");
     // Gone with the sandbox's PID namespace: no process on the host is left
     // in the sandbox's network namespace (other tests' forwarders run in
@@ -269,7 +271,10 @@ fn a_sessions_commands_share_one_forwarder_to_the_sessions_socket() {
     let e = session
         .run(&plain.request(
             "bash",
-            ["-c", "echo \"[$HTTP_PROXY]\"; exec 3<>/dev/tcp/127.0.0.1/3128 && echo forwarded"],
+            [
+                "-c",
+                "echo \"[$HTTP_PROXY]\"; exec 3<>/dev/tcp/127.0.0.1/3128 && echo forwarded",
+            ],
         ))
         .expect("runs");
     assert_eq!(stdout(&e), "[]\n");
@@ -297,7 +302,11 @@ fn a_session_is_refused_a_proxy_where_a_run_would_be() {
         "sandbox.invalid_request"
     );
     assert_eq!(
-        open(&sb, SandboxProfile::RepoRead, &dir.path().join("missing.sock")),
+        open(
+            &sb,
+            SandboxProfile::RepoRead,
+            &dir.path().join("missing.sock")
+        ),
         "sandbox.invalid_request"
     );
     let mut config = LocalConfig::new(HELPER);

@@ -86,7 +86,9 @@ fn files_carry_to_the_next_command_of_the_same_session_only() {
     let sb = sandbox();
     let profile = SandboxProfile::RepoWrite;
     let mut first = sb.open(&SessionSpec::new(ws.path(), profile)).unwrap();
-    let mut second = sb.open(&SessionSpec::new(other_ws.path(), profile)).unwrap();
+    let mut second = sb
+        .open(&SessionSpec::new(other_ws.path(), profile))
+        .unwrap();
     assert_ne!(first.id(), second.id());
 
     let e = run(
@@ -153,9 +155,10 @@ fn a_session_outlives_the_thread_that_opened_it() {
     let ws = tempfile::tempdir().unwrap();
     let profile = SandboxProfile::Offline;
     let path = ws.path().to_owned();
-    let mut session = std::thread::spawn(move || sandbox().open(&SessionSpec::new(&path, profile)).unwrap())
-        .join()
-        .unwrap();
+    let mut session =
+        std::thread::spawn(move || sandbox().open(&SessionSpec::new(&path, profile)).unwrap())
+            .join()
+            .unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let e = run(&mut session, &bash(ws.path(), profile, "echo alive"));
     assert_eq!(stdout(&e), "alive\n");
@@ -276,7 +279,9 @@ fn the_commands_of_a_session_fail_the_escapes() {
 
     // The workspace of a read-only profile stays read-only in its session.
     let ro = tempfile::tempdir().unwrap();
-    let mut read_only = sb.open(&SessionSpec::new(ro.path(), SandboxProfile::RepoRead)).unwrap();
+    let mut read_only = sb
+        .open(&SessionSpec::new(ro.path(), SandboxProfile::RepoRead))
+        .unwrap();
     let e = run(
         &mut read_only,
         &bash(ro.path(), SandboxProfile::RepoRead, "echo x > file"),
@@ -326,7 +331,9 @@ fn requests_outside_the_session_are_refused_and_setup_failures_leave_it_usable()
     let ws = tempfile::tempdir().unwrap();
     let other = tempfile::tempdir().unwrap();
     let sb = sandbox();
-    let mut session = sb.open(&SessionSpec::new(ws.path(), SandboxProfile::RepoRead)).unwrap();
+    let mut session = sb
+        .open(&SessionSpec::new(ws.path(), SandboxProfile::RepoRead))
+        .unwrap();
     let err = session
         .run(&bash(other.path(), SandboxProfile::RepoRead, "true"))
         .unwrap_err();
@@ -350,7 +357,10 @@ fn requests_outside_the_session_are_refused_and_setup_failures_leave_it_usable()
     );
     assert_eq!(stdout(&e), "still\n");
     let err = sb
-        .open(&SessionSpec::new(&ws.path().join("missing"), SandboxProfile::RepoRead))
+        .open(&SessionSpec::new(
+            &ws.path().join("missing"),
+            SandboxProfile::RepoRead,
+        ))
         .err()
         .unwrap();
     assert_eq!(err.code(), "sandbox.invalid_request");
@@ -512,7 +522,10 @@ fn a_degraded_session_deletes_a_commands_secrets_when_it_ends() {
     let spec = SessionSpec::new(ws.path(), SandboxProfile::Offline);
     let mut session = sb.open(&spec).unwrap();
     let value = secret_value("degraded");
-    let mut first = spec.request("bash", ["-c", "echo \"$SECRETS_DIR\"; cat \"$SECRETS_DIR/token\""]);
+    let mut first = spec.request(
+        "bash",
+        ["-c", "echo \"$SECRETS_DIR\"; cat \"$SECRETS_DIR/token\""],
+    );
     first.secret_files = vec![SecretFile::new("token", value.clone())];
     let e = run(&mut session, &first);
     let out = stdout(&e);
