@@ -358,7 +358,7 @@ fn requests_outside_the_session_are_refused_and_setup_failures_leave_it_usable()
     assert_eq!(stdout(&e), "still\n");
     let err = sb
         .open(&SessionSpec::new(
-            &ws.path().join("missing"),
+            ws.path().join("missing"),
             SandboxProfile::RepoRead,
         ))
         .err()

@@ -2,7 +2,9 @@
 //! one-off execution would use and the server (`serve.rs`) in place of the
 //! command, then sends each request's confinement spec, takes its output
 //! under the caps, and asks the server to kill the command's process group
-//! when its clock or a cap runs out.
+//! when its clock or a cap runs out. The egress socket is bound in once, at
+//! open, and the server runs the one forwarder; a command's secret values
+//! follow its spec in a frame of their own.
 
 use std::ffi::OsString;
 use std::os::fd::AsFd;
