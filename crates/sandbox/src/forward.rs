@@ -111,6 +111,7 @@ pub(crate) fn run(socket: &Path) -> Result<std::convert::Infallible, String> {
 fn wall_in() -> Result<(), String> {
     let nothing = ConfineSpec {
         read: Vec::new(),
+        list: Vec::new(),
         write: Vec::new(),
         devices: Vec::new(),
         deny_tcp: true,

@@ -33,6 +33,9 @@ const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 /// What the degraded mode lets a command read besides its workspace.
 const SYSTEM_PATHS: &[&str] = &["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc"];
 
+/// The commands' temporary folder inside the degraded mode's private folder.
+const DEGRADED_TMP_DIR: &str = "tmp";
+
 /// Devices a command may read and write in the degraded mode.
 const DEVICES: &[&str] = &[
     "/dev/null",
@@ -162,6 +165,27 @@ impl LocalSandbox {
         }
     }
 
+    /// The degraded mode's private folder for one execution or one session
+    /// (`None` under namespaces): the commands' temporary folder `tmp/`
+    /// (their `TMPDIR` and `HOME`, writable) and, beside it, where the helper
+    /// writes a command's `secrets/`, which only that command's Landlock
+    /// rules cover: a process an earlier command of a session left running
+    /// cannot read it. Both belong to the sandbox user.
+    fn degraded_folder(&self) -> Result<Option<tempfile::TempDir>, SandboxError> {
+        if self.isolation == Isolation::Namespaces {
+            return Ok(None);
+        }
+        let folder = tempfile::tempdir()?;
+        let tmp = folder.path().join(DEGRADED_TMP_DIR);
+        std::fs::create_dir(&tmp)?;
+        if let Some(user) = self.config.run_as {
+            for path in [folder.path(), tmp.as_path()] {
+                std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid))?;
+            }
+        }
+        Ok(Some(folder))
+    }
+
     /// The degraded mode exposes whole system folders; a hidden folder under
     /// one of them cannot be hidden, so the sandbox refuses to start.
     fn check_hidden(&self) -> Result<(), SandboxError> {
@@ -213,6 +237,7 @@ impl LocalSandbox {
         let access = request.profile.workspace_access();
         let mut spec = ConfineSpec {
             read: Vec::new(),
+            list: Vec::new(),
             write: Vec::new(),
             devices: Vec::new(),
             deny_tcp: false,
@@ -244,7 +269,8 @@ impl LocalSandbox {
         let mut command;
         match private_tmp {
             None => {
-                spec.read.push(PathBuf::from("/"));
+                spec.read.extend(root_but_run());
+                spec.list.push(PathBuf::from("/"));
                 spec.write.push(PathBuf::from("/tmp"));
                 spec.devices.push(PathBuf::from("/dev"));
                 command = Command::new(&self.config.bwrap);
@@ -254,7 +280,7 @@ impl LocalSandbox {
             Some(tmp) => {
                 spec.read.extend(SYSTEM_PATHS.iter().map(PathBuf::from));
                 spec.read.push(self.config.helper.clone());
-                spec.write.push(tmp.to_owned());
+                spec.write.push(tmp.join(DEGRADED_TMP_DIR));
                 spec.devices.extend(DEVICES.iter().map(PathBuf::from));
                 spec.deny_tcp = true;
                 command = Command::new(&self.config.helper);
@@ -283,7 +309,8 @@ impl LocalSandbox {
             command.uid(user.uid).gid(user.gid);
         }
         if let Some(tmp) = private_tmp {
-            command.env("TMPDIR", tmp).env("HOME", tmp);
+            let tmp = tmp.join(DEGRADED_TMP_DIR);
+            command.env("TMPDIR", &tmp).env("HOME", &tmp);
         } else {
             command.env("TMPDIR", "/tmp").env("HOME", "/tmp");
         }
@@ -379,13 +406,7 @@ impl Sandbox for LocalSandbox {
                 user.uid
             )));
         }
-        let private_tmp = match self.isolation {
-            Isolation::Namespaces => None,
-            Isolation::LandlockOnly => Some(tempfile::tempdir()?),
-        };
-        if let (Some(user), Some(tmp)) = (self.config.run_as, &private_tmp) {
-            std::os::unix::fs::chown(tmp.path(), Some(user.uid), Some(user.gid))?;
-        }
+        let private_tmp = self.degraded_folder()?;
         let command = self.command(
             request,
             &workspace,
@@ -529,6 +550,24 @@ fn watch(
             .map(|f| f.name.clone())
             .collect(),
     })
+}
+
+/// What a command may read under namespaces: every entry of `/` but `/run`
+/// (a private tmpfs holding the egress socket, which only the forwarder
+/// uses, and the secret files, which the helper adds back for the command
+/// they are granted to). So a process an earlier command of a session left
+/// running, whose Landlock domain has no rule for `/run`, cannot read a
+/// later command's secrets. Entries that do not resolve (a dangling link)
+/// are left out: Landlock cannot open them.
+fn root_but_run() -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir("/") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path != Path::new("/run") && std::fs::metadata(path).is_ok())
+        .collect()
 }
 
 /// Whether bubblewrap can create the namespaces the sandbox uses.

@@ -13,6 +13,10 @@ use crate::Limits;
 pub(crate) struct ConfineSpec {
     /// Folders and files the command may read and execute.
     pub(crate) read: Vec<PathBuf>,
+    /// Folders whose entries the command may list (but not read), and every
+    /// folder beneath them.
+    #[serde(default)]
+    pub(crate) list: Vec<PathBuf>,
     /// Folders the command may read and write.
     pub(crate) write: Vec<PathBuf>,
     /// Files the command may read and write but not create under (`/dev/null`).

@@ -473,7 +473,10 @@ fn a_secret_file_is_there_for_its_command_only() {
             "echo \"$SECRETS_DIR\"; stat -c %a \"$SECRETS_DIR/token\"; \
              sha256sum < \"$SECRETS_DIR/token\" | cut -c1-64; \
              (sleep 0.5; cat /run/secrets/token > /tmp/late 2>/dev/null; \
-              echo \"late $?\" >> /tmp/late; touch /tmp/late-done) >/dev/null 2>&1 &",
+              echo \"late $?\" >> /tmp/late; touch /tmp/late-done; \
+              while [ ! -e /tmp/go ]; do sleep 0.05; done; \
+              cat /run/secrets/token > /tmp/during 2>/dev/null; \
+              echo \"during $?\" >> /tmp/during; touch /tmp/during-done) >/dev/null 2>&1 &",
         ],
     );
     first.secret_files = vec![SecretFile::new("token", a.clone())];
@@ -505,12 +508,20 @@ fn a_secret_file_is_there_for_its_command_only() {
     assert!(e.secret_files.is_empty());
     assert!(!serde_json::to_string(&e).unwrap().contains("secretFiles"));
 
-    // A later command gets its own value under the same name; one that
+    // A later command gets its own value under the same name, which the
+    // process the first left behind cannot read while it runs; one that
     // prints it puts it in its output, which the caller redacts.
-    let mut third = spec.request("bash", ["-c", "cat \"$SECRETS_DIR/token\""]);
+    let mut third = spec.request(
+        "bash",
+        [
+            "-c",
+            "touch /tmp/go; while [ ! -e /tmp/during-done ]; do sleep 0.05; done; \
+             cat /tmp/during; cat \"$SECRETS_DIR/token\"",
+        ],
+    );
     third.secret_files = vec![SecretFile::new("token", b.clone())];
     let e = run(&mut session, &third);
-    assert_eq!(stdout(&e), b);
+    assert_eq!(stdout(&e), format!("during 1\n{b}"));
     assert!(!serde_json::to_string(&e).unwrap().contains(&a));
     session.close().unwrap();
 }
@@ -522,16 +533,35 @@ fn a_degraded_session_deletes_a_commands_secrets_when_it_ends() {
     let spec = SessionSpec::new(ws.path(), SandboxProfile::Offline);
     let mut session = sb.open(&spec).unwrap();
     let value = secret_value("degraded");
+    // A process left behind by an earlier command tries to read the secret
+    // while the command it is granted to runs.
+    let left = spec.request(
+        "bash",
+        [
+            "-c",
+            "(while [ ! -e \"$TMPDIR/go\" ]; do sleep 0.05; done; \
+              for f in \"$TMPDIR/secrets/token\" \"$TMPDIR/../secrets/token\"; do \
+                cat \"$f\" 2>/dev/null && echo read; done > \"$TMPDIR/during\"; \
+              echo during >> \"$TMPDIR/during\"; touch \"$TMPDIR/during-done\") \
+             >/dev/null 2>&1 &",
+        ],
+    );
+    run(&mut session, &left);
     let mut first = spec.request(
         "bash",
-        ["-c", "echo \"$SECRETS_DIR\"; cat \"$SECRETS_DIR/token\""],
+        [
+            "-c",
+            "echo \"$SECRETS_DIR\"; touch \"$TMPDIR/go\"; \
+             while [ ! -e \"$TMPDIR/during-done\" ]; do sleep 0.05; done; \
+             cat \"$TMPDIR/during\" \"$SECRETS_DIR/token\"; rm \"$TMPDIR\"/*",
+        ],
     );
     first.secret_files = vec![SecretFile::new("token", value.clone())];
     let e = run(&mut session, &first);
     let out = stdout(&e);
     let (dir, read) = out.split_once('\n').unwrap();
     assert!(dir.ends_with("/secrets"), "{out}");
-    assert_eq!(read, value);
+    assert_eq!(read, format!("during\n{value}"));
     assert!(!Path::new(dir).exists(), "{dir} is left behind");
     let e = run(
         &mut session,

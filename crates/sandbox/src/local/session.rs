@@ -46,8 +46,9 @@ pub(super) struct LocalSession {
     /// The egress proxy's socket on the host, as the session was opened with
     /// it: each command must name the same.
     egress: Option<PathBuf>,
-    /// The degraded mode's private temporary folder, shared by the session's
-    /// commands (under namespaces `/tmp` is the sandbox's own tmpfs).
+    /// The degraded mode's private folder: its `tmp/` is shared by the
+    /// session's commands, a command's secrets folder is beside it (under
+    /// namespaces `/tmp` is the sandbox's own tmpfs).
     private_tmp: Option<tempfile::TempDir>,
     /// Frames to the server; `None` once the session is closed or broken.
     to_server: Option<ChildStdin>,
@@ -71,10 +72,7 @@ impl LocalSession {
             config: sandbox.config.clone(),
             isolation: sandbox.isolation,
         };
-        let private_tmp = match sandbox.isolation {
-            Isolation::Namespaces => None,
-            Isolation::LandlockOnly => Some(tempfile::tempdir()?),
-        };
+        let private_tmp = sandbox.degraded_folder()?;
         // The sandbox a one-off execution with the session's egress would
         // get (its checks included: a socket that is not one, `offline` with
         // a socket, the degraded mode with one are refused here).
