@@ -571,7 +571,7 @@ fn a_degraded_session_deletes_a_commands_secrets_when_it_ends() {
 }
 
 #[test]
-fn a_bad_secret_file_name_is_refused_in_a_session() {
+fn a_bad_secret_file_name_is_refused_in_a_session_and_a_failed_start_leaves_no_secret() {
     let ws = tempfile::tempdir().unwrap();
     let sb = sandbox();
     let spec = SessionSpec::new(ws.path(), SandboxProfile::Offline);
@@ -584,6 +584,16 @@ fn a_bad_secret_file_name_is_refused_in_a_session() {
     );
     let e = run(&mut session, &spec.request("echo", ["usable"]));
     assert_eq!(stdout(&e), "usable\n");
+    // A command that could not start still has its secrets deleted.
+    let mut missing = spec.request("/nonexistent/program", Vec::<String>::new());
+    missing.secret_files = vec![SecretFile::new("token", "v")];
+    assert_eq!(
+        session.run(&missing).unwrap_err().code(),
+        "sandbox.setup_failed"
+    );
+    let e = run(&mut session, &spec.request("ls", ["-A", "/run"]));
+    assert_eq!(stdout(&e), "");
+    assert_eq!(e.termination, Termination::Exited { code: 0 });
 }
 
 fn processes() -> Vec<i32> {
@@ -621,7 +631,7 @@ const UNPRIVILEGED: &[&str] = &[
     "a_session_whose_sandbox_died_says_so",
     "a_secret_file_is_there_for_its_command_only",
     "a_degraded_session_deletes_a_commands_secrets_when_it_ends",
-    "a_bad_secret_file_name_is_refused_in_a_session",
+    "a_bad_secret_file_name_is_refused_in_a_session_and_a_failed_start_leaves_no_secret",
 ];
 
 #[test]
