@@ -15,7 +15,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
@@ -172,13 +172,23 @@ impl EgressProxy {
     }
 
     /// Stops accepting, lets open connections end (for a moment), removes
-    /// the socket, and returns every request it saw, in the order they
-    /// arrived, with the bytes each moved.
+    /// the socket, and returns every request it saw (since the last
+    /// [`EgressProxy::drain`]), in the order they arrived, with the bytes
+    /// each moved.
     pub async fn finish(self) -> Vec<EgressConnection> {
         let _ = self.stop.send(());
         let _ = self.server.await;
         let _ = std::fs::remove_file(&self.socket);
-        self.log.take()
+        self.log.take(true)
+    }
+
+    /// Returns the requests decided since the last drain, in arrival order,
+    /// with the bytes each moved so far, and keeps serving: a proxy that
+    /// lives as long as a sandbox session splits its log per command this
+    /// way. A request still being decided stays for the next drain; bytes a
+    /// connection moves after its drain are not counted.
+    pub fn drain(&self) -> Vec<EgressConnection> {
+        self.log.take(false)
     }
 }
 
@@ -210,11 +220,14 @@ async fn serve(
 /// The proxy's record of requests, in arrival order; bytes are counted
 /// while they flow.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Log(Arc<Mutex<Vec<Entry>>>);
+pub(crate) struct Log(Arc<Mutex<Vec<Arc<Entry>>>>);
 
+/// One request: shared by the log and its connection, so that a drain can
+/// take it out of the log while the connection still counts its bytes.
 #[derive(Debug)]
 struct Entry {
-    record: EgressConnection,
+    record: Mutex<EgressConnection>,
+    decided: AtomicBool,
     counters: Counters,
 }
 
@@ -230,7 +243,7 @@ pub(crate) struct Counters {
 pub(crate) struct Arrival {
     pub(crate) host: String,
     pub(crate) port: u16,
-    slot: usize,
+    entry: Arc<Entry>,
 }
 
 impl Log {
@@ -254,15 +267,13 @@ impl Log {
             bytes_down: 0,
             at,
         };
-        entries.push(Entry {
-            record,
+        let entry = Arc::new(Entry {
+            record: Mutex::new(record),
+            decided: AtomicBool::new(false),
             counters: Counters::default(),
         });
-        Arrival {
-            host,
-            port,
-            slot: entries.len() - 1,
-        }
+        entries.push(entry.clone());
+        Arrival { host, port, entry }
     }
 
     /// Records the decision; an allowed request gets counters to fill.
@@ -272,34 +283,42 @@ impl Log {
         addresses: Vec<SocketAddr>,
         outcome: Result<(), &EgressRefusal>,
     ) -> Counters {
-        let mut entries = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        let entry = &mut entries[arrival.slot];
-        entry.record.addresses = addresses;
+        let entry = &arrival.entry;
+        let mut record = entry.record.lock().unwrap_or_else(PoisonError::into_inner);
+        record.addresses = addresses;
         match outcome {
-            Ok(()) => entry.record.decision = EgressDecision::Allowed,
+            Ok(()) => record.decision = EgressDecision::Allowed,
             Err(refusal) => {
-                entry.record.decision = refusal.decision();
-                entry.record.code = Some(refusal.code().to_owned());
-                entry.record.reason = Some(refusal.to_string());
+                record.decision = refusal.decision();
+                record.code = Some(refusal.code().to_owned());
+                record.reason = Some(refusal.to_string());
             }
         }
+        entry.decided.store(true, Ordering::SeqCst);
         entry.counters.clone()
     }
 
-    fn take(&self) -> Vec<EgressConnection> {
-        let entries = std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
-        entries
+    /// Takes the records out of the log, in arrival order: all of them, or
+    /// (not `all`) those decided, leaving the others for the next take.
+    fn take(&self, all: bool) -> Vec<EgressConnection> {
+        let mut entries = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let (taken, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut *entries)
             .into_iter()
-            .map(
-                |Entry {
-                     mut record,
-                     counters,
-                 }| {
-                    record.bytes_up = counters.up.load(Ordering::SeqCst);
-                    record.bytes_down = counters.down.load(Ordering::SeqCst);
-                    record
-                },
-            )
+            .partition(|entry| all || entry.decided.load(Ordering::SeqCst));
+        *entries = kept;
+        drop(entries);
+        taken
+            .into_iter()
+            .map(|entry| {
+                let mut record = entry
+                    .record
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                record.bytes_up = entry.counters.up.load(Ordering::SeqCst);
+                record.bytes_down = entry.counters.down.load(Ordering::SeqCst);
+                record
+            })
             .collect()
     }
 }

@@ -360,3 +360,57 @@ async fn requests_the_proxy_does_not_serve_are_refused_and_recorded() {
     assert_eq!(log[3].decision, EgressDecision::Failed);
     assert_eq!(log[3].addresses.len(), 1);
 }
+
+#[tokio::test]
+async fn drain_splits_the_log_and_the_proxy_keeps_serving() {
+    let (_dir, proxy) = started(scope(&[], &[]));
+    let refused = |host: &str| format!("GET http://{host}/ HTTP/1.1\r\nHost: {host}\r\n\r\n");
+    assert!(
+        exchange(&proxy, &refused("first.example"))
+            .await
+            .contains("403")
+    );
+    let first: Vec<String> = proxy.drain().into_iter().map(|c| c.host).collect();
+    assert_eq!(first, ["first.example"]);
+    assert!(proxy.drain().is_empty());
+    assert!(
+        exchange(&proxy, &refused("second.example"))
+            .await
+            .contains("403")
+    );
+    assert!(
+        exchange(&proxy, &refused("third.example"))
+            .await
+            .contains("403")
+    );
+    let second: Vec<String> = proxy.drain().into_iter().map(|c| c.host).collect();
+    assert_eq!(second, ["second.example", "third.example"]);
+    assert!(
+        exchange(&proxy, &refused("last.example"))
+            .await
+            .contains("403")
+    );
+    let rest: Vec<String> = proxy.finish().await.into_iter().map(|c| c.host).collect();
+    assert_eq!(rest, ["last.example"]);
+}
+
+#[test]
+fn a_request_not_yet_decided_waits_for_the_next_drain() {
+    let log = Log::default();
+    let pending = log.arrive("pending.example".into(), 443, "CONNECT".into());
+    let decided = log.arrive("decided.example".into(), 443, "CONNECT".into());
+    log.decide(&decided, Vec::new(), Ok(()));
+    let hosts = |taken: Vec<EgressConnection>| -> Vec<String> {
+        taken.into_iter().map(|c| c.host).collect()
+    };
+    assert_eq!(hosts(log.take(false)), ["decided.example"]);
+    let refusal = EgressRefusal::HostNotAllowed("pending.example".into());
+    log.decide(&pending, Vec::new(), Err(&refusal));
+    let taken = log.take(false);
+    assert_eq!(taken.len(), 1);
+    assert_eq!(
+        taken[0].code.as_deref(),
+        Some("gateway.egress.host_not_allowed")
+    );
+    assert!(log.take(true).is_empty());
+}

@@ -82,8 +82,7 @@ impl Sandbox for Slow {
 
     fn open(
         &self,
-        _workspace: &std::path::Path,
-        _profile: agentwerke_sandbox::SandboxProfile,
+        _spec: &agentwerke_sandbox::SessionSpec,
     ) -> Result<Box<dyn agentwerke_sandbox::SandboxSession>, agentwerke_sandbox::SandboxError> {
         Err(agentwerke_sandbox::SandboxError::InvalidRequest(
             "this test sandbox runs one-off commands only".to_owned(),

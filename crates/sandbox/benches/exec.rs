@@ -11,7 +11,9 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use agentwerke_sandbox::{ExecRequest, LocalConfig, LocalSandbox, Sandbox, SandboxProfile};
+use agentwerke_sandbox::{
+    ExecRequest, LocalConfig, LocalSandbox, Sandbox, SandboxProfile, SessionSpec,
+};
 
 /// The goal for the sandbox's p50 against bare bubblewrap.
 const P50_RATIO_GOAL: f64 = 1.5;
@@ -38,7 +40,7 @@ fn main() {
         SandboxProfile::Offline,
     );
     let mut session = sandbox
-        .open(workspace.path(), SandboxProfile::Offline)
+        .open(&SessionSpec::new(workspace.path(), SandboxProfile::Offline))
         .expect("a session opens");
     let mut sandboxed = Vec::with_capacity(iterations);
     let mut bare = Vec::with_capacity(iterations);

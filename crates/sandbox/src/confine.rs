@@ -63,13 +63,16 @@ fn run() -> Result<Never, String> {
         let socket = std::env::args().nth(2).ok_or("no egress socket")?;
         match crate::forward::run(std::path::Path::new(&socket))? {}
     }
-    let spec: ConfineSpec =
+    let mut spec: ConfineSpec =
         serde_json::from_str(&raw).map_err(|e| format!("bad confinement spec: {e}"))?;
     let mut command = Command::new(&spec.program);
-    if let Some(dir) = &spec.secrets_dir {
-        crate::secret::write_files(dir, &spec.secret_files, std::io::stdin().lock())?;
+    if let Some(dir) = spec.secrets_dir.clone() {
+        crate::secret::write_files(&dir, &spec.secret_files, std::io::stdin().lock())?;
+        // This command may read its own secrets folder (under namespaces
+        // `/run` is otherwise out of its reach).
+        spec.read.push(dir.clone());
         // Standard input carried the values; the command gets none.
-        command.stdin(Stdio::null());
+        command.stdin(Stdio::null()).env("SECRETS_DIR", dir);
     }
     let proxy_env = crate::forward::start(&spec)?;
     set_limits(&spec)?;
@@ -119,6 +122,8 @@ pub(crate) fn landlock(spec: &ConfineSpec) -> Result<(), String> {
         .create()
         .map_err(fail)?
         .add_rules(path_beneath_rules(&spec.read, read))
+        .map_err(fail)?
+        .add_rules(path_beneath_rules(&spec.list, AccessFs::ReadDir))
         .map_err(fail)?
         .add_rules(path_beneath_rules(&spec.write, AccessFs::from_all(abi)))
         .map_err(fail)?

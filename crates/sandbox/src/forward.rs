@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
 use crate::Limits;
-use crate::spec::{ConfineSpec, FORWARDER_ARG, PROXY_ADDRESS};
+use crate::spec::{ConfineSpec, Egress, FORWARDER_ARG, PROXY_ADDRESS};
 
 /// Connections piped at once; further ones are closed at once.
 const MAX_CONNECTIONS: usize = 64;
@@ -46,12 +46,23 @@ pub(crate) fn proxy_env() -> Vec<(&'static str, String)> {
     env
 }
 
-/// Binds the forwarder's address and starts the forwarder with it, when the
-/// spec names an egress socket. Returns the variables to give the command.
+/// Starts the forwarder when the spec asks for it, and returns the
+/// variables to give the command (none when it has no way out).
 pub(crate) fn start(spec: &ConfineSpec) -> Result<Vec<(&'static str, String)>, String> {
-    let Some(socket) = &spec.egress else {
-        return Ok(Vec::new());
-    };
+    match &spec.egress {
+        Egress::None => Ok(Vec::new()),
+        Egress::Forward { socket } => {
+            spawn(socket)?;
+            Ok(proxy_env())
+        }
+        Egress::Running => Ok(proxy_env()),
+    }
+}
+
+/// Binds [`PROXY_ADDRESS`] and starts the forwarder with it, piping to the
+/// proxy's `socket`: once per sandbox (by the helper of a one-off
+/// execution, by the server of a session).
+pub(crate) fn spawn(socket: &Path) -> Result<(), String> {
     let listener =
         TcpListener::bind(PROXY_ADDRESS).map_err(|e| format!("bind {PROXY_ADDRESS}: {e}"))?;
     let helper = std::env::current_exe().map_err(|e| format!("helper path: {e}"))?;
@@ -64,7 +75,7 @@ pub(crate) fn start(spec: &ConfineSpec) -> Result<Vec<(&'static str, String)>, S
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start the egress forwarder: {e}"))?;
-    Ok(proxy_env())
+    Ok(())
 }
 
 /// The forwarder's `main` (the helper started with [`FORWARDER_ARG`]): the
@@ -100,13 +111,14 @@ pub(crate) fn run(socket: &Path) -> Result<std::convert::Infallible, String> {
 fn wall_in() -> Result<(), String> {
     let nothing = ConfineSpec {
         read: Vec::new(),
+        list: Vec::new(),
         write: Vec::new(),
         devices: Vec::new(),
         deny_tcp: true,
         limits: Limits::default(),
         program: String::new(),
         args: Vec::new(),
-        egress: None,
+        egress: Egress::None,
         secrets_dir: None,
         secret_files: Vec::new(),
     };

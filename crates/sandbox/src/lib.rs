@@ -36,7 +36,7 @@ pub use profile::{Network, SandboxProfile, WorkspaceAccess};
 pub use record::{Execution, Isolation, Output, Termination};
 pub use request::ExecRequest;
 pub use secret::SecretFile;
-pub use session::{SandboxSession, SessionId};
+pub use session::{SandboxSession, SessionId, SessionSpec};
 pub use user::SandboxUser;
 
 /// Runs one command in isolation and records how it went.
@@ -50,14 +50,12 @@ pub trait Sandbox: Send + Sync {
     /// The isolation every execution of this sandbox gets.
     fn isolation(&self) -> Isolation;
 
-    /// Starts one sandbox for `workspace` under `profile` that stays up for
+    /// Starts one sandbox for the spec's workspace and profile, with the
+    /// egress proxy's socket bound in when it names one, that stays up for
     /// several commands, until the session is closed or dropped (the
-    /// `agent_sandboxed` execution mode; `run` is `tool_sandboxed`).
-    fn open(
-        &self,
-        workspace: &Path,
-        profile: SandboxProfile,
-    ) -> Result<Box<dyn SandboxSession>, SandboxError>;
+    /// `agent_sandboxed` execution mode; `run` is `tool_sandboxed`). Its
+    /// network is fixed here: each command must ask for the same egress.
+    fn open(&self, spec: &SessionSpec) -> Result<Box<dyn SandboxSession>, SandboxError>;
 
     /// Makes a freshly created workspace usable by the sandbox's commands
     /// (for the host sandbox run by root: gives the tree to its unprivileged

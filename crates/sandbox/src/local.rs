@@ -18,10 +18,10 @@ use nix::unistd::Pid;
 use crate::capture::capture;
 use crate::record::{Execution, Isolation, Termination};
 use crate::secret::{DEGRADED_SECRETS_DIR, NAMESPACE_SECRETS_DIR};
-use crate::spec::{ConfineSpec, EGRESS_SOCKET, SETUP_FAILED_EXIT, SETUP_FAILED_PREFIX};
+use crate::spec::{ConfineSpec, EGRESS_SOCKET, Egress, SETUP_FAILED_EXIT, SETUP_FAILED_PREFIX};
 use crate::user::find_program;
 use crate::{
-    ExecRequest, Limits, Network, Sandbox, SandboxError, SandboxProfile, SandboxUser,
+    ExecRequest, Limits, Network, Sandbox, SandboxError, SandboxProfile, SandboxUser, SessionSpec,
     WorkspaceAccess,
 };
 
@@ -32,6 +32,9 @@ const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 /// What the degraded mode lets a command read besides its workspace.
 const SYSTEM_PATHS: &[&str] = &["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc"];
+
+/// The commands' temporary folder inside the degraded mode's private folder.
+const DEGRADED_TMP_DIR: &str = "tmp";
 
 /// Devices a command may read and write in the degraded mode.
 const DEVICES: &[&str] = &[
@@ -167,6 +170,27 @@ impl LocalSandbox {
         }
     }
 
+    /// The degraded mode's private folder for one execution or one session
+    /// (`None` under namespaces): the commands' temporary folder `tmp/`
+    /// (their `TMPDIR` and `HOME`, writable) and, beside it, where the helper
+    /// writes a command's `secrets/`, which only that command's Landlock
+    /// rules cover: a process an earlier command of a session left running
+    /// cannot read it. Both belong to the sandbox user.
+    fn degraded_folder(&self) -> Result<Option<tempfile::TempDir>, SandboxError> {
+        if self.isolation == Isolation::Namespaces {
+            return Ok(None);
+        }
+        let folder = tempfile::tempdir()?;
+        let tmp = folder.path().join(DEGRADED_TMP_DIR);
+        std::fs::create_dir(&tmp)?;
+        if let Some(user) = self.config.run_as {
+            for path in [folder.path(), tmp.as_path()] {
+                std::os::unix::fs::chown(path, Some(user.uid), Some(user.gid))?;
+            }
+        }
+        Ok(Some(folder))
+    }
+
     /// The degraded mode exposes whole system folders; a hidden folder under
     /// one of them cannot be hidden, so the sandbox refuses to start.
     fn check_hidden(&self) -> Result<(), SandboxError> {
@@ -204,22 +228,28 @@ impl LocalSandbox {
         Ok(())
     }
 
+    /// The command of a one-off execution: bubblewrap (or, degraded, the
+    /// helper) with the helper's confinement spec as its last argument. In a
+    /// session (`in_session`) only that spec is used, and it tells the helper
+    /// that the session's server runs the egress forwarder already.
     fn command(
         &self,
         request: &ExecRequest,
         workspace: &Path,
         private_tmp: Option<&Path>,
+        in_session: bool,
     ) -> Result<Command, SandboxError> {
         let access = request.profile.workspace_access();
         let mut spec = ConfineSpec {
             read: Vec::new(),
+            list: Vec::new(),
             write: Vec::new(),
             devices: Vec::new(),
             deny_tcp: false,
             limits: request.limits,
             program: request.program.clone(),
             args: request.args.clone(),
-            egress: None,
+            egress: Egress::None,
             secrets_dir: None,
             secret_files: request
                 .secret_files
@@ -229,7 +259,13 @@ impl LocalSandbox {
         };
         let egress = self.egress(request)?;
         if egress.is_some() {
-            spec.egress = Some(PathBuf::from(EGRESS_SOCKET));
+            spec.egress = if in_session {
+                Egress::Running
+            } else {
+                Egress::Forward {
+                    socket: PathBuf::from(EGRESS_SOCKET),
+                }
+            };
         }
         match access {
             WorkspaceAccess::ReadOnly => spec.read.push(workspace.to_owned()),
@@ -238,7 +274,8 @@ impl LocalSandbox {
         let mut command;
         match private_tmp {
             None => {
-                spec.read.push(PathBuf::from("/"));
+                spec.read.extend(root_but_run());
+                spec.list.push(PathBuf::from("/"));
                 spec.write.push(PathBuf::from("/tmp"));
                 spec.devices.push(PathBuf::from("/dev"));
                 command = Command::new(&self.config.bwrap);
@@ -249,7 +286,7 @@ impl LocalSandbox {
             Some(tmp) => {
                 spec.read.extend(SYSTEM_PATHS.iter().map(PathBuf::from));
                 spec.read.push(self.config.helper.clone());
-                spec.write.push(tmp.to_owned());
+                spec.write.push(tmp.join(DEGRADED_TMP_DIR));
                 spec.devices.extend(DEVICES.iter().map(PathBuf::from));
                 spec.deny_tcp = true;
                 command = Command::new(&self.config.helper);
@@ -279,12 +316,15 @@ impl LocalSandbox {
             command.uid(user.uid).gid(user.gid);
         }
         if let Some(tmp) = private_tmp {
-            command.env("TMPDIR", tmp).env("HOME", tmp);
+            let tmp = tmp.join(DEGRADED_TMP_DIR);
+            command.env("TMPDIR", &tmp).env("HOME", &tmp);
         } else {
             command.env("TMPDIR", "/tmp").env("HOME", "/tmp");
         }
-        if let Some(dir) = &secrets_dir {
-            command.env("SECRETS_DIR", dir).stdin(Stdio::piped());
+        if secrets_dir.is_some() {
+            // The values go to the helper here; it names the folder in the
+            // command's `SECRETS_DIR`.
+            command.stdin(Stdio::piped());
         }
         Ok(command)
     }
@@ -373,14 +413,13 @@ impl Sandbox for LocalSandbox {
                 user.uid
             )));
         }
-        let private_tmp = match self.isolation {
-            Isolation::Namespaces => None,
-            Isolation::LandlockOnly => Some(tempfile::tempdir()?),
-        };
-        if let (Some(user), Some(tmp)) = (self.config.run_as, &private_tmp) {
-            std::os::unix::fs::chown(tmp.path(), Some(user.uid), Some(user.gid))?;
-        }
-        let command = self.command(request, &workspace, private_tmp.as_ref().map(|t| t.path()))?;
+        let private_tmp = self.degraded_folder()?;
+        let command = self.command(
+            request,
+            &workspace,
+            private_tmp.as_ref().map(|t| t.path()),
+            false,
+        )?;
         let execution = watch(command, request, self.isolation)?;
         if let Some(tmp) = &private_tmp {
             // The helper left the secrets folder read-only; open it again so
@@ -405,12 +444,8 @@ impl Sandbox for LocalSandbox {
         self.isolation
     }
 
-    fn open(
-        &self,
-        workspace: &Path,
-        profile: SandboxProfile,
-    ) -> Result<Box<dyn crate::SandboxSession>, SandboxError> {
-        session::LocalSession::open(self, workspace, profile).map(|s| Box::new(s) as Box<_>)
+    fn open(&self, spec: &SessionSpec) -> Result<Box<dyn crate::SandboxSession>, SandboxError> {
+        session::LocalSession::open(self, spec).map(|s| Box::new(s) as Box<_>)
     }
 
     /// Gives the workspace tree to the sandbox user when there is one.
@@ -522,6 +557,24 @@ fn watch(
             .map(|f| f.name.clone())
             .collect(),
     })
+}
+
+/// What a command may read under namespaces: every entry of `/` but `/run`
+/// (a private tmpfs holding the egress socket, which only the forwarder
+/// uses, and the secret files, which the helper adds back for the command
+/// they are granted to). So a process an earlier command of a session left
+/// running, whose Landlock domain has no rule for `/run`, cannot read a
+/// later command's secrets. Entries that do not resolve (a dangling link)
+/// are left out: Landlock cannot open them.
+fn root_but_run() -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir("/") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path != Path::new("/run") && std::fs::metadata(path).is_ok())
+        .collect()
 }
 
 /// Whether bubblewrap can create the namespaces the sandbox uses.

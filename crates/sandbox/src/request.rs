@@ -21,7 +21,8 @@ pub struct ExecRequest {
     pub limits: Limits,
     /// The host path of the egress proxy's Unix socket, for a profile whose
     /// network is [`crate::Network::ViaProxy`]. Unset, such a profile has no
-    /// way out (loopback only).
+    /// way out (loopback only). In a session it must be the session's
+    /// ([`crate::SessionSpec::egress`]).
     pub egress: Option<PathBuf>,
     /// Secrets granted to this execution only, each the read-only file
     /// `$SECRETS_DIR/<name>`.

@@ -5,6 +5,14 @@
 //! (its stdout), and kills the command's process group when the host asks.
 //! When the host goes away it kills every process the session started.
 //!
+//! Given the egress proxy's socket (its argument after `--serve`), it starts
+//! the sandbox's one egress forwarder before it says it is ready; each
+//! command's spec then asks for the proxy variables only. A command's secret
+//! values arrive in the frame after its spec; the server feeds them to that
+//! command's helper over its standard input, as the host does for a one-off
+//! execution, and deletes the secrets folder when the command has ended,
+//! before it reports the end (and so before the next command can run).
+//!
 //! The server itself is not confined (it must outlive the commands and start
 //! the next one), so the commands must not reach it. What holds: its control
 //! pipes are never inherited (the command's stdin, stdout and stderr replace
@@ -19,8 +27,8 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::Duration;
 
@@ -29,7 +37,9 @@ use nix::sys::signal::{Signal, kill, killpg};
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid, waitpid};
 use nix::unistd::Pid;
 
-use crate::spec::{SETUP_FAILED_EXIT, SETUP_FAILED_PREFIX};
+use zeroize::Zeroizing;
+
+use crate::spec::{ConfineSpec, SETUP_FAILED_EXIT, SETUP_FAILED_PREFIX};
 use crate::wire;
 
 /// The helper's first argument that makes it a session's server.
@@ -68,6 +78,11 @@ fn serve() -> Result<(), String> {
     // children, so it can reap them and find them all at the end.
     nix::sys::prctl::set_child_subreaper(true).map_err(fail("subreaper"))?;
     let helper = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
+    // The sandbox's one egress forwarder, when the session has a proxy: it
+    // serves every command, which gets the proxy variables only.
+    if let Some(socket) = std::env::args_os().nth(2) {
+        crate::forward::spawn(Path::new(&socket))?;
+    }
     let io_fail = |e: io::Error| format!("control pipe: {e}");
     // Unbuffered, close-on-exec copies: the server polls the descriptors, and
     // a command must not inherit them.
@@ -78,7 +93,8 @@ fn serve() -> Result<(), String> {
         match wire::read_frame(&control_in).map_err(io_fail)? {
             None => return Ok(()),
             Some((wire::RUN, spec)) => {
-                if run_one(&helper, spec, &control_in, &control_out).map_err(io_fail)?
+                let secrets = secrets_of(&spec, &control_in).map_err(io_fail)?;
+                if run_one(&helper, spec, secrets, &control_in, &control_out).map_err(io_fail)?
                     == Flow::HostGone
                 {
                     return Ok(());
@@ -90,15 +106,82 @@ fn serve() -> Result<(), String> {
     }
 }
 
+/// A command's secret files: where the helper writes them, and their
+/// values, which the host sends in the frame that follows its spec.
+struct Secrets {
+    dir: PathBuf,
+    values: Zeroizing<Vec<u8>>,
+}
+
+/// Reads the values of the secret files `spec` names, if any.
+fn secrets_of(spec: &[u8], control_in: &File) -> io::Result<Option<Secrets>> {
+    let spec: ConfineSpec = serde_json::from_slice(spec).map_err(|_| io::ErrorKind::InvalidData)?;
+    let Some(dir) = spec.secrets_dir else {
+        return Ok(None);
+    };
+    match wire::read_frame(control_in)? {
+        Some((wire::SECRETS, values)) => Ok(Some(Secrets {
+            dir,
+            values: Zeroizing::new(values),
+        })),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the secret values did not follow their spec",
+        )),
+    }
+}
+
+/// Deletes a command's secrets folder (the helper left it read-only) once
+/// the command has ended, before the next one can run. A folder that cannot
+/// be deleted ends the session rather than outlive its command.
+fn remove_secrets(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+        Ok(()) => std::fs::remove_dir_all(dir),
+        // The helper failed before it made the folder.
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Runs one command: the helper confines itself by `spec` and executes it,
 /// in a process group of its own, while its output is relayed frame by frame.
 fn run_one(
     helper: &Path,
     spec: Vec<u8>,
+    secrets: Option<Secrets>,
     control_in: &File,
     control_out: &File,
 ) -> io::Result<Flow> {
     let spec = String::from_utf8(spec).map_err(|_| io::ErrorKind::InvalidData)?;
+    let secrets_dir = secrets.as_ref().map(|s| s.dir.clone());
+    let ran = run_helper(helper, spec, secrets, control_in, control_out);
+    if let Some(dir) = secrets_dir {
+        remove_secrets(&dir)?;
+    }
+    let (flow, status) = ran?;
+    if let (Flow::Next, Some(status)) = (&flow, status) {
+        match (status.code(), status.signal()) {
+            (Some(code), _) => wire::write_frame(control_out, wire::EXITED, &code.to_le_bytes())?,
+            (None, signal) => {
+                let signal = signal.unwrap_or(0);
+                wire::write_frame(control_out, wire::SIGNALED, &signal.to_le_bytes())?;
+            }
+        }
+    }
+    Ok(flow)
+}
+
+/// Starts the helper on `spec`, feeds it the secret values, relays its
+/// output until it exits, and returns its status (`None` when it did not
+/// start, which the host has been told).
+fn run_helper(
+    helper: &Path,
+    spec: String,
+    secrets: Option<Secrets>,
+    control_in: &File,
+    control_out: &File,
+) -> io::Result<(Flow, Option<ExitStatus>)> {
     let (out_r, out_w) = io::pipe()?;
     let (err_r, err_w) = io::pipe()?;
     let spawned = {
@@ -107,7 +190,11 @@ fn run_one(
         let mut command = Command::new(helper);
         command
             .arg(spec)
-            .stdin(Stdio::null())
+            .stdin(if secrets.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(out_w)
             .stderr(err_w)
             .process_group(0);
@@ -117,8 +204,17 @@ fn run_one(
         Ok(child) => child,
         Err(e) => {
             wire::write_frame(control_out, wire::NOT_STARTED, e.to_string().as_bytes())?;
-            return Ok(Flow::Next);
+            return Ok((Flow::Next, None));
         }
+    };
+    // The values go to the helper's standard input on a thread of their own,
+    // as the host feeds a one-off helper, so a helper that never reads them
+    // cannot hold up the relay; one that failed first closed the pipe.
+    let feeder = match (child.stdin.take(), secrets) {
+        (Some(mut stdin), Some(secrets)) => Some(thread::spawn(move || {
+            let _ = stdin.write_all(&secrets.values);
+        })),
+        _ => None,
     };
     let group = Pid::from_raw(child.id() as i32);
     // Told when the command exits, without reaping it: its process id, and so
@@ -186,17 +282,11 @@ fn run_one(
     }
     drop(streams);
     let status = child.wait()?;
-    reap_orphans();
-    if flow == Flow::Next {
-        match (status.code(), status.signal()) {
-            (Some(code), _) => wire::write_frame(control_out, wire::EXITED, &code.to_le_bytes())?,
-            (None, signal) => {
-                let signal = signal.unwrap_or(0);
-                wire::write_frame(control_out, wire::SIGNALED, &signal.to_le_bytes())?;
-            }
-        }
+    if let Some(feeder) = feeder {
+        let _ = feeder.join();
     }
-    Ok(flow)
+    reap_orphans();
+    Ok((flow, Some(status)))
 }
 
 /// Reads once from a ready stream and passes the bytes on; false at its end.

@@ -4,10 +4,48 @@
 //! processes), while each command stays confined and bounded on its own.
 
 use std::fmt;
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ExecRequest, Execution, SandboxError};
+use crate::{ExecRequest, Execution, SandboxError, SandboxProfile};
+
+/// What a session is opened with: what every one of its commands shares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSpec {
+    /// The workspace folder, bound read-only or read-write per the profile.
+    pub workspace: PathBuf,
+    /// The profile.
+    pub profile: SandboxProfile,
+    /// The host path of the egress proxy's Unix socket, for a profile whose
+    /// network is [`crate::Network::ViaProxy`]: bound into the sandbox once,
+    /// with one forwarder for all the session's commands. The proxy must
+    /// stay up as long as the session. Unset, such a profile has no way out.
+    pub egress: Option<PathBuf>,
+}
+
+impl SessionSpec {
+    /// A session for `workspace` under `profile`, with no egress proxy.
+    pub fn new(workspace: impl Into<PathBuf>, profile: SandboxProfile) -> Self {
+        SessionSpec {
+            workspace: workspace.into(),
+            profile,
+            egress: None,
+        }
+    }
+
+    /// A request to run in this session: its workspace, profile and egress,
+    /// the default limits and no secret files.
+    pub fn request(
+        &self,
+        program: impl Into<String>,
+        args: impl IntoIterator<Item = impl Into<String>>,
+    ) -> ExecRequest {
+        let mut request = ExecRequest::new(program, args, &self.workspace, self.profile);
+        request.egress = self.egress.clone();
+        request
+    }
+}
 
 /// One sandbox that runs several commands one after another.
 ///
@@ -23,8 +61,11 @@ pub trait SandboxSession: Send {
     /// The session's id, which each of its executions records.
     fn id(&self) -> &SessionId;
 
-    /// Runs `request` in the session's sandbox. Its workspace and profile
-    /// must be the session's (`sandbox.invalid_request` otherwise). An `Err`
+    /// Runs `request` in the session's sandbox. Its workspace, profile and
+    /// egress socket must be the session's (`sandbox.invalid_request`
+    /// otherwise; [`SessionSpec::request`] makes such a request). Its secret
+    /// files are there for it only: written before it starts, deleted when
+    /// it ends, before the next command runs. An `Err`
     /// means the command did not run; `sandbox.session_ended` means the
     /// session is gone and no further command will run in it.
     fn run(&mut self, request: &ExecRequest) -> Result<Execution, SandboxError>;

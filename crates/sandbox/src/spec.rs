@@ -13,6 +13,10 @@ use crate::Limits;
 pub(crate) struct ConfineSpec {
     /// Folders and files the command may read and execute.
     pub(crate) read: Vec<PathBuf>,
+    /// Folders whose entries the command may list (but not read), and every
+    /// folder beneath them.
+    #[serde(default)]
+    pub(crate) list: Vec<PathBuf>,
     /// Folders the command may read and write.
     pub(crate) write: Vec<PathBuf>,
     /// Files the command may read and write but not create under (`/dev/null`).
@@ -26,11 +30,9 @@ pub(crate) struct ConfineSpec {
     pub(crate) program: String,
     /// Its arguments.
     pub(crate) args: Vec<String>,
-    /// The egress proxy's socket inside the sandbox: when set, the helper
-    /// starts the forwarder from [`PROXY_ADDRESS`] to it and names it in the
-    /// command's proxy variables.
+    /// How the command reaches the egress proxy, if at all.
     #[serde(default)]
-    pub(crate) egress: Option<PathBuf>,
+    pub(crate) egress: Egress,
     /// The folder to write the secret files into; their values follow on
     /// standard input, in the order of `secret_files`.
     #[serde(default)]
@@ -38,6 +40,26 @@ pub(crate) struct ConfineSpec {
     /// The names of the secret files.
     #[serde(default)]
     pub(crate) secret_files: Vec<String>,
+}
+
+/// The command's way out through the egress proxy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub(crate) enum Egress {
+    /// None: no forwarder, no proxy variables.
+    #[default]
+    None,
+    /// A one-off execution: the helper binds [`PROXY_ADDRESS`], starts the
+    /// forwarder to the proxy's `socket` inside the sandbox, and names it in
+    /// the command's proxy variables.
+    Forward {
+        /// The proxy's socket inside the sandbox.
+        socket: PathBuf,
+    },
+    /// A session's command: the session's server already runs the one
+    /// forwarder of the sandbox, so the command gets the proxy variables only
+    /// (binding [`PROXY_ADDRESS`] again would fail).
+    Running,
 }
 
 /// Where the forwarder listens inside the sandbox's network namespace (its

@@ -4,10 +4,16 @@
 
 use std::io::{self, Read, Write};
 
+use zeroize::Zeroizing;
+
 /// Host to server: run the command whose confinement spec is the payload.
 pub(crate) const RUN: u8 = 1;
 /// Host to server: kill the running command's process group.
 pub(crate) const KILL: u8 = 2;
+/// Host to server, right after a [`RUN`] whose spec names secret files:
+/// their values, framed as for a one-off helper's standard input
+/// (`secret::frames`), which the server feeds to that command's helper.
+pub(crate) const SECRETS: u8 = 3;
 /// Server to host: the sandbox is up and waits for commands.
 pub(crate) const READY: u8 = 10;
 /// Server to host: bytes the command wrote to stdout.
@@ -25,13 +31,14 @@ pub(crate) const NOT_STARTED: u8 = 15;
 /// its bytes, and a corrupt one must not make the reader allocate gigabytes.
 const MAX_PAYLOAD: usize = 16 << 20;
 
-/// Writes one frame with a single `write_all`.
+/// Writes one frame with a single `write_all`. The copy it assembles is
+/// wiped afterwards, since a [`SECRETS`] payload holds secret values.
 pub(crate) fn write_frame(mut to: impl Write, tag: u8, payload: &[u8]) -> io::Result<()> {
     let len = u32::try_from(payload.len())
         .ok()
         .filter(|&n| n as usize <= MAX_PAYLOAD)
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
-    let mut frame = Vec::with_capacity(5 + payload.len());
+    let mut frame = Zeroizing::new(Vec::with_capacity(5 + payload.len()));
     frame.push(tag);
     frame.extend_from_slice(&len.to_le_bytes());
     frame.extend_from_slice(payload);
@@ -39,7 +46,9 @@ pub(crate) fn write_frame(mut to: impl Write, tag: u8, payload: &[u8]) -> io::Re
     to.flush()
 }
 
-/// Reads one frame; `None` when the stream ends between frames.
+/// Reads one frame; `None` when the stream ends between frames. A caller
+/// reading a [`SECRETS`] frame wraps its payload in `Zeroizing` (the bytes
+/// are moved, not copied).
 pub(crate) fn read_frame(mut from: impl Read) -> io::Result<Option<(u8, Vec<u8>)>> {
     let mut header = [0u8; 5];
     let mut got = 0;

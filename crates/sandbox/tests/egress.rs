@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use agentwerke_gateway::egress::EgressRules;
-use agentwerke_gateway::{EgressScope, run_with_egress};
+use agentwerke_gateway::{EgressScope, open_with_egress, run_with_egress};
 use agentwerke_sandbox::{
     EgressConnection, EgressDecision, ExecRequest, Execution, LocalConfig, LocalSandbox, Sandbox,
     SandboxProfile,
@@ -348,6 +348,126 @@ async fn offline_gets_no_proxy_even_with_a_scope() {
     assert_eq!(origin.connections.load(Ordering::SeqCst), 0);
 }
 
+/// One session behind one proxy: each command's record holds the
+/// connections that arrived while it ran, a process a command left running
+/// has no way out but the proxy either, and what it does between commands
+/// is what `close` returns.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sessions_commands_each_record_their_own_connections() {
+    let origin = origin();
+    let port = origin.port;
+    let ws = tempfile::tempdir().unwrap();
+    let mut session = open_with_egress(
+        sandbox(),
+        ws.path(),
+        SandboxProfile::RepoRead,
+        scope(&["127.0.0.1"], &["127.0.0.1"]),
+    )
+    .await
+    .expect("the session opens");
+    let spec = session.spec().clone();
+    let command = |script: String| {
+        let mut request = spec.request("bash", ["-c".to_owned(), format!("{ASK}\n{script}")]);
+        request.limits.wall_clock_ms = 60_000;
+        request
+    };
+    let get = |path: &str| {
+        format!(
+            "'GET http://127.0.0.1:{port}/{path} HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n'"
+        )
+    };
+    // The first command reaches the allowed host, and leaves a process
+    // behind that, told to go, tries the host's server directly, then
+    // through the proxy.
+    let first = command(format!(
+        "ask one {one}\n\
+         (while [ ! -e /tmp/go ]; do sleep 0.05; done; sleep 1; \
+          exec 4<>/dev/tcp/127.0.0.1/{port} && echo direct-connected >> /tmp/bg; \
+          ask bg {bg} >> /tmp/bg; touch /tmp/bg-done) >/dev/null 2>&1 &",
+        one = get("one"),
+        bg = get("bg"),
+    ));
+    let e = session.run(first).await.expect("runs");
+    assert_eq!(
+        out(&e),
+        "one HTTP/1.1 200 OK\n",
+        "{}",
+        String::from_utf8_lossy(&e.stderr.captured)
+    );
+    assert_eq!(e.session.as_ref(), Some(session.id()));
+    let seen: Vec<_> = e
+        .egress
+        .iter()
+        .map(|c| (c.host.as_str(), c.decision))
+        .collect();
+    assert_eq!(seen, [("127.0.0.1", EgressDecision::Allowed)]);
+    assert!(e.egress[0].bytes_down > 14, "{:?}", e.egress[0]);
+
+    // The second is refused a host off the list, and its record holds that
+    // refusal only.
+    let e = session
+        .run(command(
+            "ask blocked 'GET http://blocked.example/ HTTP/1.1\\r\\nHost: blocked.example\\r\\n\\r\\n'"
+                .to_owned(),
+        ))
+        .await
+        .expect("runs");
+    assert_eq!(out(&e), "blocked HTTP/1.1 403 Forbidden\n");
+    let seen: Vec<_> = e
+        .egress
+        .iter()
+        .map(|c| (c.host.as_str(), c.code.as_deref()))
+        .collect();
+    assert_eq!(
+        seen,
+        [("blocked.example", Some("gateway.egress.host_not_allowed"))]
+    );
+
+    // The third lets the process go and ends at once: what it does comes
+    // between commands.
+    let e = session
+        .run(command("touch /tmp/go".to_owned()))
+        .await
+        .expect("runs");
+    assert!(e.egress.is_empty(), "{:?}", e.egress);
+    let start = std::time::Instant::now();
+    while !origin
+        .requests
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|r| r.contains("/bg"))
+    {
+        assert!(
+            start.elapsed().as_secs() < 30,
+            "the process never got through"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let e = session
+        .run(command(
+            "while [ ! -e /tmp/bg-done ]; do sleep 0.05; done; cat /tmp/bg".to_owned(),
+        ))
+        .await
+        .expect("runs");
+    assert_eq!(out(&e), "bg HTTP/1.1 200 OK\n");
+    assert!(e.egress.is_empty(), "{:?}", e.egress);
+
+    let between = session.close().await.expect("closes");
+    let seen: Vec<_> = between
+        .iter()
+        .map(|c| (c.host.as_str(), c.method.as_str(), c.decision))
+        .collect();
+    assert_eq!(seen, [("127.0.0.1", "GET", EgressDecision::Allowed)]);
+    // The host's server saw the two requests through the proxy, and no
+    // direct connection.
+    assert_eq!(
+        *origin.requests.lock().unwrap(),
+        ["GET /one HTTP/1.1", "GET /bg HTTP/1.1"]
+    );
+    assert_eq!(origin.connections.load(Ordering::SeqCst), 2);
+}
+
 mod support;
 
 #[test]
@@ -357,6 +477,7 @@ fn egress_escapes_fail_as_an_unprivileged_user_too() {
             "an_allowed_host_is_reached_through_the_proxy_with_connect_and_plain_http",
             "repo_read_cannot_get_past_the_allow_list_or_the_address_rules",
             "offline_gets_no_proxy_even_with_a_scope",
+            "a_sessions_commands_each_record_their_own_connections",
         ],
         HELPER,
     );

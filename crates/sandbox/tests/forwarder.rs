@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use agentwerke_sandbox::{
     ExecRequest, Execution, LocalConfig, LocalSandbox, Network, Sandbox, SandboxProfile,
+    SessionSpec,
 };
 use agentwerke_types::ErrorCode;
 
@@ -129,23 +130,32 @@ fn the_forwarder_is_walled_in_and_dies_with_the_sandbox() {
         SandboxProfile::RepoRead,
         "for d in /proc/[0-9]*; do \
            if [ \"$(tr '\\0' '\\n' < $d/cmdline | sed -n 2p)\" = --egress-forwarder ]; then \
-             grep -E '^(NoNewPrivs|Seccomp):' $d/status; fi; done",
+             grep -E '^(NoNewPrivs|Seccomp):' $d/status; fi; done; readlink /proc/self/ns/net",
     );
     request.egress = Some(socket);
     let e = sb.run(&request).expect("runs");
-    assert_eq!(stdout(&e), "NoNewPrivs:\t1\nSeccomp:\t2\n");
-    // Gone with the sandbox's PID namespace.
+    let out = stdout(&e);
+    let (walls, net) = out
+        .rsplit_once("net:")
+        .expect("the sandbox's network namespace");
+    assert_eq!(walls, "NoNewPrivs:\t1\nSeccomp:\t2\n");
+    // Gone with the sandbox's PID namespace: no process on the host is left
+    // in the sandbox's network namespace (other tests' forwarders run in
+    // their own).
+    let net = format!("net:{}", net.trim_end());
     std::thread::sleep(std::time::Duration::from_millis(100));
-    let left: Vec<_> = std::fs::read_dir("/proc")
+    assert!(!in_namespace(&net), "a forwarder outlived its sandbox");
+}
+
+/// Whether a process on the host is in the namespace `ns` (as `readlink`
+/// shows it, `net:[4026532...]`).
+fn in_namespace(ns: &str) -> bool {
+    let kind = ns.split(':').next().unwrap_or_default();
+    std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
-        .filter_map(|d| std::fs::read(d.path().join("cmdline")).ok())
-        .filter(|cmdline| {
-            let cmdline = String::from_utf8_lossy(cmdline);
-            cmdline.split('\0').nth(1) == Some("--egress-forwarder")
-        })
-        .collect();
-    assert!(left.is_empty(), "a forwarder outlived its sandbox");
+        .filter_map(|d| std::fs::read_link(d.path().join("ns").join(kind)).ok())
+        .any(|link| link.to_string_lossy() == ns)
 }
 
 #[test]
@@ -202,6 +212,113 @@ fn the_degraded_mode_refuses_a_proxy() {
     assert!(sb.run(&request).is_ok());
 }
 
+/// Counts the forwarders in the sandbox, by their first argument.
+const COUNT_FORWARDERS: &str = "for d in /proc/[0-9]*; do \
+    if [ \"$(tr '\\0' '\\n' < $d/cmdline 2>/dev/null | sed -n 2p)\" = --egress-forwarder ]; then \
+      echo f; fi; done | wc -l";
+
+#[test]
+fn a_sessions_commands_share_one_forwarder_to_the_sessions_socket() {
+    let ws = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (socket, seen) = fake_proxy(dir.path());
+    let sb = sandbox();
+    let mut spec = SessionSpec::new(ws.path(), SandboxProfile::RepoRead);
+    spec.egress = Some(socket.clone());
+    let mut session = sb.open(&spec).unwrap();
+    for n in 1..=2 {
+        let script = format!(
+            "echo \"$HTTP_PROXY [$NO_PROXY]\"; \
+             exec 3<>/dev/tcp/127.0.0.1/3128 && echo 'hello {n}' >&3 && head -n1 <&3"
+        );
+        let e = session
+            .run(&spec.request("bash", ["-c", script.as_str()]))
+            .expect("runs");
+        assert_eq!(
+            stdout(&e),
+            format!("http://127.0.0.1:3128 []\nproxy saw: hello {n}\n"),
+            "{}",
+            String::from_utf8_lossy(&e.stderr.captured)
+        );
+    }
+    assert_eq!(*seen.lock().unwrap(), ["hello 1", "hello 2"]);
+    let e = session
+        .run(&spec.request("bash", ["-c", COUNT_FORWARDERS]))
+        .expect("runs");
+    assert_eq!(stdout(&e).trim(), "1");
+
+    // A command must name the session's socket: not none, not another.
+    let mut none = spec.request("true", Vec::<String>::new());
+    none.egress = None;
+    assert_eq!(
+        session.run(&none).unwrap_err().code(),
+        "sandbox.invalid_request"
+    );
+    let other_dir = tempfile::tempdir().unwrap();
+    let (other, _) = fake_proxy(other_dir.path());
+    let mut another = spec.request("true", Vec::<String>::new());
+    another.egress = Some(other);
+    assert_eq!(
+        session.run(&another).unwrap_err().code(),
+        "sandbox.invalid_request"
+    );
+    session.close().unwrap();
+
+    // A session opened without one has no way out, and refuses a command
+    // asking for one.
+    let plain = SessionSpec::new(ws.path(), SandboxProfile::RepoRead);
+    let mut session = sb.open(&plain).unwrap();
+    let e = session
+        .run(&plain.request(
+            "bash",
+            [
+                "-c",
+                "echo \"[$HTTP_PROXY]\"; exec 3<>/dev/tcp/127.0.0.1/3128 && echo forwarded",
+            ],
+        ))
+        .expect("runs");
+    assert_eq!(stdout(&e), "[]\n");
+    let mut asking = plain.request("true", Vec::<String>::new());
+    asking.egress = Some(socket);
+    assert_eq!(
+        session.run(&asking).unwrap_err().code(),
+        "sandbox.invalid_request"
+    );
+}
+
+#[test]
+fn a_session_is_refused_a_proxy_where_a_run_would_be() {
+    let ws = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (socket, _) = fake_proxy(dir.path());
+    let open = |sb: &LocalSandbox, profile, egress: &Path| {
+        let mut spec = SessionSpec::new(ws.path(), profile);
+        spec.egress = Some(egress.to_owned());
+        sb.open(&spec).err().expect("refused").code()
+    };
+    let sb = sandbox();
+    assert_eq!(
+        open(&sb, SandboxProfile::Offline, &socket),
+        "sandbox.invalid_request"
+    );
+    assert_eq!(
+        open(
+            &sb,
+            SandboxProfile::RepoRead,
+            &dir.path().join("missing.sock")
+        ),
+        "sandbox.invalid_request"
+    );
+    let mut config = LocalConfig::new(HELPER);
+    config.bwrap = "/nonexistent/bwrap".into();
+    config.allow_degraded = true;
+    let degraded = LocalSandbox::new(config).expect("landlock is enforced here");
+    assert_eq!(
+        open(&degraded, SandboxProfile::RepoRead, &socket),
+        "sandbox.egress_unavailable"
+    );
+}
+
 mod support;
 
 #[test]
@@ -213,6 +330,8 @@ fn the_forwarder_works_for_an_unprivileged_user_too() {
             "the_forwarder_is_walled_in_and_dies_with_the_sandbox",
             "without_a_proxy_socket_a_proxy_profile_has_no_way_out",
             "the_degraded_mode_refuses_a_proxy",
+            "a_sessions_commands_share_one_forwarder_to_the_sessions_socket",
+            "a_session_is_refused_a_proxy_where_a_run_would_be",
         ],
         HELPER,
     );

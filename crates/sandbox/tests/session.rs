@@ -8,7 +8,7 @@ use agentwerke_types::ErrorCode;
 
 use agentwerke_sandbox::{
     ExecRequest, Execution, Isolation, LocalConfig, LocalSandbox, Sandbox, SandboxProfile,
-    SandboxSession, Termination,
+    SandboxSession, SecretFile, SessionSpec, Termination,
 };
 
 const HELPER: &str = env!("CARGO_BIN_EXE_agentwerke-sandbox-init");
@@ -85,8 +85,10 @@ fn files_carry_to_the_next_command_of_the_same_session_only() {
     let other_ws = tempfile::tempdir().unwrap();
     let sb = sandbox();
     let profile = SandboxProfile::RepoWrite;
-    let mut first = sb.open(ws.path(), profile).unwrap();
-    let mut second = sb.open(other_ws.path(), profile).unwrap();
+    let mut first = sb.open(&SessionSpec::new(ws.path(), profile)).unwrap();
+    let mut second = sb
+        .open(&SessionSpec::new(other_ws.path(), profile))
+        .unwrap();
     assert_ne!(first.id(), second.id());
 
     let e = run(
@@ -124,7 +126,7 @@ fn a_background_process_lives_between_commands_and_dies_with_the_session() {
     let ws = tempfile::tempdir().unwrap();
     let sb = sandbox();
     let profile = SandboxProfile::Offline;
-    let mut session = sb.open(ws.path(), profile).unwrap();
+    let mut session = sb.open(&SessionSpec::new(ws.path(), profile)).unwrap();
     let (grouped, left) = (marker(1001), marker(1002));
     // One in the command's group, one that left it.
     let script = format!(
@@ -153,9 +155,10 @@ fn a_session_outlives_the_thread_that_opened_it() {
     let ws = tempfile::tempdir().unwrap();
     let profile = SandboxProfile::Offline;
     let path = ws.path().to_owned();
-    let mut session = std::thread::spawn(move || sandbox().open(&path, profile).unwrap())
-        .join()
-        .unwrap();
+    let mut session =
+        std::thread::spawn(move || sandbox().open(&SessionSpec::new(&path, profile)).unwrap())
+            .join()
+            .unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let e = run(&mut session, &bash(ws.path(), profile, "echo alive"));
     assert_eq!(stdout(&e), "alive\n");
@@ -166,7 +169,7 @@ fn dropping_the_session_kills_everything_in_it() {
     let ws = tempfile::tempdir().unwrap();
     let sb = sandbox();
     let profile = SandboxProfile::Offline;
-    let mut session = sb.open(ws.path(), profile).unwrap();
+    let mut session = sb.open(&SessionSpec::new(ws.path(), profile)).unwrap();
     let looping = marker(1003);
     let script = format!("setsid bash -c 'while :; do sleep {looping}; done' >/dev/null 2>&1 &");
     run(&mut session, &bash(ws.path(), profile, &script));
@@ -180,7 +183,7 @@ fn each_command_has_its_own_bounds_and_the_next_one_still_runs() {
     let ws = tempfile::tempdir().unwrap();
     let sb = sandbox();
     let profile = SandboxProfile::Offline;
-    let mut session = sb.open(ws.path(), profile).unwrap();
+    let mut session = sb.open(&SessionSpec::new(ws.path(), profile)).unwrap();
 
     let background = marker(1004);
     let script = format!("sleep {background} & while :; do :; done");
@@ -236,7 +239,7 @@ fn the_commands_of_a_session_fail_the_escapes() {
         .unwrap();
     let sb = sandbox();
     let profile = SandboxProfile::RepoWrite;
-    let mut session = sb.open(ws.path(), profile).unwrap();
+    let mut session = sb.open(&SessionSpec::new(ws.path(), profile)).unwrap();
     let script = format!(
         "echo x > {t}; echo x > /etc/escaped; echo x > inside && echo wrote",
         t = target.display()
@@ -276,7 +279,9 @@ fn the_commands_of_a_session_fail_the_escapes() {
 
     // The workspace of a read-only profile stays read-only in its session.
     let ro = tempfile::tempdir().unwrap();
-    let mut read_only = sb.open(ro.path(), SandboxProfile::RepoRead).unwrap();
+    let mut read_only = sb
+        .open(&SessionSpec::new(ro.path(), SandboxProfile::RepoRead))
+        .unwrap();
     let e = run(
         &mut read_only,
         &bash(ro.path(), SandboxProfile::RepoRead, "echo x > file"),
@@ -290,7 +295,7 @@ fn a_command_cannot_reach_the_sessions_server() {
     let ws = tempfile::tempdir().unwrap();
     let sb = sandbox();
     let profile = SandboxProfile::Offline;
-    let mut session = sb.open(ws.path(), profile).unwrap();
+    let mut session = sb.open(&SessionSpec::new(ws.path(), profile)).unwrap();
     // The command's parent is the server; its fd 0 is the host's control
     // pipe, which opened for writing would take forged frames.
     let e = run(
@@ -326,7 +331,9 @@ fn requests_outside_the_session_are_refused_and_setup_failures_leave_it_usable()
     let ws = tempfile::tempdir().unwrap();
     let other = tempfile::tempdir().unwrap();
     let sb = sandbox();
-    let mut session = sb.open(ws.path(), SandboxProfile::RepoRead).unwrap();
+    let mut session = sb
+        .open(&SessionSpec::new(ws.path(), SandboxProfile::RepoRead))
+        .unwrap();
     let err = session
         .run(&bash(other.path(), SandboxProfile::RepoRead, "true"))
         .unwrap_err();
@@ -350,7 +357,10 @@ fn requests_outside_the_session_are_refused_and_setup_failures_leave_it_usable()
     );
     assert_eq!(stdout(&e), "still\n");
     let err = sb
-        .open(&ws.path().join("missing"), SandboxProfile::RepoRead)
+        .open(&SessionSpec::new(
+            ws.path().join("missing"),
+            SandboxProfile::RepoRead,
+        ))
         .err()
         .unwrap();
     assert_eq!(err.code(), "sandbox.invalid_request");
@@ -363,7 +373,7 @@ fn a_degraded_session_confines_each_command_and_kills_what_left_its_group() {
     let sb = degraded_sandbox();
     assert_eq!(sb.isolation(), Isolation::LandlockOnly);
     let profile = SandboxProfile::RepoWrite;
-    let mut session = sb.open(ws.path(), profile).unwrap();
+    let mut session = sb.open(&SessionSpec::new(ws.path(), profile)).unwrap();
     let left = marker(1006);
     let script = format!(
         "echo kept > \"$TMPDIR/note\"; echo x > {o}/escaped; \
@@ -390,7 +400,7 @@ fn a_session_whose_sandbox_died_says_so() {
     let ws = tempfile::tempdir().unwrap();
     let sb = sandbox();
     let profile = SandboxProfile::Offline;
-    let mut session = sb.open(ws.path(), profile).unwrap();
+    let mut session = sb.open(&SessionSpec::new(ws.path(), profile)).unwrap();
     run(&mut session, &bash(ws.path(), profile, "true"));
     // The server: the process on the host whose grandparent is bubblewrap's
     // own process, the one that names this session's workspace.
@@ -430,6 +440,162 @@ fn a_session_whose_sandbox_died_says_so() {
     session.close().unwrap();
 }
 
+/// A value no file on this host holds before the test.
+fn secret_value(label: &str) -> String {
+    format!(
+        "{label}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
+#[test]
+fn a_secret_file_is_there_for_its_command_only() {
+    let ws = tempfile::tempdir().unwrap();
+    let sb = sandbox();
+    let spec = SessionSpec::new(ws.path(), SandboxProfile::RepoWrite);
+    let mut session = sb.open(&spec).unwrap();
+    let (a, b) = (secret_value("secret-a"), secret_value("secret-b"));
+    let digest = |value: &str| {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(value.as_bytes()))
+    };
+
+    // The first command reads A, and leaves a process behind that tries to
+    // read it again once the command has ended.
+    let mut first = spec.request(
+        "bash",
+        [
+            "-c",
+            "echo \"$SECRETS_DIR\"; stat -c %a \"$SECRETS_DIR/token\"; \
+             sha256sum < \"$SECRETS_DIR/token\" | cut -c1-64; \
+             (sleep 0.5; cat /run/secrets/token > /tmp/late 2>/dev/null; \
+              echo \"late $?\" >> /tmp/late; touch /tmp/late-done; \
+              while [ ! -e /tmp/go ]; do sleep 0.05; done; \
+              cat /run/secrets/token > /tmp/during 2>/dev/null; \
+              echo \"during $?\" >> /tmp/during; touch /tmp/during-done) >/dev/null 2>&1 &",
+        ],
+    );
+    first.secret_files = vec![SecretFile::new("token", a.clone())];
+    let e = run(&mut session, &first);
+    assert_eq!(
+        stdout(&e),
+        format!("/run/secrets\n400\n{}\n", digest(&a)),
+        "{}",
+        String::from_utf8_lossy(&e.stderr.captured)
+    );
+    assert_eq!(e.secret_files, ["token"]);
+    let json = serde_json::to_string(&e).unwrap();
+    assert!(json.contains("\"secretFiles\":[\"token\"]"), "{json}");
+    assert!(!json.contains(&a), "{json}");
+
+    // The next command, without secrets, finds neither the file nor the
+    // folder nor `SECRETS_DIR`; the process the first left behind found
+    // the file gone too.
+    let second = spec.request(
+        "bash",
+        [
+            "-c",
+            "echo \"[$SECRETS_DIR]\"; ls -A /run; cat /run/secrets/token; \
+             while [ ! -e /tmp/late-done ]; do sleep 0.05; done; cat /tmp/late",
+        ],
+    );
+    let e = run(&mut session, &second);
+    assert_eq!(stdout(&e), "[]\nlate 1\n");
+    assert!(e.secret_files.is_empty());
+    assert!(!serde_json::to_string(&e).unwrap().contains("secretFiles"));
+
+    // A later command gets its own value under the same name, which the
+    // process the first left behind cannot read while it runs; one that
+    // prints it puts it in its output, which the caller redacts.
+    let mut third = spec.request(
+        "bash",
+        [
+            "-c",
+            "touch /tmp/go; while [ ! -e /tmp/during-done ]; do sleep 0.05; done; \
+             cat /tmp/during; cat \"$SECRETS_DIR/token\"",
+        ],
+    );
+    third.secret_files = vec![SecretFile::new("token", b.clone())];
+    let e = run(&mut session, &third);
+    assert_eq!(stdout(&e), format!("during 1\n{b}"));
+    assert!(!serde_json::to_string(&e).unwrap().contains(&a));
+    session.close().unwrap();
+}
+
+#[test]
+fn a_degraded_session_deletes_a_commands_secrets_when_it_ends() {
+    let ws = tempfile::tempdir().unwrap();
+    let sb = degraded_sandbox();
+    let spec = SessionSpec::new(ws.path(), SandboxProfile::Offline);
+    let mut session = sb.open(&spec).unwrap();
+    let value = secret_value("degraded");
+    // A process left behind by an earlier command tries to read the secret
+    // while the command it is granted to runs.
+    let left = spec.request(
+        "bash",
+        [
+            "-c",
+            "(while [ ! -e \"$TMPDIR/go\" ]; do sleep 0.05; done; \
+              for f in \"$TMPDIR/secrets/token\" \"$TMPDIR/../secrets/token\"; do \
+                cat \"$f\" 2>/dev/null && echo read; done > \"$TMPDIR/during\"; \
+              echo during >> \"$TMPDIR/during\"; touch \"$TMPDIR/during-done\") \
+             >/dev/null 2>&1 &",
+        ],
+    );
+    run(&mut session, &left);
+    let mut first = spec.request(
+        "bash",
+        [
+            "-c",
+            "echo \"$SECRETS_DIR\"; touch \"$TMPDIR/go\"; \
+             while [ ! -e \"$TMPDIR/during-done\" ]; do sleep 0.05; done; \
+             cat \"$TMPDIR/during\" \"$SECRETS_DIR/token\"; rm \"$TMPDIR\"/*",
+        ],
+    );
+    first.secret_files = vec![SecretFile::new("token", value.clone())];
+    let e = run(&mut session, &first);
+    let out = stdout(&e);
+    let (dir, read) = out.split_once('\n').unwrap();
+    assert!(dir.ends_with("/secrets"), "{out}");
+    assert_eq!(read, format!("during\n{value}"));
+    assert!(!Path::new(dir).exists(), "{dir} is left behind");
+    let e = run(
+        &mut session,
+        &spec.request("bash", ["-c", "echo \"[$SECRETS_DIR]\"; ls -A \"$TMPDIR\""]),
+    );
+    assert_eq!(stdout(&e), "[]\n");
+}
+
+#[test]
+fn a_bad_secret_file_name_is_refused_in_a_session_and_a_failed_start_leaves_no_secret() {
+    let ws = tempfile::tempdir().unwrap();
+    let sb = sandbox();
+    let spec = SessionSpec::new(ws.path(), SandboxProfile::Offline);
+    let mut session = sb.open(&spec).unwrap();
+    let mut request = spec.request("true", Vec::<String>::new());
+    request.secret_files = vec![SecretFile::new("../escaped", "v")];
+    assert_eq!(
+        session.run(&request).unwrap_err().code(),
+        "sandbox.invalid_request"
+    );
+    let e = run(&mut session, &spec.request("echo", ["usable"]));
+    assert_eq!(stdout(&e), "usable\n");
+    // A command that could not start still has its secrets deleted.
+    let mut missing = spec.request("/nonexistent/program", Vec::<String>::new());
+    missing.secret_files = vec![SecretFile::new("token", "v")];
+    assert_eq!(
+        session.run(&missing).unwrap_err().code(),
+        "sandbox.setup_failed"
+    );
+    let e = run(&mut session, &spec.request("ls", ["-A", "/run"]));
+    assert_eq!(stdout(&e), "");
+    assert_eq!(e.termination, Termination::Exited { code: 0 });
+}
+
 fn processes() -> Vec<i32> {
     std::fs::read_dir("/proc")
         .unwrap()
@@ -463,6 +629,9 @@ const UNPRIVILEGED: &[&str] = &[
     "requests_outside_the_session_are_refused_and_setup_failures_leave_it_usable",
     "a_degraded_session_confines_each_command_and_kills_what_left_its_group",
     "a_session_whose_sandbox_died_says_so",
+    "a_secret_file_is_there_for_its_command_only",
+    "a_degraded_session_deletes_a_commands_secrets_when_it_ends",
+    "a_bad_secret_file_name_is_refused_in_a_session_and_a_failed_start_leaves_no_secret",
 ];
 
 #[test]

@@ -2,7 +2,9 @@
 //! one-off execution would use and the server (`serve.rs`) in place of the
 //! command, then sends each request's confinement spec, takes its output
 //! under the caps, and asks the server to kill the command's process group
-//! when its clock or a cap runs out.
+//! when its clock or a cap runs out. The egress socket is bound in once, at
+//! open, and the server runs the one forwarder; a command's secret values
+//! follow its spec in a frame of their own.
 
 use std::ffi::OsString;
 use std::os::fd::AsFd;
@@ -21,9 +23,9 @@ use super::LocalSandbox;
 use crate::capture::{Capture, capture};
 use crate::record::{Execution, Isolation, Output, Termination};
 use crate::serve::SERVE_ARG;
-use crate::spec::{SETUP_FAILED_EXIT, SETUP_FAILED_PREFIX};
+use crate::spec::{EGRESS_SOCKET, SETUP_FAILED_EXIT, SETUP_FAILED_PREFIX};
 use crate::wire;
-use crate::{ExecRequest, SandboxError, SandboxProfile, SandboxSession, SessionId};
+use crate::{ExecRequest, SandboxError, SandboxProfile, SandboxSession, SessionId, SessionSpec};
 
 /// How long the sandbox may take to start.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -41,8 +43,12 @@ pub(super) struct LocalSession {
     sandbox: LocalSandbox,
     workspace: PathBuf,
     profile: SandboxProfile,
-    /// The degraded mode's private temporary folder, shared by the session's
-    /// commands (under namespaces `/tmp` is the sandbox's own tmpfs).
+    /// The egress proxy's socket on the host, as the session was opened with
+    /// it: each command must name the same.
+    egress: Option<PathBuf>,
+    /// The degraded mode's private folder: its `tmp/` is shared by the
+    /// session's commands, a command's secrets folder is beside it (under
+    /// namespaces `/tmp` is the sandbox's own tmpfs).
     private_tmp: Option<tempfile::TempDir>,
     /// Frames to the server; `None` once the session is closed or broken.
     to_server: Option<ChildStdin>,
@@ -59,24 +65,22 @@ pub(super) struct LocalSession {
 }
 
 impl LocalSession {
-    pub(super) fn open(
-        sandbox: &LocalSandbox,
-        workspace: &Path,
-        profile: SandboxProfile,
-    ) -> Result<Self, SandboxError> {
-        let workspace = canonical_workspace(workspace)?;
+    pub(super) fn open(sandbox: &LocalSandbox, spec: &SessionSpec) -> Result<Self, SandboxError> {
+        let workspace = canonical_workspace(&spec.workspace)?;
+        let profile = spec.profile;
         let sandbox = LocalSandbox {
             config: sandbox.config.clone(),
             isolation: sandbox.isolation,
         };
-        let private_tmp = match sandbox.isolation {
-            Isolation::Namespaces => None,
-            Isolation::LandlockOnly => Some(tempfile::tempdir()?),
-        };
-        let probe = ExecRequest::new("true", Vec::<String>::new(), &workspace, profile);
-        let one_off =
-            sandbox.command(&probe, &workspace, private_tmp.as_ref().map(|t| t.path()))?;
-        let command = server_command(&one_off);
+        let private_tmp = sandbox.degraded_folder()?;
+        // The sandbox a one-off execution with the session's egress would
+        // get (its checks included: a socket that is not one, `offline` with
+        // a socket, the degraded mode with one are refused here).
+        let mut probe = ExecRequest::new("true", Vec::<String>::new(), &workspace, profile);
+        probe.egress = spec.egress.clone();
+        let tmp = private_tmp.as_ref().map(|t| t.path());
+        let one_off = sandbox.command(&probe, &workspace, tmp, true)?;
+        let command = server_command(&one_off, spec.egress.is_some());
         let (started, start) = mpsc::channel();
         let (reaped_tx, reaped) = mpsc::channel();
         let reaper = thread::Builder::new()
@@ -115,6 +119,7 @@ impl LocalSession {
             sandbox,
             workspace,
             profile,
+            egress: spec.egress.clone(),
             private_tmp,
             to_server: Some(to_server),
             from_server,
@@ -173,11 +178,14 @@ impl LocalSession {
         let tmp = self.private_tmp.as_ref().map(|t| t.path().to_owned());
         let one_off = self
             .sandbox
-            .command(request, &self.workspace, tmp.as_deref())?;
+            .command(request, &self.workspace, tmp.as_deref(), true)?;
         let spec = spec_of(&one_off)?;
         let limits = request.limits;
         let start = Instant::now();
         self.send(wire::RUN, spec.as_encoded_bytes())?;
+        if !request.secret_files.is_empty() {
+            self.send(wire::SECRETS, &crate::secret::frames(&request.secret_files))?;
+        }
         let mut deadline = start + limits.wall_clock();
         let mut stdout = Capture::new(limits.output_bytes);
         let mut stderr = Capture::new(limits.output_bytes);
@@ -258,7 +266,11 @@ impl LocalSession {
             stderr,
             session: Some(self.id.clone()),
             egress: Vec::new(),
-            secret_files: Vec::new(),
+            secret_files: request
+                .secret_files
+                .iter()
+                .map(|f| f.name.clone())
+                .collect(),
         })
     }
 }
@@ -284,18 +296,14 @@ impl SandboxSession for LocalSession {
                 "the workspace is not the session's".to_owned(),
             ));
         }
-        // A session's network is fixed when it opens, and it opens without
-        // the proxy: a command asking for one is refused, not run without.
-        if request.egress.is_some() {
-            return Err(SandboxError::EgressUnavailable);
-        }
-        // Secret values travel on the helper's standard input, which the
-        // session's server does not feed: refused, not run without them.
-        if !request.secret_files.is_empty() {
+        // A session's network is fixed when it opens: a command asking for
+        // another way out (or none, while the proxy is there) is refused.
+        if request.egress != self.egress {
             return Err(SandboxError::InvalidRequest(
-                "a session does not carry secret files; run the command on its own".to_owned(),
+                "the egress socket is not the session's".to_owned(),
             ));
         }
+        crate::secret::validate(&request.secret_files)?;
         if self.to_server.is_none() {
             return Err(ended("the session is closed"));
         }
@@ -333,14 +341,19 @@ fn canonical_workspace(workspace: &Path) -> Result<PathBuf, SandboxError> {
 
 /// The one-off execution's command (bubblewrap with the session's mounts
 /// and the helper, or the helper alone in the degraded mode), with the
-/// server's `--serve` in place of the command's spec, its last argument, and
-/// a control pipe for stdin. Built from the one-off command rather than
-/// alongside it, so both always get the same sandbox.
-fn server_command(one_off: &Command) -> Command {
+/// server's `--serve` in place of the command's spec, its last argument
+/// (followed by the egress socket inside the sandbox when the session has
+/// one, for the server to start the forwarder), and a control pipe for
+/// stdin. Built from the one-off command rather than alongside it, so both
+/// always get the same sandbox.
+fn server_command(one_off: &Command, egress: bool) -> Command {
     let mut args: Vec<&std::ffi::OsStr> = one_off.get_args().collect();
     args.pop();
     let mut command = Command::new(one_off.get_program());
     command.args(args).arg(SERVE_ARG).env_clear();
+    if egress {
+        command.arg(EGRESS_SOCKET);
+    }
     for (key, value) in one_off.get_envs() {
         if let Some(value) = value {
             command.env(key, value);
