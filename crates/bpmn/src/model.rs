@@ -287,7 +287,8 @@ pub struct AgentTaskSpec {
     pub budgets: Box<TaskBudgets>,
     /// `egressHosts`: hosts (and `*.` suffix patterns) this task's
     /// sandboxed commands may reach through the egress proxy, on top of
-    /// those its workflow and its sandbox profile allow. Lowercased.
+    /// those its sandbox profile allows: the task's own, then its
+    /// workflow's (added when the process is read). Lowercased.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub egress_hosts: Vec<String>,
 }

@@ -141,6 +141,12 @@ pub struct SandboxConfig {
     pub output_bytes: u64,
     /// Bytes of each stream the model is shown.
     pub answer_bytes: usize,
+    /// `[sandbox.egress-hosts]`: per sandbox profile (`repo-read`,
+    /// `repo-write`, `deployment`), the hosts (and `*.` patterns) its
+    /// commands may reach through the egress proxy; a task's and its
+    /// workflow's `egressHosts` add to them. None by default: no way out.
+    #[serde(default)]
+    pub egress_hosts: BTreeMap<SandboxProfile, Vec<String>>,
 }
 
 impl Default for SandboxConfig {
@@ -156,6 +162,7 @@ impl Default for SandboxConfig {
             processes: limits.processes,
             output_bytes: limits.output_bytes,
             answer_bytes: ExecLimits::default().answer_bytes,
+            egress_hosts: BTreeMap::new(),
         }
     }
 }
@@ -312,6 +319,8 @@ pub struct SandboxSettings {
     pub bwrap: PathBuf,
     /// The bounds of every command and the per-call caps.
     pub limits: ExecLimits,
+    /// The hosts each sandbox profile allows, checked and lowercased.
+    pub egress_hosts: BTreeMap<SandboxProfile, Vec<String>>,
 }
 
 impl SandboxConfig {
@@ -345,7 +354,28 @@ impl SandboxConfig {
             output_bytes: self.output_bytes,
             ..agentwerke_sandbox::Limits::default()
         };
+        let mut egress_hosts = BTreeMap::new();
+        for (profile, hosts) in &self.egress_hosts {
+            if *profile == SandboxProfile::Offline && !hosts.is_empty() {
+                bail!(
+                    "[sandbox.egress-hosts] offline has no network; allow hosts for repo-read, repo-write or deployment"
+                );
+            }
+            let checked = hosts
+                .iter()
+                .map(|host| {
+                    agentwerke_types::hosts::host_pattern(host).map_err(|reason| {
+                        anyhow::anyhow!(
+                            "[sandbox.egress-hosts] {}: `{host}`: {reason}",
+                            profile.as_str()
+                        )
+                    })
+                })
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            egress_hosts.insert(*profile, checked);
+        }
         Ok(SandboxSettings {
+            egress_hosts,
             allow_degraded: self.allow_degraded,
             bwrap: PathBuf::from(&self.bwrap),
             limits: ExecLimits {

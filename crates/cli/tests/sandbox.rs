@@ -310,3 +310,114 @@ fn check_says_whether_commands_can_run() {
         "{found}"
     );
 }
+
+/// A task under `repo-read` reaches out only through the egress proxy: a
+/// host its profile's `[sandbox.egress-hosts]` lists is reached (a server
+/// of the test's, on the host's loopback, which `localhost` may reach as a
+/// named private exception), one off the list is refused by the proxy, and
+/// both connections are in the pack with their decisions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repo_read_command_reaches_only_listed_hosts_through_the_proxy() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let port = listener.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let mut request = [0u8; 1024];
+            let _ = stream.read(&mut request);
+            let _ =
+                stream.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 15\r\n\r\nhello-from-host");
+        }
+    });
+    let workflow = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:aw="https://agentwerke.de/bpmn/extensions/v1" id="defs" targetNamespace="https://example.test">
+  <bpmn:process id="fetch" name="Fetch" isExecutable="true">
+    <bpmn:startEvent id="Start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="Start" targetRef="Fetch"/>
+    <bpmn:serviceTask id="Fetch" name="Fetch">
+      <bpmn:extensionElements><aw:agentTask agent="reader" purposeType="analysis" environment="staging"
+        permissionLevel="full" sandboxProfile="repo-read" requiresEvidence="true" prompt="Fetch it"/></bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="Fetch" targetRef="End"/>
+    <bpmn:endEvent id="End"/>
+  </bpmn:process>
+</bpmn:definitions>
+"#;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scripts = dir.path().join("scripts.toml");
+    std::fs::write(
+        &scripts,
+        format!(
+            r#"
+[[nodes.Fetch]]
+tool_calls = [{{ name = "exec.run", arguments = {{ program = "sh", args = ["-c", "curl -s http://localhost:{port}/; echo; curl -s -o /dev/null -w '%{{http_code}}' http://blocked.example/"] }} }}]
+
+[[nodes.Fetch]]
+reply = "fetched"
+"#
+        ),
+    )
+    .expect("scripts");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"seed-sample = false
+scripts = "{scripts}"
+egress-allow-private-hosts = ["localhost"]
+
+[[agents]]
+name = "reader"
+sandbox-profiles = ["repo-read"]
+
+[sandbox.egress-hosts]
+repo-read = ["localhost"]
+"#,
+            scripts = scripts.display(),
+        ),
+    )
+    .expect("config");
+    let server = Server::start(
+        dir.path(),
+        &[("AGENTWERKE_CONFIG", config.display().to_string())],
+    )
+    .await;
+    let admin = server.token("Admin");
+    server.publish(&admin, "fetch", workflow).await;
+    let started = server
+        .post(
+            &admin,
+            "/api/runs",
+            json!({"workflowId": "fetch", "inputs": {}}),
+        )
+        .await;
+    let run = started["runId"].as_str().expect("run id").to_owned();
+    server
+        .wait_until(Duration::from_secs(60), async |s: &Server| {
+            let body = s.get(&admin, &format!("/api/runs/{run}")).await;
+            matches!(body["status"].as_str(), Some("completed" | "failed"))
+        })
+        .await;
+    let body = server.get(&admin, &format!("/api/runs/{run}")).await;
+    assert_eq!(body["status"], "completed", "{body:#}");
+    let pack = server
+        .get(&admin, &format!("/api/runs/{run}/evidence-pack"))
+        .await;
+    let execution = &pack["sandboxExecutions"][0];
+    assert_eq!(
+        execution["stdout"]["excerpt"], "hello-from-host\n403",
+        "{execution:#}"
+    );
+    let egress = execution["egress"].as_array().expect("egress");
+    assert_eq!(egress.len(), 2, "{execution:#}");
+    assert_eq!(egress[0]["host"], "localhost");
+    assert_eq!(egress[0]["decision"], "allowed");
+    assert!(egress[0]["bytesDown"].as_u64().is_some_and(|b| b > 0));
+    assert_eq!(egress[1]["host"], "blocked.example");
+    assert_eq!(egress[1]["decision"], "refused");
+    assert_eq!(egress[1]["code"], "gateway.egress.host_not_allowed");
+    let report = agentwerke_evidence::verify(&serde_json::to_vec(&pack).expect("json"), None);
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}

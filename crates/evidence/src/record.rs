@@ -40,8 +40,10 @@ pub enum Record {
     ToolCall(ToolCallRecord),
     /// One policy evaluation.
     PolicyDecision(PolicyDecisionRecord),
-    /// One sandboxed execution.
-    SandboxExecution(SandboxExecutionRecord),
+    /// One sandboxed execution. Boxed: it is the largest record, and every
+    /// record (and every store operation carrying one) is as large as the
+    /// largest kind.
+    SandboxExecution(Box<SandboxExecutionRecord>),
     /// A file the run produced, by reference.
     Artifact(ArtifactRecord),
     /// A brokered call as the gateway saw it, kept so that a policy draft

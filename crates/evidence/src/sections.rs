@@ -328,6 +328,41 @@ pub struct SandboxExecutionRecord {
     /// What it wrote to stderr, as `stdout`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stderr: Option<Box<SandboxStreamRecord>>,
+    /// Every connection it made through the egress proxy, allowed or not,
+    /// in the order the proxy saw them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub egress: Vec<EgressConnectionRecord>,
+    /// The session it ran in (`agent_sandboxed`): its commands share one
+    /// sandbox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// The names of the secret files it was given (never their values).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_files: Vec<String>,
+}
+
+/// One connection through the egress proxy, as the gateway decided it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EgressConnectionRecord {
+    /// The host asked for, lowercase.
+    pub host: String,
+    /// The port asked for.
+    pub port: u16,
+    /// `CONNECT`, or the plain request's method.
+    pub method: String,
+    /// The addresses the proxy resolved and dialled (or refused).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<String>,
+    /// `allowed`, `refused`, or `failed` (allowed, but nothing answered).
+    pub decision: String,
+    /// The refusal's or failure's code, e.g. `gateway.egress.host_not_allowed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    /// Bytes sent to the destination.
+    pub bytes_up: u64,
+    /// Bytes received from it.
+    pub bytes_down: u64,
 }
 
 /// One output stream of a sandboxed execution.

@@ -112,8 +112,8 @@ pub use request::{AgentProfile, CallRequest, Halts, TaskSurface};
 pub use risk::{RiskAssessment, RiskFactor, RiskLevel};
 pub use sandboxed::{EgressSession, SandboxRunError, open_with_egress, run_with_egress};
 pub use sandboxing::{
-    ExecLimits, ExecutionMode, SandboxBackend, SandboxRun, StepSandbox, StepSandboxReport,
-    run_sandboxed,
+    ExecEgress, ExecLimits, ExecutionMode, SandboxBackend, SandboxRun, StepSandbox,
+    StepSandboxReport, run_sandboxed,
 };
 pub use secret::{InjectedSecrets, ResolvedSecret, SecretResolver, SecretUse, Unavailable};
 pub use surface::SurfaceDenial;

@@ -13,20 +13,28 @@
 //!   execution ends.
 //! - [`run_sandboxed`] is the only place a sandbox is asked to run
 //!   anything, so the egress proxy (which gives the profiles other than
-//!   `offline` an allow-listed way out) is put in front of every execution
-//!   in one place.
+//!   `offline` an allow-listed way out, [`ExecEgress`]) is put in front of
+//!   every execution in one place.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use agentwerke_evidence::redact::Redactor;
-use agentwerke_evidence::sections::{SandboxExecutionRecord, SandboxStreamRecord};
-use agentwerke_sandbox::{ExecRequest, Execution, Limits, Output, Sandbox, Termination};
+use agentwerke_evidence::sections::{
+    EgressConnectionRecord, SandboxExecutionRecord, SandboxStreamRecord,
+};
+use agentwerke_sandbox::{
+    EgressConnection, ExecRequest, Execution, Limits, Output, Sandbox, Termination,
+};
 use agentwerke_types::ErrorCode;
 use serde::{Deserialize, Serialize};
 
 use crate::category::SandboxProfile;
+use crate::egress::EgressRules;
+use crate::egress_proxy::EgressScope;
 use crate::error::ToolError;
+use crate::sandboxed::{SandboxRunError, run_with_egress};
 
 /// A task's `executionMode`: where its code-executing tool calls run.
 /// Persisted names; never rename one.
@@ -127,13 +135,55 @@ impl fmt::Debug for SandboxBackend {
 }
 
 /// Runs `request` in `sandbox`: the one function every sandboxed execution
-/// goes through. Profiles other than `offline` get loopback-only networking
-/// here until the egress proxy runs in front of this call.
-pub fn run_sandboxed(
-    sandbox: &dyn Sandbox,
-    request: &ExecRequest,
-) -> Result<Execution, agentwerke_sandbox::SandboxError> {
-    sandbox.run(request)
+/// goes through. The workspace is handed to the sandbox's user first, and
+/// a profile that reaches the network through the egress proxy gets one
+/// for `scope`, whose connections the execution then lists.
+pub async fn run_sandboxed(
+    sandbox: Arc<dyn Sandbox>,
+    request: ExecRequest,
+    scope: EgressScope,
+) -> Result<Execution, SandboxRunError> {
+    // Files the workspace tools wrote since the last command (and a fresh
+    // checkout) must be the sandbox user's too, before the command runs.
+    let preparing = Arc::clone(&sandbox);
+    let workspace = request.workspace.clone();
+    tokio::task::spawn_blocking(move || preparing.prepare_workspace(&workspace))
+        .await
+        .map_err(|_| SandboxRunError::Interrupted)??;
+    run_with_egress(sandbox, request, scope).await
+}
+
+/// Where a step's commands may reach beyond loopback: the rules every
+/// connection is held to, and the hosts each sandbox profile allows (the
+/// operator's `[sandbox.egress-hosts]`), to which a task adds its own and
+/// its workflow's (`egressHosts`).
+#[derive(Debug, Clone, Default)]
+pub struct ExecEgress {
+    /// The address rules, as for `http.request`.
+    pub rules: EgressRules,
+    /// Hosts (and `*.` patterns) allowed per sandbox profile.
+    pub profile_hosts: BTreeMap<SandboxProfile, Vec<String>>,
+}
+
+impl ExecEgress {
+    /// The scope of one step's commands: its profile's hosts, then the
+    /// task's.
+    pub fn scope(&self, profile: SandboxProfile, task_hosts: &[String]) -> EgressScope {
+        let mut allow_hosts = self
+            .profile_hosts
+            .get(&profile)
+            .cloned()
+            .unwrap_or_default();
+        for host in task_hosts {
+            if !allow_hosts.contains(host) {
+                allow_hosts.push(host.clone());
+            }
+        }
+        EgressScope {
+            allow_hosts,
+            rules: self.rules.clone(),
+        }
+    }
 }
 
 /// One execution as a call hands it back to the gateway: what ran, under
@@ -200,7 +250,30 @@ impl SandboxRun {
             bytes_out: Some(execution.bytes_out),
             stdout: Some(Box::new(stream(&execution.stdout))),
             stderr: Some(Box::new(stream(&execution.stderr))),
+            egress: execution.egress.iter().map(connection).collect(),
+            session: execution.session.as_ref().map(|id| id.as_str().to_owned()),
+            secret_files: execution.secret_files.clone(),
         }
+    }
+}
+
+fn connection(connection: &EgressConnection) -> EgressConnectionRecord {
+    EgressConnectionRecord {
+        host: connection.host.clone(),
+        port: connection.port,
+        method: connection.method.clone(),
+        addresses: connection
+            .addresses
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        decision: serde_json::to_value(connection.decision)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default(),
+        code: connection.code.clone(),
+        bytes_up: connection.bytes_up,
+        bytes_down: connection.bytes_down,
     }
 }
 
@@ -232,6 +305,8 @@ fn quoted(word: &str) -> String {
 pub struct StepSandbox {
     profile: SandboxProfile,
     mode: ExecutionMode,
+    /// The hosts the task (and its workflow) adds to its profile's.
+    hosts: Vec<String>,
     state: Arc<Mutex<StepState>>,
 }
 
@@ -266,9 +341,16 @@ pub struct StepSandboxReport {
 impl StepSandbox {
     /// The sandbox side of a step under `profile` and `mode`.
     pub fn new(profile: SandboxProfile, mode: ExecutionMode) -> Arc<Self> {
+        Self::for_task(profile, mode, Vec::new())
+    }
+
+    /// The sandbox side of a step whose task (with its workflow) allows
+    /// `hosts` beyond its profile's.
+    pub fn for_task(profile: SandboxProfile, mode: ExecutionMode, hosts: Vec<String>) -> Arc<Self> {
         Arc::new(StepSandbox {
             profile,
             mode,
+            hosts,
             state: Arc::new(Mutex::new(StepState::default())),
         })
     }
@@ -305,6 +387,7 @@ impl StepSandbox {
         &self,
         backend: &SandboxBackend,
         request: ExecRequest,
+        egress: &ExecEgress,
     ) -> Result<Execution, ToolError> {
         let sandbox = match backend {
             SandboxBackend::Ready(sandbox) => Arc::clone(sandbox),
@@ -327,8 +410,11 @@ impl StepSandbox {
         }
         let state = Arc::clone(&self.state);
         let mode = self.effective_mode();
-        let joined = tokio::task::spawn_blocking(move || {
-            let result = run_sandboxed(sandbox.as_ref(), &request);
+        let scope = egress.scope(self.profile, &self.hosts);
+        // A task of its own: the execution is kept even when the call stops
+        // waiting for it.
+        let joined = tokio::spawn(async move {
+            let result = run_sandboxed(sandbox, request, scope).await;
             let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
             state.ended += 1;
             match &result {

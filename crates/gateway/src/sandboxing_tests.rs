@@ -106,7 +106,7 @@ async fn an_execution_outliving_its_call_is_kept_and_one_outliving_its_step_is_r
     // The call stops waiting; the execution goes on and is kept.
     let gave_up = tokio::time::timeout(
         std::time::Duration::from_millis(10),
-        step.run(&backend, request()),
+        step.run(&backend, request(), &ExecEgress::default()),
     )
     .await;
     assert!(gave_up.is_err());
@@ -121,14 +121,17 @@ async fn an_execution_outliving_its_call_is_kept_and_one_outliving_its_step_is_r
     let step = StepSandbox::new(SandboxProfile::RepoWrite, ExecutionMode::AgentSandboxed);
     let _ = tokio::time::timeout(
         std::time::Duration::from_millis(10),
-        step.run(&backend, request()),
+        step.run(&backend, request(), &ExecEgress::default()),
     )
     .await;
     let report = step.close();
     assert_eq!((report.started, report.unfinished), (1, 1));
     assert!(report.unclaimed.is_empty());
     // A closed step's sandbox runs nothing more.
-    let after = step.run(&backend, request()).await.unwrap_err();
+    let after = step
+        .run(&backend, request(), &ExecEgress::default())
+        .await
+        .unwrap_err();
     assert_eq!(after.code(), "gateway.tool.failed");
 }
 
@@ -151,6 +154,7 @@ async fn a_call_hands_back_its_execution_redacted() {
             ))),
             workspaces: Arc::new(Workspaces::new(dir.path(), None)),
             limits: ExecLimits::default(),
+            egress: ExecEgress::default(),
         },
         ..Builtins::in_memory()
     })
@@ -205,7 +209,11 @@ async fn without_a_sandbox_nothing_runs_and_the_refusal_is_reported() {
         agentwerke_sandbox::SandboxProfile::Offline,
     );
     let error = step
-        .run(&SandboxBackend::not_configured(), request)
+        .run(
+            &SandboxBackend::not_configured(),
+            request,
+            &ExecEgress::default(),
+        )
         .await
         .unwrap_err();
     assert_eq!(error.code(), "sandbox.isolation_unavailable");

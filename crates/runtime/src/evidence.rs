@@ -127,7 +127,7 @@ fn file_record(record: &Record, input: &mut PackInput, redactor: &Redactor) {
         Record::ToolCall(call) => input.tool_calls.push(call.clone()),
         Record::PolicyDecision(decision) => input.policy_decisions.push(decision.clone()),
         Record::SandboxExecution(execution) => {
-            input.sandbox_executions.push(execution.clone());
+            input.sandbox_executions.push((**execution).clone());
         }
         Record::Artifact(artifact) => input.artifacts.push(artifact.clone()),
         Record::GatewayCall(_) => {}

@@ -236,7 +236,7 @@ impl Executor {
                 self.identity(&work),
                 surface.clone(),
             )
-            .with_execution_mode(execution_mode(&work.spec))
+            .with_sandbox(execution_mode(&work.spec), work.spec.egress_hosts.clone())
         });
         let mut records = Vec::new();
         let mut audit = Vec::new();

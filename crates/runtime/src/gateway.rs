@@ -489,10 +489,11 @@ impl StepTools {
         }
     }
 
-    /// The same tools for a task whose `executionMode` is `mode`.
+    /// The same tools for a task whose `executionMode` is `mode` and whose
+    /// `egressHosts` (its own and its workflow's) are `hosts`.
     #[must_use]
-    pub fn with_execution_mode(mut self, mode: ExecutionMode) -> Self {
-        self.sandbox = StepSandbox::new(self.surface.sandbox_profile, mode);
+    pub fn with_sandbox(mut self, mode: ExecutionMode, hosts: Vec<String>) -> Self {
+        self.sandbox = StepSandbox::for_task(self.surface.sandbox_profile, mode, hosts);
         self
     }
 
@@ -591,7 +592,7 @@ impl StepTools {
             }),
         };
         self.with_trail(|t| {
-            t.records.push(Record::SandboxExecution(record));
+            t.records.push(Record::SandboxExecution(Box::new(record)));
             t.audit.push(audit);
         });
     }

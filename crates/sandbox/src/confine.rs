@@ -12,19 +12,18 @@ use landlock::{
 };
 use nix::sys::resource::{Resource, setrlimit};
 
-use crate::spec::{ConfineSpec, FORWARDER_ARG, SETUP_FAILED_EXIT, SETUP_FAILED_PREFIX};
+use crate::invocation::{Invocation, Mode};
+use crate::spec::{ConfineSpec, SETUP_FAILED_EXIT, SETUP_FAILED_PREFIX};
 
 /// The helper's `main`: reads the spec from the last argument and never
 /// returns (it becomes the command, or exits with [`SETUP_FAILED_EXIT`]).
 /// Given `--serve` instead, it is a session's server (`serve.rs`).
 pub fn helper_main() -> ! {
-    if std::env::args_os()
-        .nth(1)
-        .is_some_and(|a| a == crate::serve::SERVE_ARG)
-    {
-        crate::serve::serve_main()
+    let invocation = Invocation::current();
+    if let Some(Mode::Serve { egress }) = &invocation.mode {
+        crate::serve::serve_main(&invocation, egress.as_deref())
     }
-    let error = match run() {
+    let error = match run(&invocation) {
         Ok(never) => match never {},
         Err(error) => error,
     };
@@ -51,20 +50,17 @@ fn close_inherited() -> Result<(), String> {
     Ok(())
 }
 
-fn run() -> Result<Never, String> {
+fn run(invocation: &Invocation) -> Result<Never, String> {
     close_inherited()?;
-    // The last argument: a binary that is more than the helper is told
-    // so by the arguments before it (`LocalConfig::helper_args`).
-    let raw = std::env::args()
-        .skip(1)
-        .last()
-        .ok_or_else(|| "no confinement spec".to_owned())?;
-    if raw == FORWARDER_ARG {
-        let socket = std::env::args().nth(2).ok_or("no egress socket")?;
-        match crate::forward::run(std::path::Path::new(&socket))? {}
-    }
+    let raw = match &invocation.mode {
+        Some(Mode::Forward { socket }) => match crate::forward::run(socket)? {},
+        Some(Mode::Confine { spec }) => spec
+            .to_str()
+            .ok_or_else(|| "the confinement spec is not UTF-8".to_owned())?,
+        Some(Mode::Serve { .. }) | None => return Err("no confinement spec".to_owned()),
+    };
     let mut spec: ConfineSpec =
-        serde_json::from_str(&raw).map_err(|e| format!("bad confinement spec: {e}"))?;
+        serde_json::from_str(raw).map_err(|e| format!("bad confinement spec: {e}"))?;
     let mut command = Command::new(&spec.program);
     if let Some(dir) = spec.secrets_dir.clone() {
         crate::secret::write_files(&dir, &spec.secret_files, std::io::stdin().lock())?;
@@ -74,7 +70,7 @@ fn run() -> Result<Never, String> {
         // Standard input carried the values; the command gets none.
         command.stdin(Stdio::null()).env("SECRETS_DIR", dir);
     }
-    let proxy_env = crate::forward::start(&spec)?;
+    let proxy_env = crate::forward::start(invocation, &spec)?;
     set_limits(&spec)?;
     landlock(&spec)?;
     for filter in crate::seccomp::filters().map_err(|e| format!("seccomp filter: {e}"))? {

@@ -16,12 +16,13 @@ use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
 use crate::Limits;
+use crate::invocation::Invocation;
 use crate::spec::{ConfineSpec, Egress, FORWARDER_ARG, PROXY_ADDRESS};
 
 /// Connections piped at once; further ones are closed at once.
@@ -48,11 +49,14 @@ pub(crate) fn proxy_env() -> Vec<(&'static str, String)> {
 
 /// Starts the forwarder when the spec asks for it, and returns the
 /// variables to give the command (none when it has no way out).
-pub(crate) fn start(spec: &ConfineSpec) -> Result<Vec<(&'static str, String)>, String> {
+pub(crate) fn start(
+    invocation: &Invocation,
+    spec: &ConfineSpec,
+) -> Result<Vec<(&'static str, String)>, String> {
     match &spec.egress {
         Egress::None => Ok(Vec::new()),
         Egress::Forward { socket } => {
-            spawn(socket)?;
+            spawn(invocation, socket)?;
             Ok(proxy_env())
         }
         Egress::Running => Ok(proxy_env()),
@@ -62,11 +66,11 @@ pub(crate) fn start(spec: &ConfineSpec) -> Result<Vec<(&'static str, String)>, S
 /// Binds [`PROXY_ADDRESS`] and starts the forwarder with it, piping to the
 /// proxy's `socket`: once per sandbox (by the helper of a one-off
 /// execution, by the server of a session).
-pub(crate) fn spawn(socket: &Path) -> Result<(), String> {
+pub(crate) fn spawn(invocation: &Invocation, socket: &Path) -> Result<(), String> {
     let listener =
         TcpListener::bind(PROXY_ADDRESS).map_err(|e| format!("bind {PROXY_ADDRESS}: {e}"))?;
-    let helper = std::env::current_exe().map_err(|e| format!("helper path: {e}"))?;
-    Command::new(helper)
+    invocation
+        .again()?
         .arg(FORWARDER_ARG)
         .arg(socket)
         .env_clear()

@@ -14,6 +14,7 @@ mod confine;
 mod egress;
 mod error;
 mod forward;
+mod invocation;
 mod limits;
 mod local;
 mod profile;

@@ -28,7 +28,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{ExitStatus, Stdio};
 use std::thread;
 use std::time::Duration;
 
@@ -39,10 +39,12 @@ use nix::unistd::Pid;
 
 use zeroize::Zeroizing;
 
+use crate::invocation::Invocation;
 use crate::spec::{ConfineSpec, SETUP_FAILED_EXIT, SETUP_FAILED_PREFIX};
 use crate::wire;
 
-/// The helper's first argument that makes it a session's server.
+/// The helper's argument that makes it a session's server (after any
+/// prefix; the egress socket may follow).
 pub(crate) const SERVE_ARG: &str = "--serve";
 
 /// Output a background process may still have left in a pipe once its
@@ -52,8 +54,8 @@ const DRAIN_BYTES: usize = 1 << 20;
 
 /// Serves until the host closes the session, then kills every process the
 /// session started and exits.
-pub(crate) fn serve_main() -> ! {
-    let code = match serve() {
+pub(crate) fn serve_main(invocation: &Invocation, egress: Option<&Path>) -> ! {
+    let code = match serve(invocation, egress) {
         Ok(()) => 0,
         Err(error) => {
             let _ = writeln!(io::stderr(), "{SETUP_FAILED_PREFIX}{error}");
@@ -71,17 +73,16 @@ enum Flow {
     HostGone,
 }
 
-fn serve() -> Result<(), String> {
+fn serve(invocation: &Invocation, egress: Option<&Path>) -> Result<(), String> {
     let fail = |what: &'static str| move |e: nix::Error| format!("{what}: {e}");
     nix::sys::prctl::set_dumpable(false).map_err(fail("not dumpable"))?;
     // Orphans (a command's background processes) become the server's
     // children, so it can reap them and find them all at the end.
     nix::sys::prctl::set_child_subreaper(true).map_err(fail("subreaper"))?;
-    let helper = std::env::current_exe().map_err(|e| format!("own path: {e}"))?;
     // The sandbox's one egress forwarder, when the session has a proxy: it
     // serves every command, which gets the proxy variables only.
-    if let Some(socket) = std::env::args_os().nth(2) {
-        crate::forward::spawn(Path::new(&socket))?;
+    if let Some(socket) = egress {
+        crate::forward::spawn(invocation, socket)?;
     }
     let io_fail = |e: io::Error| format!("control pipe: {e}");
     // Unbuffered, close-on-exec copies: the server polls the descriptors, and
@@ -94,7 +95,7 @@ fn serve() -> Result<(), String> {
             None => return Ok(()),
             Some((wire::RUN, spec)) => {
                 let secrets = secrets_of(&spec, &control_in).map_err(io_fail)?;
-                if run_one(&helper, spec, secrets, &control_in, &control_out).map_err(io_fail)?
+                if run_one(invocation, spec, secrets, &control_in, &control_out).map_err(io_fail)?
                     == Flow::HostGone
                 {
                     return Ok(());
@@ -147,7 +148,7 @@ fn remove_secrets(dir: &Path) -> io::Result<()> {
 /// Runs one command: the helper confines itself by `spec` and executes it,
 /// in a process group of its own, while its output is relayed frame by frame.
 fn run_one(
-    helper: &Path,
+    invocation: &Invocation,
     spec: Vec<u8>,
     secrets: Option<Secrets>,
     control_in: &File,
@@ -155,7 +156,7 @@ fn run_one(
 ) -> io::Result<Flow> {
     let spec = String::from_utf8(spec).map_err(|_| io::ErrorKind::InvalidData)?;
     let secrets_dir = secrets.as_ref().map(|s| s.dir.clone());
-    let ran = run_helper(helper, spec, secrets, control_in, control_out);
+    let ran = run_helper(invocation, spec, secrets, control_in, control_out);
     if let Some(dir) = secrets_dir {
         remove_secrets(&dir)?;
     }
@@ -176,7 +177,7 @@ fn run_one(
 /// output until it exits, and returns its status (`None` when it did not
 /// start, which the host has been told).
 fn run_helper(
-    helper: &Path,
+    invocation: &Invocation,
     spec: String,
     secrets: Option<Secrets>,
     control_in: &File,
@@ -187,7 +188,7 @@ fn run_helper(
     let spawned = {
         // The command owns the write ends; dropping it closes the server's
         // copies, so the pipes end when the command's processes are gone.
-        let mut command = Command::new(helper);
+        let mut command = invocation.again().map_err(io::Error::other)?;
         command
             .arg(spec)
             .stdin(if secrets.is_some() {

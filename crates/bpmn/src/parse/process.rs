@@ -12,7 +12,8 @@ use roxmltree::Node;
 use crate::condition::{ConditionLanguage, ConditionSource};
 use crate::diagnostic::Diagnostic;
 use crate::model::{
-    AGENTWERKE_NS, FlowIdx, FlowNode, NodeIdx, NodeKind, Position, Process, SequenceFlow,
+    AGENTWERKE_NS, FlowIdx, FlowNode, NodeIdx, NodeKind, Position, Process, SandboxProfile,
+    SequenceFlow,
 };
 use agentwerke_types::hosts;
 
@@ -65,6 +66,7 @@ impl<'a, 'input> Reader<'a, 'input> {
             egress_hosts: self.process_hosts(element),
         };
         self.resolve(&mut process, builder.defaults);
+        give_workflow_hosts(&mut process);
         process
     }
 
@@ -347,6 +349,28 @@ impl<'a, 'input> Reader<'a, 'input> {
                     pending.position,
                 )),
                 _ => {}
+            }
+        }
+    }
+}
+
+/// Adds the workflow's `egressHosts` to each of its networked agent tasks,
+/// so a task's list is all it may reach beyond its sandbox profile's, and
+/// the step carries it alone. `offline` tasks have no network to widen.
+fn give_workflow_hosts(process: &mut Process) {
+    if process.egress_hosts.is_empty() {
+        return;
+    }
+    for node in &mut process.nodes {
+        if let NodeKind::AgentTask {
+            spec: Some(spec), ..
+        } = &mut node.kind
+            && spec.sandbox_profile != SandboxProfile::Offline
+        {
+            for host in &process.egress_hosts {
+                if !spec.egress_hosts.contains(host) {
+                    spec.egress_hosts.push(host.clone());
+                }
             }
         }
     }

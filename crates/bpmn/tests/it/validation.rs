@@ -670,9 +670,15 @@ fn egress_hosts_are_host_names_for_a_networked_profile() {
             _ => None,
         })
         .unwrap();
+    // The task's own, then its workflow's.
     assert_eq!(
         spec.egress_hosts,
-        ["api.github.com", "*.githubusercontent.com"]
+        [
+            "api.github.com",
+            "*.githubusercontent.com",
+            "pypi.org",
+            "*.pythonhosted.org"
+        ]
     );
 
     let r = report(&doc(&task(

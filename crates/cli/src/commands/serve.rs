@@ -7,13 +7,14 @@ use agentwerke_agents::provider::ModelProvider;
 use agentwerke_agents::scripted::ScriptedProvider;
 use agentwerke_auth::{DevKey, Verifier};
 use agentwerke_evidence::redact::Redactor;
+use agentwerke_gateway::egress::EgressRules;
 use agentwerke_gateway::tools::{Document, Workspaces};
-use agentwerke_gateway::{ExecTools, SandboxBackend};
+use agentwerke_gateway::{ExecEgress, ExecTools, SandboxBackend};
 use agentwerke_providers::{KeyResolver, ProviderRouter};
 use agentwerke_runtime::{
     Clock, GatewayService, GatewaySettings, Runtime, RuntimeDeps, RuntimeOptions, SystemClock,
 };
-use agentwerke_sandbox::{LocalConfig, LocalSandbox};
+use agentwerke_sandbox::{LocalConfig, LocalSandbox, SandboxUser};
 use agentwerke_secrets::{LocalKeys, ProcessEnvironment};
 use agentwerke_server::{ApiLimits, AppState, SecretKeeper, StoreSecrets, app};
 use agentwerke_store::{SqliteStore, Store};
@@ -197,6 +198,17 @@ pub const SANDBOX_HELPER_ARG: &str = "__sandbox-init";
 /// cannot be set up is said once here; the server still starts, and
 /// `exec.run` answers with the sandbox's code.
 pub fn exec_tools(config: &Config) -> ExecTools {
+    let root = config.data_dir.join("workspaces");
+    if let Some(user) = SandboxUser::for_this_process()
+        && config.data_dir.exists()
+    {
+        let made = std::fs::create_dir_all(&root)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| let_sandbox_pass(&root, user));
+        if let Err(error) = made {
+            tracing::warn!(%error, "the workspaces folder cannot be opened to the sandbox's user");
+        }
+    }
     let backend = sandbox_backend(config);
     match &backend {
         SandboxBackend::Ready(sandbox) => {
@@ -213,6 +225,10 @@ pub fn exec_tools(config: &Config) -> ExecTools {
             config.repository.clone(),
         )),
         limits: config.sandbox.limits,
+        egress: ExecEgress {
+            rules: EgressRules::allowing_private(&config.egress_allow_private_hosts),
+            profile_hosts: config.sandbox.egress_hosts.clone(),
+        },
     }
 }
 
@@ -240,9 +256,13 @@ pub fn sandbox_backend(config: &Config) -> SandboxBackend {
 }
 
 /// Creates the data folder (and missing parents) with mode 0700: it holds
-/// the database, keys and artifacts, none of them for other users.
-/// A folder made before this rule (or by hand) is kept as it is, with a
-/// warning that says how to close it.
+/// the database, keys and artifacts, none of them for other users. Run by
+/// root, the sandbox runs as an unprivileged user that must reach its run's
+/// workspace inside: the folder is then group-owned by that user's group
+/// and 0710, so that group may pass through it and list nothing (every file
+/// in it stays owner-only). A folder made before this rule (or by hand) and
+/// open to others is kept as it is, with a warning that says how to close
+/// it.
 fn create_private_folder(dir: &std::path::Path) -> anyhow::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
     std::fs::DirBuilder::new()
@@ -250,15 +270,37 @@ fn create_private_folder(dir: &std::path::Path) -> anyhow::Result<()> {
         .mode(0o700)
         .create(dir)
         .with_context(|| format!("cannot create the data folder {}", dir.display()))?;
+    let traverse = SandboxUser::for_this_process();
+    if let Some(user) = traverse {
+        let_sandbox_pass(dir, user)?;
+    }
     let mode = std::fs::metadata(dir)?.permissions().mode() & 0o777;
-    if mode & 0o077 != 0 {
+    let (open, closed) = if traverse.is_some() {
+        (0o067, "710")
+    } else {
+        (0o077, "700")
+    };
+    if mode & open != 0 {
         tracing::warn!(
             "the data folder {} is open to other users (mode {mode:o}) and holds run inputs; \
-             run: chmod 700 {}",
+             run: chmod {closed} {}",
             dir.display(),
             dir.display()
         );
     }
+    Ok(())
+}
+
+/// Lets the sandbox's `user` pass through `dir`: group-owned by its group,
+/// which may search it (`g+x`) and, in a folder made here (0710), neither
+/// list nor read it: only a way to its workspace.
+fn let_sandbox_pass(dir: &std::path::Path, user: SandboxUser) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::os::unix::fs::chown(dir, None, Some(user.gid))
+        .with_context(|| format!("cannot give {} to the sandbox's group", dir.display()))?;
+    let mode = std::fs::metadata(dir)?.permissions().mode() & 0o777;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode | 0o010))
+        .with_context(|| format!("cannot open {} to the sandbox's group", dir.display()))?;
     Ok(())
 }
 

@@ -220,6 +220,9 @@ pub(crate) fn input() -> PackInput {
                 excerpt: String::new(),
                 truncated: false,
             })),
+            egress: Vec::new(),
+            session: None,
+            secret_files: Vec::new(),
         }],
         model_usage: vec![ModelUsageRecord {
             work_id: "w-Draft".to_owned(),

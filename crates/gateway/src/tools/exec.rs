@@ -17,7 +17,7 @@ use agentwerke_sandbox::{ExecRequest, Output, Termination};
 
 use crate::category::Category;
 use crate::error::ToolError;
-use crate::sandboxing::{ExecLimits, SandboxBackend, sandbox_profile};
+use crate::sandboxing::{ExecEgress, ExecLimits, SandboxBackend, sandbox_profile};
 use crate::tool::{Tool, ToolContext};
 use crate::tools::workspace::Workspaces;
 
@@ -30,15 +30,23 @@ pub struct ExecRun {
     sandbox: SandboxBackend,
     workspaces: Arc<Workspaces>,
     limits: ExecLimits,
+    egress: ExecEgress,
 }
 
 impl ExecRun {
-    /// Runs commands in `sandbox`, in the runs' `workspaces`, under `limits`.
-    pub fn new(sandbox: SandboxBackend, workspaces: Arc<Workspaces>, limits: ExecLimits) -> Self {
+    /// Runs commands in `sandbox`, in the runs' `workspaces`, under
+    /// `limits`, reaching out only as `egress` allows.
+    pub fn new(
+        sandbox: SandboxBackend,
+        workspaces: Arc<Workspaces>,
+        limits: ExecLimits,
+        egress: ExecEgress,
+    ) -> Self {
         Self {
             sandbox,
             workspaces,
             limits,
+            egress,
         }
     }
 
@@ -114,7 +122,7 @@ impl Tool for ExecRun {
             let request = ExecRequest::new(program, arguments, "/", profile);
             return ctx
                 .sandbox
-                .run(&self.sandbox, request)
+                .run(&self.sandbox, request, &self.egress)
                 .await
                 .map(|_| Value::Null);
         }
@@ -122,7 +130,10 @@ impl Tool for ExecRun {
         let mut request = ExecRequest::new(program, arguments, workspace, profile);
         request.limits = self.limits.defaults;
         request.limits.wall_clock_ms = self.wall_clock_ms(args);
-        let execution = ctx.sandbox.run(&self.sandbox, request).await?;
+        let execution = ctx
+            .sandbox
+            .run(&self.sandbox, request, &self.egress)
+            .await?;
         let (exit_code, signal) = match execution.termination {
             Termination::Exited { code } => (Some(code), None),
             Termination::Signaled { signal } => (None, Some(signal)),

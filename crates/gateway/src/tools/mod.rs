@@ -32,7 +32,7 @@ pub use workspace::{
 
 use crate::error::Error;
 use crate::registry::ToolRegistry;
-use crate::sandboxing::{ExecLimits, SandboxBackend};
+use crate::sandboxing::{ExecEgress, ExecLimits, SandboxBackend};
 
 /// What `exec.run` and the `workspace.*` tools need from the server.
 #[derive(Debug, Clone)]
@@ -43,6 +43,8 @@ pub struct ExecTools {
     pub workspaces: Arc<Workspaces>,
     /// Default bounds and per-call caps.
     pub limits: ExecLimits,
+    /// Where commands may connect through the egress proxy.
+    pub egress: ExecEgress,
 }
 
 impl ExecTools {
@@ -53,6 +55,7 @@ impl ExecTools {
             sandbox: SandboxBackend::not_configured(),
             workspaces: Arc::new(Workspaces::none()),
             limits: ExecLimits::default(),
+            egress: ExecEgress::default(),
         }
     }
 }
@@ -100,6 +103,7 @@ impl ToolRegistry {
                 exec.sandbox,
                 Arc::clone(&exec.workspaces),
                 exec.limits,
+                exec.egress,
             )))?
             .with(Arc::new(WorkspaceRead::new(Arc::clone(&exec.workspaces))))?
             .with(Arc::new(WorkspaceWrite::new(Arc::clone(&exec.workspaces))))?
