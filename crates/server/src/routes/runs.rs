@@ -328,16 +328,7 @@ pub async fn retry(
     AppPath(id): AppPath<String>,
     body: Option<AppJson<RetryRun>>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    caller.require(Permission::RetryRun)?;
-    let command = Command::RetryStep(command::RetryStep {
-        run_id: id.clone().into(),
-        work_id: body.and_then(|AppJson(b)| b.work_id),
-        by: caller.subject().to_owned(),
-    });
-    let submitted = state.runtime.submit(command).await?;
-    let Some(Event::RetryStep { work_id, .. }) = submitted.event else {
-        return Err(ApiError::internal("a retry planned no retry_step event"));
-    };
+    let work_id = retry_run(&state, &caller, &id, body.and_then(|AppJson(b)| b.work_id)).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(Accepted {
@@ -346,6 +337,28 @@ pub async fn retry(
             accepted: true,
         }),
     ))
+}
+
+/// Retries the failed step `work_id` (default: the last failed one) of run
+/// `id` for `caller`: the API's retry and the web UI's retry button, one
+/// road with one permission check. The step that runs again.
+pub(crate) async fn retry_run(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    work_id: Option<String>,
+) -> Result<agentwerke_engine::WorkId, ApiError> {
+    caller.require(Permission::RetryRun)?;
+    let command = Command::RetryStep(command::RetryStep {
+        run_id: id.to_owned().into(),
+        work_id,
+        by: caller.subject().to_owned(),
+    });
+    let submitted = state.runtime.submit(command).await?;
+    let Some(Event::RetryStep { work_id, .. }) = submitted.event else {
+        return Err(ApiError::internal("a retry planned no retry_step event"));
+    };
+    Ok(work_id)
 }
 
 /// The run's audit log, oldest first, a page at a time.

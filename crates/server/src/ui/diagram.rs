@@ -132,9 +132,41 @@ pub(crate) struct ShapeView {
     pub(crate) r: String,
     /// The diamond's corners, for gateways.
     pub(crate) diamond: String,
-    /// Where the label goes: inside an activity, under anything else.
+    /// The label's centre line.
     pub(crate) label_x: String,
-    pub(crate) label_y: String,
+    /// The label, wrapped: inside an activity, under anything else.
+    pub(crate) lines: Vec<LabelLine>,
+}
+
+/// One line of a label.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LabelLine {
+    /// Its baseline.
+    pub(crate) y: String,
+    /// Its words.
+    pub(crate) text: String,
+}
+
+/// The average width of a label character at the stylesheet's 12px, and
+/// the distance between label lines.
+const CHAR_WIDTH: f64 = 6.5;
+const LINE_HEIGHT: f64 = 14.0;
+
+/// Breaks `label` into lines of at most `room` pixels (a word longer than
+/// a line gets a line of its own).
+fn wrap(label: &str, room: f64) -> Vec<String> {
+    let per_line = ((room / CHAR_WIDTH).floor() as usize).max(4);
+    let mut lines: Vec<String> = Vec::new();
+    for word in label.split_whitespace() {
+        match lines.last_mut() {
+            Some(line) if line.chars().count() + 1 + word.chars().count() <= per_line => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_owned()),
+        }
+    }
+    lines
 }
 
 impl ShapeView {
@@ -252,13 +284,28 @@ fn shape_view(
         | NodeKind::Unsupported { .. } => Figure::Activity,
     };
     let (cx, cy) = (b.x + b.width / 2.0, b.y + b.height / 2.0);
-    let label_y = match figure {
-        Figure::Activity => cy + 4.0,
-        Figure::Event { .. } | Figure::Gateway => b.y + b.height + 16.0,
+    let label = name.unwrap_or(id).to_owned();
+    let (wrapped, first_y) = match figure {
+        Figure::Activity => {
+            let wrapped = wrap(&label, b.width - 8.0);
+            let first = cy + 4.0 - (wrapped.len().saturating_sub(1) as f64) * LINE_HEIGHT / 2.0;
+            (wrapped, first)
+        }
+        Figure::Event { .. } | Figure::Gateway => {
+            (wrap(&label, b.width.max(90.0)), b.y + b.height + 16.0)
+        }
     };
+    let lines = wrapped
+        .into_iter()
+        .enumerate()
+        .map(|(i, text)| LabelLine {
+            y: num(first_y + i as f64 * LINE_HEIGHT),
+            text,
+        })
+        .collect();
     ShapeView {
         id: id.to_owned(),
-        label: name.unwrap_or(id).to_owned(),
+        label,
         figure,
         state: states.get(id).copied(),
         x: num(b.x),
@@ -280,7 +327,7 @@ fn shape_view(
             num(cy)
         ),
         label_x: num(cx),
-        label_y: num(label_y),
+        lines,
     }
 }
 
@@ -297,6 +344,20 @@ fn num(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use agentwerke_bpmn::{Limits, parse};
+
+    #[test]
+    fn labels_wrap_at_words_to_fit() {
+        assert_eq!(
+            super::wrap("Clarify and summarise", 92.0),
+            ["Clarify and", "summarise"]
+        );
+        assert_eq!(super::wrap("Go", 92.0), ["Go"]);
+        assert_eq!(
+            super::wrap("Averyveryverylongwordindeed x", 40.0),
+            ["Averyveryverylongwordindeed", "x"]
+        );
+        assert!(super::wrap("  ", 92.0).is_empty());
+    }
     use serde_json::json;
 
     use super::*;
@@ -345,6 +406,14 @@ mod tests {
         assert_eq!(drawing.shapes[2].diamond, "375,93 400,118 375,143 350,118");
         assert_eq!(drawing.shapes[2].state_class(), "untracked");
         assert_eq!(drawing.edges[0].points, "136,118 200,118.3");
+        // A label sits centred in its task; an event's goes under it.
+        let lines: Vec<(&str, &str)> = review
+            .lines
+            .iter()
+            .map(|l| (l.y.as_str(), l.text.as_str()))
+            .collect();
+        assert_eq!(lines, [("122", "Review & sign")]);
+        assert_eq!(drawing.shapes[0].lines[0].y, "152");
         // From the leftmost shape to the end event's right, with margins.
         assert_eq!(drawing.view_box, "76 54 434 152");
         assert_eq!(

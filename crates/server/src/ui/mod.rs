@@ -54,6 +54,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/runs", get(runs::list).post(runs::start))
         .route("/runs/{id}", get(runs::page))
         .route("/runs/{id}/cancel", post(runs::cancel))
+        .route("/runs/{id}/retry", post(runs::retry))
+        .route("/questions/{id}/answer", post(runs::answer))
         .route("/approvals", get(approvals::inbox))
         .route("/approvals/{id}", get(approvals::page))
         .route("/approvals/{id}/decision", post(approvals::decide))

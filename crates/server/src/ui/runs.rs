@@ -17,7 +17,10 @@ use serde_json::Value;
 
 use crate::routes::PageParams;
 use crate::routes::audit::{AuditParams, page_of};
-use crate::routes::runs::{ListParams, StartRun, cancel_run, list_runs, run_detail, start_run};
+use crate::routes::questions::{AnswerBody, answer_question};
+use crate::routes::runs::{
+    ListParams, StartRun, cancel_run, list_runs, retry_run, run_detail, start_run,
+};
 use crate::state::AppState;
 use crate::ui::auth::{Chrome, Form, SignedIn, UiError, render};
 use crate::ui::diagram::{Drawing, draw, node_states};
@@ -201,6 +204,13 @@ struct QuestionLine {
     answered_by: String,
 }
 
+/// A question that waits for an answer.
+struct OpenQuestion {
+    id: String,
+    agent: String,
+    question: String,
+}
+
 #[derive(Template)]
 #[template(path = "run.html")]
 struct RunPage {
@@ -222,7 +232,12 @@ struct RunPage {
     calls: Vec<CallLine>,
     approvals: Vec<ApprovalLine>,
     questions: Vec<QuestionLine>,
+    /// Open questions, with an answer form for those who may answer.
+    open_questions: Vec<OpenQuestion>,
+    can_answer: bool,
     can_cancel: bool,
+    /// A failed run's retry button, for those who may retry.
+    can_retry: bool,
 }
 
 /// `GET /runs/{id}`.
@@ -235,6 +250,7 @@ pub(crate) async fn page(
     let run = run_detail(&state, &caller, &id).await?;
     let status = text(&run["status"]);
     let terminal = RunStatus::parse(&status).is_none_or(RunStatus::is_terminal);
+    let status_is_failed = RunStatus::parse(&status) == Some(RunStatus::Failed);
     let (drawing, no_drawing) = diagram(&state, &run).await?;
     let page = RunPage {
         chrome: signed.chrome("runs"),
@@ -292,7 +308,16 @@ pub(crate) async fn page(
                 answered_by: text(&q["answeredBy"]),
             })
             .collect(),
+        open_questions: items(&run["pendingQuestions"])
+            .map(|q| OpenQuestion {
+                id: text(&q["id"]),
+                agent: text(&q["agent"]),
+                question: text(&q["question"]),
+            })
+            .collect(),
+        can_answer: signed.can(Permission::AnswerQuestion),
         can_cancel: !terminal && signed.can(Permission::CancelRun),
+        can_retry: status_is_failed && signed.can(Permission::RetryRun),
     };
     Ok(render(&page))
 }
@@ -313,6 +338,40 @@ pub(crate) async fn cancel(
         .map(str::to_owned);
     cancel_run(&state, &signed.caller(), &id, reason).await?;
     Ok(Redirect::to(&format!("/runs/{id}")).into_response())
+}
+
+/// `POST /runs/{id}/retry`: runs the failed step again.
+pub(crate) async fn retry(
+    State(state): State<AppState>,
+    signed: SignedIn,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    signed.check_csrf(&Form::parse(&body)?)?;
+    retry_run(&state, &signed.caller(), &id, None).await?;
+    Ok(Redirect::to(&format!("/runs/{id}")).into_response())
+}
+
+/// `POST /questions/{id}/answer`: answers an agent's question; back to its
+/// run.
+pub(crate) async fn answer(
+    State(state): State<AppState>,
+    signed: SignedIn,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, UiError> {
+    let form = Form::parse(&body)?;
+    signed.check_csrf(&form)?;
+    let answered = answer_question(
+        &state,
+        &signed.caller(),
+        &id,
+        AnswerBody {
+            answer: form.get("answer").unwrap_or_default().to_owned(),
+        },
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/runs/{}", answered.run_id)).into_response())
 }
 
 /// The run's diagram from its workflow version's BPMNDI, or why there is

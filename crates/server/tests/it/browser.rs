@@ -18,7 +18,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 
 use crate::harness::TestServer;
-use crate::ui::{DIAGRAM, SCRIPTS};
+use crate::ui::{CLARIFY, DIAGRAM, SCRIPTS};
 
 /// A chromedriver on a free loopback port, killed when dropped.
 struct Driver {
@@ -334,6 +334,53 @@ async fn an_operator_starts_a_run_and_an_approver_approves_it_in_a_browser() {
 
     operator.close().await.expect("close the browser");
     other.close().await.expect("close the browser");
+    drop(driver);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_answers_an_agents_question_in_a_browser() {
+    let server = TestServer::start_with_scripts(SCRIPTS).await;
+    server.publish("clarify-request", CLARIFY).await;
+    let run_id = server
+        .start_run("clarify-request", json!({"title": "Audit export"}))
+        .await;
+    server.wait_status(&run_id, "waiting_user").await;
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    let url = server.url.clone();
+    let run_url = format!("{url}/runs/{run_id}");
+
+    sign_in(&browser, &url, "olivia", "Operator", "").await;
+    browser.goto(&run_url).await.expect("goto");
+    assert_eq!(text(&browser, "#run-status").await, "waiting_user");
+    assert_eq!(node_state(&browser, "Clarify").await, "waiting");
+    assert!(
+        text(&browser, ".question")
+            .await
+            .contains("Who is the summary of \"Audit export\" for?")
+    );
+    shoot(&browser, "run-question").await;
+    find(&browser, ".answer-form textarea")
+        .await
+        .send_keys("the release managers")
+        .await
+        .expect("type");
+    find(&browser, ".answer-form button")
+        .await
+        .click()
+        .await
+        .expect("click");
+    wait_for_status(&browser, &run_url, "completed").await;
+    let steps = text(&browser, "#steps").await;
+    assert!(
+        steps.contains("Summary of Audit export, written for the release managers."),
+        "{steps}"
+    );
+    let conversation = text(&browser, "#conversation-title + dl").await;
+    assert!(conversation.contains("olivia answered"), "{conversation}");
+
+    browser.close().await.expect("close the browser");
     drop(driver);
     server.stop().await;
 }

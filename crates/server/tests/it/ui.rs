@@ -400,3 +400,111 @@ async fn the_same_role_checks_as_the_api_decide_what_a_page_offers() {
     server.wait_status(&run_id, "cancelled").await;
     server.stop().await;
 }
+
+const FLAKY: &str = r#"
+[[nodes.Analyze]]
+fail = { code = "provider.unavailable", message = "the model provider is down", times = 1 }
+
+[[nodes.Analyze]]
+reply = "analysed on the second attempt"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_run_is_retried_from_its_page_by_those_allowed() {
+    let server = TestServer::start_with_scripts(FLAKY).await;
+    server
+        .publish("hello-sdlc", crate::harness::HELLO_SDLC)
+        .await;
+    let run_id = server.start_run("hello-sdlc", json!({"title": "x"})).await;
+    server.wait_status(&run_id, "failed").await;
+    let page_path = format!("/runs/{run_id}");
+
+    let mut viewer = Browser::new(&server);
+    viewer.sign_in("vera", "Viewer", "").await;
+    let page = viewer.get(&page_path).await;
+    assert!(page.body.contains("provider.unavailable"), "{}", page.body);
+    assert!(!page.body.contains("retry-form"));
+
+    let mut operator = Browser::new(&server);
+    operator.sign_in("olivia", "Operator", "").await;
+    let page = operator.get(&page_path).await;
+    assert!(page.body.contains("retry-form"), "{}", page.body);
+    assert!(
+        !page.body.contains("cancel-form"),
+        "a finished run offers no cancel"
+    );
+    let retry = format!("/runs/{run_id}/retry");
+    let forged = operator.post(&retry, &[]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let run = server
+        .get(&format!("/api/runs/{run_id}"), &server.admin())
+        .await;
+    assert_eq!(run["status"], "failed", "a forged retry changed nothing");
+
+    let csrf = csrf_in(&page.body);
+    let viewer_csrf = csrf_in(&viewer.get(&page_path).await.body);
+    let refused = viewer.post(&retry, &[("csrf", &viewer_csrf)]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(
+        refused.body.contains("retry_run permission"),
+        "{}",
+        refused.body
+    );
+
+    let done = operator.post(&retry, &[("csrf", &csrf)]).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let run = server.wait_status(&run_id, "awaiting_approval").await;
+    assert_eq!(
+        run["steps"][1]["output"]["text"],
+        "analysed on the second attempt"
+    );
+    // Retrying again is the API's refusal, shown as a page.
+    let again = operator.post(&retry, &[("csrf", &csrf)]).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_those_who_may_answer_get_the_answer_form() {
+    let server = TestServer::start_with_scripts(SCRIPTS).await;
+    server.publish("clarify-request", CLARIFY).await;
+    let run_id = server
+        .start_run("clarify-request", json!({"title": "Audit export"}))
+        .await;
+    let run = server.wait_status(&run_id, "waiting_user").await;
+    let question = run["pendingQuestions"][0]["id"]
+        .as_str()
+        .expect("a question")
+        .to_owned();
+    let page_path = format!("/runs/{run_id}");
+
+    let mut approver = Browser::new(&server);
+    approver.sign_in("arne", "Approver", "").await;
+    let page = approver.get(&page_path).await;
+    assert!(page.body.contains("Who is the summary of"), "{}", page.body);
+    assert!(!page.body.contains("answer-form"));
+    assert!(
+        page.body
+            .contains("Answering needs the Operator or Admin role")
+    );
+    let csrf = csrf_in(&page.body);
+    let refused = approver
+        .post(
+            &format!("/questions/{question}/answer"),
+            &[("csrf", &csrf), ("answer", "me")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(
+        refused.body.contains("answer_question permission"),
+        "{}",
+        refused.body
+    );
+    let still = server
+        .get(&format!("/api/questions/{question}"), &server.admin())
+        .await;
+    assert_eq!(still["status"], "open");
+    server.stop().await;
+}
+
+pub(crate) const CLARIFY: &str = include_str!("../../../../examples/clarify-request.bpmn");
