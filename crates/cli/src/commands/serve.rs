@@ -210,6 +210,7 @@ fn create_private_folder(dir: &std::path::Path) -> anyhow::Result<()> {
 fn announce(config: &Config, address: std::net::SocketAddr) -> std::io::Result<()> {
     let url = format!("http://{address}");
     say!("Agentwerke is listening on {url}")?;
+    say!("  web UI:          {url}/")?;
     say!("  API description: {url}/openapi.json")?;
     say!("  data folder:     {}", config.data_dir.display())?;
     if config.auth.dev.enabled {

@@ -206,7 +206,7 @@ async fn node_state(browser: &Client, node: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_starts_a_run_and_an_approver_approves_it_in_a_browser() {
     let server = TestServer::start_with_scripts(SCRIPTS).await;
-    server.publish("release-notes", DIAGRAM).await;
+    server.publish("gateway-demo", DIAGRAM).await;
     let driver = Driver::start().await;
     // Two browsers, each with its own cookies: the Operator's stays on the
     // run page while others sign in and decide.
@@ -219,7 +219,7 @@ async fn an_operator_starts_a_run_and_an_approver_approves_it_in_a_browser() {
     shoot(&operator, "runs").await;
     find(&operator, "#workflow")
         .await
-        .select_by_value("release-notes")
+        .select_by_value("gateway-demo")
         .await
         .expect("select");
     let inputs = find(&operator, "#inputs").await;

@@ -8,7 +8,8 @@ use serde_json::json;
 
 use crate::harness::TestServer;
 
-pub(crate) const DIAGRAM: &str = include_str!("../fixtures/release-notes-diagram.bpmn");
+/// The gateway demo, with its BPMNDI.
+pub(crate) const DIAGRAM: &str = include_str!("../../../../examples/gateway-demo.bpmn");
 pub(crate) const SCRIPTS: &str = include_str!("../../../../examples/scripts.toml");
 
 /// A browser without script: keeps its cookies by hand, follows no
@@ -149,9 +150,9 @@ fn assert_secured(what: &str, answer: &Answer) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_is_secured_and_forged_forms_change_nothing() {
     let server = TestServer::start_with_scripts(SCRIPTS).await;
-    server.publish("release-notes", DIAGRAM).await;
+    server.publish("gateway-demo", DIAGRAM).await;
     let run_id = server
-        .start_run("release-notes", json!({"release": "<b>2.4</b>"}))
+        .start_run("gateway-demo", json!({"release": "<b>2.4</b>"}))
         .await;
     let run = server.wait_status(&run_id, "awaiting_approval").await;
     let approval = run["pendingApprovals"][0]["id"]
@@ -298,7 +299,7 @@ async fn every_page_is_secured_and_forged_forms_change_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_role_checks_as_the_api_decide_what_a_page_offers() {
     let server = TestServer::start_with_scripts(SCRIPTS).await;
-    server.publish("release-notes", DIAGRAM).await;
+    server.publish("gateway-demo", DIAGRAM).await;
     let mut operator = Browser::new(&server);
     operator.sign_in("olivia", "Operator", "").await;
     // The operator starts the run from the run list's form.
@@ -310,7 +311,7 @@ async fn the_same_role_checks_as_the_api_decide_what_a_page_offers() {
             "/runs",
             &[
                 ("csrf", &csrf),
-                ("workflow", "release-notes"),
+                ("workflow", "gateway-demo"),
                 ("inputs", r#"{"release": "2.5"}"#),
             ],
         )
