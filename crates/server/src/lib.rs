@@ -95,7 +95,7 @@ pub fn app(state: AppState) -> Router {
             put(routes::settings::put).delete(routes::settings::delete),
         )
         // The web UI's pages, outside `/api` (see `ui`).
-        .merge(ui::router())
+        .merge(ui::router(&state))
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))

@@ -4,9 +4,10 @@
 use agentwerke_auth::{Permission, Principal};
 use askama::Template;
 use axum::Extension;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 
 use crate::error::ApiError;
@@ -174,23 +175,47 @@ impl From<ApiError> for UiError {
     }
 }
 
+/// A refusal not yet shown: [`render_refusals`] turns it into its page
+/// once the sentence is redacted.
+#[derive(Debug, Clone)]
+struct Refusal(String);
+
 impl IntoResponse for UiError {
     fn into_response(self) -> Response {
         match self {
             UiError::SignIn => Redirect::to("/signin").into_response(),
             UiError::Page { status, message } => {
-                let page = ErrorPage {
-                    chrome: Chrome::of(None, ""),
-                    status: status.as_u16(),
-                    title: status.canonical_reason().unwrap_or("Error").to_owned(),
-                    message,
-                };
-                let mut response = render(&page);
-                *response.status_mut() = status;
+                let mut response = status.into_response();
+                response.extensions_mut().insert(Refusal(message));
                 response
             }
         }
     }
+}
+
+/// Renders every refusal as its page, with its sentence passed through the
+/// keeper's redactor first: a sentence may quote what the request carried
+/// (a field, a filter), and what a browser sent may be a secret, as the
+/// API's problem documents are redacted (`error::redact_problems`).
+pub(crate) async fn render_refusals(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let response = next.run(request).await;
+    let Some(Refusal(message)) = response.extensions().get::<Refusal>().cloned() else {
+        return response;
+    };
+    let status = response.status();
+    let page = ErrorPage {
+        chrome: Chrome::of(None, ""),
+        status: status.as_u16(),
+        title: status.canonical_reason().unwrap_or("Error").to_owned(),
+        message: state.keeper.redactor().redact_str(&message),
+    };
+    let mut rendered = render(&page);
+    *rendered.status_mut() = status;
+    rendered
 }
 
 /// A template as an HTML answer; a template that fails to render is a 500

@@ -44,9 +44,10 @@ pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src
      style-src 'self'; img-src 'self'; connect-src 'self'; font-src 'self'; object-src 'none'; \
      base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/// Every UI route, with its session store and security headers. Merged
-/// into [`crate::app`]; the session store lives as long as the router.
-pub(crate) fn router() -> Router<AppState> {
+/// Every UI route, with its session store, refusal pages and security
+/// headers. Merged into [`crate::app`]; the session store lives as long as
+/// the router.
+pub(crate) fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(home))
         .route("/signin", get(signin::page).post(signin::sign_in))
@@ -62,6 +63,10 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/assets/htmx.min.js", get(htmx))
         .route("/assets/app.css", get(css))
         .layer(Extension(Sessions::default()))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::render_refusals,
+        ))
         .layer(axum::middleware::from_fn(security_headers))
 }
 

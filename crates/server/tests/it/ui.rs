@@ -509,3 +509,48 @@ async fn only_those_who_may_answer_get_the_answer_form() {
 }
 
 pub(crate) const CLARIFY: &str = include_str!("../../../../examples/clarify-request.bpmn");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_page_never_quotes_a_secret_the_browser_sent() {
+    let secret = "planted-secret-7c1e5a";
+    let server = TestServer::start_redacting(SCRIPTS, &[secret]).await;
+    server.publish("gateway-demo", DIAGRAM).await;
+    let run_id = server
+        .start_run("gateway-demo", json!({"release": "2.6"}))
+        .await;
+    let run = server.wait_status(&run_id, "awaiting_approval").await;
+    let approval = run["pendingApprovals"][0]["id"]
+        .as_str()
+        .expect("an approval")
+        .to_owned();
+    let mut browser = Browser::new(&server);
+    browser.sign_in("rita", "Approver", "release-manager").await;
+    // A filter and a decision that are not one quote what was sent.
+    let listed = browser.get(&format!("/runs?status={secret}")).await;
+    assert_eq!(listed.status, StatusCode::BAD_REQUEST);
+    assert!(
+        listed.body.contains("is not a run status"),
+        "{}",
+        listed.body
+    );
+    let page = browser.get(&format!("/approvals/{approval}")).await;
+    let csrf = csrf_in(&page.body);
+    let decided = browser
+        .post(
+            &format!("/approvals/{approval}/decision"),
+            &[("csrf", &csrf), ("decision", secret)],
+        )
+        .await;
+    assert_eq!(decided.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        decided.body.contains("is not a decision"),
+        "{}",
+        decided.body
+    );
+    for answer in [&listed, &decided] {
+        assert!(!answer.body.contains(secret), "{}", answer.body);
+        assert!(answer.body.contains("[REDACTED"), "{}", answer.body);
+        assert_secured("a refusal", answer);
+    }
+    server.stop().await;
+}
