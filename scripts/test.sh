@@ -28,6 +28,12 @@ if ! command -v bwrap >/dev/null 2>&1; then
 fi
 bwrap --version
 
+step "chromium (the web UI's browser tests drive it over WebDriver)"
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+chromedriver --version
+
 step "format"
 cargo fmt --all -- --check
 

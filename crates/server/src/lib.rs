@@ -12,6 +12,7 @@ mod openapi;
 pub mod routes;
 mod secrets;
 mod state;
+mod ui;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -93,6 +94,8 @@ pub fn app(state: AppState) -> Router {
             "/api/settings/secrets/{name}",
             put(routes::settings::put).delete(routes::settings::delete),
         )
+        // The web UI's pages, outside `/api` (see `ui`).
+        .merge(ui::router(&state))
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))

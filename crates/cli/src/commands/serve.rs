@@ -307,6 +307,7 @@ fn let_sandbox_pass(dir: &std::path::Path, user: SandboxUser) -> anyhow::Result<
 fn announce(config: &Config, address: std::net::SocketAddr) -> std::io::Result<()> {
     let url = format!("http://{address}");
     say!("Agentwerke is listening on {url}")?;
+    say!("  web UI:          {url}/")?;
     say!("  API description: {url}/openapi.json")?;
     say!("  data folder:     {}", config.data_dir.display())?;
     if config.auth.dev.enabled {

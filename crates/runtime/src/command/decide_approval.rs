@@ -107,6 +107,27 @@ pub(super) fn still_pending(approval: &ApprovalRow, at: Timestamp) -> Result<(),
     })
 }
 
+/// Whether `by` may decide `approval` of a run `requested_by` started: they
+/// hold the approver role (or group) it names, and did not request the run.
+/// The one place these rules live: [`plan`] refuses with this, and the web
+/// UI calls it to explain before anyone submits a decision.
+pub fn may_decide(
+    approval: &ApprovalRow,
+    requested_by: Option<&str>,
+    by: &Principal,
+) -> Result<(), Error> {
+    let approver_role = approval.request["approverRole"].as_str();
+    if !by.may_decide_as(approver_role) {
+        return Err(Error::WrongRole {
+            role: approver_role.unwrap_or_default().trim().to_owned(),
+        });
+    }
+    if requested_by == Some(by.subject.as_str()) {
+        return Err(Error::SelfApproval);
+    }
+    Ok(())
+}
+
 /// Plans a decision: the approval is pending and not expired, the caller
 /// holds its approver role and did not request the run, the comment fits;
 /// then the row, the event and the audit record.
@@ -116,15 +137,7 @@ pub fn plan(snapshot: &Snapshot, command: DecideApproval, ctx: &Ctx<'_>) -> Resu
         id: command.approval_id.to_string(),
     })?;
     still_pending(approval, ctx.at)?;
-    let approver_role = approval.request["approverRole"].as_str();
-    if !command.by.may_decide_as(approver_role) {
-        return Err(Error::WrongRole {
-            role: approver_role.unwrap_or_default().trim().to_owned(),
-        });
-    }
-    if snapshot.requested_by.as_deref() == Some(command.by.subject.as_str()) {
-        return Err(Error::SelfApproval);
-    }
+    may_decide(approval, snapshot.requested_by.as_deref(), &command.by)?;
     if command
         .comment
         .as_ref()

@@ -138,9 +138,21 @@ pub async fn decide(
     AppPath(id): AppPath<String>,
     AppJson(body): AppJson<DecisionBody>,
 ) -> Result<Json<Value>, ApiError> {
+    Ok(Json(decide_approval(&state, &caller, &id, body).await?))
+}
+
+/// Decides approval `id` for `caller`: the API's decision and the web UI's
+/// decision form, one road with one permission check; the approval as it
+/// now is, redacted.
+pub(crate) async fn decide_approval(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    body: DecisionBody,
+) -> Result<Value, ApiError> {
     caller.require(Permission::DecideApproval)?;
     let command = Command::DecideApproval(DecideApproval {
-        approval_id: id.into(),
+        approval_id: id.to_owned().into(),
         decision: body.decision.into(),
         comment: body.comment,
         by: caller.0.clone(),
@@ -150,7 +162,7 @@ pub async fn decide(
         .committed
         .approval()
         .ok_or_else(|| ApiError::internal("a decision wrote no approval"))?;
-    Ok(Json(state.redacted(&approval_view(approval))?))
+    state.redacted(&approval_view(approval))
 }
 
 /// The approval as the API shows it: the stored request, flattened, plus its

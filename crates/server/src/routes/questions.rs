@@ -109,9 +109,20 @@ pub async fn answer(
     AppPath(id): AppPath<String>,
     AppJson(body): AppJson<AnswerBody>,
 ) -> Result<Json<QuestionView>, ApiError> {
+    Ok(Json(answer_question(&state, &caller, &id, body).await?))
+}
+
+/// Answers question `id` for `caller`: the API's answer and the web UI's
+/// answer form, one road with one permission check.
+pub(crate) async fn answer_question(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    body: AnswerBody,
+) -> Result<QuestionView, ApiError> {
     caller.require(Permission::AnswerQuestion)?;
     let command = Command::AnswerQuestion(AnswerQuestion {
-        question_id: id.into(),
+        question_id: id.to_owned().into(),
         answer: body.answer,
         answered_by: caller.subject().to_owned(),
     });
@@ -120,5 +131,5 @@ pub async fn answer(
         .committed
         .question()
         .ok_or_else(|| ApiError::internal("an answer wrote no question"))?;
-    Ok(Json(QuestionView::from(question)))
+    Ok(QuestionView::from(question))
 }

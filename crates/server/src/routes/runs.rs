@@ -87,6 +87,19 @@ pub async fn start(
     caller: Caller,
     AppJson(body): AppJson<StartRun>,
 ) -> Result<(StatusCode, Json<Started>), ApiError> {
+    Ok((
+        StatusCode::CREATED,
+        Json(start_run(&state, &caller, body).await?),
+    ))
+}
+
+/// Starts a run for `caller`: the API's `POST /api/runs` and the web UI's
+/// start form, one road with one permission check.
+pub(crate) async fn start_run(
+    state: &AppState,
+    caller: &Caller,
+    body: StartRun,
+) -> Result<Started, ApiError> {
     caller.require(Permission::StartRun)?;
     let run_id = uuid::Uuid::now_v7().to_string();
     let submitted = state
@@ -103,17 +116,14 @@ pub async fn start(
         .committed
         .created_run()
         .ok_or_else(|| ApiError::internal("a started run was not created"))?;
-    Ok((
-        StatusCode::CREATED,
-        Json(Started {
-            run_id: run_id.clone(),
-            id: run_id,
-            status: run.status,
-            workflow_id: run.workflow_id.clone(),
-            workflow_version: run.workflow_version,
-            bpmn_sha256: run.bpmn_sha256.clone(),
-        }),
-    ))
+    Ok(Started {
+        run_id: run_id.clone(),
+        id: run_id,
+        status: run.status,
+        workflow_id: run.workflow_id.clone(),
+        workflow_version: run.workflow_version,
+        bpmn_sha256: run.bpmn_sha256.clone(),
+    })
 }
 
 /// Filters and paging for the run list.
@@ -138,6 +148,17 @@ pub async fn list(
     AppQuery(params): AppQuery<ListParams>,
     AppQuery(page): AppQuery<PageParams>,
 ) -> Result<Json<RunPage>, ApiError> {
+    Ok(Json(list_runs(&state, &caller, params, page).await?))
+}
+
+/// A page of runs `caller` may read, newest first: what `GET /api/runs`
+/// answers and the web UI's run list shows.
+pub(crate) async fn list_runs(
+    state: &AppState,
+    caller: &Caller,
+    params: ListParams,
+    page: PageParams,
+) -> Result<RunPage, ApiError> {
     caller.require(Permission::Read)?;
     let status = match params.status.as_deref() {
         Some(status) => Some(RunStatus::parse(status).ok_or_else(|| {
@@ -158,10 +179,10 @@ pub async fn list(
             cursor: page.cursor,
         })
         .await?;
-    Ok(Json(RunPage {
+    Ok(RunPage {
         items: page.items.iter().map(RunSummary::from).collect(),
         next_cursor: page.next_cursor,
-    }))
+    })
 }
 
 /// One run: status, current steps, pending approvals, history.
@@ -174,6 +195,17 @@ pub async fn get(
     caller: Caller,
     AppPath(id): AppPath<String>,
 ) -> Result<Json<Value>, ApiError> {
+    Ok(Json(run_detail(&state, &caller, &id).await?))
+}
+
+/// The run view `caller` may read, redacted: what `GET /api/runs/{id}`
+/// answers and the web UI's run page shows.
+pub(crate) async fn run_detail(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<Value, ApiError> {
+    let id = id.to_owned();
     caller.require(Permission::Read)?;
     let (run, approvals) = state
         .store
@@ -188,7 +220,7 @@ pub async fn get(
         })
         .await?;
     let mut view = run_view(&run, &approvals, &questions)?;
-    view.gateway_halts = affecting_halts(&state, &run, &view.steps).await?;
+    view.gateway_halts = affecting_halts(state, &run, &view.steps).await?;
     view.tool_calls = state
         .store
         .tool_calls_for_run(&id)
@@ -196,7 +228,7 @@ pub async fn get(
         .iter()
         .map(ToolCallView::from)
         .collect();
-    Ok(Json(state.redacted(&view)?))
+    state.redacted(&view)
 }
 
 /// The kill-switch halts that block this run's tool calls: global ones, its
@@ -245,13 +277,7 @@ pub async fn cancel(
     AppPath(id): AppPath<String>,
     body: Option<AppJson<CancelRun>>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    caller.require(Permission::CancelRun)?;
-    let command = Command::CancelRun(command::CancelRun {
-        run_id: id.clone().into(),
-        reason: body.and_then(|AppJson(b)| b.reason),
-        by: caller.subject().to_owned(),
-    });
-    state.runtime.submit(command).await?;
+    cancel_run(&state, &caller, &id, body.and_then(|AppJson(b)| b.reason)).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(Accepted {
@@ -260,6 +286,24 @@ pub async fn cancel(
             accepted: true,
         }),
     ))
+}
+
+/// Cancels run `id` for `caller`: the API's cancel and the web UI's cancel
+/// button, one road with one permission check.
+pub(crate) async fn cancel_run(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    reason: Option<String>,
+) -> Result<(), ApiError> {
+    caller.require(Permission::CancelRun)?;
+    let command = Command::CancelRun(command::CancelRun {
+        run_id: id.to_owned().into(),
+        reason,
+        by: caller.subject().to_owned(),
+    });
+    state.runtime.submit(command).await?;
+    Ok(())
 }
 
 /// `POST /api/runs/{id}/retry` body.
@@ -284,16 +328,7 @@ pub async fn retry(
     AppPath(id): AppPath<String>,
     body: Option<AppJson<RetryRun>>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
-    caller.require(Permission::RetryRun)?;
-    let command = Command::RetryStep(command::RetryStep {
-        run_id: id.clone().into(),
-        work_id: body.and_then(|AppJson(b)| b.work_id),
-        by: caller.subject().to_owned(),
-    });
-    let submitted = state.runtime.submit(command).await?;
-    let Some(Event::RetryStep { work_id, .. }) = submitted.event else {
-        return Err(ApiError::internal("a retry planned no retry_step event"));
-    };
+    let work_id = retry_run(&state, &caller, &id, body.and_then(|AppJson(b)| b.work_id)).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(Accepted {
@@ -302,6 +337,28 @@ pub async fn retry(
             accepted: true,
         }),
     ))
+}
+
+/// Retries the failed step `work_id` (default: the last failed one) of run
+/// `id` for `caller`: the API's retry and the web UI's retry button, one
+/// road with one permission check. The step that runs again.
+pub(crate) async fn retry_run(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    work_id: Option<String>,
+) -> Result<agentwerke_engine::WorkId, ApiError> {
+    caller.require(Permission::RetryRun)?;
+    let command = Command::RetryStep(command::RetryStep {
+        run_id: id.to_owned().into(),
+        work_id,
+        by: caller.subject().to_owned(),
+    });
+    let submitted = state.runtime.submit(command).await?;
+    let Some(Event::RetryStep { work_id, .. }) = submitted.event else {
+        return Err(ApiError::internal("a retry planned no retry_step event"));
+    };
+    Ok(work_id)
 }
 
 /// The run's audit log, oldest first, a page at a time.
