@@ -315,7 +315,8 @@ fn check_says_whether_commands_can_run() {
 /// host its profile's `[sandbox.egress-hosts]` lists is reached (a server
 /// of the test's, on the host's loopback, which `localhost` may reach as a
 /// named private exception), one off the list is refused by the proxy, and
-/// both connections are in the pack with their decisions.
+/// both connections are in the pack with their decisions. A secret granted
+/// to the agent and asked for by a call is a file for that command only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repo_read_command_reaches_only_listed_hosts_through_the_proxy() {
     use std::io::{Read, Write};
@@ -355,6 +356,12 @@ async fn a_repo_read_command_reaches_only_listed_hosts_through_the_proxy() {
 tool_calls = [{{ name = "exec.run", arguments = {{ program = "sh", args = ["-c", "curl -s http://localhost:{port}/; echo; curl -s -o /dev/null -w '%{{http_code}}' http://blocked.example/"] }} }}]
 
 [[nodes.Fetch]]
+tool_calls = [{{ name = "exec.run", arguments = {{ program = "sh", args = ["-c", "cat $SECRETS_DIR/deploy_key; echo; ls $SECRETS_DIR"], secret_files = ["secret:deploy_key"] }} }}]
+
+[[nodes.Fetch]]
+tool_calls = [{{ name = "exec.run", arguments = {{ program = "sh", args = ["-c", "ls /run; echo ${{SECRETS_DIR:-none}}"] }} }}]
+
+[[nodes.Fetch]]
 reply = "fetched"
 "#
         ),
@@ -368,9 +375,13 @@ reply = "fetched"
 scripts = "{scripts}"
 egress-allow-private-hosts = ["localhost"]
 
+[secrets]
+deploy_key = "env:EXEC_DEPLOY_KEY"
+
 [[agents]]
 name = "reader"
 sandbox-profiles = ["repo-read"]
+secrets = ["deploy_key"]
 
 [sandbox.egress-hosts]
 repo-read = ["localhost"]
@@ -381,7 +392,10 @@ repo-read = ["localhost"]
     .expect("config");
     let server = Server::start(
         dir.path(),
-        &[("AGENTWERKE_CONFIG", config.display().to_string())],
+        &[
+            ("AGENTWERKE_CONFIG", config.display().to_string()),
+            ("EXEC_DEPLOY_KEY", DEPLOY_KEY.to_owned()),
+        ],
     )
     .await;
     let admin = server.token("Admin");
@@ -418,6 +432,47 @@ repo-read = ["localhost"]
     assert_eq!(egress[1]["host"], "blocked.example");
     assert_eq!(egress[1]["decision"], "refused");
     assert_eq!(egress[1]["code"], "gateway.egress.host_not_allowed");
+
+    // A granted secret is a file for the command that asked for it, and
+    // for no other; its value is in no record, only its name.
+    eprintln!(
+        "{}",
+        serde_json::to_string_pretty(&pack["toolCalls"]).unwrap()
+    );
+    let with_secret = &pack["sandboxExecutions"][1];
+    assert_eq!(
+        with_secret["secretFiles"],
+        json!(["deploy_key"]),
+        "{with_secret:#}"
+    );
+    let excerpt = with_secret["stdout"]["excerpt"].as_str().expect("excerpt");
+    assert!(
+        excerpt.contains("[REDACTED") && excerpt.ends_with("deploy_key\n"),
+        "{excerpt}"
+    );
+    let without = &pack["sandboxExecutions"][2];
+    assert!(without.get("secretFiles").is_none(), "{without:#}");
+    // Its `/run` holds the proxy's socket folder and no secrets.
+    assert_eq!(
+        without["stdout"]["excerpt"], "agentwerke\nnone\n",
+        "{without:#}"
+    );
+    assert!(
+        !serde_json::to_string(&pack)
+            .expect("json")
+            .contains(DEPLOY_KEY)
+    );
+    assert!(
+        !serde_json::to_string(&body)
+            .expect("json")
+            .contains(DEPLOY_KEY)
+    );
+    let log = std::fs::read_to_string(dir.path().join("server.log")).expect("log");
+    assert!(!log.contains(DEPLOY_KEY));
+
     let report = agentwerke_evidence::verify(&serde_json::to_vec(&pack).expect("json"), None);
     assert!(report.problems.is_empty(), "{:?}", report.problems);
 }
+
+/// The value of the `deploy_key` secret the egress test grants.
+const DEPLOY_KEY: &str = "dk-9f8e7d6c5b4a39281706";

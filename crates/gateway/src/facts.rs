@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use agentwerke_evidence::redact::Redactor;
+use agentwerke_secrets::SecretRef;
 
 /// Command fragments that mark a call as destructive. Matched
 /// case-insensitively, with whitespace collapsed, at a word start.
@@ -138,6 +139,42 @@ pub struct Facts {
     pub secret_material: bool,
 }
 
+/// Whether redaction changed `args` anywhere but at a string that is only
+/// a secret reference (`secret:NAME`, or `Bearer secret:NAME` as a header
+/// carries it): a reference names a secret the gateway checks against the
+/// agent's grants and resolves itself; it holds no value. A whole value
+/// replaced because of its key (`"secrets": [...]`) still counts.
+fn redacted_beyond_references(args: &Value, redacted: &Value) -> bool {
+    match (args, redacted) {
+        (Value::String(arg), Value::String(shown)) => arg != shown && !is_reference(arg),
+        (Value::Array(args), Value::Array(shown)) => {
+            args.len() != shown.len()
+                || args
+                    .iter()
+                    .zip(shown)
+                    .any(|(arg, shown)| redacted_beyond_references(arg, shown))
+        }
+        (Value::Object(args), Value::Object(shown)) => {
+            args.len() != shown.len()
+                || args.iter().any(|(key, arg)| {
+                    shown
+                        .get(key)
+                        .is_none_or(|shown| redacted_beyond_references(arg, shown))
+                })
+        }
+        (arg, shown) => arg != shown,
+    }
+}
+
+/// `secret:NAME`, optionally after one word of scheme (`Bearer`).
+fn is_reference(text: &str) -> bool {
+    let reference = match text.split_once(' ') {
+        Some((scheme, rest)) if scheme.chars().all(|c| c.is_ascii_alphabetic()) => rest,
+        _ => text,
+    };
+    SecretRef::parse(reference).is_ok()
+}
+
 impl Facts {
     /// Derives the facts of `args` and returns them with the redacted
     /// arguments (redaction is how secret material is detected, so both
@@ -151,7 +188,7 @@ impl Facts {
     ) -> (Facts, Value) {
         let mut redacted = args.clone();
         redactor.redact_value(&mut redacted);
-        let mut secret_material = redacted != *args;
+        let mut secret_material = redacted_beyond_references(args, &redacted);
 
         let mut host = None;
         if let Some(url) = first_str(args, &URL_KEYS)

@@ -142,3 +142,25 @@ fn affected_systems_list_every_named_system() {
         ]
     );
 }
+
+/// A secret reference names a secret the gateway resolves; it is not one.
+/// `secret:NAME` (or `Bearer secret:NAME`, as a header carries it) is not
+/// secret material, while a value next to it, or a reference inside a
+/// longer text, still is.
+#[test]
+fn secret_references_are_not_secret_material() {
+    for args in [
+        json!({"secret_files": ["secret:deploy_key"]}),
+        json!({"secret_headers": {"Authorization": "Bearer secret:github_token"}}),
+    ] {
+        assert!(!derive(args.clone()).secret_material, "{args}");
+    }
+    for args in [
+        json!({"secret_headers": {"Authorization": "Bearer ghp_abcdefghijklmnopqrstuvwxyz0123"}}),
+        json!({"password": "hunter2-hunter2"}),
+        json!({"secrets": ["secret:deploy_key"]}),
+        json!({"command": "echo secret:abc token=abcdef123456"}),
+    ] {
+        assert!(derive(args.clone()).secret_material, "{args}");
+    }
+}

@@ -13,7 +13,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use agentwerke_sandbox::{ExecRequest, Output, Termination};
+use agentwerke_sandbox::{ExecRequest, Output, SecretFile, Termination};
+use agentwerke_secrets::SecretRef;
 
 use crate::category::Category;
 use crate::error::ToolError;
@@ -89,9 +90,31 @@ impl Tool for ExecRun {
                 "args": {"type": "array", "items": {"type": "string", "maxLength": 65536},
                          "maxItems": 1024, "default": []},
                 "timeoutSeconds": {"type": "integer", "minimum": 1,
-                                   "description": "Wall-clock limit; capped by the server"}
+                                   "description": "Wall-clock limit; capped by the server"},
+                "secret_files": {"type": "array", "maxItems": 16, "uniqueItems": true,
+                            "items": {"type": "string", "pattern": "^secret:"},
+                            "description": "Granted secrets (secret:NAME) the command reads \
+                                            from the file $SECRETS_DIR/NAME, for this command only"}
             }
         })
+    }
+
+    /// The secrets the command is to get as files (`secret_files`; a key
+    /// named like `secrets` would read as a credential itself), which the
+    /// gateway checks against the agent's grants and resolves for the call.
+    fn secret_refs(&self, args: &Value) -> Result<Vec<SecretRef>, String> {
+        let Some(items) = args.get("secret_files").and_then(Value::as_array) else {
+            return Ok(Vec::new());
+        };
+        items
+            .iter()
+            .map(|item| {
+                let text = item
+                    .as_str()
+                    .ok_or("`secret_files` holds secret:NAME strings")?;
+                SecretRef::parse(text).map_err(|e| format!("`{text}` in `secret_files`: {e}"))
+            })
+            .collect()
     }
 
     /// The command's own wall clock, and a moment to reap it.
@@ -130,6 +153,15 @@ impl Tool for ExecRun {
         let mut request = ExecRequest::new(program, arguments, workspace, profile);
         request.limits = self.limits.defaults;
         request.limits.wall_clock_ms = self.wall_clock_ms(args);
+        for reference in self.secret_refs(args).map_err(ToolError::InvalidInput)? {
+            let name = reference.name();
+            let value = ctx.secrets.get(name).ok_or_else(|| {
+                ToolError::Failed(format!("the secret {name} was not resolved for this call"))
+            })?;
+            request
+                .secret_files
+                .push(SecretFile::new(name.as_str(), value.expose().as_bytes()));
+        }
         let execution = ctx
             .sandbox
             .run(&self.sandbox, request, &self.egress)
