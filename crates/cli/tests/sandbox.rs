@@ -319,18 +319,7 @@ fn check_says_whether_commands_can_run() {
 /// to the agent and asked for by a call is a file for that command only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_repo_read_command_reaches_only_listed_hosts_through_the_proxy() {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
-    let port = listener.local_addr().expect("address").port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let mut stream = stream;
-            let mut request = [0u8; 1024];
-            let _ = stream.read(&mut request);
-            let _ =
-                stream.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 15\r\n\r\nhello-from-host");
-        }
-    });
+    let port = serve_hello();
     let workflow = r#"<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
     xmlns:aw="https://agentwerke.de/bpmn/extensions/v1" id="defs" targetNamespace="https://example.test">
@@ -476,3 +465,115 @@ repo-read = ["localhost"]
 
 /// The value of the `deploy_key` secret the egress test grants.
 const DEPLOY_KEY: &str = "dk-9f8e7d6c5b4a39281706";
+
+/// A loopback HTTP server on the host answering `hello-from-host`; its port.
+fn serve_hello() -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("listener");
+    let port = listener.local_addr().expect("address").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut stream = stream;
+            let mut request = [0u8; 1024];
+            let _ = stream.read(&mut request);
+            let _ =
+                stream.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 15\r\n\r\nhello-from-host");
+        }
+    });
+    port
+}
+
+/// `executionMode="agent_sandboxed"`: the step's commands share one
+/// sandbox (a file one leaves in its private `/tmp` is there for the next),
+/// behind one egress proxy, and each is recorded with the session's id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_sandboxed_step_runs_its_commands_in_one_sandbox() {
+    let port = serve_hello();
+    let workflow = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:aw="https://agentwerke.de/bpmn/extensions/v1" id="defs" targetNamespace="https://example.test">
+  <bpmn:process id="work" name="Work" isExecutable="true" aw:egressHosts="localhost">
+    <bpmn:startEvent id="Start"/>
+    <bpmn:sequenceFlow id="f1" sourceRef="Start" targetRef="Work"/>
+    <bpmn:serviceTask id="Work" name="Work">
+      <bpmn:extensionElements><aw:agentTask agent="reader" purposeType="analysis" environment="staging"
+        permissionLevel="full" sandboxProfile="repo-read" executionMode="agent_sandboxed"
+        requiresEvidence="true" prompt="Work"/></bpmn:extensionElements>
+    </bpmn:serviceTask>
+    <bpmn:sequenceFlow id="f2" sourceRef="Work" targetRef="End"/>
+    <bpmn:endEvent id="End"/>
+  </bpmn:process>
+</bpmn:definitions>
+"#;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scripts = dir.path().join("scripts.toml");
+    std::fs::write(
+        &scripts,
+        format!(
+            r#"
+[[nodes.Work]]
+tool_calls = [{{ name = "exec.run", arguments = {{ program = "sh", args = ["-c", "echo carried > /tmp/note; curl -s http://localhost:{port}/"] }} }}]
+
+[[nodes.Work]]
+tool_calls = [{{ name = "exec.run", arguments = {{ program = "cat", args = ["/tmp/note"] }} }}]
+
+[[nodes.Work]]
+reply = "done"
+"#
+        ),
+    )
+    .expect("scripts");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"seed-sample = false
+scripts = "{scripts}"
+egress-allow-private-hosts = ["localhost"]
+
+[[agents]]
+name = "reader"
+sandbox-profiles = ["repo-read"]
+"#,
+            scripts = scripts.display(),
+        ),
+    )
+    .expect("config");
+    let server = Server::start(
+        dir.path(),
+        &[("AGENTWERKE_CONFIG", config.display().to_string())],
+    )
+    .await;
+    let admin = server.token("Admin");
+    server.publish(&admin, "work", workflow).await;
+    let started = server
+        .post(
+            &admin,
+            "/api/runs",
+            json!({"workflowId": "work", "inputs": {}}),
+        )
+        .await;
+    let run = started["runId"].as_str().expect("run id").to_owned();
+    server
+        .wait_until(Duration::from_secs(60), async |s: &Server| {
+            let body = s.get(&admin, &format!("/api/runs/{run}")).await;
+            matches!(body["status"].as_str(), Some("completed" | "failed"))
+        })
+        .await;
+    let body = server.get(&admin, &format!("/api/runs/{run}")).await;
+    assert_eq!(body["status"], "completed", "{body:#}");
+    let pack = server
+        .get(&admin, &format!("/api/runs/{run}/evidence-pack"))
+        .await;
+    let executions = pack["sandboxExecutions"].as_array().expect("executions");
+    assert_eq!(executions.len(), 2, "{pack:#}");
+    let session = executions[0]["session"].as_str().expect("a session id");
+    for execution in executions {
+        assert_eq!(execution["mode"], "agent_sandboxed", "{execution:#}");
+        assert_eq!(execution["session"], session, "{execution:#}");
+    }
+    // The workflow's egressHosts let it reach the host's server.
+    assert_eq!(executions[0]["stdout"]["excerpt"], "hello-from-host");
+    assert_eq!(executions[0]["egress"][0]["decision"], "allowed");
+    assert_eq!(executions[1]["stdout"]["excerpt"], "carried\n");
+}

@@ -6,9 +6,9 @@
 //! Two seams sit here on purpose:
 //!
 //! - [`StepSandbox::run`] decides, per the task's `executionMode`, where a
-//!   command runs. Today every mode runs each command in a fresh sandbox
-//!   (`local` never runs code unsandboxed); an `agent_sandboxed` step will
-//!   hold one sandbox session from its first command until
+//!   command runs: `tool_sandboxed` (and `local`, which never runs code
+//!   unsandboxed) in a fresh sandbox each; `agent_sandboxed` in one sandbox
+//!   session, behind one egress proxy, from the step's first command until
 //!   [`StepSandbox::close`], which the runtime calls when the step's
 //!   execution ends.
 //! - [`run_sandboxed`] is the only place a sandbox is asked to run
@@ -18,6 +18,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use agentwerke_evidence::redact::Redactor;
@@ -34,7 +35,7 @@ use crate::category::SandboxProfile;
 use crate::egress::EgressRules;
 use crate::egress_proxy::EgressScope;
 use crate::error::ToolError;
-use crate::sandboxed::{SandboxRunError, run_with_egress};
+use crate::sandboxed::{EgressSession, SandboxRunError, open_with_egress, run_with_egress};
 
 /// A task's `executionMode`: where its code-executing tool calls run.
 /// Persisted names; never rename one.
@@ -143,14 +144,40 @@ pub async fn run_sandboxed(
     request: ExecRequest,
     scope: EgressScope,
 ) -> Result<Execution, SandboxRunError> {
-    // Files the workspace tools wrote since the last command (and a fresh
-    // checkout) must be the sandbox user's too, before the command runs.
-    let preparing = Arc::clone(&sandbox);
-    let workspace = request.workspace.clone();
-    tokio::task::spawn_blocking(move || preparing.prepare_workspace(&workspace))
+    prepare(&sandbox, &request.workspace).await?;
+    run_with_egress(sandbox, request, scope).await
+}
+
+/// Hands the workspace to the sandbox's user: files the workspace tools
+/// wrote since the last command (and a fresh checkout) must be its too
+/// before a command runs.
+async fn prepare(sandbox: &Arc<dyn Sandbox>, workspace: &Path) -> Result<(), SandboxRunError> {
+    let sandbox = Arc::clone(sandbox);
+    let workspace = workspace.to_owned();
+    tokio::task::spawn_blocking(move || sandbox.prepare_workspace(&workspace))
         .await
         .map_err(|_| SandboxRunError::Interrupted)??;
-    run_with_egress(sandbox, request, scope).await
+    Ok(())
+}
+
+/// Runs `request` in the step's session, opening it (with its egress proxy)
+/// for the first command: every command of an `agent_sandboxed` step runs
+/// in that one sandbox.
+async fn run_in_session(
+    slot: &tokio::sync::Mutex<Option<EgressSession>>,
+    sandbox: Arc<dyn Sandbox>,
+    request: ExecRequest,
+    scope: EgressScope,
+) -> Result<Execution, SandboxRunError> {
+    let mut slot = slot.lock().await;
+    prepare(&sandbox, &request.workspace).await?;
+    let session = match &mut *slot {
+        Some(session) => session,
+        None => slot.insert(
+            open_with_egress(sandbox, request.workspace.clone(), request.profile, scope).await?,
+        ),
+    };
+    session.run(request).await
 }
 
 /// Where a step's commands may reach beyond loopback: the rules every
@@ -307,6 +334,9 @@ pub struct StepSandbox {
     mode: ExecutionMode,
     /// The hosts the task (and its workflow) adds to its profile's.
     hosts: Vec<String>,
+    /// The step's sandbox session (`agent_sandboxed`), from its first
+    /// command until [`StepSandbox::close`].
+    session: Arc<tokio::sync::Mutex<Option<EgressSession>>>,
     state: Arc<Mutex<StepState>>,
 }
 
@@ -351,6 +381,7 @@ impl StepSandbox {
             profile,
             mode,
             hosts,
+            session: Arc::new(tokio::sync::Mutex::new(None)),
             state: Arc::new(Mutex::new(StepState::default())),
         })
     }
@@ -366,13 +397,12 @@ impl StepSandbox {
     }
 
     /// The mode a command of this step actually runs under: `local` runs
-    /// code sandboxed like `tool_sandboxed`, and `agent_sandboxed` gets a
-    /// fresh sandbox per command until step-long sessions exist.
+    /// code sandboxed like `tool_sandboxed`; `agent_sandboxed` runs every
+    /// command of the step in one sandbox.
     pub fn effective_mode(&self) -> ExecutionMode {
         match self.mode {
-            ExecutionMode::Local | ExecutionMode::ToolSandboxed | ExecutionMode::AgentSandboxed => {
-                ExecutionMode::ToolSandboxed
-            }
+            ExecutionMode::Local | ExecutionMode::ToolSandboxed => ExecutionMode::ToolSandboxed,
+            ExecutionMode::AgentSandboxed => ExecutionMode::AgentSandboxed,
         }
     }
 
@@ -411,10 +441,18 @@ impl StepSandbox {
         let state = Arc::clone(&self.state);
         let mode = self.effective_mode();
         let scope = egress.scope(self.profile, &self.hosts);
+        let session = Arc::clone(&self.session);
         // A task of its own: the execution is kept even when the call stops
         // waiting for it.
         let joined = tokio::spawn(async move {
-            let result = run_sandboxed(sandbox, request, scope).await;
+            let result = match mode {
+                ExecutionMode::AgentSandboxed => {
+                    run_in_session(&session, sandbox, request, scope).await
+                }
+                ExecutionMode::Local | ExecutionMode::ToolSandboxed => {
+                    run_sandboxed(sandbox, request, scope).await
+                }
+            };
             let mut state = state.lock().unwrap_or_else(|p| p.into_inner());
             state.ended += 1;
             match &result {
@@ -452,11 +490,40 @@ impl StepSandbox {
     pub fn close(&self) -> StepSandboxReport {
         let mut state = self.lock();
         state.closed = true;
+        self.end_session();
         StepSandboxReport {
             started: state.started,
             unclaimed: std::mem::take(&mut state.finished),
             unfinished: state.started.saturating_sub(state.ended),
             refused: state.refused.clone(),
+        }
+    }
+}
+
+impl StepSandbox {
+    /// Ends the step's session, if it has one: every process in it dies
+    /// and its proxy stops. A command still running holds the session; it
+    /// ends when that command's task lets go of it (dropping a session
+    /// kills its sandbox too).
+    fn end_session(&self) {
+        let Ok(mut slot) = self.session.try_lock() else {
+            return;
+        };
+        let Some(session) = slot.take() else {
+            return;
+        };
+        // What came through the proxy after the step's last command (a
+        // process it left running) is in no command's record: the step
+        // has ended, and the sandbox dies with the session.
+        let closing = async move {
+            let _ = session.close().await;
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(closing);
+            }
+            // No runtime to close it on: dropping it kills the sandbox.
+            Err(_) => drop(closing),
         }
     }
 }

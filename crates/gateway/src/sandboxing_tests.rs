@@ -2,6 +2,8 @@ use super::*;
 
 #[test]
 fn mode_names_are_pinned_and_every_mode_runs_code_sandboxed() {
+    // `local` never runs code unsandboxed; `agent_sandboxed` keeps its own
+    // name, since its commands share the step's one sandbox.
     let names: Vec<String> = ExecutionMode::ALL
         .iter()
         .map(|m| {
@@ -13,11 +15,21 @@ fn mode_names_are_pinned_and_every_mode_runs_code_sandboxed() {
         })
         .collect();
     assert_eq!(names, ["local", "tool_sandboxed", "agent_sandboxed"]);
-    for mode in ExecutionMode::ALL {
-        assert_eq!(mode.as_str(), serde_json::to_value(mode).unwrap());
-        let step = StepSandbox::new(SandboxProfile::Offline, mode);
-        assert_eq!(step.effective_mode(), ExecutionMode::ToolSandboxed);
-    }
+    let effective: Vec<ExecutionMode> = ExecutionMode::ALL
+        .into_iter()
+        .map(|mode| {
+            assert_eq!(mode.as_str(), serde_json::to_value(mode).unwrap());
+            StepSandbox::new(SandboxProfile::Offline, mode).effective_mode()
+        })
+        .collect();
+    assert_eq!(
+        effective,
+        [
+            ExecutionMode::ToolSandboxed,
+            ExecutionMode::ToolSandboxed,
+            ExecutionMode::AgentSandboxed
+        ]
+    );
 }
 
 #[test]
@@ -118,7 +130,7 @@ async fn an_execution_outliving_its_call_is_kept_and_one_outliving_its_step_is_r
     assert_eq!(report.unclaimed[0].mode, ExecutionMode::ToolSandboxed);
 
     // Still running when the step ends: no record, and said so.
-    let step = StepSandbox::new(SandboxProfile::RepoWrite, ExecutionMode::AgentSandboxed);
+    let step = StepSandbox::new(SandboxProfile::RepoWrite, ExecutionMode::ToolSandboxed);
     let _ = tokio::time::timeout(
         std::time::Duration::from_millis(10),
         step.run(&backend, request(), &ExecEgress::default()),
