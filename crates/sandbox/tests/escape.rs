@@ -1,6 +1,8 @@
 //! Escape attempts against the real sandbox: each must fail, and each
 //! execution must come back bounded and recorded.
 
+mod support;
+
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
@@ -477,55 +479,7 @@ fn a_command_inherits_no_descriptor_but_the_standard_three() {
 
 #[test]
 fn escapes_fail_as_an_unprivileged_user_too() {
-    if !nix::unistd::geteuid().is_root() {
-        // Already unprivileged: every test above ran as this user.
-        return;
-    }
-    let exe = std::env::current_exe().unwrap();
-    if !reachable_by_others(&exe) || !reachable_by_others(Path::new(HELPER)) {
-        // A checkout in a folder only root may enter (`/root`): `nobody`
-        // cannot start the binaries, so there is nothing to run as it.
-        eprintln!(
-            "skipped: {} or {HELPER} is not reachable by other users",
-            exe.display()
-        );
-        return;
-    }
-    let output = std::process::Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            "--bounding-set=-all",
-            "--",
-        ])
-        .arg(&exe)
-        .args(["--exact", "--test-threads=2"])
-        .args(UNPRIVILEGED)
-        .current_dir(std::env::temp_dir())
-        .output()
-        .expect("setpriv runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let summary = format!("{} passed; 0 failed", UNPRIVILEGED.len());
-    assert!(stdout.contains(&summary), "{stdout}");
-}
-
-/// Whether a user other than the owner may execute `file`: it is
-/// executable by others and every folder above it may be entered by them.
-fn reachable_by_others(file: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = |path: &Path| {
-        std::fs::metadata(path)
-            .map(|m| m.permissions().mode())
-            .unwrap_or(0)
-    };
-    mode(file) & 0o001 != 0 && file.ancestors().skip(1).all(|dir| mode(dir) & 0o001 != 0)
+    support::rerun_as_nobody(UNPRIVILEGED, HELPER);
 }
 
 /// Run by root, the sandbox runs as `nobody`: the command's files and
