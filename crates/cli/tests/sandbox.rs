@@ -123,13 +123,15 @@ repository = "{repo}"
 }
 
 async fn run_to_end(server: &Server, token: &str) -> (String, Value) {
-    server.publish(token, "build", WORKFLOW).await;
+    run_workflow(server, token, "build", WORKFLOW).await
+}
+
+/// Publishes `bpmn` as `id`, starts a run of it and waits for its end: the
+/// run's id and view.
+async fn run_workflow(server: &Server, token: &str, id: &str, bpmn: &str) -> (String, Value) {
+    server.publish(token, id, bpmn).await;
     let started = server
-        .post(
-            token,
-            "/api/runs",
-            json!({"workflowId": "build", "inputs": {}}),
-        )
+        .post(token, "/api/runs", json!({"workflowId": id, "inputs": {}}))
         .await;
     let run = started["runId"].as_str().expect("run id").to_owned();
     server
@@ -388,22 +390,7 @@ repo-read = ["localhost"]
     )
     .await;
     let admin = server.token("Admin");
-    server.publish(&admin, "fetch", workflow).await;
-    let started = server
-        .post(
-            &admin,
-            "/api/runs",
-            json!({"workflowId": "fetch", "inputs": {}}),
-        )
-        .await;
-    let run = started["runId"].as_str().expect("run id").to_owned();
-    server
-        .wait_until(Duration::from_secs(60), async |s: &Server| {
-            let body = s.get(&admin, &format!("/api/runs/{run}")).await;
-            matches!(body["status"].as_str(), Some("completed" | "failed"))
-        })
-        .await;
-    let body = server.get(&admin, &format!("/api/runs/{run}")).await;
+    let (run, body) = run_workflow(&server, &admin, "fetch", workflow).await;
     assert_eq!(body["status"], "completed", "{body:#}");
     let pack = server
         .get(&admin, &format!("/api/runs/{run}/evidence-pack"))
@@ -545,22 +532,7 @@ sandbox-profiles = ["repo-read"]
     )
     .await;
     let admin = server.token("Admin");
-    server.publish(&admin, "work", workflow).await;
-    let started = server
-        .post(
-            &admin,
-            "/api/runs",
-            json!({"workflowId": "work", "inputs": {}}),
-        )
-        .await;
-    let run = started["runId"].as_str().expect("run id").to_owned();
-    server
-        .wait_until(Duration::from_secs(60), async |s: &Server| {
-            let body = s.get(&admin, &format!("/api/runs/{run}")).await;
-            matches!(body["status"].as_str(), Some("completed" | "failed"))
-        })
-        .await;
-    let body = server.get(&admin, &format!("/api/runs/{run}")).await;
+    let (run, body) = run_workflow(&server, &admin, "work", workflow).await;
     assert_eq!(body["status"], "completed", "{body:#}");
     let pack = server
         .get(&admin, &format!("/api/runs/{run}/evidence-pack"))
