@@ -499,14 +499,27 @@ async fn an_agent_sandboxed_step_runs_its_commands_in_one_sandbox() {
         format!(
             r#"
 [[nodes.Work]]
-tool_calls = [{{ name = "exec.run", arguments = {{ program = "sh", args = ["-c", "echo carried > /tmp/note; curl -s http://localhost:{port}/"] }} }}]
+tool_calls = [{{ name = "exec.run", arguments = {{ program = "sh", args = ["-c", "echo carried > /tmp/note; curl -s http://localhost:{port}/; {background}"] }} }}]
 
 [[nodes.Work]]
-tool_calls = [{{ name = "exec.run", arguments = {{ program = "cat", args = ["/tmp/note"] }} }}]
+tool_calls = [{{ name = "exec.run", arguments = {{ program = "sh", args = ["-c", "cat /tmp/note; touch /tmp/go"] }} }}]
+
+# The model takes its time: what the process left running does now is
+# between commands.
+[[nodes.Work]]
+delay_ms = 4000
+tool_calls = [{{ name = "exec.run", arguments = {{ program = "sh", args = ["-c", "while [ ! -e /tmp/bg-done ]; do sleep 0.05; done; cat /tmp/bg"] }} }}]
 
 [[nodes.Work]]
 reply = "done"
-"#
+"#,
+            // Left running by the first command: a second after the second
+            // command, while the model thinks, it reaches the host's server
+            // and then a host off the list.
+            background = "(while [ ! -e /tmp/go ]; do sleep 0.05; done; sleep 1; \
+                curl -s http://localhost:{port}/ > /tmp/bg; \
+                curl -s http://blocked.example/ > /dev/null; touch /tmp/bg-done) > /dev/null 2>&1 &"
+                .replace("{port}", &port.to_string()),
         ),
     )
     .expect("scripts");
@@ -538,7 +551,7 @@ sandbox-profiles = ["repo-read"]
         .get(&admin, &format!("/api/runs/{run}/evidence-pack"))
         .await;
     let executions = pack["sandboxExecutions"].as_array().expect("executions");
-    assert_eq!(executions.len(), 2, "{pack:#}");
+    assert_eq!(executions.len(), 3, "{pack:#}");
     let session = executions[0]["session"].as_str().expect("a session id");
     for execution in executions {
         assert_eq!(execution["mode"], "agent_sandboxed", "{execution:#}");
@@ -548,4 +561,33 @@ sandbox-profiles = ["repo-read"]
     assert_eq!(executions[0]["stdout"]["excerpt"], "hello-from-host");
     assert_eq!(executions[0]["egress"][0]["decision"], "allowed");
     assert_eq!(executions[1]["stdout"]["excerpt"], "carried\n");
+    assert_eq!(executions[2]["stdout"]["excerpt"], "hello-from-host");
+    // What the process left running did between commands is in no
+    // command's record: the session's own record holds it.
+    for execution in &executions[1..] {
+        assert!(execution.get("egress").is_none(), "{execution:#}");
+    }
+    let sessions = pack["sandboxSessions"].as_array().expect("sessions");
+    assert_eq!(sessions.len(), 1, "{pack:#}");
+    assert_eq!(sessions[0]["session"], session);
+    assert_eq!(sessions[0]["commands"], 3);
+    let between: Vec<(&str, &str)> = sessions[0]["egress"]
+        .as_array()
+        .expect("connections")
+        .iter()
+        .map(|c| (c["host"].as_str().unwrap(), c["decision"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        between,
+        [("localhost", "allowed"), ("blocked.example", "refused")]
+    );
+    let closed: Vec<&Value> = pack["auditLog"]
+        .as_array()
+        .expect("audit")
+        .iter()
+        .filter(|r| r["kind"] == "sandbox.session_closed")
+        .collect();
+    assert_eq!(closed.len(), 1, "{pack:#}");
+    assert_eq!(closed[0]["data"]["connections"], 2);
+    assert_eq!(closed[0]["data"]["notAllowed"], 1);
 }

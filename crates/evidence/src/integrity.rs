@@ -70,6 +70,10 @@ pub struct Digests {
     pub tool_calls: Vec<String>,
     /// `sandboxExecutions[i]`.
     pub sandbox_executions: Vec<String>,
+    /// `sandboxSessions[i]`. Left out when empty, like the section itself
+    /// (see `conversation`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sandbox_sessions: Vec<String>,
     /// `modelUsage[i]`.
     pub model_usage: Vec<String>,
     /// `artifacts[i]`.
@@ -125,7 +129,7 @@ const fn optional_items(key: &'static str) -> Section {
 }
 
 /// Every digested section, in `Digests` order.
-pub(crate) const SECTIONS: [Section; 12] = [
+pub(crate) const SECTIONS: [Section; 13] = [
     Section {
         digest_key: "workflow",
         path: "workflow",
@@ -158,6 +162,7 @@ pub(crate) const SECTIONS: [Section; 12] = [
     items("policyDecisions"),
     items("toolCalls"),
     items("sandboxExecutions"),
+    optional_items("sandboxSessions"),
     items("modelUsage"),
     items("artifacts"),
     items("auditLog"),
@@ -254,6 +259,7 @@ impl Digests {
             policy,
             tools,
             sandbox,
+            sessions,
             usage,
             artifacts,
             audit,
@@ -276,6 +282,7 @@ impl Digests {
             policy_decisions: many(policy),
             tool_calls: many(tools),
             sandbox_executions: many(sandbox),
+            sandbox_sessions: many(sessions),
             model_usage: many(usage),
             artifacts: many(artifacts),
             audit_log: many(audit),
@@ -289,9 +296,12 @@ mod tests {
 
     #[test]
     fn sections_match_the_digests_struct() {
-        // One conversation item, so that its optional digest list is written.
-        let digests =
-            serde_json::to_value(Digests::of(&json!({"conversation": [{"id": "q-1"}]}))).unwrap();
+        // One item in each optional section, so that its digest list is written.
+        let digests = serde_json::to_value(Digests::of(&json!({
+            "conversation": [{"id": "q-1"}],
+            "sandboxSessions": [{"session": "s-1"}],
+        })))
+        .unwrap();
         let keys: Vec<&str> = digests
             .as_object()
             .unwrap()
@@ -321,7 +331,7 @@ mod tests {
             .collect();
         optional.sort_unstable();
         assert_eq!(absent, optional);
-        assert_eq!(optional, ["conversation"]);
+        assert_eq!(optional, ["conversation", "sandboxSessions"]);
         for section in SECTIONS.iter().filter(|s| s.optional) {
             assert_eq!(section.kind, Kind::Items, "{}", section.path);
             assert_eq!(
@@ -331,6 +341,7 @@ mod tests {
         }
         let back: Digests = serde_json::from_value(digests).unwrap();
         assert!(back.conversation.is_empty());
+        assert!(back.sandbox_sessions.is_empty());
     }
 
     #[test]

@@ -51,6 +51,7 @@
 //!     },
 //!     prompts: vec![], approvals: vec![], conversation: vec![],
 //!     policy_decisions: vec![], tool_calls: vec![], sandbox_executions: vec![],
+//!     sandbox_sessions: vec![],
 //!     model_usage: vec![], artifacts: vec![], audit_log: vec![started],
 //! });
 //! let key = signing_key_from_seed([7; 32]);

@@ -12,7 +12,8 @@ use crate::chain::AuditRecord;
 use crate::integrity::Integrity;
 use crate::sections::{
     ApprovalRecord, ArtifactRecord, ConversationEntry, ModelUsageRecord, PolicyDecisionRecord,
-    PromptSnapshot, RunInfo, SandboxExecutionRecord, ToolCallRecord, WorkflowInfo,
+    PromptSnapshot, RunInfo, SandboxExecutionRecord, SandboxSessionRecord, ToolCallRecord,
+    WorkflowInfo,
 };
 
 /// The `schemaVersion` of packs this crate writes and verifies. A breaking
@@ -21,7 +22,7 @@ pub const SCHEMA_VERSION: &str = "agentwerke.evidence-pack.v1";
 
 /// Top-level keys of a v1 pack, in the order they are written. Only the
 /// [`OPTIONAL_TOP_LEVEL_KEYS`] may be absent.
-pub const TOP_LEVEL_KEYS: [&str; 15] = [
+pub const TOP_LEVEL_KEYS: [&str; 16] = [
     "schemaVersion",
     "runId",
     "generatedAt",
@@ -33,6 +34,7 @@ pub const TOP_LEVEL_KEYS: [&str; 15] = [
     "policyDecisions",
     "toolCalls",
     "sandboxExecutions",
+    "sandboxSessions",
     "modelUsage",
     "artifacts",
     "auditLog",
@@ -40,10 +42,10 @@ pub const TOP_LEVEL_KEYS: [&str; 15] = [
 ];
 
 /// Top-level keys a v1 pack may omit: `integrity` in the unsigned live
-/// projection, and `conversation`, which was added to v1 later and is left
-/// out when empty so that packs written before it still verify and a pack
-/// without questions is byte-for-byte what it was.
-pub const OPTIONAL_TOP_LEVEL_KEYS: [&str; 2] = ["conversation", "integrity"];
+/// projection, and `conversation` and `sandboxSessions`, which were added to
+/// v1 later and are left out when empty so that packs written before them
+/// still verify and a pack without them is byte-for-byte what it was.
+pub const OPTIONAL_TOP_LEVEL_KEYS: [&str; 3] = ["conversation", "sandboxSessions", "integrity"];
 
 /// One run's evidence.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,6 +76,10 @@ pub struct EvidencePack {
     pub tool_calls: Vec<ToolCallRecord>,
     /// Sandboxed executions.
     pub sandbox_executions: Vec<SandboxExecutionRecord>,
+    /// Step-long sandbox sessions (`agent_sandboxed`) and the egress no
+    /// command's record holds. Absent when empty, like `conversation`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sandbox_sessions: Vec<SandboxSessionRecord>,
     /// Model usage and cost.
     pub model_usage: Vec<ModelUsageRecord>,
     /// Artifact references.
@@ -108,6 +114,8 @@ pub struct PackInput {
     pub tool_calls: Vec<ToolCallRecord>,
     /// Sandbox executions.
     pub sandbox_executions: Vec<SandboxExecutionRecord>,
+    /// Step-long sandbox sessions.
+    pub sandbox_sessions: Vec<SandboxSessionRecord>,
     /// Model usage.
     pub model_usage: Vec<ModelUsageRecord>,
     /// Artifacts.
@@ -141,6 +149,7 @@ pub fn build(input: PackInput) -> EvidencePack {
         policy_decisions: input.policy_decisions,
         tool_calls: input.tool_calls,
         sandbox_executions: input.sandbox_executions,
+        sandbox_sessions: input.sandbox_sessions,
         model_usage: input.model_usage,
         artifacts: input.artifacts,
         audit_log: input.audit_log,

@@ -25,7 +25,7 @@ use serde_json::Value;
 
 use crate::sections::{
     ArtifactRecord, ModelKeyRecord, ModelUsageRecord, PolicyDecisionRecord, SandboxExecutionRecord,
-    ToolCallRecord, is_zero,
+    SandboxSessionRecord, ToolCallRecord, is_zero,
 };
 
 /// One evidence record of a run.
@@ -50,6 +50,9 @@ pub enum Record {
     /// can be simulated against recorded traffic. Not part of the pack: the
     /// pack shows the call as [`Record::ToolCall`].
     GatewayCall(GatewayCallRecord),
+    /// A step-long sandbox session, closed when its step ended, with the
+    /// egress no command's record holds.
+    SandboxSession(SandboxSessionRecord),
 }
 
 /// A prompt as recorded: the pack's
@@ -139,7 +142,7 @@ pub struct GatewayCallRecord {
 impl Record {
     /// Every kind name, in declaration order. Pinned by a test: these are
     /// stored in every database that ever recorded evidence.
-    pub const KINDS: [&'static str; 7] = [
+    pub const KINDS: [&'static str; 8] = [
         "prompt",
         "model_usage",
         "tool_call",
@@ -147,6 +150,7 @@ impl Record {
         "sandbox_execution",
         "artifact",
         "gateway_call",
+        "sandbox_session",
     ];
 
     /// The persisted kind name.
@@ -159,6 +163,7 @@ impl Record {
             Record::SandboxExecution(_) => "sandbox_execution",
             Record::Artifact(_) => "artifact",
             Record::GatewayCall(_) => "gateway_call",
+            Record::SandboxSession(_) => "sandbox_session",
         }
     }
 
@@ -173,6 +178,7 @@ impl Record {
             Record::SandboxExecution(r) => serde_json::to_value(r),
             Record::Artifact(r) => serde_json::to_value(r),
             Record::GatewayCall(r) => serde_json::to_value(r),
+            Record::SandboxSession(r) => serde_json::to_value(r),
         }?;
         Ok((self.kind(), body))
     }

@@ -45,6 +45,7 @@ fn kind_names_are_pinned() {
             "sandbox_execution",
             "artifact",
             "gateway_call",
+            "sandbox_session",
         ]
     );
     let records = one_of_each();
@@ -62,7 +63,7 @@ fn kind_names_are_pinned() {
 #[test]
 fn records_stored_by_earlier_versions_read_as_they_were_written() {
     let rows = stored_rows();
-    assert_eq!(rows.len(), 14);
+    assert_eq!(rows.len(), 15);
     for (kind, body) in rows {
         let record =
             Record::from_stored(&kind, body.clone()).unwrap_or_else(|e| panic!("{kind}: {e}"));

@@ -341,6 +341,30 @@ pub struct SandboxExecutionRecord {
     pub secret_files: Vec<String>,
 }
 
+/// One step-long sandbox session (`executionMode="agent_sandboxed"`): its
+/// commands are in `sandboxExecutions`, each naming it; what it holds
+/// beyond them is the traffic no command's record can: connections from
+/// processes a command left running, which arrived between commands or
+/// after the last one, until the step ended and the session was closed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SandboxSessionRecord {
+    /// The step's unit of work.
+    pub work_id: String,
+    /// The session's id, as its executions name it.
+    pub session: String,
+    /// Sandbox profile the session ran under.
+    pub profile: String,
+    /// When the session was closed (the step's execution ended).
+    pub closed_at: String,
+    /// Commands run in it.
+    pub commands: u32,
+    /// Every connection through its egress proxy outside any command,
+    /// allowed or not, in the order the proxy saw them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub egress: Vec<EgressConnectionRecord>,
+}
+
 /// One connection through the egress proxy, as the gateway decided it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -110,7 +110,9 @@ pub use record::{CallRecord, CallStatus, EscalationBinding, Execution, Outcome};
 pub use registry::ToolRegistry;
 pub use request::{AgentProfile, CallRequest, Halts, TaskSurface};
 pub use risk::{RiskAssessment, RiskFactor, RiskLevel};
-pub use sandboxed::{EgressSession, SandboxRunError, open_with_egress, run_with_egress};
+pub use sandboxed::{
+    EgressSession, SandboxRunError, SessionEnd, open_with_egress, run_with_egress,
+};
 pub use sandboxing::{
     ExecEgress, ExecLimits, ExecutionMode, SandboxBackend, SandboxRun, StepSandbox,
     StepSandboxReport, run_sandboxed,

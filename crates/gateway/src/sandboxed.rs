@@ -136,6 +136,7 @@ pub async fn open_with_egress(
         proxy,
         spec,
         between: Vec::new(),
+        commands: 0,
     })
 }
 
@@ -153,6 +154,27 @@ pub struct EgressSession {
     proxy: Option<(tempfile::TempDir, EgressProxy)>,
     spec: SessionSpec,
     between: Vec<EgressConnection>,
+    /// Commands run in it so far.
+    commands: u32,
+}
+
+/// What a session came to when it was closed: the commands it ran and the
+/// connections no command's record holds (those that arrived between
+/// commands or after the last one, from processes a command left running).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionEnd {
+    /// The session's id, as its executions name it.
+    pub id: SessionId,
+    /// The profile it ran under.
+    pub profile: SandboxProfile,
+    /// Commands run in it.
+    pub commands: u32,
+    /// The connections outside any command, allowed or not, in arrival
+    /// order. Kept even when closing the sandbox failed: the proxy saw them.
+    pub egress: Vec<EgressConnection>,
+    /// Why the sandbox could not be closed cleanly, if it could not: the
+    /// error's stable code and its message.
+    pub error: Option<(&'static str, String)>,
 }
 
 impl std::fmt::Debug for EgressSession {
@@ -208,6 +230,7 @@ impl EgressSession {
         .await
         .map_err(|_| SandboxRunError::Interrupted)?;
         self.session = Some(session);
+        self.commands += 1;
         let mut execution = ran?;
         if let Some((_, proxy)) = &self.proxy {
             execution.egress = proxy.drain();
@@ -216,9 +239,9 @@ impl EgressSession {
     }
 
     /// Closes the sandbox (every process in it dies), then stops the proxy,
-    /// and returns the connections no command's record holds: those that
-    /// arrived between commands or after the last one, in arrival order.
-    pub async fn close(mut self) -> Result<Vec<EgressConnection>, SandboxRunError> {
+    /// and reports what the session came to: its commands and the
+    /// connections no command's record holds, in arrival order.
+    pub async fn close(mut self) -> SessionEnd {
         let closed = match self.session.take() {
             Some(session) => tokio::task::spawn_blocking(move || session.close())
                 .await
@@ -226,11 +249,17 @@ impl EgressSession {
                 .and_then(|closed| closed.map_err(SandboxRunError::Sandbox)),
             None => Ok(()),
         };
-        let mut rest = std::mem::take(&mut self.between);
+        let mut egress = std::mem::take(&mut self.between);
         if let Some((folder, proxy)) = self.proxy.take() {
-            rest.extend(proxy.finish().await);
+            egress.extend(proxy.finish().await);
             drop(folder);
         }
-        closed.map(|()| rest)
+        SessionEnd {
+            id: self.id.clone(),
+            profile: self.spec.profile,
+            commands: self.commands,
+            egress,
+            error: closed.err().map(|error| (error.code(), error.to_string())),
+        }
     }
 }

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 
 use agentwerke_evidence::redact::Redactor;
 use agentwerke_evidence::sections::{
-    EgressConnectionRecord, SandboxExecutionRecord, SandboxStreamRecord,
+    EgressConnectionRecord, SandboxExecutionRecord, SandboxSessionRecord, SandboxStreamRecord,
 };
 use agentwerke_sandbox::{
     EgressConnection, ExecRequest, Execution, Limits, Output, Sandbox, Termination,
@@ -35,7 +35,9 @@ use crate::category::SandboxProfile;
 use crate::egress::EgressRules;
 use crate::egress_proxy::EgressScope;
 use crate::error::ToolError;
-use crate::sandboxed::{EgressSession, SandboxRunError, open_with_egress, run_with_egress};
+use crate::sandboxed::{
+    EgressSession, SandboxRunError, SessionEnd, open_with_egress, run_with_egress,
+};
 
 /// A task's `executionMode`: where its code-executing tool calls run.
 /// Persisted names; never rename one.
@@ -366,6 +368,26 @@ pub struct StepSandboxReport {
     pub unfinished: u32,
     /// The codes of the executions the sandbox refused to start.
     pub refused: Vec<&'static str>,
+    /// The step's session (`agent_sandboxed`), closed: its commands and the
+    /// connections no command's record holds. `None` when the step opened
+    /// none, or when a command still running held it as the step ended
+    /// (that command is then `unfinished`, and the session is closed when
+    /// it lets go).
+    pub session: Option<SessionEnd>,
+}
+
+impl SessionEnd {
+    /// The record as the evidence pack's `sandboxSessions` keeps it.
+    pub fn to_evidence(&self, work_id: &str, closed_at: &str) -> SandboxSessionRecord {
+        SandboxSessionRecord {
+            work_id: work_id.to_owned(),
+            session: self.id.as_str().to_owned(),
+            profile: self.profile.as_str().to_owned(),
+            closed_at: closed_at.to_owned(),
+            commands: self.commands,
+            egress: self.egress.iter().map(connection).collect(),
+        }
+    }
 }
 
 impl StepSandbox {
@@ -486,45 +508,41 @@ impl StepSandbox {
     /// Ends the step's sandbox: nothing runs in it any more, and what its
     /// executions came to is reported (an execution still running when its
     /// step ended has no record). The runtime calls it when the step's
-    /// execution ends; a step-long sandbox session is closed here.
-    pub fn close(&self) -> StepSandboxReport {
+    /// execution ends; a step-long sandbox session is closed here, and what
+    /// came through its proxy outside any command is reported with it.
+    pub async fn close(&self) -> StepSandboxReport {
+        self.lock().closed = true;
+        let session = match self.take_session() {
+            Some(session) => Some(session.close().await),
+            None => None,
+        };
         let mut state = self.lock();
-        state.closed = true;
-        self.end_session();
         StepSandboxReport {
             started: state.started,
             unclaimed: std::mem::take(&mut state.finished),
             unfinished: state.started.saturating_sub(state.ended),
             refused: state.refused.clone(),
+            session,
         }
     }
-}
 
-impl StepSandbox {
-    /// Ends the step's session, if it has one: every process in it dies
-    /// and its proxy stops. A command still running holds the session; it
-    /// ends when that command's task lets go of it (dropping a session
-    /// kills its sandbox too).
-    fn end_session(&self) {
+    /// The step's session, if it has one and no command holds it. A
+    /// command still running holds it; the session is then closed in the
+    /// background once that command lets go of it (what it saw after that
+    /// has no record, and the command is reported unfinished).
+    fn take_session(&self) -> Option<EgressSession> {
         let Ok(mut slot) = self.session.try_lock() else {
-            return;
-        };
-        let Some(session) = slot.take() else {
-            return;
-        };
-        // What came through the proxy after the step's last command (a
-        // process it left running) is in no command's record: the step
-        // has ended, and the sandbox dies with the session.
-        let closing = async move {
-            let _ = session.close().await;
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(closing);
+            let held = Arc::clone(&self.session);
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    if let Some(session) = held.lock().await.take() {
+                        session.close().await;
+                    }
+                });
             }
-            // No runtime to close it on: dropping it kills the sandbox.
-            Err(_) => drop(closing),
-        }
+            return None;
+        };
+        slot.take()
     }
 }
 

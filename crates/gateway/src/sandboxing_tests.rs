@@ -124,7 +124,7 @@ async fn an_execution_outliving_its_call_is_kept_and_one_outliving_its_step_is_r
     assert!(gave_up.is_err());
     assert!(step.take_finished().is_empty());
     tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-    let report = step.close();
+    let report = step.close().await;
     assert_eq!((report.started, report.unfinished), (1, 0));
     assert_eq!(report.unclaimed.len(), 1);
     assert_eq!(report.unclaimed[0].mode, ExecutionMode::ToolSandboxed);
@@ -136,7 +136,7 @@ async fn an_execution_outliving_its_call_is_kept_and_one_outliving_its_step_is_r
         step.run(&backend, request(), &ExecEgress::default()),
     )
     .await;
-    let report = step.close();
+    let report = step.close().await;
     assert_eq!((report.started, report.unfinished), (1, 1));
     assert!(report.unclaimed.is_empty());
     // A closed step's sandbox runs nothing more.
@@ -229,7 +229,7 @@ async fn without_a_sandbox_nothing_runs_and_the_refusal_is_reported() {
         .await
         .unwrap_err();
     assert_eq!(error.code(), "sandbox.isolation_unavailable");
-    let report = step.close();
+    let report = step.close().await;
     assert_eq!(report.refused, ["sandbox.isolation_unavailable"]);
     assert_eq!((report.started, report.unfinished), (0, 0));
 }

@@ -116,7 +116,7 @@ async fn main() {
             "{result:?}"
         );
         let broker_done = Instant::now();
-        let trail = tools.into_trail();
+        let trail = tools.into_trail().await;
         store
             .commit(Change {
                 stream: Stream::Run(run_id.clone().into()),

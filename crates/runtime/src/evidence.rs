@@ -96,6 +96,7 @@ pub async fn gather_pack(
         policy_decisions: Vec::new(),
         tool_calls: Vec::new(),
         sandbox_executions: Vec::new(),
+        sandbox_sessions: Vec::new(),
         model_usage: Vec::new(),
         artifacts: Vec::new(),
         // Redacted on the way out like every other section; a record
@@ -131,6 +132,7 @@ fn file_record(record: &Record, input: &mut PackInput, redactor: &Redactor) {
         }
         Record::Artifact(artifact) => input.artifacts.push(artifact.clone()),
         Record::GatewayCall(_) => {}
+        Record::SandboxSession(session) => input.sandbox_sessions.push(session.clone()),
     }
 }
 
@@ -293,6 +295,7 @@ mod tests {
             policy_decisions: Vec::new(),
             tool_calls: Vec::new(),
             sandbox_executions: Vec::new(),
+            sandbox_sessions: Vec::new(),
             model_usage: Vec::new(),
             artifacts: Vec::new(),
             audit_log: Vec::new(),
@@ -394,11 +397,21 @@ mod tests {
             pack.policy_decisions.len(),
             pack.artifacts.len(),
             pack.sandbox_executions.len(),
+            pack.sandbox_sessions.len(),
             pack.model_usage.len(),
         ];
-        assert_eq!(filed, [1, 3, 3, 1, 1, 2]);
+        assert_eq!(filed, [1, 3, 3, 1, 1, 1, 2]);
         let bytes = serde_json::to_vec_pretty(&pack).unwrap();
         assert!(!String::from_utf8_lossy(&bytes).contains("hunter2"));
+        assert_eq!(
+            sha256_hex(&bytes),
+            "6741d47eb4929d3e7034993acb578f6c9613f220cd8ba08a8df5f11090cf2681"
+        );
+        // Without the sandbox session (a kind added later), the pack is
+        // byte for byte the one written before sessions were recorded.
+        let mut pack = pack;
+        pack.sandbox_sessions.clear();
+        let bytes = serde_json::to_vec_pretty(&pack).unwrap();
         assert_eq!(
             sha256_hex(&bytes),
             "54d6a3926f9db2f253d9458baa30341bb08deb8f6bdd75d715b3628ad3e08ee5"

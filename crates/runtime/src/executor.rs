@@ -266,7 +266,10 @@ impl Executor {
         let journal = item.attempt_count > 1
             || item.resume.is_some()
             || tools.as_ref().is_some_and(StepTools::made_calls);
-        let trail = tools.map(StepTools::into_trail).unwrap_or_default();
+        let trail = match tools {
+            Some(tools) => tools.into_trail().await,
+            None => crate::gateway::StepTrail::default(),
+        };
         let mut outcome = outcome;
         if work.spec.requires_evidence
             && let Some((code, message)) = evidence_missing(&trail)

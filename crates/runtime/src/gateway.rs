@@ -555,10 +555,13 @@ impl StepTools {
     /// The records, audit and pending escalation gathered so far. The
     /// step's execution has ended: its sandbox is closed, and executions
     /// that finished after their call stopped waiting are recorded now.
-    pub fn into_trail(self) -> StepTrail {
-        let report = self.sandbox.close();
+    pub async fn into_trail(self) -> StepTrail {
+        let report = self.sandbox.close().await;
         for run in &report.unclaimed {
             self.record_sandbox(run);
+        }
+        if let Some(session) = &report.session {
+            self.record_session(session);
         }
         let mut trail = self.trail.into_inner().unwrap_or_else(|p| p.into_inner());
         trail.sandbox_unrecorded = report.unfinished;
@@ -593,6 +596,37 @@ impl StepTools {
         };
         self.with_trail(|t| {
             t.records.push(Record::SandboxExecution(Box::new(record)));
+            t.audit.push(audit);
+        });
+    }
+
+    /// Files a closed step-long session: its evidence record, holding the
+    /// connections no command's record does, and its audit record.
+    fn record_session(&self, session: &agentwerke_gateway::SessionEnd) {
+        let closed_at = rfc3339(self.clock.now());
+        let record = session.to_evidence(&self.who.work_id, &closed_at);
+        let refused = record
+            .egress
+            .iter()
+            .filter(|c| c.decision != "allowed")
+            .count();
+        let audit = AuditDraft {
+            run_id: self.who.run_id.clone(),
+            at: closed_at,
+            actor: Actor::agent(&self.who.agent),
+            kind: AuditKind::SandboxSessionClosed,
+            data: json!({
+                "workId": self.who.work_id, "nodeId": self.who.node_id,
+                "session": record.session, "profile": record.profile,
+                "commands": record.commands, "connections": record.egress.len(),
+                "notAllowed": refused,
+                "error": session.error.as_ref().map(|(code, message)| {
+                    json!({"code": code, "message": self.service.current().redact(message)})
+                }),
+            }),
+        };
+        self.with_trail(|t| {
+            t.records.push(Record::SandboxSession(record));
             t.audit.push(audit);
         });
     }

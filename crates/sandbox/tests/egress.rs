@@ -453,8 +453,12 @@ async fn a_sessions_commands_each_record_their_own_connections() {
     assert_eq!(out(&e), "bg HTTP/1.1 200 OK\n");
     assert!(e.egress.is_empty(), "{:?}", e.egress);
 
-    let between = session.close().await.expect("closes");
-    let seen: Vec<_> = between
+    let id = session.id().clone();
+    let end = session.close().await;
+    assert!(end.error.is_none(), "{:?}", end.error);
+    assert_eq!((end.id, end.commands), (id, 4));
+    let seen: Vec<_> = end
+        .egress
         .iter()
         .map(|c| (c.host.as_str(), c.method.as_str(), c.decision))
         .collect();

@@ -92,6 +92,10 @@ closed! {
         /// A tool ran a command in the sandbox (its record: command,
         /// profile, limits, how it ended, output digests).
         SandboxExecuted = "sandbox.executed",
+        /// A step-long sandbox session (`agent_sandboxed`) was closed as its
+        /// step ended (its commands, and the connections its egress proxy
+        /// saw outside any command).
+        SandboxSessionClosed = "sandbox.session_closed",
     }
 }
 
@@ -162,6 +166,7 @@ mod tests {
                 "secret.rotated",
                 "secret.deleted",
                 "sandbox.executed",
+                "sandbox.session_closed",
             ]
         );
         for kind in AuditKind::ALL {

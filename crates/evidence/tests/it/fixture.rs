@@ -6,9 +6,10 @@ use agentwerke_evidence::chain::{self, AuditRecord};
 use agentwerke_evidence::keys::signing_key_from_seed;
 use agentwerke_evidence::pack::{self, EvidencePack, PackInput};
 use agentwerke_evidence::sections::{
-    ApprovalKind, ApprovalRecord, ArtifactRecord, ConversationEntry, ModelKeyRecord,
-    ModelUsageRecord, PolicyDecisionRecord, PromptSnapshot, RiskFactorDetail, RunInfo,
-    SandboxExecutionRecord, SandboxStreamRecord, StepRecord, ToolCallRecord, WorkflowInfo,
+    ApprovalKind, ApprovalRecord, ArtifactRecord, ConversationEntry, EgressConnectionRecord,
+    ModelKeyRecord, ModelUsageRecord, PolicyDecisionRecord, PromptSnapshot, RiskFactorDetail,
+    RunInfo, SandboxExecutionRecord, SandboxSessionRecord, SandboxStreamRecord, StepRecord,
+    ToolCallRecord, WorkflowInfo,
 };
 use agentwerke_evidence::{canonical::sha256_hex, sign};
 use agentwerke_types::RunStatus;
@@ -223,6 +224,23 @@ pub(crate) fn input() -> PackInput {
             egress: Vec::new(),
             session: None,
             secret_files: Vec::new(),
+        }],
+        sandbox_sessions: vec![SandboxSessionRecord {
+            work_id: "w-Draft".to_owned(),
+            session: "0194b0a1-0000-7000-8000-00000000c0de".to_owned(),
+            profile: "repo-read".to_owned(),
+            closed_at: "2025-01-31T09:15:03.000Z".to_owned(),
+            commands: 2,
+            egress: vec![EgressConnectionRecord {
+                host: "docs.example.com".to_owned(),
+                port: 443,
+                method: "CONNECT".to_owned(),
+                addresses: vec!["203.0.113.7".to_owned()],
+                decision: "allowed".to_owned(),
+                code: None,
+                bytes_up: 517,
+                bytes_down: 2048,
+            }],
         }],
         model_usage: vec![ModelUsageRecord {
             work_id: "w-Draft".to_owned(),

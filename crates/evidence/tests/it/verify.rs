@@ -521,6 +521,8 @@ fn a_pack_without_questions_is_what_it_was() {
         execution.stdout = None;
         execution.stderr = None;
     }
+    // Nor were sandbox sessions kept.
+    input.sandbox_sessions.clear();
     let mut pack = agentwerke_evidence::build(input);
     sign(&mut pack, &key());
     let now = serde_json::to_value(&pack).unwrap();
