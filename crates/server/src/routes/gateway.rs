@@ -335,8 +335,9 @@ pub struct NewPolicy {
 /// stored.
 #[utoipa::path(post, path = "/api/policies", tag = "policies", request_body = NewPolicy,
     responses((status = 201, description = "Draft stored", body = PolicyView),
-              (status = 422, description = "The set does not validate; every problem is listed \
-                (gateway.invalid_policy_set)")),
+              (status = 422, description = "The set does not validate (gateway.invalid_policy_set); \
+                `errors` lists every problem with its `code`, `policyId`, `message` and the 1-based \
+                `line` and `column` of the problem, or of its policy where Cedar gives no position")),
     security(("bearer" = [])))]
 pub async fn create_policy(
     State(state): State<AppState>,

@@ -83,6 +83,26 @@ async fn a_drafts_problems_and_an_uploads_findings_stand_at_their_lines() {
     assert_eq!(refused.body.matches(r#"class="flagged""#).count(), 1);
     assert!(refused.body.contains("whenn { true }"));
     assert!(refused.body.contains(r#"value="freeze""#));
+    // A problem Cedar gives no position for stands at its policy.
+    let unnamed = browser
+        .post(
+            "/policies",
+            &[
+                ("csrf", &csrf),
+                (
+                    "text",
+                    "@id(\"a\")\npermit (principal, action, resource);\n\npermit (principal, action, resource);\n",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(unnamed.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        unnamed.body.contains(r#"<li id="line-4" class="flagged">"#),
+        "{}",
+        unnamed.body
+    );
+    assert!(unnamed.body.contains("has no @id"));
     let listed = server.get("/api/policies", &admin).await;
     assert_eq!(listed["items"], json!([]), "nothing was stored");
 
