@@ -294,3 +294,44 @@ async fn a_viewer_is_offered_no_action_and_forged_posts_change_nothing() {
     assert_eq!(workflows["items"].as_array().map(Vec::len), Some(1));
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_draft_or_upload_never_shows_a_secret_it_carried() {
+    let secret = "planted-secret-41d9b2";
+    let server = TestServer::start_redacting(SCRIPTS, &[secret]).await;
+    let mut browser = Browser::new(&server);
+    browser.sign_in("ada", "Admin", "").await;
+    let csrf = csrf_in(&browser.get("/policies").await.body);
+
+    let text = FREEZE_BROKEN.replace("Change freeze.", &format!("Change freeze {secret}"));
+    let draft = browser
+        .post("/policies", &[("csrf", &csrf), ("text", &text)])
+        .await;
+    assert_eq!(draft.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(draft.body.contains(r#"<li id="line-6" class="flagged">"#));
+
+    let bpmn = broken_diagram().replacen(
+        r#"id="Flow_Draft_End""#,
+        &format!(r#"id="Flow_Draft_End" name="{secret}""#),
+        1,
+    );
+    let upload = browser
+        .post_multipart(
+            "/workflows",
+            &[("csrf", &csrf)],
+            ("bpmn", &format!("{secret}.bpmn"), &bpmn),
+        )
+        .await;
+    assert_eq!(
+        upload.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        upload.body
+    );
+    assert!(upload.body.contains(r#"<li id="line-18" class="flagged">"#));
+    for answer in [&draft, &upload] {
+        assert!(!answer.body.contains(secret), "{}", answer.body);
+        assert!(answer.body.contains("[REDACTED"), "{}", answer.body);
+    }
+    server.stop().await;
+}
