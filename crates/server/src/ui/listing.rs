@@ -4,6 +4,8 @@
 
 use serde_json::Value;
 
+use crate::error::ApiError;
+use crate::state::AppState;
 use crate::ui::text;
 
 /// One finding about a text, as the API's problem detail carries it (a
@@ -43,6 +45,19 @@ impl Finding {
             })
             .collect()
     }
+}
+
+/// The findings of a refusal (its problem's `errors`), each sentence
+/// passed through the keeper's redactor, as the refusal's own is.
+pub(crate) fn refusal_findings(state: &AppState, error: &ApiError) -> Vec<Finding> {
+    let redactor = state.keeper.redactor();
+    Finding::all_in(error.detail())
+        .into_iter()
+        .map(|mut f| {
+            f.message = redactor.redact_str(&f.message);
+            f
+        })
+        .collect()
 }
 
 fn position(value: &Value) -> Option<u32> {

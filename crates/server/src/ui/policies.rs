@@ -26,7 +26,7 @@ use crate::routes::simulation::Simulation;
 use crate::routes::views::PolicyView;
 use crate::state::AppState;
 use crate::ui::auth::{Chrome, Form, SignedIn, UiError, render};
-use crate::ui::listing::{Finding, Line, listing, unplaced};
+use crate::ui::listing::{Finding, Line, listing, refusal_findings, unplaced};
 
 /// `?from=` (the version the editor starts from) and `?cursor=`.
 #[derive(Debug, Default, Deserialize)]
@@ -200,13 +200,7 @@ pub(crate) async fn save(
         Err(error) if error.code() == Code::GatewayInvalidPolicySet => {
             let redactor = state.keeper.redactor();
             let text = redactor.redact_str(&text);
-            let findings: Vec<Finding> = Finding::all_in(error.detail())
-                .into_iter()
-                .map(|mut f| {
-                    f.message = redactor.redact_str(&f.message);
-                    f
-                })
-                .collect();
+            let findings = refusal_findings(&state, &error);
             let editor = Editor {
                 starting_from: "your text".to_owned(),
                 lines: listing(&text, &findings, None),

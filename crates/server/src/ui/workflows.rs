@@ -25,7 +25,7 @@ use crate::routes::workflows::{
 };
 use crate::state::AppState;
 use crate::ui::auth::{Chrome, Form, SignedIn, UiError, render};
-use crate::ui::listing::{Finding, Line, listing, unplaced};
+use crate::ui::listing::{Finding, Line, listing, refusal_findings, unplaced};
 use crate::ui::session::same_token;
 use crate::ui::text;
 
@@ -200,13 +200,7 @@ pub(crate) async fn upload(
         Err(error) if error.code() == Code::WorkflowInvalid => {
             let redactor = state.keeper.redactor();
             let source = redactor.redact_str(&String::from_utf8_lossy(&upload.file));
-            let findings: Vec<Finding> = Finding::all_in(error.detail())
-                .into_iter()
-                .map(|mut f| {
-                    f.message = redactor.redact_str(&f.message);
-                    f
-                })
-                .collect();
+            let findings = refusal_findings(&state, &error);
             let refused = Refused {
                 file_name: redactor.redact_str(&upload.file_name),
                 problem: redactor.redact_str(error.message()),

@@ -152,7 +152,7 @@ async fn a_drafts_problems_and_an_uploads_findings_stand_at_their_lines() {
     let workflows = server.get("/api/workflows", &admin).await;
     assert_eq!(workflows["items"], json!([]), "nothing was imported");
 
-    // Without the session's token the upload is refused before it is read.
+    // Without the session's token the upload is refused and nothing is imported.
     let forged = browser
         .post_multipart("/workflows", &[], ("bpmn", "demo.bpmn", DIAGRAM))
         .await;
