@@ -206,7 +206,7 @@ pub(crate) async fn save(
                 lines: listing(&text, &findings, None),
                 unplaced: unplaced(&findings),
                 text,
-                note,
+                note: redactor.redact_str(&note),
                 problem: redactor.redact_str(error.message()),
             };
             list_page(

@@ -172,6 +172,27 @@ async fn a_drafts_problems_and_an_uploads_findings_stand_at_their_lines() {
     assert_eq!(imported.headers[LOCATION], "/workflows/gateway-demo");
     let page = browser.get("/workflows/gateway-demo").await;
     assert!(page.body.contains("Publish version 1"), "{}", page.body);
+
+    // A halt needs a reason: a blank one is the command's refusal, shown.
+    let halted = browser
+        .post(
+            "/gateway/halt",
+            &[("csrf", &csrf), ("scope", "global"), ("reason", "  ")],
+        )
+        .await;
+    assert_eq!(
+        halted.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        halted.body
+    );
+    assert!(
+        halted.body.contains("say why the gateway is halted"),
+        "{}",
+        halted.body
+    );
+    let halts = server.get("/api/gateway/halts", &admin).await;
+    assert_eq!(halts["items"], json!([]));
     server.stop().await;
 }
 
@@ -305,7 +326,10 @@ async fn a_refused_draft_or_upload_never_shows_a_secret_it_carried() {
 
     let text = FREEZE_BROKEN.replace("Change freeze.", &format!("Change freeze {secret}"));
     let draft = browser
-        .post("/policies", &[("csrf", &csrf), ("text", &text)])
+        .post(
+            "/policies",
+            &[("csrf", &csrf), ("text", &text), ("note", secret)],
+        )
         .await;
     assert_eq!(draft.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(draft.body.contains(r#"<li id="line-6" class="flagged">"#));
