@@ -104,6 +104,13 @@ impl ApiError {
     pub fn message(&self) -> &str {
         &self.message
     }
+
+    /// The structured detail, if any: what a page shows of a refusal
+    /// beyond its sentence (policy problems and BPMN findings with their
+    /// lines).
+    pub(crate) fn detail(&self) -> Option<&Value> {
+        self.detail.as_ref()
+    }
 }
 
 impl IntoResponse for ApiError {

@@ -50,10 +50,16 @@ pub(crate) fn compile(text: &str, schema: &PolicySchema) -> Result<Compiled, Vec
     })?;
     let mut issues = Vec::new();
     for template in parsed.templates() {
-        issues.push(plain(
-            PolicyIssue::TEMPLATE,
-            template.annotation("id").map(str::to_owned),
-            "templates (?principal, ?resource) are not supported; write the entity out".to_owned(),
+        let start = text.find(&template.to_cedar());
+        issues.push(placed(
+            plain(
+                PolicyIssue::TEMPLATE,
+                template.annotation("id").map(str::to_owned),
+                "templates (?principal, ?resource) are not supported; write the entity out"
+                    .to_owned(),
+            ),
+            text,
+            start,
         ));
     }
 
@@ -70,20 +76,37 @@ pub(crate) fn compile(text: &str, schema: &PolicySchema) -> Result<Compiled, Vec
     let mut cedar = cedar_policy::PolicySet::new();
     let mut meta = HashMap::new();
     let mut seen = BTreeSet::new();
+    // Where the policy being read starts: Cedar keeps each policy's own
+    // text, found in turn after the previous one, so a problem that Cedar
+    // gives no position for stands at its policy.
+    let mut from = 0;
     for (index, policy) in policies.into_iter().enumerate() {
+        let start = policy.to_cedar().and_then(|own| {
+            let at = from + text.get(from..)?.find(&own)?;
+            from = at + own.len();
+            Some(at)
+        });
         let Some(id) = policy.annotation("id").filter(|id| !id.trim().is_empty()) else {
-            issues.push(plain(
-                PolicyIssue::MISSING_ID,
-                None,
-                format!("policy #{} has no @id(\"...\") annotation", index + 1),
+            issues.push(placed(
+                plain(
+                    PolicyIssue::MISSING_ID,
+                    None,
+                    format!("policy #{} has no @id(\"...\") annotation", index + 1),
+                ),
+                text,
+                start,
             ));
             continue;
         };
         if !seen.insert(id.to_owned()) {
-            issues.push(plain(
-                PolicyIssue::DUPLICATE_ID,
-                Some(id.to_owned()),
-                format!("@id(\"{id}\") is used by more than one policy"),
+            issues.push(placed(
+                plain(
+                    PolicyIssue::DUPLICATE_ID,
+                    Some(id.to_owned()),
+                    format!("@id(\"{id}\") is used by more than one policy"),
+                ),
+                text,
+                start,
             ));
             continue;
         }
@@ -92,14 +115,22 @@ pub(crate) fn compile(text: &str, schema: &PolicySchema) -> Result<Compiled, Vec
                 let pid = PolicyId::new(id);
                 meta.insert(pid.clone(), m);
                 if let Err(e) = cedar.add(policy.new_id(pid)) {
-                    issues.push(plain(
-                        PolicyIssue::DUPLICATE_ID,
-                        Some(id.to_owned()),
-                        e.to_string(),
+                    issues.push(placed(
+                        plain(
+                            PolicyIssue::DUPLICATE_ID,
+                            Some(id.to_owned()),
+                            e.to_string(),
+                        ),
+                        text,
+                        start,
                     ));
                 }
             }
-            Err(mut annotation_issues) => issues.append(&mut annotation_issues),
+            Err(annotation_issues) => issues.extend(
+                annotation_issues
+                    .into_iter()
+                    .map(|issue| placed(issue, text, start)),
+            ),
         }
     }
 
@@ -251,6 +282,19 @@ fn plain(code: &'static str, policy_id: Option<String>, message: String) -> Poli
         line: None,
         column: None,
     }
+}
+
+/// `issue` positioned at byte `start` of `text` (where its policy begins),
+/// unless it has a position already or the start is unknown.
+fn placed(mut issue: PolicyIssue, text: &str, start: Option<usize>) -> PolicyIssue {
+    if issue.line.is_none()
+        && let Some(start) = start
+    {
+        let (line, column) = line_column(text, start);
+        issue.line = Some(line);
+        issue.column = Some(column);
+    }
+    issue
 }
 
 /// An issue positioned at the diagnostic's first label, if it has one.

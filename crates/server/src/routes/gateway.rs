@@ -179,6 +179,16 @@ pub async fn halt(
     caller: Caller,
     AppJson(body): AppJson<HaltBody>,
 ) -> Result<Json<HaltChange>, ApiError> {
+    halt_gateway(&state, &caller, body).await.map(Json)
+}
+
+/// Halts for `caller`: the API's `POST /api/gateway/halt` and the web UI's
+/// halt form, one road with one permission check.
+pub(crate) async fn halt_gateway(
+    state: &AppState,
+    caller: &Caller,
+    body: HaltBody,
+) -> Result<HaltChange, ApiError> {
     caller.require(Permission::ManagePolicies)?;
     let command = Command::Halt(Halt {
         scope: scope_of(&body)?,
@@ -191,9 +201,9 @@ pub async fn halt(
         .committed
         .halt()
         .ok_or_else(|| ApiError::internal("a halt wrote no halt"))?;
-    let mut change = changed(&state, halt, &submitted.committed).await?;
+    let mut change = changed(state, halt, &submitted.committed).await?;
     change.halted = Some(HaltView::from(halt));
-    Ok(Json(change))
+    Ok(change)
 }
 
 /// The answer to a halt or a resume: the halt, in words what it covers,
@@ -250,6 +260,16 @@ pub async fn resume(
     caller: Caller,
     AppJson(body): AppJson<HaltBody>,
 ) -> Result<Json<HaltChange>, ApiError> {
+    resume_gateway(&state, &caller, body).await.map(Json)
+}
+
+/// Lifts a halt for `caller`: the API's `POST /api/gateway/resume` and the
+/// web UI's resume button.
+pub(crate) async fn resume_gateway(
+    state: &AppState,
+    caller: &Caller,
+    body: HaltBody,
+) -> Result<HaltChange, ApiError> {
     caller.require(Permission::ManagePolicies)?;
     let command = Command::Resume(Resume {
         scope: scope_of(&body)?,
@@ -263,12 +283,12 @@ pub async fn resume(
         .committed
         .halt()
         .ok_or_else(|| ApiError::internal("a resume lifted no halt"))?;
-    let mut change = changed(&state, lifted, &submitted.committed).await?;
+    let mut change = changed(state, lifted, &submitted.committed).await?;
     change.resumed = Some(LiftedHalt {
         scope: lifted.scope,
         target: lifted.target.clone(),
     });
-    Ok(Json(change))
+    Ok(change)
 }
 
 /// The halts in force, oldest first, a page at a time.
@@ -281,12 +301,22 @@ pub async fn halts(
     caller: Caller,
     AppQuery(page): AppQuery<PageParams>,
 ) -> Result<Json<HaltList>, ApiError> {
+    list_halts(&state, &caller, page).await.map(Json)
+}
+
+/// A page of the halts in force, for `caller`: the API's list and the web
+/// UI's gateway page.
+pub(crate) async fn list_halts(
+    state: &AppState,
+    caller: &Caller,
+    page: PageParams,
+) -> Result<HaltList, ApiError> {
     caller.require(Permission::Read)?;
     let page = state.store.page_halts(page.request()?).await?;
-    Ok(Json(HaltList {
+    Ok(HaltList {
         items: page.items.iter().map(HaltView::from).collect(),
         next_cursor: page.next_cursor,
-    }))
+    })
 }
 
 /// `POST /api/policies` body.
@@ -305,14 +335,26 @@ pub struct NewPolicy {
 /// stored.
 #[utoipa::path(post, path = "/api/policies", tag = "policies", request_body = NewPolicy,
     responses((status = 201, description = "Draft stored", body = PolicyView),
-              (status = 422, description = "The set does not validate; every problem is listed \
-                (gateway.invalid_policy_set)")),
+              (status = 422, description = "The set does not validate (gateway.invalid_policy_set); \
+                `errors` lists every problem with its `code`, `policyId`, `message` and the 1-based \
+                `line` and `column` of the problem, or of its policy where Cedar gives no position")),
     security(("bearer" = [])))]
 pub async fn create_policy(
     State(state): State<AppState>,
     caller: Caller,
     AppJson(body): AppJson<NewPolicy>,
 ) -> Result<(StatusCode, Json<PolicyView>), ApiError> {
+    let view = draft_policy(&state, &caller, body).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Validates and stores a draft for `caller`: the API's
+/// `POST /api/policies` and the web UI's draft editor.
+pub(crate) async fn draft_policy(
+    state: &AppState,
+    caller: &Caller,
+    body: NewPolicy,
+) -> Result<PolicyView, ApiError> {
     caller.require(Permission::ManagePolicies)?;
     let schema = state.gateway.current().policy_schema();
     if let Err(error) = PolicySet::parse("draft", body.text.clone(), schema) {
@@ -328,7 +370,7 @@ pub async fn create_policy(
         .committed
         .policy_set()
         .ok_or_else(|| ApiError::internal("a draft wrote no policy set"))?;
-    Ok((StatusCode::CREATED, Json(PolicyView::new(row, false))))
+    Ok(PolicyView::new(row, false))
 }
 
 fn invalid_policies(error: agentwerke_gateway::Error) -> ApiError {
@@ -381,6 +423,16 @@ pub async fn list_policies(
     caller: Caller,
     AppQuery(page): AppQuery<PageParams>,
 ) -> Result<Json<PolicyPage>, ApiError> {
+    policy_page(&state, &caller, page).await.map(Json)
+}
+
+/// A page of policy sets and the one in force, for `caller`: the API's
+/// list and the web UI's policy page.
+pub(crate) async fn policy_page(
+    state: &AppState,
+    caller: &Caller,
+    page: PageParams,
+) -> Result<PolicyPage, ApiError> {
     caller.require(Permission::Read)?;
     let page = state.store.page_policy_sets(page.request()?).await?;
     let current = state.gateway.in_force().await;
@@ -390,14 +442,14 @@ pub async fn list_policies(
         .iter()
         .map(|r| PolicyView::new(r, r.version.to_string() == active))
         .collect();
-    Ok(Json(PolicyPage {
+    Ok(PolicyPage {
         in_force: InForce {
             version: active,
             sha256: current.policies().hash().to_owned(),
         },
         items,
         next_cursor: page.next_cursor,
-    }))
+    })
 }
 
 /// One policy set with its text.
@@ -411,12 +463,22 @@ pub async fn get_policy(
     caller: Caller,
     AppPath(version): AppPath<i64>,
 ) -> Result<Json<PolicyView>, ApiError> {
+    policy_text(&state, &caller, version).await.map(Json)
+}
+
+/// One policy set with its text, for `caller`: the API's
+/// `GET /api/policies/{version}` and the web UI's version page.
+pub(crate) async fn policy_text(
+    state: &AppState,
+    caller: &Caller,
+    version: i64,
+) -> Result<PolicyView, ApiError> {
     caller.require(Permission::Read)?;
-    let row = stored(&state, version).await?;
+    let row = stored(state, version).await?;
     let active = state.gateway.in_force().await.policies().version() == row.version.to_string();
     let mut view = PolicyView::new(&row, active);
     view.text = Some(row.text);
-    Ok(Json(view))
+    Ok(view)
 }
 
 /// What a policy author writes against: the Cedar schema and the shipped
@@ -474,13 +536,24 @@ pub async fn simulate(
     AppPath(version): AppPath<i64>,
     body: Option<AppJson<Simulate>>,
 ) -> Result<Json<Simulation>, ApiError> {
+    let body = body.map(|AppJson(b)| b).unwrap_or_default();
+    simulate_policy(&state, &caller, version, body)
+        .await
+        .map(Json)
+}
+
+/// Replays recent calls under policy set `version` for `caller`: the API's
+/// simulation and the web UI's simulation table.
+pub(crate) async fn simulate_policy(
+    state: &AppState,
+    caller: &Caller,
+    version: i64,
+    body: Simulate,
+) -> Result<Simulation, ApiError> {
     caller.require(Permission::ManagePolicies)?;
-    let row = stored(&state, version).await?;
-    let gateway = gateway_for(&state, &row)?;
-    let limit = body
-        .and_then(|AppJson(b)| b.runs)
-        .unwrap_or(50)
-        .clamp(1, 1000);
+    let row = stored(state, version).await?;
+    let gateway = gateway_for(state, &row)?;
+    let limit = body.runs.unwrap_or(50).clamp(1, 1000);
     let runs = state
         .store
         .list_runs(agentwerke_store::RunFilter {
@@ -493,7 +566,7 @@ pub async fn simulate(
         let records = state.store.records(&run.id).await?;
         replay.run(&gateway, &run.id, &records);
     }
-    Ok(Json(Simulation {
+    Ok(Simulation {
         policy_set_version: row.version,
         policy_set_hash: row.sha256,
         runs_examined: runs.items.len(),
@@ -501,7 +574,7 @@ pub async fn simulate(
         decisions: replay.by_kind,
         changed: replay.changed,
         unreplayable: replay.unreplayable,
-    }))
+    })
 }
 
 /// Publishes a draft: from now on every call is decided under it.
@@ -517,9 +590,19 @@ pub async fn publish_policy(
     caller: Caller,
     AppPath(version): AppPath<i64>,
 ) -> Result<Json<PolicyView>, ApiError> {
+    publish_policy_set(&state, &caller, version).await.map(Json)
+}
+
+/// Publishes draft `version` for `caller`: the API's publish and the web
+/// UI's publish button.
+pub(crate) async fn publish_policy_set(
+    state: &AppState,
+    caller: &Caller,
+    version: i64,
+) -> Result<PolicyView, ApiError> {
     caller.require(Permission::ManagePolicies)?;
-    let draft = stored(&state, version).await?;
-    let policies = parse_stored(&state, &draft)?;
+    let draft = stored(state, version).await?;
+    let policies = parse_stored(state, &draft)?;
     let command = Command::PublishPolicy(PublishPolicy {
         version,
         by: caller.subject().to_owned(),
@@ -533,7 +616,7 @@ pub async fn publish_policy(
         .gateway
         .install(policies)
         .map_err(ApiError::internal)?;
-    Ok(Json(PolicyView::new(row, true)))
+    Ok(PolicyView::new(row, true))
 }
 
 async fn stored(state: &AppState, version: i64) -> Result<PolicySetRow, ApiError> {

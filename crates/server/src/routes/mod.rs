@@ -10,7 +10,7 @@ pub mod health;
 pub mod questions;
 pub mod runs;
 pub mod settings;
-mod simulation;
+pub(crate) mod simulation;
 pub mod tool_calls;
 pub mod views;
 pub mod workflow_views;

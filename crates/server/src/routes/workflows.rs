@@ -81,7 +81,22 @@ pub async fn import(
 ) -> Result<(StatusCode, Json<VersionView>), ApiError> {
     caller.require(Permission::ManageWorkflows)?;
     let XmlBody(body) = body?;
-    let (body, checked) = check_redacted(&state, body).await?;
+    let view = import_workflow(&state, &caller, params, body).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Imports `body` as a draft version for `caller`: the API's
+/// `POST /api/workflows` and the web UI's upload form. A document that is
+/// not executable is refused with `workflow.invalid` and every diagnostic
+/// (with its line) as the error's detail.
+pub(crate) async fn import_workflow(
+    state: &AppState,
+    caller: &Caller,
+    params: ImportParams,
+    body: axum::body::Bytes,
+) -> Result<VersionView, ApiError> {
+    caller.require(Permission::ManageWorkflows)?;
+    let (body, checked) = check_redacted(state, body).await?;
     let (workflow_id, name) = naming(&checked, &params)?;
     refuse_unless_executable(&checked)?;
     let xml = String::from_utf8(body.to_vec())
@@ -98,7 +113,7 @@ pub async fn import(
         .committed
         .workflow_version()
         .ok_or_else(|| ApiError::internal("an import wrote no version"))?;
-    Ok((StatusCode::CREATED, Json(VersionView::new(version, false))))
+    Ok(VersionView::new(version, false))
 }
 
 /// Publishes a version; published versions are immutable and runs start on
@@ -117,9 +132,22 @@ pub async fn publish(
     caller: Caller,
     AppPath((id, version)): AppPath<(String, i64)>,
 ) -> Result<Json<VersionView>, ApiError> {
+    publish_version(&state, &caller, id, version)
+        .await
+        .map(Json)
+}
+
+/// Publishes version `version` of workflow `id` for `caller`: the API's
+/// publish and the web UI's publish button.
+pub(crate) async fn publish_version(
+    state: &AppState,
+    caller: &Caller,
+    id: String,
+    version: i64,
+) -> Result<VersionView, ApiError> {
     caller.require(Permission::ManageWorkflows)?;
     if let Some(stored) = state.store.get_version(&id, version).await? {
-        let checked = check_bounded(&state, axum::body::Bytes::from(stored.bpmn_xml)).await?;
+        let checked = check_bounded(state, axum::body::Bytes::from(stored.bpmn_xml)).await?;
         refuse_unless_executable(&checked)?;
     }
     let command = Command::PublishWorkflow(PublishWorkflow {
@@ -132,7 +160,7 @@ pub async fn publish(
         .committed
         .workflow_version()
         .ok_or_else(|| ApiError::internal("a publication wrote no version"))?;
-    Ok(Json(VersionView::new(published, false)))
+    Ok(VersionView::new(published, false))
 }
 
 /// Lists workflows.
@@ -144,12 +172,21 @@ pub async fn list(
     caller: Caller,
     AppQuery(page): AppQuery<PageParams>,
 ) -> Result<Json<WorkflowPage>, ApiError> {
+    list_workflows(&state, &caller, page).await.map(Json)
+}
+
+/// A page of workflows for `caller`: the API's list and the web UI's.
+pub(crate) async fn list_workflows(
+    state: &AppState,
+    caller: &Caller,
+    page: PageParams,
+) -> Result<WorkflowPage, ApiError> {
     caller.require(Permission::Read)?;
     let page = state.store.page_workflows(page.request()?).await?;
-    Ok(Json(WorkflowPage {
+    Ok(WorkflowPage {
         items: page.items.iter().map(WorkflowView::from).collect(),
         next_cursor: page.next_cursor,
-    }))
+    })
 }
 
 /// One workflow with its versions.
@@ -163,22 +200,32 @@ pub async fn get(
     caller: Caller,
     AppPath(id): AppPath<String>,
 ) -> Result<Json<WorkflowDetail>, ApiError> {
+    workflow_detail(&state, &caller, &id).await.map(Json)
+}
+
+/// One workflow with its versions, for `caller`: the API's
+/// `GET /api/workflows/{id}` and the web UI's workflow page.
+pub(crate) async fn workflow_detail(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<WorkflowDetail, ApiError> {
     caller.require(Permission::Read)?;
     let workflow = state
         .store
-        .get_workflow(&id)
+        .get_workflow(id)
         .await?
-        .ok_or_else(|| ApiError::not_found("workflow", &id))?;
+        .ok_or_else(|| ApiError::not_found("workflow", id))?;
     let versions = state
         .store
-        .page_versions(&id, PageParams::default().request()?)
+        .page_versions(id, PageParams::default().request()?)
         .await?;
     let versions = VersionPage::from(versions);
-    Ok(Json(WorkflowDetail {
+    Ok(WorkflowDetail {
         workflow: WorkflowView::from(&workflow),
         versions: versions.items,
         versions_next_cursor: versions.next_cursor,
-    }))
+    })
 }
 
 /// The versions of a workflow, newest first, a page at a time.

@@ -16,9 +16,13 @@
 mod approvals;
 mod auth;
 mod diagram;
+mod gateway;
+mod listing;
+mod policies;
 mod runs;
 mod session;
 mod signin;
+mod workflows;
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, header};
@@ -60,6 +64,19 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/approvals", get(approvals::inbox))
         .route("/approvals/{id}", get(approvals::page))
         .route("/approvals/{id}/decision", post(approvals::decide))
+        .route("/policies", get(policies::list).post(policies::save))
+        .route("/policies/{version}", get(policies::page))
+        .route("/policies/{version}/simulate", post(policies::simulate))
+        .route("/policies/{version}/publish", post(policies::publish))
+        .route("/gateway", get(gateway::page))
+        .route("/gateway/halt", post(gateway::halt))
+        .route("/gateway/resume", post(gateway::resume))
+        .route("/workflows", get(workflows::list).post(workflows::upload))
+        .route("/workflows/{id}", get(workflows::page))
+        .route(
+            "/workflows/{id}/versions/{version}/publish",
+            post(workflows::publish),
+        )
         .route("/assets/htmx.min.js", get(htmx))
         .route("/assets/app.css", get(css))
         .layer(Extension(Sessions::default()))

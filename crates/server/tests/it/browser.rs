@@ -384,3 +384,279 @@ async fn an_operator_answers_an_agents_question_in_a_browser() {
     drop(driver);
     server.stop().await;
 }
+
+/// Replaces the text of the field `css` with `value`.
+async fn type_into(browser: &Client, css: &str, value: &str) {
+    let field = find(browser, css).await;
+    field.clear().await.expect("clear");
+    field.send_keys(value).await.expect("type");
+}
+
+async fn click(browser: &Client, css: &str) {
+    find(browser, css).await.click().await.expect("click");
+}
+
+/// Whether the page has an element `css` selects, without waiting.
+async fn has(browser: &Client, css: &str) -> bool {
+    browser.find(Locator::Css(css)).await.is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_edits_simulates_and_publishes_a_policy_and_halts_the_gateway_in_a_browser() {
+    let server = TestServer::start_with_scripts(SCRIPTS).await;
+    server.publish("gateway-demo", DIAGRAM).await;
+    // Recorded calls for the simulation: two writes, one escalated.
+    let run_id = server
+        .start_run("gateway-demo", json!({"release": "2.4"}))
+        .await;
+    server.wait_status(&run_id, "awaiting_approval").await;
+    let driver = Driver::start().await;
+    let admin = driver.browser().await;
+    let viewer = driver.browser().await;
+    let url = server.url.clone();
+
+    sign_in(&admin, &url, "ada", "Admin", "").await;
+    admin.goto(&format!("{url}/policies")).await.expect("goto");
+    assert_eq!(text(&admin, "#in-force").await, "builtin-1");
+    assert!(has(&admin, "#no-sets").await);
+    // The editor starts from the set in force.
+    let start = find(&admin, "#policy-text")
+        .await
+        .prop("value")
+        .await
+        .expect("prop")
+        .unwrap_or_default();
+    assert!(start.contains("forbid-destructive-in-production"));
+
+    // A syntax error on line 6 is shown at line 6, the text kept.
+    type_into(&admin, "#policy-text", crate::ui_admin::FREEZE_BROKEN).await;
+    type_into(&admin, "#note", "Change freeze").await;
+    click(&admin, "#save-draft").await;
+    let finding = find(&admin, "#draft-listing #line-6.flagged .finding").await;
+    assert_eq!(
+        finding.attr("data-line").await.expect("attr").as_deref(),
+        Some("6")
+    );
+    let said = finding.text().await.expect("text");
+    assert!(said.starts_with("Line 6, column "), "{said}");
+    assert!(
+        text(&admin, "#draft-listing #line-6 code")
+            .await
+            .contains("whenn")
+    );
+    assert_eq!(
+        admin
+            .find_all(Locator::Css("#draft-listing .flagged"))
+            .await
+            .expect("lines")
+            .len(),
+        1
+    );
+    assert!(
+        text(&admin, "#draft-problem")
+            .await
+            .contains("nothing was stored")
+    );
+    shoot(&admin, "policy-editor").await;
+    let kept = find(&admin, "#policy-text")
+        .await
+        .prop("value")
+        .await
+        .expect("prop")
+        .unwrap_or_default();
+    assert!(kept.contains("whenn"), "{kept}");
+
+    // Fixed, it is stored as draft 1.
+    type_into(&admin, "#policy-text", crate::ui_admin::FREEZE).await;
+    click(&admin, "#save-draft").await;
+    assert_eq!(text(&admin, "#set-status").await, "draft");
+    assert!(
+        admin
+            .current_url()
+            .await
+            .expect("url")
+            .path()
+            .ends_with("/policies/1")
+    );
+    assert!(!has(&admin, "#set-in-force").await);
+
+    // The simulation: the recorded writes would be rejected.
+    type_into(&admin, "#runs", "10").await;
+    click(&admin, "#simulate").await;
+    let changed = text(&admin, "#changed-decisions").await;
+    assert!(changed.contains("artifact.write"), "{changed}");
+    assert!(changed.contains("freeze-writes"), "{changed}");
+    assert!(changed.contains("escalate"), "{changed}");
+    assert!(changed.contains(&run_id), "{changed}");
+    let rows = admin
+        .find_all(Locator::Css("#changed-decisions tbody tr"))
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 2, "{changed}");
+    shoot(&admin, "policy-simulation").await;
+
+    // Published, it is the set in force.
+    click(&admin, "#publish").await;
+    find(&admin, "#set-in-force").await;
+    assert_eq!(text(&admin, "#set-status").await, "published");
+    admin.goto(&format!("{url}/policies")).await.expect("goto");
+    assert_eq!(text(&admin, "#in-force").await, "1");
+    assert!(text(&admin, "#policy-sets").await.contains("in force"));
+    let policies = server.get("/api/policies", &server.admin()).await;
+    assert_eq!(policies["inForce"]["version"], "1");
+
+    // The gateway: halted with a reason, then resumed.
+    admin.goto(&format!("{url}/gateway")).await.expect("goto");
+    assert!(has(&admin, "#no-halts").await);
+    find(&admin, "#scope")
+        .await
+        .select_by_value("agent")
+        .await
+        .expect("select");
+    type_into(&admin, "#target", "release-assistant").await;
+    type_into(
+        &admin,
+        "#reason",
+        "Incident 42: checking the release notes.",
+    )
+    .await;
+    click(&admin, "#halt").await;
+    let halts = text(&admin, "#halts").await;
+    assert!(
+        halts.contains("Incident 42: checking the release notes."),
+        "{halts}"
+    );
+    assert!(halts.contains("release-assistant"), "{halts}");
+    assert!(halts.contains("ada"), "{halts}");
+    shoot(&admin, "gateway").await;
+    let listed = server.get("/api/gateway/halts", &server.admin()).await;
+    assert_eq!(
+        listed["items"][0]["reason"],
+        "Incident 42: checking the release notes."
+    );
+
+    // A Viewer sees the sets, the text and the halt, and no action.
+    sign_in(&viewer, &url, "vera", "Viewer", "").await;
+    for path in ["/policies", "/policies/1", "/gateway"] {
+        viewer.goto(&format!("{url}{path}")).await.expect("goto");
+        find(&viewer, "main h1").await;
+        for form in [
+            "#draft-form",
+            "#simulate-form",
+            "#publish-form",
+            "#halt-form",
+            ".resume-form",
+            "#edit-copy",
+        ] {
+            assert!(!has(&viewer, form).await, "{path} offers {form}");
+        }
+    }
+    assert!(text(&viewer, "#halts").await.contains("Incident 42"));
+
+    click(&admin, ".resume").await;
+    find(&admin, "#no-halts").await;
+    let listed = server.get("/api/gateway/halts", &server.admin()).await;
+    assert_eq!(listed["items"], json!([]));
+
+    admin.close().await.expect("close the browser");
+    viewer.close().await.expect("close the browser");
+    drop(driver);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_uploads_and_publishes_a_workflow_and_starts_it_in_a_browser() {
+    let server = TestServer::start_with_scripts(SCRIPTS).await;
+    let files = tempfile::tempdir().expect("a temporary folder");
+    let broken = files.path().join("broken.bpmn");
+    std::fs::write(&broken, crate::ui_admin::broken_diagram()).expect("write");
+    let good = files.path().join("gateway-demo.bpmn");
+    std::fs::write(&good, DIAGRAM).expect("write");
+    let driver = Driver::start().await;
+    let admin = driver.browser().await;
+    let viewer = driver.browser().await;
+    let url = server.url.clone();
+
+    sign_in(&admin, &url, "ada", "Admin", "").await;
+    admin.goto(&format!("{url}/workflows")).await.expect("goto");
+    assert!(has(&admin, "#no-workflows").await);
+
+    // The broken file: its finding at line 18, with the lines around it.
+    find(&admin, "#bpmn")
+        .await
+        .send_keys(broken.to_str().expect("a path"))
+        .await
+        .expect("choose the file");
+    click(&admin, "#upload").await;
+    let finding = text(&admin, "#upload-listing #line-18.flagged .finding").await;
+    assert!(finding.starts_with("Line 18"), "{finding}");
+    assert!(finding.contains("Nowhere"), "{finding}");
+    assert!(
+        text(&admin, "#upload-listing #line-18 code")
+            .await
+            .contains(r#"targetRef="Nowhere""#)
+    );
+    assert!(has(&admin, "#upload-listing #line-16").await);
+    assert!(!has(&admin, "#upload-listing #line-1").await);
+    assert!(text(&admin, "#refused-title").await.contains("broken.bpmn"));
+    shoot(&admin, "workflow-upload-refused").await;
+    assert!(has(&admin, "#no-workflows").await, "nothing was imported");
+
+    // The good file is imported as a draft, then published.
+    find(&admin, "#bpmn")
+        .await
+        .send_keys(good.to_str().expect("a path"))
+        .await
+        .expect("choose the file");
+    click(&admin, "#upload").await;
+    assert_eq!(text(&admin, "#published-version").await, "none yet");
+    assert_eq!(text(&admin, "#version-1 .version-status").await, "draft");
+    click(&admin, "#version-1 .publish").await;
+    find(&admin, "#start-link").await;
+    assert_eq!(text(&admin, "#published-version").await, "1");
+    assert_eq!(
+        text(&admin, "#version-1 .version-status").await,
+        "published"
+    );
+    assert!(!has(&admin, "#version-1 .publish").await);
+    shoot(&admin, "workflow").await;
+
+    // A Viewer sees the workflow and no upload or publish.
+    sign_in(&viewer, &url, "vera", "Viewer", "").await;
+    viewer
+        .goto(&format!("{url}/workflows"))
+        .await
+        .expect("goto");
+    assert!(text(&viewer, "#workflows").await.contains("gateway-demo"));
+    assert!(!has(&viewer, "#upload-form").await);
+    viewer
+        .goto(&format!("{url}/workflows/gateway-demo"))
+        .await
+        .expect("goto");
+    assert_eq!(text(&viewer, "#published-version").await, "1");
+    assert!(!has(&viewer, ".publish-form").await);
+
+    // Started from the run list, it runs.
+    click(&admin, "#start-link").await;
+    find(&admin, "#workflow")
+        .await
+        .select_by_value("gateway-demo")
+        .await
+        .expect("select");
+    type_into(&admin, "#inputs", r#"{"release": "3.0"}"#).await;
+    click(&admin, "#start-run").await;
+    find(&admin, "#run-status").await;
+    let run_url = admin.current_url().await.expect("url").to_string();
+    wait_for_status(&admin, &run_url, "awaiting_approval").await;
+    let run_id = run_url.rsplit('/').next().expect("an id");
+    let run = server
+        .get(&format!("/api/runs/{run_id}"), &server.admin())
+        .await;
+    assert_eq!(run["workflowId"], "gateway-demo");
+    assert_eq!(run["requestedBy"], "ada");
+
+    admin.close().await.expect("close the browser");
+    viewer.close().await.expect("close the browser");
+    drop(driver);
+    server.stop().await;
+}

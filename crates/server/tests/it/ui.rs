@@ -112,6 +112,41 @@ impl Browser {
             .await;
         assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
     }
+
+    /// Posts `fields` and one file as `multipart/form-data`, as a file
+    /// input's form does.
+    pub(crate) async fn post_multipart(
+        &mut self,
+        path: &str,
+        fields: &[(&str, &str)],
+        file: (&str, &str, &str),
+    ) -> Answer {
+        let boundary = "agentwerke-test-boundary-7f3a";
+        let mut body = String::new();
+        for (name, value) in fields {
+            body.push_str(&format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+            ));
+        }
+        let (name, file_name, content) = file;
+        body.push_str(&format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{file_name}\"\r\n\
+             Content-Type: application/xml\r\n\r\n{content}\r\n--{boundary}--\r\n"
+        ));
+        let response = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .header("cookie", self.cookie_header())
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .expect("POST");
+        self.answer(response).await
+    }
 }
 
 /// The value of the first `csrf` hidden field of a page.
