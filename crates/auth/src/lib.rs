@@ -48,17 +48,20 @@
 
 mod config;
 mod dev_key;
+mod discovery;
 mod error;
 mod fetch;
 mod jwks;
 mod principal;
 mod role;
+mod sign_in;
 mod token;
 mod verifier;
 
-pub use config::{AuthConfig, DevConfig, OidcConfig, SigningAlg};
+pub use config::{AuthConfig, DevConfig, OidcConfig, SIGN_IN_CALLBACK_PATH, SigningAlg};
 pub use dev_key::{DEV_AUDIENCE, DEV_ISSUER, DevKey, mint_dev_token, mint_dev_token_with_groups};
 pub use error::{Error, SetupError};
 pub use principal::Principal;
 pub use role::{Permission, Role, allows};
+pub use sign_in::{SignInAttempt, SignInError, SignInStart, pkce_challenge};
 pub use verifier::{Verifier, bearer_token};

@@ -16,6 +16,7 @@
 mod approvals;
 mod auth;
 mod diagram;
+mod oidc;
 mod runs;
 mod session;
 mod signin;
@@ -62,7 +63,12 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/approvals/{id}/decision", post(approvals::decide))
         .route("/assets/htmx.min.js", get(htmx))
         .route("/assets/app.css", get(css))
+        .route("/signin/oidc", get(oidc::start))
+        .route("/signin/oidc/callback", get(oidc::callback))
         .layer(Extension(Sessions::default()))
+        .layer(Extension(
+            oidc::Attempts::<agentwerke_auth::SignInAttempt>::default(),
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::render_refusals,

@@ -3,8 +3,9 @@
 //! Local sign-in exists only where development tokens are accepted
 //! (`auth.dev.enabled`), which `agentwerke serve` allows on a loopback
 //! address only: it opens a session for the role (and groups) chosen, as a
-//! development token for them would be verified. Sign-in through the
-//! identity provider (OIDC authorization code with PKCE) is not built yet.
+//! development token for them would be verified. Where the web UI's client
+//! at the identity provider is configured (`oidc.client-id`), the page also
+//! offers signing in there (authorization code with PKCE, [`super::oidc`]).
 
 use agentwerke_auth::{DEV_ISSUER, Principal, Role};
 use askama::Template;
@@ -30,6 +31,8 @@ struct SignInPage {
     chrome: Chrome,
     /// Whether local sign-in is available.
     local: bool,
+    /// The identity provider's issuer, when signing in there is offered.
+    provider: Option<String>,
     /// The form's token, also in the sign-in cookie.
     nonce: String,
     roles: Vec<&'static str>,
@@ -42,6 +45,7 @@ pub(crate) async fn page(State(state): State<AppState>, headers: HeaderMap) -> R
     let page = SignInPage {
         chrome: Chrome::of(None, "signin"),
         local,
+        provider: state.verifier.sign_in_issuer().map(str::to_owned),
         nonce: nonce.clone(),
         roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
     };
