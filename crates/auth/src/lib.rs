@@ -10,6 +10,11 @@
 //! - **OIDC access tokens** (RS256/ES256) from one identity provider, whose
 //!   keys are discovered, fetched and cached over HTTPS.
 //!
+//! The same provider can sign a browser in to the web UI
+//! ([`Verifier::begin_sign_in`], [`Verifier::finish_sign_in`]): the
+//! authorization code flow with PKCE, its ID token checked by the same keys,
+//! claims and role mapping, with the UI's client as the audience.
+//!
 //! Design decisions:
 //! - The token source is chosen by the token's issuer, and the source alone
 //!   decides which algorithm and key verify it. The header's `alg` must
