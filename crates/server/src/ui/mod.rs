@@ -46,8 +46,8 @@ pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src
      base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// Every UI route, with its session store, refusal pages and security
-/// headers. Merged into [`crate::app`]; the session store lives as long as
-/// the router.
+/// headers. Merged into [`crate::app`]; sessions live in the store, sign-in
+/// attempts at the identity provider as long as the router.
 pub(crate) fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(home))
@@ -65,7 +65,7 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/assets/app.css", get(css))
         .route("/signin/oidc", get(oidc::start))
         .route("/signin/oidc/callback", get(oidc::callback))
-        .layer(Extension(Sessions::default()))
+        .layer(Extension(Sessions::new(state.store.clone())))
         .layer(Extension(
             oidc::Attempts::<agentwerke_auth::SignInAttempt>::default(),
         ))

@@ -27,6 +27,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
+use crate::error::ApiError;
 use crate::secrets::StoreSecrets;
 use crate::state::AppState;
 use crate::ui::auth::{Chrome, UiError, render};
@@ -198,7 +199,10 @@ pub(crate) async fn callback(
         issuer = %principal.issuer,
         "signed in through the identity provider"
     );
-    let (session_id, session) = sessions.open(principal, now);
+    let (session_id, session) = sessions
+        .open(principal, now)
+        .await
+        .map_err(ApiError::from)?;
     let tls = over_tls(&headers);
     // A page, not a redirect: the session cookie is SameSite=Strict, and a
     // redirect still counts as the provider's cross-site navigation, on

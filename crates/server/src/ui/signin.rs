@@ -15,6 +15,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
+use crate::error::ApiError;
 use crate::state::AppState;
 use crate::ui::auth::{Chrome, Form, SignedIn, UiError, render};
 use crate::ui::session::{
@@ -90,7 +91,10 @@ pub(crate) async fn sign_in(
     }
     let principal =
         principal_from(&form).map_err(|m| UiError::page(StatusCode::UNPROCESSABLE_ENTITY, m))?;
-    let (id, _) = sessions.open(principal, state.clock.now());
+    let (id, _) = sessions
+        .open(principal, state.clock.now())
+        .await
+        .map_err(ApiError::from)?;
     let tls = over_tls(&headers);
     let mut response = Redirect::to("/").into_response();
     for value in [
@@ -112,7 +116,7 @@ pub(crate) async fn sign_out(
     body: Bytes,
 ) -> Result<Response, UiError> {
     signed.check_csrf(&Form::parse(&body)?)?;
-    sessions.close(&signed.id);
+    sessions.close(&signed.id).await.map_err(ApiError::from)?;
     let mut response = Redirect::to("/signin").into_response();
     let value = set_cookie(SESSION_COOKIE, "", "/", 0, over_tls(&headers));
     if let Ok(value) = value.parse() {
