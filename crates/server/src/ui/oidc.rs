@@ -267,7 +267,7 @@ fn refusal(error: SignInError) -> UiError {
     let status = match &error {
         SignInError::NotConfigured => StatusCode::NOT_FOUND,
         e if e.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
-        SignInError::BadIdToken(e) if e.code() == "auth.no_roles" => StatusCode::FORBIDDEN,
+        SignInError::BadIdToken(agentwerke_auth::Error::NoRoles) => StatusCode::FORBIDDEN,
         _ => StatusCode::UNAUTHORIZED,
     };
     UiError::page(
