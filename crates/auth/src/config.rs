@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+use agentwerke_secrets::SecretRef;
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 
@@ -157,6 +158,26 @@ pub struct OidcConfig {
     /// Largest discovery or JWKS response accepted, in bytes.
     #[serde(default = "default_max_response_bytes")]
     pub max_response_bytes: usize,
+    /// The web UI's client at the provider. Set, the sign-in page offers
+    /// signing in through the provider (authorization code with PKCE); its
+    /// ID tokens must name this client as their audience.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// The UI client's secret as a reference, `secret:NAME`, to a secret
+    /// the server keeps (`[secrets]` or the Settings API), read when a
+    /// sign-in completes: configuration never holds the value. None: a
+    /// public client, protected by PKCE alone.
+    #[serde(default)]
+    pub client_secret: Option<String>,
+    /// Where the provider sends the browser back: the server's external
+    /// URL followed by `/signin/oidc/callback`, registered at the provider
+    /// exactly so. Behind a proxy only the operator knows this URL, so it
+    /// is configured rather than guessed from request headers.
+    #[serde(default)]
+    pub redirect_url: Option<String>,
+    /// The scopes asked for at sign-in; `openid` must be one of them.
+    #[serde(default = "default_scopes")]
+    pub scopes: Vec<String>,
 }
 
 fn default_roles_claim() -> String {
@@ -177,6 +198,12 @@ fn default_timeout_secs() -> u64 {
 fn default_max_response_bytes() -> usize {
     256 * 1024
 }
+fn default_scopes() -> Vec<String> {
+    ["openid", "profile", "email"].map(str::to_owned).to_vec()
+}
+
+/// The path the provider sends the browser back to.
+pub const SIGN_IN_CALLBACK_PATH: &str = "/signin/oidc/callback";
 
 impl OidcConfig {
     /// A configuration with every optional field at its default.
@@ -191,7 +218,19 @@ impl OidcConfig {
             jwks_max_age_secs: default_max_age_secs(),
             http_timeout_secs: default_timeout_secs(),
             max_response_bytes: default_max_response_bytes(),
+            client_id: None,
+            client_secret: None,
+            redirect_url: None,
+            scopes: default_scopes(),
         }
+    }
+
+    /// The reference to the UI client's secret, when one is configured
+    /// (checked by [`OidcConfig::validate`]).
+    pub fn client_secret_ref(&self) -> Option<SecretRef> {
+        self.client_secret
+            .as_deref()
+            .and_then(|text| SecretRef::parse(text).ok())
     }
 
     /// Checks the configuration without touching the network.
@@ -217,6 +256,66 @@ impl OidcConfig {
             return bad(
                 "oidc.http-timeout-secs and max-response-bytes must be positive".to_owned(),
             );
+        }
+        self.validate_sign_in()
+    }
+
+    /// Checks the web UI's sign-in settings: all or nothing, a secret only
+    /// by reference, a callback URL the provider may send a browser to.
+    fn validate_sign_in(&self) -> Result<(), SetupError> {
+        let bad = |msg: String| Err(SetupError::Config(msg));
+        let Some(client_id) = &self.client_id else {
+            if self.client_secret.is_some() || self.redirect_url.is_some() {
+                return bad(
+                    "oidc.client-secret and oidc.redirect-url need oidc.client-id \
+                     (the web UI's client at the identity provider)"
+                        .to_owned(),
+                );
+            }
+            return Ok(());
+        };
+        if client_id.trim().is_empty() || client_id.chars().any(char::is_control) {
+            return bad("oidc.client-id must not be empty".to_owned());
+        }
+        if let Some(secret) = &self.client_secret
+            && SecretRef::parse(secret).is_err()
+        {
+            // Neither the text nor the parser's message (which quotes the
+            // name) is repeated: it may be the value that belongs in the
+            // secret store instead.
+            return bad(
+                "oidc.client-secret must be a reference secret:NAME to a secret the \
+                 server keeps (NAME: an ASCII letter, then letters, digits, '_', '.' or '-'), \
+                 never the value itself"
+                    .to_owned(),
+            );
+        }
+        let Some(redirect) = &self.redirect_url else {
+            return bad(format!(
+                "oidc.redirect-url is required with oidc.client-id: the server's external URL \
+                 followed by {SIGN_IN_CALLBACK_PATH}, e.g. \
+                 https://agentwerke.example.com{SIGN_IN_CALLBACK_PATH}"
+            ));
+        };
+        let url = check_fetch_url("oidc.redirect-url", redirect)?;
+        if url.path() != SIGN_IN_CALLBACK_PATH || url.query().is_some() || url.fragment().is_some()
+        {
+            return bad(format!(
+                "oidc.redirect-url must end in {SIGN_IN_CALLBACK_PATH} (no query, no fragment)"
+            ));
+        }
+        if !self.scopes.iter().any(|s| s == "openid") {
+            return bad("oidc.scopes must include openid".to_owned());
+        }
+        if let Some(scope) = self
+            .scopes
+            .iter()
+            .find(|s| s.is_empty() || s.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            return bad(format!(
+                "oidc.scopes: '{}' is not a scope (one word per entry)",
+                scope.escape_debug()
+            ));
         }
         Ok(())
     }

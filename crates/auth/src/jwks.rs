@@ -20,6 +20,7 @@ use tokio::sync::Mutex;
 use agentwerke_types::Timestamp;
 
 use crate::config::{OidcConfig, SigningAlg, check_fetch_url};
+use crate::discovery;
 use crate::error::{Error, SetupError};
 use crate::fetch::Fetcher;
 
@@ -187,21 +188,11 @@ impl Jwks {
         Ok(set)
     }
 
-    /// Reads `jwks_uri` from the discovery document, which must name the
-    /// configured issuer exactly (OpenID Connect Discovery §4.3).
+    /// Reads `jwks_uri` from the discovery document.
     async fn discover(&self) -> Result<Url, String> {
-        let base = self.issuer.trim_end_matches('/');
-        let raw = format!("{base}/.well-known/openid-configuration");
-        let url = Url::parse(&raw).map_err(|e| format!("bad discovery URL: {e}"))?;
-        let doc = self.fetcher.get_json(&url).await?;
-        if doc.get("issuer").and_then(Value::as_str) != Some(self.issuer.as_str()) {
-            return Err(format!("{url} names a different issuer"));
-        }
-        let jwks_uri = doc
-            .get("jwks_uri")
-            .and_then(Value::as_str)
-            .ok_or_else(|| format!("{url} has no jwks_uri"))?;
-        check_fetch_url("jwks_uri", jwks_uri).map_err(|e| e.to_string())
+        Ok(discovery::discover(&self.fetcher, &self.issuer)
+            .await?
+            .jwks_uri)
     }
 }
 

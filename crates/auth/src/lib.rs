@@ -10,6 +10,11 @@
 //! - **OIDC access tokens** (RS256/ES256) from one identity provider, whose
 //!   keys are discovered, fetched and cached over HTTPS.
 //!
+//! The same provider can sign a browser in to the web UI
+//! ([`Verifier::begin_sign_in`], [`Verifier::finish_sign_in`]): the
+//! authorization code flow with PKCE, its ID token checked by the same keys,
+//! claims and role mapping, with the UI's client as the audience.
+//!
 //! Design decisions:
 //! - The token source is chosen by the token's issuer, and the source alone
 //!   decides which algorithm and key verify it. The header's `alg` must
@@ -48,17 +53,20 @@
 
 mod config;
 mod dev_key;
+mod discovery;
 mod error;
 mod fetch;
 mod jwks;
 mod principal;
 mod role;
+mod sign_in;
 mod token;
 mod verifier;
 
-pub use config::{AuthConfig, DevConfig, OidcConfig, SigningAlg};
+pub use config::{AuthConfig, DevConfig, OidcConfig, SIGN_IN_CALLBACK_PATH, SigningAlg};
 pub use dev_key::{DEV_AUDIENCE, DEV_ISSUER, DevKey, mint_dev_token, mint_dev_token_with_groups};
 pub use error::{Error, SetupError};
 pub use principal::Principal;
 pub use role::{Permission, Role, allows};
+pub use sign_in::{SignInAttempt, SignInError, SignInStart, pkce_challenge};
 pub use verifier::{Verifier, bearer_token};

@@ -22,6 +22,7 @@ use crate::dev_key::{DEV_AUDIENCE, DEV_ISSUER, DevKey};
 use crate::error::{Error, SetupError};
 use crate::jwks::Jwks;
 use crate::principal::Principal;
+use crate::sign_in::SignInClient;
 use crate::token::{self, Expected, UnverifiedToken};
 
 /// The claim development tokens keep their roles in.
@@ -33,18 +34,20 @@ struct DevSource {
     key_id: String,
 }
 
-/// A configured OIDC provider and its key cache.
-struct OidcSource {
-    config: OidcConfig,
+/// A configured OIDC provider, its key cache, and the web UI's client at
+/// it, when configured.
+pub(crate) struct OidcSource {
+    pub(crate) config: OidcConfig,
     jwks: Jwks,
+    pub(crate) sign_in: Option<SignInClient>,
 }
 
 /// Verifies bearer tokens against the configured sources. Create one at
 /// start-up and share it (`Arc<Verifier>`); it caches the provider's keys.
 pub struct Verifier {
     dev: Option<DevSource>,
-    oidc: Option<OidcSource>,
-    leeway_secs: i64,
+    pub(crate) oidc: Option<OidcSource>,
+    pub(crate) leeway_secs: i64,
 }
 
 impl fmt::Debug for Verifier {
@@ -79,6 +82,7 @@ impl Verifier {
             Some(oidc) => Some(OidcSource {
                 config: oidc.clone(),
                 jwks: Jwks::new(oidc)?,
+                sign_in: SignInClient::new(oidc)?,
             }),
             None => None,
         };
@@ -167,7 +171,7 @@ fn verify_dev_signature(dev: &DevSource, token: &UnverifiedToken<'_>) -> Result<
         .map_err(|_| Error::BadSignature)
 }
 
-async fn verify_oidc_signature(
+pub(crate) async fn verify_oidc_signature(
     oidc: &OidcSource,
     token: &UnverifiedToken<'_>,
     now: Timestamp,

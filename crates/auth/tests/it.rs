@@ -6,5 +6,7 @@ mod dev;
 mod key_file;
 #[path = "it/oidc.rs"]
 mod oidc;
+#[path = "it/sign_in.rs"]
+mod sign_in;
 #[path = "it/support.rs"]
 mod support;

@@ -452,6 +452,9 @@ impl RawConfig {
                  (AGENTWERKE_AUTH__DEV__ENABLED=false) when serving other machines"
             );
         }
+        self.auth
+            .validate()
+            .context("[auth] cannot be used as configured")?;
         if !(1..=3600).contains(&self.lease_secs) {
             bail!("lease-secs is {}; use 1 to 3600 seconds", self.lease_secs);
         }
@@ -923,5 +926,79 @@ default = true
                 "the URL is not echoed: {message}"
             );
         }
+    }
+
+    /// The web UI's client at the identity provider is checked when the
+    /// configuration is loaded, and its secret is only ever a reference.
+    #[test]
+    fn the_web_uis_provider_client_is_checked_at_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("oidc.toml");
+        let load = |client: &str| {
+            std::fs::write(
+                &file,
+                format!(
+                    "[auth.oidc]\nissuer = \"https://idp.example\"\naudience = \"agentwerke-api\"\n\
+                     {client}"
+                ),
+            )
+            .unwrap();
+            RawConfig::load(Some(&file)).unwrap().check()
+        };
+        let config = load(
+            "client-id = \"agentwerke-ui\"\nclient-secret = \"secret:ui_client\"\n\
+             redirect-url = \"https://aw.example/signin/oidc/callback\"\n",
+        )
+        .unwrap();
+        let oidc = config.auth.oidc.unwrap();
+        assert_eq!(oidc.scopes, ["openid", "profile", "email"]);
+        assert_eq!(
+            oidc.client_secret_ref().unwrap().to_string(),
+            "secret:ui_client"
+        );
+
+        let error = format!(
+            "{:#}",
+            load(
+                "client-id = \"ui\"\nclient-secret = \"hunter2-pasted\"\n\
+                 redirect-url = \"https://aw.example/signin/oidc/callback\"\n"
+            )
+            .unwrap_err()
+        );
+        assert!(
+            error.contains("oidc.client-secret must be a reference secret:NAME"),
+            "{error}"
+        );
+        assert!(!error.contains("hunter2"), "{error}");
+        let error = format!("{:#}", load("client-id = \"ui\"\n").unwrap_err());
+        assert!(error.contains("oidc.redirect-url is required"), "{error}");
+        let error = format!(
+            "{:#}",
+            load("client-id = \"ui\"\nredirect-url = \"http://aw.example/signin/oidc/callback\"\n")
+                .unwrap_err()
+        );
+        assert!(error.contains("must be an https URL"), "{error}");
+        let error = format!(
+            "{:#}",
+            load("client-id = \"ui\"\nredirect-url = \"https://aw.example/\"\n").unwrap_err()
+        );
+        assert!(
+            error.contains("must end in /signin/oidc/callback"),
+            "{error}"
+        );
+        let error = format!(
+            "{:#}",
+            load(
+                "client-id = \"ui\"\nredirect-url = \"https://aw.example/signin/oidc/callback\"\n\
+                 scopes = [\"profile\"]\n"
+            )
+            .unwrap_err()
+        );
+        assert!(error.contains("must include openid"), "{error}");
+        let error = format!(
+            "{:#}",
+            load("redirect-url = \"https://aw.example/signin/oidc/callback\"\n").unwrap_err()
+        );
+        assert!(error.contains("need oidc.client-id"), "{error}");
     }
 }

@@ -69,6 +69,7 @@ mod error;
 pub mod gateway;
 mod model;
 pub mod secrets;
+pub mod sessions;
 mod sqlite;
 mod store;
 pub mod usage;

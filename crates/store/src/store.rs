@@ -293,4 +293,21 @@ pub trait Store: Send + Sync {
     /// every turn kept ([`Row::RecordModelUsage`](crate::Row)), whichever
     /// claim or process made it: what budgets are checked against.
     async fn model_spend(&self, run_id: &str, work_id: &str) -> Result<crate::usage::SpendTotals>;
+
+    /// Keeps a web UI session, and forgets every session ended at `now`.
+    async fn open_session(
+        &self,
+        session: crate::sessions::SessionRow,
+        now: Timestamp,
+    ) -> Result<()>;
+
+    /// The web UI session whose id hashes to `id_hash`, if live at `now`.
+    async fn get_session(
+        &self,
+        id_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<crate::sessions::SessionRow>>;
+
+    /// Ends the web UI session whose id hashes to `id_hash`.
+    async fn close_session(&self, id_hash: &str) -> Result<()>;
 }

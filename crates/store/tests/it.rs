@@ -90,6 +90,7 @@ contract! {
     step_end_hold_of_closed_work => contract::steps_end::hold_of_closed_work_writes_nothing,
     secrets_created_rotated_and_deleted => contract::secrets::created_rotated_and_deleted,
     secrets_only_in_a_global_change => contract::secrets::only_in_a_global_change,
+    sessions_kept_until_they_end => contract::sessions::kept_until_they_end,
     usage_adds_up_per_work_and_run => contract::usage::turns_add_up_per_work_and_run_once_each,
     usage_of_an_unknown_run => contract::usage::a_turn_of_an_unknown_run_is_not_found,
 }
@@ -158,6 +159,29 @@ mod sqlite {
             .unwrap();
         assert_eq!(claimed.len(), 1);
         assert_eq!(claimed[0].events.len(), 1, "only the start event");
+    }
+
+    /// Two stores on one file (two servers on one database) see the same
+    /// web UI sessions, and a reopened file still has them.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sessions_are_shared_by_stores_on_one_file() {
+        let db = Db::new().await;
+        let other = SqliteStore::open(&Db::url(&db.dir)).await.expect("open");
+        let row = agentwerke_store::sessions::SessionRow {
+            id_hash: "hash".to_owned(),
+            principal: "{}".to_owned(),
+            csrf: "token".to_owned(),
+            expires_at: contract::support::t(1_000),
+        };
+        db.store
+            .open_session(row.clone(), contract::support::t(0))
+            .await
+            .unwrap();
+        let seen = other.get_session("hash", contract::support::t(1)).await;
+        assert_eq!(seen.unwrap(), Some(row));
+        other.close_session("hash").await.unwrap();
+        let gone = db.store.get_session("hash", contract::support::t(1)).await;
+        assert_eq!(gone.unwrap(), None);
     }
 
     /// `BEGIN IMMEDIATE` plus `busy_timeout` makes concurrent writers queue:

@@ -216,7 +216,13 @@ async fn discovery(State(state): State<Arc<Mutex<IdpState>>>) -> Response {
         .clone()
         .unwrap_or_else(|| s.issuer.clone());
     let jwks_uri = format!("{}/jwks", s.issuer);
-    axum::Json(json!({"issuer": issuer, "jwks_uri": jwks_uri})).into_response()
+    axum::Json(json!({
+        "issuer": issuer,
+        "jwks_uri": jwks_uri,
+        "authorization_endpoint": format!("{}/auth", s.issuer),
+        "token_endpoint": format!("{}/token", s.issuer),
+    }))
+    .into_response()
 }
 
 async fn jwks(State(state): State<Arc<Mutex<IdpState>>>) -> Response {

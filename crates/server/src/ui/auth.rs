@@ -60,6 +60,8 @@ impl FromRequestParts<AppState> for SignedIn {
             .to_owned();
         let session = sessions
             .get(&id, state.clock.now())
+            .await
+            .map_err(|e| UiError::from(ApiError::from(e)))?
             .ok_or(UiError::SignIn)?;
         Ok(Self { id, session })
     }

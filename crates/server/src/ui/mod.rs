@@ -18,6 +18,7 @@ mod auth;
 mod diagram;
 mod gateway;
 mod listing;
+mod oidc;
 mod policies;
 mod runs;
 mod session;
@@ -49,8 +50,8 @@ pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src
      base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// Every UI route, with its session store, refusal pages and security
-/// headers. Merged into [`crate::app`]; the session store lives as long as
-/// the router.
+/// headers. Merged into [`crate::app`]; sessions live in the store, sign-in
+/// attempts at the identity provider as long as the router.
 pub(crate) fn router(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/", get(home))
@@ -79,7 +80,12 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         )
         .route("/assets/htmx.min.js", get(htmx))
         .route("/assets/app.css", get(css))
-        .layer(Extension(Sessions::default()))
+        .route("/signin/oidc", get(oidc::start))
+        .route("/signin/oidc/callback", get(oidc::callback))
+        .layer(Extension(Sessions::new(state.store.clone())))
+        .layer(Extension(
+            oidc::Attempts::<agentwerke_auth::SignInAttempt>::default(),
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::render_refusals,

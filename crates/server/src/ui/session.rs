@@ -1,17 +1,21 @@
 //! Browser sessions: who is signed in, kept on the server.
 //!
 //! A session is a random id in a cookie (HttpOnly, SameSite=Strict, Secure
-//! when the page came over TLS) that names a [`Session`] held in memory:
+//! when the page came over TLS) that names a [`Session`] kept in the store:
 //! the principal it acts as, its CSRF token and when it ends. Nothing about
-//! the user is in the cookie, so it cannot be forged or widened; a restart
-//! forgets every session and signs everyone out (documented in the README).
+//! the user is in the cookie, so it cannot be forged or widened. The store
+//! keeps only the id's SHA-256, so reading the database does not let anyone
+//! act as a signed-in user; and because the store keeps them, a restart
+//! signs no one out and every server on one database knows every session.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use agentwerke_auth::Principal;
+use agentwerke_store::Store;
+use agentwerke_store::sessions::SessionRow;
 use agentwerke_types::Timestamp;
 use axum::http::{HeaderMap, header};
+use sha2::{Digest, Sha256};
 
 /// The session cookie's name.
 pub(crate) const SESSION_COOKIE: &str = "aw_session";
@@ -22,9 +26,6 @@ pub(crate) const SIGNIN_COOKIE: &str = "aw_signin";
 pub(crate) const SESSION_SECS: i64 = 8 * 60 * 60;
 /// How long a sign-in form stays valid, in seconds.
 pub(crate) const SIGNIN_SECS: i64 = 10 * 60;
-/// The most sessions kept at once; beyond it the one ending soonest goes,
-/// so repeated sign-ins cannot grow memory without bound.
-const MAX_SESSIONS: usize = 10_000;
 
 /// One signed-in browser.
 #[derive(Debug, Clone)]
@@ -38,53 +39,78 @@ pub(crate) struct Session {
     pub(crate) expires_at: Timestamp,
 }
 
-/// Every live session, by id. Cheap to clone.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Sessions(Arc<Mutex<HashMap<String, Session>>>);
+/// Every live session, in the store. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Sessions(Arc<dyn Store>);
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions").finish_non_exhaustive()
+    }
+}
 
 impl Sessions {
+    /// Sessions kept in `store`.
+    pub(crate) fn new(store: Arc<dyn Store>) -> Self {
+        Self(store)
+    }
+
     /// Opens a session for `principal` at `now`; its id and the session.
-    pub(crate) fn open(&self, principal: Principal, now: Timestamp) -> (String, Session) {
+    pub(crate) async fn open(
+        &self,
+        principal: Principal,
+        now: Timestamp,
+    ) -> agentwerke_store::Result<(String, Session)> {
         let id = random_token();
         let session = Session {
             principal,
             csrf: random_token(),
             expires_at: Timestamp::from_millis(now.as_millis() + SESSION_SECS * 1000),
         };
-        let mut all = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        all.retain(|_, s| s.expires_at > now);
-        if all.len() >= MAX_SESSIONS
-            && let Some(oldest) = all
-                .iter()
-                .min_by_key(|(_, s)| s.expires_at)
-                .map(|(id, _)| id.clone())
-        {
-            all.remove(&oldest);
-        }
-        all.insert(id.clone(), session.clone());
-        (id, session)
+        let principal = serde_json::to_string(&session.principal).map_err(|e| {
+            agentwerke_store::Error::Corrupt {
+                what: format!("a session's principal: {e}"),
+            }
+        })?;
+        let row = SessionRow {
+            id_hash: id_hash(&id),
+            principal,
+            csrf: session.csrf.clone(),
+            expires_at: session.expires_at,
+        };
+        self.0.open_session(row, now).await?;
+        Ok((id, session))
     }
 
-    /// The live session `id` names at `now`; an ended one is forgotten.
-    pub(crate) fn get(&self, id: &str, now: Timestamp) -> Option<Session> {
-        let mut all = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        match all.get(id) {
-            Some(session) if session.expires_at > now => Some(session.clone()),
-            Some(_) => {
-                all.remove(id);
-                None
-            }
-            None => None,
-        }
+    /// The live session `id` names at `now`.
+    pub(crate) async fn get(
+        &self,
+        id: &str,
+        now: Timestamp,
+    ) -> agentwerke_store::Result<Option<Session>> {
+        let Some(row) = self.0.get_session(&id_hash(id), now).await? else {
+            return Ok(None);
+        };
+        let principal =
+            serde_json::from_str(&row.principal).map_err(|e| agentwerke_store::Error::Corrupt {
+                what: format!("a session's principal: {e}"),
+            })?;
+        Ok(Some(Session {
+            principal,
+            csrf: row.csrf,
+            expires_at: row.expires_at,
+        }))
     }
 
     /// Ends session `id`.
-    pub(crate) fn close(&self, id: &str) {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(id);
+    pub(crate) async fn close(&self, id: &str) -> agentwerke_store::Result<()> {
+        self.0.close_session(&id_hash(id)).await
     }
+}
+
+/// What the store knows a session by: the SHA-256 of its id, hex.
+fn id_hash(id: &str) -> String {
+    hex::encode(Sha256::digest(id.as_bytes()))
 }
 
 /// 32 random bytes from the operating system, as hex.
@@ -151,25 +177,66 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_session_ends_at_its_expiry_and_at_sign_out() {
-        let sessions = Sessions::default();
+    async fn store() -> (tempfile::TempDir, Arc<dyn Store>) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}", dir.path().join("aw.db").display());
+        let store = agentwerke_store::SqliteStore::open(&url)
+            .await
+            .expect("store");
+        (dir, Arc::new(store))
+    }
+
+    #[tokio::test]
+    async fn a_session_ends_at_its_expiry_and_at_sign_out() {
+        let (_dir, store) = store().await;
+        let sessions = Sessions::new(store.clone());
         let start = Timestamp::from_millis(1_000_000);
-        let (id, session) = sessions.open(ada(), start);
+        let (id, session) = sessions.open(ada(), start).await.unwrap();
         assert_eq!(id.len(), 64);
         assert_ne!(id, session.csrf);
         let just_before = Timestamp::from_millis(session.expires_at.as_millis() - 1);
-        assert_eq!(sessions.get(&id, just_before).unwrap().principal, ada());
-        assert!(sessions.get(&id, session.expires_at).is_none());
+        let live = sessions.get(&id, just_before).await.unwrap().unwrap();
+        assert_eq!((live.principal, live.csrf), (ada(), session.csrf.clone()));
         assert!(
-            sessions.get(&id, start).is_none(),
-            "an ended session is gone"
+            sessions
+                .get(&id, session.expires_at)
+                .await
+                .unwrap()
+                .is_none()
         );
 
-        let (id, _) = sessions.open(ada(), start);
-        sessions.close(&id);
-        assert!(sessions.get(&id, start).is_none());
-        assert!(sessions.get("not-a-session", start).is_none());
+        let (id, _) = sessions.open(ada(), start).await.unwrap();
+        sessions.close(&id).await.unwrap();
+        assert!(sessions.get(&id, start).await.unwrap().is_none());
+        assert!(
+            sessions
+                .get("not-a-session", start)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn the_store_knows_a_session_by_its_ids_hash_only() {
+        let (_dir, store) = store().await;
+        let sessions = Sessions::new(store.clone());
+        let start = Timestamp::from_millis(1_000_000);
+        let (id, _) = sessions.open(ada(), start).await.unwrap();
+        assert!(store.get_session(&id, start).await.unwrap().is_none());
+        let row = store
+            .get_session(&id_hash(&id), start)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.id_hash.len(), 64);
+        assert_ne!(row.id_hash, id);
+        // Another server on the same store knows the session.
+        let other = Sessions::new(store);
+        assert_eq!(
+            other.get(&id, start).await.unwrap().unwrap().principal,
+            ada()
+        );
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //! Local sign-in exists only where development tokens are accepted
 //! (`auth.dev.enabled`), which `agentwerke serve` allows on a loopback
 //! address only: it opens a session for the role (and groups) chosen, as a
-//! development token for them would be verified. Sign-in through the
-//! identity provider (OIDC authorization code with PKCE) is not built yet.
+//! development token for them would be verified. Where the web UI's client
+//! at the identity provider is configured (`oidc.client-id`), the page also
+//! offers signing in there (authorization code with PKCE, [`super::oidc`]).
 
 use agentwerke_auth::{DEV_ISSUER, Principal, Role};
 use askama::Template;
@@ -14,6 +15,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
+use crate::error::ApiError;
 use crate::state::AppState;
 use crate::ui::auth::{Chrome, Form, SignedIn, UiError, render};
 use crate::ui::session::{
@@ -30,6 +32,8 @@ struct SignInPage {
     chrome: Chrome,
     /// Whether local sign-in is available.
     local: bool,
+    /// The identity provider's issuer, when signing in there is offered.
+    provider: Option<String>,
     /// The form's token, also in the sign-in cookie.
     nonce: String,
     roles: Vec<&'static str>,
@@ -42,6 +46,7 @@ pub(crate) async fn page(State(state): State<AppState>, headers: HeaderMap) -> R
     let page = SignInPage {
         chrome: Chrome::of(None, "signin"),
         local,
+        provider: state.verifier.sign_in_issuer().map(str::to_owned),
         nonce: nonce.clone(),
         roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
     };
@@ -86,7 +91,10 @@ pub(crate) async fn sign_in(
     }
     let principal =
         principal_from(&form).map_err(|m| UiError::page(StatusCode::UNPROCESSABLE_ENTITY, m))?;
-    let (id, _) = sessions.open(principal, state.clock.now());
+    let (id, _) = sessions
+        .open(principal, state.clock.now())
+        .await
+        .map_err(ApiError::from)?;
     let tls = over_tls(&headers);
     let mut response = Redirect::to("/").into_response();
     for value in [
@@ -108,7 +116,7 @@ pub(crate) async fn sign_out(
     body: Bytes,
 ) -> Result<Response, UiError> {
     signed.check_csrf(&Form::parse(&body)?)?;
-    sessions.close(&signed.id);
+    sessions.close(&signed.id).await.map_err(ApiError::from)?;
     let mut response = Redirect::to("/signin").into_response();
     let value = set_cookie(SESSION_COOKIE, "", "/", 0, over_tls(&headers));
     if let Ok(value) = value.parse() {

@@ -660,3 +660,56 @@ async fn an_admin_uploads_and_publishes_a_workflow_and_starts_it_in_a_browser() 
     drop(driver);
     server.stop().await;
 }
+
+/// Signing in through the identity provider in a real browser: the sign-in
+/// page's "Sign in with …" link goes to the provider (a fake one that
+/// consents at once), which sends the browser back with a code; the
+/// server redeems it with the PKCE verifier, checks the ID token, and the
+/// browser lands signed in with the role and group from the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_signs_in_through_the_identity_provider_in_a_browser() {
+    let idp = crate::fake_idp::FakeIdp::start().await;
+    let server = TestServer::start_with_oidc(
+        |url| idp.config(url),
+        Vec::new(),
+        crate::harness::Vars::default(),
+    )
+    .await;
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    browser
+        .goto(&format!("{}/", server.url))
+        .await
+        .expect("goto");
+    let link = find(&browser, "#sign-in-oidc").await;
+    assert_eq!(
+        link.text().await.expect("text"),
+        format!("Sign in with {}", idp.issuer)
+    );
+    shoot(&browser, "signin-oidc").await;
+    link.click().await.expect("click");
+    assert_eq!(
+        text(&browser, "#signed-in-as").await,
+        "rita (Approver, release-manager)"
+    );
+    let landed = browser.current_url().await.expect("url");
+    assert_eq!(landed.path(), "/runs");
+    let asked = idp.with(|i| i.authorizations.clone());
+    assert_eq!(asked.len(), 1, "one trip to the provider");
+    assert_eq!(asked[0]["code_challenge_method"], "S256");
+    find(&browser, "a[href='/approvals']")
+        .await
+        .click()
+        .await
+        .expect("click");
+    find(&browser, "h1").await;
+    assert_eq!(
+        browser.current_url().await.expect("url").path(),
+        "/approvals",
+        "the session carries on"
+    );
+
+    browser.close().await.expect("close the browser");
+    drop(driver);
+    server.stop().await;
+}

@@ -168,13 +168,66 @@ impl TestServer {
         redactor: Redactor,
         build_provider: Option<BuildProvider>,
     ) -> Self {
+        Self::start_authenticated(
+            scripts,
+            escalation_ttl_secs,
+            limits,
+            configured_secrets,
+            environment,
+            redactor,
+            build_provider,
+            |_| dev_auth(),
+        )
+        .await
+    }
+
+    /// A server that also accepts the identity provider `oidc` describes
+    /// given the server's URL (development tokens stay on), whose
+    /// deployment configuration keeps `configured` secrets read from
+    /// `vars`.
+    pub(crate) async fn start_with_oidc(
+        oidc: impl FnOnce(&str) -> agentwerke_auth::OidcConfig,
+        configured: Vec<(SecretName, SecretLocation)>,
+        vars: Vars,
+    ) -> Self {
+        Self::start_authenticated(
+            "",
+            24 * 60 * 60,
+            ApiLimits::default(),
+            configured,
+            vars,
+            Redactor::default(),
+            None,
+            |url| AuthConfig {
+                oidc: Some(oidc(url)),
+                ..dev_auth()
+            },
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn start_authenticated(
+        scripts: &str,
+        escalation_ttl_secs: u64,
+        limits: ApiLimits,
+        configured_secrets: Vec<(SecretName, SecretLocation)>,
+        environment: Vars,
+        redactor: Redactor,
+        build_provider: Option<BuildProvider>,
+        auth: impl FnOnce(&str) -> AuthConfig,
+    ) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let auth = auth(&url);
         let dir = tempfile::tempdir().expect("temp dir");
         let store: Arc<dyn Store> = Arc::new(
             SqliteStore::open(&format!("sqlite://{}", dir.path().join("aw.db").display()))
                 .await
                 .expect("store"),
         );
-        let auth = dev_auth();
         let dev_key =
             DevKey::load_or_create(&auth.dev.key_path(dir.path())).expect("development key");
         let verifier = Arc::new(Verifier::new(&auth, Some(&dev_key)).expect("verifier"));
@@ -260,10 +313,6 @@ impl TestServer {
             keeper,
             limits,
         };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let url = format!("http://{}", listener.local_addr().expect("addr"));
         let server = tokio::spawn(async move {
             axum::serve(listener, app(state)).await.expect("serve");
         });

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real server on a loopback socket, a real SQLite file,
 //! the runtime's loops, and development tokens.
 
+mod fake_idp;
 mod harness;
 
 mod approval_content;
@@ -12,6 +13,7 @@ mod flows;
 mod gateway;
 mod journal;
 mod leaks;
+mod oidc_signin;
 mod pagination;
 mod problems;
 mod profiles;

@@ -24,6 +24,7 @@ mod questions;
 mod rows;
 mod runs;
 mod secrets;
+mod sessions;
 mod timers;
 mod txn;
 mod usage;
@@ -500,5 +501,30 @@ impl Store for SqliteStore {
 
     async fn model_spend(&self, run_id: &str, work_id: &str) -> Result<crate::usage::SpendTotals> {
         usage::spend(&self.pool, run_id, work_id).await
+    }
+
+    async fn open_session(
+        &self,
+        session: crate::sessions::SessionRow,
+        now: Timestamp,
+    ) -> Result<()> {
+        self.writer
+            .write(move |conn| sessions::open(conn, &session, now))
+            .await
+    }
+
+    async fn get_session(
+        &self,
+        id_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<crate::sessions::SessionRow>> {
+        sessions::get(&self.pool, id_hash, now).await
+    }
+
+    async fn close_session(&self, id_hash: &str) -> Result<()> {
+        let id_hash = id_hash.to_owned();
+        self.writer
+            .write(move |conn| sessions::close(conn, &id_hash))
+            .await
     }
 }

@@ -13,6 +13,7 @@ pub(crate) mod policies;
 pub(crate) mod questions;
 pub(crate) mod runs;
 pub(crate) mod secrets;
+pub(crate) mod sessions;
 pub(crate) mod steps;
 pub(crate) mod steps_end;
 pub(crate) mod support;
