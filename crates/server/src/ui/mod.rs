@@ -20,6 +20,10 @@ mod runs;
 mod session;
 mod signin;
 
+mod evidence;
+mod evidence_sections;
+mod settings;
+
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
@@ -62,6 +66,10 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/approvals/{id}/decision", post(approvals::decide))
         .route("/assets/htmx.min.js", get(htmx))
         .route("/assets/app.css", get(css))
+        .route("/runs/{id}/evidence", get(evidence::page))
+        .route("/runs/{id}/evidence/download", get(evidence::download))
+        .route("/settings", get(settings::page))
+        .route("/settings/secrets/{name}", post(settings::rotate))
         .layer(Extension(Sessions::default()))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

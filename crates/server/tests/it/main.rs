@@ -23,3 +23,4 @@ mod secret_refs;
 mod settings;
 mod tools;
 mod ui;
+mod ui_evidence;
