@@ -181,7 +181,11 @@ mod tests {
         let key = signing_key_from_seed([7; 32]).verifying_key();
         let pack = signed_pack(7);
         let found = Verification::of(&bytes(&pack), &key);
-        assert!(found.verified, "{:?}", found.problems.first().map(|p| p.code));
+        assert!(
+            found.verified,
+            "{:?}",
+            found.problems.first().map(|p| p.code)
+        );
         assert_eq!(found.trusted_key_id, key_id(&key));
         assert_eq!(found.signer_key_id, key_id(&key));
         assert_eq!(found.chain_length, 2);

@@ -125,7 +125,10 @@ pub(crate) async fn rotate(
         .map_err(|e| {
             UiError::page(
                 e.status(),
-                format!("Secret '{name}' was not rotated ({}); nothing was changed.", e.message()),
+                format!(
+                    "Secret '{name}' was not rotated ({}); nothing was changed.",
+                    e.message()
+                ),
             )
         })?;
     // The name passed `SecretName::parse` in `set_secret`: it needs no

@@ -487,7 +487,10 @@ async fn an_admin_rotates_a_secret_in_a_browser_and_the_value_is_nowhere() {
         .expect("click");
     let new = text(&browser, "#rotated-fingerprint").await;
     assert_ne!(new, old, "the fingerprint changed");
-    assert_eq!(text(&browser, "#secret-deploy_token .fingerprint").await, new);
+    assert_eq!(
+        text(&browser, "#secret-deploy_token .fingerprint").await,
+        new
+    );
     let listed = crate::ui_evidence::fingerprints(&server).await;
     assert!(
         listed
@@ -508,12 +511,15 @@ async fn an_admin_rotates_a_secret_in_a_browser_and_the_value_is_nowhere() {
     }
 
     for source in &sources {
-        assert!(!source.contains(second) && !source.contains(first), "{source}");
+        assert!(
+            !source.contains(second) && !source.contains(first),
+            "{source}"
+        );
     }
     let seen = recorder.seen();
     assert!(
-        seen.iter().any(|x| x.request == "POST /settings/secrets/deploy_token"
-            && x.status == 303),
+        seen.iter()
+            .any(|x| x.request == "POST /settings/secrets/deploy_token" && x.status == 303),
         "the rotation went through the recorder"
     );
     for exchange in &seen {
@@ -669,8 +675,7 @@ impl ServerLogs {
                 .with_ansi(false)
                 .with_writer(logs.clone())
                 .finish();
-            tracing::subscriber::set_global_default(subscriber)
-                .expect("no other log subscriber");
+            tracing::subscriber::set_global_default(subscriber).expect("no other log subscriber");
             logs
         })
         .clone()

@@ -221,7 +221,11 @@ async fn a_secret_is_rotated_write_only_and_refusals_change_nothing() {
     let mut refusals = Vec::new();
     let no_token = admin.post(rotate, &[("value", second)]).await;
     assert_eq!(no_token.status, StatusCode::FORBIDDEN);
-    assert!(no_token.body.contains("security token"), "{}", no_token.body);
+    assert!(
+        no_token.body.contains("security token"),
+        "{}",
+        no_token.body
+    );
     refusals.push(no_token);
     let empty = admin.post(rotate, &[("csrf", &csrf), ("value", "")]).await;
     assert_eq!(empty.status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -235,11 +239,7 @@ async fn a_secret_is_rotated_write_only_and_refusals_change_nothing() {
         )
         .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
-    assert!(
-        unknown.body.contains("no secret named"),
-        "{}",
-        unknown.body
-    );
+    assert!(unknown.body.contains("no secret named"), "{}", unknown.body);
     refusals.push(unknown);
     let configured = admin
         .post(
