@@ -4,7 +4,8 @@
 //! scripted model), runs a workflow of `BENCH_STEPS` agent tasks one after
 //! another (200 by default) to completion, signs in, and times `GET
 //! /runs/{id}` (the run page: the run view, its audit log's tool calls, the
-//! diagram from the BPMNDI), `GET /runs` and `GET /approvals` over HTTP on
+//! diagram from the BPMNDI), `GET /runs/{id}/evidence` (the pack gathered,
+//! signed and verified), `GET /runs` and `GET /approvals` over HTTP on
 //! loopback. Prints p50, p99 and the largest of `BENCH_ROUNDS` requests each.
 
 use std::sync::Arc;
@@ -141,6 +142,7 @@ async fn main() {
     println!("web UI pages, a completed run of {steps} agent steps, {rounds} requests each:");
     for path in [
         format!("/runs/{run_id}"),
+        format!("/runs/{run_id}/evidence"),
         "/runs".to_owned(),
         "/approvals".to_owned(),
     ] {
@@ -164,12 +166,8 @@ async fn main() {
         }
         took.sort();
         println!(
-            "  GET {:<12} p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms",
-            if path.starts_with("/runs/") {
-                "/runs/{id}"
-            } else {
-                path.as_str()
-            },
+            "  GET {:<21} p50 {:>7.2} ms  p99 {:>7.2} ms  max {:>7.2} ms",
+            path.replace(&run_id, "{id}"),
             ms(took[took.len() / 2]),
             ms(took[(took.len() * 99 / 100).min(took.len() - 1)]),
             ms(took[took.len() - 1]),

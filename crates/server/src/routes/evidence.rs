@@ -26,8 +26,7 @@ pub async fn pack(
     caller: Caller,
     AppPath(id): AppPath<String>,
 ) -> Result<Json<EvidencePack>, ApiError> {
-    caller.require(Permission::Read)?;
-    signed_pack(&state, &id).await.map(Json)
+    readable_pack(&state, &caller, &id).await.map(Json)
 }
 
 /// The same pack as a file download (`evidence-pack-<run>.json`).
@@ -41,12 +40,29 @@ pub async fn download(
     caller: Caller,
     AppPath(id): AppPath<String>,
 ) -> Result<Response, ApiError> {
+    let pack = readable_pack(&state, &caller, &id).await?;
+    attachment(&id, &pack)
+}
+
+/// The run's signed pack for `caller`, who must be allowed to read: the
+/// one permission check of the JSON answer, the download and the UI's
+/// evidence page.
+pub(crate) async fn readable_pack(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<EvidencePack, ApiError> {
     caller.require(Permission::Read)?;
-    let pack = signed_pack(&state, &id).await?;
-    let body = serde_json::to_vec_pretty(&pack).map_err(ApiError::internal)?;
+    signed_pack(state, id).await
+}
+
+/// `pack` as the file the download serves: pretty JSON, as an attachment
+/// named after the run. The API's download and the UI's serve it alike.
+pub(crate) fn attachment(id: &str, pack: &EvidencePack) -> Result<Response, ApiError> {
+    let body = pack_bytes(pack)?;
     let disposition = format!(
         "attachment; filename=\"evidence-pack-{}.json\"",
-        file_safe(&id)
+        file_safe(id)
     );
     let mut response = body.into_response();
     let headers = response.headers_mut();
@@ -59,6 +75,12 @@ pub async fn download(
         HeaderValue::from_str(&disposition).map_err(ApiError::internal)?,
     );
     Ok(response)
+}
+
+/// The bytes of a pack as the download writes them, so what is verified
+/// on the UI's evidence page is what a download holds.
+pub(crate) fn pack_bytes(pack: &EvidencePack) -> Result<Vec<u8>, ApiError> {
+    serde_json::to_vec_pretty(pack).map_err(ApiError::internal)
 }
 
 /// The public half of the evidence signing key.

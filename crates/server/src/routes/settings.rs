@@ -96,15 +96,21 @@ pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Settings>, ApiError> {
+    settings_for(&state, &caller).await.map(Json)
+}
+
+/// The settings as `caller`, who must be allowed to manage them, sees them:
+/// the one check and listing of the API and the UI's Settings page.
+pub(crate) async fn settings_for(state: &AppState, caller: &Caller) -> Result<Settings, ApiError> {
     caller.require(Permission::ManageSettings)?;
     let stored = state.store.secrets().await?;
     let configured = state.keeper.configured_secrets();
-    Ok(Json(Settings {
+    Ok(Settings {
         secrets: merged(
             stored.iter().map(SecretEntry::from).collect(),
             configured.into_iter().map(SecretEntry::from).collect(),
         ),
-    }))
+    })
 }
 
 /// One entry per name, sorted. Configuration wins: a name stored through
@@ -181,9 +187,23 @@ pub async fn put(
     AppPath(name): AppPath<String>,
     AppJson(body): AppJson<SecretBody>,
 ) -> Result<(StatusCode, Json<SecretEntry>), ApiError> {
+    let (status, entry) = set_secret(&state, &caller, &name, body.value).await?;
+    Ok((status, Json(entry)))
+}
+
+/// Sets secret `name` to `value` as `caller`, who must be allowed to
+/// manage settings: 201 when it is new, 200 when it was rotated. The one
+/// road of the API's `PUT` and the UI's rotation form; the value goes into
+/// the sealed envelope and nowhere else.
+pub(crate) async fn set_secret(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+    value: String,
+) -> Result<(StatusCode, SecretEntry), ApiError> {
     caller.require(Permission::ManageSettings)?;
-    let name = writable(&state, &name)?;
-    let value = SecretValue::new(body.value).map_err(secret_error)?;
+    let name = writable(state, name)?;
+    let value = SecretValue::new(value).map_err(secret_error)?;
     let (sealed, fingerprint) = state.keeper.seal(&name, &value).map_err(secret_error)?;
     drop(value);
     let command = Command::SetSecret(SetSecret {
@@ -200,7 +220,7 @@ pub async fn put(
             } else {
                 StatusCode::CREATED
             };
-            Ok((status, Json(SecretEntry::from(secret))))
+            Ok((status, SecretEntry::from(secret)))
         }
         _ => Err(ApiError::internal("a secret put wrote no secret")),
     }

@@ -25,6 +25,10 @@ mod session;
 mod signin;
 mod workflows;
 
+mod evidence;
+mod evidence_sections;
+mod settings;
+
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::Next;
@@ -80,6 +84,10 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         )
         .route("/assets/htmx.min.js", get(htmx))
         .route("/assets/app.css", get(css))
+        .route("/runs/{id}/evidence", get(evidence::page))
+        .route("/runs/{id}/evidence/download", get(evidence::download))
+        .route("/settings", get(settings::page))
+        .route("/settings/secrets/{name}", post(settings::rotate))
         .route("/signin/oidc", get(oidc::start))
         .route("/signin/oidc/callback", get(oidc::callback))
         .layer(Extension(Sessions::new(state.store.clone())))

@@ -713,3 +713,429 @@ async fn a_user_signs_in_through_the_identity_provider_in_a_browser() {
     drop(driver);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auditor_opens_a_runs_evidence_sees_it_verified_and_downloads_it_in_a_browser() {
+    let server = TestServer::start_with_scripts(SCRIPTS).await;
+    let run_id = crate::ui_evidence::completed_run(&server).await;
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    let url = server.url.clone();
+
+    sign_in(&browser, &url, "vera", "Viewer", "").await;
+    browser
+        .goto(&format!("{url}/runs/{run_id}"))
+        .await
+        .expect("goto");
+    find(&browser, "#evidence-link")
+        .await
+        .click()
+        .await
+        .expect("click");
+    assert_eq!(text(&browser, "#verification-status").await, "verified");
+    let key = agentwerke_evidence::keys::signing_key_from_seed([7u8; 32]).verifying_key();
+    assert_eq!(
+        text(&browser, "#key-id").await,
+        agentwerke_evidence::keys::key_id(&key)
+    );
+    let pack = server.evidence_pack(&run_id).await;
+    assert_eq!(
+        text(&browser, "#chain-head").await,
+        pack["integrity"]["chainHead"]["hash"]
+            .as_str()
+            .expect("a head")
+    );
+    let calls = text(&browser, "#evidence-tool-calls").await;
+    assert!(calls.contains("artifact.write"), "{calls}");
+    assert!(calls.contains("escalate"), "{calls}");
+    let approvals = text(&browser, "#evidence-approvals").await;
+    assert!(approvals.contains("Path and text checked."), "{approvals}");
+    shoot(&browser, "evidence").await;
+
+    // The download link, fetched with this browser's session, answers the
+    // API's pack: verified with the server's key, equal but for when it
+    // was generated.
+    let href = find(&browser, "#evidence-download")
+        .await
+        .attr("href")
+        .await
+        .expect("attr")
+        .expect("a link");
+    let bytes = with_session(&browser, &format!("{url}{href}")).await;
+    let report = agentwerke_evidence::verify(&bytes, Some(&key));
+    assert!(report.is_valid(), "{:?}", report.problems);
+    let downloaded: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+    assert_eq!(
+        crate::ui_evidence::but_generation(downloaded),
+        crate::ui_evidence::but_generation(pack)
+    );
+
+    browser.close().await.expect("close the browser");
+    drop(driver);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_rotates_a_secret_in_a_browser_and_the_value_is_nowhere() {
+    let logs = ServerLogs::capture();
+    let first = "first-browser-value-2d7a91";
+    let second = "rotated-browser-value-c4e03f";
+    let server = TestServer::start().await;
+    crate::ui_evidence::put_secret(&server, "deploy_token", first).await;
+    // The browser talks to the server through a recorder, which keeps
+    // every request line and every answer exactly as the browser got them.
+    let recorder = Recorder::start(&server.url).await;
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    let url = recorder.url.clone();
+    let mut sources = Vec::new();
+
+    sign_in(&browser, &url, "ada", "Admin", "").await;
+    find(&browser, "nav a[href='/settings']")
+        .await
+        .click()
+        .await
+        .expect("click");
+    let old = text(&browser, "#secret-deploy_token .fingerprint").await;
+    assert!(old.starts_with("hmac-sha256:"), "{old}");
+    sources.push(browser.source().await.expect("source"));
+    let field = find(&browser, "#value-deploy_token").await;
+    assert_eq!(
+        field.attr("type").await.expect("attr").as_deref(),
+        Some("password")
+    );
+    assert_eq!(
+        field.attr("autocomplete").await.expect("attr").as_deref(),
+        Some("off")
+    );
+    field.send_keys(second).await.expect("type");
+    find(&browser, "#rotate-deploy_token button")
+        .await
+        .click()
+        .await
+        .expect("click");
+    let new = text(&browser, "#rotated-fingerprint").await;
+    assert_ne!(new, old, "the fingerprint changed");
+    assert_eq!(
+        text(&browser, "#secret-deploy_token .fingerprint").await,
+        new
+    );
+    let listed = crate::ui_evidence::fingerprints(&server).await;
+    assert!(
+        listed
+            .iter()
+            .any(|(name, f)| name == "deploy_token" && *f == new.as_str()),
+        "{listed:?}"
+    );
+    let landed = browser.current_url().await.expect("url");
+    assert_eq!(
+        format!("{}?{}", landed.path(), landed.query().unwrap_or_default()),
+        "/settings?rotated=deploy_token"
+    );
+    sources.push(browser.source().await.expect("source"));
+    shoot(&browser, "settings").await;
+    for page in ["/runs", "/settings"] {
+        browser.goto(&format!("{url}{page}")).await.expect("goto");
+        sources.push(browser.source().await.expect("source"));
+    }
+
+    for source in &sources {
+        assert!(
+            !source.contains(second) && !source.contains(first),
+            "{source}"
+        );
+    }
+    let seen = recorder.seen();
+    assert!(
+        seen.iter()
+            .any(|x| x.request == "POST /settings/secrets/deploy_token" && x.status == 303),
+        "the rotation went through the recorder"
+    );
+    for exchange in &seen {
+        for value in [first, second] {
+            assert!(!exchange.request.contains(value), "{}", exchange.request);
+            assert!(!exchange.head.contains(value), "{}", exchange.head);
+            assert!(
+                !String::from_utf8_lossy(&exchange.body).contains(value),
+                "the answer to {} carries the value",
+                exchange.request
+            );
+        }
+    }
+    let log = logs.text();
+    assert!(
+        log.contains("/settings/secrets/deploy_token"),
+        "the server's log was captured: {log}"
+    );
+    for value in [first, second] {
+        assert!(!log.contains(value), "the server's log carries the value");
+    }
+
+    browser.close().await.expect("close the browser");
+    drop(driver);
+    recorder.stop();
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_gets_no_rotation_form_and_forged_rotations_are_refused_in_a_browser() {
+    let server = TestServer::start().await;
+    crate::ui_evidence::put_secret(&server, "deploy_token", "kept-browser-value-9e15").await;
+    let before = crate::ui_evidence::fingerprints(&server).await;
+    let driver = Driver::start().await;
+    let viewer = driver.browser().await;
+    let admin = driver.browser().await;
+    let url = server.url.clone();
+    let rotate = format!("{url}/settings/secrets/deploy_token");
+
+    // The Viewer follows the Settings link and is told why not.
+    sign_in(&viewer, &url, "vera", "Viewer", "").await;
+    let csrf = find(&viewer, "input[name='csrf']")
+        .await
+        .attr("value")
+        .await
+        .expect("attr")
+        .expect("the session's token");
+    find(&viewer, "nav a[href='/settings']")
+        .await
+        .click()
+        .await
+        .expect("click");
+    assert_eq!(text(&viewer, "#error-title").await, "403 Forbidden");
+    assert!(
+        text(&viewer, "#error-message")
+            .await
+            .contains("manage_settings permission")
+    );
+    assert!(
+        viewer
+            .find_all(Locator::Css("form.rotate-form, input[type='password']"))
+            .await
+            .expect("find")
+            .is_empty()
+    );
+    // A form forged in the Viewer's page, carrying the Viewer's own valid
+    // token, is the API's refusal.
+    forge_post(
+        &viewer,
+        &rotate,
+        &[("csrf", &csrf), ("value", "forged-by-viewer-31aa")],
+    )
+    .await;
+    assert_eq!(text(&viewer, "#error-title").await, "403 Forbidden");
+    assert!(
+        text(&viewer, "#error-message")
+            .await
+            .contains("manage_settings permission")
+    );
+
+    // An Admin's browser posting a form without the session's token (as a
+    // page of another site would) is refused too.
+    sign_in(&admin, &url, "ada", "Admin", "").await;
+    forge_post(&admin, &rotate, &[("value", "forged-without-token-8b02")]).await;
+    assert_eq!(text(&admin, "#error-title").await, "403 Forbidden");
+    assert!(
+        text(&admin, "#error-message")
+            .await
+            .contains("security token")
+    );
+    assert_eq!(crate::ui_evidence::fingerprints(&server).await, before);
+
+    viewer.close().await.expect("close the browser");
+    admin.close().await.expect("close the browser");
+    drop(driver);
+    server.stop().await;
+}
+
+/// GETs `url` with the session cookie of `browser` (a download, which a
+/// headless browser saves instead of showing); the answer's bytes.
+async fn with_session(browser: &Client, url: &str) -> Vec<u8> {
+    let session = browser
+        .get_named_cookie("aw_session")
+        .await
+        .expect("the session cookie");
+    let response = reqwest::Client::new()
+        .get(url)
+        .header("cookie", format!("aw_session={}", session.value()))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status(), reqwest::StatusCode::OK);
+    response.bytes().await.expect("body").to_vec()
+}
+
+/// Builds a form in the page `browser` shows, posting `fields` to `action`,
+/// and submits it: a forged form, as a script or another page would post.
+async fn forge_post(browser: &Client, action: &str, fields: &[(&str, &str)]) {
+    let fields: Vec<serde_json::Value> = fields.iter().map(|(k, v)| json!([k, v])).collect();
+    browser
+        .execute(
+            "const form = document.createElement('form');
+             form.method = 'post';
+             form.action = arguments[0];
+             for (const [name, value] of arguments[1]) {
+               const input = document.createElement('input');
+               input.type = 'hidden';
+               input.name = name;
+               input.value = value;
+               form.appendChild(input);
+             }
+             document.body.appendChild(form);
+             form.submit();",
+            vec![json!(action), json!(fields)],
+        )
+        .await
+        .expect("a forged form");
+}
+
+/// Everything the server logs while a test runs, at every level, as text:
+/// the one log subscriber of the test process.
+#[derive(Clone, Default)]
+struct ServerLogs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl ServerLogs {
+    /// Installs the capture (once per process) and returns it.
+    fn capture() -> Self {
+        static LOGS: std::sync::OnceLock<ServerLogs> = std::sync::OnceLock::new();
+        LOGS.get_or_init(|| {
+            let logs = ServerLogs::default();
+            let subscriber = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::TRACE)
+                .with_ansi(false)
+                .with_writer(logs.clone())
+                .finish();
+            tracing::subscriber::set_global_default(subscriber).expect("no other log subscriber");
+            logs
+        })
+        .clone()
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("logs")).into_owned()
+    }
+}
+
+impl std::io::Write for ServerLogs {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("logs").extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ServerLogs {
+    type Writer = ServerLogs;
+
+    fn make_writer(&'a self) -> ServerLogs {
+        self.clone()
+    }
+}
+
+/// One request the browser made through the [`Recorder`] and its answer.
+#[derive(Clone)]
+struct Exchange {
+    /// `POST /settings/secrets/deploy_token`.
+    request: String,
+    status: u16,
+    /// The answer's headers, one `name: value` a line.
+    head: String,
+    body: Vec<u8>,
+}
+
+/// A reverse proxy in front of the server that keeps every exchange, so a
+/// test sees every byte the browser was answered, redirects included.
+struct Recorder {
+    url: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Exchange>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Clone)]
+struct Upstream {
+    url: String,
+    http: reqwest::Client,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Exchange>>>,
+}
+
+impl Recorder {
+    async fn start(upstream: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let seen = std::sync::Arc::default();
+        let state = Upstream {
+            url: upstream.to_owned(),
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            seen: std::sync::Arc::clone(&seen),
+        };
+        let app = axum::Router::new().fallback(relay).with_state(state);
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("serve");
+        });
+        Self { url, seen, task }
+    }
+
+    fn seen(&self) -> Vec<Exchange> {
+        self.seen.lock().expect("exchanges").clone()
+    }
+
+    fn stop(self) {
+        self.task.abort();
+    }
+}
+
+/// Passes one request on to the server and its answer back, keeping both.
+async fn relay(
+    axum::extract::State(upstream): axum::extract::State<Upstream>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let (parts, body) = request.into_parts();
+    let target = parts
+        .uri
+        .path_and_query()
+        .map_or("/".to_owned(), |p| p.as_str().to_owned());
+    let body = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .expect("the request body");
+    let mut forwarded = upstream
+        .http
+        .request(parts.method.clone(), format!("{}{target}", upstream.url))
+        .body(body);
+    for (name, value) in &parts.headers {
+        if name != axum::http::header::HOST && name != axum::http::header::CONTENT_LENGTH {
+            forwarded = forwarded.header(name, value);
+        }
+    }
+    let answer = forwarded.send().await.expect("the server answers");
+    let status = answer.status();
+    let headers = answer.headers().clone();
+    let bytes = answer.bytes().await.expect("the answer's body");
+    upstream.seen.lock().expect("exchanges").push(Exchange {
+        request: format!("{} {target}", parts.method),
+        status: status.as_u16(),
+        head: headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", String::from_utf8_lossy(v.as_bytes())))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        body: bytes.to_vec(),
+    });
+    let mut relayed = axum::response::Response::new(axum::body::Body::from(bytes));
+    *relayed.status_mut() = status;
+    for (name, value) in &headers {
+        if name != axum::http::header::TRANSFER_ENCODING
+            && name != axum::http::header::CONTENT_LENGTH
+            && name != axum::http::header::CONNECTION
+        {
+            relayed.headers_mut().append(name, value.clone());
+        }
+    }
+    relayed
+}

@@ -26,3 +26,4 @@ mod settings;
 mod tools;
 mod ui;
 mod ui_admin;
+mod ui_evidence;
