@@ -293,4 +293,9 @@ pub trait Store: Send + Sync {
     /// every turn kept ([`Row::RecordModelUsage`](crate::Row)), whichever
     /// claim or process made it: what budgets are checked against.
     async fn model_spend(&self, run_id: &str, work_id: &str) -> Result<crate::usage::SpendTotals>;
+
+    /// Every BPMN node the run's tokens reached, events and gateways
+    /// included ([`Op::TrackNode`](crate::Op::TrackNode)), in the order
+    /// they were first reached.
+    async fn run_nodes(&self, run_id: &str) -> Result<Vec<crate::model::NodeRow>>;
 }

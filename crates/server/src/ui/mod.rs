@@ -16,6 +16,7 @@
 mod approvals;
 mod auth;
 mod diagram;
+mod live;
 mod runs;
 mod session;
 mod signin;
@@ -35,6 +36,10 @@ use crate::ui::session::Sessions;
 /// htmx 2.0.11 (`dist/htmx.min.js` of the npm package `htmx.org`, BSD
 /// Zero-Clause, `assets/htmx.LICENSE`).
 const HTMX: &[u8] = include_bytes!("../../assets/htmx.min.js");
+/// The htmx SSE extension 2.2.4 (`dist/sse.min.js` of the npm package
+/// `htmx-ext-sse`, BSD Zero-Clause, `assets/htmx-ext-sse.LICENSE`): what
+/// lets the run pages follow a run without a script of our own.
+const HTMX_SSE: &[u8] = include_bytes!("../../assets/htmx-ext-sse.min.js");
 /// Our stylesheet.
 const CSS: &[u8] = include_bytes!("../../assets/app.css");
 
@@ -62,6 +67,9 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/approvals/{id}/decision", post(approvals::decide))
         .route("/assets/htmx.min.js", get(htmx))
         .route("/assets/app.css", get(css))
+        .route("/runs/{id}/events", get(live::run_events))
+        .route("/runs/statuses", get(live::statuses))
+        .route("/assets/htmx-ext-sse.min.js", get(htmx_sse))
         .layer(Extension(Sessions::default()))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -80,6 +88,10 @@ async fn home(signed: Result<SignedIn, auth::UiError>) -> Redirect {
 
 async fn htmx() -> Response {
     asset("text/javascript; charset=utf-8", HTMX)
+}
+
+async fn htmx_sse() -> Response {
+    asset("text/javascript; charset=utf-8", HTMX_SSE)
 }
 
 async fn css() -> Response {

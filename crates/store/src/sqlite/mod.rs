@@ -19,6 +19,7 @@ mod audit;
 mod calls;
 mod gateway;
 mod messages;
+mod nodes;
 mod ops;
 mod questions;
 mod rows;
@@ -500,5 +501,9 @@ impl Store for SqliteStore {
 
     async fn model_spend(&self, run_id: &str, work_id: &str) -> Result<crate::usage::SpendTotals> {
         usage::spend(&self.pool, run_id, work_id).await
+    }
+
+    async fn run_nodes(&self, run_id: &str) -> Result<Vec<crate::model::NodeRow>> {
+        nodes::for_run(&self.pool, run_id).await
     }
 }
