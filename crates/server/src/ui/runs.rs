@@ -335,7 +335,7 @@ pub(crate) async fn page(
                 error: s.error.as_ref().map(pretty).unwrap_or_default(),
             })
             .collect(),
-        calls: run.tool_calls.iter().map(call_line).collect(),
+        calls: calls(&run),
         approvals: run
             .approvals
             .iter()
@@ -384,6 +384,37 @@ fn step_status(status: StepStatus) -> &'static str {
         StepStatus::Cancelled => "cancelled",
         StepStatus::WaitingRetry => "waiting_retry",
     }
+}
+
+/// The run's tool calls: every call a step started, from the tool-call
+/// journal, then every escalated call no step has run (yet), from its
+/// approval request (which names the tool and the arguments its hash binds).
+/// Nothing here reads the audit log.
+fn calls(run: &RunDetail) -> Vec<CallLine> {
+    let mut lines: Vec<CallLine> = run.tool_calls.iter().map(call_line).collect();
+    let ran: Vec<&str> = run
+        .tool_calls
+        .iter()
+        .filter_map(|c| c.approval_id.as_deref())
+        .collect();
+    for approval in &run.approvals {
+        let id = text(&approval["id"]);
+        if approval["kind"] != "tool_escalation" || ran.contains(&id.as_str()) {
+            continue;
+        }
+        lines.push(CallLine {
+            at: text(&approval["requestedAt"]),
+            work: text(&approval["workId"]),
+            tool: text(&approval["tool"]),
+            arguments: pretty(&approval["arguments"]),
+            status: text(&approval["status"]),
+            executions: 0,
+            decision: "escalate".to_owned(),
+            rationale: text(&approval["policyRationale"]),
+            approval: id,
+        });
+    }
+    lines
 }
 
 fn call_line(call: &ToolCallView) -> CallLine {
