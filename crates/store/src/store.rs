@@ -298,4 +298,8 @@ pub trait Store: Send + Sync {
     /// included ([`Op::TrackNode`](crate::Op::TrackNode)), in the order
     /// they were first reached.
     async fn run_nodes(&self, run_id: &str) -> Result<Vec<crate::model::NodeRow>>;
+
+    /// The `seq` of the stream's newest audit record (0 when it has none):
+    /// where a live follower that has seen everything so far starts.
+    async fn audit_head(&self, stream: &str) -> Result<u64>;
 }

@@ -410,30 +410,36 @@ pub async fn stream(
     caller: Caller,
     AppPath(id): AppPath<String>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
-    run_stream(state, &caller, id).await
+    run_stream(state, &caller, id, 0).await
 }
 
 /// The run's live stream for `caller` (see [`stream`]): the API's
 /// `/api/runs/{id}/stream` and the web UI's run page follow the same
-/// source, with the same permission check.
+/// source, with the same permission check. Records up to `after` (a
+/// `seq`) are not sent: a page that already shows them follows from there.
 pub(crate) async fn run_stream(
     state: AppState,
     caller: &Caller,
     id: String,
+    after: u64,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>> + use<>>, ApiError> {
     caller.require(Permission::Read)?;
     load(&state, &id).await?;
-    let events = async_stream(state, id);
+    let events = async_stream(state, id, after);
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
-fn async_stream(state: AppState, id: String) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+fn async_stream(
+    state: AppState,
+    id: String,
+    after: u64,
+) -> impl Stream<Item = Result<SseEvent, Infallible>> {
     // The model's text as it arrives, in memory only (the runtime redacts
     // it, holding back a tail so a secret split across pieces is whole
     // before any of it is sent).
     let text = state.runtime.live().subscribe(&id);
     futures::stream::unfold(
-        (state, id, 0u64, false, text),
+        (state, id, after, false, text),
         |(state, id, mut sent, done, mut text)| async move {
             if done {
                 return None;

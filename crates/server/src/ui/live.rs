@@ -29,42 +29,58 @@ const STATUS_POLL: Duration = Duration::from_millis(500);
 /// The most runs one list stream follows (a page of the list).
 const MAX_FOLLOWED: usize = 200;
 
-/// `GET /runs/{id}/events`: the run's live stream for a signed-in browser.
+/// `?after=` of the run's stream: the newest audit record the page shows.
+#[derive(Debug, Deserialize)]
+pub(crate) struct EventsQuery {
+    #[serde(default)]
+    after: u64,
+}
+
+/// `GET /runs/{id}/events?after=`: the run's live stream for a signed-in
+/// browser, from the records after those its page was rendered with (so
+/// connecting does not make the page fetch itself again for nothing).
 pub(crate) async fn run_events(
     State(state): State<AppState>,
     signed: SignedIn,
     Path(id): Path<String>,
+    Query(query): Query<EventsQuery>,
 ) -> Result<Response, UiError> {
-    Ok(run_stream(state, &signed.caller(), id)
+    Ok(run_stream(state, &signed.caller(), id, query.after)
         .await?
         .into_response())
 }
 
-/// `?ids=` of the run list's stream: the runs to follow, comma-separated.
+/// `?ids=` of the run list's stream: the runs to follow, comma-separated,
+/// and `?seen=`, the status the page shows for each, in the same order.
 #[derive(Debug, Deserialize)]
 pub(crate) struct StatusQuery {
     #[serde(default)]
     ids: String,
+    #[serde(default)]
+    seen: String,
 }
 
-/// `GET /runs/statuses?ids=a,b`: an event `status-<id>` carrying the
-/// status badge's HTML whenever a followed run's status changes (and once
-/// at the start), then `end` once all of them have ended.
+/// `GET /runs/statuses?ids=a,b&seen=running,running`: an event
+/// `status-<id>` carrying the status badge's HTML whenever a followed run's
+/// status is not the one last shown, then `end` once all of them have
+/// ended.
 pub(crate) async fn statuses(
     State(state): State<AppState>,
     signed: SignedIn,
     Query(query): Query<StatusQuery>,
 ) -> Result<Response, UiError> {
     signed.caller().require(Permission::Read)?;
-    let ids: Vec<String> = query
+    let seen = query.seen.split(',').map(|s| RunStatus::parse(s.trim()));
+    let followed: BTreeMap<String, Option<RunStatus>> = query
         .ids
         .split(',')
         .map(str::trim)
-        .filter(|id| !id.is_empty())
+        .zip(seen.chain(std::iter::repeat(None)))
+        .filter(|(id, _)| !id.is_empty())
         .take(MAX_FOLLOWED)
-        .map(str::to_owned)
+        .map(|(id, seen)| (id.to_owned(), seen))
         .collect();
-    Ok(Sse::new(status_events(state, ids))
+    Ok(Sse::new(status_events(state, followed))
         .keep_alive(KeepAlive::default())
         .into_response())
 }
@@ -78,9 +94,8 @@ pub(crate) fn badge(status: RunStatus) -> String {
 
 fn status_events(
     state: AppState,
-    ids: Vec<String>,
+    known: BTreeMap<String, Option<RunStatus>>,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
-    let known: BTreeMap<String, Option<RunStatus>> = ids.into_iter().map(|id| (id, None)).collect();
     futures::stream::unfold(
         (state, known, Vec::<Event>::new(), false),
         |(state, mut known, mut ready, done)| async move {

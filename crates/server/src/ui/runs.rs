@@ -116,14 +116,19 @@ pub(crate) async fn list(
             encode(&cursor)
         )
     });
-    let moving: Vec<&str> = page
+    let (ids, seen): (Vec<&str>, Vec<&str>) = page
         .items
         .iter()
         .filter(|r| !r.status.is_terminal())
-        .map(|r| r.id.as_str())
-        .collect();
-    let live =
-        (!moving.is_empty()).then(|| format!("/runs/statuses?ids={}", encode(&moving.join(","))));
+        .map(|r| (r.id.as_str(), r.status.as_str()))
+        .unzip();
+    let live = (!ids.is_empty()).then(|| {
+        format!(
+            "/runs/statuses?ids={}&seen={}",
+            encode(&ids.join(",")),
+            encode(&seen.join(","))
+        )
+    });
     let page = RunsPage {
         chrome: signed.chrome("runs"),
         runs: page
@@ -251,6 +256,9 @@ struct NodeLine {
 struct RunPage {
     chrome: Chrome,
     id: String,
+    /// The newest audit record the page shows: its live stream follows
+    /// from there.
+    head: u64,
     workflow: String,
     status: String,
     terminal: bool,
@@ -283,6 +291,13 @@ pub(crate) async fn page(
     Path(id): Path<String>,
 ) -> Result<Response, UiError> {
     let caller = signed.caller();
+    // Read before the run: a record written in between makes the page
+    // fetch itself once more, never miss a change.
+    let head = state
+        .store
+        .audit_head(&id)
+        .await
+        .map_err(crate::error::ApiError::from)?;
     let run = run_detail_view(&state, &caller, &id).await?;
     let status = run.summary.status;
     let terminal = status.is_terminal();
@@ -290,6 +305,7 @@ pub(crate) async fn page(
     let page = RunPage {
         chrome: signed.chrome("runs"),
         id: id.clone(),
+        head,
         workflow: format!(
             "{} v{}",
             run.summary.workflow_id, run.summary.workflow_version

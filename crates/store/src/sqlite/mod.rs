@@ -506,4 +506,8 @@ impl Store for SqliteStore {
     async fn run_nodes(&self, run_id: &str) -> Result<Vec<crate::model::NodeRow>> {
         nodes::for_run(&self.pool, run_id).await
     }
+
+    async fn audit_head(&self, stream: &str) -> Result<u64> {
+        audit::head_seq(&self.pool, stream).await
+    }
 }
