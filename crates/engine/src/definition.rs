@@ -8,6 +8,7 @@
 
 mod analysis;
 mod compile;
+mod reach;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -106,6 +107,16 @@ impl Definition {
             self.inner.nodes.get(idx).map(|n| &n.exec),
             Some(Exec::Approval { modelled: true, .. })
         )
+    }
+
+    /// Whether a token can still reach each node (by index) from a token at
+    /// one of `from`: along sequence flows, into a subprocess's start, to
+    /// an activity's boundary events, and back to the agent task a
+    /// `request_changes` decision reworks. The nodes of `from` count as
+    /// reachable. What a reader needs to tell a node that is merely not
+    /// reached yet from one the run has left behind (`skipped`).
+    pub fn reachable_from(&self, from: impl IntoIterator<Item = NodeIdx>) -> Vec<bool> {
+        reach::reachable(&self.inner, from)
     }
 
     /// The agent task a `request_changes` decision at this approval sends the

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use agentwerke_bpmn::model::{AgentTaskSpec, ApprovalSpec};
-use agentwerke_types::{RunStatus, Timestamp};
+use agentwerke_types::{NodeState, RunStatus, Timestamp};
 
 use crate::ids::{TimerId, WorkId};
 
@@ -93,6 +93,22 @@ pub enum Effect {
         /// The timer.
         timer_id: TimerId,
     },
+    /// Tokens entered or left a node during the event, or its work changed
+    /// how it waits: where the node stands after the event, and how many
+    /// tokens arrived at it. One per node the event touched, in node order,
+    /// events and gateways included; nothing to execute, the shell records
+    /// it so that a run shows every node its tokens passed. Since schema
+    /// v1.2.
+    NodeChanged {
+        /// The BPMN node id.
+        node_id: String,
+        /// Where the node stands now: `done`, `active`, `waiting`, `failed`
+        /// or `cancelled` (never `skipped`, which only a reader derives).
+        state: NodeState,
+        /// Tokens that arrived at the node during the event (0 when only
+        /// its state changed, e.g. a paused agent attempt).
+        entered: u32,
+    },
     /// The run reached a terminal status; always the last effect.
     RunFinished {
         /// `completed`, `failed`, `cancelled` or `rejected`.
@@ -113,6 +129,7 @@ impl Effect {
             Effect::StopAwaitingMessage { .. } => "stop_awaiting_message",
             Effect::ScheduleTimer { .. } => "schedule_timer",
             Effect::CancelTimer { .. } => "cancel_timer",
+            Effect::NodeChanged { .. } => "node_changed",
             Effect::RunFinished { .. } => "run_finished",
         }
     }

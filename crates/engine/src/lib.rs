@@ -22,7 +22,7 @@
 //! ```
 //! use agentwerke_bpmn::model::{EventTrigger, FlowNode, NodeKind, Process, SequenceFlow};
 //! use agentwerke_engine::{Definition, Effect, Event, RunState, apply};
-//! use agentwerke_types::{RunStatus, Timestamp};
+//! use agentwerke_types::{NodeState, RunStatus, Timestamp};
 //!
 //! let node = |id: &str, kind| FlowNode {
 //!     id: id.into(), name: None, kind, parent: None,
@@ -46,7 +46,12 @@
 //! let t = apply(&def, &RunState::new("run-1"), start)?;
 //! assert_eq!(t.state.status(), RunStatus::Completed);
 //! assert_eq!(t.visited, ["Start", "End"]);
-//! assert_eq!(t.effects, [Effect::RunFinished { status: RunStatus::Completed }]);
+//! // Every node a token passed, events included, then the end of the run.
+//! let done = |id: &str| Effect::NodeChanged { node_id: id.into(), state: NodeState::Done, entered: 1 };
+//! assert_eq!(
+//!     t.effects,
+//!     [done("Start"), done("End"), Effect::RunFinished { status: RunStatus::Completed }]
+//! );
 //! # Ok::<(), agentwerke_engine::Error>(())
 //! ```
 

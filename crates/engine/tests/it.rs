@@ -6,6 +6,8 @@ mod codes;
 mod conformance;
 #[path = "it/definition.rs"]
 mod definition;
+#[path = "it/nodes.rs"]
+mod nodes;
 #[path = "it/props.rs"]
 mod props;
 #[path = "it/semantics.rs"]

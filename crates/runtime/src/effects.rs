@@ -219,6 +219,18 @@ pub fn map_effects(
                     timer_id: timer_id.to_string(),
                 });
             }
+            Effect::NodeChanged {
+                node_id,
+                state,
+                entered,
+            } => {
+                out.ops.push(Op::TrackNode {
+                    node_id: node_id.clone(),
+                    state: *state,
+                    entered: *entered,
+                    at,
+                });
+            }
             Effect::RunFinished { status } => {
                 // The engine finishes a run only with an end status.
                 if let Some(kind) = AuditKind::run_finished(*status) {

@@ -42,6 +42,7 @@ pub mod gateway;
 mod heartbeat;
 pub mod live;
 mod meter;
+pub mod nodes;
 pub mod requests;
 mod states;
 pub mod stepper;

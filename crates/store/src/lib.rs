@@ -82,9 +82,9 @@ pub use cursor::CURSOR_PATTERN;
 pub use error::{Error, Result};
 pub use model::{
     AppliedStep, ApprovalFilter, ApprovalRow, ClaimedRun, Commit, Delivered, DeliveryOutcome,
-    EvidenceRecord, InboxEvent, JsonText, NewApproval, NewQuestion, NewRun, NewWorkflowVersion, Op,
-    Page, PageRequest, QuestionFilter, QuestionRow, RiskPeak, RunFilter, RunRow, TimerRow,
-    WorkItem, WorkflowSummary, WorkflowVersion,
+    EvidenceRecord, InboxEvent, JsonText, NewApproval, NewQuestion, NewRun, NewWorkflowVersion,
+    NodeRow, Op, Page, PageRequest, QuestionFilter, QuestionRow, RiskPeak, RunFilter, RunRow,
+    TimerRow, WorkItem, WorkflowSummary, WorkflowVersion,
 };
 pub use sqlite::SqliteStore;
 pub use store::Store;

@@ -8,8 +8,8 @@
 use agentwerke_evidence::Record;
 use agentwerke_evidence::chain::AuditDraft;
 use agentwerke_types::{
-    ApprovalDecision, ApprovalId, ApprovalKind, ApprovalStatus, QuestionId, QuestionStatus,
-    RiskLevel, RunId, RunStatus, TimerStatus, Timestamp, WorkId, WorkflowStatus,
+    ApprovalDecision, ApprovalId, ApprovalKind, ApprovalStatus, NodeState, QuestionId,
+    QuestionStatus, RiskLevel, RunId, RunStatus, TimerStatus, Timestamp, WorkId, WorkflowStatus,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -351,6 +351,38 @@ pub enum Op {
     },
     /// Store an evidence record (prompt snapshot, model usage, tool call ...).
     Record(Record),
+    /// Record where a BPMN node of the run stands after the step (the
+    /// engine's `NodeChanged`). Upserted per `(run, node_id)`: a node keeps
+    /// one row however often tokens pass it, and its arrivals add up.
+    TrackNode {
+        /// The node.
+        node_id: String,
+        /// Where it stands now; never [`NodeState::Skipped`], which
+        /// readers derive.
+        state: NodeState,
+        /// Tokens that arrived at it during the step.
+        entered: u32,
+        /// When the step happened.
+        at: Timestamp,
+    },
+}
+
+/// One BPMN node of a run, as its tokens left it ([`Op::TrackNode`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeRow {
+    /// The node.
+    pub node_id: String,
+    /// Where it stands.
+    pub state: NodeState,
+    /// How many tokens arrived at it.
+    pub visits: u32,
+    /// When the first token arrived.
+    pub first_entered_at: Timestamp,
+    /// When the last token arrived.
+    pub entered_at: Timestamp,
+    /// When the last token left; `None` while one is there.
+    pub left_at: Option<Timestamp>,
 }
 
 // --------------------------------------------------------------------- work

@@ -310,4 +310,13 @@ pub trait Store: Send + Sync {
 
     /// Ends the web UI session whose id hashes to `id_hash`.
     async fn close_session(&self, id_hash: &str) -> Result<()>;
+
+    /// Every BPMN node the run's tokens reached, events and gateways
+    /// included ([`Op::TrackNode`](crate::Op::TrackNode)), in the order
+    /// they were first reached.
+    async fn run_nodes(&self, run_id: &str) -> Result<Vec<crate::model::NodeRow>>;
+
+    /// The `seq` of the stream's newest audit record (0 when it has none):
+    /// where a live follower that has seen everything so far starts.
+    async fn audit_head(&self, stream: &str) -> Result<u64>;
 }

@@ -77,6 +77,8 @@ contract! {
     audit_global_stream_pages_in_order => contract::audit::global_stream_pages_in_order,
     batch_commit_runs_keep_each_outcome => contract::batch::commit_runs_keep_each_outcome,
     steps_committed_only_when_nothing_moved => contract::steps::committed_only_when_nothing_moved,
+    nodes_one_row_per_node => contract::nodes::one_row_per_node_as_its_tokens_left_it,
+    audit_head_is_the_newest_seq => contract::audit::head_is_the_newest_seq,
     tool_calls_intent_then_outcome => contract::calls::intent_then_outcome,
     tool_calls_approval_used_with_the_intent => contract::calls::approval_used_with_the_intent,
     tool_calls_artifact_writes_keyed_by_call => contract::calls::artifact_writes_keyed_by_call,

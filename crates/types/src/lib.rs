@@ -28,8 +28,8 @@ pub use closed::UnknownName;
 pub use ids::{ApprovalId, IdError, IdProblem, MAX_ID_LEN, QuestionId, RunId, ToolCallId, WorkId};
 pub use risk::RiskLevel;
 pub use status::{
-    ApprovalDecision, ApprovalKind, ApprovalStatus, EscalationCause, QuestionStatus, TimerStatus,
-    ToolCallStatus, WorkflowStatus,
+    ApprovalDecision, ApprovalKind, ApprovalStatus, EscalationCause, NodeState, QuestionStatus,
+    TimerStatus, ToolCallStatus, WorkflowStatus,
 };
 
 use serde::{Deserialize, Serialize};

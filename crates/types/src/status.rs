@@ -139,6 +139,39 @@ closed! {
     }
 }
 
+closed! {
+    /// Where one BPMN node of a run stands, as the run's API and diagram
+    /// show it. The first five are recorded as tokens enter and leave the
+    /// node; `skipped` is never recorded: it is read off the model for a
+    /// node no token reached and none can reach any more.
+    NodeState, "node state" {
+        /// Every token that reached the node has left it.
+        Done = "done",
+        /// A token is at the node and its work runs (an agent attempt, a
+        /// subprocess).
+        Active = "active",
+        /// A token rests at the node until something outside the run
+        /// happens: a person, a message, a timer, a retry backoff, the
+        /// other branches of a join.
+        Waiting = "waiting",
+        /// The last token to leave the node failed there.
+        Failed = "failed",
+        /// The node's work was closed without a result (cancel, terminate,
+        /// an interrupting boundary event, the end of the run).
+        Cancelled = "cancelled",
+        /// No token reached the node and none can any more: a branch a
+        /// gateway did not take, or what was left when the run ended.
+        Skipped = "skipped",
+    }
+}
+
+impl NodeState {
+    /// Whether a token is at the node now.
+    pub const fn is_live(self) -> bool {
+        matches!(self, NodeState::Active | NodeState::Waiting)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +241,18 @@ mod tests {
             TimerStatus::ALL,
             TimerStatus::as_str,
             &["scheduled", "fired", "cancelled"],
+        );
+        pin(
+            NodeState::ALL,
+            NodeState::as_str,
+            &[
+                "done",
+                "active",
+                "waiting",
+                "failed",
+                "cancelled",
+                "skipped",
+            ],
         );
     }
 

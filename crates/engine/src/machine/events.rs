@@ -168,7 +168,10 @@ impl Machine<'_, '_> {
                 ..
             } = &mut work.wait
         {
-            return Some(std::mem::replace(held, to));
+            let was = std::mem::replace(held, to);
+            let node = work.node;
+            self.mark_touched(node);
+            return Some(was);
         }
         None
     }
@@ -221,7 +224,10 @@ impl Machine<'_, '_> {
             } = &mut work.wait
         {
             *asking = question && on.is_some();
-            return Some(std::mem::replace(paused_on, on).is_some());
+            let was = std::mem::replace(paused_on, on).is_some();
+            let node = work.node;
+            self.mark_touched(node);
+            return Some(was);
         }
         None
     }

@@ -6,7 +6,7 @@
 //! is over. A run failed by a task keeps its tokens parked instead: that is
 //! what `RetryStep` resumes.
 
-use agentwerke_types::{ErrorCode, RunStatus};
+use agentwerke_types::{ErrorCode, NodeState, RunStatus};
 
 use super::Machine;
 use crate::effect::Effect;
@@ -97,6 +97,9 @@ impl Machine<'_, '_> {
                 scope.boundary_timers = timers;
             }
         }
+        for node in self.scope_nodes() {
+            self.mark_touched(node);
+        }
         self.visit(point.node);
         self.open_agent(
             point.node,
@@ -117,6 +120,9 @@ impl Machine<'_, '_> {
         let timers: Vec<_> = self.st.timers.keys().copied().collect();
         for id in timers {
             self.cancel_timer(id);
+        }
+        for node in self.scope_nodes() {
+            self.mark_left(node, NodeState::Cancelled);
         }
         for scope in self.st.scopes.values_mut() {
             scope.boundary_timers.clear();

@@ -6,6 +6,7 @@
 //! fails the run instead of picking one.
 
 use agentwerke_bpmn::condition::ConditionError;
+use agentwerke_types::NodeState;
 
 use super::Machine;
 use crate::definition::{Exec, bit};
@@ -22,9 +23,18 @@ impl Machine<'_, '_> {
             Exec::Start | Exec::Pass | Exec::BoundaryTimer { .. } | Exec::BoundaryError { .. } => {
                 self.leave(node, scope)
             }
-            Exec::End => self.consume(scope),
-            Exec::Terminate => self.terminate(scope),
-            Exec::ErrorEnd { code } => self.throw_from_end(scope, node, code.as_deref()),
+            Exec::End => {
+                self.mark_left(node, NodeState::Done);
+                self.consume(scope)
+            }
+            Exec::Terminate => {
+                self.mark_left(node, NodeState::Done);
+                self.terminate(scope)
+            }
+            Exec::ErrorEnd { code } => {
+                self.mark_left(node, NodeState::Done);
+                self.throw_from_end(scope, node, code.as_deref())
+            }
             Exec::Agent { .. } => self.open_agent(node, scope, 1, None, None),
             Exec::Approval { .. } => self.open_approval(node, scope),
             Exec::Message { .. } => self.open_message(node, scope),
@@ -44,6 +54,7 @@ impl Machine<'_, '_> {
     /// condition holds (flows without one always do). No outgoing flow at all
     /// is an implicit end.
     pub(super) fn leave(&mut self, node: u32, scope: ScopeId) {
+        self.mark_left(node, NodeState::Done);
         let def = self.def;
         let outgoing = &def.nodes[node as usize].outgoing;
         if let [only] = outgoing.as_slice()
@@ -76,6 +87,7 @@ impl Machine<'_, '_> {
     /// Parallel split (and the exit of a parallel join): every outgoing flow,
     /// conditions ignored as BPMN prescribes.
     fn fork_all(&mut self, node: u32, scope: ScopeId) {
+        self.mark_left(node, NodeState::Done);
         let def = self.def;
         let outgoing = &def.nodes[node as usize].outgoing;
         if outgoing.is_empty() {
@@ -90,6 +102,7 @@ impl Machine<'_, '_> {
     /// Exclusive gateway: the first non-default flow (document order) whose
     /// condition holds, else the default, else the run fails closed.
     fn exclusive(&mut self, node: u32, scope: ScopeId, default: Option<u32>) {
+        self.mark_left(node, NodeState::Done);
         let def = self.def;
         let outgoing = &def.nodes[node as usize].outgoing;
         if outgoing.is_empty() {
@@ -111,6 +124,7 @@ impl Machine<'_, '_> {
     /// Inclusive split: every non-default flow whose condition holds, else
     /// the default, else the run fails closed.
     fn inclusive_fork(&mut self, node: u32, scope: ScopeId, default: Option<u32>) {
+        self.mark_left(node, NodeState::Done);
         let def = self.def;
         let outgoing = &def.nodes[node as usize].outgoing;
         if outgoing.is_empty() {

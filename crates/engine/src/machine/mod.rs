@@ -14,6 +14,7 @@ mod boundary;
 mod events;
 mod finish;
 mod flow;
+mod nodes;
 mod scope;
 mod work;
 
@@ -22,7 +23,7 @@ use std::collections::VecDeque;
 use serde_json::{Map, Value};
 
 use agentwerke_bpmn::model::NodeIdx;
-use agentwerke_types::{ErrorCode, RunStatus, Timestamp};
+use agentwerke_types::{ErrorCode, NodeState, RunStatus, Timestamp};
 
 use crate::definition::{Compiled, Definition, Exec};
 use crate::effect::Effect;
@@ -45,6 +46,8 @@ pub(crate) struct Machine<'a, 't> {
     moves: u32,
     /// Set once the run reached a terminal status in this event.
     halted: bool,
+    /// What the event did to each node it touched (see [`nodes`]).
+    marks: nodes::Marks,
 }
 
 impl<'a, 't> Machine<'a, 't> {
@@ -64,6 +67,7 @@ impl<'a, 't> Machine<'a, 't> {
             queue: VecDeque::new(),
             moves: 0,
             halted: false,
+            marks: nodes::Marks::new(),
         }
     }
 
@@ -71,6 +75,7 @@ impl<'a, 't> Machine<'a, 't> {
     pub(crate) fn run(mut self, event: Event) -> Vec<Effect> {
         self.handle(event);
         self.settle();
+        self.emit_node_changes();
         self.fx
     }
 
@@ -162,8 +167,10 @@ impl<'a, 't> Machine<'a, 't> {
         )
     }
 
-    /// Records a node visit in the caller's trace.
+    /// Records a token's arrival at a node, and the visit in the caller's
+    /// trace.
     fn visit(&mut self, node: u32) {
+        self.mark_entered(node);
         if let Some(trace) = self.trace.as_deref_mut() {
             trace.push(node as usize);
         }
@@ -215,6 +222,9 @@ impl<'a, 't> Machine<'a, 't> {
 
     /// Fails the run closed with a non-retryable fault.
     fn fault(&mut self, fault: Fault, node: Option<u32>, message: String) {
+        if let Some(node) = node {
+            self.mark_left(node, NodeState::Failed);
+        }
         self.fail(RunError {
             code: fault.code().to_owned(),
             message,

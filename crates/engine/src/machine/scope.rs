@@ -7,6 +7,8 @@
 
 use std::collections::BTreeMap;
 
+use agentwerke_types::NodeState;
+
 use super::Machine;
 use crate::definition::Exec;
 use crate::error::Fault;
@@ -104,10 +106,16 @@ impl Machine<'_, '_> {
                 for timer in removed.boundary_timers {
                     self.cancel_timer(timer);
                 }
+                for node in removed.node.into_iter().chain(removed.joins.into_keys()) {
+                    self.mark_left(node, NodeState::Cancelled);
+                }
             }
         }
         if let Some(sc) = self.st.scopes.get_mut(&scope) {
-            sc.joins.clear();
+            let joins = std::mem::take(&mut sc.joins);
+            for node in joins.into_keys() {
+                self.mark_left(node, NodeState::Cancelled);
+            }
         }
     }
 
@@ -121,6 +129,9 @@ impl Machine<'_, '_> {
         };
         for timer in removed.boundary_timers {
             self.cancel_timer(timer);
+        }
+        if let Some(node) = removed.node {
+            self.mark_left(node, NodeState::Cancelled);
         }
         if let Some(parent) = removed.parent {
             self.visit(boundary);

@@ -5,6 +5,7 @@
 use serde_json::Value;
 
 use agentwerke_bpmn::timer::Schedule;
+use agentwerke_types::NodeState;
 
 use super::Machine;
 use crate::definition::Exec;
@@ -242,6 +243,12 @@ impl Machine<'_, '_> {
             step.status = status;
             step.ended_at = Some(at);
         }
+        let left = match status {
+            StepStatus::Cancelled => NodeState::Cancelled,
+            StepStatus::Failed => NodeState::Failed,
+            _ => NodeState::Done,
+        };
+        self.mark_left(work.node, left);
         Some(work)
     }
 
@@ -273,6 +280,7 @@ impl Machine<'_, '_> {
             step.ended_at = Some(at);
             step.error = Some(error.clone());
         }
+        self.mark_left(work.node, NodeState::Failed);
         let (
             Exec::Agent { spec },
             Wait::Agent {
@@ -356,6 +364,8 @@ impl Machine<'_, '_> {
             *running = true;
         }
         work.own_timer = None;
+        let node = work.node;
+        self.mark_touched(node);
         let at = self.at;
         if let Some(step) = self.step_mut(id) {
             step.status = StepStatus::Active;

@@ -12,7 +12,7 @@ use agentwerke_engine::{
     ApprovalDecision, Definition, Effect, Error, Event, RunState, TaskError, TimerId, Transition,
     WorkId, apply,
 };
-use agentwerke_types::{RunStatus, Timestamp};
+use agentwerke_types::{NodeState, RunStatus, Timestamp};
 use serde_json::Value;
 
 /// An agent spec with every default.
@@ -303,6 +303,10 @@ pub(crate) struct Run {
     pub(crate) events: Vec<Event>,
     /// The effects of the last accepted event.
     pub(crate) last: Vec<Effect>,
+    /// Each node's state and arrivals so far, from the `NodeChanged`
+    /// effects (kept apart from `effects` and `last`, which hold what the
+    /// shell must do).
+    pub(crate) nodes: BTreeMap<String, (NodeState, u32)>,
     pub(crate) now: i64,
     timer_nodes: BTreeMap<TimerId, (String, Timestamp)>,
 }
@@ -317,6 +321,7 @@ impl Run {
             effects: vec![],
             events: vec![],
             last: vec![],
+            nodes: BTreeMap::new(),
             now: 1_000,
             timer_nodes: BTreeMap::new(),
         }
@@ -342,8 +347,24 @@ impl Run {
         }
         self.state = t.state.clone();
         self.visited.extend(t.visited.iter().cloned());
-        self.effects.extend(t.effects.iter().cloned());
-        self.last = t.effects.clone();
+        let (nodes, effects): (Vec<Effect>, Vec<Effect>) = t
+            .effects
+            .iter()
+            .cloned()
+            .partition(|e| matches!(e, Effect::NodeChanged { .. }));
+        for change in nodes {
+            if let Effect::NodeChanged {
+                node_id,
+                state,
+                entered,
+            } = change
+            {
+                let slot = self.nodes.entry(node_id).or_insert((state, 0));
+                *slot = (state, slot.1 + entered);
+            }
+        }
+        self.effects.extend(effects.iter().cloned());
+        self.last = effects;
         self.events.push(event);
         Ok(t)
     }

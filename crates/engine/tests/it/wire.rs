@@ -1,7 +1,7 @@
 //! Persisted shapes: event and effect tags, state round trips, determinism.
 
 use agentwerke_engine::{ApprovalDecision, Effect, Event, RunState, STATE_SCHEMA_VERSION, WorkId};
-use agentwerke_types::{RunStatus, Timestamp};
+use agentwerke_types::{NodeState, RunStatus, Timestamp};
 use serde_json::json;
 
 use super::support::{B, Run};
@@ -44,6 +44,15 @@ fn event_and_effect_tags_are_stable() {
     assert_eq!(
         serde_json::to_value(&f).unwrap(),
         json!({"type": "run_finished", "status": "rejected"})
+    );
+    let n = Effect::NodeChanged {
+        node_id: "Route".into(),
+        state: NodeState::Waiting,
+        entered: 2,
+    };
+    assert_eq!(
+        serde_json::to_value(&n).unwrap(),
+        json!({"type": "node_changed", "node_id": "Route", "state": "waiting", "entered": 2})
     );
 }
 

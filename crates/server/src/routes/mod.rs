@@ -7,6 +7,7 @@ pub mod events;
 pub mod evidence;
 pub mod gateway;
 pub mod health;
+pub mod node_views;
 pub mod questions;
 pub mod runs;
 pub mod settings;

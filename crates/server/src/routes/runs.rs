@@ -22,6 +22,7 @@ use crate::error::ApiError;
 use crate::extract::{AppJson, AppPath, AppQuery, Caller};
 use crate::routes::approvals::approval_view;
 use crate::routes::audit::{AuditPage, AuditParams, page_of};
+use crate::routes::node_views::NodeView;
 use crate::routes::tool_calls::ToolCallView;
 use crate::routes::views::{
     HaltView, QuestionView, RunEventStream, RunPage, RunStatusName, RunSummary,
@@ -198,8 +199,19 @@ pub async fn get(
     Ok(Json(run_detail(&state, &caller, &id).await?))
 }
 
+/// The run view `caller` may read, redacted and typed: what the web UI's
+/// run page reads, the same document `GET /api/runs/{id}` answers.
+pub(crate) async fn run_detail_view(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<RunDetail, ApiError> {
+    let redacted = run_detail(state, caller, id).await?;
+    serde_json::from_value(redacted).map_err(ApiError::internal)
+}
+
 /// The run view `caller` may read, redacted: what `GET /api/runs/{id}`
-/// answers and the web UI's run page shows.
+/// answers.
 pub(crate) async fn run_detail(
     state: &AppState,
     caller: &Caller,
@@ -227,6 +239,13 @@ pub(crate) async fn run_detail(
         .await?
         .iter()
         .map(ToolCallView::from)
+        .collect();
+    view.nodes = state
+        .runtime
+        .run_nodes(&run)
+        .await?
+        .iter()
+        .map(NodeView::from)
         .collect();
     state.redacted(&view)
 }
@@ -391,19 +410,36 @@ pub async fn stream(
     caller: Caller,
     AppPath(id): AppPath<String>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    run_stream(state, &caller, id, 0).await
+}
+
+/// The run's live stream for `caller` (see [`stream`]): the API's
+/// `/api/runs/{id}/stream` and the web UI's run page follow the same
+/// source, with the same permission check. Records up to `after` (a
+/// `seq`) are not sent: a page that already shows them follows from there.
+pub(crate) async fn run_stream(
+    state: AppState,
+    caller: &Caller,
+    id: String,
+    after: u64,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>> + use<>>, ApiError> {
     caller.require(Permission::Read)?;
     load(&state, &id).await?;
-    let events = async_stream(state, id);
+    let events = async_stream(state, id, after);
     Ok(Sse::new(events).keep_alive(KeepAlive::default()))
 }
 
-fn async_stream(state: AppState, id: String) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+fn async_stream(
+    state: AppState,
+    id: String,
+    after: u64,
+) -> impl Stream<Item = Result<SseEvent, Infallible>> {
     // The model's text as it arrives, in memory only (the runtime redacts
     // it, holding back a tail so a secret split across pieces is whole
     // before any of it is sent).
     let text = state.runtime.live().subscribe(&id);
     futures::stream::unfold(
-        (state, id, 0u64, false, text),
+        (state, id, after, false, text),
         |(state, id, mut sent, done, mut text)| async move {
             if done {
                 return None;
@@ -469,7 +505,7 @@ pub(crate) async fn load(state: &AppState, id: &str) -> Result<RunRow, ApiError>
 
 /// The full run view the API and the CLI show.
 /// One step of a run, as the run view lists it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StepView {
     /// The attempt's work id.
@@ -519,7 +555,7 @@ impl From<&agentwerke_engine::StepRecord> for StepView {
 }
 
 /// A run with its steps, approvals, conversation and the halts holding it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RunDetail {
     /// What the run list shows.
@@ -557,6 +593,11 @@ pub struct RunDetail {
     /// gateway refused or escalated never started; the audit log
     /// (`tool.called`) has those.
     pub tool_calls: Vec<ToolCallView>,
+    /// Every BPMN node the run's tokens passed, events and gateways
+    /// included, in the order they were first reached, then the nodes the
+    /// run can no longer reach (`skipped`), in model order. A node that is
+    /// not listed is not reached yet.
+    pub nodes: Vec<NodeView>,
 }
 
 pub(crate) fn run_view(
@@ -595,5 +636,6 @@ pub(crate) fn run_view(
         context: json!({"output": run_state.context().get("output")}),
         gateway_halts: Vec::new(),
         tool_calls: Vec::new(),
+        nodes: Vec::new(),
     })
 }

@@ -14,14 +14,14 @@
 use agentwerke_gateway::Execution;
 use agentwerke_store::calls::ToolCallRow;
 use agentwerke_types::ToolCallStatus;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::routes::ts;
 use crate::routes::views::ToolCallStatusName;
 
 /// One call of the tool-call journal.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ToolCallView {
     /// The call's id: the same call of the same step attempt keeps it
@@ -58,7 +58,7 @@ pub struct ToolCallView {
 }
 
 /// The summary of a call's recorded outcome.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ToolCallOutcomeView {
     /// `executed`, `failed`, `blocked` (refused when it was to run again)

@@ -10,9 +10,9 @@ use agentwerke_gateway::{PermissionLevel, SandboxProfile, ToolEscalation};
 use agentwerke_store::gateway::{HaltRow, HaltScope, PolicySetRow};
 use agentwerke_store::{QuestionRow, RunRow};
 use agentwerke_types::{
-    ApprovalStatus, QuestionStatus, RiskLevel, RunStatus, ToolCallStatus, WorkflowStatus,
+    ApprovalStatus, NodeState, QuestionStatus, RiskLevel, RunStatus, ToolCallStatus, WorkflowStatus,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::Schema;
@@ -32,7 +32,7 @@ pub struct Page {
 }
 
 /// A question an agent asked a human, as the API shows it.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QuestionView {
     /// Its id.
@@ -137,7 +137,7 @@ impl PolicyView {
 
 /// A run as lists show it (the full view adds steps, approvals and the
 /// conversation).
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RunSummary {
     /// Its id.
@@ -190,7 +190,7 @@ pub struct RunPage {
 }
 
 /// A kill-switch halt in force.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HaltView {
     /// `global`, `agent` or `workflow`.
@@ -303,6 +303,7 @@ pub(crate) fn hand_written_schemas() -> Vec<(String, Value)> {
             "ToolCallStatusName".into(),
             json!({"enum": ToolCallStatus::NAMES}),
         ),
+        ("NodeStateName".into(), json!({"enum": NodeState::NAMES})),
     ];
     schemas.extend(evidence_pack());
     schemas.push(("EvidencePackJsonSchema".into(), evidence_pack_json_schema()));
@@ -461,7 +462,8 @@ hand_written!(
     RunStatusName,
     ApprovalStatusName,
     QuestionStatusName,
-    ToolCallStatusName
+    ToolCallStatusName,
+    NodeStateName
 );
 
 #[cfg(test)]

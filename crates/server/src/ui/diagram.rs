@@ -1,77 +1,26 @@
 //! A run's BPMN diagram as inline SVG, from the workflow's own BPMNDI.
 //!
 //! Pure: the parsed document and each node's state in, shapes and edges to
-//! draw out. Only what the run records can be coloured: the run state keeps
-//! one step per unit of work (agent tasks, approval gates, message and
-//! timer waits), not the events and gateways a token passed, so those are
-//! drawn without a state ("not tracked") rather than guessed.
+//! draw out. Every node the run's tokens passed has a state, events and
+//! gateways included (the run view's `nodes`), and so has every node the
+//! run can no longer reach (`skipped`); a node without one is not reached
+//! yet. Each shape says its state in words too (an accessible name and a
+//! tooltip), not only by its colour.
 
 use std::collections::BTreeMap;
 
 use agentwerke_bpmn::Definitions;
 use agentwerke_bpmn::model::{Bounds, NodeKind};
-use serde_json::Value;
+use agentwerke_types::NodeState;
 
-/// What the diagram says about one node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum NodeState {
-    /// Its last step completed.
-    Done,
-    /// Its step is running now.
-    Active,
-    /// Its step waits for a person, a message, a timer or a retry.
-    Waiting,
-    /// Its last step failed.
-    Failed,
-    /// Its last step was closed without a result.
-    Cancelled,
-}
+use crate::routes::node_views::NodeView;
 
-impl NodeState {
-    /// The CSS class and the word the legend and tooltips use.
-    pub(crate) const fn as_str(self) -> &'static str {
-        match self {
-            NodeState::Done => "done",
-            NodeState::Active => "active",
-            NodeState::Waiting => "waiting",
-            NodeState::Failed => "failed",
-            NodeState::Cancelled => "cancelled",
-        }
-    }
-}
-
-/// Each node's state from the run view (`steps`, `pendingApprovals`,
-/// `pendingQuestions`, as `GET /api/runs/{id}` answers): the node's last
-/// step decides. An open step waits when it is a wait by nature (a gate, a
-/// message or timer catch) or when a person is asked about it (a pending
-/// approval or an open question on its node).
-pub(crate) fn node_states(run: &Value) -> BTreeMap<String, NodeState> {
-    let on_hold: Vec<&str> = ["pendingApprovals", "pendingQuestions"]
+/// Each node's state, by node id, from the run view's `nodes`.
+pub(crate) fn node_states(nodes: &[NodeView]) -> BTreeMap<String, NodeState> {
+    nodes
         .iter()
-        .flat_map(|list| run[list].as_array().into_iter().flatten())
-        .filter_map(|item| item["nodeId"].as_str())
-        .collect();
-    let mut states = BTreeMap::new();
-    for step in run["steps"].as_array().into_iter().flatten() {
-        let Some(node) = step["nodeId"].as_str() else {
-            continue;
-        };
-        let waits_by_nature = matches!(
-            step["type"].as_str(),
-            Some("approvalTask" | "receiveTask" | "messageCatch" | "timerCatch")
-        );
-        let state = match step["status"].as_str() {
-            Some("completed") => NodeState::Done,
-            Some("failed") => NodeState::Failed,
-            Some("cancelled") => NodeState::Cancelled,
-            Some("waiting_retry") => NodeState::Waiting,
-            Some("active") if waits_by_nature || on_hold.contains(&node) => NodeState::Waiting,
-            Some("active") => NodeState::Active,
-            _ => continue,
-        };
-        states.insert(node.to_owned(), state);
-    }
-    states
+        .map(|node| (node.node_id.clone(), node.state))
+        .collect()
 }
 
 /// The drawing: its view box and what to draw, in drawing order.
@@ -119,7 +68,10 @@ pub(crate) struct ShapeView {
     pub(crate) label: String,
     /// How it is drawn.
     pub(crate) figure: Figure,
-    /// Its state; `None` when the run keeps none for it.
+    /// What kind of node it is, in words (`start event`, `exclusive
+    /// gateway`, `task` ...).
+    pub(crate) kind: &'static str,
+    /// Its state; `None` while no token reached it and one still may.
     pub(crate) state: Option<NodeState>,
     /// Left, top, width, height.
     pub(crate) x: String,
@@ -170,9 +122,15 @@ fn wrap(label: &str, room: f64) -> Vec<String> {
 }
 
 impl ShapeView {
-    /// The state's class, or `untracked`.
+    /// The state's class, or `pending` (not reached yet).
     pub(crate) fn state_class(&self) -> &'static str {
-        self.state.map_or("untracked", NodeState::as_str)
+        self.state.map_or("pending", NodeState::as_str)
+    }
+
+    /// The state in words, as the shape's accessible name and tooltip say
+    /// it.
+    pub(crate) fn state_words(&self) -> &'static str {
+        self.state.map_or("not reached yet", NodeState::as_str)
     }
 
     /// Whether it is drawn as an event.
@@ -283,6 +241,21 @@ fn shape_view(
         | NodeKind::SubProcess
         | NodeKind::Unsupported { .. } => Figure::Activity,
     };
+    let kind_words = match kind {
+        NodeKind::StartEvent { .. } => "start event",
+        NodeKind::IntermediateCatchEvent { .. } => "intermediate catch event",
+        NodeKind::IntermediateThrowEvent { .. } => "intermediate throw event",
+        NodeKind::BoundaryEvent { .. } => "boundary event",
+        NodeKind::EndEvent { .. } => "end event",
+        NodeKind::ExclusiveGateway { .. } => "exclusive gateway",
+        NodeKind::ParallelGateway => "parallel gateway",
+        NodeKind::InclusiveGateway { .. } => "inclusive gateway",
+        NodeKind::AgentTask { .. } => "agent task",
+        NodeKind::UserTask { .. } => "approval task",
+        NodeKind::ReceiveTask { .. } => "receive task",
+        NodeKind::SubProcess => "subprocess",
+        NodeKind::Unsupported { .. } => "activity",
+    };
     let (cx, cy) = (b.x + b.width / 2.0, b.y + b.height / 2.0);
     let label = name.unwrap_or(id).to_owned();
     let (wrapped, first_y) = match figure {
@@ -307,6 +280,7 @@ fn shape_view(
         id: id.to_owned(),
         label,
         figure,
+        kind: kind_words,
         state: states.get(id).copied(),
         x: num(b.x),
         y: num(b.y),
@@ -358,8 +332,6 @@ mod tests {
         );
         assert!(super::wrap("  ", 92.0).is_empty());
     }
-    use serde_json::json;
-
     use super::*;
 
     const WITH_DI: &str = r#"<definitions xmlns="http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -393,7 +365,10 @@ mod tests {
 
     #[test]
     fn shapes_and_edges_come_from_the_bpmndi_with_their_states() {
-        let states = BTreeMap::from([("Review".to_owned(), NodeState::Waiting)]);
+        let states = BTreeMap::from([
+            ("Review".to_owned(), NodeState::Waiting),
+            ("Start".to_owned(), NodeState::Done),
+        ]);
         let drawing = draw(&defs(WITH_DI), &states).expect("a drawing");
         let ids: Vec<&str> = drawing.shapes.iter().map(|s| s.id.as_str()).collect();
         assert_eq!(ids, ["Start", "Review", "G", "End"], "the lane is no node");
@@ -404,7 +379,13 @@ mod tests {
         assert!(drawing.shapes[0].is_event() && !drawing.shapes[0].is_end());
         assert!(drawing.shapes[3].is_end());
         assert_eq!(drawing.shapes[2].diamond, "375,93 400,118 375,143 350,118");
-        assert_eq!(drawing.shapes[2].state_class(), "untracked");
+        assert_eq!(drawing.shapes[2].state_class(), "pending");
+        assert_eq!(drawing.shapes[2].state_words(), "not reached yet");
+        assert_eq!(drawing.shapes[2].kind, "exclusive gateway");
+        assert_eq!(
+            (drawing.shapes[0].kind, drawing.shapes[0].state_words()),
+            ("start event", "done")
+        );
         assert_eq!(drawing.edges[0].points, "136,118 200,118.3");
         // A label sits centred in its task; an event's goes under it.
         let lines: Vec<(&str, &str)> = review
@@ -430,36 +411,34 @@ mod tests {
     }
 
     #[test]
-    fn a_node_takes_the_state_of_its_last_step() {
-        let run = json!({
-            "steps": [
-                {"nodeId": "Draft", "type": "agentTask", "status": "failed"},
-                {"nodeId": "Draft", "type": "agentTask", "status": "completed"},
-                {"nodeId": "Review", "type": "approvalTask", "status": "active"},
-                {"nodeId": "Write", "type": "agentTask", "status": "active"},
-                {"nodeId": "Ask", "type": "agentTask", "status": "active"},
-                {"nodeId": "Call", "type": "agentTask", "status": "active"},
-                {"nodeId": "Old", "type": "agentTask", "status": "cancelled"},
-                {"nodeId": "Again", "type": "agentTask", "status": "waiting_retry"},
-            ],
-            "pendingApprovals": [{"nodeId": "Write"}],
-            "pendingQuestions": [{"nodeId": "Ask"}],
-        });
-        let states = node_states(&run);
-        let got: Vec<(&str, &str)> = states
+    fn every_node_of_the_run_view_has_its_state() {
+        let view = |id: &str, state| NodeView {
+            node_id: id.to_owned(),
+            state,
+            visits: 1,
+            first_entered_at: None,
+            entered_at: None,
+            left_at: None,
+        };
+        let states = node_states(&[
+            view("Start", NodeState::Done),
+            view("G", NodeState::Done),
+            view("Review", NodeState::Waiting),
+            view("Other", NodeState::Skipped),
+        ]);
+        let drawing = draw(&defs(WITH_DI), &states).expect("a drawing");
+        let got: Vec<(&str, &str)> = drawing
+            .shapes
             .iter()
-            .map(|(node, state)| (node.as_str(), state.as_str()))
+            .map(|s| (s.id.as_str(), s.state_class()))
             .collect();
         assert_eq!(
             got,
             [
-                ("Again", "waiting"),
-                ("Ask", "waiting"),
-                ("Call", "active"),
-                ("Draft", "done"),
-                ("Old", "cancelled"),
+                ("Start", "done"),
                 ("Review", "waiting"),
-                ("Write", "waiting"),
+                ("G", "done"),
+                ("End", "pending")
             ]
         );
     }

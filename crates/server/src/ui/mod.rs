@@ -18,6 +18,7 @@ mod auth;
 mod diagram;
 mod gateway;
 mod listing;
+mod live;
 mod oidc;
 mod policies;
 mod runs;
@@ -44,6 +45,10 @@ use crate::ui::session::Sessions;
 /// htmx 2.0.11 (`dist/htmx.min.js` of the npm package `htmx.org`, BSD
 /// Zero-Clause, `assets/htmx.LICENSE`).
 const HTMX: &[u8] = include_bytes!("../../assets/htmx.min.js");
+/// The htmx SSE extension 2.2.4 (`dist/sse.min.js` of the npm package
+/// `htmx-ext-sse`, BSD Zero-Clause, `assets/htmx-ext-sse.LICENSE`): what
+/// lets the run pages follow a run without a script of our own.
+const HTMX_SSE: &[u8] = include_bytes!("../../assets/htmx-ext-sse.min.js");
 /// Our stylesheet.
 const CSS: &[u8] = include_bytes!("../../assets/app.css");
 
@@ -90,6 +95,9 @@ pub(crate) fn router(state: &AppState) -> Router<AppState> {
         .route("/settings/secrets/{name}", post(settings::rotate))
         .route("/signin/oidc", get(oidc::start))
         .route("/signin/oidc/callback", get(oidc::callback))
+        .route("/runs/{id}/events", get(live::run_events))
+        .route("/runs/statuses", get(live::statuses))
+        .route("/assets/htmx-ext-sse.min.js", get(htmx_sse))
         .layer(Extension(Sessions::new(state.store.clone())))
         .layer(Extension(
             oidc::Attempts::<agentwerke_auth::SignInAttempt>::default(),
@@ -111,6 +119,10 @@ async fn home(signed: Result<SignedIn, auth::UiError>) -> Redirect {
 
 async fn htmx() -> Response {
     asset("text/javascript; charset=utf-8", HTMX)
+}
+
+async fn htmx_sse() -> Response {
+    asset("text/javascript; charset=utf-8", HTMX_SSE)
 }
 
 async fn css() -> Response {

@@ -6,6 +6,7 @@
 
 use agentwerke_auth::Permission;
 use agentwerke_bpmn::{Limits, parse};
+use agentwerke_engine::StepStatus;
 use agentwerke_types::RunStatus;
 use askama::Template;
 use axum::body::Bytes;
@@ -16,21 +17,23 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::routes::PageParams;
-use crate::routes::audit::{AuditParams, page_of};
 use crate::routes::questions::{AnswerBody, answer_question};
 use crate::routes::runs::{
-    ListParams, StartRun, cancel_run, list_runs, retry_run, run_detail, start_run,
+    ListParams, RunDetail, StartRun, cancel_run, list_runs, retry_run, run_detail_view, start_run,
 };
+use crate::routes::tool_calls::ToolCallView;
 use crate::state::AppState;
 use crate::ui::auth::{Chrome, Form, SignedIn, UiError, render};
 use crate::ui::diagram::{Drawing, draw, node_states};
 use crate::ui::{pretty, text};
 
-/// `?status=` and `?cursor=` of the run list.
+/// `?status=`, `?workflow=` and `?cursor=` of the run list.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct ListQuery {
     #[serde(default)]
     status: String,
+    #[serde(default)]
+    workflow: String,
     cursor: Option<String>,
 }
 
@@ -39,6 +42,8 @@ struct RunLine {
     id: String,
     workflow: String,
     status: String,
+    /// Whether the run has ended (its status no longer changes).
+    ended: bool,
     requested_by: String,
     started_at: String,
     risk: String,
@@ -52,6 +57,13 @@ struct RunsPage {
     /// The status filter in force ("" for all).
     status: String,
     statuses: Vec<&'static str>,
+    /// The workflow filter in force ("" for all).
+    workflow: String,
+    /// Every workflow, for the filter.
+    all_workflows: Vec<String>,
+    /// The live-status stream of the listed runs that have not ended;
+    /// `None` when every listed run has.
+    live: Option<String>,
     /// The link to the next (older) page.
     next: Option<String>,
     /// Whether the start form is shown.
@@ -67,12 +79,13 @@ pub(crate) async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<Response, UiError> {
     let status = query.status.trim().to_owned();
+    let workflow = query.workflow.trim().to_owned();
     let page = list_runs(
         &state,
         &signed.caller(),
         ListParams {
             status: (!status.is_empty()).then(|| status.clone()),
-            workflow_id: None,
+            workflow_id: (!workflow.is_empty()).then(|| workflow.clone()),
         },
         PageParams {
             limit: None,
@@ -81,24 +94,39 @@ pub(crate) async fn list(
     )
     .await?;
     let can_start = signed.can(Permission::StartRun);
+    let known = state
+        .store
+        .list_workflows()
+        .await
+        .map_err(crate::error::ApiError::from)?;
     let workflows = if can_start {
-        state
-            .store
-            .list_workflows()
-            .await
-            .map_err(crate::error::ApiError::from)?
-            .into_iter()
+        known
+            .iter()
             .filter(|w| w.published_version.is_some())
-            .map(|w| w.id)
+            .map(|w| w.id.clone())
             .collect()
     } else {
         Vec::new()
     };
     let next = page.next_cursor.map(|cursor| {
         format!(
-            "/runs?status={}&cursor={}",
+            "/runs?status={}&workflow={}&cursor={}",
             encode(&status),
+            encode(&workflow),
             encode(&cursor)
+        )
+    });
+    let (ids, seen): (Vec<&str>, Vec<&str>) = page
+        .items
+        .iter()
+        .filter(|r| !r.status.is_terminal())
+        .map(|r| (r.id.as_str(), r.status.as_str()))
+        .unzip();
+    let live = (!ids.is_empty()).then(|| {
+        format!(
+            "/runs/statuses?ids={}&seen={}",
+            encode(&ids.join(",")),
+            encode(&seen.join(","))
         )
     });
     let page = RunsPage {
@@ -110,6 +138,7 @@ pub(crate) async fn list(
                 id: r.id,
                 workflow: format!("{} v{}", r.workflow_id, r.workflow_version),
                 status: r.status.as_str().to_owned(),
+                ended: r.status.is_terminal(),
                 requested_by: r.requested_by,
                 started_at: r.started_at,
                 risk: r
@@ -120,6 +149,9 @@ pub(crate) async fn list(
             .collect(),
         status,
         statuses: RunStatus::ALL.iter().map(|s| s.as_str()).collect(),
+        workflow,
+        all_workflows: known.into_iter().map(|w| w.id).collect(),
+        live,
         next,
         can_start,
         workflows,
@@ -171,17 +203,16 @@ struct StepLine {
     error: String,
 }
 
-/// One tool call as the gateway decided it (`tool.called`).
+/// One tool call a step started, from the tool-call journal.
 struct CallLine {
     at: String,
-    node: String,
+    work: String,
     tool: String,
     arguments: String,
-    decision: String,
     status: String,
+    executions: u32,
+    decision: String,
     rationale: String,
-    risk_score: String,
-    risk_factors: String,
     approval: String,
 }
 
@@ -211,11 +242,23 @@ struct OpenQuestion {
     question: String,
 }
 
+/// One node of the run, for the text list beside the diagram.
+struct NodeLine {
+    node: String,
+    state: &'static str,
+    visits: u32,
+    entered_at: String,
+    left_at: String,
+}
+
 #[derive(Template)]
 #[template(path = "run.html")]
 struct RunPage {
     chrome: Chrome,
     id: String,
+    /// The newest audit record the page shows: its live stream follows
+    /// from there.
+    head: u64,
     workflow: String,
     status: String,
     terminal: bool,
@@ -228,6 +271,7 @@ struct RunPage {
     drawing: Option<Drawing>,
     /// Why there is no drawing, when there is none.
     no_drawing: String,
+    nodes: Vec<NodeLine>,
     steps: Vec<StepLine>,
     calls: Vec<CallLine>,
     approvals: Vec<ApprovalLine>,
@@ -240,56 +284,77 @@ struct RunPage {
     can_retry: bool,
 }
 
-/// `GET /runs/{id}`.
+/// `GET /runs/{id}`: the run view the API answers, typed and redacted.
 pub(crate) async fn page(
     State(state): State<AppState>,
     signed: SignedIn,
     Path(id): Path<String>,
 ) -> Result<Response, UiError> {
     let caller = signed.caller();
-    let run = run_detail(&state, &caller, &id).await?;
-    let status = text(&run["status"]);
-    let terminal = RunStatus::parse(&status).is_none_or(RunStatus::is_terminal);
-    let status_is_failed = RunStatus::parse(&status) == Some(RunStatus::Failed);
+    // Read before the run: a record written in between makes the page
+    // fetch itself once more, never miss a change.
+    let head = state
+        .store
+        .audit_head(&id)
+        .await
+        .map_err(crate::error::ApiError::from)?;
+    let run = run_detail_view(&state, &caller, &id).await?;
+    let status = run.summary.status;
+    let terminal = status.is_terminal();
     let (drawing, no_drawing) = diagram(&state, &run).await?;
     let page = RunPage {
         chrome: signed.chrome("runs"),
         id: id.clone(),
-        workflow: format!("{} v{}", text(&run["workflowId"]), run["workflowVersion"]),
-        status,
+        head,
+        workflow: format!(
+            "{} v{}",
+            run.summary.workflow_id, run.summary.workflow_version
+        ),
+        status: status.as_str().to_owned(),
         terminal,
-        requested_by: text(&run["requestedBy"]),
-        started_at: text(&run["startedAt"]),
-        completed_at: text(&run["completedAt"]),
-        bpmn_sha256: text(&run["bpmnSha256"]),
-        inputs: pretty(&run["inputs"]),
-        error: if run["error"].is_null() {
-            String::new()
-        } else {
-            format!(
-                "{}: {}",
-                text(&run["error"]["code"]),
-                text(&run["error"]["message"])
-            )
-        },
+        requested_by: run.summary.requested_by.clone(),
+        started_at: run.summary.started_at.clone(),
+        completed_at: run.summary.completed_at.clone().unwrap_or_default(),
+        bpmn_sha256: run.bpmn_sha256.clone(),
+        inputs: pretty(&run.inputs),
+        error: run
+            .error
+            .as_ref()
+            .map(|e| format!("{}: {}", text(&e["code"]), text(&e["message"])))
+            .unwrap_or_default(),
         drawing,
         no_drawing,
-        steps: items(&run["steps"])
-            .map(|s| StepLine {
-                node: text(&s["nodeId"]),
-                name: text(&s["name"]),
-                kind: text(&s["type"]),
-                status: text(&s["status"]),
-                attempt: s["attempt"].to_string(),
-                agent: text(&s["agent"]),
-                started_at: text(&s["startedAt"]),
-                ended_at: text(&s["endedAt"]),
-                output: optional_pretty(&s["output"]),
-                error: optional_pretty(&s["error"]),
+        nodes: run
+            .nodes
+            .iter()
+            .map(|n| NodeLine {
+                node: n.node_id.clone(),
+                state: n.state.as_str(),
+                visits: n.visits,
+                entered_at: n.entered_at.clone().unwrap_or_default(),
+                left_at: n.left_at.clone().unwrap_or_default(),
             })
             .collect(),
-        calls: tool_calls(&state, &id).await?,
-        approvals: items(&run["approvals"])
+        steps: run
+            .steps
+            .iter()
+            .map(|s| StepLine {
+                node: s.node_id.clone(),
+                name: s.name.clone().unwrap_or_default(),
+                kind: s.node_type.clone(),
+                status: step_status(s.status).to_owned(),
+                attempt: s.attempt.to_string(),
+                agent: s.agent.clone().unwrap_or_default(),
+                started_at: s.started_at.clone(),
+                ended_at: s.ended_at.clone().unwrap_or_default(),
+                output: s.output.as_ref().map(pretty).unwrap_or_default(),
+                error: s.error.as_ref().map(pretty).unwrap_or_default(),
+            })
+            .collect(),
+        calls: calls(&run),
+        approvals: run
+            .approvals
+            .iter()
             .map(|a| ApprovalLine {
                 id: text(&a["id"]),
                 node: text(&a["nodeId"]),
@@ -299,27 +364,88 @@ pub(crate) async fn page(
                 comment: text(&a["comment"]),
             })
             .collect(),
-        questions: items(&run["conversation"])
+        questions: run
+            .conversation
+            .iter()
             .map(|q| QuestionLine {
-                agent: text(&q["agent"]),
-                question: text(&q["question"]),
-                status: text(&q["status"]),
-                answer: text(&q["answer"]),
-                answered_by: text(&q["answeredBy"]),
+                agent: q.agent.clone(),
+                question: q.question.clone(),
+                status: q.status.as_str().to_owned(),
+                answer: q.answer.clone().unwrap_or_default(),
+                answered_by: q.answered_by.clone().unwrap_or_default(),
             })
             .collect(),
-        open_questions: items(&run["pendingQuestions"])
+        open_questions: run
+            .pending_questions
+            .iter()
             .map(|q| OpenQuestion {
-                id: text(&q["id"]),
-                agent: text(&q["agent"]),
-                question: text(&q["question"]),
+                id: q.id.clone(),
+                agent: q.agent.clone(),
+                question: q.question.clone(),
             })
             .collect(),
         can_answer: signed.can(Permission::AnswerQuestion),
         can_cancel: !terminal && signed.can(Permission::CancelRun),
-        can_retry: status_is_failed && signed.can(Permission::RetryRun),
+        can_retry: status == RunStatus::Failed && signed.can(Permission::RetryRun),
     };
     Ok(render(&page))
+}
+
+/// A step's status by its wire name.
+fn step_status(status: StepStatus) -> &'static str {
+    match status {
+        StepStatus::Active => "active",
+        StepStatus::Completed => "completed",
+        StepStatus::Failed => "failed",
+        StepStatus::Cancelled => "cancelled",
+        StepStatus::WaitingRetry => "waiting_retry",
+    }
+}
+
+/// The run's tool calls: every call a step started, from the tool-call
+/// journal, then every escalated call no step has run (yet), from its
+/// approval request (which names the tool and the arguments its hash binds).
+/// Nothing here reads the audit log.
+fn calls(run: &RunDetail) -> Vec<CallLine> {
+    let mut lines: Vec<CallLine> = run.tool_calls.iter().map(call_line).collect();
+    let ran: Vec<&str> = run
+        .tool_calls
+        .iter()
+        .filter_map(|c| c.approval_id.as_deref())
+        .collect();
+    for approval in &run.approvals {
+        let id = text(&approval["id"]);
+        if approval["kind"] != "tool_escalation" || ran.contains(&id.as_str()) {
+            continue;
+        }
+        lines.push(CallLine {
+            at: text(&approval["requestedAt"]),
+            work: text(&approval["workId"]),
+            tool: text(&approval["tool"]),
+            arguments: pretty(&approval["arguments"]),
+            status: text(&approval["status"]),
+            executions: 0,
+            decision: "escalate".to_owned(),
+            rationale: text(&approval["policyRationale"]),
+            approval: id,
+        });
+    }
+    lines
+}
+
+fn call_line(call: &ToolCallView) -> CallLine {
+    let outcome = call.outcome.as_ref();
+    CallLine {
+        at: call.started_at.clone(),
+        work: call.work_id.clone(),
+        tool: call.tool.clone(),
+        arguments: pretty(&call.arguments),
+        status: call.status.as_str().to_owned(),
+        executions: call.executions,
+        decision: outcome.map(|o| o.decision.clone()).unwrap_or_default(),
+        rationale: outcome.map(|o| o.rationale.clone()).unwrap_or_default(),
+        approval: call.approval_id.clone().unwrap_or_default(),
+    }
 }
 
 /// `POST /runs/{id}/cancel`.
@@ -376,14 +502,11 @@ pub(crate) async fn answer(
 
 /// The run's diagram from its workflow version's BPMNDI, or why there is
 /// none.
-async fn diagram(state: &AppState, run: &Value) -> Result<(Option<Drawing>, String), UiError> {
-    let workflow = text(&run["workflowId"]);
-    let Some(version) = run["workflowVersion"].as_i64() else {
-        return Ok((None, "The run names no workflow version.".to_owned()));
-    };
+async fn diagram(state: &AppState, run: &RunDetail) -> Result<(Option<Drawing>, String), UiError> {
+    let summary = &run.summary;
     let Some(found) = state
         .store
-        .get_version(&workflow, version)
+        .get_version(&summary.workflow_id, summary.workflow_version)
         .await
         .map_err(crate::error::ApiError::from)?
     else {
@@ -393,70 +516,13 @@ async fn diagram(state: &AppState, run: &Value) -> Result<(Option<Drawing>, Stri
         Ok(parsed) => parsed.definitions,
         Err(error) => return Ok((None, format!("The workflow cannot be read: {error}"))),
     };
-    Ok(match draw(&defs, &node_states(run)) {
+    Ok(match draw(&defs, &node_states(&run.nodes)) {
         Some(drawing) => (Some(drawing), String::new()),
         None => (
             None,
             "This workflow has no diagram (its BPMN carries no BPMNDI shapes).".to_owned(),
         ),
     })
-}
-
-/// The most audit records read for one run page (a page of 200 at a time).
-const MAX_AUDIT_PAGES: usize = 50;
-
-/// Every `tool.called` record of the run, oldest first, as the audit API
-/// answers them (redacted again on the way out).
-async fn tool_calls(state: &AppState, run_id: &str) -> Result<Vec<CallLine>, UiError> {
-    let mut calls = Vec::new();
-    let mut cursor = None;
-    for _ in 0..MAX_AUDIT_PAGES {
-        let page = page_of(
-            state,
-            run_id,
-            &AuditParams {
-                limit: Some(crate::routes::MAX_PAGE_SIZE),
-                cursor,
-            },
-        )
-        .await?;
-        for record in page.items.iter().filter(|r| r.kind == "tool.called") {
-            let d = &record.data;
-            calls.push(CallLine {
-                at: record.at.clone(),
-                node: text(&d["nodeId"]),
-                tool: text(&d["tool"]),
-                arguments: pretty(&d["arguments"]),
-                decision: text(&d["decision"]),
-                status: text(&d["status"]),
-                rationale: text(&d["rationale"]),
-                risk_score: d["riskScore"].to_string(),
-                risk_factors: items(&d["riskFactors"])
-                    .map(|f| format!("{} (+{})", text(&f["name"]), f["weight"]))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                approval: text(&d["approvalId"]),
-            });
-        }
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
-    Ok(calls)
-}
-
-fn items(value: &Value) -> impl Iterator<Item = &Value> {
-    value.as_array().into_iter().flatten()
-}
-
-/// Pretty JSON, or nothing for null.
-fn optional_pretty(value: &Value) -> String {
-    if value.is_null() {
-        String::new()
-    } else {
-        pretty(value)
-    }
 }
 
 /// A query value, percent-encoded.

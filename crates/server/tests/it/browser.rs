@@ -242,7 +242,7 @@ async fn an_operator_starts_a_run_and_an_approver_approves_it_in_a_browser() {
     // It pauses on the escalated call: the drafting node waits.
     wait_for_status(&operator, &run_url, "awaiting_approval").await;
     assert_eq!(node_state(&operator, "DraftReleaseNotes").await, "waiting");
-    assert_eq!(node_state(&operator, "End").await, "untracked");
+    assert_eq!(node_state(&operator, "End").await, "pending");
     let calls = text(&operator, "#tool-calls").await;
     assert!(calls.contains("production/notes/2.4.md"), "{calls}");
     assert!(calls.contains("escalate"), "{calls}");
@@ -1138,4 +1138,178 @@ async fn relay(
         }
     }
     relayed
+}
+
+/// Start -> Route (exclusive) -> Review (approval, the default) | Escalate
+/// (approval, for large amounts) -> End, with its BPMNDI.
+const ROUTED_GATE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+                  xmlns:bpmndi="http://www.omg.org/spec/BPMN/20100524/DI"
+                  xmlns:dc="http://www.omg.org/spec/DD/20100524/DC"
+                  xmlns:di="http://www.omg.org/spec/DD/20100524/DI"
+                  xmlns:autofac="https://agentwerke.de/bpmn/extensions/v1"
+                  id="routed-gate-definitions" targetNamespace="https://agentwerke.de/tests">
+  <bpmn:process id="routed-gate" name="Routed gate" isExecutable="true">
+    <bpmn:startEvent id="Start" name="Start"/>
+    <bpmn:exclusiveGateway id="Route" name="Large?" default="ToReview"/>
+    <bpmn:userTask id="Review" name="Review">
+      <bpmn:extensionElements>
+        <autofac:approvalTask purposeType="review" policyTag="t" approverRole="Approver"/>
+      </bpmn:extensionElements>
+    </bpmn:userTask>
+    <bpmn:userTask id="Escalate" name="Escalate">
+      <bpmn:extensionElements>
+        <autofac:approvalTask purposeType="review" policyTag="t" approverRole="Approver"/>
+      </bpmn:extensionElements>
+    </bpmn:userTask>
+    <bpmn:endEvent id="End" name="End"/>
+    <bpmn:sequenceFlow id="ToRoute" sourceRef="Start" targetRef="Route"/>
+    <bpmn:sequenceFlow id="ToReview" sourceRef="Route" targetRef="Review"/>
+    <bpmn:sequenceFlow id="ToEscalate" sourceRef="Route" targetRef="Escalate">
+      <bpmn:conditionExpression>input.amount &gt; 1000</bpmn:conditionExpression>
+    </bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="ReviewEnd" sourceRef="Review" targetRef="End"/>
+    <bpmn:sequenceFlow id="EscalateEnd" sourceRef="Escalate" targetRef="End"/>
+  </bpmn:process>
+  <bpmndi:BPMNDiagram id="D">
+    <bpmndi:BPMNPlane id="P" bpmnElement="routed-gate">
+      <bpmndi:BPMNShape id="Start_di" bpmnElement="Start"><dc:Bounds x="100" y="152" width="36" height="36"/></bpmndi:BPMNShape>
+      <bpmndi:BPMNShape id="Route_di" bpmnElement="Route"><dc:Bounds x="190" y="145" width="50" height="50"/></bpmndi:BPMNShape>
+      <bpmndi:BPMNShape id="Review_di" bpmnElement="Review"><dc:Bounds x="300" y="60" width="100" height="80"/></bpmndi:BPMNShape>
+      <bpmndi:BPMNShape id="Escalate_di" bpmnElement="Escalate"><dc:Bounds x="300" y="200" width="100" height="80"/></bpmndi:BPMNShape>
+      <bpmndi:BPMNShape id="End_di" bpmnElement="End"><dc:Bounds x="470" y="152" width="36" height="36"/></bpmndi:BPMNShape>
+      <bpmndi:BPMNEdge id="ToRoute_di" bpmnElement="ToRoute"><di:waypoint x="136" y="170"/><di:waypoint x="190" y="170"/></bpmndi:BPMNEdge>
+      <bpmndi:BPMNEdge id="ToReview_di" bpmnElement="ToReview"><di:waypoint x="215" y="145"/><di:waypoint x="215" y="100"/><di:waypoint x="300" y="100"/></bpmndi:BPMNEdge>
+      <bpmndi:BPMNEdge id="ToEscalate_di" bpmnElement="ToEscalate"><di:waypoint x="215" y="195"/><di:waypoint x="215" y="240"/><di:waypoint x="300" y="240"/></bpmndi:BPMNEdge>
+      <bpmndi:BPMNEdge id="ReviewEnd_di" bpmnElement="ReviewEnd"><di:waypoint x="400" y="100"/><di:waypoint x="488" y="100"/><di:waypoint x="488" y="152"/></bpmndi:BPMNEdge>
+      <bpmndi:BPMNEdge id="EscalateEnd_di" bpmnElement="EscalateEnd"><di:waypoint x="400" y="240"/><di:waypoint x="488" y="240"/><di:waypoint x="488" y="188"/></bpmndi:BPMNEdge>
+    </bpmndi:BPMNPlane>
+  </bpmndi:BPMNDiagram>
+</bpmn:definitions>"#;
+
+/// The accessible name of a node's shape on the diagram.
+async fn node_label(browser: &Client, node: &str) -> String {
+    find(browser, &format!("#diagram #node-{node}"))
+        .await
+        .attr("aria-label")
+        .await
+        .expect("attr")
+        .expect("an accessible name")
+}
+
+/// Waits up to 20 s, without reloading, for the run page to say `status`.
+async fn follows_to(browser: &Client, status: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        // The element may be swapped out between finding and reading it.
+        let shown = match browser.find(Locator::Id("run-status")).await {
+            Ok(element) => element.text().await.ok(),
+            Err(_) => None,
+        };
+        if shown.as_deref() == Some(status) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the page did not follow the run to {status}: it says {shown:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The diagram colours events and gateways too: the start event and the
+/// gateway a token passed are done, the branch it did not take is skipped,
+/// each shape says so in words, and the run page (and the run list's status
+/// column) follow the run over its live stream, without a reload, when an
+/// approval decided through the API lets it complete.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_diagram_shows_passed_and_skipped_nodes_and_follows_the_run_live() {
+    let server = TestServer::start().await;
+    server.publish("routed-gate", ROUTED_GATE).await;
+    let run_id = server.start_run("routed-gate", json!({"amount": 10})).await;
+    let run = server.wait_status(&run_id, "awaiting_approval").await;
+    let approval = run["pendingApprovals"][0]["id"]
+        .as_str()
+        .expect("a pending approval")
+        .to_owned();
+    let driver = Driver::start().await;
+    let browser = driver.browser().await;
+    let lister = driver.browser().await;
+    let url = server.url.clone();
+    let run_url = format!("{url}/runs/{run_id}");
+
+    sign_in(&browser, &url, "olivia", "Operator", "").await;
+    browser.goto(&run_url).await.expect("goto");
+    assert_eq!(text(&browser, "#run-status").await, "awaiting_approval");
+    assert_eq!(node_state(&browser, "Start").await, "done");
+    assert_eq!(node_state(&browser, "Route").await, "done");
+    assert_eq!(node_state(&browser, "Review").await, "waiting");
+    assert_eq!(node_state(&browser, "Escalate").await, "skipped");
+    assert_eq!(node_state(&browser, "End").await, "pending");
+    assert_eq!(
+        node_label(&browser, "Route").await,
+        "Large? (exclusive gateway): done"
+    );
+    assert_eq!(
+        node_label(&browser, "Escalate").await,
+        "Escalate (approval task): skipped"
+    );
+    let legend = text(&browser, ".legend").await;
+    assert!(
+        legend.contains("skipped") && legend.contains("not reached yet"),
+        "{legend}"
+    );
+    shoot(&browser, "run-diagram").await;
+
+    // A second browser watches the run list, filtered by workflow.
+    sign_in(&lister, &url, "vera", "Viewer", "").await;
+    lister
+        .goto(&format!("{url}/runs?workflow=routed-gate"))
+        .await
+        .expect("goto");
+    assert_eq!(text(&lister, ".run-status").await, "awaiting_approval");
+
+    server
+        .post(
+            &format!("/api/approvals/{approval}/decision"),
+            &server.approver(),
+            json!({"decision": "approve", "comment": "fine"}),
+        )
+        .await;
+    follows_to(&browser, "completed").await;
+    assert_eq!(
+        browser.current_url().await.expect("url").as_str(),
+        run_url,
+        "no navigation"
+    );
+    assert_eq!(node_state(&browser, "Review").await, "done");
+    assert_eq!(node_state(&browser, "End").await, "done");
+    assert_eq!(node_state(&browser, "Escalate").await, "skipped");
+    assert!(browser.find(Locator::Id("cancel-form")).await.is_err());
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let shown = match lister.find(Locator::Css(".run-status")).await {
+            Ok(element) => element.text().await.ok(),
+            Err(_) => None,
+        };
+        if shown.as_deref() == Some("completed") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the run list did not follow the run: {shown:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        lister.current_url().await.expect("url").path(),
+        "/runs",
+        "no navigation"
+    );
+
+    browser.close().await.expect("close the browser");
+    lister.close().await.expect("close the browser");
+    drop(driver);
+    server.stop().await;
 }

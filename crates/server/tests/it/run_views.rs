@@ -202,3 +202,84 @@ async fn a_credential_in_a_runs_input_is_never_shown() {
     assert!(!run.to_string().contains(secret), "{run:#}");
     server.stop().await;
 }
+
+/// The run view lists every node its tokens passed, events and gateways
+/// included, and each field it answers is documented.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_lists_every_node_its_tokens_passed() {
+    let server = TestServer::start().await;
+    server.publish("hello-sdlc", HELLO_SDLC).await;
+    let run_id = server
+        .start_run("hello-sdlc", json!({"title": "nodes"}))
+        .await;
+    let run = server.wait_status(&run_id, "awaiting_approval").await;
+    let states = |run: &Value| -> Vec<(String, String)> {
+        run["nodes"]
+            .as_array()
+            .expect("nodes")
+            .iter()
+            .map(|n| {
+                (
+                    n["nodeId"].as_str().unwrap_or_default().to_owned(),
+                    n["state"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let mut got = states(&run);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("Analyze".to_owned(), "done".to_owned()),
+            ("Review".to_owned(), "waiting".to_owned()),
+            ("Start".to_owned(), "done".to_owned()),
+        ],
+        "the end is not reached yet: {run:#}"
+    );
+    let review = run["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["nodeId"] == "Review")
+        .expect("Review");
+    assert_eq!(review["visits"], 1);
+    assert!(review["enteredAt"].is_string() && review["leftAt"].is_null());
+    let doc = server.get("/openapi.json", &server.admin()).await;
+    assert_eq!(
+        fields(review),
+        documented(&doc, &doc["components"]["schemas"]["NodeView"])
+    );
+    assert_eq!(
+        doc["components"]["schemas"]["NodeStateName"]["enum"],
+        json!([
+            "done",
+            "active",
+            "waiting",
+            "failed",
+            "cancelled",
+            "skipped"
+        ])
+    );
+
+    let approval = run["pendingApprovals"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server
+        .post(
+            &format!("/api/approvals/{approval}/decision"),
+            &server.approver(),
+            json!({"decision": "approve"}),
+        )
+        .await;
+    let run = server.wait_status(&run_id, "completed").await;
+    let mut got = states(&run);
+    got.sort();
+    let done = |id: &str| (id.to_owned(), "done".to_owned());
+    assert_eq!(
+        got,
+        [done("Analyze"), done("End"), done("Review"), done("Start")]
+    );
+    server.stop().await;
+}

@@ -174,3 +174,12 @@ pub(super) async fn page(
         .flatten();
     Ok(Page { items, next_cursor })
 }
+
+/// The seq of the stream's newest audit record; 0 when it has none.
+pub(super) async fn head_seq(pool: &SqlitePool, stream: &str) -> Result<u64> {
+    let seq: Option<i64> = sqlx::query_scalar("SELECT MAX(seq) FROM audit_log WHERE run_id = ?1")
+        .bind(stream)
+        .fetch_one(pool)
+        .await?;
+    Ok(seq.and_then(|s| u64::try_from(s).ok()).unwrap_or(0))
+}

@@ -19,6 +19,7 @@ mod audit;
 mod calls;
 mod gateway;
 mod messages;
+mod nodes;
 mod ops;
 mod questions;
 mod rows;
@@ -526,5 +527,13 @@ impl Store for SqliteStore {
         self.writer
             .write(move |conn| sessions::close(conn, &id_hash))
             .await
+    }
+
+    async fn run_nodes(&self, run_id: &str) -> Result<Vec<crate::model::NodeRow>> {
+        nodes::for_run(&self.pool, run_id).await
+    }
+
+    async fn audit_head(&self, stream: &str) -> Result<u64> {
+        audit::head_seq(&self.pool, stream).await
     }
 }

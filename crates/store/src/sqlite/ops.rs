@@ -129,6 +129,12 @@ pub(super) fn apply(
             };
             insert_record(conn, run_id, record.kind(), &body, now)?;
         }
+        Op::TrackNode {
+            node_id,
+            state,
+            entered,
+            at,
+        } => super::nodes::track(conn, run_id, node_id, *state, *entered, *at)?,
     }
     Ok(())
 }

@@ -240,3 +240,14 @@ pub(crate) async fn global_stream_pages_in_order(store: &dyn Store) {
     assert_eq!(whole.items.len(), 6);
     assert!(whole.next_cursor.is_none());
 }
+
+/// The head of a stream is its newest record's seq, 0 before the first:
+/// where a live follower that has seen everything starts.
+pub(crate) async fn head_is_the_newest_seq(store: &dyn agentwerke_store::Store) {
+    assert_eq!(store.audit_head("run-1").await.unwrap(), 0);
+    super::support::one_run(store, "wf", "run-1").await;
+    let log = store.audit_log("run-1").await.unwrap();
+    let newest = log.last().expect("the run's first record").seq;
+    assert_eq!(store.audit_head("run-1").await.unwrap(), newest);
+    assert_eq!(store.audit_head("run-2").await.unwrap(), 0);
+}

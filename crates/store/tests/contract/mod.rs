@@ -9,6 +9,7 @@ pub(crate) mod calls;
 pub(crate) mod changes;
 pub(crate) mod halts;
 pub(crate) mod messages;
+pub(crate) mod nodes;
 pub(crate) mod policies;
 pub(crate) mod questions;
 pub(crate) mod runs;
