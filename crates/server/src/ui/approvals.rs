@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::error::ApiError;
 use crate::routes::approvals::{Decision, DecisionBody, approval_view, decide_approval};
 use crate::state::AppState;
-use crate::ui::auth::{Chrome, Form, SignedIn, UiError, render, roles_of};
+use crate::ui::auth::{Chrome, SignedIn, UiError, render, roles_of};
 use crate::ui::{pretty, text};
 
 /// One pending approval in the inbox.
@@ -245,8 +245,7 @@ pub(crate) async fn decide(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, UiError> {
-    let form = Form::parse(&body)?;
-    signed.check_csrf(&form)?;
+    let form = signed.form(&body)?;
     let named = form.get("decision").unwrap_or_default();
     let decision: Decision =
         serde_json::from_value(Value::String(named.to_owned())).map_err(|_| {

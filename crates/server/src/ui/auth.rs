@@ -34,9 +34,19 @@ impl SignedIn {
         self.session.principal.can(permission)
     }
 
-    /// Refuses `form` unless it carries this session's CSRF token.
-    pub(crate) fn check_csrf(&self, form: &Form) -> Result<(), UiError> {
-        match form.get("csrf") {
+    /// A posted form of this session: parsed, and refused unless it
+    /// carries the session's CSRF token. Every form a page posts is read
+    /// through here, so none can skip the check.
+    pub(crate) fn form(&self, body: &[u8]) -> Result<Form, UiError> {
+        let form = Form::parse(body)?;
+        self.check_csrf(form.get("csrf"))?;
+        Ok(form)
+    }
+
+    /// Refuses a posted `token` unless it is this session's CSRF token
+    /// (a form's `csrf` field, or a multipart upload's).
+    pub(crate) fn check_csrf(&self, token: Option<&str>) -> Result<(), UiError> {
+        match token {
             Some(token) if same_token(token, &self.session.csrf) => Ok(()),
             _ => Err(UiError::csrf()),
         }

@@ -98,8 +98,7 @@ pub(crate) async fn halt(
     signed: SignedIn,
     body: Bytes,
 ) -> Result<Response, UiError> {
-    let form = Form::parse(&body)?;
-    signed.check_csrf(&form)?;
+    let form = signed.form(&body)?;
     halt_gateway(&state, &signed.caller(), body_of(&form)).await?;
     Ok(Redirect::to("/gateway").into_response())
 }
@@ -110,8 +109,7 @@ pub(crate) async fn resume(
     signed: SignedIn,
     body: Bytes,
 ) -> Result<Response, UiError> {
-    let form = Form::parse(&body)?;
-    signed.check_csrf(&form)?;
+    let form = signed.form(&body)?;
     let mut body = body_of(&form);
     body.reason = None;
     resume_gateway(&state, &signed.caller(), body).await?;

@@ -25,7 +25,7 @@ use crate::routes::gateway::{
 use crate::routes::simulation::Simulation;
 use crate::routes::views::PolicyView;
 use crate::state::AppState;
-use crate::ui::auth::{Chrome, Form, SignedIn, UiError, render};
+use crate::ui::auth::{Chrome, SignedIn, UiError, render};
 use crate::ui::listing::{Finding, Line, listing, refusal_findings, unplaced};
 
 /// `?from=` (the version the editor starts from) and `?cursor=`.
@@ -182,8 +182,7 @@ pub(crate) async fn save(
     signed: SignedIn,
     body: Bytes,
 ) -> Result<Response, UiError> {
-    let form = Form::parse(&body)?;
-    signed.check_csrf(&form)?;
+    let form = signed.form(&body)?;
     let text = form.get("text").unwrap_or_default().replace("\r\n", "\n");
     let note = form.get("note").unwrap_or_default().trim().to_owned();
     let stored = draft_policy(
@@ -340,8 +339,7 @@ pub(crate) async fn simulate(
     Path(version): Path<String>,
     body: Bytes,
 ) -> Result<Response, UiError> {
-    let form = Form::parse(&body)?;
-    signed.check_csrf(&form)?;
+    let form = signed.form(&body)?;
     let version = parse_version(&version)?;
     let runs = match form.get("runs").map(str::trim).filter(|r| !r.is_empty()) {
         None => SIMULATED_RUNS,
@@ -373,8 +371,7 @@ pub(crate) async fn publish(
     Path(version): Path<String>,
     body: Bytes,
 ) -> Result<Response, UiError> {
-    let form = Form::parse(&body)?;
-    signed.check_csrf(&form)?;
+    signed.form(&body)?;
     let version = parse_version(&version)?;
     publish_policy_set(&state, &signed.caller(), version).await?;
     Ok(Redirect::to(&format!("/policies/{version}")).into_response())

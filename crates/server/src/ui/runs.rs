@@ -23,7 +23,7 @@ use crate::routes::runs::{
 };
 use crate::routes::tool_calls::ToolCallView;
 use crate::state::AppState;
-use crate::ui::auth::{Chrome, Form, SignedIn, UiError, render};
+use crate::ui::auth::{Chrome, SignedIn, UiError, render};
 use crate::ui::diagram::{Drawing, draw, node_states};
 use crate::ui::{pretty, text};
 
@@ -165,8 +165,7 @@ pub(crate) async fn start(
     signed: SignedIn,
     body: Bytes,
 ) -> Result<Response, UiError> {
-    let form = Form::parse(&body)?;
-    signed.check_csrf(&form)?;
+    let form = signed.form(&body)?;
     let inputs = match form.get("inputs").map(str::trim).filter(|i| !i.is_empty()) {
         None => None,
         Some(text) => Some(serde_json::from_str::<Value>(text).map_err(|e| {
@@ -455,8 +454,7 @@ pub(crate) async fn cancel(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, UiError> {
-    let form = Form::parse(&body)?;
-    signed.check_csrf(&form)?;
+    let form = signed.form(&body)?;
     let reason = form
         .get("reason")
         .map(str::trim)
@@ -473,7 +471,7 @@ pub(crate) async fn retry(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, UiError> {
-    signed.check_csrf(&Form::parse(&body)?)?;
+    signed.form(&body)?;
     retry_run(&state, &signed.caller(), &id, None).await?;
     Ok(Redirect::to(&format!("/runs/{id}")).into_response())
 }
@@ -486,8 +484,7 @@ pub(crate) async fn answer(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Result<Response, UiError> {
-    let form = Form::parse(&body)?;
-    signed.check_csrf(&form)?;
+    let form = signed.form(&body)?;
     let answered = answer_question(
         &state,
         &signed.caller(),

@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use crate::routes::settings::{SecretEntry, set_secret, settings_for};
 use crate::state::AppState;
-use crate::ui::auth::{Chrome, Form, SignedIn, UiError, render};
+use crate::ui::auth::{Chrome, SignedIn, UiError, render};
 
 /// One secret as the page lists it.
 struct SecretLine {
@@ -103,8 +103,7 @@ pub(crate) async fn rotate(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Response, UiError> {
-    let form = Form::parse(&body)?;
-    signed.check_csrf(&form)?;
+    let form = signed.form(&body)?;
     let caller = signed.caller();
     // The role is checked before anything about the name is told.
     let settings = settings_for(&state, &caller).await?;

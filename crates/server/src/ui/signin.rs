@@ -115,7 +115,7 @@ pub(crate) async fn sign_out(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, UiError> {
-    signed.check_csrf(&Form::parse(&body)?)?;
+    signed.form(&body)?;
     sessions.close(&signed.id).await.map_err(ApiError::from)?;
     let mut response = Redirect::to("/signin").into_response();
     let value = set_cookie(SESSION_COOKIE, "", "/", 0, over_tls(&headers));

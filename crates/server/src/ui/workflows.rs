@@ -24,9 +24,8 @@ use crate::routes::workflows::{
     ImportParams, import_workflow, list_workflows, publish_version, workflow_detail,
 };
 use crate::state::AppState;
-use crate::ui::auth::{Chrome, Form, SignedIn, UiError, render};
+use crate::ui::auth::{Chrome, SignedIn, UiError, render};
 use crate::ui::listing::{Finding, Line, listing, refusal_findings, unplaced};
-use crate::ui::session::same_token;
 use crate::ui::text;
 
 /// How many lines around each finding the upload page shows.
@@ -173,10 +172,7 @@ pub(crate) async fn upload(
         )
     })?;
     let upload = read_upload(multipart).await?;
-    match upload.csrf.as_deref() {
-        Some(token) if same_token(token, &signed.session.csrf) => {}
-        _ => return Err(UiError::csrf()),
-    }
+    signed.check_csrf(upload.csrf.as_deref())?;
     if upload.file.is_empty() {
         return Err(UiError::page(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -308,8 +304,7 @@ pub(crate) async fn publish(
     Path((id, version)): Path<(String, String)>,
     body: Bytes,
 ) -> Result<Response, UiError> {
-    let form = Form::parse(&body)?;
-    signed.check_csrf(&form)?;
+    signed.form(&body)?;
     let version: i64 = version.parse().map_err(|_| {
         UiError::from(ApiError::not_found(
             "workflow version",
