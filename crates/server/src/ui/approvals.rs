@@ -254,11 +254,7 @@ pub(crate) async fn decide(
                 format!("'{named}' is not a decision; choose approve, reject or request changes."),
             )
         })?;
-    let comment = form
-        .get("comment")
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .map(str::to_owned);
+    let comment = form.filled("comment").map(str::to_owned);
     decide_approval(
         &state,
         &signed.caller(),

@@ -99,6 +99,14 @@ impl Form {
             .find(|(key, _)| key == name)
             .map(|(_, value)| value.as_str())
     }
+
+    /// Field `name` trimmed, or `None` when it is absent or blank: what an
+    /// optional text field left empty means.
+    pub(crate) fn filled(&self, name: &str) -> Option<&str> {
+        self.get(name)
+            .map(str::trim)
+            .filter(|value| !value.is_empty())
+    }
 }
 
 /// What the top of every page shows: who is signed in, the sign-out

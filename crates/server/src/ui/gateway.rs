@@ -79,12 +79,7 @@ pub(crate) async fn page(
 /// or reason is absent, so the command's own checks explain what is
 /// missing.
 fn body_of(form: &Form) -> HaltBody {
-    let field = |name: &str| {
-        form.get(name)
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-    };
+    let field = |name: &str| form.filled(name).map(str::to_owned);
     HaltBody {
         scope: field("scope").unwrap_or_default(),
         target: field("target"),

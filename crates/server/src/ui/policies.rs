@@ -341,7 +341,7 @@ pub(crate) async fn simulate(
 ) -> Result<Response, UiError> {
     let form = signed.form(&body)?;
     let version = parse_version(&version)?;
-    let runs = match form.get("runs").map(str::trim).filter(|r| !r.is_empty()) {
+    let runs = match form.filled("runs") {
         None => SIMULATED_RUNS,
         Some(runs) => runs
             .parse::<u32>()

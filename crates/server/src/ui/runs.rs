@@ -166,7 +166,7 @@ pub(crate) async fn start(
     body: Bytes,
 ) -> Result<Response, UiError> {
     let form = signed.form(&body)?;
-    let inputs = match form.get("inputs").map(str::trim).filter(|i| !i.is_empty()) {
+    let inputs = match form.filled("inputs") {
         None => None,
         Some(text) => Some(serde_json::from_str::<Value>(text).map_err(|e| {
             UiError::page(
@@ -455,11 +455,7 @@ pub(crate) async fn cancel(
     body: Bytes,
 ) -> Result<Response, UiError> {
     let form = signed.form(&body)?;
-    let reason = form
-        .get("reason")
-        .map(str::trim)
-        .filter(|r| !r.is_empty())
-        .map(str::to_owned);
+    let reason = form.filled("reason").map(str::to_owned);
     cancel_run(&state, &signed.caller(), &id, reason).await?;
     Ok(Redirect::to(&format!("/runs/{id}")).into_response())
 }

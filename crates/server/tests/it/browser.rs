@@ -296,23 +296,9 @@ async fn an_operator_starts_a_run_and_an_approver_approves_it_in_a_browser() {
     );
 
     // The Operator's page, never reloaded, follows the run to its end
-    // (htmx, loaded under the Content-Security-Policy, polls it).
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        // The element may be swapped out between finding and reading it.
-        let shown = match operator.find(Locator::Id("run-status")).await {
-            Ok(element) => element.text().await.ok(),
-            Err(_) => None,
-        };
-        if shown.as_deref() == Some("completed") {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the run page did not follow the run"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    // (htmx, loaded under the Content-Security-Policy, over the run's
+    // live stream).
+    follows_to(&operator, "completed").await;
     assert_eq!(
         operator.current_url().await.expect("url").as_str(),
         run_url,
